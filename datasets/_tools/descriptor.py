@@ -1,0 +1,161 @@
+"""The dataset specification model and its rendering as a Frictionless Data Package descriptor.
+
+Both generators (`build_real.py`, `synthesize.py`) describe each dataset once as a `Spec` and let
+`render()` turn it into `datapackage.json`, so every descriptor has the same shape and the `kaifang`
+extension is complete by construction. This module only builds dictionaries: it reads no package
+and writes no file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+CONTACT = {"name": "Open Data Office", "email": "opendata@example.gov.cn"}
+
+# The publishers reused across the bundled catalog: slug -> (name_zh, name_en).
+DEPARTMENTS: dict[str, tuple[str, str]] = {
+    "transport-commission": ("市交通运输委员会", "Municipal Transport Commission"),
+    "ecology-environment-bureau": ("市生态环境局", "Municipal Bureau of Ecology and Environment"),
+    "health-commission": ("市卫生健康委员会", "Municipal Health Commission"),
+    "meteorological-bureau": ("市气象局", "Municipal Meteorological Bureau"),
+    "planning-resources-bureau": ("市规划和自然资源局", "Municipal Bureau of Planning and Natural Resources"),
+    "statistics-bureau": ("市统计局", "Municipal Bureau of Statistics"),
+    "public-security-bureau": ("市公安局", "Municipal Public Security Bureau"),
+    "emergency-management-bureau": ("市应急管理局", "Municipal Emergency Management Bureau"),
+    "agriculture-rural-commission": ("市农业农村委员会", "Municipal Agriculture and Rural Affairs Commission"),
+    "market-regulation-commission": ("市市场监督管理委员会", "Municipal Market Regulation Commission"),
+    "civil-affairs-bureau": ("市民政局", "Municipal Civil Affairs Bureau"),
+    "justice-bureau": ("市司法局", "Municipal Justice Bureau"),
+    "human-resources-bureau": ("市人力资源和社会保障局", "Municipal Human Resources and Social Security Bureau"),
+    "financial-regulation-bureau": ("市地方金融管理局", "Municipal Local Financial Regulation Bureau"),
+    "culture-tourism-bureau": ("市文化和旅游局", "Municipal Culture and Tourism Bureau"),
+}
+
+LICENSES: dict[str, dict[str, str]] = {
+    "CC0-1.0": {"name": "CC0-1.0", "title": "Creative Commons Zero v1.0",
+                "path": "https://creativecommons.org/publicdomain/zero/1.0/"},
+    "CC-BY-4.0": {"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0",
+                  "path": "https://creativecommons.org/licenses/by/4.0/"},
+    "MIT": {"name": "MIT", "title": "MIT License", "path": "https://opensource.org/license/mit"},
+    "BSD-3-Clause": {"name": "BSD-3-Clause", "title": "BSD 3-Clause License",
+                     "path": "https://opensource.org/license/bsd-3-clause"},
+    "Apache-2.0": {"name": "Apache-2.0", "title": "Apache License 2.0",
+                   "path": "https://www.apache.org/licenses/LICENSE-2.0"},
+    "US-PD": {"name": "other-pd", "title": "U.S. Government work (public domain)",
+              "path": "https://www.usa.gov/government-works"},
+}
+
+# (format key) -> resource properties. "profile" makes Frictionless read JSON arrays as tables;
+# GeoJSON has no tabular reader there, so it is declared as a plain data resource.
+FORMATS: dict[str, dict[str, str]] = {
+    "csv": {"format": "csv", "mediatype": "text/csv"},
+    "csv.gz": {"format": "csv", "mediatype": "text/csv", "compression": "gz"},
+    "json": {"profile": "tabular-data-resource", "format": "json", "mediatype": "application/json"},
+    "geojson": {"format": "geojson", "mediatype": "application/geo+json"},
+}
+
+Rows = Iterable[dict]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column: English and Chinese description, unit and disclosure flags."""
+
+    name: str
+    type: str
+    en: str
+    zh: str
+    unit: str | None = None
+    identifier: bool = False
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything needed to write one dataset folder: metadata plus how to produce its rows."""
+
+    slug: str
+    title: str
+    title_zh: str
+    description: str
+    description_zh: str
+    keywords: tuple[str, ...]
+    tags_zh: tuple[str, ...]
+    theme: str
+    department: str
+    licenses: tuple[dict, ...]
+    sources: tuple[dict, ...]
+    temporal: tuple[str, str] | None
+    spatial: tuple[str, str]
+    fields: tuple[Field, ...]
+    resource: str
+    fmt: str = "csv"
+    encoding: str = "utf-8"
+    update_frequency: str = "static"
+    open_class: str = "open"
+    closed_reason: str | None = None
+    synthetic: bool = False
+    coordinates: tuple[str, str] | None = None
+    package: tuple[str, str, str] | None = None  # (registry, name, version)
+    rows: Callable[..., Rows] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.resource}.{self.fmt}"
+
+
+def license_with_notice(key: str, notice: str) -> dict:
+    """A licence entry whose title keeps the source's own notice next to the licence name."""
+    entry = dict(LICENSES[key])
+    entry["title"] = f"{entry['title']} — {notice}"
+    return entry
+
+
+def render(spec: Spec) -> dict:
+    """The full `datapackage.json` dictionary for `spec` (Data Package v1 + `kaifang`)."""
+    return {
+        "name": spec.slug,
+        "title": spec.title,
+        "description": spec.description,
+        "version": "1.0.0",
+        "keywords": list(spec.keywords),
+        "licenses": list(spec.licenses),
+        "sources": list(spec.sources),
+        "resources": [_resource(spec)],
+        "kaifang": _kaifang(spec),
+    }
+
+
+def _resource(spec: Spec) -> dict:
+    fields = [{"name": f.name, "type": f.type, "description": f.en} for f in spec.fields]
+    resource = {"name": spec.resource, "path": spec.filename}
+    resource.update(FORMATS[spec.fmt])
+    resource["encoding"] = spec.encoding
+    resource["schema"] = {"fields": fields}
+    return resource
+
+
+def _kaifang(spec: Spec) -> dict:
+    name_zh, name_en = DEPARTMENTS[spec.department]
+    start, end = spec.temporal if spec.temporal else (None, None)
+    coordinates = None
+    if spec.coordinates:
+        coordinates = {"longitude": spec.coordinates[0], "latitude": spec.coordinates[1]}
+    return {
+        "title_zh": spec.title_zh,
+        "description_zh": spec.description_zh,
+        "tags_zh": list(spec.tags_zh),
+        "theme": spec.theme,
+        "department": {"slug": spec.department, "name_zh": name_zh, "name_en": name_en},
+        "open_class": spec.open_class,
+        "closed_reason": spec.closed_reason,
+        "update_frequency": spec.update_frequency,
+        "temporal_coverage": {"start": start, "end": end} if spec.temporal else None,
+        "spatial_coverage": {"en": spec.spatial[0], "zh": spec.spatial[1]},
+        "contact": dict(CONTACT),
+        "synthetic": spec.synthetic,
+        "coordinates": coordinates,
+        "fields": {f.name: {"description_zh": f.zh, "unit": f.unit, "identifier": f.identifier,
+                            "sensitive": f.sensitive} for f in spec.fields},
+    }

@@ -1,0 +1,31 @@
+"""Kaifang (开放), an open data portal. `create_app` wires config, extensions and blueprints; nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import instance_path, load_config
+
+
+def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Flask:
+    instance = (instance or instance_path()).resolve()
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=False)
+    app.config.update(load_config(instance, test_config))
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
+
+    from portal import db, errors, extensions, filters
+    from portal.accounts.views import bp as accounts_bp
+    from portal.api import bp as api_bp
+    from portal.catalog.views import bp as catalog_bp
+    from portal.site.views import bp as site_bp
+
+    db.init_app(app)
+    extensions.init_app(app)
+    errors.init_app(app)
+    filters.init_app(app)
+    for blueprint in (site_bp, catalog_bp, accounts_bp, api_bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,1 @@
+"""The catalog: themes, departments, datasets, versions and the data dictionary."""

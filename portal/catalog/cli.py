@@ -1,0 +1,79 @@
+"""The catalog's command-line work: loading folders and files with progress and clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from tqdm import tqdm
+
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.catalog.packages import find_packages
+from portal.db import session_scope
+from portal.errors import PortalError
+
+PROGRESS_FROM_BYTES = 20 * 1024 * 1024
+
+
+def load_folders(app: Flask, path: Path) -> bool:
+    """Load every dataset folder at `path`; report each; False if any failed."""
+    data_dir = Path(app.config["DATA_DIR"])
+    failures = 0
+    with app.app_context():
+        try:
+            folders = find_packages(path)
+        except PortalError as exc:
+            raise click.ClickException(exc.detail) from exc
+        for folder in folders:
+            with session_scope(app) as session:
+                try:
+                    outcome = publishing.load_package(session, SYSTEM, folder, data_dir=data_dir)
+                except PortalError as exc:
+                    failures += 1
+                    click.echo(f"✗ {folder.name}: {_describe(exc)}", err=True)
+                    continue
+            click.echo(_outcome_line(outcome))
+    click.echo(f"{len(folders)} dataset folder(s), {failures} failed")
+    return failures == 0
+
+
+def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) -> bool:
+    """Publish one data file as the next version of `slug`, with a progress bar for big files."""
+    data_dir = Path(app.config["DATA_DIR"])
+    size = path.stat().st_size
+    with app.app_context(), session_scope(app) as session, tqdm(
+        total=size, unit="B", unit_scale=True, desc=path.name, disable=size < PROGRESS_FROM_BYTES,
+    ) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(max(0, done - bar.n))
+
+        try:
+            version = publishing.add_version(session, SYSTEM, slug, path, data_dir=data_dir, note=note,
+                                             fmt=fmt, progress=progress)
+        except PortalError as exc:
+            click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
+            return False
+    if version is None:
+        click.echo(f"= {slug}: unchanged (same checksum as the current version)")
+    else:
+        click.echo(f"+ {slug}: version {version.number}, {version.row_count:,} rows")
+    return True
+
+
+def _outcome_line(outcome: publishing.LoadOutcome) -> str:
+    if not outcome.changed:
+        return f"= {outcome.slug}: unchanged"
+    parts = ["created" if outcome.created else "updated"]
+    if outcome.metadata_changed:
+        parts = ["metadata updated"]
+    if outcome.version is not None:
+        parts.append(f"version {outcome.version.number} ({outcome.version.row_count:,} rows)")
+    return f"+ {outcome.slug}: {', '.join(parts)}"
+
+
+def _describe(exc: PortalError) -> str:
+    details = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+    return f"{exc.detail} [{exc.code}]" + (f" ({details})" if details else "")

@@ -1,0 +1,147 @@
+"""Catalog tables: themes, departments, datasets, their versions and their data dictionary.
+
+Relationships are `lazy="raise"` so a template can never trigger a query: the service loads what
+a page needs up front. Dataset rows are not here; a `Version` points at an immutable Parquet file
+written by `portal.store`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+
+OPEN_CLASSES = ("open", "conditional", "closed")
+UPDATE_FREQUENCIES = ("static", "annual", "quarterly", "monthly", "weekly", "daily", "realtime", "irregular")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Theme(Base):
+    __tablename__ = "themes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(40))
+    name_en: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(200))
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title_zh: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    theme_id: Mapped[int] = mapped_column(ForeignKey("themes.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    open_class: Mapped[str] = mapped_column(String(20), index=True)
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    licence_name: Mapped[str] = mapped_column(String(100), default="")
+    licence_title: Mapped[str] = mapped_column(String(300), default="")
+    licence_url: Mapped[str] = mapped_column(String(500), default="")
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    update_frequency: Mapped[str] = mapped_column(String(20), default="irregular")
+    temporal_start: Mapped[date | None] = mapped_column(Date)
+    temporal_end: Mapped[date | None] = mapped_column(Date)
+    spatial_zh: Mapped[str] = mapped_column(String(300), default="")
+    spatial_en: Mapped[str] = mapped_column(String(300), default="")
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_email: Mapped[str] = mapped_column(String(200), default="")
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    coordinates: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    published: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    descriptor_checksum: Mapped[str] = mapped_column(String(64), default="")
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("versions.id", use_alter=True, name="fk_datasets_current_version"))
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    download_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    theme: Mapped[Theme] = relationship(lazy="raise")
+    department: Mapped[Department] = relationship(lazy="raise")
+    tags: Mapped[list[Tag]] = relationship(lazy="raise", cascade="all, delete-orphan",
+                                           order_by="Tag.position")
+    fields: Mapped[list[Field]] = relationship(lazy="raise", cascade="all, delete-orphan",
+                                               order_by="Field.position")
+    current_version: Mapped[Version | None] = relationship(
+        lazy="raise", foreign_keys=[current_version_id], post_update=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("dataset_id", "lang", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    lang: Mapped[str] = mapped_column(String(5))
+    name: Mapped[str] = mapped_column(String(80), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Field(Base):
+    """One column of a dataset's data dictionary, as published (flags drive disclosure control)."""
+
+    __tablename__ = "fields"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    unit: Mapped[str | None] = mapped_column(String(40))
+    identifier: Mapped[bool] = mapped_column(Boolean, default=False)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Version(Base):
+    """An immutable upload of a dataset's data; `storage_path` is relative to the data folder."""
+
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    source_name: Mapped[str] = mapped_column(String(300))
+    source_format: Mapped[str] = mapped_column(String(20))
+    encoding: Mapped[str | None] = mapped_column(String(40))
+    checksum: Mapped[str] = mapped_column(String(64), index=True)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    source_bytes: Mapped[int] = mapped_column(BigInteger)
+    columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    storage_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Counter(Base):
+    """Portal-wide counters (e.g. API calls) that belong to no one dataset."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

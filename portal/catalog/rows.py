@@ -1,0 +1,127 @@
+"""Row services: preview pages, chart series and downloads of a dataset's current version.
+
+Each checks `can_view_rows` first: a `conditional` or `closed` dataset answers 403 with a
+problem type that points at how to apply, and no row is ever read for it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from sqlalchemy.orm import Session, selectinload
+
+from portal import store
+from portal.auth import Actor
+from portal.catalog.models import Dataset, Version
+from portal.catalog.permissions import can_view_rows, require
+from portal.catalog.queries import visible_datasets
+from portal.catalog.schemas import Download, PreviewPage, PreviewParams
+from portal.catalog.service import record_download
+from portal.errors import BadRequest, NotFound
+
+APPLY_TYPE = "https://kaifang.example/problems/conditional-access"
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+    "geojson": "application/geo+json",
+}
+CHART_AGGREGATES = ("count", "sum", "mean", "min", "max", "median")
+CHART_MAX_POINTS = 200
+
+
+def stored_table(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> tuple[Dataset, store.StoredTable]:
+    """The current version of a dataset whose rows the actor may read.
+
+    Raises:
+        NotFound: no such visible dataset, or it has no data yet.
+        Forbidden: its open class keeps rows from this actor (code `rows-not-open`).
+    """
+    dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
+                             .options(selectinload(Dataset.current_version)))
+    if dataset is None:
+        raise NotFound("dataset", slug)
+    require(can_view_rows(actor, dataset.open_class), f"read the rows of a {dataset.open_class} dataset",
+            type_url=APPLY_TYPE, code="rows-not-open")
+    version: Version | None = dataset.current_version
+    if version is None:
+        raise NotFound("data of dataset", slug)
+    columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
+    return dataset, store.StoredTable(data_dir / version.storage_path, columns)
+
+
+def preview_rows(session: Session, actor: Actor, slug: str, params: PreviewParams, *, data_dir: Path) -> PreviewPage:
+    """One page of rows with the visitor's sort and filters, and the filtered total."""
+    _, table = stored_table(session, actor, slug, data_dir=data_dir)
+    query = store.RowQuery(filters=params.filters, sort=params.sort, limit=params.size, offset=params.offset)
+    page = _run_rows(table, query)
+    total = page.total or 0
+    return PreviewPage(columns=page.columns, rows=page.rows, total=total, page=params.page,
+                       pages=max(1, math.ceil(total / params.size)), params=params)
+
+
+def chart_series(session: Session, actor: Actor, slug: str, *, x: str, y: str | None, agg: str,
+                 data_dir: Path) -> dict:
+    """Values for a chart of `agg(y)` by `x` (at most 200 categories), computed by the store."""
+    _, table = stored_table(session, actor, slug, data_dir=data_dir)
+    names = {c.name for c in table.columns}
+    if x not in names or (y and y not in names):
+        raise BadRequest("chart columns must be columns of the dataset", code="unknown-column")
+    if agg not in CHART_AGGREGATES or (agg != "count" and not y):
+        raise BadRequest(f"aggregate must be one of {', '.join(CHART_AGGREGATES)} (with a y column unless count)",
+                         code="bad-parameter")
+    measure = store.Measure("count", alias="value") if agg == "count" else store.Measure(agg, y, alias="value")
+    query = store.AggregateQuery(group_by=(x,), measures=(measure,), sort=(store.Sort(x),), limit=CHART_MAX_POINTS)
+    try:
+        result = store.aggregate(table, query)
+    except store.QueryError as exc:
+        raise BadRequest(exc.message, code=exc.code) from exc
+    return {"x": x, "y": y, "aggregate": agg,
+            "values": [{"x": _plain(row[0]), "value": _plain(row[1])} for row in result.rows]}
+
+
+def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: bool, data_dir: Path) -> Download:
+    """A streamed export of the whole current version; counts one download.
+
+    Raises:
+        NotFound: unknown format for this dataset (GeoJSON needs declared coordinates).
+    """
+    dataset, table = stored_table(session, actor, slug, data_dir=data_dir)
+    coordinates = _coordinates(dataset)
+    if fmt not in MIMETYPES or (fmt == "geojson" and coordinates is None):
+        raise NotFound("download format", fmt)
+    chunks = store.export(table, fmt, bom=bom, coordinates=coordinates)
+    version = dataset.current_version
+    record_download(session, slug)
+    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks)
+
+
+def download_formats(coordinates: dict | None) -> tuple[str, ...]:
+    base = ("csv", "json", "ndjson", "parquet")
+    return base + ("geojson",) if coordinates else base
+
+
+def _coordinates(dataset: Dataset) -> tuple[str, str] | None:
+    coords = dataset.coordinates or {}
+    if coords.get("longitude") and coords.get("latitude"):
+        return coords["longitude"], coords["latitude"]
+    return None
+
+
+def _run_rows(table: store.StoredTable, query: store.RowQuery) -> store.RowPage:
+    try:
+        return store.query_rows(table, query)
+    except store.QueryError as exc:
+        raise BadRequest(exc.message, code=exc.code) from exc
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is not None and not isinstance(value, (int, float, str, bool)):
+        return float(value) if hasattr(value, "__float__") else str(value)
+    return value

@@ -1,0 +1,287 @@
+"""Input parsing and output shapes of the catalog, shared by HTML views, the JSON API and the CLI.
+
+Parsing turns untrusted query strings into typed values and raises `BadRequest` with a message
+for anything malformed (never a 500); oversize page sizes are clamped, not refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from portal import store
+from portal.errors import BadRequest
+
+LIST_SORTS = ("updated", "views", "downloads", "title", "records")
+MAX_PAGE = 100_000
+
+
+def parse_positive_int(args: Mapping[str, str], name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"parameter {name!r} must be a whole number, got {raw[:40]!r}",
+                         code="bad-parameter") from None
+    if value < 1 or value > MAX_PAGE:
+        raise BadRequest(f"parameter {name!r} must be between 1 and {MAX_PAGE}, got {value}",
+                         code="bad-parameter")
+    return value
+
+
+def parse_page_size(args: Mapping[str, str], default: int, maximum: int) -> int:
+    """Page sizes above the maximum are clamped to it rather than refused."""
+    raw = args.get("size")
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"parameter 'size' must be a positive whole number, got {raw[:40]!r}",
+                         code="bad-parameter")
+    return min(int(raw), maximum)
+
+
+@dataclass(frozen=True)
+class ListParams:
+    theme: str | None = None
+    department: str | None = None
+    open_class: str | None = None
+    format: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    sort: str = "updated"
+    page: int = 1
+    per_page: int = 20
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], *, per_page: int) -> ListParams:
+        sort = args.get("sort") or "updated"
+        if sort not in LIST_SORTS:
+            raise BadRequest(f"unknown sort {sort[:40]!r}; one of {', '.join(LIST_SORTS)}", code="bad-parameter")
+        text = {k: (args.get(k) or "").strip()[:100] or None
+                for k in ("theme", "department", "open_class", "format", "tag", "q")}
+        return cls(**text, sort=sort, page=parse_positive_int(args, "page", 1), per_page=per_page)
+
+    def as_args(self, **changes: Any) -> dict[str, Any]:
+        values = {k: getattr(self, k) for k in ("theme", "department", "open_class", "format", "tag", "q", "sort", "page")}
+        values.update(changes)
+        defaults = {"page": 1, "sort": "updated"}
+        return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
+
+
+@dataclass(frozen=True)
+class PreviewParams:
+    """A page of rows: `page`, `size`, `sort=col,-col2`, and filters `column__op=value`."""
+
+    page: int = 1
+    size: int = 25
+    sort: tuple[store.Sort, ...] = ()
+    filters: tuple[store.Filter, ...] = ()
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], columns: tuple[store.Column, ...], *,
+              default_size: int, max_size: int) -> PreviewParams:
+        names = {c.name for c in columns}
+        size = parse_page_size(args, default_size, max_size)
+        return cls(page=parse_positive_int(args, "page", 1), size=size,
+                   sort=_parse_sort(args.get("sort") or "", names), filters=_parse_filters(args, names))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def sort_arg(self) -> str:
+        return ",".join(("-" if s.descending else "") + s.column for s in self.sort)
+
+    def filter_args(self) -> dict[str, str]:
+        return {f"{f.column}__{f.op}": _arg_value(f.value) for f in self.filters}
+
+
+FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "contains", "startswith", "is_null")
+
+
+def _parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
+    sorts = []
+    for part in [p.strip() for p in raw.split(",") if p.strip()][:5]:
+        name = part[1:] if part.startswith("-") else part
+        if name not in names:
+            raise BadRequest(f"cannot sort by unknown column {name[:60]!r}", code="unknown-column")
+        sorts.append(store.Sort(name, part.startswith("-")))
+    return tuple(sorts)
+
+
+def _parse_filters(args: Mapping[str, str], names: set[str]) -> tuple[store.Filter, ...]:
+    filters = []
+    for key, value in args.items():
+        if "__" not in key:
+            continue
+        column, _, op = key.rpartition("__")
+        if column not in names:
+            raise BadRequest(f"cannot filter on unknown column {column[:60]!r}", code="unknown-column")
+        if op not in FILTER_OPS:
+            raise BadRequest(f"unknown filter operator {op[:20]!r}; one of {', '.join(FILTER_OPS)}",
+                             code="unknown-operator")
+        if value == "" and op != "is_null":
+            continue
+        filters.append(store.Filter(column, op, _filter_value(op, value)))
+    return tuple(filters)
+
+
+def _filter_value(op: str, raw: str) -> Any:
+    if op in ("in", "between"):
+        return [part.strip() for part in raw.split(",")]
+    if op == "is_null":
+        return raw.lower() not in ("0", "false", "no")
+    return raw
+
+
+def _arg_value(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+# ---- output shapes -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Named:
+    """A theme or a department as pages show it: a key and its two names."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str
+    description_zh: str
+    description_en: str
+    unit: str | None
+    identifier: bool
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    number: int
+    created_at: datetime
+    note: str
+    source_name: str
+    source_format: str
+    encoding: str | None
+    checksum: str
+    row_count: int
+    byte_size: int
+    columns: tuple[store.Column, ...]
+
+    @classmethod
+    def from_model(cls, v: Any) -> VersionInfo:
+        return cls(number=v.number, created_at=v.created_at, note=v.note, source_name=v.source_name,
+                   source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
+                   row_count=v.row_count, byte_size=v.byte_size,
+                   columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns))
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    slug: str
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    theme: Named
+    department: Named
+    open_class: str
+    synthetic: bool
+    updated_at: datetime
+    row_count: int | None
+    source_format: str | None
+    view_count: int
+    download_count: int
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatasetDetail:
+    summary: DatasetSummary
+    closed_reason: str | None
+    licence: dict[str, str]
+    sources: list[dict[str, Any]]
+    update_frequency: str
+    temporal_start: date | None
+    temporal_end: date | None
+    spatial_zh: str
+    spatial_en: str
+    contact_name: str
+    contact_email: str
+    created_at: datetime
+    coordinates: dict[str, str] | None
+    fields: tuple[FieldInfo, ...]
+    versions: tuple[VersionInfo, ...]
+    tags_zh: tuple[str, ...]
+    tags_en: tuple[str, ...]
+
+    @property
+    def current(self) -> VersionInfo | None:
+        return self.versions[0] if self.versions else None
+
+    @property
+    def rows_visible(self) -> bool:
+        return self.summary.open_class == "open"
+
+
+@dataclass(frozen=True)
+class Facet:
+    name: str
+    values: tuple[Named, ...]
+
+
+@dataclass(frozen=True)
+class DatasetPage:
+    items: tuple[DatasetSummary, ...]
+    total: int
+    page: int
+    pages: int
+    facets: tuple[Facet, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PortalTotals:
+    datasets: int
+    records: int
+    downloads: int
+    views: int
+    api_calls: int
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    themes: tuple[Named, ...]
+    newest: tuple[DatasetSummary, ...]
+    most_viewed: tuple[DatasetSummary, ...]
+    totals: PortalTotals
+
+
+@dataclass(frozen=True)
+class PreviewPage:
+    columns: tuple[store.Column, ...]
+    rows: list[tuple]
+    total: int
+    page: int
+    pages: int
+    params: PreviewParams
+
+
+@dataclass(frozen=True)
+class Download:
+    filename: str
+    mimetype: str
+    chunks: Any  # Iterator[bytes]

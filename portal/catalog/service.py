@@ -1,0 +1,215 @@
+"""Public read services of the catalog, shared by the HTML views, the JSON API and the CLI.
+
+Every function takes the session and the actor first and returns plain dataclasses from
+`schemas`; none touches the request. Rows come from `portal.store` through `rows.py`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from portal.auth import Actor
+from portal.catalog.models import Counter, Dataset, Department, Tag, Theme, Version
+from portal.catalog.queries import visible_datasets, with_summary_relations
+from portal.catalog.schemas import (
+    DatasetDetail,
+    DatasetPage,
+    DatasetSummary,
+    Facet,
+    FieldInfo,
+    HomeSummary,
+    ListParams,
+    Named,
+    PortalTotals,
+    VersionInfo,
+)
+from portal.errors import NotFound
+
+HOME_LIST = 6
+
+
+def home_summary(session: Session, actor: Actor) -> HomeSummary:
+    """Themes with dataset counts, newest and most viewed datasets, and portal totals."""
+    visible = visible_datasets(actor).subquery()
+    newest = _summaries(session, visible_datasets(actor).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(HOME_LIST))
+    popular = _summaries(session, visible_datasets(actor).order_by(Dataset.view_count.desc(), Dataset.id).limit(HOME_LIST))
+    return HomeSummary(themes=list_themes(session, actor), newest=newest, most_viewed=popular,
+                       totals=_totals(session, visible))
+
+
+def list_themes(session: Session, actor: Actor) -> tuple[Named, ...]:
+    """All 21 themes in their fixed order, each with the number of datasets the actor can see."""
+    visible = visible_datasets(actor).subquery()
+    rows = session.execute(
+        select(Theme.code, Theme.name_zh, Theme.name_en, func.count(visible.c.id))
+        .outerjoin(visible, visible.c.theme_id == Theme.id)
+        .group_by(Theme.id).order_by(Theme.position)
+    )
+    return tuple(Named(*row) for row in rows)
+
+
+def get_theme(session: Session, actor: Actor, code: str) -> Named:
+    """Raises: NotFound."""
+    for theme in list_themes(session, actor):
+        if theme.key == code:
+            return theme
+    raise NotFound("theme", code)
+
+
+def get_department(session: Session, actor: Actor, slug: str) -> Named:
+    """Raises: NotFound."""
+    department = session.scalar(select(Department).where(Department.slug == slug))
+    if department is None:
+        raise NotFound("department", slug)
+    count = session.scalar(select(func.count()).select_from(
+        visible_datasets(actor).where(Dataset.department_id == department.id).subquery()))
+    return Named(department.slug, department.name_zh, department.name_en, count or 0)
+
+
+def list_datasets(session: Session, actor: Actor, params: ListParams) -> DatasetPage:
+    """One page of the datasets the actor can see, filtered by facets, with facet counts."""
+    query = _filtered(visible_datasets(actor), params)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, math.ceil(total / params.per_page))
+    ordered = _ordered(query, params.sort).offset((params.page - 1) * params.per_page).limit(params.per_page)
+    return DatasetPage(items=_summaries(session, ordered), total=total, page=params.page, pages=pages,
+                       facets=_facets(session, query))
+
+
+def get_dataset(session: Session, actor: Actor, slug: str) -> DatasetDetail:
+    """One dataset's public record. Unpublished drafts answer NotFound so they don't leak.
+
+    Raises:
+        NotFound: no visible dataset with that slug.
+    """
+    dataset = session.scalar(with_summary_relations(visible_datasets(actor).where(Dataset.slug == slug))
+                             .options(selectinload(Dataset.fields)))
+    if dataset is None:
+        raise NotFound("dataset", slug)
+    versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id)
+                               .order_by(Version.number.desc()))
+    return _detail(dataset, tuple(VersionInfo.from_model(v) for v in versions))
+
+
+def record_view(session: Session, actor: Actor, slug: str) -> None:  # noqa: ARG001 - every actor's view counts
+    """Count one page view; an atomic UPDATE, so concurrent workers never lose a count."""
+    session.execute(update(Dataset).where(Dataset.slug == slug).values(view_count=Dataset.view_count + 1))
+    session.commit()
+
+
+def record_download(session: Session, slug: str) -> None:
+    session.execute(update(Dataset).where(Dataset.slug == slug).values(download_count=Dataset.download_count + 1))
+    session.commit()
+
+
+def record_api_call(session: Session) -> None:
+    updated = session.execute(update(Counter).where(Counter.name == "api_calls").values(value=Counter.value + 1))
+    if updated.rowcount == 0:
+        session.add(Counter(name="api_calls", value=1))
+    session.commit()
+
+
+def _filtered(query: Select, params: ListParams) -> Select:
+    if params.theme:
+        query = query.join(Theme, Theme.id == Dataset.theme_id).where(Theme.code == params.theme)
+    if params.department:
+        query = query.join(Department, Department.id == Dataset.department_id).where(Department.slug == params.department)
+    if params.open_class:
+        query = query.where(Dataset.open_class == params.open_class)
+    if params.format:
+        query = query.join(Version, Version.id == Dataset.current_version_id).where(Version.source_format == params.format)
+    if params.tag:
+        query = query.where(Dataset.id.in_(select(Tag.dataset_id).where(Tag.name == params.tag)))
+    if params.q:
+        pattern = f"%{params.q.replace('%', '').replace('_', '')}%"
+        query = query.where(Dataset.title_zh.ilike(pattern) | Dataset.title_en.ilike(pattern)
+                            | Dataset.description_zh.ilike(pattern) | Dataset.description_en.ilike(pattern))
+    return query
+
+
+def _ordered(query: Select, sort: str) -> Select:
+    if sort == "records":
+        return query.outerjoin(Version, Version.id == Dataset.current_version_id).order_by(
+            Version.row_count.desc().nulls_last(), Dataset.id)
+    orders = {
+        "updated": (Dataset.updated_at.desc(), Dataset.id.desc()),
+        "views": (Dataset.view_count.desc(), Dataset.id),
+        "downloads": (Dataset.download_count.desc(), Dataset.id),
+        "title": (Dataset.title_zh, Dataset.id),
+    }
+    return query.order_by(*orders[sort])
+
+
+def _facets(session: Session, query: Select) -> tuple[Facet, ...]:
+    ids = query.with_only_columns(Dataset.id).subquery()
+    in_page = Dataset.id.in_(select(ids.c.id))
+    themes = session.execute(select(Theme.code, Theme.name_zh, Theme.name_en, func.count(Dataset.id))
+                             .join(Dataset, Dataset.theme_id == Theme.id).where(in_page)
+                             .group_by(Theme.id).order_by(func.count(Dataset.id).desc(), Theme.position))
+    departments = session.execute(select(Department.slug, Department.name_zh, Department.name_en, func.count(Dataset.id))
+                                  .join(Dataset, Dataset.department_id == Department.id).where(in_page)
+                                  .group_by(Department.id).order_by(func.count(Dataset.id).desc(), Department.slug))
+    classes = session.execute(select(Dataset.open_class, func.count(Dataset.id)).where(in_page)
+                              .group_by(Dataset.open_class).order_by(Dataset.open_class))
+    formats = session.execute(select(Version.source_format, func.count(Dataset.id))
+                              .join(Dataset, Dataset.current_version_id == Version.id).where(in_page)
+                              .group_by(Version.source_format).order_by(func.count(Dataset.id).desc()))
+    tags = session.execute(select(Tag.name, func.count(Tag.dataset_id)).where(and_(Tag.dataset_id.in_(select(ids.c.id))))
+                           .group_by(Tag.name).order_by(func.count(Tag.dataset_id).desc(), Tag.name).limit(20))
+    return (
+        Facet("theme", tuple(Named(*r) for r in themes)),
+        Facet("department", tuple(Named(*r) for r in departments)),
+        Facet("open_class", tuple(Named(c, c, c, n) for c, n in classes)),
+        Facet("format", tuple(Named(f, f, f, n) for f, n in formats)),
+        Facet("tag", tuple(Named(t, t, t, n) for t, n in tags)),
+    )
+
+
+def _totals(session: Session, visible) -> PortalTotals:
+    datasets, views, downloads = session.execute(
+        select(func.count(visible.c.id), func.coalesce(func.sum(visible.c.view_count), 0),
+               func.coalesce(func.sum(visible.c.download_count), 0))).one()
+    records = session.scalar(select(func.coalesce(func.sum(Version.row_count), 0))
+                             .join(visible, visible.c.current_version_id == Version.id)) or 0
+    api_calls = session.scalar(select(Counter.value).where(Counter.name == "api_calls")) or 0
+    return PortalTotals(datasets=datasets, records=int(records), downloads=int(downloads),
+                        views=int(views), api_calls=int(api_calls))
+
+
+def _summaries(session: Session, query: Select) -> tuple[DatasetSummary, ...]:
+    return tuple(_summary(d) for d in session.scalars(with_summary_relations(query)))
+
+
+def _summary(d: Dataset) -> DatasetSummary:
+    current = d.current_version
+    return DatasetSummary(
+        slug=d.slug, title_zh=d.title_zh, title_en=d.title_en,
+        description_zh=d.description_zh, description_en=d.description_en,
+        theme=Named(d.theme.code, d.theme.name_zh, d.theme.name_en),
+        department=Named(d.department.slug, d.department.name_zh, d.department.name_en),
+        open_class=d.open_class, synthetic=d.synthetic, updated_at=d.updated_at,
+        row_count=current.row_count if current else None,
+        source_format=current.source_format if current else None,
+        view_count=d.view_count, download_count=d.download_count,
+        tags=tuple(t.name for t in d.tags),
+    )
+
+
+def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
+    return DatasetDetail(
+        summary=_summary(d), closed_reason=d.closed_reason,
+        licence={"name": d.licence_name, "title": d.licence_title, "url": d.licence_url},
+        sources=d.sources or [], update_frequency=d.update_frequency,
+        temporal_start=d.temporal_start, temporal_end=d.temporal_end,
+        spatial_zh=d.spatial_zh, spatial_en=d.spatial_en,
+        contact_name=d.contact_name, contact_email=d.contact_email, created_at=d.created_at,
+        coordinates=d.coordinates,
+        fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive)
+                     for f in d.fields),
+        versions=versions,
+        tags_zh=tuple(t.name for t in d.tags if t.lang == "zh"),
+        tags_en=tuple(t.name for t in d.tags if t.lang == "en"),
+    )

@@ -1,0 +1,61 @@
+"""Preparing an instance: migrate the database, seed the themes, make folders, sweep leftovers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from sqlalchemy import select
+
+from portal import store
+from portal.catalog.models import Theme, Version
+from portal.catalog.themes import THEMES
+from portal.db import database, session_scope
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(app: Flask) -> None:
+    with database(app).engine.begin() as connection:
+        config = alembic_config(app.config["DATABASE_URL"])
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def ensure_themes(app: Flask) -> None:
+    """Insert missing themes and keep names and order in step with `THEMES`."""
+    with session_scope(app) as session:
+        existing = {t.code: t for t in session.scalars(select(Theme))}
+        for position, (code, zh, en) in enumerate(THEMES):
+            theme = existing.get(code) or Theme(code=code)
+            theme.name_zh, theme.name_en, theme.position = zh, en, position
+            session.add(theme)
+        session.commit()
+
+
+def sweep_data(app: Flask) -> list[Path]:
+    """Delete data files no version points at (leftovers of interrupted loads)."""
+    data_dir = Path(app.config["DATA_DIR"])
+    with session_scope(app) as session:
+        keep = {data_dir / p for p in session.scalars(select(Version.storage_path))}
+    removed = []
+    for folder in (p for p in data_dir.iterdir() if p.is_dir()):
+        removed += store.sweep(folder, keep)
+    return removed
+
+
+def prepare_instance(app: Flask) -> None:
+    for key in ("DATA_DIR", "SEARCH_DIR"):
+        Path(app.config[key]).mkdir(parents=True, exist_ok=True)
+    migrate(app)
+    ensure_themes(app)
+    sweep_data(app)

@@ -1,0 +1,84 @@
+"""HTML pages of the catalog: dataset list, theme and department pages, dataset page, downloads.
+
+Each route parses input, calls one service function and renders; no SQL and no permission
+decisions here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, stream_with_context
+
+from portal.auth import current_actor
+from portal.catalog import rows, service
+from portal.catalog.schemas import ListParams, PreviewParams
+from portal.db import get_session
+from portal.extensions import anonymous_limit, limiter
+
+bp = Blueprint("catalog", __name__)
+
+
+def _data_dir() -> Path:
+    return Path(current_app.config["DATA_DIR"])
+
+
+def _list_params() -> ListParams:
+    return ListParams.parse(request.args, per_page=current_app.config["LIST_PAGE_SIZE"])
+
+
+@bp.get("/datasets")
+def dataset_list():
+    params = _list_params()
+    page = service.list_datasets(get_session(), current_actor(), params)
+    return render_template("catalog/list.html", page=page, params=params)
+
+
+@bp.get("/themes/<code>")
+def theme_page(code: str):
+    theme = service.get_theme(get_session(), current_actor(), code)
+    params = ListParams.parse({**request.args, "theme": code}, per_page=current_app.config["LIST_PAGE_SIZE"])
+    page = service.list_datasets(get_session(), current_actor(), params)
+    return render_template("catalog/theme.html", theme=theme, page=page, params=params)
+
+
+@bp.get("/departments/<slug>")
+def department_page(slug: str):
+    department = service.get_department(get_session(), current_actor(), slug)
+    params = ListParams.parse({**request.args, "department": slug}, per_page=current_app.config["LIST_PAGE_SIZE"])
+    page = service.list_datasets(get_session(), current_actor(), params)
+    return render_template("catalog/department.html", department=department, page=page, params=params)
+
+
+@bp.get("/datasets/<slug>")
+def dataset_page(slug: str):
+    session, actor = get_session(), current_actor()
+    detail = service.get_dataset(session, actor, slug)
+    preview = None
+    if detail.rows_visible and detail.current:
+        params = PreviewParams.parse(request.args, detail.current.columns,
+                                     default_size=current_app.config["PREVIEW_PAGE_SIZE"],
+                                     max_size=current_app.config["PREVIEW_MAX_PAGE_SIZE"])
+        preview = rows.preview_rows(session, actor, slug, params, data_dir=_data_dir())
+    service.record_view(session, actor, slug)
+    return render_template("catalog/dataset.html", d=detail, preview=preview,
+                           formats=rows.download_formats(detail.coordinates))
+
+
+@bp.get("/datasets/<slug>/chart.json")
+@limiter.limit(anonymous_limit)
+def chart_data(slug: str):
+    args = request.args
+    series = rows.chart_series(get_session(), current_actor(), slug, x=args.get("x", ""),
+                               y=args.get("y") or None, agg=args.get("agg", "count"), data_dir=_data_dir())
+    return jsonify(series)
+
+
+@bp.get("/datasets/<slug>/download/<fmt>")
+@limiter.limit(anonymous_limit)
+def download(slug: str, fmt: str):
+    bom = request.args.get("bom") in ("1", "true")
+    found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())
+    response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    return response

@@ -1,0 +1,122 @@
+"""The `kaifang` command: init, load, versions, serve, create-user.
+
+Commands act as the operator (`SYSTEM` actor) through the same service functions as the web app.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from portal.config import instance_path
+
+
+@click.group()
+def main() -> None:
+    """Kaifang (开放) open data portal."""
+
+
+@main.command()
+def init() -> None:
+    """Create the instance folder, its secret, database (migrations) and data/search folders."""
+    instance = instance_path()
+    instance.mkdir(parents=True, exist_ok=True)
+    cfg = instance / "kaifang.cfg"
+    if not cfg.exists():
+        cfg.write_text(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n", encoding="utf-8")
+        cfg.chmod(0o600)
+    app = _app()
+    from portal.catalog.setup import prepare_instance
+
+    prepare_instance(app)
+    click.echo(f"instance ready at {instance}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", "slug", help="Publish PATH (a data file) as a new version of this dataset.")
+@click.option("--version-note", default="", help="A note stored with the new version.")
+@click.option("--format", "fmt", default=None, help="Force the file format (csv, tsv, xlsx, json, ndjson, geojson).")
+def load(path: Path, slug: str | None, version_note: str, fmt: str | None) -> None:
+    """Load a dataset folder, a folder of them, or (with --dataset) one data file."""
+    from portal.catalog.cli import load_file, load_folders
+
+    app = _app()
+    ok = load_file(app, path, slug, note=version_note, fmt=fmt) if slug else load_folders(app, path)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("slug")
+def versions(slug: str) -> None:
+    """List the versions of a dataset, newest first."""
+    from portal.auth import SYSTEM
+    from portal.catalog import service
+    from portal.db import session_scope
+    from portal.errors import PortalError
+
+    app = _app()
+    with app.app_context(), session_scope(app) as session:
+        try:
+            detail = service.get_dataset(session, SYSTEM, slug)
+        except PortalError as exc:
+            raise click.ClickException(exc.detail) from exc
+        for v in detail.versions:
+            marker = "*" if detail.current and v.number == detail.current.number else " "
+            click.echo(f"{marker} v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.row_count:>12,} rows  "
+                       f"{v.source_format:<8} {v.checksum[:12]}  {v.source_name}  {v.note}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the portal with Waitress, a multi-threaded production WSGI server."""
+    from waitress import serve as waitress_serve
+
+    app = _app()
+    click.echo(f"Kaifang serving on http://{host}:{port}/ ({threads} threads)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="kaifang")
+
+
+@main.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["developer", "publisher", "steward", "admin"]))
+@click.option("--department", default=None, help="Department slug (required for publishers).")
+@click.option("--password", default=None, help="Password; prompted for when omitted.")
+def create_user(email: str, role: str, department: str | None, password: str | None) -> None:
+    """Create an account with a role."""
+    from portal.accounts import service
+    from portal.auth import SYSTEM
+    from portal.db import session_scope
+    from portal.errors import PortalError
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = _app()
+    with app.app_context(), session_scope(app) as session:
+        try:
+            user = service.create_user(session, SYSTEM, email=email, password=password, role=role,
+                                       department=department)
+        except PortalError as exc:
+            details = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+            raise click.ClickException(f"{exc.detail}{' (' + details + ')' if details else ''}") from exc
+        click.echo(f"created {user.email} ({user.role})")
+
+
+def _app():
+    from portal import create_app
+    from portal.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Domain errors and the one handler that turns any error into an HTML page or a JSON problem.
+
+Services raise `PortalError` subclasses and never know about HTTP rendering; views never catch
+them. The handler is registered on the app (not a blueprint) so routing errors, Flask-Limiter's
+429 and CSRF failures get the same treatment. A 500 logs the traceback and shows only an id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://kaifang.example/problems/"
+
+
+def N_(text: str) -> str:
+    """Marks a string for translation where it is defined; it is translated where it is shown."""
+    return text
+
+
+class PortalError(Exception):
+    status = 500
+    code = "error"
+    title = N_("Error")
+
+    def __init__(self, detail: str = "", *, code: str | None = None, errors: dict[str, list[str]] | None = None,
+                 headers: dict[str, str] | None = None, type_url: str | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code:
+            self.code = code
+        self.errors = errors
+        self.headers = headers or {}
+        self.type_url = type_url
+
+
+class BadRequest(PortalError):
+    status, code, title = 400, "bad-request", N_("Bad request")
+
+
+class Unauthorized(PortalError):
+    status, code, title = 401, "unauthorized", N_("Sign-in required")
+
+
+class Forbidden(PortalError):
+    status, code, title = 403, "forbidden", N_("Forbidden")
+
+
+class NotFound(PortalError):
+    status, code, title = 404, "not-found", N_("Not found")
+
+    def __init__(self, kind: str, key: str):
+        super().__init__(f"no {kind} named {key!r}", code=f"{kind}-not-found")
+        self.kind, self.key = kind, key
+
+
+class Conflict(PortalError):
+    status, code, title = 409, "conflict", N_("Conflict")
+
+
+class Gone(PortalError):
+    status, code, title = 410, "gone", N_("Gone")
+
+
+class TooLarge(PortalError):
+    status, code, title = 413, "too-large", N_("Too large")
+
+
+class Invalid(PortalError):
+    status, code, title = 422, "invalid", N_("Invalid input")
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
+    return best in {"application/json", "application/problem+json"}
+
+
+def problem(status: int, code: str, title: str, detail: str, *, errors: dict | None = None,
+            type_url: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": type_url or PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _render(status: int, code: str, title: str, detail: str, *, errors=None, headers=None,
+            type_url=None) -> Response:
+    if wants_json():
+        response = jsonify(problem(status, code, title, detail, errors=errors, type_url=type_url))
+        response.mimetype = "application/problem+json"
+    else:
+        html = render_template("errors/error.html", status=status, code=code, title=_(title),
+                               detail=detail, errors=errors)
+        response = Response(html, status=status, mimetype="text/html")
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def handle_portal_error(error: PortalError) -> Response:
+    detail = error.detail
+    if isinstance(error, NotFound) and not wants_json():
+        detail = _("Nothing called “%(key)s” was found.", key=error.key)
+    return _render(error.status, error.code, error.title, detail, errors=error.errors,
+                   headers=error.headers, type_url=error.type_url)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    code, title, generic = _HTTP.get(status, ("http-error", error.name, None))
+    headers = {}
+    if status == 429:
+        retry = error.get_headers()
+        headers = {k: v for k, v in retry if k.lower() in {"retry-after", "x-ratelimit-limit",
+                                                            "x-ratelimit-remaining", "x-ratelimit-reset"}}
+        headers.setdefault("Retry-After", "60")
+    detail = error.description if status in (400, 429) and error.description else (generic or error.name)
+    return _render(status, code, title, _(detail) if detail == generic else detail, headers=headers)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error, incident %s", incident, exc_info=error)
+    return _render(500, "internal-error", N_("Internal error"),
+                   _("Something went wrong on our side. Incident id: %(id)s", id=incident))
+
+
+_HTTP = {
+    400: ("bad-request", N_("Bad request"), N_("The request could not be understood.")),
+    401: ("unauthorized", N_("Sign-in required"), N_("Please sign in first.")),
+    403: ("forbidden", N_("Forbidden"), N_("You may not do this.")),
+    404: ("not-found", N_("Not found"), N_("There is no page at this address.")),
+    405: ("method-not-allowed", N_("Method not allowed"), N_("This address does not accept that method.")),
+    413: ("too-large", N_("Too large"), N_("The request is too large.")),
+    429: ("rate-limited", N_("Too many requests"), N_("Too many requests; please wait and try again.")),
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(PortalError, handle_portal_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    if not app.debug:
+        app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,25 @@
+"""The data store: immutable typed Parquet files per dataset version, queried with DuckDB.
+
+This is the one engine behind previews, downloads, the row API and the sandbox broker. The
+catalog keeps version metadata and calls these functions with a `StoredTable` (path + schema);
+the store imports no Flask and no SQLAlchemy and knows nothing of users or permissions. Design
+and reasons: docs/store.md.
+"""
+
+from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
+from portal.store.errors import IngestError, QueryError, StoreError
+from portal.store.exports import EXPORT_FORMATS, export
+from portal.store.files import checksum_file, sweep
+from portal.store.formats import FORMATS
+from portal.store.ingest import IngestResult, ingest
+from portal.store.queries import Filter, RowPage, RowQuery, Sort
+from portal.store.rows import query_rows
+from portal.store.schema import TYPES, Column, StoredTable
+from portal.store.sql import OPERATORS, Operator
+
+__all__ = [
+    "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
+    "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
+    "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
+    "StoredTable", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
+]

@@ -1,0 +1,192 @@
+"""`ingest`: one source file in, one immutable typed Parquet file out, or an IngestError and
+nothing stored.
+
+Every format ends up as a UTF-8 delimited file that DuckDB reads in one typed pass
+(`conversion.py`): UTF-8 CSV/TSV (plain or gzip) is read in place; other encodings are
+transcoded, XLSX and JSON rendered to CSV, into `.tmp-*` files beside the destination that are
+deleted on the way out. The source checksum is computed in a thread while DuckDB works.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal.store import conversion, delimited, encodings, files
+from portal.store.errors import IngestError, StoreError
+from portal.store.formats import detect_format
+from portal.store.jsonfiles import GEOMETRY, json_to_csv
+from portal.store.schema import Column, check_type
+from portal.store.spreadsheets import xlsx_to_csv
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What was stored: the final file, its size and schema, and what it came from."""
+
+    path: Path
+    row_count: int
+    byte_size: int
+    source_bytes: int
+    checksum: str
+    columns: tuple[Column, ...]
+    source_format: str
+    encoding: str | None
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: Path
+    dest_dir: Path
+    fmt: str
+    encoding: str | None
+    report: Callable[[float], None]
+
+
+def ingest(
+    source: Path,
+    dest_dir: Path,
+    *,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cluster_by: Sequence[str] = (),
+) -> IngestResult:
+    """Store `source` as a new Parquet file in `dest_dir` and describe it.
+
+    `overrides` ({column: type}) come from the dataset's field definitions and win over
+    inference. `cluster_by` sorts the stored rows by those columns so that filters on them
+    prune row groups (at the cost of the source order). `progress(done, total)` is called
+    with source bytes during the work.
+
+    Raises:
+        IngestError: see docs/store.md for the codes; nothing is left in `dest_dir`.
+    """
+    source, dest_dir = Path(source), Path(dest_dir)
+    if not source.is_file():
+        raise IngestError("missing-file", f"{source} is not a file")
+    total = source.stat().st_size
+    if total == 0:
+        raise IngestError("empty-file", "the file is empty")
+    checked = _checked_overrides(overrides or {})
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    hasher = _Checksum(source)
+    job = _Job(source, dest_dir, detect_format(source, fmt), encoding, _reporter(progress, total))
+    temps: list[Path] = []
+    try:
+        return _run(job, checked, tuple(cluster_by), temps, hasher)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise IngestError("disk-full", "the destination disk is full") from exc
+        raise
+    finally:
+        for temp in temps:
+            files.remove_quietly(temp)
+
+
+def _run(job: _Job, overrides: dict[str, str], cluster_by: tuple[str, ...], temps: list[Path],
+         hasher: _Checksum) -> IngestResult:
+    csv_source, used_encoding, fixed = _prepare(job, temps)
+    _check_columns(csv_source.header, {**overrides}, cluster_by)
+    target = files.temp_path(job.dest_dir, ".parquet")
+    temps.append(target)
+    start = 0.5 if csv_source.path != job.source else 0.0
+    rows, columns = conversion.convert(
+        csv_source, target, overrides={**fixed, **overrides}, cluster_by=cluster_by,
+        progress=lambda share: job.report(start + (1 - start) * share),
+    )
+    checksum = hasher.result()
+    job.report(1.0)
+    final = files.publish(target, job.dest_dir, checksum)
+    temps.remove(target)
+    return IngestResult(
+        path=final, row_count=rows, byte_size=final.stat().st_size,
+        source_bytes=job.source.stat().st_size, checksum=checksum, columns=columns,
+        source_format=job.fmt, encoding=used_encoding,
+    )
+
+
+def _prepare(job: _Job, temps: list[Path]) -> tuple[conversion.CsvSource, str | None, dict]:
+    """A UTF-8 delimited file for DuckDB, the source encoding, and types fixed by the format."""
+    if job.fmt == "xlsx":
+        target = _temp(job, temps, ".csv")
+        header = xlsx_to_csv(job.source, target)
+        return conversion.CsvSource(target, ",", header), None, {}
+    head = encodings.read_head(job.source)
+    encoding = encodings.detect_encoding(head, job.encoding)
+    text_path, gzip = _utf8_path(job, temps, encoding)
+    if job.fmt in ("json", "ndjson", "geojson"):
+        target = _temp(job, temps, ".csv")
+        header, geo = json_to_csv(text_path, target, "utf-8")
+        fixed = {GEOMETRY: "geometry"} if geo and GEOMETRY in header else {}
+        return conversion.CsvSource(target, ",", header), encoding, fixed
+    text = encodings.decode_head(head, encoding)
+    dialect = delimited.sniff(text, prefer_tab=job.fmt == "tsv")
+    return conversion.CsvSource(text_path, dialect.delimiter, dialect.header, gzip), encoding, {}
+
+
+def _utf8_path(job: _Job, temps: list[Path], encoding: str) -> tuple[Path, bool]:
+    """The source itself when DuckDB can read it, else a transcoded temp copy."""
+    if encoding in encodings.DUCKDB_NATIVE:
+        return job.source, encodings.is_gzip(job.source)
+    target = _temp(job, temps, ".txt")
+    total = job.source.stat().st_size
+    encodings.transcode(
+        job.source, target, encoding, lambda done: job.report(min(done / total, 1.0) / 2)
+    )
+    return target, False
+
+
+def _temp(job: _Job, temps: list[Path], suffix: str) -> Path:
+    path = files.temp_path(job.dest_dir, suffix)
+    temps.append(path)
+    return path
+
+
+def _checked_overrides(overrides: Mapping[str, str]) -> dict[str, str]:
+    try:
+        return {str(name): check_type(kind) for name, kind in overrides.items()}
+    except StoreError as exc:
+        raise IngestError(exc.code, exc.message) from exc
+
+
+def _check_columns(header: tuple[str, ...], overrides: dict, cluster_by: tuple[str, ...]) -> None:
+    known = set(header)
+    for name in [*overrides, *cluster_by]:
+        if name not in known:
+            raise IngestError("unknown-column", f"the file has no column {name!r}", column=name)
+
+
+def _reporter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[float], None]:
+    def report(share: float) -> None:
+        if progress is not None:
+            progress(int(total * share), total)
+
+    return report
+
+
+class _Checksum:
+    """sha256 of the source, computed in a thread while DuckDB converts (hashlib frees the GIL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _work(self, path: Path) -> None:
+        try:
+            self._value = files.checksum_file(path)
+        except OSError as exc:  # reported by result(), on the caller's thread
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise IngestError("unreadable-file", f"could not read the source: {self._error}")
+        assert self._value is not None
+        return self._value

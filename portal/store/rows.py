@@ -1,0 +1,96 @@
+"""`query_rows`: the one function pages, the API and the sandbox broker read rows through.
+
+One page is one SELECT over the version's Parquet file with the filters as bound parameters,
+ordered by the sort keys then `file_row_number`, fetching one row more than asked to know whether
+a next page exists; the total is a second `count(*)` with the same filters when asked for.
+Offset and keyset (cursor) paging give the same rows; the cursor is cheaper deep in a table.
+"""
+
+from __future__ import annotations
+
+from portal.store import cursors, sql
+from portal.store.connection import cursor as db_cursor
+from portal.store.errors import QueryError
+from portal.store.queries import RowPage, RowQuery, require_column, where_clause
+from portal.store.schema import Column, StoredTable
+
+MAX_LIMIT = 10_000
+
+
+def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
+    """One page of rows of `table` matching `query`.
+
+    Raises:
+        QueryError: `unknown-column`, `unknown-operator`, `invalid-value`, `invalid-limit`,
+            `invalid-offset`, `invalid-cursor`, `no-fields`.
+    """
+    _check_window(query)
+    fields = _fields(table, query.fields)
+    keys = [(require_column(table, s.column), s.descending) for s in query.sort]
+    where, params = where_clause(table, query.filters)
+    page_where, page_params = where, list(params)
+    if query.cursor:
+        values, row_number = cursors.decode(keys, query.cursor)
+        keyset, keyset_params = cursors.after(keys, values, row_number)
+        page_where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
+        page_params += keyset_params
+    statement = sql.SELECT_PAGE.format(
+        fields=", ".join([sql.quote_identifier(c.name) for c in fields + [k for k, _ in keys]]
+                         + [sql.ROW_NUMBER]),
+        scan=sql.SCAN.format(path="?"),
+        where=page_where,
+        order=_order(keys),
+        limit=query.limit + 1,
+        offset=query.offset,
+    )
+    cur = db_cursor()
+    try:
+        found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
+        total = _total(cur, table, where, params) if query.with_total else None
+    finally:
+        cur.close()
+    return _page(fields, keys, found, query.limit, total)
+
+
+def _check_window(query: RowQuery) -> None:
+    if isinstance(query.limit, bool) or not isinstance(query.limit, int) or not (
+        0 < query.limit <= MAX_LIMIT
+    ):
+        raise QueryError(
+            "invalid-limit", f"limit must be between 1 and {MAX_LIMIT}", field="limit"
+        )
+    if not isinstance(query.offset, int) or query.offset < 0:
+        raise QueryError("invalid-offset", "offset must be 0 or more", field="offset")
+    if query.cursor and query.offset:
+        raise QueryError("invalid-offset", "use a cursor or an offset, not both", field="offset")
+
+
+def _fields(table: StoredTable, names: tuple[str, ...] | None) -> list[Column]:
+    if names is None:
+        return list(table.columns)
+    if not names:
+        raise QueryError("no-fields", "ask for at least one field", field="fields")
+    return [require_column(table, name) for name in names]
+
+
+def _order(keys: list[tuple[Column, bool]]) -> str:
+    parts = [
+        f"{sql.quote_identifier(column.name)} {'DESC' if descending else 'ASC'} NULLS LAST"
+        for column, descending in keys
+    ]
+    return ", ".join([*parts, sql.ROW_NUMBER])
+
+
+def _total(cur, table: StoredTable, where: str, params: list[object]) -> int:
+    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=where)
+    return cur.execute(statement, [str(table.path), *params]).fetchone()[0]
+
+
+def _page(fields, keys, found: list[tuple], limit: int, total: int | None) -> RowPage:
+    width = len(fields)
+    rows = [row[:width] for row in found[:limit]]
+    next_cursor = None
+    if len(found) > limit:
+        last = found[limit - 1]
+        next_cursor = cursors.encode(keys, last[width:width + len(keys)], last[-1])
+    return RowPage(columns=tuple(fields), rows=rows, total=total, next_cursor=next_cursor)

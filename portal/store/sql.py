@@ -1,0 +1,174 @@
+"""All SQL text of the store: identifier and literal quoting, the filter operator registry, and
+the statement templates.
+
+Rules (STYLE 6.3): a column name reaches SQL only through `quote_identifier`, a user value only as
+a bound `?` parameter. Literals are quoted with `quote_literal` only for what DuckDB cannot bind
+(file paths and `read_csv` options inside COPY, which are ours, never a user's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CSV_NULLS = ("", "NA", "N/A", "NULL", "null")
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a DuckDB identifier: wrapped in double quotes, inner quotes doubled."""
+    if "\x00" in name:
+        raise ValueError("identifier contains a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """`text` as a DuckDB string literal (single quotes doubled)."""
+    if "\x00" in text:
+        raise ValueError("literal contains a NUL byte")
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One filter operator, Datasette style: its key, SQL with bound parameters, a description.
+
+    `sql` holds `{column}` (the quoted identifier) and `{params}` (a `?`, or several joined for
+    `in`); `arity` is 'one', 'two', 'many' or 'flag' (is_null takes True/False).
+    """
+
+    key: str
+    sql: str
+    description: str
+    arity: str = "one"
+    text_only: bool = False
+
+
+OPERATORS: dict[str, Operator] = {
+    op.key: op
+    for op in (
+        Operator("eq", "{column} = ?", "equals {value}"),
+        Operator("ne", "{column} IS DISTINCT FROM ?", "is not {value}"),
+        Operator("lt", "{column} < ?", "is less than {value}"),
+        Operator("le", "{column} <= ?", "is at most {value}"),
+        Operator("gt", "{column} > ?", "is greater than {value}"),
+        Operator("ge", "{column} >= ?", "is at least {value}"),
+        Operator("in", "{column} IN ({params})", "is one of {value}", arity="many"),
+        Operator("between", "{column} BETWEEN ? AND ?", "is between {value}", arity="two"),
+        Operator(
+            "contains", "contains(CAST({column} AS VARCHAR), ?)", "contains {value}",
+            text_only=True,
+        ),
+        Operator(
+            "startswith", "starts_with(CAST({column} AS VARCHAR), ?)", "starts with {value}",
+            text_only=True,
+        ),
+        Operator("is_null", "{column} IS NULL", "is empty", arity="flag"),
+    )
+}
+
+NOT_NULL_SQL = "{column} IS NOT NULL"
+
+# -- row queries ------------------------------------------------------------------------------
+
+ROW_NUMBER = "file_row_number"
+
+SCAN = "read_parquet({path}, file_row_number = true)"
+
+SELECT_PAGE = "SELECT {fields} FROM {scan} {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+
+SELECT_COUNT = "SELECT count(*) FROM {scan} {where}"
+
+SELECT_ALL = "SELECT {fields} FROM {scan} {where} {order}"
+
+WRAP = "SELECT {exprs} FROM ({inner})"
+
+# -- exports ----------------------------------------------------------------------------------
+
+ISO_TIMESTAMP = "replace(CAST({column} AS VARCHAR), ' ', {separator}) AS {column}"
+ISO_DATE = "CAST({column} AS VARCHAR) AS {column}"
+FINITE = "CASE WHEN isfinite({column}) THEN {column} END AS {column}"
+JSON_ROWS = "SELECT to_json(t) FROM ({inner}) t"
+GEO_POINT = (
+    "CASE WHEN {lon} IS NULL OR {lat} IS NULL THEN NULL ELSE struct_pack(type := 'Point',"
+    " coordinates := [CAST({lon} AS DOUBLE), CAST({lat} AS DOUBLE)]) END"
+)
+GEO_SHAPE = "json({column})"
+GEO_PROPERTY = "{column} := {column}"
+GEO_FEATURES = (
+    "SELECT to_json(struct_pack(type := 'Feature', geometry := {geometry},"
+    " properties := {properties})) FROM ({inner})"
+)
+
+# -- aggregates -------------------------------------------------------------------------------
+
+SELECT_AGGREGATE = "SELECT {exprs} FROM {scan} {where} {group} {order} {limit}"
+
+AGGREGATE_FUNCTIONS = {
+    "count": "count(*)",
+    "count_distinct": "count(DISTINCT {column})",
+    "sum": "sum({column})",
+    "mean": "avg({column})",
+    "median": "median({column})",
+    "min": "min({column})",
+    "max": "max({column})",
+    "quantile": "quantile_cont({column}, {q})",
+    "std": "stddev_samp({column})",
+}
+
+CONTRIBUTORS_ALL = "count(*)"
+CONTRIBUTORS_COLUMN = "count({column})"
+TOP2 = "max(abs({column}), 2)"
+
+# -- ingest -----------------------------------------------------------------------------------
+
+READ_CSV = (
+    "read_csv({path}, columns = {columns}, header = true, auto_detect = false, delim = {delim},"
+    " quote = '\"', escape = '\"', strict_mode = true, null_padding = false,"
+    " nullstr = {nulls}, compression = {compression}, max_line_size = 16777216)"
+)
+
+COPY_PARQUET = (
+    "COPY (SELECT {select} FROM {source} {order}) TO {target}"
+    " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group_size})"
+)
+
+SAMPLE = "SELECT * FROM {source} LIMIT {rows}"
+SCAN_ALL = "SELECT * FROM {source}"
+
+# Type inference (see inference.py): per column, the non-null count, one count a pattern, and the
+# smallest and largest number of digits after the point of fixed-point values.
+STATS_COUNT = "count({column})"
+STATS_MATCHES = "count(*) FILTER (WHERE regexp_full_match({column}, {pattern}))"
+STATS_SCALE = (
+    "{agg}(length({column}) - strpos({column}, '.')) FILTER (WHERE strpos({column}, '.') > 0"
+    " AND regexp_full_match({column}, {pattern}))"
+)
+
+# A value the sample did not foresee stops the fast pass; the ingest then re-infers on all rows.
+GUARD_MARK = "kaifang-sample-miss"
+GUARD_LEADING_ZERO = (
+    "CASE WHEN ({column})[1] = '0' AND length({column}) > 1"
+    " THEN error('" + GUARD_MARK + "') ELSE CAST({column} AS BIGINT) END"
+)
+GUARD_SCALE = (
+    "CASE WHEN strpos({column}, '.') > 0 AND length({column}) - strpos({column}, '.') > {scale}"
+    " THEN error('" + GUARD_MARK + "') ELSE CAST({column} AS DECIMAL(18,{scale})) END"
+)
+GUARD_DATE = (
+    "CASE WHEN length({column}) > 10 THEN error('" + GUARD_MARK + "')"
+    " ELSE CAST({column} AS DATE) END"
+)
+
+
+def in_clause(count: int) -> str:
+    """`count` bound placeholders for an IN list."""
+    return ", ".join("?" for _ in range(count))
+
+
+def struct_literal(pairs: list[tuple[str, str]]) -> str:
+    """A DuckDB struct literal {'name': 'TYPE', ...} with every key and value quoted."""
+    return "{" + ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in pairs) + "}"
+
+
+def list_literal(items: tuple[str, ...] | list[str]) -> str:
+    """A DuckDB list literal of quoted strings."""
+    return "[" + ", ".join(quote_literal(item) for item in items) + "]"

@@ -1,0 +1,129 @@
+"""Wall 2, the process: the OS layers a freshly forked worker puts around itself.
+
+`confine(spec)` applies, in this order (research notes, section 6.3): rlimits, close inherited
+descriptors, new net/mount/IPC/UTS namespaces, chroot into an empty 0555 directory, drop to a
+per-slot uid with no groups, RLIMIT_NPROC 0 (only effective once not root), not dumpable,
+die with the zygote, and last a seccomp allow-list. A layer the kernel refuses is recorded as
+"failed: ..." and the rest still apply: the caller reports the fallback loudly. It must run
+before any untrusted input is read, and everything the worker needs must already be imported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sandbox import syscalls
+
+LAYERS = ("rlimits", "close_fds", "namespaces", "chroot", "uid", "nproc", "no_dumpable",
+          "seccomp")
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What one worker needs to confine itself. `layers` may be a subset (tests, fallbacks)."""
+
+    uid: int
+    root: str
+    cpu_seconds: int
+    memory_bytes: int
+    open_files: int
+    keep_fds: tuple[int, ...]
+    layers: frozenset[str] = frozenset(LAYERS)
+
+
+def _libc_call(name: str, *args: int) -> None:
+    if getattr(_libc, name)(*args) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def set_rlimits(spec: Confinement) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (spec.memory_bytes, spec.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (spec.cpu_seconds, spec.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (spec.open_files, spec.open_files))
+
+
+def close_fds(spec: Confinement) -> None:
+    """stdio becomes /dev/null; every other descriptor but `keep_fds` is closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    low = 3
+    for fd in sorted(spec.keep_fds):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def unshare_namespaces(spec: Confinement) -> None:
+    _libc_call("unshare", CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+
+
+def enter_chroot(spec: Confinement) -> None:
+    os.chroot(spec.root)
+    os.chdir("/")
+
+
+def drop_uid(spec: Confinement) -> None:
+    os.setgroups([])
+    os.setresgid(spec.uid, spec.uid, spec.uid)
+    os.setresuid(spec.uid, spec.uid, spec.uid)
+
+
+def forbid_processes(spec: Confinement) -> None:
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    if os.geteuid() == 0:
+        raise OSError("RLIMIT_NPROC is ignored for root")
+
+
+def not_dumpable(spec: Confinement) -> None:
+    _libc_call("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
+    # Die with the zygote. Set after the uid change, which clears the parent-death signal.
+    _libc_call("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def load_seccomp(spec: Confinement) -> None:
+    syscalls.install()
+
+
+_STEPS: dict[str, Callable[[Confinement], None]] = {
+    "rlimits": set_rlimits, "close_fds": close_fds, "namespaces": unshare_namespaces,
+    "chroot": enter_chroot, "uid": drop_uid, "nproc": forbid_processes,
+    "no_dumpable": not_dumpable, "seccomp": load_seccomp,
+}
+
+
+def confine(spec: Confinement) -> dict[str, str]:
+    """Apply the layers in order; return {layer: "active" | "off" | "failed: reason"}."""
+    report = {}
+    for layer in LAYERS:
+        if layer not in spec.layers:
+            report[layer] = "off"
+            continue
+        try:
+            _STEPS[layer](spec)
+        except (OSError, ValueError) as exc:
+            report[layer] = f"failed: {exc}"
+        else:
+            report[layer] = "active"
+    return report
+
+
+def fully_confined(report: dict[str, str]) -> bool:
+    return all(report.get(layer) == "active" for layer in LAYERS)

@@ -1,0 +1,104 @@
+"""Shared fixtures: apps on temporary instances, the bundled catalog, real PostgreSQL/Redis.
+
+A read-only catalog with every bundled dataset is built once per test process (`bundled_app`);
+tests that write get their own function-scoped `app`. PostgreSQL and Redis tests skip with a
+reason when the servers do not answer, and fail instead when CI=true (they are required there).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from portal import create_app
+from portal.auth import SYSTEM
+from portal.catalog.setup import prepare_instance
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT / "datasets"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("KAIFANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("KAIFANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def make_app(instance: Path, **config):
+    settings = {"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True, **config}
+    app = create_app(settings, instance=instance)
+    prepare_instance(app)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path / "instance")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def bundled_app(tmp_path_factory):
+    """An app with every bundled dataset loaded through the same code path as `kaifang load`."""
+    from portal.catalog import publishing
+    from portal.catalog.packages import find_packages
+    from portal.db import session_scope
+
+    app = make_app(tmp_path_factory.mktemp("bundled") / "instance")
+    with app.app_context(), session_scope(app) as session:
+        for folder in find_packages(DATASETS):
+            publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+    return app
+
+
+@pytest.fixture
+def bundled_client(bundled_app):
+    return bundled_app.test_client()
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message}; it is required when CI=true")
+    pytest.skip(f"{message}; start it to run these tests")
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"kaifang_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url():
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_URL

@@ -1,0 +1,131 @@
+"""`kaifang load`: idempotent loads, metadata updates, new versions, and failed loads that change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.catalog.models import Dataset, Field, Tag, Version
+from portal.db import session_scope
+from portal.errors import Invalid
+from tests.factories import CSV, dataset_folder, load
+
+
+def counts(app):
+    with session_scope(app) as s:
+        return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Dataset, Version, Field, Tag))
+
+
+def test_load_twice_changes_nothing(app, tmp_path):
+    folder = dataset_folder(tmp_path / "src")
+    first = load(app, folder)
+    assert first.created and first.version.number == 1 and first.version.row_count == 3
+    before = counts(app)
+    files = sorted(Path(app.config["DATA_DIR"]).rglob("*.parquet"))
+    again = load(app, folder)
+    assert not again.changed
+    assert counts(app) == before
+    assert sorted(Path(app.config["DATA_DIR"]).rglob("*.parquet")) == files
+
+
+def test_changed_descriptor_updates_metadata_only(app, tmp_path):
+    folder = dataset_folder(tmp_path / "src")
+    load(app, folder)
+    dataset_folder(tmp_path / "src", title_zh="天津市行政区")
+    outcome = load(app, folder)
+    assert outcome.metadata_changed and outcome.version is None
+    with session_scope(app) as s:
+        assert s.scalar(select(Dataset.title_zh)) == "天津市行政区"
+        assert s.scalar(select(func.count()).select_from(Version)) == 1
+
+
+def test_changed_data_becomes_a_new_version(app, tmp_path, client):
+    folder = dataset_folder(tmp_path / "src")
+    load(app, folder)
+    (folder / "data.csv").write_text(CSV + "010104,南开区,890000,1404-12-23\n", encoding="utf-8")
+    outcome = load(app, folder)
+    assert outcome.version.number == 2 and outcome.version.row_count == 4
+    detail = client.get("/api/v1/datasets/districts").json
+    assert [v["number"] for v in detail["versions"]] == [2, 1]
+    rows = client.get("/api/v1/datasets/districts/rows").json
+    assert rows["total"] == 4 and rows["version"] == 2
+    assert rows["rows"][0]["code"] == "010101", "codes with leading zeros stay text"
+
+
+def test_failed_ingest_keeps_the_served_version(app, tmp_path, client):
+    folder = dataset_folder(tmp_path / "src")
+    load(app, folder)
+    files = sorted(Path(app.config["DATA_DIR"]).rglob("*"))
+    (folder / "data.csv").write_text(CSV + "010104,南开区,890000,1404-12-23,extra\n", encoding="utf-8")
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert info.value.code == "ragged-row"
+    assert "line 5" in info.value.detail
+    assert sorted(Path(app.config["DATA_DIR"]).rglob("*")) == files
+    rows = client.get("/api/v1/datasets/districts/rows").json
+    assert rows["total"] == 3 and rows["version"] == 1
+
+
+def test_failed_first_load_leaves_no_dataset(app, tmp_path):
+    folder = dataset_folder(tmp_path / "src", csv="code,name,population,founded\n1,a,notanumber,\n")
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert info.value.code == "type-conflict"
+    assert counts(app) == (0, 0, 0, 0)
+
+
+def test_bad_descriptor_names_the_problem(app, tmp_path):
+    folder = dataset_folder(tmp_path / "src")
+    doc = json.loads((folder / "datapackage.json").read_text())
+    doc["kaifang"]["theme"] = "space"
+    doc["kaifang"]["open_class"] = "secret"
+    (folder / "datapackage.json").write_text(json.dumps(doc))
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert set(info.value.errors) == {"kaifang.theme", "kaifang.open_class"}
+
+
+def test_cli_init_load_versions(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(tmp_path / "inst"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    assert (tmp_path / "inst" / "kaifang.cfg").exists()
+    folder = dataset_folder(tmp_path / "src")
+    result = runner.invoke(main, ["load", str(tmp_path / "src")])
+    assert result.exit_code == 0, result.output
+    assert "+ districts: created, version 1 (3 rows)" in result.output
+    assert "= districts: unchanged" in runner.invoke(main, ["load", str(tmp_path / "src")]).output
+    newer = tmp_path / "newer.csv"
+    newer.write_text(CSV + "010104,南开区,890000,1404-12-23\n", encoding="utf-8")
+    result = runner.invoke(main, ["load", str(newer), "--dataset", "districts", "--version-note", "adds 南开区"])
+    assert result.exit_code == 0, result.output
+    listing = runner.invoke(main, ["versions", "districts"]).output
+    assert "v2" in listing and "adds 南开区" in listing and "v1" in listing
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"")
+    result = runner.invoke(main, ["load", str(bad), "--dataset", "districts"])
+    assert result.exit_code == 1 and "empty" in result.output.lower()
+    assert folder.exists()
+
+
+def test_create_user_cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(tmp_path / "inst"))
+    runner = CliRunner()
+    runner.invoke(main, ["init"])
+    ok = runner.invoke(main, ["create-user", "--role", "steward", "--password", "correct horse battery", "a@example.org"])
+    assert ok.exit_code == 0, ok.output
+    dup = runner.invoke(main, ["create-user", "--role", "steward", "--password", "correct horse battery", "A@example.org"])
+    assert dup.exit_code != 0 and "exists" in dup.output
+    short = runner.invoke(main, ["create-user", "--role", "developer", "--password", "short", "b@example.org"])
+    assert short.exit_code != 0 and "password" in short.output

@@ -1,0 +1,145 @@
+"""The warm pool: threads, busy slots, a dying zygote, fallbacks and how endings are judged."""
+
+import signal
+import threading
+import time
+
+import pytest
+
+import sandbox
+from sandbox import IsolationWarning, Limits, RunRequest, Sandbox, SandboxConfig
+from sandbox.isolation import LAYERS
+from sandbox.supervisor import Conversation, judge
+from tests.unit.sandbox.fakes import FakeBroker
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with Sandbox(SandboxConfig(workers=2)) as sandbox_pool:
+        yield sandbox_pool
+
+
+def test_many_threads_share_the_pool(pool):
+    broker = FakeBroker()
+    results = {}
+
+    def worker(n):
+        code = f"n = {n}\ncount_ = dataset('people').filter(col('id') < {n}).count()\nm = count_ * 2"
+        results[n] = pool.run(RunRequest(code=code, grants=("people",)), broker)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {n: (r.status, r.state) for n, r in results.items()} == {
+        n: ("ok", {"n": n, "count_": n, "m": 2 * n}) for n in range(1, 9)}
+
+
+class BlockingBroker(FakeBroker):
+    def __init__(self):
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def execute(self, plan):
+        self.entered.set()
+        self.release.wait(10)
+        return super().execute(plan)
+
+
+def test_a_full_pool_answers_busy_instead_of_hanging():
+    with Sandbox(SandboxConfig(workers=1, slot_wait_seconds=0.2)) as small:
+        broker = BlockingBroker()
+        holder = threading.Thread(target=small.run, args=(
+            RunRequest(code="dataset('people').count()", grants=("people",)), broker))
+        holder.start()
+        assert broker.entered.wait(10)
+        busy = small.run(RunRequest(code="x = 1"), FakeBroker())
+        broker.release.set()
+        holder.join()
+        after = small.run(RunRequest(code="x = 1"), FakeBroker())
+    assert busy.status == "refused" and "busy" in busy.message
+    assert after.status == "ok"
+
+
+def test_a_slow_broker_ends_in_a_wall_clock_timeout(pool):
+    class SlowBroker(FakeBroker):
+        def execute(self, plan):
+            time.sleep(0.6)
+            return super().execute(plan)
+
+    code = "for i in range(5):\n    dataset('people').count()"
+    result = pool.run(RunRequest(code=code, grants=("people",),
+                                 limits=Limits(wall_seconds=1.0)), SlowBroker())
+    assert result.status == "timeout"
+    assert "wall-clock" in result.message
+    assert len(result.released) == 2
+    follow_up = pool.run(RunRequest(code="x = 2"), FakeBroker())
+    assert follow_up.state == {"x": 2}
+
+
+def test_a_dead_zygote_is_replaced(pool):
+    pool._zygote.kill()
+    result = pool.run(RunRequest(code="x = 3"), FakeBroker())
+    assert result.status == "ok" and result.state == {"x": 3}
+
+
+def test_a_missing_layer_warns_at_start_and_flags_every_result():
+    with pytest.warns(IsolationWarning, match="seccomp"):
+        weaker = Sandbox(SandboxConfig(workers=1, layers=frozenset(LAYERS) - {"seccomp"}))
+    try:
+        result = weaker.run(RunRequest(code="x = 1"), FakeBroker())
+    finally:
+        weaker.close()
+    assert result.isolation.fallback is True
+    assert result.isolation.layers["seccomp"] == "off"
+    assert result.isolation.layers["chroot"] == "active"
+
+
+@pytest.mark.parametrize("request_, message", [
+    (RunRequest(code="x = 1\n" * 20000), "limit is 65536"),
+    (RunRequest(code=b"x = 1"), "must be a string"),
+    (RunRequest(code="x = 1", state={"f": object()}), "JSON-safe"),
+    (RunRequest(code="x = 1", state={"big": "x" * 300_000}), "state limit"),
+])
+def test_requests_refused_before_a_worker(pool, request_, message):
+    result = pool.run(request_, FakeBroker())
+    assert result.status == "refused"
+    assert message in result.message
+
+
+def test_module_level_run_uses_a_default_pool():
+    try:
+        result = sandbox.run(RunRequest(code="print('hi')"), FakeBroker())
+    finally:
+        sandbox.close_default()
+    assert result.stdout == "hi\n"
+
+
+def test_a_closed_pool_refuses():
+    closed = Sandbox(SandboxConfig(workers=1))
+    closed.close()
+    assert closed.run(RunRequest(code="x = 1"), FakeBroker()).status == "refused"
+
+
+def _ended(exit_info, failure=None):
+    conv = Conversation(RunRequest(code="", limits=Limits(cpu_seconds=2)), FakeBroker(), 0.0)
+    conv.failure = failure
+    return judge(conv, exit_info, time.monotonic(), {layer: "active" for layer in LAYERS})
+
+
+@pytest.mark.parametrize("exit_info, failure, status, words", [
+    ({"signal": signal.SIGSYS}, "closed", "killed", "policy violation"),
+    ({"signal": signal.SIGXCPU}, "closed", "timeout", "CPU limit of 2 s"),
+    ({"signal": signal.SIGKILL}, "closed", "killed", "out of memory"),
+    ({"signal": signal.SIGSEGV}, "closed", "killed", "SIGSEGV"),
+    ({"exit": 70, "signal": None}, "closed", "killed", "exit status 70"),
+    ({"signal": signal.SIGKILL}, "timeout", "timeout", "wall-clock"),
+    (None, "protocol: junk", "killed", "protocol"),
+])
+def test_how_endings_are_judged(exit_info, failure, status, words):
+    result = _ended(exit_info, failure)
+    assert result.status == status
+    assert words in result.message
+    assert result.isolation.fallback is False
