@@ -25,6 +25,8 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+NAMESPACES = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 
@@ -71,8 +73,19 @@ def close_fds(spec: Confinement) -> None:
     os.closerange(low, 1 << 20)
 
 
+class Degraded(OSError):
+    """A layer applied in a weaker form; its report starts with "degraded"."""
+
+
 def unshare_namespaces(spec: Confinement) -> None:
-    _libc_call("unshare", CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+    try:
+        _libc_call("unshare", NAMESPACES)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+        # Not root: a user namespace makes the others (and chroot) possible unprivileged.
+        _libc_call("unshare", CLONE_NEWUSER | NAMESPACES)
+        raise Degraded("inside an unprivileged user namespace") from None
 
 
 def enter_chroot(spec: Confinement) -> None:
@@ -118,6 +131,8 @@ def confine(spec: Confinement) -> dict[str, str]:
             continue
         try:
             _STEPS[layer](spec)
+        except Degraded as exc:
+            report[layer] = f"degraded: {exc}"
         except (OSError, ValueError) as exc:
             report[layer] = f"failed: {exc}"
         else:

@@ -64,7 +64,8 @@ def export(
         features = _geojson_sql(table, columns, statement, coordinates)
         return _json_lines(_batches(features, params), b'{"type":"FeatureCollection","features":[\n',
                            b",\n", b"\n]}\n")
-    rows = sql.JSON_ROWS.format(inner=_json_ready(columns, statement))
+    fields = ", ".join(sql.STRUCT_FIELD.format(column=sql.quote_identifier(c.name)) for c in columns)
+    rows = sql.JSON_ROWS.format(fields=fields, inner=_json_ready(columns, statement))
     if fmt == "json":
         return _json_lines(_batches(rows, params), b"[\n", b",\n", b"\n]\n")
     return _json_lines(_batches(rows, params), b"", b"\n", b"\n")
@@ -128,7 +129,7 @@ def _geojson_sql(table, columns, statement, coordinates) -> str:
         geometry = sql.GEO_SHAPE.format(column=sql.quote_identifier(shape.name))
         skip = {shape.name}
     kept = [c for c in columns if c.name not in skip]
-    props = ", ".join(sql.GEO_PROPERTY.format(column=sql.quote_identifier(c.name)) for c in kept)
+    props = ", ".join(sql.STRUCT_FIELD.format(column=sql.quote_identifier(c.name)) for c in kept)
     return sql.GEO_FEATURES.format(
         geometry=geometry,
         properties=f"struct_pack({props})" if kept else "NULL",

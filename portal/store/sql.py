@@ -86,13 +86,13 @@ WRAP = "SELECT {exprs} FROM ({inner})"
 ISO_TIMESTAMP = "replace(CAST({column} AS VARCHAR), ' ', {separator}) AS {column}"
 ISO_DATE = "CAST({column} AS VARCHAR) AS {column}"
 FINITE = "CASE WHEN isfinite({column}) THEN {column} END AS {column}"
-JSON_ROWS = "SELECT to_json(t) FROM ({inner}) t"
+JSON_ROWS = "SELECT to_json(struct_pack({fields})) FROM ({inner})"
 GEO_POINT = (
     "CASE WHEN {lon} IS NULL OR {lat} IS NULL THEN NULL ELSE struct_pack(type := 'Point',"
     " coordinates := [CAST({lon} AS DOUBLE), CAST({lat} AS DOUBLE)]) END"
 )
 GEO_SHAPE = "json({column})"
-GEO_PROPERTY = "{column} := {column}"
+STRUCT_FIELD = "{column} := {column}"
 GEO_FEATURES = (
     "SELECT to_json(struct_pack(type := 'Feature', geometry := {geometry},"
     " properties := {properties})) FROM ({inner})"

@@ -164,3 +164,17 @@ def test_non_json_values_never_leave_the_worker(pool, code):
     assert result.status == "error"
     assert result.error.type in ("TypeError", "ValueError")
     assert broker.plans == []
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nwhile True:\n    os.fork()",
+    "import subprocess",
+    "import multiprocessing",
+    "import threading",
+    "import ctypes",
+])
+def test_fork_bombs_have_no_route(pool, code):
+    """No process API is importable; below that, RLIMIT_NPROC and seccomp stop fork
+    (tests/unit/sandbox/test_sandbox_isolation.py)."""
+    result = attack(pool, code)
+    assert result.error.type == "ImportError"

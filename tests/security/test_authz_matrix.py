@@ -1,0 +1,101 @@
+"""Role × route → status. Every route of the app must appear here, so a new route cannot ship
+without someone deciding who may use it (CKAN's coding-standards idea)."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.auth import SYSTEM
+from portal.db import session_scope
+
+ROLES = ("public", "developer", "publisher", "steward", "admin")
+OPEN, CONDITIONAL = "nyc-flights-2013", "clinic-visits-synthetic"
+ALL_OK = dict.fromkeys(ROLES, 200)
+
+# (endpoint, method, path, {role: status}); one or more rows per endpoint.
+MATRIX = [
+    ("static", "GET", "/static/css/kaifang.css", ALL_OK),
+    ("site.home", "GET", "/", ALL_OK),
+    ("site.about", "GET", "/about", ALL_OK),
+    ("site.licence", "GET", "/licence", ALL_OK),
+    ("site.set_locale", "GET", "/locale/en", dict.fromkeys(ROLES, 302)),
+    ("catalog.dataset_list", "GET", "/datasets", ALL_OK),
+    ("catalog.theme_page", "GET", "/themes/health", ALL_OK),
+    ("catalog.department_page", "GET", "/departments/transport-commission", ALL_OK),
+    ("catalog.dataset_page", "GET", f"/datasets/{OPEN}", ALL_OK),
+    ("catalog.dataset_page", "GET", f"/datasets/{CONDITIONAL}", ALL_OK),
+    ("catalog.chart_data", "GET", f"/datasets/{OPEN}/chart.json?x=origin", ALL_OK),
+    ("catalog.chart_data", "GET", f"/datasets/{CONDITIONAL}/chart.json?x=district", dict.fromkeys(ROLES, 403)),
+    ("catalog.download", "GET", "/datasets/china-smoking-lung-cancer/download/csv", ALL_OK),
+    ("catalog.download", "GET", f"/datasets/{CONDITIONAL}/download/csv", dict.fromkeys(ROLES, 403)),
+    ("accounts.login", "GET", "/login", ALL_OK),
+    ("accounts.logout", "POST", "/logout", dict.fromkeys(ROLES, 302)),
+    ("api.datasets", "GET", "/api/v1/datasets", ALL_OK),
+    ("api.dataset", "GET", f"/api/v1/datasets/{CONDITIONAL}", ALL_OK),
+    ("api.dataset_rows", "GET", f"/api/v1/datasets/{OPEN}/rows", ALL_OK),
+    ("api.dataset_rows", "GET", f"/api/v1/datasets/{CONDITIONAL}/rows", dict.fromkeys(ROLES, 403)),
+]
+
+
+def test_every_route_is_in_the_matrix(bundled_app):
+    routes = {rule.endpoint for rule in bundled_app.url_map.iter_rules()}
+    covered = {row[0] for row in MATRIX}
+    assert routes == covered, f"missing from the matrix: {sorted(routes - covered)}; stale: {sorted(covered - routes)}"
+
+
+@pytest.fixture(scope="module")
+def users(bundled_app):
+    from portal.accounts import service
+    from portal.accounts.models import User
+
+    emails = {}
+    with bundled_app.app_context(), session_scope(bundled_app) as session:
+        for role in ROLES[1:]:
+            email = f"matrix-{role}@example.org"
+            if session.query(User).filter_by(email=email).first() is None:
+                service.create_user(session, SYSTEM, email=email, password="matrix-password-1", role=role,
+                                    department="transport-commission" if role == "publisher" else None)
+            emails[role] = email
+    return emails
+
+
+def _client(bundled_app, users, role):
+    client = bundled_app.test_client()
+    if role != "public":
+        with bundled_app.app_context(), session_scope(bundled_app) as session:
+            from portal.accounts import service
+            actor = service.authenticate(session, users[role], "matrix-password-1")
+        with client.session_transaction() as flask_session:
+            flask_session["user_id"] = actor.user_id
+    return client
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_matrix(bundled_app, users, role):
+    bundled_app.config["WTF_CSRF_ENABLED"] = False  # logout's CSRF is tested on its own below
+    client = _client(bundled_app, users, role)
+    try:
+        for endpoint, method, path, expected in MATRIX:
+            response = client.open(path, method=method)
+            response.close()
+            assert response.status_code == expected[role], f"{role} {method} {path} ({endpoint})"
+    finally:
+        bundled_app.config["WTF_CSRF_ENABLED"] = True
+
+
+def test_logout_needs_csrf(bundled_app):
+    response = bundled_app.test_client().post("/logout")
+    assert response.status_code == 400
+
+
+def test_login_sets_session_and_rejects_wrong_password(bundled_app, users):
+    bundled_app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        client = bundled_app.test_client()
+        bad = client.post("/login", data={"email": users["developer"], "password": "wrong-password-1"})
+        assert bad.status_code == 200 and "邮箱或密码错误" in bad.text
+        good = client.post("/login", data={"email": users["developer"], "password": "matrix-password-1"})
+        assert good.status_code == 302
+        assert "退出" in client.get("/").text
+    finally:
+        bundled_app.config["WTF_CSRF_ENABLED"] = True
