@@ -46,6 +46,8 @@ try:
 except ZeroDivisionError as exc:
     reason = str(exc)
 table = dataset("warm-up").filter(col("x") >= 1).group_by("k").agg(count(), mean("x"))
+show(table.collect())
+show(table)
 """
 
 

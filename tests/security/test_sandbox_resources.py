@@ -9,7 +9,8 @@ import pytest
 from sandbox import Limits, RunRequest, Sandbox, SandboxConfig
 from tests.unit.sandbox.fakes import PEOPLE, FakeBroker
 
-LIMITS = Limits(cpu_seconds=1, wall_seconds=5.0, output_bytes=4096, outputs=5, queries=20)
+LIMITS = Limits(cpu_seconds=1, wall_seconds=10.0, output_bytes=4096, outputs=5, queries=20)
+MEMORY_LIMITS = Limits(cpu_seconds=3, wall_seconds=10.0)
 NORMAL = "print(dataset('people').count())"
 
 
@@ -36,7 +37,7 @@ def attack(pool, code, broker=None, limits=LIMITS):
     "x = []\nwhile True:\n    x.append('a' * 10**6)",
 ])
 def test_memory_bombs_end_in_memory_error(pool, code):
-    result = attack(pool, code)
+    result = attack(pool, code, limits=MEMORY_LIMITS)
     assert result.status == "error"
     assert result.error.type == "MemoryError"
 

@@ -10,7 +10,15 @@ import os
 import pytest
 
 from portal.store import (
-    AggregateQuery, Filter, Measure, QueryError, RowQuery, Sort, aggregate, export, query_rows,
+    AggregateQuery,
+    Filter,
+    Measure,
+    QueryError,
+    RowQuery,
+    Sort,
+    aggregate,
+    export,
+    query_rows,
 )
 from portal.store.connection import connection
 from portal.store.sql import OPERATORS, quote_identifier, quote_literal

