@@ -28,7 +28,15 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from portal.store import (  # noqa: E402
-    AggregateQuery, Filter, Measure, RowQuery, Sort, StoredTable, aggregate, export, ingest,
+    AggregateQuery,
+    Filter,
+    Measure,
+    RowQuery,
+    Sort,
+    StoredTable,
+    aggregate,
+    export,
+    ingest,
     query_rows,
 )
 from portal.store.schema import Column  # noqa: E402

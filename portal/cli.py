@@ -108,6 +108,18 @@ def create_user(email: str, role: str, department: str | None, password: str | N
         click.echo(f"created {user.email} ({user.role})")
 
 
+@main.command("sandbox-run")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "email", required=True, help="Run as this user (their grants and budget).")
+@click.option("--grant", "grants", multiple=True, help="A dataset slug the code may use (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool) -> None:
+    """Run a file of analyst code in the sandbox, through the same path as the web app."""
+    from portal.analysis.cli import sandbox_run as run
+
+    sys.exit(run(_app(), source, email=email, grants=list(grants), as_json=as_json))
+
+
 def _app():
     from portal import create_app
     from portal.config import ConfigError

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import current_app, jsonify, request, url_for
 
 from portal.api import bp
-from portal.api.serialise import plain
+from portal.serialise import plain
 from portal.auth import current_actor
 from portal.catalog import rows, service
 from portal.catalog.schemas import ListParams, PreviewParams

@@ -68,6 +68,7 @@ class Dataset(Base):
     contact_email: Mapped[str] = mapped_column(String(200), default="")
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     coordinates: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    disclosure: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # overrides of analysis.disclosure.Rules
     published: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     descriptor_checksum: Mapped[str] = mapped_column(String(64), default="")
     current_version_id: Mapped[int | None] = mapped_column(
@@ -135,6 +136,7 @@ class Version(Base):
     source_bytes: Mapped[int] = mapped_column(BigInteger)
     columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     storage_path: Mapped[str] = mapped_column(String(500))
+    sample_path: Mapped[str | None] = mapped_column(String(500))  # synthetic sample of conditional data
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

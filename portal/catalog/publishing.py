@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import store
+from portal.analysis.disclosure import Rules
+from portal.analysis.samples import write_sample
 from portal.auth import Actor
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
 from portal.catalog.packages import PackageSpec, read_package
@@ -129,6 +131,7 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     dataset.contact_name = spec.contact.get("name", "")
     dataset.contact_email = spec.contact.get("email", "")
     dataset.synthetic, dataset.coordinates = spec.synthetic, spec.coordinates
+    dataset.disclosure = spec.disclosure
     dataset.descriptor_checksum = spec.checksum
     dataset.updated_at = utcnow()
     if dataset.id is not None:  # delete the old tags and fields before inserting their successors
@@ -156,14 +159,29 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
     except store.IngestError as exc:
         session.rollback()
         raise _ingest_problem(source, exc) from exc
+    sample = None
     try:
+        sample = _sample_for(dataset, result)
         version = _record_version(session, dataset, result, source, data_dir, note)
+        version.sample_path = str(sample.relative_to(data_dir)) if sample else None
         session.commit()
     except BaseException:
         session.rollback()
         result.path.unlink(missing_ok=True)
+        if sample is not None:
+            sample.unlink(missing_ok=True)
         raise
     return VersionInfo.from_model(version)
+
+
+def _sample_for(dataset: Dataset, result: store.IngestResult) -> Path | None:
+    """Conditional data gets its synthetic sample (样本数据) when the version is published."""
+    if dataset.open_class != "conditional":
+        return None
+    table = store.StoredTable(result.path, result.columns)
+    identifiers = frozenset(f.name for f in dataset.fields if f.identifier)
+    return write_sample(table, result.path.with_suffix(".sample.csv"), identifiers=identifiers,
+                        seed=result.checksum, rules=Rules.with_overrides(dataset.disclosure))
 
 
 def _record_version(session: Session, dataset: Dataset, result: store.IngestResult, source: Path,

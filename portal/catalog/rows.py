@@ -7,8 +7,10 @@ problem type that points at how to apply, and no row is ever read for it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import store
@@ -50,6 +52,41 @@ def stored_table(session: Session, actor: Actor, slug: str, *, data_dir: Path) -
         raise NotFound("data of dataset", slug)
     columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
     return dataset, store.StoredTable(data_dir / version.storage_path, columns)
+
+
+@dataclass(frozen=True)
+class AnalysisSource:
+    """A dataset as the sandbox broker needs it: current data, dictionary flags, disclosure settings."""
+
+    slug: str
+    open_class: str
+    version: int
+    table: store.StoredTable
+    identifiers: frozenset[str]
+    sensitive: frozenset[str]
+    disclosure: dict | None
+
+
+def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisSource:
+    """The current version of a dataset for the broker. Trusted callers only: whether the actor
+    may analyse it is decided by `portal.access.service.usable_datasets` before this is called.
+
+    Raises:
+        NotFound: no such dataset, or no data yet.
+    """
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).options(
+        selectinload(Dataset.current_version), selectinload(Dataset.fields)))
+    if dataset is None or dataset.current_version is None:
+        raise NotFound("dataset", slug)
+    version = dataset.current_version
+    columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
+    return AnalysisSource(
+        slug=slug, open_class=dataset.open_class, version=version.number,
+        table=store.StoredTable(data_dir / version.storage_path, columns),
+        identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
+        sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
+        disclosure=dataset.disclosure,
+    )
 
 
 def preview_rows(session: Session, actor: Actor, slug: str, params: PreviewParams, *, data_dir: Path) -> PreviewPage:
@@ -96,6 +133,29 @@ def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: b
     version = dataset.current_version
     record_download(session, slug)
     return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks)
+
+
+def open_sample(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> Download:
+    """The synthetic sample (样本数据) of a conditional dataset's current version: public, since
+    it holds no real record (see portal/analysis/samples.py).
+
+    Raises:
+        NotFound: no such visible dataset, or it has no sample (only conditional data has one).
+    """
+    dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
+                             .options(selectinload(Dataset.current_version)))
+    version = dataset.current_version if dataset else None
+    if version is None or not version.sample_path:
+        raise NotFound("sample of dataset", slug)
+    path = data_dir / version.sample_path
+    return Download(filename=f"{slug}-v{version.number}-sample-synthetic.csv", mimetype=MIMETYPES["csv"],
+                    chunks=_file_chunks(path))
+
+
+def _file_chunks(path: Path, size: int = 64 * 1024):
+    with open(path, "rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
 
 
 def download_formats(coordinates: dict | None) -> tuple[str, ...]:

@@ -181,13 +181,15 @@ class VersionInfo:
     row_count: int
     byte_size: int
     columns: tuple[store.Column, ...]
+    has_sample: bool = False
 
     @classmethod
     def from_model(cls, v: Any) -> VersionInfo:
         return cls(number=v.number, created_at=v.created_at, note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
-                   columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns))
+                   columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
+                   has_sample=bool(v.sample_path))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def sweep_data(app: Flask) -> list[Path]:
     data_dir = Path(app.config["DATA_DIR"])
     with session_scope(app) as session:
         keep = {data_dir / p for p in session.scalars(select(Version.storage_path))}
+        keep |= {data_dir / p for p in session.scalars(select(Version.sample_path)) if p}
     removed = []
     for folder in (p for p in data_dir.iterdir() if p.is_dir()):
         removed += store.sweep(folder, keep)

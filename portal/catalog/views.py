@@ -74,6 +74,14 @@ def chart_data(slug: str):
     return jsonify(series)
 
 
+@bp.get("/datasets/<slug>/sample.csv")
+def sample(slug: str):
+    found = rows.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
+    response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    return response
+
+
 @bp.get("/datasets/<slug>/download/<fmt>")
 @limiter.limit(anonymous_limit)
 def download(slug: str, fmt: str):

@@ -11,7 +11,7 @@ from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export
 from portal.store.files import checksum_file, sweep
 from portal.store.formats import FORMATS
-from portal.store.ingest import IngestResult, ingest
+from portal.store.ingestion import IngestResult, ingest
 from portal.store.queries import Filter, RowPage, RowQuery, Sort
 from portal.store.rows import query_rows
 from portal.store.schema import TYPES, Column, StoredTable

@@ -23,7 +23,7 @@ from portal.store.connection import cursor
 from portal.store.errors import IngestError
 from portal.store.schema import Column, duckdb_type
 
-SAMPLE_ROWS = 30_000
+SAMPLE_ROWS = 20_000
 ROW_GROUP_SIZE = 122_880
 _GUARDS = {"integer": sql.GUARD_LEADING_ZERO, "decimal": sql.GUARD_SCALE, "date": sql.GUARD_DATE}
 
@@ -133,7 +133,8 @@ def _plan(
         if name in overrides and type_name != "decimal":
             guard = None
         if guard:
-            select = guard.format(column=quoted, scale=scale) + f" AS {quoted}"
+            select = guard.format(column=quoted, scale=scale, digits="_" * (scale + 1))
+            select += f" AS {quoted}"
             plan.append(Planned(Column(name, type_name), "VARCHAR", select, name in overrides))
         else:
             read_type = duckdb_type(type_name, scale=scale)
@@ -148,7 +149,7 @@ def _copy(
     cluster_by: Sequence[str],
     progress: Callable[[float], None] | None,
 ) -> int:
-    order = ", ".join(sql.quote_identifier(name) for name in cluster_by)
+    order = ", ".join(_cluster_key(plan, name) for name in cluster_by)
     statement = sql.COPY_PARQUET.format(
         select=", ".join(p.select for p in plan),
         source=_read(source, [(p.column.name, p.read_type) for p in plan]),
@@ -161,6 +162,12 @@ def _copy(
         return _run_with_progress(cur, statement, progress)
     finally:
         cur.close()
+
+
+def _cluster_key(plan: list[Planned], name: str) -> str:
+    quoted = sql.quote_identifier(name)
+    kind = next(p.column.type for p in plan if p.column.name == name)
+    return sql.CLUSTER_TEXT.format(column=quoted) if kind in ("text", "geometry") else quoted
 
 
 def _run_with_progress(

@@ -28,21 +28,7 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     where, params = where_clause(table, query.filters)
-    page_where, page_params = where, list(params)
-    if query.cursor:
-        values, row_number = cursors.decode(keys, query.cursor)
-        keyset, keyset_params = cursors.after(keys, values, row_number)
-        page_where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
-        page_params += keyset_params
-    statement = sql.SELECT_PAGE.format(
-        fields=", ".join([sql.quote_identifier(c.name) for c in fields + [k for k, _ in keys]]
-                         + [sql.ROW_NUMBER]),
-        scan=sql.SCAN.format(path="?"),
-        where=page_where,
-        order=_order(keys),
-        limit=query.limit + 1,
-        offset=query.offset,
-    )
+    statement, page_params = _page_sql(query, fields, keys, where, params)
     cur = db_cursor()
     try:
         found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
@@ -50,6 +36,27 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     finally:
         cur.close()
     return _page(fields, keys, found, query.limit, total)
+
+
+def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bool]],
+              where: str, params: list[object]) -> tuple[str, list[object]]:
+    """The page SELECT (fields, then sort keys and the row number for the next cursor)."""
+    page_where, page_params = where, list(params)
+    if query.cursor:
+        values, row_number = cursors.decode(keys, query.cursor)
+        keyset, keyset_params = cursors.after(keys, values, row_number)
+        page_where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
+        page_params += keyset_params
+    selected = [sql.quote_identifier(c.name) for c in fields + [k for k, _ in keys]]
+    statement = sql.SELECT_PAGE.format(
+        fields=", ".join([*selected, sql.ROW_NUMBER]),
+        scan=sql.SCAN.format(path="?"),
+        where=page_where,
+        order=_order(keys),
+        limit=query.limit + 1,
+        offset=query.offset,
+    )
+    return statement, page_params
 
 
 def _check_window(query: RowQuery) -> None:

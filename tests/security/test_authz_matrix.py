@@ -28,6 +28,8 @@ MATRIX = [
     ("catalog.chart_data", "GET", f"/datasets/{CONDITIONAL}/chart.json?x=district", dict.fromkeys(ROLES, 403)),
     ("catalog.download", "GET", "/datasets/china-smoking-lung-cancer/download/csv", ALL_OK),
     ("catalog.download", "GET", f"/datasets/{CONDITIONAL}/download/csv", dict.fromkeys(ROLES, 403)),
+    ("catalog.sample", "GET", f"/datasets/{CONDITIONAL}/sample.csv", ALL_OK),
+    ("catalog.sample", "GET", f"/datasets/{OPEN}/sample.csv", dict.fromkeys(ROLES, 404)),
     ("accounts.login", "GET", "/login", ALL_OK),
     ("accounts.logout", "POST", "/logout", dict.fromkeys(ROLES, 302)),
     ("api.datasets", "GET", "/api/v1/datasets", ALL_OK),

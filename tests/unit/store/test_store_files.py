@@ -93,7 +93,8 @@ def test_a_killed_ingest_leaves_no_version(tmp_path, dest):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     ) as child:
         deadline = time.monotonic() + 60
-        while not any(p.name.endswith(".parquet") for p in dest.iterdir()):
+        while not any(p.name.startswith(".tmp-") and p.suffix == ".parquet"
+                      for p in dest.iterdir()):
             assert child.poll() is None, child.stderr.read().decode()
             assert time.monotonic() < deadline, "the ingest never started writing"
             time.sleep(0.005)

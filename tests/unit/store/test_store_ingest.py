@@ -159,11 +159,19 @@ def test_progress_reports_bytes(tmp_path, dest):
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
-def test_cluster_by_sorts_rows(tmp_path, dest):
+def test_cluster_by_groups_text_and_sorts_numbers(tmp_path, dest):
     source = tmp_path / "cities.csv"
-    source.write_text("city,n\nb,1\na,2\nb,3\na,4\n", encoding="utf-8")
-    result = ingest(source, dest, cluster_by=("city",))
-    assert [r[0] for r in _read(result.path)] == ["a", "a", "b", "b"]
+    rows = [f"{'abc'[i % 3]},{(i * 7) % 10}" for i in range(30)]
+    source.write_text("city,n\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = ingest(source, dest, cluster_by=("city", "n"))
+    stored = _read(result.path)
+    cities = [r[0] for r in stored]
+    runs = [c for i, c in enumerate(cities) if i == 0 or cities[i - 1] != c]
+    assert sorted(runs) == ["a", "b", "c"]  # each city is one contiguous run
+    for city in "abc":
+        numbers = [r[1] for r in stored if r[0] == city]
+        assert numbers == sorted(numbers)
+    assert sorted(stored) == sorted((r.split(",")[0], int(r.split(",")[1])) for r in rows)
 
 
 def test_explicit_encoding_is_used(tmp_path, dest):

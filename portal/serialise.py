@@ -1,4 +1,4 @@
-"""Turning service dataclasses and store values into JSON-safe structures."""
+"""Turning service dataclasses and store values into JSON-safe structures (API, sandbox answers, audit)."""
 
 from __future__ import annotations
 

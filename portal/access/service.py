@@ -1,0 +1,96 @@
+"""Granting and looking up conditional access.
+
+`grant_access` is the steward's decision; `usable_datasets` is what a run may touch: every
+visible open dataset, conditional ones only under an active grant, closed ones never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from portal.access.models import Grant
+from portal.accounts.models import User
+from portal.auth import Actor
+from portal.catalog.models import Dataset, utcnow
+from portal.catalog.queries import visible_datasets
+from portal.errors import Forbidden, Invalid, NotFound
+
+MAX_GRANT_DAYS = 366
+
+
+@dataclass(frozen=True)
+class UsableDataset:
+    """A dataset a run may name, with what it may do with it (`rows` or `aggregate`)."""
+
+    slug: str
+    dataset_id: int
+    open_class: str
+    level: str
+    grant_id: int | None
+    daily_cell_budget: int | None
+
+
+def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
+                 daily_cell_budget: int = 2000) -> int:
+    """Give a user time-limited aggregate access to one conditional dataset; returns the grant id.
+
+    Raises:
+        Forbidden: the actor is not a steward, or the dataset is not conditional (closed data is
+            never granted; open data needs no grant).
+        NotFound: no such user or dataset.
+        Invalid: a duration outside 1..366 days.
+    """
+    if not actor.at_least("steward"):
+        raise Forbidden("only data stewards grant conditional access")
+    if not 1 <= days <= MAX_GRANT_DAYS:
+        raise Invalid(f"a grant lasts 1 to {MAX_GRANT_DAYS} days", errors={"days": ["out of range"]})
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("user", email)
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug))
+    if dataset is None:
+        raise NotFound("dataset", slug)
+    if dataset.open_class != "conditional":
+        raise Forbidden(f"{slug} is {dataset.open_class}: only conditional datasets are granted",
+                        code="not-grantable")
+    grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
+                  daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days))
+    session.add(grant)
+    session.commit()
+    return grant.id
+
+
+def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: datetime | None = None) -> list[UsableDataset]:
+    """Resolve the datasets a run asks for, refusing any the actor may not analyse.
+
+    Raises:
+        NotFound: a slug names no visible dataset.
+        Forbidden: a dataset is closed, or conditional without an active grant (code `no-grant`).
+    """
+    now = now or utcnow()
+    found = []
+    for slug in dict.fromkeys(slugs):
+        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
+                                 .options(selectinload(Dataset.current_version)))
+        if dataset is None:
+            raise NotFound("dataset", slug)
+        found.append(_usable(session, actor, dataset, now))
+    return found
+
+
+def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> UsableDataset:
+    if dataset.open_class == "closed":
+        raise Forbidden(f"{dataset.slug} is closed: it is never analysed", code="closed-dataset")
+    if dataset.open_class == "open":
+        return UsableDataset(dataset.slug, dataset.id, "open", "rows", None, None)
+    grant = session.scalar(select(Grant).where(
+        Grant.user_id == actor.user_id, Grant.dataset_id == dataset.id, Grant.revoked_at.is_(None),
+        Grant.expires_at > now).order_by(Grant.expires_at.desc()))
+    if actor.user_id is None or grant is None:
+        raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed",
+                        code="no-grant", type_url="https://kaifang.example/problems/conditional-access")
+    return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget)

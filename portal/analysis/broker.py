@@ -1,0 +1,140 @@
+"""The trusted side of a sandbox run: answers each JSON plan, or refuses it with a rule.
+
+One `Broker` serves one run. For every plan it: checks the plan against the granted datasets'
+data dictionaries (`policy.check_plan`), runs it through `portal.store` with bound parameters
+only, applies disclosure control to conditional data (`disclosure.release_rows`), charges the
+released cells to the grant's daily budget, and keeps the tallies the audit record needs.
+Nothing but plain JSON goes back to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal import store
+from portal.analysis.disclosure import CellInput, CellKeyNoise, Rules, release_count, release_rows
+from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan
+from portal.serialise import plain
+
+log = logging.getLogger(__name__)
+OPEN_ROWS_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class GrantedSource:
+    """A dataset this run may read, with everything the broker needs to answer for it."""
+
+    info: SourceInfo
+    table: store.StoredTable
+    rules: Rules
+    row_salt: int
+    grant_id: int | None = None
+
+
+@dataclass
+class Tally:
+    """What the run released and refused, for the audit record and the budget ledger."""
+
+    queries: int = 0
+    cells_released: int = 0
+    cells_suppressed: int = 0
+    datasets: list[str] = field(default_factory=list)
+    refusals: list[dict[str, str]] = field(default_factory=list)
+    cells_by_grant: dict[int, int] = field(default_factory=dict)
+
+
+class Broker:
+    def __init__(self, sources: dict[str, GrantedSource], *, noise: CellKeyNoise,
+                 budget_left: dict[int, int]):
+        self.sources = sources
+        self.noise = noise
+        self.budget_left = dict(budget_left)
+        self.tally = Tally()
+
+    def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+        self.tally.queries += 1
+        try:
+            verdict = check_plan(plan, {slug: s.info for slug, s in self.sources.items()})
+            self._touch(verdict.datasets)
+            return self._answer(plan, verdict)
+        except Refusal as refusal:
+            return self._refuse(refusal.rule, refusal.reason)
+        except store.QueryError as exc:
+            return self._refuse(exc.code, exc.message)
+
+    def _answer(self, plan: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
+        tables = {slug: self.sources[slug].table for slug in verdict.datasets}
+        if plan["action"] == "schema":
+            columns = store.plan_schema(plan, tables)
+            return {"status": "ok", "columns": [{"name": c.name, "type": c.type} for c in columns]}
+        if plan["action"] == "count":
+            return self._count(plan, verdict, tables)
+        if verdict.conditional:
+            return self._aggregate(plan, verdict, tables)
+        result = store.run_plan(plan, tables, max_rows=OPEN_ROWS_CAP)
+        notes = [f"first {OPEN_ROWS_CAP:,} rows only"] if result.truncated else []
+        return self._ok(result.columns, [list(r) for r in result.rows], notes)
+
+    def _count(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
+        if not verdict.conditional:
+            count, _ = store.count_plan(plan, tables)
+            return {"status": "ok", "count": count}
+        if verdict.aggregated:
+            raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
+        rules = self._rules(verdict)
+        count, stats = store.count_plan(plan, tables, row_keys=self._row_keys(verdict))
+        if count < rules.min_cell:
+            raise Refusal("min-cell", f"fewer than {rules.min_cell} records match: the count is not released")
+        self._charge(verdict, 1)
+        released = release_count(count, stats.key, "count", rules, self.noise)
+        return {"status": "ok", "count": released,
+                "notes": [f"count perturbed (cell key) and rounded to base {rules.rounding_base}"]}
+
+    def _aggregate(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
+        rules = self._rules(verdict)
+        result = store.run_plan(plan, tables, max_rows=rules.max_groups, row_keys=self._row_keys(verdict))
+        if result.truncated:
+            raise Refusal("too-many-groups", f"more than {rules.max_groups} groups: use coarser group keys")
+        cells = [CellInput(s.records, s.key, s.contributors, s.top) for s in result.stats]
+        released = release_rows(result.rows, cells, list(verdict.aggregations), rules, self.noise)
+        self._charge(verdict, released.cells)
+        self.tally.cells_suppressed += released.suppressed_cells + released.suppressed_groups
+        return self._ok(result.columns, released.rows, list(released.notes))
+
+    def _ok(self, columns, rows: list[list[Any]], notes: list[str]) -> dict[str, Any]:
+        self.tally.cells_released += sum(1 for row in rows for value in row if value is not None)
+        body = {"status": "ok", "columns": [{"name": c.name, "type": c.type} for c in columns],
+                "rows": plain(rows)}
+        if notes:
+            body["notes"] = notes
+        return body
+
+    def _rules(self, verdict: Verdict) -> Rules:
+        """The strictest rules among the conditional datasets the plan reads."""
+        rules = [self.sources[s].rules for s in verdict.datasets if self.sources[s].info.conditional]
+        return max(rules, key=lambda r: (r.min_cell, r.rounding_base))
+
+    def _row_keys(self, verdict: Verdict) -> dict[str, int]:
+        return {slug: self.sources[slug].row_salt for slug in verdict.datasets}
+
+    def _charge(self, verdict: Verdict, cells: int) -> None:
+        """Spend released cells from every conditional grant the plan used; refuse when one is out."""
+        grants = [self.sources[s].grant_id for s in verdict.datasets if self.sources[s].grant_id is not None]
+        for grant in grants:
+            if self.budget_left.get(grant, 0) < cells:
+                raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+        for grant in grants:
+            self.budget_left[grant] -= cells
+            self.tally.cells_by_grant[grant] = self.tally.cells_by_grant.get(grant, 0) + cells
+
+    def _touch(self, datasets: tuple[str, ...]) -> None:
+        for slug in datasets:
+            if slug not in self.tally.datasets:
+                self.tally.datasets.append(slug)
+
+    def _refuse(self, rule: str, reason: str) -> dict[str, Any]:
+        if len(self.tally.refusals) < 100:
+            self.tally.refusals.append({"rule": rule, "reason": reason})
+        return {"status": "refused", "rule": rule, "reason": reason}

@@ -1,0 +1,52 @@
+"""The audit log of sandbox runs and the ledger of released cells per grant and day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.catalog.models import utcnow
+from portal.db import Base
+
+
+class AnalysisRun(Base):
+    """One run of analyst code. Written as `running` before the code starts, so a run that kills
+    its worker or the process still leaves a record; completed when the run ends."""
+
+    __tablename__ = "analysis_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    user_email: Mapped[str] = mapped_column(String(254), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    code_bytes: Mapped[int] = mapped_column(Integer)
+    grants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    datasets_touched: Mapped[list[str]] = mapped_column(JSON, default=list)
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+    cells_released: Mapped[int] = mapped_column(Integer, default=0)
+    cells_suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    refusals: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    max_rss_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    isolation_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReleaseLedger(Base):
+    """Cells released under one grant on one day: the daily budget against differencing."""
+
+    __tablename__ = "release_ledger"
+    __table_args__ = (UniqueConstraint("grant_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    cells: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,196 @@
+"""What a plan may ask of the data, decided before anything runs.
+
+The broker calls `check_plan` on every (structurally valid) plan. It follows each column's
+lineage through the pipeline (which source fields an output is computed from) and refuses:
+
+- any use of an `identifier` field of a conditional dataset, anywhere (filter, expression, join
+  key, group key, aggregate, output): identifiers are never filtered, grouped, joined out or
+  released;
+- rows of conditional data: a plan that reads conditional data must aggregate (`group_by`, or
+  the `count` action), and after the aggregation only `sort` and `limit` may follow;
+- group keys computed from `sensitive` fields (grouping by them would list their values);
+- `count_distinct`, `min`, `max`, `median` and `quantile` of sensitive fields.
+
+Each refusal names its rule; the rules are documented in docs/disclosure.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from portal.analysis.disclosure import Aggregation
+
+RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile"})
+AFTER_AGGREGATE = frozenset({"sort", "limit"})
+
+
+class Refusal(Exception):
+    def __init__(self, rule: str, reason: str):
+        super().__init__(reason)
+        self.rule, self.reason = rule, reason
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the policy needs to know about a granted dataset."""
+
+    slug: str
+    conditional: bool
+    columns: tuple[str, ...]
+    identifiers: frozenset[str]
+    sensitive: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Lineage of one column: which kinds of protected fields it is computed from."""
+
+    identifier: bool = False
+    sensitive: bool = False
+    conditional: bool = False
+
+    def __or__(self, other: Origin) -> Origin:
+        return Origin(self.identifier or other.identifier, self.sensitive or other.sensitive,
+                      self.conditional or other.conditional)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    conditional: bool
+    aggregated: bool
+    aggregations: tuple[Aggregation, ...]  # positions in the output of the (last) group_by
+    datasets: tuple[str, ...]
+
+
+Columns = dict[str, Origin]
+
+
+def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdict:
+    """Raises: Refusal with the rule that the plan breaks."""
+    walker = _Walker(sources)
+    columns = walker.pipeline(plan)
+    conditional = any(o.conditional for o in columns.values()) or walker.touched_conditional
+    if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
+        raise Refusal("rows-not-released", "conditional data is released only as aggregates: add group_by(...).agg(...)")
+    return Verdict(conditional, walker.aggregations_seen, tuple(walker.last_aggregations), tuple(walker.datasets))
+
+
+class _Walker:
+    def __init__(self, sources: Mapping[str, SourceInfo]):
+        self.sources = sources
+        self.datasets: list[str] = []
+        self.touched_conditional = False
+        self.aggregations_seen = False
+        self.last_aggregations: list[Aggregation] = []
+
+    def pipeline(self, node: dict[str, Any]) -> Columns:
+        columns = self._source(node["source"])
+        aggregated = False
+        for step in node["steps"]:
+            if aggregated and self.touched_conditional and step["op"] not in AFTER_AGGREGATE:
+                raise Refusal("after-aggregate", f"only sort and limit may follow an aggregation of conditional data, not {step['op']}")
+            columns = getattr(self, "_" + step["op"])(step, columns)
+            aggregated = aggregated or step["op"] == "group_by"
+        return columns
+
+    def _source(self, slug: str) -> Columns:
+        info = self.sources.get(slug)
+        if info is None:
+            raise Refusal("grant", f"dataset {slug!r} is not granted to this run")
+        if slug not in self.datasets:
+            self.datasets.append(slug)
+        self.touched_conditional |= info.conditional
+        return {name: Origin(identifier=info.conditional and name in info.identifiers,
+                             sensitive=info.conditional and name in info.sensitive,
+                             conditional=info.conditional) for name in info.columns}
+
+    def expr(self, node: dict[str, Any], columns: Columns) -> Origin:
+        op = node["op"]
+        if op == "col":
+            origin = columns.get(node["name"])
+            if origin is None:
+                raise Refusal("unknown-column", f"no column {node['name']!r} at this point of the plan")
+            if origin.identifier:
+                raise Refusal("identifier", f"{node['name']!r} identifies people or records: it is never used or released")
+            return origin
+        if op == "lit":
+            return Origin()
+        origin = Origin()
+        for child in node.get("args", ()):
+            origin = origin | self.expr(child, columns)
+        if op == "alias":
+            origin = self.expr(node["expr"], columns)
+        return origin
+
+    def _filter(self, step: dict[str, Any], columns: Columns) -> Columns:
+        self.expr(step["predicate"], columns)
+        return columns
+
+    def _select(self, step: dict[str, Any], columns: Columns) -> Columns:
+        return {_output_name(node): self.expr(node, columns) for node in step["columns"]}
+
+    def _with_columns(self, step: dict[str, Any], columns: Columns) -> Columns:
+        added = self._select(step, columns)
+        return {**columns, **added}
+
+    def _sort(self, step: dict[str, Any], columns: Columns) -> Columns:
+        for key in step["by"]:
+            self.expr({"op": "col", "name": key["column"]}, columns)
+        return columns
+
+    def _limit(self, step: dict[str, Any], columns: Columns) -> Columns:
+        return columns
+
+    def _join(self, step: dict[str, Any], columns: Columns) -> Columns:
+        right = self.pipeline(step["right"])
+        for key in step["on"]:
+            for side in (columns, right):
+                self.expr({"op": "col", "name": key}, side)
+        joined = dict(columns)
+        for name, origin in right.items():
+            if name in step["on"]:
+                joined[name] = joined[name] | origin
+            else:
+                joined[name + "_right" if name in columns else name] = origin
+        return joined
+
+    def _group_by(self, step: dict[str, Any], columns: Columns) -> Columns:
+        out: Columns = {}
+        for key in step["keys"]:
+            origin = self.expr({"op": "col", "name": key}, columns)
+            if origin.sensitive:
+                raise Refusal("sensitive-group", f"grouping by {key!r} would list values of a sensitive field")
+            out[key] = origin
+        self.last_aggregations = []
+        for position, node in enumerate(step["aggs"]):
+            name, func, origin = self._aggregation(node, columns)
+            self.last_aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive))
+            out[name] = origin
+        self.aggregations_seen = True
+        return out
+
+    def _aggregation(self, node: dict[str, Any], columns: Columns) -> tuple[str, str, Origin]:
+        inner = node["expr"] if node["op"] == "alias" else node
+        func = inner["op"]
+        origin = Origin()
+        for child in inner.get("args", ()):
+            origin = origin | self.expr(child, columns)
+        if origin.sensitive and func in RESTRICTED_ON_SENSITIVE:
+            raise Refusal("sensitive-statistic", f"{func} of a sensitive field would reveal individual values")
+        return _output_name(node), func, origin
+
+
+def _output_name(node: dict[str, Any]) -> str:
+    """The output name rule shared with the store's plan compiler and the fake broker."""
+    if node["op"] == "alias":
+        return node["name"]
+    if node["op"] == "col":
+        return node["name"]
+    if node["op"] == "count":
+        return "count"
+    args = node.get("args") or []
+    if args and args[0].get("op") == "col":
+        return f"{node['op']}_{args[0]['name']}"
+    return node["op"]

@@ -1,0 +1,165 @@
+"""Sample data (样本数据) of a conditional dataset: same schema, invented rows.
+
+An analyst writes code offline against the sample, then runs the same code in the sandbox.
+The sample is built only from *released* per-column distributions, each column drawn on its own:
+
+- categories (text, booleans, integers with few values): released counts per value (values with
+  fewer than `min_cell` records dropped, counts perturbed and rounded like any release);
+- numbers: a histogram of 20 equal-width bins between rounded 2nd and 98th percentiles, bins
+  under `min_cell` records dropped, values drawn uniformly inside a bin and rounded like the
+  column (so no real value is copied);
+- dates: released counts per month, a uniform day inside the month;
+- identifiers: made-up codes (`S000001`...).
+
+Columns are independent, so no row is a real record, and no value of a sensitive field is one
+observed in the data. The sample is deterministic for a version (seeded by its checksum).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import math
+import csv
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from portal import store
+from portal.analysis.disclosure import CellKeyNoise, Rules, release_count
+
+SAMPLE_ROWS = 1000
+BINS = 20
+CATEGORY_LEVELS = 40
+Draw = Callable[[random.Random], Any]
+
+
+@dataclass(frozen=True)
+class SampleColumn:
+    name: str
+    draw: Draw
+
+
+def write_sample(table: store.StoredTable, dest: Path, *, identifiers: frozenset[str], seed: str,
+                 rules: Rules | None = None, rows: int = SAMPLE_ROWS) -> Path:
+    """Write `rows` invented rows as UTF-8 CSV to `dest` (atomically) and return it."""
+    rules = rules or Rules()
+    noise = CellKeyNoise(seed.encode())
+    columns = [_column(table, c, identifiers, rules, noise) for c in table.columns]
+    rng = random.Random(seed)  # noqa: S311 - sampling, not security
+    tmp = dest.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([c.name for c in columns])
+        for _ in range(rows):
+            writer.writerow([c.draw(rng) for c in columns])
+    tmp.replace(dest)
+    return dest
+
+
+def _column(table: store.StoredTable, column: store.Column, identifiers: frozenset[str], rules: Rules,
+            noise: CellKeyNoise) -> SampleColumn:
+    if column.name in identifiers:
+        width = 6
+        return SampleColumn(column.name, lambda rng: f"S{rng.randrange(10**width):0{width}d}")
+    if column.type in ("date", "timestamp"):
+        return SampleColumn(column.name, _months(table, column, rules, noise))
+    if column.type in ("integer", "float", "decimal"):
+        levels = _levels(table, column, rules, noise)
+        if levels is not None:
+            return SampleColumn(column.name, _choice(levels))
+        return SampleColumn(column.name, _histogram(table, column, rules))
+    levels = _levels(table, column, rules, noise) or [(None, 1)]
+    return SampleColumn(column.name, _choice(levels))
+
+
+def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise):
+    """Released counts per value, or None when the column has too many values to be a category."""
+    query = store.AggregateQuery(group_by=(column.name,), measures=(store.Measure("count"),),
+                                 limit=CATEGORY_LEVELS * 50 + 1)
+    result = store.aggregate(table, query)
+    if len(result.rows) > CATEGORY_LEVELS * 50:
+        return None
+    kept = [(value, n) for value, n in result.rows if n >= rules.min_cell and value is not None]
+    if column.type != "text" and len(kept) > CATEGORY_LEVELS:
+        return None
+    return [(value, release_count(n, _stable_key(column.name, value), column.name, rules, noise))
+            for value, n in kept] or None
+
+
+def _stable_key(column: str, value: Any) -> int:
+    """A per-value key that is the same in every process (Python's hash() is salted per process)."""
+    return int(hashlib.sha256(f"{column}\x00{value}".encode()).hexdigest()[:15], 16)
+
+
+def _choice(levels: list[tuple[Any, int]]) -> Draw:
+    values = [_plain(v) for v, _ in levels]
+    weights = [n for _, n in levels]
+    return lambda rng: rng.choices(values, weights)[0]
+
+
+def _histogram(table: store.StoredTable, column: store.Column, rules: Rules) -> Draw:
+    low_high = store.aggregate(table, store.AggregateQuery(measures=(
+        store.Measure("quantile", column.name, q=0.02, alias="low"),
+        store.Measure("quantile", column.name, q=0.98, alias="high"))))
+    low, high = (_round2(float(v)) if v is not None else 0.0 for v in low_high.rows[0])
+    if high <= low:
+        high = low + 1
+    width = (high - low) / BINS
+    counts = _bin_counts(table, column, low, width)
+    bins = [(i, n) for i, n in counts.items() if n >= rules.min_cell] or [(BINS // 2, 1)]
+    integer = column.type == "integer"
+
+    def draw(rng: random.Random) -> Any:
+        index = rng.choices([i for i, _ in bins], [n for _, n in bins])[0]
+        value = low + (index + rng.random()) * width
+        return int(round(value)) if integer else round(value, 2)
+
+    return draw
+
+
+def _bin_counts(table: store.StoredTable, column: store.Column, low: float, width: float) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for i in range(BINS):
+        lo, hi = low + i * width, low + (i + 1) * width
+        if column.type == "integer":
+            lo, hi = math.ceil(lo), math.ceil(hi)
+        result = store.aggregate(table, store.AggregateQuery(measures=(store.Measure("count"),), filters=(
+            store.Filter(column.name, "ge", lo), store.Filter(column.name, "lt", hi))))
+        counts[i] = result.rows[0][0]
+    return counts
+
+
+def _months(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise) -> Draw:
+    months: dict[tuple[int, int], int] = {}
+    for value, n in _levels_raw(table, column):
+        if value is not None:
+            key = (value.year, value.month)
+            months[key] = months.get(key, 0) + n
+    kept = [(k, n) for k, n in months.items() if n >= rules.min_cell] or [((2000, 1), 1)]
+    timestamp = column.type == "timestamp"
+
+    def draw(rng: random.Random) -> str:
+        (year, month), = rng.choices([k for k, _ in kept], [n for _, n in kept])
+        day = rng.randint(1, calendar.monthrange(year, month)[1])
+        if timestamp:
+            return datetime(year, month, day, rng.randrange(24), rng.randrange(60)).isoformat(sep=" ")
+        return date(year, month, day).isoformat()
+
+    return draw
+
+
+def _levels_raw(table: store.StoredTable, column: store.Column):
+    result = store.aggregate(table, store.AggregateQuery(group_by=(column.name,), measures=(store.Measure("count"),)))
+    return result.rows
+
+
+def _round2(value: float) -> float:
+    return float(f"{value:.2g}")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,138 @@
+"""Running analyst code: the one entry point the web app and the CLI share.
+
+`submit_run` resolves what the actor may analyse (open datasets, conditional ones under an
+active grant, never closed ones), writes the audit record *before* the code runs, runs it in the
+sandbox with a broker for exactly those datasets, then completes the record and the daily
+ledger of released cells in one commit. A run that crashes its worker still completes its
+record; a process that dies leaves it `running`, which is itself evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sandbox
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.access.service import UsableDataset, usable_datasets
+from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.models import AnalysisRun, ReleaseLedger
+from portal.analysis.policy import SourceInfo
+from portal.auth import Actor
+from portal.catalog.models import utcnow
+from portal.catalog.rows import AnalysisSource, analysis_source
+from portal.errors import Forbidden, Invalid
+
+MAX_DATASETS = 10
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    result: dict[str, Any]
+
+
+def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], secret: str,
+               data_dir: Path, state: dict[str, Any] | None = None) -> RunOutcome:
+    """Run one cell of analyst code against the named datasets.
+
+    Raises:
+        Forbidden: anonymous actor; a closed dataset; a conditional one without a grant.
+        NotFound: an unknown dataset.
+        Invalid: too many datasets in one run.
+    """
+    if actor.is_anonymous:
+        raise Forbidden("sign in to run analyses", code="sign-in-required")
+    if len(datasets) > MAX_DATASETS:
+        raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
+    usable = usable_datasets(session, actor, datasets)
+    sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
+    broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
+                    budget_left=_budgets_left(session, usable))
+    record = _open_record(session, actor, code, usable)
+    limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
+    try:
+        result = sandbox.run(sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id,
+                                                grants=tuple(sources)), broker).to_dict()
+    except BaseException as exc:
+        _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"})
+        raise
+    _close_record(session, record, broker, result)
+    return RunOutcome(record.run_id, result)
+
+
+def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: Path) -> GrantedSource:
+    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=data_dir)
+    conditional = usable.open_class == "conditional"
+    info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
+                      identifiers=source.identifiers, sensitive=source.sensitive)
+    rules = Rules.with_overrides(source.disclosure)
+    if usable.daily_cell_budget is not None:
+        rules = replace(rules, daily_cells=usable.daily_cell_budget)
+    salt = int.from_bytes(_key(secret, f"row-key:{source.slug}:{source.version}")[:7], "big")
+    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=salt, grant_id=usable.grant_id)
+
+
+def _key(secret: str, purpose: str) -> bytes:
+    """A per-purpose key derived from the app secret, so no two uses share key material."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, int]:
+    left = {}
+    for u in usable:
+        if u.grant_id is None:
+            continue
+        spent = session.scalar(select(ReleaseLedger.cells).where(
+            ReleaseLedger.grant_id == u.grant_id, ReleaseLedger.day == date.today())) or 0
+        left[u.grant_id] = max(0, (u.daily_cell_budget or 0) - spent)
+    return left
+
+
+def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset]) -> AnalysisRun:
+    record = AnalysisRun(
+        run_id=uuid.uuid4().hex, user_id=actor.user_id, user_email=actor.email or "",
+        code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+        code_bytes=len(code.encode("utf-8", "surrogatepass")),
+        grants=[{"dataset": u.slug, "level": u.level, "grant_id": u.grant_id} for u in usable],
+    )
+    session.add(record)
+    session.commit()
+    return record
+
+
+def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any]) -> None:
+    tally = broker.tally
+    usage = result.get("usage") or {}
+    record.finished_at = utcnow()
+    record.status = result.get("status", "error")
+    record.message = str(result.get("message", ""))[:2000]
+    record.queries = tally.queries
+    record.datasets_touched = list(tally.datasets)
+    record.cells_released = tally.cells_released
+    record.cells_suppressed = tally.cells_suppressed
+    record.refusals = tally.refusals
+    record.cpu_seconds = float(usage.get("cpu_seconds", 0.0))
+    record.wall_seconds = float(usage.get("wall_seconds", 0.0))
+    record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))
+    record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
+    for grant_id, cells in tally.cells_by_grant.items():
+        _spend(session, grant_id, cells)
+    session.commit()
+
+
+def _spend(session: Session, grant_id: int, cells: int) -> None:
+    row = session.scalar(select(ReleaseLedger).where(ReleaseLedger.grant_id == grant_id,
+                                                     ReleaseLedger.day == date.today()))
+    if row is None:
+        session.add(ReleaseLedger(grant_id=grant_id, day=date.today(), cells=cells))
+    else:
+        row.cells += cells

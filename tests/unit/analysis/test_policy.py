@@ -1,0 +1,83 @@
+"""Plan policy: identifiers never used, conditional rows never released, sensitive limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.analysis.policy import Refusal, SourceInfo, check_plan
+
+CLINIC = SourceInfo("clinic", True, ("visit_id", "patient_id", "district", "age_band", "cost", "visit_date"),
+                    frozenset({"visit_id", "patient_id"}), frozenset({"cost"}))
+DISTRICTS = SourceInfo("districts", False, ("district", "area"), frozenset(), frozenset())
+SOURCES = {"clinic": CLINIC, "districts": DISTRICTS}
+
+
+def col(name):
+    return {"op": "col", "name": name}
+
+
+def lit(value):
+    return {"op": "lit", "value": value}
+
+
+def plan(steps, action="collect", source="clinic"):
+    return {"version": 1, "action": action, "source": source, "steps": steps}
+
+
+def group(keys, *aggs):
+    return {"op": "group_by", "keys": keys, "aggs": list(aggs)}
+
+
+def agg(op, column=None, **extra):
+    return {"op": op, "args": [col(column)] if column else [], **extra}
+
+
+def refused(p):
+    with pytest.raises(Refusal) as info:
+        check_plan(p, SOURCES)
+    return info.value.rule
+
+
+def test_aggregates_pass_and_report_positions():
+    verdict = check_plan(plan([group(["district"], agg("count"), agg("mean", "cost"))]), SOURCES)
+    assert verdict.conditional and verdict.aggregated
+    assert [(a.index, a.func, a.sensitive) for a in verdict.aggregations] == [(1, "count", False), (2, "mean", True)]
+
+
+@pytest.mark.parametrize("steps, action, rule", [
+    ([], "collect", "rows-not-released"),
+    ([{"op": "filter", "predicate": {"op": "eq", "args": [col("age_band"), lit("60+")]}}], "collect", "rows-not-released"),
+    ([{"op": "filter", "predicate": {"op": "eq", "args": [col("patient_id"), lit("P1")]}}], "count", "identifier"),
+    ([group(["patient_id"], agg("count"))], "collect", "identifier"),
+    ([group(["district"], agg("count_distinct", "patient_id"))], "collect", "identifier"),
+    ([group(["cost"], agg("count"))], "collect", "sensitive-group"),
+    ([{"op": "with_columns", "columns": [{"op": "alias", "name": "c2", "expr": {"op": "mul", "args": [col("cost"), lit(2)]}}]},
+      group(["c2"], agg("count"))], "collect", "sensitive-group"),
+    ([group(["district"], agg("max", "cost"))], "collect", "sensitive-statistic"),
+    ([group(["district"], agg("quantile", "cost", q=0.5))], "collect", "sensitive-statistic"),
+    ([group(["district"], agg("count")), {"op": "filter", "predicate": {"op": "gt", "args": [col("count"), lit(1)]}}],
+     "collect", "after-aggregate"),
+    ([{"op": "select", "columns": [{"op": "alias", "name": "x", "expr": col("visit_id")}]}], "collect", "identifier"),
+    ([group(["nope"], agg("count"))], "collect", "unknown-column"),
+])
+def test_refusals(steps, action, rule):
+    assert refused(plan(steps, action)) == rule
+
+
+def test_identifier_hidden_behind_an_alias_is_still_an_identifier():
+    steps = [{"op": "with_columns", "columns": [{"op": "alias", "name": "pid", "expr": col("patient_id")}]}]
+    assert refused(plan(steps, "count")) == "identifier"
+
+
+def test_join_with_open_data_and_rows_of_open_data():
+    joined = [{"op": "join", "right": {"source": "districts", "steps": []}, "on": ["district"], "how": "inner"},
+              group(["district"], agg("sum", "cost"), agg("mean", "area"))]
+    verdict = check_plan(plan(joined), SOURCES)
+    assert verdict.datasets == ("clinic", "districts") and verdict.conditional
+    open_rows = check_plan(plan([], source="districts"), SOURCES)
+    assert not open_rows.conditional and not open_rows.aggregated
+
+
+def test_ungranted_dataset_is_refused():
+    steps = [{"op": "join", "right": {"source": "secret", "steps": []}, "on": ["district"], "how": "inner"}]
+    assert refused(plan(steps)) == "grant"
