@@ -29,6 +29,7 @@ import duckdb  # noqa: E402
 
 from portal.store import (  # noqa: E402
     AggregateQuery,
+    Column,
     Filter,
     Measure,
     RowQuery,
@@ -39,7 +40,6 @@ from portal.store import (  # noqa: E402
     ingest,
     query_rows,
 )
-from portal.store.schema import Column  # noqa: E402
 
 DISTRICTS = ["东城区", "西城区", "朝阳区", "丰台区", "石景山区", "海淀区", "门头沟区", "房山区",
              "通州区", "顺义区", "昌平区", "大兴区", "怀柔区", "平谷区", "密云区", "延庆区"]

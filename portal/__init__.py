@@ -18,8 +18,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
 
     from portal import db, errors, extensions, filters
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
-    from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.accounts.views import bp as accounts_bp
+    from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.api import bp as api_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.site.views import bp as site_bp

@@ -18,9 +18,9 @@ observed in the data. The sample is deterministic for a version (seeded by its c
 from __future__ import annotations
 
 import calendar
+import csv
 import hashlib
 import math
-import csv
 import random
 from collections.abc import Callable
 from dataclasses import dataclass

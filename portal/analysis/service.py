@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import sandbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import sandbox
 from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules

@@ -7,11 +7,11 @@ from pathlib import Path
 from flask import current_app, jsonify, request, url_for
 
 from portal.api import bp
-from portal.serialise import plain
 from portal.auth import current_actor
 from portal.catalog import rows, service
 from portal.catalog.schemas import ListParams, PreviewParams
 from portal.db import get_session
+from portal.serialise import plain
 
 
 @bp.after_request

@@ -7,10 +7,21 @@ written by `portal.store`.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -20,7 +31,7 @@ UPDATE_FREQUENCIES = ("static", "annual", "quarterly", "monthly", "weekly", "dai
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Theme(Base):
@@ -69,6 +80,7 @@ class Dataset(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     coordinates: Mapped[dict[str, str] | None] = mapped_column(JSON)
     disclosure: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # overrides of analysis.disclosure.Rules
+    cluster_by: Mapped[list[str] | None] = mapped_column(JSON)  # columns the stored rows are sorted by
     published: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     descriptor_checksum: Mapped[str] = mapped_column(String(64), default="")
     current_version_id: Mapped[int | None] = mapped_column(

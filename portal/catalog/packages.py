@@ -61,6 +61,7 @@ class PackageSpec:
     synthetic: bool
     coordinates: dict[str, str] | None
     disclosure: dict[str, Any] | None
+    cluster_by: tuple[str, ...]
     fields: tuple[FieldSpec, ...]
     data_path: Path | None
     data_format: str | None
@@ -149,7 +150,7 @@ def _spec(folder: Path, doc: dict, ext: dict, resource: dict | None, freq: str, 
         temporal_start=_date(coverage.get("start")), temporal_end=_date(coverage.get("end")),
         spatial=ext.get("spatial_coverage") or {}, contact=ext.get("contact") or {},
         synthetic=bool(ext.get("synthetic")), coordinates=ext.get("coordinates"),
-        disclosure=ext.get("disclosure"),
+        disclosure=ext.get("disclosure"), cluster_by=tuple(ext.get("cluster_by") or ()),
         fields=_fields(resource, ext.get("fields") or {}),
         data_path=folder / resource["path"] if resource else None,
         data_format=(resource or {}).get("format"), encoding=(resource or {}).get("encoding"),

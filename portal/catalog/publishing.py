@@ -132,6 +132,7 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     dataset.contact_email = spec.contact.get("email", "")
     dataset.synthetic, dataset.coordinates = spec.synthetic, spec.coordinates
     dataset.disclosure = spec.disclosure
+    dataset.cluster_by = list(spec.cluster_by) or None
     dataset.descriptor_checksum = spec.checksum
     dataset.updated_at = utcnow()
     if dataset.id is not None:  # delete the old tags and fields before inserting their successors
@@ -155,7 +156,8 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         return None
     dest = data_dir / dataset.slug
     try:
-        result = store.ingest(source, dest, fmt=fmt, encoding=encoding, overrides=overrides, progress=progress)
+        result = store.ingest(source, dest, fmt=fmt, encoding=encoding, overrides=overrides, progress=progress,
+                              cluster_by=tuple(dataset.cluster_by or ()))
     except store.IngestError as exc:
         session.rollback()
         raise _ingest_problem(source, exc) from exc

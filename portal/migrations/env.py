@@ -4,8 +4,8 @@ or opens one from `sqlalchemy.url` (for `alembic` on the command line)."""
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import portal.accounts.models  # noqa: F401 - registers tables on Base.metadata
 import portal.access.models  # noqa: F401
+import portal.accounts.models  # noqa: F401 - registers tables on Base.metadata
 import portal.analysis.models  # noqa: F401
 import portal.catalog.models  # noqa: F401
 from portal.db import Base

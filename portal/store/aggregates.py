@@ -80,10 +80,11 @@ def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
     tops = [t for _, _, t in measures if t]
     exprs = [sql.quote_identifier(g) for g in groups] + [m for m, _, _ in measures]
     exprs += contributors + tops
-    where, params = where_clause(table, query.filters)
+    conditions, params = where_clause(table, query.filters)
     statement = sql.SELECT_AGGREGATE.format(
-        exprs=", ".join(exprs), scan=sql.SCAN.format(path="?"), where=where,
-        group=f"GROUP BY {', '.join(str(i + 1) for i in range(len(groups)))}" if groups else "",
+        exprs=", ".join(exprs), scan=sql.SCAN.format(path="?"), where=sql.where(conditions),
+        group=sql.GROUP_BY.format(keys=", ".join(str(i + 1) for i in range(len(groups))))
+        if groups else "",
         order=_order(query.sort, names, len(groups)), limit=_limit(query.limit),
     )
     cur = db_cursor()
@@ -135,8 +136,8 @@ def _quantile(measure: Measure) -> str:
 
 def _order(sorts: tuple[Sort, ...], names: tuple[str, ...], groups: int) -> str:
     if not sorts:
-        keys = [f"{i + 1} ASC NULLS LAST" for i in range(groups)]
-        return f"ORDER BY {', '.join(keys)}" if keys else ""
+        keys = [sql.order_key(str(i + 1), False) for i in range(groups)]
+        return sql.ORDER_BY.format(keys=", ".join(keys)) if keys else ""
     positions = {name: i + 1 for i, name in enumerate(names)}
     parts = []
     for item in sorts:
@@ -145,8 +146,8 @@ def _order(sorts: tuple[Sort, ...], names: tuple[str, ...], groups: int) -> str:
                 "unknown-column", f"cannot sort by {item.column!r}: not an output column",
                 field=str(item.column),
             )
-        parts.append(f"{positions[item.column]} {'DESC' if item.descending else 'ASC'} NULLS LAST")
-    return "ORDER BY " + ", ".join(parts)
+        parts.append(sql.order_key(str(positions[item.column]), item.descending))
+    return sql.ORDER_BY.format(keys=", ".join(parts))
 
 
 def _limit(limit: int | None) -> str:
@@ -154,7 +155,7 @@ def _limit(limit: int | None) -> str:
         return ""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
         raise QueryError("invalid-limit", f"limit must be 1 to {MAX_LIMIT}", field="limit")
-    return f"LIMIT {limit}"
+    return sql.LIMIT.format(limit=limit)
 
 
 def _result(names, measures, contributors, found) -> AggregateResult:

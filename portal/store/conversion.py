@@ -4,8 +4,8 @@ Fast path: infer types on a sample of rows, then let DuckDB read and convert the
 one `COPY ... TO parquet` with explicit column types. Columns whose sample type could hide a
 surprise later in the file (integers that might be codes with a leading zero, decimals whose
 scale might grow, dates that might carry a time) are read as text and converted through a guard
-that stops the pass on such a value; the ingest then measures every row and converts again, so
-the sample only ever chooses, it never decides alone. Overrides from the dataset's field
+that stops the pass on such a value, naming the column; that column is then measured over every
+row and the pass runs again, so the sample only ever chooses, it never decides alone. Overrides from the dataset's field
 definitions win and are converted strictly: a value that does not fit is a `type-conflict`.
 """
 
@@ -36,6 +36,7 @@ class CsvSource:
     delimiter: str
     header: tuple[str, ...]
     gzip: bool = False
+    header_from_data: bool = True  # False when names came from JSON keys: never "no header"
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,45 @@ def convert(
     Raises:
         IngestError: `no-header`, `ragged-row`, `undecodable`, `type-conflict`, ...
     """
-    stats = _stats(source, sample=True)
-    _check_header(source.header, stats)
-    plan = _plan(source.header, stats, overrides, guarded=True)
-    try:
-        rows = _copy(source, plan, target, cluster_by, progress)
-    except duckdb.Error as exc:
-        if not _sample_missed(exc, plan):
-            raise _error(exc, plan) from exc
-        plan = _plan(source.header, _stats(source, sample=False), overrides, guarded=False)
+    stats = dict(zip(source.header, _stats(source, source.header, sample=True), strict=True))
+    if source.header_from_data:
+        _check_header(source.header, list(stats.values()))
+    exact: set[str] = set()  # columns measured over every row: their types cannot miss
+    while True:
+        plan = _plan(source.header, stats, overrides, exact=exact)
         try:
             rows = _copy(source, plan, target, cluster_by, progress)
-        except duckdb.Error as again:
-            raise _error(again, plan) from again
-    return rows, tuple(p.column for p in plan)
+        except duckdb.Error as exc:
+            missed = _missed(exc, plan, exact)
+            stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
+            exact.update(missed)
+            continue
+        return rows, tuple(p.column for p in plan)
+
+
+def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str]) -> list[str]:
+    """The columns to measure over every row after the fast pass stopped on `exc`.
+
+    Raises:
+        IngestError: when the failure is not a sample miss (bad data, an override conflict).
+    """
+    guarded = [p.column.name for p in plan
+               if p.read_type == "VARCHAR" and p.column.type not in ("text", "geometry")]
+    index = csverrors.missed_column(exc)
+    if index is not None:
+        return [plan[index].column.name]
+    problem = csverrors.conversion(exc)
+    if problem is None:
+        raise csverrors.reader_error(exc) from exc
+    by_name = {p.column.name: p for p in plan}
+    planned = by_name.get(problem.column or "")
+    if planned is not None and (planned.overridden or planned.column.name in exact):
+        raise csverrors.type_conflict(problem, planned.column.type) from exc
+    if planned is not None:
+        return [planned.column.name]
+    if not guarded:
+        raise csverrors.type_conflict(problem, "typed") from exc
+    return guarded
 
 
 def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
@@ -87,21 +113,21 @@ def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
     )
 
 
-def _stats(source: CsvSource, *, sample: bool) -> list[inference.ColumnStats]:
-    names = list(source.header)
-    text = _read(source, [(n, "VARCHAR") for n in names])
+def _stats(source: CsvSource, names: Sequence[str], *, sample: bool) -> list[inference.ColumnStats]:
+    """Inference measures of `names`, over a sample of rows or over all of them."""
+    text = _read(source, [(n, "VARCHAR") for n in source.header])
     if sample:
         relation = sql.SAMPLE.format(source=text, rows=SAMPLE_ROWS)
     else:
         relation = sql.SCAN_ALL.format(source=text)
     cur = cursor()
     try:
-        row = cur.execute(inference.stats_query(names, relation)).fetchone()
+        row = cur.execute(inference.stats_query(list(names), relation)).fetchone()
     except duckdb.Error as exc:
         raise csverrors.reader_error(exc) from exc
     finally:
         cur.close()
-    return inference.parse_stats(names, row)
+    return inference.parse_stats(list(names), row)
 
 
 def _check_header(header: tuple[str, ...], stats: list[inference.ColumnStats]) -> None:
@@ -118,23 +144,25 @@ def _check_header(header: tuple[str, ...], stats: list[inference.ColumnStats]) -
 
 def _plan(
     header: tuple[str, ...],
-    stats: list[inference.ColumnStats],
+    stats: Mapping[str, inference.ColumnStats],
     overrides: Mapping[str, str],
     *,
-    guarded: bool,
+    exact: set[str],
 ) -> list[Planned]:
+    """How to read and convert each column; guarded unless measured exactly or overridden."""
     plan = []
-    for name, stat in zip(header, stats, strict=True):
+    for index, name in enumerate(header):
+        stat = stats[name]
         inferred = inference.infer(stat)
         type_name = overrides.get(name, inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
-        guard = _GUARDS.get(type_name) if guarded else None
+        guard = None if name in exact else _GUARDS.get(type_name)
         if name in overrides and type_name != "decimal":
             guard = None
         if guard:
-            select = guard.format(column=quoted, scale=scale, digits="_" * (scale + 1))
-            select += f" AS {quoted}"
+            expr = guard.format(column=quoted, scale=scale, digits="_" * (scale + 1), index=index)
+            select = sql.ALIAS.format(expr=expr, column=quoted)
             plan.append(Planned(Column(name, type_name), "VARCHAR", select, name in overrides))
         else:
             read_type = duckdb_type(type_name, scale=scale)
@@ -153,7 +181,7 @@ def _copy(
     statement = sql.COPY_PARQUET.format(
         select=", ".join(p.select for p in plan),
         source=_read(source, [(p.column.name, p.read_type) for p in plan]),
-        order=f"ORDER BY {order}" if order else "",
+        order=sql.ORDER_BY.format(keys=order) if order else "",
         target=sql.quote_literal(str(target)),
         row_group_size=ROW_GROUP_SIZE,
     )
@@ -193,23 +221,3 @@ def _run_with_progress(
     finally:
         done.set()
         watcher.join()
-
-
-def _sample_missed(exc: duckdb.Error, plan: list[Planned]) -> bool:
-    if csverrors.is_sample_miss(exc):
-        return True
-    problem = csverrors.conversion(exc)
-    if problem is None:
-        return False
-    overridden = {p.column.name for p in plan if p.overridden}
-    return problem.column not in overridden
-
-
-def _error(exc: duckdb.Error, plan: list[Planned]) -> IngestError:
-    problem = csverrors.conversion(exc)
-    if problem is not None:
-        wanted = {p.column.name: p.column.type for p in plan}.get(problem.column or "", "typed")
-        return csverrors.type_conflict(problem, wanted)
-    if csverrors.is_sample_miss(exc):
-        return IngestError("type-conflict", "a value does not fit its column's declared type")
-    return csverrors.reader_error(exc)

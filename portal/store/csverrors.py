@@ -30,9 +30,13 @@ class Conversion:
     target: str | None
 
 
-def is_sample_miss(exc: Exception) -> bool:
-    """Whether a guard in the fast pass fired (a value the sample did not foresee)."""
-    return GUARD_MARK in str(exc)
+_MISS = re.compile(re.escape(GUARD_MARK) + r":(\d+):")
+
+
+def missed_column(exc: Exception) -> int | None:
+    """The position of the column whose guard fired in the fast pass, if one did."""
+    found = _MISS.search(str(exc))
+    return int(found.group(1)) if found else None
 
 
 def conversion(exc: Exception) -> Conversion | None:

@@ -72,14 +72,13 @@ def after(
             column, descending = keys[i]
             if values[i] is None:
                 continue  # NULLs are last: nothing is strictly after NULL on this key
-            sign = "<" if descending else ">"
             quoted = sql.quote_identifier(column.name)
-            step, step_params = f"({quoted} {sign} ? OR {quoted} IS NULL)", [values[i]]
+            step, step_params = sql.KEY_AFTER[descending].format(column=quoted), [values[i]]
         else:
-            step, step_params = f"{sql.ROW_NUMBER} > ?", [row_number]
-        terms.append("(" + " AND ".join([*eq_sql, step]) + ")")
+            step, step_params = sql.ROW_AFTER, [row_number]
+        terms.append(sql.conjunction([*eq_sql, step]))
         params.extend([*eq_params, *step_params])
-    return "(" + " OR ".join(terms) + ")", params
+    return sql.disjunction(terms), params
 
 
 def _equal_prefix(keys, values) -> tuple[list[str], list[object]]:
@@ -87,9 +86,9 @@ def _equal_prefix(keys, values) -> tuple[list[str], list[object]]:
     for (column, _), value in zip(keys, values, strict=True):
         quoted = sql.quote_identifier(column.name)
         if value is None:
-            parts.append(f"{quoted} IS NULL")
+            parts.append(sql.KEY_IS_NULL.format(column=quoted))
         else:
-            parts.append(f"{quoted} = ?")
+            parts.append(sql.KEY_EQUAL.format(column=quoted))
             params.append(value)
     return parts, params
 

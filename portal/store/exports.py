@@ -77,11 +77,11 @@ def _select(table: StoredTable, query: RowQuery) -> tuple[list[Column], str, lis
         raise QueryError("no-fields", "ask for at least one field", field="fields")
     columns = [require_column(table, name) for name in names]
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
-    where, params = where_clause(table, query.filters)
+    conditions, params = where_clause(table, query.filters)
     statement = sql.SELECT_ALL.format(
         fields=", ".join(sql.quote_identifier(c.name) for c in columns),
-        scan=sql.SCAN.format(path="?"), where=where,
-        order=f"ORDER BY {row_order(keys)}" if keys else "",
+        scan=sql.SCAN.format(path="?"), where=sql.where(conditions),
+        order=sql.ORDER_BY.format(keys=row_order(keys)) if keys else "",
     )
     return columns, statement, [str(table.path), *params]
 
@@ -132,7 +132,7 @@ def _geojson_sql(table, columns, statement, coordinates) -> str:
     props = ", ".join(sql.STRUCT_FIELD.format(column=sql.quote_identifier(c.name)) for c in kept)
     return sql.GEO_FEATURES.format(
         geometry=geometry,
-        properties=f"struct_pack({props})" if kept else "NULL",
+        properties=sql.STRUCT.format(fields=props) if kept else sql.NO_PROPERTIES,
         inner=_json_ready(columns, statement),
     )
 

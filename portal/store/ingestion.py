@@ -123,7 +123,8 @@ def _prepare(job: _Job, temps: list[Path]) -> tuple[conversion.CsvSource, str | 
         target = _temp(job, temps, ".csv")
         header, geo = json_to_csv(text_path, target, "utf-8")
         fixed = {GEOMETRY: "geometry"} if geo and GEOMETRY in header else {}
-        return conversion.CsvSource(target, ",", header), encoding, fixed
+        source = conversion.CsvSource(target, ",", header, header_from_data=False)
+        return source, encoding, fixed
     text = encodings.decode_head(head, encoding)
     dialect = delimited.sniff(text, prefer_tab=job.fmt == "tsv")
     return conversion.CsvSource(text_path, dialect.delimiter, dialect.header, gzip), encoding, {}

@@ -71,8 +71,8 @@ def require_column(table: StoredTable, name: str) -> Column:
     return column
 
 
-def where_clause(table: StoredTable, filters: Sequence[Filter]) -> tuple[str, list[object]]:
-    """`WHERE ...` (or "") and its parameters for `filters`, ANDed.
+def where_clause(table: StoredTable, filters: Sequence[Filter]) -> tuple[list[str], list[object]]:
+    """The conditions (to be ANDed) and their parameters for `filters`.
 
     Raises:
         QueryError: `unknown-column`, `unknown-operator`, `invalid-value`.
@@ -82,7 +82,7 @@ def where_clause(table: StoredTable, filters: Sequence[Filter]) -> tuple[str, li
         part, values = filter_sql(table, item)
         parts.append(part)
         params.extend(values)
-    return ("WHERE " + " AND ".join(parts) if parts else ""), params
+    return parts, params
 
 
 def filter_sql(table: StoredTable, item: Filter) -> tuple[str, list[object]]:

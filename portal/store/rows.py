@@ -27,31 +27,31 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     _check_window(query)
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
-    where, params = where_clause(table, query.filters)
-    statement, page_params = _page_sql(query, fields, keys, where, params)
+    conditions, params = where_clause(table, query.filters)
+    statement, page_params = _page_sql(query, fields, keys, conditions, params)
     cur = db_cursor()
     try:
         found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
-        total = _total(cur, table, where, params) if query.with_total else None
+        total = _total(cur, table, conditions, params) if query.with_total else None
     finally:
         cur.close()
     return _page(fields, keys, found, query.limit, total)
 
 
 def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bool]],
-              where: str, params: list[object]) -> tuple[str, list[object]]:
+              conditions: list[str], params: list[object]) -> tuple[str, list[object]]:
     """The page SELECT (fields, then sort keys and the row number for the next cursor)."""
-    page_where, page_params = where, list(params)
+    page_conditions, page_params = list(conditions), list(params)
     if query.cursor:
         values, row_number = cursors.decode(keys, query.cursor)
         keyset, keyset_params = cursors.after(keys, values, row_number)
-        page_where = f"{where} AND {keyset}" if where else f"WHERE {keyset}"
+        page_conditions.append(keyset)
         page_params += keyset_params
     selected = [sql.quote_identifier(c.name) for c in fields + [k for k, _ in keys]]
     statement = sql.SELECT_PAGE.format(
         fields=", ".join([*selected, sql.ROW_NUMBER]),
         scan=sql.SCAN.format(path="?"),
-        where=page_where,
+        where=sql.where(page_conditions),
         order=_order(keys),
         limit=query.limit + 1,
         offset=query.offset,
@@ -81,15 +81,12 @@ def _fields(table: StoredTable, names: tuple[str, ...] | None) -> list[Column]:
 
 
 def _order(keys: list[tuple[Column, bool]]) -> str:
-    parts = [
-        f"{sql.quote_identifier(column.name)} {'DESC' if descending else 'ASC'} NULLS LAST"
-        for column, descending in keys
-    ]
+    parts = [sql.order_key(sql.quote_identifier(column.name), descending) for column, descending in keys]
     return ", ".join([*parts, sql.ROW_NUMBER])
 
 
-def _total(cur, table: StoredTable, where: str, params: list[object]) -> int:
-    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=where)
+def _total(cur, table: StoredTable, conditions: list[str], params: list[object]) -> int:
+    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=sql.where(conditions))
     return cur.execute(statement, [str(table.path), *params]).fetchone()[0]
 
 

@@ -67,9 +67,49 @@ OPERATORS: dict[str, Operator] = {
 
 NOT_NULL_SQL = "{column} IS NOT NULL"
 
+# -- clauses ----------------------------------------------------------------------------------
+
+WHERE = "WHERE {conditions}"
+ALIAS = "{expr} AS {column}"
+ORDER_BY = "ORDER BY {keys}"
+GROUP_BY = "GROUP BY {keys}"
+LIMIT = "LIMIT {limit}"
+ORDER_KEY = "{column} {direction} NULLS LAST"
+
+
+def conjunction(parts: list[str]) -> str:
+    """`(a AND b AND ...)`."""
+    return "(" + " AND ".join(parts) + ")"
+
+
+def disjunction(parts: list[str]) -> str:
+    """`(a OR b OR ...)`."""
+    return "(" + " OR ".join(parts) + ")"
+
+
+def where(conditions: list[str]) -> str:
+    """A WHERE clause ANDing `conditions`, or "" when there are none."""
+    return WHERE.format(conditions=" AND ".join(conditions)) if conditions else ""
+
+
+def order_key(column: str, descending: bool) -> str:
+    """One ORDER BY key (an already quoted column or a position), NULLs last."""
+    return ORDER_KEY.format(column=column, direction="DESC" if descending else "ASC")
+
+
+# -- keyset pagination (see cursors.py) -------------------------------------------------------
+
+KEY_EQUAL = "{column} = ?"
+KEY_IS_NULL = "{column} IS NULL"
+KEY_AFTER = {
+    False: "({column} > ? OR {column} IS NULL)",
+    True: "({column} < ? OR {column} IS NULL)",
+}
+
 # -- row queries ------------------------------------------------------------------------------
 
 ROW_NUMBER = "file_row_number"
+ROW_AFTER = "file_row_number > ?"
 
 SCAN = "read_parquet({path}, file_row_number = true)"
 
@@ -93,6 +133,8 @@ GEO_POINT = (
 )
 GEO_SHAPE = "json({column})"
 STRUCT_FIELD = "{column} := {column}"
+STRUCT = "struct_pack({fields})"
+NO_PROPERTIES = "NULL"
 GEO_FEATURES = (
     "SELECT to_json(struct_pack(type := 'Feature', geometry := {geometry},"
     " properties := {properties})) FROM ({inner})"
@@ -147,20 +189,21 @@ STATS_SCALE = (
     " AND regexp_full_match({column}, {pattern}))"
 )
 
-# A value the sample did not foresee stops the fast pass; the ingest then re-infers on all rows.
+# A value the sample did not foresee stops the fast pass, naming the column's position; the
+# ingest then measures that column over all rows and converts again.
 GUARD_MARK = "kaifang-sample-miss"
 # LIKE prefix/suffix patterns are the cheapest string tests DuckDB has (~5 % of the pass).
 GUARD_LEADING_ZERO = (
-    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + "')"
+    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + ":{index}:')"
     " ELSE CAST({column} AS BIGINT) END"
 )
 # {digits} is '_' repeated scale + 1 times: "a point followed by more digits than the scale".
 GUARD_SCALE = (
-    "CASE WHEN {column} LIKE '%.{digits}%' THEN error('" + GUARD_MARK + "')"
+    "CASE WHEN {column} LIKE '%.{digits}%' THEN error('" + GUARD_MARK + ":{index}:')"
     " ELSE CAST({column} AS DECIMAL(18,{scale})) END"
 )
 GUARD_DATE = (
-    "CASE WHEN length({column}) > 10 THEN error('" + GUARD_MARK + "')"
+    "CASE WHEN length({column}) > 10 THEN error('" + GUARD_MARK + ":{index}:')"
     " ELSE CAST({column} AS DATE) END"
 )
 

@@ -1,13 +1,12 @@
-"""grants, analysis runs, release ledger, samples
+"""grants, analysis runs, release ledger, samples, clustering
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -80,6 +79,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('datasets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('disclosure', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('cluster_by', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('versions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sample_path', sa.String(length=500), nullable=True))
@@ -93,6 +93,7 @@ def downgrade() -> None:
         batch_op.drop_column('sample_path')
 
     with op.batch_alter_table('datasets', schema=None) as batch_op:
+        batch_op.drop_column('cluster_by')
         batch_op.drop_column('disclosure')
 
     with op.batch_alter_table('release_ledger', schema=None) as batch_op:

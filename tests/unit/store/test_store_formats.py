@@ -90,3 +90,11 @@ def test_geojson_other_geometries_are_kept_as_geojson_text(tmp_path, dest):
     result = ingest(source, dest)
     assert result.columns == (Column("name", "text"), Column("geometry", "geometry"))
     assert json.loads(_read(result.path)[0][1]) == polygon
+
+
+def test_json_keys_that_look_like_numbers_are_still_names(tmp_path, dest):
+    source = tmp_path / "years.json"
+    source.write_text(json.dumps([{"2019": 1, "2020": 2}, {"2019": 3, "2020": 4}]), "utf-8")
+    result = ingest(source, dest)
+    assert [c.name for c in result.columns] == ["2019", "2020"]
+    assert _read(result.path) == [(1, 2), (3, 4)]

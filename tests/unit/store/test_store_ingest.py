@@ -180,3 +180,17 @@ def test_explicit_encoding_is_used(tmp_path, dest):
     result = ingest(source, dest, encoding="latin-1")
     assert result.encoding == "iso8859-1"
     assert _read(result.path) == [("café",)]
+
+
+def test_a_decimal_override_keeps_every_digit(tmp_path, dest, monkeypatch):
+    from portal.store import conversion
+
+    monkeypatch.setattr(conversion, "SAMPLE_ROWS", 2)
+    source = tmp_path / "money.csv"
+    source.write_text("amount\n1.50\n2.25\n3\n0.125\n", encoding="utf-8")
+    result = ingest(source, dest, overrides={"amount": "decimal"})
+    assert result.columns == (Column("amount", "decimal"),)
+    assert [r[0] for r in _read(result.path)] == [
+        Decimal("1.5"), Decimal("2.25"), Decimal("3"), Decimal("0.125"),
+    ]
+    assert str(_read(result.path)[3][0]) == "0.125"

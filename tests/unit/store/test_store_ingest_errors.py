@@ -171,3 +171,10 @@ def test_disk_full_after_writing_removes_the_temp(tmp_path, dest, monkeypatch):
         ingest(source, dest)
     assert caught.value.code == "disk-full"
     assert list(dest.iterdir()) == []
+
+
+def test_type_conflict_far_past_the_sample(tmp_path, dest):
+    body = b"".join(b"%d,%d\n" % (i, i) for i in range(40_000))
+    error = _fails(tmp_path, dest, "t.csv", b"id,n\n" + body + b"40000,4e\n",
+                   overrides={"n": "integer"})
+    assert (error.code, error.line, error.column) == ("type-conflict", 40_002, "n")

@@ -1,0 +1,397 @@
+"""Running the sandbox's JSON query plans: one plan -> one DuckDB statement with bound values.
+
+The broker (`portal/analysis/broker.py`) checks grants and the disclosure policy, then calls
+`run_plan`, `count_plan` or `plan_schema` here. Plans have passed `sandbox.plan.validate_plan`
+(their shape is sound) but every dataset and column name in them is still the analyst's: a
+dataset must be in `tables`, and every column is looked up in what is visible at that point of
+the pipeline. Inside the SQL, columns are known only by identifiers this module generates
+(`_c1`, `_c2`...): a plan name never reaches SQL, a source column reaches it only through
+`quote_identifier`, and values only as `?` parameters. Each step is one CTE.
+
+Hidden columns ride along every step and never reach the output: an order column (the source
+file's row number, renumbered at `sort`, `group_by` and `join`; the final rows come back in its
+order), and, when `row_keys` is given, a record key (a hash of salt and file row number; a joined
+row hashes its pair) and, from a `group_by` on, the per-cell disclosure statistics computed in the same
+statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
+
+Must not: decide what may be released (the broker and `portal.analysis.disclosure` do) or pass a
+DuckDB error message on (it could quote a data value); errors become `QueryError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import duckdb
+
+from portal.store.connection import cursor as db_cursor
+from portal.store.errors import QueryError
+from portal.store.plan_sql import (
+    NULL,
+    CellColumns,
+    Field,
+    Fragment,
+    cell_columns,
+    compile_aggregation,
+    compile_expression,
+    kind,
+    lookup,
+    output_name,
+)
+from portal.store.schema import Column, StoredTable, type_from_duckdb
+from portal.store.sql import order_key, quote_identifier, quote_literal
+
+SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
+# hash(a, b) combines linearly ((hash(a) * C) ^ hash(b)), so in an XOR over an even number of
+# records the salt would cancel out: mix the salt into the row number first, then hash.
+RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), CAST(file_row_number AS UBIGINT)))"
+PAIR_KEY = "hash(xor({left}, hash({right})))"
+PROJECT = "SELECT {exprs} FROM {source}"
+FILTER = "SELECT * FROM {source} WHERE {predicate}"
+AGGREGATE = "SELECT {exprs} FROM {source} {group}"
+JOIN = "SELECT {exprs} FROM {left} {how} JOIN {right} ON {conditions}"
+LIMIT = "SELECT * FROM {source} ORDER BY {order} LIMIT ?"
+ROW_NUMBER = "row_number() OVER (ORDER BY {keys})"
+FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
+COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
+JOINS = {"inner": "INNER", "left": "LEFT"}
+NO_TOP = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Disclosure statistics of one aggregated output row (a cell), for the broker.
+
+    `records` is the number of source rows in the cell; `key` an unsigned 64-bit value that
+    depends only on the set of those records; per aggregation, `contributors` counts the
+    non-null inputs (rows, for count) and `top` holds the largest and second-largest absolute
+    input (0.0 when absent or not numeric).
+    """
+
+    records: int
+    key: int
+    contributors: tuple[int, ...]
+    top: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The visible output of a plan, and the cell statistics when they were asked for."""
+
+    columns: tuple[Column, ...]
+    rows: list[tuple]
+    stats: list[CellStats] | None
+    aggregated: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class _Relation:
+    """The result of a pipeline so far: the CTE holding it, its visible and hidden columns."""
+
+    cte: str
+    fields: tuple[Field, ...]
+    order: str
+    key: str | None = None
+    stats: CellColumns | None = None
+    aggregated: bool = False
+
+    @property
+    def scope(self) -> dict[str, Field]:
+        return {field.name: field for field in self.fields}
+
+    def carried(self) -> list[str]:
+        """Hidden columns other than the order: the record key and the statistics."""
+        return ([self.key] if self.key else []) + (self.stats.idents() if self.stats else [])
+
+
+def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
+             row_keys: Mapping[str, int] | None = None) -> PlanResult:
+    """Run a validated plan's pipeline; at most `max_rows` rows, in the pipeline's order.
+
+    With `row_keys` (dataset slug -> secret salt), an aggregated plan's result carries one
+    `CellStats` per row, computed in the same statement as the rows.
+
+    Raises:
+        QueryError: `unknown-dataset`, `unknown-column`, `duplicate-column`, `bad-type`,
+            `out-of-range`, `unknown-operator`, `invalid-quantile`.
+    """
+    compiler = _Compiler(tables, row_keys)
+    relation = compiler.pipeline(plan)
+    stats = relation.stats if row_keys is not None else None
+    exprs = [f.ident for f in relation.fields] + (stats.idents() if stats else [])
+    statement = FINAL.format(ctes=compiler.ctes(), exprs=", ".join(exprs),
+                             source=relation.cte, order=relation.order)
+    with _cursor() as cur:
+        found = cur.execute(statement, [*compiler.params, max_rows + 1]).fetchall()
+        columns = _columns(relation, cur.description)
+    width = len(relation.fields)
+    kept = found[:max_rows]
+    return PlanResult(
+        columns=columns, rows=[tuple(row[:width]) for row in kept],
+        stats=[_cell(row[width:], stats) for row in kept] if stats else None,
+        aggregated=relation.aggregated, truncated=len(found) > max_rows,
+    )
+
+
+def plan_schema(plan: dict, tables: Mapping[str, StoredTable]) -> tuple[Column, ...]:
+    """The columns (names and store types) a plan's result has, without reading its rows.
+
+    Raises:
+        QueryError: as `run_plan`.
+    """
+    compiler = _Compiler(tables, None)
+    relation = compiler.pipeline(plan)
+    statement = FINAL.format(ctes=compiler.ctes(), exprs=", ".join(f.ident for f in relation.fields),
+                             source=relation.cte, order=relation.order)
+    with _cursor() as cur:
+        cur.execute(statement, [*compiler.params, 0]).fetchall()
+        return _columns(relation, cur.description)
+
+
+def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
+               row_keys: Mapping[str, int] | None = None) -> tuple[int, CellStats | None]:
+    """How many rows a plan's pipeline gives, and with `row_keys` the statistics of that one
+    count as a cell (its key is the same as `group_by([]).agg(count())` of the same records).
+
+    Raises:
+        QueryError: as `run_plan`.
+    """
+    compiler = _Compiler(tables, row_keys)
+    relation = compiler.pipeline(plan)
+    exprs = ["count(*)"] + ([f"bit_xor({relation.key})"] if relation.key else [])
+    statement = COUNT.format(ctes=compiler.ctes(), exprs=", ".join(exprs), source=relation.cte)
+    with _cursor() as cur:
+        found = cur.execute(statement, compiler.params).fetchone()
+    count = int(found[0])
+    if row_keys is None:
+        return count, None
+    return count, CellStats(count, int(found[1] or 0), (count,), (NO_TOP,))
+
+
+class _Compiler:
+    """Builds the CTEs of one statement; parameters are kept in the textual order of the SQL."""
+
+    def __init__(self, tables: Mapping[str, StoredTable], row_keys: Mapping[str, int] | None):
+        self.tables = tables
+        self.row_keys = row_keys
+        self.params: list[object] = []
+        self._ctes: list[str] = []
+        self._serial = 0
+
+    def ident(self, prefix: str) -> str:
+        self._serial += 1
+        return f"_{prefix}{self._serial}"
+
+    def ctes(self) -> str:
+        return ", ".join(self._ctes)
+
+    def add(self, select: str, params: list[object] | tuple = ()) -> str:
+        name = self.ident("t")
+        self._ctes.append(f"{name} AS ({select})")
+        self.params.extend(params)
+        return name
+
+    def pipeline(self, node: dict) -> _Relation:
+        relation = self.source(node["source"])
+        for step in node["steps"]:
+            handler = _STEPS.get(step.get("op"))
+            if handler is None:
+                raise QueryError("unknown-operator", f"unknown step {step.get('op')!r}")
+            relation = handler(self, relation, step)
+        return relation
+
+    def source(self, slug: str) -> _Relation:
+        table = self.tables.get(slug)
+        if table is None:
+            raise QueryError("unknown-dataset", f"there is no dataset {slug!r}", field=slug)
+        fields = tuple(Field(c.name, self.ident("c"), c.type) for c in table.columns)
+        exprs = [f"{quote_identifier(f.name)} AS {f.ident}" for f in fields]
+        order = self.ident("o")
+        exprs.append(f"file_row_number AS {order}")
+        key, params = None, []
+        if self.row_keys is not None:
+            if slug not in self.row_keys:
+                raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
+            key = self.ident("k")
+            exprs.append(f"{RECORD_KEY} AS {key}")
+            params.append(int(self.row_keys[slug]) % 2**64)
+        select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(table.path)))
+        return _Relation(self.add(select, params), fields, order, key)
+
+    def project(self, relation: _Relation, items: list[tuple[str, Fragment]]) -> _Relation:
+        """A SELECT of `items` (plan name, expression) plus the hidden columns."""
+        _unique([name for name, _ in items])
+        fields, exprs, params = [], [], []
+        for name, fragment in items:
+            ident = self.ident("c")
+            fields.append(Field(name, ident, fragment.type))
+            exprs.append(f"{fragment.sql} AS {ident}")
+            params.extend(fragment.params)
+        exprs += [relation.order, *relation.carried()]
+        cte = self.add(PROJECT.format(exprs=", ".join(exprs), source=relation.cte), params)
+        return replace(relation, cte=cte, fields=tuple(fields))
+
+    def renumber(self, keys: list[str]) -> tuple[str, str]:
+        """A new order column: (its SQL, its identifier)."""
+        return ROW_NUMBER.format(keys=", ".join(keys)), self.ident("o")
+
+
+def _filter(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    predicate = compile_expression(step["predicate"], relation.scope)
+    if predicate.type not in ("boolean", NULL):
+        raise QueryError("bad-type", f"a filter needs a true/false condition, but "
+                                     f"{predicate.label} is {predicate.type}")
+    cte = compiler.add(FILTER.format(source=relation.cte, predicate=predicate.sql),
+                       predicate.params)
+    return replace(relation, cte=cte)
+
+
+def _select(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    scope = relation.scope
+    items = [(output_name(node), compile_expression(node, scope)) for node in step["columns"]]
+    return compiler.project(relation, items)
+
+
+def _with_columns(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    # Every new expression sees the input columns (Polars): none sees a sibling's result.
+    scope = relation.scope
+    added = [(output_name(node), compile_expression(node, scope)) for node in step["columns"]]
+    _unique([name for name, _ in added])
+    new = dict(added)
+    kept = [(f.name, new.pop(f.name, None) or Fragment(f.ident, (), f.type)) for f in relation.fields]
+    return compiler.project(relation, kept + list(new.items()))
+
+
+def _group_by(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    keys = [lookup(relation.scope, name) for name in step["keys"]]
+    aggs = [compile_aggregation(node, relation.scope) for node in step["aggs"]]
+    _unique([k.name for k in keys] + [a.name for a in aggs])
+    fields = [Field(k.name, compiler.ident("c"), k.type) for k in keys]
+    fields += [Field(a.name, compiler.ident("c"), a.value.type) for a in aggs]
+    parts = [Fragment(k.ident) for k in keys] + [a.value for a in aggs]
+    order_sql, order = compiler.renumber([order_key(k.ident, False) for k in keys] or ["1"])
+    exprs = [f"{p.sql} AS {f.ident}" for p, f in zip(parts, fields, strict=True)]
+    exprs.append(f"{order_sql} AS {order}")
+    params = [value for part in parts for value in part.params]
+    key = stats = None
+    if relation.key:
+        stats, hidden, hidden_params = cell_columns(relation.key, aggs, compiler.ident)
+        key = stats.key
+        exprs += hidden
+        params += hidden_params
+    group = "GROUP BY " + ", ".join(k.ident for k in keys) if keys else ""
+    cte = compiler.add(AGGREGATE.format(exprs=", ".join(exprs), source=relation.cte, group=group),
+                       params)
+    return _Relation(cte, tuple(fields), order, key, stats, aggregated=True)
+
+
+def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    right = compiler.pipeline(step["right"])
+    pairs = [(lookup(relation.scope, n), lookup(right.scope, n)) for n in step["on"]]
+    for left_key, right_key in pairs:
+        if NULL not in (left_key.type, right_key.type) and kind(left_key.type) != kind(right_key.type):
+            raise QueryError("bad-type", f"cannot join {left_key.name!r}: {left_key.type} on the "
+                                         f"left, {right_key.type} on the right",
+                             field=left_key.name)
+    fields = list(relation.fields)
+    taken = {f.name for f in fields}
+    for field in right.fields:
+        if field.name not in step["on"]:
+            fields.append(replace(field, name=field.name + "_right" if field.name in taken else field.name))
+    _unique([f.name for f in fields])
+    order_sql, order = compiler.renumber([relation.order, order_key(right.order, False)])
+    exprs = [f.ident for f in fields] + [f"{order_sql} AS {order}"]
+    key = _joined_key(compiler, relation.key, right.key, exprs)
+    stats = relation.stats or right.stats
+    exprs += stats.idents() if stats else []
+    conditions = " AND ".join(f"{left.ident} = {r.ident}" for left, r in pairs)
+    cte = compiler.add(JOIN.format(exprs=", ".join(exprs), left=relation.cte, how=JOINS[step["how"]],
+                                   right=right.cte, conditions=conditions))
+    return _Relation(cte, tuple(fields), order, key, stats,
+                     aggregated=relation.aggregated or right.aggregated)
+
+
+def _joined_key(compiler: _Compiler, left: str | None, right: str | None, exprs: list[str]) -> str | None:
+    """A joined row's record key: a hash of the pair, so each (left, right) pair is its own record."""
+    if not left or not right:
+        return left or right
+    key = compiler.ident("k")
+    exprs.append(f"{PAIR_KEY.format(left=left, right=right)} AS {key}")
+    return key
+
+
+def _sort(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    # The previous order breaks ties, so the sort is stable like Python's (and the fake's).
+    keys = [order_key(lookup(relation.scope, b["column"]).ident, b["descending"]) for b in step["by"]]
+    order_sql, order = compiler.renumber(keys + [relation.order])
+    exprs = [f.ident for f in relation.fields] + [f"{order_sql} AS {order}", *relation.carried()]
+    cte = compiler.add(PROJECT.format(exprs=", ".join(exprs), source=relation.cte))
+    return replace(relation, cte=cte, order=order)
+
+
+def _limit(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    n = step["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise QueryError("invalid-limit", "limit needs a whole number of rows, 0 or more", field="n")
+    cte = compiler.add(LIMIT.format(source=relation.cte, order=relation.order), [n])
+    return replace(relation, cte=cte)
+
+
+_STEPS = {"filter": _filter, "select": _select, "with_columns": _with_columns,
+          "group_by": _group_by, "join": _join, "sort": _sort, "limit": _limit}
+
+
+def _unique(names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise QueryError("duplicate-column", f"two output columns are called {name!r}: "
+                                                 "rename one with alias()", field=name)
+        seen.add(name)
+
+
+def _columns(relation: _Relation, description) -> tuple[Column, ...]:
+    return tuple(Column(f.name, type_from_duckdb(str(d[1])))
+                 for f, d in zip(relation.fields, description, strict=False))
+
+
+def _cell(values: tuple, stats: CellColumns) -> CellStats:
+    n = len(stats.contributors)
+    contributors = tuple(int(v) for v in values[2:2 + n])
+    found = iter(values[2 + n:])
+    tops = tuple(_top(next(found)) if ident else NO_TOP for ident in stats.tops)
+    return CellStats(int(values[0]), int(values[1] or 0), contributors, tops)
+
+
+def _top(values: list | None) -> tuple[float, float]:
+    values = [float(v) for v in values or []] + [0.0, 0.0]
+    return values[0], values[1]
+
+
+# DuckDB's messages can quote data values (a failed conversion names the value), and these
+# errors go back to analyst code: keep the message generic, the original as the cause for logs.
+_FAILURES = (
+    (duckdb.BinderException, "bad-type",
+     "an operation was applied to a column type that does not support it"),
+    (duckdb.ConversionException, "bad-type",
+     "a value could not be converted to the type an operation needs (e.g. text read as a date)"),
+    (duckdb.OutOfRangeException, "out-of-range", "a computed value is out of range (overflow)"),
+    (duckdb.InvalidInputException, "bad-value", "an operation got a value it cannot handle"),
+)
+
+
+@contextmanager
+def _cursor() -> Iterator[duckdb.DuckDBPyConnection]:
+    cur = db_cursor()
+    try:
+        yield cur
+    except duckdb.Error as exc:
+        for kind_, code, message in _FAILURES:
+            if isinstance(exc, kind_):
+                raise QueryError(code, message) from exc
+        raise
+    finally:
+        cur.close()

@@ -1,0 +1,50 @@
+"""An instance with the bundled conditional datasets (and flights), users and a runner of code."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from portal.accounts import service as accounts
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.db import session_scope
+from tests.conftest import DATASETS, make_app
+
+SLUGS = ("clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013", "china-smoking-lung-cancer")
+ANALYST = "analyst@example.org"
+
+
+@pytest.fixture(scope="session")
+def analysis_app(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("analysis") / "instance")
+    with app.app_context(), session_scope(app) as session:
+        for slug in SLUGS:
+            publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))
+        accounts.create_user(session, SYSTEM, email=ANALYST, password="analyst-password", role="developer")
+    return app
+
+
+@pytest.fixture
+def sandbox_run(analysis_app, tmp_path, monkeypatch):
+    """Run code through `kaifang sandbox-run ... --json`, exactly as an operator would."""
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", analysis_app.instance_path)
+    monkeypatch.setenv("KAIFANG_SECRET_KEY", analysis_app.config["SECRET_KEY"])
+
+    def run(code: str, *grants: str, user: str = ANALYST) -> dict:
+        source = tmp_path / "analysis.py"
+        source.write_text(textwrap.dedent(code), encoding="utf-8")
+        args = ["sandbox-run", str(source), "--user", user, "--json"]
+        for grant in grants:
+            args += ["--grant", grant]
+        result = CliRunner().invoke(main, args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return json.loads(result.output)
+
+    return run

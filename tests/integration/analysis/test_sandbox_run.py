@@ -1,0 +1,104 @@
+"""`kaifang sandbox-run` end to end: pool, broker, disclosure control, quotas, audit."""
+
+from __future__ import annotations
+
+import duckdb
+from sqlalchemy import select
+
+from portal.analysis.models import AnalysisRun
+from portal.db import session_scope
+from tests.conftest import DATASETS
+
+CLINIC = "clinic-visits-synthetic"
+CLINIC_FILE = str(next((DATASETS / CLINIC).glob("*.csv*")))
+
+
+def truth(sql: str) -> list[tuple]:
+    return duckdb.sql(sql.replace("CLINIC", f"read_csv('{CLINIC_FILE}')")).fetchall()
+
+
+def test_grouped_means_are_released_close_to_the_truth(sandbox_run):
+    result = sandbox_run("""
+        t = dataset("clinic-visits-synthetic").group_by("district").agg(count(), mean("cost")).sort("district").collect()
+        for row in t.rows:
+            print(row)
+        show(t)
+    """, CLINIC)
+    assert result["status"] == "ok", result
+    table = next(o for o in result["outputs"] if o["kind"] == "table")
+    real = {d: (n, m) for d, n, m in truth("SELECT district, count(*), avg(cost) FROM CLINIC GROUP BY 1")}
+    assert len(table["rows"]) == len(real) == 16
+    for district, count, mean in table["rows"]:
+        true_n, true_mean = real[district]
+        assert count % 5 == 0 and abs(count - true_n) <= 5
+        if mean is not None:  # a dominated mean is withheld
+            assert abs(mean - true_mean) / true_mean <= 0.035
+    assert result["released"] and "rounded to base 5" in " ".join(result["released"][0]["notes"])
+
+
+def test_rows_of_conditional_data_are_refused(sandbox_run):
+    result = sandbox_run("""
+        rows = dataset("clinic-visits-synthetic").limit(5).collect()
+    """, CLINIC)
+    assert result["status"] == "refused"
+    assert result["refused"][0]["rule"] == "rows-not-released"
+
+
+def test_refusals_can_be_caught_and_name_their_rule(sandbox_run):
+    result = sandbox_run("""
+        d = dataset("clinic-visits-synthetic")
+        for attempt in (lambda: d.group_by("patient_id").agg(count()).collect(),
+                        lambda: d.group_by("district").agg(max("cost")).collect(),
+                        lambda: d.group_by("cost").agg(count()).collect()):
+            try:
+                attempt()
+            except QueryRefused as refusal:
+                print(refusal.rule)
+    """, CLINIC)
+    assert result["status"] == "ok", result
+    assert result["stdout"].split() == ["identifier", "sensitive-statistic", "sensitive-group"]
+
+
+def test_open_data_returns_rows(sandbox_run):
+    result = sandbox_run("""
+        t = dataset("nyc-flights-2013").filter(col("origin") == "JFK").select("carrier", "dep_delay").sort("dep_delay", descending=True).limit(3).collect()
+        print(t.rows)
+    """, "nyc-flights-2013")
+    assert result["status"] == "ok", result
+    real = duckdb.sql(f"SELECT carrier, dep_delay FROM read_csv('{DATASETS}/nyc-flights-2013/flights.csv.gz') "
+                      "WHERE origin='JFK' ORDER BY dep_delay DESC NULLS LAST LIMIT 3").fetchall()
+    assert result["stdout"].strip() == str(tuple(tuple(r) for r in real))
+
+
+def test_closed_and_unknown_grants_are_refused(sandbox_run):
+    result = sandbox_run("print(1)", "no-such-dataset")
+    assert result["status"] == "refused" and result["code"] == "dataset-not-found"
+
+
+def test_every_run_is_audited_even_when_killed(sandbox_run, analysis_app):
+    result = sandbox_run("while True:\n    pass\n", CLINIC)
+    assert result["status"] in ("timeout", "killed")
+    with session_scope(analysis_app) as session:
+        record = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == result["run_id"]))
+        assert record.status == result["status"] and record.finished_at is not None
+        assert record.user_email == "analyst@example.org" and len(record.code_sha256) == 64
+        assert record.grants[0]["dataset"] == CLINIC
+
+
+def test_audit_counts_released_cells(sandbox_run, analysis_app):
+    result = sandbox_run("""
+        dataset("clinic-visits-synthetic").group_by("sex").agg(count()).collect()
+    """, CLINIC)
+    with session_scope(analysis_app) as session:
+        record = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == result["run_id"]))
+        assert record.status == "ok" and record.queries == 1 and record.cells_released == 4
+        assert record.datasets_touched == [CLINIC]
+
+
+def test_a_closed_dataset_is_never_granted(sandbox_run, analysis_app, tmp_path):
+    from tests.factories import dataset_folder, load
+
+    load(analysis_app, dataset_folder(tmp_path / "src", slug="closed-register", open_class="closed",
+                                      closed_reason="含个人身份信息"))
+    result = sandbox_run("print(1)", "closed-register")
+    assert result["status"] == "refused" and result["code"] == "closed-dataset"
