@@ -69,39 +69,56 @@ Columns = dict[str, Origin]
 
 def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdict:
     """Raises: Refusal with the rule that the plan breaks."""
-    walker = _Walker(sources)
-    columns = walker.pipeline(plan)
-    conditional = any(o.conditional for o in columns.values()) or walker.touched_conditional
+    slugs = _sources_named(plan)
+    for slug in slugs:
+        if slug not in sources:
+            raise Refusal("grant", f"dataset {slug!r} is not granted to this run")
+    conditional = any(sources[slug].conditional for slug in slugs)
+    walker = _Walker(sources, conditional)
+    walker.pipeline(plan, top=True)
     if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
         raise Refusal("rows-not-released", "conditional data is released only as aggregates: add group_by(...).agg(...)")
     return Verdict(conditional, walker.aggregations_seen, tuple(walker.last_aggregations), tuple(walker.datasets))
 
 
+def _sources_named(node: dict[str, Any]) -> list[str]:
+    found = [node["source"]]
+    for step in node["steps"]:
+        if step["op"] == "join":
+            found += _sources_named(step["right"])
+    return found
+
+
 class _Walker:
-    def __init__(self, sources: Mapping[str, SourceInfo]):
+    """Follows column lineage through a plan. When the plan reads conditional data anywhere, the
+    one aggregation allowed is the last shaping step of the main pipeline (then only sort and
+    limit), so that what is released is exactly what disclosure control checked."""
+
+    def __init__(self, sources: Mapping[str, SourceInfo], conditional: bool):
         self.sources = sources
+        self.conditional = conditional
         self.datasets: list[str] = []
-        self.touched_conditional = False
         self.aggregations_seen = False
         self.last_aggregations: list[Aggregation] = []
+        self.top = True
 
-    def pipeline(self, node: dict[str, Any]) -> Columns:
+    def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
         aggregated = False
         for step in node["steps"]:
-            if aggregated and self.touched_conditional and step["op"] not in AFTER_AGGREGATE:
+            if self.conditional and aggregated and step["op"] not in AFTER_AGGREGATE:
                 raise Refusal("after-aggregate", f"only sort and limit may follow an aggregation of conditional data, not {step['op']}")
+            if self.conditional and not top and step["op"] == "group_by":
+                raise Refusal("nested-aggregate", "with conditional data, aggregate in the main pipeline, after any join")
+            self.top = top
             columns = getattr(self, "_" + step["op"])(step, columns)
             aggregated = aggregated or step["op"] == "group_by"
         return columns
 
     def _source(self, slug: str) -> Columns:
-        info = self.sources.get(slug)
-        if info is None:
-            raise Refusal("grant", f"dataset {slug!r} is not granted to this run")
+        info = self.sources[slug]
         if slug not in self.datasets:
             self.datasets.append(slug)
-        self.touched_conditional |= info.conditional
         return {name: Origin(identifier=info.conditional and name in info.identifiers,
                              sensitive=info.conditional and name in info.sensitive,
                              conditional=info.conditional) for name in info.columns}
@@ -144,7 +161,7 @@ class _Walker:
         return columns
 
     def _join(self, step: dict[str, Any], columns: Columns) -> Columns:
-        right = self.pipeline(step["right"])
+        right = self.pipeline(step["right"], top=False)
         for key in step["on"]:
             for side in (columns, right):
                 self.expr({"op": "col", "name": key}, side)
@@ -163,12 +180,13 @@ class _Walker:
             if origin.sensitive:
                 raise Refusal("sensitive-group", f"grouping by {key!r} would list values of a sensitive field")
             out[key] = origin
-        self.last_aggregations = []
+        aggregations = []
         for position, node in enumerate(step["aggs"]):
             name, func, origin = self._aggregation(node, columns)
-            self.last_aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive))
+            aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive))
             out[name] = origin
-        self.aggregations_seen = True
+        if self.top:
+            self.last_aggregations, self.aggregations_seen = aggregations, True
         return out
 
     def _aggregation(self, node: dict[str, Any], columns: Columns) -> tuple[str, str, Origin]:

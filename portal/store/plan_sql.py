@@ -328,6 +328,7 @@ def _aggregate_type(op: str, arg_type: str) -> str:
 
 _HANDLERS = {
     **dict.fromkeys(_COMPARE, _compare), **dict.fromkeys(("and", "or", "not"), _logic),
-    **dict.fromkeys(_ARITHMETIC, _arithmetic), **dict.fromkeys(("neg", "is_null", "is_not_null"), _unary),
+    **dict.fromkeys(_ARITHMETIC, _arithmetic),
+    **dict.fromkeys(("neg", "is_null", "is_not_null"), _unary),
     **dict.fromkeys(_DATE_PARTS, _date_part), "is_in": _is_in, "cast": _cast,
 }

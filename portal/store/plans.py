@@ -10,9 +10,9 @@ the pipeline. Inside the SQL, columns are known only by identifiers this module 
 
 Hidden columns ride along every step and never reach the output: an order column (the source
 file's row number, renumbered at `sort`, `group_by` and `join`; the final rows come back in its
-order), and, when `row_keys` is given, a record key (a hash of salt and file row number; a joined
-row hashes its pair) and, from a `group_by` on, the per-cell disclosure statistics computed in the same
-statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
+order), and, when `row_keys` is given, a record key (a hash of salt and file row number; a
+joined row hashes its pair) and, from a `group_by` on, the per-cell disclosure statistics
+computed in the same statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
 
 Must not: decide what may be released (the broker and `portal.analysis.disclosure` do) or pass a
 DuckDB error message on (it could quote a data value); errors become `QueryError`s.
@@ -144,8 +144,9 @@ def plan_schema(plan: dict, tables: Mapping[str, StoredTable]) -> tuple[Column, 
     """
     compiler = _Compiler(tables, None)
     relation = compiler.pipeline(plan)
-    statement = FINAL.format(ctes=compiler.ctes(), exprs=", ".join(f.ident for f in relation.fields),
-                             source=relation.cte, order=relation.order)
+    exprs = ", ".join(f.ident for f in relation.fields)
+    statement = FINAL.format(ctes=compiler.ctes(), exprs=exprs, source=relation.cte,
+                             order=relation.order)
     with _cursor() as cur:
         cur.execute(statement, [*compiler.params, 0]).fetchall()
         return _columns(relation, cur.description)
@@ -261,7 +262,8 @@ def _with_columns(compiler: _Compiler, relation: _Relation, step: dict) -> _Rela
     added = [(output_name(node), compile_expression(node, scope)) for node in step["columns"]]
     _unique([name for name, _ in added])
     new = dict(added)
-    kept = [(f.name, new.pop(f.name, None) or Fragment(f.ident, (), f.type)) for f in relation.fields]
+    kept = [(f.name, new.pop(f.name, None) or Fragment(f.ident, (), f.type))
+            for f in relation.fields]
     return compiler.project(relation, kept + list(new.items()))
 
 
@@ -292,7 +294,8 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     right = compiler.pipeline(step["right"])
     pairs = [(lookup(relation.scope, n), lookup(right.scope, n)) for n in step["on"]]
     for left_key, right_key in pairs:
-        if NULL not in (left_key.type, right_key.type) and kind(left_key.type) != kind(right_key.type):
+        types = (left_key.type, right_key.type)
+        if NULL not in types and kind(types[0]) != kind(types[1]):
             raise QueryError("bad-type", f"cannot join {left_key.name!r}: {left_key.type} on the "
                                          f"left, {right_key.type} on the right",
                              field=left_key.name)
@@ -300,7 +303,8 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     taken = {f.name for f in fields}
     for field in right.fields:
         if field.name not in step["on"]:
-            fields.append(replace(field, name=field.name + "_right" if field.name in taken else field.name))
+            name = field.name + "_right" if field.name in taken else field.name
+            fields.append(replace(field, name=name))
     _unique([f.name for f in fields])
     order_sql, order = compiler.renumber([relation.order, order_key(right.order, False)])
     exprs = [f.ident for f in fields] + [f"{order_sql} AS {order}"]
@@ -308,14 +312,15 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     stats = relation.stats or right.stats
     exprs += stats.idents() if stats else []
     conditions = " AND ".join(f"{left.ident} = {r.ident}" for left, r in pairs)
-    cte = compiler.add(JOIN.format(exprs=", ".join(exprs), left=relation.cte, how=JOINS[step["how"]],
-                                   right=right.cte, conditions=conditions))
+    cte = compiler.add(JOIN.format(exprs=", ".join(exprs), left=relation.cte,
+                                   how=JOINS[step["how"]], right=right.cte, conditions=conditions))
     return _Relation(cte, tuple(fields), order, key, stats,
                      aggregated=relation.aggregated or right.aggregated)
 
 
-def _joined_key(compiler: _Compiler, left: str | None, right: str | None, exprs: list[str]) -> str | None:
-    """A joined row's record key: a hash of the pair, so each (left, right) pair is its own record."""
+def _joined_key(compiler: _Compiler, left: str | None, right: str | None,
+                exprs: list[str]) -> str | None:
+    """A joined row's record key: a hash of the pair, so each (left, right) pair is a record."""
     if not left or not right:
         return left or right
     key = compiler.ident("k")
@@ -325,7 +330,8 @@ def _joined_key(compiler: _Compiler, left: str | None, right: str | None, exprs:
 
 def _sort(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     # The previous order breaks ties, so the sort is stable like Python's (and the fake's).
-    keys = [order_key(lookup(relation.scope, b["column"]).ident, b["descending"]) for b in step["by"]]
+    scope = relation.scope
+    keys = [order_key(lookup(scope, b["column"]).ident, b["descending"]) for b in step["by"]]
     order_sql, order = compiler.renumber(keys + [relation.order])
     exprs = [f.ident for f in relation.fields] + [f"{order_sql} AS {order}", *relation.carried()]
     cte = compiler.add(PROJECT.format(exprs=", ".join(exprs), source=relation.cte))
@@ -335,7 +341,8 @@ def _sort(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
 def _limit(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     n = step["n"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise QueryError("invalid-limit", "limit needs a whole number of rows, 0 or more", field="n")
+        raise QueryError("invalid-limit", "limit needs a whole number of rows, 0 or more",
+                         field="n")
     cte = compiler.add(LIMIT.format(source=relation.cte, order=relation.order), [n])
     return replace(relation, cte=cte)
 

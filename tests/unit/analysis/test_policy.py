@@ -81,3 +81,18 @@ def test_join_with_open_data_and_rows_of_open_data():
 def test_ungranted_dataset_is_refused():
     steps = [{"op": "join", "right": {"source": "secret", "steps": []}, "on": ["district"], "how": "inner"}]
     assert refused(plan(steps)) == "grant"
+
+
+def test_an_aggregation_inside_a_join_does_not_release_rows():
+    right_aggregates = [{"op": "join", "right": {"source": "clinic", "steps": [group(["district"], agg("count"))]},
+                         "on": ["district"], "how": "inner"}]
+    assert refused(plan(right_aggregates, source="districts")) == "nested-aggregate"
+    rows_with_aggregated_side = [{"op": "join", "right": {"source": "districts", "steps": [group(["district"], agg("count"))]},
+                                  "on": ["district"], "how": "inner"}]
+    assert refused(plan(rows_with_aggregated_side)) == "nested-aggregate"
+
+
+def test_conditional_joined_after_an_open_aggregation_is_refused():
+    steps = [group(["district"], agg("count")),
+             {"op": "join", "right": {"source": "clinic", "steps": []}, "on": ["district"], "how": "inner"}]
+    assert refused(plan(steps, source="districts")) == "after-aggregate"
