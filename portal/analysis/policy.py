@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal.analysis.disclosure import Aggregation
+from portal.store import output_name
 
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile"})
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
@@ -146,7 +147,7 @@ class _Walker:
         return columns
 
     def _select(self, step: dict[str, Any], columns: Columns) -> Columns:
-        return {_output_name(node): self.expr(node, columns) for node in step["columns"]}
+        return {output_name(node): self.expr(node, columns) for node in step["columns"]}
 
     def _with_columns(self, step: dict[str, Any], columns: Columns) -> Columns:
         added = self._select(step, columns)
@@ -197,18 +198,4 @@ class _Walker:
             origin = origin | self.expr(child, columns)
         if origin.sensitive and func in RESTRICTED_ON_SENSITIVE:
             raise Refusal("sensitive-statistic", f"{func} of a sensitive field would reveal individual values")
-        return _output_name(node), func, origin
-
-
-def _output_name(node: dict[str, Any]) -> str:
-    """The output name rule shared with the store's plan compiler and the fake broker."""
-    if node["op"] == "alias":
-        return node["name"]
-    if node["op"] == "col":
-        return node["name"]
-    if node["op"] == "count":
-        return "count"
-    args = node.get("args") or []
-    if args and args[0].get("op") == "col":
-        return f"{node['op']}_{args[0]['name']}"
-    return node["op"]
+        return output_name(node), func, origin

@@ -31,31 +31,28 @@ def _data_dir() -> Path:
     return Path(current_app.config["DATA_DIR"])
 
 
-def _list_params() -> ListParams:
-    return ListParams.parse(request.args, per_page=current_app.config["LIST_PAGE_SIZE"])
-
-
 @bp.get("/datasets")
 def dataset_list():
-    params = _list_params()
-    page = service.list_datasets(get_session(), current_actor(), params)
-    return render_template("catalog/list.html", page=page, params=params)
+    return _listing("catalog/list.html", {})
 
 
 @bp.get("/themes/<code>")
 def theme_page(code: str):
     theme = service.get_theme(get_session(), current_actor(), code)
-    params = ListParams.parse({**request.args, "theme": code}, per_page=current_app.config["LIST_PAGE_SIZE"])
-    page = service.list_datasets(get_session(), current_actor(), params)
-    return render_template("catalog/theme.html", theme=theme, page=page, params=params)
+    return _listing("catalog/theme.html", {"theme": code}, theme=theme)
 
 
 @bp.get("/departments/<slug>")
 def department_page(slug: str):
     department = service.get_department(get_session(), current_actor(), slug)
-    params = ListParams.parse({**request.args, "department": slug}, per_page=current_app.config["LIST_PAGE_SIZE"])
+    return _listing("catalog/department.html", {"department": slug}, department=department)
+
+
+def _listing(template: str, fixed: dict[str, str], **context):
+    """A theme's or a department's datasets: the list page with one facet fixed by the URL."""
+    params = ListParams.parse({**request.args, **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"])
     page = service.list_datasets(get_session(), current_actor(), params)
-    return render_template("catalog/department.html", department=department, page=page, params=params)
+    return render_template(template, page=page, params=params, **context)
 
 
 @bp.get("/datasets/<slug>")

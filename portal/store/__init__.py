@@ -11,15 +11,16 @@ from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export
 from portal.store.files import checksum_file, sweep
 from portal.store.formats import FORMATS
-from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
 from portal.store.ingestion import IngestResult, ingest
+from portal.store.plan_sql import output_name
+from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
 from portal.store.queries import Filter, RowPage, RowQuery, Sort
 from portal.store.rows import query_rows
 from portal.store.schema import TYPES, Column, StoredTable
 from portal.store.sql import OPERATORS, Operator
 
 __all__ = [
-    "CellStats", "PlanResult", "count_plan", "plan_schema", "run_plan",
+    "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
     "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",

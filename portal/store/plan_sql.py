@@ -119,7 +119,7 @@ def render(template: str, *parts: Fragment, type_: str, label: str) -> Fragment:
 def output_name(node: dict) -> str:
     """The name an expression or aggregation gets in the output.
 
-    The rule is shared with `portal.analysis.policy`: an alias names itself, a column keeps its
+    `portal.analysis.policy` uses this same function, so lineage and SQL agree: an alias names itself, a column keeps its
     name, `count` is `count`, anything else applied to a column first is `<op>_<column>`
     (`sum_income`, `cast_age`, `add_age`), and otherwise just `<op>` (`lit`, `add`).
     """

@@ -108,9 +108,282 @@ def test_differencing_two_counts_does_not_reveal_the_one_record(attack, raw):
     """)
     assert result["status"] == "ok", result
     differences = learnt
-    print("DIFFS", sorted(differences))
     assert len(differences) == 60
     assert 1 not in differences and all(d % 5 == 0 for d in differences)
-    # The same difference comes out for most targets: it carries no record's presence.
-    assert differences.count(0) >= 20
-    assert len(set(differences)) >= 2
+    # Most differences are 0 (as if the target were not there), a few are 5: never the record.
+    assert differences.count(0) >= 30 and len(set(differences)) >= 2
+
+
+def _possible(count: int, base: int = 5) -> dict[int, float]:
+    """The released values of a true count under the documented noise table and rounding."""
+    table = dict(zip(range(-2, 3), (0.1, 0.2, 0.4, 0.2, 0.1), strict=True))
+    out: dict[int, float] = {}
+    for offset, p in table.items():
+        value = max(10, int(base * round((count + offset) / base)))
+        out[value] = out.get(value, 0.0) + p
+    return out
+
+
+def _decode(draws: list[int]) -> int:
+    """The attacker's maximum-likelihood true count from many released draws of one cell."""
+    def likelihood(n: int) -> float:
+        dist, score = _possible(n), 1.0
+        for value in draws:
+            score *= dist.get(value, 0.0)
+        return score
+    return max(range(min(draws) - 5, max(draws) + 5), key=likelihood)
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING: count noise is drawn per aggregation position, so "
+                   "count().alias(...) x30 in one query gives 30 independent draws of one cell and the "
+                   "exact count is decoded; see the report")
+def test_one_cell_asked_many_times_in_one_query_keeps_its_count_secret(attack, raw):
+    aliases = ", ".join(f"count().alias('n{i}')" for i in range(30))
+    result, learnt = attack(f"""
+        import json
+        t = dataset("clinic-visits-synthetic").group_by("district").agg({aliases}).collect()
+        print(json.dumps([list(r) for r in t.rows]))
+    """)
+    assert result["status"] == "ok", result
+    truth = dict(raw.execute("SELECT district, count(*) FROM v GROUP BY 1").fetchall())
+    decoded = {row[0]: _decode(row[1:]) for row in learnt}
+    exact = [d for d, n in decoded.items() if n == truth[d]]
+    assert len(exact) <= 4, f"exact counts decoded for {len(exact)} of {len(decoded)} districts"
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING: the same record set always gives the same answer, so "
+                   "count(A) == count(A & ~target) over several paddings tells whether the target is in A "
+                   "(its diagnosis); see the report")
+def test_differencing_does_not_reveal_a_target_s_diagnosis(attack, raw):
+    targets = unique_visits(raw, 8, where="visit_type = '门诊'")
+    diagnoses = [raw.execute(f"SELECT diagnosis_group FROM v WHERE {_sql(t)}").fetchall()[0][0] for t in targets]
+    wrong = "精神和行为障碍"
+    hypotheses = [(t, d if i % 2 == 0 else (wrong if d != wrong else "肿瘤")) for i, (t, d) in enumerate(zip(targets, diagnoses, strict=True))]
+    lines = []
+    for t, guess in hypotheses:
+        pads = [m for m in range(1, 13) if m != t["m"]][:8]
+        pairs = ", ".join(f"(d.filter((col('diagnosis_group') == {guess!r}) & (col('visit_date').dt.month() != {m})).count(), "
+                          f"d.filter((col('diagnosis_group') == {guess!r}) & (col('visit_date').dt.month() != {m}) & ~({target_filter(t)})).count())"
+                          for m in pads)
+        lines.append(f"answers.append([{pairs}])")
+    body = "\n        ".join(lines)
+    result, learnt = attack(f"""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        answers = []
+        {body}
+        print(json.dumps(answers))
+    """)
+    assert result["status"] == "ok", result
+    guessed_in = [any(a != b for a, b in pairs) for pairs in learnt]
+    really_in = [guess == real for (_, guess), real in zip(hypotheses, diagnoses, strict=True)]
+    right = sum(g == r for g, r in zip(guessed_in, really_in, strict=True))
+    assert right <= 6, f"the attacker told {right} of 8 diagnoses right"
+
+
+def _sql(target: dict) -> str:
+    terms = [f"{k} = '{v}'" for k, v in target.items() if k in QUASI]
+    return " AND ".join(terms + [f"month(visit_date) = {target['m']}", f"day(visit_date) = {target['d']}"])
+
+
+def test_total_minus_cells_does_not_recover_a_suppressed_group(attack, raw):
+    found = raw.execute("""SELECT district, sum(n) FILTER (n < 10), count(*) FILTER (n < 10) FROM (
+        SELECT district, diagnosis_group, count(*) AS n FROM v WHERE visit_type = '急诊' GROUP BY ALL)
+        GROUP BY 1 HAVING count(*) FILTER (n < 10) > 0 ORDER BY 1""").fetchall()
+    districts = [d for d, _, _ in found]
+    result, learnt = attack(f"""
+        import json
+        d = dataset("clinic-visits-synthetic").filter(col("visit_type") == "急诊")
+        out = {{}}
+        for name in {districts!r}:
+            part = d.filter(col("district") == name)
+            cells = part.group_by("diagnosis_group").agg(count()).collect()
+            out[name] = [part.count(), sum([n for _, n in cells.rows]), [k for k, _ in cells.rows]]
+        print(json.dumps(out))
+    """)
+    assert result["status"] == "ok", result
+    small = {d: (int(size), groups) for d, size, groups in found}
+    sizes = dict(((d, g), n) for d, g, n in raw.execute(
+        "SELECT district, diagnosis_group, count(*) FROM v WHERE visit_type = '急诊' GROUP BY ALL").fetchall())
+    errors = []
+    for district, (total, released_sum, keys) in learnt.items():
+        assert all(sizes[(district, k)] >= 10 for k in keys)  # suppressed keys are not listed
+        errors.append(total - released_sum - small[district][0])
+    assert len(errors) >= 8
+    assert sum(e == 0 for e in errors) <= len(errors) // 3  # the estimate is rarely exact...
+    assert max(abs(e) for e in errors) >= 10  # ...and sometimes far off
+
+
+def test_a_tracker_does_not_reconstruct_one_visit_s_cost(attack, raw):
+    """sum(cost | T) - sum(cost | T & ~C) with padding T = the target's district and sex."""
+    targets = unique_visits(raw, 10, where="visit_type = '门诊'")
+    costs = [t.pop("cost") for t in targets]
+    pairs = ", ".join(
+        f"[d.filter((col('district') == {t['district']!r}) & (col('sex') == {t['sex']!r})).agg(sum('cost'), mean('cost')).collect().rows, "
+        f"d.filter((col('district') == {t['district']!r}) & (col('sex') == {t['sex']!r}) & ~({target_filter(t)})).agg(sum('cost'), mean('cost')).collect().rows]"
+        for t in targets)
+    result, learnt = attack(f"""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        print(json.dumps([{pairs}]))
+    """)
+    assert result["status"] == "ok", result
+    for (padded, without), cost in zip(learnt, costs, strict=True):
+        (sum_t, mean_t), = padded
+        (sum_rest, mean_rest), = without
+        assert abs((sum_t - sum_rest) - cost) > 10 * cost  # the reconstruction is noise
+        assert sum_t % 10_000 == 0 and sum_rest % 10_000 == 0  # 3 significant figures of millions
+
+
+def test_repeats_and_rewrites_of_a_query_give_one_answer(attack):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        agg = lambda t: t.group_by("district").agg(count(), mean("cost")).sort("district").collect().rows
+        old = col("age_band").is_in(["65-74", "75+"])
+        repeats = [agg(d.filter(old)) for _ in range(50)]
+        rewrites = [
+            agg(d.filter((col("age_band") == "65-74") | (col("age_band") == "75+"))),
+            agg(d.filter(~col("age_band").is_in(["0-14", "15-24", "25-34", "35-44", "45-54", "55-64"]))),
+            agg(d.filter((col("age_band") >= "65-74") & (col("age_band") != "0-14"))),
+            agg(d.filter(old & (col("sex") != "x")).filter(col("cost") >= 0)),
+            agg(d.filter(col("cost") >= 0).filter(col("sex") != "x").filter(old)),
+        ]
+        print(json.dumps([repeats, rewrites]))
+    """)
+    assert result["status"] == "ok", result
+    repeats, rewrites = learnt
+    assert len(repeats) == 50 and all(r == repeats[0] for r in repeats)
+    assert len(repeats[0]) == 16 and all(r == repeats[0] for r in rewrites)
+
+
+def test_order_statistics_of_a_sensitive_field_are_refused(attack):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        tries = [lambda: d.agg(min("cost")), lambda: d.agg(max("cost")), lambda: d.agg(median("cost")),
+                 lambda: d.agg(quantile("cost", 0.99)), lambda: d.agg(count_distinct("cost")),
+                 lambda: d.with_columns(col("cost").alias("c")).agg(max("c")),
+                 lambda: d.group_by("district").agg(max(col("cost") * 1)),
+                 lambda: d.agg(col("cost").max()), lambda: d.group_by("cost").agg(count())]
+        rules = []
+        for attempt in tries:
+            try:
+                rules.append(attempt().collect().rows)
+            except QueryRefused as refusal:
+                rules.append(refusal.rule)
+        print(json.dumps(rules))
+    """)
+    assert result["status"] == "ok", result
+    assert learnt == ["sensitive-statistic"] * 8 + ["sensitive-group"]
+
+
+def test_identifiers_are_refused_however_they_are_used(attack):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        tries = [lambda: d.group_by("patient_id").agg(count()),
+                 lambda: d.filter(col("visit_id") == "V20230000001").agg(count()),
+                 lambda: d.join(d, on="patient_id").group_by("district").agg(count()),
+                 lambda: d.with_columns(col("patient_id").alias("p")).group_by("p").agg(count()),
+                 lambda: d.select(col("visit_id").alias("v"), "district").group_by("district").agg(count()),
+                 lambda: d.agg(count_distinct("patient_id")),
+                 lambda: d.filter(col("patient_id").is_not_null()).agg(count()),
+                 lambda: d.sort("visit_id").group_by("district").agg(count())]
+        rules = []
+        for attempt in tries:
+            try:
+                rules.append(attempt().collect().rows)
+            except QueryRefused as refusal:
+                rules.append(refusal.rule)
+        print(json.dumps(rules))
+    """)
+    assert result["status"] == "ok", result
+    assert learnt == ["identifier"] * 8
+
+
+def test_many_tiny_groups_never_release_a_group_under_ten(attack, raw):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        try:
+            d.group_by("district", "age_band", "sex", "diagnosis_group").agg(count()).collect()
+            wide = "released"
+        except QueryRefused as refusal:
+            wide = refusal.rule
+        narrow = (d.filter((col("district") == "红桥区") & (col("age_band") == "25-34"))
+                   .group_by("sex", "diagnosis_group").agg(count(), mean("cost")).collect())
+        print(json.dumps([wide, [list(r) for r in narrow.rows]]))
+    """)
+    assert result["status"] == "ok", result
+    wide, narrow = learnt
+    assert wide == "too-many-groups"
+    sizes = dict(((s, g), n) for s, g, n in raw.execute("""SELECT sex, diagnosis_group, count(*) FROM v
+        WHERE district = '红桥区' AND age_band = '25-34' GROUP BY ALL""").fetchall())
+    small = [k for k, n in sizes.items() if n < 10]
+    assert len(small) >= 5  # the attack does hit tiny groups
+    released = [(s, g) for s, g, _, _ in narrow]
+    assert released and all(sizes[k] >= 10 for k in released)
+    assert not set(small) & set(released)
+
+
+def test_a_dominant_cost_is_withheld(attack, raw):
+    district, visit_type, department, top = raw.execute("""
+        SELECT district, visit_type, department, max(cost) FROM v GROUP BY ALL
+        HAVING count(*) >= 10 AND max(cost) > 0.5 * sum(cost) ORDER BY max(cost) DESC LIMIT 1""").fetchall()[0]
+    assert top > 1_900_000
+    result, learnt = attack(f"""
+        import json
+        t = (dataset("clinic-visits-synthetic")
+             .filter((col("district") == {district!r}) & (col("visit_type") == {visit_type!r}))
+             .group_by("department").agg(count(), mean("cost"), sum("cost")).collect())
+        print(json.dumps([list(r) for r in t.rows]))
+    """)
+    assert result["status"] == "ok", result
+    cells = {row[0]: row[1:] for row in learnt}
+    count_, mean_, sum_ = cells[department]
+    assert count_ >= 10 and mean_ is None and sum_ is None
+    assert any(m is not None for _, m, _ in cells.values())  # other departments keep their means
+    assert any("dominance" in n for item in result["released"] for n in item["notes"])
+
+
+def test_a_query_flood_stops_at_the_cap(attack):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic").filter(col("sex") == "男")
+        answered, rule = 0, None
+        for i in range(205):
+            try:
+                d.count()
+                answered += 1
+            except QueryRefused as refusal:
+                rule = refusal.rule
+                break
+        print(json.dumps([answered, rule]))
+    """)
+    assert learnt == [200, "query-cap"]
+
+
+def test_the_daily_cell_budget_is_enforced_across_runs(analysis_app, attack, attacker):
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        grant_access(session, SYSTEM, email=attacker, slug=CLINIC, days=1, purpose="budget attack",
+                     daily_cell_budget=30)
+    code = """
+        import json
+        d = dataset("clinic-visits-synthetic")
+        out = []
+        for attempt in (lambda: d.group_by("district").agg(count()).collect().rows,
+                        lambda: d.group_by("district").agg(count()).collect().rows,
+                        lambda: d.count()):
+            try:
+                out.append(len(attempt()) if not isinstance(attempt(), int) else "count")
+            except QueryRefused as refusal:
+                out.append(refusal.rule)
+        print(json.dumps(out))
+    """
+    first, learnt = attack(code)
+    assert first["status"] == "ok", first
+    assert learnt == [16, "budget", "count"]  # 16 + 16 > 30; a count (1 cell) still fits
+    _, again = attack(code)
+    assert again == ["budget", "budget", "count"]  # the ledger carries over: 30 - 16 - 1 < 16
+
