@@ -239,7 +239,7 @@ def test_repeats_and_rewrites_of_a_query_give_one_answer(attack):
     result, learnt = attack("""
         import json
         d = dataset("clinic-visits-synthetic")
-        agg = lambda t: t.group_by("district").agg(count(), mean("cost")).sort("district").collect().rows
+        agg = lambda t: t.group_by("visit_type").agg(count(), mean("cost")).sort("visit_type").collect().rows
         old = col("age_band").is_in(["65-74", "75+"])
         repeats = [agg(d.filter(old)) for _ in range(50)]
         rewrites = [
@@ -254,7 +254,7 @@ def test_repeats_and_rewrites_of_a_query_give_one_answer(attack):
     assert result["status"] == "ok", result
     repeats, rewrites = learnt
     assert len(repeats) == 50 and all(r == repeats[0] for r in repeats)
-    assert len(repeats[0]) == 16 and all(r == repeats[0] for r in rewrites)
+    assert len(repeats[0]) == 3 and all(r == repeats[0] for r in rewrites)
 
 
 def test_order_statistics_of_a_sensitive_field_are_refused(attack):
@@ -367,23 +367,55 @@ def test_a_query_flood_stops_at_the_cap(attack):
 def test_the_daily_cell_budget_is_enforced_across_runs(analysis_app, attack, attacker):
     with analysis_app.app_context(), session_scope(analysis_app) as session:
         grant_access(session, SYSTEM, email=attacker, slug=CLINIC, days=1, purpose="budget attack",
-                     daily_cell_budget=30)
+                     daily_cell_budget=40)
     code = """
         import json
         d = dataset("clinic-visits-synthetic")
         out = []
-        for attempt in (lambda: d.group_by("district").agg(count()).collect().rows,
-                        lambda: d.group_by("district").agg(count()).collect().rows,
-                        lambda: d.count()):
+        for attempt in (lambda: len(d.group_by("district").agg(count()).collect().rows),
+                        lambda: len(d.group_by("district").agg(count()).collect().rows),
+                        lambda: d.count() and "count"):
             try:
-                out.append(len(attempt()) if not isinstance(attempt(), int) else "count")
+                out.append(attempt())
             except QueryRefused as refusal:
                 out.append(refusal.rule)
         print(json.dumps(out))
     """
     first, learnt = attack(code)
     assert first["status"] == "ok", first
-    assert learnt == [16, "budget", "count"]  # 16 + 16 > 30; a count (1 cell) still fits
+    # a released cell is a key or a value: 16 rows x 2 = 32, then 32 > 8 left; a count (1) fits
+    assert learnt == [16, "budget", "count"]
     _, again = attack(code)
-    assert again == ["budget", "budget", "count"]  # the ledger carries over: 30 - 16 - 1 < 16
+    assert again == ["budget", "budget", "count"]  # the ledger carries over: 40 - 33 = 7 left
 
+
+
+def test_no_row_leaves_through_the_back_door(attack):
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        smoking = dataset("china-smoking-lung-cancer").with_columns(lit("河东区").alias("district"))
+        tries = [lambda: show(d), lambda: d.head(), lambda: d.limit(1).collect(),
+                 lambda: d.filter(col("cost") > 2_000_000).count(),
+                 lambda: d.select("cost").collect(), lambda: d.sort("cost", descending=True).head(1),
+                 lambda: smoking.join(d, on="district").select("city", "cost").collect(),
+                 lambda: d.join(smoking, on="district").collect(),
+                 lambda: d.group_by("district").agg(count()).filter(col("count") < 20).collect(),
+                 lambda: d.group_by("district").agg(count()).count()]
+        out = []
+        for attempt in tries:
+            try:
+                out.append(repr(attempt()))
+            except QueryRefused as refusal:
+                out.append(refusal.rule)
+        out.append(d.schema)
+        print(json.dumps(out, ensure_ascii=False))
+    """, CLINIC, OPEN)
+    assert result["status"] == "ok", result
+    *rules, schema = learnt
+    assert rules == ["rows-not-released"] * 3 + ["min-cell"] + ["rows-not-released"] * 4 + ["after-aggregate"] * 2
+    assert list(schema) == ["visit_id", "patient_id", "visit_date", "district", "age_band", "sex",
+                            "diagnosis_group", "department", "visit_type", "cost", "insurance_type"]
+    assert schema["cost"] == "float" and schema["district"] == "text"  # names and types, no values
+    assert not [o for o in result["outputs"] if o["kind"] == "table"]
+    assert "V2023" not in json.dumps(result) and "2225531" not in json.dumps(result)
