@@ -1,0 +1,47 @@
+"""The catalog, pages and API on the real PostgreSQL server (required in CI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.db import database
+from tests.conftest import DATASETS, make_app
+from tests.factories import load
+
+pytestmark = pytest.mark.postgres
+SLUGS = ("nyc-airport-weather-2013", "china-county-coordinates", "clinic-visits-synthetic", "minnesota-barley-yields")
+
+
+@pytest.fixture
+def pg_client(postgres_url, tmp_path):
+    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url)
+    for slug in SLUGS:
+        load(app, DATASETS / slug)
+    yield app.test_client()
+    database(app).engine.dispose()
+
+
+def test_pages_facets_and_api_on_postgres(pg_client):
+    assert pg_client.get("/").status_code == 200
+    listing = pg_client.get("/api/v1/datasets?open_class=open&sort=records").json
+    assert listing["total"] == 3
+    facets = {f["name"]: {v["key"]: v["count"] for v in f["values"]} for f in listing["facets"]}
+    assert facets["open_class"] == {"open": 3}
+    assert sum(facets["format"].values()) == 3
+    assert pg_client.get("/datasets?q=气象&theme=weather").status_code == 200
+    for slug in SLUGS:
+        assert pg_client.get(f"/datasets/{slug}").status_code == 200
+    rows = pg_client.get("/api/v1/datasets/china-county-coordinates/rows?size=5&sort=-adcode").json
+    assert len(rows["rows"]) == 5
+    assert pg_client.get("/datasets/clinic-visits-synthetic/download/csv").status_code == 403
+    assert pg_client.get("/datasets/clinic-visits-synthetic/sample.csv").status_code == 200
+    assert pg_client.get("/datasets/china-county-coordinates?page=abc").status_code == 400
+
+
+def test_counters_on_postgres(pg_client):
+    slug = "minnesota-barley-yields"
+    for _ in range(3):
+        pg_client.get(f"/datasets/{slug}")
+    pg_client.get(f"/datasets/{slug}/download/json")
+    summary = pg_client.get(f"/api/v1/datasets/{slug}").json["summary"]
+    assert summary["view_count"] == 3 and summary["download_count"] == 1
