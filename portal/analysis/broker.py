@@ -31,6 +31,7 @@ class GrantedSource:
     rules: Rules
     row_salt: int
     grant_id: int | None = None
+    version: int = 0
 
 
 @dataclass

@@ -55,9 +55,10 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
     sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
+    versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
                     budget_left=_budgets_left(session, usable))
-    record = _open_record(session, actor, code, usable)
+    record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     try:
         result = sandbox.run(sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id,
@@ -78,7 +79,8 @@ def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: 
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)
     salt = int.from_bytes(_key(secret, f"row-key:{source.slug}:{source.version}")[:7], "big")
-    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=salt, grant_id=usable.grant_id)
+    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=salt, grant_id=usable.grant_id,
+                         version=source.version)
 
 
 def _key(secret: str, purpose: str) -> bytes:
@@ -97,12 +99,14 @@ def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, in
     return left
 
 
-def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset]) -> AnalysisRun:
+def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset],
+                 versions: dict[str, int]) -> AnalysisRun:
     record = AnalysisRun(
         run_id=uuid.uuid4().hex, user_id=actor.user_id, user_email=actor.email or "",
         code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
         code_bytes=len(code.encode("utf-8", "surrogatepass")),
-        grants=[{"dataset": u.slug, "level": u.level, "grant_id": u.grant_id} for u in usable],
+        grants=[{"dataset": u.slug, "version": versions[u.slug], "level": u.level, "grant_id": u.grant_id}
+                for u in usable],
     )
     session.add(record)
     session.commit()

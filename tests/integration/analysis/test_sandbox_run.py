@@ -82,7 +82,7 @@ def test_every_run_is_audited_even_when_killed(sandbox_run, analysis_app):
         record = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == result["run_id"]))
         assert record.status == result["status"] and record.finished_at is not None
         assert record.user_email == "analyst@example.org" and len(record.code_sha256) == 64
-        assert record.grants[0]["dataset"] == CLINIC
+        assert record.grants[0]["dataset"] == CLINIC and record.grants[0]["version"] == 1
 
 
 def test_audit_counts_released_cells(sandbox_run, analysis_app):
