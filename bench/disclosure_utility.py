@@ -25,10 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.access.service import grant_access  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
+from portal.accounts.models import User  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402
 from portal.catalog import publishing  # noqa: E402
@@ -89,7 +91,7 @@ def released(app, subject: Subject) -> list[list[list]]:
     """Every query's released rows, through `submit_run` as the analyst."""
     answers: list = []
     with app.app_context(), session_scope(app) as session:
-        user = session.scalar(_user_query(ANALYST))
+        user = session.scalar(select(User).where(User.email == ANALYST))
         actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
         for start in range(0, len(subject.queries), PER_RUN):
             code = _code(subject, subject.queries[start:start + PER_RUN])
@@ -99,13 +101,6 @@ def released(app, subject: Subject) -> list[list[list]]:
                 raise SystemExit(f"run failed: {json.dumps(outcome.result, ensure_ascii=False)[:2000]}")
             answers += json.loads(outcome.result["stdout"].strip().splitlines()[-1])
     return answers
-
-
-def _user_query(email: str):
-    from sqlalchemy import select
-
-    from portal.accounts.models import User
-    return select(User).where(User.email == email)
 
 
 def truth(subject: Subject, filters: dict[str, str], keys: tuple[str, ...]) -> dict[tuple, tuple]:
