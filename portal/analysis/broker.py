@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portal import store
-from portal.analysis.disclosure import CellInput, CellKeyNoise, Rules, release_count, release_rows
+from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.disclosure import (
+    COUNT_STREAM,
+    Aggregation,
+    CellInput,
+    CellKeyNoise,
+    Rules,
+    release_rows,
+)
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan
 from portal.serialise import plain
 
@@ -48,10 +56,11 @@ class Tally:
 
 class Broker:
     def __init__(self, sources: dict[str, GrantedSource], *, noise: CellKeyNoise,
-                 budget_left: dict[int, int]):
+                 budget_left: dict[int, int], registry: Registry | None = None):
         self.sources = sources
         self.noise = noise
         self.budget_left = dict(budget_left)
+        self.registry = registry or Registry()
         self.tally = Tally()
 
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
@@ -89,20 +98,49 @@ class Broker:
         if count < rules.min_cell:
             raise Refusal("min-cell", f"fewer than {rules.min_cell} records match: the count is not released")
         self._charge(verdict, 1)
-        released = release_count(count, stats.key, "count", rules, self.noise)
-        return {"status": "ok", "count": released,
-                "notes": [f"count perturbed (cell key) and rounded to base {rules.rounding_base}"]}
+        aggregation = Aggregation(0, "count", False, COUNT_STREAM)
+        released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
+        return {"status": "ok", "count": released.rows[0][0], "notes": list(released.notes)}
 
     def _aggregate(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
         rules = self._rules(verdict)
         result = store.run_plan(plan, tables, max_rows=rules.max_groups, row_keys=self._row_keys(verdict))
         if result.truncated:
             raise Refusal("too-many-groups", f"more than {rules.max_groups} groups: use coarser group keys")
-        cells = [CellInput(s.records, s.key, s.contributors, s.top) for s in result.stats]
-        released = release_rows(result.rows, cells, list(verdict.aggregations), rules, self.noise)
+        released = self._release(verdict, rules, result.rows, result.stats, list(verdict.aggregations))
         self._charge(verdict, released.cells)
         self.tally.cells_suppressed += released.suppressed_cells + released.suppressed_groups
         return self._ok(result.columns, released.rows, list(released.notes))
+
+    def _release(self, verdict: Verdict, rules: Rules, rows: list[tuple], stats: list, aggregations: list[Aggregation]):
+        """Disclosure control of aggregated rows, with differencing control: a cell whose records
+        differ from an earlier released cell's by fewer than `min_cell` is answered like it."""
+        signature = "|".join(sorted(f"{slug}@{self.sources[slug].version}" for slug in verdict.datasets))
+        cells, fresh = [], []
+        for s in stats:
+            sketch = Sketch.from_store(s.sketch)
+            earlier = self.registry.same(signature, s.key, s.records) or self.registry.near(
+                signature, s.records, s.key, sketch, rules.min_cell)
+            if earlier is not None and s.records >= rules.min_cell:
+                cells.append(CellInput(earlier.records, earlier.key, s.contributors, s.top, earlier.values))
+                fresh.append(earlier)
+            else:
+                cells.append(CellInput(s.records, s.key, s.contributors, s.top))
+                fresh.append(Remembered(signature, s.records, s.key, sketch))
+        released = release_rows(rows, cells, aggregations, rules, self.noise)
+        self._remember(released, cells, fresh, aggregations, rules)
+        return released
+
+    def _remember(self, released, cells: list[CellInput], fresh: list[Remembered], aggregations, rules: Rules) -> None:
+        kept = iter(released.rows)
+        for cell, memory in zip(cells, fresh, strict=True):
+            if cell.records < rules.min_cell:
+                continue  # suppressed: nothing was released, nothing to remember
+            row = next(kept)
+            for agg in aggregations:
+                memory.values.setdefault(agg.stream, row[agg.index])
+            if not any(memory is known for known in self.registry.cells):
+                self.registry.remember(memory)
 
     def _ok(self, columns, rows: list[list[Any]], notes: list[str]) -> dict[str, Any]:
         self.tally.cells_released += sum(1 for row in rows for value in row if value is not None)

@@ -62,24 +62,33 @@ class Rules:
         return rules
 
 
+COUNT_STREAM = '{"args":[],"op":"count"}'  # canonical count(): `.count()` answers the same
+
+
 @dataclass(frozen=True)
 class Aggregation:
-    """One aggregate output column: its position in a row, its function and whether it reads a
-    sensitive field."""
+    """One aggregate output column: its position in a row, its function, whether it reads a
+    sensitive field, and its canonical text (the noise stream, so aliases and repeats of one
+    statistic in a query are one draw, not many)."""
 
     index: int
     func: str
     sensitive: bool
+    stream: str = COUNT_STREAM
 
 
 @dataclass(frozen=True)
 class CellInput:
-    """Per output row of an aggregated query: the store's contributor statistics."""
+    """Per output row of an aggregated query: the store's contributor statistics.
+
+    `released` holds values already released for a near-identical record set (see
+    `differencing.py`); a statistic found there is answered with it, unchanged."""
 
     records: int
     key: int
     contributors: tuple[int, ...]
     top: tuple[tuple[float, float], ...]
+    released: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,15 +152,19 @@ def dominated(value: float, contributors: int, top: tuple[float, float], func: s
     return first > rules.dominance_top1 * total or first + second > rules.dominance_top2 * total
 
 
-def release_value(func: str, value: Any, cell: CellInput, position: int, rules: Rules,
+def release_value(agg: Aggregation, value: Any, cell: CellInput, position: int, rules: Rules,
                   noise: CellKeyNoise) -> tuple[Any, str | None]:
     """One aggregate cell after disclosure control: (value, None) or (None, the rule that hid it)."""
+    func, stream = agg.func, agg.stream
+    if cell.released is not None and stream in cell.released:
+        return cell.released[stream], None
     contributors = cell.contributors[position]
+    if func == "count":
+        value = contributors = cell.records
     if value is None:
         return None, None
     if contributors < rules.min_cell:
         return None, "min-cell"
-    stream = f"{position}:{func}"
     if func in COUNT_LIKE:
         return release_count(int(value), cell.key, stream, rules, noise), None
     if func in MAGNITUDES:
@@ -174,7 +187,7 @@ def release_rows(rows: list[tuple], cells: list[CellInput], aggregations: list[A
             continue
         values = list(row)
         for position, agg in enumerate(aggregations):
-            values[agg.index], reason = release_value(agg.func, row[agg.index], cell, position, rules, noise)
+            values[agg.index], reason = release_value(agg, row[agg.index], cell, position, rules, noise)
             if reason:
                 hidden_cells += 1
                 reasons.add(reason)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -62,3 +63,21 @@ class ReleaseLedger(Base):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     day: Mapped[date] = mapped_column(Date)
     cells: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReleasedCell(Base):
+    """A cell of conditional data released to a user today, for differencing control: its true
+    size and key never leave the server; see portal/analysis/differencing.py."""
+
+    __tablename__ = "released_cells"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    signature: Mapped[str] = mapped_column(String(500))
+    records: Mapped[int] = mapped_column(BigInteger)
+    cell_key: Mapped[str] = mapped_column(String(20))
+    sketch: Mapped[list[Any]] = mapped_column(JSON)
+    released: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_released_cells_user_day", "user_id", "day"),)

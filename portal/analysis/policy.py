@@ -16,6 +16,7 @@ Each refusal names its rule; the rules are documented in docs/disclosure.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,14 @@ from portal.analysis.disclosure import Aggregation
 from portal.store import output_name
 
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile"})
+MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
+
+
+def canonical(node: dict[str, Any]) -> str:
+    """One text for one statistic however it is written (aliases and order of keys aside), so the
+    same statistic of the same records always gets the same noise."""
+    return json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class Refusal(Exception):
@@ -181,10 +189,13 @@ class _Walker:
             if origin.sensitive:
                 raise Refusal("sensitive-group", f"grouping by {key!r} would list values of a sensitive field")
             out[key] = origin
+        if self.conditional and len(step["aggs"]) > MAX_STATISTICS:
+            raise Refusal("too-many-statistics", f"at most {MAX_STATISTICS} statistics per aggregation of conditional data")
         aggregations = []
         for position, node in enumerate(step["aggs"]):
             name, func, origin = self._aggregation(node, columns)
-            aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive))
+            inner = node["expr"] if node["op"] == "alias" else node
+            aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive, canonical(inner)))
             out[name] = origin
         if self.top:
             self.last_aggregations, self.aggregations_seen = aggregations, True

@@ -23,13 +23,15 @@ from sqlalchemy.orm import Session
 import sandbox
 from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.disclosure import CellKeyNoise, Rules
-from portal.analysis.models import AnalysisRun, ReleaseLedger
+from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
 from portal.analysis.policy import SourceInfo
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
+from portal.serialise import plain
 
 MAX_DATASETS = 10
 
@@ -57,7 +59,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
-                    budget_left=_budgets_left(session, usable))
+                    budget_left=_budgets_left(session, usable), registry=_registry(session, actor))
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     try:
@@ -130,7 +132,19 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
     for grant_id, cells in tally.cells_by_grant.items():
         _spend(session, grant_id, cells)
+    for cell in broker.registry.added:
+        session.add(ReleasedCell(user_id=record.user_id, day=date.today(), signature=cell.signature,
+                                 records=cell.records, cell_key=str(cell.key), sketch=cell.sketch.to_json(),
+                                 released=plain(cell.values)))
     session.commit()
+
+
+def _registry(session: Session, actor: Actor) -> Registry:
+    """Today's released cells of this user: differencing control spans all of a day's runs."""
+    rows = session.scalars(select(ReleasedCell).where(ReleasedCell.user_id == actor.user_id,
+                                                      ReleasedCell.day == date.today()))
+    return Registry(cells=[Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch),
+                                      dict(r.released)) for r in rows])
 
 
 def _spend(session: Session, grant_id: int, cells: int) -> None:

@@ -102,6 +102,31 @@ class CellColumns:
         return [self.records, self.key, *self.contributors, *(t for t in self.tops if t)]
 
 
+# A cell's record set is also summarised by an invertible Bloom lookup table (IBLT): 3 partitions
+# of 20 buckets, each holding (count, XOR of record keys, XOR of a check value). Subtracting two
+# cells' tables and peeling recovers their symmetric difference when it is small, which is how
+# the broker notices that two released cells differ by only a few records (differencing).
+# The check is nonlinear over XOR, so a mixed bucket is not mistaken for a single record; both
+# formulas are mirrored in portal/analysis/differencing.py.
+SKETCH_PARTS, SKETCH_BUCKETS, SKETCH_SHIFT = 3, 20, 16
+SKETCH_PRIMES = (4294967291, 4294967279)
+SKETCH_CHECK = "(({k} % " + str(SKETCH_PRIMES[0]) + ") * ({k} % " + str(SKETCH_PRIMES[1]) + "))"
+
+
+def sketch_sql(source: str, record_key: str, keys: list[str]) -> str:
+    """One statement's tail giving, per group of `keys`, the IBLT buckets of its records:
+    rows (keys..., bucket, count, XOR of keys, XOR of checks). Every record lands in one bucket
+    of each partition, so the whole table costs one grouped pass over 3 x the records."""
+    buckets = ", ".join(f"{part * SKETCH_BUCKETS} + ({record_key} >> {SKETCH_SHIFT * part}) % {SKETCH_BUCKETS}"
+                        for part in range(SKETCH_PARTS))
+    check = SKETCH_CHECK.format(k="_k")
+    names = "".join(f"{k}, " for k in keys)
+    # Only compiler-generated identifiers (_c1, _k2...) reach this text, never a plan's names.
+    return (f"SELECT {names}_b, count(*), bit_xor(_k), bit_xor({check}) FROM "  # noqa: S608
+            f"(SELECT {names}{record_key} AS _k, unnest([{buckets}]) AS _b FROM {source}) "
+            f"GROUP BY {names}_b")
+
+
 def render(template: str, *parts: Fragment, type_: str, label: str) -> Fragment:
     """Fill `{0}`, `{1}`... of a constant template with fragments. Parameters follow the textual
     order of the placeholders, so a fragment used twice contributes its parameters twice."""

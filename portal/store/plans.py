@@ -30,6 +30,8 @@ from portal.store.connection import cursor as db_cursor
 from portal.store.errors import QueryError
 from portal.store.plan_sql import (
     NULL,
+    SKETCH_BUCKETS,
+    SKETCH_PARTS,
     CellColumns,
     Field,
     Fragment,
@@ -39,6 +41,7 @@ from portal.store.plan_sql import (
     kind,
     lookup,
     output_name,
+    sketch_sql,
 )
 from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.sql import order_key, quote_identifier, quote_literal
@@ -74,6 +77,7 @@ class CellStats:
     key: int
     contributors: tuple[int, ...]
     top: tuple[tuple[float, float], ...]
+    sketch: tuple[int, ...] = ()  # the cell's IBLT, see plan_sql.sketch_sql
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class _Relation:
     key: str | None = None
     stats: CellColumns | None = None
     aggregated: bool = False
+    grouped_from: tuple[str, str, tuple[str, ...]] | None = None  # (input CTE, record key, key idents)
 
     @property
     def scope(self) -> dict[str, Field]:
@@ -129,9 +134,13 @@ def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
         columns = _columns(relation, cur.description)
     width = len(relation.fields)
     kept = found[:max_rows]
+    cells = [_cell(row[width:], stats) for row in kept] if stats else None
+    if cells and relation.grouped_from:
+        source, record_key, keys = relation.grouped_from
+        sketches = _sketches(compiler, source, record_key, list(keys))
+        cells = [replace(c, sketch=sketches.get(tuple(row[:len(keys)]), EMPTY_SKETCH)) for c, row in zip(cells, kept, strict=True)]
     return PlanResult(
-        columns=columns, rows=[tuple(row[:width]) for row in kept],
-        stats=[_cell(row[width:], stats) for row in kept] if stats else None,
+        columns=columns, rows=[tuple(row[:width]) for row in kept], stats=cells,
         aggregated=relation.aggregated, truncated=len(found) > max_rows,
     )
 
@@ -169,7 +178,8 @@ def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
     count = int(found[0])
     if row_keys is None:
         return count, None
-    return count, CellStats(count, int(found[1] or 0), (count,), (NO_TOP,))
+    sketch = _sketches(compiler, relation.cte, relation.key, []).get((), EMPTY_SKETCH)
+    return count, CellStats(count, int(found[1] or 0), (count,), (NO_TOP,), sketch)
 
 
 class _Compiler:
@@ -287,7 +297,8 @@ def _group_by(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation
     group = "GROUP BY " + ", ".join(k.ident for k in keys) if keys else ""
     cte = compiler.add(AGGREGATE.format(exprs=", ".join(exprs), source=relation.cte, group=group),
                        params)
-    return _Relation(cte, tuple(fields), order, key, stats, aggregated=True)
+    grouped_from = (relation.cte, relation.key, tuple(k.ident for k in keys)) if relation.key else None
+    return _Relation(cte, tuple(fields), order, key, stats, aggregated=True, grouped_from=grouped_from)
 
 
 def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
@@ -371,6 +382,21 @@ def _cell(values: tuple, stats: CellColumns) -> CellStats:
     found = iter(values[2 + n:])
     tops = tuple(_top(next(found)) if ident else NO_TOP for ident in stats.tops)
     return CellStats(int(values[0]), int(values[1] or 0), contributors, tops)
+
+
+EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
+
+
+def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]) -> dict[tuple, tuple[int, ...]]:
+    """Per group (by the values of `keys` in `source`), the flat IBLT of its records."""
+    statement = f"WITH {compiler.ctes()} {sketch_sql(source, record_key, keys)}"
+    tables: dict[tuple, list[int]] = {}
+    with _cursor() as cur:
+        for row in cur.execute(statement, compiler.params).fetchall():
+            group, (bucket, count, keys_xor, checks_xor) = tuple(row[:len(keys)]), row[len(keys):]
+            flat = tables.setdefault(group, list(EMPTY_SKETCH))
+            flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
+    return {group: tuple(flat) for group, flat in tables.items()}
 
 
 def _top(values: list | None) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""grants, analysis runs, release ledger, samples, clustering
+"""grants, analysis runs, release ledger, released cells, samples
 
 Revision ID: 0002
 Revises: 0001
@@ -65,6 +65,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_grants_dataset_id'), ['dataset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_grants_user_id'), ['user_id'], unique=False)
 
+    op.create_table('released_cells',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('signature', sa.String(length=500), nullable=False),
+    sa.Column('records', sa.BigInteger(), nullable=False),
+    sa.Column('cell_key', sa.String(length=20), nullable=False),
+    sa.Column('sketch', sa.JSON(), nullable=False),
+    sa.Column('released', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_released_cells_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_released_cells'))
+    )
+    with op.batch_alter_table('released_cells', schema=None) as batch_op:
+        batch_op.create_index('ix_released_cells_user_day', ['user_id', 'day'], unique=False)
+
     op.create_table('release_ledger',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('grant_id', sa.Integer(), nullable=False),
@@ -100,6 +115,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_release_ledger_grant_id'))
 
     op.drop_table('release_ledger')
+    with op.batch_alter_table('released_cells', schema=None) as batch_op:
+        batch_op.drop_index('ix_released_cells_user_day')
+
+    op.drop_table('released_cells')
     with op.batch_alter_table('grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grants_user_id'))
         batch_op.drop_index(batch_op.f('ix_grants_dataset_id'))

@@ -1,0 +1,107 @@
+"""Differencing control: two released cells whose record sets differ by a few records answer alike.
+
+Cell-key noise gives the same answer for the same set of records. Alone, that is a weakness: an
+analyst who asks `count(A)` and `count(A and not target)` learns from *whether the answers
+differ* whether the target is in A (found by the team's own attack tests). So every released
+cell of conditional data is remembered, per user and day, as its true size, its cell key, its
+released values and an invertible Bloom lookup table of its records (computed by the store,
+`portal.store.plan_sql.sketch_sql`). A new cell whose record set differs from a remembered one
+by 1 to `min_cell - 1` records is *snapped* to it: it is answered with the remembered cell's
+size, key and released values, so the answer is the same whether or not the target is in A,
+and nothing is learnt from comparing them. Differences of `min_cell` records or more are
+answered normally (they are releasable differences by the minimum-cell rule).
+
+The table formulas here mirror the SQL in `portal/store/plan_sql.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PARTS, BUCKETS, SHIFT = 3, 20, 16
+PRIMES = (4294967291, 4294967279)
+MASK = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Sketch:
+    counts: tuple[int, ...]
+    keys: tuple[int, ...]
+    checks: tuple[int, ...]
+
+    @classmethod
+    def from_store(cls, values: tuple[int, ...]) -> Sketch:
+        return cls(tuple(values[0::3]), tuple(v & MASK for v in values[1::3]), tuple(v & MASK for v in values[2::3]))
+
+    def to_json(self) -> list[list[int]]:
+        return [list(self.counts), [str(k) for k in self.keys], [str(c) for c in self.checks]]
+
+    @classmethod
+    def from_json(cls, data: list[list[Any]]) -> Sketch:
+        return cls(tuple(int(v) for v in data[0]), tuple(int(v) for v in data[1]), tuple(int(v) for v in data[2]))
+
+
+def check(key: int) -> int:
+    return (key % PRIMES[0]) * (key % PRIMES[1])
+
+
+def buckets(key: int) -> list[int]:
+    return [part * BUCKETS + (key >> (SHIFT * part)) % BUCKETS for part in range(PARTS)]
+
+
+def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:
+    """|A Δ B| when it is at most `limit` and the tables decode, else None (a large difference)."""
+    counts = [x - y for x, y in zip(a.counts, b.counts, strict=True)]
+    keys = [x ^ y for x, y in zip(a.keys, b.keys, strict=True)]
+    checks = [x ^ y for x, y in zip(a.checks, b.checks, strict=True)]
+    found = 0
+    while found <= limit:
+        pure = next((i for i, n in enumerate(counts) if n in (1, -1) and check(keys[i]) == checks[i]), None)
+        if pure is None:
+            break
+        key, sign = keys[pure], counts[pure]
+        for i in buckets(key):
+            counts[i] -= sign
+            keys[i] ^= key
+            checks[i] ^= check(key)
+        found += 1
+    if any(counts) or any(keys) or any(checks):
+        return None
+    return found
+
+
+@dataclass
+class Remembered:
+    """A released cell: its true size and key stay server-side; values are what was released."""
+
+    signature: str
+    records: int
+    key: int
+    sketch: Sketch
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Registry:
+    """The cells released to one user today (loaded by the service, grown by the broker)."""
+
+    cells: list[Remembered] = field(default_factory=list)
+    added: list[Remembered] = field(default_factory=list)
+
+    def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int) -> Remembered | None:
+        """A remembered cell whose records differ from these by 1..min_cell-1, if any."""
+        for cell in self.cells:
+            if cell.signature != signature or abs(cell.records - records) >= min_cell or cell.key == key:
+                continue
+            size = difference_size(cell.sketch, sketch, min_cell - 1)
+            if size is not None and 0 < size < min_cell:
+                return cell
+        return None
+
+    def same(self, signature: str, key: int, records: int) -> Remembered | None:
+        return next((c for c in self.cells if c.signature == signature and c.key == key and c.records == records), None)
+
+    def remember(self, cell: Remembered) -> None:
+        self.cells.append(cell)
+        self.added.append(cell)
