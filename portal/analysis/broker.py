@@ -23,7 +23,7 @@ from portal.analysis.disclosure import (
     Rules,
     release_rows,
 )
-from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan
+from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
 from portal.serialise import plain
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class Broker:
             return {"status": "ok", "count": count}
         if verdict.aggregated:
             raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
+        self._check_fan_out(plan, tables)
         rules = self._rules(verdict)
         count, stats = store.count_plan(plan, tables, row_keys=self._row_keys(verdict))
         if count < rules.min_cell:
@@ -102,7 +103,21 @@ class Broker:
         released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
         return {"status": "ok", "count": released.rows[0][0], "notes": list(released.notes)}
 
+    def _check_fan_out(self, plan: dict[str, Any], tables: dict) -> None:
+        """Each joined side must match a conditional record at most once (see policy._check_joins)."""
+        for right, keys in join_lookups(plan):
+            probe = {"version": 1, "action": "collect", "source": right["source"], "steps": [
+                *right["steps"],
+                {"op": "group_by", "keys": keys, "aggs": [{"op": "alias", "name": "rows_per_key", "expr": {"op": "count", "args": []}}]},
+                {"op": "sort", "by": [{"column": "rows_per_key", "descending": True}]},
+                {"op": "limit", "n": 1}]}
+            found = store.run_plan(probe, tables, max_rows=1)
+            if found.rows and found.rows[0][-1] > 1:
+                raise Refusal("join-fan-out", f"the joined data has several rows per {', '.join(keys)}: "
+                                              "join only lookup tables with one row per key")
+
     def _aggregate(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
+        self._check_fan_out(plan, tables)
         rules = self._rules(verdict)
         result = store.run_plan(plan, tables, max_rows=rules.max_groups, row_keys=self._row_keys(verdict))
         if result.truncated:

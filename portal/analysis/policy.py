@@ -87,7 +87,25 @@ def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdi
     walker.pipeline(plan, top=True)
     if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
         raise Refusal("rows-not-released", "conditional data is released only as aggregates: add group_by(...).agg(...)")
+    _check_joins(plan, slugs, sources)
     return Verdict(conditional, walker.aggregations_seen, tuple(walker.last_aggregations), tuple(walker.datasets))
+
+
+def _check_joins(plan: dict[str, Any], slugs: list[str], sources: Mapping[str, SourceInfo]) -> None:
+    """Joins must not multiply conditional records: a self-join squares a count, and a join onto
+    several matching rows multiplies it, shrinking the noise relative to the count. So one
+    conditional source per plan, as the main source; the broker checks at run time that every
+    joined side has at most one row per join key (`join_lookups`)."""
+    conditional = [slug for slug in slugs if sources[slug].conditional]
+    if len(conditional) > 1:
+        raise Refusal("one-conditional-source", "a plan may read one conditional dataset, once (no self-joins)")
+    if conditional and not sources[plan["source"]].conditional:
+        raise Refusal("conditional-first", "start from the conditional dataset and join open data onto it")
+
+
+def join_lookups(plan: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The joined sides of the main pipeline and their keys, for the broker's fan-out check."""
+    return [(step["right"], step["on"]) for step in plan["steps"] if step["op"] == "join"]
 
 
 def _sources_named(node: dict[str, Any]) -> list[str]:

@@ -52,6 +52,9 @@ _NUMERIC_ONLY = frozenset({"sum", "mean", "median", "std", "quantile"})
 _ALWAYS_FLOAT = frozenset({"mean", "std", "quantile"})
 COUNT_ALL = "count(*)"
 CONTRIBUTORS = "count({0})"
+# Sums and means count only non-zero inputs as contributors: a mean of an indicator (0/1) is a
+# count in disguise, and must meet the same minimum of contributing records.
+NONZERO_CONTRIBUTORS = "count({0}) FILTER (WHERE {0} <> 0)"
 TOP_TWO = "max(abs({0}), 2)"
 
 
@@ -213,7 +216,8 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
                          field=name)
     template = _quantile(inner["q"]) if op == "quantile" else _AGGREGATES[op]
     value = render(template, arg, type_=_aggregate_type(op, arg.type), label=name)
-    contributors = render(CONTRIBUTORS, arg, type_="integer", label=name)
+    counting = NONZERO_CONTRIBUTORS if op in ("sum", "mean") else CONTRIBUTORS
+    contributors = render(counting, arg, type_="integer", label=name)
     top = render(TOP_TWO, arg, type_=arg.type, label=name) if arg.type in NUMERIC else None
     return AggregateSql(name, value, contributors, top)
 

@@ -78,6 +78,15 @@ def test_join_with_open_data_and_rows_of_open_data():
     assert not open_rows.conditional and not open_rows.aggregated
 
 
+def test_conditional_records_cannot_be_multiplied_by_joins():
+    self_join = [{"op": "join", "right": {"source": "clinic", "steps": []}, "on": ["district"], "how": "inner"},
+                 group(["district"], agg("count"))]
+    assert refused(plan(self_join)) == "one-conditional-source"
+    open_first = [{"op": "join", "right": {"source": "clinic", "steps": []}, "on": ["district"], "how": "inner"},
+                  group(["district"], agg("count"))]
+    assert refused(plan(open_first, source="districts")) == "conditional-first"
+
+
 def test_ungranted_dataset_is_refused():
     steps = [{"op": "join", "right": {"source": "secret", "steps": []}, "on": ["district"], "how": "inner"}]
     assert refused(plan(steps)) == "grant"
