@@ -61,16 +61,21 @@ def set_rlimits(spec: Confinement) -> None:
 
 
 def close_fds(spec: Confinement) -> None:
-    """stdio becomes /dev/null; every other descriptor but `keep_fds` is closed."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+    """Every descriptor but stdio and `keep_fds` is closed; then stdio becomes /dev/null.
+
+    Closing first frees a low descriptor for /dev/null even when RLIMIT_NOFILE is already set
+    and the parent held more descriptors than the limit.
+    """
     low = 3
     for fd in sorted(spec.keep_fds):
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, 1 << 20)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 class Degraded(OSError):
