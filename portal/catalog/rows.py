@@ -6,6 +6,7 @@ problem type that points at how to apply, and no row is ever read for it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,26 @@ def preview_rows(session: Session, actor: Actor, slug: str, params: PreviewParam
     page = _run_rows(table, query)
     total = page.total or 0
     return PreviewPage(columns=page.columns, rows=page.rows, total=total, page=params.page,
-                       pages=max(1, math.ceil(total / params.size)), params=params)
+                       pages=max(1, math.ceil(total / params.size)), params=params,
+                       chart_x=_chart_category(table.path, table.columns))
+
+
+CHART_CATEGORY_LEVELS = 40
+
+
+@functools.lru_cache(maxsize=256)
+def _chart_category(path: Path, columns: tuple[store.Column, ...]) -> str | None:
+    """The column a first chart groups by: the text column with the fewest values (2..40), so
+    the chart means something before the visitor picks; versions are immutable, so cached."""
+    best = None
+    for column in columns:
+        if column.type not in ("text", "boolean"):
+            continue
+        measure = store.Measure("count_distinct", column.name, alias="levels")
+        levels = store.aggregate(store.StoredTable(path, columns), store.AggregateQuery(measures=(measure,))).rows[0][0]
+        if 2 <= levels <= CHART_CATEGORY_LEVELS and (best is None or levels < best[0]):
+            best = (levels, column.name)
+    return best[1] if best else None
 
 
 def chart_series(session: Session, actor: Actor, slug: str, *, x: str, y: str | None, agg: str,

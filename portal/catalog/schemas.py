@@ -280,6 +280,7 @@ class PreviewPage:
     page: int
     pages: int
     params: PreviewParams
+    chart_x: str | None = None
 
 
 @dataclass(frozen=True)
