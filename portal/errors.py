@@ -98,14 +98,27 @@ def problem(status: int, code: str, title: str, detail: str, *, errors: dict | N
     return body
 
 
+# What a person reading an HTML error page is told in their language; the `detail` (English,
+# precise, also in the JSON problem) follows it as the technical reason.
+HINTS = {
+    "bad-parameter": N_("A parameter in the address is not valid: page numbers and sizes are whole numbers from 1."),
+    "unknown-column": N_("The address names a column this dataset does not have."),
+    "unknown-operator": N_("The address uses a filter this portal does not know."),
+    "invalid-value": N_("A filter value does not fit its column (for example text where a number is expected)."),
+    "rows-not-open": N_("This dataset is not open for download. See its page for how to apply for access."),
+    "rate-limited": N_("Too many requests; please wait and try again."),
+}
+
+
 def _render(status: int, code: str, title: str, detail: str, *, errors=None, headers=None,
             type_url=None) -> Response:
     if wants_json():
         response = jsonify(problem(status, code, title, detail, errors=errors, type_url=type_url))
         response.mimetype = "application/problem+json"
     else:
+        hint = _(HINTS[code]) if code in HINTS else None
         html = render_template("errors/error.html", status=status, code=code, title=_(title),
-                               detail=detail, errors=errors)
+                               detail=detail, errors=errors, hint=hint)
         response = Response(html, status=status, mimetype="text/html")
     response.status_code = status
     for key, value in (headers or {}).items():
