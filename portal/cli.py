@@ -120,6 +120,28 @@ def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool
     sys.exit(run(_app(), source, email=email, grants=list(grants), as_json=as_json))
 
 
+@main.command("offline-run")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "paths", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="A sample package (.zip from a dataset page) or a table file named SLUG.csv (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Run analysis code over downloaded sample data, with the portal's sandbox and rules."""
+    import json
+
+    from portal.analysis.cli import print_human
+    from portal.analysis.offline import run_offline
+
+    result = run_offline(source.read_text(encoding="utf-8"), list(paths))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print_human(result)
+        for note in result.get("offline_notes", []):
+            click.echo(f"note: {note}")
+    sys.exit(0 if result["status"] == "ok" else 1)
+
+
 def _app():
     from portal import create_app
     from portal.config import ConfigError

@@ -37,7 +37,7 @@ def sandbox_run(app: Flask, source: Path, *, email: str, grants: list[str], as_j
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        _print_human(result)
+        print_human(result)
     return 0 if result["status"] == "ok" else 1
 
 
@@ -59,7 +59,7 @@ def _ensure_grants(session, actor: Actor, slugs: list[str]) -> None:
                          purpose="granted by the operator through `kaifang sandbox-run`")
 
 
-def _print_human(result: dict) -> None:
+def print_human(result: dict) -> None:
     click.echo(f"status: {result['status']} — {result['message']}")
     if result.get("stdout"):
         click.echo(result["stdout"].rstrip())

@@ -79,7 +79,7 @@ def chart_data(slug: str):
     return jsonify(series)
 
 
-@bp.get("/datasets/<slug>/sample.csv")
+@bp.get("/datasets/<slug>/sample.zip")
 def sample(slug: str):
     found = rows.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
     response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
