@@ -34,7 +34,7 @@ def test_pages_facets_and_api_on_postgres(pg_client):
     rows = pg_client.get("/api/v1/datasets/china-county-coordinates/rows?size=5&sort=-adcode").json
     assert len(rows["rows"]) == 5
     assert pg_client.get("/datasets/clinic-visits-synthetic/download/csv").status_code == 403
-    assert pg_client.get("/datasets/clinic-visits-synthetic/sample.csv").status_code == 200
+    assert pg_client.get("/datasets/clinic-visits-synthetic/sample.zip").status_code == 200
     assert pg_client.get("/datasets/china-county-coordinates?page=abc").status_code == 400
 
 
