@@ -30,4 +30,5 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     filters.init_app(app)
     for blueprint in (site_bp, catalog_bp, accounts_bp, api_bp):
         app.register_blueprint(blueprint)
+    extensions.init_limits(app)
     return app

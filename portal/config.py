@@ -30,6 +30,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEARCH_DIR", str, "", "Folder of the Whoosh index; empty means `<instance>/search`."),
     Setting("DATASETS_DIR", str, "", "Bundled datasets loaded by `kaifang serve --load-bundled`; empty means `./datasets`."),
     Setting("RATELIMIT_STORAGE_URI", str, "memory://", "Flask-Limiter storage; `redis://127.0.0.1:6379/0` in production so workers share counts."),
+    Setting("RATELIMIT_KEY_PREFIX", str, "kaifang", "Prefix of rate-limit keys, so several portals can share one Redis."),
     Setting("RATELIMIT_ANON", str, "120/minute", "Default limit for anonymous clients, keyed by address."),
     Setting("PREVIEW_PAGE_SIZE", int, 25, "Rows per page of the dataset preview."),
     Setting("PREVIEW_MAX_PAGE_SIZE", int, 500, "Largest page size a client may ask for; larger values are clamped."),

@@ -12,9 +12,13 @@ LOCALES = ("zh_CN", "en")
 
 babel = Babel()
 csrf = CSRFProtect()
-# Limits are attached per blueprint (the API, downloads), not globally: pages and static files
-# of a public portal must not 429 a person browsing.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+
+# Limits are attached to the API blueprint and to the routes that stream data, not globally:
+# pages and static files of a public portal must not 429 a person browsing. Flask-Limiter keeps
+# its storage and key prefix on the Limiter object, so each app gets its own (tests build many
+# apps in one process; production has one per worker).
+LIMITED_BLUEPRINTS = ("api",)
+LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.download", "catalog.sample")
 
 
 def select_locale() -> str:
@@ -33,5 +37,15 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(app.root_path) + "/translations")
     csrf.init_app(app)
+
+
+def init_limits(app: Flask) -> None:
+    """Attach rate limits; call after the blueprints are registered."""
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
     limiter.init_app(app)
+    for name in LIMITED_BLUEPRINTS:
+        limiter.limit(anonymous_limit)(app.blueprints[name])
+    for endpoint in LIMITED_ENDPOINTS:
+        app.view_functions[endpoint] = limiter.limit(anonymous_limit)(app.view_functions[endpoint])
+    app.extensions["kaifang.limiter"] = limiter

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from portal.extensions import anonymous_limit, csrf, limiter
+from portal.extensions import csrf
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-limiter.limit(anonymous_limit)(bp)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensions.init_limits
 csrf.exempt(bp)
 
 from portal.api import catalog  # noqa: E402,F401 - registers the routes on bp

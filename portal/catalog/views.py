@@ -22,7 +22,6 @@ from portal.auth import current_actor
 from portal.catalog import rows, service
 from portal.catalog.schemas import ListParams, PreviewParams
 from portal.db import get_session
-from portal.extensions import anonymous_limit, limiter
 
 bp = Blueprint("catalog", __name__)
 
@@ -71,7 +70,6 @@ def dataset_page(slug: str):
 
 
 @bp.get("/datasets/<slug>/chart.json")
-@limiter.limit(anonymous_limit)
 def chart_data(slug: str):
     args = request.args
     series = rows.chart_series(get_session(), current_actor(), slug, x=args.get("x", ""),
@@ -88,7 +86,6 @@ def sample(slug: str):
 
 
 @bp.get("/datasets/<slug>/download/<fmt>")
-@limiter.limit(anonymous_limit)
 def download(slug: str, fmt: str):
     bom = request.args.get("bom") in ("1", "true")
     found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())

@@ -46,7 +46,7 @@ def test_gunicorn_workers_on_postgres_and_redis(postgres_url, redis_url, tmp_pat
         port = s.getsockname()[1]
     env = {**os.environ, "KAIFANG_INSTANCE": app.instance_path, "KAIFANG_SECRET_KEY": "gunicorn-test",
            "KAIFANG_DATABASE_URL": postgres_url, "KAIFANG_RATELIMIT_STORAGE_URI": redis_url,
-           "KAIFANG_RATELIMIT_ANON": "6/minute"}
+           "KAIFANG_RATELIMIT_ANON": "6/minute", "KAIFANG_RATELIMIT_KEY_PREFIX": f"kaifang-test-{uuid.uuid4().hex[:8]}"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen([str(gunicorn), "-w", "2", "-k", "gthread", "--threads", "2", "-b", f"127.0.0.1:{port}",
                              "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
