@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from portal.analysis.disclosure import Aggregation
@@ -27,6 +27,14 @@ from portal.store import output_name
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile"})
 MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
+COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+
+def _round(value: Any) -> bool:
+    """Two significant figures at most: 0, 5, 120, 35000, 0.25 are round; 1234 and 0.123 are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value == 0 or float(f"{value:.2g}") == float(value)
 
 
 def canonical(node: dict[str, Any]) -> str:
@@ -59,10 +67,11 @@ class Origin:
     identifier: bool = False
     sensitive: bool = False
     conditional: bool = False
+    derived: bool = False  # computed from a sensitive field rather than the field as it is
 
     def __or__(self, other: Origin) -> Origin:
         return Origin(self.identifier or other.identifier, self.sensitive or other.sensitive,
-                      self.conditional or other.conditional)
+                      self.conditional or other.conditional, self.derived or other.derived)
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,12 @@ class _Walker:
     def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
         aggregated = False
-        for step in node["steps"]:
+        for index, step in enumerate(node["steps"]):
+            later = node["steps"][index + 1:]
+            if (self.conditional and top and step["op"] == "limit"
+                    and any(s["op"] == "group_by" for s in later)):
+                raise Refusal("limit-before-aggregate", "limit() before an aggregation of conditional data would pick "
+                                                        "individual records (e.g. the ten largest)")
             if self.conditional and aggregated and step["op"] not in AFTER_AGGREGATE:
                 raise Refusal("after-aggregate", f"only sort and limit may follow an aggregation of conditional data, not {step['op']}")
             if self.conditional and not top and step["op"] == "group_by":
@@ -161,16 +175,34 @@ class _Walker:
             return origin
         if op == "lit":
             return Origin()
+        if op == "alias":
+            return self.expr(node["expr"], columns)
         origin = Origin()
         for child in node.get("args", ()):
             origin = origin | self.expr(child, columns)
-        if op == "alias":
-            origin = self.expr(node["expr"], columns)
-        return origin
+        return replace(origin, derived=True) if origin.sensitive else origin
 
     def _filter(self, step: dict[str, Any], columns: Columns) -> Columns:
-        self.expr(step["predicate"], columns)
+        self._predicate(step["predicate"], columns)
         return columns
+
+    def _predicate(self, node: dict[str, Any], columns: Columns) -> None:
+        """A sensitive field may be filtered only as it is, against a round number: otherwise a
+        search over thresholds (count of income > T for many T) would find individual values."""
+        op, args = node["op"], node.get("args", [])
+        if op in ("and", "or", "not"):
+            for child in args:
+                self._predicate(child, columns)
+            return
+        if not self.expr(node, columns).sensitive:
+            return
+        bare = [a for a in args if a["op"] == "col" and not columns[a["name"]].derived]
+        if op in ("is_null", "is_not_null") and bare:
+            return
+        if op in COMPARISONS and len(bare) == 1 and any(a["op"] == "lit" and _round(a["value"]) for a in args):
+            return
+        raise Refusal("sensitive-filter", "a sensitive field may be filtered only by comparing the field itself "
+                                          "with a round number (two significant figures), e.g. col('income') >= 100000")
 
     def _select(self, step: dict[str, Any], columns: Columns) -> Columns:
         return {output_name(node): self.expr(node, columns) for node in step["columns"]}

@@ -162,6 +162,8 @@ def test_one_cell_asked_many_times_in_one_query_keeps_its_count_secret(attack, r
 
 def test_differencing_does_not_reveal_a_target_s_diagnosis(attack, raw):
     targets = unique_visits(raw, 8, where="visit_type = '门诊'")
+    for t in targets:
+        t.pop("cost")  # an exact cost would be refused outright (sensitive-filter); dates single them out
     diagnoses = [raw.execute(f"SELECT diagnosis_group FROM v WHERE {_sql(t)}").fetchall()[0][0] for t in targets]
     wrong = "精神和行为障碍"
     hypotheses = [(t, d if i % 2 == 0 else (wrong if d != wrong else "肿瘤")) for i, (t, d) in enumerate(zip(targets, diagnoses, strict=True))]
@@ -478,3 +480,25 @@ def test_a_mean_of_an_indicator_is_a_count_in_disguise(attack, raw):
     for district, mean_hi, sum_hi in learnt:
         if truth[district] < 10:
             assert mean_hi is None and sum_hi is None, district
+
+
+def test_a_threshold_search_cannot_find_a_sensitive_value(attack, raw):
+    """Binary search on count(cost > T) would pin down the 10th-largest cost; only round
+    thresholds are allowed, and arithmetic on the field cannot shift them."""
+    result, learnt = attack("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        rules = []
+        for attempt in (lambda: d.filter(col("cost") > 123456.7).count(),
+                        lambda: d.filter(col("cost") * 1.0001 > 100000).count(),
+                        lambda: d.filter(col("cost") - 3456 > 100000).count(),
+                        lambda: d.sort("cost", descending=True).limit(10).agg(mean("cost")).collect()):
+            try:
+                rules.append(attempt())
+            except QueryRefused as refusal:
+                rules.append(refusal.rule)
+        rules.append(d.filter(col("cost") > 100000).count() > 0)
+        print(json.dumps(rules))
+    """)
+    assert result["status"] == "ok", result
+    assert learnt == ["sensitive-filter"] * 3 + ["limit-before-aggregate", True]

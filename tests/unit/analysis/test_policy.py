@@ -105,3 +105,40 @@ def test_conditional_joined_after_an_open_aggregation_is_refused():
     steps = [group(["district"], agg("count")),
              {"op": "join", "right": {"source": "clinic", "steps": []}, "on": ["district"], "how": "inner"}]
     assert refused(plan(steps, source="districts")) == "after-aggregate"
+
+
+def _filtered(predicate, *more_steps):
+    return plan([{"op": "filter", "predicate": predicate}, *more_steps, group(["district"], agg("count"))])
+
+
+@pytest.mark.parametrize("predicate", [
+    {"op": "ge", "args": [col("cost"), lit(100000)]},
+    {"op": "lt", "args": [col("cost"), lit(0.25)]},
+    {"op": "and", "args": [{"op": "gt", "args": [col("cost"), lit(500)]}, {"op": "is_not_null", "args": [col("cost")]}]},
+    {"op": "eq", "args": [col("district"), lit("和平区")]},
+])
+def test_sensitive_fields_filtered_against_round_numbers(predicate):
+    assert check_plan(_filtered(predicate), SOURCES).aggregated
+
+
+@pytest.mark.parametrize("predicate", [
+    {"op": "gt", "args": [col("cost"), lit(1234.5)]},
+    {"op": "gt", "args": [{"op": "mul", "args": [col("cost"), lit(1.0001)]}, lit(1000)]},
+    {"op": "gt", "args": [{"op": "sub", "args": [col("cost"), lit(200)]}, lit(1000)]},
+    {"op": "is_in", "args": [col("cost")], "values": [1234.5]},
+    {"op": "not", "args": [{"op": "eq", "args": [col("cost"), lit(999)]}]},
+])
+def test_threshold_searches_on_sensitive_fields_are_refused(predicate):
+    assert refused(_filtered(predicate)) == "sensitive-filter"
+
+
+def test_a_derived_sensitive_column_cannot_be_filtered():
+    derive = {"op": "with_columns", "columns": [{"op": "alias", "name": "c2", "expr": {"op": "mul", "args": [col("cost"), lit(2)]}}]}
+    steps = [derive, {"op": "filter", "predicate": {"op": "gt", "args": [col("c2"), lit(100)]}}, group(["district"], agg("count"))]
+    assert refused(plan(steps)) == "sensitive-filter"
+
+
+def test_limit_before_aggregating_conditional_data_is_refused():
+    steps = [{"op": "sort", "by": [{"column": "cost", "descending": True}]}, {"op": "limit", "n": 10},
+             group(["district"], agg("mean", "cost"))]
+    assert refused(plan(steps)) == "limit-before-aggregate"
