@@ -24,7 +24,7 @@ from typing import Any
 from portal.analysis.disclosure import Aggregation
 from portal.store import output_name
 
-RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile"})
+RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile", "std"})
 MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
 COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})

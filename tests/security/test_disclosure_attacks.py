@@ -81,16 +81,20 @@ def test_a_singled_out_record_gives_no_mean_sum_or_count(attack, raw):
     result, learnt = attack(f"""
         import json
         one = dataset("clinic-visits-synthetic").filter({target_filter(target)})
-        whole = one.agg(count(), mean("cost"), sum("cost"), std("cost")).collect()
+        whole = one.agg(count(), mean("cost"), sum("cost")).collect()
         grouped = one.group_by("sex").agg(count(), mean("cost")).collect()
         try:
             n = one.count()
         except QueryRefused as refusal:
             n = refusal.rule
-        print(json.dumps([whole.rows, grouped.rows, n]))
+        try:
+            spread = one.agg(std("cost")).collect().rows
+        except QueryRefused as refusal:
+            spread = refusal.rule
+        print(json.dumps([whole.rows, grouped.rows, n, spread]))
     """)
     assert result["status"] == "ok", result
-    assert learnt == [[], [], "min-cell"]
+    assert learnt == [[], [], "min-cell", "sensitive-statistic"]
     assert str(cost) not in json.dumps(result)  # the visit's cost appears nowhere in the report
     assert any("suppressed" in note for item in result["released"] for note in item["notes"])
 
