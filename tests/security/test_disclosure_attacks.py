@@ -10,53 +10,16 @@ runs as its own analyst, so each has its own grant and its own daily budget of r
 from __future__ import annotations
 
 import json
-import uuid
-
-import duckdb
-import pytest
 
 from portal.access.service import grant_access
-from portal.accounts import service as accounts
 from portal.auth import SYSTEM
 from portal.db import session_scope
-from tests.conftest import DATASETS
 
-pytest_plugins = ["tests.integration.analysis.conftest"]
+pytest_plugins = ["tests.integration.analysis.conftest", "tests.security.disclosure_fixtures"]
 
 CLINIC = "clinic-visits-synthetic"
 OPEN = "china-smoking-lung-cancer"
 QUASI = ("district", "age_band", "sex", "department", "visit_type")
-
-
-@pytest.fixture(scope="module")
-def raw():
-    """The raw clinic file in DuckDB: the truth the attacker is trying to learn."""
-    con = duckdb.connect()
-    path = next((DATASETS / CLINIC).glob("*.csv*"))
-    con.execute(f"CREATE TABLE v AS SELECT * FROM read_csv('{path}')")
-    yield con
-    con.close()
-
-
-@pytest.fixture
-def attacker(analysis_app):
-    """A fresh analyst (so a fresh one-day grant and budget) for each attack."""
-    email = f"attacker-{uuid.uuid4().hex[:10]}@example.org"
-    with analysis_app.app_context(), session_scope(analysis_app) as session:
-        accounts.create_user(session, SYSTEM, email=email, password="attacker-password", role="developer")
-    return email
-
-
-@pytest.fixture
-def attack(sandbox_run, attacker):
-    """Run analyst code over the clinic data; returns (result, last printed line as JSON)."""
-
-    def run(code: str, *grants: str) -> tuple[dict, object]:
-        result = sandbox_run(code, *(grants or (CLINIC,)), user=attacker)
-        lines = (result.get("stdout") or "").strip().splitlines()
-        return result, json.loads(lines[-1]) if lines else None
-
-    return run
 
 
 def target_filter(row: dict) -> str:
@@ -432,77 +395,3 @@ def test_no_row_leaves_through_the_back_door(attack):
     assert not [o for o in result["outputs"] if o["kind"] == "table"]
     assert "V2023" not in json.dumps(result) and "2225531" not in json.dumps(result)
 
-
-def test_joins_cannot_multiply_conditional_records(attack, analysis_app, tmp_path):
-    """A self-join squares a count and a join onto several rows per key multiplies it; either way
-    the +-2 noise shrinks relative to the count and the exact count falls out."""
-    from tests.factories import load
-
-    folder = tmp_path / "district-notes"
-    folder.mkdir()
-    (folder / "notes.csv").write_text("district,note\n和平区,a\n和平区,b\n河东区,c\n", encoding="utf-8")
-    (folder / "datapackage.json").write_text(json.dumps({
-        "name": "district-notes", "title": "District notes",
-        "resources": [{"name": "notes", "path": "notes.csv", "format": "csv", "schema": {"fields": [
-            {"name": "district", "type": "string"}, {"name": "note", "type": "string"}]}}],
-        "kaifang": {"title_zh": "区备注", "theme": "geospatial", "open_class": "open",
-                    "department": {"slug": "statistics-bureau", "name_zh": "市统计局", "name_en": "Statistics"}},
-    }, ensure_ascii=False), encoding="utf-8")
-    load(analysis_app, folder)
-    result, learnt = attack("""
-        import json
-        d = dataset("clinic-visits-synthetic")
-        notes = dataset("district-notes")
-        tries = [lambda: d.join(d, on="district").group_by("sex").agg(count()),
-                 lambda: d.join(notes, on="district").group_by("sex").agg(count()),
-                 lambda: notes.join(d, on="district").group_by("sex").agg(count())]
-        rules = []
-        for attempt in tries:
-            try:
-                rules.append(attempt().collect().rows)
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
-        print(json.dumps(rules))
-    """, CLINIC, "district-notes")
-    assert result["status"] == "ok", result
-    assert learnt == ["one-conditional-source", "join-fan-out", "conditional-first"]
-
-
-def test_a_mean_of_an_indicator_is_a_count_in_disguise(attack, raw):
-    """mean(cost > T) over a group is (number of expensive visits) / n: with 3 such visits it would
-    release a count of 3. Sums and means need 10 non-zero contributors."""
-    threshold = raw.execute("SELECT quantile_disc(cost, 0.9995) FROM v").fetchall()[0][0]
-    truth = dict(raw.execute(f"SELECT district, count(*) FILTER (cost > {threshold}) FROM v GROUP BY 1").fetchall())
-    assert any(0 < n < 10 for n in truth.values())
-    result, learnt = attack(f"""
-        import json
-        t = (dataset("clinic-visits-synthetic").with_columns((col("cost") > {threshold}).cast("int").alias("hi"))
-             .group_by("district").agg(mean("hi"), sum("hi")).collect())
-        print(json.dumps([list(r) for r in t.rows]))
-    """)
-    assert result["status"] == "ok", result
-    for district, mean_hi, sum_hi in learnt:
-        if truth[district] < 10:
-            assert mean_hi is None and sum_hi is None, district
-
-
-def test_a_threshold_search_cannot_find_a_sensitive_value(attack, raw):
-    """Binary search on count(cost > T) would pin down the 10th-largest cost; only round
-    thresholds are allowed, and arithmetic on the field cannot shift them."""
-    result, learnt = attack("""
-        import json
-        d = dataset("clinic-visits-synthetic")
-        rules = []
-        for attempt in (lambda: d.filter(col("cost") > 123456.7).count(),
-                        lambda: d.filter(col("cost") * 1.0001 > 100000).count(),
-                        lambda: d.filter(col("cost") - 3456 > 100000).count(),
-                        lambda: d.sort("cost", descending=True).limit(10).agg(mean("cost")).collect()):
-            try:
-                rules.append(attempt())
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
-        rules.append(d.filter(col("cost") > 100000).count() > 0)
-        print(json.dumps(rules))
-    """)
-    assert result["status"] == "ok", result
-    assert learnt == ["sensitive-filter"] * 3 + ["limit-before-aggregate", True]

@@ -1,0 +1,47 @@
+"""Fixtures of the disclosure attack tests: the raw truth in DuckDB and a fresh attacker per test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import duckdb
+import pytest
+
+from portal.accounts import service as accounts
+from portal.auth import SYSTEM
+from portal.db import session_scope
+from tests.conftest import DATASETS
+
+CLINIC = "clinic-visits-synthetic"
+
+
+@pytest.fixture(scope="module")
+def raw():
+    """The raw clinic file in DuckDB: the truth the attacker is trying to learn."""
+    con = duckdb.connect()
+    path = next((DATASETS / CLINIC).glob("*.csv*"))
+    con.execute(f"CREATE TABLE v AS SELECT * FROM read_csv('{path}')")
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def attacker(analysis_app):
+    """A fresh analyst (so a fresh one-day grant and budget) for each attack."""
+    email = f"attacker-{uuid.uuid4().hex[:10]}@example.org"
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        accounts.create_user(session, SYSTEM, email=email, password="attacker-password", role="developer")
+    return email
+
+
+@pytest.fixture
+def attack(sandbox_run, attacker):
+    """Run analyst code over the clinic data; returns (result, last printed line as JSON)."""
+
+    def run(code: str, *grants: str) -> tuple[dict, object]:
+        result = sandbox_run(code, *(grants or (CLINIC,)), user=attacker)
+        lines = (result.get("stdout") or "").strip().splitlines()
+        return result, json.loads(lines[-1]) if lines else None
+
+    return run
