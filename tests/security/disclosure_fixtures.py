@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 
 import duckdb
@@ -35,12 +36,27 @@ def attacker(analysis_app):
     return email
 
 
+# Analyst-side helpers every attack may use: the value of an attempt, or the rule that refused it.
+PRELUDE = """\
+def outcome(attempt):
+    try:
+        return attempt()
+    except QueryRefused as refusal:
+        return refusal.rule
+
+
+def collected(attempt):
+    return outcome(lambda: attempt().collect().rows)
+"""
+
+
 @pytest.fixture
 def attack(sandbox_run, attacker):
-    """Run analyst code over the clinic data; returns (result, last printed line as JSON)."""
+    """Run analyst code (after `PRELUDE`) over the clinic data; returns (result, last printed
+    line as JSON)."""
 
     def run(code: str, *grants: str) -> tuple[dict, object]:
-        result = sandbox_run(code, *(grants or (CLINIC,)), user=attacker)
+        result = sandbox_run(PRELUDE + textwrap.dedent(code), *(grants or (CLINIC,)), user=attacker)
         lines = (result.get("stdout") or "").strip().splitlines()
         return result, json.loads(lines[-1]) if lines else None
 

@@ -46,15 +46,7 @@ def test_a_singled_out_record_gives_no_mean_sum_or_count(attack, raw):
         one = dataset("clinic-visits-synthetic").filter({target_filter(target)})
         whole = one.agg(count(), mean("cost"), sum("cost")).collect()
         grouped = one.group_by("sex").agg(count(), mean("cost")).collect()
-        try:
-            n = one.count()
-        except QueryRefused as refusal:
-            n = refusal.rule
-        try:
-            spread = one.agg(std("cost")).collect().rows
-        except QueryRefused as refusal:
-            spread = refusal.rule
-        print(json.dumps([whole.rows, grouped.rows, n, spread]))
+        print(json.dumps([whole.rows, grouped.rows, outcome(one.count), collected(lambda: one.agg(std("cost")))]))
     """)
     assert result["status"] == "ok", result
     assert learnt == [[], [], "min-cell", "sensitive-statistic"]
@@ -110,11 +102,7 @@ def test_one_cell_asked_many_times_in_one_query_keeps_its_count_secret(attack, r
     result, learnt = attack(f"""
         import json
         t = dataset("clinic-visits-synthetic").group_by("district").agg({aliases}, mean("cost").alias("a"), mean("cost").alias("b")).collect()
-        rule = None
-        try:
-            dataset("clinic-visits-synthetic").group_by("district").agg({eleven}).collect()
-        except QueryRefused as refusal:
-            rule = refusal.rule
+        rule = collected(lambda: dataset("clinic-visits-synthetic").group_by("district").agg({eleven}))
         print(json.dumps([[list(r) for r in t.rows], rule]))
     """)
     assert result["status"] == "ok", result
@@ -241,13 +229,7 @@ def test_order_statistics_of_a_sensitive_field_are_refused(attack):
                  lambda: d.with_columns(col("cost").alias("c")).agg(max("c")),
                  lambda: d.group_by("district").agg(max(col("cost") * 1)),
                  lambda: d.agg(col("cost").max()), lambda: d.group_by("cost").agg(count())]
-        rules = []
-        for attempt in tries:
-            try:
-                rules.append(attempt().collect().rows)
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
-        print(json.dumps(rules))
+        print(json.dumps([collected(attempt) for attempt in tries]))
     """)
     assert result["status"] == "ok", result
     assert learnt == ["sensitive-statistic"] * 8 + ["sensitive-group"]
@@ -265,13 +247,7 @@ def test_identifiers_are_refused_however_they_are_used(attack):
                  lambda: d.agg(count_distinct("patient_id")),
                  lambda: d.filter(col("patient_id").is_not_null()).agg(count()),
                  lambda: d.sort("visit_id").group_by("district").agg(count())]
-        rules = []
-        for attempt in tries:
-            try:
-                rules.append(attempt().collect().rows)
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
-        print(json.dumps(rules))
+        print(json.dumps([collected(attempt) for attempt in tries]))
     """)
     assert result["status"] == "ok", result
     assert learnt == ["identifier"] * 8
@@ -281,11 +257,7 @@ def test_many_tiny_groups_never_release_a_group_under_ten(attack, raw):
     result, learnt = attack("""
         import json
         d = dataset("clinic-visits-synthetic")
-        try:
-            d.group_by("district", "age_band", "sex", "diagnosis_group").agg(count()).collect()
-            wide = "released"
-        except QueryRefused as refusal:
-            wide = refusal.rule
+        wide = outcome(lambda: [d.group_by("district", "age_band", "sex", "diagnosis_group").agg(count()).collect(), "released"][1])
         narrow = (d.filter((col("district") == "红桥区") & (col("age_band") == "25-34"))
                    .group_by("sex", "diagnosis_group").agg(count(), mean("cost")).collect())
         print(json.dumps([wide, [list(r) for r in narrow.rows]]))
@@ -346,15 +318,10 @@ def test_the_daily_cell_budget_is_enforced_across_runs(analysis_app, attack, att
     code = """
         import json
         d = dataset("clinic-visits-synthetic")
-        out = []
-        for attempt in (lambda: len(d.group_by("district").agg(count()).collect().rows),
-                        lambda: len(d.group_by("district").agg(count()).collect().rows),
-                        lambda: d.count() and "count"):
-            try:
-                out.append(attempt())
-            except QueryRefused as refusal:
-                out.append(refusal.rule)
-        print(json.dumps(out))
+        print(json.dumps([outcome(attempt) for attempt in (
+            lambda: len(d.group_by("district").agg(count()).collect().rows),
+            lambda: len(d.group_by("district").agg(count()).collect().rows),
+            lambda: d.count() and "count")]))
     """
     first, learnt = attack(code)
     assert first["status"] == "ok", first
@@ -377,12 +344,7 @@ def test_no_row_leaves_through_the_back_door(attack):
                  lambda: d.join(smoking, on="district").collect(),
                  lambda: d.group_by("district").agg(count()).filter(col("count") < 20).collect(),
                  lambda: d.group_by("district").agg(count()).count()]
-        out = []
-        for attempt in tries:
-            try:
-                out.append(repr(attempt()))
-            except QueryRefused as refusal:
-                out.append(refusal.rule)
+        out = [outcome(lambda: repr(attempt())) for attempt in tries]
         out.append(d.schema)
         print(json.dumps(out, ensure_ascii=False))
     """, CLINIC, OPEN)

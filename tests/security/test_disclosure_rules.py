@@ -34,13 +34,7 @@ def test_joins_cannot_multiply_conditional_records(attack, analysis_app, tmp_pat
         tries = [lambda: d.join(d, on="district").group_by("sex").agg(count()),
                  lambda: d.join(notes, on="district").group_by("sex").agg(count()),
                  lambda: notes.join(d, on="district").group_by("sex").agg(count())]
-        rules = []
-        for attempt in tries:
-            try:
-                rules.append(attempt().collect().rows)
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
-        print(json.dumps(rules))
+        print(json.dumps([collected(attempt) for attempt in tries]))
     """, CLINIC, "district-notes")
     assert result["status"] == "ok", result
     assert learnt == ["one-conditional-source", "join-fan-out", "conditional-first"]
@@ -70,15 +64,11 @@ def test_a_threshold_search_cannot_find_a_sensitive_value(attack, raw):
     result, learnt = attack("""
         import json
         d = dataset("clinic-visits-synthetic")
-        rules = []
-        for attempt in (lambda: d.filter(col("cost") > 123456.7).count(),
-                        lambda: d.filter(col("cost") * 1.0001 > 100000).count(),
-                        lambda: d.filter(col("cost") - 3456 > 100000).count(),
-                        lambda: d.sort("cost", descending=True).limit(10).agg(mean("cost")).collect()):
-            try:
-                rules.append(attempt())
-            except QueryRefused as refusal:
-                rules.append(refusal.rule)
+        rules = [outcome(attempt) for attempt in (
+            lambda: d.filter(col("cost") > 123456.7).count(),
+            lambda: d.filter(col("cost") * 1.0001 > 100000).count(),
+            lambda: d.filter(col("cost") - 3456 > 100000).count(),
+            lambda: d.sort("cost", descending=True).limit(10).agg(mean("cost")).collect())]
         rules.append(d.filter(col("cost") > 100000).count() > 0)
         print(json.dumps(rules))
     """)
