@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from bench.store import RAW_GROUP, generate  # noqa: E402
+from bench.store import CACHE, RAW_GROUP, taxi_csv  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
@@ -110,13 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each, alternating")
-    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "kaifang-bench",
-                        help="the taxi CSV cache shared with bench/store.py")
+    parser.add_argument("--dir", type=Path, default=CACHE, help="the taxi CSV cache shared with bench/store.py")
     options = parser.parse_args()
-    options.dir.mkdir(parents=True, exist_ok=True)
-    csv = options.dir / f"taxi-{options.rows}.csv"
-    if not csv.exists():
-        generate(csv, options.rows)
+    csv = taxi_csv(options.dir, options.rows)
     with tempfile.TemporaryDirectory(dir=options.dir) as scratch:
         app, path = instance(Path(scratch), csv)
         sandbox_once(app), raw_once(path)  # warm-up: page cache, zygote, first connection

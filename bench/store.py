@@ -240,18 +240,26 @@ def machine() -> None:
           f"load average {os.getloadavg()[0]:.2f} at start")
 
 
+CACHE = Path(tempfile.gettempdir()) / "kaifang-bench"
+
+
+def taxi_csv(folder: Path, rows: int) -> Path:
+    """The generated taxi CSV of `rows` rows, made once and kept in `folder` between runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"taxi-{rows}.csv"
+    if not csv.exists():
+        generate(csv, rows)
+    return csv
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=30, help="runs of each query")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest")
-    parser.add_argument("--dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "kaifang-bench")
+    parser.add_argument("--dir", type=Path, default=CACHE)
     options = parser.parse_args()
-    options.dir.mkdir(parents=True, exist_ok=True)
-    csv = options.dir / f"taxi-{options.rows}.csv"
-    if not csv.exists():
-        generate(csv, options.rows)
+    csv = taxi_csv(options.dir, options.rows)
     with tempfile.TemporaryDirectory(dir=options.dir) as scratch:
         work = Path(scratch)
         machine()
