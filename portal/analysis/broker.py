@@ -3,31 +3,47 @@
 One `Broker` serves one run. For every plan it: checks the plan against the granted datasets'
 data dictionaries (`policy.check_plan`), runs it through `portal.store` with bound parameters
 only, applies disclosure control to conditional data (`disclosure.release_rows`), charges the
-released cells to the grant's daily budget, and keeps the tallies the audit record needs.
-Nothing but plain JSON goes back to the worker.
+grant's daily budget, and keeps the tallies the audit record needs. Nothing but plain JSON goes
+back to the worker.
+
+For conditional data the broker keeps to the principle of docs/disclosure.md: what the analyst
+observes besides released values is a function of the plan and public metadata only. So
+everything that can refuse is decided before the query runs (policy, declared group levels,
+budget); the cells that can appear are the declared levels' combinations, in their declared
+order, whatever the data holds; sort and limit after the aggregation apply to *released*
+values; a query that still fails while running is answered as if every cell were suppressed;
+and the answer leaves at a multiple of a fixed time quantum, after the same work for empty and
+non-empty cells.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import math
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal import store
-from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.differencing import BUCKETS, PARTS, Registry, Remembered, Sketch
 from portal.analysis.disclosure import (
     COUNT_STREAM,
     Aggregation,
     CellInput,
     CellKeyNoise,
+    Released,
     Rules,
+    listed,
     release_rows,
 )
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
+from portal.analysis.shaping import candidate_cells, sort_and_limit, split_plan
 from portal.serialise import plain
 
 log = logging.getLogger(__name__)
 OPEN_ROWS_CAP = 10_000
+EMPTY_SKETCH = (0,) * (3 * PARTS * BUCKETS)
+ANSWER_QUANTUM = 0.05  # seconds; ANALYSIS_ANSWER_QUANTUM in portal/config.py
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,13 @@ class GrantedSource:
     row_salt: int
     grant_id: int | None = None
     version: int = 0
+
+    def bounded_table(self) -> store.StoredTable:
+        """The table as plans read it: numeric fields of conditional data clamped to their bounds."""
+        if not self.info.conditional:
+            return self.table
+        bounds = tuple((name, float(low), float(high)) for name, (low, high) in self.info.bounds.items())
+        return replace(self.table, bounds=bounds)
 
 
 @dataclass
@@ -56,14 +79,17 @@ class Tally:
 
 class Broker:
     def __init__(self, sources: dict[str, GrantedSource], *, noise: CellKeyNoise,
-                 budget_left: dict[int, int], registry: Registry | None = None):
+                 budget_left: dict[int, int], registry: Registry | None = None,
+                 quantum: float = ANSWER_QUANTUM):
         self.sources = sources
         self.noise = noise
         self.budget_left = dict(budget_left)
         self.registry = registry or Registry()
+        self.quantum = quantum
         self.tally = Tally()
 
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
         self.tally.queries += 1
         try:
             verdict = check_plan(plan, {slug: s.info for slug, s in self.sources.items()})
@@ -73,9 +99,24 @@ class Broker:
             return self._refuse(refusal.rule, refusal.reason)
         except store.QueryError as exc:
             return self._refuse(exc.code, exc.message)
+        finally:
+            if self._reads_conditional(plan):
+                self._pad(started)
+
+    def _reads_conditional(self, plan: dict[str, Any]) -> bool:
+        sides = [plan] + [step["right"] for step in plan.get("steps", ()) if step.get("op") == "join"]
+        return any(s.info.conditional for side in sides if (s := self.sources.get(side.get("source"))))
+
+    def _pad(self, started: float) -> None:
+        """Leave at the next multiple of the quantum, so the time an answer takes does not tell
+        how many records the query touched (as long as the work fits in the quantum)."""
+        if self.quantum <= 0:
+            return
+        elapsed = time.monotonic() - started
+        time.sleep(self.quantum * max(1, math.ceil(elapsed / self.quantum)) - elapsed)
 
     def _answer(self, plan: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
-        tables = {slug: self.sources[slug].table for slug in verdict.datasets}
+        tables = {slug: self.sources[slug].bounded_table() for slug in verdict.datasets}
         if plan["action"] == "schema":
             columns = store.plan_schema(plan, tables)
             return {"status": "ok", "columns": [{"name": c.name, "type": c.type} for c in columns]}
@@ -88,6 +129,8 @@ class Broker:
         return self._ok(result.columns, [list(r) for r in result.rows], notes)
 
     def _count(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
+        """A count of conditional data is a one-cell aggregation: null when the cell is not
+        listed, exactly as for no records at all (never a refusal that only small sets get)."""
         if not verdict.conditional:
             count, _ = store.count_plan(plan, tables)
             return {"status": "ok", "count": count}
@@ -95,14 +138,18 @@ class Broker:
             raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
         self._check_fan_out(plan, tables)
         rules = self._rules(verdict)
-        count, stats = store.count_plan(plan, tables, row_keys=self._row_keys(verdict))
-        if count < rules.min_cell:
-            raise Refusal("min-cell", f"fewer than {rules.min_cell} records match: the count is not released")
         self._charge(verdict, 1)
+        try:
+            count, stats = store.count_plan(plan, tables, row_keys=self._row_keys(verdict))
+        except store.QueryError as exc:
+            if not exc.while_running:
+                raise
+            log.warning("conditional count failed while running (%s); released as suppressed", exc.code)
+            count, stats = 0, store.CellStats(0, 0, (0,), ((0.0, 0.0),))
         aggregation = Aggregation(0, "count", False, COUNT_STREAM)
         released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
-        return {"status": "ok", "count": released.rows[0][0], "notes": list(released.notes)}
-
+        value = released.rows[0][0] if released.rows else None
+        return {"status": "ok", "count": value, "notes": list(released.notes)}
     def _check_fan_out(self, plan: dict[str, Any], tables: dict) -> None:
         """Each joined side must match a conditional record at most once (see policy._check_joins)."""
         for right, keys in join_lookups(plan):
@@ -117,43 +164,54 @@ class Broker:
                                               "join only lookup tables with one row per key")
 
     def _aggregate(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
-        self._check_fan_out(plan, tables)
         rules = self._rules(verdict)
-        result = store.run_plan(plan, tables, max_rows=rules.max_groups, row_keys=self._row_keys(verdict))
-        if result.truncated:
-            raise Refusal("too-many-groups", f"more than {rules.max_groups} groups: use coarser group keys")
-        released = self._release(verdict, rules, result.rows, result.stats, list(verdict.aggregations))
-        self._charge(verdict, released.cells)
+        keys = [step for step in plan["steps"] if step["op"] == "group_by"][-1]["keys"]
+        candidates = candidate_cells(keys, verdict.group_levels, rules.max_groups)
+        self._check_fan_out(plan, tables)
+        stored, shaping = split_plan(plan, verdict.aggregations)
+        self._charge(verdict, len(candidates) * (len(keys) + len(verdict.aggregations)))
+        try:
+            result = store.run_plan(stored, tables, max_rows=OPEN_ROWS_CAP, row_keys=self._row_keys(verdict))
+            columns, rows, stats = result.columns, result.rows, result.stats or []
+        except store.QueryError as exc:
+            if not exc.while_running:
+                raise  # the plan itself is wrong: refused, whatever the data
+            # A failure that depends on the data: answered exactly like all-suppressed cells.
+            log.warning("conditional query failed while running (%s); released as suppressed", exc.code)
+            columns, rows, stats = store.plan_schema(stored, tables), [], []
+        rows, stats = candidates.fill(rows, stats, len(keys), verdict.aggregations)
+        released = self._release(verdict, rules, rows, stats, list(verdict.aggregations))
         self.tally.cells_suppressed += released.suppressed_cells + released.suppressed_groups
-        return self._ok(result.columns, released.rows, list(released.notes))
+        out = sort_and_limit(released.rows, [c.name for c in columns], shaping)
+        return self._ok(columns, out, list(released.notes))
 
-    def _release(self, verdict: Verdict, rules: Rules, rows: list[tuple], stats: list, aggregations: list[Aggregation]):
+    def _release(self, verdict: Verdict, rules: Rules, rows: list[tuple], stats: list,
+                 aggregations: list[Aggregation]) -> Released:
         """Disclosure control of aggregated rows, with differencing control: a cell whose records
         differ from an earlier released cell's by fewer than `min_cell` is answered like it."""
         signature = "|".join(sorted(f"{slug}@{self.sources[slug].version}" for slug in verdict.datasets))
         cells, fresh = [], []
         for s in stats:
-            sketch = Sketch.from_store(s.sketch)
+            sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
             earlier = self.registry.same(signature, s.key, s.records) or self.registry.near(
                 signature, s.records, s.key, sketch, rules.min_cell)
-            if earlier is not None and s.records >= rules.min_cell:
-                cells.append(CellInput(earlier.records, earlier.key, s.contributors, s.top, earlier.values))
+            if earlier is not None and s.records > 0:
+                cells.append(CellInput(earlier.records, earlier.key, s.contributors, s.top, s.present, earlier.values))
                 fresh.append(earlier)
             else:
-                cells.append(CellInput(s.records, s.key, s.contributors, s.top))
+                cells.append(CellInput(s.records, s.key, s.contributors, s.top, s.present))
                 fresh.append(Remembered(signature, s.records, s.key, sketch))
         released = release_rows(rows, cells, aggregations, rules, self.noise)
-        self._remember(released, cells, fresh, aggregations, rules)
+        self._remember(released, cells, fresh, rules)
         return released
 
-    def _remember(self, released, cells: list[CellInput], fresh: list[Remembered], aggregations, rules: Rules) -> None:
-        kept = iter(released.rows)
+    def _remember(self, released: Released, cells: list[CellInput], fresh: list[Remembered], rules: Rules) -> None:
+        """Listed cells are remembered with the base-level values released for them."""
+        memories = iter(released.memory)
         for cell, memory in zip(cells, fresh, strict=True):
-            if cell.records < rules.min_cell:
-                continue  # suppressed: nothing was released, nothing to remember
-            row = next(kept)
-            for agg in aggregations:
-                memory.values.setdefault(agg.stream, row[agg.index])
+            if not listed(cell.records, cell.key, rules, self.noise):
+                continue  # not listed: nothing was released, nothing to remember
+            memory.values.update({k: v for k, v in next(memories).items() if k not in memory.values})
             if not any(memory is known for known in self.registry.cells):
                 self.registry.remember(memory)
 
@@ -174,7 +232,9 @@ class Broker:
         return {slug: self.sources[slug].row_salt for slug in verdict.datasets}
 
     def _charge(self, verdict: Verdict, cells: int) -> None:
-        """Spend released cells from every conditional grant the plan used; refuse when one is out."""
+        """Spend cells from every conditional grant the plan used; refuse when one is out. Charged
+        before the query runs, for every cell the plan could release (listed or not), so that
+        the refusal depends on the plan alone."""
         grants = [self.sources[s].grant_id for s in verdict.datasets if self.sources[s].grant_id is not None]
         for grant in grants:
             if self.budget_left.get(grant, 0) < cells:

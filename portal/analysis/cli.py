@@ -28,7 +28,8 @@ def sandbox_run(app: Flask, source: Path, *, email: str, grants: list[str], as_j
             actor = _actor(session, email)
             _ensure_grants(session, actor, grants)
             outcome = submit_run(session, actor, code=code, datasets=grants, secret=app.config["SECRET_KEY"],
-                                 data_dir=Path(app.config["DATA_DIR"]))
+                                 data_dir=Path(app.config["DATA_DIR"]),
+                                 answer_quantum=app.config["ANALYSIS_ANSWER_QUANTUM_MS"] / 1000)
         except PortalError as exc:
             click.echo(json.dumps({"status": "refused", "code": exc.code, "message": exc.detail}, ensure_ascii=False)
                        if as_json else f"✗ {exc.detail} [{exc.code}]", err=not as_json)

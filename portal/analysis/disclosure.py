@@ -1,19 +1,25 @@
 """Output disclosure control for `conditional` data: what a released aggregate may show.
 
-Applied by the broker to every aggregated result before anything reaches the worker. The rules
-and the reason for each are in docs/disclosure.md; in short:
+Applied by the broker to every aggregated result before anything reaches the worker. The
+principle (docs/disclosure.md): the records influence what the analyst sees only through
+released, perturbed values. So every decision here that depends on the records is itself made
+on a perturbed quantity, drawn from the cell key (a keyed hash of the *set* of contributing
+records: the same records always give the same answer, and averaging repeats learns nothing):
 
-- a group (cell) with fewer than `min_cell` contributing records is suppressed and its keys are
-  not listed;
-- counts get cell-key perturbation (a small integer from a fixed table, chosen by a keyed hash of
-  the *set* of contributing records, so the same records always give the same answer and
-  averaging repeats learns nothing) and are then rounded to `rounding_base`;
-- sums, means and standard deviations need `min_cell` non-null contributors and pass the
-  dominance rule (largest contributor <= 50 %, two largest <= 67 % of the total), then get
-  consistent multiplicative noise (+-3 %) from the same cell key and are shown to 3 significant
-  figures;
-- medians, quantiles, minima and maxima (only ever of non-sensitive fields: the policy refuses
-  them on sensitive ones) need `min_cell` contributors.
+- a cell is listed when its record count *plus threshold noise* reaches `min_cell`; the noise
+  (two-sided geometric) can take any value, so no pad of known records makes the listing an
+  exact membership test. A cell that is not listed looks exactly like a cell with no records;
+- counts get cell-key perturbation (a small integer from a fixed table) and are rounded to
+  `rounding_base`;
+- sums and means of a sensitive value B get consistent noise of at least `magnitude_noise` of
+  the value and at least `dominance_top1` of the largest contribution (so one very large value
+  is hidden in the noise, instead of the cell being withheld: a withheld cell would tell that
+  one record dominates), then 3 significant figures. They need `min_cell` non-zero
+  contributors, again decided on a perturbed count;
+- sums of a non-sensitive value or a constant are counts in disguise: they get the count's
+  noise, scaled by the largest value one record can contribute (from the declared bounds);
+- a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite.
+- notes depend on the plan only: no counts of suppressed cells.
 
 This module is pure: no database, no DuckDB, no Flask; it works on plain numbers.
 """
@@ -26,8 +32,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
-MAGNITUDES = frozenset({"sum", "mean", "std"})
-ORDER_STATS = frozenset({"median", "quantile", "min", "max"})
+MAGNITUDES = frozenset({"sum", "mean"})
 # P(noise = -2, -1, 0, +1, +2): symmetric, zero-mean, so released totals stay unbiased.
 COUNT_NOISE = (0.1, 0.2, 0.4, 0.2, 0.1)
 
@@ -63,31 +68,42 @@ class Rules:
 
 
 COUNT_STREAM = '{"args":[],"op":"count"}'  # canonical count(): `.count()` answers the same
+THRESHOLD_STREAM = "threshold"
+THRESHOLD_DECAY = math.exp(-1.0)  # P(Z = k) is proportional to e^-|k|: P(Z >= 1) = 27 %
 
 
 @dataclass(frozen=True)
 class Aggregation:
     """One aggregate output column: its position in a row, its function, whether it reads a
-    sensitive field, and its canonical text (the noise stream, so aliases and repeats of one
-    statistic in a query are one draw, not many)."""
+    sensitive field, and its canonical form (see `affine.py`): `stream` names B, the noise key;
+    the column is `a * B + b` (`constant` when it is the constant b). `scale` is the largest
+    |B| within the declared bounds, `center` the middle of B's range, and `rewrite` the plan
+    expression of B the store aggregates instead of the analyst's E."""
 
     index: int
     func: str
     sensitive: bool
     stream: str = COUNT_STREAM
+    a: float = 1.0
+    b: float = 0.0
+    constant: bool = False
+    scale: float = 1.0
+    center: float = 0.0
+    rewrite: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class CellInput:
     """Per output row of an aggregated query: the store's contributor statistics.
 
-    `released` holds values already released for a near-identical record set (see
+    `released` holds base-level values already released for a near-identical record set (see
     `differencing.py`); a statistic found there is answered with it, unchanged."""
 
     records: int
     key: int
     contributors: tuple[int, ...]
     top: tuple[tuple[float, float], ...]
+    present: tuple[int, ...] = ()
     released: dict[str, Any] | None = None
 
 
@@ -97,6 +113,7 @@ class Released:
     suppressed_groups: int
     suppressed_cells: int
     notes: tuple[str, ...]
+    memory: tuple[dict[str, Any], ...] = ()  # per listed row: the base-level values released
 
     @property
     def cells(self) -> int:
@@ -126,6 +143,17 @@ class CellKeyNoise:
                 return max(-spread, min(spread, offset))
         return 0
 
+    def threshold_offset(self, key: int, stream: str) -> int:
+        """A two-sided geometric draw: every integer is possible, so whether a cell of n records
+        is listed is never certain from n alone (the pad-of-nine test is not exact)."""
+        u = self.uniform(key, "threshold:" + stream)
+        alpha = THRESHOLD_DECAY
+        zero = (1 - alpha) / (1 + alpha)
+        if u < zero:
+            return 0
+        magnitude = 1 + int(math.log(max(1e-300, (1 - u) / (1 - zero))) / math.log(alpha))
+        return magnitude if self.uniform(key, "threshold-sign:" + stream) < 0.5 else -magnitude
+
 
 def round_to_base(value: float, base: int) -> int:
     return int(base * round(value / base))
@@ -138,72 +166,132 @@ def significant(value: float, figures: int) -> float:
 
 
 def release_count(count: int, key: int, stream: str, rules: Rules, noise: CellKeyNoise) -> int:
-    """A perturbed, rounded count; never below `min_cell` (smaller cells are suppressed earlier)."""
+    """A perturbed, rounded count; never below `min_cell` (smaller cells are not listed)."""
     perturbed = count + noise.count_offset(key, stream, rules.count_noise_max)
     return max(rules.min_cell, round_to_base(perturbed, rules.rounding_base))
 
 
-def dominated(value: float, contributors: int, top: tuple[float, float], func: str, rules: Rules) -> bool:
-    """True when one or two contributors make up too much of the cell's total (ABS rule)."""
-    total = abs(value) * contributors if func == "mean" else abs(value)
-    if func == "std" or total <= 0:
-        return False
-    first, second = top
-    return first > rules.dominance_top1 * total or first + second > rules.dominance_top2 * total
+def listed(records: int, key: int, rules: Rules, noise: CellKeyNoise, stream: str = THRESHOLD_STREAM) -> bool:
+    """Whether a cell (or a statistic's contributors) passes the minimum, on a perturbed count."""
+    return records + noise.threshold_offset(key, stream) >= rules.min_cell
 
 
-def release_value(agg: Aggregation, value: Any, cell: CellInput, position: int, rules: Rules,
-                  noise: CellKeyNoise) -> tuple[Any, str | None]:
-    """One aggregate cell after disclosure control: (value, None) or (None, the rule that hid it)."""
-    func, stream = agg.func, agg.stream
-    if cell.released is not None and stream in cell.released:
-        return cell.released[stream], None
-    contributors = cell.contributors[position]
-    if func == "count":
-        value = contributors = cell.records
-    if value is None:
-        return None, None
-    if contributors < rules.min_cell:
-        return None, "min-cell"
-    if func in COUNT_LIKE:
-        return release_count(int(value), cell.key, stream, rules, noise), None
-    if func in MAGNITUDES:
-        if dominated(float(value), contributors, cell.top[position], func, rules):
-            return None, "dominance"
-        factor = 1 + rules.magnitude_noise * (2 * noise.uniform(cell.key, stream) - 1)
-        return significant(float(value) * factor, rules.significant_figures), None
-    return value, None
+class _Cell:
+    """The releases of one cell, each computed once at base level (B, not a * B + b) and seeded
+    with what was released for a remembered near-identical cell."""
+
+    def __init__(self, cell: CellInput, rules: Rules, noise: CellKeyNoise):
+        self.cell, self.rules, self.noise = cell, rules, noise
+        self.memory: dict[str, Any] = dict(cell.released or {})
+
+    def listed(self) -> bool:
+        return listed(self.cell.records, self.cell.key, self.rules, self.noise)
+
+    def _once(self, name: str, compute) -> Any:
+        if name not in self.memory:
+            self.memory[name] = compute()
+        return self.memory[name]
+
+    def count(self) -> int:
+        return self._once(COUNT_STREAM, lambda: release_count(self.cell.records, self.cell.key, COUNT_STREAM,
+                                                              self.rules, self.noise))
+
+    def present(self, agg: Aggregation, position: int) -> int:
+        """The released number of records with a value of B (the count itself when none is null)."""
+        present = self.cell.present[position] if self.cell.present else self.cell.records
+        if present == self.cell.records:
+            return self.count()
+        return self._once("n:" + agg.stream, lambda: release_count(present, self.cell.key, "n:" + agg.stream,
+                                                                  self.rules, self.noise))
+
+    def enough(self, agg: Aggregation, position: int) -> bool:
+        contributors = self.cell.contributors[position]
+        return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
+
+    def value(self, agg: Aggregation, value: Any, position: int) -> Any:
+        """One output value after disclosure control (None: withheld, like a suppressed cell)."""
+        if agg.func == "count":
+            return self.count()
+        if agg.func in MAGNITUDES:
+            return self._magnitude(agg, value, position)
+        if not self.enough(agg, position) or value is None:
+            return None
+        if agg.func == "count_distinct":
+            return self._once(agg.stream, lambda: release_count(int(value), self.cell.key, agg.stream,
+                                                                self.rules, self.noise))
+        if agg.func == "std":
+            factor = 1 + self.rules.magnitude_noise * (2 * self.noise.uniform(self.cell.key, agg.stream) - 1)
+            return self._once(agg.stream, lambda: significant(float(value) * factor, self.rules.significant_figures))
+        return value
+
+    def _magnitude(self, agg: Aggregation, value: Any, position: int) -> Any:
+        if agg.constant:
+            return agg.b * self.count() if agg.func == "sum" else agg.b
+        if agg.sensitive and not self.enough(agg, position):
+            return None
+        base = self._once(agg.stream, lambda: self._base(agg, value, position))
+        if base is None:
+            return None
+        if agg.func == "mean":
+            return significant(agg.a * base + agg.b, self.rules.significant_figures)
+        return significant(agg.a * base + agg.b * self.present(agg, position), self.rules.significant_figures)
+
+    def _base(self, agg: Aggregation, value: Any, position: int) -> float:
+        present = self.cell.present[position] if self.cell.present else self.cell.records
+        if value is None or present == 0:
+            value = agg.center * (present if agg.func == "sum" else 1)
+        value, u = float(value), self.noise.uniform(self.cell.key, agg.stream)
+        if not agg.sensitive:
+            return self._count_like(agg, value, position, u)
+        first, second = self.cell.top[position] if self.cell.top else (0.0, 0.0)
+        per = 1.0 if agg.func == "sum" else max(1, present)
+        spread = max(self.rules.magnitude_noise * abs(value), self.rules.dominance_top1 * first / per,
+                     self.rules.dominance_top2 * (first + second) / 2 / per)
+        return significant(value + spread * (2 * u - 1), self.rules.significant_figures)
+
+    def _count_like(self, agg: Aggregation, value: float, position: int, u: float) -> float:
+        """A sum of a non-sensitive value is a count weighted by at most `scale` per record: the
+        count's noise and rounding, in units of `scale`."""
+        if agg.scale == 0:
+            return 0.0
+        total = value if agg.func == "sum" else value * (self.cell.present[position] if self.cell.present else 0)
+        offset = self.noise.count_offset(self.cell.key, agg.stream, self.rules.count_noise_max)
+        released = round_to_base(total / agg.scale + offset, self.rules.rounding_base) * agg.scale
+        if agg.func == "sum":
+            return released
+        return released / self.present(agg, position)
 
 
 def release_rows(rows: list[tuple], cells: list[CellInput], aggregations: list[Aggregation], rules: Rules,
                  noise: CellKeyNoise) -> Released:
-    """Apply every rule to an aggregated result; the group keys of suppressed rows are dropped."""
+    """Apply every rule to an aggregated result: rows of cells that are not listed are dropped
+    (keys and all), withheld values are None, and the notes depend on the plan only."""
     out: list[list[Any]] = []
+    memory: list[dict[str, Any]] = []
     hidden_groups = hidden_cells = 0
-    reasons: set[str] = set()
     for row, cell in zip(rows, cells, strict=True):
-        if cell.records < rules.min_cell:
+        released = _Cell(cell, rules, noise)
+        if not released.listed():
             hidden_groups += 1
             continue
         values = list(row)
         for position, agg in enumerate(aggregations):
-            values[agg.index], reason = release_value(agg, row[agg.index], cell, position, rules, noise)
-            if reason:
-                hidden_cells += 1
-                reasons.add(reason)
+            values[agg.index] = released.value(agg, row[agg.index], position)
+            hidden_cells += values[agg.index] is None
         out.append(values)
-    return Released(out, hidden_groups, hidden_cells, _notes(aggregations, rules, hidden_groups, hidden_cells, reasons))
+        memory.append(released.memory)
+    return Released(out, hidden_groups, hidden_cells, notes(aggregations, rules), tuple(memory))
 
 
-def _notes(aggregations: list[Aggregation], rules: Rules, groups: int, cells: int, reasons: set[str]) -> tuple[str, ...]:
-    notes = []
+def notes(aggregations: list[Aggregation], rules: Rules) -> tuple[str, ...]:
+    """What disclosure control did, as a function of the plan and the rules only: how many cells
+    were suppressed is itself a count of small cells, and is never said."""
+    found = [f"cells with fewer than about {rules.min_cell} records (decided on a perturbed count) are not "
+             "listed, and a value with too few contributors is null: a suppressed cell looks like an empty one"]
     if any(a.func in COUNT_LIKE for a in aggregations):
-        notes.append(f"counts perturbed (cell key) and rounded to base {rules.rounding_base}")
-    if any(a.func in MAGNITUDES for a in aggregations):
-        notes.append(f"sums/means/std with +-{rules.magnitude_noise:.0%} consistent noise, "
-                     f"{rules.significant_figures} significant figures")
-    if groups:
-        notes.append(f"{groups} group(s) with fewer than {rules.min_cell} records suppressed (keys not listed)")
-    if cells:
-        notes.append(f"{cells} cell(s) withheld ({', '.join(sorted(reasons))})")
-    return tuple(notes)
+        found.append(f"counts perturbed (cell key) and rounded to base {rules.rounding_base}")
+    if any(a.func in MAGNITUDES | {"std"} for a in aggregations):
+        found.append(f"sums and means of sensitive values with consistent noise (at least +-{rules.magnitude_noise:.0%}, "
+                     f"more when one or two records dominate), {rules.significant_figures} significant figures; "
+                     "sums of other values with a count's noise")
+    return tuple(found)

@@ -8,45 +8,38 @@ lineage through the pipeline (which source fields an output is computed from) an
   released;
 - rows of conditional data: a plan that reads conditional data must aggregate (`group_by`, or
   the `count` action), and after the aggregation only `sort` and `limit` may follow;
-- group keys computed from `sensitive` fields (grouping by them would list their values);
-- `count_distinct`, `min`, `max`, `median` and `quantile` of sensitive fields.
+- group keys computed from `sensitive` fields (grouping by them would list their values), and
+  joins on them (the joined columns would be functions of the sensitive value);
+- `count_distinct`, `min`, `max`, `median`, `quantile` and `std` of sensitive fields;
+- expressions that test or transform sensitive values, or could fail within the declared bounds
+  (`lineage.py`, `intervals.py`).
+
+It also works out, from the plan and the data dictionary only, what the broker needs to answer
+without letting the records decide anything but released values: each statistic's canonical
+form (`affine.py`: the noise key, never an alias) and the declared levels of each group key
+(which cells can exist, and so the group limit).
 
 Each refusal names its rule; the rules are documented in docs/disclosure.md.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from portal.analysis.disclosure import Aggregation
+from portal.analysis.affine import affine, canonical
+from portal.analysis.disclosure import COUNT_STREAM, Aggregation
+from portal.analysis.intervals import magnitude
+from portal.analysis.lineage import Expressions, Origin, Refusal, field_origin
 from portal.store import output_name
+
+__all__ = ["Refusal", "SourceInfo", "Verdict", "check_plan", "join_lookups"]
 
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile", "std"})
 MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
-COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
-
-
-def _round(value: Any) -> bool:
-    """Two significant figures at most: 0, 5, 120, 35000, 0.25 are round; 1234 and 0.123 are not."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return value == 0 or float(f"{value:.2g}") == float(value)
-
-
-def canonical(node: dict[str, Any]) -> str:
-    """One text for one statistic however it is written (aliases and order of keys aside), so the
-    same statistic of the same records always gets the same noise."""
-    return json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-class Refusal(Exception):
-    def __init__(self, rule: str, reason: str):
-        super().__init__(reason)
-        self.rule, self.reason = rule, reason
+MAGNITUDES = frozenset({"sum", "mean"})
 
 
 @dataclass(frozen=True)
@@ -68,25 +61,12 @@ class SourceInfo:
 
 
 @dataclass(frozen=True)
-class Origin:
-    """Lineage of one column: which kinds of protected fields it is computed from."""
-
-    identifier: bool = False
-    sensitive: bool = False
-    conditional: bool = False
-    derived: bool = False  # computed from a sensitive field rather than the field as it is
-
-    def __or__(self, other: Origin) -> Origin:
-        return Origin(self.identifier or other.identifier, self.sensitive or other.sensitive,
-                      self.conditional or other.conditional, self.derived or other.derived)
-
-
-@dataclass(frozen=True)
 class Verdict:
     conditional: bool
     aggregated: bool
     aggregations: tuple[Aggregation, ...]  # positions in the output of the (last) group_by
     datasets: tuple[str, ...]
+    group_levels: tuple[tuple | None, ...] = ()  # declared values of each group key (None: not declared)
 
 
 Columns = dict[str, Origin]
@@ -104,7 +84,8 @@ def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdi
     if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
         raise Refusal("rows-not-released", "conditional data is released only as aggregates: add group_by(...).agg(...)")
     _check_joins(plan, slugs, sources)
-    return Verdict(conditional, walker.aggregations_seen, tuple(walker.last_aggregations), tuple(walker.datasets))
+    return Verdict(conditional, walker.aggregations_seen, tuple(walker.last_aggregations), tuple(walker.datasets),
+                   walker.group_levels)
 
 
 def _check_joins(plan: dict[str, Any], slugs: list[str], sources: Mapping[str, SourceInfo]) -> None:
@@ -143,7 +124,9 @@ class _Walker:
         self.datasets: list[str] = []
         self.aggregations_seen = False
         self.last_aggregations: list[Aggregation] = []
+        self.group_levels: tuple[tuple | None, ...] = ()
         self.top = True
+        self.expressions = Expressions(conditional)
 
     def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
@@ -167,49 +150,16 @@ class _Walker:
         info = self.sources[slug]
         if slug not in self.datasets:
             self.datasets.append(slug)
-        return {name: Origin(identifier=info.conditional and name in info.identifiers,
-                             sensitive=info.conditional and name in info.sensitive,
-                             conditional=info.conditional) for name in info.columns}
+        return {name: field_origin(slug, name, info) for name in info.columns}
 
     def expr(self, node: dict[str, Any], columns: Columns) -> Origin:
-        op = node["op"]
-        if op == "col":
-            origin = columns.get(node["name"])
-            if origin is None:
-                raise Refusal("unknown-column", f"no column {node['name']!r} at this point of the plan")
-            if origin.identifier:
-                raise Refusal("identifier", f"{node['name']!r} identifies people or records: it is never used or released")
-            return origin
-        if op == "lit":
-            return Origin()
-        if op == "alias":
-            return self.expr(node["expr"], columns)
-        origin = Origin()
-        for child in node.get("args", ()):
-            origin = origin | self.expr(child, columns)
-        return replace(origin, derived=True) if origin.sensitive else origin
+        return self.expressions.origin(node, columns)
 
     def _filter(self, step: dict[str, Any], columns: Columns) -> Columns:
-        self._predicate(step["predicate"], columns)
+        # A filter is an expression like any other: lineage.py refuses tests of sensitive values
+        # other than the bare field against a round number, wherever they appear.
+        self.expr(step["predicate"], columns)
         return columns
-
-    def _predicate(self, node: dict[str, Any], columns: Columns) -> None:
-        """A sensitive field may be filtered only as it is, against a round number: otherwise a
-        search over thresholds (count of income > T for many T) would find individual values."""
-        op, args = node["op"], node.get("args", [])
-        if op in ("and", "or", "not"):
-            for child in args:
-                self._predicate(child, columns)
-            return
-        if not self.expr(node, columns).sensitive:
-            return
-        bare = [a for a in args if a["op"] == "col" and not columns[a["name"]].derived]
-        if op in ("is_null", "is_not_null") and bare:
-            return
-        if op in COMPARISONS and len(bare) == 1 and any(a["op"] == "lit" and _round(a["value"]) for a in args):
-            return
-        raise Refusal("sensitive-filter", "a sensitive field may be filtered only by comparing the field itself "
-                                          "with a round number (two significant figures), e.g. col('income') >= 100000")
 
     def _select(self, step: dict[str, Any], columns: Columns) -> Columns:
         return {output_name(node): self.expr(node, columns) for node in step["columns"]}
@@ -227,43 +177,72 @@ class _Walker:
         return columns
 
     def _join(self, step: dict[str, Any], columns: Columns) -> Columns:
+        """Joined columns carry the taint of the join keys: a lookup on a value derived from a
+        sensitive field would hand back a function of that value, unflagged."""
         right = self.pipeline(step["right"], top=False)
+        keys = Origin()
         for key in step["on"]:
-            for side in (columns, right):
-                self.expr({"op": "col", "name": key}, side)
+            left = self.expr({"op": "col", "name": key}, columns)
+            if self.conditional and left.sensitive:
+                raise Refusal("sensitive-join", f"joining on {key!r} would look up a value derived from a sensitive field")
+            keys = keys.taint(left).taint(self.expr({"op": "col", "name": key}, right))
         joined = dict(columns)
         for name, origin in right.items():
             if name in step["on"]:
-                joined[name] = joined[name] | origin
+                joined[name] = joined[name].taint(origin)
             else:
-                joined[name + "_right" if name in columns else name] = origin
+                joined[name + "_right" if name in columns else name] = origin.taint(keys)
         return joined
 
     def _group_by(self, step: dict[str, Any], columns: Columns) -> Columns:
         out: Columns = {}
+        levels = []
         for key in step["keys"]:
             origin = self.expr({"op": "col", "name": key}, columns)
             if origin.sensitive:
                 raise Refusal("sensitive-group", f"grouping by {key!r} would list values of a sensitive field")
             out[key] = origin
+            levels.append(origin.levels)
         if self.conditional and len(step["aggs"]) > MAX_STATISTICS:
             raise Refusal("too-many-statistics", f"at most {MAX_STATISTICS} statistics per aggregation of conditional data")
         aggregations = []
         for position, node in enumerate(step["aggs"]):
-            name, func, origin = self._aggregation(node, columns)
-            inner = node["expr"] if node["op"] == "alias" else node
-            aggregations.append(Aggregation(len(step["keys"]) + position, func, origin.sensitive, canonical(inner)))
+            name, aggregation, origin = self._aggregation(node, columns, len(step["keys"]) + position)
+            aggregations.append(aggregation)
             out[name] = origin
         if self.top:
             self.last_aggregations, self.aggregations_seen = aggregations, True
+            self.group_levels = tuple(levels)
         return out
 
-    def _aggregation(self, node: dict[str, Any], columns: Columns) -> tuple[str, str, Origin]:
+    def _aggregation(self, node: dict[str, Any], columns: Columns, index: int) -> tuple[str, Aggregation, Origin]:
         inner = node["expr"] if node["op"] == "alias" else node
         func = inner["op"]
-        origin = Origin()
-        for child in inner.get("args", ()):
-            origin = origin | self.expr(child, columns)
-        if origin.sensitive and func in RESTRICTED_ON_SENSITIVE:
+        if func == "count":
+            return output_name(node), Aggregation(index, "count", False, COUNT_STREAM), Origin(conditional=self.conditional)
+        arg = self.expr(inner["args"][0], columns)
+        if arg.sensitive and func in RESTRICTED_ON_SENSITIVE:
             raise Refusal("sensitive-statistic", f"{func} of a sensitive field would reveal individual values")
-        return output_name(node), func, origin
+        if self.conditional and func in MAGNITUDES | {"std"} and arg.interval is None:
+            raise Refusal("unbounded", f"{func} of a value without declared bounds: declare the field's bounds")
+        origin = arg.taint(Origin())
+        if func not in MAGNITUDES:
+            stream = canonical({"op": func, "q": inner.get("q"), "args": [arg.tree]})
+            return output_name(node), Aggregation(index, func, arg.sensitive, stream), origin
+        return output_name(node), _magnitude(index, func, inner["args"][0], arg), origin
+
+
+def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin) -> Aggregation:
+    """A sum or mean of E = a * B + b: noise is drawn for B (see affine.py), and the store is
+    asked for the statistic of B itself, so every rewrite of B sees the same inputs."""
+    form = affine(arg.tree)
+    if form.base is None:
+        return Aggregation(index, func, arg.sensitive, COUNT_STREAM, a=0.0, b=form.b, constant=True)
+    low, high = arg.interval or (0.0, 0.0)
+    base_range = sorted(((low - form.b) / form.a, (high - form.b) / form.a))
+    rewrite = None
+    if (form.a, form.b) != (1.0, 0.0):
+        rewrite = {"op": "div", "args": [{"op": "sub", "args": [expr, {"op": "lit", "value": form.b}]},
+                                         {"op": "lit", "value": form.a}]}
+    return Aggregation(index, func, arg.sensitive, f"{func}:{form.base}", a=form.a, b=form.b,
+                       scale=magnitude(tuple(base_range)), center=sum(base_range) / 2, rewrite=rewrite)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import sandbox
 from portal.access.service import UsableDataset, usable_datasets
-from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.broker import ANSWER_QUANTUM, Broker, GrantedSource
 from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
@@ -43,7 +43,8 @@ class RunOutcome:
 
 
 def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], secret: str,
-               data_dir: Path, state: dict[str, Any] | None = None) -> RunOutcome:
+               data_dir: Path, state: dict[str, Any] | None = None,
+               answer_quantum: float = ANSWER_QUANTUM) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
 
     Raises:
@@ -59,7 +60,8 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
-                    budget_left=_budgets_left(session, usable), registry=_registry(session, actor))
+                    budget_left=_budgets_left(session, usable), registry=_registry(session, actor),
+                    quantum=answer_quantum)
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     try:

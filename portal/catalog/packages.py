@@ -38,7 +38,7 @@ class FieldSpec:
     sensitive: bool
     minimum: float | None = None  # Table Schema `constraints.minimum` / `maximum`: public bounds
     maximum: float | None = None
-    levels: tuple[str, ...] | None = None  # `constraints.enum`: the declared category levels
+    levels: tuple | None = None  # `constraints.enum`: the declared category levels
 
     @property
     def bounds(self) -> tuple[float, float] | None:
@@ -235,7 +235,7 @@ def _number(field: dict, key: str) -> float | None:
 
 def _levels(field: dict) -> tuple[str, ...] | None:
     enum = (field.get("constraints") or {}).get("enum") if isinstance(field.get("constraints"), dict) else None
-    return tuple(str(v) for v in enum) if isinstance(enum, list) and enum else None
+    return tuple(enum) if isinstance(enum, list) and enum else None
 
 
 def _date(value: Any) -> date | None:

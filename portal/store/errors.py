@@ -37,4 +37,10 @@ class IngestError(StoreError):
 
 
 class QueryError(StoreError):
-    """A row, aggregate or export request names something that does not exist or a bad value."""
+    """A row, aggregate or export request names something that does not exist or a bad value.
+
+    `while_running` is True when the error came from evaluating rows (a failed conversion, an
+    overflow), not from the request itself: whether it happens depends on the data, which the
+    sandbox broker must not let show on conditional data."""
+
+    while_running: bool = False

@@ -90,6 +90,7 @@ class AggregateSql:
     value: Fragment
     contributors: Fragment
     top: Fragment | None
+    present: Fragment | None = None  # non-null inputs, for sums and means
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,11 @@ class CellColumns:
     key: str
     contributors: tuple[str, ...]
     tops: tuple[str | None, ...]
+    present: tuple[str | None, ...] = ()
 
     def idents(self) -> list[str]:
-        return [self.records, self.key, *self.contributors, *(t for t in self.tops if t)]
+        return [self.records, self.key, *self.contributors, *(t for t in self.tops if t),
+                *(p for p in self.present if p)]
 
 
 # A cell's record set is also summarised by an invertible Bloom lookup table (IBLT): 3 partitions
@@ -219,7 +222,8 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
     counting = NONZERO_CONTRIBUTORS if op in ("sum", "mean") else CONTRIBUTORS
     contributors = render(counting, arg, type_="integer", label=name)
     top = render(TOP_TWO, arg, type_=arg.type, label=name) if arg.type in NUMERIC else None
-    return AggregateSql(name, value, contributors, top)
+    present = render(CONTRIBUTORS, arg, type_="integer", label=name) if op in ("sum", "mean") else None
+    return AggregateSql(name, value, contributors, top, present)
 
 
 def cell_columns(record_key: str, aggs: list[AggregateSql],
@@ -240,7 +244,12 @@ def cell_columns(record_key: str, aggs: list[AggregateSql],
         if agg.top and name:
             exprs.append(f"{agg.top.sql} AS {name}")
             params.extend(agg.top.params)
-    return CellColumns(records, key, tuple(contributors), tuple(tops)), exprs, params
+    present = [ident("s") if agg.present else None for agg in aggs]
+    for agg, name in zip(aggs, present, strict=True):
+        if agg.present and name:
+            exprs.append(f"{agg.present.sql} AS {name}")
+            params.extend(agg.present.params)
+    return CellColumns(records, key, tuple(contributors), tuple(tops), tuple(present)), exprs, params
 
 
 def kind(type_: str) -> str:

@@ -78,6 +78,7 @@ class CellStats:
     contributors: tuple[int, ...]
     top: tuple[tuple[float, float], ...]
     sketch: tuple[int, ...] = ()  # the cell's IBLT, see plan_sql.sketch_sql
+    present: tuple[int, ...] = ()  # per aggregation: non-null inputs (sums and means; else records)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
     width = len(relation.fields)
     kept = found[:max_rows]
     cells = [_cell(row[width:], stats) for row in kept] if stats else None
-    if cells and relation.grouped_from:
+    if stats and relation.grouped_from:
+        # Always run, even for no rows: the time an answer takes must not tell whether a cell
+        # had records (the broker also pads it to a fixed quantum).
         source, record_key, keys = relation.grouped_from
         sketches = _sketches(compiler, source, record_key, list(keys))
         cells = [replace(c, sketch=sketches.get(tuple(row[:len(keys)]), EMPTY_SKETCH)) for c, row in zip(cells, kept, strict=True)]
@@ -218,11 +221,20 @@ class _Compiler:
         table = self.tables.get(slug)
         if table is None:
             raise QueryError("unknown-dataset", f"there is no dataset {slug!r}", field=slug)
-        fields = tuple(Field(c.name, self.ident("c"), c.type) for c in table.columns)
-        exprs = [f"{quote_identifier(f.name)} AS {f.ident}" for f in fields]
+        bounds = {name: (low, high) for name, low, high in table.bounds}
+        fields = tuple(Field(c.name, self.ident("c"), "float" if c.type == "decimal" and c.name in bounds else c.type)
+                       for c in table.columns)
+        exprs, params = [], []
+        for f in fields:
+            if f.name in bounds:
+                exprs.append(f"CAST(least(greatest({quote_identifier(f.name)}, ?), ?) AS "
+                             f"{'BIGINT' if f.type == 'integer' else 'DOUBLE'}) AS {f.ident}")
+                params += list(bounds[f.name])
+            else:
+                exprs.append(f"{quote_identifier(f.name)} AS {f.ident}")
         order = self.ident("o")
         exprs.append(f"file_row_number AS {order}")
-        key, params = None, []
+        key = None
         if self.row_keys is not None:
             if slug not in self.row_keys:
                 raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
@@ -378,10 +390,12 @@ def _columns(relation: _Relation, description) -> tuple[Column, ...]:
 
 def _cell(values: tuple, stats: CellColumns) -> CellStats:
     n = len(stats.contributors)
+    records = int(values[0])
     contributors = tuple(int(v) for v in values[2:2 + n])
     found = iter(values[2 + n:])
     tops = tuple(_top(next(found)) if ident else NO_TOP for ident in stats.tops)
-    return CellStats(int(values[0]), int(values[1] or 0), contributors, tops)
+    present = tuple(int(next(found)) if ident else records for ident in stats.present)
+    return CellStats(records, int(values[1] or 0), contributors, tops, present=present)
 
 
 EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
@@ -424,7 +438,9 @@ def _cursor() -> Iterator[duckdb.DuckDBPyConnection]:
     except duckdb.Error as exc:
         for kind_, code, message in _FAILURES:
             if isinstance(exc, kind_):
-                raise QueryError(code, message) from exc
+                error = QueryError(code, message)
+                error.while_running = not isinstance(exc, duckdb.BinderException)
+                raise error from exc
         raise
     finally:
         cur.close()

@@ -40,6 +40,9 @@ class StoredTable:
 
     path: Path
     columns: tuple[Column, ...]
+    # Declared (minimum, maximum) per numeric column: plans read such columns clamped into them,
+    # so interval arithmetic on the bounds holds for every value (see portal/store/bounds.py).
+    bounds: tuple[tuple[str, float, float], ...] = ()
 
     def column(self, name: str) -> Column | None:
         """The column called `name`, or None."""

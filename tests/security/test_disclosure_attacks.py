@@ -49,9 +49,11 @@ def test_a_singled_out_record_gives_no_mean_sum_or_count(attack, raw):
         print(json.dumps([whole.rows, grouped.rows, outcome(one.count), collected(lambda: one.agg(std("cost")))]))
     """)
     assert result["status"] == "ok", result
-    assert learnt == [[], [], "min-cell", "sensitive-statistic"]
+    # Nothing listed, a null count (exactly what an empty set gives, not a refusal only small sets
+    # get), and the standard deviation refused by the plan alone.
+    assert learnt == [[], [], None, "sensitive-statistic"]
     assert str(cost) not in json.dumps(result)  # the visit's cost appears nowhere in the report
-    assert any("suppressed" in note for item in result["released"] for note in item["notes"])
+    assert any("looks like an empty one" in note for item in result["released"] for note in item["notes"])
 
 
 def test_differencing_two_counts_does_not_reveal_the_one_record(attack, raw):
@@ -170,7 +172,9 @@ def test_total_minus_cells_does_not_recover_a_suppressed_group(attack, raw):
         "SELECT district, diagnosis_group, count(*) FROM v WHERE visit_type = '急诊' GROUP BY ALL").fetchall())
     errors = []
     for district, (total, released_sum, keys) in learnt.items():
-        assert all(sizes[(district, k)] >= 10 for k in keys)  # suppressed keys are not listed
+        # listing is decided on a perturbed count: a cell just under 10 is sometimes listed, a
+        # really small one practically never
+        assert all(sizes[(district, k)] >= 6 for k in keys)
         errors.append(total - released_sum - small[district][0])
     assert len(errors) >= 8
     assert sum(e == 0 for e in errors) <= len(errors) // 3  # the estimate is rarely exact...
@@ -274,10 +278,15 @@ def test_many_tiny_groups_never_release_a_group_under_ten(attack, raw):
     assert not set(small) & set(released)
 
 
-def test_a_dominant_cost_is_withheld(attack, raw):
-    district, visit_type, department, top = raw.execute("""
-        SELECT district, visit_type, department, max(cost) FROM v GROUP BY ALL
+def test_a_dominant_cost_is_hidden_in_noise_not_flagged_by_a_null(attack, raw):
+    """A cell whose total is mostly one visit's cost is released with noise of at least half of
+    that cost: withholding it instead (a null) would itself tell that one record dominates."""
+    district, visit_type, department, top, second, total, n = raw.execute("""
+        SELECT district, visit_type, department, max(cost), max(cost) FILTER (cost < (SELECT max(cost) FROM v)),
+               sum(cost), count(*) FROM v GROUP BY ALL
         HAVING count(*) >= 10 AND max(cost) > 0.5 * sum(cost) ORDER BY max(cost) DESC LIMIT 1""").fetchall()[0]
+    second = raw.execute(f"""SELECT cost FROM v WHERE district = '{district}' AND visit_type = '{visit_type}'
+        AND department = '{department}' ORDER BY cost DESC LIMIT 1 OFFSET 1""").fetchall()[0][0]
     assert top > 1_900_000
     result, learnt = attack(f"""
         import json
@@ -289,9 +298,15 @@ def test_a_dominant_cost_is_withheld(attack, raw):
     assert result["status"] == "ok", result
     cells = {row[0]: row[1:] for row in learnt}
     count_, mean_, sum_ = cells[department]
-    assert count_ >= 10 and mean_ is None and sum_ is None
-    assert any(m is not None for _, m, _ in cells.values())  # other departments keep their means
-    assert any("dominance" in n for item in result["released"] for n in item["notes"])
+    assert count_ >= 10 and mean_ is not None and sum_ is not None
+    # The attacker's estimate of the top cost (released sum minus the rest, known exactly at
+    # best) is consistent with any top cost from 70 % to 130 % of the real one: each of those
+    # would have produced this released sum under the documented noise.
+    rest = total - top
+    for guess in (0.7 * top, top, 1.3 * top):
+        spread = max(0.03 * (rest + guess), 0.5 * guess, 0.67 * (guess + second) / 2)
+        assert abs(sum_ - (rest + guess)) <= spread * 1.01, guess
+    assert not any("dominance" in n for item in result["released"] for n in item["notes"])
 
 
 def test_a_query_flood_stops_at_the_cap(attack):
@@ -350,7 +365,7 @@ def test_no_row_leaves_through_the_back_door(attack):
     """, CLINIC, OPEN)
     assert result["status"] == "ok", result
     *rules, schema = learnt
-    assert rules == ["rows-not-released"] * 3 + ["min-cell"] + ["rows-not-released"] * 4 + ["after-aggregate"] * 2
+    assert rules == ["rows-not-released"] * 3 + ["None"] + ["rows-not-released"] * 4 + ["after-aggregate"] * 2
     assert list(schema) == ["visit_id", "patient_id", "visit_date", "district", "age_band", "sex",
                             "diagnosis_group", "department", "visit_type", "cost", "insurance_type"]
     assert schema["cost"] == "float" and schema["district"] == "text"  # names and types, no values

@@ -40,22 +40,21 @@ def test_joins_cannot_multiply_conditional_records(attack, analysis_app, tmp_pat
     assert learnt == ["one-conditional-source", "join-fan-out", "conditional-first"]
 
 
-def test_a_mean_of_an_indicator_is_a_count_in_disguise(attack, raw):
-    """mean(cost > T) over a group is (number of expensive visits) / n: with 3 such visits it would
-    release a count of 3. Sums and means need 10 non-zero contributors."""
+def test_an_indicator_of_a_sensitive_value_is_a_count_in_disguise(attack, raw):
+    """mean(cost > T) over a group is (number of expensive visits) / n, and sum(cost > T) is their
+    number, released with a sum's small relative noise instead of a count's rounding. A test of
+    a sensitive value is allowed only as a round-number comparison, and turning it into a number
+    (cast, floor, modulo) is refused: counts of sensitive conditions go through count()."""
     threshold = raw.execute("SELECT quantile_disc(cost, 0.9995) FROM v").fetchall()[0][0]
-    truth = dict(raw.execute(f"SELECT district, count(*) FILTER (cost > {threshold}) FROM v GROUP BY 1").fetchall())
-    assert any(0 < n < 10 for n in truth.values())
     result, learnt = attack(f"""
         import json
-        t = (dataset("clinic-visits-synthetic").with_columns((col("cost") > {threshold}).cast("int").alias("hi"))
-             .group_by("district").agg(mean("hi"), sum("hi")).collect())
-        print(json.dumps([list(r) for r in t.rows]))
+        d = dataset("clinic-visits-synthetic")
+        print(json.dumps([outcome(lambda: d.with_columns(e.alias("hi")).group_by("district").agg(mean("hi")).collect())
+                          for e in ((col("cost") > {threshold}).cast("int"), (col("cost") > 1000000).cast("int"),
+                                    col("cost") // 1000000, col("cost") % 1000, col("cost").cast("int"))]))
     """)
     assert result["status"] == "ok", result
-    for district, mean_hi, sum_hi in learnt:
-        if truth[district] < 10:
-            assert mean_hi is None and sum_hi is None, district
+    assert learnt == ["sensitive-filter"] + ["sensitive-transform"] * 4
 
 
 def test_a_threshold_search_cannot_find_a_sensitive_value(attack, raw):

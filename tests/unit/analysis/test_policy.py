@@ -7,8 +7,10 @@ import pytest
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
 
 CLINIC = SourceInfo("clinic", True, ("visit_id", "patient_id", "district", "age_band", "cost", "visit_date"),
-                    frozenset({"visit_id", "patient_id"}), frozenset({"cost"}))
-DISTRICTS = SourceInfo("districts", False, ("district", "area"), frozenset(), frozenset())
+                    frozenset({"visit_id", "patient_id"}), frozenset({"cost"}), bounds={"cost": (0, 3_000_000)},
+                    levels={"district": ("和平区", "河东区"), "age_band": ("0-14", "15-64", "65+")})
+DISTRICTS = SourceInfo("districts", False, ("district", "area", "region"), frozenset(), frozenset(),
+                       bounds={"area": (0, 20_000)})
 SOURCES = {"clinic": CLINIC, "districts": DISTRICTS}
 
 
