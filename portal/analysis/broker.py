@@ -206,13 +206,14 @@ class Broker:
         return released
 
     def _remember(self, released: Released, cells: list[CellInput], fresh: list[Remembered], rules: Rules) -> None:
-        """Listed cells are remembered with the base-level values released for them."""
+        """Every cell with records is remembered, listed or not (with the base-level values
+        released for it): a set a record away from an unlisted one must be unlisted too, or
+        "pad of nine not listed, pad plus target listed" would prove the target is there."""
         memories = iter(released.memory)
         for cell, memory in zip(cells, fresh, strict=True):
-            if not listed(cell.records, cell.key, rules, self.noise):
-                continue  # not listed: nothing was released, nothing to remember
-            memory.values.update({k: v for k, v in next(memories).items() if k not in memory.values})
-            if not any(memory is known for known in self.registry.cells):
+            if listed(cell.records, cell.key, rules, self.noise):
+                memory.values.update({k: v for k, v in next(memories).items() if k not in memory.values})
+            if cell.records > 0 and not any(memory is known for known in self.registry.cells):
                 self.registry.remember(memory)
 
     def _ok(self, columns, rows: list[list[Any]], notes: list[str]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class Aggregation:
     b: float = 0.0
     constant: bool = False
     scale: float = 1.0
-    center: float = 0.0
+    center: float | None = 0.0
     rewrite: dict[str, Any] | None = None
 
 
@@ -214,8 +214,10 @@ class _Cell:
             return self.count()
         if agg.func in MAGNITUDES:
             return self._magnitude(agg, value, position)
-        if not self.enough(agg, position) or value is None:
+        if not self.enough(agg, position):
             return None
+        if value is None:  # no contributors, yet listed by the noise: the middle of the declared range
+            value = agg.center if agg.func != "count_distinct" else 0
         if agg.func == "count_distinct":
             return self._once(agg.stream, lambda: release_count(int(value), self.cell.key, agg.stream,
                                                                 self.rules, self.noise))

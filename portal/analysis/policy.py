@@ -228,7 +228,8 @@ class _Walker:
         origin = arg.taint(Origin())
         if func not in MAGNITUDES:
             stream = canonical({"op": func, "q": inner.get("q"), "args": [arg.tree]})
-            return output_name(node), Aggregation(index, func, arg.sensitive, stream), origin
+            center = sum(arg.interval) / 2 if arg.interval else None
+            return output_name(node), Aggregation(index, func, arg.sensitive, stream, center=center), origin
         return output_name(node), _magnitude(index, func, inner["args"][0], arg), origin
 
 
