@@ -144,3 +144,57 @@ def test_limit_before_aggregating_conditional_data_is_refused():
     steps = [{"op": "sort", "by": [{"column": "cost", "descending": True}]}, {"op": "limit", "n": 10},
              group(["district"], agg("mean", "cost"))]
     assert refused(plan(steps)) == "limit-before-aggregate"
+
+
+def _agg_plan(expr, func="sum", keys=("district",)):
+    return plan([{"op": "with_columns", "columns": [{"op": "alias", "name": "v", "expr": expr}]},
+                 group(list(keys), {"op": "alias", "name": "out", "expr": {"op": func, "args": [col("v")]}})])
+
+
+@pytest.mark.parametrize("expr, rule", [
+    ({"op": "mul", "args": [col("cost"), lit(1e13)]}, "out-of-range"),
+    ({"op": "mul", "args": [{"op": "mul", "args": [col("cost"), col("cost")]}, col("cost")]}, "out-of-range"),
+    ({"op": "div", "args": [lit(1), col("cost")]}, "division-by-zero"),
+    ({"op": "div", "args": [lit(1), {"op": "sub", "args": [col("cost"), lit(5)]}]}, "division-by-zero"),
+    ({"op": "cast", "args": [col("district")], "to": "number"}, "unbounded"),
+    ({"op": "floordiv", "args": [col("cost"), lit(1000)]}, "sensitive-transform"),
+    ({"op": "cast", "args": [col("cost")], "to": "integer"}, "sensitive-transform"),
+    ({"op": "gt", "args": [col("cost"), lit(1234)]}, "sensitive-filter"),
+])
+def test_expressions_that_could_fail_or_test_a_value_are_refused_before_running(expr, rule):
+    assert refused(_agg_plan(expr)) == rule
+
+
+def test_ranges_are_computed_from_the_declared_bounds():
+    assert check_plan(_agg_plan({"op": "mul", "args": [col("cost"), lit(1e9)]}), SOURCES).aggregated
+    assert check_plan(_agg_plan({"op": "div", "args": [col("cost"), {"op": "add", "args": [col("cost"), lit(1)]}]}),
+                      SOURCES).aggregated
+
+
+def test_rewrites_of_one_statistic_share_one_noise_stream_whatever_the_alias():
+    def stream(expr, func="sum"):
+        aggregation = check_plan(_agg_plan(expr, func), SOURCES).aggregations[0]
+        return aggregation.stream, aggregation.a, aggregation.b
+
+    plain = stream(col("cost"))
+    assert plain == ("sum:" + '[["{\\"dataset\\":\\"clinic\\",\\"name\\":\\"cost\\",\\"op\\":\\"field\\"}",1.0]]', 1.0, 0.0)
+    assert stream({"op": "mul", "args": [col("cost"), lit(3)]})[0] == plain[0]
+    assert stream({"op": "add", "args": [{"op": "div", "args": [col("cost"), lit(7)]}, lit(2)]})[1:] == (1 / 7, 2.0)
+    assert stream({"op": "add", "args": [col("cost"), col("cost")]}) == (plain[0], 2.0, 0.0)
+    ones = check_plan(_agg_plan(lit(1)), SOURCES).aggregations[0]
+    assert ones.constant and ones.b == 1.0
+
+
+def test_joined_columns_carry_the_taint_of_a_sensitive_key():
+    derive = {"op": "with_columns", "columns": [{"op": "alias", "name": "district",
+                                                 "expr": {"op": "mul", "args": [col("cost"), lit(2)]}}]}
+    steps = [derive, {"op": "join", "right": {"source": "districts", "steps": []}, "on": ["district"], "how": "inner"},
+             group([], agg("count"))]
+    assert refused(plan(steps)) == "sensitive-join"
+
+
+def test_group_levels_come_from_the_data_dictionary():
+    verdict = check_plan(plan([group(["district", "age_band"], agg("count"))]), SOURCES)
+    assert verdict.group_levels == (("和平区", "河东区"), ("0-14", "15-64", "65+"))
+    months = {"op": "with_columns", "columns": [{"op": "alias", "name": "m", "expr": {"op": "month", "args": [col("visit_date")]}}]}
+    assert check_plan(plan([months, group(["m"], agg("count"))]), SOURCES).group_levels == (tuple(range(1, 13)),)
