@@ -40,7 +40,7 @@ from portal.db import session_scope  # noqa: E402
 ANALYST = "utility-bench@example.org"
 BINS = ((1, 9, "< 10"), (10, 19, "10–19"), (20, 49, "20–49"), (50, 99, "50–99"), (100, 999, "100–999"),
         (1000, 10**12, "1000+"))
-PER_RUN = 25  # queries per run: keeps each run's printed answers under the 64 KB output cap
+PER_RUN = 5  # queries per run: under the 64 KB output cap and the 10 s wall clock, even on a busy machine
 
 
 @dataclass(frozen=True)

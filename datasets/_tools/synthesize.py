@@ -106,7 +106,8 @@ HOUSEHOLD = Spec(
           constraints={"minimum": 0, "maximum": 30000000}),
         F("housing_tenure", "string", "Housing tenure", "住房情况",
           constraints={"enum": ["自有住房（无贷款）", "自有住房（有贷款）", "租赁公房", "租赁私房", "其他"]}),
-        F("has_vehicle", "boolean", "Whether the household owns a car", "是否拥有汽车")),
+        F("has_vehicle", "boolean", "Whether the household owns a car", "是否拥有汽车",
+          constraints={"enum": [False, True]})),
     resource="households", fmt="csv.gz", open_class="conditional", synthetic=True,
 )
 

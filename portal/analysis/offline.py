@@ -86,7 +86,7 @@ def run_offline(code: str, paths: list[Path]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kaifang-offline-") as scratch:
         local = [read_local(p, Path(scratch)) for p in paths]
         sources = {d.slug: _source(d, Path(scratch)) for d in local}
-        broker = Broker(sources, noise=CellKeyNoise(b"offline sample"), budget_left={})
+        broker = Broker(sources, noise=CellKeyNoise(b"offline sample"), budget_left={}, quantum=0)
         result = sandbox.run(sandbox.RunRequest(code=code, grants=tuple(sources), run_id="offline"), broker).to_dict()
     result["offline_notes"] = [
         f"{d.slug}: {'conditional: aggregates only, as in the portal' if d.conditional else 'open data'}"

@@ -293,7 +293,9 @@ def test_contributors_and_top_two_absolute_values(tables):
     assert result.rows == [("a", 5, 7, 3, 40), ("b", 2, 7, 2, -7)]
     assert result.stats[0] == CellStats(records=5, key=result.stats[0].key, contributors=(5, 4, 4, 4),
                                         top=((0.0, 0.0), (40.0, 30.0), (0.0, 0.0), (40.0, 30.0)),
-                                        sketch=result.stats[0].sketch)
+                                        sketch=result.stats[0].sketch, present=result.stats[0].present)
+    present = _hand("SELECT count(value) FROM {measures} WHERE grp = 'a'", tables, [])[0][0]
+    assert result.stats[0].present == (5, present, 5, 5), "non-null inputs of the sum; records elsewhere"
     sketch = result.stats[0].sketch
     assert len(sketch) == 180 and sum(sketch[0:60:3]) == 5, "each partition's buckets hold every record once"
     assert result.stats[1].contributors == (2, 1, 2, 1)
