@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
-    Setting("ANALYSIS_ANSWER_QUANTUM_MS", int, 50, "Answers about conditional data leave the broker at a multiple of "
+    Setting("ANALYSIS_ANSWER_QUANTUM_MS", int, 20, "Answers about conditional data leave the broker at a multiple of "
             "this many milliseconds, so their timing does not depend on the records; 0 turns padding off."),
 )
 

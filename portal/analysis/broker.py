@@ -43,7 +43,7 @@ from portal.serialise import plain
 log = logging.getLogger(__name__)
 OPEN_ROWS_CAP = 10_000
 EMPTY_SKETCH = (0,) * (3 * PARTS * BUCKETS)
-ANSWER_QUANTUM = 0.05  # seconds; ANALYSIS_ANSWER_QUANTUM in portal/config.py
+ANSWER_QUANTUM = 0.02  # seconds; ANALYSIS_ANSWER_QUANTUM_MS in portal/config.py
 
 
 @dataclass(frozen=True)
