@@ -149,7 +149,9 @@ class Broker:
         aggregation = Aggregation(0, "count", False, COUNT_STREAM)
         released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
         value = released.rows[0][0] if released.rows else None
+        self.tally.cells_suppressed += released.suppressed_groups
         return {"status": "ok", "count": value, "notes": list(released.notes)}
+
     def _check_fan_out(self, plan: dict[str, Any], tables: dict) -> None:
         """Each joined side must match a conditional record at most once (see policy._check_joins)."""
         for right, keys in join_lookups(plan):
