@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from dataclasses import replace
 from decimal import Decimal
 
 import duckdb
@@ -394,3 +395,17 @@ def test_unaliased_expressions_are_named_by_the_shared_rule(tables):
     result = run_plan(query, tables, max_rows=10)
     assert [c.name for c in result.columns] == ["cast", "add_age", "lit", "neg", "is_in_district"]
     assert result.rows == [(142, 21, 3, -2, True)]
+
+
+def test_bounded_columns_are_read_clamped_into_their_declared_range(tables):
+    """Plans over conditional data read bounded columns clamped, so the broker's interval
+    arithmetic on the declared bounds holds for every value."""
+    people = tables["people"]
+    real = _hand("SELECT min(income), max(income), sum(income) FROM {people}", tables)[0]
+    low, high = float(real[0]) + 10, float(real[1]) - 1
+    bounded = replace(people, bounds=(("income", low, high),))
+    query = plan(group([], op("min", col("income")), op("max", col("income")), op("sum", col("income"))))
+    found = run_plan(query, {**tables, "people": bounded}, max_rows=10).rows[0]
+    assert (found[0], found[1]) == (low, high)
+    clamped = _hand("SELECT sum(least(greatest(income, ?), ?)) FROM {people}", tables, [low, high])[0][0]
+    assert found[2] == clamped != real[2]
