@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
+    Setting("DP_DAILY_EPSILON", float, 1.0, "ε a grant in the differential-privacy mode may spend per day, unless the dataset or grant says otherwise."),
+    Setting("DP_QUERY_EPSILON", float, 0.1, "ε one query spends in the differential-privacy mode, unless the dataset says otherwise."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -94,6 +96,11 @@ def _coerce(name: str, value: Any) -> Any:
             return False
     if declared.type is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
+    if declared.type is float and isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     raise ConfigError(f"setting {name} must be {declared.type.__name__}, got {value!r}")
 
 

@@ -1,0 +1,273 @@
+"""Answering plans in the ε-budget mode: differential privacy instead of cell-key noise.
+
+The broker hands a plan here when it reads a conditional dataset whose grant is in the "dp" mode
+(see portal/analysis/epsilon.py). Then, in this order:
+
+1. the query's ε is charged to the grant **before anything else**, so a refused query costs as
+   much as an answered one and no refusal comes for free; with too little ε left, the plan is
+   refused (`epsilon-budget`) and nothing runs;
+2. the plan is checked from the plan and the data dictionary only: the usual policy (grants,
+   identifiers, rows never released, joins), then what this mode can release — `count()`, and
+   `sum`, `mean`, `median`, `quantile` of a field with declared bounds, grouped only by fields
+   with declared category levels (at most `max_groups` combinations);
+3. the records of the aggregation's input are read (keys and aggregated fields), grouped by
+   *every combination of declared levels* (empty cells included, records with other values left
+   out), and each statistic of each cell is released by an OpenDP measurement
+   (portal/analysis/privacy.py) with the query's ε split evenly between its statistics;
+4. `sort` and `limit` after the aggregation are applied to the released rows (post-processing).
+
+What the analyst sees — which rows exist, columns, notes, refusals — depends on the plan and the
+dictionary only; the records reach the answer only through the noisy values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from portal import store
+from portal.analysis import privacy
+from portal.analysis.epsilon import EpsilonBudget
+from portal.analysis.policy import Refusal, SourceInfo, check_plan
+from portal.store import output_name
+
+MAX_ROWS = 20_000_000  # records read for one aggregation; far above any bundled dataset
+STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
+WITH_INTERVAL = frozenset({"count", "sum", "mean"})
+
+
+@dataclass(frozen=True)
+class PrivateSource:
+    """A conditional dataset analysed in the ε-budget mode under one grant."""
+
+    grant_id: int
+    epsilon_per_query: float
+    bounds: Mapping[str, tuple[float, float]]
+    levels: Mapping[str, tuple[Any, ...]]
+    max_groups: int = 40
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One aggregation of the plan as this mode releases it."""
+
+    name: str
+    func: str
+    column: str | None = None
+    alpha: float = 0.5
+
+
+class PrivateAnswers:
+    """The ε-mode path of one run's broker: which plans it governs and how it answers them."""
+
+    def __init__(self, private: Mapping[str, PrivateSource], budget: EpsilonBudget):
+        self.private = dict(private)
+        self.budget = budget
+
+    def governs(self, plan: dict[str, Any]) -> str | None:
+        """The ε-mode dataset a plan reads, if any (schema questions are answered from the
+        dictionary, read no record and cost nothing)."""
+        if plan.get("action") == "schema":
+            return None
+        return next((slug for slug in _sources_named(plan) if slug in self.private), None)
+
+    def answer(self, plan: dict[str, Any], slug: str, *, infos: Mapping[str, SourceInfo],
+               tables: Mapping[str, store.StoredTable], check_fan_out: Callable[[dict, dict], None]) -> dict[str, Any]:
+        """Charge the query's ε, then answer or refuse; the note says what was spent.
+
+        Raises:
+            Refusal: with the ε summary in its reason (the ε stays spent); store errors too.
+        """
+        source = self.private[slug]
+        if not self.budget.spend(source.grant_id, source.epsilon_per_query):
+            raise Refusal("epsilon-budget", f"today's ε budget for {slug} is spent "
+                                            f"({self.budget.summary(source.grant_id)}); try tomorrow")
+        spent = (f"ε {source.epsilon_per_query:g} spent on this query, refused or not; "
+                 f"{self.budget.summary(source.grant_id)}")
+        try:
+            infos = {s: replace(i, sensitive=frozenset()) if s in self.private else i for s, i in infos.items()}
+            verdict = check_plan(plan, infos)
+            used = {s: tables[s] for s in verdict.datasets}
+            check_fan_out(plan, used)
+            body = self._release(plan, source, used)
+        except Refusal as exc:
+            raise Refusal(exc.rule, f"{exc.reason} ({spent})") from None
+        except store.QueryError as exc:
+            raise Refusal(exc.code, f"{exc.message} ({spent})") from None
+        body["notes"] = [*body.get("notes", []), spent]
+        return body
+
+    def _release(self, plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[str, Any]:
+        if plan["action"] == "count":
+            if any(step["op"] == "group_by" for step in plan["steps"]):
+                raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
+            records, _ = store.count_plan(plan, tables)
+            noisy = privacy.release_count(records, source.epsilon_per_query)
+            return {"status": "ok", "count": noisy.value, "notes": [
+                f"count with discrete Laplace noise (scale {noisy.scale:.3g}); "
+                f"95 % interval {noisy.low:g} to {noisy.high:g}"]}
+        at = next(i for i, step in enumerate(plan["steps"]) if step["op"] == "group_by")
+        group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
+        shadowed = _shadowed(before)
+        keys = [_level_key(key, source, shadowed) for key in group["keys"]]
+        statistics = [_statistic(node, source, shadowed) for node in group["aggs"]]
+        cells = list(itertools.product(*(source.levels[key] for key in keys)))
+        if len(cells) > source.max_groups:
+            raise Refusal("too-many-groups", f"{len(cells)} combinations of declared levels; at most "
+                                             f"{source.max_groups}: use coarser group keys")
+        statistic_columns = _statistic_columns(statistics, set(keys))
+        key_columns, found = _records(plan, before, keys, statistics, tables)
+        columns = key_columns + statistic_columns
+        epsilon = source.epsilon_per_query / len(statistics)
+        released = [_cell(cell, found.get(cell), statistics, source, epsilon) for cell in cells]
+        released = _post_process(released, [c["name"] for c in columns], after)
+        return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
+                "notes": _notes(statistics, released, epsilon, len(keys))}
+
+
+def _sources_named(plan: dict[str, Any]) -> list[str]:
+    found = [plan["source"]]
+    for step in plan["steps"]:
+        if step["op"] == "join":
+            found += _sources_named(step["right"])
+    return found
+
+
+def _shadowed(steps: list[dict[str, Any]]) -> set[str]:
+    """Names that no longer hold a dataset field as it is when the aggregation reads them:
+    computed by `select`/`with_columns`, or merged or brought in by a join."""
+    names: set[str] = set()
+    for step in steps:
+        if step["op"] in ("select", "with_columns"):
+            names |= {output_name(n) for n in step["columns"]
+                      if not (n["op"] == "col" or (n["op"] == "alias" and n["expr"] == {"op": "col", "name": n["name"]}))}
+        elif step["op"] == "join":
+            names |= set(step["on"])
+    return names
+
+
+def _level_key(key: str, source: PrivateSource, shadowed: set[str]) -> str:
+    if key in shadowed or not source.levels.get(key):
+        raise Refusal("dp-levels", f"in the ε-budget mode a group key must be a field with declared category "
+                                   f"levels (data dictionary constraints.enum); {key!r} has none")
+    return key
+
+
+def _statistic(node: dict[str, Any], source: PrivateSource, shadowed: set[str]) -> Statistic:
+    inner = node["expr"] if node["op"] == "alias" else node
+    func = inner["op"]
+    if func not in STATISTICS:
+        raise Refusal("dp-statistic", f"the ε-budget mode releases count, sum, mean, median and quantile, not {func}")
+    if func == "count":
+        return Statistic(output_name(node), "count")
+    arg = inner["args"][0]
+    column = arg.get("name") if arg["op"] == "col" else None
+    if column is None or column in shadowed or column not in source.bounds:
+        raise Refusal("dp-bounds", f"in the ε-budget mode {func} takes a numeric field with declared bounds "
+                                   "(data dictionary constraints.minimum/maximum) as it is, e.g. mean('cost')")
+    alpha = 0.5 if func == "median" else float(inner.get("q", 0.5))
+    return Statistic(output_name(node), func, column, alpha)
+
+
+@dataclass
+class _Cell:
+    """The records of one cell, as the mechanisms need them: how many, and each field's values."""
+
+    records: int = 0
+    values: dict[str, list[float]] | None = None
+
+
+def _records(plan: dict[str, Any], before: list, keys: list[str], statistics: list[Statistic],
+             tables: dict) -> tuple[list[dict[str, str]], dict[tuple, _Cell]]:
+    """The aggregation's input grouped by key: the key columns' names and types, and the cells."""
+    fields = list(dict.fromkeys(s.column for s in statistics if s.column))
+    select = [{"op": "alias", "name": f"k{i}", "expr": {"op": "col", "name": k}} for i, k in enumerate(keys)]
+    select += [{"op": "alias", "name": f"v{i}", "expr": {"op": "col", "name": f}} for i, f in enumerate(fields)]
+    select = select or [{"op": "alias", "name": "one", "expr": {"op": "lit", "value": 1}}]
+    reading = {**plan, "action": "collect", "steps": [*before, {"op": "select", "columns": select}]}
+    result = store.run_plan(reading, tables, max_rows=MAX_ROWS)
+    if result.truncated:
+        raise RuntimeError("more records than the ε-budget mode reads")  # a broker error, not a refusal
+    cells: dict[tuple, _Cell] = {}
+    width = len(keys)
+    for row in result.rows:
+        cell = cells.setdefault(tuple(_plain(v) for v in row[:width]), _Cell(0, {f: [] for f in fields}))
+        cell.records += 1
+        for field, value in zip(fields, row[width:], strict=False):
+            if value is not None:
+                cell.values[field].append(float(value))
+    columns = [{"name": k, "type": c.type} for k, c in zip(keys, result.columns, strict=False)]
+    return columns, cells
+
+
+def _cell(key: tuple, cell: _Cell | None, statistics: list[Statistic], source: PrivateSource,
+          epsilon: float) -> list[tuple[Any, privacy.Noisy | None]]:
+    """One released row: the key, then each statistic (with its `Noisy` for the interval columns)."""
+    cell = cell or _Cell(0, {})
+    row: list[tuple[Any, privacy.Noisy | None]] = [(value, None) for value in key]
+    for stat in statistics:
+        values = (cell.values or {}).get(stat.column or "", [])
+        if stat.func == "count":
+            noisy = privacy.release_count(cell.records, epsilon)
+        elif stat.func == "sum":
+            noisy = privacy.release_sum(values, source.bounds[stat.column], epsilon)
+        elif stat.func == "mean":
+            noisy = privacy.release_mean(values, source.bounds[stat.column], epsilon)
+        else:
+            noisy = privacy.release_quantile(values, source.bounds[stat.column], stat.alpha, epsilon)
+        row.append((noisy.value, noisy))
+    for stat, (_, noisy) in zip(statistics, row[len(key):], strict=True):
+        if stat.func in WITH_INTERVAL:
+            row += [(noisy.low, None), (noisy.high, None)]
+    return row
+
+
+def _statistic_columns(statistics: list[Statistic], names: set[str]) -> list[dict[str, str]]:
+    """The statistics' columns, then `<name>_low` and `<name>_high` (95 %) for counts, sums, means."""
+    columns = [{"name": s.name, "type": "integer" if s.func == "count" else "float"} for s in statistics]
+    for stat in statistics:
+        if stat.func in WITH_INTERVAL:
+            kind = "integer" if stat.func == "count" else "float"
+            columns += [{"name": f"{stat.name}_low", "type": kind}, {"name": f"{stat.name}_high", "type": kind}]
+    taken = [c["name"] for c in columns] + sorted(names)
+    if len(set(taken)) < len(taken):
+        raise Refusal("duplicate-column", "a statistic's name collides with an interval column (<name>_low, "
+                                          "<name>_high) or a group key: rename it with alias()")
+    return columns
+
+
+def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]]) -> list[list]:
+    """`sort` and `limit` after the aggregation, applied to released values only."""
+    for step in after:
+        if step["op"] == "limit":
+            rows = rows[:step["n"]]
+            continue
+        for key in reversed(step["by"]):
+            if key["column"] not in names:
+                raise Refusal("unknown-column", f"no column {key['column']!r} to sort by")
+            index = names.index(key["column"])
+            rows = sorted(rows, key=lambda row, i=index: row[i][0], reverse=bool(key.get("descending")))
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    """A key as the dictionary declares levels: JSON scalars; dates and the like as ISO text."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[str]:
+    notes = [f"ε-budget mode (differential privacy): ε {epsilon:g} per statistic "
+             "(a mean spends half on its sum and half on its count); every combination of declared levels is "
+             "listed, empty ones too, and records with other key values are left out"]
+    for position, stat in enumerate(statistics):
+        scales = [row[width + position][1].scale for row in rows]
+        if not scales:
+            continue
+        scale = f"{min(scales):.3g}" if min(scales) == max(scales) else f"{min(scales):.3g} to {max(scales):.3g}"
+        kind = {"count": "discrete Laplace", "quantile": "exponential mechanism, scale in ranks",
+                "median": "exponential mechanism, scale in ranks"}.get(stat.func, "Laplace")
+        interval = f"; 95 % interval in {stat.name}_low/{stat.name}_high" if stat.func in WITH_INTERVAL else ""
+        notes.append(f"{stat.name}: {kind} noise, scale {scale}{interval}")
+    return notes
