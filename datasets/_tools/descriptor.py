@@ -69,6 +69,7 @@ class Field:
     unit: str | None = None
     identifier: bool = False
     sensitive: bool = False
+    constraints: dict | None = None  # Table Schema constraints: public bounds (minimum/maximum), levels (enum)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def render(spec: Spec) -> dict:
 
 
 def _resource(spec: Spec) -> dict:
-    fields = [{"name": f.name, "type": f.type, "description": f.en} for f in spec.fields]
+    fields = [{"name": f.name, "type": f.type, "description": f.en,
+               **({"constraints": f.constraints} if f.constraints else {})} for f in spec.fields]
     resource = {"name": spec.resource, "path": spec.filename}
     resource.update(FORMATS[spec.fmt])
     resource["encoding"] = spec.encoding

@@ -23,7 +23,7 @@ from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.policy import SourceInfo
-from portal.catalog.packages import FRICTIONLESS_TYPES
+from portal.catalog.packages import FRICTIONLESS_TYPES, field_specs
 
 DESCRIPTOR = "datapackage.json"
 
@@ -39,6 +39,8 @@ class LocalData:
     sensitive: frozenset[str] = frozenset()
     types: tuple[tuple[str, str], ...] = ()
     disclosure: dict[str, Any] | None = None
+    bounds: tuple[tuple[str, tuple[float, float]], ...] = ()
+    levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def read_local(path: Path, scratch: Path) -> LocalData:
@@ -62,12 +64,15 @@ def _described(folder: Path) -> LocalData:
     fields = ext.get("fields") or {}
     resource = (doc.get("resources") or [{}])[0]
     schema = (resource.get("schema") or {}).get("fields") or []
+    specs = field_specs(resource, fields)
     return LocalData(
         slug=doc["name"], rows=folder / resource["path"], conditional=ext.get("open_class") == "conditional",
         identifiers=frozenset(n for n, f in fields.items() if f.get("identifier")),
         sensitive=frozenset(n for n, f in fields.items() if f.get("sensitive")),
         types=tuple((f["name"], FRICTIONLESS_TYPES[f["type"]]) for f in schema if f.get("type") in FRICTIONLESS_TYPES),
         disclosure=ext.get("disclosure"),
+        bounds=tuple((f.name, f.bounds) for f in specs if f.bounds),
+        levels=tuple((f.name, f.levels) for f in specs if f.levels),
     )
 
 
@@ -93,7 +98,8 @@ def _source(data: LocalData, scratch: Path) -> GrantedSource:
     ingested = store.ingest(data.rows, scratch / "tables" / data.slug, overrides=dict(data.types) or None)
     info = SourceInfo(slug=data.slug, conditional=data.conditional,
                       columns=tuple(c.name for c in ingested.columns),
-                      identifiers=data.identifiers, sensitive=data.sensitive)
+                      identifiers=data.identifiers, sensitive=data.sensitive,
+                      bounds=dict(data.bounds), levels=dict(data.levels))
     salt = int.from_bytes(hashlib.sha256(data.slug.encode()).digest()[:7], "big")
     return GrantedSource(info=info, table=store.StoredTable(ingested.path, ingested.columns),
                          rules=Rules.with_overrides(data.disclosure), row_salt=salt)

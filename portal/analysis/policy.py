@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal.analysis.disclosure import Aggregation
@@ -51,13 +51,20 @@ class Refusal(Exception):
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What the policy needs to know about a granted dataset."""
+    """What the policy needs to know about a granted dataset: public metadata only.
+
+    `bounds` are the publisher-declared (minimum, maximum) of numeric fields (every numeric field
+    of conditional data has them; stored values are clamped into them), `levels` the declared
+    category levels of text fields. Disclosure control computes ranges and group limits from
+    these, never from the records."""
 
     slug: str
     conditional: bool
     columns: tuple[str, ...]
     identifiers: frozenset[str]
     sensitive: frozenset[str]
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

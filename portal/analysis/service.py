@@ -116,7 +116,8 @@ def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: 
     source: AnalysisSource = analysis_source(session, usable.slug, data_dir=data_dir)
     conditional = usable.open_class == "conditional"
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
-                      identifiers=source.identifiers, sensitive=source.sensitive)
+                      identifiers=source.identifiers, sensitive=source.sensitive,
+                      bounds=source.bounds, levels=source.levels)
     rules = Rules.with_overrides(source.disclosure)
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -127,6 +128,12 @@ class Field(Base):
     unit: Mapped[str | None] = mapped_column(String(40))
     identifier: Mapped[bool] = mapped_column(Boolean, default=False)
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Publisher-declared public bounds (Table Schema constraints.minimum/maximum) and category
+    # levels (constraints.enum): disclosure control computes ranges and group limits from these,
+    # never from the data.
+    minimum: Mapped[float | None] = mapped_column(Float)
+    maximum: Mapped[float | None] = mapped_column(Float)
+    levels: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Version(Base):
@@ -149,6 +156,7 @@ class Version(Base):
     columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     storage_path: Mapped[str] = mapped_column(String(500))
     sample_path: Mapped[str | None] = mapped_column(String(500))  # synthetic sample of conditional data
+    clamped: Mapped[dict[str, int] | None] = mapped_column(JSON)  # values clamped into declared bounds, per field
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

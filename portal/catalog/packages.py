@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,13 @@ class FieldSpec:
     unit: str | None
     identifier: bool
     sensitive: bool
+    minimum: float | None = None  # Table Schema `constraints.minimum` / `maximum`: public bounds
+    maximum: float | None = None
+    levels: tuple[str, ...] | None = None  # `constraints.enum`: the declared category levels
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        return None if self.minimum is None or self.maximum is None else (self.minimum, self.maximum)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ def read_package(folder: Path) -> PackageSpec:
     if freq not in UPDATE_FREQUENCIES:
         errors["kaifang.update_frequency"] = [f"one of {', '.join(UPDATE_FREQUENCIES)}"]
     resource = _tabular_resource(doc, errors)
+    _check_constraints(resource, ext.get("open_class"), errors)
     if errors:
         raise Invalid(f"{folder / DESCRIPTOR} is not a valid dataset descriptor", code="bad-descriptor",
                       errors=errors)
@@ -151,14 +160,16 @@ def _spec(folder: Path, doc: dict, ext: dict, resource: dict | None, freq: str, 
         spatial=ext.get("spatial_coverage") or {}, contact=ext.get("contact") or {},
         synthetic=bool(ext.get("synthetic")), coordinates=ext.get("coordinates"),
         disclosure=ext.get("disclosure"), cluster_by=tuple(ext.get("cluster_by") or ()),
-        fields=_fields(resource, ext.get("fields") or {}),
+        fields=field_specs(resource, ext.get("fields") or {}),
         data_path=folder / resource["path"] if resource else None,
         data_format=(resource or {}).get("format"), encoding=(resource or {}).get("encoding"),
         checksum=checksum,
     )
 
 
-def _fields(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpec, ...]:
+def field_specs(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpec, ...]:
+    """The fields of a resource's Table Schema, with the `kaifang.fields` flags (also read by
+    offline runs from a sample package)."""
     declared = ((resource or {}).get("schema") or {}).get("fields") or []
     specs = []
     for field in declared:
@@ -168,8 +179,63 @@ def _fields(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpec, .
             description_en=field.get("description", ""), description_zh=more.get("description_zh", ""),
             unit=more.get("unit"), identifier=bool(more.get("identifier")),
             sensitive=bool(more.get("sensitive")),
+            minimum=_number(field, "minimum"), maximum=_number(field, "maximum"), levels=_levels(field),
         ))
     return tuple(specs)
+
+
+NUMERIC_TYPES = frozenset({"integer", "number", "year"})
+
+
+def _check_constraints(resource: dict | None, open_class: str | None, errors: dict[str, list[str]]) -> None:
+    """Bounds and levels are public metadata that disclosure control computes with, so they must
+    be well-formed; a conditional dataset must bound every numeric field (docs/disclosure.md)."""
+    declared = ((resource or {}).get("schema") or {}).get("fields") or []
+    for field in declared:
+        name = field.get("name")
+        problems = _constraint_problems(field)
+        unbounded = field.get("type") in NUMERIC_TYPES and None in (_number(field, "minimum"), _number(field, "maximum"))
+        if open_class == "conditional" and unbounded and not problems:
+            problems.append("a numeric field of conditional data needs public bounds: "
+                            "constraints.minimum and constraints.maximum")
+        if problems:
+            errors[f"resources[0].schema.fields[{name}].constraints"] = problems
+
+
+def _constraint_problems(field: dict) -> list[str]:
+    constraints = field.get("constraints") or {}
+    if not isinstance(constraints, dict):
+        return ["an object"]
+    problems = []
+    low, high = constraints.get("minimum"), constraints.get("maximum")
+    for key, value in (("minimum", low), ("maximum", high)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or abs(value) > MAX_BOUND):
+            problems.append(f"{key} must be a finite number within +-{MAX_BOUND:.0e}")
+        elif value is not None and field.get("type") == "integer" and not float(value).is_integer():
+            problems.append(f"{key} of an integer field must be a whole number")
+    if not problems and low is not None and high is not None and low > high:
+        problems.append("minimum is above maximum")
+    enum = constraints.get("enum")
+    if enum is not None and (not isinstance(enum, list) or not enum or len(set(map(str, enum))) != len(enum)):
+        problems.append("enum must be a non-empty list of distinct values")
+    return problems
+
+
+# Bounds beyond this are no bounds: a sum of 10^9 such values would leave the exact range of DOUBLE.
+MAX_BOUND = 1e15
+
+
+def _number(field: dict, key: str) -> float | None:
+    value = (field.get("constraints") or {}).get(key) if isinstance(field.get("constraints"), dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _levels(field: dict) -> tuple[str, ...] | None:
+    enum = (field.get("constraints") or {}).get("enum") if isinstance(field.get("constraints"), dict) else None
+    return tuple(str(v) for v in enum) if isinstance(enum, list) and enum else None
 
 
 def _date(value: Any) -> date | None:

@@ -142,7 +142,8 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
                    [Tag(lang="zh", name=k, position=i) for i, k in enumerate(dict.fromkeys(spec.tags_zh))]
     dataset.fields = [
         Field(position=i, name=f.name, type=f.type or "text", description_en=f.description_en,
-              description_zh=f.description_zh, unit=f.unit, identifier=f.identifier, sensitive=f.sensitive)
+              description_zh=f.description_zh, unit=f.unit, identifier=f.identifier, sensitive=f.sensitive,
+              minimum=f.minimum, maximum=f.maximum, levels=list(f.levels) if f.levels else None)
         for i, f in enumerate(spec.fields)
     ]
 
@@ -163,8 +164,10 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         raise _ingest_problem(source, exc) from exc
     sample = None
     try:
+        result, clamped = _clamp_conditional(dataset, result)
         sample = _sample_for(dataset, result)
         version = _record_version(session, dataset, result, source, data_dir, note)
+        version.clamped = clamped or None
         version.sample_path = str(sample.relative_to(data_dir)) if sample else None
         session.commit()
     except BaseException:
@@ -174,6 +177,32 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
             sample.unlink(missing_ok=True)
         raise
     return VersionInfo.from_model(version)
+
+
+NUMERIC = frozenset({"integer", "float", "decimal"})
+
+
+def _clamp_conditional(dataset: Dataset, result: store.IngestResult) -> tuple[store.IngestResult, dict[str, int]]:
+    """Conditional data is computed on by interval arithmetic over its declared bounds, so every
+    numeric column needs bounds, and values outside them are clamped (and counted) here.
+
+    Raises:
+        Invalid: a numeric column of conditional data has no declared bounds.
+    """
+    if dataset.open_class != "conditional":
+        return result, {}
+    bounds = field_bounds(dataset.fields)
+    missing = [c.name for c in result.columns if c.type in NUMERIC and c.name not in bounds]
+    if missing:
+        raise Invalid(f"conditional data needs public bounds for every numeric field; declare "
+                      f"constraints.minimum and constraints.maximum for: {', '.join(missing)}",
+                      code="missing-bounds", errors={name: ["no declared bounds"] for name in missing})
+    return store.clamp(result, bounds)
+
+
+def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
+    """The declared (minimum, maximum) of each bounded field."""
+    return {f.name: (f.minimum, f.maximum) for f in fields if f.minimum is not None and f.maximum is not None}
 
 
 def _sample_for(dataset: Dataset, result: store.IngestResult) -> Path | None:

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
@@ -69,6 +69,8 @@ class AnalysisSource:
     identifiers: frozenset[str]
     sensitive: frozenset[str]
     disclosure: dict | None
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # declared, public
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
 
 
 def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisSource:
@@ -90,6 +92,9 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisS
         identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
         sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
         disclosure=dataset.disclosure,
+        bounds={f.name: (f.minimum, f.maximum) for f in dataset.fields
+                if f.minimum is not None and f.maximum is not None},
+        levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
     )
 
 
@@ -195,8 +200,7 @@ def _sample_descriptor(dataset: Dataset, version: Version, rows_name: str) -> di
                        "Run analysis code on it with `kaifang offline-run FILE --data this.zip`.",
         "licenses": [{"name": dataset.licence_name or "CC0-1.0", "title": dataset.licence_title}],
         "resources": [{"name": "sample", "path": rows_name, "format": "csv", "encoding": "utf-8",
-                       "schema": {"fields": [{"name": c["name"], "type": FRICTIONLESS.get(c["type"], "string")}
-                                             for c in version.columns]}}],
+                       "schema": {"fields": [_sample_field(c, fields.get(c["name"])) for c in version.columns]}}],
         "kaifang": {
             "title_zh": f"{dataset.title_zh}（样本数据，合成）", "open_class": dataset.open_class,
             "synthetic": True, "disclosure": dataset.disclosure,
@@ -204,6 +208,20 @@ def _sample_descriptor(dataset: Dataset, version: Version, rows_name: str) -> di
                               "sensitive": f.sensitive} for name, f in fields.items()},
         },
     }
+
+
+def _sample_field(column: dict, described) -> dict:
+    """A sample's schema field, with the declared bounds and levels: offline runs apply the same
+    interval arithmetic and group limits as the portal."""
+    out = {"name": column["name"], "type": FRICTIONLESS.get(column["type"], "string")}
+    constraints = {}
+    if described is not None and described.minimum is not None and described.maximum is not None:
+        constraints = {"minimum": described.minimum, "maximum": described.maximum}
+    if described is not None and described.levels:
+        constraints["enum"] = list(described.levels)
+    if constraints:
+        out["constraints"] = constraints
+    return out
 
 
 def download_formats(coordinates: dict | None) -> tuple[str, ...]:

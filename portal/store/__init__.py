@@ -7,6 +7,7 @@ and reasons: docs/store.md.
 """
 
 from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
+from portal.store.bounds import clamp
 from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export
 from portal.store.files import checksum_file, sweep
@@ -24,5 +25,5 @@ __all__ = [
     "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]
