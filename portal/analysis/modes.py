@@ -6,6 +6,11 @@ portal/analysis/private_queries.py), with optional `epsilon_per_query` and `dail
 grant may override the mode and the daily ε (`Grant.disclosure_mode`, `Grant.daily_epsilon`);
 the portal's settings `DP_DAILY_EPSILON` and `DP_QUERY_EPSILON` are the defaults.
 
+`dp_bounds` (`{"cost": [0, 20000]}`) narrows, for this mode only, the range to which a field's
+values are clamped before they are summed: the noise of a sum grows with the bound, so a field
+declared 0..3,000,000 for its rare extremes is better summed clamped at a typical ceiling. It
+must lie inside the field's declared bounds (`effective_bounds`), and is public like them.
+
 Pure: no database; `disclosure.Rules` leaves these keys to this module.
 """
 
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MODES = ("sdc", "dp")
-PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon"})
+PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon", "dp_bounds"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class PrivacySettings:
     mode: str = "sdc"
     epsilon_per_query: float = 0.1
     daily_epsilon: float = 1.0
+    dp_bounds: tuple[tuple[str, tuple[float, float]], ...] = ()
 
     @classmethod
     def resolve(cls, disclosure: Mapping[str, Any] | None, *, grant_mode: str | None = None,
@@ -55,7 +61,17 @@ class PrivacySettings:
             raise ValueError(f"disclosure mode must be one of {', '.join(MODES)}, not {mode!r}")
         daily = grant_daily if grant_daily is not None else declared.get("daily_epsilon", defaults.daily)
         per_query = declared.get("epsilon_per_query", defaults.per_query)
-        return cls(mode, _positive(per_query, "epsilon_per_query"), _positive(daily, "daily_epsilon"))
+        clamps = tuple((name, (float(lo), float(hi))) for name, (lo, hi) in sorted(declared.get("dp_bounds", {}).items()))
+        return cls(mode, _positive(per_query, "epsilon_per_query"), _positive(daily, "daily_epsilon"), clamps)
+
+    def effective_bounds(self, declared: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        """The declared bounds, narrowed by `dp_bounds` (never widened)."""
+        bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in declared.items()}
+        for name, (lo, hi) in self.dp_bounds:
+            if name in bounds:
+                low, high = max(lo, bounds[name][0]), min(hi, bounds[name][1])
+                bounds[name] = (low, high) if low < high else bounds[name]
+        return bounds
 
 
 def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -70,7 +86,18 @@ def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in ("epsilon_per_query", "daily_epsilon"):
         if key in found:
             _positive(found[key], key)
+    _check_clamps(found.get("dp_bounds", {}))
     return found
+
+
+def _check_clamps(clamps: Any) -> None:
+    if not isinstance(clamps, dict):
+        raise ValueError("kaifang.disclosure.dp_bounds maps field names to [lower, upper]")
+    for name, pair in clamps.items():
+        numbers = isinstance(pair, list | tuple) and len(pair) == 2 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+        if not numbers or pair[0] >= pair[1]:
+            raise ValueError(f"kaifang.disclosure.dp_bounds[{name!r}] must be [lower, upper] with lower < upper")
 
 
 def _positive(value: Any, name: str) -> float:

@@ -29,6 +29,7 @@ dp.enable_features("contrib")
 
 CONFIDENCE = 0.95
 QUANTILE_CANDIDATES = 1001  # grid points between the bounds: finer costs little (log of the count)
+GEOMETRIC_SPAN = 1000  # bounds spanning more than this factor get a geometric grid
 Bounds = tuple[float, float]
 
 
@@ -98,9 +99,17 @@ def quantile_measurement(bounds: Bounds, alpha: float, epsilon: float) -> Calibr
 
 
 def quantile_candidates(bounds: Bounds) -> list[float]:
+    """The values a quantile may take: evenly spaced, or for a non-negative field spanning orders
+    of magnitude (money), geometrically spaced from 1, so the grid's relative resolution is the
+    same for a 500-yuan visit and a 500,000-yuan one (1.5 % over 0..3,000,000)."""
     low, high = _bounds(bounds)
-    step = (high - low) / (QUANTILE_CANDIDATES - 1)
-    return [low + i * step for i in range(QUANTILE_CANDIDATES - 1)] + [high]
+    steps = QUANTILE_CANDIDATES - 1
+    if low >= 0 and high / max(low, 1.0) > GEOMETRIC_SPAN:
+        start = max(low, 1.0)
+        ratio = (high / start) ** (1 / (steps - 1))
+        return ([low] if low < start else []) + [start * ratio ** i for i in range(steps - 1)] + [high]
+    step = (high - low) / steps
+    return [low + i * step for i in range(steps)] + [high]
 
 
 def _bounds(bounds: Bounds) -> tuple[float, float]:
@@ -143,8 +152,9 @@ def release_mean(values: Sequence[float], bounds: Bounds, epsilon: float) -> Noi
     value = min(high, max(low, total.value / max(count.value, 1)))
     interval = (low, high)
     if count.low is not None and count.low >= 1:
-        ratios = [s / c for s in (total.low, total.high) for c in (count.low, count.high)]
-        interval = (max(low, min(ratios)), min(high, max(ratios)))
+        # Clamping is monotone, so the clamped value stays between the clamped extreme ratios.
+        ratios = [min(high, max(low, s / c)) for s in (total.low, total.high) for c in (count.low, count.high)]
+        interval = (min(ratios), max(ratios))
     return Noisy(value, total.scale / max(count.value, 1), *interval)
 
 

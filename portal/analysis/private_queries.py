@@ -36,6 +36,7 @@ from portal.store import output_name
 MAX_ROWS = 20_000_000  # records read for one aggregation; far above any bundled dataset
 STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
 WITH_INTERVAL = frozenset({"count", "sum", "mean"})
+MAX_IMPLIED_LEVELS = 40  # an integer field bounded to fewer values than this can be a group key
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,29 @@ class PrivateAnswers:
         key_columns, found = _records(plan, before, keys, statistics, tables)
         columns = key_columns + statistic_columns
         epsilon = source.epsilon_per_query / len(statistics)
-        released = [_cell(cell, found.get(cell), statistics, source, epsilon) for cell in cells]
+        kinds = [c["type"] for c in key_columns]
+        released = [_cell(tuple(zip(cell, kinds, strict=True)), found.get(cell), statistics, source, epsilon)
+                    for cell in cells]
         released = _post_process(released, [c["name"] for c in columns], after)
         return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
                 "notes": _notes(statistics, released, epsilon, len(keys))}
+
+
+def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],
+                   declared: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Declared levels, plus those the dictionary implies without looking at the data: a boolean
+    field's `false`/`true`, an integer field's whole numbers between its bounds (when few)."""
+    levels = dict(declared)
+    for column in columns:
+        if column.name in levels:
+            continue
+        if column.type == "boolean":
+            levels[column.name] = ("false", "true")
+        elif column.type == "integer" and column.name in bounds:
+            low, high = bounds[column.name]
+            if high - low < MAX_IMPLIED_LEVELS:
+                levels[column.name] = tuple(str(v) for v in range(int(low), int(high) + 1))
+    return levels
 
 
 def _sources_named(plan: dict[str, Any]) -> list[str]:
@@ -193,7 +213,7 @@ def _records(plan: dict[str, Any], before: list, keys: list[str], statistics: li
     cells: dict[tuple, _Cell] = {}
     width = len(keys)
     for row in result.rows:
-        cell = cells.setdefault(tuple(_plain(v) for v in row[:width]), _Cell(0, {f: [] for f in fields}))
+        cell = cells.setdefault(tuple(level_text(v) for v in row[:width]), _Cell(0, {f: [] for f in fields}))
         cell.records += 1
         for field, value in zip(fields, row[width:], strict=False):
             if value is not None:
@@ -205,8 +225,8 @@ def _records(plan: dict[str, Any], before: list, keys: list[str], statistics: li
 def _cell(key: tuple, cell: _Cell | None, statistics: list[Statistic], source: PrivateSource,
           epsilon: float) -> list[tuple[Any, privacy.Noisy | None]]:
     """One released row: the key, then each statistic (with its `Noisy` for the interval columns)."""
-    cell = cell or _Cell(0, {})
-    row: list[tuple[Any, privacy.Noisy | None]] = [(value, None) for value in key]
+    cell = cell or _Cell(0, {})  # no record has this combination of levels: released all the same
+    row: list[tuple[Any, privacy.Noisy | None]] = [(_typed(value, kind), None) for value, kind in key]
     for stat in statistics:
         values = (cell.values or {}).get(stat.column or "", [])
         if stat.func == "count":
@@ -252,9 +272,24 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
     return rows
 
 
-def _plain(value: Any) -> Any:
-    """A key as the dictionary declares levels: JSON scalars; dates and the like as ISO text."""
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+def level_text(value: Any) -> str | None:
+    """A key value as the dictionary writes levels (text): `true`, `3`, `2023-01-01`, `男`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _typed(level: str, kind: str) -> Any:
+    """A declared level as a value of its column's type, so empty and full cells look alike."""
+    if kind == "boolean":
+        return level == "true"
+    if kind == "integer":
+        return int(level)
+    return float(level) if kind in ("float", "decimal") else level
 
 
 def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[str]:

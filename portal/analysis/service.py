@@ -29,7 +29,7 @@ from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
 from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
 from portal.analysis.modes import EpsilonDefaults, PrivacySettings
 from portal.analysis.policy import SourceInfo
-from portal.analysis.private_queries import PrivateAnswers, PrivateSource
+from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
@@ -95,9 +95,10 @@ def _private_answers(session: Session, usable: list[UsableDataset], defaults: Ep
                                            grant_daily=u.daily_epsilon, defaults=defaults)
         if settings.mode != "dp":
             continue
-        rules = Rules.with_overrides(source.disclosure)
-        private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query, bounds=dict(source.bounds),
-                                        levels=dict(source.levels), max_groups=rules.max_groups)
+        private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
+                                        bounds=settings.effective_bounds(source.bounds),
+                                        levels=implied_levels(source.table.columns, source.bounds, source.levels),
+                                        max_groups=Rules.with_overrides(source.disclosure).max_groups)
         daily[u.grant_id] = settings.daily_epsilon
     if not private:
         return None

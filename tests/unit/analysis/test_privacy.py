@@ -106,3 +106,9 @@ def test_mode_and_epsilon_resolve_grant_over_dataset_over_defaults():
     for bad in ({"mode": "laplace"}, {"daily_epsilon": 0}, {"epsilon_per_query": "0.1"}):
         with pytest.raises(ValueError):
             privacy_overrides(bad)
+
+
+def test_mean_interval_holds_the_value_even_when_the_noisy_sum_is_out_of_bounds():
+    for _ in range(300):
+        noisy = privacy.release_mean([500.0] * 2000, (0.0, 3e6), 0.05)  # huge noise against the bound
+        assert 0.0 <= noisy.low <= noisy.value <= noisy.high <= 3e6
