@@ -31,9 +31,9 @@ from portal import store
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
+from portal.analysis.private_cells import Cell, read_cells
 from portal.store import output_name
 
-MAX_ROWS = 20_000_000  # records read for one aggregation; far above any bundled dataset
 STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
 WITH_INTERVAL = frozenset({"count", "sum", "mean"})
 MAX_IMPLIED_LEVELS = 40  # an integer field bounded to fewer values than this can be a group key
@@ -119,10 +119,11 @@ class PrivateAnswers:
             raise Refusal("too-many-groups", f"{len(cells)} combinations of declared levels; at most "
                                              f"{source.max_groups}: use coarser group keys")
         statistic_columns = _statistic_columns(statistics, set(keys))
-        key_columns, found = _records(plan, before, keys, statistics, tables)
-        columns = key_columns + statistic_columns
+        sums = {s.column: source.bounds[s.column] for s in statistics if s.func in ("sum", "mean")}
+        quantiles = list(dict.fromkeys(s.column for s in statistics if s.func in ("median", "quantile")))
+        kinds, found = read_cells(plan, before, keys, sums, quantiles, tables)
+        columns = [{"name": k, "type": kind} for k, kind in zip(keys, kinds, strict=True)] + statistic_columns
         epsilon = source.epsilon_per_query / len(statistics)
-        kinds = [c["type"] for c in key_columns]
         released = [_cell(tuple(zip(cell, kinds, strict=True)), found.get(cell), statistics, source, epsilon)
                     for cell in cells]
         released = _post_process(released, [c["name"] for c in columns], after)
@@ -191,57 +192,31 @@ def _statistic(node: dict[str, Any], source: PrivateSource, shadowed: set[str]) 
     return Statistic(output_name(node), func, column, alpha)
 
 
-@dataclass
-class _Cell:
-    """The records of one cell, as the mechanisms need them: how many, and each field's values."""
-
-    records: int = 0
-    values: dict[str, list[float]] | None = None
-
-
-def _records(plan: dict[str, Any], before: list, keys: list[str], statistics: list[Statistic],
-             tables: dict) -> tuple[list[dict[str, str]], dict[tuple, _Cell]]:
-    """The aggregation's input grouped by key: the key columns' names and types, and the cells."""
-    fields = list(dict.fromkeys(s.column for s in statistics if s.column))
-    select = [{"op": "alias", "name": f"k{i}", "expr": {"op": "col", "name": k}} for i, k in enumerate(keys)]
-    select += [{"op": "alias", "name": f"v{i}", "expr": {"op": "col", "name": f}} for i, f in enumerate(fields)]
-    select = select or [{"op": "alias", "name": "one", "expr": {"op": "lit", "value": 1}}]
-    reading = {**plan, "action": "collect", "steps": [*before, {"op": "select", "columns": select}]}
-    result = store.run_plan(reading, tables, max_rows=MAX_ROWS)
-    if result.truncated:
-        raise RuntimeError("more records than the ε-budget mode reads")  # a broker error, not a refusal
-    cells: dict[tuple, _Cell] = {}
-    width = len(keys)
-    for row in result.rows:
-        cell = cells.setdefault(tuple(level_text(v) for v in row[:width]), _Cell(0, {f: [] for f in fields}))
-        cell.records += 1
-        for field, value in zip(fields, row[width:], strict=False):
-            if value is not None:
-                cell.values[field].append(float(value))
-    columns = [{"name": k, "type": c.type} for k, c in zip(keys, result.columns, strict=False)]
-    return columns, cells
-
-
-def _cell(key: tuple, cell: _Cell | None, statistics: list[Statistic], source: PrivateSource,
+def _cell(key: tuple, cell: Cell | None, statistics: list[Statistic], source: PrivateSource,
           epsilon: float) -> list[tuple[Any, privacy.Noisy | None]]:
     """One released row: the key, then each statistic (with its `Noisy` for the interval columns)."""
-    cell = cell or _Cell(0, {})  # no record has this combination of levels: released all the same
+    cell = cell or Cell()  # no record has this combination of levels: released all the same
     row: list[tuple[Any, privacy.Noisy | None]] = [(_typed(value, kind), None) for value, kind in key]
     for stat in statistics:
-        values = (cell.values or {}).get(stat.column or "", [])
-        if stat.func == "count":
-            noisy = privacy.release_count(cell.records, epsilon)
-        elif stat.func == "sum":
-            noisy = privacy.release_sum(values, source.bounds[stat.column], epsilon)
-        elif stat.func == "mean":
-            noisy = privacy.release_mean(values, source.bounds[stat.column], epsilon)
-        else:
-            noisy = privacy.release_quantile(values, source.bounds[stat.column], stat.alpha, epsilon)
-        row.append((noisy.value, noisy))
+        row.append(_noisy(stat, cell, source, epsilon))
     for stat, (_, noisy) in zip(statistics, row[len(key):], strict=True):
         if stat.func in WITH_INTERVAL:
             row += [(noisy.low, None), (noisy.high, None)]
     return row
+
+
+def _noisy(stat: Statistic, cell: Cell, source: PrivateSource, epsilon: float) -> tuple[Any, privacy.Noisy]:
+    if stat.func == "count":
+        noisy = privacy.release_count(cell.records, epsilon)
+    elif stat.func == "sum":
+        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.bounds[stat.column], epsilon)
+    elif stat.func == "mean":
+        noisy = privacy.release_mean(cell.totals.get(stat.column, 0.0), cell.counts.get(stat.column, 0),
+                                     source.bounds[stat.column], epsilon)
+    else:
+        noisy = privacy.release_quantile(cell.values.get(stat.column, []), source.bounds[stat.column],
+                                         stat.alpha, epsilon)
+    return noisy.value, noisy
 
 
 def _statistic_columns(statistics: list[Statistic], names: set[str]) -> list[dict[str, str]]:
@@ -270,17 +245,6 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
             index = names.index(key["column"])
             rows = sorted(rows, key=lambda row, i=index: row[i][0], reverse=bool(key.get("descending")))
     return rows
-
-
-def level_text(value: Any) -> str | None:
-    """A key value as the dictionary writes levels (text): `true`, `3`, `2023-01-01`, `男`."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _typed(level: str, kind: str) -> Any:
