@@ -45,9 +45,13 @@ class PrivateSource:
 
     grant_id: int
     epsilon_per_query: float
-    bounds: Mapping[str, tuple[float, float]]
+    bounds: Mapping[str, tuple[float, float]]  # declared; quantiles choose among values inside them
     levels: Mapping[str, tuple[Any, ...]]
     max_groups: int = 40
+    sum_bounds: Mapping[str, tuple[float, float]] | None = None  # sums and means clamp here (dp_bounds)
+
+    def clamp(self, column: str) -> tuple[float, float]:
+        return (self.sum_bounds or {}).get(column) or self.bounds[column]
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class PrivateAnswers:
             raise Refusal("too-many-groups", f"{len(cells)} combinations of declared levels; at most "
                                              f"{source.max_groups}: use coarser group keys")
         statistic_columns = _statistic_columns(statistics, set(keys))
-        sums = {s.column: source.bounds[s.column] for s in statistics if s.func in ("sum", "mean")}
+        sums = {s.column: source.clamp(s.column) for s in statistics if s.func in ("sum", "mean")}
         quantiles = list(dict.fromkeys(s.column for s in statistics if s.func in ("median", "quantile")))
         kinds, found = read_cells(plan, before, keys, sums, quantiles, tables)
         columns = [{"name": k, "type": kind} for k, kind in zip(keys, kinds, strict=True)] + statistic_columns
@@ -209,10 +213,10 @@ def _noisy(stat: Statistic, cell: Cell, source: PrivateSource, epsilon: float) -
     if stat.func == "count":
         noisy = privacy.release_count(cell.records, epsilon)
     elif stat.func == "sum":
-        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.bounds[stat.column], epsilon)
+        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.clamp(stat.column), epsilon)
     elif stat.func == "mean":
         noisy = privacy.release_mean(cell.totals.get(stat.column, 0.0), cell.counts.get(stat.column, 0),
-                                     source.bounds[stat.column], epsilon)
+                                     source.clamp(stat.column), epsilon)
     else:
         noisy = privacy.release_quantile(cell.values.get(stat.column, []), source.bounds[stat.column],
                                          stat.alpha, epsilon)

@@ -96,7 +96,7 @@ def _private_answers(session: Session, usable: list[UsableDataset], defaults: Ep
         if settings.mode != "dp":
             continue
         private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
-                                        bounds=settings.effective_bounds(source.bounds),
+                                        bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
                                         levels=implied_levels(source.table.columns, source.bounds, source.levels),
                                         max_groups=Rules.with_overrides(source.disclosure).max_groups)
         daily[u.grant_id] = settings.daily_epsilon
