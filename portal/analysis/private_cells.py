@@ -7,8 +7,9 @@ sum of its values clamped to the bounds (computed in DuckDB in one pass; the pla
 lo·[x < lo]). Only quantiles need the values themselves: they are read in a second plan, and only
 for the fields a quantile asks for.
 
-Keys are matched to declared levels as text (`level_text`); a key value that is not a declared
-level simply matches no released cell. Nothing here decides what is released.
+Both plans first keep only records whose keys are declared levels, so the number of groups the
+store finds is bounded by the declared combinations whatever the data holds; keys are matched
+back to levels as text (`level_text`). Nothing here decides what is released.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from portal import store
 
-MAX_GROUPS_READ = 100_000  # distinct key combinations in the data (undeclared values included)
+MAX_GROUPS_READ = 10_000  # declared combinations: max_groups (40) in practice
 MAX_VALUES_READ = 20_000_000  # records read for a quantile; far above any bundled dataset
 Bounds = tuple[float, float]
 
@@ -45,14 +46,37 @@ def level_text(value: Any) -> str | None:
     return str(value)
 
 
-def read_cells(plan: dict[str, Any], before: list[dict], keys: list[str], sums: Mapping[str, Bounds],
-               quantiles: list[str], tables: Mapping[str, store.StoredTable]) -> tuple[list[str], dict[tuple, Cell]]:
-    """The key columns' store types, and each cell found in the data (keyed by level text).
+def level_value(level: str, kind: str) -> Any:
+    """A declared level as a value of its column's store type."""
+    if kind == "boolean":
+        return level == "true"
+    if kind == "integer":
+        return int(level)
+    return float(level) if kind in ("float", "decimal") else level
+
+
+def declared_only(levels: Mapping[str, tuple[str, ...]], kinds: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Filter steps keeping the records whose every key is one of its declared levels."""
+    steps = []
+    for key, values in levels.items():
+        typed = kinds[key] in ("boolean", "integer", "float", "decimal", "text")
+        column = _col(key) if typed else {"op": "cast", "to": "string", "args": [_col(key)]}
+        values = [level_value(v, kinds[key]) if typed else v for v in values]
+        steps.append({"op": "filter", "predicate": {"op": "is_in", "args": [column], "values": values}})
+    return steps
+
+
+def read_cells(plan: dict[str, Any], before: list[dict], levels: Mapping[str, tuple[str, ...]],
+               kinds: Mapping[str, str], sums: Mapping[str, Bounds], quantiles: list[str],
+               tables: Mapping[str, store.StoredTable]) -> dict[tuple, Cell]:
+    """Each cell found in the data among the declared combinations of `levels` (keyed by level
+    text, in the order of `levels`).
 
     Raises:
         store.QueryError: as `store.run_plan`.
     """
-    fields = list(sums)
+    keys, fields = list(levels), list(sums)
+    before = [*before, *declared_only(levels, kinds)]
     aggs = [_alias("_dp_records", {"op": "count", "args": []})]
     for i, name in enumerate(fields):
         present = {"op": "cast", "to": "number", "args": [{"op": "is_not_null", "args": [_col(name)]}]}
@@ -60,8 +84,6 @@ def read_cells(plan: dict[str, Any], before: list[dict], keys: list[str], sums: 
                  _alias(f"_dp_s{i}", {"op": "sum", "args": [clamped(name, sums[name])]})]
     grouping = {**plan, "action": "collect", "steps": [*before, {"op": "group_by", "keys": keys, "aggs": aggs}]}
     result = store.run_plan(grouping, tables, max_rows=MAX_GROUPS_READ)
-    if result.truncated:
-        raise RuntimeError("more key combinations than the ε-budget mode reads")  # a broker error
     width, cells = len(keys), {}
     for row in result.rows:
         numbers = row[width:]
@@ -70,7 +92,7 @@ def read_cells(plan: dict[str, Any], before: list[dict], keys: list[str], sums: 
             {f: float(numbers[2 + 2 * i]) for i, f in enumerate(fields)})
     if quantiles:
         _read_values(plan, before, keys, quantiles, tables, cells)
-    return [c.type for c in result.columns[:width]], cells
+    return cells
 
 
 def _read_values(plan: dict[str, Any], before: list[dict], keys: list[str], fields: list[str],

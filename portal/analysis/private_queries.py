@@ -31,7 +31,7 @@ from portal import store
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
-from portal.analysis.private_cells import Cell, read_cells
+from portal.analysis.private_cells import Cell, level_value, read_cells
 from portal.store import output_name
 
 STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
@@ -96,7 +96,7 @@ class PrivateAnswers:
             verdict = check_plan(plan, infos)
             used = {s: tables[s] for s in verdict.datasets}
             check_fan_out(plan, used)
-            body = self._release(plan, source, used)
+            body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns})
         except Refusal as exc:
             raise Refusal(exc.rule, f"{exc.reason} ({spent})") from None
         except store.QueryError as exc:
@@ -104,7 +104,8 @@ class PrivateAnswers:
         body["notes"] = [*body.get("notes", []), spent]
         return body
 
-    def _release(self, plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[str, Any]:
+    def _release(self, plan: dict[str, Any], source: PrivateSource, tables: dict,
+                 kinds: dict[str, str]) -> dict[str, Any]:
         if plan["action"] == "count":
             if any(step["op"] == "group_by" for step in plan["steps"]):
                 raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
@@ -117,6 +118,8 @@ class PrivateAnswers:
         group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
         shadowed = _shadowed(before)
         keys = [_level_key(key, source, shadowed) for key in group["keys"]]
+        if len(set(keys)) < len(keys):
+            raise Refusal("duplicate-column", "a group key is named twice")
         statistics = [_statistic(node, source, shadowed) for node in group["aggs"]]
         cells = list(itertools.product(*(source.levels[key] for key in keys)))
         if len(cells) > source.max_groups:
@@ -125,11 +128,11 @@ class PrivateAnswers:
         statistic_columns = _statistic_columns(statistics, set(keys))
         sums = {s.column: source.clamp(s.column) for s in statistics if s.func in ("sum", "mean")}
         quantiles = list(dict.fromkeys(s.column for s in statistics if s.func in ("median", "quantile")))
-        kinds, found = read_cells(plan, before, keys, sums, quantiles, tables)
-        columns = [{"name": k, "type": kind} for k, kind in zip(keys, kinds, strict=True)] + statistic_columns
+        found = read_cells(plan, before, {k: source.levels[k] for k in keys}, kinds, sums, quantiles, tables)
+        columns = [{"name": k, "type": kinds[k]} for k in keys] + statistic_columns
         epsilon = source.epsilon_per_query / len(statistics)
-        released = [_cell(tuple(zip(cell, kinds, strict=True)), found.get(cell), statistics, source, epsilon)
-                    for cell in cells]
+        released = [_cell(tuple(zip(cell, (kinds[k] for k in keys), strict=True)), found.get(cell), statistics,
+                          source, epsilon) for cell in cells]
         released = _post_process(released, [c["name"] for c in columns], after)
         return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
                 "notes": _notes(statistics, released, epsilon, len(keys))}
@@ -200,7 +203,7 @@ def _cell(key: tuple, cell: Cell | None, statistics: list[Statistic], source: Pr
           epsilon: float) -> list[tuple[Any, privacy.Noisy | None]]:
     """One released row: the key, then each statistic (with its `Noisy` for the interval columns)."""
     cell = cell or Cell()  # no record has this combination of levels: released all the same
-    row: list[tuple[Any, privacy.Noisy | None]] = [(_typed(value, kind), None) for value, kind in key]
+    row: list[tuple[Any, privacy.Noisy | None]] = [(level_value(value, kind), None) for value, kind in key]
     for stat in statistics:
         row.append(_noisy(stat, cell, source, epsilon))
     for stat, (_, noisy) in zip(statistics, row[len(key):], strict=True):
@@ -249,15 +252,6 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
             index = names.index(key["column"])
             rows = sorted(rows, key=lambda row, i=index: row[i][0], reverse=bool(key.get("descending")))
     return rows
-
-
-def _typed(level: str, kind: str) -> Any:
-    """A declared level as a value of its column's type, so empty and full cells look alike."""
-    if kind == "boolean":
-        return level == "true"
-    if kind == "integer":
-        return int(level)
-    return float(level) if kind in ("float", "decimal") else level
 
 
 def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[str]:
