@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 import uuid
 from pathlib import Path
@@ -19,7 +20,9 @@ from portal.analysis.models import AnalysisRun, EpsilonLedger
 from portal.analysis.modes import EpsilonDefaults
 from portal.analysis.service import submit_run
 from portal.auth import SYSTEM, Actor
+from portal.catalog import publishing
 from portal.db import session_scope
+from portal.errors import Invalid
 from tests.conftest import DATASETS
 
 CLINIC = "clinic-visits-synthetic"
@@ -158,3 +161,30 @@ def test_sdc_mode_is_untouched_for_grants_without_the_dp_mode(sandbox_run):
     """, CLINIC)
     assert result["status"] == "ok" and "epsilon" not in result
     assert int(result["stdout"]) % 5 == 0
+
+
+def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
+    """`kaifang.disclosure.mode = "dp"` in the descriptor puts every grant in the ε mode (with the
+    dataset's ε), unless the grant says `sdc`; a bad mode is refused when the dataset is loaded."""
+    folder = tmp_path / HOUSEHOLDS
+    shutil.copytree(DATASETS / HOUSEHOLDS, folder)
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor["kaifang"]["disclosure"] = {"mode": "dp", "epsilon_per_query": 0.25, "daily_epsilon": 0.5}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    code = "print(dataset('household-income-survey-synthetic').count())"
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+        results = {}
+        for email, mode in (("dataset-mode@example.org", None), ("grant-mode@example.org", "sdc")):
+            user = accounts.create_user(session, SYSTEM, email=email, password="mode-test-password", role="developer")
+            grant_access(session, SYSTEM, email=email, slug=HOUSEHOLDS, days=1, purpose="modes", disclosure_mode=mode)
+            actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
+            results[mode] = submit_run(session, actor, code=code, datasets=[HOUSEHOLDS], secret="s",
+                                       data_dir=Path(app.config["DATA_DIR"])).result
+    assert results[None]["epsilon"][0]["note"] == "ε spent 0.25 of 0.5 today"
+    assert "epsilon" not in results["sdc"] and int(results["sdc"]["stdout"]) % 5 == 0
+    descriptor["kaifang"]["disclosure"] = {"mode": "laplace"}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    with app.app_context(), session_scope(app) as session, pytest.raises(Invalid) as refused:
+        publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+    assert "mode must be one of sdc, dp" in refused.value.errors["kaifang.disclosure"][0]
