@@ -107,13 +107,7 @@ class PrivateAnswers:
     def _release(self, plan: dict[str, Any], source: PrivateSource, tables: dict,
                  kinds: dict[str, str]) -> dict[str, Any]:
         if plan["action"] == "count":
-            if any(step["op"] == "group_by" for step in plan["steps"]):
-                raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
-            records, _ = store.count_plan(plan, tables)
-            noisy = privacy.release_count(records, source.epsilon_per_query)
-            return {"status": "ok", "count": noisy.value, "notes": [
-                f"count with discrete Laplace noise (scale {noisy.scale:.3g}); "
-                f"95 % interval {noisy.low:g} to {noisy.high:g}"]}
+            return _count(plan, source, tables)
         at = next(i for i, step in enumerate(plan["steps"]) if step["op"] == "group_by")
         group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
         shadowed = _shadowed(before)
@@ -136,6 +130,16 @@ class PrivateAnswers:
         released = _post_process(released, [c["name"] for c in columns], after)
         return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
                 "notes": _notes(statistics, released, epsilon, len(keys))}
+
+
+def _count(plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[str, Any]:
+    """`table.count()`: the whole query's ε on one noisy count."""
+    if any(step["op"] == "group_by" for step in plan["steps"]):
+        raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
+    records, _ = store.count_plan(plan, tables)
+    noisy = privacy.release_count(records, source.epsilon_per_query)
+    return {"status": "ok", "count": noisy.value, "notes": [
+        f"count with discrete Laplace noise (scale {noisy.scale:.3g}); 95 % interval {noisy.low:g} to {noisy.high:g}"]}
 
 
 def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],

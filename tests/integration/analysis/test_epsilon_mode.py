@@ -188,3 +188,25 @@ def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
     with app.app_context(), session_scope(app) as session, pytest.raises(Invalid) as refused:
         publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
     assert "mode must be one of sdc, dp" in refused.value.errors["kaifang.disclosure"][0]
+
+
+def test_offline_runs_answer_a_dp_dataset_in_the_dp_mode(tmp_path):
+    from portal.analysis.offline import run_offline
+
+    folder = tmp_path / HOUSEHOLDS
+    shutil.copytree(DATASETS / HOUSEHOLDS, folder)
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor["kaifang"]["disclosure"] = {"mode": "dp", "daily_epsilon": 0.2}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    result = run_offline(textwrap.dedent("""
+        d = dataset("household-income-survey-synthetic")
+        print(list(d.group_by("urban_rural").agg(count()).collect().columns))
+        print(d.count())
+        try:
+            d.count()
+        except QueryRefused as refusal:
+            print(refusal.rule)
+    """), [folder])
+    assert result["status"] == "ok", result
+    columns, _, rule = result["stdout"].split("\n")[:3]
+    assert columns == "['urban_rural', 'count', 'count_low', 'count_high']" and rule == "epsilon-budget"
