@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy
 import opendp.prelude as dp
 
 dp.enable_features("contrib")
@@ -185,4 +186,6 @@ def release_quantile(values: Sequence[float], bounds: Bounds, alpha: float, epsi
     """A quantile chosen among the candidate grid by the exponential mechanism (an empty cell
     gets a candidate chosen at random: the answer exists whatever the data)."""
     calibrated = quantile_measurement(_bounds(bounds), float(alpha), epsilon)
-    return Noisy(float(calibrated.measurement([float(v) for v in values])), calibrated.scale)
+    # A numpy array crosses into OpenDP as one buffer; a list is checked value by value (~10 µs each).
+    data = numpy.fromiter(values, dtype=numpy.float64, count=len(values))
+    return Noisy(float(calibrated.measurement(data)), calibrated.scale)

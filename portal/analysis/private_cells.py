@@ -14,6 +14,7 @@ back to levels as text (`level_text`). Nothing here decides what is released.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,18 +98,21 @@ def read_cells(plan: dict[str, Any], before: list[dict], levels: Mapping[str, tu
 
 def _read_values(plan: dict[str, Any], before: list[dict], keys: list[str], fields: list[str],
                  tables: Mapping[str, store.StoredTable], cells: dict[tuple, Cell]) -> None:
+    """Each cell's non-null values of `fields`. The rows come sorted by key, so a cell's rows are
+    contiguous and are split into columns by `zip` rather than visited one by one in Python."""
     select = [_alias(f"k{i}", _col(k)) for i, k in enumerate(keys)]
     select += [_alias(f"v{i}", _col(f)) for i, f in enumerate(fields)]
-    reading = {**plan, "action": "collect", "steps": [*before, {"op": "select", "columns": select}]}
-    result = store.run_plan(reading, tables, max_rows=MAX_VALUES_READ)
+    order = {"op": "sort", "by": [{"column": f"k{i}", "descending": False} for i in range(len(keys))]}
+    steps = [*before, {"op": "select", "columns": select}, *([order] if keys else [])]
+    result = store.run_plan({**plan, "action": "collect", "steps": steps}, tables, max_rows=MAX_VALUES_READ)
     if result.truncated:
         raise RuntimeError("more records than the ε-budget mode reads")  # a broker error
     width = len(keys)
-    for row in result.rows:
-        cell = cells.setdefault(tuple(level_text(v) for v in row[:width]), Cell())
-        for name, value in zip(fields, row[width:], strict=True):
-            if value is not None:
-                cell.values.setdefault(name, []).append(float(value))
+    for key, rows in itertools.groupby(result.rows, key=lambda row: row[:width]):
+        columns = list(zip(*rows, strict=True))
+        cell = cells.setdefault(tuple(level_text(v) for v in key), Cell())
+        for name, column in zip(fields, columns[width:], strict=True):
+            cell.values[name] = [v for v in column if v is not None]
 
 
 def clamped(name: str, bounds: Bounds) -> dict[str, Any]:
