@@ -4,6 +4,8 @@ One `Broker` serves one run. For every plan it: checks the plan against the gran
 data dictionaries (`policy.check_plan`), runs it through `portal.store` with bound parameters
 only, applies disclosure control to conditional data (`disclosure.release_rows`), charges the
 released cells to the grant's daily budget, and keeps the tallies the audit record needs.
+Plans on a dataset whose grant is in the ε-budget mode take a path of their own instead
+(`private_queries.PrivateAnswers`: differential privacy, an ε budget).
 Nothing but plain JSON goes back to the worker.
 """
 
