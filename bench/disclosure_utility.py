@@ -1,14 +1,16 @@
 """How much disclosure control costs analysts: released aggregates against the truth, by cell size.
 
-    .venv/bin/python bench/disclosure_utility.py            # prints the markdown table
-    .venv/bin/python bench/disclosure_utility.py --out utility.md
+    .venv/bin/python bench/disclosure_utility.py                 # both modes, side by side
+    .venv/bin/python bench/disclosure_utility.py --mode sdc      # one mode's table
+    .venv/bin/python bench/disclosure_utility.py --epsilon 0.5 --out utility.md
 
-Loads the two bundled conditional datasets into a temporary instance, grants an analyst a large
-cell budget, and runs counts and means by one and two keys (whole table and filtered subsets, so
+Loads the two bundled conditional datasets into a temporary instance, grants analysts a large
+budget (one grant in the "sdc" mode, one in the "dp" ε-budget mode, spending `--epsilon` per
+query), and runs counts and means by one and two keys (whole table and filtered subsets, so
 cells range from a handful of records to tens of thousands) through `submit_run` — the sandbox,
 broker, policy and output rules exactly as the portal runs them. Each released cell is compared
-with the true value that DuckDB computes on the raw CSV. The table goes under "Utility" in
-docs/disclosure.md.
+with the true value that DuckDB computes on the raw CSV; in the dp mode, also whether the
+released 95 % interval holds it. The tables go under "Utility" in docs/disclosure.md.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ from portal import create_app  # noqa: E402
 from portal.access.service import grant_access  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
+from portal.analysis.modes import EpsilonDefaults  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402
 from portal.catalog import publishing  # noqa: E402
 from portal.catalog.setup import prepare_instance  # noqa: E402
 from portal.db import session_scope  # noqa: E402
 
-ANALYST = "utility-bench@example.org"
+ANALYSTS = {"sdc": "utility-bench@example.org", "dp": "utility-bench-dp@example.org"}
+MODES = tuple(ANALYSTS)
 BINS = ((1, 9, "< 10"), (10, 19, "10–19"), (20, 49, "20–49"), (50, 99, "50–99"), (100, 999, "100–999"),
         (1000, 10**12, "1000+"))
 PER_RUN = 5  # queries per run: under the 64 KB output cap and the 10 s wall clock, even on a busy machine
@@ -87,16 +91,17 @@ def _code(subject: Subject, queries) -> str:
             "print(json.dumps(out, ensure_ascii=False))\n")
 
 
-def released(app, subject: Subject) -> list[list[list]]:
-    """Every query's released rows, through `submit_run` as the analyst."""
+def released(app, subject: Subject, mode: str, epsilon: float) -> list[list[list]]:
+    """Every query's released rows, through `submit_run` as the mode's analyst."""
     answers: list = []
     with app.app_context(), session_scope(app) as session:
-        user = session.scalar(select(User).where(User.email == ANALYST))
+        user = session.scalar(select(User).where(User.email == ANALYSTS[mode]))
         actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
         for start in range(0, len(subject.queries), PER_RUN):
             code = _code(subject, subject.queries[start:start + PER_RUN])
             outcome = submit_run(session, actor, code=code, datasets=[subject.slug],
-                                 secret=app.config["SECRET_KEY"], data_dir=Path(app.config["DATA_DIR"]))
+                                 secret=app.config["SECRET_KEY"], data_dir=Path(app.config["DATA_DIR"]),
+                                 epsilon=EpsilonDefaults(daily=1e9, per_query=epsilon))
             if outcome.result["status"] != "ok":
                 raise SystemExit(f"run failed: {json.dumps(outcome.result, ensure_ascii=False)[:2000]}")
             answers += json.loads(outcome.result["stdout"].strip().splitlines()[-1])
@@ -125,13 +130,36 @@ def compare(subject: Subject, answers: list) -> list[dict]:
         for key, (n, mean) in truth(subject, filters, keys).items():
             got = shown.get(key)
             cell = {"size": n, "count_error": None, "mean_error": None, "group_suppressed": got is None,
-                    "mean_withheld": got is not None and got[1] is None}
+                    "mean_withheld": got is not None and got[1] is None, "covered": None}
             if got is not None:
                 cell["count_error"] = abs(got[0] - n) / n
                 if got[1] is not None:
                     cell["mean_error"] = abs(got[1] - mean) / abs(mean)
+                if len(got) == 6:  # the dp mode's intervals: n_low, n_high, m_low, m_high
+                    cell["covered"] = (got[2] <= n <= got[3], got[4] <= mean <= got[5])
             cells.append(cell)
     return cells
+
+
+def side_by_side(by_mode: dict[str, list[dict]]) -> str:
+    """Both modes in one table: relative errors by cell size, then what each mode hides or covers."""
+    lines = ["| records in cell | cells | count error, sdc | count error, dp | mean error, sdc | mean error, dp "
+             "| groups suppressed, sdc | 95 % interval holds the truth, dp (count / mean) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for low, high, label in BINS:
+        part = {mode: [c for c in cells if low <= c["size"] <= high] for mode, cells in by_mode.items()}
+        if not part["sdc"]:
+            continue
+        errors = {(m, k): [c[k] for c in part[m] if c[k] is not None] for m in MODES
+                  for k in ("count_error", "mean_error")}
+        covered = [c["covered"] for c in part["dp"] if c["covered"] is not None]
+        lines.append(f"| {label} | {len(part['sdc'])} | {_pair(errors['sdc', 'count_error'])} "
+                     f"| {_pair(errors['dp', 'count_error'])} | {_pair(errors['sdc', 'mean_error'])} "
+                     f"| {_pair(errors['dp', 'mean_error'])} "
+                     f"| {_share(sum(c['group_suppressed'] for c in part['sdc']), len(part['sdc']))} "
+                     f"| {_share(sum(c[0] for c in covered), len(covered))} / "
+                     f"{_share(sum(c[1] for c in covered), len(covered))} |")
+    return "\n".join(lines)
 
 
 def table(cells: list[dict]) -> str:
@@ -169,22 +197,27 @@ def instance(root: Path, slugs: tuple[str, ...]):
     with app.app_context(), session_scope(app) as session:
         for slug in slugs:
             publishing.load_package(session, SYSTEM, ROOT / "datasets" / slug, data_dir=Path(app.config["DATA_DIR"]))
-        accounts.create_user(session, SYSTEM, email=ANALYST, password="utility-bench-password", role="developer")
-        for slug in slugs:
-            grant_access(session, SYSTEM, email=ANALYST, slug=slug, days=1, purpose="utility benchmark",
-                         daily_cell_budget=10**9)
+        for mode, email in ANALYSTS.items():
+            accounts.create_user(session, SYSTEM, email=email, password="utility-bench-password", role="developer")
+            for slug in slugs:
+                grant_access(session, SYSTEM, email=email, slug=slug, days=1, purpose="utility benchmark",
+                             daily_cell_budget=10**9, disclosure_mode=mode, daily_epsilon=1e9)
     return app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--mode", choices=(*MODES, "both"), default="both", help="which disclosure mode to measure")
+    parser.add_argument("--epsilon", type=float, default=1.0, help="ε per query in the dp mode")
     options = parser.parse_args()
     subjects = (_clinic(), _households())
+    modes = MODES if options.mode == "both" else (options.mode,)
     with tempfile.TemporaryDirectory() as scratch:
         app = instance(Path(scratch), tuple(s.slug for s in subjects))
-        cells = [cell for s in subjects for cell in compare(s, released(app, s))]
-    text = table(cells)
+        by_mode = {mode: [cell for s in subjects for cell in compare(s, released(app, s, mode, options.epsilon))]
+                   for mode in modes}
+    text = side_by_side(by_mode) if len(modes) == 2 else table(by_mode[modes[0]])
     print(text)
     if options.out:
         options.out.write_text(text + "\n", encoding="utf-8")

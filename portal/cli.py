@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
+from portal.access.cli import grant
 from portal.config import instance_path
 
 
 @click.group()
 def main() -> None:
     """Kaifang (开放) open data portal."""
+
+
+main.add_command(grant)
 
 
 @main.command()

@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TESTING", bool, False, "Set by the test suite."),
     Setting("ANALYSIS_ANSWER_QUANTUM_MS", int, 20, "Answers about conditional data leave the broker at a multiple of "
             "this many milliseconds, so their timing does not depend on the records; 0 turns padding off."),
+    Setting("DP_DAILY_EPSILON", float, 1.0, "ε a grant in the differential-privacy mode may spend per day, unless the dataset or grant says otherwise."),
+    Setting("DP_QUERY_EPSILON", float, 0.1, "ε one query spends in the differential-privacy mode, unless the dataset says otherwise."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -96,6 +98,11 @@ def _coerce(name: str, value: Any) -> Any:
             return False
     if declared.type is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
+    if declared.type is float and isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     raise ConfigError(f"setting {name} must be {declared.type.__name__}, got {value!r}")
 
 

@@ -99,6 +99,7 @@ class Spec:
     synthetic: bool = False
     coordinates: tuple[str, str] | None = None
     package: tuple[str, str, str] | None = None  # (registry, name, version)
+    disclosure: dict | None = None  # `kaifang.disclosure`: settings of disclosure control (docs/disclosure.md)
     rows: Callable[..., Rows] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -160,4 +161,5 @@ def _kaifang(spec: Spec) -> dict:
         "coordinates": coordinates,
         "fields": {f.name: {"description_zh": f.zh, "unit": f.unit, "identifier": f.identifier,
                             "sensitive": f.sensitive} for f in spec.fields},
+        **({"disclosure": spec.disclosure} if spec.disclosure else {}),
     }

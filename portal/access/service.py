@@ -6,6 +6,7 @@ visible open dataset, conditional ones only under an active grant, closed ones n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.access.models import Grant
 from portal.accounts.models import User
+from portal.analysis.modes import MODES
 from portal.auth import Actor
 from portal.catalog.models import Dataset, utcnow
 from portal.catalog.queries import visible_datasets
@@ -32,11 +34,17 @@ class UsableDataset:
     level: str
     grant_id: int | None
     daily_cell_budget: int | None
+    disclosure_mode: str | None = None  # the grant's override of the dataset's mode ("sdc" or "dp")
+    daily_epsilon: float | None = None  # the grant's own ε per day in the "dp" mode
 
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
-                 daily_cell_budget: int = 2000) -> int:
+                 daily_cell_budget: int = 2000, disclosure_mode: str | None = None,
+                 daily_epsilon: float | None = None) -> int:
     """Give a user time-limited aggregate access to one conditional dataset; returns the grant id.
+
+    `disclosure_mode` ("sdc" or "dp") overrides the dataset's mode for this grant, and
+    `daily_epsilon` its ε per day in the "dp" mode (None: the dataset's or the portal's default).
 
     Raises:
         Forbidden: the actor is not a steward, or the dataset is not conditional (closed data is
@@ -48,6 +56,7 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
         raise Forbidden("only data stewards grant conditional access")
     if not 1 <= days <= MAX_GRANT_DAYS:
         raise Invalid(f"a grant lasts 1 to {MAX_GRANT_DAYS} days", errors={"days": ["out of range"]})
+    _check_privacy(disclosure_mode, daily_epsilon)
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound("user", email)
@@ -58,10 +67,18 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
         raise Forbidden(f"{slug} is {dataset.open_class}: only conditional datasets are granted",
                         code="not-grantable")
     grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
-                  daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days))
+                  daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days),
+                  disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon)
     session.add(grant)
     session.commit()
     return grant.id
+
+
+def _check_privacy(mode: str | None, daily_epsilon: float | None) -> None:
+    if mode is not None and mode not in MODES:
+        raise Invalid(f"a grant's disclosure mode is one of {', '.join(MODES)}", errors={"disclosure_mode": ["unknown"]})
+    if daily_epsilon is not None and not (isinstance(daily_epsilon, int | float) and 0 < daily_epsilon < math.inf):
+        raise Invalid("a grant's daily ε is a positive number", errors={"daily_epsilon": ["out of range"]})
 
 
 def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: datetime | None = None) -> list[UsableDataset]:
@@ -93,4 +110,5 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
     if actor.user_id is None or grant is None:
         raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed",
                         code="no-grant", type_url="https://kaifang.example/problems/conditional-access")
-    return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget)
+    return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
+                         grant.disclosure_mode, grant.daily_epsilon)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal.access.service import grant_access, usable_datasets
 from portal.accounts.models import User
+from portal.analysis.modes import EpsilonDefaults
 from portal.analysis.service import submit_run
 from portal.auth import SYSTEM, Actor
 from portal.db import session_scope
@@ -29,7 +30,8 @@ def sandbox_run(app: Flask, source: Path, *, email: str, grants: list[str], as_j
             _ensure_grants(session, actor, grants)
             outcome = submit_run(session, actor, code=code, datasets=grants, secret=app.config["SECRET_KEY"],
                                  data_dir=Path(app.config["DATA_DIR"]),
-                                 answer_quantum=app.config["ANALYSIS_ANSWER_QUANTUM_MS"] / 1000)
+                                 answer_quantum=app.config["ANALYSIS_ANSWER_QUANTUM_MS"] / 1000,
+                                 epsilon=EpsilonDefaults.from_config(app.config))
         except PortalError as exc:
             click.echo(json.dumps({"status": "refused", "code": exc.code, "message": exc.detail}, ensure_ascii=False)
                        if as_json else f"✗ {exc.detail} [{exc.code}]", err=not as_json)
@@ -68,6 +70,8 @@ def print_human(result: dict) -> None:
         click.echo(json.dumps(output, ensure_ascii=False)[:2000])
     for refused in result.get("refused") or []:
         click.echo(f"refused [{refused.get('rule')}]: {refused.get('reason')}")
+    for spent in result.get("epsilon") or []:
+        click.echo(f"{spent['dataset']}: {spent['note']}")
     if result.get("error"):
         error = result["error"]
         click.echo(f"error: {error['type']}: {error['message']} (line {error.get('line')})")

@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from portal.analysis.modes import PRIVACY_KEYS, privacy_overrides
+
 COUNT_LIKE = frozenset({"count", "count_distinct"})
 MAGNITUDES = frozenset({"sum", "mean"})
 # P(noise = -2, -1, 0, +1, +2): symmetric, zero-mean, so released totals stay unbiased.
@@ -55,6 +57,8 @@ class Rules:
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any] | None) -> Rules:
         """Defaults with a dataset's overrides; unknown keys and unsafe values are refused."""
+        privacy_overrides(overrides)  # the ε-mode keys are checked, and kept, by portal/analysis/modes.py
+        overrides = {k: v for k, v in (overrides or {}).items() if k not in PRIVACY_KEYS}
         if not overrides:
             return cls()
         known = {f.name: f.type for f in fields(cls)}

@@ -81,3 +81,17 @@ class ReleasedCell(Base):
     released: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_released_cells_user_day", "user_id", "day"),)
+
+
+class EpsilonLedger(Base):
+    """ε spent under one grant on one day, in the ε-budget (differential privacy) mode: every
+    query on the dataset spends its ε, refused ones too; see portal/analysis/epsilon.py."""
+
+    __tablename__ = "epsilon_ledger"
+    __table_args__ = (UniqueConstraint("grant_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    queries: Mapped[int] = mapped_column(Integer, default=0)

@@ -22,7 +22,10 @@ import sandbox
 from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.epsilon import EpsilonBudget
+from portal.analysis.modes import PrivacySettings
 from portal.analysis.policy import SourceInfo
+from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.catalog.packages import FRICTIONLESS_TYPES, field_specs
 
 DESCRIPTOR = "datapackage.json"
@@ -86,12 +89,30 @@ def run_offline(code: str, paths: list[Path]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kaifang-offline-") as scratch:
         local = [read_local(p, Path(scratch)) for p in paths]
         sources = {d.slug: _source(d, Path(scratch)) for d in local}
-        broker = Broker(sources, noise=CellKeyNoise(b"offline sample"), budget_left={}, quantum=0)
+        broker = Broker(sources, noise=CellKeyNoise(b"offline sample"), budget_left={}, quantum=0,
+                        private=_private(local, sources))
         result = sandbox.run(sandbox.RunRequest(code=code, grants=tuple(sources), run_id="offline"), broker).to_dict()
     result["offline_notes"] = [
         f"{d.slug}: {'conditional: aggregates only, as in the portal' if d.conditional else 'open data'}"
         for d in local]
     return result
+
+
+def _private(local: list[LocalData], sources: dict[str, GrantedSource]) -> PrivateAnswers | None:
+    """Datasets whose descriptor chooses the ε-budget mode are answered by it offline too, with
+    a fresh daily budget per run (there is no ledger here: the sample holds no real record)."""
+    private, daily = {}, {}
+    for number, data in enumerate(local):
+        settings = PrivacySettings.resolve(data.disclosure)
+        if not data.conditional or settings.mode != "dp":
+            continue
+        source = sources[data.slug]
+        private[data.slug] = PrivateSource(
+            number, settings.epsilon_per_query, bounds=dict(data.bounds),
+            sum_bounds=settings.effective_bounds(dict(data.bounds)), max_groups=source.rules.max_groups,
+            levels=implied_levels(source.table.columns, dict(data.bounds), dict(data.levels)))
+        daily[number] = settings.daily_epsilon
+    return PrivateAnswers(private, EpsilonBudget(daily=daily, spent_before={})) if private else None
 
 
 def _source(data: LocalData, scratch: Path) -> GrantedSource:

@@ -25,8 +25,11 @@ from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis.broker import ANSWER_QUANTUM, Broker, GrantedSource
 from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
 from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
+from portal.analysis.modes import EpsilonDefaults, PrivacySettings
 from portal.analysis.policy import SourceInfo
+from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
@@ -34,6 +37,7 @@ from portal.errors import Forbidden, Invalid
 from portal.serialise import plain
 
 MAX_DATASETS = 10
+DEFAULT_EPSILON = EpsilonDefaults()
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,12 @@ class RunOutcome:
 
 def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], secret: str,
                data_dir: Path, state: dict[str, Any] | None = None,
-               answer_quantum: float = ANSWER_QUANTUM) -> RunOutcome:
+               answer_quantum: float = ANSWER_QUANTUM,
+               epsilon: EpsilonDefaults = DEFAULT_EPSILON) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
+
+    Conditional datasets in the ε-budget mode (`epsilon` holds the portal's defaults) are answered
+    by `private_queries`; the result's `epsilon` lists what each of their grants spent today.
 
     Raises:
         Forbidden: anonymous actor; a closed dataset; a conditional one without a grant.
@@ -61,7 +69,8 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
                     budget_left=_budgets_left(session, usable), registry=_registry(session, actor),
-                    quantum=answer_quantum)
+                    quantum=answer_quantum,
+                    private=_private_answers(session, usable, epsilon, data_dir=data_dir))
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     try:
@@ -71,7 +80,39 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
         _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"})
         raise
     _close_record(session, record, broker, result)
+    if broker.private is not None:
+        result["epsilon"] = _epsilon_summary(broker.private, usable)
     return RunOutcome(record.run_id, result)
+
+
+def _private_answers(session: Session, usable: list[UsableDataset], defaults: EpsilonDefaults, *,
+                     data_dir: Path) -> PrivateAnswers | None:
+    """The ε-budget path for the conditional datasets whose grant is in the "dp" mode, if any."""
+    private, daily = {}, {}
+    for u in usable:
+        if u.grant_id is None:
+            continue
+        source = analysis_source(session, u.slug, data_dir=data_dir)
+        settings = PrivacySettings.resolve(source.disclosure, grant_mode=u.disclosure_mode,
+                                           grant_daily=u.daily_epsilon, defaults=defaults)
+        if settings.mode != "dp":
+            continue
+        private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
+                                        bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
+                                        levels=implied_levels(source.table.columns, source.bounds, source.levels),
+                                        max_groups=Rules.with_overrides(source.disclosure).max_groups)
+        daily[u.grant_id] = settings.daily_epsilon
+    if not private:
+        return None
+    return PrivateAnswers(private, EpsilonBudget(daily=daily, spent_before=spent_today(session, daily)))
+
+
+def _epsilon_summary(private: PrivateAnswers, usable: list[UsableDataset]) -> list[dict[str, Any]]:
+    budget = private.budget
+    return [{"dataset": u.slug, "grant_id": u.grant_id, "spent_in_run": budget.spent.get(u.grant_id, 0.0),
+             "spent_today": budget.spent_today(u.grant_id), "daily": budget.daily[u.grant_id],
+             "note": budget.summary(u.grant_id)}
+            for u in usable if u.slug in private.private]
 
 
 def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: Path) -> GrantedSource:
@@ -135,6 +176,8 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
     for grant_id, cells in tally.cells_by_grant.items():
         _spend(session, grant_id, cells)
+    if broker.private is not None:
+        record_spending(session, broker.private.budget)
     for cell in broker.registry.added:
         session.add(ReleasedCell(user_id=record.user_id, day=date.today(), signature=cell.signature,
                                  records=cell.records, cell_key=str(cell.key), sketch=cell.sketch.to_json(),

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from portal.analysis.disclosure import Rules
 from portal.catalog.models import OPEN_CLASSES, UPDATE_FREQUENCIES
 from portal.catalog.themes import THEME_CODES
 from portal.errors import Invalid
@@ -118,6 +119,7 @@ def read_package(folder: Path) -> PackageSpec:
         errors["kaifang.update_frequency"] = [f"one of {', '.join(UPDATE_FREQUENCIES)}"]
     resource = _tabular_resource(doc, errors)
     _check_constraints(resource, ext.get("open_class"), errors)
+    _check_disclosure(ext.get("disclosure"), errors)
     if errors:
         raise Invalid(f"{folder / DESCRIPTOR} is not a valid dataset descriptor", code="bad-descriptor",
                       errors=errors)
@@ -182,6 +184,19 @@ def field_specs(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpe
             minimum=_number(field, "minimum"), maximum=_number(field, "maximum"), levels=_levels(field),
         ))
     return tuple(specs)
+
+
+def _check_disclosure(disclosure: Any, errors: dict[str, list[str]]) -> None:
+    """`kaifang.disclosure` (settings of disclosure control and the ε mode) is checked when the
+    descriptor is read, so a bad value is refused at load, not when an analyst runs code."""
+    if disclosure is None:
+        return
+    try:
+        if not isinstance(disclosure, dict):
+            raise ValueError("an object of settings (docs/disclosure.md)")
+        Rules.with_overrides(disclosure)
+    except (TypeError, ValueError) as exc:
+        errors["kaifang.disclosure"] = [str(exc)]
 
 
 NUMERIC_TYPES = frozenset({"integer", "number", "year"})

@@ -126,7 +126,7 @@ def test_geojson_features_flatten_to_the_schema(folder):
 def test_kaifang_extension_is_complete(folder):
     descriptor = load(folder)
     k = descriptor["kaifang"]
-    assert set(k) == KAIFANG_KEYS
+    assert KAIFANG_KEYS <= set(k) <= KAIFANG_KEYS | {"disclosure"}  # disclosure settings are optional
     assert CJK.search(k["title_zh"]) and CJK.search(k["description_zh"]) and k["tags_zh"]
     assert k["theme"] in THEMES
     assert set(k["department"]) == {"slug", "name_zh", "name_en"} and SLUG.match(k["department"]["slug"])

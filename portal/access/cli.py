@@ -1,0 +1,44 @@
+"""`kaifang grant`: a steward's grant of conditional access, from the command line.
+
+The portal has no grant form yet; operators grant through this command, which calls the same
+`grant_access` service as any future view, acting as the operator.
+"""
+
+from __future__ import annotations
+
+import click
+
+from portal.analysis.modes import MODES
+
+
+@click.command("grant")
+@click.argument("email")
+@click.argument("slug")
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True, help="How long the grant lasts.")
+@click.option("--purpose", required=True, help="What the analysis is for (kept on the grant).")
+@click.option("--mode", "disclosure_mode", type=click.Choice(MODES),
+              help="Disclosure mode for this grant, overriding the dataset's (dp: the ε-budget mode).")
+@click.option("--daily-epsilon", type=click.FloatRange(0, min_open=True),
+              help="ε this grant may spend per day in the dp mode (default: the dataset's, else DP_DAILY_EPSILON).")
+@click.option("--daily-cells", type=click.IntRange(1), default=2000, show_default=True,
+              help="Released cells per day in the sdc mode.")
+def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str | None,
+          daily_epsilon: float | None, daily_cells: int) -> None:
+    """Grant EMAIL aggregate access to the conditional dataset SLUG."""
+    from portal.access.service import grant_access
+    from portal.auth import SYSTEM
+    from portal.cli import _app
+    from portal.db import session_scope
+    from portal.errors import PortalError
+
+    app = _app()
+    with app.app_context(), session_scope(app) as session:
+        try:
+            grant_id = grant_access(session, SYSTEM, email=email, slug=slug, days=days, purpose=purpose,
+                                    daily_cell_budget=daily_cells, disclosure_mode=disclosure_mode,
+                                    daily_epsilon=daily_epsilon)
+        except PortalError as exc:
+            raise click.ClickException(f"{exc.detail} [{exc.code}]") from exc
+    mode = f", mode {disclosure_mode}" if disclosure_mode else ""
+    epsilon = f", ε {daily_epsilon:g} a day" if daily_epsilon else ""
+    click.echo(f"grant {grant_id}: {email} may analyse {slug} for {days} day(s){mode}{epsilon}")

@@ -1,0 +1,72 @@
+"""The ε budget of the differential-privacy mode: what a grant may still spend, and the ledger.
+
+During a run, `EpsilonBudget` keeps what each grant in the "dp" mode has left today (its daily ε,
+see portal/analysis/modes.py, minus the ledger); `submit_run` writes what the run spent into
+`EpsilonLedger` in the same commit as the run's audit record.
+
+Must not: compute or release anything (portal/analysis/privacy.py and private_queries.py do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.analysis.models import EpsilonLedger
+
+PRECISION = 9  # ε is kept to 1e-9 so that ten spends of 0.1 make exactly 1.0
+
+
+@dataclass
+class EpsilonBudget:
+    """What each grant may still spend today, and what this run spent; in memory for one run."""
+
+    daily: dict[int, float]
+    spent_before: dict[int, float]
+    spent: dict[int, float] = field(default_factory=dict)
+    queries: dict[int, int] = field(default_factory=dict)
+
+    def spent_today(self, grant_id: int) -> float:
+        return round(self.spent_before.get(grant_id, 0.0) + self.spent.get(grant_id, 0.0), PRECISION)
+
+    def left(self, grant_id: int) -> float:
+        return round(max(0.0, self.daily.get(grant_id, 0.0) - self.spent_today(grant_id)), PRECISION)
+
+    def spend(self, grant_id: int, epsilon: float) -> bool:
+        """Charge `epsilon`, or return False (charging nothing) when less than that is left."""
+        if self.left(grant_id) < round(epsilon, PRECISION):
+            return False
+        self.spent[grant_id] = round(self.spent.get(grant_id, 0.0) + epsilon, PRECISION)
+        self.queries[grant_id] = self.queries.get(grant_id, 0) + 1
+        return True
+
+    def summary(self, grant_id: int) -> str:
+        return f"ε spent {self.spent_today(grant_id):g} of {self.daily.get(grant_id, 0.0):g} today"
+
+
+def spent_today(session: Session, grant_ids: Iterable[int], *, day: date | None = None) -> dict[int, float]:
+    """ε already spent today under each grant (0 when nothing is recorded)."""
+    ids = list(grant_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(EpsilonLedger.grant_id, EpsilonLedger.epsilon).where(
+        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or date.today())))
+    found = {grant_id: float(epsilon) for grant_id, epsilon in rows}
+    return {grant_id: found.get(grant_id, 0.0) for grant_id in ids}
+
+
+def record_spending(session: Session, budget: EpsilonBudget, *, day: date | None = None) -> None:
+    """Add a run's spending to the ledger; the caller commits it with the run's record."""
+    day = day or date.today()
+    for grant_id, epsilon in budget.spent.items():
+        row = session.scalar(select(EpsilonLedger).where(EpsilonLedger.grant_id == grant_id,
+                                                         EpsilonLedger.day == day))
+        if row is None:
+            row = EpsilonLedger(grant_id=grant_id, day=day, epsilon=0.0, queries=0)
+            session.add(row)
+        row.epsilon = round(row.epsilon + epsilon, PRECISION)
+        row.queries += budget.queries.get(grant_id, 0)

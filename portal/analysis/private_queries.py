@@ -1,0 +1,274 @@
+"""Answering plans in the ε-budget mode: differential privacy instead of cell-key noise.
+
+The broker hands a plan here when it reads a conditional dataset whose grant is in the "dp" mode
+(see portal/analysis/epsilon.py). Then, in this order:
+
+1. the query's ε is charged to the grant **before anything else**, so a refused query costs as
+   much as an answered one and no refusal comes for free; with too little ε left, the plan is
+   refused (`epsilon-budget`) and nothing runs;
+2. the plan is checked from the plan and the data dictionary only: the usual policy (grants,
+   identifiers, rows never released, joins), then what this mode can release — `count()`, and
+   `sum`, `mean`, `median`, `quantile` of a field with declared bounds, grouped only by fields
+   with declared category levels (at most `max_groups` combinations);
+3. the records of the aggregation's input are read (keys and aggregated fields), grouped by
+   *every combination of declared levels* (empty cells included, records with other values left
+   out), and each statistic of each cell is released by an OpenDP measurement
+   (portal/analysis/privacy.py) with the query's ε split evenly between its statistics;
+4. `sort` and `limit` after the aggregation are applied to the released rows (post-processing).
+
+What the analyst sees — which rows exist, columns, notes, refusals — depends on the plan and the
+dictionary only; the records reach the answer only through the noisy values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from portal import store
+from portal.analysis import privacy
+from portal.analysis.epsilon import EpsilonBudget
+from portal.analysis.policy import Refusal, SourceInfo, check_plan
+from portal.analysis.private_cells import Cell, level_value, read_cells
+from portal.store import output_name
+
+STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
+WITH_INTERVAL = frozenset({"count", "sum", "mean"})
+MAX_IMPLIED_LEVELS = 40  # an integer field bounded to fewer values than this can be a group key
+
+
+@dataclass(frozen=True)
+class PrivateSource:
+    """A conditional dataset analysed in the ε-budget mode under one grant."""
+
+    grant_id: int
+    epsilon_per_query: float
+    bounds: Mapping[str, tuple[float, float]]  # declared; quantiles choose among values inside them
+    levels: Mapping[str, tuple[Any, ...]]
+    max_groups: int = 40
+    sum_bounds: Mapping[str, tuple[float, float]] | None = None  # sums and means clamp here (dp_bounds)
+
+    def clamp(self, column: str) -> tuple[float, float]:
+        return (self.sum_bounds or {}).get(column) or self.bounds[column]
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One aggregation of the plan as this mode releases it."""
+
+    name: str
+    func: str
+    column: str | None = None
+    alpha: float = 0.5
+
+
+class PrivateAnswers:
+    """The ε-mode path of one run's broker: which plans it governs and how it answers them."""
+
+    def __init__(self, private: Mapping[str, PrivateSource], budget: EpsilonBudget):
+        self.private = dict(private)
+        self.budget = budget
+
+    def governs(self, plan: dict[str, Any]) -> str | None:
+        """The ε-mode dataset a plan reads, if any (schema questions are answered from the
+        dictionary, read no record and cost nothing)."""
+        if plan.get("action") == "schema":
+            return None
+        return next((slug for slug in _sources_named(plan) if slug in self.private), None)
+
+    def answer(self, plan: dict[str, Any], slug: str, *, infos: Mapping[str, SourceInfo],
+               tables: Mapping[str, store.StoredTable], check_fan_out: Callable[[dict, dict], None]) -> dict[str, Any]:
+        """Charge the query's ε, then answer or refuse; the note says what was spent.
+
+        Raises:
+            Refusal: with the ε summary in its reason (the ε stays spent); store errors too.
+        """
+        source = self.private[slug]
+        if not self.budget.spend(source.grant_id, source.epsilon_per_query):
+            raise Refusal("epsilon-budget", f"today's ε budget for {slug} is spent "
+                                            f"({self.budget.summary(source.grant_id)}); try tomorrow")
+        spent = (f"ε {source.epsilon_per_query:g} spent on this query, refused or not; "
+                 f"{self.budget.summary(source.grant_id)}")
+        try:
+            infos = {s: replace(i, sensitive=frozenset()) if s in self.private else i for s, i in infos.items()}
+            verdict = check_plan(plan, infos)
+            used = {s: tables[s] for s in verdict.datasets}
+            check_fan_out(plan, used)
+            body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns})
+        except Refusal as exc:
+            raise Refusal(exc.rule, f"{exc.reason} ({spent})") from None
+        except store.QueryError as exc:
+            raise Refusal(exc.code, f"{exc.message} ({spent})") from None
+        body["notes"] = [*body.get("notes", []), spent]
+        return body
+
+    def _release(self, plan: dict[str, Any], source: PrivateSource, tables: dict,
+                 kinds: dict[str, str]) -> dict[str, Any]:
+        if plan["action"] == "count":
+            return _count(plan, source, tables)
+        at = next(i for i, step in enumerate(plan["steps"]) if step["op"] == "group_by")
+        group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
+        shadowed = _shadowed(before)
+        keys = [_level_key(key, source, shadowed) for key in group["keys"]]
+        if len(set(keys)) < len(keys):
+            raise Refusal("duplicate-column", "a group key is named twice")
+        statistics = [_statistic(node, source, shadowed) for node in group["aggs"]]
+        cells = list(itertools.product(*(source.levels[key] for key in keys)))
+        if len(cells) > source.max_groups:
+            raise Refusal("too-many-groups", f"{len(cells)} combinations of declared levels; at most "
+                                             f"{source.max_groups}: use coarser group keys")
+        statistic_columns = _statistic_columns(statistics, set(keys))
+        sums = {s.column: source.clamp(s.column) for s in statistics if s.func in ("sum", "mean")}
+        quantiles = list(dict.fromkeys(s.column for s in statistics if s.func in ("median", "quantile")))
+        found = read_cells(plan, before, {k: source.levels[k] for k in keys}, kinds, sums, quantiles, tables)
+        columns = [{"name": k, "type": kinds[k]} for k in keys] + statistic_columns
+        epsilon = source.epsilon_per_query / len(statistics)
+        released = [_cell(tuple(zip(cell, (kinds[k] for k in keys), strict=True)), found.get(cell), statistics,
+                          source, epsilon) for cell in cells]
+        released = _post_process(released, [c["name"] for c in columns], after)
+        return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
+                "notes": _notes(statistics, released, epsilon, len(keys))}
+
+
+def _count(plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[str, Any]:
+    """`table.count()`: the whole query's ε on one noisy count."""
+    if any(step["op"] == "group_by" for step in plan["steps"]):
+        raise Refusal("after-aggregate", "count() of an aggregation of conditional data is not released")
+    records, _ = store.count_plan(plan, tables)
+    noisy = privacy.release_count(records, source.epsilon_per_query)
+    return {"status": "ok", "count": noisy.value, "notes": [
+        f"count with discrete Laplace noise (scale {noisy.scale:.3g}); 95 % interval {noisy.low:g} to {noisy.high:g}"]}
+
+
+def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],
+                   declared: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Declared levels, plus those the dictionary implies without looking at the data: a boolean
+    field's `false`/`true`, an integer field's whole numbers between its bounds (when few)."""
+    levels = dict(declared)
+    for column in columns:
+        if column.name in levels:
+            continue
+        if column.type == "boolean":
+            levels[column.name] = ("false", "true")
+        elif column.type == "integer" and column.name in bounds:
+            low, high = bounds[column.name]
+            if high - low < MAX_IMPLIED_LEVELS:
+                levels[column.name] = tuple(str(v) for v in range(int(low), int(high) + 1))
+    return levels
+
+
+def _sources_named(plan: dict[str, Any]) -> list[str]:
+    found = [plan["source"]]
+    for step in plan["steps"]:
+        if step["op"] == "join":
+            found += _sources_named(step["right"])
+    return found
+
+
+def _shadowed(steps: list[dict[str, Any]]) -> set[str]:
+    """Names that no longer hold a dataset field as it is when the aggregation reads them:
+    computed by `select`/`with_columns`, or merged or brought in by a join."""
+    names: set[str] = set()
+    for step in steps:
+        if step["op"] in ("select", "with_columns"):
+            names |= {output_name(n) for n in step["columns"]
+                      if not (n["op"] == "col" or (n["op"] == "alias" and n["expr"] == {"op": "col", "name": n["name"]}))}
+        elif step["op"] == "join":
+            names |= set(step["on"])
+    return names
+
+
+def _level_key(key: str, source: PrivateSource, shadowed: set[str]) -> str:
+    if key in shadowed or not source.levels.get(key):
+        raise Refusal("dp-levels", f"in the ε-budget mode a group key must be a field with declared category "
+                                   f"levels (data dictionary constraints.enum); {key!r} has none")
+    return key
+
+
+def _statistic(node: dict[str, Any], source: PrivateSource, shadowed: set[str]) -> Statistic:
+    inner = node["expr"] if node["op"] == "alias" else node
+    func = inner["op"]
+    if func not in STATISTICS:
+        raise Refusal("dp-statistic", f"the ε-budget mode releases count, sum, mean, median and quantile, not {func}")
+    if func == "count":
+        return Statistic(output_name(node), "count")
+    arg = inner["args"][0]
+    column = arg.get("name") if arg["op"] == "col" else None
+    if column is None or column in shadowed or column not in source.bounds:
+        raise Refusal("dp-bounds", f"in the ε-budget mode {func} takes a numeric field with declared bounds "
+                                   "(data dictionary constraints.minimum/maximum) as it is, e.g. mean('cost')")
+    alpha = 0.5 if func == "median" else float(inner.get("q", 0.5))
+    return Statistic(output_name(node), func, column, alpha)
+
+
+def _cell(key: tuple, cell: Cell | None, statistics: list[Statistic], source: PrivateSource,
+          epsilon: float) -> list[tuple[Any, privacy.Noisy | None]]:
+    """One released row: the key, then each statistic (with its `Noisy` for the interval columns)."""
+    cell = cell or Cell()  # no record has this combination of levels: released all the same
+    row: list[tuple[Any, privacy.Noisy | None]] = [(level_value(value, kind), None) for value, kind in key]
+    for stat in statistics:
+        row.append(_noisy(stat, cell, source, epsilon))
+    for stat, (_, noisy) in zip(statistics, row[len(key):], strict=True):
+        if stat.func in WITH_INTERVAL:
+            row += [(noisy.low, None), (noisy.high, None)]
+    return row
+
+
+def _noisy(stat: Statistic, cell: Cell, source: PrivateSource, epsilon: float) -> tuple[Any, privacy.Noisy]:
+    if stat.func == "count":
+        noisy = privacy.release_count(cell.records, epsilon)
+    elif stat.func == "sum":
+        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.clamp(stat.column), epsilon)
+    elif stat.func == "mean":
+        noisy = privacy.release_mean(cell.totals.get(stat.column, 0.0), cell.counts.get(stat.column, 0),
+                                     source.clamp(stat.column), epsilon)
+    else:
+        noisy = privacy.release_quantile(cell.values.get(stat.column, []), source.bounds[stat.column],
+                                         stat.alpha, epsilon)
+    return noisy.value, noisy
+
+
+def _statistic_columns(statistics: list[Statistic], names: set[str]) -> list[dict[str, str]]:
+    """The statistics' columns, then `<name>_low` and `<name>_high` (95 %) for counts, sums, means."""
+    columns = [{"name": s.name, "type": "integer" if s.func == "count" else "float"} for s in statistics]
+    for stat in statistics:
+        if stat.func in WITH_INTERVAL:
+            kind = "integer" if stat.func == "count" else "float"
+            columns += [{"name": f"{stat.name}_low", "type": kind}, {"name": f"{stat.name}_high", "type": kind}]
+    taken = [c["name"] for c in columns] + sorted(names)
+    if len(set(taken)) < len(taken):
+        raise Refusal("duplicate-column", "a statistic's name collides with an interval column (<name>_low, "
+                                          "<name>_high) or a group key: rename it with alias()")
+    return columns
+
+
+def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]]) -> list[list]:
+    """`sort` and `limit` after the aggregation, applied to released values only."""
+    for step in after:
+        if step["op"] == "limit":
+            rows = rows[:step["n"]]
+            continue
+        for key in reversed(step["by"]):
+            if key["column"] not in names:
+                raise Refusal("unknown-column", f"no column {key['column']!r} to sort by")
+            index = names.index(key["column"])
+            rows = sorted(rows, key=lambda row, i=index: row[i][0], reverse=bool(key.get("descending")))
+    return rows
+
+
+def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[str]:
+    notes = [f"ε-budget mode (differential privacy): ε {epsilon:g} per statistic "
+             "(a mean spends half on its sum and half on its count); every combination of declared levels is "
+             "listed, empty ones too, and records with other key values are left out"]
+    for position, stat in enumerate(statistics):
+        scales = [row[width + position][1].scale for row in rows]
+        if not scales:
+            continue
+        scale = f"{min(scales):.3g}" if min(scales) == max(scales) else f"{min(scales):.3g} to {max(scales):.3g}"
+        kind = {"count": "discrete Laplace", "quantile": "exponential mechanism, scale in ranks",
+                "median": "exponential mechanism, scale in ranks"}.get(stat.func, "Laplace")
+        interval = f"; 95 % interval in {stat.name}_low/{stat.name}_high" if stat.func in WITH_INTERVAL else ""
+        notes.append(f"{stat.name}: {kind} noise, scale {scale}{interval}")
+    return notes

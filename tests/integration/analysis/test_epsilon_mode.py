@@ -1,0 +1,212 @@
+"""The ε-budget (differential privacy) mode end to end through `submit_run`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+from sqlalchemy import select
+
+from portal.access.models import Grant
+from portal.access.service import grant_access
+from portal.accounts import service as accounts
+from portal.accounts.models import User
+from portal.analysis.models import AnalysisRun, EpsilonLedger
+from portal.analysis.modes import EpsilonDefaults
+from portal.analysis.service import submit_run
+from portal.auth import SYSTEM, Actor
+from portal.catalog import publishing
+from portal.db import session_scope
+from portal.errors import Invalid
+from tests.conftest import DATASETS
+
+CLINIC = "clinic-visits-synthetic"
+HOUSEHOLDS = "household-income-survey-synthetic"
+CLINIC_FILE = str(next((DATASETS / CLINIC).glob("*.csv*")))
+DISTRICTS = ['东丽区', '北辰区', '南开区', '和平区', '宁河区', '宝坻区', '武清区', '河东区', '河北区', '河西区', '津南区',
+             '滨海新区', '红桥区', '蓟州区', '西青区', '静海区']
+
+
+@pytest.fixture
+def dp_run(analysis_app):
+    """A fresh analyst with one-day grants in the "dp" mode (ε 1.0 a day, 0.1 a query); returns a
+    function running code through `submit_run`: (result, last printed line as JSON, run id)."""
+    email = f"dp-{uuid.uuid4().hex[:10]}@example.org"
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        accounts.create_user(session, SYSTEM, email=email, password="dp-analyst-password", role="developer")
+        for slug in (CLINIC, HOUSEHOLDS):
+            grant_access(session, SYSTEM, email=email, slug=slug, days=1, purpose="ε-mode tests",
+                         disclosure_mode="dp", daily_epsilon=1.0)
+
+    def run(code: str, *datasets: str):
+        with analysis_app.app_context(), session_scope(analysis_app) as session:
+            user = session.scalar(select(User).where(User.email == email))
+            actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
+            outcome = submit_run(session, actor, code=textwrap.dedent(code), datasets=list(datasets or (CLINIC,)),
+                                 secret=analysis_app.config["SECRET_KEY"],
+                                 data_dir=Path(analysis_app.config["DATA_DIR"]),
+                                 epsilon=EpsilonDefaults(daily=5.0, per_query=0.1))
+        lines = (outcome.result.get("stdout") or "").strip().splitlines()
+        return outcome.result, json.loads(lines[-1]) if lines else None, outcome.run_id
+
+    run.email = email
+    return run
+
+
+def ledger(app, email: str) -> list[tuple[float, int]]:
+    with app.app_context(), session_scope(app) as session:
+        user = session.scalar(select(User).where(User.email == email))
+        rows = session.execute(select(EpsilonLedger.epsilon, EpsilonLedger.queries)
+                               .join(Grant, Grant.id == EpsilonLedger.grant_id).where(Grant.user_id == user.id))
+        return [tuple(r) for r in rows]
+
+
+def test_grouped_counts_and_means_list_every_declared_level_with_intervals(dp_run):
+    result, rows, _ = dp_run("""
+        import json
+        t = dataset("clinic-visits-synthetic").group_by("district").agg(count().alias("n"), mean("cost").alias("m")).collect()
+        print(json.dumps([list(t.columns)] + [list(r) for r in t.rows], ensure_ascii=False))
+    """)
+    assert result["status"] == "ok", result
+    columns, rows = rows[0], rows[1:]
+    assert columns == ["district", "n", "m", "n_low", "n_high", "m_low", "m_high"]
+    assert [r[0] for r in rows] == DISTRICTS, "the declared levels, in declared order"
+    real = dict(duckdb.sql(f"SELECT district, count(*) FROM read_csv('{CLINIC_FILE}') GROUP BY 1").fetchall())
+    inside = sum(low <= real[d] <= high for d, _, _, low, high, _, _ in rows)
+    assert inside >= 13, "a 95 % interval misses about 1 in 20"
+    assert all(0 <= m <= 3_000_000 and m_low <= m <= m_high for _, _, m, _, _, m_low, m_high in rows)
+    notes = " ".join(result["released"][0]["notes"])
+    assert "ε 0.1 spent on this query" in notes and "ε spent 0.1 of 1 today" in notes
+    assert result["epsilon"] == [{"dataset": CLINIC, "grant_id": result["epsilon"][0]["grant_id"], "spent_in_run": 0.1,
+                                  "spent_today": 0.1, "daily": 1.0, "note": "ε spent 0.1 of 1 today"}]
+
+
+def test_budget_is_spent_by_every_query_then_exhausted_and_refused(dp_run, analysis_app):
+    result, outcomes, run_id = dp_run("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        out = []
+        for i in range(8):
+            try:
+                out.append(d.filter(col("visit_type") == "急诊").count())
+            except QueryRefused as refusal:
+                out.append(refusal.rule)
+        print(json.dumps(out))
+    """)
+    assert result["status"] == "ok", result
+    assert all(isinstance(o, int) for o in outcomes)
+    assert ledger(analysis_app, dp_run.email) == [(0.8, 8)], "charged in the same commit as the run"
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        assert session.scalar(select(AnalysisRun.status).where(AnalysisRun.run_id == run_id)) == "ok"
+    result, outcomes, _ = dp_run("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        out = []
+        for i in range(4):
+            try:
+                out.append(d.count())
+            except QueryRefused as refusal:
+                out.append(refusal.rule)
+        print(json.dumps(out))
+    """)
+    assert [type(o).__name__ for o in outcomes] == ["int", "int", "str", "str"]
+    assert outcomes[2:] == ["epsilon-budget", "epsilon-budget"]
+    assert ledger(analysis_app, dp_run.email) == [(1.0, 10)]
+    assert "ε spent 1 of 1 today" in result["refused"][-1]["reason"]
+
+
+def test_refused_queries_cost_epsilon_too(dp_run, analysis_app):
+    result, outcomes, _ = dp_run("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        out = []
+        for attempt in (lambda: d.group_by("patient_id").agg(count()).collect(),
+                        lambda: d.group_by("visit_date").agg(count()).collect(),
+                        lambda: d.group_by("district").agg(max("cost")).collect()):
+            try:
+                attempt()
+            except QueryRefused as refusal:
+                out.append(refusal.rule)
+        print(json.dumps(out))
+    """)
+    assert outcomes == ["identifier", "dp-levels", "dp-statistic"]
+    assert ledger(analysis_app, dp_run.email) == [(0.3, 3)]
+    assert "ε 0.1 spent on this query, refused or not" in result["refused"][0]["reason"]
+
+
+def test_quantiles_of_sensitive_fields_and_implied_levels_in_dp_mode(dp_run):
+    result, rows, _ = dp_run("""
+        import json
+        t = (dataset("household-income-survey-synthetic").group_by("has_vehicle")
+             .agg(median("annual_income").alias("median"), sum("household_size").alias("people"))
+             .sort("has_vehicle").collect())
+        print(json.dumps([list(r) for r in t.rows]))
+    """, HOUSEHOLDS)
+    assert result["status"] == "ok", result
+    path = next((DATASETS / HOUSEHOLDS).glob("*.csv*"))
+    real = dict(duckdb.sql(f"SELECT has_vehicle, median(annual_income) FROM read_csv('{path}') GROUP BY 1").fetchall())
+    assert [r[0] for r in rows] == [False, True]
+    for flag, median, *_ in rows:
+        assert abs(median - real[flag]) / real[flag] < 0.1, "ε 0.05 over ~50,000 records: within a few grid steps"
+
+
+def test_sdc_mode_is_untouched_for_grants_without_the_dp_mode(sandbox_run):
+    result = sandbox_run("""
+        print(dataset("clinic-visits-synthetic").count())
+    """, CLINIC)
+    assert result["status"] == "ok" and "epsilon" not in result
+    assert int(result["stdout"]) % 5 == 0
+
+
+def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
+    """`kaifang.disclosure.mode = "dp"` in the descriptor puts every grant in the ε mode (with the
+    dataset's ε), unless the grant says `sdc`; a bad mode is refused when the dataset is loaded."""
+    folder = tmp_path / HOUSEHOLDS
+    shutil.copytree(DATASETS / HOUSEHOLDS, folder)
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor["kaifang"]["disclosure"] = {"mode": "dp", "epsilon_per_query": 0.25, "daily_epsilon": 0.5}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    code = "print(dataset('household-income-survey-synthetic').count())"
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+        results = {}
+        for email, mode in (("dataset-mode@example.org", None), ("grant-mode@example.org", "sdc")):
+            user = accounts.create_user(session, SYSTEM, email=email, password="mode-test-password", role="developer")
+            grant_access(session, SYSTEM, email=email, slug=HOUSEHOLDS, days=1, purpose="modes", disclosure_mode=mode)
+            actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
+            results[mode] = submit_run(session, actor, code=code, datasets=[HOUSEHOLDS], secret="s",
+                                       data_dir=Path(app.config["DATA_DIR"])).result
+    assert results[None]["epsilon"][0]["note"] == "ε spent 0.25 of 0.5 today"
+    assert "epsilon" not in results["sdc"] and int(results["sdc"]["stdout"]) % 5 == 0
+    descriptor["kaifang"]["disclosure"] = {"mode": "laplace"}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    with app.app_context(), session_scope(app) as session, pytest.raises(Invalid) as refused:
+        publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+    assert "mode must be one of sdc, dp" in refused.value.errors["kaifang.disclosure"][0]
+
+
+def test_offline_runs_answer_a_dp_dataset_in_the_dp_mode(tmp_path):
+    from portal.analysis.offline import run_offline
+
+    folder = tmp_path / HOUSEHOLDS
+    shutil.copytree(DATASETS / HOUSEHOLDS, folder)
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor["kaifang"]["disclosure"] = {"mode": "dp", "daily_epsilon": 0.2}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    result = run_offline(textwrap.dedent("""
+        d = dataset("household-income-survey-synthetic")
+        print(list(d.group_by("urban_rural").agg(count()).collect().columns))
+        print(d.count())
+        try:
+            d.count()
+        except QueryRefused as refusal:
+            print(refusal.rule)
+    """), [folder])
+    assert result["status"] == "ok", result
+    columns, _, rule = result["stdout"].split("\n")[:3]
+    assert columns == "['urban_rural', 'count', 'count_low', 'count_high']" and rule == "epsilon-budget"
