@@ -31,7 +31,7 @@ from portal import store
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
-from portal.analysis.private_cells import Cell, level_value, read_cells
+from portal.analysis.private_cells import Cell, level_text, level_value, read_cells
 from portal.store import output_name
 
 STATISTICS = frozenset({"count", "sum", "mean", "median", "quantile"})
@@ -146,7 +146,7 @@ def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],
                    declared: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Declared levels, plus those the dictionary implies without looking at the data: a boolean
     field's `false`/`true`, an integer field's whole numbers between its bounds (when few)."""
-    levels = dict(declared)
+    levels = {name: tuple(level_text(v) for v in values) for name, values in declared.items()}
     for column in columns:
         if column.name in levels:
             continue
