@@ -3,8 +3,14 @@
 One `Broker` serves one run. For every plan it: checks the plan against the granted datasets'
 data dictionaries (`policy.check_plan`), runs it through `portal.store` with bound parameters
 only, applies disclosure control to conditional data (`disclosure.release_rows`), charges the
-released cells to the grant's daily budget, and keeps the tallies the audit record needs.
+grant's daily budget, and keeps the tallies and the per-query log the audit record needs.
 Nothing but plain JSON goes back to the worker.
+
+What costs budget (docs/disclosure.md): every released cell, every suppressed or withheld cell
+(a suppressed cell answers a question about the records too), and every refusal of a plan
+that names conditional data (a refusal is an answer: a run of refusals must not be free). Once
+a grant's budget is spent, every plan naming its dataset is refused with `budget` before it is
+looked at.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from portal.analysis.disclosure import (
 )
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
 from portal.serialise import plain
+from sandbox.plan import datasets_named
 
 log = logging.getLogger(__name__)
 OPEN_ROWS_CAP = 10_000
+REFUSAL_COST = 1
 
 
 @dataclass(frozen=True)
@@ -43,15 +51,46 @@ class GrantedSource:
 
 
 @dataclass
+class QueryLog:
+    """One plan and what came of it, for the audit (`models.AnalysisQuery`)."""
+
+    number: int
+    plan: dict[str, Any]
+    status: str = "ok"
+    rule: str = ""
+    reason: str = ""
+    cells_released: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+    cells_charged: int = 0
+
+
+@dataclass
 class Tally:
-    """What the run released and refused, for the audit record and the budget ledger."""
+    """What the run released, suppressed, refused and was charged, for the audit record and the
+    budget ledger; `log` holds every query (the audit stores them)."""
 
     queries: int = 0
     cells_released: int = 0
     cells_suppressed: int = 0
+    cells_charged: int = 0
     datasets: list[str] = field(default_factory=list)
     refusals: list[dict[str, str]] = field(default_factory=list)
     cells_by_grant: dict[int, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    log: list[QueryLog] = field(default_factory=list)
+
+    def begin(self, plan: dict[str, Any]) -> tuple[QueryLog, tuple[int, int, dict[str, int]]]:
+        entry = QueryLog(self.queries, plan)
+        self.log.append(entry)
+        return entry, (self.cells_released, self.cells_charged, dict(self.suppressed))
+
+    def finish(self, entry: QueryLog, before: tuple[int, int, dict[str, int]], answer: dict[str, Any]) -> None:
+        released, charged, suppressed = before
+        entry.status = str(answer.get("status", ""))
+        entry.rule, entry.reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
+        entry.cells_released = self.cells_released - released
+        entry.cells_charged = self.cells_charged - charged
+        entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
 class Broker:
@@ -65,14 +104,18 @@ class Broker:
 
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
         self.tally.queries += 1
+        entry, before = self.tally.begin(plan)
         try:
+            self._check_budget(plan)
             verdict = check_plan(plan, {slug: s.info for slug, s in self.sources.items()})
             self._touch(verdict.datasets)
-            return self._answer(plan, verdict)
+            answer = self._answer(plan, verdict)
         except Refusal as refusal:
-            return self._refuse(refusal.rule, refusal.reason)
+            answer = self._refuse(refusal.rule, refusal.reason, plan)
         except store.QueryError as exc:
-            return self._refuse(exc.code, exc.message)
+            answer = self._refuse(exc.code, exc.message, plan)
+        self.tally.finish(entry, before, answer)
+        return answer
 
     def _answer(self, plan: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
         tables = {slug: self.sources[slug].table for slug in verdict.datasets}
@@ -123,8 +166,7 @@ class Broker:
         if result.truncated:
             raise Refusal("too-many-groups", f"more than {rules.max_groups} groups: use coarser group keys")
         released = self._release(verdict, rules, result.rows, result.stats, list(verdict.aggregations))
-        self._charge(verdict, released.cells)
-        self.tally.cells_suppressed += released.suppressed_cells + released.suppressed_groups
+        self._charge_release(verdict, released)
         return self._ok(result.columns, released.rows, list(released.notes))
 
     def _release(self, verdict: Verdict, rules: Rules, rows: list[tuple], stats: list, aggregations: list[Aggregation]):
@@ -173,22 +215,52 @@ class Broker:
     def _row_keys(self, verdict: Verdict) -> dict[str, int]:
         return {slug: self.sources[slug].row_salt for slug in verdict.datasets}
 
+    def _grants(self, datasets) -> list[int]:
+        return [self.sources[s].grant_id for s in datasets if s in self.sources and self.sources[s].grant_id is not None]
+
+    def _check_budget(self, plan: dict[str, Any]) -> None:
+        """A spent budget refuses every plan naming the grant's dataset, before anything else."""
+        if any(self.budget_left.get(g, 0) <= 0 for g in self._grants(datasets_named(plan))):
+            raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+
     def _charge(self, verdict: Verdict, cells: int) -> None:
-        """Spend released cells from every conditional grant the plan used; refuse when one is out."""
-        grants = [self.sources[s].grant_id for s in verdict.datasets if self.sources[s].grant_id is not None]
+        """Spend cells from every conditional grant the plan used; refuse when one is out."""
+        grants = self._grants(verdict.datasets)
         for grant in grants:
             if self.budget_left.get(grant, 0) < cells:
                 raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+        self._spend(grants, cells)
+
+    def _spend(self, grants: list[int], cells: int) -> None:
         for grant in grants:
-            self.budget_left[grant] -= cells
+            self.budget_left[grant] = self.budget_left.get(grant, 0) - cells
             self.tally.cells_by_grant[grant] = self.tally.cells_by_grant.get(grant, 0) + cells
+        if grants:
+            self.tally.cells_charged += cells
+
+    def _charge_release(self, verdict: Verdict, released) -> None:
+        """Released, suppressed and withheld cells all cost budget; each suppression is tallied
+        under its rule (a suppressed group hides one cell per statistic)."""
+        hidden = {"min-cell": released.suppressed_groups * len(verdict.aggregations),
+                  "withheld": released.suppressed_cells}
+        self._charge(verdict, released.cells + sum(hidden.values()))
+        for rule, cells in hidden.items():
+            if cells:
+                self.tally.suppressed[rule] = self.tally.suppressed.get(rule, 0) + cells
+                self.tally.cells_suppressed += cells
 
     def _touch(self, datasets: tuple[str, ...]) -> None:
         for slug in datasets:
             if slug not in self.tally.datasets:
                 self.tally.datasets.append(slug)
 
-    def _refuse(self, rule: str, reason: str) -> dict[str, Any]:
+    def _refuse(self, rule: str, reason: str, plan: dict[str, Any]) -> dict[str, Any]:
+        """A refusal of a plan naming conditional data costs `REFUSAL_COST` cells (what is left
+        of them, when the refusal is for the budget itself)."""
         if len(self.tally.refusals) < 100:
             self.tally.refusals.append({"rule": rule, "reason": reason})
+        grants = self._grants(datasets_named(plan))
+        affordable = min([REFUSAL_COST, *(max(0, self.budget_left.get(g, 0)) for g in grants)])
+        if affordable:
+            self._spend(grants, affordable)
         return {"status": "refused", "rule": rule, "reason": reason}
