@@ -28,6 +28,10 @@ def init() -> None:
     if not cfg.exists():
         cfg.write_text(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n", encoding="utf-8")
         cfg.chmod(0o600)
+    from portal.analysis.keys import create_key_file
+
+    if create_key_file(instance):
+        click.echo(f"disclosure key written to {instance / 'disclosure.key'} (0600; see docs/disclosure.md)")
     app = _app()
     from portal.catalog.setup import prepare_instance
 
@@ -151,6 +155,15 @@ def _app():
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
+
+def _register() -> None:
+    from portal.analysis.cli import audit_command, rotate_key_command
+
+    main.add_command(audit_command)
+    main.add_command(rotate_key_command)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

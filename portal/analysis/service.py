@@ -2,36 +2,42 @@
 
 `submit_run` resolves what the actor may analyse (open datasets, conditional ones under an
 active grant, never closed ones), writes the audit record *before* the code runs, runs it in the
-sandbox with a broker for exactly those datasets, then completes the record and the daily
-ledger of released cells in one commit. A run that crashes its worker still completes its
-record; a process that dies leaves it `running`, which is itself evidence.
+sandbox with a broker for exactly those datasets, then completes the record (with every query's
+plan and outcome, and the run's flags), the daily ledger of charged cells and the shared memory
+of released cells in one commit. A run that crashes its worker still completes its record; a
+process that dies leaves it `running`, which is itself evidence.
+
+The broker's DuckDB work happens on a confined connection (only these datasets' files, a memory
+limit, a thread cap) that a timer interrupts at the run's wall-clock deadline: the supervisor
+cannot stop a run while the broker is inside a query, so the query itself is stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
+import threading
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import sandbox
+from portal import store
 from portal.access.service import UsableDataset, usable_datasets
+from portal.analysis import audit, memory, runtime
 from portal.analysis.broker import Broker, GrantedSource
-from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.disclosure import CellKeyNoise, Rules
-from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
+from portal.analysis.keys import DisclosureKey
+from portal.analysis.models import AnalysisRun, ReleaseLedger
 from portal.analysis.policy import SourceInfo
+from portal.analysis.runtime import AnalysisSettings
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
-from portal.serialise import plain
 
 MAX_DATASETS = 10
 
@@ -42,8 +48,8 @@ class RunOutcome:
     result: dict[str, Any]
 
 
-def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], secret: str,
-               data_dir: Path, state: dict[str, Any] | None = None) -> RunOutcome:
+def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], settings: AnalysisSettings,
+               state: dict[str, Any] | None = None) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
 
     Raises:
@@ -56,38 +62,51 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
+    sources = {u.slug: _granted(session, u, settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
-    broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
-                    budget_left=_budgets_left(session, usable), registry=_registry(session, actor))
+    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
+                    registry=memory.registry(session, settings.key.fingerprint))
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
+    request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
-        result = sandbox.run(sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id,
-                                                grants=tuple(sources)), broker).to_dict()
+        result = _run(request, broker, settings).to_dict()
     except BaseException as exc:
-        _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"})
+        _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"},
+                      settings)
         raise
-    _close_record(session, record, broker, result)
+    _close_record(session, record, broker, result, settings)
     return RunOutcome(record.run_id, result)
 
 
-def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: Path) -> GrantedSource:
-    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=data_dir)
+def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings) -> sandbox.RunResult:
+    """The run on the configured pool; the broker's queries on a confined DuckDB connection
+    that is interrupted when the run's wall clock is up."""
+    paths = [str(s.table.path) for s in broker.sources.values()]
+    with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:
+        timer = threading.Timer(request.limits.wall_seconds, connection.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return runtime.pool(settings).run(request, broker)
+        finally:
+            timer.cancel()
+
+
+def _granted(session: Session, usable: UsableDataset, settings: AnalysisSettings) -> GrantedSource:
+    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=settings.data_dir)
     conditional = usable.open_class == "conditional"
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
                       identifiers=source.identifiers, sensitive=source.sensitive)
     rules = Rules.with_overrides(source.disclosure)
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)
-    salt = int.from_bytes(_key(secret, f"row-key:{source.slug}:{source.version}")[:7], "big")
-    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=salt, grant_id=usable.grant_id,
-                         version=source.version)
+    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=_salt(settings.key, source),
+                         grant_id=usable.grant_id, version=source.version)
 
 
-def _key(secret: str, purpose: str) -> bytes:
-    """A per-purpose key derived from the app secret, so no two uses share key material."""
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
+    return key.row_salt(source.slug, source.version)
 
 
 def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, int]:
@@ -115,7 +134,8 @@ def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableD
     return record
 
 
-def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any]) -> None:
+def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any],
+                  settings: AnalysisSettings) -> None:
     tally = broker.tally
     usage = result.get("usage") or {}
     record.finished_at = utcnow()
@@ -125,26 +145,17 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.datasets_touched = list(tally.datasets)
     record.cells_released = tally.cells_released
     record.cells_suppressed = tally.cells_suppressed
+    record.cells_charged = tally.cells_charged
     record.refusals = tally.refusals
     record.cpu_seconds = float(usage.get("cpu_seconds", 0.0))
     record.wall_seconds = float(usage.get("wall_seconds", 0.0))
     record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
+    audit.record_queries(session, record, tally.log)
     for grant_id, cells in tally.cells_by_grant.items():
         _spend(session, grant_id, cells)
-    for cell in broker.registry.added:
-        session.add(ReleasedCell(user_id=record.user_id, day=date.today(), signature=cell.signature,
-                                 records=cell.records, cell_key=str(cell.key), sketch=cell.sketch.to_json(),
-                                 released=plain(cell.values)))
+    memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     session.commit()
-
-
-def _registry(session: Session, actor: Actor) -> Registry:
-    """Today's released cells of this user: differencing control spans all of a day's runs."""
-    rows = session.scalars(select(ReleasedCell).where(ReleasedCell.user_id == actor.user_id,
-                                                      ReleasedCell.day == date.today()))
-    return Registry(cells=[Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch),
-                                      dict(r.released)) for r in rows])
 
 
 def _spend(session: Session, grant_id: int, cells: int) -> None:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from portal.accounts import service as accounts
+from portal.analysis.keys import create_key_file
 from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
@@ -22,6 +23,7 @@ ANALYST = "analyst@example.org"
 @pytest.fixture(scope="session")
 def analysis_app(tmp_path_factory):
     app = make_app(tmp_path_factory.mktemp("analysis") / "instance")
+    create_key_file(Path(app.config["INSTANCE_PATH"]))  # what `kaifang init` does
     with app.app_context(), session_scope(app) as session:
         for slug in SLUGS:
             publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))
