@@ -136,13 +136,15 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
     from portal.analysis.cli import print_human
     from portal.analysis.offline import run_offline
 
+    from portal.analysis.terminal import safe, safe_json
+
     result = run_offline(source.read_text(encoding="utf-8"), list(paths))
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        click.echo(safe_json(json.dumps(result, ensure_ascii=False, indent=2)))
     else:
         print_human(result)
         for note in result.get("offline_notes", []):
-            click.echo(f"note: {note}")
+            click.echo(safe(f"note: {note}"))
     sys.exit(0 if result["status"] == "ok" else 1)
 
 

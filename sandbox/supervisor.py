@@ -109,6 +109,9 @@ def _exchange(sock: socket.socket, conv: Conversation) -> None:
     if missing:  # fail closed: the code is never sent to a worker that is not confined
         conv.failure = "isolation: " + "; ".join(missing)
         return
+    set_deadline = getattr(conv.broker, "set_deadline", None)
+    if callable(set_deadline):  # optional: lets the broker stop its own work at the deadline
+        set_deadline(conv.deadline)
     wire.send(sock, {"code": conv.request.code, "state": conv.request.state,
                      "limits": limits.to_dict()})
     while True:

@@ -20,7 +20,7 @@ from portal.accounts.models import User
 from portal.analysis import audit, keys, memory
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.service import submit_run
-from portal.analysis.terminal import safe
+from portal.analysis.terminal import safe, safe_json
 from portal.auth import SYSTEM, Actor
 from portal.db import session_scope
 from portal.errors import Forbidden, NotFound, PortalError
@@ -42,12 +42,12 @@ def sandbox_run(app: Flask, source: Path, *, email: str, grants: list[str], as_j
             _ensure_grants(session, actor, grants)
             outcome = submit_run(session, actor, code=code, datasets=grants, settings=settings)
         except PortalError as exc:
-            click.echo(json.dumps({"status": "refused", "code": exc.code, "message": exc.detail}, ensure_ascii=False)
-                       if as_json else f"✗ {exc.detail} [{exc.code}]", err=not as_json)
+            click.echo(safe_json(json.dumps({"status": "refused", "code": exc.code, "message": exc.detail}, ensure_ascii=False))
+                       if as_json else safe(f"✗ {exc.detail} [{exc.code}]"), err=not as_json)
             return 2
     result = outcome.result
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        click.echo(safe_json(json.dumps(result, ensure_ascii=False, indent=2)))
     else:
         print_human(result)
     return 0 if result["status"] == "ok" else 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
@@ -38,6 +39,7 @@ from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
+from portal.store.connection import Confined
 
 MAX_DATASETS = 10
 
@@ -79,18 +81,39 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     return RunOutcome(record.run_id, result)
 
 
+class _Deadline:
+    """The broker as the sandbox sees it, plus `set_deadline`: a timer that interrupts the
+    confined connection's queries at the run's wall-clock deadline (the supervisor's clock)."""
+
+    def __init__(self, broker: Broker, connection: Confined):
+        self._broker = broker
+        self._connection = connection
+        self._timer: threading.Timer | None = None
+
+    def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return self._broker.execute(plan)
+
+    def set_deadline(self, at: float) -> None:
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._connection.interrupt)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings) -> sandbox.RunResult:
     """The run on the configured pool; the broker's queries on a confined DuckDB connection
     that is interrupted when the run's wall clock is up."""
     paths = [str(s.table.path) for s in broker.sources.values()]
     with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:
-        timer = threading.Timer(request.limits.wall_seconds, connection.interrupt)
-        timer.daemon = True
-        timer.start()
+        timed = _Deadline(broker, connection)
         try:
-            return runtime.pool(settings).run(request, broker)
+            return runtime.pool(settings).run(request, timed)
         finally:
-            timer.cancel()
+            timed.cancel()
 
 
 def _granted(session: Session, usable: UsableDataset, settings: AnalysisSettings) -> GrantedSource:

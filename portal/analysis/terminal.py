@@ -26,3 +26,10 @@ def _control(ch: str) -> bool:
 def _escaped(ch: str) -> str:
     code = ord(ch)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_json(dumped: str) -> str:
+    """JSON text with every control character but structural newlines as a `\\uXXXX` escape:
+    still valid JSON meaning the same strings (`json.dumps(ensure_ascii=False)` leaves C1 and
+    format characters raw, which a terminal may obey)."""
+    return "".join(ch if ch == "\n" or not _control(ch) else f"\\u{ord(ch):04x}" for ch in dumped)
