@@ -135,7 +135,6 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
 
     from portal.analysis.cli import print_human
     from portal.analysis.offline import run_offline
-
     from portal.analysis.terminal import safe, safe_json
 
     result = run_offline(source.read_text(encoding="utf-8"), list(paths))
