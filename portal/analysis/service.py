@@ -39,7 +39,7 @@ from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
-from portal.store.connection import Confined
+from portal.store.connection import Lease
 
 MAX_DATASETS = 10
 
@@ -85,7 +85,7 @@ class _Deadline:
     """The broker as the sandbox sees it, plus `set_deadline`: a timer that interrupts the
     confined connection's queries at the run's wall-clock deadline (the supervisor's clock)."""
 
-    def __init__(self, broker: Broker, connection: Confined):
+    def __init__(self, broker: Broker, connection: Lease):
         self._broker = broker
         self._connection = connection
         self._timer: threading.Timer | None = None

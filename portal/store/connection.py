@@ -36,50 +36,86 @@ def _open() -> duckdb.DuckDBPyConnection:
 
 
 class Confined:
-    """A locked-down connection for one sandbox run; `interrupt()` stops whatever it is running."""
+    """A locked-down database that may read only `paths`; shared by the runs over those files."""
 
-    def __init__(self, paths: Iterable[str], *, memory_limit: str, threads: int):
+    def __init__(self, paths: frozenset[str], *, memory_limit: str, threads: int):
         self._connection = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "memory_limit": memory_limit,
                                                              "threads": str(threads)})
-        self._connection.execute("SET allowed_paths = ?", [sorted({str(p) for p in paths})])
+        self._connection.execute("SET allowed_paths = ?", [sorted(paths)])
         self._connection.execute("SET enable_external_access = false")
         self._connection.execute("SET lock_configuration = true")
+        self.leases = 0
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._connection.cursor()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class Lease:
+    """One run's use of a confined database: its cursors, and `interrupt()` for just them."""
+
+    def __init__(self, database: Confined):
+        self._database = database
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._guard = threading.Lock()
         self.interrupted = False
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._guard:
-            cur = self._connection.cursor()
+            cur = self._database.cursor()
             self._cursors = [*self._cursors[-63:], cur]  # plans close theirs; interrupt the recent ones
             return cur
 
     def interrupt(self) -> None:
         with self._guard:
             self.interrupted = True
-            for cur in [self._connection, *self._cursors]:
+            for cur in self._cursors:
                 try:
                     cur.interrupt()
                 except duckdb.Error:
                     pass  # already closed
 
-    def close(self) -> None:
-        self._connection.close()
+
+_confined: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("confined", default=None)
+# Opening a DuckDB database costs ~100 ms here, so confined databases are kept per process and
+# per (files, limits), at most CACHED of them; one with no run in it is closed when evicted.
+CACHED = 16
+_databases: dict[tuple, Confined] = {}
+_databases_pid: dict[str, int | None] = {"pid": None}
 
 
-_confined: contextvars.ContextVar[Confined | None] = contextvars.ContextVar("confined", default=None)
+def _acquire(key: tuple, memory_limit: str, threads: int) -> Confined:
+    with _lock:
+        if _databases_pid["pid"] != os.getpid():  # never reuse a database across a fork
+            _databases.clear()
+            _databases_pid["pid"] = os.getpid()
+        database = _databases.pop(key, None) or Confined(key[0], memory_limit=memory_limit, threads=threads)
+        _databases[key] = database  # most recently used last
+        database.leases += 1
+        for old_key in [k for k, d in _databases.items() if d.leases == 0][: max(0, len(_databases) - CACHED)]:
+            _databases.pop(old_key).close()
+        return database
+
+
+def _release(database: Confined) -> None:
+    with _lock:
+        database.leases -= 1
 
 
 @contextmanager
-def confined(paths: Iterable[str], *, memory_limit: str, threads: int) -> Iterator[Confined]:
-    """Within the block, this thread's `cursor()` calls use a confined connection."""
-    connection = Confined(paths, memory_limit=memory_limit, threads=threads)
-    token = _confined.set(connection)
+def confined(paths: Iterable[str], *, memory_limit: str, threads: int) -> Iterator[Lease]:
+    """Within the block, this thread's `cursor()` calls use a database confined to `paths`."""
+    key = (frozenset(str(p) for p in paths), memory_limit, threads)
+    database = _acquire(key, memory_limit, threads)
+    lease = Lease(database)
+    token = _confined.set(lease)
     try:
-        yield connection
+        yield lease
     finally:
         _confined.reset(token)
-        connection.close()
+        _release(database)
 
 
 def connection() -> duckdb.DuckDBPyConnection:
