@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,9 @@ from portal import create_app  # noqa: E402
 from portal.access.service import grant_access  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
+from portal.analysis.keys import create_key_file  # noqa: E402
 from portal.analysis.modes import EpsilonDefaults  # noqa: E402
+from portal.analysis.runtime import AnalysisSettings  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402
 from portal.catalog import publishing  # noqa: E402
@@ -100,8 +102,8 @@ def released(app, subject: Subject, mode: str, epsilon: float) -> list[list[list
         for start in range(0, len(subject.queries), PER_RUN):
             code = _code(subject, subject.queries[start:start + PER_RUN])
             outcome = submit_run(session, actor, code=code, datasets=[subject.slug],
-                                 secret=app.config["SECRET_KEY"], data_dir=Path(app.config["DATA_DIR"]),
-                                 epsilon=EpsilonDefaults(daily=1e9, per_query=epsilon))
+                                 settings=replace(AnalysisSettings.from_config(app.config),
+                                                  epsilon=EpsilonDefaults(daily=1e9, per_query=epsilon)))
             if outcome.result["status"] != "ok":
                 raise SystemExit(f"run failed: {json.dumps(outcome.result, ensure_ascii=False)[:2000]}")
             answers += json.loads(outcome.result["stdout"].strip().splitlines()[-1])
@@ -194,6 +196,7 @@ def instance(root: Path, slugs: tuple[str, ...]):
     """A temporary portal instance with `slugs` loaded and an analyst with large grants."""
     app = create_app({"TESTING": True, "SECRET_KEY": "utility-bench-secret"}, instance=root / "instance")
     prepare_instance(app)
+    create_key_file(Path(app.config["INSTANCE_PATH"]))
     with app.app_context(), session_scope(app) as session:
         for slug in slugs:
             publishing.load_package(session, SYSTEM, ROOT / "datasets" / slug, data_dir=Path(app.config["DATA_DIR"]))

@@ -31,6 +31,8 @@ from bench.store import CACHE, RAW_GROUP, taxi_csv  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
+from portal.analysis.keys import create_key_file  # noqa: E402
+from portal.analysis.runtime import AnalysisSettings  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402
 from portal.catalog import publishing  # noqa: E402
@@ -72,6 +74,7 @@ def instance(root: Path, csv: Path):
     """(app, parquet path): a temporary instance with the taxi table loaded and an analyst."""
     app = create_app({"TESTING": True, "SECRET_KEY": "groupby-bench-secret"}, instance=root / "instance")
     prepare_instance(app)
+    create_key_file(Path(app.config["INSTANCE_PATH"]))
     data_dir = Path(app.config["DATA_DIR"])
     with app.app_context(), session_scope(app) as session:
         started = time.perf_counter()
@@ -88,8 +91,7 @@ def sandbox_once(app) -> tuple[float, int]:
         user = session.scalar(select(User).where(User.email == ANALYST))
         actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
         started = time.perf_counter()
-        outcome = submit_run(session, actor, code=CODE, datasets=[SLUG], secret=app.config["SECRET_KEY"],
-                             data_dir=Path(app.config["DATA_DIR"]))
+        outcome = submit_run(session, actor, code=CODE, datasets=[SLUG], settings=AnalysisSettings.from_config(app.config))
         elapsed = time.perf_counter() - started
     if outcome.result["status"] != "ok":
         raise SystemExit(f"sandbox run failed: {outcome.result}")

@@ -32,6 +32,10 @@ def init() -> None:
     if not cfg.exists():
         cfg.write_text(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n", encoding="utf-8")
         cfg.chmod(0o600)
+    from portal.analysis.keys import create_key_file
+
+    if create_key_file(instance):
+        click.echo(f"disclosure key written to {instance / 'disclosure.key'} (0600; see docs/disclosure.md)")
     app = _app()
     from portal.catalog.setup import prepare_instance
 
@@ -135,14 +139,15 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
 
     from portal.analysis.cli import print_human
     from portal.analysis.offline import run_offline
+    from portal.analysis.terminal import safe, safe_json
 
     result = run_offline(source.read_text(encoding="utf-8"), list(paths))
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        click.echo(safe_json(json.dumps(result, ensure_ascii=False, indent=2)))
     else:
         print_human(result)
         for note in result.get("offline_notes", []):
-            click.echo(f"note: {note}")
+            click.echo(safe(f"note: {note}"))
     sys.exit(0 if result["status"] == "ok" else 1)
 
 
@@ -155,6 +160,15 @@ def _app():
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
+
+def _register() -> None:
+    from portal.analysis.cli import audit_command, rotate_key_command
+
+    main.add_command(audit_command)
+    main.add_command(rotate_key_command)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

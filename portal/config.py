@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
             "this many milliseconds, so their timing does not depend on the records; 0 turns padding off."),
     Setting("DP_DAILY_EPSILON", float, 1.0, "ε a grant in the differential-privacy mode may spend per day, unless the dataset or grant says otherwise."),
     Setting("DP_QUERY_EPSILON", float, 0.1, "ε one query spends in the differential-privacy mode, unless the dataset says otherwise."),
+    Setting("DISCLOSURE_KEY", str, "", "Secret of cell-key noise and record keys; empty means the instance's `disclosure.key` file (made by `kaifang init`). Never derived from SECRET_KEY."),
+    Setting("SANDBOX_WORKERS", int, 2, "Worker slots of the analysis sandbox pool (one run each at a time)."),
+    Setting("SANDBOX_ALLOW_MISSING_LAYERS", str, "", "Comma-separated isolation layers analyses may run without (an explicit, logged override); empty means every layer is required."),
+    Setting("ANALYSIS_DUCKDB_MEMORY", str, "1GB", "DuckDB memory_limit of the broker's confined connection, per run."),
+    Setting("ANALYSIS_DUCKDB_THREADS", int, 2, "DuckDB threads of the broker's confined connection, per run."),
+    Setting("DIFFERENCING_MEMORY_CELLS", int, 50000, "Released cells remembered per dataset version for differencing control; least recently used beyond it are forgotten."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -124,6 +130,7 @@ def _validate(values: dict[str, Any]) -> None:
             "SECRET_KEY is the development default; set KAIFANG_SECRET_KEY "
             "(or run `kaifang init`, which writes one into the instance's kaifang.cfg)"
         )
-    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE"):
+    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "SANDBOX_WORKERS",
+                "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")

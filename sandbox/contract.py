@@ -98,6 +98,11 @@ class DataBroker(Protocol):
     `execute` receives a plan that already passed `sandbox.plan.validate_plan` and the run's
     grant check, and must return a JSON-safe dict: `{"status": "ok", ...}` or
     `{"status": "refused", "rule": ..., "reason": ...}`.
+
+    Optionally, a broker may define `set_deadline(at: float)`: the supervisor calls it once,
+    before the code is sent, with the run's wall-clock deadline (a `time.monotonic()` value),
+    so the broker can interrupt its own work then; the supervisor cannot stop a run while it
+    is inside `execute`.
     """
 
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]: ...

@@ -4,8 +4,17 @@
 descriptors, new net/mount/IPC/UTS namespaces, chroot into an empty 0555 directory, drop to a
 per-slot uid with no groups, RLIMIT_NPROC 0 (only effective once not root), not dumpable,
 die with the zygote, and last a seccomp allow-list. A layer the kernel refuses is recorded as
-"failed: ..." and the rest still apply: the caller reports the fallback loudly. It must run
-before any untrusted input is read, and everything the worker needs must already be imported.
+"failed: ..." and the rest still apply; the supervisor refuses to run code unless the operator
+allowed that layer to be missing (fail closed, docs/sandbox.md). It must run before any
+untrusted input is read, and everything the worker needs must already be imported.
+
+Unprivileged service user (production gunicorn does not run as root): the namespaces are made
+inside a new user namespace, whose uid map sends the slot's uid (60000 + slot, inside) to the
+service user (outside); chroot then works with the namespace's own CAP_SYS_CHROOT, and the uid
+layer drops every capability explicitly (a uid change inside the namespace does not, since the
+mapped uid was never 0). Such layers report "active (user namespace)". What differs from root:
+outside the namespace the worker *is* the service user, so signals and ptrace between it and
+the portal are stopped by the seccomp filter and the not-dumpable flag, not by the uid.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ CLONE_NEWUSER = 0x10000000
 NAMESPACES = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+CAPABILITY_VERSION_3 = 0x20080522
+IN_USER_NAMESPACE = "active (user namespace)"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -78,27 +89,68 @@ def close_fds(spec: Confinement) -> None:
         os.close(null)
 
 
-class Degraded(OSError):
-    """A layer applied in a weaker form; its report starts with "degraded"."""
+class UserNamespaced(Exception):
+    """A layer fully applied inside a user namespace (reported as IN_USER_NAMESPACE)."""
+
+
+_mode = {"user_namespace": False}  # per worker process: set by unshare_namespaces
+
+
+def _write_proc(name: str, text: str) -> None:
+    fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def unshare_namespaces(spec: Confinement) -> None:
-    try:
+    if os.geteuid() == 0:
         _libc_call("unshare", NAMESPACES)
-    except PermissionError:
-        if os.geteuid() == 0:
-            raise
-        # Not root: a user namespace makes the others (and chroot) possible unprivileged.
-        _libc_call("unshare", CLONE_NEWUSER | NAMESPACES)
-        raise Degraded("inside an unprivileged user namespace") from None
+        return
+    # Not root: a user namespace makes the others (and chroot) possible unprivileged. Map only
+    # the slot's uid and gid to ours (the one mapping an unprivileged process may write).
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    _libc_call("unshare", CLONE_NEWUSER | NAMESPACES)
+    _mode["user_namespace"] = True
+    _write_proc("setgroups", "deny")
+    _write_proc("uid_map", f"{spec.uid} {outer_uid} 1")
+    _write_proc("gid_map", f"{spec.uid} {outer_gid} 1")
+    raise UserNamespaced
 
 
 def enter_chroot(spec: Confinement) -> None:
     os.chroot(spec.root)
     os.chdir("/")
+    if _mode["user_namespace"]:
+        raise UserNamespaced
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32))
+
+
+def drop_capabilities() -> None:
+    """Clear the effective, permitted and inheritable sets (capset(2), version 3: two words)."""
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
 
 
 def drop_uid(spec: Confinement) -> None:
+    if _mode["user_namespace"]:
+        # setgroups is denied in the namespace (and we hold no extra groups): ids, then caps.
+        os.setresgid(spec.uid, spec.uid, spec.uid)
+        os.setresuid(spec.uid, spec.uid, spec.uid)
+        drop_capabilities()
+        raise UserNamespaced
     os.setgroups([])
     os.setresgid(spec.uid, spec.uid, spec.uid)
     os.setresuid(spec.uid, spec.uid, spec.uid)
@@ -136,8 +188,8 @@ def confine(spec: Confinement) -> dict[str, str]:
             continue
         try:
             _STEPS[layer](spec)
-        except Degraded as exc:
-            report[layer] = f"degraded: {exc}"
+        except UserNamespaced:
+            report[layer] = IN_USER_NAMESPACE
         except (OSError, ValueError) as exc:
             report[layer] = f"failed: {exc}"
         else:
@@ -145,5 +197,15 @@ def confine(spec: Confinement) -> dict[str, str]:
     return report
 
 
+def is_active(state: str | None) -> bool:
+    return state in ("active", IN_USER_NAMESPACE)
+
+
+def missing_layers(report: dict[str, str], required: frozenset[str] | set[str]) -> list[str]:
+    """The required layers the report does not show active, as "layer (state)"."""
+    return [f"{layer} ({report.get(layer, 'unknown')})" for layer in LAYERS
+            if layer in required and not is_active(report.get(layer))]
+
+
 def fully_confined(report: dict[str, str]) -> bool:
-    return all(report.get(layer) == "active" for layer in LAYERS)
+    return all(is_active(report.get(layer)) for layer in LAYERS)

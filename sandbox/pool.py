@@ -28,7 +28,7 @@ from typing import Any
 
 from sandbox import supervisor, wire
 from sandbox.contract import DataBroker, Isolation, RunRequest, RunResult
-from sandbox.isolation import LAYERS, fully_confined
+from sandbox.isolation import LAYERS, fully_confined, missing_layers
 
 log = logging.getLogger(__name__)
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -46,9 +46,14 @@ class IsolationWarning(UserWarning):
 
 @dataclass(frozen=True)
 class SandboxConfig:
+    """Pool settings. `layers` are the OS layers to apply; each of them must be active for
+    code to run (fail closed) unless named in `allow_missing`, the operator's explicit
+    override, which is logged at start and on every run that uses it."""
+
     workers: int = 2
     base_uid: int = 60000
     layers: frozenset[str] = frozenset(LAYERS)
+    allow_missing: frozenset[str] = frozenset()
     slot_wait_seconds: float = 30.0
     start_seconds: float = 20.0
     python: str = sys.executable
@@ -158,32 +163,49 @@ class Sandbox:
             self._slots.put(slot)
         self._zygote = Zygote(self.config)
         self._closed = False
+        self.required = frozenset(self.config.layers) - frozenset(self.config.allow_missing)
+        if self.config.allow_missing:
+            log.warning("sandbox isolation override: runs proceed without %s (allowed by the operator)",
+                        ", ".join(sorted(self.config.allow_missing)))
         self.isolation = self._probe()
 
     def _probe(self) -> dict[str, str]:
         """One trivial run at start: learn which layers are active, and warn loudly if any not."""
         self._expected = {layer: "unknown" for layer in LAYERS}
-        result = self.run(RunRequest(code="probe = 1", run_id="isolation-probe"), _NoData())
+        probe = RunRequest(code="probe = 1", run_id="isolation-probe")
+        slot = self._slots.get(timeout=self.config.slot_wait_seconds)
+        try:
+            result = self._run_in_slot(slot, probe, _NoData(), frozenset())
+        finally:
+            self._slots.put(slot)
         layers = dict(result.isolation.layers)
         if not fully_confined(layers):
-            missing = [f"{k} ({v})" for k, v in layers.items() if v != "active"]
+            missing = missing_layers(layers, set(LAYERS))
             text = "sandbox isolation layers not active: " + "; ".join(missing)
             log.warning(text)
             warnings.warn(text, IsolationWarning, stacklevel=3)
         self._expected = layers
         return layers
 
+    def unconfined(self) -> list[str]:
+        """The required layers the start probe found missing: runs are refused while any is."""
+        return missing_layers(self.isolation, self.required)
+
     def run(self, request: RunRequest, broker: DataBroker) -> RunResult:
         """Run one request. Never raises for anything the analyst's code does."""
         refusal = _precheck(request)
         if refusal is not None:
             return refusal
+        missing = self.unconfined()
+        if missing:
+            return _refused(request, "not run: sandbox isolation layers are missing on this server ("
+                            + "; ".join(missing) + "); see docs/sandbox.md")
         try:
             slot = self._slots.get(timeout=self.config.slot_wait_seconds)
         except queue.Empty:
             return _refused(request, "all sandbox workers are busy; try again shortly")
         try:
-            return self._run_in_slot(slot, request, broker)
+            return self._run_in_slot(slot, request, broker, self.required)
         finally:
             self._slots.put(slot)
 
@@ -193,7 +215,8 @@ class Sandbox:
                 "memory_bytes": limits.memory_bytes, "open_files": limits.open_files,
                 "layers": sorted(self.config.layers)}
 
-    def _run_in_slot(self, slot: int, request: RunRequest, broker: DataBroker) -> RunResult:
+    def _run_in_slot(self, slot: int, request: RunRequest, broker: DataBroker,
+                     required: frozenset[str]) -> RunResult:
         if self._closed:
             return _refused(request, "the sandbox is closed")
         started = time.monotonic()
@@ -207,13 +230,17 @@ class Sandbox:
             pidfd = os.pidfd_open(reply["pid"])
             try:
                 conv = supervisor.Conversation(request, broker,
-                                               started + request.limits.wall_seconds)
+                                               started + request.limits.wall_seconds, required)
                 supervisor.converse(ours, conv)
                 _end_worker(pidfd, conv)
             finally:
                 os.close(pidfd)
         exit_info = self._reap(reply["pid"])
-        return supervisor.judge(conv, exit_info, started, self._expected)
+        result = supervisor.judge(conv, exit_info, started, self._expected)
+        if result.isolation.fallback and conv.report is not None:
+            log.warning("sandbox run %s ran with isolation layers missing, under the operator's override: %s",
+                        request.run_id, "; ".join(missing_layers(result.isolation.layers, set(LAYERS))))
+        return result
 
     def _reap(self, pid: int) -> dict[str, Any] | None:
         try:

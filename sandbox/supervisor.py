@@ -26,7 +26,7 @@ from sandbox.contract import (
     RunRequest,
     RunResult,
 )
-from sandbox.isolation import fully_confined
+from sandbox.isolation import fully_confined, missing_layers
 from sandbox.plan import PlanError, datasets_named, validate_plan
 from sandbox.rendering import OutputRejected, normalize_outputs
 
@@ -43,6 +43,7 @@ class Conversation:
     request: RunRequest
     broker: DataBroker
     deadline: float
+    required: frozenset[str] = frozenset()
     isolation: dict[str, str] | None = None
     report: dict[str, Any] | None = None
     failure: str | None = None
@@ -104,6 +105,13 @@ def _exchange(sock: socket.socket, conv: Conversation) -> None:
     if type(ready) is not dict or ready.get("t") != "ready":
         raise wire.WireError("expected the worker's ready message")
     conv.isolation = {str(k): str(v) for k, v in dict(ready.get("isolation", {})).items()}
+    missing = missing_layers(conv.isolation, conv.required)
+    if missing:  # fail closed: the code is never sent to a worker that is not confined
+        conv.failure = "isolation: " + "; ".join(missing)
+        return
+    set_deadline = getattr(conv.broker, "set_deadline", None)
+    if callable(set_deadline):  # optional: lets the broker stop its own work at the deadline
+        set_deadline(conv.deadline)
     wire.send(sock, {"code": conv.request.code, "state": conv.request.state,
                      "limits": limits.to_dict()})
     while True:
@@ -167,6 +175,9 @@ def _from_report(conv: Conversation, base: dict[str, Any]) -> RunResult:
 
 def _ending(conv: Conversation, exit_info: dict[str, Any] | None, limits: Limits) -> tuple:
     signum = (exit_info or {}).get("signal")
+    if conv.failure and conv.failure.startswith("isolation"):
+        return "refused", (f"not run: sandbox isolation layers are missing on this server "
+                           f"({conv.failure.removeprefix('isolation: ')}); see docs/sandbox.md")
     if conv.failure == "timeout":
         return "timeout", f"stopped: the wall-clock limit of {limits.wall_seconds:g} s was reached"
     if signum == signal.SIGXCPU:

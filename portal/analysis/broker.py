@@ -16,6 +16,11 @@ and the answer leaves at a multiple of a fixed time quantum, after the same work
 non-empty cells.
 Plans on a dataset whose grant is in the ε-budget mode take a path of their own instead
 (`private_queries.PrivateAnswers`: differential privacy, an ε budget), under the same time quantum.
+
+What costs budget (docs/disclosure.md): every cell the plan could release, listed or not,
+charged before it runs, and every refusal of a plan that names conditional data (a refusal is an
+answer: a run of refusals must not be free). Once a grant's budget is spent, every plan naming its
+dataset is refused with `budget` before it is looked at. Every query is logged for the audit.
 """
 
 from __future__ import annotations
@@ -39,14 +44,16 @@ from portal.analysis.disclosure import (
     release_rows,
 )
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
-from portal.analysis.shaping import candidate_cells, sort_and_limit, split_plan
 from portal.analysis.private_queries import PrivateAnswers
+from portal.analysis.shaping import candidate_cells, sort_and_limit, split_plan
 from portal.serialise import plain
+from sandbox.plan import datasets_named
 
 log = logging.getLogger(__name__)
 OPEN_ROWS_CAP = 10_000
 EMPTY_SKETCH = (0,) * (3 * PARTS * BUCKETS)
 ANSWER_QUANTUM = 0.02  # seconds; ANALYSIS_ANSWER_QUANTUM_MS in portal/config.py
+REFUSAL_COST = 1
 
 
 @dataclass(frozen=True)
@@ -69,15 +76,46 @@ class GrantedSource:
 
 
 @dataclass
+class QueryLog:
+    """One plan and what came of it, for the audit (`models.AnalysisQuery`)."""
+
+    number: int
+    plan: dict[str, Any]
+    status: str = "ok"
+    rule: str = ""
+    reason: str = ""
+    cells_released: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+    cells_charged: int = 0
+
+
+@dataclass
 class Tally:
-    """What the run released and refused, for the audit record and the budget ledger."""
+    """What the run released, suppressed, refused and was charged, for the audit record and the
+    budget ledger; `log` holds every query (the audit stores them)."""
 
     queries: int = 0
     cells_released: int = 0
     cells_suppressed: int = 0
+    cells_charged: int = 0
     datasets: list[str] = field(default_factory=list)
     refusals: list[dict[str, str]] = field(default_factory=list)
     cells_by_grant: dict[int, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    log: list[QueryLog] = field(default_factory=list)
+
+    def begin(self, plan: dict[str, Any]) -> tuple[QueryLog, tuple[int, int, dict[str, int]]]:
+        entry = QueryLog(self.queries, plan)
+        self.log.append(entry)
+        return entry, (self.cells_released, self.cells_charged, dict(self.suppressed))
+
+    def finish(self, entry: QueryLog, before: tuple[int, int, dict[str, int]], answer: dict[str, Any]) -> None:
+        released, charged, suppressed = before
+        entry.status = str(answer.get("status", ""))
+        entry.rule, entry.reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
+        entry.cells_released = self.cells_released - released
+        entry.cells_charged = self.cells_charged - charged
+        entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
 class Broker:
@@ -95,20 +133,25 @@ class Broker:
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         self.tally.queries += 1
+        entry, before = self.tally.begin(plan)
         try:
             slug = self.private.governs(plan) if self.private else None
             if slug is not None:  # the ε-budget mode has a path of its own: portal/analysis/private_queries.py
-                return self._private(plan, slug)
-            verdict = check_plan(plan, {slug: s.info for slug, s in self.sources.items()})
-            self._touch(verdict.datasets)
-            return self._answer(plan, verdict)
+                answer = self._private(plan, slug)
+            else:
+                self._check_budget(plan)
+                verdict = check_plan(plan, {slug: s.info for slug, s in self.sources.items()})
+                self._touch(verdict.datasets)
+                answer = self._answer(plan, verdict)
         except Refusal as refusal:
-            return self._refuse(refusal.rule, refusal.reason)
+            answer = self._refuse(refusal.rule, refusal.reason, plan)
         except store.QueryError as exc:
-            return self._refuse(exc.code, exc.message)
+            answer = self._refuse(exc.code, exc.message, plan)
         finally:
             if self._reads_conditional(plan):
                 self._pad(started)
+        self.tally.finish(entry, before, answer)
+        return answer
 
     def _reads_conditional(self, plan: dict[str, Any]) -> bool:
         sides = [plan] + [step["right"] for step in plan.get("steps", ()) if step.get("op") == "join"]
@@ -164,7 +207,7 @@ class Broker:
         aggregation = Aggregation(0, "count", False, COUNT_STREAM)
         released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
         value = released.rows[0][0] if released.rows else None
-        self.tally.cells_suppressed += released.suppressed_groups
+        self._tally_suppressed(verdict, released)
         return {"status": "ok", "count": value, "notes": list(released.notes)}
 
     def _check_fan_out(self, plan: dict[str, Any], tables: dict) -> None:
@@ -198,7 +241,7 @@ class Broker:
             columns, rows, stats = store.plan_schema(stored, tables), [], []
         rows, stats = candidates.fill(rows, stats, len(keys), verdict.aggregations)
         released = self._release(verdict, rules, rows, stats, list(verdict.aggregations))
-        self.tally.cells_suppressed += released.suppressed_cells + released.suppressed_groups
+        self._tally_suppressed(verdict, released)
         out = sort_and_limit(released.rows, [c.name for c in columns], shaping)
         return self._ok(columns, out, list(released.notes))
 
@@ -249,24 +292,53 @@ class Broker:
     def _row_keys(self, verdict: Verdict) -> dict[str, int]:
         return {slug: self.sources[slug].row_salt for slug in verdict.datasets}
 
+    def _grants(self, datasets) -> list[int]:
+        return [self.sources[s].grant_id for s in datasets if s in self.sources and self.sources[s].grant_id is not None]
+
+    def _check_budget(self, plan: dict[str, Any]) -> None:
+        """A spent budget refuses every plan naming the grant's dataset, before anything else."""
+        if any(self.budget_left.get(g, 0) <= 0 for g in self._grants(datasets_named(plan))):
+            raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+
     def _charge(self, verdict: Verdict, cells: int) -> None:
         """Spend cells from every conditional grant the plan used; refuse when one is out. Charged
         before the query runs, for every cell the plan could release (listed or not), so that
         the refusal depends on the plan alone."""
-        grants = [self.sources[s].grant_id for s in verdict.datasets if self.sources[s].grant_id is not None]
+        grants = self._grants(verdict.datasets)
         for grant in grants:
             if self.budget_left.get(grant, 0) < cells:
                 raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+        self._spend(grants, cells)
+
+    def _spend(self, grants: list[int], cells: int) -> None:
         for grant in grants:
-            self.budget_left[grant] -= cells
+            self.budget_left[grant] = self.budget_left.get(grant, 0) - cells
             self.tally.cells_by_grant[grant] = self.tally.cells_by_grant.get(grant, 0) + cells
+        if grants:
+            self.tally.cells_charged += cells
+
+    def _tally_suppressed(self, verdict: Verdict, released: Released) -> None:
+        """Tally each suppression under its rule for the audit (a suppressed group hides one cell
+        per statistic). The budget was charged before running, for every possible cell."""
+        hidden = {"min-cell": released.suppressed_groups * len(verdict.aggregations),
+                  "withheld": released.suppressed_cells}
+        for rule, cells in hidden.items():
+            if cells:
+                self.tally.suppressed[rule] = self.tally.suppressed.get(rule, 0) + cells
+                self.tally.cells_suppressed += cells
 
     def _touch(self, datasets: tuple[str, ...]) -> None:
         for slug in datasets:
             if slug not in self.tally.datasets:
                 self.tally.datasets.append(slug)
 
-    def _refuse(self, rule: str, reason: str) -> dict[str, Any]:
+    def _refuse(self, rule: str, reason: str, plan: dict[str, Any]) -> dict[str, Any]:
+        """A refusal of a plan naming conditional data costs `REFUSAL_COST` cells (what is left
+        of them, when the refusal is for the budget itself)."""
         if len(self.tally.refusals) < 100:
             self.tally.refusals.append({"rule": rule, "reason": reason})
+        grants = self._grants(datasets_named(plan))
+        affordable = min([REFUSAL_COST, *(max(0, self.budget_left.get(g, 0)) for g in grants)])
+        if affordable:
+            self._spend(grants, affordable)
         return {"status": "refused", "rule": rule, "reason": reason}

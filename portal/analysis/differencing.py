@@ -3,7 +3,9 @@
 Cell-key noise gives the same answer for the same set of records. Alone, that is a weakness: an
 analyst who asks `count(A)` and `count(A and not target)` learns from *whether the answers
 differ* whether the target is in A (found by the team's own attack tests). So every released
-cell of conditional data is remembered, per user and day, as its true size, its cell key, its
+cell of conditional data is remembered, for the dataset version and shared by *all* users (two
+accounts of one organisation see the same snapped answers, so splitting an attack over accounts
+gains nothing), as its true size, its cell key, its
 released values and an invertible Bloom lookup table of its records (computed by the store,
 `portal.store.plan_sql.sketch_sql`). A new cell whose record set differs from a remembered one
 by 1 to `min_cell - 1` records is *snapped* to it: it is answered with the remembered cell's
@@ -11,11 +13,14 @@ size, key and released values, so the answer is the same whether or not the targ
 and nothing is learnt from comparing them. Differences of `min_cell` records or more are
 answered normally (they are releasable differences by the minimum-cell rule).
 
-The table formulas here mirror the SQL in `portal/store/plan_sql.py`.
+The table formulas here mirror the SQL in `portal/store/plan_sql.py`. Where the memory lives
+and how it is bounded (least-recently-used eviction) is the service's business
+(`portal/analysis/memory.py`); the registry only asks it for the cells of a given size range.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +57,11 @@ def buckets(key: int) -> list[int]:
 
 def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:
     """|A Δ B| when it is at most `limit` and the tables decode, else None (a large difference)."""
+    # Each record of A Δ B moves exactly one bucket of each part by one, so the first part's
+    # count differences add up to at most |A Δ B|: a cheap, exact test that rules out most of
+    # the (shared, so many) remembered cells before peeling.
+    if sum(abs(x - y) for x, y in zip(a.counts[:BUCKETS], b.counts[:BUCKETS], strict=True)) > limit:
+        return None
     counts = [x - y for x, y in zip(a.counts, b.counts, strict=True)]
     keys = [x ^ y for x, y in zip(a.keys, b.keys, strict=True)]
     checks = [x ^ y for x, y in zip(a.checks, b.checks, strict=True)]
@@ -73,34 +83,62 @@ def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:
 
 @dataclass
 class Remembered:
-    """A released cell: its true size and key stay server-side; values are what was released."""
+    """A released cell: its true size and key stay server-side; values are what was released.
+    `id` is its row in the shared memory (None until stored)."""
 
     signature: str
     records: int
     key: int
     sketch: Sketch
     values: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
 
 
-@dataclass
+# (signature, fewest records, most records) -> the remembered cells in that range
+Lookup = Callable[[str, int, int], list[Remembered]]
+
+
+def _nothing(signature: str, low: int, high: int) -> list[Remembered]:
+    return []
+
+
 class Registry:
-    """The cells released to one user today (loaded by the service, grown by the broker)."""
+    """The remembered cells a run may be compared with: those of the shared memory (through
+    `lookup`, loaded lazily by size range, since only sizes within `min_cell` can be near) and
+    those this run released. `added` and `used` tell the service what to store and refresh."""
 
-    cells: list[Remembered] = field(default_factory=list)
-    added: list[Remembered] = field(default_factory=list)
+    def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing):
+        self.cells: list[Remembered] = list(cells or [])
+        self.added: list[Remembered] = []
+        self.used: list[Remembered] = []
+        self._lookup = lookup
+        self._ranges: set[tuple[str, int, int]] = set()
+
+    def _candidates(self, signature: str, low: int, high: int) -> list[Remembered]:
+        if (signature, low, high) not in self._ranges:
+            self._ranges.add((signature, low, high))
+            known = {c.id for c in self.cells if c.id is not None}
+            self.cells.extend(c for c in self._lookup(signature, low, high) if c.id not in known)
+        return [c for c in self.cells if c.signature == signature and low <= c.records <= high]
 
     def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int) -> Remembered | None:
         """A remembered cell whose records differ from these by 1..min_cell-1, if any."""
-        for cell in self.cells:
-            if cell.signature != signature or abs(cell.records - records) >= min_cell or cell.key == key:
+        for cell in self._candidates(signature, records - min_cell + 1, records + min_cell - 1):
+            if cell.key == key:
                 continue
             size = difference_size(cell.sketch, sketch, min_cell - 1)
             if size is not None and 0 < size < min_cell:
-                return cell
+                return self._use(cell)
         return None
 
     def same(self, signature: str, key: int, records: int) -> Remembered | None:
-        return next((c for c in self.cells if c.signature == signature and c.key == key and c.records == records), None)
+        found = next((c for c in self._candidates(signature, records, records) if c.key == key), None)
+        return self._use(found) if found is not None else None
+
+    def _use(self, cell: Remembered) -> Remembered:
+        if cell.id is not None and not any(cell is u for u in self.used):
+            self.used.append(cell)
+        return cell
 
     def remember(self, cell: Remembered) -> None:
         self.cells.append(cell)

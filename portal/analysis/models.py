@@ -1,4 +1,5 @@
-"""The audit log of sandbox runs and the ledger of released cells per grant and day."""
+"""The audit log of sandbox runs (each run and each of its queries), the ledger of cells charged
+per grant and day, and the shared memory of released cells (differencing control)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,29 @@ class AnalysisRun(Base):
     wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     max_rss_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     isolation_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    cells_charged: Mapped[int] = mapped_column(Integer, default=0)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class AnalysisQuery(Base):
+    """One plan a run sent to the broker, as sent (JSON), and what came of it: released and
+    suppressed cells, the rule of a refusal or of each suppression, and the budget charged.
+    Stewards read these to see what a run did (`portal/analysis/audit.py`)."""
+
+    __tablename__ = "analysis_queries"
+    __table_args__ = (UniqueConstraint("run_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[str] = mapped_column(String(60), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cells_released: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    cells_charged: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReleaseLedger(Base):
@@ -66,21 +90,25 @@ class ReleaseLedger(Base):
 
 
 class ReleasedCell(Base):
-    """A cell of conditional data released to a user today, for differencing control: its true
-    size and key never leave the server; see portal/analysis/differencing.py."""
+    """A cell of conditional data released to anyone, for differencing control: shared by every
+    user of the dataset version (`signature`), bounded per signature with least-recently-used
+    eviction (`last_used_at`); `key_fingerprint` names the disclosure key its cell key was made
+    with. Its true size and key never leave the server; see portal/analysis/differencing.py."""
 
     __tablename__ = "released_cells"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    day: Mapped[date] = mapped_column(Date)
     signature: Mapped[str] = mapped_column(String(500))
+    key_fingerprint: Mapped[str] = mapped_column(String(16))
     records: Mapped[int] = mapped_column(BigInteger)
     cell_key: Mapped[str] = mapped_column(String(20))
     sketch: Mapped[list[Any]] = mapped_column(JSON)
     released: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_released_cells_user_day", "user_id", "day"),)
+    __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
+                      Index("ix_released_cells_last_used", "signature", "last_used_at"))
 
 
 class EpsilonLedger(Base):

@@ -2,42 +2,49 @@
 
 `submit_run` resolves what the actor may analyse (open datasets, conditional ones under an
 active grant, never closed ones), writes the audit record *before* the code runs, runs it in the
-sandbox with a broker for exactly those datasets, then completes the record and the daily
-ledger of released cells in one commit. A run that crashes its worker still completes its
-record; a process that dies leaves it `running`, which is itself evidence.
+sandbox with a broker for exactly those datasets, then completes the record (with every query's
+plan and outcome, and the run's flags), the daily ledger of charged cells and the shared memory
+of released cells in one commit. A run that crashes its worker still completes its record; a
+process that dies leaves it `running`, which is itself evidence.
+
+The broker's DuckDB work happens on a confined connection (only these datasets' files, a memory
+limit, a thread cap) that a timer interrupts at the run's wall-clock deadline: the supervisor
+cannot stop a run while the broker is inside a query, so the query itself is stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
+import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import sandbox
+from portal import store
 from portal.access.service import UsableDataset, usable_datasets
-from portal.analysis.broker import ANSWER_QUANTUM, Broker, GrantedSource
-from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis import audit, memory, runtime
+from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
-from portal.analysis.models import AnalysisRun, ReleasedCell, ReleaseLedger
+from portal.analysis.keys import DisclosureKey
+from portal.analysis.models import AnalysisRun, ReleaseLedger
 from portal.analysis.modes import EpsilonDefaults, PrivacySettings
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
+from portal.analysis.runtime import AnalysisSettings
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
-from portal.serialise import plain
+from portal.store.connection import Lease
 
 MAX_DATASETS = 10
-DEFAULT_EPSILON = EpsilonDefaults()
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,11 @@ class RunOutcome:
     result: dict[str, Any]
 
 
-def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], secret: str,
-               data_dir: Path, state: dict[str, Any] | None = None,
-               answer_quantum: float = ANSWER_QUANTUM,
-               epsilon: EpsilonDefaults = DEFAULT_EPSILON) -> RunOutcome:
+def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], settings: AnalysisSettings,
+               state: dict[str, Any] | None = None) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
 
-    Conditional datasets in the ε-budget mode (`epsilon` holds the portal's defaults) are answered
+    Conditional datasets in the ε-budget mode (`settings.epsilon` holds the portal's defaults) are answered
     by `private_queries`; the result's `epsilon` lists what each of their grants spent today.
 
     Raises:
@@ -65,21 +70,21 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    sources = {u.slug: _granted(session, u, secret=secret, data_dir=data_dir) for u in usable}
+    sources = {u.slug: _granted(session, u, settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
-    broker = Broker(sources, noise=CellKeyNoise(_key(secret, "cell-noise")),
-                    budget_left=_budgets_left(session, usable), registry=_registry(session, actor),
-                    quantum=answer_quantum,
-                    private=_private_answers(session, usable, epsilon, data_dir=data_dir))
+    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
+                    registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
+                    private=_private_answers(session, usable, settings.epsilon, data_dir=settings.data_dir))
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
+    request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
-        result = sandbox.run(sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id,
-                                                grants=tuple(sources)), broker).to_dict()
+        result = _run(request, broker, settings).to_dict()
     except BaseException as exc:
-        _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"})
+        _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"},
+                      settings)
         raise
-    _close_record(session, record, broker, result)
+    _close_record(session, record, broker, result, settings)
     if broker.private is not None:
         result["epsilon"] = _epsilon_summary(broker.private, usable)
     return RunOutcome(record.run_id, result)
@@ -115,8 +120,43 @@ def _epsilon_summary(private: PrivateAnswers, usable: list[UsableDataset]) -> li
             for u in usable if u.slug in private.private]
 
 
-def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: Path) -> GrantedSource:
-    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=data_dir)
+class _Deadline:
+    """The broker as the sandbox sees it, plus `set_deadline`: a timer that interrupts the
+    confined connection's queries at the run's wall-clock deadline (the supervisor's clock)."""
+
+    def __init__(self, broker: Broker, connection: Lease):
+        self._broker = broker
+        self._connection = connection
+        self._timer: threading.Timer | None = None
+
+    def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return self._broker.execute(plan)
+
+    def set_deadline(self, at: float) -> None:
+        self.cancel()
+        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._connection.interrupt)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings) -> sandbox.RunResult:
+    """The run on the configured pool; the broker's queries on a confined DuckDB connection
+    that is interrupted when the run's wall clock is up."""
+    paths = [str(s.table.path) for s in broker.sources.values()]
+    with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:
+        timed = _Deadline(broker, connection)
+        try:
+            return runtime.pool(settings).run(request, timed)
+        finally:
+            timed.cancel()
+
+
+def _granted(session: Session, usable: UsableDataset, settings: AnalysisSettings) -> GrantedSource:
+    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=settings.data_dir)
     conditional = usable.open_class == "conditional"
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
                       identifiers=source.identifiers, sensitive=source.sensitive,
@@ -124,14 +164,12 @@ def _granted(session: Session, usable: UsableDataset, *, secret: str, data_dir: 
     rules = Rules.with_overrides(source.disclosure)
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)
-    salt = int.from_bytes(_key(secret, f"row-key:{source.slug}:{source.version}")[:7], "big")
-    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=salt, grant_id=usable.grant_id,
-                         version=source.version)
+    return GrantedSource(info=info, table=source.table, rules=rules, row_salt=_salt(settings.key, source),
+                         grant_id=usable.grant_id, version=source.version)
 
 
-def _key(secret: str, purpose: str) -> bytes:
-    """A per-purpose key derived from the app secret, so no two uses share key material."""
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
+    return key.row_salt(source.slug, source.version)
 
 
 def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, int]:
@@ -159,7 +197,8 @@ def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableD
     return record
 
 
-def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any]) -> None:
+def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any],
+                  settings: AnalysisSettings) -> None:
     tally = broker.tally
     usage = result.get("usage") or {}
     record.finished_at = utcnow()
@@ -169,28 +208,19 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.datasets_touched = list(tally.datasets)
     record.cells_released = tally.cells_released
     record.cells_suppressed = tally.cells_suppressed
+    record.cells_charged = tally.cells_charged
     record.refusals = tally.refusals
     record.cpu_seconds = float(usage.get("cpu_seconds", 0.0))
     record.wall_seconds = float(usage.get("wall_seconds", 0.0))
     record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
+    audit.record_queries(session, record, tally.log)
     for grant_id, cells in tally.cells_by_grant.items():
         _spend(session, grant_id, cells)
     if broker.private is not None:
         record_spending(session, broker.private.budget)
-    for cell in broker.registry.added:
-        session.add(ReleasedCell(user_id=record.user_id, day=date.today(), signature=cell.signature,
-                                 records=cell.records, cell_key=str(cell.key), sketch=cell.sketch.to_json(),
-                                 released=plain(cell.values)))
+    memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     session.commit()
-
-
-def _registry(session: Session, actor: Actor) -> Registry:
-    """Today's released cells of this user: differencing control spans all of a day's runs."""
-    rows = session.scalars(select(ReleasedCell).where(ReleasedCell.user_id == actor.user_id,
-                                                      ReleasedCell.day == date.today()))
-    return Registry(cells=[Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch),
-                                      dict(r.released)) for r in rows])
 
 
 def _spend(session: Session, grant_id: int, cells: int) -> None:

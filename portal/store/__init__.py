@@ -8,6 +8,7 @@ and reasons: docs/store.md.
 
 from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
 from portal.store.bounds import clamp
+from portal.store.connection import confined
 from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export
 from portal.store.files import checksum_file, sweep
@@ -21,7 +22,7 @@ from portal.store.schema import TYPES, Column, StoredTable
 from portal.store.sql import OPERATORS, Operator
 
 __all__ = [
-    "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
+    "confined", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
     "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",

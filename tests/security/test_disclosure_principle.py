@@ -214,10 +214,12 @@ def test_averaging_affine_rewrites_learns_nothing(attack, raw):
     """)
     assert result["status"] == "ok", result
     sums, means, twice = learnt
-    # one draw, rescaled: the rewrites agree up to the rounding to 3 significant figures
-    assert max(sums) / min(sums) - 1 < 5e-3 and abs(twice - sums[0]) / sums[0] < 5e-3
+    # one draw, rescaled: the rewrites agree up to the rounding of k * draw to 3 significant
+    # figures (up to 0.5 % each way, whatever the disclosure key); independent draws of the
+    # >= 3 % noise would spread far wider
+    assert max(sums) / min(sums) - 1 < 1e-2 and abs(twice - sums[0]) / sums[0] < 1e-2
     averaged = statistics.fmean(sums)
-    assert abs(abs(averaged - true_sum) - abs(sums[0] - true_sum)) / true_sum < 5e-3, "averaging gained nothing"
+    assert abs(abs(averaged - true_sum) - abs(sums[0] - true_sum)) / true_sum < 1e-2, "averaging gained nothing"
     assert max(means) - min(means) <= 0.01 * true_mean
 
 

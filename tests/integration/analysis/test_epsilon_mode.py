@@ -6,6 +6,7 @@ import json
 import shutil
 import textwrap
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,8 +17,10 @@ from portal.access.models import Grant
 from portal.access.service import grant_access
 from portal.accounts import service as accounts
 from portal.accounts.models import User
+from portal.analysis.keys import create_key_file
 from portal.analysis.models import AnalysisRun, EpsilonLedger
 from portal.analysis.modes import EpsilonDefaults
+from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.service import submit_run
 from portal.auth import SYSTEM, Actor
 from portal.catalog import publishing
@@ -48,9 +51,8 @@ def dp_run(analysis_app):
             user = session.scalar(select(User).where(User.email == email))
             actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
             outcome = submit_run(session, actor, code=textwrap.dedent(code), datasets=list(datasets or (CLINIC,)),
-                                 secret=analysis_app.config["SECRET_KEY"],
-                                 data_dir=Path(analysis_app.config["DATA_DIR"]),
-                                 epsilon=EpsilonDefaults(daily=5.0, per_query=0.1))
+                                 settings=replace(AnalysisSettings.from_config(analysis_app.config),
+                                                  epsilon=EpsilonDefaults(daily=5.0, per_query=0.1)))
         lines = (outcome.result.get("stdout") or "").strip().splitlines()
         return outcome.result, json.loads(lines[-1]) if lines else None, outcome.run_id
 
@@ -172,6 +174,7 @@ def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
     descriptor["kaifang"]["disclosure"] = {"mode": "dp", "epsilon_per_query": 0.25, "daily_epsilon": 0.5}
     (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
     code = "print(dataset('household-income-survey-synthetic').count())"
+    create_key_file(Path(app.config["INSTANCE_PATH"]))  # what `kaifang init` does
     with app.app_context(), session_scope(app) as session:
         publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
         results = {}
@@ -179,8 +182,8 @@ def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
             user = accounts.create_user(session, SYSTEM, email=email, password="mode-test-password", role="developer")
             grant_access(session, SYSTEM, email=email, slug=HOUSEHOLDS, days=1, purpose="modes", disclosure_mode=mode)
             actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
-            results[mode] = submit_run(session, actor, code=code, datasets=[HOUSEHOLDS], secret="s",
-                                       data_dir=Path(app.config["DATA_DIR"])).result
+            results[mode] = submit_run(session, actor, code=code, datasets=[HOUSEHOLDS],
+                                       settings=AnalysisSettings.from_config(app.config)).result
     assert results[None]["epsilon"][0]["note"] == "ε spent 0.25 of 0.5 today"
     assert "epsilon" not in results["sdc"] and int(results["sdc"]["stdout"]) % 5 == 0
     descriptor["kaifang"]["disclosure"] = {"mode": "laplace"}

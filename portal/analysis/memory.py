@@ -1,0 +1,74 @@
+"""The shared memory of released cells: differencing control across users, runs and days.
+
+Every cell of conditional data released to anyone is remembered for its dataset version(s) (the
+registry's `signature`) under the current disclosure key, whoever asked for it. So a second
+account of the same organisation asking `count(A and not target)` after a first asked
+`count(A)` gets the same snapped answer the first account would get (docs/disclosure.md).
+
+The memory is bounded: at most `capacity` cells per signature. When a run adds cells beyond it,
+the least recently *used* cells (released or matched longest ago) are evicted. What an eviction
+costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of sets that
+differ by one record, asked on either side of the eviction, is answered independently and the
+difference of their (noisy) answers is evidence about the record again. Pushing a cell out
+takes `capacity` other released cells on that version, each charged to someone's daily budget,
+and shows in the audit log as many near-identical or many distinct sets (`audit.py`).
+
+Must not: hand a remembered cell's true size or key to anything but the broker.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.models import ReleasedCell
+from portal.catalog.models import utcnow
+from portal.serialise import plain
+
+
+def registry(session: Session, fingerprint: str) -> Registry:
+    """A registry over the shared memory, for one run under the key named by `fingerprint`."""
+
+    def lookup(signature: str, low: int, high: int) -> list[Remembered]:
+        rows = session.scalars(select(ReleasedCell).where(
+            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
+            ReleasedCell.records.between(low, high)))
+        return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id)
+                for r in rows]
+
+    return Registry(lookup=lookup)
+
+
+def store(session: Session, found: Registry, *, fingerprint: str, capacity: int) -> None:
+    """Add the run's new cells, refresh the cells it used, then evict beyond `capacity`.
+    Part of the caller's unit of work: it does not commit."""
+    now = utcnow()
+    for cell in found.used:
+        session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
+                        .values(last_used_at=now, released=plain(cell.values)))
+    for cell in found.added:
+        session.add(ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
+                                 cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
+                                 created_at=now, last_used_at=now))
+    session.flush()
+    for signature in {c.signature for c in found.added}:
+        evict(session, signature, capacity)
+
+
+def evict(session: Session, signature: str, capacity: int) -> int:
+    """Forget the least recently used cells of `signature` beyond `capacity`; how many went."""
+    total = session.scalar(select(func.count()).select_from(ReleasedCell).where(ReleasedCell.signature == signature))
+    excess = (total or 0) - capacity
+    if excess <= 0:
+        return 0
+    oldest = select(ReleasedCell.id).where(ReleasedCell.signature == signature).order_by(
+        ReleasedCell.last_used_at, ReleasedCell.id).limit(excess)
+    ids = list(session.scalars(oldest))
+    session.execute(delete(ReleasedCell).where(ReleasedCell.id.in_(ids)))
+    return len(ids)
+
+
+def forget_all(session: Session) -> int:
+    """Reset the memory (after a key rotation every remembered cell key is meaningless)."""
+    return session.execute(delete(ReleasedCell)).rowcount or 0

@@ -1,0 +1,161 @@
+"""Patterns of attack in a run's stored plans, for stewards: what an honest analysis rarely does.
+
+Pure functions over the plans (JSON, as the worker sent them) and their outcomes; nothing here
+touches a database. Three patterns, each from an attack our own tests and the review of issue 8
+played out:
+
+- `many-refusals`: a run that is refused again and again is probing the rules (a bisection
+  over an overflow threshold was "28 queries, 27 refusals").
+- `near-identical-sets`: plans equal but for one filter condition (`A` and `A and not target`),
+  the shape of a differencing attack, many times over.
+- `threshold-bisection` / `threshold-sweep`: one literal of an otherwise identical plan takes
+  successive values whose steps shrink (a binary search for one record's value), or many
+  values (a sweep of thresholds).
+
+The thresholds are starting values; a flag asks a steward to look, it decides nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+MANY_REFUSALS = 10
+REFUSAL_SHARE = 0.5
+MIN_QUERIES_FOR_SHARE = 6
+NEAR_IDENTICAL_PAIRS = 5
+BISECTION_STEPS = 4
+SHRINK = 0.75
+SWEEP_VALUES = 20
+MAX_PLANS_COMPARED = 400
+
+
+@dataclass(frozen=True)
+class Query:
+    plan: dict[str, Any]
+    status: str
+    rule: str = ""
+
+
+def detect(queries: Sequence[Query]) -> list[dict[str, Any]]:
+    """The flags of one run: [{"flag", "detail", "queries"}]."""
+    queries = list(queries)[:MAX_PLANS_COMPARED]
+    flags = []
+    for finder in (_many_refusals, _near_identical, _thresholds):
+        flags.extend(finder(queries))
+    return flags
+
+
+def _many_refusals(queries: list[Query]) -> list[dict[str, Any]]:
+    refused = [i + 1 for i, q in enumerate(queries) if q.status == "refused"]
+    share = len(refused) / len(queries) if queries else 0.0
+    if len(refused) >= MANY_REFUSALS or (len(queries) >= MIN_QUERIES_FOR_SHARE and share >= REFUSAL_SHARE):
+        rules = sorted({q.rule for q in queries if q.status == "refused"})
+        return [{"flag": "many-refusals", "detail": f"{len(refused)} of {len(queries)} queries refused "
+                 f"({', '.join(rules)})", "queries": refused[:50]}]
+    return []
+
+
+def _canonical(node: Any) -> str:
+    return json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _conjuncts(predicate: dict[str, Any]) -> list[str]:
+    if predicate.get("op") == "and":
+        return [c for arg in predicate.get("args", []) for c in _conjuncts(arg)]
+    return [_canonical(predicate)]
+
+
+def _split(plan: dict[str, Any]) -> tuple[str, frozenset[str]]:
+    """A plan without its filters (the base), and the multiset of its filter conditions."""
+    conditions: list[str] = []
+    steps = []
+    for step in plan.get("steps", []):
+        if isinstance(step, dict) and step.get("op") == "filter" and isinstance(step.get("predicate"), dict):
+            conditions.extend(_conjuncts(step["predicate"]))
+        else:
+            steps.append(step)
+    base = _canonical({**plan, "steps": steps})
+    counted = defaultdict(int)
+    tagged = []
+    for c in conditions:
+        counted[c] += 1
+        tagged.append(f"{counted[c]}:{c}")
+    return base, frozenset(tagged)
+
+
+def _near_identical(queries: list[Query]) -> list[dict[str, Any]]:
+    by_base: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
+    for number, query in enumerate(queries, start=1):
+        base, conditions = _split(query.plan)
+        by_base[base].append((number, conditions))
+    pairs: list[tuple[int, int]] = []
+    for members in by_base.values():
+        distinct = {conditions: number for number, conditions in reversed(members)}
+        for (a, na), (b, nb) in combinations(distinct.items(), 2):
+            if len(a ^ b) == 1:
+                pairs.append((min(na, nb), max(na, nb)))
+    if len(pairs) < NEAR_IDENTICAL_PAIRS:
+        return []
+    involved = sorted({n for pair in pairs for n in pair})
+    return [{"flag": "near-identical-sets", "detail": f"{len(pairs)} pairs of plans differ by one filter "
+             "condition (the shape of a differencing attack)", "queries": involved[:50]}]
+
+
+def _literals(node: Any, path: str = "") -> list[tuple[str, float]]:
+    """Every numeric literal of a plan with its path."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("op") == "lit" and type(node.get("value")) in (int, float):
+            return [(path, float(node["value"]))]
+        for key, value in node.items():
+            found.extend(_literals(value, f"{path}.{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_literals(value, f"{path}[{i}]"))
+    return found
+
+
+def _masked(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("op") == "lit" and type(node.get("value")) in (int, float):
+            return {"op": "lit", "value": "?"}
+        return {k: _masked(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_masked(v) for v in node]
+    return node
+
+
+def _thresholds(queries: list[Query]) -> list[dict[str, Any]]:
+    series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    for number, query in enumerate(queries, start=1):
+        shape = _canonical(_masked(query.plan))
+        for path, value in _literals(query.plan):
+            series[(shape, path)].append((number, value))
+    flags = []
+    for (_, path), points in series.items():
+        values = [v for _, v in points]
+        numbers = [n for n, _ in points]
+        if _bisection(values):
+            flags.append({"flag": "threshold-bisection", "detail": f"one threshold ({path}) took {len(values)} "
+                          "values with shrinking steps (a binary search)", "queries": numbers[:50]})
+        elif len(set(values)) >= SWEEP_VALUES:
+            flags.append({"flag": "threshold-sweep", "detail": f"one threshold ({path}) took "
+                          f"{len(set(values))} distinct values", "queries": numbers[:50]})
+    return flags
+
+
+def _bisection(values: list[float]) -> bool:
+    """Steps between successive values that shrink (by SHRINK or more) BISECTION_STEPS times in
+    a row, with the direction changing at least once: a search closing in on one value."""
+    steps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    run = best = 0
+    for previous, step in zip(steps, steps[1:], strict=False):
+        run = run + 1 if step != 0 and abs(step) <= SHRINK * abs(previous) else 0
+        best = max(best, run)
+    turns = sum(1 for a, b in zip(steps, steps[1:], strict=False) if a * b < 0)
+    return best >= BISECTION_STEPS and turns >= 1

@@ -1,0 +1,77 @@
+"""The analysis runtime from settings: the portal's sandbox pool and the broker's limits.
+
+One pool per process and configuration (started on first use, closed at exit), so the web app,
+the CLI and tests share the same fail-closed rules: every isolation layer is required unless
+`SANDBOX_ALLOW_MISSING_LAYERS` names it. That override is logged by the pool at start and on
+every run that uses it, and each run's audit record keeps `isolation_fallback`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sandbox
+from portal.analysis.keys import DisclosureKey, load_key
+from portal.analysis.modes import EpsilonDefaults
+from sandbox.isolation import LAYERS
+
+_pools: dict[tuple[int, frozenset[str]], sandbox.Sandbox] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What a run needs from the configuration."""
+
+    key: DisclosureKey
+    data_dir: Path
+    workers: int = 2
+    allow_missing: frozenset[str] = frozenset()
+    duckdb_memory: str = "1GB"
+    duckdb_threads: int = 2
+    memory_cells: int = 50000
+    answer_quantum: float = 0.02  # seconds: conditional answers leave at multiples of it
+    epsilon: EpsilonDefaults = EpsilonDefaults()  # the ε-budget mode's portal defaults
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
+        """Raises: keys.MissingKey (no disclosure key); ValueError (an unknown layer name)."""
+        return cls(key=load_key(config), data_dir=Path(config["DATA_DIR"]), workers=int(config["SANDBOX_WORKERS"]),
+                   allow_missing=parse_layers(config.get("SANDBOX_ALLOW_MISSING_LAYERS", "")),
+                   duckdb_memory=str(config["ANALYSIS_DUCKDB_MEMORY"]),
+                   duckdb_threads=int(config["ANALYSIS_DUCKDB_THREADS"]),
+                   memory_cells=int(config["DIFFERENCING_MEMORY_CELLS"]),
+                   answer_quantum=int(config["ANALYSIS_ANSWER_QUANTUM_MS"]) / 1000,
+                   epsilon=EpsilonDefaults.from_config(config))
+
+
+def parse_layers(text: str) -> frozenset[str]:
+    names = frozenset(part.strip() for part in str(text).split(",") if part.strip())
+    unknown = names - set(LAYERS)
+    if unknown:
+        raise ValueError(f"SANDBOX_ALLOW_MISSING_LAYERS names unknown layers: {sorted(unknown)}; known: {list(LAYERS)}")
+    return names
+
+
+def pool(settings: AnalysisSettings) -> sandbox.Sandbox:
+    """The process's pool for these settings."""
+    key = (settings.workers, settings.allow_missing)
+    with _lock:
+        if key not in _pools:
+            if not _pools:
+                atexit.register(close_pools)
+            _pools[key] = sandbox.Sandbox(sandbox.SandboxConfig(workers=settings.workers,
+                                                                allow_missing=settings.allow_missing))
+        return _pools[key]
+
+
+def close_pools() -> None:
+    with _lock:
+        for started in _pools.values():
+            started.close()
+        _pools.clear()

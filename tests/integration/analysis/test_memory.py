@@ -1,0 +1,60 @@
+"""The shared memory of released cells: lookups by size range, least-recently-used eviction,
+a reset on key rotation, and cells of another key never consulted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from portal.analysis import memory
+from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.models import ReleasedCell
+from portal.catalog.models import utcnow
+from portal.db import session_scope
+
+SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
+
+
+def _cell(records: int, key: int, signature: str = "clinic@1") -> Remembered:
+    return Remembered(signature, records, key, SKETCH, {"count": records})
+
+
+def _store(session, cells, *, capacity=100, fingerprint="k1"):
+    found = Registry()
+    for cell in cells:
+        found.remember(cell)
+    memory.store(session, found, fingerprint=fingerprint, capacity=capacity)
+    session.commit()
+
+
+def test_cells_are_found_by_size_range_under_the_same_key_only(app):
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [_cell(100, 1), _cell(150, 2), _cell(105, 3, "other@1")])
+        shared = memory.registry(session, "k1")
+        assert shared.same("clinic@1", 1, 100) is not None  # another user's run remembered it
+        assert [c.key for c in shared._candidates("clinic@1", 91, 109)] == [1]
+        assert memory.registry(session, "rotated").same("clinic@1", 1, 100) is None
+
+
+def test_eviction_forgets_the_least_recently_used(app):
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [_cell(100 + i, i) for i in range(5)], capacity=5)
+        old = utcnow() - timedelta(days=1)
+        session.query(ReleasedCell).update({ReleasedCell.last_used_at: old})
+        session.commit()
+        used = memory.registry(session, "k1")
+        assert used.same("clinic@1", 0, 100) is not None  # cell 0 is used again: it is kept
+        used.remember(_cell(200, 99))
+        memory.store(session, used, fingerprint="k1", capacity=5)
+        session.commit()
+        keys = sorted(int(k) for k in session.scalars(select(ReleasedCell.cell_key)))
+        assert keys == [0, 2, 3, 4, 99]  # cell 1, the least recently used, went
+
+
+def test_forget_all_resets_the_memory(app):
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [_cell(100, 1), _cell(120, 2)])
+        assert memory.forget_all(session) == 2
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(ReleasedCell)) == 0
