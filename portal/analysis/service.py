@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
