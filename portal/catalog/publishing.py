@@ -20,6 +20,7 @@ from portal import store
 from portal.analysis.disclosure import Rules
 from portal.analysis.samples import write_sample
 from portal.auth import Actor
+from portal.catalog.descriptors import DepartmentRef
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
 from portal.catalog.packages import PackageSpec, read_package
 from portal.catalog.permissions import can_publish, require
@@ -51,9 +52,9 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     """
     spec = read_package(folder)
     dataset = _find(session, spec.slug)
-    existing = session.scalar(select(Department.id).where(Department.slug == spec.department.get("slug")))
-    require(can_publish(actor, existing), "publish datasets for this department")
-    department = _upsert_department(session, spec.department)
+    existing = _find_department(session, spec.department)
+    require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
+    department = _upsert_department(session, existing, spec.department)
     created = dataset is None
     metadata_changed = created or dataset.descriptor_checksum != spec.checksum
     if created:
@@ -99,16 +100,26 @@ def _find(session: Session, slug: str) -> Dataset | None:
         selectinload(Dataset.fields), selectinload(Dataset.tags), selectinload(Dataset.current_version)))
 
 
-def _upsert_department(session: Session, info: dict[str, str]) -> Department:
-    slug = info.get("slug") or ""
-    if not slug:
-        raise Invalid("the descriptor names no department slug", code="bad-descriptor")
-    department = session.scalar(select(Department).where(Department.slug == slug))
+def _find_department(session: Session, ref: DepartmentRef) -> Department | None:
+    """The department a descriptor names: by slug, or for a plain name by that name first."""
+    if ref.by_name:
+        name = ref.name_zh or ref.name_en
+        found = session.scalar(select(Department).where(
+            (Department.name_zh == name) | (Department.name_en == name)).order_by(Department.id))
+        if found is not None:
+            return found
+    return session.scalar(select(Department).where(Department.slug == ref.slug))
+
+
+def _upsert_department(session: Session, department: Department | None, ref: DepartmentRef) -> Department:
+    """Create the department, or update the names the descriptor gives (a plain name changes none)."""
     if department is None:
-        department = Department(slug=slug)
+        department = Department(slug=ref.slug, name_zh=ref.name_zh or ref.name_en or ref.slug,
+                                name_en=ref.name_en or ref.name_zh or ref.slug)
         session.add(department)
-    department.name_zh = info.get("name_zh") or slug
-    department.name_en = info.get("name_en") or slug
+    elif not ref.by_name:
+        department.name_zh = ref.name_zh or department.name_zh
+        department.name_en = ref.name_en or department.name_en
     session.flush()
     return department
 
