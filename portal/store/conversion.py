@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -21,6 +21,7 @@ import duckdb
 from portal.store import csverrors, inference, sql
 from portal.store.connection import cursor
 from portal.store.errors import IngestError
+from portal.store.evolution import TypeChange, widen
 from portal.store.schema import Column, duckdb_type
 
 SAMPLE_ROWS = 20_000
@@ -49,15 +50,25 @@ class Planned:
     overridden: bool
 
 
+@dataclass(frozen=True)
+class Typing:
+    """What decides the column types: the publisher's declared types (strict), the previous
+    version's types (widened, never forced), and the words that make a name a code column."""
+
+    overrides: Mapping[str, str]
+    previous: Mapping[str, str] = field(default_factory=dict)
+    code_words: tuple[str, ...] = inference.CODE_WORDS
+
+
 def convert(
     source: CsvSource,
     target: Path,
     *,
-    overrides: Mapping[str, str],
+    typing: Typing,
     cluster_by: Sequence[str] = (),
     progress: Callable[[float], None] | None = None,
-) -> tuple[int, tuple[Column, ...]]:
-    """Write `source` to `target` as typed Parquet; return (row count, columns).
+) -> tuple[int, tuple[Column, ...], tuple[TypeChange, ...]]:
+    """Write `source` to `target` as typed Parquet; return (row count, columns, type changes).
 
     Raises:
         IngestError: `no-header`, `ragged-row`, `undecodable`, `type-conflict`, ...
@@ -67,26 +78,54 @@ def convert(
         _check_header(source.header, list(stats.values()))
     exact: set[str] = set()  # columns measured over every row: their types cannot miss
     while True:
-        plan = _plan(source.header, stats, overrides, exact=exact)
+        plan = _plan(source.header, stats, typing, exact=exact)
         try:
             rows = _copy(source, plan, target, cluster_by, progress)
         except duckdb.Error as exc:
-            missed = _missed(exc, plan, exact)
+            missed = _missed(exc, plan, exact, source)
             stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
             exact.update(missed)
             continue
-        return rows, tuple(p.column for p in plan)
+        columns = tuple(p.column for p in plan)
+        return rows, columns, _changes(source, columns, typing)
 
 
-def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str]) -> list[str]:
+def _changes(source: CsvSource, columns: tuple[Column, ...], typing: Typing) -> tuple[TypeChange, ...]:
+    """The columns whose type differs from the previous version's, each with a value that shows why."""
+    changed = [c for c in columns if typing.previous.get(c.name) not in (None, c.type)]
+    return tuple(TypeChange(c.name, typing.previous[c.name], c.type,
+                            _example(source, c.name, typing.previous[c.name])) for c in changed)
+
+
+def _example(source: CsvSource, name: str, before: str) -> str | None:
+    """The first value of column `name` that the type `before` would not hold as it is."""
+    pattern = inference.PATTERNS.get("fixed" if before == "decimal" else before)
+    if pattern is None:
+        return None
+    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    query = sql.FIRST_MISFIT.format(column=sql.quote_identifier(name), source=text,
+                                    pattern=sql.quote_literal(pattern))
+    cur = cursor()
+    try:
+        row = cur.execute(query).fetchone()
+    finally:
+        cur.close()
+    return row[0] if row else None
+
+
+def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str], source: CsvSource) -> list[str]:
     """The columns to measure over every row after the fast pass stopped on `exc`.
 
     Raises:
-        IngestError: when the failure is not a sample miss (bad data, an override conflict).
+        IngestError: when the failure is not a sample miss (bad data, a declared type conflict).
     """
-    guarded = [p.column.name for p in plan
-               if p.read_type == "VARCHAR" and p.column.type not in ("text", "geometry")]
+    declared = [p for p in plan if p.overridden and p.read_type == "VARCHAR"
+                and p.column.type == "integer"]
+    guarded = [p.column.name for p in plan if p.read_type == "VARCHAR" and p not in declared
+               and p.column.type not in ("text", "geometry")]
     index = csverrors.missed_column(exc)
+    if index is not None and plan[index] in declared:
+        raise csverrors.declared_conflict(plan[index].column, csverrors.missed_value(exc)) from exc
     if index is not None:
         return [plan[index].column.name]
     problem = csverrors.conversion(exc)
@@ -95,12 +134,31 @@ def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str]) -> list[str
     by_name = {p.column.name: p for p in plan}
     planned = by_name.get(problem.column or "")
     if planned is not None and (planned.overridden or planned.column.name in exact):
+        if problem.line is None:
+            problem = _first_misfit(source, planned.column) or problem
         raise csverrors.type_conflict(problem, planned.column.type) from exc
     if planned is not None:
         return [planned.column.name]
+    for column in (p.column for p in declared):
+        misfit = _first_misfit(source, column)
+        if misfit is not None:
+            raise csverrors.type_conflict(misfit, column.type) from exc
     if not guarded:
         raise csverrors.type_conflict(problem, "typed") from exc
     return guarded
+
+
+def _first_misfit(source: CsvSource, column: Column) -> csverrors.Conversion | None:
+    """The first value (and its line) of a declared column that does not convert to its type."""
+    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    query = sql.FIRST_UNCONVERTIBLE.format(
+        column=sql.quote_identifier(column.name), source=text, type=duckdb_type(column.type))
+    cur = cursor()
+    try:
+        row = cur.execute(query).fetchone()
+    finally:
+        cur.close()
+    return csverrors.Conversion(row[0], column.name, row[1], None) if row else None
 
 
 def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
@@ -145,20 +203,24 @@ def _check_header(header: tuple[str, ...], stats: list[inference.ColumnStats]) -
 def _plan(
     header: tuple[str, ...],
     stats: Mapping[str, inference.ColumnStats],
-    overrides: Mapping[str, str],
+    typing: Typing,
     *,
     exact: set[str],
 ) -> list[Planned]:
-    """How to read and convert each column; guarded unless measured exactly or overridden."""
+    """How to read and convert each column; guarded unless measured exactly or overridden.
+
+    A declared integer keeps its leading-zero guard: `010101` would silently become 10101, so it
+    is refused instead (the publisher should declare the column a string)."""
+    overrides = typing.overrides
     plan = []
     for index, name in enumerate(header):
         stat = stats[name]
-        inferred = inference.infer(stat)
-        type_name = overrides.get(name, inferred.type)
+        inferred = inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words))
+        type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
         guard = None if name in exact else _GUARDS.get(type_name)
-        if name in overrides and type_name != "decimal":
+        if name in overrides and type_name not in ("decimal", "integer"):
             guard = None
         if guard:
             expr = guard.format(column=quoted, scale=scale, digits="_" * (scale + 1), index=index)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from portal.store.errors import IngestError
+from portal.store.schema import Column
 from portal.store.sql import GUARD_MARK
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
@@ -30,13 +31,31 @@ class Conversion:
     target: str | None
 
 
-_MISS = re.compile(re.escape(GUARD_MARK) + r":(\d+):")
+# `(?!')`: not the guard's own SQL text, which DuckDB echoes under some errors.
+_MISS = re.compile(re.escape(GUARD_MARK) + r":(\d+):(?!')([^\n]*)")
 
 
 def missed_column(exc: Exception) -> int | None:
     """The position of the column whose guard fired in the fast pass, if one did."""
     found = _MISS.search(str(exc))
     return int(found.group(1)) if found else None
+
+
+def missed_value(exc: Exception) -> str | None:
+    """The value that fired a guard, when the guard names it (the leading-zero guard does)."""
+    found = _MISS.search(str(exc))
+    return found.group(2) if found and found.group(2) else None
+
+
+def declared_conflict(column: Column, value: str | None) -> IngestError:
+    """A value that a declared type would silently change (`010101` as an integer)."""
+    shown = f" but has {value!r}" if value is not None else ""
+    return IngestError(
+        "type-conflict",
+        f"column {column.name!r} is declared {column.type}{shown}: its leading zero would be "
+        "lost; declare the column a string",
+        column=column.name,
+    )
 
 
 def conversion(exc: Exception) -> Conversion | None:

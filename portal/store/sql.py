@@ -184,6 +184,7 @@ SCAN_ALL = "SELECT * FROM {source}"
 # smallest and largest number of digits after the point of fixed-point values.
 STATS_COUNT = "count({column})"
 STATS_MATCHES = "count(*) FILTER (WHERE regexp_full_match({column}, {pattern}))"
+STATS_WIDTH = "{agg}(length({column})) FILTER (WHERE regexp_full_match({column}, {pattern}))"
 STATS_SCALE = (
     "{agg}(length({column}) - strpos({column}, '.')) FILTER (WHERE strpos({column}, '.') > 0"
     " AND regexp_full_match({column}, {pattern}))"
@@ -191,10 +192,22 @@ STATS_SCALE = (
 
 # A value the sample did not foresee stops the fast pass, naming the column's position; the
 # ingest then measures that column over all rows and converts again.
+# The first value of a column that a type's pattern does not match (for the type-change report).
+FIRST_MISFIT = (
+    "SELECT {column} FROM {source} WHERE {column} IS NOT NULL"
+    " AND NOT regexp_full_match({column}, {pattern}) LIMIT 1"
+)
+
+# The first value of a column that does not convert to a type, with its line (header = line 1).
+FIRST_UNCONVERTIBLE = (
+    "SELECT line, {column} FROM (SELECT row_number() OVER () + 1 AS line, {column} FROM {source})"
+    " WHERE {column} IS NOT NULL AND TRY_CAST({column} AS {type}) IS NULL ORDER BY line LIMIT 1"
+)
+
 GUARD_MARK = "kaifang-sample-miss"
 # LIKE prefix/suffix patterns are the cheapest string tests DuckDB has (~5 % of the pass).
 GUARD_LEADING_ZERO = (
-    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + ":{index}:')"
+    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + ":{index}:' || {column})"
     " ELSE CAST({column} AS BIGINT) END"
 )
 # {digits} is '_' repeated scale + 1 times: "a point followed by more digits than the scale".

@@ -137,10 +137,14 @@ def test_json_that_is_not_records(tmp_path, dest):
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), ("doc.pdf", b"%PDF-1.4"), ("x.bin", b"abc")],
+    [("doc.pdf", b"%PDF-1.4"), ("x.bin", b"abc")],
 )
 def test_unsupported_format(tmp_path, dest, name, content):
     assert _fails(tmp_path, dest, name, content).code == "unsupported-format"
+
+
+def test_broken_legacy_xls(tmp_path, dest):
+    assert _fails(tmp_path, dest, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1").code == "broken-xls"
 
 
 def test_unsupported_declared_format(tmp_path, dest):
