@@ -38,6 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
+    Setting("CODE_COLUMN_WORDS", str, "", "Comma-separated words that make a column name a code column stored as text (代码, code, id, ...); empty means the built-in list in docs/store.md."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)

@@ -43,7 +43,7 @@ class LoadOutcome:
 
 
 def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path,
-                 progress: Progress | None = None) -> LoadOutcome:
+                 progress: Progress | None = None, code_words: tuple[str, ...] | None = None) -> LoadOutcome:
     """Create or update one dataset from its folder, adding a version when its data changed.
 
     Raises:
@@ -68,7 +68,8 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     if spec.data_path is not None:
         version = _maybe_new_version(session, dataset, spec.data_path, data_dir=data_dir,
                                      fmt=spec.data_format, encoding=spec.encoding,
-                                     overrides=spec.overrides, note="", progress=progress)
+                                     overrides=spec.overrides, note="", progress=progress,
+                                     sheet=spec.sheet, code_words=code_words)
     if version is None:
         session.commit()
     return LoadOutcome(spec.slug, created, metadata_changed and not created, version)
@@ -76,7 +77,8 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
 
 def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path,
                 note: str = "", fmt: str | None = None, encoding: str | None = None,
-                progress: Progress | None = None) -> VersionInfo | None:
+                progress: Progress | None = None, sheet: str | int | None = None,
+                code_words: tuple[str, ...] | None = None) -> VersionInfo | None:
     """Publish `source` as the next version of an existing dataset; None if it is unchanged.
 
     Raises:
@@ -90,9 +92,10 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
     require(can_publish(actor, dataset.department_id), "publish datasets for this department")
     if not source.is_file():
         raise Invalid(f"{source} is not a file", code="no-such-file")
-    overrides = {f.name: f.type for f in dataset.fields if f.type}
+    declared = {f.name: f.declared_type for f in dataset.fields if f.declared_type}
     return _maybe_new_version(session, dataset, source, data_dir=data_dir, fmt=fmt, encoding=encoding,
-                              overrides=overrides, note=note, progress=progress)
+                              overrides=declared, note=note, progress=progress, sheet=sheet,
+                              code_words=code_words)
 
 
 def _find(session: Session, slug: str) -> Dataset | None:
@@ -152,7 +155,8 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     dataset.tags = [Tag(lang="en", name=k, position=i) for i, k in enumerate(dict.fromkeys(spec.keywords))] + \
                    [Tag(lang="zh", name=k, position=i) for i, k in enumerate(dict.fromkeys(spec.tags_zh))]
     dataset.fields = [
-        Field(position=i, name=f.name, type=f.type or "text", description_en=f.description_en,
+        Field(position=i, name=f.name, type=f.type or "text", declared_type=f.type,
+              description_en=f.description_en,
               description_zh=f.description_zh, unit=f.unit, identifier=f.identifier, sensitive=f.sensitive)
         for i, f in enumerate(spec.fields)
     ]
@@ -160,15 +164,21 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
 
 def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data_dir: Path,
                        fmt: str | None, encoding: str | None, overrides: dict[str, str], note: str,
-                       progress: Progress | None) -> VersionInfo | None:
+                       progress: Progress | None, sheet: str | int | None = None,
+                       code_words: tuple[str, ...] | None = None) -> VersionInfo | None:
+    """Ingest `source` unless it is the current version's file. Declared types (`overrides`) are
+    strict; the current version's types are passed as `previous`, so a column is widened (and
+    the change reported) rather than converted lossily."""
     checksum = store.checksum_file(source)
     current = dataset.current_version
     if current is not None and current.checksum == checksum:
         return None
     dest = data_dir / dataset.slug
+    previous = {c["name"]: c["type"] for c in current.columns} if current is not None else {}
     try:
         result = store.ingest(source, dest, fmt=fmt, encoding=encoding, overrides=overrides, progress=progress,
-                              cluster_by=tuple(dataset.cluster_by or ()))
+                              cluster_by=tuple(dataset.cluster_by or ()), previous=previous, sheet=sheet,
+                              code_words=code_words)
     except store.IngestError as exc:
         session.rollback()
         raise _ingest_problem(source, exc) from exc
@@ -208,6 +218,7 @@ def _record_version(session: Session, dataset: Dataset, result: store.IngestResu
         row_count=result.row_count, byte_size=result.byte_size, source_bytes=result.source_bytes,
         columns=[{"name": c.name, "type": c.type} for c in result.columns],
         storage_path=str(result.path.relative_to(data_dir)),
+        load_report=None if result.report.empty else result.report.as_dict(),
     )
     session.add(version)
     session.flush()

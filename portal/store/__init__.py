@@ -14,6 +14,7 @@ from portal.store.formats import FORMATS
 from portal.store.ingestion import IngestResult, ingest
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
+from portal.store.reports import LoadReport
 from portal.store.queries import Filter, RowPage, RowQuery, Sort
 from portal.store.rows import query_rows
 from portal.store.schema import TYPES, Column, StoredTable
@@ -24,5 +25,5 @@ __all__ = [
     "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "LoadReport", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]

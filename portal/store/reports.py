@@ -70,6 +70,20 @@ class LoadReport:
         out += [change.describe() for change in self.type_changes]
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict) -> LoadReport:
+        """The report back from `as_dict()` (as stored on a version)."""
+        return cls(
+            sheet=data.get("sheet"), sheets=tuple(data.get("sheets", ())),
+            sheet_chosen=data.get("sheet_chosen", ""),
+            header_lines=tuple(data.get("header_lines", (1,))),
+            skipped=tuple(SkippedRow(r["line"], r["kind"], r["text"]) for r in data.get("skipped", ())),
+            blank_rows=data.get("blank_rows", 0), blank_columns=tuple(data.get("blank_columns", ())),
+            totals=tuple(TotalsRow(t["line"], t["column"], t["label"]) for t in data.get("totals", ())),
+            type_changes=tuple(TypeChange(c["column"], c["from"], c["to"], c.get("example"))
+                               for c in data.get("type_changes", ())),
+        )
+
     def as_dict(self) -> dict:
         return {
             "sheet": self.sheet, "sheets": list(self.sheets), "sheet_chosen": self.sheet_chosen,
