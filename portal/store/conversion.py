@@ -125,7 +125,10 @@ def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str], source: Csv
                and p.column.type not in ("text", "geometry")]
     index = csverrors.missed_column(exc)
     if index is not None and plan[index] in declared:
-        raise csverrors.declared_conflict(plan[index].column, csverrors.missed_value(exc)) from exc
+        column = plan[index].column
+        problem = _first_misfit(source, column) or csverrors.Conversion(
+            None, column.name, csverrors.missed_value(exc), None)
+        raise csverrors.declared_conflict(problem, column.type) from exc
     if index is not None:
         return [plan[index].column.name]
     problem = csverrors.conversion(exc)
@@ -151,8 +154,13 @@ def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str], source: Csv
 def _first_misfit(source: CsvSource, column: Column) -> csverrors.Conversion | None:
     """The first value (and its line) of a declared column that does not convert to its type."""
     text = _read(source, [(n, "VARCHAR") for n in source.header])
-    query = sql.FIRST_UNCONVERTIBLE.format(
-        column=sql.quote_identifier(column.name), source=text, type=duckdb_type(column.type))
+    quoted = sql.quote_identifier(column.name)
+    if column.type == "integer":  # as the guard reads it: TRY_CAST would accept '4.5'
+        fits = sql.FITS_PATTERN.format(column=quoted,
+                                       pattern=sql.quote_literal(inference.PATTERNS["integer"]))
+    else:
+        fits = sql.FITS_CAST.format(column=quoted, type=duckdb_type(column.type))
+    query = sql.FIRST_UNCONVERTIBLE.format(column=quoted, source=text, fits=fits)
     cur = cursor()
     try:
         row = cur.execute(query).fetchone()

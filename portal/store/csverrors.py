@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 from portal.store.errors import IngestError
-from portal.store.schema import Column
 from portal.store.sql import GUARD_MARK
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
@@ -47,15 +46,14 @@ def missed_value(exc: Exception) -> str | None:
     return found.group(2) if found and found.group(2) else None
 
 
-def declared_conflict(column: Column, value: str | None) -> IngestError:
-    """A value that a declared type would silently change (`010101` as an integer)."""
-    shown = f" but has {value!r}" if value is not None else ""
-    return IngestError(
-        "type-conflict",
-        f"column {column.name!r} is declared {column.type}{shown}: its leading zero would be "
-        "lost; declare the column a string",
-        column=column.name,
-    )
+def declared_conflict(problem: Conversion, declared: str) -> IngestError:
+    """A value that does not fit a declared type as written (`010101` or `4.5` as an integer)."""
+    error = type_conflict(problem, declared)
+    value = problem.value or ""
+    if declared == "integer" and value[:1] == "0" and value.isdigit():
+        error.message += ": its leading zero would be lost; declare the column a string"
+        error.args = (error.message,)
+    return error
 
 
 def conversion(exc: Exception) -> Conversion | None:

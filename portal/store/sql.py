@@ -201,14 +201,19 @@ FIRST_MISFIT = (
 # The first value of a column that does not convert to a type, with its line (header = line 1).
 FIRST_UNCONVERTIBLE = (
     "SELECT line, {column} FROM (SELECT row_number() OVER () + 1 AS line, {column} FROM {source})"
-    " WHERE {column} IS NOT NULL AND TRY_CAST({column} AS {type}) IS NULL ORDER BY line LIMIT 1"
+    " WHERE {column} IS NOT NULL AND NOT {fits} ORDER BY line LIMIT 1"
 )
+FITS_PATTERN = "regexp_full_match({column}, {pattern})"
+FITS_CAST = "TRY_CAST({column} AS {type}) IS NOT NULL"
 
 GUARD_MARK = "kaifang-sample-miss"
 # LIKE prefix/suffix patterns are the cheapest string tests DuckDB has (~5 % of the pass).
+# An integer column must hold integers as written: DuckDB's CAST would round '4.5' to 5 and read
+# '010101' as 10101, so anything but a plain integer stops the pass (naming the value).
 GUARD_LEADING_ZERO = (
-    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + ":{index}:' || {column})"
-    " ELSE CAST({column} AS BIGINT) END"
+    "CASE WHEN {column} IS NULL THEN NULL"
+    " WHEN regexp_full_match({column}, '[+-]?(0|[1-9][0-9]{{0,17}})') THEN CAST({column} AS BIGINT)"
+    " ELSE error('" + GUARD_MARK + ":{index}:' || {column}) END"
 )
 # {digits} is '_' repeated scale + 1 times: "a point followed by more digits than the scale".
 GUARD_SCALE = (
