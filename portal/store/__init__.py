@@ -14,8 +14,8 @@ from portal.store.formats import FORMATS
 from portal.store.ingestion import IngestResult, ingest
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
-from portal.store.reports import LoadReport
 from portal.store.queries import Filter, RowPage, RowQuery, Sort
+from portal.store.reports import LoadReport
 from portal.store.rows import query_rows
 from portal.store.schema import TYPES, Column, StoredTable
 from portal.store.sql import OPERATORS, Operator

@@ -10,19 +10,19 @@ deleted on the way out. The source checksum is computed in a thread while DuckDB
 from __future__ import annotations
 
 import errno
-from array import array
 import threading
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from portal.store import conversion, csvlayout, delimited, encodings, files, inference
 from portal.store.errors import IngestError, StoreError
-from portal.store.reports import LoadReport
 from portal.store.formats import detect_format
 from portal.store.jsonfiles import GEOMETRY, json_to_csv
-from portal.store.schema import Column, check_type
 from portal.store.layout import write_table
+from portal.store.reports import LoadReport
+from portal.store.schema import Column, check_type
 from portal.store.spreadsheets import SPREADSHEETS, spreadsheet_to_csv
 
 
