@@ -21,6 +21,7 @@ from portal.store import layout
 from portal.store.encodings import open_bytes
 
 TAIL_BYTES = 64 * 1024
+_FIELD_LIMIT = 64 * 1024 * 1024
 _TAIL_LINES = 20
 
 
@@ -61,6 +62,8 @@ def _tail_has_notes(path: Path, delimiter: str) -> bool:
 
 def stream_rows(path: Path, delimiter: str) -> Iterator[layout.Row]:
     """The records of a UTF-8 delimited file with the physical line each starts on."""
+    if csv.field_size_limit() < _FIELD_LIMIT:  # the default (128 KB) is below DuckDB's 16 MB lines
+        csv.field_size_limit(_FIELD_LIMIT)
     with open_bytes(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, delimiter=delimiter)
@@ -74,7 +77,10 @@ def physical_line(path: Path, delimiter: str, record: int) -> int:
     """The physical line on which DuckDB's record `record` (header = 1) starts."""
     if record <= 1:
         return record
-    for count, (line, _) in enumerate(stream_rows(path, delimiter), start=1):
-        if count == record:
-            return line
+    try:
+        for count, (line, _) in enumerate(stream_rows(path, delimiter), start=1):
+            if count == record:
+                return line
+    except (csv.Error, UnicodeDecodeError):
+        pass  # the record number is the best we can say
     return record

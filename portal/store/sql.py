@@ -165,7 +165,7 @@ TOP2 = "max(abs({column}), 2)"
 READ_CSV = (
     "read_csv({path}, columns = {columns}, header = true, auto_detect = false, delim = {delim},"
     " quote = '\"', escape = '\"', strict_mode = true, null_padding = false,"
-    " nullstr = {nulls}, compression = {compression}, max_line_size = 16777216)"
+    " nullstr = {nulls}, compression = {compression}, max_line_size = {max_line})"
 )
 
 COPY_PARQUET = (
