@@ -41,8 +41,10 @@ def load_folders(app: Flask, path: Path) -> bool:
     return failures == 0
 
 
-def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) -> bool:
-    """Publish one data file as the next version of `slug`, with a progress bar for big files."""
+def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
+              sheet: str | None = None) -> bool:
+    """Publish one data file as the next version of `slug`, with a progress bar for big files.
+    `sheet` is a workbook sheet's name, or its number from 1 when it is all digits."""
     data_dir = Path(app.config["DATA_DIR"])
     size = path.stat().st_size
     with app.app_context(), session_scope(app) as session, tqdm(
@@ -54,7 +56,8 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) 
 
         try:
             version = publishing.add_version(session, SYSTEM, slug, path, data_dir=data_dir, note=note,
-                                             fmt=fmt, progress=progress, code_words=code_words(app))
+                                             fmt=fmt, progress=progress, code_words=code_words(app),
+                                             sheet=int(sheet) if sheet and sheet.isdigit() else sheet)
         except PortalError as exc:
             click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
             return False
@@ -91,5 +94,7 @@ def _outcome_line(outcome: publishing.LoadOutcome) -> str:
 
 
 def _describe(exc: PortalError) -> str:
-    details = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+    """The error's detail, then every field at fault that the detail does not already name."""
+    items = [f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items()]
+    details = "; ".join(item for item in items if item not in exc.detail)
     return f"{exc.detail} [{exc.code}]" + (f" ({details})" if details else "")
