@@ -18,10 +18,11 @@ from pathlib import Path
 
 import duckdb
 
-from portal.store import csverrors, inference, sql
+from portal.store import csverrors, inference, layout, sql
 from portal.store.connection import cursor
 from portal.store.errors import IngestError
 from portal.store.evolution import TypeChange, widen
+from portal.store.reports import TotalsRow
 from portal.store.schema import Column, duckdb_type
 
 SAMPLE_ROWS = 20_000
@@ -111,6 +112,24 @@ def _convert(
             continue
         columns = tuple(p.column for p in plan)
         return rows, columns, _changes(source, columns, typing)
+
+
+def find_totals(path: Path, columns: tuple[Column, ...]) -> tuple[TotalsRow, ...]:
+    """Totals rows (合计, 全市...) labelled in the first two columns of a stored file, with their
+    record numbers as lines (header = 1). One scan of one or two text columns."""
+    labels = ", ".join(sql.quote_literal(label) for label in sorted(layout.total_spellings()))
+    found: list[TotalsRow] = []
+    cur = cursor()
+    try:
+        for column in [c for c in columns[:2] if c.type == "text"]:
+            query = sql.FIND_TOTALS.format(column=sql.quote_identifier(column.name), labels=labels)
+            rows = cur.execute(query, [str(path)]).fetchall()
+            found += [TotalsRow(int(number) + 2, column.name, label) for number, label in rows]
+            if rows:
+                break
+    finally:
+        cur.close()
+    return tuple(found)
 
 
 def _changes(source: CsvSource, columns: tuple[Column, ...], typing: Typing) -> tuple[TypeChange, ...]:

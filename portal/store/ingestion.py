@@ -122,6 +122,9 @@ def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temp
         )
     except IngestError as exc:
         raise _at_source_line(exc, prepared) from exc.__cause__
+    report = replace(prepared.report, type_changes=changes)
+    if prepared.physical:  # a bare CSV read in place: its totals rows were not seen by the layout
+        report = replace(report, totals=conversion.find_totals(target, columns))
     checksum = hasher.result()
     job.report(1.0)
     final = files.publish(target, job.dest_dir, checksum)
@@ -130,7 +133,7 @@ def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temp
         path=final, row_count=rows, byte_size=final.stat().st_size,
         source_bytes=job.source.stat().st_size, checksum=checksum, columns=columns,
         source_format=job.fmt, encoding=prepared.encoding,
-        report=replace(prepared.report, type_changes=changes),
+        report=report,
     )
 
 

@@ -36,7 +36,7 @@ _META = re.compile(r"^\s*(单位|计量单位|金额单位|填报单位|编制�
 _NOTE = re.compile(r"^\s*(注|附注|备注|说明|填表说明|数据来源|资料来源|来源|制表人|制表|填表人|审核人|审核|"
                    r"负责人|单位负责人|联系人|联系电话|报送日期|填报日期|note|notes|source)"
                    r"\s*[0-9一二三四五六七八九十]*\s*[:：、.．]", re.IGNORECASE)
-_TOTALS = frozenset({"合计", "总计", "共计", "总数", "小计", "全市", "全市合计", "全区", "全县", "全省",
+TOTAL_LABELS = _TOTALS = frozenset({"合计", "总计", "共计", "总数", "小计", "全市", "全市合计", "全区", "全县", "全省",
                      "全国", "全市总计", "总合计", "total", "totals", "grandtotal", "subtotal", "sum"})
 _NUMBER = re.compile(r"^[+-]?[0-9][0-9,]*(\.[0-9]+)?%?$")
 
@@ -190,10 +190,27 @@ def _write(table: Table, rows: Iterator[Row], target: Path) -> tuple[list[Skippe
     return notes, blanks
 
 
+def total_spellings() -> frozenset[str]:
+    """`TOTAL_LABELS` as they are written: `合 计`, `合　计`, `Total`, `TOTAL`..."""
+    out = set()
+    for label in TOTAL_LABELS:
+        if label.isascii():
+            out.update({label, label.title(), label.upper(), label.capitalize()})
+        else:
+            out.update({label, *(sep.join(label) for sep in (" ", "  ", "\u3000"))})
+    out.update({"Grand Total", "GRAND TOTAL", "Sub-total", "Sub total"})
+    return frozenset(out)
+
+
+def total_key(value: str) -> str:
+    """A label as compared with `TOTAL_LABELS`: no spaces, dashes or underscores, case-folded."""
+    return re.sub(r"[\s_\-]+", "", value).casefold()
+
+
 def _flag_totals(table: Table, kept: list[str], line: int) -> None:
     """Record a row whose label (in its first two columns) says it is a total."""
     for name, value in zip(table.header[:2], kept[:2], strict=False):
-        if value and re.sub(r"[\s_\-]+", "", value).casefold() in _TOTALS:
+        if value and total_key(value) in _TOTALS:
             table.totals.append(TotalsRow(line, name, value))
             return
 

@@ -151,3 +151,11 @@ def test_physical_line_after_a_multiline_value(tmp_path, dest):
         ingest(source, dest)
     assert info.value.code == "ragged-row"
     assert info.value.line == 5 and "line 5" in info.value.message
+
+
+def test_totals_row_in_a_bare_csv(tmp_path, dest):
+    source = tmp_path / "t.csv"
+    source.write_text("地区,人口\n和平区,354000\n河东区,860000\n合 计,1214000\n", encoding="utf-8")
+    result = ingest(source, dest)
+    assert result.report.header_lines == (1,) and not result.report.skipped
+    assert [(t.line, t.column, t.label) for t in result.report.totals] == [(4, "地区", "合 计")]
