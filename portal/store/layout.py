@@ -67,7 +67,7 @@ def write_table(rows: Iterator[Row], target: Path) -> Table:
     skipped = [SkippedRow(line, "title", " ".join(c for c in cells if c)) for line, cells in head[:start]]
     levels = _header_levels(head, start)
     names, keep, blank_columns = _names(levels)
-    check_names(names)
+    _check_header_names(names, levels[0][0])
     body = head[start + len(levels):]
     table = Table(tuple(names), tuple(keep), LoadReport(), array("L", [levels[-1][0]]))
     notes, more_blanks = _write(table, _chain(body, rows), target)
@@ -77,6 +77,15 @@ def write_table(rows: Iterator[Row], target: Path) -> Table:
         totals=tuple(table.totals),
     )
     return table
+
+
+def _check_header_names(names: list[str], line: int) -> None:
+    """`check_names`, with the header's own line in the message rather than line 1."""
+    try:
+        check_names(names)
+    except IngestError as exc:
+        raise IngestError(exc.code, exc.message.replace("line 1", f"line {line}", 1), line=line,
+                          column=exc.column) from None
 
 
 def _chain(first: list[Row], rest: Iterator[Row]) -> Iterator[Row]:

@@ -159,3 +159,12 @@ def test_totals_row_in_a_bare_csv(tmp_path, dest):
     result = ingest(source, dest)
     assert result.report.header_lines == (1,) and not result.report.skipped
     assert [(t.line, t.column, t.label) for t in result.report.totals] == [(4, "地区", "合 计")]
+
+
+def test_header_problems_name_the_header_line(tmp_path, dest):
+    source = tmp_path / "t.csv"
+    source.write_text("各区人口\n地区,人口,人口\n和平区,1,2\n", encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        ingest(source, dest)
+    assert info.value.code == "duplicate-column" and info.value.line == 2
+    assert info.value.message.startswith("line 2:")
