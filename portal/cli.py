@@ -47,13 +47,15 @@ def init() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--dataset", "slug", help="Publish PATH (a data file) as a new version of this dataset.")
 @click.option("--version-note", default="", help="A note stored with the new version.")
-@click.option("--format", "fmt", default=None, help="Force the file format (csv, tsv, xlsx, json, ndjson, geojson).")
-def load(path: Path, slug: str | None, version_note: str, fmt: str | None) -> None:
+@click.option("--format", "fmt", default=None, help="Force the file format (csv, tsv, xlsx, xls, json, ndjson, geojson).")
+@click.option("--sheet", default=None, help="The sheet of a workbook to read: its name or number (1 = first).")
+def load(path: Path, slug: str | None, version_note: str, fmt: str | None, sheet: str | None) -> None:
     """Load a dataset folder, a folder of them, or (with --dataset) one data file."""
     from portal.catalog.cli import load_file, load_folders
 
     app = _app()
-    ok = load_file(app, path, slug, note=version_note, fmt=fmt) if slug else load_folders(app, path)
+    ok = (load_file(app, path, slug, note=version_note, fmt=fmt, sheet=sheet) if slug
+          else load_folders(app, path))
     sys.exit(0 if ok else 1)
 
 

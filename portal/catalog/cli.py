@@ -29,18 +29,22 @@ def load_folders(app: Flask, path: Path) -> bool:
         for folder in folders:
             with session_scope(app) as session:
                 try:
-                    outcome = publishing.load_package(session, SYSTEM, folder, data_dir=data_dir)
+                    outcome = publishing.load_package(session, SYSTEM, folder, data_dir=data_dir,
+                                                      code_words=code_words(app))
                 except PortalError as exc:
                     failures += 1
                     click.echo(f"✗ {folder.name}: {_describe(exc)}", err=True)
                     continue
             click.echo(_outcome_line(outcome))
+            _echo_report(outcome.version)
     click.echo(f"{len(folders)} dataset folder(s), {failures} failed")
     return failures == 0
 
 
-def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) -> bool:
-    """Publish one data file as the next version of `slug`, with a progress bar for big files."""
+def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
+              sheet: str | None = None) -> bool:
+    """Publish one data file as the next version of `slug`, with a progress bar for big files.
+    `sheet` is a workbook sheet's name, or its number from 1 when it is all digits."""
     data_dir = Path(app.config["DATA_DIR"])
     size = path.stat().st_size
     with app.app_context(), session_scope(app) as session, tqdm(
@@ -52,7 +56,8 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) 
 
         try:
             version = publishing.add_version(session, SYSTEM, slug, path, data_dir=data_dir, note=note,
-                                             fmt=fmt, progress=progress)
+                                             fmt=fmt, progress=progress, code_words=code_words(app),
+                                             sheet=int(sheet) if sheet and sheet.isdigit() else sheet)
         except PortalError as exc:
             click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
             return False
@@ -60,7 +65,21 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None) 
         click.echo(f"= {slug}: unchanged (same checksum as the current version)")
     else:
         click.echo(f"+ {slug}: version {version.number}, {version.row_count:,} rows")
+        _echo_report(version)
     return True
+
+
+def code_words(app: Flask) -> tuple[str, ...] | None:
+    """The words that make a column a code column (setting CODE_COLUMN_WORDS; empty = built in)."""
+    raw = app.config.get("CODE_COLUMN_WORDS") or ""
+    words = tuple(w.strip() for w in raw.split(",") if w.strip())
+    return words or None
+
+
+def _echo_report(version) -> None:
+    """What the load skipped, flagged or widened, one indented line each."""
+    for line in version.report_lines() if version is not None else ():
+        click.echo(f"    {line}")
 
 
 def _outcome_line(outcome: publishing.LoadOutcome) -> str:
@@ -75,5 +94,7 @@ def _outcome_line(outcome: publishing.LoadOutcome) -> str:
 
 
 def _describe(exc: PortalError) -> str:
-    details = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+    """The error's detail, then every field at fault that the detail does not already name."""
+    items = [f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items()]
+    details = "; ".join(item for item in items if item not in exc.detail)
     return f"{exc.detail} [{exc.code}]" + (f" ({details})" if details else "")

@@ -123,6 +123,8 @@ class Field(Base):
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))
+    # The type the descriptor declared (strict for every later version); None when inferred.
+    declared_type: Mapped[str | None] = mapped_column(String(20))
     description_zh: Mapped[str] = mapped_column(Text, default="")
     description_en: Mapped[str] = mapped_column(Text, default="")
     unit: Mapped[str | None] = mapped_column(String(40))
@@ -157,6 +159,9 @@ class Version(Base):
     storage_path: Mapped[str] = mapped_column(String(500))
     sample_path: Mapped[str | None] = mapped_column(String(500))  # synthetic sample of conditional data
     clamped: Mapped[dict[str, int] | None] = mapped_column(JSON)  # values clamped into declared bounds, per field
+    # What the load did beyond storing rows: the sheet read, rows skipped above and below the
+    # table, totals rows, and column types widened since the previous version (store.LoadReport).
+    load_report: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

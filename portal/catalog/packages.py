@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from portal.analysis.disclosure import Rules
-from portal.catalog.models import OPEN_CLASSES, UPDATE_FREQUENCIES
-from portal.catalog.themes import THEME_CODES
+from portal.catalog.descriptors import SLUG, Checker, DepartmentRef
+from portal.catalog.models import OPEN_CLASSES
 from portal.errors import Invalid
 
 DESCRIPTOR = "datapackage.json"
@@ -26,6 +26,10 @@ FRICTIONLESS_TYPES = {
     "integer": "integer", "number": "float", "string": "text", "boolean": "boolean",
     "date": "date", "datetime": "timestamp", "year": "integer",
 }
+
+# Other Frictionless types: accepted, and left to inference.
+_OTHER_TYPES = frozenset({"any", "time", "yearmonth", "object", "array", "geopoint", "geojson",
+                          "duration"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class PackageSpec:
     keywords: tuple[str, ...]
     tags_zh: tuple[str, ...]
     theme: str
-    department: dict[str, str]
+    department: DepartmentRef
     open_class: str
     closed_reason: str | None
     licence: dict[str, str]
@@ -75,6 +79,7 @@ class PackageSpec:
     data_path: Path | None
     data_format: str | None
     encoding: str | None
+    sheet: str | int | None
     checksum: str
 
     @property
@@ -99,88 +104,141 @@ def read_package(folder: Path) -> PackageSpec:
     """Parse and check one descriptor.
 
     Raises:
-        Invalid: the descriptor is not JSON or misses or misuses a property; `errors` names each.
+        Invalid: the descriptor is not JSON or misses or misuses a property; `errors` names
+            each field (`kaifang.department`, `resources[0].path`, ...) with what is wrong.
     """
-    raw = (folder / DESCRIPTOR).read_bytes()
+    path = folder / DESCRIPTOR
+    raw = path.read_bytes()
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Invalid(f"{folder / DESCRIPTOR}: not valid JSON ({exc})", code="bad-descriptor") from exc
-    errors: dict[str, list[str]] = {}
-    ext = doc.get("kaifang") or {}
-    _require(doc, ("name", "title", "resources"), errors)
-    _require(ext, ("title_zh", "theme", "department", "open_class"), errors, prefix="kaifang.")
-    if ext.get("theme") and ext["theme"] not in THEME_CODES:
-        errors["kaifang.theme"] = [f"unknown theme {ext['theme']!r}"]
-    if ext.get("open_class") and ext["open_class"] not in OPEN_CLASSES:
-        errors["kaifang.open_class"] = [f"one of {', '.join(OPEN_CLASSES)}"]
-    freq = ext.get("update_frequency") or "irregular"
-    if freq not in UPDATE_FREQUENCIES:
-        errors["kaifang.update_frequency"] = [f"one of {', '.join(UPDATE_FREQUENCIES)}"]
-    resource = _tabular_resource(doc, errors)
-    _check_constraints(resource, ext.get("open_class"), errors)
-    _check_disclosure(ext.get("disclosure"), errors)
-    if errors:
-        raise Invalid(f"{folder / DESCRIPTOR} is not a valid dataset descriptor", code="bad-descriptor",
-                      errors=errors)
-    return _spec(folder, doc, ext, resource, freq, hashlib.sha256(raw).hexdigest())
+        raise Invalid(f"{path}: not valid JSON ({exc})", code="bad-descriptor") from exc
+    check = Checker()
+    if not isinstance(doc, dict):
+        check.add("(descriptor)", "must be a JSON object")
+        spec = None
+    else:
+        spec = _spec(folder, doc, check, hashlib.sha256(raw).hexdigest())
+    if check.errors or spec is None:
+        first, messages = next(iter(check.errors.items()))
+        raise Invalid(f"{path} is not a valid dataset descriptor: {first}: {messages[0]}",
+                      code="bad-descriptor", errors=check.errors)
+    return spec
 
 
-def _require(doc: dict, keys: tuple[str, ...], errors: dict[str, list[str]], prefix: str = "") -> None:
-    for key in keys:
-        if not doc.get(key):
-            errors[prefix + key] = ["required"]
+def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec | None:
+    ext = check.mapping(doc, "kaifang", "kaifang", required=True)
+    resource = _tabular_resource(doc, check)
+    licences = check.objects(doc, "licenses", "licenses")
+    licence = licences[0] if licences else {}
+    coverage = check.mapping(ext, "temporal_coverage", "kaifang.temporal_coverage")
+    spec = dict(
+        folder=folder, slug=_slug(doc, check), title_en=check.text(doc, "title", "title", required=True),
+        title_zh=check.text(ext, "title_zh", "kaifang.title_zh", required=True),
+        description_en=check.text(doc, "description", "description"),
+        description_zh=check.text(ext, "description_zh", "kaifang.description_zh"),
+        keywords=check.strings(doc, "keywords", "keywords"),
+        tags_zh=check.strings(ext, "tags_zh", "kaifang.tags_zh"),
+        theme=check.theme(ext.get("theme"), "kaifang.theme"),
+        department=check.department(ext.get("department"), "kaifang.department"),
+        open_class=_open_class(ext, check),
+        closed_reason=check.optional_text(ext, "closed_reason", "kaifang.closed_reason"),
+        licence={"name": check.text(licence, "name", "licenses[0].name"),
+                 "title": check.text(licence, "title", "licenses[0].title"),
+                 "url": check.text(licence, "path", "licenses[0].path")},
+        sources=check.objects(doc, "sources", "sources"),
+        update_frequency=check.frequency(ext.get("update_frequency"), "kaifang.update_frequency"),
+        temporal_start=_date(coverage.get("start")), temporal_end=_date(coverage.get("end")),
+        spatial=_text_map(ext, "spatial_coverage", check), contact=_text_map(ext, "contact", check),
+        synthetic=check.flag(ext, "synthetic", "kaifang.synthetic"),
+        coordinates=_text_map(ext, "coordinates", check) or None,
+        disclosure=check.mapping(ext, "disclosure", "kaifang.disclosure") or None,
+        cluster_by=check.strings(ext, "cluster_by", "kaifang.cluster_by"),
+        fields=_fields(resource, check.mapping(ext, "fields", "kaifang.fields"), check),
+        data_path=folder / resource["path"] if resource else None,
+        data_format=check.optional_text(resource or {}, "format", "resources[0].format"),
+        encoding=check.optional_text(resource or {}, "encoding", "resources[0].encoding"),
+        sheet=_sheet(resource or {}, check), checksum=checksum,
+    )
+    _check_constraints(resource, spec["open_class"], check.errors)
+    _check_disclosure(spec["disclosure"], check.errors)
+    return None if check.errors else PackageSpec(**spec)
 
 
-def _tabular_resource(doc: dict, errors: dict[str, list[str]]) -> dict | None:
-    resources = doc.get("resources") or []
+def _slug(doc: dict, check: Checker) -> str:
+    slug = check.text(doc, "name", "name", required=True)
+    if slug and not SLUG.match(slug):
+        check.add("name", f"{slug!r} is not a slug (lowercase letters, digits and dashes)")
+    return slug
+
+
+def _open_class(ext: dict, check: Checker) -> str:
+    value = check.text(ext, "open_class", "kaifang.open_class", required=True)
+    if value and value not in OPEN_CLASSES:
+        check.add("kaifang.open_class", f"one of {', '.join(OPEN_CLASSES)}")
+    return value
+
+
+def _text_map(ext: dict, key: str, check: Checker) -> dict[str, str]:
+    value = check.mapping(ext, key, f"kaifang.{key}")
+    for name, item in value.items():
+        if item is not None and not isinstance(item, str):
+            check.add(f"kaifang.{key}.{name}", "must be text")
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def _tabular_resource(doc: dict, check: Checker) -> dict | None:
+    resources = doc.get("resources")
     if not isinstance(resources, list) or not resources:
-        errors.setdefault("resources", ["at least one resource"])
+        check.add("resources", "required: a list with at least one resource")
         return None
     resource = resources[0]
-    if not isinstance(resource, dict) or not isinstance(resource.get("path"), str):
-        errors["resources[0].path"] = ["a relative path to the data file"]
+    if not isinstance(resource, dict) or not isinstance(resource.get("path"), str) \
+            or not resource["path"]:
+        check.add("resources[0].path", "a relative path to the data file")
         return None
     if ".." in Path(resource["path"]).parts or Path(resource["path"]).is_absolute():
-        errors["resources[0].path"] = ["must stay inside the dataset folder"]
+        check.add("resources[0].path", "must stay inside the dataset folder")
+        return None
     return resource
 
 
-def _spec(folder: Path, doc: dict, ext: dict, resource: dict | None, freq: str, checksum: str) -> PackageSpec:
-    licence = (doc.get("licenses") or [{}])[0]
-    coverage = ext.get("temporal_coverage") or {}
-    return PackageSpec(
-        folder=folder, slug=doc["name"], title_en=doc["title"], title_zh=ext["title_zh"],
-        description_en=doc.get("description", ""), description_zh=ext.get("description_zh", ""),
-        keywords=tuple(doc.get("keywords") or ()), tags_zh=tuple(ext.get("tags_zh") or ()),
-        theme=ext["theme"], department=ext["department"], open_class=ext["open_class"],
-        closed_reason=ext.get("closed_reason"),
-        licence={"name": licence.get("name", ""), "title": licence.get("title", ""),
-                 "url": licence.get("path", "")},
-        sources=list(doc.get("sources") or []), update_frequency=freq,
-        temporal_start=_date(coverage.get("start")), temporal_end=_date(coverage.get("end")),
-        spatial=ext.get("spatial_coverage") or {}, contact=ext.get("contact") or {},
-        synthetic=bool(ext.get("synthetic")), coordinates=ext.get("coordinates"),
-        disclosure=ext.get("disclosure"), cluster_by=tuple(ext.get("cluster_by") or ()),
-        fields=field_specs(resource, ext.get("fields") or {}),
-        data_path=folder / resource["path"] if resource else None,
-        data_format=(resource or {}).get("format"), encoding=(resource or {}).get("encoding"),
-        checksum=checksum,
-    )
+def _sheet(resource: dict, check: Checker) -> str | int | None:
+    """The spreadsheet sheet to read: `sheet` or `dialect.sheet`, a name or a 1-based index."""
+    dialect = resource.get("dialect") if isinstance(resource.get("dialect"), dict) else {}
+    value = resource.get("sheet", dialect.get("sheet"))
+    if value is None or (isinstance(value, str) and value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    check.add("resources[0].sheet", "a sheet name or its number (1 is the first sheet)")
+    return None
 
 
 def field_specs(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpec, ...]:
     """The fields of a resource's Table Schema, with the `kaifang.fields` flags (also read by
-    offline runs from a sample package)."""
-    declared = ((resource or {}).get("schema") or {}).get("fields") or []
+    offline runs from a sample package, which the portal wrote and so need not be re-checked)."""
+    return _fields(resource, extra, Checker())
+
+
+def _fields(resource: dict | None, extra: dict, check: Checker) -> tuple[FieldSpec, ...]:
+    schema = check.mapping(resource or {}, "schema", "resources[0].schema")
     specs = []
-    for field in declared:
-        more = extra.get(field["name"], {})
+    for i, field in enumerate(check.objects(schema, "fields", "resources[0].schema.fields")):
+        path = f"resources[0].schema.fields[{i}]"
+        name = check.text(field, "name", f"{path}.name", required=True)
+        kind = check.text(field, "type", f"{path}.type")
+        if kind and kind not in FRICTIONLESS_TYPES and kind not in _OTHER_TYPES:
+            check.add(f"{path}.type", f"one of {', '.join(FRICTIONLESS_TYPES)}")
+        more = extra.get(name) if isinstance(extra.get(name), dict) else {}
+        where = f"kaifang.fields.{name}"
         specs.append(FieldSpec(
-            name=field["name"], type=FRICTIONLESS_TYPES.get(field.get("type", "")),
-            description_en=field.get("description", ""), description_zh=more.get("description_zh", ""),
-            unit=more.get("unit"), identifier=bool(more.get("identifier")),
-            sensitive=bool(more.get("sensitive")),
+            name=name, type=FRICTIONLESS_TYPES.get(kind),
+            description_en=check.text(field, "description", f"{path}.description"),
+            description_zh=check.text(more, "description_zh", f"{where}.description_zh"),
+            unit=check.optional_text(more, "unit", f"{where}.unit"),
+            identifier=check.flag(more, "identifier", f"{where}.identifier"),
+            sensitive=check.flag(more, "sensitive", f"{where}.sensitive"),
             minimum=_number(field, "minimum"), maximum=_number(field, "maximum"), levels=_levels(field),
         ))
     return tuple(specs)
@@ -205,8 +263,11 @@ NUMERIC_TYPES = frozenset({"integer", "number", "year"})
 def _check_constraints(resource: dict | None, open_class: str | None, errors: dict[str, list[str]]) -> None:
     """Bounds and levels are public metadata that disclosure control computes with, so they must
     be well-formed; a conditional dataset must bound every numeric field (docs/disclosure.md)."""
-    declared = ((resource or {}).get("schema") or {}).get("fields") or []
-    for field in declared:
+    schema = (resource or {}).get("schema")
+    declared = schema.get("fields") if isinstance(schema, dict) else None
+    for field in declared if isinstance(declared, list) else []:
+        if not isinstance(field, dict):
+            continue  # reported by _fields
         name = field.get("name")
         problems = _constraint_problems(field)
         unbounded = field.get("type") in NUMERIC_TYPES and None in (_number(field, "minimum"), _number(field, "maximum"))
@@ -254,9 +315,9 @@ def _levels(field: dict) -> tuple[str, ...] | None:
 
 
 def _date(value: Any) -> date | None:
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        return date.fromisoformat(value[:10])
     except ValueError:
         return None

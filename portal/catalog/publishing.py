@@ -20,6 +20,7 @@ from portal import store
 from portal.analysis.disclosure import Rules
 from portal.analysis.samples import write_sample
 from portal.auth import Actor
+from portal.catalog.descriptors import DepartmentRef
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
 from portal.catalog.packages import PackageSpec, read_package
 from portal.catalog.permissions import can_publish, require
@@ -42,7 +43,7 @@ class LoadOutcome:
 
 
 def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path,
-                 progress: Progress | None = None) -> LoadOutcome:
+                 progress: Progress | None = None, code_words: tuple[str, ...] | None = None) -> LoadOutcome:
     """Create or update one dataset from its folder, adding a version when its data changed.
 
     Raises:
@@ -51,9 +52,9 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     """
     spec = read_package(folder)
     dataset = _find(session, spec.slug)
-    existing = session.scalar(select(Department.id).where(Department.slug == spec.department.get("slug")))
-    require(can_publish(actor, existing), "publish datasets for this department")
-    department = _upsert_department(session, spec.department)
+    existing = _find_department(session, spec.department)
+    require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
+    department = _upsert_department(session, existing, spec.department)
     created = dataset is None
     metadata_changed = created or dataset.descriptor_checksum != spec.checksum
     if created:
@@ -67,7 +68,8 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     if spec.data_path is not None:
         version = _maybe_new_version(session, dataset, spec.data_path, data_dir=data_dir,
                                      fmt=spec.data_format, encoding=spec.encoding,
-                                     overrides=spec.overrides, note="", progress=progress)
+                                     overrides=spec.overrides, note="", progress=progress,
+                                     sheet=spec.sheet, code_words=code_words)
     if version is None:
         session.commit()
     return LoadOutcome(spec.slug, created, metadata_changed and not created, version)
@@ -75,7 +77,8 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
 
 def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path,
                 note: str = "", fmt: str | None = None, encoding: str | None = None,
-                progress: Progress | None = None) -> VersionInfo | None:
+                progress: Progress | None = None, sheet: str | int | None = None,
+                code_words: tuple[str, ...] | None = None) -> VersionInfo | None:
     """Publish `source` as the next version of an existing dataset; None if it is unchanged.
 
     Raises:
@@ -89,9 +92,10 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
     require(can_publish(actor, dataset.department_id), "publish datasets for this department")
     if not source.is_file():
         raise Invalid(f"{source} is not a file", code="no-such-file")
-    overrides = {f.name: f.type for f in dataset.fields if f.type}
+    declared = {f.name: f.declared_type for f in dataset.fields if f.declared_type}
     return _maybe_new_version(session, dataset, source, data_dir=data_dir, fmt=fmt, encoding=encoding,
-                              overrides=overrides, note=note, progress=progress)
+                              overrides=declared, note=note, progress=progress, sheet=sheet,
+                              code_words=code_words)
 
 
 def _find(session: Session, slug: str) -> Dataset | None:
@@ -99,16 +103,26 @@ def _find(session: Session, slug: str) -> Dataset | None:
         selectinload(Dataset.fields), selectinload(Dataset.tags), selectinload(Dataset.current_version)))
 
 
-def _upsert_department(session: Session, info: dict[str, str]) -> Department:
-    slug = info.get("slug") or ""
-    if not slug:
-        raise Invalid("the descriptor names no department slug", code="bad-descriptor")
-    department = session.scalar(select(Department).where(Department.slug == slug))
+def _find_department(session: Session, ref: DepartmentRef) -> Department | None:
+    """The department a descriptor names: by slug, or for a plain name by that name first."""
+    if ref.by_name:
+        name = ref.name_zh or ref.name_en
+        found = session.scalar(select(Department).where(
+            (Department.name_zh == name) | (Department.name_en == name)).order_by(Department.id))
+        if found is not None:
+            return found
+    return session.scalar(select(Department).where(Department.slug == ref.slug))
+
+
+def _upsert_department(session: Session, department: Department | None, ref: DepartmentRef) -> Department:
+    """Create the department, or update the names the descriptor gives (a plain name changes none)."""
     if department is None:
-        department = Department(slug=slug)
+        department = Department(slug=ref.slug, name_zh=ref.name_zh or ref.name_en or ref.slug,
+                                name_en=ref.name_en or ref.name_zh or ref.slug)
         session.add(department)
-    department.name_zh = info.get("name_zh") or slug
-    department.name_en = info.get("name_en") or slug
+    elif not ref.by_name:
+        department.name_zh = ref.name_zh or department.name_zh
+        department.name_en = ref.name_en or department.name_en
     session.flush()
     return department
 
@@ -141,8 +155,9 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     dataset.tags = [Tag(lang="en", name=k, position=i) for i, k in enumerate(dict.fromkeys(spec.keywords))] + \
                    [Tag(lang="zh", name=k, position=i) for i, k in enumerate(dict.fromkeys(spec.tags_zh))]
     dataset.fields = [
-        Field(position=i, name=f.name, type=f.type or "text", description_en=f.description_en,
-              description_zh=f.description_zh, unit=f.unit, identifier=f.identifier, sensitive=f.sensitive,
+        Field(position=i, name=f.name, type=f.type or "text", declared_type=f.type,
+              description_en=f.description_en, description_zh=f.description_zh, unit=f.unit,
+              identifier=f.identifier, sensitive=f.sensitive,
               minimum=f.minimum, maximum=f.maximum, levels=list(f.levels) if f.levels else None)
         for i, f in enumerate(spec.fields)
     ]
@@ -150,15 +165,21 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
 
 def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data_dir: Path,
                        fmt: str | None, encoding: str | None, overrides: dict[str, str], note: str,
-                       progress: Progress | None) -> VersionInfo | None:
+                       progress: Progress | None, sheet: str | int | None = None,
+                       code_words: tuple[str, ...] | None = None) -> VersionInfo | None:
+    """Ingest `source` unless it is the current version's file. Declared types (`overrides`) are
+    strict; the current version's types are passed as `previous`, so a column is widened (and
+    the change reported) rather than converted lossily."""
     checksum = store.checksum_file(source)
     current = dataset.current_version
     if current is not None and current.checksum == checksum:
         return None
     dest = data_dir / dataset.slug
+    previous = {c["name"]: c["type"] for c in current.columns} if current is not None else {}
     try:
         result = store.ingest(source, dest, fmt=fmt, encoding=encoding, overrides=overrides, progress=progress,
-                              cluster_by=tuple(dataset.cluster_by or ()))
+                              cluster_by=tuple(dataset.cluster_by or ()), previous=previous, sheet=sheet,
+                              code_words=code_words)
     except store.IngestError as exc:
         session.rollback()
         raise _ingest_problem(source, exc) from exc
@@ -226,6 +247,7 @@ def _record_version(session: Session, dataset: Dataset, result: store.IngestResu
         row_count=result.row_count, byte_size=result.byte_size, source_bytes=result.source_bytes,
         columns=[{"name": c.name, "type": c.type} for c in result.columns],
         storage_path=str(result.path.relative_to(data_dir)),
+        load_report=None if result.report.empty else result.report.as_dict(),
     )
     session.add(version)
     session.flush()

@@ -182,6 +182,7 @@ class VersionInfo:
     byte_size: int
     columns: tuple[store.Column, ...]
     has_sample: bool = False
+    load_report: dict[str, Any] | None = None  # store.LoadReport.as_dict(): skipped rows, totals, widenings
 
     @classmethod
     def from_model(cls, v: Any) -> VersionInfo:
@@ -189,7 +190,18 @@ class VersionInfo:
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
-                   has_sample=bool(v.sample_path))
+                   has_sample=bool(v.sample_path), load_report=v.load_report)
+
+    def report_lines(self) -> list[str]:
+        """The load report as the CLI prints it."""
+        return store.LoadReport.from_dict(self.load_report).lines() if self.load_report else []
+
+    def totals_labels(self) -> dict[str, list[str]]:
+        """{column: [labels of its totals rows]} for the data dictionary."""
+        found: dict[str, list[str]] = {}
+        for row in (self.load_report or {}).get("totals", []):
+            found.setdefault(row["column"], []).append(row["label"])
+        return found
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
-from portal.store import csverrors, inference, sql
+from portal.store import csverrors, inference, layout, sql
 from portal.store.connection import cursor
 from portal.store.errors import IngestError
+from portal.store.evolution import TypeChange, widen
+from portal.store.reports import TotalsRow
 from portal.store.schema import Column, duckdb_type
 
 SAMPLE_ROWS = 20_000
+# DuckDB sizes its read buffers from max_line_size (16 x, per thread): 16 MB lines cost ~230 MB
+# more peak memory on every file than DuckDB's default of 2 MB. So files are read with the
+# default first, and again with 16 MB lines only if a line is longer (docs/performance.md).
+LINE_BYTES = 2 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024
 ROW_GROUP_SIZE = 122_880
 _GUARDS = {"integer": sql.GUARD_LEADING_ZERO, "decimal": sql.GUARD_SCALE, "date": sql.GUARD_DATE}
 
@@ -37,6 +44,7 @@ class CsvSource:
     header: tuple[str, ...]
     gzip: bool = False
     header_from_data: bool = True  # False when names came from JSON keys: never "no header"
+    max_line: int = LINE_BYTES
 
 
 @dataclass(frozen=True)
@@ -49,44 +57,120 @@ class Planned:
     overridden: bool
 
 
+@dataclass(frozen=True)
+class Typing:
+    """What decides the column types: the publisher's declared types (strict), the previous
+    version's types (widened, never forced), and the words that make a name a code column."""
+
+    overrides: Mapping[str, str]
+    previous: Mapping[str, str] = field(default_factory=dict)
+    code_words: tuple[str, ...] = inference.CODE_WORDS
+
+
 def convert(
     source: CsvSource,
     target: Path,
     *,
-    overrides: Mapping[str, str],
+    typing: Typing,
     cluster_by: Sequence[str] = (),
     progress: Callable[[float], None] | None = None,
-) -> tuple[int, tuple[Column, ...]]:
-    """Write `source` to `target` as typed Parquet; return (row count, columns).
+) -> tuple[int, tuple[Column, ...], tuple[TypeChange, ...]]:
+    """Write `source` to `target` as typed Parquet; return (row count, columns, type changes).
 
     Raises:
         IngestError: `no-header`, `ragged-row`, `undecodable`, `type-conflict`, ...
     """
+    try:
+        return _convert(source, target, typing=typing, cluster_by=cluster_by, progress=progress)
+    except IngestError as exc:
+        if exc.code != "line-too-long" or source.max_line >= MAX_LINE_BYTES:
+            raise
+    longer = replace(source, max_line=MAX_LINE_BYTES)
+    return _convert(longer, target, typing=typing, cluster_by=cluster_by, progress=progress)
+
+
+def _convert(
+    source: CsvSource,
+    target: Path,
+    *,
+    typing: Typing,
+    cluster_by: Sequence[str],
+    progress: Callable[[float], None] | None,
+) -> tuple[int, tuple[Column, ...], tuple[TypeChange, ...]]:
     stats = dict(zip(source.header, _stats(source, source.header, sample=True), strict=True))
     if source.header_from_data:
         _check_header(source.header, list(stats.values()))
     exact: set[str] = set()  # columns measured over every row: their types cannot miss
     while True:
-        plan = _plan(source.header, stats, overrides, exact=exact)
+        plan = _plan(source.header, stats, typing, exact=exact)
         try:
             rows = _copy(source, plan, target, cluster_by, progress)
         except duckdb.Error as exc:
-            missed = _missed(exc, plan, exact)
+            missed = _missed(exc, plan, exact, source)
             stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
             exact.update(missed)
             continue
-        return rows, tuple(p.column for p in plan)
+        columns = tuple(p.column for p in plan)
+        return rows, columns, _changes(source, columns, typing)
 
 
-def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str]) -> list[str]:
+def find_totals(path: Path, columns: tuple[Column, ...]) -> tuple[TotalsRow, ...]:
+    """Totals rows (合计, 全市...) labelled in the first two columns of a stored file, with their
+    record numbers as lines (header = 1). One scan of one or two text columns."""
+    labels = ", ".join(sql.quote_literal(label) for label in sorted(layout.total_spellings()))
+    found: list[TotalsRow] = []
+    cur = cursor()
+    try:
+        for column in [c for c in columns[:2] if c.type == "text"]:
+            query = sql.FIND_TOTALS.format(column=sql.quote_identifier(column.name), labels=labels)
+            rows = cur.execute(query, [str(path)]).fetchall()
+            found += [TotalsRow(int(number) + 2, column.name, label) for number, label in rows]
+            if rows:
+                break
+    finally:
+        cur.close()
+    return tuple(found)
+
+
+def _changes(source: CsvSource, columns: tuple[Column, ...], typing: Typing) -> tuple[TypeChange, ...]:
+    """The columns whose type differs from the previous version's, each with a value that shows why."""
+    changed = [c for c in columns if typing.previous.get(c.name) not in (None, c.type)]
+    return tuple(TypeChange(c.name, typing.previous[c.name], c.type,
+                            _example(source, c.name, typing.previous[c.name])) for c in changed)
+
+
+def _example(source: CsvSource, name: str, before: str) -> str | None:
+    """The first value of column `name` that the type `before` would not hold as it is."""
+    pattern = inference.PATTERNS.get("fixed" if before == "decimal" else before)
+    if pattern is None:
+        return None
+    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    query = sql.FIRST_MISFIT.format(column=sql.quote_identifier(name), source=text,
+                                    pattern=sql.quote_literal(pattern))
+    cur = cursor()
+    try:
+        row = cur.execute(query).fetchone()
+    finally:
+        cur.close()
+    return row[0] if row else None
+
+
+def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str], source: CsvSource) -> list[str]:
     """The columns to measure over every row after the fast pass stopped on `exc`.
 
     Raises:
-        IngestError: when the failure is not a sample miss (bad data, an override conflict).
+        IngestError: when the failure is not a sample miss (bad data, a declared type conflict).
     """
-    guarded = [p.column.name for p in plan
-               if p.read_type == "VARCHAR" and p.column.type not in ("text", "geometry")]
+    declared = [p for p in plan if p.overridden and p.read_type == "VARCHAR"
+                and p.column.type == "integer"]
+    guarded = [p.column.name for p in plan if p.read_type == "VARCHAR" and p not in declared
+               and p.column.type not in ("text", "geometry")]
     index = csverrors.missed_column(exc)
+    if index is not None and plan[index] in declared:
+        column = plan[index].column
+        problem = _first_misfit(source, column) or csverrors.Conversion(
+            None, column.name, csverrors.missed_value(exc), None)
+        raise csverrors.declared_conflict(problem, column.type) from exc
     if index is not None:
         return [plan[index].column.name]
     problem = csverrors.conversion(exc)
@@ -95,12 +179,36 @@ def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str]) -> list[str
     by_name = {p.column.name: p for p in plan}
     planned = by_name.get(problem.column or "")
     if planned is not None and (planned.overridden or planned.column.name in exact):
+        if problem.line is None:
+            problem = _first_misfit(source, planned.column) or problem
         raise csverrors.type_conflict(problem, planned.column.type) from exc
     if planned is not None:
         return [planned.column.name]
+    for column in (p.column for p in declared):
+        misfit = _first_misfit(source, column)
+        if misfit is not None:
+            raise csverrors.type_conflict(misfit, column.type) from exc
     if not guarded:
         raise csverrors.type_conflict(problem, "typed") from exc
     return guarded
+
+
+def _first_misfit(source: CsvSource, column: Column) -> csverrors.Conversion | None:
+    """The first value (and its line) of a declared column that does not convert to its type."""
+    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    quoted = sql.quote_identifier(column.name)
+    if column.type == "integer":  # as the guard reads it: TRY_CAST would accept '4.5'
+        fits = sql.FITS_PATTERN.format(column=quoted,
+                                       pattern=sql.quote_literal(inference.PATTERNS["integer"]))
+    else:
+        fits = sql.FITS_CAST.format(column=quoted, type=duckdb_type(column.type))
+    query = sql.FIRST_UNCONVERTIBLE.format(column=quoted, source=text, fits=fits)
+    cur = cursor()
+    try:
+        row = cur.execute(query).fetchone()
+    finally:
+        cur.close()
+    return csverrors.Conversion(row[0], column.name, row[1], None) if row else None
 
 
 def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
@@ -110,6 +218,7 @@ def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
         delim=sql.quote_literal(source.delimiter),
         nulls=sql.list_literal(sql.CSV_NULLS),
         compression="'gzip'" if source.gzip else "'none'",
+        max_line=source.max_line,
     )
 
 
@@ -145,20 +254,24 @@ def _check_header(header: tuple[str, ...], stats: list[inference.ColumnStats]) -
 def _plan(
     header: tuple[str, ...],
     stats: Mapping[str, inference.ColumnStats],
-    overrides: Mapping[str, str],
+    typing: Typing,
     *,
     exact: set[str],
 ) -> list[Planned]:
-    """How to read and convert each column; guarded unless measured exactly or overridden."""
+    """How to read and convert each column; guarded unless measured exactly or overridden.
+
+    A declared integer keeps its leading-zero guard: `010101` would silently become 10101, so it
+    is refused instead (the publisher should declare the column a string)."""
+    overrides = typing.overrides
     plan = []
     for index, name in enumerate(header):
         stat = stats[name]
-        inferred = inference.infer(stat)
-        type_name = overrides.get(name, inferred.type)
+        inferred = inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words))
+        type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
         guard = None if name in exact else _GUARDS.get(type_name)
-        if name in overrides and type_name != "decimal":
+        if name in overrides and type_name not in ("decimal", "integer"):
             guard = None
         if guard:
             expr = guard.format(column=quoted, scale=scale, digits="_" * (scale + 1), index=index)

@@ -30,13 +30,30 @@ class Conversion:
     target: str | None
 
 
-_MISS = re.compile(re.escape(GUARD_MARK) + r":(\d+):")
+# `(?!')`: not the guard's own SQL text, which DuckDB echoes under some errors.
+_MISS = re.compile(re.escape(GUARD_MARK) + r":(\d+):(?!')([^\n]*)")
 
 
 def missed_column(exc: Exception) -> int | None:
     """The position of the column whose guard fired in the fast pass, if one did."""
     found = _MISS.search(str(exc))
     return int(found.group(1)) if found else None
+
+
+def missed_value(exc: Exception) -> str | None:
+    """The value that fired a guard, when the guard names it (the leading-zero guard does)."""
+    found = _MISS.search(str(exc))
+    return found.group(2) if found and found.group(2) else None
+
+
+def declared_conflict(problem: Conversion, declared: str) -> IngestError:
+    """A value that does not fit a declared type as written (`010101` or `4.5` as an integer)."""
+    error = type_conflict(problem, declared)
+    value = problem.value or ""
+    if declared == "integer" and value[:1] == "0" and value.isdigit():
+        error.message += ": its leading zero would be lost; declare the column a string"
+        error.args = (error.message,)
+    return error
 
 
 def conversion(exc: Exception) -> Conversion | None:

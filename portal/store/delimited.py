@@ -46,6 +46,32 @@ def sniff(text: str, *, prefer_tab: bool = False) -> Dialect:
     return Dialect(delimiter, header)
 
 
+def sniff_delimiter(text: str, *, prefer_tab: bool = False) -> str:
+    """The delimiter of a file whose first bytes decode to `text`.
+
+    Raises:
+        IngestError: `empty-file`.
+    """
+    if not text.strip():
+        raise IngestError("empty-file", "the file is empty")
+    order = ("\t", ",", ";", "|") if prefer_tab else DELIMITERS
+    scored = [(_score(text, delim), -i, delim) for i, delim in enumerate(order)]
+    best = max(scored)
+    return best[2] if best[0] > (0, 0) else ","
+
+
+def header_of(text: str, delimiter: str) -> tuple[str, ...]:
+    """The column names on the first line of `text`, checked.
+
+    Raises:
+        IngestError: `empty-column-name`, `duplicate-column`, `reserved-column`.
+    """
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+    header = tuple(field.strip() for field in first)
+    check_names(header)
+    return header
+
+
 def _score(text: str, delimiter: str) -> tuple[float, int]:
     """(share of lines with the usual field count, that count) when the count is above one."""
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)

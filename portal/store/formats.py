@@ -1,7 +1,7 @@
 """Which reader a source needs: its format, from the caller, the file name or its first bytes.
 
 The name decides when it is one we know (`.gz` is looked through); otherwise the first bytes do
-(a zip is XLSX, `[` or `{` is JSON). Legacy `.xls`, PDFs and anything else are refused as
+(a zip is XLSX, an OLE2 file legacy XLS, `[` or `{` is JSON). PDFs and anything else are refused as
 `unsupported-format` rather than guessed at.
 """
 
@@ -12,13 +12,14 @@ from pathlib import Path
 from portal.store.encodings import read_head
 from portal.store.errors import IngestError
 
-FORMATS = ("csv", "tsv", "xlsx", "json", "ndjson", "geojson")
+FORMATS = ("csv", "tsv", "xlsx", "xls", "json", "ndjson", "geojson")
 
 _EXTENSIONS = {
-    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx",
+    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xls": "xls",
     ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".geojson": "geojson",
 }
-_REFUSED_MAGIC = {b"\xd0\xcf\x11\xe0": "legacy Excel (.xls)", b"%PDF": "PDF"}
+_REFUSED_MAGIC = {b"%PDF": "PDF"}
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"  # OLE2 compound file: legacy Excel
 
 
 def detect_format(source: Path, declared: str | None) -> str:
@@ -48,6 +49,8 @@ def _from_content(source: Path, suffix: str) -> str:
             raise IngestError("unsupported-format", f"{name} files are not supported")
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
+    if head.startswith(_XLS_MAGIC):
+        return "xls"
     if suffix:
         raise IngestError("unsupported-format", f"files ending in {suffix!r} are not supported")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")

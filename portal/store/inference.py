@@ -7,6 +7,11 @@ float, date, timestamp, text, and a column with no values at all is text.
 
 - integer: no leading zeros and at most 18 digits, so codes such as 行政区划代码 "010101", postal
   codes "030001" and 18-digit ID numbers stay text (their zeros are data).
+- codes: a column whose name says it holds codes (代码, 编码, 邮编, `code`, `id`, `zip`, ...; see
+  `CODE_WORDS`) and whose values are all digit strings is text, and so is any column whose values
+  are digit strings of one fixed width of at least `FIXED_WIDTH` digits (division codes, postal
+  codes, phone numbers), with or without leading zeros: codes are never summed, and their width
+  is part of their meaning.
 - decimal vs float: fixed-point values whose fractional digits all have the same count (1 to 4),
   such as prices "12.50" or readings "-4.5", are exact decimals DECIMAL(18, scale); numbers with
   varying scales, exponents or more digits are floats. Integers may mix with a decimal column.
@@ -20,12 +25,23 @@ from dataclasses import dataclass
 from portal.store import sql
 
 MAX_DECIMAL_SCALE = 4
+FIXED_WIDTH = 6
+
+# Words that make a column a code column. Chinese words match anywhere in the name; English
+# words match a whole word of it (split at non-letters and camelCase), or its end for words of
+# four letters or more (`adcode`, `zipcode`).
+CODE_WORDS = (
+    "代码", "编码", "编号", "区号", "邮编", "邮政编码", "身份证", "证号", "证件号", "号码", "电话",
+    "手机", "账号", "帐号", "卡号", "工号", "学号", "code", "id", "zip", "zipcode", "postcode",
+    "postal", "fips", "isbn", "phone", "tel",
+)
 
 PATTERNS = {
     "boolean": r"(?i)(true|false)",
     "integer": r"[+-]?(0|[1-9][0-9]{0,17})",
     "fixed": r"[+-]?(0|[1-9][0-9]{0,13})(\.[0-9]{1,4})?",
     "float": r"[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
+    "digits": r"[0-9]+",
     "date": r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}",
     "timestamp": r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?",
 }
@@ -41,6 +57,8 @@ class ColumnStats:
     matches: dict[str, int]
     min_scale: int | None
     max_scale: int | None
+    min_width: int | None = None  # of the values that are digit strings
+    max_width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,24 +80,51 @@ def stats_query(columns: list[str], source: str) -> str:
         fixed = sql.quote_literal(PATTERNS["fixed"])
         for agg in ("min", "max"):
             exprs.append(sql.STATS_SCALE.format(agg=agg, column=col, pattern=fixed))
+        digits = sql.quote_literal(PATTERNS["digits"])
+        for agg in ("min", "max"):
+            exprs.append(sql.STATS_WIDTH.format(agg=agg, column=col, pattern=digits))
     return sql.WRAP.format(exprs=", ".join(exprs), inner=source)
 
 
 def parse_stats(columns: list[str], row: tuple) -> list[ColumnStats]:
     """Split the single row of `stats_query` into one `ColumnStats` a column."""
-    width = 3 + len(PATTERNS)
+    width = 5 + len(PATTERNS)
     out = []
     for i, _ in enumerate(columns):
         chunk = row[i * width:(i + 1) * width]
-        matches = dict(zip(PATTERNS, chunk[1:-2], strict=True))
-        out.append(ColumnStats(chunk[0], matches, chunk[-2], chunk[-1]))
+        matches = dict(zip(PATTERNS, chunk[1:-4], strict=True))
+        out.append(ColumnStats(chunk[0], matches, *chunk[-4:]))
     return out
 
 
-def infer(stats: ColumnStats) -> Inferred:
-    """The narrowest type every value of the column fits."""
+def is_code_name(name: str, words: tuple[str, ...] = CODE_WORDS) -> bool:
+    """Whether a column's name says it holds codes (see `CODE_WORDS`)."""
+    tokens = [t.casefold() for t in _WORDS.findall(name)]
+    for word in words:
+        if not word.isascii():
+            if word in name:
+                return True
+        elif any(t == word or (len(word) >= 4 and t.endswith(word)) for t in tokens):
+            return True
+    return False
+
+
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def is_code(stats: ColumnStats, *, code_name: bool) -> bool:
+    """All values are digit strings, and the name says code or the width is fixed."""
+    n = stats.values
+    if n == 0 or stats.matches.get("digits") != n:
+        return False
+    fixed = stats.min_width == stats.max_width and (stats.max_width or 0) >= FIXED_WIDTH
+    return code_name or (fixed and n >= 2)
+
+
+def infer(stats: ColumnStats, *, code_name: bool = False) -> Inferred:
+    """The narrowest type every value of the column fits; codes are text."""
     n, m = stats.values, stats.matches
-    if n == 0:
+    if n == 0 or is_code(stats, code_name=code_name):
         return Inferred("text")
     for name in ("boolean", "integer"):
         if m[name] == n:

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import errno
 import threading
+from array import array
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from portal.store import conversion, delimited, encodings, files
+from portal.store import conversion, csvlayout, delimited, encodings, files, inference
 from portal.store.errors import IngestError, StoreError
 from portal.store.formats import detect_format
 from portal.store.jsonfiles import GEOMETRY, json_to_csv
+from portal.store.layout import write_table
+from portal.store.reports import LoadReport
 from portal.store.schema import Column, check_type
-from portal.store.spreadsheets import xlsx_to_csv
+from portal.store.spreadsheets import SPREADSHEETS, spreadsheet_to_csv
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class IngestResult:
     columns: tuple[Column, ...]
     source_format: str
     encoding: str | None
+    report: LoadReport = LoadReport()
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class _Job:
     fmt: str
     encoding: str | None
     report: Callable[[float], None]
+    sheet: str | int | None = None
 
 
 def ingest(
@@ -55,11 +60,19 @@ def ingest(
     overrides: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cluster_by: Sequence[str] = (),
+    previous: Mapping[str, str] | None = None,
+    code_words: Sequence[str] | None = None,
+    sheet: str | int | None = None,
 ) -> IngestResult:
     """Store `source` as a new Parquet file in `dest_dir` and describe it.
 
-    `overrides` ({column: type}) come from the dataset's field definitions and win over
-    inference. `cluster_by` sorts the stored rows by those columns so that filters on them
+    `overrides` ({column: type}) are the types the publisher declared: they win over inference
+    and a value that does not fit them is refused. `previous` ({column: type}) are the types of
+    the dataset's current version: a column keeps its type when the new values fit it and is
+    widened otherwise (`IngestResult.type_changes`), never converted lossily. `code_words`
+    replaces the words that make a column name a code column (`inference.CODE_WORDS`).
+    `sheet` (a name or 1-based number) picks the sheet of a workbook; by default the first sheet
+    holding a table is read. What the layout detection skipped is in `IngestResult.report`. `cluster_by` sorts the stored rows by those columns so that filters on them
     prune row groups (at the cost of the source order). `progress(done, total)` is called
     with source bytes during the work.
 
@@ -73,12 +86,17 @@ def ingest(
     if total == 0:
         raise IngestError("empty-file", "the file is empty")
     checked = _checked_overrides(overrides or {})
+    typing = conversion.Typing(
+        checked, dict(previous or {}),
+        tuple(code_words) if code_words is not None else inference.CODE_WORDS,
+    )
     dest_dir.mkdir(parents=True, exist_ok=True)
     hasher = _Checksum(source)
-    job = _Job(source, dest_dir, detect_format(source, fmt), encoding, _reporter(progress, total))
+    job = _Job(source, dest_dir, detect_format(source, fmt), encoding, _reporter(progress, total),
+               sheet)
     temps: list[Path] = []
     try:
-        return _run(job, checked, tuple(cluster_by), temps, hasher)
+        return _run(job, typing, tuple(cluster_by), temps, hasher)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise IngestError("disk-full", "the destination disk is full") from exc
@@ -88,17 +106,25 @@ def ingest(
             files.remove_quietly(temp)
 
 
-def _run(job: _Job, overrides: dict[str, str], cluster_by: tuple[str, ...], temps: list[Path],
+def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temps: list[Path],
          hasher: _Checksum) -> IngestResult:
-    csv_source, used_encoding, fixed = _prepare(job, temps)
-    _check_columns(csv_source.header, {**overrides}, cluster_by)
+    prepared = _prepare(job, temps)
+    csv_source = prepared.source
+    _check_columns(csv_source.header, {**typing.overrides}, cluster_by)
     target = files.temp_path(job.dest_dir, ".parquet")
     temps.append(target)
     start = 0.5 if csv_source.path != job.source else 0.0
-    rows, columns = conversion.convert(
-        csv_source, target, overrides={**fixed, **overrides}, cluster_by=cluster_by,
-        progress=lambda share: job.report(start + (1 - start) * share),
-    )
+    typing = replace(typing, overrides={**prepared.fixed, **typing.overrides})
+    try:
+        rows, columns, changes = conversion.convert(
+            csv_source, target, typing=typing, cluster_by=cluster_by,
+            progress=lambda share: job.report(start + (1 - start) * share),
+        )
+    except IngestError as exc:
+        raise _at_source_line(exc, prepared) from exc.__cause__
+    report = replace(prepared.report, type_changes=changes)
+    if prepared.physical:  # a bare CSV read in place: its totals rows were not seen by the layout
+        report = replace(report, totals=conversion.find_totals(target, columns))
     checksum = hasher.result()
     job.report(1.0)
     final = files.publish(target, job.dest_dir, checksum)
@@ -106,16 +132,47 @@ def _run(job: _Job, overrides: dict[str, str], cluster_by: tuple[str, ...], temp
     return IngestResult(
         path=final, row_count=rows, byte_size=final.stat().st_size,
         source_bytes=job.source.stat().st_size, checksum=checksum, columns=columns,
-        source_format=job.fmt, encoding=used_encoding,
+        source_format=job.fmt, encoding=prepared.encoding,
+        report=report,
     )
 
 
-def _prepare(job: _Job, temps: list[Path]) -> tuple[conversion.CsvSource, str | None, dict]:
+@dataclass(frozen=True)
+class _Prepared:
+    """The delimited file DuckDB reads, and how its lines relate to the source's."""
+
+    source: conversion.CsvSource
+    encoding: str | None
+    fixed: dict[str, str]  # types the format fixes (GeoJSON geometry)
+    report: LoadReport = LoadReport()
+    line_map: array | None = None  # written line - 1 -> source line, when rows were rewritten
+    physical: bool = False  # DuckDB reads the source itself: map record numbers to lines
+
+
+def _at_source_line(exc: IngestError, prepared: _Prepared) -> IngestError:
+    """The same error with its line number counted in the source file, as a person would."""
+    line = exc.line
+    if line is None or line < 1:
+        return exc
+    if prepared.line_map is not None and line <= len(prepared.line_map):
+        mapped = prepared.line_map[line - 1]
+    elif prepared.physical:
+        mapped = csvlayout.physical_line(prepared.source.path, prepared.source.delimiter, line)
+    else:
+        return exc
+    if mapped == line:
+        return exc
+    message = exc.message.replace(f"line {line}", f"line {mapped}", 1)
+    return IngestError(exc.code, message, line=mapped, column=exc.column, field=exc.field)
+
+
+def _prepare(job: _Job, temps: list[Path]) -> _Prepared:
     """A UTF-8 delimited file for DuckDB, the source encoding, and types fixed by the format."""
-    if job.fmt == "xlsx":
+    if job.fmt in SPREADSHEETS:
         target = _temp(job, temps, ".csv")
-        header = xlsx_to_csv(job.source, target)
-        return conversion.CsvSource(target, ",", header), None, {}
+        table = spreadsheet_to_csv(job.source, target, fmt=job.fmt, sheet=job.sheet)
+        source = conversion.CsvSource(target, ",", table.header)
+        return _Prepared(source, None, {}, table.report, table.line_map)
     head = encodings.read_head(job.source)
     encoding = encodings.detect_encoding(head, job.encoding)
     text_path, gzip = _utf8_path(job, temps, encoding)
@@ -124,10 +181,17 @@ def _prepare(job: _Job, temps: list[Path]) -> tuple[conversion.CsvSource, str | 
         header, geo = json_to_csv(text_path, target, "utf-8")
         fixed = {GEOMETRY: "geometry"} if geo and GEOMETRY in header else {}
         source = conversion.CsvSource(target, ",", header, header_from_data=False)
-        return source, encoding, fixed
+        return _Prepared(source, encoding, fixed)
     text = encodings.decode_head(head, encoding)
-    dialect = delimited.sniff(text, prefer_tab=job.fmt == "tsv")
-    return conversion.CsvSource(text_path, dialect.delimiter, dialect.header, gzip), encoding, {}
+    dialect = delimited.sniff_delimiter(text, prefer_tab=job.fmt == "tsv")
+    if csvlayout.needs_layout(text_path, text, dialect, gzip=gzip):
+        target = _temp(job, temps, ".csv")
+        table = write_table(csvlayout.stream_rows(text_path, dialect), target)
+        source = conversion.CsvSource(target, ",", table.header)
+        return _Prepared(source, encoding, {}, table.report, table.line_map)
+    header = delimited.header_of(text, dialect)
+    source = conversion.CsvSource(text_path, dialect, header, gzip)
+    return _Prepared(source, encoding, {}, physical=True)
 
 
 def _utf8_path(job: _Job, temps: list[Path], encoding: str) -> tuple[Path, bool]:

@@ -3,8 +3,12 @@ written out as CSV so that the common CSV path infers types.
 
 Keys become columns in order of first appearance; nested objects and lists are kept as JSON
 text. GeoJSON properties become columns; Point geometries give `longitude`/`latitude` columns,
-any other geometry a `geometry` column holding its GeoJSON. NDJSON is streamed line by line;
-an array or a FeatureCollection is one JSON value and is parsed whole.
+any other geometry a `geometry` column holding its GeoJSON. Everything is streamed, in two
+passes (names, then rows), so memory stays flat whatever the file size: NDJSON line by line, an
+array or a FeatureCollection's features item by item with ijson (its C backend). Numbers keep
+the digits they were written with (`4.50` stays `4.50`) so that the common inference sees what
+the publisher wrote. A syntax error is located by line and column when the file is small enough
+to re-read with the standard parser (64 MB), else by ijson's byte position.
 """
 
 from __future__ import annotations
@@ -12,13 +16,17 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+
+import ijson
 
 from portal.store.delimited import check_names
 from portal.store.encodings import open_bytes
 from portal.store.errors import IngestError
 
 GEOMETRY = "geometry"
+_RELOCATE_BYTES = 64 * 1024 * 1024
 
 
 def json_to_csv(source: Path, target: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
@@ -31,10 +39,10 @@ def json_to_csv(source: Path, target: Path, encoding: str) -> tuple[tuple[str, .
     if first == "":
         raise IngestError("empty-file", "the file is empty")
     if first == "[" or (first == "{" and _is_single_document(source, encoding)):
-        records, geo = _records_of(_load(source, encoding))
-        names = _names(iter(records))
+        geo = first == "{"
+        names = _names(_streamed(source, geo))
         check_names(names)
-        _write(names, records, target)
+        _write(names, _streamed(source, geo), target)
         return tuple(names), geo
     names = _names(_ndjson(source, encoding))
     check_names(names)
@@ -59,41 +67,53 @@ def _is_single_document(source: Path, encoding: str) -> bool:
     return '"FeatureCollection"' in line
 
 
-def _load(source: Path, encoding: str) -> object:
+def _streamed(source: Path, geo: bool) -> Iterator[dict]:
+    """The records of an array of objects, or the features of a FeatureCollection, one by one."""
     with open_bytes(source) as raw:
-        text = raw.read().decode(encoding).lstrip("\ufeff")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestError(
-            "bad-json", f"line {exc.lineno} column {exc.colno}: {exc.msg}", line=exc.lineno,
-            column=str(exc.colno),
-        ) from exc
+        if raw.read(3) != b"\xef\xbb\xbf":
+            raw.seek(0)
+        count = 0
+        try:
+            for count, item in enumerate(ijson.items(raw, "features.item" if geo else "item"), 1):
+                if geo:
+                    yield _feature(item, count)
+                elif isinstance(item, dict):
+                    yield item
+                else:
+                    raise IngestError("bad-json", f"item {count} of the array is not an object")
+        except ijson.JSONError as exc:
+            raise _syntax_error(source, exc) from exc
+    if count == 0:
+        if geo:
+            raise IngestError("bad-json", "expected a FeatureCollection with a list of features")
+        raise IngestError("empty-file", "the JSON array is empty")
 
 
-def _records_of(document: object) -> tuple[list[dict], bool]:
-    if isinstance(document, dict) and document.get("type") == "FeatureCollection":
-        features = document.get("features")
-        if not isinstance(features, list):
-            raise IngestError("bad-json", "a FeatureCollection needs a list of features")
-        return [_feature(f, i) for i, f in enumerate(features, start=1)], True
-    if isinstance(document, list) and all(isinstance(item, dict) for item in document):
-        if not document:
-            raise IngestError("empty-file", "the JSON array is empty")
-        return document, False
-    raise IngestError("bad-json", "expected an array of objects, NDJSON or a FeatureCollection")
+def _syntax_error(source: Path, exc: Exception) -> IngestError:
+    """Where the JSON is broken: line and column from the standard parser for files it can hold."""
+    if source.stat().st_size <= _RELOCATE_BYTES:
+        with open_bytes(source) as raw:
+            text = raw.read().decode("utf-8", "replace").lstrip("\ufeff")
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as found:
+            return IngestError("bad-json", f"line {found.lineno} column {found.colno}: {found.msg}",
+                               line=found.lineno, column=str(found.colno))
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return IngestError("bad-json", f"the JSON is broken: {first}")
 
 
 def _feature(feature: object, number: int) -> dict:
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         raise IngestError("bad-json", f"feature {number} is not a GeoJSON Feature")
-    record = dict(feature.get("properties") or {})
+    properties = feature.get("properties")
+    record = dict(properties) if isinstance(properties, dict) else {}
     geometry = feature.get("geometry")
     if isinstance(geometry, dict) and geometry.get("type") == "Point":
         coordinates = geometry.get("coordinates") or [None, None]
         record["longitude"], record["latitude"] = coordinates[0], coordinates[1]
     elif geometry is not None:
-        record[GEOMETRY] = json.dumps(geometry, ensure_ascii=False, separators=(",", ":"))
+        record[GEOMETRY] = _dumps(geometry)
     return record
 
 
@@ -142,5 +162,16 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _dumps(value)
     return str(value)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_number)
+
+
+def _number(value: object) -> object:
+    """ijson's Decimals inside nested values: integers stay integers, others become floats."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -165,7 +165,7 @@ TOP2 = "max(abs({column}), 2)"
 READ_CSV = (
     "read_csv({path}, columns = {columns}, header = true, auto_detect = false, delim = {delim},"
     " quote = '\"', escape = '\"', strict_mode = true, null_padding = false,"
-    " nullstr = {nulls}, compression = {compression}, max_line_size = 16777216)"
+    " nullstr = {nulls}, compression = {compression}, max_line_size = {max_line})"
 )
 
 COPY_PARQUET = (
@@ -184,6 +184,7 @@ SCAN_ALL = "SELECT * FROM {source}"
 # smallest and largest number of digits after the point of fixed-point values.
 STATS_COUNT = "count({column})"
 STATS_MATCHES = "count(*) FILTER (WHERE regexp_full_match({column}, {pattern}))"
+STATS_WIDTH = "{agg}(length({column})) FILTER (WHERE regexp_full_match({column}, {pattern}))"
 STATS_SCALE = (
     "{agg}(length({column}) - strpos({column}, '.')) FILTER (WHERE strpos({column}, '.') > 0"
     " AND regexp_full_match({column}, {pattern}))"
@@ -191,11 +192,36 @@ STATS_SCALE = (
 
 # A value the sample did not foresee stops the fast pass, naming the column's position; the
 # ingest then measures that column over all rows and converts again.
+# The first value of a column that a type's pattern does not match (for the type-change report).
+FIRST_MISFIT = (
+    "SELECT {column} FROM {source} WHERE {column} IS NOT NULL"
+    " AND NOT regexp_full_match({column}, {pattern}) LIMIT 1"
+)
+
+# The first value of a column that does not convert to a type, with its line (header = line 1).
+FIRST_UNCONVERTIBLE = (
+    "SELECT line, {column} FROM (SELECT row_number() OVER () + 1 AS line, {column} FROM {source})"
+    " WHERE {column} IS NOT NULL AND NOT {fits} ORDER BY line LIMIT 1"
+)
+FITS_PATTERN = "regexp_full_match({column}, {pattern})"
+FITS_CAST = "TRY_CAST({column} AS {type}) IS NOT NULL"
+
+# Rows whose label says they are totals (合计, 全市...), in a stored file; {labels} are literals
+# (spelling variants listed out: an IN list is a hash lookup, a regexp per row would cost ~15 %).
+FIND_TOTALS = (
+    "SELECT file_row_number, {column} FROM read_parquet(?, file_row_number = true)"
+    " WHERE trim({column}) IN ({labels})"
+    " ORDER BY file_row_number LIMIT 20"
+)
+
 GUARD_MARK = "kaifang-sample-miss"
 # LIKE prefix/suffix patterns are the cheapest string tests DuckDB has (~5 % of the pass).
+# An integer column must hold integers as written: DuckDB's CAST would round '4.5' to 5 and read
+# '010101' as 10101, so anything but a plain integer stops the pass (naming the value).
 GUARD_LEADING_ZERO = (
-    "CASE WHEN {column} LIKE '0_%' THEN error('" + GUARD_MARK + ":{index}:')"
-    " ELSE CAST({column} AS BIGINT) END"
+    "CASE WHEN {column} IS NULL THEN NULL"
+    " WHEN regexp_full_match({column}, '[+-]?(0|[1-9][0-9]{{0,17}})') THEN CAST({column} AS BIGINT)"
+    " ELSE error('" + GUARD_MARK + ":{index}:' || {column}) END"
 )
 # {digits} is '_' repeated scale + 1 times: "a point followed by more digits than the scale".
 GUARD_SCALE = (

@@ -44,5 +44,6 @@ PEOPLE = """id,name,district,age,score,joined,active
 
 @pytest.fixture
 def people(make_table) -> StoredTable:
-    """Eight people with NULLs in most columns and ties in sort keys."""
-    return make_table(PEOPLE, name="people.csv")
+    """Eight people with NULLs in most columns and ties in sort keys; `id` declared an integer
+    (by its name alone it would be a code, text)."""
+    return make_table(PEOPLE, name="people.csv", overrides={"id": "integer"})

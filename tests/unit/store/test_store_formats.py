@@ -43,10 +43,10 @@ def test_json_array_of_objects(tmp_path, dest):
     source.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     result = ingest(source, dest)
     assert result.columns == (
-        Column("id", "integer"), Column("name", "text"), Column("tags", "text"),
+        Column("id", "text"), Column("name", "text"), Column("tags", "text"),
         Column("extra", "decimal"),
-    )
-    assert _read(result.path) == [(1, "甲", '["a","b"]', None), (2, None, None, Decimal("1.5"))]
+    ), "an `id` is a code: text"
+    assert _read(result.path) == [("1", "甲", '["a","b"]', None), ("2", None, None, Decimal("1.5"))]
 
 
 def test_ndjson(tmp_path, dest):

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from portal.store import Column, ingest
+from portal.store import Column, IngestError, ingest
 
 TEXT = "区划代码,名称,人口,面积,邮编\n110101,东城区,708829,41.84,100010\n110102,西城区,1106214,50.53,100032\n"
 
@@ -40,9 +40,9 @@ def test_each_encoding_reads_the_same_rows(tmp_path, dest, encoding, prefix, exp
     assert result.row_count == 2
     assert [c.name for c in result.columns] == ["区划代码", "名称", "人口", "面积", "邮编"]
     assert _read(result.path) == [
-        (110101, "东城区", 708829, Decimal("41.84"), 100010),
-        (110102, "西城区", 1106214, Decimal("50.53"), 100032),
-    ]
+        ("110101", "东城区", 708829, Decimal("41.84"), "100010"),
+        ("110102", "西城区", 1106214, Decimal("50.53"), "100032"),
+    ], "division codes and postcodes are codes: text, by their names"
     assert [p.name for p in dest.iterdir()] == [result.path.name]  # no temp file left
 
 
@@ -62,7 +62,7 @@ def test_delimiter_is_detected(tmp_path, dest, delimiter):
     source.write_text(TEXT.replace(",", delimiter), encoding="utf-8")
     result = ingest(source, dest)
     assert len(result.columns) == 5
-    assert _read(result.path)[0][:2] == (110101, "东城区")
+    assert _read(result.path)[0][:2] == ("110101", "东城区")
 
 
 def test_result_describes_the_stored_file(tmp_path, dest):
@@ -112,10 +112,20 @@ def test_varying_scales_are_float_and_equal_scales_decimal(tmp_path, dest):
 
 def test_overrides_win_over_inference(tmp_path, dest):
     source = tmp_path / "codes.csv"
-    source.write_text("code,amount,flag\n010101,3,1\n020202,4,0\n", encoding="utf-8")
+    source.write_text("code,amount,flag\n110101,3,1\n120202,4,0\n", encoding="utf-8")
     result = ingest(source, dest, overrides={"code": "integer", "amount": "text", "flag": "boolean"})
     assert [c.type for c in result.columns] == ["integer", "text", "boolean"]
-    assert _read(result.path) == [(10101, "3", True), (20202, "4", False)]
+    assert _read(result.path) == [(110101, "3", True), (120202, "4", False)]
+
+
+def test_a_declared_integer_never_drops_a_leading_zero(tmp_path, dest):
+    source = tmp_path / "codes.csv"
+    source.write_text("code,n\n110101,3\n010101,4\n", encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        ingest(source, dest, overrides={"code": "integer"})
+    assert info.value.code == "type-conflict" and info.value.column == "code"
+    assert "'010101'" in info.value.message and "declare the column a string" in info.value.message
+    assert list(dest.iterdir()) == []
 
 
 def test_a_value_past_the_sample_triggers_full_inference(tmp_path, dest, monkeypatch):

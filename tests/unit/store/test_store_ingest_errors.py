@@ -137,10 +137,14 @@ def test_json_that_is_not_records(tmp_path, dest):
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), ("doc.pdf", b"%PDF-1.4"), ("x.bin", b"abc")],
+    [("doc.pdf", b"%PDF-1.4"), ("x.bin", b"abc")],
 )
 def test_unsupported_format(tmp_path, dest, name, content):
     assert _fails(tmp_path, dest, name, content).code == "unsupported-format"
+
+
+def test_broken_legacy_xls(tmp_path, dest):
+    assert _fails(tmp_path, dest, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1").code == "broken-xls"
 
 
 def test_unsupported_declared_format(tmp_path, dest):
@@ -178,3 +182,17 @@ def test_type_conflict_far_past_the_sample(tmp_path, dest):
     error = _fails(tmp_path, dest, "t.csv", b"id,n\n" + body + b"40000,4e\n",
                    overrides={"n": "integer"})
     assert (error.code, error.line, error.column) == ("type-conflict", 40_002, "n")
+
+
+def test_a_line_longer_than_duckdbs_default_still_loads(tmp_path, dest):
+    """Read with 2 MB lines first (less memory), then with 16 MB lines when one is longer."""
+    from portal.store import ingest
+
+    source = tmp_path / "long.csv"
+    source.write_text("id,shape\n1," + "x" * (3 * 1024 * 1024) + "\n2,y\n", encoding="utf-8")
+    assert ingest(source, dest).row_count == 2
+
+
+def test_a_line_longer_than_16_mb(tmp_path, dest):
+    error = _fails(tmp_path, dest, "huge.csv", b"id,shape\n1," + b"x" * (17 * 1024 * 1024) + b"\n")
+    assert error.code == "line-too-long"

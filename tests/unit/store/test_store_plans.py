@@ -47,7 +47,10 @@ def tables(tmp_path_factory) -> dict[str, StoredTable]:
                        ("measures", MEASURES), ("notes", NOTES)):
         source = folder / f"{slug}.csv"
         source.write_text(text, encoding="utf-8")
-        result = ingest(source, folder / "store", overrides={"value": "integer"} if slug == "measures" else None)
+        declared = {"value": "integer"} if slug == "measures" else {}
+        if text.startswith("id,"):
+            declared["id"] = "integer"  # by its name alone `id` would be a code, text
+        result = ingest(source, folder / "store", overrides=declared or None)
         found[slug] = StoredTable(result.path, result.columns)
     return found
 
