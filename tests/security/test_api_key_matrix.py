@@ -36,7 +36,7 @@ API_MATRIX = [
 @pytest.fixture(scope="module")
 def keys(bundled_app):
     from portal.accounts import keys as key_service
-    from portal.accounts.models import ApiKey, SCOPES
+    from portal.accounts.models import SCOPES, ApiKey
 
     made = {"anonymous": None, "malformed": "kf_short", "unknown": "kf_0123456789_" + "x" * 40}
     developer = factories.user(bundled_app, "developer")
