@@ -39,6 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
     # Accounts, API keys, limits per key, web hardening (issue "Developer API").
+    Setting("RATELIMIT_ENABLED", bool, True, "Rate limiting on; off only when a gateway in front does it (and for benchmarks)."),
     Setting("RATELIMIT_TIERS", str, "developer=600/minute;100000/day|partner=3000/minute;1000000/day|internal=30000/minute",
             "API key tiers: `name=limits` joined by `|`; each limit list in Flask-Limiter's notation."),
     Setting("RATELIMIT_DEFAULT_TIER", str, "developer", "Tier of a new API key."),

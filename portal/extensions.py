@@ -76,7 +76,7 @@ def init_limits(app: Flask) -> None:
     from portal.api import keys, limits  # noqa: PLC0415 - the API package imports this module
 
     limiter = Limiter(key_func=get_remote_address, headers_enabled=False, in_memory_fallback_enabled=True,
-                      storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+                      storage_uri=limits.storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
                       key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
     limiter.init_app(app)
     limits.attach(app, limiter)

@@ -23,6 +23,7 @@ import time
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
 from portal.accounts.keys import ResolvedKey
 from portal.api.keys import lookup_key
@@ -35,6 +36,50 @@ LIMITED_BLUEPRINTS = ("api",)
 LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.download", "catalog.sample")
 SIGN_IN_ENDPOINTS = ("accounts.login", "accounts.register")
 MAIL_ENDPOINTS = ("accounts.register", "accounts.forgot_password", "accounts.resend_confirmation")
+
+
+SWEEP_SECONDS = 60
+
+
+class LeanMemoryStorage(MemoryStorage):
+    """`memory://` for fixed windows without a thread per call.
+
+    limits' MemoryStorage starts a `threading.Timer` on every increment that follows 10 ms of
+    quiet, to expire moving-window events; measured here at ~0.2 ms per call on an idle machine
+    and more under load, which is most of what limiting cost. Fixed-window counters need no
+    timer: `get` already drops an expired counter, and a sweep once a minute, inline, bounds the
+    memory held by callers that never come back.
+    """
+
+    STORAGE_SCHEME = ["kaifang+memory"]
+
+    def __init__(self, uri: str | None = None, **options):
+        super().__init__(uri, **options)
+        self._next_sweep = time.monotonic() + SWEEP_SECONDS
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        self.get(key)
+        if time.monotonic() >= self._next_sweep:
+            self._sweep()
+        with self.locks[key]:
+            self.storage[key] += amount
+            if self.storage[key] == amount:
+                self.expirations[key] = time.time() + expiry
+        return self.storage.get(key, 0)
+
+    def _sweep(self) -> None:
+        self._next_sweep = time.monotonic() + SWEEP_SECONDS
+        now = time.time()
+        for key, expires in list(self.expirations.items()):
+            if expires <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+
+
+def storage_uri(configured: str) -> str:
+    """The configured storage, with `memory://` served by `LeanMemoryStorage`."""
+    return "kaifang+memory://" if configured.startswith("memory://") else configured
 
 
 def api_caller() -> str:
