@@ -11,7 +11,15 @@ from wtforms import (
     StringField,
     widgets,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from portal.accounts.keys import MAX_EXPIRY_DAYS
 from portal.accounts.models import SCOPES
@@ -47,10 +55,15 @@ class KeyForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     scopes = SelectMultipleField(_l("Scopes"), choices=[SelectChoice(s) for s in SCOPES], default=["catalog:read", "rows:read"],
                                  widget=widgets.ListWidget(prefix_label=False),
-                                 option_widget=widgets.CheckboxInput(),
-                                 validators=[DataRequired(message=_l("Choose at least one scope."))])
+                                 option_widget=widgets.CheckboxInput())
     expires_days = IntegerField(_l("Expires after (days, empty for never)"),
                                 validators=[Optional(), NumberRange(min=1, max=MAX_EXPIRY_DAYS)])
+
+    def validate_scopes(self, field) -> None:
+        # Not DataRequired: it would put `required` on every checkbox, and browsers would then
+        # insist that all of them be ticked.
+        if not field.data:
+            raise ValidationError(_l("Choose at least one scope."))
 
 
 class ActionForm(FlaskForm):

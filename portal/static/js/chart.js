@@ -38,7 +38,7 @@
         // The page's CSP forbids eval: Vega evaluates expressions with its interpreter, and
         // vega-embed must not inject its default <style> element.
         return vegaEmbed(view, spec(res.body, kind), {
-          actions: false, renderer: "svg", ast: true, expr: vega.expressionInterpreter, defaultStyle: false
+          actions: false, renderer: "svg", ast: true, expr: vega.expressionInterpreter, defaultStyle: false, tooltip: { disableDefaultStyle: true }
         });
       })
       .catch(function (e) { error.textContent = e.message; error.hidden = false; });

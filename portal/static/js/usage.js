@@ -18,5 +18,5 @@
     }
   };
   vegaEmbed(view, spec, { actions: false, renderer: "svg", ast: true, expr: vega.expressionInterpreter,
-                          defaultStyle: false });
+                          defaultStyle: false, tooltip: { disableDefaultStyle: true } });
 })();
