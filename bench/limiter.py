@@ -3,6 +3,11 @@ callers, on for a key (memory://), and on for a key with Redis, measured in inte
 
     .venv/bin/python bench/limiter.py                     # 7 rounds of 400 calls per config
     .venv/bin/python bench/limiter.py --rounds 3 --calls 200 --concurrency 8
+    .venv/bin/python bench/limiter.py --cpu               # CPU time per call, in process
+
+On a busy machine wall-clock rates swing by 2x between rounds; `--cpu` measures instead the
+process CPU time per call of the same four configurations through Flask's test client (no
+network, no server threads), alternating in small batches, which load disturbs far less.
 
 One temporary instance (SQLite, one bundled dataset, one developer key) is served by four
 `kaifang serve` processes (Waitress) that differ only in their limit settings; limits are set so
@@ -88,13 +93,53 @@ def _rate(port: int, headers: dict[str, str], calls: int, concurrency: int) -> f
     return (calls // concurrency) * concurrency / (time.perf_counter() - start)
 
 
+def _cpu(rounds: int, calls: int, redis: str) -> None:
+    from tests import factories
+    from tests.conftest import make_app
+
+    high = {"RATELIMIT_ANON": HIGH["KAIFANG_RATELIMIT_ANON"], "RATELIMIT_TIERS": HIGH["KAIFANG_RATELIMIT_TIERS"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        key = _setup(Path(tmp) / "instance")
+        shared = {"DATABASE_URL": f"sqlite:///{Path(tmp) / 'instance' / 'kaifang.db'}",
+                  "DATA_DIR": str(Path(tmp) / "instance" / "data"), **high}
+        auth = {"Authorization": f"Bearer {key}"}
+        configs = {
+            "limits off": ({"RATELIMIT_ENABLED": False}, {}),
+            "anonymous, memory://": ({}, {}),
+            "key, memory://": ({}, auth),
+            "key, redis://": ({"RATELIMIT_STORAGE_URI": redis, "RATELIMIT_KEY_PREFIX": f"bench-{os.getpid()}"}, auth),
+        }
+        clients = {name: (make_app(Path(tmp) / name.replace(" ", "").replace(",", "-").replace(":", "").replace("/", ""),
+                                   **shared, **extra).test_client(), headers)
+                   for name, (extra, headers) in configs.items()}
+        per_call: dict[str, list[float]] = {name: [] for name in configs}
+        for _ in range(rounds):
+            for name, (client, headers) in clients.items():
+                for _ in range(10):
+                    client.get(f"/api/v1/datasets/{SLUG}", headers=headers)
+                start = time.process_time()
+                for _ in range(calls):
+                    assert client.get(f"/api/v1/datasets/{SLUG}", headers=headers).status_code == 200
+                per_call[name].append((time.process_time() - start) / calls * 1000)
+    base = statistics.median(per_call["limits off"])
+    print(f"dataset detail in process, CPU ms per call, median of {rounds} rounds x {calls} calls")
+    for name, values in per_call.items():
+        median = statistics.median(values)
+        print(f"  {name:<22} {median:6.3f} ms  added {median - base:+.3f} ms  ({median / base - 1:+.1%} CPU,"
+              f" i.e. {1 - base / median:.1%} less throughput)  [{min(values):.3f}-{max(values):.3f}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--cpu", action="store_true", help="CPU time per call in process instead of HTTP rates")
     args = parser.parse_args()
+    if args.cpu:
+        _cpu(args.rounds, args.calls, args.redis)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         instance = Path(tmp) / "instance"
         key = _setup(instance)
