@@ -94,7 +94,6 @@ def _rate(port: int, headers: dict[str, str], calls: int, concurrency: int) -> f
 
 
 def _cpu(rounds: int, calls: int, redis: str) -> None:
-    from tests import factories
     from tests.conftest import make_app
 
     high = {"RATELIMIT_ANON": HIGH["KAIFANG_RATELIMIT_ANON"], "RATELIMIT_TIERS": HIGH["KAIFANG_RATELIMIT_TIERS"]}

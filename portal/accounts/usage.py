@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,6 @@ class UsageBuffer:
         self._counts: Counter[tuple[int, date]] = Counter()
         self._last_used: dict[int, datetime] = {}
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
     def record(self, key_id: int) -> None:
         now = utcnow()
@@ -54,7 +54,8 @@ class UsageBuffer:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            time.sleep(self._interval)
             self.flush()
 
     def flush(self) -> int:
@@ -78,10 +79,6 @@ class UsageBuffer:
                     self._last_used[key_id] = max(when, self._last_used.get(key_id, when))
             return 0
         return len(counts)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.flush()
 
 
 def _write(session: Session, counts: Counter[tuple[int, date]], last_used: dict[int, datetime]) -> None:

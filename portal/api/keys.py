@@ -42,6 +42,7 @@ from portal.accounts.keys import KeyRejected, ResolvedKey
 from portal.accounts.models import SCOPES
 from portal.accounts.usage import UsageBuffer
 from portal.auth import is_api_request
+from portal.catalog.models import utcnow
 from portal.db import database, get_session
 from portal.errors import N_, Forbidden, Unauthorized
 
@@ -117,7 +118,7 @@ def _resolve(raw: str | None) -> ResolvedKey | KeyRejected | None:
     cache: KeyCache = current_app.extensions["kaifang.key_cache"]
     digest = key_service.hash_key(raw)
     cached = cache.get(digest)
-    if cached is not None and (cached.expires_at is None or cached.expires_at > key_service.utcnow()):
+    if cached is not None and (cached.expires_at is None or cached.expires_at > utcnow()):
         return cached
     try:
         found = key_service.resolve_key(get_session(), raw)

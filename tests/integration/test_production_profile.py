@@ -101,6 +101,7 @@ def test_gunicorn_workers_on_postgres_and_redis(postgres_url, redis_url, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        database(app).engine.dispose()  # before the fixture drops the database
 
 
 def _wait_for_usage(app, *, calls: int) -> None:
