@@ -132,3 +132,27 @@ def test_unconfirmed_account_can_resend_the_link_but_not_make_keys(app, client):
     resent = post_form(client, "/account/confirm", {}, form_page="/account")
     assert resent.status_code == 302 and len(mails(app)) == 2
     assert csrf(client, "/account")
+
+
+@pytest.mark.parametrize("target, landing", [("/account", "/account"), ("//evil.example/x", "/"),
+                                             ("https://evil.example/", "/"), ("/\\evil.example", "/")])
+def test_sign_in_goes_back_only_to_this_site(app, target, landing):
+    from tests import factories
+
+    email = factories.user(app, "developer")
+    client = app.test_client()
+    response = post_form(client, f"/login?next={target}", {"email": email, "password": factories.PASSWORD},
+                         form_page="/login")
+    assert response.status_code == 302 and response.headers["Location"] == landing
+
+
+def test_sign_in_starts_a_fresh_session(app):
+    from tests import factories
+
+    email = factories.user(app, "developer")
+    client = app.test_client()
+    with client.session_transaction() as planted:
+        planted["planted"] = "by an attacker"
+    post_form(client, "/login", {"email": email, "password": factories.PASSWORD})
+    with client.session_transaction() as session:
+        assert "planted" not in session and session["user_id"]
