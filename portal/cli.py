@@ -1,4 +1,4 @@
-"""The `kaifang` command: init, load, versions, serve, create-user.
+"""The `kaifang` command: init, load, versions, serve, create-user, create-key, revoke-key, set-tier.
 
 Commands act as the operator (`SYSTEM` actor) through the same service functions as the web app.
 """
@@ -151,6 +151,13 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
         for note in result.get("offline_notes", []):
             click.echo(safe(f"note: {note}"))
     sys.exit(0 if result["status"] == "ok" else 1)
+
+
+from portal.accounts import cli as accounts_cli  # noqa: E402 - after `main`
+
+main.add_command(accounts_cli.create_key)
+main.add_command(accounts_cli.revoke_key)
+main.add_command(accounts_cli.set_tier)
 
 
 def _app():

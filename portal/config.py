@@ -31,7 +31,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATASETS_DIR", str, "", "Bundled datasets loaded by `kaifang serve --load-bundled`; empty means `./datasets`."),
     Setting("RATELIMIT_STORAGE_URI", str, "memory://", "Flask-Limiter storage; `redis://127.0.0.1:6379/0` in production so workers share counts."),
     Setting("RATELIMIT_KEY_PREFIX", str, "kaifang", "Prefix of rate-limit keys, so several portals can share one Redis."),
-    Setting("RATELIMIT_ANON", str, "120/minute", "Default limit for anonymous clients, keyed by address."),
+    Setting("RATELIMIT_ANON", str, "60/minute", "Default limit for anonymous clients, keyed by address."),
     Setting("PREVIEW_PAGE_SIZE", int, 25, "Rows per page of the dataset preview."),
     Setting("PREVIEW_MAX_PAGE_SIZE", int, 500, "Largest page size a client may ask for; larger values are clamped."),
     Setting("LIST_PAGE_SIZE", int, 20, "Datasets per page of the dataset list."),
@@ -49,6 +49,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANALYSIS_DUCKDB_THREADS", int, 2, "DuckDB threads of the broker's confined connection, per run."),
     Setting("DIFFERENCING_MEMORY_CELLS", int, 50000, "Released cells remembered per dataset version for differencing control; least recently used beyond it are forgotten."),
     Setting("CODE_COLUMN_WORDS", str, "", "Comma-separated words that make a column name a code column stored as text (代码, code, id, ...); empty means the built-in list in docs/store.md."),
+    # Accounts, API keys, limits per key, web hardening (issue "Developer API").
+    Setting("RATELIMIT_ENABLED", bool, True, "Rate limiting on; off only when a gateway in front does it (and for benchmarks)."),
+    Setting("RATELIMIT_TIERS", str, "developer=600/minute;100000/day|partner=3000/minute;1000000/day|internal=30000/minute",
+            "API key tiers: `name=limits` joined by `|`; each limit list in Flask-Limiter's notation."),
+    Setting("RATELIMIT_DEFAULT_TIER", str, "developer", "Tier of a new API key."),
+    Setting("RATELIMIT_LOGIN_ADDRESS", str, "10/minute;100/hour", "Sign-in and registration attempts per client address."),
+    Setting("RATELIMIT_LOGIN_ACCOUNT", str, "5/minute;20/hour", "Failed sign-in attempts per account (email)."),
+    Setting("RATELIMIT_MAIL", str, "5/hour", "Confirmation and reset mails one client address may ask for."),
+    Setting("KEY_CACHE_SECONDS", int, 10, "How long a worker trusts a looked-up API key before reading it again (revocation delay in other workers)."),
+    Setting("USAGE_FLUSH_SECONDS", int, 10, "How often each worker writes its buffered API call counts (and keys' last use) to the database."),
+    Setting("MAIL_BACKEND", str, "file", "`file` writes each mail as an .eml file into MAIL_DIR; `smtp` sends it."),
+    Setting("MAIL_DIR", str, "", "Folder of the `file` mail backend; empty means `<instance>/mail`."),
+    Setting("MAIL_FROM", str, "Kaifang <no-reply@localhost>", "Sender of account mails."),
+    Setting("MAIL_SMTP_HOST", str, "localhost", "SMTP server of the `smtp` backend."),
+    Setting("MAIL_SMTP_PORT", int, 587, "SMTP port."),
+    Setting("MAIL_SMTP_STARTTLS", bool, True, "Upgrade the SMTP connection with STARTTLS."),
+    Setting("MAIL_SMTP_USERNAME", str, "", "SMTP user; empty means no authentication."),
+    Setting("MAIL_SMTP_PASSWORD", str, "", "SMTP password."),
+    Setting("CONFIRM_TOKEN_HOURS", int, 48, "How long an e-mail confirmation link stays valid."),
+    Setting("RESET_TOKEN_MINUTES", int, 60, "How long a password-reset link stays valid."),
+    Setting("REGISTRATION_OPEN", bool, True, "Whether visitors may register developer accounts."),
+    Setting("MAX_CONTENT_LENGTH", int, 2 * 1024 * 1024, "Largest request body in bytes; larger ones answer 413."),
+    Setting("PROXY_TRUSTED_HOPS", int, 0, "Number of reverse proxies in front of the portal whose X-Forwarded-For/-Proto/-Host are trusted."),
+    Setting("FORCE_HTTPS", bool, False, "Redirect plain HTTP to HTTPS and send HSTS (when the portal is served over HTTPS)."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -121,6 +145,8 @@ def _fill_paths(values: dict[str, Any], instance: Path) -> None:
         values["DATA_DIR"] = str(instance / "data")
     if not values["SEARCH_DIR"]:
         values["SEARCH_DIR"] = str(instance / "search")
+    if not values["MAIL_DIR"]:
+        values["MAIL_DIR"] = str(instance / "mail")
     if not values["DATASETS_DIR"]:
         values["DATASETS_DIR"] = str(Path("datasets").resolve())
 
@@ -131,7 +157,39 @@ def _validate(values: dict[str, Any]) -> None:
             "SECRET_KEY is the development default; set KAIFANG_SECRET_KEY "
             "(or run `kaifang init`, which writes one into the instance's kaifang.cfg)"
         )
-    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "SANDBOX_WORKERS",
-                "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS"):
+    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
+                "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
+    _validate_limits(values)
+
+
+def _validate_limits(values: dict[str, Any]) -> None:
+    from limits import parse_many  # noqa: PLC0415 - only needed here
+
+    try:
+        tiers = parse_tiers(values["RATELIMIT_TIERS"])
+        for key in ("RATELIMIT_ANON", "RATELIMIT_LOGIN_ADDRESS", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_MAIL",
+                    *(f"tier {name}" for name in tiers)):
+            parse_many(values[key] if key in values else tiers[key.removeprefix("tier ")])
+    except ValueError as exc:
+        raise ConfigError(f"a rate limit setting is not valid: {exc}") from exc
+    if values["RATELIMIT_DEFAULT_TIER"] not in tiers:
+        raise ConfigError(f"RATELIMIT_DEFAULT_TIER {values['RATELIMIT_DEFAULT_TIER']!r} is not in RATELIMIT_TIERS")
+    if values["MAIL_BACKEND"] not in {"file", "smtp"}:
+        raise ConfigError("MAIL_BACKEND must be `file` or `smtp`")
+    if values["PROXY_TRUSTED_HOPS"] < 0:
+        raise ConfigError("PROXY_TRUSTED_HOPS must be 0 or more")
+
+
+def parse_tiers(text: str) -> dict[str, str]:
+    """`developer=600/minute;100000/day|partner=...` as {tier: limits}. Raises ValueError."""
+    tiers = {}
+    for part in filter(None, (p.strip() for p in text.split("|"))):
+        name, sep, limits = part.partition("=")
+        if not sep or not name.strip() or not limits.strip():
+            raise ValueError(f"tier {part!r} is not `name=limits`")
+        tiers[name.strip()] = limits.strip()
+    if not tiers:
+        raise ValueError("RATELIMIT_TIERS names no tier")
+    return tiers

@@ -107,6 +107,8 @@ HINTS = {
     "invalid-value": N_("A filter value does not fit its column (for example text where a number is expected)."),
     "rows-not-open": N_("This dataset is not open for download. See its page for how to apply for access."),
     "rate-limited": N_("Too many requests; please wait and try again."),
+    "bad-token": N_("This link is not valid, or it was used already. Ask for a new one."),
+    "token-expired": N_("This link has expired. Ask for a new one."),
 }
 
 

@@ -49,7 +49,9 @@ def bundled_app(tmp_path_factory):
     from portal.catalog.packages import find_packages
     from portal.db import session_scope
 
-    app = make_app(tmp_path_factory.mktemp("bundled") / "instance")
+    # Shared by many test files in one process: a limit no test reaches by accident (the limit
+    # tests build their own apps).
+    app = make_app(tmp_path_factory.mktemp("bundled") / "instance", RATELIMIT_ANON="100000/minute")
     with app.app_context(), session_scope(app) as session:
         for folder in find_packages(DATASETS):
             publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
@@ -102,3 +104,43 @@ def postgres_url():
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def login_as(request):
+    """`login_as(role, app=None)`: a test client signed in as a new account of `role` (confirmed
+    e-mail; "public" gives an anonymous client). Without `app`, the test's function-scoped `app`."""
+    from tests import factories
+
+    def login(role: str, app=None):
+        app = app or request.getfixturevalue("app")
+        client = app.test_client()
+        if role == "public":
+            return client
+        email = factories.user(app, role)
+        with app.app_context():
+            from portal.accounts import service
+            from portal.db import session_scope
+
+            with session_scope(app) as session:
+                user_id = service.user_by_email(session, email).id
+        with client.session_transaction() as flask_session:
+            flask_session["user_id"] = user_id
+        client.email = email
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_key(request):
+    """`api_key(scopes=(...), tier=None, role="developer", expires_days=None, app=None)`: a new
+    key of a new account, as the string a client sends. Without `app`, the test's `app`."""
+    from tests import factories
+
+    def make(scopes=("catalog:read", "rows:read"), tier=None, role="developer", expires_days=None, app=None):
+        app = app or request.getfixturevalue("app")
+        email = factories.user(app, role)
+        return factories.api_key(app, email, scopes=scopes, tier=tier, expires_days=expires_days)
+
+    return make

@@ -38,3 +38,52 @@ def dataset_folder(root: Path, slug: str = "districts", *, csv: str = CSV, open_
 def load(app: Flask, folder: Path) -> publishing.LoadOutcome:
     with app.app_context(), session_scope(app) as session:
         return publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+
+
+PASSWORD = "factory-password-1"
+
+
+def user(app: Flask, role: str = "developer", *, email: str | None = None, confirmed: bool = True) -> str:
+    """A new account with `role` (publishers in the bundled transport department), made through the
+    services; returns its email. The password is `PASSWORD`."""
+    import uuid
+
+    from portal.accounts import service
+    from portal.accounts.models import User
+
+    email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+    department = None
+    with app.app_context(), session_scope(app) as session:
+        if role == "publisher":
+            department = _some_department(session)
+        service.create_user(session, SYSTEM, email=email, password=PASSWORD, role=role, department=department)
+        if not confirmed:
+            session.query(User).filter_by(email=email).update({"email_confirmed_at": None})
+            session.commit()
+    return email
+
+
+def _some_department(session) -> str:
+    from portal.catalog.models import Department
+
+    found = session.query(Department).order_by(Department.id).first()
+    if found is None:
+        session.add(Department(slug="stats-bureau", name_zh="市统计局", name_en="Statistics Bureau"))
+        session.commit()
+        return "stats-bureau"
+    return found.slug
+
+
+def api_key(app: Flask, email: str, *, scopes=("catalog:read", "rows:read"), tier: str | None = None,
+            expires_days: int | None = None, name: str = "test key") -> str:
+    """A new API key of the account `email`, made through the services; returns the key itself."""
+    from portal.accounts import keys, service
+
+    with app.app_context(), session_scope(app) as session:
+        owner = service.user_by_email(session, email)
+        actor = service.actor_for(session, owner.id)
+        made = keys.create_key(session, actor, name=name, scopes=list(scopes),
+                               tier=app.config["RATELIMIT_DEFAULT_TIER"], expires_days=expires_days)
+        if tier:
+            keys.set_tier(session, SYSTEM, made.summary.prefix, tier, tiers=list(app.extensions["kaifang.tiers"]))
+    return made.secret

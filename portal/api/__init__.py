@@ -1,4 +1,4 @@
-"""JSON API v1: shared plumbing (blueprint, limits, serialisation) and the catalog's JSON routes.
+"""JSON API v1: shared plumbing (blueprint, key auth in `keys`, limits in `limits`) and its routes.
 
 Routes call the same service functions as the HTML views; errors become problem documents via
 the app's one handler (every path under /api/ answers JSON).
@@ -13,4 +13,5 @@ from portal.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensions.init_limits
 csrf.exempt(bp)
 
+from portal.accounts import api as _accounts_api  # noqa: E402,F401
 from portal.api import catalog  # noqa: E402,F401 - registers the routes on bp

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import current_app, jsonify, request, url_for
 
 from portal.api import bp
+from portal.api.keys import require_scope
 from portal.auth import current_actor
 from portal.catalog import rows, service
 from portal.catalog.schemas import ListParams, PreviewParams
@@ -22,6 +23,7 @@ def _count_call(response):
 
 
 @bp.get("/datasets")
+@require_scope("catalog:read")
 def datasets():
     """List datasets with facet filters and paging."""
     params = ListParams.parse(request.args, per_page=current_app.config["LIST_PAGE_SIZE"])
@@ -30,12 +32,14 @@ def datasets():
 
 
 @bp.get("/datasets/<slug>")
+@require_scope("catalog:read")
 def dataset(slug: str):
     """One dataset's metadata, data dictionary and versions."""
     return jsonify(plain(service.get_dataset(get_session(), current_actor(), slug)))
 
 
 @bp.get("/datasets/<slug>/rows")
+@require_scope("rows:read")
 def dataset_rows(slug: str):
     """A page of rows of an open dataset: `page`, `size`, `sort=col,-col`, filters `col__op=value`."""
     session, actor = get_session(), current_actor()

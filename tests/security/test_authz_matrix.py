@@ -11,6 +11,13 @@ from portal.db import session_scope
 ROLES = ("public", "developer", "publisher", "steward", "admin")
 OPEN, CONDITIONAL = "nyc-flights-2013", "clinic-visits-synthetic"
 ALL_OK = dict.fromkeys(ROLES, 200)
+SIGNED_IN = {"public": 302, "developer": 200, "publisher": 200, "steward": 200, "admin": 200}
+
+
+def signed_in(status: int) -> dict[str, int]:
+    """Anonymous visitors are sent to sign in; every signed-in role gets `status`."""
+    return {"public": 302, **dict.fromkeys(ROLES[1:], status)}
+
 
 # (endpoint, method, path, {role: status}); one or more rows per endpoint.
 MATRIX = [
@@ -34,11 +41,24 @@ MATRIX = [
     ("analysis.audit_runs", "GET", "/audit/runs?flagged=1", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
     ("analysis.audit_run", "GET", "/audit/runs/no-such-run", {**dict.fromkeys(ROLES, 403), "steward": 404, "admin": 404}),
     ("accounts.login", "GET", "/login", ALL_OK),
-    ("accounts.logout", "POST", "/logout", dict.fromkeys(ROLES, 302)),
+    ("accounts.register", "GET", "/register", ALL_OK),
+    ("accounts.confirm_email", "GET", "/confirm/not-a-token", dict.fromkeys(ROLES, 422)),
+    ("accounts.forgot_password", "GET", "/password/forgot", ALL_OK),
+    ("accounts.reset_password", "GET", "/password/reset/not-a-token", dict.fromkeys(ROLES, 422)),
+    ("accounts.account", "GET", "/account", signed_in(200)),
+    ("accounts.create_key", "POST", "/account/keys", signed_in(400)),  # an empty form
+    ("accounts.revoke_key", "POST", "/account/keys/0123456789/revoke", signed_in(404)),
+    ("accounts.rotate_key", "POST", "/account/keys/0123456789/rotate", signed_in(404)),
+    ("accounts.resend_confirmation", "POST", "/account/confirm", dict.fromkeys(ROLES, 302)),
+    ("accounts.usage_page", "GET", "/account/usage", signed_in(200)),
     ("api.datasets", "GET", "/api/v1/datasets", ALL_OK),
     ("api.dataset", "GET", f"/api/v1/datasets/{CONDITIONAL}", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{OPEN}/rows", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{CONDITIONAL}/rows", dict.fromkeys(ROLES, 403)),
+    # The API never reads the session cookie: a signed-in browser is anonymous there.
+    ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
+    # Last: it ends the session of the rows above.
+    ("accounts.logout", "POST", "/logout", dict.fromkeys(ROLES, 302)),
 ]
 
 

@@ -35,7 +35,11 @@
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (res) {
         if (!res.ok) { throw new Error(res.body.detail || res.body.title); }
-        return vegaEmbed(view, spec(res.body, kind), { actions: false, renderer: "svg" });
+        // The page's CSP forbids eval: Vega evaluates expressions with its interpreter, and
+        // vega-embed must not inject its default <style> element.
+        return vegaEmbed(view, spec(res.body, kind), {
+          actions: false, renderer: "svg", ast: true, expr: vega.expressionInterpreter, defaultStyle: false, tooltip: { disableDefaultStyle: true }
+        });
       })
       .catch(function (e) { error.textContent = e.message; error.hidden = false; });
   }

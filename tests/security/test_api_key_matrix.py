@@ -1,0 +1,105 @@
+"""API route × kind of caller → status: anonymous, a key with each scope, bad, revoked and expired
+keys. Every API endpoint must appear here, so a new one cannot ship without deciding its scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.auth import SYSTEM
+from portal.db import session_scope
+from tests import factories
+
+OPEN, CONDITIONAL = "nyc-flights-2013", "clinic-visits-synthetic"
+CALLERS = ("anonymous", "catalog:read", "rows:read", "sandbox:run", "all-scopes", "steward-all",
+           "malformed", "unknown", "revoked", "expired")
+BAD = {"malformed": 401, "unknown": 401, "revoked": 401, "expired": 401}
+
+
+def expect(anonymous, catalog, rows, sandbox, every) -> dict[str, int]:
+    return {"anonymous": anonymous, "catalog:read": catalog, "rows:read": rows, "sandbox:run": sandbox,
+            "all-scopes": every, "steward-all": every, **BAD}
+
+
+CATALOG = expect(200, 200, 403, 403, 200)
+# (endpoint, path, {caller: status})
+API_MATRIX = [
+    ("api.datasets", "/api/v1/datasets", CATALOG),
+    ("api.dataset", f"/api/v1/datasets/{OPEN}", CATALOG),
+    ("api.dataset", f"/api/v1/datasets/{CONDITIONAL}", CATALOG),
+    ("api.dataset_rows", f"/api/v1/datasets/{OPEN}/rows", expect(200, 403, 200, 403, 200)),
+    # Conditional rows are served by no API, whatever the key: 403 rows-not-open.
+    ("api.dataset_rows", f"/api/v1/datasets/{CONDITIONAL}/rows", expect(403, 403, 403, 403, 403)),
+    ("api.me", "/api/v1/me", expect(401, 200, 200, 200, 200)),
+]
+
+
+@pytest.fixture(scope="module")
+def keys(bundled_app):
+    from portal.accounts import keys as key_service
+    from portal.accounts.models import SCOPES, ApiKey
+
+    made = {"anonymous": None, "malformed": "kf_short", "unknown": "kf_0123456789_" + "x" * 40}
+    developer = factories.user(bundled_app, "developer")
+    for scope in ("catalog:read", "rows:read", "sandbox:run"):
+        made[scope] = factories.api_key(bundled_app, developer, scopes=[scope])
+    made["all-scopes"] = factories.api_key(bundled_app, developer, scopes=SCOPES)
+    made["steward-all"] = factories.api_key(bundled_app, factories.user(bundled_app, "steward"), scopes=SCOPES)
+    made["revoked"] = factories.api_key(bundled_app, developer, scopes=SCOPES)
+    made["expired"] = factories.api_key(bundled_app, developer, scopes=SCOPES, expires_days=1)
+    with bundled_app.app_context(), session_scope(bundled_app) as session:
+        key_service.revoke_key(session, SYSTEM, made["revoked"].split("_")[1])
+        expired = session.query(ApiKey).filter_by(prefix=made["expired"].split("_")[1]).one()
+        expired.expires_at = expired.created_at.replace(year=2000)
+        session.commit()
+    return made
+
+
+def test_every_api_route_is_in_the_key_matrix(bundled_app):
+    routes = {rule.endpoint for rule in bundled_app.url_map.iter_rules() if rule.rule.startswith("/api/")}
+    covered = {row[0] for row in API_MATRIX}
+    assert routes == covered, f"missing: {sorted(routes - covered)}; stale: {sorted(covered - routes)}"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_key_matrix(bundled_client, keys, caller):
+    headers = {"Authorization": f"Bearer {keys[caller]}"} if keys[caller] else {}
+    for endpoint, path, expected in API_MATRIX:
+        response = bundled_client.get(path, headers=headers)
+        assert response.status_code == expected[caller], f"{caller} {path} ({endpoint}): {response.text[:200]}"
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("caller, detail", [("malformed", "not in the form"), ("unknown", "not known"),
+                                            ("revoked", "revoked"), ("expired", "expired")])
+def test_bad_keys_are_clear_problems(bundled_client, keys, caller, detail):
+    response = bundled_client.get("/api/v1/datasets", headers={"X-API-Key": keys[caller]})
+    body = response.json
+    assert response.status_code == 401 and body["code"] == "invalid-key" and detail in body["detail"]
+    assert body["title"] == "Invalid API key"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_wrong_scope_names_the_missing_scope(bundled_client, keys):
+    response = bundled_client.get(f"/api/v1/datasets/{OPEN}/rows", headers={"X-API-Key": keys["catalog:read"]})
+    assert response.status_code == 403 and response.json["code"] == "insufficient-scope"
+    assert "rows:read" in response.json["detail"] and 'scope="rows:read"' in response.headers["WWW-Authenticate"]
+
+
+def test_other_authorization_schemes_are_refused(bundled_client):
+    response = bundled_client.get("/api/v1/datasets", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.status_code == 401 and response.json["code"] == "invalid-key"
+
+
+def test_session_cookie_does_not_authenticate_the_api(bundled_app, keys):
+    """A signed-in browser calling /api/ is anonymous there, so no cross-site request can use the
+    cookie to act through the API."""
+    client = bundled_app.test_client()
+    with bundled_app.app_context(), session_scope(bundled_app) as session:
+        from portal.accounts import service
+        user_id = service.user_by_email(session, factories.user(bundled_app, "admin")).id
+    with client.session_transaction() as flask_session:
+        flask_session["user_id"] = user_id
+    assert client.get("/account").status_code == 200
+    assert client.get("/api/v1/me").status_code == 401
+    assert "Set-Cookie" not in client.get("/api/v1/datasets").headers
