@@ -21,10 +21,12 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.accounts.views import bp as accounts_bp
     from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.api import bp as api_bp
+    from portal.catalog import setup as catalog_setup
     from portal.catalog.views import bp as catalog_bp
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
+    catalog_setup.init_caches(app)
     extensions.init_app(app)
     errors.init_app(app)
     filters.init_app(app)

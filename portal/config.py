@@ -38,6 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
+    Setting("API_PAGE_SIZE", int, 100, "Rows per page of the row API when the client gives no `size`."),
+    Setting("API_MAX_PAGE_SIZE", int, 1000, "Largest `size` of the row API; larger values are refused with a 400 problem."),
+    Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
+    Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -115,6 +119,7 @@ def _validate(values: dict[str, Any]) -> None:
             "SECRET_KEY is the development default; set KAIFANG_SECRET_KEY "
             "(or run `kaifang init`, which writes one into the instance's kaifang.cfg)"
         )
-    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE"):
+    for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "API_PAGE_SIZE",
+                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")

@@ -87,7 +87,7 @@ class PreviewParams:
         names = {c.name for c in columns}
         size = parse_page_size(args, default_size, max_size)
         return cls(page=parse_positive_int(args, "page", 1), size=size,
-                   sort=_parse_sort(args.get("sort") or "", names), filters=_parse_filters(args, names))
+                   sort=parse_sort(args.get("sort") or "", names), filters=parse_filters(args, names))
 
     @property
     def offset(self) -> int:
@@ -103,7 +103,7 @@ class PreviewParams:
 FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "contains", "startswith", "is_null")
 
 
-def _parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
+def parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
     sorts = []
     for part in [p.strip() for p in raw.split(",") if p.strip()][:5]:
         name = part[1:] if part.startswith("-") else part
@@ -113,7 +113,7 @@ def _parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
     return tuple(sorts)
 
 
-def _parse_filters(args: Mapping[str, str], names: set[str]) -> tuple[store.Filter, ...]:
+def parse_filters(args: Mapping[str, str], names: set[str]) -> tuple[store.Filter, ...]:
     filters = []
     for key, value in args.items():
         if "__" not in key:
