@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, session
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
@@ -12,6 +13,9 @@ LOCALES = ("zh_CN", "en")
 
 babel = Babel()
 csrf = CSRFProtect()
+compress = Compress()  # gzip (or br/zstd when asked) of HTML, JSON, CSV and NDJSON responses
+COMPRESSED = ("text/html", "text/css", "text/csv", "application/json", "application/problem+json",
+              "application/x-ndjson", "application/geo+json", "image/svg+xml")
 
 # Limits are attached to the API blueprint and to the routes that stream data, not globally:
 # pages and static files of a public portal must not 429 a person browsing. Flask-Limiter keeps
@@ -37,6 +41,8 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(app.root_path) + "/translations")
     csrf.init_app(app)
+    app.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED))
+    compress.init_app(app)
 
 
 def init_limits(app: Flask) -> None:

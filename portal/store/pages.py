@@ -53,12 +53,11 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     statement, page_params = _page_sql(query, fields, keys, conditions, params, projection=projection)
     cur = db_cursor()
     try:
-        result = cur.execute(statement, [str(table.path), *page_params])
         if fmt == "csv":
-            arrow = result.fetch_arrow_table()
+            arrow = cur.sql(statement, params=[str(table.path), *page_params]).to_arrow_table()
             found = None
         else:
-            found = result.fetchall()
+            found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
     finally:
         cur.close()
     total = count_rows(table, conditions, params) if query.with_total else None
