@@ -13,7 +13,14 @@ from portal.api.schemas import DatasetListQuery, NoQuery
 from portal.api.spec import endpoint
 from portal.auth import current_actor
 from portal.catalog import service
-from portal.catalog.schemas import DatasetDetail, DatasetPage, FieldInfo, ListParams, Named, VersionInfo
+from portal.catalog.schemas import (
+    DatasetDetail,
+    DatasetPage,
+    FieldInfo,
+    ListParams,
+    Named,
+    VersionInfo,
+)
 from portal.db import get_session
 
 CATALOG = "catalog:read"
