@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from portal import store
@@ -148,6 +148,11 @@ def _arg_value(value: Any) -> str:
 
 # ---- output shapes -------------------------------------------------------------------------
 
+def as_utc(moment: datetime) -> datetime:
+    """Stored times are naive UTC; outputs carry the zone, so JSON says `...Z`-style RFC 3339."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Named:
     """A theme or a department as pages show it: a key and its two names."""
@@ -185,7 +190,7 @@ class VersionInfo:
 
     @classmethod
     def from_model(cls, v: Any) -> VersionInfo:
-        return cls(number=v.number, created_at=v.created_at, note=v.note, source_name=v.source_name,
+        return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from sqlalchemy import Select, and_, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth import Actor
 from portal.catalog import counters
@@ -28,6 +28,7 @@ from portal.catalog.schemas import (
     Named,
     PortalTotals,
     VersionInfo,
+    as_utc,
 )
 from portal.errors import NotFound
 
@@ -167,8 +168,9 @@ def _filtered(query: Select, params: ListParams) -> Select:
 
 def _ordered(query: Select, sort: str) -> Select:
     if sort == "records":
-        return query.outerjoin(Version, Version.id == Dataset.current_version_id).order_by(
-            Version.row_count.desc().nulls_last(), Dataset.id)
+        current = aliased(Version)  # the format facet may have joined `versions` already
+        return query.outerjoin(current, current.id == Dataset.current_version_id).order_by(
+            current.row_count.desc().nulls_last(), Dataset.id)
     orders = {
         "updated": (Dataset.updated_at.desc(), Dataset.id.desc()),
         "views": (Dataset.view_count.desc(), Dataset.id),
@@ -225,7 +227,7 @@ def _summary(d: Dataset) -> DatasetSummary:
         description_zh=d.description_zh, description_en=d.description_en,
         theme=Named(d.theme.code, d.theme.name_zh, d.theme.name_en),
         department=Named(d.department.slug, d.department.name_zh, d.department.name_en),
-        open_class=d.open_class, synthetic=d.synthetic, updated_at=d.updated_at,
+        open_class=d.open_class, synthetic=d.synthetic, updated_at=as_utc(d.updated_at),
         row_count=current.row_count if current else None,
         source_format=current.source_format if current else None,
         view_count=d.view_count, download_count=d.download_count,
@@ -240,7 +242,7 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         sources=d.sources or [], update_frequency=d.update_frequency,
         temporal_start=d.temporal_start, temporal_end=d.temporal_end,
         spatial_zh=d.spatial_zh, spatial_en=d.spatial_en,
-        contact_name=d.contact_name, contact_email=d.contact_email, created_at=d.created_at,
+        contact_name=d.contact_name, contact_email=d.contact_email, created_at=as_utc(d.created_at),
         coordinates=d.coordinates,
         fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive)
                      for f in d.fields),
