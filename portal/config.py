@@ -41,6 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("API_PAGE_SIZE", int, 100, "Rows per page of the row API when the client gives no `size`."),
     Setting("API_MAX_PAGE_SIZE", int, 1000, "Largest `size` of the row API; larger values are refused with a 400 problem."),
     Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
+    Setting("RATELIMIT_ENABLED", bool, True, "Turn rate limiting off (benchmarks, or a proxy that limits instead); on by default."),
+    Setting("API_PAGE_CACHE_MB", int, 64, "Memory (MB per process) for encoded row pages of the row API; 0 turns the cache off."),
     Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
 )
 

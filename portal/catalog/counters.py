@@ -64,8 +64,9 @@ class CountBuffer:
             with self.sessions() as session:
                 _write(session, tally)
                 session.commit()
-        except Exception:  # the database may be briefly away; counts wait for the next try
-            log.warning("could not write %d counts; kept for the next flush", sum(tally.values()), exc_info=True)
+        except Exception as exc:  # the database may be briefly away; counts wait for the next try
+            log.warning("could not write %d counts (%s); kept for the next flush", sum(tally.values()),
+                        type(exc).__name__)
             with self._lock:
                 self._tally.update(tally)
             return 0

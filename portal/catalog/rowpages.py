@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal import store
 from portal.auth import Actor
+from portal.catalog.pagecache import PAGES
 from portal.catalog.schemas import parse_filters, parse_sort
 from portal.catalog.tables import TableVersion, readable_version, stored
 from portal.errors import BadRequest
@@ -65,14 +66,15 @@ def prepare_page(session: Session, actor: Actor, slug: str, request: RowRequest,
 
 
 def read_page(page: PreparedPage) -> store.EncodedPage:
-    """Run the prepared query.
+    """Run the prepared query (or take its page from the cache: versions are immutable).
 
     Raises:
         BadRequest: `invalid-value` (a filter value that does not fit its column),
             `invalid-cursor`, `invalid-limit`.
     """
+    key = (str(page.table.path), repr(page.query), page.format)
     try:
-        return store.encode_page(page.table, page.query, page.format)
+        return PAGES.get(key, lambda: store.encode_page(page.table, page.query, page.format))
     except store.QueryError as exc:
         raise BadRequest(exc.message, code=exc.code, errors={exc.field: [exc.message]} if exc.field else None) from exc
 

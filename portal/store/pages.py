@@ -20,7 +20,7 @@ import pyarrow.csv as pa_csv
 from portal.store import cursors, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.queries import RowQuery, require_column, where_clause
-from portal.store.rows import _check_window, _fields, _page_sql
+from portal.store.rows import _check_window, _fields, _order, _page_sql
 from portal.store.schema import Column, StoredTable
 
 PAGE_FORMATS = ("json", "ndjson", "csv")
@@ -49,22 +49,38 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
-    projection = [_csv_expr(c) for c in fields] if fmt == "csv" else [_json_row(fields)]
-    statement, page_params = _page_sql(query, fields, keys, conditions, params, projection=projection)
+    statement, page_params = _encoded_sql(query, fields, keys, conditions, params, fmt)
     cur = db_cursor()
     try:
         if fmt == "csv":
             arrow = cur.sql(statement, params=[str(table.path), *page_params]).to_arrow_table()
-            found = None
         else:
             found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
     finally:
         cur.close()
     total = count_rows(table, conditions, params) if query.with_total else None
-    if found is None:
+    if fmt == "csv":
         return _csv_page(fields, keys, arrow, query.limit, total)
     next_cursor = _next_cursor(keys, found, 1, query.limit)
     return EncodedPage(tuple(fields), [row[0] for row in found[:query.limit]], None, total, next_cursor)
+
+
+def _encoded_sql(query, fields, keys, conditions, params, fmt) -> tuple[str, list[object]]:
+    """The page SELECT of `query_rows`, wrapped so values are encoded for the kept rows only
+    (encoding before the top-N would encode every matching row: 10x slower on flights)."""
+    refs = [sql.quote_identifier(sql.PAGE_FIELD.format(index=i)) for i in range(len(fields))]
+    inner_projection = [sql.ALIAS.format(expr=sql.quote_identifier(c.name), column=ref)
+                        for c, ref in zip(fields, refs, strict=True)]
+    inner, page_params = _page_sql(query, fields, keys, conditions, params, projection=inner_projection)
+    if fmt == "csv":
+        exprs = [sql.ALIAS.format(expr=_csv_expr(c, ref), column=sql.quote_identifier(c.name))
+                 for c, ref in zip(fields, refs, strict=True)]
+    else:
+        entries = [sql.STRUCT_ENTRY.format(name=sql.quote_identifier(c.name), expr=_json_expr(c, ref))
+                   for c, ref in zip(fields, refs, strict=True)]
+        exprs = [sql.JSON_ROW.format(fields=", ".join(entries))]
+    exprs += [sql.quote_identifier(column.name) for column, _ in keys] + [sql.ROW_NUMBER]
+    return sql.ENCODE_PAGE.format(exprs=", ".join(exprs), inner=inner, order=_order(keys)), page_params
 
 
 def count_rows(table: StoredTable, conditions: list[str], params: list[object]) -> int:
@@ -82,31 +98,24 @@ def _count(path: str, where: str, params: tuple[object, ...]) -> int:
         cur.close()
 
 
-def _json_row(fields: list[Column]) -> str:
-    entries = [sql.STRUCT_ENTRY.format(name=sql.quote_identifier(c.name), expr=_json_expr(c)) for c in fields]
-    return sql.JSON_ROW.format(fields=", ".join(entries))
-
-
-def _json_expr(column: Column) -> str:
-    quoted = sql.quote_identifier(column.name)
+def _json_expr(column: Column, ref: str) -> str:
+    """JSON-ready value: ISO dates ('T' before the time), NaN and infinities as null."""
     if column.type == "timestamp":
-        return sql.ISO_TIMESTAMP_EXPR.format(column=quoted, separator=sql.quote_literal("T"))
+        return sql.ISO_TIMESTAMP_EXPR.format(column=ref, separator=sql.quote_literal("T"))
     if column.type == "date":
-        return sql.ISO_DATE_EXPR.format(column=quoted)
+        return sql.ISO_DATE_EXPR.format(column=ref)
     if column.type == "float":
-        return sql.FINITE_EXPR.format(column=quoted)
-    return quoted
+        return sql.FINITE_EXPR.format(column=ref)
+    return ref
 
 
-def _csv_expr(column: Column) -> str:
-    quoted = sql.quote_identifier(column.name)
+def _csv_expr(column: Column, ref: str) -> str:
+    """CSV text as the exports write it: ISO dates with a space before the time."""
     if column.type == "timestamp":
-        expr = sql.ISO_TIMESTAMP_EXPR.format(column=quoted, separator=sql.quote_literal(" "))
-    elif column.type == "date":
-        expr = sql.ISO_DATE_EXPR.format(column=quoted)
-    else:
-        return quoted
-    return sql.ALIAS.format(expr=expr, column=quoted)
+        return sql.ISO_TIMESTAMP_EXPR.format(column=ref, separator=sql.quote_literal(" "))
+    if column.type == "date":
+        return sql.ISO_DATE_EXPR.format(column=ref)
+    return ref
 
 
 def _next_cursor(keys, found: list[tuple], width: int, limit: int) -> str | None:
