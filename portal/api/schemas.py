@@ -13,10 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.catalog.schemas import LIST_SORTS, MAX_PAGE
-from portal.store import PAGE_FORMATS
-from portal.store.rows import MAX_LIMIT
-
-Text = Field(default=None, max_length=100)
+from portal.store import MAX_LIMIT, PAGE_FORMATS
 
 
 class Query(BaseModel):

@@ -16,13 +16,13 @@ from portal.store.pages import PAGE_FORMATS, EncodedPage, encode_page
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
 from portal.store.queries import Filter, RowPage, RowQuery, Sort
-from portal.store.rows import query_rows
+from portal.store.rows import MAX_LIMIT, query_rows
 from portal.store.schema import TYPES, Column, StoredTable
 from portal.store.sql import OPERATORS, Operator
 
 __all__ = [
     "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
-    "EXPORT_FORMATS", "FORMATS", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
+    "EXPORT_FORMATS", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
