@@ -73,6 +73,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONTENT_LENGTH", int, 2 * 1024 * 1024, "Largest request body in bytes; larger ones answer 413."),
     Setting("PROXY_TRUSTED_HOPS", int, 0, "Number of reverse proxies in front of the portal whose X-Forwarded-For/-Proto/-Host are trusted."),
     Setting("FORCE_HTTPS", bool, False, "Redirect plain HTTP to HTTPS and send HSTS (when the portal is served over HTTPS)."),
+    Setting("API_PAGE_SIZE", int, 100, "Rows per page of the row API when the client gives no `size`."),
+    Setting("API_MAX_PAGE_SIZE", int, 1000, "Largest `size` of the row API; larger values are refused with a 400 problem."),
+    Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
+    Setting("API_PAGE_CACHE_MB", int, 64, "Memory (MB per process) for encoded row pages of the row API; 0 turns the cache off."),
+    Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -158,7 +163,8 @@ def _validate(values: dict[str, Any]) -> None:
             "(or run `kaifang init`, which writes one into the instance's kaifang.cfg)"
         )
     for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
-                "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS"):
+                "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS", "API_PAGE_SIZE",
+                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
     _validate_limits(values)

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-PROBLEM_BASE = "https://kaifang.example/problems/"
+PROBLEM_PATH = "/developers/problems/"  # each problem `type` is a page of this portal documenting it
 
 
 def N_(text: str) -> str:
@@ -87,7 +87,7 @@ def wants_json() -> bool:
 def problem(status: int, code: str, title: str, detail: str, *, errors: dict | None = None,
             type_url: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": type_url or PROBLEM_BASE + code,
+        "type": type_url or problem_type(code),
         "title": title,
         "status": status,
         "detail": detail,
@@ -96,6 +96,11 @@ def problem(status: int, code: str, title: str, detail: str, *, errors: dict | N
     if errors:
         body["errors"] = errors
     return body
+
+
+def problem_type(code: str) -> str:
+    """The URL documenting problems with this code (stable per code; served by portal/api/docs.py)."""
+    return request.host_url.rstrip("/") + PROBLEM_PATH + code
 
 
 # What a person reading an HTML error page is told in their language; the `detail` (English,

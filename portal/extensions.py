@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
@@ -17,6 +18,9 @@ LOCALES = ("zh_CN", "en")
 babel = Babel()
 csrf = CSRFProtect()
 talisman = Talisman()
+compress = Compress()  # gzip (or br/zstd when asked) of HTML, JSON, CSV and NDJSON responses
+COMPRESSED = ("text/html", "text/css", "text/csv", "application/json", "application/problem+json",
+              "application/x-ndjson", "application/geo+json", "image/svg+xml")
 
 # No inline script or style anywhere (templates use classes and files under /static); data for
 # scripts travels in data-* attributes. Vega runs with its CSP-safe expression interpreter.
@@ -64,6 +68,8 @@ def init_app(app: Flask) -> None:
                       session_cookie_secure=False, session_cookie_http_only=True, session_cookie_samesite="Lax",
                       content_security_policy=CSP, frame_options="DENY",
                       referrer_policy="strict-origin-when-cross-origin")
+    app.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED))
+    compress.init_app(app)
 
 
 def init_limits(app: Flask) -> None:

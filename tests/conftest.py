@@ -94,6 +94,9 @@ def postgres_url():
     try:
         yield url
     finally:
+        from portal.catalog.counters import flush_all
+
+        flush_all()  # tallies of this database are written before it is dropped
         with admin.connect() as conn:
             conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -1,7 +1,9 @@
-"""JSON API v1: shared plumbing (blueprint, key auth in `keys`, limits in `limits`) and its routes.
+"""JSON API v1: the blueprint, its per-response hooks, and the route modules registered on it
+(key auth in `keys`, limits in `limits`).
 
 Routes call the same service functions as the HTML views; errors become problem documents via
-the app's one handler (every path under /api/ answers JSON).
+the app's one handler (every path under /api/ answers JSON). The endpoints are declared with
+`spec.endpoint`, which also feeds the OpenAPI document (`openapi.py`).
 """
 
 from __future__ import annotations
@@ -14,4 +16,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensi
 csrf.exempt(bp)
 
 from portal.accounts import api as _accounts_api  # noqa: E402,F401
-from portal.api import catalog  # noqa: E402,F401 - registers the routes on bp
+from portal.api import catalog, openapi, rows  # noqa: E402,F401 - register the routes on bp
+from portal.api.hooks import count_call, finish_response  # noqa: E402
+
+bp.after_request(count_call)
+bp.after_app_request(finish_response)

@@ -1,60 +1,87 @@
-"""Catalog and rows endpoints of API v1."""
+"""Catalog endpoints of API v1: datasets, their versions and fields, themes and departments.
+
+Each route parses (spec.endpoint does), calls one service function and serialises its
+dataclasses; visibility and errors are the services' business.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from flask import current_app
 
-from flask import current_app, jsonify, request, url_for
-
-from portal.api import bp
-from portal.api.keys import require_scope
+from portal.api.http import json_response
+from portal.api.schemas import DatasetListQuery, NoQuery
+from portal.api.spec import endpoint
 from portal.auth import current_actor
-from portal.catalog import rows, service
-from portal.catalog.schemas import ListParams, PreviewParams
+from portal.catalog import service
+from portal.catalog.schemas import (
+    DatasetDetail,
+    DatasetPage,
+    FieldInfo,
+    ListParams,
+    Named,
+    VersionInfo,
+)
 from portal.db import get_session
-from portal.serialise import plain
+
+CATALOG = "catalog:read"
 
 
-@bp.after_request
-def _count_call(response):
-    if response.status_code < 500:
-        service.record_api_call(get_session())
-    return response
+@endpoint("/datasets", tag="datasets", scope=CATALOG, query=DatasetListQuery, response=DatasetPage)
+def datasets(params: DatasetListQuery):
+    """List datasets, with facet filters, facet counts and paging.
+
+    Only what the caller may see is listed; `conditional` and `closed` datasets are listed too
+    (their metadata is public), their rows are not served.
+    """
+    listing = ListParams(**params.model_dump(exclude={"page"}), page=params.page,
+                         per_page=current_app.config["LIST_PAGE_SIZE"])
+    return json_response(service.list_datasets(get_session(), current_actor(), listing), DatasetPage)
 
 
-@bp.get("/datasets")
-@require_scope("catalog:read")
-def datasets():
-    """List datasets with facet filters and paging."""
-    params = ListParams.parse(request.args, per_page=current_app.config["LIST_PAGE_SIZE"])
-    page = service.list_datasets(get_session(), current_actor(), params)
-    return jsonify(plain(page))
+@endpoint("/datasets/<slug>", tag="datasets", scope=CATALOG, query=NoQuery, response=DatasetDetail)
+def dataset(slug: str, params: NoQuery):
+    """One dataset: metadata, data dictionary, versions (newest first)."""
+    return json_response(service.get_dataset(get_session(), current_actor(), slug), DatasetDetail)
 
 
-@bp.get("/datasets/<slug>")
-@require_scope("catalog:read")
-def dataset(slug: str):
-    """One dataset's metadata, data dictionary and versions."""
-    return jsonify(plain(service.get_dataset(get_session(), current_actor(), slug)))
+@endpoint("/datasets/<slug>/versions", tag="datasets", scope=CATALOG, query=NoQuery, response=tuple[VersionInfo, ...])
+def dataset_versions(slug: str, params: NoQuery):
+    """The versions of a dataset, newest first; each is immutable and readable with `?version=N`."""
+    detail = service.get_dataset(get_session(), current_actor(), slug)
+    return json_response(detail.versions, tuple[VersionInfo, ...])
 
 
-@bp.get("/datasets/<slug>/rows")
-@require_scope("rows:read")
-def dataset_rows(slug: str):
-    """A page of rows of an open dataset: `page`, `size`, `sort=col,-col`, filters `col__op=value`."""
-    session, actor = get_session(), current_actor()
-    detail = service.get_dataset(session, actor, slug)
-    columns = detail.current.columns if detail.current else ()
-    params = PreviewParams.parse(request.args, columns, default_size=current_app.config["PREVIEW_PAGE_SIZE"],
-                                 max_size=current_app.config["PREVIEW_MAX_PAGE_SIZE"])
-    page = rows.preview_rows(session, actor, slug, params, data_dir=Path(current_app.config["DATA_DIR"]))
-    names = [c.name for c in page.columns]
-    body = {
-        "dataset": slug, "version": detail.current.number if detail.current else None,
-        "columns": plain(page.columns), "total": page.total, "page": page.page, "pages": page.pages,
-        "rows": [dict(zip(names, plain(list(r)), strict=True)) for r in page.rows],
-    }
-    if page.page < page.pages:
-        body["next"] = url_for("api.dataset_rows", slug=slug, _external=True,
-                               **{**request.args, "page": page.page + 1})
-    return jsonify(body)
+@endpoint("/datasets/<slug>/versions/<int:number>", tag="datasets", scope=CATALOG, query=NoQuery, response=VersionInfo)
+def dataset_version(slug: str, number: int, params: NoQuery):
+    """One version of a dataset: its source, checksum, row count and columns."""
+    return json_response(service.get_version(get_session(), current_actor(), slug, number), VersionInfo)
+
+
+@endpoint("/datasets/<slug>/fields", tag="datasets", scope=CATALOG, query=NoQuery, response=tuple[FieldInfo, ...])
+def dataset_fields(slug: str, params: NoQuery):
+    """The data dictionary of a dataset: each field's type, descriptions, unit and flags."""
+    return json_response(service.get_dataset(get_session(), current_actor(), slug).fields, tuple[FieldInfo, ...])
+
+
+@endpoint("/themes", tag="catalog", scope=CATALOG, query=NoQuery, response=tuple[Named, ...])
+def themes(params: NoQuery):
+    """The 21 themes in their fixed order, each with its number of visible datasets."""
+    return json_response(service.list_themes(get_session(), current_actor()), tuple[Named, ...])
+
+
+@endpoint("/themes/<code>", tag="catalog", scope=CATALOG, query=NoQuery, response=Named)
+def theme(code: str, params: NoQuery):
+    """One theme (list its datasets with `/datasets?theme=CODE`)."""
+    return json_response(service.get_theme(get_session(), current_actor(), code), Named)
+
+
+@endpoint("/departments", tag="catalog", scope=CATALOG, query=NoQuery, response=tuple[Named, ...])
+def departments(params: NoQuery):
+    """The publishing departments, each with its number of visible datasets."""
+    return json_response(service.list_departments(get_session(), current_actor()), tuple[Named, ...])
+
+
+@endpoint("/departments/<slug>", tag="catalog", scope=CATALOG, query=NoQuery, response=Named)
+def department(slug: str, params: NoQuery):
+    """One department (list its datasets with `/datasets?department=SLUG`)."""
+    return json_response(service.get_department(get_session(), current_actor(), slug), Named)

@@ -148,12 +148,23 @@ def require_scope(scope: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = current_key()
-            if key is not None and scope not in key.scopes:
-                raise _missing_scope(scope)
+            check_scope(scope)
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def check_scope(scope: str) -> None:
+    """Anonymous callers pass; a key must carry `scope`. For endpoints declared with
+    `api.spec.endpoint`, which call this before parsing the request.
+
+    Raises:
+        Forbidden: `insufficient-scope`.
+    """
+    _check_known(scope)
+    key = current_key()
+    if key is not None and scope not in key.scopes:
+        raise _missing_scope(scope)
 
 
 def require_key(scope: str) -> Callable:

@@ -26,7 +26,6 @@ from portal.catalog.schemas import Download, PreviewPage, PreviewParams
 from portal.catalog.service import record_download
 from portal.errors import BadRequest, NotFound
 
-APPLY_TYPE = "https://kaifang.example/problems/conditional-access"
 MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
@@ -50,7 +49,7 @@ def stored_table(session: Session, actor: Actor, slug: str, *, data_dir: Path) -
     if dataset is None:
         raise NotFound("dataset", slug)
     require(can_view_rows(actor, dataset.open_class), f"read the rows of a {dataset.open_class} dataset",
-            type_url=APPLY_TYPE, code="rows-not-open")
+            code="rows-not-open")
     version: Version | None = dataset.current_version
     if version is None:
         raise NotFound("data of dataset", slug)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from portal import store
@@ -87,7 +87,7 @@ class PreviewParams:
         names = {c.name for c in columns}
         size = parse_page_size(args, default_size, max_size)
         return cls(page=parse_positive_int(args, "page", 1), size=size,
-                   sort=_parse_sort(args.get("sort") or "", names), filters=_parse_filters(args, names))
+                   sort=parse_sort(args.get("sort") or "", names), filters=parse_filters(args, names))
 
     @property
     def offset(self) -> int:
@@ -103,7 +103,7 @@ class PreviewParams:
 FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "contains", "startswith", "is_null")
 
 
-def _parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
+def parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
     sorts = []
     for part in [p.strip() for p in raw.split(",") if p.strip()][:5]:
         name = part[1:] if part.startswith("-") else part
@@ -113,7 +113,7 @@ def _parse_sort(raw: str, names: set[str]) -> tuple[store.Sort, ...]:
     return tuple(sorts)
 
 
-def _parse_filters(args: Mapping[str, str], names: set[str]) -> tuple[store.Filter, ...]:
+def parse_filters(args: Mapping[str, str], names: set[str]) -> tuple[store.Filter, ...]:
     filters = []
     for key, value in args.items():
         if "__" not in key:
@@ -147,6 +147,11 @@ def _arg_value(value: Any) -> str:
 
 
 # ---- output shapes -------------------------------------------------------------------------
+
+def as_utc(moment: datetime) -> datetime:
+    """Stored times are naive UTC; outputs carry the zone, so JSON says `...Z`-style RFC 3339."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Named:
@@ -186,7 +191,7 @@ class VersionInfo:
 
     @classmethod
     def from_model(cls, v: Any) -> VersionInfo:
-        return cls(number=v.number, created_at=v.created_at, note=v.note, source_name=v.source_name,
+        return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),

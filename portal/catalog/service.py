@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import Select, and_, func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth import Actor
+from portal.catalog import counters
+from portal.catalog.cache import cached
 from portal.catalog.models import Counter, Dataset, Department, Tag, Theme, Version
+from portal.catalog.permissions import can_view_dataset
 from portal.catalog.queries import visible_datasets, with_summary_relations
 from portal.catalog.schemas import (
     DatasetDetail,
@@ -25,6 +28,7 @@ from portal.catalog.schemas import (
     Named,
     PortalTotals,
     VersionInfo,
+    as_utc,
 )
 from portal.errors import NotFound
 
@@ -69,6 +73,17 @@ def get_department(session: Session, actor: Actor, slug: str) -> Named:
     return Named(department.slug, department.name_zh, department.name_en, count or 0)
 
 
+def list_departments(session: Session, actor: Actor) -> tuple[Named, ...]:
+    """Every department, by slug, each with the number of datasets the actor can see."""
+    visible = visible_datasets(actor).subquery()
+    rows = session.execute(
+        select(Department.slug, Department.name_zh, Department.name_en, func.count(visible.c.id))
+        .outerjoin(visible, visible.c.department_id == Department.id)
+        .group_by(Department.id).order_by(Department.slug)
+    )
+    return tuple(Named(*row) for row in rows)
+
+
 def list_datasets(session: Session, actor: Actor, params: ListParams) -> DatasetPage:
     """One page of the datasets the actor can see, filtered by facets, with facet counts."""
     query = _filtered(visible_datasets(actor), params)
@@ -82,34 +97,55 @@ def list_datasets(session: Session, actor: Actor, params: ListParams) -> Dataset
 def get_dataset(session: Session, actor: Actor, slug: str) -> DatasetDetail:
     """One dataset's public record. Unpublished drafts answer NotFound so they don't leak.
 
+    The record is built once per catalog generation (cache.py) and checked against the actor
+    on every call with the same rule as `visible_datasets`.
+
     Raises:
         NotFound: no visible dataset with that slug.
     """
-    dataset = session.scalar(with_summary_relations(visible_datasets(actor).where(Dataset.slug == slug))
+    found = cached(session, ("detail", slug), lambda: _load_detail(session, slug))
+    if found is None or not can_view_dataset(actor, published=found[0], department_id=found[1]):
+        raise NotFound("dataset", slug)
+    return found[2]
+
+
+def get_version(session: Session, actor: Actor, slug: str, number: int) -> VersionInfo:
+    """One version of a visible dataset (its metadata; rows go through `rowpages`).
+
+    Raises:
+        NotFound: no such visible dataset or version.
+    """
+    for version in get_dataset(session, actor, slug).versions:
+        if version.number == number:
+            return version
+    raise NotFound("version", f"{slug} v{number}")
+
+
+def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail] | None:
+    dataset = session.scalar(with_summary_relations(select(Dataset).where(Dataset.slug == slug))
                              .options(selectinload(Dataset.fields)))
     if dataset is None:
-        raise NotFound("dataset", slug)
+        return None
     versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id)
                                .order_by(Version.number.desc()))
-    return _detail(dataset, tuple(VersionInfo.from_model(v) for v in versions))
+    detail = _detail(dataset, tuple(VersionInfo.from_model(v) for v in versions))
+    return dataset.published, dataset.department_id, detail
 
 
 def record_view(session: Session, actor: Actor, slug: str) -> None:  # noqa: ARG001 - every actor's view counts
-    """Count one page view; an atomic UPDATE, so concurrent workers never lose a count."""
-    session.execute(update(Dataset).where(Dataset.slug == slug).values(view_count=Dataset.view_count + 1))
-    session.commit()
+    """Count one page view. Tallied in memory and written in batches (counters.py), so the
+    page never waits on a database write; concurrent workers never lose a count."""
+    counters.buffer_for(session).add(counters.VIEW, slug)
 
 
 def record_download(session: Session, slug: str) -> None:
-    session.execute(update(Dataset).where(Dataset.slug == slug).values(download_count=Dataset.download_count + 1))
-    session.commit()
+    """Count one download (batched like views)."""
+    counters.buffer_for(session).add(counters.DOWNLOAD, slug)
 
 
 def record_api_call(session: Session) -> None:
-    updated = session.execute(update(Counter).where(Counter.name == "api_calls").values(value=Counter.value + 1))
-    if updated.rowcount == 0:
-        session.add(Counter(name="api_calls", value=1))
-    session.commit()
+    """Count one API call (batched like views)."""
+    counters.buffer_for(session).add(counters.API_CALL)
 
 
 def _filtered(query: Select, params: ListParams) -> Select:
@@ -132,8 +168,9 @@ def _filtered(query: Select, params: ListParams) -> Select:
 
 def _ordered(query: Select, sort: str) -> Select:
     if sort == "records":
-        return query.outerjoin(Version, Version.id == Dataset.current_version_id).order_by(
-            Version.row_count.desc().nulls_last(), Dataset.id)
+        current = aliased(Version)  # the format facet may have joined `versions` already
+        return query.outerjoin(current, current.id == Dataset.current_version_id).order_by(
+            current.row_count.desc().nulls_last(), Dataset.id)
     orders = {
         "updated": (Dataset.updated_at.desc(), Dataset.id.desc()),
         "views": (Dataset.view_count.desc(), Dataset.id),
@@ -190,7 +227,7 @@ def _summary(d: Dataset) -> DatasetSummary:
         description_zh=d.description_zh, description_en=d.description_en,
         theme=Named(d.theme.code, d.theme.name_zh, d.theme.name_en),
         department=Named(d.department.slug, d.department.name_zh, d.department.name_en),
-        open_class=d.open_class, synthetic=d.synthetic, updated_at=d.updated_at,
+        open_class=d.open_class, synthetic=d.synthetic, updated_at=as_utc(d.updated_at),
         row_count=current.row_count if current else None,
         source_format=current.source_format if current else None,
         view_count=d.view_count, download_count=d.download_count,
@@ -205,7 +242,7 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         sources=d.sources or [], update_frequency=d.update_frequency,
         temporal_start=d.temporal_start, temporal_end=d.temporal_end,
         spatial_zh=d.spatial_zh, spatial_en=d.spatial_en,
-        contact_name=d.contact_name, contact_email=d.contact_email, created_at=d.created_at,
+        contact_name=d.contact_name, contact_email=d.contact_email, created_at=as_utc(d.created_at),
         coordinates=d.coordinates,
         fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive)
                      for f in d.fields),

@@ -17,6 +17,16 @@ from portal.db import database, session_scope
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def init_caches(app: Flask) -> None:
+    """The per-process catalog cache and count buffer of this app's database (cache.py, counters.py)."""
+    from portal.catalog import cache, counters, pagecache
+
+    engine = database(app).engine
+    cache.configure(engine, check_seconds=app.config["CATALOG_CACHE_SECONDS"])
+    counters.configure(engine, interval=app.config["COUNTS_FLUSH_SECONDS"])
+    pagecache.configure(app.config["API_PAGE_CACHE_MB"])
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

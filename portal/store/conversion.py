@@ -32,6 +32,10 @@ SAMPLE_ROWS = 20_000
 LINE_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024
 ROW_GROUP_SIZE = 122_880
+# A clustered file exists to let min/max statistics skip row groups: smaller groups skip more
+# (a filtered page of flights clustered by origin and month: 25 ms with 122,880-row groups,
+# 6.7 ms with 16,384, in one probe), at a small cost to full scans.
+CLUSTERED_ROW_GROUP_SIZE = 16_384
 _GUARDS = {"integer": sql.GUARD_LEADING_ZERO, "decimal": sql.GUARD_SCALE, "date": sql.GUARD_DATE}
 
 
@@ -296,7 +300,7 @@ def _copy(
         source=_read(source, [(p.column.name, p.read_type) for p in plan]),
         order=sql.ORDER_BY.format(keys=order) if order else "",
         target=sql.quote_literal(str(target)),
-        row_group_size=ROW_GROUP_SIZE,
+        row_group_size=CLUSTERED_ROW_GROUP_SIZE if order else ROW_GROUP_SIZE,
     )
     cur = cursor()
     try:

@@ -39,15 +39,21 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
 
 
 def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bool]],
-              conditions: list[str], params: list[object]) -> tuple[str, list[object]]:
-    """The page SELECT (fields, then sort keys and the row number for the next cursor)."""
+              conditions: list[str], params: list[object], *,
+              projection: list[str] | None = None) -> tuple[str, list[object]]:
+    """The page SELECT (fields, then sort keys and the row number for the next cursor).
+
+    `projection` replaces the quoted field list by other expressions (e.g. one JSON text per row).
+    """
     page_conditions, page_params = list(conditions), list(params)
     if query.cursor:
         values, row_number = cursors.decode(keys, query.cursor)
         keyset, keyset_params = cursors.after(keys, values, row_number)
         page_conditions.append(keyset)
         page_params += keyset_params
-    selected = [sql.quote_identifier(c.name) for c in fields + [k for k, _ in keys]]
+    if projection is None:
+        projection = [sql.quote_identifier(c.name) for c in fields]
+    selected = projection + [sql.quote_identifier(k.name) for k, _ in keys]
     statement = sql.SELECT_PAGE.format(
         fields=", ".join([*selected, sql.ROW_NUMBER]),
         scan=sql.SCAN.format(path="?"),

@@ -247,3 +247,14 @@ def struct_literal(pairs: list[tuple[str, str]]) -> str:
 def list_literal(items: tuple[str, ...] | list[str]) -> str:
     """A DuckDB list literal of quoted strings."""
     return "[" + ", ".join(quote_literal(item) for item in items) + "]"
+
+# -- encoded pages (see pages.py): one JSON text per row, values made JSON-ready in SQL ---------
+
+JSON_ROW = "to_json(struct_pack({fields}))"
+# Encoding happens over the page's rows only: the inner SELECT keeps limit + 1 rows first.
+ENCODE_PAGE = "SELECT {exprs} FROM ({inner}) ORDER BY {order}"
+PAGE_FIELD = "__kaifang_f{index}"
+STRUCT_ENTRY = "{name} := {expr}"
+ISO_TIMESTAMP_EXPR = "replace(CAST({column} AS VARCHAR), ' ', {separator})"
+ISO_DATE_EXPR = "CAST({column} AS VARCHAR)"
+FINITE_EXPR = "CASE WHEN isfinite({column}) THEN {column} END"

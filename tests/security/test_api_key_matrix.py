@@ -30,6 +30,16 @@ API_MATRIX = [
     # Conditional rows are served by no API, whatever the key: 403 rows-not-open.
     ("api.dataset_rows", f"/api/v1/datasets/{CONDITIONAL}/rows", expect(403, 403, 403, 403, 403)),
     ("api.me", "/api/v1/me", expect(401, 200, 200, 200, 200)),
+    ("api.dataset_versions", f"/api/v1/datasets/{OPEN}/versions", CATALOG),
+    ("api.dataset_version", f"/api/v1/datasets/{OPEN}/versions/1", CATALOG),
+    ("api.dataset_version", f"/api/v1/datasets/{CONDITIONAL}/versions/1", CATALOG),
+    ("api.dataset_fields", f"/api/v1/datasets/{CONDITIONAL}/fields", CATALOG),
+    ("api.themes", "/api/v1/themes", CATALOG),
+    ("api.theme", "/api/v1/themes/health", CATALOG),
+    ("api.departments", "/api/v1/departments", CATALOG),
+    ("api.department", "/api/v1/departments/transport-commission", CATALOG),
+    # The API's description is public to every caller with a usable key, whatever its scopes.
+    ("api.openapi", "/api/v1/openapi.json", expect(200, 200, 200, 200, 200)),
 ]
 
 

@@ -55,6 +55,17 @@ MATRIX = [
     ("api.dataset", "GET", f"/api/v1/datasets/{CONDITIONAL}", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{OPEN}/rows", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{CONDITIONAL}/rows", dict.fromkeys(ROLES, 403)),
+    ("api.dataset_rows", "GET", f"/api/v1/datasets/{CONDITIONAL}/rows?version=1&format=csv", dict.fromkeys(ROLES, 403)),
+    ("api.dataset_versions", "GET", f"/api/v1/datasets/{CONDITIONAL}/versions", ALL_OK),
+    ("api.dataset_version", "GET", f"/api/v1/datasets/{OPEN}/versions/1", ALL_OK),
+    ("api.dataset_fields", "GET", f"/api/v1/datasets/{CONDITIONAL}/fields", ALL_OK),
+    ("api.themes", "GET", "/api/v1/themes", ALL_OK),
+    ("api.theme", "GET", "/api/v1/themes/health", ALL_OK),
+    ("api.departments", "GET", "/api/v1/departments", ALL_OK),
+    ("api.department", "GET", "/api/v1/departments/transport-commission", ALL_OK),
+    ("api.openapi", "GET", "/api/v1/openapi.json", ALL_OK),
+    ("developers.api_reference", "GET", "/developers/api", ALL_OK),
+    ("developers.problem_page", "GET", "/developers/problems/rows-not-open", ALL_OK),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.

@@ -146,11 +146,15 @@ def test_chart_series(bundled_client):
 
 
 def test_views_and_downloads_are_counted(bundled_client):
+    from portal.catalog.counters import flush_all
+
     slug = "china-smoking-lung-cancer"
     bundled_client.get(f"/datasets/{slug}")
+    flush_all()
     before = bundled_client.get(f"/api/v1/datasets/{slug}").json["summary"]
     bundled_client.get(f"/datasets/{slug}")
-    bundled_client.get(f"/datasets/{slug}/download/csv")
+    bundled_client.get(f"/datasets/{slug}/download/csv").close()
+    flush_all()
     after = bundled_client.get(f"/api/v1/datasets/{slug}").json["summary"]
     assert after["view_count"] == before["view_count"] + 1
     assert after["download_count"] == before["download_count"] + 1

@@ -43,5 +43,8 @@ def test_counters_on_postgres(pg_client):
     for _ in range(3):
         pg_client.get(f"/datasets/{slug}")
     pg_client.get(f"/datasets/{slug}/download/json")
+    from portal.catalog.counters import flush_all
+
+    flush_all()
     summary = pg_client.get(f"/api/v1/datasets/{slug}").json["summary"]
     assert summary["view_count"] == 3 and summary["download_count"] == 1

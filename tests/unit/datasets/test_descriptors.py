@@ -32,6 +32,7 @@ KAIFANG_KEYS = {
     "update_frequency", "temporal_coverage", "spatial_coverage", "contact", "synthetic",
     "coordinates", "fields",
 }
+OPTIONAL_KAIFANG_KEYS = {"cluster_by", "disclosure"}  # row layout for fast filters; disclosure overrides
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -126,7 +127,9 @@ def test_geojson_features_flatten_to_the_schema(folder):
 def test_kaifang_extension_is_complete(folder):
     descriptor = load(folder)
     k = descriptor["kaifang"]
-    assert KAIFANG_KEYS <= set(k) <= KAIFANG_KEYS | {"disclosure"}  # disclosure settings are optional
+    assert KAIFANG_KEYS <= set(k) <= KAIFANG_KEYS | OPTIONAL_KAIFANG_KEYS
+    names = {f["name"] for f in resource_of(folder)["schema"]["fields"]}
+    assert set(k.get("cluster_by", ())) <= names
     assert CJK.search(k["title_zh"]) and CJK.search(k["description_zh"]) and k["tags_zh"]
     assert k["theme"] in THEMES
     assert set(k["department"]) == {"slug", "name_zh", "name_en"} and SLUG.match(k["department"]["slug"])

@@ -1,0 +1,286 @@
+"""Benchmark of API v1 over HTTP against Datasette, side by side in the same run.
+
+    .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
+    .venv/bin/python bench/api.py --seconds 3 --rounds 2
+
+Requests: (a) a filtered page of 100 rows of the NYC flights table
+(`origin__eq=JFK&month__eq=6&size=100`; Datasette: `origin=JFK&month=6&_size=100`) and (b) a
+dataset detail call (Datasette: the database page `/flights.json`, its nearest equivalent), at
+concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
+gthread, 4 threads), and by Datasette serving the same table as SQLite (with an index on
+(origin, month), so the reference is at its best), plus both Kaifang servers with the rate
+limiter switched off to price it.
+
+Everything is set up under the bench directory (default $TMPDIR/kaifang-bench/api, never in
+git): a portal instance with the flights dataset, the SQLite copy, and a scratch virtualenv
+with Datasette installed by pip. The load generator is this process: N threads, each with one
+keep-alive connection, for a fixed time after a warm-up; the machine is shared, so only ratios
+measured in the same run mean anything. Figures go in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+FLIGHTS = "nyc-flights-2013"
+DATASETTE = "datasette==0.65.5"
+KAIFANG_ROWS = f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq=JFK&month__eq=6&size=100"
+KAIFANG_DETAIL = f"/api/v1/datasets/{FLIGHTS}"
+DATASETTE_ROWS = "/flights/flights.json?origin=JFK&month=6&_size=100"
+DATASETTE_DETAIL = "/flights.json"
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    rows: str
+    detail: str
+    distinct: list[str]  # a different filtered page each request: no cache of any kind helps
+
+
+def distinct_pages(template: str) -> list[str]:
+    return [template.format(o=o, m=m, d=d) for d in range(1, 29) for m in range(1, 13) for o in ("JFK", "LGA", "EWR")]
+
+
+KAIFANG_DISTINCT = distinct_pages(f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq={{o}}&month__eq={{m}}&day__eq={{d}}&size=100")
+DATASETTE_DISTINCT = distinct_pages("/flights/flights.json?origin={o}&month={m}&day={d}&_size=100")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_instance(work: Path) -> Path:
+    """A portal instance holding the flights dataset (made once)."""
+    instance = work / "instance"
+    if (instance / "kaifang.db").exists():
+        return instance
+    env = {**os.environ, "KAIFANG_INSTANCE": str(instance)}
+    subprocess.run([str(VENV_BIN / "kaifang"), "init"], env=env, check=True, cwd=ROOT)
+    subprocess.run([str(VENV_BIN / "kaifang"), "load", str(ROOT / "datasets" / FLIGHTS)], env=env, check=True, cwd=ROOT)
+    return instance
+
+
+def prepare_sqlite(work: Path, instance: Path) -> Path:
+    """The same rows as SQLite for Datasette, from the stored Parquet file (made once)."""
+    target = work / "flights.db"
+    if target.exists():
+        return target
+    import pyarrow.parquet as pq
+
+    source = next((instance / "data" / FLIGHTS).glob("*.parquet"))
+    table = pq.read_table(source)
+    names = table.column_names
+    temp = target.with_suffix(".tmp")
+    temp.unlink(missing_ok=True)
+    with sqlite3.connect(temp) as db:
+        types = [_sqlite_type(str(field.type)) for field in table.schema]
+        db.execute(f"CREATE TABLE flights ({', '.join(f'[{n}] {t}' for n, t in zip(names, types, strict=True))})")
+        for batch in table.to_batches(50_000):
+            rows = zip(*[[_sqlite_value(v) for v in col.to_pylist()] for col in batch.columns], strict=True)
+            db.executemany(f"INSERT INTO flights VALUES ({', '.join('?' * len(names))})", rows)
+        db.execute("CREATE INDEX flights_origin_month ON flights (origin, month)")
+    temp.rename(target)
+    return target
+
+
+def _sqlite_type(arrow_type: str) -> str:
+    if arrow_type.startswith(("int", "uint")):
+        return "INTEGER"
+    if arrow_type.startswith(("double", "float", "decimal")):
+        return "REAL"
+    return "TEXT"
+
+
+def _sqlite_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def prepare_datasette(work: Path) -> Path | None:
+    """A scratch virtualenv with Datasette (made once); None if it cannot be installed."""
+    venv = work / "datasette-venv"
+    binary = venv / "bin" / "datasette"
+    if binary.exists():
+        return binary
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           DATASETTE], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"could not install {DATASETTE}: {done.stderr[-500:]}", file=sys.stderr)
+        return None
+    return binary
+
+
+def servers(instance: Path, database: Path, datasette: Path | None) -> list[Server]:
+    base = {**os.environ, "KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"}
+    no_limits = {**base, "KAIFANG_RATELIMIT_ENABLED": "0"}
+    serve = [str(VENV_BIN / "kaifang"), "serve", "--host", "127.0.0.1", "--port", "{port}", "--threads", "8"]
+    gunicorn = [str(VENV_BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "-b", "127.0.0.1:{port}",
+                "--log-level", "warning", "wsgi:app"]
+    found = []
+    if datasette is not None:
+        found.append(Server("Datasette 0.65.5", [str(datasette), "serve", str(database), "--host", "127.0.0.1",
+                                                 "--port", "{port}", "--setting", "suggest_facets", "off"],
+                            dict(os.environ), DATASETTE_ROWS, DATASETTE_DETAIL, DATASETTE_DISTINCT))
+    found += [
+        Server("kaifang serve", serve, base, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
+        Server("kaifang serve, no limiter", serve, no_limits, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
+        Server("gunicorn -w 2", gunicorn, base, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
+        Server("gunicorn -w 2, no limiter", gunicorn, no_limits, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
+    ]
+    return found
+
+
+def start(server: Server) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in server.command]
+    process = subprocess.Popen(command, env=server.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            status, _ = fetch(port, server.detail)
+            if status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{server.name} did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+def fetch(port: int, path: str, connection: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        if own:
+            connection.close()
+
+
+def load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
+    """Requests per second and latency percentiles of `concurrency` keep-alive clients, each
+    request taking the next of `paths` (round robin, shared by all clients)."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    turn = itertools.count()
+    errors = [0] * concurrency
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while not stop.is_set():
+            began = time.perf_counter()
+            try:
+                status, _ = fetch(port, paths[next(turn) % len(paths)], connection)
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            if status != 200:
+                errors[i] += 1
+            latencies[i].append(time.perf_counter() - began)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    every = sorted(t for part in latencies for t in part)
+    return {"rps": len(every) / elapsed, "p50": 1000 * every[len(every) // 2],
+            "p99": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))], "n": len(every), "errors": sum(errors)}
+
+
+def check(server: Server, port: int) -> None:
+    status, body = fetch(port, server.rows)
+    rows = json.loads(body)["rows"]
+    assert status == 200 and len(rows) == 100, (server.name, status, len(rows))
+
+
+def measure(server: Server, seconds: float) -> dict:
+    process, port = start(server)
+    try:
+        check(server, port)
+        results = {}
+        for label, paths in (("rows", [server.rows]), ("detail", [server.detail])):
+            for concurrency in (1, 8):
+                load(port, paths, concurrency, 1.0)  # warm-up: connections, caches, pages
+                results[f"{label} c={concurrency}"] = load(port, paths, concurrency, seconds)
+        distinct = iter(server.distinct)  # no warm-up, and no page is asked for twice
+        for concurrency in (1, 8):
+            paths = [next(distinct) for _ in range(len(server.distinct) // 2)]
+            results[f"distinct rows c={concurrency}"] = load(port, paths, concurrency, seconds)
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def report(all_results: dict[str, dict], reference: str | None) -> None:
+    columns = ["rows c=1", "rows c=8", "detail c=1", "detail c=8", "distinct rows c=1", "distinct rows c=8"]
+    print("\n| server | " + " | ".join(f"{c} req/s (p50 / p99 ms)" for c in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name, results in all_results.items():
+        cells = []
+        for column in columns:
+            r = results[column]
+            ratio = ""
+            if reference and name != reference and reference in all_results:
+                ratio = f", {r['rps'] / all_results[reference][column]['rps']:.2f}x"
+            errors = f", {r['errors']} errors" if r["errors"] else ""
+            cells.append(f"{r['rps']:.0f}{ratio} ({r['p50']:.1f} / {r['p99']:.1f}){errors}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole set (interleaved servers)")
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "kaifang-bench" / "api")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    instance = prepare_instance(args.dir)
+    database = prepare_sqlite(args.dir, instance)
+    datasette = prepare_datasette(args.dir)
+    print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    for round_number in range(args.rounds):
+        all_results = {}
+        for server in servers(instance, database, datasette):
+            print(f"round {round_number + 1}: {server.name}", file=sys.stderr)
+            all_results[server.name] = measure(server, args.seconds)
+        report(all_results, "Datasette 0.65.5" if datasette else None)
+        if args.json:
+            args.json.write_text(json.dumps(all_results, indent=2))
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

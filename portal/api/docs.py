@@ -1,0 +1,50 @@
+"""Developer pages: the API reference (`/developers/api`), written from the same endpoint
+records as the OpenAPI document, and one page per problem type (`/developers/problems/<code>`).
+
+They live outside /api/ so that they render as HTML, are not rate-limited, and carry no script.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from portal.api.openapi import build, path_of
+from portal.api.problems import PROBLEM_TYPES
+from portal.api.spec import ENDPOINTS
+from portal.errors import NotFound
+
+bp = Blueprint("developers", __name__, url_prefix="/developers")
+
+FLIGHTS = "nyc-flights-2013"
+EXAMPLES = {
+    "datasets": "/api/v1/datasets?theme=transport",
+    "dataset": f"/api/v1/datasets/{FLIGHTS}",
+    "dataset_versions": f"/api/v1/datasets/{FLIGHTS}/versions",
+    "dataset_version": f"/api/v1/datasets/{FLIGHTS}/versions/1",
+    "dataset_fields": f"/api/v1/datasets/{FLIGHTS}/fields",
+    "dataset_rows": f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq=JFK&month__eq=6&sort=-dep_delay&size=5",
+    "themes": "/api/v1/themes",
+    "theme": "/api/v1/themes/transport",
+    "departments": "/api/v1/departments",
+    "department": "/api/v1/departments/transport-commission",
+}
+
+
+@bp.get("/api")
+def api_reference():
+    base = request.host_url.rstrip("/")
+    document = build(base)
+    endpoints = [(record, document["paths"][path_of(record.rule)]["get"], base + EXAMPLES[record.name])
+                 for record in ENDPOINTS]
+    return render_template("api/reference.html", endpoints=endpoints, base=base,
+                           operation_path=lambda record: path_of(record.rule),
+                           problems=sorted(PROBLEM_TYPES.values(), key=lambda p: (p.status, p.code)))
+
+
+@bp.get("/problems/<code>")
+def problem_page(code: str):
+    problem = PROBLEM_TYPES.get(code)
+    if problem is None:
+        raise NotFound("problem type", code)
+    return render_template("api/problem.html", problem=problem)
+

@@ -1,0 +1,56 @@
+"""The documented problem types: every `code` an API v1 response can carry, with what it means
+and what to do. `/developers/problems/<code>` renders one (it is the problem's `type` URL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.errors import N_
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    code: str
+    status: int
+    title: str
+    help: str
+
+
+PROBLEM_TYPES = {p.code: p for p in (
+    ProblemType("bad-parameter", 400, N_("Bad parameter"),
+                N_("A query parameter has the wrong type or is out of range (for example a page number that is not a whole number). The `errors` member names each parameter.")),
+    ProblemType("unknown-parameter", 400, N_("Unknown parameter"),
+                N_("The request has a parameter this endpoint does not take. Check the spelling; filters are written column__op=value.")),
+    ProblemType("unknown-column", 400, N_("Unknown column"),
+                N_("A filter, sort key or _fields entry names a column the dataset (or the asked version) does not have. The fields endpoint lists them.")),
+    ProblemType("unknown-operator", 400, N_("Unknown operator"),
+                N_("A filter uses an operator that does not exist. Operators: eq ne lt le gt ge in between contains startswith is_null.")),
+    ProblemType("invalid-value", 400, N_("Invalid value"),
+                N_("A filter value does not fit its column, for example text where a number or a date is expected, or between with other than two values.")),
+    ProblemType("invalid-limit", 400, N_("Page size too large"),
+                N_("size is larger than this portal allows. Ask for a smaller page and follow the next link.")),
+    ProblemType("invalid-cursor", 400, N_("Invalid cursor"),
+                N_("The cursor is not one this API gave out, or it belongs to another sort order. Start again from the first page.")),
+    ProblemType("dataset-not-found", 404, N_("No such dataset"),
+                N_("No dataset you may see has this name. Unpublished drafts answer the same way.")),
+    ProblemType("version-not-found", 404, N_("No such version"),
+                N_("The dataset has no version with this number, or no data yet. The versions endpoint lists them.")),
+    ProblemType("theme-not-found", 404, N_("No such theme"), N_("No theme has this code; the themes endpoint lists them.")),
+    ProblemType("department-not-found", 404, N_("No such department"),
+                N_("No department has this name; the departments endpoint lists them.")),
+    ProblemType("not-found", 404, N_("Not found"), N_("There is nothing at this address.")),
+    ProblemType("rows-not-open", 403, N_("Rows not open"),
+                N_("The dataset is conditional or closed: its rows are never served by any API or download. A conditional dataset can be analysed in the sandbox after an approved application: open the dataset's page and apply there.")),
+    ProblemType("forbidden", 403, N_("Forbidden"), N_("You may not do this.")),
+    ProblemType("invalid-key", 401, N_("Invalid API key"),
+                N_("The key is malformed, unknown, revoked or expired, or the Authorization header uses another scheme. Make a new key on your account page.")),
+    ProblemType("key-required", 401, N_("API key required"), N_("This call needs an API key; send it as Authorization: Bearer KEY or X-API-Key: KEY.")),
+    ProblemType("insufficient-scope", 403, N_("Insufficient scope"),
+                N_("The key does not carry the scope this endpoint needs (see the API reference); make a key with that scope.")),
+    ProblemType("unauthorized", 401, N_("Sign-in required"), N_("This needs an API key or a signed-in account.")),
+    ProblemType("method-not-allowed", 405, N_("Method not allowed"), N_("API v1 is read-only: use GET, HEAD or OPTIONS.")),
+    ProblemType("rate-limited", 429, N_("Too many requests"),
+                N_("The rate limit of your address or key is used up. Wait for the seconds in Retry-After.")),
+    ProblemType("internal-error", 500, N_("Internal error"),
+                N_("Something went wrong on our side; the detail carries an incident id to quote when you report it.")),
+)}

@@ -1,0 +1,126 @@
+"""View, download and API-call counts, kept off the request path.
+
+A request only adds to an in-memory tally (a dict under a lock, no I/O). A daemon thread of
+each process writes the tallies every `COUNTS_FLUSH_SECONDS` in one transaction of atomic
+`value = value + n` updates, so any number of workers can flush without losing a count, and the
+last tallies are written at interpreter exit. What a crash (kill -9) can lose is at most one
+interval of counts; a read never waits on a database write.
+
+A forked child starts with an empty tally (the parent's pending counts are the parent's to write).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections import Counter as Tally
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.catalog.models import Counter, Dataset
+
+log = logging.getLogger(__name__)
+
+VIEW, DOWNLOAD, API_CALL = "view", "download", "api-call"
+COLUMNS = {VIEW: Dataset.view_count, DOWNLOAD: Dataset.download_count}
+
+
+class CountBuffer:
+    """Tallies of one database, written in batches by a background thread."""
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.interval = interval
+        self._tally: Tally[tuple[str, str]] = Tally()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def add(self, kind: str, key: str = "") -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's tallies are not ours
+                self._tally, self._pid, self._thread = Tally(), os.getpid(), None
+            self._tally[(kind, key)] += 1
+            if self._thread is None:
+                self._start()
+
+    def pending(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._tally)
+
+    def flush(self) -> int:
+        """Write the tallies; on failure they are kept for the next flush. Returns the count written."""
+        with self._lock:
+            tally, self._tally = self._tally, Tally()
+        if not tally:
+            return 0
+        try:
+            with self.sessions() as session:
+                _write(session, tally)
+                session.commit()
+        except Exception as exc:  # the database may be briefly away; counts wait for the next try
+            log.warning("could not write %d counts (%s); kept for the next flush", sum(tally.values()),
+                        type(exc).__name__)
+            with self._lock:
+                self._tally.update(tally)
+            return 0
+        return sum(tally.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kaifang-counts", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+
+def _write(session: Session, tally: Tally[tuple[str, str]]) -> None:
+    calls = 0
+    for (kind, key), n in sorted(tally.items()):
+        if kind == API_CALL:
+            calls += n
+        else:
+            column = COLUMNS[kind]
+            session.execute(update(Dataset).where(Dataset.slug == key).values({column: column + n}))
+    if calls:
+        moved = session.execute(update(Counter).where(Counter.name == "api_calls").values(value=Counter.value + calls))
+        if moved.rowcount == 0:
+            session.execute(insert(Counter).values(name="api_calls", value=calls))
+
+
+_buffers: weakref.WeakKeyDictionary[Engine, CountBuffer] = weakref.WeakKeyDictionary()
+_buffers_lock = threading.Lock()
+
+
+def configure(engine: Engine, *, interval: float) -> CountBuffer:
+    """Create the buffer of `engine`'s database (called once per app)."""
+    with _buffers_lock:
+        buffer = _buffers[engine] = CountBuffer(engine, interval)
+    return buffer
+
+
+def buffer_for(session: Session) -> CountBuffer:
+    engine = session.get_bind()
+    buffer = _buffers.get(engine)
+    if buffer is None:
+        with _buffers_lock:
+            buffer = _buffers.setdefault(engine, CountBuffer(engine, 5.0))
+    return buffer
+
+
+def flush_all() -> int:
+    """Write every buffer's tallies now (at exit, and for tests and commands that read counts)."""
+    return sum(buffer.flush() for buffer in list(_buffers.values()))
+
+
+atexit.register(flush_all)
