@@ -38,6 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
+    # Interoperability (CKAN API, DCAT, data.json): how the catalog names itself to harvesters.
+    Setting("CATALOG_TITLE", str, "开放数据平台 Kaifang Open Data", "Title of the catalog in DCAT, data.json and CKAN's status_show."),
+    Setting("CATALOG_PUBLISHER", str, "Municipal Open Data Office", "Publisher of the catalog (DCAT `dct:publisher`)."),
+    Setting("CATALOG_CONTACT_EMAIL", str, "opendata@example.gov.cn", "Contact of the catalog and fallback contact of datasets without one."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)

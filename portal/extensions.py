@@ -17,7 +17,7 @@ csrf = CSRFProtect()
 # pages and static files of a public portal must not 429 a person browsing. Flask-Limiter keeps
 # its storage and key prefix on the Limiter object, so each app gets its own (tests build many
 # apps in one process; production has one per worker).
-LIMITED_BLUEPRINTS = ("api",)
+LIMITED_BLUEPRINTS = ("api", "ckan")
 LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.download", "catalog.sample")
 
 

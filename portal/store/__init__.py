@@ -14,7 +14,7 @@ from portal.store.formats import FORMATS
 from portal.store.ingestion import IngestResult, ingest
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
-from portal.store.queries import Filter, RowPage, RowQuery, Sort
+from portal.store.queries import Filter, RowPage, RowQuery, Sort, TextMatch
 from portal.store.rows import query_rows
 from portal.store.schema import TYPES, Column, StoredTable
 from portal.store.sql import OPERATORS, Operator
@@ -24,5 +24,5 @@ __all__ = [
     "EXPORT_FORMATS", "FORMATS", "OPERATORS", "TYPES",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "TextMatch", "aggregate", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]
