@@ -38,6 +38,8 @@ ERROR_TYPES = {403: "Authorization Error", 401: "Authorization Error", 404: "Not
 def _count_call(response: Response) -> Response:
     if response.status_code < 500:
         service.record_api_call(get_session())
+    # Any web page may read: callers authenticate by key, never by cookie, so nothing is forged.
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
@@ -51,7 +53,8 @@ def api_version():
 @bp.route("/action/<name>", methods=["GET", "POST"], endpoint="action_unversioned")
 def action(name: str):
     """Call one CKAN action and answer in CKAN's envelope."""
-    envelope: dict[str, Any] = {"help": url_for("ckan.action", name="help_show", _external=True) + f"?name={name}"}
+    envelope: dict[str, Any] = {"help": url_for("ckan.action", name="help_show", _external=True)
+                                + "?" + urlencode({"name": name})}
     function = ACTIONS.get(name)
     if function is None:
         return _failure(envelope, 400, {"__type": "Bad Request", "message": f"Bad request - Action name not known: {name}"})
