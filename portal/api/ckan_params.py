@@ -36,8 +36,8 @@ def check_keys(data: dict[str, Any], allowed: frozenset[str] | set[str]) -> None
 
 def required_text(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
+    if isinstance(value, list):
+        raise invalid(name, "Give one value")
     if not isinstance(value, str) or not value.strip():
         raise invalid(name, "Missing value")
     return value.strip()
