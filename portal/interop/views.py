@@ -7,7 +7,7 @@ signed-in publisher's drafts can never end up in a harvester's copy.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, json, url_for
+from flask import Blueprint, Response, current_app, json, request, url_for
 
 from portal.auth import ANONYMOUS
 from portal.catalog import records
@@ -30,10 +30,12 @@ def _catalog() -> Catalog:
 
 
 def _json(body: dict, mimetype: str) -> Response:
+    """The document with an ETag, so harvesters polling with If-None-Match get a 304."""
     response = Response(json.dumps(body, ensure_ascii=False, indent=1), mimetype=mimetype)
     response.headers["Cache-Control"] = CACHE
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/catalog.jsonld")

@@ -111,6 +111,14 @@ def test_data_json_validates_against_pod_1_1(bundled_client):
     assert all("downloadURL" not in d for d in by_id[CONDITIONAL]["distribution"])
 
 
+@pytest.mark.parametrize("path", ["/catalog.jsonld", "/data.json", f"/datasets/{OPEN}/datapackage.json"])
+def test_feeds_answer_304_to_a_harvester_that_has_them(bundled_client, path):
+    first = bundled_client.get(path)
+    assert first.headers["ETag"] and first.headers["Access-Control-Allow-Origin"] == "*"
+    again = bundled_client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+
+
 def test_pod_validator_catches_a_missing_field(bundled_client):
     body = bundled_client.get("/data.json").json
     del body["dataset"][0]["publisher"]
