@@ -30,10 +30,20 @@ EU_THEMES = {
     "market-regulation": "ECON", "work-safety": "GOVE", "organisations": "GOVE", "life-services": "SOCI",
     "social-development": "SOCI", "legal-services": "JUST",
 }
+EU_THEME_LABELS = {
+    "AGRI": "Agriculture, fisheries, forestry and food", "ECON": "Economy and finance",
+    "EDUC": "Education, culture and sport", "ENVI": "Environment", "GOVE": "Government and public sector",
+    "HEAL": "Health", "JUST": "Justice, legal system and public safety", "REGI": "Regions and cities",
+    "SOCI": "Population and society", "TRAN": "Transport",
+}
 FREQUENCIES = {"static": "NEVER", "annual": "ANNUAL", "quarterly": "QUARTERLY", "monthly": "MONTHLY",
                "weekly": "WEEKLY", "daily": "DAILY", "realtime": "UPDATE_CONT", "irregular": "IRREG"}
 ACCESS = {"open": "PUBLIC", "conditional": "RESTRICTED", "closed": "NON_PUBLIC"}
 FILE_TYPES = {"csv": "CSV", "json": "JSON", "parquet": "PARQUET", "geojson": "GEOJSON"}
+# Nodes from the EU vocabularies are typed here, as DCAT-AP's SHACL shapes expect of a
+# self-contained document (a harvester need not load the vocabularies to validate it).
+LANGUAGES = [{"@id": EU + "language/ZHO", "@type": "dct:LinguisticSystem"},
+             {"@id": EU + "language/ENG", "@type": "dct:LinguisticSystem"}]
 IANA = {"csv": "text/csv", "json": "application/json", "geojson": "application/geo+json",
         "parquet": "application/vnd.apache.parquet"}
 
@@ -46,9 +56,10 @@ def catalog(records: tuple[DatasetDetail, ...], links: Links, info: Catalog) -> 
         "@context": CONTEXT, "@id": links.catalog("dcat"), "@type": "dcat:Catalog",
         "dct:title": _text(info.title, None), "dct:description": [
             _lang("城市政府开放数据目录", "zh"), _lang("Open data catalog of the city government", "en")],
-        "dct:publisher": publisher, "foaf:homepage": {"@id": links.home()},
-        "dct:language": [{"@id": EU + "language/ZHO"}, {"@id": EU + "language/ENG"}],
-        "dcat:themeTaxonomy": {"@id": EU + "data-theme"},
+        "dct:publisher": publisher, "foaf:homepage": {"@id": links.home(), "@type": "foaf:Document"},
+        "dct:language": LANGUAGES,
+        "dcat:themeTaxonomy": {"@id": EU + "data-theme", "@type": "skos:ConceptScheme",
+                               "dct:title": _lang("Data theme", "en")},
         "dcat:contactPoint": _contact(info.publisher, info.contact_email),
         "dcat:dataset": [dataset(r, links, info) for r in records],
     }
@@ -65,7 +76,7 @@ def dataset(record: DatasetDetail, links: Links, info: Catalog) -> dict[str, Any
         "dct:identifier": s.slug, "dct:title": [_lang(s.title_zh, "zh"), _lang(s.title_en, "en")],
         "dct:description": [_lang(s.description_zh or s.title_zh, "zh"), _lang(s.description_en or s.title_en, "en")],
         "dcat:keyword": [_lang(t, "zh") for t in record.tags_zh] + [_lang(t, "en") for t in record.tags_en],
-        "dcat:theme": [{"@id": EU + "data-theme/" + EU_THEMES.get(s.theme.key, "GOVE")},
+        "dcat:theme": [_eu_theme(EU_THEMES.get(s.theme.key, "GOVE")),
                        {"@id": links.theme(s.theme.key), "@type": "skos:Concept",
                         "skos:prefLabel": [_lang(s.theme.name_zh, "zh"), _lang(s.theme.name_en, "en")]}],
         "dct:publisher": {"@id": links.department(s.department.key), "@type": "foaf:Agent",
@@ -74,9 +85,10 @@ def dataset(record: DatasetDetail, links: Links, info: Catalog) -> dict[str, Any
                                       record.contact_email or info.contact_email),
         "dcat:landingPage": {"@id": page, "@type": "foaf:Document"},
         "dct:issued": _datetime(record.created_at), "dct:modified": _datetime(s.updated_at),
-        "dct:accessRights": {"@id": EU + "access-right/" + ACCESS[s.open_class]},
-        "dct:accrualPeriodicity": {"@id": EU + "frequency/" + FREQUENCIES.get(record.update_frequency, "IRREG")},
-        "dct:language": [{"@id": EU + "language/ZHO"}, {"@id": EU + "language/ENG"}],
+        "dct:accessRights": {"@id": EU + "access-right/" + ACCESS[s.open_class], "@type": "dct:RightsStatement"},
+        "dct:accrualPeriodicity": {"@id": EU + "frequency/" + FREQUENCIES.get(record.update_frequency, "IRREG"),
+                                   "@type": "dct:Frequency"},
+        "dct:language": LANGUAGES,
         "dcat:distribution": distributions(record, links),
     }
     if record.temporal_start or record.temporal_end:
@@ -100,7 +112,8 @@ def distributions(record: DatasetDetail, links: Links) -> list[dict[str, Any]]:
                  "dct:title": [_lang("申请使用（沙箱分析）", "zh"), _lang("Access on application (sandbox analysis)", "en")],
                  "dct:description": _lang("Rows are not downloadable; approved analysts receive disclosure-controlled aggregates.", "en"),
                  "dcat:accessURL": {"@id": links.dataset(s.slug)}, "dct:license": licence,
-                 "dct:rights": _lang("Restricted: conditional open data", "en")}]
+                 "dct:rights": {"@type": "dct:RightsStatement",
+                                "rdfs:label": _lang("Restricted: conditional open data", "en")}}]
     return [_distribution(record, fmt, links, licence) for fmt in download_formats(record.coordinates)]
 
 
@@ -112,15 +125,21 @@ def _distribution(record: DatasetDetail, fmt: str, links: Links, licence: dict) 
         "dct:description": _lang(f"Version {current.number}: {current.row_count} rows", "en"),
         "dcat:accessURL": {"@id": url}, "dcat:downloadURL": {"@id": url},
         "dct:license": licence, "dct:issued": _datetime(current.created_at), "dct:modified": _datetime(current.created_at),
-        "dct:conformsTo": {"@id": links.datapackage(s.slug)},
+        "dct:conformsTo": {"@id": links.datapackage(s.slug), "@type": "dct:Standard"},
     }
     if fmt in FILE_TYPES:
-        body["dct:format"] = {"@id": EU + "file-type/" + FILE_TYPES[fmt]}
+        body["dct:format"] = {"@id": EU + "file-type/" + FILE_TYPES[fmt], "@type": "dct:MediaTypeOrExtent"}
     else:
         body["dct:format"] = {"@type": "dct:MediaTypeOrExtent", "rdfs:label": MIMETYPES[fmt]}
     if fmt in IANA:
-        body["dcat:mediaType"] = {"@id": "https://www.iana.org/assignments/media-types/" + IANA[fmt]}
+        body["dcat:mediaType"] = {"@id": "https://www.iana.org/assignments/media-types/" + IANA[fmt],
+                                  "@type": "dct:MediaType"}
     return body
+
+
+def _eu_theme(code: str) -> dict[str, Any]:
+    return {"@id": EU + "data-theme/" + code, "@type": "skos:Concept",
+            "skos:prefLabel": _lang(EU_THEME_LABELS[code], "en")}
 
 
 def _licence(record: DatasetDetail) -> dict[str, Any]:

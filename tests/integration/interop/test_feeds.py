@@ -47,6 +47,17 @@ def test_dcat_catalog_has_the_mandatory_properties(graph, bundled_client):
     assert len(datasets) == len(names) and all((d, RDF.type, DCAT.Dataset) in graph for d in datasets)
 
 
+def test_dcat_conforms_to_the_dcat_ap_3_shapes(graph):
+    """The official DCAT-AP 3.0.0 SHACL shapes (vendored, see dcat_ap_3/README.md): no violation."""
+    import pyshacl
+
+    shapes = Graph().parse(Path(__file__).parent / "dcat_ap_3" / "dcat-ap-SHACL.ttl")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        conforms, _, text = pyshacl.validate(graph, shacl_graph=shapes, inference="rdfs", allow_warnings=True)
+    assert conforms, text[:3000]
+
+
 def test_dcat_datasets_and_distributions(graph):
     for dataset in graph.subjects(RDF.type, DCAT.Dataset):
         for predicate in (DCTERMS.title, DCTERMS.description, DCTERMS.publisher, DCAT.contactPoint, DCAT.theme,
