@@ -3,8 +3,8 @@
 The package carries the metadata and the data dictionary (Table Schema fields with both
 languages' descriptions, units and the identifier/sensitive flags under `kaifang`). For open
 data the resource `path` is the CSV download, so `frictionless validate URL` checks the served
-rows against the dictionary. Conditional and closed data get no data URL: the resource holds
-the header only (inline `data`), so the package stays valid while giving no row.
+rows against the dictionary. Conditional and closed data (and data not yet loaded) get no data
+URL: the resource holds the header only (inline `data`), so the package stays valid, no row.
 """
 
 from __future__ import annotations
@@ -30,23 +30,22 @@ def package(record: DatasetDetail, links: Links) -> dict[str, Any]:
         "sources": [{k: v for k, v in src.items() if k in ("title", "path", "email")} for src in record.sources
                     if src.get("title")],
         "contributors": [{"title": s.department.name_en, "role": "publisher"}],
-        "resources": [resource(record, links)] if record.current else [],
+        "resources": [resource(record, links)],
         "kaifang": {"title_zh": s.title_zh, "description_zh": s.description_zh, "open_class": s.open_class,
                     "theme": s.theme.key, "department": s.department.key, "synthetic": s.synthetic,
                     "update_frequency": record.update_frequency},
     }
     if record.current:
         body["version"] = f"{record.current.number}.0.0"
-    if not body["resources"]:
-        body["resources"] = [_withheld_resource(record, ())]
     return body
 
 
 def resource(record: DatasetDetail, links: Links) -> dict[str, Any]:
     current = record.current
     schema = table_schema(record)
-    if not record.rows_visible:
-        return _withheld_resource(record, tuple(f["name"] for f in schema["fields"]))
+    if current is None or not record.rows_visible:
+        return {"name": "rows", "profile": "tabular-data-resource", "description": WITHHELD, "schema": schema,
+                "data": [[f["name"] for f in schema["fields"]]]}
     return {
         "name": "rows", "path": links.download(record.summary.slug, "csv"), "profile": "tabular-data-resource",
         "format": "csv", "mediatype": MIMETYPES["csv"].split(";")[0], "encoding": "utf-8",
@@ -56,26 +55,22 @@ def resource(record: DatasetDetail, links: Links) -> dict[str, Any]:
 
 
 def table_schema(record: DatasetDetail) -> dict[str, Any]:
-    """The version's columns with the data dictionary's words, as a Table Schema."""
+    """The version's columns (the declared dictionary before any data) with the dictionary's words,
+    as a Table Schema."""
     described = {f.name: f for f in record.fields}
-    columns = record.current.columns if record.current else ()
+    columns = [(c.name, c.type) for c in record.current.columns] if record.current else \
+        [(f.name, f.type) for f in record.fields]
     fields = []
-    for column in columns:
-        field: dict[str, Any] = {"name": column.name, "type": FRICTIONLESS.get(column.type, "string")}
-        info = described.get(column.name)
+    for name, kind in columns:
+        field: dict[str, Any] = {"name": name, "type": FRICTIONLESS.get(kind, "string")}
+        info = described.get(name)
         if info is not None:
-            field["title"] = info.description_zh or column.name
+            field["title"] = info.description_zh or name
             if info.description_en:
                 field["description"] = info.description_en
             field["kaifang"] = {"unit": info.unit, "identifier": info.identifier, "sensitive": info.sensitive}
         fields.append(field)
     return {"fields": fields}
-
-
-def _withheld_resource(record: DatasetDetail, header: tuple[str, ...]) -> dict[str, Any]:
-    schema = table_schema(record)
-    return {"name": "rows", "profile": "tabular-data-resource", "data": [list(header)] if header else [],
-            "description": WITHHELD, "schema": schema}
 
 
 def _licence(record: DatasetDetail) -> dict[str, str]:

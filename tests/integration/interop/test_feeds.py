@@ -15,6 +15,7 @@ from portal.db import session_scope
 from tests.conftest import DATASETS, make_app
 
 OPEN, CONDITIONAL, SMALL = "nyc-flights-2013", "clinic-visits-synthetic", "china-smoking-lung-cancer"
+CLOSED = "us-state-crime-2009"
 POD = Path(__file__).parent / "pod_v1_1"
 EU = Namespace("http://publications.europa.eu/resource/authority/")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -166,15 +167,17 @@ def test_open_datapackage_validates_with_its_served_rows(live_url):
 
 @pytest.fixture
 def draft_app(tmp_path):
-    """Two datasets of the health commission, one of them an unpublished draft."""
+    """Two datasets of the health commission, one of them an unpublished draft, and a closed one."""
     from portal.catalog import publishing
     from portal.catalog.models import Dataset
 
     app = make_app(tmp_path / "instance")
     with app.app_context(), session_scope(app) as session:
-        for slug in (SMALL, CONDITIONAL):
+        for slug in (SMALL, CONDITIONAL, CLOSED):
             publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))
-        session.query(Dataset).filter_by(slug=SMALL).update({"published": False})  # no draft workflow yet
+        # No draft or closing workflow yet: set the states directly.
+        session.query(Dataset).filter_by(slug=SMALL).update({"published": False})
+        session.query(Dataset).filter_by(slug=CLOSED).update({"open_class": "closed", "closed_reason": "privacy"})
         session.commit()
     return app
 
@@ -193,8 +196,21 @@ def test_drafts_never_appear(draft_app):
     assert SMALL not in client.get("/data.json").text
     assert client.get(f"/datasets/{SMALL}/datapackage.json").status_code == 404
     anonymous = draft_app.test_client()
-    assert anonymous.get("/api/3/action/package_list").json["result"] == [CONDITIONAL]
+    assert anonymous.get("/api/3/action/package_list").json["result"] == [CONDITIONAL, CLOSED]
     assert anonymous.get(f"/api/3/action/package_show?id={SMALL}").status_code == 404
     assert anonymous.get(f"/api/3/action/datastore_search?resource_id={SMALL}").status_code == 404
     found = anonymous.get("/api/3/action/package_search?q=smoking").json["result"]
     assert found["count"] == 0
+
+
+def test_closed_data_is_listed_without_any_data(draft_app):
+    client = draft_app.test_client()
+    pod = next(d for d in client.get("/data.json").json["dataset"] if d["identifier"].endswith(CLOSED))
+    assert pod["accessLevel"] == "non-public" and pod["distribution"] == [] and pod["rights"]
+    dcat = next(d for d in client.get("/catalog.jsonld").json["dcat:dataset"] if d["dct:identifier"] == CLOSED)
+    assert dcat["dct:accessRights"]["@id"].endswith("NON_PUBLIC") and dcat["dcat:distribution"] == []
+    package = client.get(f"/api/3/action/package_show?id={CLOSED}").json["result"]
+    assert package["resources"] == [] and {"key": "closed_reason", "value": "privacy"} in package["extras"]
+    assert client.get(f"/api/3/action/datastore_search?resource_id={CLOSED}").status_code == 403
+    resource = client.get(f"/datasets/{CLOSED}/datapackage.json").json["resources"][0]
+    assert "path" not in resource and len(resource["data"]) == 1
