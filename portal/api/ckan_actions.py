@@ -178,7 +178,7 @@ def _query_terms(data: dict) -> tuple[str, list[tuple[str, str, bool]]]:
         terms += field_terms(extra, FQ_FIELDS)
     if q in ("*:*", "*"):
         q = ""
-    elif looks_like_terms(q):
+    elif looks_like_terms(q, FQ_FIELDS):
         terms, q = terms + field_terms(q, FQ_FIELDS), ""
     return q, terms
 

@@ -136,8 +136,10 @@ def field_terms(text: str, fields: frozenset[str]) -> list[tuple[str, str, bool]
     return terms
 
 
-def looks_like_terms(text: str) -> bool:
-    return bool(TERM.match(text)) and ":" in text and not text.strip().startswith("*")
+def looks_like_terms(text: str, fields: frozenset[str]) -> bool:
+    """Whether a `q` is really filters (`tags:x`), as Solr reads it; `http://…` stays text."""
+    match = TERM.match(text)
+    return match is not None and match["field"] in fields
 
 
 def sort_keys(text: str, allowed: frozenset[str]) -> list[tuple[str, bool]]:

@@ -94,6 +94,7 @@ def test_package_search_q(bundled_client):
     assert OPEN in {p["name"] for p in found["results"]}
     assert result(bundled_client, "package_search", q="organization:transport-commission")["count"] == 2
     assert result(bundled_client, "package_search", q="*:*")["count"] == len(result(bundled_client, "package_list"))
+    assert result(bundled_client, "package_search", q="http://example.org")["count"] == 0
 
 
 def test_groups_organizations_tags_status(bundled_client):
