@@ -4,7 +4,8 @@ One dispatcher reads the action's parameters (query string on GET; a JSON object
 POST), calls the action and wraps the answer in CKAN's envelope `{help, success, result}`. Errors
 keep CKAN's statuses and `__type`s (ckanapi turns them back into exceptions): 404 Not Found
 Error, 403 Authorization Error, 409 Validation Error, 400 Search Query Error or Bad Request.
-The blueprint's own error handlers give the same envelope for routing, limit and size errors.
+The blueprint's error handler gives the same envelope to rate-limit (429) and size (413) errors;
+routing errors (404, 405) come before the blueprint is known and stay problem+json like `/api/`.
 """
 
 from __future__ import annotations
