@@ -22,9 +22,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.analysis.views import bp as analysis_bp
     from portal.api import bp as api_bp
+    from portal.api.ckan import bp as ckan_bp
     from portal.api.docs import bp as developers_bp
     from portal.catalog import setup as catalog_setup
     from portal.catalog.views import bp as catalog_bp
+    from portal.interop.views import bp as interop_bp
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
@@ -32,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     extensions.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
-    for blueprint in (site_bp, catalog_bp, accounts_bp, analysis_bp, api_bp, developers_bp):
+    for blueprint in (site_bp, catalog_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp, interop_bp):
         app.register_blueprint(blueprint)
     extensions.init_limits(app)
     return app

@@ -78,6 +78,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
     Setting("API_PAGE_CACHE_MB", int, 64, "Memory (MB per process) for encoded row pages of the row API; 0 turns the cache off."),
     Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
+    # Interoperability (CKAN API, DCAT, data.json): how the catalog names itself to harvesters.
+    Setting("CATALOG_TITLE", str, "开放数据平台 Kaifang Open Data", "Title of the catalog in DCAT, data.json and CKAN's status_show."),
+    Setting("CATALOG_PUBLISHER", str, "Municipal Open Data Office", "Publisher of the catalog (DCAT `dct:publisher`)."),
+    Setting("CATALOG_CONTACT_EMAIL", str, "opendata@example.gov.cn", "Contact of the catalog and fallback contact of datasets without one."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)

@@ -31,7 +31,7 @@ from portal.config import parse_tiers
 
 log = logging.getLogger(__name__)
 
-LIMITED_BLUEPRINTS = ("api",)
+LIMITED_BLUEPRINTS = ("api", "ckan")
 # Pages that stream data or compute: a person browsing other pages is never throttled.
 LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.download", "catalog.sample")
 SIGN_IN_ENDPOINTS = ("accounts.login", "accounts.register")

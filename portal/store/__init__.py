@@ -17,7 +17,7 @@ from portal.store.ingestion import IngestResult, ingest
 from portal.store.pages import PAGE_FORMATS, EncodedPage, encode_page
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
-from portal.store.queries import Filter, RowPage, RowQuery, Sort
+from portal.store.queries import Filter, RowPage, RowQuery, Sort, TextMatch
 from portal.store.reports import LoadReport
 from portal.store.rows import MAX_LIMIT, query_rows
 from portal.store.schema import TYPES, Column, StoredTable
@@ -28,5 +28,5 @@ __all__ = [
     "EXPORT_FORMATS", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "LoadReport", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]

@@ -29,6 +29,14 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class TextMatch:
+    """Rows where any column, read as text, contains `text` (case-insensitive): a plain
+    full-text filter such as CKAN's datastore `q`. It goes in `RowQuery.filters` beside `Filter`s."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Sort:
     """One sort key. NULLs come last in both directions."""
 
@@ -40,7 +48,7 @@ class Sort:
 class RowQuery:
     """A page of rows: filters, sort keys, the fields to return and where the page starts."""
 
-    filters: tuple[Filter, ...] = ()
+    filters: tuple[Filter | TextMatch, ...] = ()
     sort: tuple[Sort, ...] = ()
     fields: tuple[str, ...] | None = None
     limit: int = 100
@@ -79,10 +87,19 @@ def where_clause(table: StoredTable, filters: Sequence[Filter]) -> tuple[list[st
     """
     parts, params = [], []
     for item in filters:
-        part, values = filter_sql(table, item)
+        part, values = text_match_sql(table, item) if isinstance(item, TextMatch) else filter_sql(table, item)
         parts.append(part)
         params.extend(values)
     return parts, params
+
+
+def text_match_sql(table: StoredTable, item: TextMatch) -> tuple[str, list[object]]:
+    """Any column contains the text: one bound parameter per column, ORed."""
+    if not isinstance(item.text, str) or not item.text:
+        raise QueryError("invalid-value", "a text search needs some text", field="q")
+    needle = item.text.lower()
+    parts = [sql.TEXT_MATCH.format(column=sql.quote_identifier(c.name)) for c in table.columns]
+    return sql.disjunction(parts), [needle] * len(parts)
 
 
 def filter_sql(table: StoredTable, item: Filter) -> tuple[str, list[object]]:

@@ -66,6 +66,7 @@ OPERATORS: dict[str, Operator] = {
 }
 
 NOT_NULL_SQL = "{column} IS NOT NULL"
+TEXT_MATCH = "contains(lower(CAST({column} AS VARCHAR)), ?)"
 
 # -- clauses ----------------------------------------------------------------------------------
 

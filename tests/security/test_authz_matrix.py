@@ -66,6 +66,22 @@ MATRIX = [
     ("api.openapi", "GET", "/api/v1/openapi.json", ALL_OK),
     ("developers.api_reference", "GET", "/developers/api", ALL_OK),
     ("developers.problem_page", "GET", "/developers/problems/rows-not-open", ALL_OK),
+    # CKAN-compatible Action API: reads only; conditional rows refused to everyone.
+    ("ckan.api_version", "GET", "/api/3", ALL_OK),
+    ("ckan.action", "GET", "/api/3/action/package_list", ALL_OK),
+    ("ckan.action", "GET", f"/api/3/action/package_show?id={CONDITIONAL}", ALL_OK),
+    ("ckan.action", "POST", "/api/3/action/package_search", ALL_OK),
+    ("ckan.action", "GET", f"/api/3/action/datastore_search?resource_id={OPEN}&limit=1", ALL_OK),
+    ("ckan.action", "GET", f"/api/3/action/datastore_search?resource_id={CONDITIONAL}", dict.fromkeys(ROLES, 403)),
+    ("ckan.action", "POST", "/api/3/action/package_create", dict.fromkeys(ROLES, 400)),
+    ("ckan.action_unversioned", "GET", "/api/action/status_show", ALL_OK),
+    ("ckan.action_unversioned", "GET", f"/api/action/datastore_search?resource_id={CONDITIONAL}", dict.fromkeys(ROLES, 403)),
+    # Harvestable catalog: public documents, the same for every caller.
+    ("interop.dcat_catalog", "GET", "/catalog.jsonld", ALL_OK),
+    ("interop.data_json", "GET", "/data.json", ALL_OK),
+    ("interop.datapackage_json", "GET", f"/datasets/{OPEN}/datapackage.json", ALL_OK),
+    ("interop.datapackage_json", "GET", f"/datasets/{CONDITIONAL}/datapackage.json", ALL_OK),
+    ("interop.datapackage_json", "GET", "/datasets/no-such-dataset/datapackage.json", dict.fromkeys(ROLES, 404)),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.
