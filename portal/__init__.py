@@ -16,7 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     app.config.update(load_config(instance, test_config))
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
 
-    from portal import db, errors, extensions, filters
+    from portal import db, errors, extensions, filters, search
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
     from portal.accounts.views import bp as accounts_bp
     from portal.analysis import models as _analysis_models  # noqa: F401
@@ -25,6 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
+    search.init_app(app)
     extensions.init_app(app)
     errors.init_app(app)
     filters.init_app(app)

@@ -142,6 +142,23 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
     sys.exit(0 if result["status"] == "ok" else 1)
 
 
+@main.command()
+def reindex() -> None:
+    """Rebuild the search index from the database."""
+    from portal.search.cli import reindex as run
+
+    run(_app())
+
+
+@main.command()
+@click.argument("slug")
+def delete(slug: str) -> None:
+    """Delete a dataset, its versions and its files (it leaves the search index at once)."""
+    from portal.catalog.cli import delete_one
+
+    sys.exit(0 if delete_one(_app(), slug) else 1)
+
+
 def _app():
     from portal import create_app
     from portal.config import ConfigError

@@ -38,6 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),
     Setting("DEBUG", bool, False, "Flask debug mode; never in production."),
     Setting("TESTING", bool, False, "Set by the test suite."),
+    Setting("SEARCH_SYNONYMS", str, "", "Synonym table of search (one group per line); empty means the bundled `portal/search/synonyms.txt`."),
+    Setting("SEARCH_LOCK_TIMEOUT", int, 10, "Seconds a process waits for the search index's writer lock before leaving its changes to the next drain."),
+    Setting("SEARCH_DRAIN_INTERVAL", int, 5, "Seconds between each process's sweeps of the search outbox for changes left behind; 0 turns the timer off."),
+    Setting("SEARCH_BACKGROUND_REBUILD", bool, True, "Rebuild a missing or corrupt search index in a background thread while the site answers from the database."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)

@@ -1,0 +1,187 @@
+"""The one owner of the Whoosh index: opening, the live updates from the outbox, rebuilding.
+
+Whoosh lets one writer in at a time (a lock file in the index folder). Every worker process
+that commits a catalog change drains the outbox itself, right after its commit, taking the
+writer lock with retries (`SEARCH_LOCK_TIMEOUT`); so a change is searchable before the
+response that made it is sent. A drain that cannot get the lock leaves its rows for the next
+drain, and a timer in each process drains leftovers (docs/decisions/0013). Readers keep one
+searcher per thread and reopen it whenever the index generation on disk changes, so a change
+made by another process is seen by the next query.
+
+A missing or corrupt index is rebuilt from the database in a background thread while the site
+answers from the database filter (`status` is then "rebuilding").
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import threading
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from whoosh import index as whoosh_index
+from whoosh.searching import Searcher
+from whoosh.writing import CLEAR
+
+from portal.search.documents import load_datasets, to_document
+from portal.search.models import SearchOutbox
+from portal.search.schema import build_schema
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".rebuild.lock"
+DRAIN_BATCH = 500
+
+
+class SearchIndex:
+    """The index folder of one app, shared by the threads of a process."""
+
+    def __init__(self, folder: Path, sessions: sessionmaker[Session], *, lock_timeout: float = 10.0):
+        self.folder = folder
+        self.sessions = sessions
+        self.lock_timeout = lock_timeout
+        self.status = "closed"  # closed | ready | rebuilding
+        self._ix = None
+        self._local = threading.local()
+        self._state = threading.Lock()
+        self._rebuilder: threading.Thread | None = None
+
+    # ---- opening and rebuilding ---------------------------------------------------------
+
+    def open(self, *, background: bool = True) -> str:
+        """Open the index; start a rebuild when it is missing or unreadable. Returns the status."""
+        try:
+            ix = whoosh_index.open_dir(str(self.folder))
+            with ix.searcher() as probe:
+                probe.doc_count()
+            self._ix, self.status = ix, "ready"
+        except Exception as exc:  # noqa: BLE001 - any failure to read the index means rebuild it
+            log.warning("search index at %s unusable (%s); rebuilding from the database", self.folder, exc)
+            self.start_rebuild(background=background)
+        return self.status
+
+    def start_rebuild(self, *, background: bool = True) -> None:
+        """Rebuild from the database; meanwhile searches fall back to the database filter."""
+        with self._state:
+            if self._rebuilder is not None and self._rebuilder.is_alive():
+                return
+            self.status, self._ix = "rebuilding", None
+            self._local = threading.local()
+            self._rebuilder = threading.Thread(target=self._rebuild_quietly, name="search-rebuild", daemon=True)
+        if background:
+            self._rebuilder.start()
+        else:
+            self._rebuilder.run()
+
+    def _rebuild_quietly(self) -> None:
+        try:
+            self.rebuild()
+        except Exception:  # the thread must not die silently: log, stay in fallback mode
+            log.exception("rebuilding the search index failed")
+
+    def rebuild(self) -> int:
+        """Index every dataset again, in a new generation that replaces the old one at commit.
+
+        Only one process rebuilds (an exclusive file lock); the others wait, then open its result.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.folder / LOCK_FILE):
+            ix = self._usable_or_new()
+            with self.sessions() as session:
+                upto = session.scalar(select(func.max(SearchOutbox.id))) or 0
+                writer = ix.writer(timeout=self.lock_timeout)
+                count = 0
+                for dataset in load_datasets(session):
+                    writer.add_document(**to_document(dataset))
+                    count += 1
+                writer.commit(mergetype=CLEAR)
+                session.execute(delete(SearchOutbox).where(SearchOutbox.id <= upto))
+                session.commit()
+        self._ix, self.status = ix, "ready"
+        self._local = threading.local()
+        self.drain()
+        return count
+
+    def _usable_or_new(self):
+        try:
+            ix = whoosh_index.open_dir(str(self.folder))
+            with ix.searcher() as probe:
+                probe.doc_count()
+            return ix
+        except Exception:  # noqa: BLE001 - unreadable: start from an empty folder
+            for child in self.folder.iterdir():
+                if child.name != LOCK_FILE:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
+            return whoosh_index.create_in(str(self.folder), build_schema())
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def searcher(self) -> Searcher | None:
+        """This thread's searcher on the newest generation, or None while the index is unusable."""
+        ix = self._ix
+        if ix is None or self.status != "ready":
+            return None
+        try:
+            if ix.latest_generation() < 0:
+                raise FileNotFoundError(self.folder)
+            current = getattr(self._local, "searcher", None)
+            self._local.searcher = ix.searcher() if current is None else current.refresh()
+        except Exception as exc:  # noqa: BLE001 - files gone or damaged under us
+            log.warning("search index at %s became unreadable (%s); rebuilding", self.folder, exc)
+            self.start_rebuild()
+            return None
+        return self._local.searcher
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Apply the outbox to the index; returns how many datasets were refreshed.
+
+        Safe to call from any process at any time: rows are deleted only after the index commit
+        that covers them, so a crash in between only means indexing a dataset twice.
+        """
+        ix = self._ix
+        if ix is None:
+            return 0
+        done = 0
+        with self.sessions() as session:
+            while rows := list(session.scalars(select(SearchOutbox).order_by(SearchOutbox.id).limit(DRAIN_BATCH))):
+                try:
+                    self._apply(ix, session, {r.dataset_id for r in rows})
+                except whoosh_index.LockError:
+                    log.info("search index busy; %d change(s) left for the next drain", len(rows))
+                    return done
+                session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r.id for r in rows])))
+                session.commit()
+                done += len(rows)
+        return done
+
+    def _apply(self, ix, session: Session, ids: Iterable[int]) -> None:
+        ids = set(ids)
+        writer = ix.writer(timeout=self.lock_timeout)
+        try:
+            found = set()
+            for dataset in load_datasets(session, ids):
+                writer.update_document(**to_document(dataset))
+                found.add(dataset.id)
+            for missing in ids - found:
+                writer.delete_by_term("id", str(missing))
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+
+@contextmanager
+def _file_lock(path: Path):
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
