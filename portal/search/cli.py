@@ -14,7 +14,5 @@ def reindex(app: Flask) -> None:
     """Rebuild in place: searches keep answering from the old generation until the commit."""
     index = search.engine(app).index
     started = time.perf_counter()
-    index.folder.mkdir(parents=True, exist_ok=True)
-    index.open(background=False)
     count = index.rebuild()
     click.echo(f"indexed {count} dataset(s) in {time.perf_counter() - started:.1f} s at {index.folder}")

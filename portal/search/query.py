@@ -87,12 +87,17 @@ class QueryBuilder:
             return Every()
         parser = self.parsers[qparser.OrGroup if any_word else qparser.AndGroup]
         try:
-            parsed = parser.parse(text)
+            parsed = parser.parse(self.synonyms.rewrite(text))
         except Exception:  # noqa: BLE001 - the parser's own failure: search the words alone
             parsed = parser.parse(" ".join(re.findall(r"\w+", text)))
         query = self._expand(parsed)
         pinyin = self._pinyin(text, vocabulary)
         return Or([query, pinyin]) if pinyin is not None else query
+
+    def words_only(self, text: str) -> Query:
+        """The plain words of `text`, any syntax dropped: the last resort for odd input."""
+        words = " ".join(re.findall(r"\w+", text))
+        return self._expand(self.parsers[qparser.AndGroup].parse(words)) if words else Every()
 
     def _expand(self, query: Query) -> Query:
         if isinstance(query, Term) and query.fieldname in TEXT_FIELDS:
@@ -110,7 +115,12 @@ class QueryBuilder:
         units = split_pinyin(text.replace("'", "").replace(" ", "").lower(), vocabulary.pinyin_terms)
         if not units:
             return None
-        return And([Term("pinyin", u) for u in units])
+        spelled = And([Term("pinyin", u) for u in units])
+        chinese = [vocabulary.by_pinyin.get(u, ("",))[0] for u in units]
+        if not all(chinese):
+            return spelled
+        # the Chinese words the pinyin spells, so their synonyms count too (feiji → 飞机 → 航班)
+        return Or([spelled, self._expand(self.parsers[qparser.AndGroup].parse(" ".join(chinese)))])
 
 
 def _form(field: str, form: tuple[str, ...], boost: float) -> Query:

@@ -8,6 +8,7 @@ columns where single-valued so sorting and faceting do not read stored documents
 
 from __future__ import annotations
 
+from whoosh.analysis import LowercaseFilter, SpaceSeparatedTokenizer
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from portal.search.analysis import text_analyzer
@@ -32,7 +33,7 @@ def build_schema() -> Schema:
         id=ID(stored=True, unique=True),
         slug=ID(stored=True),
         title=TEXT(analyzer=text, stored=True, field_boost=FIELD_BOOSTS["title"]),
-        pinyin=KEYWORD(lowercase=True, scorable=True, field_boost=FIELD_BOOSTS["pinyin"]),
+        pinyin=TEXT(analyzer=SpaceSeparatedTokenizer() | LowercaseFilter(), field_boost=FIELD_BOOSTS["pinyin"]),
         tags=TEXT(analyzer=text, field_boost=FIELD_BOOSTS["tags"]),
         description=TEXT(analyzer=text, field_boost=FIELD_BOOSTS["description"]),
         meta=TEXT(analyzer=text, field_boost=FIELD_BOOSTS["meta"]),

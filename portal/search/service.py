@@ -14,11 +14,13 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 from whoosh import sorting
 from whoosh.query import And, Query
+from whoosh.query.qcore import QueryError
 from whoosh.searching import Searcher
 
 from portal.auth import Actor
 from portal.catalog import service as catalog
 from portal.catalog.schemas import LIST_SORTS, Facet, ListParams, Named
+from portal.search.analysis import has_cjk
 from portal.search.engine import SearchEngine, engine_of
 from portal.search.lexicon import Lexicon
 from portal.search.query import TEXT_FIELDS, clean, facet_filters, has_operators, visibility_filter
@@ -53,7 +55,9 @@ def search_datasets(session: Session, actor: Actor, params: SearchParams) -> Sea
     lexicon = engine.lexicon(searcher)
     cleaned = clean(params.q)
     run = _best_run(engine, searcher, lexicon, actor, params, cleaned.text)
-    suggestion = correct(cleaned.text, searcher, lexicon.vocabulary) if cleaned.text and run.total < FEW_RESULTS else None
+    suggestion = None
+    if cleaned.text and run.total < FEW_RESULTS:
+        suggestion = correct(cleaned.text, searcher, lexicon.vocabulary, engine.builder.synonyms)
     corrected_from = None
     if run.total == 0 and suggestion:
         retry = _best_run(engine, searcher, lexicon, actor, params, suggestion)
@@ -79,7 +83,7 @@ def suggest(session: Session, actor: Actor, text: str, *, limit: int = 8) -> tup
 def _best_run(engine: SearchEngine, searcher: Searcher, lexicon: Lexicon, actor: Actor,
               params: SearchParams, text: str) -> _Run:
     run = _run(engine, searcher, lexicon, actor, params, text, any_word=False)
-    if run.total == 0 and len(text.split()) > 1 and not has_operators(text):
+    if run.total == 0 and (len(text.split()) > 1 or has_cjk(text)) and not has_operators(text):
         return _run(engine, searcher, lexicon, actor, params, text, any_word=True)
     return run
 
@@ -87,6 +91,14 @@ def _best_run(engine: SearchEngine, searcher: Searcher, lexicon: Lexicon, actor:
 def _run(engine: SearchEngine, searcher: Searcher, lexicon: Lexicon, actor: Actor, params: SearchParams,
          text: str, *, any_word: bool) -> _Run:
     query = engine.builder.build(text, lexicon.vocabulary, any_word=any_word)
+    try:
+        return _execute(searcher, actor, params, text, query, any_word=any_word)
+    except QueryError:  # a valid parse Whoosh cannot run (e.g. a phrase on a field without positions)
+        return _execute(searcher, actor, params, text, engine.builder.words_only(text), any_word=any_word)
+
+
+def _execute(searcher: Searcher, actor: Actor, params: SearchParams, text: str, query: Query, *,
+             any_word: bool) -> _Run:
     query = And([query, *facet_filters(params.filters)]) if params.filters else query
     visible = visibility_filter(actor)
     matched = set(searcher.docs_for_query(And([query, visible]) if visible is not None else query))

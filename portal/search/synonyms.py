@@ -8,6 +8,7 @@ a member of several words (postal code) becomes a phrase.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,17 @@ class Synonyms:
     """term → the analysed forms (tuples of terms) of every member of its groups."""
 
     groups: dict[str, tuple[tuple[str, ...], ...]]
+    phrases: tuple[tuple[re.Pattern[str], str], ...] = ()
 
     def alternatives(self, term: str) -> tuple[tuple[str, ...], ...]:
         return self.groups.get(term, ())
+
+    def rewrite(self, text: str) -> str:
+        """Replace members of several words (zip code) by a one-word member of their group, so
+        the parser sees one word that `alternatives` then widens to the whole group."""
+        for pattern, word in self.phrases:
+            text = pattern.sub(word, text)
+        return text
 
 
 def parse_lines(lines: list[str]) -> list[list[str]]:
@@ -44,10 +53,15 @@ def load_synonyms(path: Path | None, analyzer: Composable) -> Synonyms:
     if not path.is_file():
         return Synonyms({})
     table: dict[str, set[tuple[str, ...]]] = {}
+    phrases: list[tuple[re.Pattern[str], str]] = []
     for members in parse_lines(path.read_text(encoding="utf-8").splitlines()):
         forms = {tuple(t.text for t in analyzer(m, mode="query")) for m in members}
         forms.discard(())
         for form in forms:
             if len(form) == 1:
                 table.setdefault(form[0], set()).update(forms)
-    return Synonyms({term: tuple(sorted(forms)) for term, forms in table.items()})
+        single = next((m for m in members if len(m.split()) == 1), None)
+        phrases += [(re.compile(rf"(?<![\w\"]){re.escape(m)}(?![\w\"])", re.IGNORECASE), single)
+                    for m in members if single and len(m.split()) > 1]
+    phrases.sort(key=lambda pair: -len(pair[0].pattern))
+    return Synonyms({term: tuple(sorted(forms)) for term, forms in table.items()}, tuple(phrases))
