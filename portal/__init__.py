@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.api import bp as api_bp
     from portal.catalog.views import bp as catalog_bp
+    from portal.search.views import bp as search_bp
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
@@ -29,7 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     extensions.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
-    for blueprint in (site_bp, catalog_bp, accounts_bp, api_bp):
+    for blueprint in (site_bp, catalog_bp, search_bp, accounts_bp, api_bp):
         app.register_blueprint(blueprint)
     extensions.init_limits(app)
     return app

@@ -14,3 +14,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensi
 csrf.exempt(bp)
 
 from portal.api import catalog  # noqa: E402,F401 - registers the routes on bp
+from portal.search import api as _search_api  # noqa: E402,F401 - the search routes

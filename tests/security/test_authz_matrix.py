@@ -36,6 +36,10 @@ MATRIX = [
     ("api.dataset", "GET", f"/api/v1/datasets/{CONDITIONAL}", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{OPEN}/rows", ALL_OK),
     ("api.dataset_rows", "GET", f"/api/v1/datasets/{CONDITIONAL}/rows", dict.fromkeys(ROLES, 403)),
+    ("search.search_page", "GET", "/search?q=航班", ALL_OK),
+    ("api.search", "GET", "/api/v1/search?q=flights&theme=transport", ALL_OK),
+    ("api.search", "GET", "/api/v1/search?sort=nonsense", dict.fromkeys(ROLES, 400)),
+    ("api.search_suggest", "GET", "/api/v1/search/suggest?q=tq", ALL_OK),
 ]
 
 
