@@ -21,6 +21,7 @@ from portal.search.models import SearchOutbox
 
 log = logging.getLogger(__name__)
 PENDING = "kaifang.search.pending"
+COUNTS_EVERY = 12  # timer ticks between syncs of view/download counts (1 minute by default)
 
 
 def init_app(app: Flask) -> None:
@@ -77,9 +78,12 @@ def _after_commit(session: Session) -> None:
 
 
 def _drain_forever(found: SearchEngine, interval: int) -> None:
-    stop = threading.Event()
+    stop, tick = threading.Event(), 0
     while not stop.wait(interval):
+        tick += 1
         try:
             found.drain()
+            if tick % COUNTS_EVERY == 0:
+                found.index.sync_counts()
         except Exception:  # keep the timer alive; the next tick tries again
             log.exception("draining the search outbox failed")

@@ -56,7 +56,7 @@ def to_document(d: Dataset) -> dict[str, Any]:
         "update_frequency": d.update_frequency or "irregular",
         "tag": ",".join(t.replace(",", " ") for t in tags),
         "published": "1" if d.published else "0", "department_id": str(d.department_id),
-        "updated": int(d.updated_at.timestamp()), "views": int(d.view_count or 0),
+        "updated": int(d.updated_at.timestamp() * 1_000_000), "views": int(d.view_count or 0),
         "downloads": int(d.download_count or 0), "records": int(version.row_count) if version else 0,
         "title_sort": d.title_zh, "titles": (d.title_zh, d.title_en, tags),
     }

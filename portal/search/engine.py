@@ -45,7 +45,7 @@ class SearchEngine:
             return current
         with self._lexicon_lock:
             if self._lexicon is None or self._lexicon.generation != generation:
-                self._lexicon = build_lexicon(searcher.reader())
+                self._lexicon = build_lexicon(searcher.reader(), self.builder.synonyms.words)
             return self._lexicon
 
     def drain(self) -> int:

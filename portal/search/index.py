@@ -28,6 +28,7 @@ from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
+from portal.catalog.models import Dataset
 from portal.search.documents import load_datasets, to_document
 from portal.search.models import SearchOutbox
 from portal.search.schema import build_schema
@@ -160,6 +161,22 @@ class SearchIndex:
                 session.commit()
                 done += len(rows)
         return done
+
+    def sync_counts(self) -> int:
+        """Queue the datasets whose view or download counts moved since they were indexed.
+
+        Counts change on every page view, far too often to reindex each time; sorting by
+        them may lag by one timer period (`SEARCH_DRAIN_INTERVAL` × COUNTS_EVERY)."""
+        searcher = self.searcher()
+        if searcher is None:
+            return 0
+        indexed = {int(f["id"]): (f.get("views"), f.get("downloads")) for _, f in searcher.reader().iter_docs()}
+        with self.sessions() as session:
+            rows = session.execute(select(Dataset.id, Dataset.view_count, Dataset.download_count))
+            stale = [i for i, views, downloads in rows if indexed.get(i, (views, downloads)) != (views, downloads)]
+            session.add_all(SearchOutbox(dataset_id=i) for i in stale)
+            session.commit()
+        return len(stale) and self.drain()
 
     def _apply(self, ix, session: Session, ids: Iterable[int]) -> None:
         ids = set(ids)

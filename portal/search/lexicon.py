@@ -91,10 +91,10 @@ class Vocabulary:
     english: Corrector
 
 
-def _vocabulary(reader: IndexReader, published: list[dict]) -> Vocabulary:
+def _vocabulary(reader: IndexReader, published: list[dict], extra_words: frozenset[str]) -> Vocabulary:
     """Words of published titles and tags only, so a suggestion never reveals a draft."""
     frequency: dict[str, int] = defaultdict(int)
-    english: dict[str, int] = defaultdict(int)
+    english: dict[str, int] = defaultdict(int, dict.fromkeys(extra_words, 1))
     for fields in published:
         title_zh, title_en, tags = fields["titles"]
         for word in {w for w, _, _ in segment(" ".join([title_zh, *tags]), search_mode=True)}:
@@ -133,7 +133,7 @@ class Lexicon:
     facets: FacetSets
 
 
-def build_lexicon(reader: IndexReader) -> Lexicon:
+def build_lexicon(reader: IndexReader, extra_words: frozenset[str] = frozenset()) -> Lexicon:
     """Autocomplete and vocabulary from published documents; facet sets from all of them
     (a facet count is always taken within a result set the viewer may see)."""
     published = [fields for _, fields in reader.iter_docs() if fields.get("published") == "1"]
@@ -146,4 +146,4 @@ def build_lexicon(reader: IndexReader) -> Lexicon:
         for tag in tags:
             tag_counts[tag] += 1
     entries += [Completion(tag, "tag", None, n) for tag, n in tag_counts.items()]
-    return Lexicon(reader.generation(), Autocomplete(entries), _vocabulary(reader, published), FacetSets(reader))
+    return Lexicon(reader.generation(), Autocomplete(entries), _vocabulary(reader, published, extra_words), FacetSets(reader))

@@ -23,6 +23,7 @@ class Synonyms:
 
     groups: dict[str, tuple[tuple[str, ...], ...]]
     phrases: tuple[tuple[re.Pattern[str], str], ...] = ()
+    words: frozenset[str] = frozenset()  # one-word Latin members, unstemmed: 'did you mean' targets
 
     def alternatives(self, term: str) -> tuple[tuple[str, ...], ...]:
         return self.groups.get(term, ())
@@ -54,14 +55,16 @@ def load_synonyms(path: Path | None, analyzer: Composable) -> Synonyms:
         return Synonyms({})
     table: dict[str, set[tuple[str, ...]]] = {}
     phrases: list[tuple[re.Pattern[str], str]] = []
+    words: set[str] = set()
     for members in parse_lines(path.read_text(encoding="utf-8").splitlines()):
         forms = {tuple(t.text for t in analyzer(m, mode="query")) for m in members}
         forms.discard(())
         for form in forms:
             if len(form) == 1:
                 table.setdefault(form[0], set()).update(forms)
+        words.update(m.lower() for m in members if m.isascii() and m.isalpha())
         single = next((m for m in members if len(m.split()) == 1), None)
         phrases += [(re.compile(rf"(?<![\w\"]){re.escape(m)}(?![\w\"])", re.IGNORECASE), single)
                     for m in members if single and len(m.split()) > 1]
     phrases.sort(key=lambda pair: -len(pair[0].pattern))
-    return Synonyms({term: tuple(sorted(forms)) for term, forms in table.items()}, tuple(phrases))
+    return Synonyms({term: tuple(sorted(forms)) for term, forms in table.items()}, tuple(phrases), frozenset(words))
