@@ -14,7 +14,6 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
-from whoosh import index as whoosh_index
 
 from portal.search.engine import INFO_KEY, SearchEngine, engine_of
 from portal.search.models import SearchOutbox
@@ -55,8 +54,8 @@ def prepare(app: Flask) -> None:
     """At `kaifang init`: make sure an index exists, built from whatever the database holds."""
     index = engine(app).index
     index.folder.mkdir(parents=True, exist_ok=True)
-    if not whoosh_index.exists_in(str(index.folder)):
-        index.rebuild()
+    if not any(index.folder.glob("_*.toc")):
+        index.rebuild()  # a new instance: nothing to lose, build it now
     elif index.open(background=False) != "ready":
         raise RuntimeError(f"could not build the search index at {index.folder}")
 

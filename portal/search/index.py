@@ -15,9 +15,11 @@ answers from the database filter (`status` is then "rebuilding").
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import shutil
 import threading
+import warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,13 +58,11 @@ class SearchIndex:
 
     def open(self, *, background: bool = True) -> str:
         """Open the index; start a rebuild when it is missing or unreadable. Returns the status."""
-        try:
-            ix = whoosh_index.open_dir(str(self.folder))
-            with ix.searcher() as probe:
-                probe.doc_count()
+        ix = _open_checked(self.folder)
+        if ix is not None:
             self._ix, self.status = ix, "ready"
-        except Exception as exc:  # noqa: BLE001 - any failure to read the index means rebuild it
-            log.warning("search index at %s unusable (%s); rebuilding from the database", self.folder, exc)
+        else:
+            log.warning("search index at %s missing or unreadable; rebuilding from the database", self.folder)
             self.start_rebuild(background=background)
         return self.status
 
@@ -109,16 +109,13 @@ class SearchIndex:
         return count
 
     def _usable_or_new(self):
-        try:
-            ix = whoosh_index.open_dir(str(self.folder))
-            with ix.searcher() as probe:
-                probe.doc_count()
+        ix = _open_checked(self.folder)
+        if ix is not None:
             return ix
-        except Exception:  # noqa: BLE001 - unreadable: start from an empty folder
-            for child in self.folder.iterdir():
-                if child.name != LOCK_FILE:
-                    shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
-            return whoosh_index.create_in(str(self.folder), build_schema())
+        for child in self.folder.iterdir():  # unreadable: start from an empty folder
+            if child.name != LOCK_FILE:
+                shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
+        return whoosh_index.create_in(str(self.folder), build_schema())
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -131,7 +128,12 @@ class SearchIndex:
             if ix.latest_generation() < 0:
                 raise FileNotFoundError(self.folder)
             current = getattr(self._local, "searcher", None)
-            self._local.searcher = ix.searcher() if current is None else current.refresh()
+            if current is None or current.reader().generation() != ix.latest_generation():
+                # A new reader, not Searcher.refresh(): whoosh-reloaded 2.7.5 reuses segment
+                # readers with their old deletion sets (an updated document shows twice).
+                self._local.searcher = ix.searcher()
+                if current is not None:
+                    current.close()
         except Exception as exc:  # noqa: BLE001 - files gone or damaged under us
             log.warning("search index at %s became unreadable (%s); rebuilding", self.folder, exc)
             self.start_rebuild()
@@ -192,6 +194,24 @@ class SearchIndex:
             writer.cancel()
             raise
         writer.commit()
+
+
+def _open_checked(folder: Path):
+    """The index at `folder` if it opens and reads, else None.
+
+    Whoosh leaves the file of an unreadable TOC open when it raises; the file is closed here,
+    quietly, rather than as a ResourceWarning at some later garbage collection."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            ix = whoosh_index.open_dir(str(folder))
+            with ix.searcher() as probe:
+                probe.doc_count()
+            return ix
+        except Exception as exc:  # noqa: BLE001 - any failure to read the index means rebuild it
+            log.info("search index at %s not readable: %s", folder, exc)
+        gc.collect()
+    return None
 
 
 @contextmanager

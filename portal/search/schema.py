@@ -51,7 +51,7 @@ def build_schema() -> Schema:
         updated=NUMERIC(bits=64, sortable=True, stored=True),
         views=NUMERIC(bits=64, sortable=True, stored=True),
         downloads=NUMERIC(bits=64, sortable=True, stored=True),
-        records=NUMERIC(bits=64, sortable=True),
+        records=NUMERIC(bits=64, sortable=True, stored=True),
         title_sort=ID(sortable=True),
         titles=STORED(),  # (title_zh, title_en, [tags]) for autocomplete
     )
