@@ -22,6 +22,8 @@ from portal.search.synonyms import Synonyms
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 24
 TEXT_FIELDS = ("title", "tags", "description", "meta", "columns")
+SYNONYM_FIELDS = ("title", "tags", "description")  # widening the low-weight fields adds cost, not hits
+PARSED_FIELDS = {f: b for f, b in FIELD_BOOSTS.items() if f != "pinyin"}  # pinyin has its own builder
 _FIELD_PREFIX = re.compile(r"(\w+):")
 _RANGES = re.compile(r"[\[\]{}^]")
 _OPERATORS = re.compile(r'\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b|["()*?:+]|(^|\s)-')
@@ -78,7 +80,7 @@ class QueryBuilder:
         self.parsers = {group: self._parser(group) for group in (qparser.AndGroup, qparser.OrGroup)}
 
     def _parser(self, group) -> qparser.QueryParser:
-        parser = qparser.MultifieldParser(list(FIELD_BOOSTS), self.schema, fieldboosts=FIELD_BOOSTS, group=group)
+        parser = qparser.MultifieldParser(list(PARSED_FIELDS), self.schema, fieldboosts=PARSED_FIELDS, group=group)
         parser.remove_plugin_class(qparser.RangePlugin)
         return parser
 
@@ -100,7 +102,7 @@ class QueryBuilder:
         return self._expand(self.parsers[qparser.AndGroup].parse(words)) if words else Every()
 
     def _expand(self, query: Query) -> Query:
-        if isinstance(query, Term) and query.fieldname in TEXT_FIELDS:
+        if isinstance(query, Term) and query.fieldname in SYNONYM_FIELDS:
             alternatives = self.synonyms.alternatives(query.text)
             if alternatives:
                 return Or([_form(query.fieldname, form, query.boost) for form in alternatives])
