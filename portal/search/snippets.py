@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 from portal.search.analysis import text_analyzer
 
 WINDOW = 150
+BREAKS = frozenset(" \n\t，。；：、,.;:!?！？")
 _ANALYZER = text_analyzer()
 
 
@@ -16,7 +17,7 @@ def snippet(text: str, terms: frozenset[str], *, window: int = WINDOW) -> Markup
     if not text:
         return Markup("")
     spans = [(t.startchar, t.endchar) for t in _ANALYZER(text, chars=True, mode="index") if t.text in terms]
-    start = max(0, spans[0][0] - window // 4) if spans else 0
+    start = _boundary(text, max(0, spans[0][0] - window // 4), spans[0][0]) if spans else 0
     end = min(len(text), start + window)
     marked, cursor = [], start
     for s, e in sorted(spans):
@@ -28,3 +29,13 @@ def snippet(text: str, terms: frozenset[str], *, window: int = WINDOW) -> Markup
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
     return escape(prefix) + Markup("").join(marked) + escape(suffix)
+
+
+def _boundary(text: str, start: int, limit: int) -> int:
+    """Move a cut forward to just after a space or punctuation, so no word is cut in half."""
+    if start == 0:
+        return 0
+    for i in range(start, min(limit, start + 20)):
+        if text[i] in BREAKS:
+            return i + 1
+    return start
