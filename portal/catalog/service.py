@@ -224,7 +224,7 @@ def summaries_by_id(session: Session, actor: Actor, ids: list[int]) -> dict[int,
     return {d.id: _summary(d) for d in rows}
 
 
-def facet_names(session: Session) -> dict[str, dict[str, Named]]:  # noqa: ARG001 - names are public
+def facet_names(session: Session) -> dict[str, dict[str, Named]]:
     """The names of themes and departments by key, for labelling facet values."""
     themes = {t.code: Named(t.code, t.name_zh, t.name_en) for t in session.scalars(select(Theme))}
     departments = {d.slug: Named(d.slug, d.name_zh, d.name_en) for d in session.scalars(select(Department))}

@@ -17,7 +17,9 @@ from __future__ import annotations
 import fcntl
 import gc
 import logging
+import os
 import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterable
@@ -86,36 +88,54 @@ class SearchIndex:
             log.exception("rebuilding the search index failed")
 
     def rebuild(self) -> int:
-        """Index every dataset again, in a new generation that replaces the old one at commit.
+        """Index every dataset again; returns how many.
 
-        Only one process rebuilds (an exclusive file lock); the others wait, then open its result.
+        A readable index gets a new generation that replaces the old one at commit. An unreadable
+        or missing one is built in a staging folder beside it and moved in, its TOC last, so other
+        processes never open a half-built (or empty) index. Only one process rebuilds at a time
+        (an exclusive file lock); the others wait, then rebuild the readable result in place.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.folder / LOCK_FILE):
-            ix = self._usable_or_new()
-            with self.sessions() as session:
-                upto = session.scalar(select(func.max(SearchOutbox.id))) or 0
-                writer = ix.writer(timeout=self.lock_timeout)
-                count = 0
-                for dataset in load_datasets(session):
-                    writer.add_document(**to_document(dataset))
-                    count += 1
-                writer.commit(mergetype=CLEAR)
-                session.execute(delete(SearchOutbox).where(SearchOutbox.id <= upto))
-                session.commit()
+        with _file_lock(self.folder / LOCK_FILE), self.sessions() as session:
+            upto = session.scalar(select(func.max(SearchOutbox.id))) or 0
+            ix = _open_checked(self.folder)
+            if ix is not None:
+                count = self._fill(ix, session)
+            else:
+                ix, count = self._build_beside(session)
+            session.execute(delete(SearchOutbox).where(SearchOutbox.id <= upto))
+            session.commit()
         self._ix, self.status = ix, "ready"
         self._local = threading.local()
         self.drain()
         return count
 
-    def _usable_or_new(self):
-        ix = _open_checked(self.folder)
-        if ix is not None:
-            return ix
-        for child in self.folder.iterdir():  # unreadable: start from an empty folder
-            if child.name != LOCK_FILE:
-                shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
-        return whoosh_index.create_in(str(self.folder), build_schema())
+    def _fill(self, ix, session: Session) -> int:
+        writer = ix.writer(timeout=self.lock_timeout)
+        count = 0
+        try:
+            for dataset in load_datasets(session):
+                writer.add_document(**to_document(dataset))
+                count += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit(mergetype=CLEAR)
+        return count
+
+    def _build_beside(self, session: Session):
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}-rebuild-", dir=self.folder.parent))
+        try:
+            count = self._fill(whoosh_index.create_in(str(staging), build_schema()), session)
+            for child in self.folder.iterdir():
+                if child.name != LOCK_FILE:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
+            for built in sorted(staging.iterdir(), key=lambda p: p.suffix == ".toc"):  # the TOC last
+                if not built.name.endswith("WRITELOCK"):
+                    os.replace(built, self.folder / built.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return whoosh_index.open_dir(str(self.folder)), count
 
     # ---- reading ------------------------------------------------------------------------
 
