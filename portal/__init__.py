@@ -16,7 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     app.config.update(load_config(instance, test_config))
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
 
-    from portal import db, errors, extensions, filters
+    from portal import db, errors, extensions, filters, search
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
     from portal.accounts.views import bp as accounts_bp
     from portal.analysis import models as _analysis_models  # noqa: F401
@@ -27,14 +27,17 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.catalog import setup as catalog_setup
     from portal.catalog.views import bp as catalog_bp
     from portal.interop.views import bp as interop_bp
+    from portal.search.views import bp as search_bp
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
     catalog_setup.init_caches(app)
+    search.init_app(app)
     extensions.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
-    for blueprint in (site_bp, catalog_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp, interop_bp):
+    for blueprint in (site_bp, catalog_bp, search_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp,
+                      interop_bp):
         app.register_blueprint(blueprint)
     extensions.init_limits(app)
     return app

@@ -153,6 +153,23 @@ def offline_run(source: Path, paths: tuple[Path, ...], as_json: bool) -> None:
     sys.exit(0 if result["status"] == "ok" else 1)
 
 
+@main.command()
+def reindex() -> None:
+    """Rebuild the search index from the database."""
+    from portal.search.cli import reindex as run
+
+    run(_app())
+
+
+@main.command()
+@click.argument("slug")
+def delete(slug: str) -> None:
+    """Delete a dataset, its versions and its files (it leaves the search index at once)."""
+    from portal.catalog.cli import delete_one
+
+    sys.exit(0 if delete_one(_app(), slug) else 1)
+
+
 from portal.accounts import cli as accounts_cli  # noqa: E402 - after `main`
 
 main.add_command(accounts_cli.create_key)

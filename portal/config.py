@@ -82,6 +82,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CATALOG_TITLE", str, "开放数据平台 Kaifang Open Data", "Title of the catalog in DCAT, data.json and CKAN's status_show."),
     Setting("CATALOG_PUBLISHER", str, "Municipal Open Data Office", "Publisher of the catalog (DCAT `dct:publisher`)."),
     Setting("CATALOG_CONTACT_EMAIL", str, "opendata@example.gov.cn", "Contact of the catalog and fallback contact of datasets without one."),
+    Setting("SEARCH_SYNONYMS", str, "", "Synonym table of search (one group per line); empty means the bundled `portal/search/synonyms.txt`."),
+    Setting("SEARCH_LOCK_TIMEOUT", int, 10, "Seconds a process waits for the search index's writer lock before leaving its changes to the next drain."),
+    Setting("SEARCH_DRAIN_INTERVAL", int, 5, "Seconds between each process's sweeps of the search outbox for changes left behind; 0 turns the timer off."),
+    Setting("SEARCH_BACKGROUND_REBUILD", bool, True, "Rebuild a missing or corrupt search index in a background thread while the site answers from the database."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)

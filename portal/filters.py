@@ -59,7 +59,7 @@ def cell(value: Any) -> str:
 
 OPEN_CLASS_LABELS = {"open": _l("Open"), "conditional": _l("Conditional"), "closed": _l("Closed")}
 FACET_LABELS = {"theme": _l("Theme"), "department": _l("Publisher"), "open_class": _l("Openness"),
-                "format": _l("Format"), "tag": _l("Tag")}
+                "format": _l("Format"), "tag": _l("Tag"), "update_frequency": _l("Update frequency")}
 FREQUENCY_LABELS = {
     "static": _l("Not updated (static)"), "annual": _l("Annually"), "quarterly": _l("Quarterly"),
     "monthly": _l("Monthly"), "weekly": _l("Weekly"), "daily": _l("Daily"), "realtime": _l("Real time"),

@@ -98,3 +98,15 @@ def _describe(exc: PortalError) -> str:
     items = [f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items()]
     details = "; ".join(item for item in items if item not in exc.detail)
     return f"{exc.detail} [{exc.code}]" + (f" ({details})" if details else "")
+
+
+def delete_one(app: Flask, slug: str) -> bool:
+    """Delete a dataset with its versions and files; False if there was none."""
+    with app.app_context(), session_scope(app) as session:
+        try:
+            publishing.delete_dataset(session, SYSTEM, slug, data_dir=Path(app.config["DATA_DIR"]))
+        except PortalError as exc:
+            click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
+            return False
+    click.echo(f"- {slug}: deleted")
+    return True

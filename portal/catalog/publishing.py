@@ -9,14 +9,15 @@ leaves the catalog and the served version exactly as they were.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from portal import store
+from portal import search, store
 from portal.analysis.disclosure import Rules
 from portal.analysis.samples import write_sample
 from portal.auth import Actor
@@ -71,6 +72,9 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
                                      overrides=spec.overrides, note="", progress=progress,
                                      sheet=spec.sheet, code_words=code_words)
     if version is None:
+        if metadata_changed:
+            session.flush()
+            search.enqueue(session, dataset.id)
         session.commit()
     return LoadOutcome(spec.slug, created, metadata_changed and not created, version)
 
@@ -96,6 +100,28 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
     return _maybe_new_version(session, dataset, source, data_dir=data_dir, fmt=fmt, encoding=encoding,
                               overrides=declared, note=note, progress=progress, sheet=sheet,
                               code_words=code_words)
+
+
+def delete_dataset(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> None:
+    """Remove a dataset, its versions, fields and tags, then its stored files.
+
+    The rows go in one statement (the foreign keys cascade); the index forgets the dataset in
+    the same commit's outbox drain. Files are removed after the commit: a crash in between only
+    leaves files that `kaifang init` sweeps.
+
+    Raises:
+        NotFound: no such dataset.
+        Forbidden: the actor may not publish for its department.
+    """
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug))
+    if dataset is None:
+        raise NotFound("dataset", slug)
+    require(can_publish(actor, dataset.department_id), "delete datasets of this department")
+    search.enqueue(session, dataset.id)
+    session.execute(update(Dataset).where(Dataset.id == dataset.id).values(current_version_id=None))
+    session.execute(delete(Dataset).where(Dataset.id == dataset.id))
+    session.commit()
+    shutil.rmtree(data_dir / slug, ignore_errors=True)
 
 
 def _find(session: Session, slug: str) -> Dataset | None:
@@ -190,6 +216,7 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         version = _record_version(session, dataset, result, source, data_dir, note)
         version.clamped = clamped or None
         version.sample_path = str(sample.relative_to(data_dir)) if sample else None
+        search.enqueue(session, dataset.id)
         session.commit()
     except BaseException:
         session.rollback()

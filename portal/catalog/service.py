@@ -250,3 +250,19 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         tags_zh=tuple(t.name for t in d.tags if t.lang == "zh"),
         tags_en=tuple(t.name for t in d.tags if t.lang == "en"),
     )
+
+
+def summaries_by_id(session: Session, actor: Actor, ids: list[int]) -> dict[int, DatasetSummary]:
+    """Summaries of the datasets among `ids` that the actor may see (search results: the index
+    proposes, this query disposes, so a stale index can never show a hidden dataset)."""
+    if not ids:
+        return {}
+    rows = session.scalars(with_summary_relations(visible_datasets(actor).where(Dataset.id.in_(ids))))
+    return {d.id: _summary(d) for d in rows}
+
+
+def facet_names(session: Session) -> dict[str, dict[str, Named]]:
+    """The names of themes and departments by key, for labelling facet values."""
+    themes = {t.code: Named(t.code, t.name_zh, t.name_en) for t in session.scalars(select(Theme))}
+    departments = {d.slug: Named(d.slug, d.name_zh, d.name_en) for d in session.scalars(select(Department))}
+    return {"theme": themes, "department": departments}

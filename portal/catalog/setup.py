@@ -9,7 +9,7 @@ from alembic.config import Config
 from flask import Flask
 from sqlalchemy import select
 
-from portal import store
+from portal import search, store
 from portal.catalog.models import Theme, Version
 from portal.catalog.themes import THEMES
 from portal.db import database, session_scope
@@ -70,3 +70,4 @@ def prepare_instance(app: Flask) -> None:
     migrate(app)
     ensure_themes(app)
     sweep_data(app)
+    search.prepare(app)

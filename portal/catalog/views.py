@@ -20,8 +20,10 @@ from flask import (
 
 from portal.auth import current_actor
 from portal.catalog import rows, service
-from portal.catalog.schemas import ListParams, PreviewParams
+from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
+from portal.search import service as search_service
+from portal.search.schemas import SearchParams
 
 bp = Blueprint("catalog", __name__)
 
@@ -48,9 +50,10 @@ def department_page(slug: str):
 
 
 def _listing(template: str, fixed: dict[str, str], **context):
-    """A theme's or a department's datasets: the list page with one facet fixed by the URL."""
-    params = ListParams.parse({**request.args, **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"])
-    page = service.list_datasets(get_session(), current_actor(), params)
+    """The list, a theme's or a department's datasets, through the search engine (one ranking
+    everywhere), with the facet fixed by the URL."""
+    params = SearchParams.parse({**request.args.to_dict(), **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"])
+    page = search_service.search_datasets(get_session(), current_actor(), params)
     return render_template(template, page=page, params=params, **context)
 
 

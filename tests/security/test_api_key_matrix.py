@@ -46,6 +46,8 @@ API_MATRIX = [
     ("ckan.action", f"/api/3/action/datastore_search?resource_id={OPEN}&limit=1", expect(200, 403, 200, 403, 200)),
     ("ckan.action", f"/api/3/action/datastore_search?resource_id={CONDITIONAL}", expect(403, 403, 403, 403, 403)),
     ("ckan.action_unversioned", "/api/action/package_show?id=" + OPEN, CATALOG),
+    ("api.search", "/api/v1/search?q=flights", CATALOG),
+    ("api.search_suggest", "/api/v1/search/suggest?q=tq", CATALOG),
 ]
 
 

@@ -82,6 +82,10 @@ MATRIX = [
     ("interop.datapackage_json", "GET", f"/datasets/{OPEN}/datapackage.json", ALL_OK),
     ("interop.datapackage_json", "GET", f"/datasets/{CONDITIONAL}/datapackage.json", ALL_OK),
     ("interop.datapackage_json", "GET", "/datasets/no-such-dataset/datapackage.json", dict.fromkeys(ROLES, 404)),
+    ("search.search_page", "GET", "/search?q=航班", ALL_OK),
+    ("api.search", "GET", "/api/v1/search?q=flights&theme=transport", ALL_OK),
+    ("api.search", "GET", "/api/v1/search?sort=nonsense", dict.fromkeys(ROLES, 400)),
+    ("api.search_suggest", "GET", "/api/v1/search/suggest?q=tq", ALL_OK),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.

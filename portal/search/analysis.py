@@ -1,0 +1,119 @@
+"""Text analysis of the search index: one analyzer for Chinese and English, and pinyin.
+
+Chinese runs are converted to Simplified (OpenCC `t2s`, so 飛機 and 飞机 are one term) and
+segmented with jieba's dictionary through `rjieba` (the Rust port: the same words, about 30×
+faster, see docs/decisions/0013). Index time uses jieba's search mode, which also emits the
+shorter words inside a long one (行政区划 → 行政, 区划, 行政区, 行政区划), so a query for 区划
+finds 行政区划代码; query time uses the precise mode. Latin words are lower-cased and Porter
+stemmed. This module knows nothing of the catalog or of Flask.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import opencc
+import rjieba
+from pypinyin import Style, lazy_pinyin
+from whoosh.analysis import Composable, LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
+from whoosh.lang.porter import stem
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_RUNS = re.compile(rf"([{CJK}]+)|([^\W{CJK}_]+(?:['’][a-z]+)?)", re.IGNORECASE)
+_HAS_CJK = re.compile(rf"[{CJK}]")
+
+# Words too common in a data catalog to tell datasets apart, in both languages.
+STOP_WORDS = frozenset("""
+a an and are as at be by for from in into is it of on or the this that to with via per
+data dataset datasets
+的 了 和 与 及 或 在 是 等 之 其 为 由 以 对 个 各 中 含 数据 数据集 信息 记录
+""".split())
+
+_t2s = opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional → Simplified Chinese; text whose length would change is left as it is,
+    so character offsets (used by highlighting) stay true."""
+    if not _HAS_CJK.search(text):
+        return text
+    converted = _t2s.convert(text)
+    return converted if len(converted) == len(text) else text
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_HAS_CJK.search(text))
+
+
+def segment(text: str, *, search_mode: bool) -> list[tuple[str, int, int]]:
+    """(word, start, end) of every word in `text`, Chinese segmented, Latin split on non-letters."""
+    words: list[tuple[str, int, int]] = []
+    for match in _RUNS.finditer(simplified(text)):
+        if match.group(2):
+            words.append((match.group(2), match.start(), match.end()))
+            continue
+        base = match.start()
+        for word, start, end in rjieba.tokenize(match.group(1), mode="search" if search_mode else "default"):
+            words.append((word, base + start, base + end))
+    return words
+
+
+class MixedTokenizer(Tokenizer):
+    """Whoosh tokenizer over `segment`: search-mode words when indexing, precise when querying."""
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            token.original = token.text = value
+            token.boost, token.stopped = 1.0, False
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar, token.endchar = start_char, start_char + len(value)
+            yield token
+            return
+        for pos, (word, start, end) in enumerate(segment(value, search_mode=mode != "query")):
+            token.text = word
+            token.boost, token.stopped = 1.0, False
+            if keeporiginal:
+                token.original = word
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+def _stem(word: str) -> str:
+    return word if not word.isascii() or word.isdigit() else stem(word)
+
+
+def text_analyzer() -> Composable:
+    """The analyzer of every full-text field (titles, tags, descriptions, data dictionary)."""
+    return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) \
+        | StemFilter(stemfn=_stem, ignore=None, cachesize=50000)
+
+
+def spelling_analyzer() -> Composable:
+    """Whole Latin words, unstemmed: the vocabulary that 'did you mean' corrects towards."""
+    return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=3)
+
+
+@lru_cache(maxsize=100_000)
+def pinyin(word: str) -> str:
+    """Toneless pinyin of a Chinese word, syllables joined: 天气 → tianqi."""
+    return "".join(lazy_pinyin(word, errors="ignore"))
+
+
+@lru_cache(maxsize=100_000)
+def initials(word: str) -> str:
+    """First letters of the syllables: 天气 → tq."""
+    return "".join(lazy_pinyin(word, style=Style.FIRST_LETTER, errors="ignore"))
+
+
+def pinyin_terms(text: str) -> list[str]:
+    """Pinyin of each Chinese word of `text` (both segmentations, two or more characters)."""
+    words = {w for w, _, _ in segment(text, search_mode=True) if has_cjk(w) and len(w) > 1}
+    return sorted({pinyin(w) for w in words if w not in STOP_WORDS} - {""})

@@ -1,0 +1,103 @@
+"""Input parsing and output shapes of search, shared by the pages, the JSON API and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from portal.catalog.schemas import DatasetSummary, Facet, parse_positive_int
+from portal.errors import BadRequest
+
+SORTS = ("relevance", "updated", "views", "downloads", "records", "title")
+FILTERS = ("theme", "department", "open_class", "format", "tag", "update_frequency")
+MAX_RAW_QUERY = 5000  # longer input is refused; up to this it is cleaned and cut (see query.clean)
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    q: str = ""
+    theme: str | None = None
+    department: str | None = None
+    open_class: str | None = None
+    format: str | None = None
+    tag: str | None = None
+    update_frequency: str | None = None
+    sort: str = ""
+    page: int = 1
+    per_page: int = 20
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], *, per_page: int) -> SearchParams:
+        """Raises: BadRequest for an unknown sort or a bad page number."""
+        q = args.get("q") or ""
+        if len(q) > MAX_RAW_QUERY:
+            q = q[:MAX_RAW_QUERY]
+        sort = args.get("sort") or ""
+        if sort and sort not in SORTS:
+            raise BadRequest(f"unknown sort {sort[:40]!r}; one of {', '.join(SORTS)}", code="bad-parameter")
+        filters = {k: (args.get(k) or "").strip()[:100] or None for k in FILTERS}
+        return cls(q=q, **filters, sort=sort, page=parse_positive_int(args, "page", 1), per_page=per_page)
+
+    @property
+    def effective_sort(self) -> str:
+        return self.sort or ("relevance" if self.q.strip() else "updated")
+
+    @property
+    def filters(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in FILTERS if getattr(self, k)}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    summary: DatasetSummary
+    score: float | None
+    snippet_zh: Markup
+    snippet_en: Markup
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: tuple[SearchHit, ...]
+    total: int
+    page: int
+    pages: int
+    facets: tuple[Facet, ...] = ()
+    suggestion: str | None = None       # 'did you mean'
+    corrected_from: str | None = None   # the results are for `suggestion`, since q found nothing
+    any_word: bool = False              # no dataset had every word; these have some
+    notices: tuple[str, ...] = field(default_factory=tuple)  # index-rebuilding, query-shortened
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: str
+    kind: str
+    slug: str | None
+    url_query: str
+
+
+def as_json(page: SearchPage) -> dict[str, Any]:
+    """The API's shape of a result page."""
+    return {
+        "total": page.total, "page": page.page, "pages": page.pages,
+        "suggestion": page.suggestion, "corrected_from": page.corrected_from, "any_word": page.any_word,
+        "notices": list(page.notices),
+        "results": [_hit_json(h) for h in page.items],
+        "facets": {f.name: [{"key": v.key, "name_zh": v.name_zh, "name_en": v.name_en, "count": v.count}
+                            for v in f.values] for f in page.facets},
+    }
+
+
+def _hit_json(hit: SearchHit) -> dict[str, Any]:
+    s = hit.summary
+    return {
+        "slug": s.slug, "title_zh": s.title_zh, "title_en": s.title_en,
+        "snippet": {"zh": str(hit.snippet_zh), "en": str(hit.snippet_en)},
+        "theme": s.theme.key, "department": s.department.key, "open_class": s.open_class,
+        "format": s.source_format, "tags": list(s.tags), "updated_at": s.updated_at.isoformat(),
+        "view_count": s.view_count, "download_count": s.download_count,
+        "score": None if hit.score is None else round(hit.score, 4),
+    }

@@ -1,0 +1,86 @@
+"""Text analysis, query cleaning, pinyin splitting, synonyms and the corrector, without an app."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.search.analysis import initials, pinyin, pinyin_terms, simplified, text_analyzer
+from portal.search.corrector import Corrector, edit_distance
+from portal.search.query import MAX_QUERY_CHARS, clean, has_operators, split_pinyin
+from portal.search.synonyms import DEFAULT_FILE, load_synonyms, parse_lines
+
+ANALYZER = text_analyzer()
+
+
+def terms(text, mode="index"):
+    return [t.text for t in ANALYZER(text, mode=mode)]
+
+
+def test_chinese_is_segmented_with_the_short_words_inside_long_ones():
+    assert {"纽约", "航班"} <= set(terms("2013年纽约航班"))
+    assert {"行政区划", "区划", "代码"} <= set(terms("全国县级以上行政区划代码"))
+    assert terms("行政区划代码", mode="query") == ["行政区划", "代码"]
+
+
+def test_english_is_stemmed_and_stop_words_dropped():
+    assert terms("The flights of NYC data") == ["flight", "nyc"]
+    assert terms("dep_delay") == ["dep", "delai"]
+
+
+def test_traditional_becomes_simplified():
+    assert simplified("飛機氣象") == "飞机气象"
+    assert terms("飛機", mode="query") == terms("飞机", mode="query")
+
+
+def test_pinyin():
+    assert pinyin("天气") == "tianqi" and initials("天气") == "tq"
+    assert {"hangban", "niuyue"} <= set(pinyin_terms("2013年纽约航班"))
+
+
+@pytest.mark.parametrize("letters,expected", [("hangban", ["hangban"]), ("niuyuehangban", ["niuyue", "hangban"]),
+                                              ("hangbanx", None), ("", None)])
+def test_split_pinyin(letters, expected):
+    assert split_pinyin(letters, frozenset({"hangban", "niuyue", "hang", "ban"})) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ('"flights', "flights"), ("(a OR b", "(a OR b)"), ("a) b", "a b"), ("foo:bar", "foo bar"),
+    ("theme:weather", "theme:weather"), ("class:open", "open_class:open"), ("a\x00b\x1bc", "a b c"),
+    ("[1 TO 5]", "1 TO 5"), ("((( )))", ""), ("*", ""),
+])
+def test_clean(raw, expected):
+    assert clean(raw).text == expected
+
+
+def test_clean_cuts_long_queries():
+    cleaned = clean("航班 " * 3000)
+    assert cleaned.truncated and len(cleaned.text) <= MAX_QUERY_CHARS
+
+
+def test_operators_are_recognised():
+    assert has_operators("a NOT b") and has_operators('"a b"') and has_operators("temp*")
+    assert not has_operators("flight delays") and not has_operators("纽约 航班")
+
+
+def test_synonym_file_parses_and_groups_members():
+    synonyms = load_synonyms(DEFAULT_FILE, ANALYZER)
+    assert ("航班",) in synonyms.alternatives("飞机") and ("flight",) in synonyms.alternatives("飞机")
+    assert ("postal", "code") in synonyms.alternatives("邮编")
+    assert synonyms.rewrite("China zip code list") == "China 邮编 list"
+    assert parse_lines(["# comment", "", "a，b, c", "lonely"]) == [["a", "b", "c"]]
+
+
+def test_a_city_can_extend_the_synonyms(tmp_path):
+    own = tmp_path / "synonyms.txt"
+    own.write_text("地铁, 轨道交通, metro, subway\n", encoding="utf-8")
+    synonyms = load_synonyms(own, ANALYZER)
+    assert ("subwai",) in synonyms.alternatives("地铁") or ("subway",) in synonyms.alternatives("地铁")
+
+
+def test_corrector():
+    corrector = Corrector({"flights": 5, "earthquake": 2, "districts": 1, "weather": 4})
+    assert corrector.suggest("fligths") == "flights"
+    assert corrector.suggest("earthqake") == "earthquake"
+    assert corrector.suggest("distrcts") == "districts"
+    assert corrector.suggest("zzzz") is None
+    assert edit_distance("abcd", "abdc", 2) == 1
