@@ -22,6 +22,8 @@ from portal.catalog.schemas import (
     VersionInfo,
 )
 from portal.db import get_session
+from portal.search import service as search_service
+from portal.search.schemas import SearchParams
 
 CATALOG = "catalog:read"
 
@@ -31,10 +33,18 @@ def datasets(params: DatasetListQuery):
     """List datasets, with facet filters, facet counts and paging.
 
     Only what the caller may see is listed; `conditional` and `closed` datasets are listed too
-    (their metadata is public), their rows are not served.
+    (their metadata is public), their rows are not served. With `q`, the site's search engine
+    decides which datasets match and ranks them (`sort=relevance` by default), as on `/search`.
     """
-    listing = ListParams(**params.model_dump(exclude={"page"}), page=params.page,
-                         per_page=current_app.config["LIST_PAGE_SIZE"])
+    per_page = current_app.config["LIST_PAGE_SIZE"]
+    if params.q and params.q.strip():
+        given = {k: str(v) for k, v in params.model_dump(exclude_none=True).items()}
+        page = search_service.search_listing(get_session(), current_actor(),
+                                             SearchParams.parse(given, per_page=per_page))
+        return json_response(page, DatasetPage)
+    sort = "updated" if params.sort in (None, "relevance") else params.sort
+    listing = ListParams(**params.model_dump(exclude={"page", "sort", "q"}), sort=sort, page=params.page,
+                         per_page=per_page)
     return json_response(service.list_datasets(get_session(), current_actor(), listing), DatasetPage)
 
 

@@ -88,9 +88,9 @@ def package_search(session: Session, actor: Actor, data: dict, env: Env) -> dict
     start = integer(data, "start", 0)
     q, terms = _query_terms(data)
     found = records.list_records(session, actor)
-    if q:
-        hits = records.matching_slugs(session, actor, q)
-        found = tuple(r for r in found if r.summary.slug in hits)
+    if q:  # in the search engine's order, which `score desc` (the default sort) keeps
+        rank = {slug: n for n, slug in enumerate(records.matching_slugs(session, actor, q))}
+        found = sorted((r for r in found if r.summary.slug in rank), key=lambda r: rank[r.summary.slug])
     packages = [p for p in (ckan.package(r, env.links) for r in found) if _matches(p, terms)]
     sort_text = _text(data, "sort") or "score desc, metadata_modified desc"
     packages = _sorted(packages, sort_keys(sort_text, SORTS))

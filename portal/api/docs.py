@@ -26,6 +26,8 @@ EXAMPLES = {
     "themes": "/api/v1/themes",
     "theme": "/api/v1/themes/transport",
     "departments": "/api/v1/departments",
+    "search": "/api/v1/search?q=hangban&theme=transport",
+    "search_suggest": "/api/v1/search/suggest?q=tq",
     "department": "/api/v1/departments/transport-commission",
 }
 

@@ -8,12 +8,17 @@ dataclasses themselves (`portal.catalog.schemas`), serialised and documented by 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.catalog.schemas import LIST_SORTS, MAX_PAGE
+from portal.search.schemas import MAX_RAW_QUERY
+from portal.search.schemas import SORTS as SEARCH_SORTS
 from portal.store import MAX_LIMIT, PAGE_FORMATS
+
+DATASET_SORTS = ("relevance", *LIST_SORTS)
 
 
 class Query(BaseModel):
@@ -30,8 +35,11 @@ class DatasetListQuery(Query):
     open_class: Literal["open", "conditional", "closed"] | None = Field(None, description="Open class.")
     format: str | None = Field(None, max_length=20, description="Source format of the current version, e.g. `csv`.")
     tag: str | None = Field(None, max_length=100, description="A tag (Chinese or English).")
-    q: str | None = Field(None, max_length=100, description="Words in the title or description.")
-    sort: Literal[LIST_SORTS] = Field("updated", description="Order of the list.")  # type: ignore[valid-type]
+    q: str | None = Field(None, max_length=200, description=(
+        "Search text, ranked by the site's search engine (the syntax of `/search`: Chinese, English, pinyin, "
+        "synonyms, phrases, `AND`/`OR`/`NOT`)."))
+    sort: Literal[DATASET_SORTS] | None = Field(None, description=(  # type: ignore[valid-type]
+        "Order of the list (default `relevance` with `q`, `updated` without; `relevance` needs `q`)."))
     page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
 
 
@@ -69,3 +77,79 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable machine-readable error code.")
     errors: dict[str, list[str]] | None = Field(None, description="Messages per parameter, when several.")
+
+
+class SearchQuery(Query):
+    q: str = Field("", max_length=MAX_RAW_QUERY, description=(
+        "Search text: words (all must match), `\"phrases\"`, `prefix*`, `AND`/`OR`/`NOT`, `field:value` "
+        "(theme, department, class, format, tag, title, field); Chinese, English or pinyin (`hangban`). "
+        "Cleaned and cut to 200 characters (notice `query-shortened`)."))
+    theme: str | None = Field(None, max_length=100, description="Theme code, e.g. `transport`.")
+    department: str | None = Field(None, max_length=100, description="Department slug.")
+    open_class: str | None = Field(None, max_length=100, description="Open class: `open`, `conditional` or `closed`.")
+    format: str | None = Field(None, max_length=100, description="Source format of the current version, e.g. `csv`.")
+    tag: str | None = Field(None, max_length=100, description="A tag (Chinese or English).")
+    update_frequency: str | None = Field(None, max_length=100, description="Update frequency, e.g. `daily`.")
+    sort: Literal[SEARCH_SORTS] | None = Field(None, description="Order (default `relevance` with a query, `updated` without).")  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+
+
+class SuggestQuery(Query):
+    q: str = Field("", max_length=MAX_RAW_QUERY, description="What was typed so far (the first 100 characters count).")
+
+
+class FacetCount(BaseModel):
+    key: str
+    name_zh: str
+    name_en: str
+    count: int
+
+
+class Snippet(BaseModel):
+    zh: str = Field(description="HTML: the Chinese description around the matched words, escaped, matches in `<mark>`.")
+    en: str = Field(description="HTML: the same for the English description.")
+
+
+class SearchResult(BaseModel):
+    slug: str
+    title_zh: str
+    title_en: str
+    snippet: Snippet
+    theme: str
+    department: str
+    open_class: str
+    format: str | None
+    tags: list[str]
+    updated_at: datetime
+    view_count: int
+    download_count: int
+    score: float | None = Field(description="BM25F relevance (null when sorted by another key).")
+
+
+class SearchResults(BaseModel):
+    """One page of search results, with facet counts over all the results and suggestions."""
+
+    query: str
+    sort: str
+    total: int
+    page: int
+    pages: int
+    suggestion: str | None = Field(description="'Did you mean': a corrected query, when this one finds little.")
+    corrected_from: str | None = Field(description="Set when `q` found nothing and these are the results of `suggestion`.")
+    any_word: bool = Field(description="No dataset had every word; these have some of them.")
+    notices: list[str] = Field(description="`index-rebuilding` (plain text match, no ranking), `query-shortened`.")
+    results: list[SearchResult]
+    facets: dict[str, list[FacetCount]] = Field(description="Counts per value of theme, department, open_class, format, tag, update_frequency.")
+
+
+class Completion(BaseModel):
+    label: str
+    kind: str = Field(description="`title` or `tag`.")
+    slug: str | None = Field(description="The dataset, for a title.")
+
+
+class Completions(BaseModel):
+    """Completions for a search box."""
+
+    query: str
+    suggestions: list[Completion]

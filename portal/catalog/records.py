@@ -3,7 +3,7 @@
 These services return the full `DatasetDetail` of many datasets at once, in a fixed number of
 queries, always through `visible_datasets(actor)`: the feeds and the CKAN API can show nothing a
 visitor could not open on the site. `matching_slugs` is the one place package search decides
-which datasets match a free-text query, so the Whoosh index can replace the SQL filter there.
+which datasets match a free-text query: it asks the search index, so the CKAN API ranks as the site does.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from portal.catalog.rows import stored_table
 from portal.catalog.schemas import DatasetDetail, ListParams, Named, VersionInfo
 from portal.catalog.service import _detail, _filtered
 from portal.errors import BadRequest, NotFound
+from portal.search import service as search
 
 
 def list_records(session: Session, actor: Actor, *, slugs: tuple[str, ...] | None = None) -> tuple[DatasetDetail, ...]:
@@ -50,14 +51,21 @@ def list_slugs(session: Session, actor: Actor) -> tuple[str, ...]:
     return tuple(session.scalars(visible_datasets(actor).with_only_columns(Dataset.slug).order_by(Dataset.slug)))
 
 
-def matching_slugs(session: Session, actor: Actor, q: str) -> set[str]:
-    """The visible datasets a free-text query matches.
+def matching_slugs(session: Session, actor: Actor, q: str) -> tuple[str, ...]:
+    """The visible datasets a free-text query matches, best first, as the site's search ranks
+    them (`portal.search`: Chinese, pinyin, synonyms, BM25F).
 
-    Today this is the catalog list's title/description filter; it is the seam where the search
-    index takes over (TODO(issue: Search): ask `portal.search` and keep its order).
+    While the index is being rebuilt, the catalog list's title/description filter answers
+    instead (plain text match, newest change first), as on the site's pages.
     """
-    query = _filtered(visible_datasets(actor), ListParams(q=q.strip()[:100] or None))
-    return set(session.scalars(query.with_only_columns(Dataset.slug)))
+    ranked = search.ranked_ids(session, actor, q)
+    if ranked is None:
+        query = _filtered(visible_datasets(actor), ListParams(q=q.strip()[:100] or None))
+        return tuple(session.scalars(query.with_only_columns(Dataset.slug)
+                                     .order_by(Dataset.updated_at.desc(), Dataset.id.desc())))
+    slugs = dict(session.execute(visible_datasets(actor).with_only_columns(Dataset.id, Dataset.slug)
+                                 .where(Dataset.id.in_(ranked))).tuples())
+    return tuple(slugs[i] for i in ranked if i in slugs)
 
 
 def list_departments(session: Session, actor: Actor) -> tuple[Named, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from markupsafe import Markup
 
@@ -78,26 +77,3 @@ class Suggestion:
     slug: str | None
     url_query: str
 
-
-def as_json(page: SearchPage) -> dict[str, Any]:
-    """The API's shape of a result page."""
-    return {
-        "total": page.total, "page": page.page, "pages": page.pages,
-        "suggestion": page.suggestion, "corrected_from": page.corrected_from, "any_word": page.any_word,
-        "notices": list(page.notices),
-        "results": [_hit_json(h) for h in page.items],
-        "facets": {f.name: [{"key": v.key, "name_zh": v.name_zh, "name_en": v.name_en, "count": v.count}
-                            for v in f.values] for f in page.facets},
-    }
-
-
-def _hit_json(hit: SearchHit) -> dict[str, Any]:
-    s = hit.summary
-    return {
-        "slug": s.slug, "title_zh": s.title_zh, "title_en": s.title_en,
-        "snippet": {"zh": str(hit.snippet_zh), "en": str(hit.snippet_en)},
-        "theme": s.theme.key, "department": s.department.key, "open_class": s.open_class,
-        "format": s.source_format, "tags": list(s.tags), "updated_at": s.updated_at.isoformat(),
-        "view_count": s.view_count, "download_count": s.download_count,
-        "score": None if hit.score is None else round(hit.score, 4),
-    }

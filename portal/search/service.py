@@ -19,7 +19,7 @@ from whoosh.searching import Searcher
 
 from portal.auth import Actor
 from portal.catalog import service as catalog
-from portal.catalog.schemas import LIST_SORTS, Facet, ListParams, Named
+from portal.catalog.schemas import LIST_SORTS, DatasetPage, Facet, ListParams, Named
 from portal.search.analysis import has_cjk
 from portal.search.engine import SearchEngine, engine_of
 from portal.search.lexicon import Lexicon
@@ -33,6 +33,7 @@ SORT_FIELDS = {"updated": ("updated", True), "views": ("views", True), "download
                "records": ("records", True), "title": ("title_sort", False)}
 FACET_ORDER = ("theme", "department", "open_class", "format", "tag", "update_frequency")
 TAG_FACET_SIZE = 20
+LIST_FACETS = ("theme", "department", "open_class", "format", "tag")  # those of catalog.list_datasets
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,10 @@ class _Run:
     terms: frozenset[str]
 
 
-def search_datasets(session: Session, actor: Actor, params: SearchParams) -> SearchPage:
+def search_datasets(session: Session, actor: Actor, params: SearchParams, *, retry_corrected: bool = True) -> SearchPage:
     """One page of the datasets the actor may see that match `params`, ranked, with facets
-    and a 'did you mean' suggestion when the query finds little."""
+    and a 'did you mean' suggestion when the query finds little (and, with `retry_corrected`, the
+    suggestion's results when the query finds nothing)."""
     engine = engine_of(session)
     searcher = engine.searcher() if engine else None
     if searcher is None:
@@ -59,12 +61,33 @@ def search_datasets(session: Session, actor: Actor, params: SearchParams) -> Sea
     if cleaned.text and run.total < FEW_RESULTS:
         suggestion = correct(cleaned.text, searcher, lexicon.vocabulary, engine.builder.synonyms)
     corrected_from = None
-    if run.total == 0 and suggestion:
+    if retry_corrected and run.total == 0 and suggestion:
         retry = _best_run(engine, searcher, lexicon, actor, params, suggestion)
         if retry.total:
             run, corrected_from = retry, params.q
     return _page(session, actor, params, run, lexicon, suggestion=suggestion, corrected_from=corrected_from,
                  notices=("query-shortened",) if cleaned.truncated else ())
+
+
+def search_listing(session: Session, actor: Actor, params: SearchParams) -> DatasetPage:
+    """The catalog list's shape of a search (API `/datasets?q=`): summaries in rank order and
+    the list's facets. A listing answers for the query it was given, so a query that finds
+    nothing is not replaced by its correction (`/search` offers that, with a notice)."""
+    page = search_datasets(session, actor, params, retry_corrected=False)
+    return DatasetPage(items=tuple(hit.summary for hit in page.items), total=page.total, page=page.page,
+                       pages=page.pages, facets=tuple(f for f in page.facets if f.name in LIST_FACETS))
+
+
+def ranked_ids(session: Session, actor: Actor, text: str) -> list[int] | None:
+    """The ids of every dataset the actor may see that `text` matches, best first (CKAN's
+    `package_search` through `catalog.records.matching_slugs`); None while the index is away."""
+    engine = engine_of(session)
+    searcher = engine.searcher() if engine else None
+    if searcher is None:
+        return None
+    everything = SearchParams(q=text, sort="relevance", per_page=max(1, searcher.doc_count_all()))
+    run = _best_run(engine, searcher, engine.lexicon(searcher), actor, everything, clean(text).text)
+    return [dataset_id for dataset_id, _ in run.hits]
 
 
 def suggest(session: Session, actor: Actor, text: str, *, limit: int = 8) -> tuple[Suggestion, ...]:  # noqa: ARG001
