@@ -64,7 +64,7 @@ def matching_slugs(session: Session, actor: Actor, q: str) -> tuple[str, ...]:
         return tuple(session.scalars(query.with_only_columns(Dataset.slug)
                                      .order_by(Dataset.updated_at.desc(), Dataset.id.desc())))
     slugs = dict(session.execute(visible_datasets(actor).with_only_columns(Dataset.id, Dataset.slug)
-                                 .where(Dataset.id.in_(ranked))).tuples())
+                                 .where(Dataset.id.in_(ranked))).all())
     return tuple(slugs[i] for i in ranked if i in slugs)
 
 
