@@ -159,7 +159,7 @@ def _filtered(query: Select, params: ListParams) -> Select:
         query = query.join(Version, Version.id == Dataset.current_version_id).where(Version.source_format == params.format)
     if params.tag:
         query = query.where(Dataset.id.in_(select(Tag.dataset_id).where(Tag.name == params.tag)))
-    if params.q:
+    if params.q:  # only while the search index is being rebuilt: every text query goes to portal.search
         pattern = f"%{params.q.replace('%', '').replace('_', '')}%"
         query = query.where(Dataset.title_zh.ilike(pattern) | Dataset.title_en.ilike(pattern)
                             | Dataset.description_zh.ilike(pattern) | Dataset.description_en.ilike(pattern))
