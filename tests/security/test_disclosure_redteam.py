@@ -45,3 +45,31 @@ def test_an_order_statistic_of_a_public_field_over_a_pad_is_no_membership_oracle
     # target's month exactly. Now every order statistic of conditional data is refused from the
     # plan alone, the same with the target or without.
     assert learnt == [[["order-statistic"] * len(stats)] * 2] * len(targets)
+
+
+def test_an_error_reachable_only_through_the_target_tells_nothing(attack, raw):
+    """A large, surely listed set, OR the target AND an expression that fails when evaluated (a
+    text literal read as a date, a date part of text cast to a date, a cast of a code): if the
+    store evaluated the failing part only for rows that reach it, the answer would be a count
+    without the target and "all suppressed" (or a refusal) with it."""
+    target = _late_unique_visits(raw, 1)[0]
+    target.pop("cost")
+    real = target_filter(target)
+    ghost = real + " & (col('sex') == 'nobody')"
+    bad = ["(col('visit_date') == 'not a date')", "(col('district').cast('date').dt.year() == 2024)",
+           "(col('visit_type').cast('int') == 1)", "(col('visit_date').cast('int') > 0)",
+           "(col('cost').cast('number') / 1 > 100000)", "(col('visit_date') > '2024-13-45')",
+           "(col('district').cast('string') == col('visit_date'))"]
+    big = "(col('visit_type') == '门诊')"
+    result, learnt = attack(f"""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        print(json.dumps([outcome(lambda: d.filter(s).count()) for s in [{", ".join(
+            f"({big}) | (({who}) & {b})" for b in bad for who in (real, ghost))}]]))
+    """)
+    assert result["status"] == "ok", result
+    # Before the fix, a text literal that is not a date was read per row: [None, 100775] — null
+    # (all suppressed) with the target, the outpatients' count without. Now it is a plan error.
+    assert learnt[0::2] == learnt[1::2]
+    assert None not in learnt
+    assert learnt[0] == learnt[-2] == "bad-type"
