@@ -73,3 +73,29 @@ def test_an_error_reachable_only_through_the_target_tells_nothing(attack, raw):
     assert learnt[0::2] == learnt[1::2]
     assert None not in learnt
     assert learnt[0] == learnt[-2] == "bad-type"
+
+
+def test_every_shape_of_asking_about_a_small_set_looks_like_an_empty_one(attack, raw):
+    """count() vs agg(count()) vs a grouped count sorted by count and cut to one row, the
+    schema of the result, and an is_null filter on a sensitive value: for the target alone
+    (one record) and for a ghost (no record) every observable outcome must be the same."""
+    target = _late_unique_visits(raw, 1)[0]
+    target.pop("cost")
+    real = target_filter(target)
+    ghost = real + " & (col('sex') == 'nobody')"
+    result, learnt = attack(f"""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        def shapes(t):
+            return [outcome(t.count), collected(lambda: t.agg(count())),
+                    collected(lambda: t.group_by("sex").agg(count()).sort("count", descending=True).limit(1)),
+                    collected(lambda: t.group_by("sex", "visit_type").agg(count(), sum("cost")).sort("sum_cost").limit(3)),
+                    outcome(lambda: t.filter(col("cost").is_null()).count()),
+                    outcome(lambda: t.filter(col("cost").is_not_null() & (col("cost") >= 1000)).count()),
+                    outcome(lambda: [c for c in t.agg(count(), mean("cost")).schema])]
+        print(json.dumps([shapes(d.filter({real})), shapes(d.filter({ghost}))]))
+    """)
+    assert result["status"] == "ok", result
+    with_target, without = learnt
+    assert with_target == without
+    assert with_target[0] is None and with_target[1] == [] and with_target[2] == []
