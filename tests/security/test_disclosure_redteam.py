@@ -8,6 +8,7 @@ DuckDB from the raw file (the `raw` fixture) only to judge what the attacker lea
 
 from __future__ import annotations
 
+from tests.integration.analysis.test_epsilon_mode import dp_run  # noqa: F401 (a fixture)
 from tests.security.test_disclosure_attacks import target_filter, unique_visits
 
 pytest_plugins = ["tests.integration.analysis.conftest", "tests.security.disclosure_fixtures"]
@@ -99,3 +100,28 @@ def test_every_shape_of_asking_about_a_small_set_looks_like_an_empty_one(attack,
     with_target, without = learnt
     assert with_target == without
     assert with_target[0] is None and with_target[1] == [] and with_target[2] == []
+
+
+def test_in_the_epsilon_mode_an_error_behind_the_target_is_refused_from_the_plan(dp_run, raw):  # noqa: F811
+    """The ε mode documents that a plan failing while running is refused after its ε is spent,
+    and that this refusal depends on the data. With text-as-date read at plan time, the probe
+    that failed only through the target's row is refused the same way with or without it."""
+    target = _late_unique_visits(raw, 1)[0]
+    target.pop("cost")
+    real = target_filter(target)
+    ghost = real + " & (col('sex') == 'nobody')"
+    bad = ["(col('visit_date') == 'not a date')", "(col('district').cast('string') == col('visit_date'))"]
+    big = "(col('visit_type') == '门诊')"
+    result, learnt, _ = dp_run(f"""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        def rule(s):
+            try:
+                d.filter(s).count()
+                return "answered"
+            except QueryRefused as refusal:
+                return refusal.rule
+        print(json.dumps([rule(s) for s in [{", ".join(f"({big}) | (({who}) & {b})" for b in bad for who in (real, ghost))}]]))
+    """)
+    assert result["status"] == "ok", result
+    assert learnt == ["bad-type"] * 4
