@@ -8,6 +8,12 @@ DuckDB from the raw file (the `raw` fixture) only to judge what the attacker lea
 
 from __future__ import annotations
 
+import json
+import uuid
+
+from portal.accounts import service as accounts
+from portal.auth import SYSTEM
+from portal.db import session_scope
 from tests.integration.analysis.test_epsilon_mode import dp_run  # noqa: F401 (a fixture)
 from tests.security.test_disclosure_attacks import target_filter, unique_visits
 
@@ -125,3 +131,43 @@ def test_in_the_epsilon_mode_an_error_behind_the_target_is_refused_from_the_plan
     """)
     assert result["status"] == "ok", result
     assert learnt == ["bad-type"] * 4
+
+
+HOUSEHOLDS = "household-income-survey-synthetic"
+
+
+def test_two_accounts_cannot_difference_a_household_income_out_of_a_community(sandbox_run, analysis_app):
+    """Account A asks the community without the target household, account B the whole
+    community: the difference of the two sums would be the target's income. The differencing
+    memory is shared by all accounts, so B's set (one record more) is answered like A's."""
+    import duckdb
+
+    from tests.conftest import DATASETS
+
+    path = next((DATASETS / HOUSEHOLDS).glob("*.csv*"))
+    keys = ("community_code", "household_size", "head_sex", "head_age_band", "head_education", "housing_tenure")
+    row = duckdb.sql(f"""SELECT {", ".join(keys)}, any_value(annual_income), any_value(community_total) FROM (
+            SELECT *, count(*) OVER (PARTITION BY community_code) AS members,
+                   sum(annual_income) OVER (PARTITION BY community_code) AS community_total,
+                   count(*) OVER (PARTITION BY {", ".join(keys)}) AS alike
+            FROM read_csv('{path}', types={{'community_code': 'VARCHAR'}}))
+        WHERE alike = 1 AND members BETWEEN 40 AND 200 GROUP BY ALL ORDER BY ALL LIMIT 1""").fetchall()[0]
+    target = dict(zip(keys, row[:-2], strict=True))
+    income = row[-2]
+    target_pred = " & ".join(f"(col({k!r}) == {v!r})" for k, v in target.items())
+    community = f"col('community_code') == {target['community_code']!r}"
+    answers = []
+    for who, pred in (("a", f"({community}) & ~({target_pred})"), ("b", community)):
+        email = f"twin-{who}-{uuid.uuid4().hex[:8]}@example.org"
+        with analysis_app.app_context(), session_scope(analysis_app) as session:
+            accounts.create_user(session, SYSTEM, email=email, password="twin-password", role="developer")
+        result = sandbox_run(f"""
+            import json
+            t = dataset({HOUSEHOLDS!r}).filter({pred})
+            print(json.dumps(t.agg(count(), sum("annual_income"), mean("annual_income")).collect().rows))
+        """, HOUSEHOLDS, user=email)
+        assert result["status"] == "ok", result
+        answers.append(json.loads(result["stdout"].strip().splitlines()[-1]))
+    without, whole = answers
+    assert without and without == whole  # snapped: the same answer, so a difference of 0
+    assert str(income) not in json.dumps(answers)
