@@ -37,6 +37,12 @@ from portal.store import output_name
 __all__ = ["Refusal", "SourceInfo", "Verdict", "check_plan", "join_lookups"]
 
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile", "std"})
+# Exact (or nearly exact) statistics of single records: over "a pad of known records, or the
+# target", max(month) is the target's month exactly when the target is in the data, and a cost
+# threshold in the same filter turns it into a bisection of the cost (third round). Under
+# statistical disclosure control they are refused on every field of conditional data; the
+# ε-budget mode releases medians and quantiles through its own mechanism.
+ORDER_STATISTICS = frozenset({"min", "max", "median", "quantile", "std"})
 MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
 MAGNITUDES = frozenset({"sum", "mean"})
@@ -58,6 +64,7 @@ class SourceInfo:
     sensitive: frozenset[str]
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    private_statistics: bool = False  # order statistics go through a DP mechanism (ε mode)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdi
             raise Refusal("grant", f"dataset {slug!r} is not granted to this run")
     conditional = any(sources[slug].conditional for slug in slugs)
     walker = _Walker(sources, conditional)
+    walker.exact_order_statistics = not any(sources[s].conditional and not sources[s].private_statistics for s in slugs)
     walker.pipeline(plan, top=True)
     if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
         raise Refusal("rows-not-released", "conditional data is released only as aggregates: add group_by(...).agg(...)")
@@ -127,6 +135,7 @@ class _Walker:
         self.group_levels: tuple[tuple | None, ...] = ()
         self.top = True
         self.expressions = Expressions(conditional)
+        self.exact_order_statistics = not conditional
 
     def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
@@ -223,6 +232,9 @@ class _Walker:
         arg = self.expr(inner["args"][0], columns)
         if arg.sensitive and func in RESTRICTED_ON_SENSITIVE:
             raise Refusal("sensitive-statistic", f"{func} of a sensitive field would reveal individual values")
+        if func in ORDER_STATISTICS and not self.exact_order_statistics:
+            raise Refusal("order-statistic", f"{func} of conditional data is one record's value (or set by a few): "
+                                             "a pad of known records plus a target would reveal the target")
         if self.conditional and func in MAGNITUDES | {"std"} and arg.interval is None:
             raise Refusal("unbounded", f"{func} of a value without declared bounds: declare the field's bounds")
         origin = arg.taint(Origin())

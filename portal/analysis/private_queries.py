@@ -92,7 +92,7 @@ class PrivateAnswers:
         spent = (f"ε {source.epsilon_per_query:g} spent on this query, refused or not; "
                  f"{self.budget.summary(source.grant_id)}")
         try:
-            infos = {s: replace(i, sensitive=frozenset()) if s in self.private else i for s, i in infos.items()}
+            infos = {s: replace(i, sensitive=frozenset(), private_statistics=True) if s in self.private else i for s, i in infos.items()}
             verdict = check_plan(plan, infos)
             used = {s: tables[s] for s in verdict.datasets}
             check_fan_out(plan, used)

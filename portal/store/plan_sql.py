@@ -15,6 +15,7 @@ SQL and Polars (`null == x` is null, so a filter drops the row; `is_in` never ma
 
 from __future__ import annotations
 
+import datetime
 import math
 import string
 from collections.abc import Callable, Mapping
@@ -273,11 +274,32 @@ def comparable(left: Fragment, right: Fragment, what: str) -> tuple[Fragment, Fr
     if kinds[0] == kinds[1] or NULL in kinds:
         return left, right
     if kinds == ("temporal", "text"):
-        return left, render(_AS_TEMPORAL[left.type], right, type_=left.type, label=right.label)
+        return left, _as_temporal(right, left.type, what)
     if kinds == ("text", "temporal"):
-        return render(_AS_TEMPORAL[right.type], left, type_=right.type, label=left.label), right
+        return _as_temporal(left, right.type, what), right
     raise QueryError("bad-type", f"cannot {what} {left.label} ({left.type}) and "
                                  f"{right.label} ({right.type})")
+
+
+def _as_temporal(text: Fragment, type_: str, what: str) -> Fragment:
+    """A text literal read as a date or timestamp *now*, in Python, so that a value that is not
+    one is a plan error whatever the data. Reading it in SQL failed only when a row reached the
+    comparison, which made the failure depend on the records (the third round read membership
+    from it: "many visits, or the target and a bad date"). A text column or expression is
+    refused here for the same reason: `.cast("date")` reads it, with null for non-dates.
+
+    Raises:
+        QueryError: `bad-type` when the text is not a literal date (or timestamp).
+    """
+    if text.sql != "?" or len(text.params) != 1 or not isinstance(text.params[0], str):
+        raise QueryError("bad-type", f"cannot {what} {text.label} (text) and a {type_}: "
+                                     f"cast the text to a {type_} first")
+    parse = datetime.date.fromisoformat if type_ == "date" else datetime.datetime.fromisoformat
+    try:
+        value = parse(text.params[0].strip())
+    except ValueError:
+        raise QueryError("bad-type", f"{text.label} is not a {type_} (write it as 2024-01-31)") from None
+    return Fragment(_AS_TEMPORAL[type_].format("?"), (value,), type_, text.label)
 
 
 def _literal(value: object) -> Fragment:
