@@ -24,7 +24,7 @@ def _bytes(chunks) -> bytes:
 
 
 def test_formats():
-    assert EXPORT_FORMATS == ("csv", "json", "ndjson", "parquet", "geojson")
+    assert EXPORT_FORMATS == ("csv", "json", "ndjson", "parquet", "geojson", "xlsx")
 
 
 def test_csv_parses_back(people):
@@ -60,8 +60,8 @@ def test_timestamps_and_non_finite_floats_in_json(make_table):
     table = make_table("t,x\n2023-01-05 08:30:00,1.5\n2023-01-06 09:00:00.250,inf\n",
                        overrides={"x": "float"})
     records = json.loads(_bytes(export(table, "json")))
-    assert records == [{"t": "2023-01-05T08:30:00", "x": 1.5},
-                       {"t": "2023-01-06T09:00:00.25", "x": None}]
+    assert records == [{"t": "2023-01-05T08:30:00Z", "x": 1.5},
+                       {"t": "2023-01-06T09:00:00.25Z", "x": None}]
 
 
 def test_parquet_is_the_file_itself(people):
