@@ -75,6 +75,7 @@ def test_xlsx_keeps_types_codes_and_never_runs_formulas(client, districts):
     assert rows[0] == ("code", "name", "population", "founded", "seen (UTC)")
     assert rows[1][0] == "010101" and rows[1][2] == 355000
     assert rows[1][4].isoformat() == "2024-01-02T03:04:05"
+    assert rows[1][3] == "1404-12-23"  # before Excel's calendar: text, not a wrong date
     cell = book["data"]["B3"]
     assert cell.value.startswith("=HYPERLINK") and cell.data_type == "s"
 
