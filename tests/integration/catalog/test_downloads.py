@@ -11,6 +11,7 @@ import json
 import openpyxl
 import pytest
 
+from portal.filters import filesize
 from tests.factories import dataset_folder, load
 
 ROWS = ("code,name,population,founded,seen\n"
@@ -80,8 +81,11 @@ def test_xlsx_keeps_types_codes_and_never_runs_formulas(client, districts):
     assert cell.value.startswith("=HYPERLINK") and cell.data_type == "s"
 
 
-def test_xlsx_is_offered_on_the_page(client, districts):
-    assert f"/datasets/{districts}/download/xlsx" in client.get(f"/datasets/{districts}").text
+def test_xlsx_is_offered_and_the_parquet_size_shown_on_the_page(client, districts):
+    page = client.get(f"/datasets/{districts}").text
+    assert f"/datasets/{districts}/download/xlsx" in page
+    size = len(client.get(f"/datasets/{districts}/download/parquet").get_data())
+    assert f"PARQUET · {filesize(size)}" in page
 
 
 def test_zero_rows_download_as_their_header(client, empty):
