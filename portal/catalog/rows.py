@@ -32,6 +32,7 @@ MIMETYPES = {
     "ndjson": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
     "geojson": "application/geo+json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 CHART_AGGREGATES = ("count", "sum", "mean", "min", "max", "median")
 CHART_MAX_POINTS = 200
@@ -156,10 +157,11 @@ def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: b
     coordinates = _coordinates(dataset)
     if fmt not in MIMETYPES or (fmt == "geojson" and coordinates is None):
         raise NotFound("download format", fmt)
-    chunks = store.export(table, fmt, bom=bom, coordinates=coordinates)
+    chunks, size = store.export_sized(table, fmt, bom=bom, coordinates=coordinates)
     version = dataset.current_version
     record_download(session, slug)
-    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks)
+    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks,
+                    size=size)
 
 
 def open_sample(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> Download:
@@ -224,7 +226,7 @@ def _sample_field(column: dict, described) -> dict:
 
 
 def download_formats(coordinates: dict | None) -> tuple[str, ...]:
-    base = ("csv", "json", "ndjson", "parquet")
+    base = ("csv", "xlsx", "json", "ndjson", "parquet")
     return base + ("geojson",) if coordinates else base
 
 

@@ -303,5 +303,6 @@ class PreviewPage:
 @dataclass(frozen=True)
 class Download:
     filename: str
-    mimetype: str
+    mimetype: str  # the whole Content-Type, charset included where the format has one
     chunks: Any  # Iterator[bytes]
+    size: int | None = None  # bytes, when known before the first one is sent

@@ -94,6 +94,14 @@ def list_datasets(session: Session, actor: Actor, params: ListParams) -> Dataset
                        facets=_facets(session, query))
 
 
+def recent_datasets(session: Session, actor: Actor, *, theme: str | None = None,
+                    department: str | None = None, limit: int | None = None) -> tuple[DatasetSummary, ...]:
+    """The datasets the actor can see, most recently updated first, optionally of one theme or
+    department: what feeds and the sitemap list (no facets or counts, which they don't need)."""
+    query = _filtered(visible_datasets(actor), ListParams(theme=theme, department=department))
+    return _summaries(session, _ordered(query, "updated").limit(limit))
+
+
 def get_dataset(session: Session, actor: Actor, slug: str) -> DatasetDetail:
     """One dataset's public record. Unpublished drafts answer NotFound so they don't leak.
 

@@ -92,6 +92,9 @@ def sample(slug: str):
 def download(slug: str, fmt: str):
     bom = request.args.get("bom") in ("1", "true")
     found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())
-    response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
+    # content_type, not mimetype: Flask appends "; charset=utf-8" to a text/* mimetype a second time.
+    response = Response(stream_with_context(found.chunks), content_type=found.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    if found.size is not None:
+        response.content_length = found.size
     return response

@@ -15,7 +15,7 @@ from portal.catalog.rows import MIMETYPES, download_formats
 from portal.catalog.schemas import DatasetDetail, Named
 from portal.interop.links import Links, stable_id
 
-FORMAT_LABELS = {"csv": "CSV", "json": "JSON", "ndjson": "NDJSON", "parquet": "Parquet", "geojson": "GeoJSON",
+FORMAT_LABELS = {"csv": "CSV", "xlsx": "XLSX", "json": "JSON", "ndjson": "NDJSON", "parquet": "Parquet", "geojson": "GeoJSON",
                  "sample": "ZIP"}
 OPEN_LICENCES = frozenset({"CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "ODC-BY-1.0", "ODC-PDDL-1.0", "ODbL-1.0",
                            "MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "other-pd", "other-open"})

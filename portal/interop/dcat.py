@@ -39,13 +39,14 @@ EU_THEME_LABELS = {
 FREQUENCIES = {"static": "NEVER", "annual": "ANNUAL", "quarterly": "QUARTERLY", "monthly": "MONTHLY",
                "weekly": "WEEKLY", "daily": "DAILY", "realtime": "UPDATE_CONT", "irregular": "IRREG"}
 ACCESS = {"open": "PUBLIC", "conditional": "RESTRICTED", "closed": "NON_PUBLIC"}
-FILE_TYPES = {"csv": "CSV", "json": "JSON", "parquet": "PARQUET", "geojson": "GEOJSON"}
+FILE_TYPES = {"csv": "CSV", "xlsx": "XLSX", "json": "JSON", "parquet": "PARQUET", "geojson": "GEOJSON"}
 # Nodes from the EU vocabularies are typed here, as DCAT-AP's SHACL shapes expect of a
 # self-contained document (a harvester need not load the vocabularies to validate it).
 LANGUAGES = [{"@id": EU + "language/ZHO", "@type": "dct:LinguisticSystem"},
              {"@id": EU + "language/ENG", "@type": "dct:LinguisticSystem"}]
 IANA = {"csv": "text/csv", "json": "application/json", "geojson": "application/geo+json",
-        "parquet": "application/vnd.apache.parquet"}
+        "parquet": "application/vnd.apache.parquet",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def catalog(records: tuple[DatasetDetail, ...], links: Links, info: Catalog) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, ag
 from portal.store.bounds import clamp
 from portal.store.connection import confined
 from portal.store.errors import IngestError, QueryError, StoreError
-from portal.store.exports import EXPORT_FORMATS, export
+from portal.store.exports import EXPORT_FORMATS, export, export_sized
 from portal.store.files import checksum_file, sweep
 from portal.store.formats import FORMATS
 from portal.store.ingestion import IngestResult, ingest
@@ -25,7 +25,7 @@ from portal.store.sql import OPERATORS, Operator
 
 __all__ = [
     "confined", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
-    "EXPORT_FORMATS", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
+    "EXPORT_FORMATS", "export_sized", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "LoadReport", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",

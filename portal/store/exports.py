@@ -1,5 +1,5 @@
-"""`export`: a table (or the rows a RowQuery selects) as CSV, JSON, NDJSON, Parquet or GeoJSON,
-streamed as byte chunks.
+"""`export`: a table (or the rows a RowQuery selects) as CSV, JSON, NDJSON, Parquet, GeoJSON or
+XLSX (portal/store/workbooks.py), streamed as byte chunks.
 
 Rows leave DuckDB as Arrow record batches (`to_arrow_reader`) and each batch is encoded and
 yielded before the next is read, so memory stays flat whatever the table size. JSON text is
@@ -24,8 +24,9 @@ from portal.store.errors import QueryError
 from portal.store.queries import NUMERIC, RowQuery, require_column, where_clause
 from portal.store.rows import _order as row_order
 from portal.store.schema import Column, StoredTable
+from portal.store.workbooks import xlsx_file
 
-EXPORT_FORMATS = ("csv", "json", "ndjson", "parquet", "geojson")
+EXPORT_FORMATS = ("csv", "json", "ndjson", "parquet", "geojson", "xlsx")
 BATCH_ROWS = 20_000
 FILE_CHUNK = 1 << 20
 BOM = "\ufeff".encode()
@@ -57,9 +58,11 @@ def export(
         return _file_chunks(table.path)
     columns, statement, params = _select(table, query or RowQuery())
     if fmt == "csv":
-        return _csv(_batches(_text_dates(columns, statement, " "), params), bom)
+        return _csv(_text_dates(columns, statement, "T"), params, bom)
     if fmt == "parquet":
         return _parquet(statement, params)
+    if fmt == "xlsx":
+        return xlsx_file(columns, statement, params)[0]
     if fmt == "geojson":
         features = _geojson_sql(table, columns, statement, coordinates)
         return _json_lines(_batches(features, params), b'{"type":"FeatureCollection","features":[\n',
@@ -69,6 +72,23 @@ def export(
     if fmt == "json":
         return _json_lines(_batches(rows, params), b"[\n", b",\n", b"\n]\n")
     return _json_lines(_batches(rows, params), b"", b"\n", b"\n")
+
+
+def export_sized(
+    table: StoredTable,
+    fmt: str,
+    *,
+    bom: bool = False,
+    coordinates: tuple[str, str] | None = None,
+) -> tuple[Iterator[bytes], int | None]:
+    """A whole-table export and its size in bytes where it is known before the first byte (the
+    Parquet file itself, a finished XLSX), so the response can say `Content-Length`."""
+    if fmt == "parquet":
+        return _file_chunks(table.path), table.path.stat().st_size
+    if fmt == "xlsx":
+        columns, statement, params = _select(table, RowQuery())
+        return xlsx_file(columns, statement, params)
+    return export(table, fmt, bom=bom, coordinates=coordinates), None
 
 
 def _select(table: StoredTable, query: RowQuery) -> tuple[list[Column], str, list[object]]:
@@ -151,15 +171,28 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _csv(batches: Iterator[pa.RecordBatch], bom: bool) -> Iterator[bytes]:
+def _csv(statement: str, params: list[object], bom: bool) -> Iterator[bytes]:
+    """CSV in chunks; a query with no rows still gives its header line (the columns are data too)."""
     if bom:
         yield BOM
-    header = True
-    for batch in batches:
-        buffer = io.BytesIO()
-        pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=header))
-        header = False
-        yield buffer.getvalue()
+    cur = db_cursor()
+    try:
+        reader = cur.sql(statement, params=params).to_arrow_reader(BATCH_ROWS)
+        header = True
+        for batch in reader:
+            if batch.num_rows or header:
+                yield _csv_bytes(batch, header)
+                header = False
+        if header:
+            yield _csv_bytes(pa.RecordBatch.from_pylist([], schema=reader.schema), True)
+    finally:
+        cur.close()
+
+
+def _csv_bytes(batch: pa.RecordBatch, header: bool) -> bytes:
+    buffer = io.BytesIO()
+    pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=header))
+    return buffer.getvalue()
 
 
 def _json_lines(batches, opening: bytes, separator: bytes, closing: bytes) -> Iterator[bytes]:

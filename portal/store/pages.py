@@ -99,7 +99,7 @@ def _count(path: str, where: str, params: tuple[object, ...]) -> int:
 
 
 def _json_expr(column: Column, ref: str) -> str:
-    """JSON-ready value: ISO dates ('T' before the time), NaN and infinities as null."""
+    """JSON-ready value: ISO 8601 timestamps in UTC ('T', trailing 'Z'), NaN and infinities as null."""
     if column.type == "timestamp":
         return sql.ISO_TIMESTAMP_EXPR.format(column=ref, separator=sql.quote_literal("T"))
     if column.type == "date":
@@ -110,9 +110,9 @@ def _json_expr(column: Column, ref: str) -> str:
 
 
 def _csv_expr(column: Column, ref: str) -> str:
-    """CSV text as the exports write it: ISO dates with a space before the time."""
+    """CSV text as the exports write it: ISO 8601 timestamps in UTC ('T', trailing 'Z')."""
     if column.type == "timestamp":
-        return sql.ISO_TIMESTAMP_EXPR.format(column=ref, separator=sql.quote_literal(" "))
+        return sql.ISO_TIMESTAMP_EXPR.format(column=ref, separator=sql.quote_literal("T"))
     if column.type == "date":
         return sql.ISO_DATE_EXPR.format(column=ref)
     return ref

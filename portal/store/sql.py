@@ -124,7 +124,8 @@ WRAP = "SELECT {exprs} FROM ({inner})"
 
 # -- exports ----------------------------------------------------------------------------------
 
-ISO_TIMESTAMP = "replace(CAST({column} AS VARCHAR), ' ', {separator}) AS {column}"
+# Stored timestamps are UTC (docs/store.md); every text form says so with a trailing 'Z'.
+ISO_TIMESTAMP = "replace(CAST({column} AS VARCHAR), ' ', {separator}) || 'Z' AS {column}"
 ISO_DATE = "CAST({column} AS VARCHAR) AS {column}"
 FINITE = "CASE WHEN isfinite({column}) THEN {column} END AS {column}"
 JSON_ROWS = "SELECT to_json(struct_pack({fields})) FROM ({inner})"
@@ -256,6 +257,6 @@ JSON_ROW = "to_json(struct_pack({fields}))"
 ENCODE_PAGE = "SELECT {exprs} FROM ({inner}) ORDER BY {order}"
 PAGE_FIELD = "__kaifang_f{index}"
 STRUCT_ENTRY = "{name} := {expr}"
-ISO_TIMESTAMP_EXPR = "replace(CAST({column} AS VARCHAR), ' ', {separator})"
+ISO_TIMESTAMP_EXPR = "replace(CAST({column} AS VARCHAR), ' ', {separator}) || 'Z'"
 ISO_DATE_EXPR = "CAST({column} AS VARCHAR)"
 FINITE_EXPR = "CASE WHEN isfinite({column}) THEN {column} END"

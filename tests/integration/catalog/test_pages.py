@@ -113,7 +113,7 @@ def test_bad_list_parameters_give_400(bundled_client, query):
 
 def test_unknown_things_give_404_pages(bundled_client):
     for path in ("/datasets/no-such-dataset", "/themes/nope", "/departments/nope", "/no/such/page",
-                 f"/datasets/{FLIGHTS}/download/xlsx", f"/datasets/{FLIGHTS}/download/geojson"):
+                 f"/datasets/{FLIGHTS}/download/xls", f"/datasets/{FLIGHTS}/download/geojson"):
         response = bundled_client.get(path)
         assert response.status_code == 404, path
         assert "未找到" in response.text

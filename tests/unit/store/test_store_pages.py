@@ -35,7 +35,7 @@ def test_json_pages_match_query_rows_page_by_page(make_table):
 def test_values_are_json_ready(make_table):
     table = make_table(TIMES)
     rows, _ = _json_rows(table, RowQuery(limit=10))
-    assert rows[0] == {"seq": 1, "at": "2024-01-02T03:04:05", "ratio": 0.5, "day": "2024-01-02"}
+    assert rows[0] == {"seq": 1, "at": "2024-01-02T03:04:05Z", "ratio": 0.5, "day": "2024-01-02"}
     assert rows[2]["ratio"] is None and rows[2]["at"] is None and rows[1]["day"] is None
     assert not any(isinstance(v, float) and not math.isfinite(v) for r in rows for v in r.values())
 
