@@ -2,7 +2,7 @@
 
 Each case is contained: refused at compile time (PolicyError), refused at run time with a
 specific error, or harmless. After every case the same pool still runs a normal job.
-The advisories are listed in /work/shared/research/sandbox.md, section 2.
+The advisories are listed in docs/sandbox.md, section "Published advisories".
 """
 
 import pytest
