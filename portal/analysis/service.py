@@ -20,7 +20,6 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -71,11 +70,12 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    sources = {u.slug: _granted(session, u, settings) for u in usable}
+    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir) for u in usable}
+    sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
                     registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
-                    private=_private_answers(session, usable, settings.epsilon, data_dir=settings.data_dir))
+                    private=_private_answers(session, usable, stored, settings.epsilon))
     record = _open_record(session, actor, code, usable, versions)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
@@ -91,14 +91,14 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     return RunOutcome(record.run_id, result)
 
 
-def _private_answers(session: Session, usable: list[UsableDataset], defaults: EpsilonDefaults, *,
-                     data_dir: Path) -> PrivateAnswers | None:
+def _private_answers(session: Session, usable: list[UsableDataset], stored: dict[str, AnalysisSource],
+                     defaults: EpsilonDefaults) -> PrivateAnswers | None:
     """The ε-budget path for the conditional datasets whose grant is in the "dp" mode, if any."""
     private, daily = {}, {}
     for u in usable:
         if u.grant_id is None:
             continue
-        source = analysis_source(session, u.slug, data_dir=data_dir)
+        source = stored[u.slug]
         settings = PrivacySettings.resolve(source.disclosure, grant_mode=u.disclosure_mode,
                                            grant_daily=u.daily_epsilon, defaults=defaults)
         if settings.mode != "dp":
@@ -156,8 +156,7 @@ def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings
             timed.cancel()
 
 
-def _granted(session: Session, usable: UsableDataset, settings: AnalysisSettings) -> GrantedSource:
-    source: AnalysisSource = analysis_source(session, usable.slug, data_dir=settings.data_dir)
+def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSettings) -> GrantedSource:
     conditional = usable.open_class == "conditional"
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
                       identifiers=source.identifiers, sensitive=source.sensitive,
