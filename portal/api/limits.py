@@ -16,6 +16,7 @@ sets to the real client behind trusted proxies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -23,9 +24,11 @@ import time
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 
 from portal.accounts.keys import ResolvedKey
+from portal.api import windows
 from portal.api.keys import lookup_key
 from portal.config import parse_tiers
 
@@ -39,6 +42,7 @@ MAIL_ENDPOINTS = ("accounts.register", "accounts.forgot_password", "accounts.res
 
 
 SWEEP_SECONDS = 60
+API_SCOPE = "api"  # one shared count for the whole API (and the CKAN API)
 
 
 class LeanMemoryStorage(MemoryStorage):
@@ -78,8 +82,12 @@ class LeanMemoryStorage(MemoryStorage):
 
 
 def storage_uri(configured: str) -> str:
-    """The configured storage, with `memory://` served by `LeanMemoryStorage`."""
-    return "kaifang+memory://" if configured.startswith("memory://") else configured
+    """The configured storage, with `memory://` served by `LeanMemoryStorage` and `redis://`
+    (`rediss://`, `redis+unix://`) by `windows.OneTripRedisStorage`."""
+    if configured.startswith("memory://"):
+        return "kaifang+memory://"
+    scheme, _, rest = configured.partition("://")
+    return f"{windows.SCHEMES[scheme]}://{rest}" if scheme in windows.SCHEMES else configured
 
 
 def api_caller() -> str:
@@ -91,12 +99,25 @@ def api_caller() -> str:
 
 
 def api_limits() -> str:
-    """The limits of this API call: its key's tier, else the anonymous limit."""
+    """The limits of this API call: its key's tier, else the anonymous limit. Announces the
+    windows to the storage, which then counts them all in one round trip (`windows`)."""
     found = lookup_key()
     if isinstance(found, ResolvedKey):
         tiers = current_app.extensions["kaifang.tiers"]
-        return tiers.get(found.tier) or tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]]
-    return current_app.config["RATELIMIT_ANON"]
+        limit = tiers.get(found.tier) or tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]]
+    else:
+        limit = current_app.config["RATELIMIT_ANON"]
+    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    identifiers = ([prefix] if prefix else []) + [api_caller(), API_SCOPE]
+    windows.announce([windows.Window(item.key_for(*identifiers), item.get_expiry(), item.amount)
+                      for item in _parsed(limit)])
+    return limit
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(limit: str) -> list[RateLimitItem]:
+    """The windows of a limit string in the order Flask-Limiter counts them (shortest first)."""
+    return sorted(parse_many(limit))
 
 
 def submitted_account() -> str:
@@ -117,7 +138,7 @@ def attach(app: Flask, limiter: Limiter) -> None:
     """Attach every limit of the app to its blueprints and endpoints (after they are registered)."""
     app.extensions["kaifang.tiers"] = parse_tiers(app.config["RATELIMIT_TIERS"])
     for name in LIMITED_BLUEPRINTS:
-        limiter.shared_limit(api_limits, scope="api", key_func=api_caller)(app.blueprints[name])
+        limiter.shared_limit(api_limits, scope=API_SCOPE, key_func=api_caller)(app.blueprints[name])
     wrap = _wrapper(app)
     for endpoint in LIMITED_ENDPOINTS:
         wrap(endpoint, limiter.limit(_setting("RATELIMIT_ANON")))
@@ -172,4 +193,4 @@ def _policy_name(limit: RequestLimit) -> str:
     item = limit.limit
     unit = item.GRANULARITY.name
     window = unit if item.multiples == 1 else f"{item.multiples}{unit}"
-    return f"{limit.request_args[-1]}-{window}" if limit.request_args[-1] != "api" else window
+    return f"{limit.request_args[-1]}-{window}" if limit.request_args[-1] != API_SCOPE else window
