@@ -77,6 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("API_MAX_PAGE_SIZE", int, 1000, "Largest `size` of the row API; larger values are refused with a 400 problem."),
     Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
     Setting("API_PAGE_CACHE_MB", int, 64, "Memory (MB per process) for encoded row pages of the row API; 0 turns the cache off."),
+    # Row API speed (decision 0018a): version files kept in memory as DuckDB tables.
+    Setting("API_RESIDENT_MB", int, 256, "Memory (MB per process) for version files held as in-memory DuckDB tables by the row API (loaded on a file's second read, least recently read dropped first); 0 reads Parquet every time."),
     Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
     # Interoperability (CKAN API, DCAT, data.json): how the catalog names itself to harvesters.
     Setting("CATALOG_TITLE", str, "开放数据平台 Kaifang Open Data", "Title of the catalog in DCAT, data.json and CKAN's status_show."),

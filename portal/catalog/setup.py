@@ -25,6 +25,7 @@ def init_caches(app: Flask) -> None:
     cache.configure(engine, check_seconds=app.config["CATALOG_CACHE_SECONDS"])
     counters.configure(engine, interval=app.config["COUNTS_FLUSH_SECONDS"])
     pagecache.configure(app.config["API_PAGE_CACHE_MB"])
+    store.configure_resident(app.config["API_RESIDENT_MB"])
 
 
 def alembic_config(url: str) -> Config:

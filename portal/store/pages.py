@@ -15,11 +15,13 @@ import functools
 import io
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow.csv as pa_csv
 
 from portal.store import cursors, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.queries import RowQuery, require_column, where_clause
+from portal.store.resident import RESIDENT
 from portal.store.rows import _check_window, _fields, _order, _page_sql
 from portal.store.schema import Column, StoredTable
 
@@ -49,29 +51,58 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
-    statement, page_params = _encoded_sql(query, fields, keys, conditions, params, fmt)
-    cur = db_cursor()
+    # The filtered total of a first page comes from the page's own scan (a window count): the
+    # top-N reads every matching row anyway. A cursor narrows the scan, so later pages count apart.
+    windowed = query.with_total and bool(conditions) and not query.cursor
+    path = str(table.path)
+    scan, scan_params = RESIDENT.scan(path)
     try:
-        if fmt == "csv":
-            arrow = cur.sql(statement, params=[str(table.path), *page_params]).to_arrow_table()
+        found = _run(scan, scan_params, query, fields, keys, conditions, params, fmt, windowed)
+    except duckdb.CatalogException:
+        if not scan_params:  # the resident table was evicted under us: read the file
+            RESIDENT.forget(path)
+            found = _run(sql.SCAN.format(path="?"), [path], query, fields, keys, conditions, params, fmt, windowed)
         else:
-            found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
-    finally:
-        cur.close()
-    total = count_rows(table, conditions, params) if query.with_total else None
+            raise
+    if windowed:
+        total = _window_total(found, fmt)
+    else:
+        total = count_rows(table, conditions, params) if query.with_total else None
     if fmt == "csv":
-        return _csv_page(fields, keys, arrow, query.limit, total)
+        return _csv_page(fields, keys, found, query.limit, total)
     next_cursor = _next_cursor(keys, found, 1, query.limit)
     return EncodedPage(tuple(fields), [row[0] for row in found[:query.limit]], None, total, next_cursor)
 
 
-def _encoded_sql(query, fields, keys, conditions, params, fmt) -> tuple[str, list[object]]:
+def _run(scan, scan_params, query, fields, keys, conditions, params, fmt, windowed):
+    """The page's rows (an Arrow table for CSV, tuples otherwise)."""
+    statement, page_params = _encoded_sql(query, fields, keys, conditions, params, fmt, scan=scan, windowed=windowed)
+    cur = db_cursor()
+    try:
+        if fmt == "csv":
+            return cur.sql(statement, params=[*scan_params, *page_params]).to_arrow_table()
+        return cur.execute(statement, [*scan_params, *page_params]).fetchall()
+    finally:
+        cur.close()
+
+
+def _window_total(found, fmt: str) -> int:
+    """The window count, next to last in every row (no row: nothing matched)."""
+    if fmt == "csv":
+        return found.column(found.num_columns - 2)[0].as_py() if found.num_rows else 0
+    return found[0][-2] if found else 0
+
+
+def _encoded_sql(query, fields, keys, conditions, params, fmt, *, scan: str, windowed: bool) -> tuple[str, list[object]]:
     """The page SELECT of `query_rows`, wrapped so values are encoded for the kept rows only
     (encoding before the top-N would encode every matching row: 10x slower on flights)."""
     refs = [sql.quote_identifier(sql.PAGE_FIELD.format(index=i)) for i in range(len(fields))]
     inner_projection = [sql.ALIAS.format(expr=sql.quote_identifier(c.name), column=ref)
                         for c, ref in zip(fields, refs, strict=True)]
-    inner, page_params = _page_sql(query, fields, keys, conditions, params, projection=inner_projection)
+    total = sql.quote_identifier(sql.PAGE_TOTAL)
+    if windowed:
+        inner_projection.append(sql.ALIAS.format(expr=sql.WINDOW_TOTAL, column=total))
+    inner, page_params = _page_sql(query, fields, keys, conditions, params, projection=inner_projection, scan=scan)
     if fmt == "csv":
         exprs = [sql.ALIAS.format(expr=_csv_expr(c, ref), column=sql.quote_identifier(c.name))
                  for c, ref in zip(fields, refs, strict=True)]
@@ -79,7 +110,7 @@ def _encoded_sql(query, fields, keys, conditions, params, fmt) -> tuple[str, lis
         entries = [sql.STRUCT_ENTRY.format(name=sql.quote_identifier(c.name), expr=_json_expr(c, ref))
                    for c, ref in zip(fields, refs, strict=True)]
         exprs = [sql.JSON_ROW.format(fields=", ".join(entries))]
-    exprs += [sql.quote_identifier(column.name) for column, _ in keys] + [sql.ROW_NUMBER]
+    exprs += [sql.quote_identifier(column.name) for column, _ in keys] + ([total] if windowed else []) + [sql.ROW_NUMBER]
     return sql.ENCODE_PAGE.format(exprs=", ".join(exprs), inner=inner, order=_order(keys)), page_params
 
 

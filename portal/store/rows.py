@@ -40,10 +40,11 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
 
 def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bool]],
               conditions: list[str], params: list[object], *,
-              projection: list[str] | None = None) -> tuple[str, list[object]]:
+              projection: list[str] | None = None, scan: str | None = None) -> tuple[str, list[object]]:
     """The page SELECT (fields, then sort keys and the row number for the next cursor).
 
-    `projection` replaces the quoted field list by other expressions (e.g. one JSON text per row).
+    `projection` replaces the quoted field list by other expressions (e.g. one JSON text per row);
+    `scan` the FROM clause (default: the Parquet file as the first parameter).
     """
     page_conditions, page_params = list(conditions), list(params)
     if query.cursor:
@@ -56,7 +57,7 @@ def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bo
     selected = projection + [sql.quote_identifier(k.name) for k, _ in keys]
     statement = sql.SELECT_PAGE.format(
         fields=", ".join([*selected, sql.ROW_NUMBER]),
-        scan=sql.SCAN.format(path="?"),
+        scan=scan or sql.SCAN.format(path="?"),
         where=sql.where(page_conditions),
         order=_order(keys),
         limit=query.limit + 1,

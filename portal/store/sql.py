@@ -260,3 +260,12 @@ STRUCT_ENTRY = "{name} := {expr}"
 ISO_TIMESTAMP_EXPR = "replace(CAST({column} AS VARCHAR), ' ', {separator}) || 'Z'"
 ISO_DATE_EXPR = "CAST({column} AS VARCHAR)"
 FINITE_EXPR = "CASE WHEN isfinite({column}) THEN {column} END"
+# The filtered total beside the page's rows, from the same scan (a page without a cursor).
+WINDOW_TOTAL = "count(*) OVER ()"
+
+# -- resident tables (see resident.py) -----------------------------------------------------------
+
+RESIDENT_TABLE = "CREATE TABLE {table} AS SELECT * FROM read_parquet({path}, file_row_number = true)"
+DROP_RESIDENT = "DROP TABLE IF EXISTS {table}"
+MEMORY_USED = "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
+PAGE_TOTAL = "__kaifang_total"
