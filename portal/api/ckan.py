@@ -4,6 +4,9 @@ One dispatcher reads the action's parameters (query string on GET; a JSON object
 POST), calls the action and wraps the answer in CKAN's envelope `{help, success, result}`. Errors
 keep CKAN's statuses and `__type`s (ckanapi turns them back into exceptions): 404 Not Found
 Error, 403 Authorization Error, 409 Validation Error, 400 Search Query Error or Bad Request.
+Keys come as on /api/v1 or as CKAN's clients send them (`X-CKAN-API-Key`, a bare
+`Authorization: <key>`, see `keys.presented_key`); a bad, revoked or expired key is CKAN's 403
+Authorization Error in the envelope, where /api/v1 answers a 401 problem.
 The blueprint's error handler gives the same envelope to rate-limit (429) and size (413) errors;
 routing errors (404, 405) come before the blueprint is known and stay problem+json like `/api/`.
 """
@@ -70,6 +73,13 @@ def action(name: str):
     except PortalError as error:
         return _failure(envelope, *_error_body(error))
     return jsonify({**envelope, "success": True, "result": result})
+
+
+@bp.errorhandler(keys.InvalidKey)
+def _invalid_key(error: keys.InvalidKey):
+    """A bad, revoked or expired key: CKAN answers 403 Authorization Error, not /api/v1's 401."""
+    return _failure({"help": url_for("ckan.action", name="help_show", _external=True)}, 403,
+                    {"__type": "Authorization Error", "message": f"Access denied: {error.detail}"})
 
 
 @bp.errorhandler(HTTPException)

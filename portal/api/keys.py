@@ -1,6 +1,7 @@
 """API key authentication for every route under `/api/`, and the scope checks routes declare.
 
-How a caller is known: by `Authorization: Bearer kf_…` or `X-API-Key: kf_…`, else anonymous.
+How a caller is known: by `Authorization: Bearer kf_…` or `X-API-Key: kf_…`, else anonymous
+(the CKAN-compatible API also takes CKAN's `X-CKAN-API-Key` and a bare `Authorization: kf_…`).
 The session cookie is never read for the API (see `portal.auth.current_actor`), so a page on
 another site cannot make a signed-in browser call the API as its user. A bad, revoked or expired
 key answers 401 (problem+json, `WWW-Authenticate: Bearer`) after the rate limit by address has
@@ -47,6 +48,8 @@ from portal.db import database, get_session
 from portal.errors import N_, Forbidden, Unauthorized
 
 API_KEY_HEADER = "X-API-Key"
+CKAN_KEY_HEADER = "X-CKAN-API-Key"
+CKAN_BLUEPRINT = "ckan"
 CACHE_LIMIT = 10_000
 _REASONS = {
     "malformed": "the API key is not in the form kf_<prefix>_<secret>",
@@ -94,13 +97,23 @@ class KeyCache:
 
 
 def presented_key() -> str | None:
-    """The key the request carries, '' for an Authorization header of another scheme, or None."""
+    """The key the request carries, '' for an Authorization header of another scheme, or None.
+
+    On the CKAN-compatible API a key is also read where CKAN's clients put it (ckanapi sends
+    both): `X-CKAN-API-Key`, and a bare `Authorization: <key>` without a scheme.
+    """
+    ckan = request.blueprint == CKAN_BLUEPRINT
     header = request.headers.get("Authorization")
     if header is not None:
-        scheme, _, value = header.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" else ""
-    value = request.headers.get(API_KEY_HEADER)
-    return value.strip() if value is not None else None
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+        return scheme if ckan and scheme and not value else ""
+    for name in (API_KEY_HEADER, CKAN_KEY_HEADER) if ckan else (API_KEY_HEADER,):
+        value = request.headers.get(name)
+        if value is not None:
+            return value.strip()
+    return None
 
 
 def lookup_key() -> ResolvedKey | KeyRejected | None:
