@@ -3,8 +3,10 @@
     .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
     .venv/bin/python bench/api.py --seconds 3 --rounds 2
 
-Requests: (a) a filtered page of 100 rows of the NYC flights table
-(`origin__eq=JFK&month__eq=6&size=100`; Datasette: `origin=JFK&month=6&_size=100`) and (b) a
+Requests: (a) a filtered page of 100 rows of the NYC flights table, "uncached": a different
+page every request (`origin__eq`, `month__eq`, `day__eq` and `hour__ge` cycled over 4,032 combinations, none
+asked twice, so no cache of any kind helps), and "cached": the same page every time
+(`origin__eq=JFK&month__eq=6&size=100`; Datasette: `origin=JFK&month=6&_size=100`), and (b) a
 dataset detail call (Datasette: the database page `/flights.json`, its nearest equivalent), at
 concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
 gthread, 4 threads), and by Datasette serving the same table as SQLite (with an index on
@@ -56,11 +58,14 @@ class Server:
 
 
 def distinct_pages(template: str) -> list[str]:
-    return [template.format(o=o, m=m, d=d) for d in range(1, 29) for m in range(1, 13) for o in ("JFK", "LGA", "EWR")]
+    """4,032 different pages (each measurement takes half, so at 400 req/s for 5 s none repeats)."""
+    return [template.format(o=o, m=m, d=d, h=h) for h in (5, 6, 7, 8) for d in range(1, 29) for m in range(1, 13)
+            for o in ("JFK", "LGA", "EWR")]
 
 
-KAIFANG_DISTINCT = distinct_pages(f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq={{o}}&month__eq={{m}}&day__eq={{d}}&size=100")
-DATASETTE_DISTINCT = distinct_pages("/flights/flights.json?origin={o}&month={m}&day={d}&_size=100")
+KAIFANG_DISTINCT = distinct_pages(f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq={{o}}&month__eq={{m}}&day__eq={{d}}"
+                                  "&hour__ge={h}&size=100")
+DATASETTE_DISTINCT = distinct_pages("/flights/flights.json?origin={o}&month={m}&day={d}&hour__gte={h}&_size=100")
 
 
 def free_port() -> int:
@@ -178,9 +183,25 @@ def fetch(port: int, path: str, connection: http.client.HTTPConnection | None = 
             connection.close()
 
 
-def load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by process `pid` and its living descendants (gunicorn's workers)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def load(port: int, paths: list[str], concurrency: int, seconds: float, pid: int | None = None) -> dict:
     """Requests per second and latency percentiles of `concurrency` keep-alive clients, each
-    request taking the next of `paths` (round robin, shared by all clients)."""
+    request taking the next of `paths` (round robin, shared by all clients), and the server's
+    CPU milliseconds per request (less disturbed by other load on the machine than the rate)."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     turn = itertools.count()
     errors = [0] * concurrency
@@ -202,6 +223,7 @@ def load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
         connection.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    cpu_before = server_cpu(pid) if pid else 0.0
     began = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -210,8 +232,11 @@ def load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    cpu = server_cpu(pid) - cpu_before if pid else 0.0
     every = sorted(t for part in latencies for t in part)
-    return {"rps": len(every) / elapsed, "p50": 1000 * every[len(every) // 2],
+    if len(paths) > 1 and len(every) > len(paths):
+        print(f"warning: {len(every)} requests over {len(paths)} paths: some pages were asked twice", file=sys.stderr)
+    return {"rps": len(every) / elapsed, "cpu_ms": 1000 * cpu / max(1, len(every)), "p50": 1000 * every[len(every) // 2],
             "p99": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))], "n": len(every), "errors": sum(errors)}
 
 
@@ -226,14 +251,14 @@ def measure(server: Server, seconds: float) -> dict:
     try:
         check(server, port)
         results = {}
-        for label, paths in (("rows", [server.rows]), ("detail", [server.detail])):
+        for label, paths in (("cached rows", [server.rows]), ("detail", [server.detail])):
             for concurrency in (1, 8):
                 load(port, paths, concurrency, 1.0)  # warm-up: connections, caches, pages
-                results[f"{label} c={concurrency}"] = load(port, paths, concurrency, seconds)
+                results[f"{label} c={concurrency}"] = load(port, paths, concurrency, seconds, process.pid)
         distinct = iter(server.distinct)  # no warm-up, and no page is asked for twice
         for concurrency in (1, 8):
             paths = [next(distinct) for _ in range(len(server.distinct) // 2)]
-            results[f"distinct rows c={concurrency}"] = load(port, paths, concurrency, seconds)
+            results[f"uncached rows c={concurrency}"] = load(port, paths, concurrency, seconds, process.pid)
         return results
     finally:
         process.terminate()
@@ -244,7 +269,7 @@ def measure(server: Server, seconds: float) -> dict:
 
 
 def report(all_results: dict[str, dict], reference: str | None) -> None:
-    columns = ["rows c=1", "rows c=8", "detail c=1", "detail c=8", "distinct rows c=1", "distinct rows c=8"]
+    columns = ["uncached rows c=1", "uncached rows c=8", "cached rows c=1", "cached rows c=8", "detail c=1", "detail c=8"]
     print("\n| server | " + " | ".join(f"{c} req/s (p50 / p99 ms)" for c in columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name, results in all_results.items():
@@ -257,6 +282,11 @@ def report(all_results: dict[str, dict], reference: str | None) -> None:
             errors = f", {r['errors']} errors" if r["errors"] else ""
             cells.append(f"{r['rps']:.0f}{ratio} ({r['p50']:.1f} / {r['p99']:.1f}){errors}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nServer CPU ms per request (all its processes and threads), same measurements:\n")
+    print("| server | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name, results in all_results.items():
+        print(f"| {name} | " + " | ".join(f"{results[c]['cpu_ms']:.2f}" for c in columns) + " |")
 
 
 def main() -> None:
