@@ -85,6 +85,7 @@ def init_limits(app: Flask) -> None:
                       storage_uri=limits.storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
                       key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
     limiter.init_app(app)
+    app.extensions["kaifang.one_trip"] = limits.counts_in_one_trip(limiter)
     limits.attach(app, limiter)
     keys.init_app(app)
     app.extensions["kaifang.limiter"] = limiter

@@ -90,6 +90,11 @@ def storage_uri(configured: str) -> str:
     return f"{windows.SCHEMES[scheme]}://{rest}" if scheme in windows.SCHEMES else configured
 
 
+def counts_in_one_trip(limiter: Limiter) -> bool:
+    """Whether the limiter's storage counts announced windows in one round trip (windows.py)."""
+    return isinstance(limiter.storage, windows.OneTripRedisStorage)
+
+
 def api_caller() -> str:
     """The limiter's key for an API call: the key's prefix, else the client address."""
     found = lookup_key()
@@ -107,17 +112,18 @@ def api_limits() -> str:
         limit = tiers.get(found.tier) or tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]]
     else:
         limit = current_app.config["RATELIMIT_ANON"]
-    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-    identifiers = ([prefix] if prefix else []) + [api_caller(), API_SCOPE]
-    windows.announce([windows.Window(item.key_for(*identifiers), item.get_expiry(), item.amount)
-                      for item in _parsed(limit)])
+    if current_app.extensions.get("kaifang.one_trip"):
+        prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+        windows.announce(_windows(limit, (prefix,) if prefix else (), api_caller()))
     return limit
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed(limit: str) -> list[RateLimitItem]:
-    """The windows of a limit string in the order Flask-Limiter counts them (shortest first)."""
-    return sorted(parse_many(limit))
+@functools.lru_cache(maxsize=4096)
+def _windows(limit: str, prefix: tuple[str, ...], caller: str) -> list[windows.Window]:
+    """The storage keys of a caller's windows, in the order Flask-Limiter counts them (shortest
+    first, as `RateLimitItem` sorts), built as Flask-Limiter builds them."""
+    items: list[RateLimitItem] = sorted(parse_many(limit))
+    return [windows.Window(item.key_for(*prefix, caller, API_SCOPE), item.get_expiry(), item.amount) for item in items]
 
 
 def submitted_account() -> str:
