@@ -92,7 +92,7 @@ def storage_uri(configured: str) -> str:
 
 def counts_in_one_trip(limiter: Limiter) -> bool:
     """Whether the limiter's storage counts announced windows in one round trip (windows.py)."""
-    return isinstance(limiter.storage, windows.OneTripRedisStorage)
+    return limiter.enabled and isinstance(limiter.storage, windows.OneTripRedisStorage)
 
 
 def api_caller() -> str:
