@@ -52,8 +52,9 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
     # The filtered total of a first page comes from the page's own scan (a window count): the
-    # top-N reads every matching row anyway. A cursor narrows the scan, so later pages count apart.
-    windowed = query.with_total and bool(conditions) and not query.cursor
+    # top-N reads every matching row anyway. A cursor narrows the scan and an offset may leave no
+    # row to carry the count, so those pages count apart.
+    windowed = query.with_total and bool(conditions) and not query.cursor and not query.offset
     path = str(table.path)
     scan, scan_params = RESIDENT.scan(path)
     try:
