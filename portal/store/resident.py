@@ -16,6 +16,7 @@ fork. Nothing here decides who may read what: callers pass only paths the catalo
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 
@@ -84,7 +85,8 @@ class ResidentTables:
         try:
             before = _memory(con)
             con.execute(sql.RESIDENT_TABLE.format(table=name, path=sql.quote_literal(path)))
-            size = max(_memory(con) - before, 1)
+            # Other threads' queries move the counter too: never count less than the file.
+            size = max(_memory(con) - before, os.path.getsize(path))
         finally:
             con.close()
         if size > self.max_bytes // MAX_SHARE:
