@@ -42,6 +42,7 @@ from portal.search.documents import to_document  # noqa: E402
 from portal.search.engine import SearchEngine  # noqa: E402
 from portal.search.schema import FACETS, build_schema  # noqa: E402
 from portal.search.schemas import SearchParams  # noqa: E402
+from portal.search.writer import open_writer  # noqa: E402
 
 CITIES_ZH = ["天津市", "北京市", "上海市", "广州市", "深圳市", "成都市", "武汉市", "西安市", "南京市", "杭州市",
              "滨海新区", "和平区", "河西区", "南开区", "河北区", "红桥区", "东丽区", "西青区", "津南区", "北辰区"]
@@ -143,7 +144,7 @@ def timed(fn, args_list, runs: int) -> tuple[list[float], list[float]]:
 def build_whoosh(folder: Path, docs: list[dict]) -> float:
     started = time.process_time()
     ix = whoosh_index.create_in(str(folder), build_schema())
-    writer = ix.writer(limitmb=256)
+    writer = open_writer(ix, timeout=1)
     for doc in docs:
         writer.add_document(**doc)
     writer.commit()
