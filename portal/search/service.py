@@ -23,8 +23,8 @@ from portal.catalog.schemas import LIST_SORTS, DatasetPage, Facet, ListParams, N
 from portal.search.analysis import has_cjk
 from portal.search.engine import SearchEngine, engine_of
 from portal.search.lexicon import Lexicon
-from portal.search.ranking import DocArrays
 from portal.search.query import TEXT_FIELDS, clean, facet_filters, has_operators, visibility_filter
+from portal.search.ranking import DocArrays
 from portal.search.schemas import SearchHit, SearchPage, SearchParams, Suggestion
 from portal.search.snippets import snippet
 from portal.search.spelling import correct
