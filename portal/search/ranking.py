@@ -20,12 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader
 from whoosh.matching.wrappers import WrappingMatcher
 from whoosh.query import And, Every, NullQuery, Or, Query, Term
 from whoosh.reading import IndexReader, TermNotFound
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 POSTINGS_CACHED = 20_000  # (field, term) posting lists kept per generation
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float64))
@@ -194,10 +195,25 @@ class DocArrays:
     def _field_lengths(self, searcher: Searcher, fieldname: str) -> np.ndarray:
         found = self._lengths.get(fieldname)
         if found is None:
-            found = np.fromiter((searcher.doc_field_length(d, fieldname, 1) or 1 for d in range(self.size)),
-                                np.float64, self.size)
+            found = np.ones(self.size)
+            for leaf, offset in searcher.reader().leaf_readers():
+                lengths = _leaf_lengths(leaf, fieldname)
+                found[offset:offset + len(lengths)] = lengths
             self._lengths[fieldname] = found
         return found
+
+
+_BYTE_LENGTHS = np.array([byte_to_length(b) or 1 for b in range(256)], np.float64)
+
+
+def _leaf_lengths(leaf: IndexReader, fieldname: str) -> np.ndarray:
+    """One segment's field lengths as Whoosh's scorer sees them (the one-byte approximation, 1 for none)."""
+    perdoc = getattr(leaf, "_perdoc", None)
+    column = perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN) if isinstance(perdoc, W3PerDocReader) else None  # noqa: SLF001 - the column the scorer reads
+    if column is None:
+        return np.fromiter((leaf.doc_field_length(d, fieldname, 1) or 1 for d in range(leaf.doc_count_all())),
+                           np.float64, leaf.doc_count_all())
+    return _BYTE_LENGTHS[np.fromiter(column, np.uint8, leaf.doc_count_all())]
 
 
 def _read_postings(reader: IndexReader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray]:
