@@ -17,13 +17,18 @@ from __future__ import annotations
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3PerDocReader
 from whoosh.fields import Schema
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import SegmentWriter
+from whoosh.writing import PostingPool, SegmentWriter
 
 DEFAULT_MEMORY_MB = 1024
 
 
 class IndexWriter(SegmentWriter):
-    """`SegmentWriter` with the field lengths of a new segment read once, not once per posting."""
+    """`SegmentWriter` with the field lengths of a new segment read once, not once per posting,
+    and a posting pool without Whoosh's per-posting type assertions."""
+
+    def __init__(self, ix, **kwargs):
+        super().__init__(ix, **kwargs)
+        self.pool = _LeanPostingPool(self._tempstorage, self.newsegment, limitmb=kwargs.get("limitmb", 128))
 
     def _flush_segment(self):
         self.perdocwriter.close()
@@ -33,6 +38,18 @@ class IndexWriter(SegmentWriter):
         self.fieldwriter.close()
         if lengths:
             lengths.close()
+
+
+class _LeanPostingPool(PostingPool):
+    """Whoosh's pool, adding a posting with one size estimate and no assertions (the postings come
+    from Whoosh's own field types, bytes already)."""
+
+    def add(self, item):
+        self.currentsize += 150 + len(item[0]) + 2 * len(item[1]) + len(item[4] or b"")
+        if self.currentsize > self.limit:
+            self.save()
+        self.current.append(item)
+        self.fieldnames.add(item[0])
 
 
 class _PreloadedLengths:
