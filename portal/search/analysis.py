@@ -90,10 +90,51 @@ def _stem(word: str) -> str:
     return word if not word.isascii() or word.isdigit() else stem(word)
 
 
-def text_analyzer() -> Composable:
-    """The analyzer of every full-text field (titles, tags, descriptions, data dictionary)."""
+_cached_stem = lru_cache(maxsize=50_000)(_stem)
+
+
+class TextAnalyzer(Composable):
+    """`MixedTokenizer | LowercaseFilter | StopFilter(STOP_WORDS) | StemFilter(_stem)` in one
+    generator: the same tokens, positions renumbered over stop words as StopFilter does, without
+    three generator layers per token (the analysis is half of an index build)."""
+
+    is_morph = True  # it stems: Whoosh asks this of an analyzer
+
+    def __init__(self):
+        self.tokenizer = MixedTokenizer()
+
+    def __eq__(self, other):
+        return other.__class__ is self.__class__
+
+    def __hash__(self):
+        return hash(self.__class__)
+
+    def __call__(self, value, no_morph=False, **kwargs):
+        positions = kwargs.get("positions", False)
+        pos = None
+        for token in self.tokenizer(value, **kwargs):
+            text = token.text.lower()
+            if text and text not in STOP_WORDS:
+                if positions:
+                    pos = token.pos if pos is None else pos + 1
+                    token.pos = pos
+                token.stopped = False
+                token.text = text if no_morph else _cached_stem(text)
+                yield token
+            elif not token.removestops:
+                token.text, token.stopped = text, True
+                yield token
+
+
+def composed_text_analyzer() -> Composable:
+    """What `TextAnalyzer` does, as a chain of Whoosh's filters (indexes built before it use this)."""
     return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) \
         | StemFilter(stemfn=_stem, ignore=None, cachesize=50000)
+
+
+def text_analyzer() -> Composable:
+    """The analyzer of every full-text field (titles, tags, descriptions, data dictionary)."""
+    return TextAnalyzer()
 
 
 def spelling_analyzer() -> Composable:

@@ -36,6 +36,7 @@ from portal.catalog.models import Dataset
 from portal.search.documents import load_datasets, to_document
 from portal.search.models import SearchOutbox
 from portal.search.schema import build_schema
+from portal.search.writer import open_writer
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class SearchIndex:
         return count
 
     def _fill(self, ix, session: Session) -> int:
-        writer = ix.writer(timeout=self.lock_timeout)
+        writer = open_writer(ix, timeout=self.lock_timeout)
         count = 0
         try:
             for dataset in load_datasets(session):
@@ -202,7 +203,7 @@ class SearchIndex:
 
     def _apply(self, ix, session: Session, ids: Iterable[int]) -> None:
         ids = set(ids)
-        writer = ix.writer(timeout=self.lock_timeout)
+        writer = open_writer(ix, timeout=self.lock_timeout)
         try:
             found = set()
             for dataset in load_datasets(session, ids):

@@ -5,8 +5,8 @@
   costs microseconds, whatever the catalog size.
 - `Vocabulary`: the Chinese words of titles and tags by pinyin and by length, and the pinyin
   terms of the index, for 'did you mean' and for splitting pinyin typed without spaces.
-- `FacetSets`: for every facet value, the set of documents that have it; a facet count is the
-  size of an intersection with the matching documents.
+- `FacetCounts` and `DocArrays` (in `ranking`): facet values and posting lists as numpy arrays,
+  so matching, ranking and facet counts are array operations rather than a walk per document.
 
 Nothing here writes the index; the structures hold document numbers of one reader only.
 """
@@ -21,6 +21,7 @@ from whoosh.reading import IndexReader
 
 from portal.search.analysis import has_cjk, initials, pinyin, segment, simplified, spelling_analyzer
 from portal.search.corrector import Corrector
+from portal.search.ranking import DocArrays, FacetCounts
 from portal.search.schema import FACETS
 
 KEY_CHARS = 40
@@ -112,31 +113,20 @@ def _vocabulary(reader: IndexReader, published: list[dict], extra_words: frozens
                       Corrector(dict(english)))
 
 
-class FacetSets:
-    def __init__(self, reader: IndexReader):
-        self.values: dict[str, dict[str, frozenset[int]]] = {}
-        for field in FACETS:
-            self.values[field] = {term: frozenset(reader.postings(field, term).all_ids())
-                                  for term in reader.field_terms(field)}
-
-    def counts(self, field: str, matched: set[int] | frozenset[int]) -> list[tuple[str, int]]:
-        counted = ((value, len(docs & matched) if len(docs) < len(matched) else len(matched & docs))
-                   for value, docs in self.values[field].items())
-        return sorted(((v, n) for v, n in counted if n), key=lambda vn: (-vn[1], vn[0]))
-
-
 @dataclass
 class Lexicon:
     generation: int
     autocomplete: Autocomplete
     vocabulary: Vocabulary
-    facets: FacetSets
+    facets: FacetCounts
+    arrays: DocArrays
 
 
 def build_lexicon(reader: IndexReader, extra_words: frozenset[str] = frozenset()) -> Lexicon:
-    """Autocomplete and vocabulary from published documents; facet sets from all of them
-    (a facet count is always taken within a result set the viewer may see)."""
-    published = [fields for _, fields in reader.iter_docs() if fields.get("published") == "1"]
+    """Autocomplete and vocabulary from published documents; facet and ranking arrays from all
+    of them (a facet count is always taken within a result set the viewer may see)."""
+    stored = list(reader.iter_docs())
+    published = [fields for _, fields in stored if fields.get("published") == "1"]
     entries: list[Completion] = []
     tag_counts: dict[str, int] = defaultdict(int)
     for fields in published:
@@ -146,4 +136,5 @@ def build_lexicon(reader: IndexReader, extra_words: frozenset[str] = frozenset()
         for tag in tags:
             tag_counts[tag] += 1
     entries += [Completion(tag, "tag", None, n) for tag, n in tag_counts.items()]
-    return Lexicon(reader.generation(), Autocomplete(entries), _vocabulary(reader, published, extra_words), FacetSets(reader))
+    return Lexicon(reader.generation(), Autocomplete(entries), _vocabulary(reader, published, extra_words),
+                   FacetCounts(reader, FACETS), DocArrays(reader, {d: int(f["id"]) for d, f in stored}))

@@ -3,7 +3,8 @@
 Full-text fields share one analyzer (`analysis.text_analyzer`); their weights make a title
 match count above a tag, a tag above the description, the description above the data
 dictionary (BM25F ranks with these boosts). Facet and filter fields are single tokens, stored in
-columns where single-valued so sorting and faceting do not read stored documents.
+columns where single-valued so sorting and faceting do not read stored documents. The numbers
+are sorted by, never searched by range, so each is one term (`shift_step=0`), not sixteen.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def build_schema() -> Schema:
         tag=KEYWORD(stored=True, commas=True),
         published=ID(stored=True),
         department_id=ID(stored=True),
-        updated=NUMERIC(bits=64, sortable=True, stored=True),
-        views=NUMERIC(bits=64, sortable=True, stored=True),
-        downloads=NUMERIC(bits=64, sortable=True, stored=True),
-        records=NUMERIC(bits=64, sortable=True, stored=True),
+        updated=NUMERIC(bits=64, sortable=True, stored=True, shift_step=0),
+        views=NUMERIC(bits=64, sortable=True, stored=True, shift_step=0),
+        downloads=NUMERIC(bits=64, sortable=True, stored=True, shift_step=0),
+        records=NUMERIC(bits=64, sortable=True, stored=True, shift_step=0),
         title_sort=ID(sortable=True),
         titles=STORED(),  # (title_zh, title_en, [tags]) for autocomplete
     )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
-from whoosh import sorting
 from whoosh.query import And, Query
 from whoosh.query.qcore import QueryError
 from whoosh.searching import Searcher
@@ -24,6 +24,7 @@ from portal.search.analysis import has_cjk
 from portal.search.engine import SearchEngine, engine_of
 from portal.search.lexicon import Lexicon
 from portal.search.query import TEXT_FIELDS, clean, facet_filters, has_operators, visibility_filter
+from portal.search.ranking import DocArrays
 from portal.search.schemas import SearchHit, SearchPage, SearchParams, Suggestion
 from portal.search.snippets import snippet
 from portal.search.spelling import correct
@@ -42,7 +43,7 @@ class _Run:
     any_word: bool
     hits: list[tuple[int, float | None]]
     total: int
-    matched: set[int]
+    matched: np.ndarray  # mask over the index's document numbers
     terms: frozenset[str]
 
 
@@ -115,22 +116,22 @@ def _run(engine: SearchEngine, searcher: Searcher, lexicon: Lexicon, actor: Acto
          text: str, *, any_word: bool) -> _Run:
     query = engine.builder.build(text, lexicon.vocabulary, any_word=any_word)
     try:
-        return _execute(searcher, actor, params, text, query, any_word=any_word)
+        return _execute(searcher, lexicon.arrays, actor, params, text, query, any_word=any_word)
     except QueryError:  # a valid parse Whoosh cannot run (e.g. a phrase on a field without positions)
-        return _execute(searcher, actor, params, text, engine.builder.words_only(text), any_word=any_word)
+        return _execute(searcher, lexicon.arrays, actor, params, text, engine.builder.words_only(text),
+                        any_word=any_word)
 
 
-def _execute(searcher: Searcher, actor: Actor, params: SearchParams, text: str, query: Query, *,
-             any_word: bool) -> _Run:
+def _execute(searcher: Searcher, arrays: DocArrays, actor: Actor, params: SearchParams, text: str,
+             query: Query, *, any_word: bool) -> _Run:
     query = And([query, *facet_filters(params.filters)]) if params.filters else query
-    visible = visibility_filter(actor)
-    matched = set(searcher.docs_for_query(And([query, visible]) if visible is not None else query))
     end = params.page * params.per_page
     sort = SORT_FIELDS.get(params.effective_sort)
-    facet = sorting.FieldFacet(sort[0], reverse=sort[1]) if sort else None
-    results = searcher.search(query, filter=visible, limit=max(end, 1), sortedby=facet)
-    hits = [(int(h["id"]), None if facet else h.score) for h in results[end - params.per_page:end]]
-    return _Run(text, any_word, hits, len(matched), matched, _text_terms(query, searcher))
+    ranked = arrays.search(searcher, query, filter_query=visibility_filter(actor), sort=sort, limit=max(end, 1))
+    page = slice(end - params.per_page, end)
+    hits = [(int(arrays.dataset_ids[doc]), None if sort else float(score))
+            for doc, score in zip(ranked.docnums[page], ranked.scores[page], strict=True)]
+    return _Run(text, any_word, hits, ranked.total, ranked.matched, _text_terms(query, searcher))
 
 
 def _text_terms(query: Query, searcher: Searcher) -> frozenset[str]:
@@ -150,7 +151,7 @@ def _page(session: Session, actor: Actor, params: SearchParams, run: _Run, lexic
                       corrected_from=corrected_from, any_word=run.any_word, notices=notices)
 
 
-def _facets(session: Session, lexicon: Lexicon, matched: set[int]) -> tuple[Facet, ...]:
+def _facets(session: Session, lexicon: Lexicon, matched: np.ndarray) -> tuple[Facet, ...]:
     names = catalog.facet_names(session)
     facets = []
     for field in FACET_ORDER:

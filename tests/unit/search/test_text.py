@@ -84,3 +84,23 @@ def test_corrector():
     assert corrector.suggest("distrcts") == "districts"
     assert corrector.suggest("zzzz") is None
     assert edit_distance("abcd", "abdc", 2) == 1
+
+
+@pytest.mark.parametrize("options", [
+    {"mode": "index", "positions": True, "chars": True},
+    {"mode": "query", "positions": True},
+    {"mode": "query", "removestops": False, "positions": True, "chars": True},
+    {"mode": "query", "tokenize": False},
+    {"mode": "query", "tokenize": False, "removestops": False},
+    {"mode": "index", "no_morph": True, "positions": True},
+    {"mode": "index", "keeporiginal": True, "start_pos": 5, "start_char": 3, "positions": True, "chars": True},
+])
+def test_the_one_pass_analyzer_gives_the_tokens_of_the_filter_chain(options):
+    from portal.search.analysis import composed_text_analyzer
+
+    texts = ["The flights of NYC data, dep_delay and 2013", "全国县级以上行政区划代码的数据", "的", "data",
+             "Seattle 逐日天气 weather records of the city", "飛機 航班 postal code", "", "running ran runs"]
+    fields = ("text", "pos", "startchar", "endchar", "stopped", "original")
+    for text in texts:
+        expected = [tuple(getattr(t, f, None) for f in fields) for t in composed_text_analyzer()(text, **options)]
+        assert [tuple(getattr(t, f, None) for f in fields) for t in ANALYZER(text, **options)] == expected, text
