@@ -37,10 +37,11 @@ ROW_GROUP_SIZE = 122_880
 # (a filtered page of flights clustered by origin and month: 25 ms with 122,880-row groups,
 # 6.7 ms with 16,384, in one probe), at a small cost to full scans.
 CLUSTERED_ROW_GROUP_SIZE = 16_384
-# An ordered pass sorts every row: on its own database, capped at this much memory, spilling to
-# a temp directory beside the destination, so its peak stays below DuckDB's own unordered COPY
-# (which peaks at ~0.7 GB on the 10 M-row benchmark file; decision 0018c).
-SORT_MEMORY_LIMIT = "512MB"
+# An ordered pass sorts every row: on its own database, its memory capped, spilling to a temp
+# directory beside the destination, so its peak stays below DuckDB's own unordered COPY (which
+# peaks at ~0.7 GB on the 10 M-row benchmark file, ~0.3 GB on a 36 MB one; decision 0018c).
+# The cap is twice the source's size, between these bounds.
+SORT_MEMORY_MB = (128, 512)
 _GUARDS = {"integer": sql.GUARD_LEADING_ZERO, "decimal": sql.GUARD_SCALE, "date": sql.GUARD_DATE}
 
 
@@ -369,7 +370,9 @@ def _copy(
         finally:
             cur.close()
     spill = files.temp_path(target.parent, ".spill")
-    database = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "memory_limit": SORT_MEMORY_LIMIT,
+    low, high = SORT_MEMORY_MB
+    limit = min(high, max(low, 2 * source.path.stat().st_size // 2**20))
+    database = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "memory_limit": f"{limit}MB",
                                                   "temp_directory": str(spill),
                                                   "preserve_insertion_order": "false"})
     try:

@@ -165,3 +165,13 @@ def test_the_filtered_total_is_counted_once_per_file_and_filters(tmp_path):
     after = counts._count.cache_info()
     assert first.total == second.total > 0
     assert after.misses - before.misses == 1 and after.hits - before.hits >= 1
+
+
+def test_sweep_removes_a_spill_directory_left_by_a_killed_sort(dest):
+    from portal.store import files, sweep
+
+    spill = files.temp_path(dest, ".spill")
+    spill.mkdir()
+    (spill / "duckdb_temp_block.bin").write_bytes(b"x")
+    assert sweep(dest, keep=()) == [spill]
+    assert not spill.exists()
