@@ -117,8 +117,10 @@ def test_filters_on_clustered_columns_skip_row_groups(tmp_path, clustered_everyw
 
 def test_values_the_sample_did_not_see_are_stored_and_found(tmp_path, clustered_everywhere, monkeypatch):
     monkeypatch.setattr(conversion, "SAMPLE_ROWS", 200)
-    source = _write(tmp_path / "trips.csv", 3_000, extra="延庆区,30,1.00,2030-06-30,,")
-    table = _table(ingest(source, tmp_path / "a"))
+    source = _write(tmp_path / "trips.csv", 3_000, extra="延庆区,30,1.125,2030-06-30,,")
+    result = ingest(source, tmp_path / "a")  # the fare's third decimal stops the guarded pass
+    assert result.clustered_by and dict((c.name, c.type) for c in result.columns)["fare"] == "float"
+    table = _table(result)
     page = query_rows(table, RowQuery(filters=(Filter("district", "eq", "延庆区"),)))
     assert page.total == 1
     assert page.rows[0][:2] == ("延庆区", 30)
