@@ -11,6 +11,7 @@ definitions win and are converted strictly: a value that does not fit is a `type
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from portal.store import csverrors, inference, layout, sql
-from portal.store.connection import cursor
+from portal.store import clustering, csverrors, files, inference, layout, sql
+from portal.store.connection import NO_EXTENSIONS, cursor
 from portal.store.errors import IngestError
 from portal.store.evolution import TypeChange, widen
 from portal.store.reports import TotalsRow
@@ -36,6 +37,11 @@ ROW_GROUP_SIZE = 122_880
 # (a filtered page of flights clustered by origin and month: 25 ms with 122,880-row groups,
 # 6.7 ms with 16,384, in one probe), at a small cost to full scans.
 CLUSTERED_ROW_GROUP_SIZE = 16_384
+# An ordered pass sorts every row: on its own database, its memory capped, spilling to a temp
+# directory beside the destination, so its peak stays below DuckDB's own unordered COPY (which
+# peaks at ~0.7 GB on the 10 M-row benchmark file, ~0.3 GB on a 36 MB one; decision 0018c).
+# The cap is twice the source's size, between these bounds.
+SORT_MEMORY_MB = (128, 512)
 _GUARDS = {"integer": sql.GUARD_LEADING_ZERO, "decimal": sql.GUARD_SCALE, "date": sql.GUARD_DATE}
 
 
@@ -77,20 +83,37 @@ def convert(
     *,
     typing: Typing,
     cluster_by: Sequence[str] = (),
+    auto_cluster: bool = True,
     progress: Callable[[float], None] | None = None,
-) -> tuple[int, tuple[Column, ...], tuple[TypeChange, ...]]:
-    """Write `source` to `target` as typed Parquet; return (row count, columns, type changes).
+) -> Converted:
+    """Write `source` to `target` as typed Parquet.
+
+    The rows are ordered by `cluster_by` when given, else, when `auto_cluster` and the file is
+    large, by a Z-order over low-cardinality columns chosen from the sample (`clustering.py`).
 
     Raises:
         IngestError: `no-header`, `ragged-row`, `undecodable`, `type-conflict`, ...
     """
     try:
-        return _convert(source, target, typing=typing, cluster_by=cluster_by, progress=progress)
+        return _convert(source, target, typing=typing, cluster_by=cluster_by,
+                        auto_cluster=auto_cluster, progress=progress)
     except IngestError as exc:
         if exc.code != "line-too-long" or source.max_line >= MAX_LINE_BYTES:
             raise
     longer = replace(source, max_line=MAX_LINE_BYTES)
-    return _convert(longer, target, typing=typing, cluster_by=cluster_by, progress=progress)
+    return _convert(longer, target, typing=typing, cluster_by=cluster_by,
+                    auto_cluster=auto_cluster, progress=progress)
+
+
+@dataclass(frozen=True)
+class Converted:
+    """What the pass wrote: rows, column types, type changes, and the columns the rows are
+    ordered by (empty: the source order)."""
+
+    rows: int
+    columns: tuple[Column, ...]
+    changes: tuple[TypeChange, ...]
+    ordered_by: tuple[str, ...] = ()
 
 
 def _convert(
@@ -99,23 +122,53 @@ def _convert(
     *,
     typing: Typing,
     cluster_by: Sequence[str],
+    auto_cluster: bool,
     progress: Callable[[float], None] | None,
-) -> tuple[int, tuple[Column, ...], tuple[TypeChange, ...]]:
+) -> Converted:
     stats = dict(zip(source.header, _stats(source, source.header, sample=True), strict=True))
     if source.header_from_data:
         _check_header(source.header, list(stats.values()))
     exact: set[str] = set()  # columns measured over every row: their types cannot miss
     while True:
         plan = _plan(source.header, stats, typing, exact=exact)
+        keys = [] if cluster_by or not auto_cluster else _cluster_keys(source, plan)
         try:
-            rows = _copy(source, plan, target, cluster_by, progress)
+            rows = _copy(source, plan, target, cluster_by, keys, progress)
         except duckdb.Error as exc:
             missed = _missed(exc, plan, exact, source)
             stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
             exact.update(missed)
             continue
         columns = tuple(p.column for p in plan)
-        return rows, columns, _changes(source, columns, typing)
+        ordered = tuple(cluster_by) or tuple(k.column for k in keys)
+        return Converted(rows, columns, _changes(source, columns, typing), ordered)
+
+
+def _cluster_keys(source: CsvSource, plan: list[Planned]) -> list[clustering.Key]:
+    """The Z-order keys of a large file, chosen from the sample; none for a small one."""
+    size = source.path.stat().st_size * (4 if source.gzip else 1)  # gzip: about 4x smaller
+    if size < clustering.MIN_BYTES:
+        return []
+    sample = sql.SAMPLE.format(source=_read(source, [(n, "VARCHAR") for n in source.header]),
+                               rows=SAMPLE_ROWS)
+    columns = [(p.column.name, p.column.type) for p in plan]
+    query = clustering.candidates_query(columns, sample)
+    if query is None:
+        return []
+    cur = cursor()
+    try:
+        measured = cur.execute(query).fetchone()
+        keys = []
+        for name, kind, low, high, _ in clustering.choose(columns, measured):
+            values = ()
+            if kind == "text":
+                values = [row[0] for row in cur.execute(clustering.values_query(name, kind, sample)).fetchall()]
+            keys.append(clustering.key_for(name, kind, low, high, values))
+    except duckdb.Error as exc:
+        raise csverrors.reader_error(exc) from exc
+    finally:
+        cur.close()
+    return keys
 
 
 def find_totals(path: Path, columns: tuple[Column, ...]) -> tuple[TotalsRow, ...]:
@@ -292,21 +345,41 @@ def _copy(
     plan: list[Planned],
     target: Path,
     cluster_by: Sequence[str],
+    keys: Sequence[clustering.Key],
     progress: Callable[[float], None] | None,
 ) -> int:
     order = ", ".join(_cluster_key(plan, name) for name in cluster_by)
-    statement = sql.COPY_PARQUET.format(
-        select=", ".join(p.select for p in plan),
-        source=_read(source, [(p.column.name, p.read_type) for p in plan]),
-        order=sql.ORDER_BY.format(keys=order) if order else "",
-        target=sql.quote_literal(str(target)),
-        row_group_size=CLUSTERED_ROW_GROUP_SIZE if order else ROW_GROUP_SIZE,
-    )
-    cur = cursor()
+    select = ", ".join(p.select for p in plan)
+    read = _read(source, [(p.column.name, p.read_type) for p in plan])
+    target_sql = sql.quote_literal(str(target))
+    if keys:
+        query = clustering.ordered_select([p.column.name for p in plan], select, read, keys)
+        statement = sql.COPY_QUERY_PARQUET.format(query=query, target=target_sql,
+                                                  row_group_size=CLUSTERED_ROW_GROUP_SIZE)
+    else:
+        statement = sql.COPY_PARQUET.format(
+            select=select, source=read,
+            order=sql.ORDER_BY.format(keys=order) if order else "",
+            target=target_sql,
+            row_group_size=CLUSTERED_ROW_GROUP_SIZE if order else ROW_GROUP_SIZE,
+        )
+    if not (keys or order):
+        cur = cursor()
+        try:
+            return _run_with_progress(cur, statement, progress)
+        finally:
+            cur.close()
+    spill = files.temp_path(target.parent, ".spill")
+    low, high = SORT_MEMORY_MB
+    limit = min(high, max(low, 2 * source.path.stat().st_size // 2**20))
+    database = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "memory_limit": f"{limit}MB",
+                                                  "temp_directory": str(spill),
+                                                  "preserve_insertion_order": "false"})
     try:
-        return _run_with_progress(cur, statement, progress)
+        return _run_with_progress(database.cursor(), statement, progress)
     finally:
-        cur.close()
+        database.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _cluster_key(plan: list[Planned], name: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Collection
@@ -85,10 +86,14 @@ def sweep(dest_dir: Path, keep: Collection[Path], *, min_age_seconds: float = 0.
     removed = []
     for entry in sorted(dest_dir.iterdir()):
         ours = entry.name.startswith(TEMP_PREFIX) or entry.suffix == VERSION_SUFFIX
-        if not ours or not entry.is_file() or entry.resolve() in kept:
+        spill = entry.is_dir() and entry.name.startswith(TEMP_PREFIX)  # a sort's spill directory
+        if not ours or not (entry.is_file() or spill) or entry.resolve() in kept:
             continue
         if now - entry.stat().st_mtime < min_age_seconds:
             continue
-        remove_quietly(entry)
+        if spill:
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            remove_quietly(entry)
         removed.append(entry)
     return removed

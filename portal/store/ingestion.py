@@ -39,6 +39,7 @@ class IngestResult:
     source_format: str
     encoding: str | None
     report: LoadReport = LoadReport()
+    clustered_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class _Job:
     encoding: str | None
     report: Callable[[float], None]
     sheet: str | int | None = None
+    auto_cluster: bool = True
 
 
 def ingest(
@@ -60,6 +62,7 @@ def ingest(
     overrides: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cluster_by: Sequence[str] = (),
+    auto_cluster: bool = True,
     previous: Mapping[str, str] | None = None,
     code_words: Sequence[str] | None = None,
     sheet: str | int | None = None,
@@ -72,8 +75,11 @@ def ingest(
     widened otherwise (`IngestResult.type_changes`), never converted lossily. `code_words`
     replaces the words that make a column name a code column (`inference.CODE_WORDS`).
     `sheet` (a name or 1-based number) picks the sheet of a workbook; by default the first sheet
-    holding a table is read. What the layout detection skipped is in `IngestResult.report`. `cluster_by` sorts the stored rows by those columns so that filters on them
-    prune row groups (at the cost of the source order). `progress(done, total)` is called
+    holding a table is read. What the layout detection skipped is in `IngestResult.report`.
+    `cluster_by` sorts the stored rows by those columns so that filters on them prune row
+    groups (at the cost of the source order); without it a large file is clustered by columns
+    chosen from its data unless `auto_cluster` is False (`IngestResult.clustered_by` says by
+    which, empty when the source order is kept). `progress(done, total)` is called
     with source bytes during the work.
 
     Raises:
@@ -93,7 +99,7 @@ def ingest(
     dest_dir.mkdir(parents=True, exist_ok=True)
     hasher = _Checksum(source)
     job = _Job(source, dest_dir, detect_format(source, fmt), encoding, _reporter(progress, total),
-               sheet)
+               sheet, auto_cluster)
     temps: list[Path] = []
     try:
         return _run(job, typing, tuple(cluster_by), temps, hasher)
@@ -116,15 +122,20 @@ def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temp
     start = 0.5 if csv_source.path != job.source else 0.0
     typing = replace(typing, overrides={**prepared.fixed, **typing.overrides})
     try:
-        rows, columns, changes = conversion.convert(
+        converted = conversion.convert(
             csv_source, target, typing=typing, cluster_by=cluster_by,
+            auto_cluster=job.auto_cluster,
             progress=lambda share: job.report(start + (1 - start) * share),
         )
     except IngestError as exc:
         raise _at_source_line(exc, prepared) from exc.__cause__
-    report = replace(prepared.report, type_changes=changes)
+    rows, columns = converted.rows, converted.columns
+    report = replace(prepared.report, type_changes=converted.changes)
     if prepared.physical:  # a bare CSV read in place: its totals rows were not seen by the layout
-        report = replace(report, totals=conversion.find_totals(target, columns))
+        totals = conversion.find_totals(target, columns)
+        if converted.ordered_by:  # stored positions are not source lines any more
+            totals = tuple(replace(t, line=0) for t in totals)
+        report = replace(report, totals=totals)
     checksum = hasher.result()
     job.report(1.0)
     final = files.publish(target, job.dest_dir, checksum)
@@ -133,7 +144,7 @@ def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temp
         path=final, row_count=rows, byte_size=final.stat().st_size,
         source_bytes=job.source.stat().st_size, checksum=checksum, columns=columns,
         source_format=job.fmt, encoding=prepared.encoding,
-        report=report,
+        report=report, clustered_by=converted.ordered_by,
     )
 
 

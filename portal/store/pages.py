@@ -5,13 +5,11 @@ Python loop converting every value costs more than the query itself (~7 ms a 100
 flights). Here DuckDB writes each row's JSON text (`to_json(struct_pack(...))`, dates as ISO
 text, NaN and infinities as null) and pyarrow writes CSV, so Python only joins strings.
 
-The filtered total of a version is cached per filter set: a version's file never changes (a new
-version is a new file), so the count for the same conditions is the same forever.
+The filtered total of a version is cached per filter set (`counts.py`).
 """
 
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass
 
@@ -19,6 +17,7 @@ import duckdb
 import pyarrow.csv as pa_csv
 
 from portal.store import cursors, sql
+from portal.store.counts import count_rows
 from portal.store.connection import cursor as db_cursor
 from portal.store.queries import RowQuery, require_column, where_clause
 from portal.store.resident import RESIDENT
@@ -26,7 +25,6 @@ from portal.store.rows import _check_window, _fields, _order, _page_sql
 from portal.store.schema import Column, StoredTable
 
 PAGE_FORMATS = ("json", "ndjson", "csv")
-COUNT_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -113,21 +111,6 @@ def _encoded_sql(query, fields, keys, conditions, params, fmt, *, scan: str, win
         exprs = [sql.JSON_ROW.format(fields=", ".join(entries))]
     exprs += [sql.quote_identifier(column.name) for column, _ in keys] + ([total] if windowed else []) + [sql.ROW_NUMBER]
     return sql.ENCODE_PAGE.format(exprs=", ".join(exprs), inner=inner, order=_order(keys)), page_params
-
-
-def count_rows(table: StoredTable, conditions: list[str], params: list[object]) -> int:
-    """The number of rows of `table` meeting `conditions` (cached: the file is immutable)."""
-    return _count(str(table.path), sql.where(conditions), tuple(params))
-
-
-@functools.lru_cache(maxsize=COUNT_CACHE_SIZE)
-def _count(path: str, where: str, params: tuple[object, ...]) -> int:
-    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=where)
-    cur = db_cursor()
-    try:
-        return cur.execute(statement, [path, *params]).fetchone()[0]
-    finally:
-        cur.close()
 
 
 def _json_expr(column: Column, ref: str) -> str:

@@ -26,7 +26,8 @@ class SkippedRow:
 
 @dataclass(frozen=True)
 class TotalsRow:
-    """A row kept as data whose label says it sums the others (合计, 全市, 总计, Total)."""
+    """A row kept as data whose label says it sums the others (合计, 全市, 总计, Total); `line`
+    is 0 when the stored rows were reordered (clustered) and the source line is not known."""
 
     line: int
     column: str
@@ -65,8 +66,8 @@ class LoadReport:
             out.append(f"skipped {self.blank_rows} blank row(s)")
         if self.blank_columns:
             out.append(f"skipped blank column(s) {', '.join(map(str, self.blank_columns))}")
-        out += [f"totals row on line {t.line} ({t.column} = {t.label!r}) kept as data: "
-                "exclude it before summing" for t in self.totals]
+        out += [f"totals row{f' on line {t.line}' if t.line else ''} ({t.column} = {t.label!r}) "
+                "kept as data: exclude it before summing" for t in self.totals]
         out += [change.describe() for change in self.type_changes]
         return out
 

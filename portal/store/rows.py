@@ -2,7 +2,8 @@
 
 One page is one SELECT over the version's Parquet file with the filters as bound parameters,
 ordered by the sort keys then `file_row_number`, fetching one row more than asked to know whether
-a next page exists; the total is a second `count(*)` with the same filters when asked for.
+a next page exists; the total is a second `count(*)` with the same filters when asked for,
+cached per file and filters (`counts.py`).
 Offset and keyset (cursor) paging give the same rows; the cursor is cheaper deep in a table.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from portal.store import cursors, sql
 from portal.store.connection import cursor as db_cursor
+from portal.store.counts import count_rows
 from portal.store.errors import QueryError
 from portal.store.queries import RowPage, RowQuery, require_column, where_clause
 from portal.store.schema import Column, StoredTable
@@ -32,9 +34,9 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     cur = db_cursor()
     try:
         found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
-        total = _total(cur, table, conditions, params) if query.with_total else None
     finally:
         cur.close()
+    total = count_rows(table, conditions, params) if query.with_total else None
     return _page(fields, keys, found, query.limit, total)
 
 
@@ -90,11 +92,6 @@ def _fields(table: StoredTable, names: tuple[str, ...] | None) -> list[Column]:
 def _order(keys: list[tuple[Column, bool]]) -> str:
     parts = [sql.order_key(sql.quote_identifier(column.name), descending) for column, descending in keys]
     return ", ".join([*parts, sql.ROW_NUMBER])
-
-
-def _total(cur, table: StoredTable, conditions: list[str], params: list[object]) -> int:
-    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=sql.where(conditions))
-    return cur.execute(statement, [str(table.path), *params]).fetchone()[0]
 
 
 def _page(fields, keys, found: list[tuple], limit: int, total: int | None) -> RowPage:

@@ -179,6 +179,29 @@ COPY_PARQUET = (
 # all row-group pruning needs) and an integer sort key costs far less than a string one.
 CLUSTER_TEXT = "hash({column})"
 
+# Automatic clustering (clustering.py): sample measures, per-column ranks, the Z-order key.
+CLUSTER_TRY_CAST = "TRY_CAST({column} AS {type})"
+CLUSTER_DISTINCT = "count(DISTINCT {value})"
+CLUSTER_MIN = "min({value})"
+CLUSTER_MAX = "max({value})"
+CLUSTER_VALUES = (
+    "SELECT CAST(v AS VARCHAR) FROM (SELECT DISTINCT {value} AS v FROM ({inner}))"
+    " WHERE v IS NOT NULL ORDER BY v"
+)
+CLUSTER_ENUM = "ENUM({values})"
+CLUSTER_TEXT_RANK = "coalesce(CAST(enum_code(TRY_CAST({column} AS {enum})) AS BIGINT), {top})"
+CLUSTER_BOOL_RANK = "coalesce(CAST({column} AS BIGINT), 2)"
+CLUSTER_INT_OFFSET = "(CAST({column} AS HUGEINT) - {low})"
+CLUSTER_DATE_OFFSET = "date_diff('day', DATE {low}, {column})"
+CLUSTER_OFFSET_RANK = "coalesce(CAST(least(greatest({offset}, 0), {top} - 1) AS BIGINT), {top})"
+CLUSTER_SPREAD = "list_extract([{spread}], {rank} + 1)"
+CLUSTER_SELECT = (
+    "SELECT {names} FROM (SELECT *, {ranks} FROM (SELECT {select} FROM {source})) ORDER BY {key}"
+)
+COPY_QUERY_PARQUET = (
+    "COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group_size})"
+)
+
 SAMPLE = "SELECT * FROM {source} LIMIT {rows}"
 SCAN_ALL = "SELECT * FROM {source}"
 
