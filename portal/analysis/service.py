@@ -158,7 +158,8 @@ def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings
 
 def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSettings) -> GrantedSource:
     conditional = usable.open_class == "conditional"
-    info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
+    source = _scoped(usable, source)
+    info = SourceInfo(slug=source.slug, conditional=conditional, columns=_visible(source.table),
                       identifiers=source.identifiers, sensitive=source.sensitive,
                       bounds=source.bounds, levels=source.levels)
     rules = Rules.with_overrides(source.disclosure)
@@ -166,6 +167,20 @@ def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSe
         rules = replace(rules, daily_cells=usable.daily_cell_budget)
     return GrantedSource(info=info, table=source.table, rules=rules, row_salt=_salt(settings.key, source),
                          grant_id=usable.grant_id, version=source.version)
+
+
+def _scoped(usable: UsableDataset, source: AnalysisSource) -> AnalysisSource:
+    """The source as the grant's scope leaves it: only the granted columns are visible to plans
+    (the policy and the store's reads alike), and the grant's row filter is ANDed under every read."""
+    if usable.columns is None and not usable.row_filter:
+        return source
+    filters = tuple(store.Filter(f["column"], f["op"], f.get("value")) for f in usable.row_filter)
+    table = replace(source.table, visible=usable.columns, row_filter=filters)
+    return replace(source, table=table)
+
+
+def _visible(table: store.StoredTable) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if table.visible is None or c.name in table.visible)
 
 
 def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
