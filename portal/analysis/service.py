@@ -76,7 +76,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
                     registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
                     private=_private_answers(session, usable, stored, settings.epsilon))
-    record = _open_record(session, actor, code, usable, versions)
+    record = _open_record(session, actor, code, usable, versions, settings)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
@@ -199,8 +199,9 @@ def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, in
 
 
 def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset],
-                 versions: dict[str, int]) -> AnalysisRun:
+                 versions: dict[str, int], settings: AnalysisSettings) -> AnalysisRun:
     record = AnalysisRun(
+        code_encrypted=settings.code_vault.seal(code) if settings.code_vault else None,
         run_id=uuid.uuid4().hex, user_id=actor.user_id, user_email=actor.email or "",
         code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
         code_bytes=len(code.encode("utf-8", "surrogatepass")),
