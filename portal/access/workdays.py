@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 HOLIDAYS_FILE = Path(__file__).with_name("holidays.json")
@@ -56,7 +56,7 @@ def add_working_days(start: datetime, days: int, cal: Calendar | None = None) ->
     day after it (the clock starts with the next working day).
     """
     cal = cal or calendar()
-    local = start.replace(tzinfo=timezone.utc).astimezone(CHINA)
+    local = start.replace(tzinfo=UTC).astimezone(CHINA)
     day = local.date()
     if not cal.is_working_day(day):
         local = datetime.combine(day, time(23, 59, 59), CHINA)
@@ -66,5 +66,5 @@ def add_working_days(start: datetime, days: int, cal: Calendar | None = None) ->
         if cal.is_working_day(day):
             counted += 1
     due = datetime.combine(day, local.timetz())
-    return due.astimezone(timezone.utc).replace(tzinfo=None)
+    return due.astimezone(UTC).replace(tzinfo=None)
 

@@ -43,8 +43,8 @@ from portal.store.plan_sql import (
     output_name,
     sketch_sql,
 )
-from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.queries import where_clause
+from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.sql import order_key, quote_identifier, quote_literal
 from portal.store.sql import where as sql_where
 
