@@ -150,8 +150,8 @@ def _new(session: Session, actor: Actor, draft: ApplicationDraft) -> Application
                       state="draft", created_at=utcnow())
     session.add(row)
     session.flush()
-    session.add(ApplicationEvent(application_id=row.id, actor_email=actor.email or "", from_state="",
-                                 to_state="draft", reason=""))
+    session.add(ApplicationEvent(application_id=row.id, actor_email=actor.email or "", at=row.created_at,
+                                 from_state="", to_state="draft", reason=""))
     return row
 
 

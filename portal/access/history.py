@@ -69,7 +69,7 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
         .where(Grant.application_id == row.id).order_by(Grant.id))]
     events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
         select(ApplicationEvent).where(ApplicationEvent.application_id == row.id)
-        .order_by(ApplicationEvent.at, ApplicationEvent.id))] if with_events else []
+        .order_by(ApplicationEvent.id))] if with_events else []
     overdue = row.state == "submitted" and row.due_at is not None and row.due_at < now
     return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
                               row.intended_outputs, row.duration_days, row.state, row.created_at, row.submitted_at,
