@@ -12,7 +12,12 @@ from pydantic import BaseModel, Field
 
 from portal.access import applications as service
 from portal.access.notices import send_notices
-from portal.access.schemas import MAX_DURATION_DAYS, ApplicationDraft, ApplicationSummary, Transition
+from portal.access.schemas import (
+    MAX_DURATION_DAYS,
+    ApplicationDraft,
+    ApplicationSummary,
+    Transition,
+)
 from portal.api.http import json_response
 from portal.api.schemas import NoQuery
 from portal.api.spec import endpoint
