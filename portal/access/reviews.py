@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from portal import store
 from portal.access.applications import Changed, DatasetChoice, conditional_datasets
 from portal.access.history import (
     expect_state,
@@ -28,6 +30,7 @@ from portal.access.schemas import (
     MAX_DURATION_DAYS,
     ApplicationSummary,
     ApprovalScope,
+    DatasetScope,
     GrantSummary,
     Transition,
 )
@@ -37,6 +40,7 @@ from portal.auth import Actor
 from portal.catalog.models import Dataset, Version, utcnow
 from portal.catalog.permissions import require
 from portal.errors import Conflict, Invalid, NotFound
+from portal.store.queries import where_clause
 
 
 def approve_application(session: Session, actor: Actor, application_id: int, scope: ApprovalScope) -> Changed:
@@ -194,7 +198,7 @@ def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> No
         raise Invalid("the approval's scope is not valid", errors=errors)
 
 
-def _check_dataset_scope(session: Session, item, errors: dict[str, list[str]]) -> None:
+def _check_dataset_scope(session: Session, item: DatasetScope, errors: dict[str, list[str]]) -> None:
     dataset_id = session.scalar(select(Dataset.id).where(Dataset.slug == item.slug))
     query = select(Version).where(Version.dataset_id == dataset_id)
     if item.version is not None:
@@ -212,3 +216,14 @@ def _check_dataset_scope(session: Session, item, errors: dict[str, list[str]]) -
         errors.setdefault(f"{item.slug}.columns", []).append(f"unknown columns: {', '.join(map(str, unknown))}")
     if item.columns is not None and not item.columns:
         errors.setdefault(f"{item.slug}.columns", []).append("grant at least one column")
+    if not unknown:
+        _check_row_filter(item, version, errors)
+
+
+def _check_row_filter(item: DatasetScope, version: Version, errors: dict[str, list[str]]) -> None:
+    """Each condition compiles against the version's types now, not at every run later."""
+    table = store.StoredTable(Path(version.storage_path), tuple(store.Column(c["name"], c["type"]) for c in version.columns))
+    try:
+        where_clause(table, [store.Filter(f["column"], f["op"], f.get("value")) for f in item.row_filter])
+    except store.QueryError as exc:
+        errors.setdefault(f"{item.slug}.row_filter", []).append(exc.message)

@@ -147,7 +147,8 @@ def test_an_approval_outside_the_data_dictionary_is_refused(as_role):
     developer, steward = as_role("developer"), as_role("steward")
     app_id = application_id(apply(developer, CLINIC))
     for fields in ({f"columns-{CLINIC}": ["no_such_column"]}, {f"version-{CLINIC}": "7"},
-                   {f"filter-{CLINIC}": "district like x"}, {"expires_on": "2001-01-01"}):
+                   {f"filter-{CLINIC}": "district like x"}, {f"filter-{CLINIC}": "cost lt plenty"},
+                   {f"filter-{CLINIC}": "nowhere eq 1"}, {"expires_on": "2001-01-01"}):
         assert approve(steward, app_id, **fields).status_code == 422, fields
 
 
