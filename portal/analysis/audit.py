@@ -228,9 +228,7 @@ def get_run_code(session: Session, actor: Actor, run_id: str, *, vault: CodeVaul
         NotFound: no such run.
     """
     require(can_read_audit(actor), "read-run-code")
-    run = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == run_id))
-    if run is None:
-        raise NotFound("run", run_id)
+    run = _run_row(session, run_id)
     code = vault.open(run.code_encrypted) if vault is not None and run.code_encrypted else None
     return RunCode(run.run_id, run.code_sha256, run.code_bytes, code)
 
@@ -243,10 +241,15 @@ def get_run(session: Session, actor: Actor, run_id: str) -> RunSummary:
         NotFound: no such run.
     """
     require(can_read_audit(actor), "read-audit")
+    run = _run_row(session, run_id)
+    return _summary(run, _queries(session, [run.id]).get(run.id, []))
+
+
+def _run_row(session: Session, run_id: str) -> AnalysisRun:
     run = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == run_id))
     if run is None:
         raise NotFound("run", run_id)
-    return _summary(run, _queries(session, [run.id]).get(run.id, []))
+    return run
 
 
 def _queries(session: Session, run_ids: list[int]) -> dict[int, list[QuerySummary]]:
