@@ -94,3 +94,14 @@ def test_the_code_page_says_when_only_the_hash_was_kept(access_app, as_role):
     assert as_role("developer").get("/audit/runs/run-hash-only/code").status_code == 403
     with access_app.app_context(), session_scope(access_app) as session:
         assert session.scalar(select(AnalysisRun.code_encrypted).where(AnalysisRun.run_id == "run-hash-only")) is None
+
+
+def test_the_queue_flags_overdue_applications(access_app):
+    email = factories.user(access_app, "developer")
+    with access_app.app_context(), session_scope(access_app) as session:
+        actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
+        made = applications.apply(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
+        due = made.application.due_at
+        before = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due - timedelta(minutes=1))}
+        after = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due + timedelta(minutes=1))}
+    assert before[made.application.id] is False and after[made.application.id] is True
