@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
 
     from portal import db, errors, extensions, filters, search
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
+    from portal.access.views import bp as access_bp
     from portal.accounts.views import bp as accounts_bp
     from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.analysis.views import bp as analysis_bp
@@ -37,7 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     errors.init_app(app)
     filters.init_app(app)
     for blueprint in (site_bp, catalog_bp, search_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp,
-                      interop_bp):
+                      interop_bp, access_bp):
         app.register_blueprint(blueprint)
     extensions.init_limits(app)
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from portal.access.cli import grant
+from portal.access.cli import expire_applications, grant
 from portal.config import instance_path
 
 
@@ -21,6 +21,7 @@ def main() -> None:
 
 
 main.add_command(grant)
+main.add_command(expire_applications)
 
 
 @main.command()

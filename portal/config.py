@@ -88,6 +88,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEARCH_LOCK_TIMEOUT", int, 10, "Seconds a process waits for the search index's writer lock before leaving its changes to the next drain."),
     Setting("SEARCH_DRAIN_INTERVAL", int, 5, "Seconds between each process's sweeps of the search outbox for changes left behind; 0 turns the timer off."),
     Setting("SEARCH_BACKGROUND_REBUILD", bool, True, "Rebuild a missing or corrupt search index in a background thread while the site answers from the database."),
+    # Conditional access: applications, their review clock, stewards' copy of run code (issue 12, access).
+    Setting("ACCESS_REVIEW_WORKING_DAYS", int, 2, "Working days (China's calendar: public holidays off, make-up workdays on) a steward has to decide a submitted application."),
+    Setting("AUDIT_CODE_STORAGE", str, "encrypted", "`encrypted` keeps each run's code Fernet-encrypted for stewards; `hash` keeps only its SHA-256 and size."),
+    Setting("AUDIT_CODE_KEY", str, "", "Fernet key of stored run code; empty means the instance's `audit-code.key` file (0600, written on first use)."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -194,6 +198,10 @@ def _validate_limits(values: dict[str, Any]) -> None:
         raise ConfigError(f"RATELIMIT_DEFAULT_TIER {values['RATELIMIT_DEFAULT_TIER']!r} is not in RATELIMIT_TIERS")
     if values["MAIL_BACKEND"] not in {"file", "smtp"}:
         raise ConfigError("MAIL_BACKEND must be `file` or `smtp`")
+    if values["AUDIT_CODE_STORAGE"] not in {"encrypted", "hash"}:
+        raise ConfigError("AUDIT_CODE_STORAGE must be `encrypted` or `hash`")
+    if values["ACCESS_REVIEW_WORKING_DAYS"] < 1:
+        raise ConfigError("ACCESS_REVIEW_WORKING_DAYS must be positive")
     if values["PROXY_TRUSTED_HOPS"] < 0:
         raise ConfigError("PROXY_TRUSTED_HOPS must be 0 or more")
 

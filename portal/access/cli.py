@@ -42,3 +42,25 @@ def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str |
     mode = f", mode {disclosure_mode}" if disclosure_mode else ""
     epsilon = f", ε {daily_epsilon:g} a day" if daily_epsilon else ""
     click.echo(f"grant {grant_id}: {email} may analyse {slug} for {days} day(s){mode}{epsilon}")
+
+
+@click.command("expire-applications")
+def expire_applications() -> None:
+    """Mark approved applications whose grants have all run out as expired, and mail their
+    applicants (run it daily from cron; expired grants stop working at their expiry regardless)."""
+    from flask import url_for
+
+    from portal.access import reviews
+    from portal.access.notices import send_notices
+    from portal.auth import SYSTEM
+    from portal.cli import _app
+    from portal.db import session_scope
+
+    app = _app()
+    with app.app_context(), session_scope(app) as session:
+        moved = reviews.expire_applications(session, SYSTEM)
+    with app.test_request_context():
+        for transition in moved:
+            link = url_for("access.application_page", application_id=transition.application_id, _external=True)
+            send_notices(app.config, transition, link=link)
+    click.echo(f"{len(moved)} application(s) expired")

@@ -1,14 +1,24 @@
-"""Grants: a user's time-limited right to analyse one conditional dataset."""
+"""Conditional access: applications, their append-only history, and the grants they lead to.
+
+An `Application` is what a developer asks for; `ApplicationEvent` rows record every change of
+its state (who, when, from → to, why) and are only ever added, never updated or deleted. A
+`Grant` is the steward's decision in force: one per approved dataset, with its scope (version,
+columns, row filter, daily cell budget, expiry). The broker enforces the scope
+(`portal/analysis/service.py`), so these rows are the whole truth of who may read what.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.catalog.models import utcnow
 from portal.db import Base
+
+STATES = ("draft", "submitted", "approved", "refused", "withdrawn", "expired", "revoked")
 
 
 class Grant(Base):
@@ -28,3 +38,44 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The scope of an approval (None: no restriction): the version the grant is for, the columns
+    # a plan may read, and row conditions [{"column", "op", "value"}] ANDed under every plan.
+    version: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[list[str] | None] = mapped_column(JSON)
+    row_filter: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"), index=True)
+
+
+class Application(Base):
+    """A developer's request for conditional access to one or more datasets."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    datasets: Mapped[list[str]] = mapped_column(JSON)  # slugs of conditional datasets
+    purpose: Mapped[str] = mapped_column(Text)
+    organisation: Mapped[str] = mapped_column(String(200))
+    fields_wanted: Mapped[str] = mapped_column(Text, default="")
+    intended_outputs: Mapped[str] = mapped_column(Text, default="")
+    duration_days: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the review's SLA deadline
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"))
+
+
+class ApplicationEvent(Base):
+    """One change of an application's state. Append-only: nothing updates or deletes these."""
+
+    __tablename__ = "application_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    actor_email: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.access.models import Grant
@@ -36,6 +36,8 @@ class UsableDataset:
     daily_cell_budget: int | None
     disclosure_mode: str | None = None  # the grant's override of the dataset's mode ("sdc" or "dp")
     daily_epsilon: float | None = None  # the grant's own ε per day in the "dp" mode
+    columns: tuple[str, ...] | None = None  # the grant's columns (None: all)
+    row_filter: tuple[dict, ...] = ()  # the grant's row conditions, ANDed under every plan
 
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
@@ -104,11 +106,17 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
         raise Forbidden(f"{dataset.slug} is closed: it is never analysed", code="closed-dataset")
     if dataset.open_class == "open":
         return UsableDataset(dataset.slug, dataset.id, "open", "rows", None, None)
+    # Revocation and expiry are read here, on every run: the next run after either is refused.
+    # A grant scoped to a version covers that version only; a newer one needs a renewal.
+    current = dataset.current_version.number if dataset.current_version else None
     grant = session.scalar(select(Grant).where(
         Grant.user_id == actor.user_id, Grant.dataset_id == dataset.id, Grant.revoked_at.is_(None),
-        Grant.expires_at > now).order_by(Grant.expires_at.desc()))
+        Grant.expires_at > now, or_(Grant.version.is_(None), Grant.version == current))
+        .order_by(Grant.expires_at.desc()))
     if actor.user_id is None or grant is None:
         raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed",
                         code="no-grant", type_url="https://kaifang.example/problems/conditional-access")
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
-                         grant.disclosure_mode, grant.daily_epsilon)
+                         grant.disclosure_mode, grant.daily_epsilon,
+                         tuple(grant.columns) if grant.columns is not None else None,
+                         tuple(grant.row_filter or ()))

@@ -2,7 +2,8 @@
 
 `record_queries` stores a finished run's per-query log (`broker.QueryLog`) and the flags the
 pattern finder (`patterns.py`) sees in it; the service calls it inside the run's closing unit of
-work. `list_runs` is the one read path, shared by `kaifang audit` and the steward page.
+work. `list_runs` is the one read path, shared by `kaifang audit` and the steward page, with
+`export_runs_csv` (the same filters) and `get_run_code` (a run's code, when it was kept).
 
 Plans are stored as the worker sent them (after the supervisor's structural check), capped at
 `PLAN_CAP` bytes each; a larger plan is kept as its size and hash, so a flood of big plans
@@ -11,26 +12,31 @@ cannot bloat the database.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, cast, select
 from sqlalchemy.orm import Session
 
 from portal.analysis.broker import QueryLog
+from portal.analysis.codes import CodeVault
 from portal.analysis.models import AnalysisQuery, AnalysisRun
 from portal.analysis.patterns import Query, detect
 from portal.analysis.permissions import can_read_audit
 from portal.auth import Actor
 from portal.catalog.permissions import require
-from portal.errors import NotFound
+from portal.errors import Invalid, NotFound
 
 PLAN_CAP = 32 * 1024
 DEFAULT_LIMIT = 100
+EXPORT_LIMIT = 100_000
+RUN_STATUSES = ("running", "ok", "error", "timeout", "killed", "refused")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,68 @@ class RunSummary:
     isolation_fallback: bool
     flags: list[dict[str, Any]]
     details: list[QuerySummary] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    max_rss_bytes: int = 0
+    code_sha256: str = ""
+    code_bytes: int = 0
+    code_kept: bool = False
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What a steward narrows the audit to; every field is optional and they are ANDed."""
+
+    user_email: str | None = None
+    dataset: str | None = None
+    since: date | None = None
+    until: date | None = None  # inclusive
+    status: str | None = None
+    flagged_only: bool = False
+    min_released: int | None = None
+    with_refusals: bool = False
+    min_cpu_seconds: float | None = None
+
+
+def parse_filter(args: Mapping[str, str]) -> AuditFilter:
+    """The audit filter from a query string (`user`, `dataset`, `since`, `until`, `status`, `flagged`,
+    `min_released`, `refused`, `min_cpu`); empty values are ignored.
+
+    Raises:
+        Invalid: a date, number or status that is not one.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def read(name: str, parse: Any) -> Any:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return parse(raw)
+        except ValueError:
+            errors[name] = ["not a valid value"]
+            return None
+
+    status = read("status", lambda v: v if v in RUN_STATUSES else _bad())
+    found = AuditFilter(user_email=read("user", str), dataset=read("dataset", str), since=read("since", date.fromisoformat),
+                        until=read("until", date.fromisoformat), status=status, flagged_only=args.get("flagged") == "1",
+                        min_released=read("min_released", int), with_refusals=args.get("refused") == "1",
+                        min_cpu_seconds=read("min_cpu", float))
+    if errors:
+        raise Invalid("the audit filter is not valid", errors=errors)
+    return found
+
+
+def _bad() -> Any:
+    raise ValueError("unknown")
+
+
+@dataclass(frozen=True)
+class RunCode:
+    run_id: str
+    sha256: str
+    bytes: int
+    code: str | None  # None: only the hash was kept, or the key changed since
 
 
 def _stored_plan(plan: dict[str, Any]) -> dict[str, Any]:
@@ -80,20 +148,89 @@ def record_queries(session: Session, run: AnalysisRun, log: Sequence[QueryLog]) 
     run.flagged = bool(run.flags)
 
 
-def list_runs(session: Session, actor: Actor, *, flagged_only: bool = False, user_email: str | None = None,
+def list_runs(session: Session, actor: Actor, *, filters: AuditFilter = AuditFilter(),
               limit: int = DEFAULT_LIMIT) -> list[RunSummary]:
-    """Runs, newest first; optionally only flagged ones, or one user's.
+    """Runs, newest first, narrowed by `filters`.
 
     Raises:
         Forbidden: the actor is not a steward or admin.
     """
     require(can_read_audit(actor), "read-audit")
-    query = select(AnalysisRun).order_by(AnalysisRun.started_at.desc(), AnalysisRun.id.desc()).limit(limit)
-    if flagged_only:
-        query = query.where(AnalysisRun.flagged.is_(True))
-    if user_email:
-        query = query.where(AnalysisRun.user_email == user_email.strip().lower())
-    return [_summary(run, []) for run in session.scalars(query)]
+    return [_summary(run, []) for run in session.scalars(_filtered(filters).limit(limit))]
+
+
+def export_runs_csv(session: Session, actor: Actor, *, filters: AuditFilter = AuditFilter(),
+                    limit: int = EXPORT_LIMIT) -> Iterator[str]:
+    """The filtered runs as CSV lines (a header first), for a steward's own records. Cells that
+    start like a spreadsheet formula are prefixed with a quote, so opening the file runs nothing.
+
+    Raises:
+        Forbidden: the actor is not a steward or admin.
+    """
+    require(can_read_audit(actor), "export-audit")
+    runs = list(session.scalars(_filtered(filters).limit(limit)))
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for run in runs:
+            writer.writerow([_cell(v) for v in _csv_row(run)])
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+        yield out.getvalue()
+    return lines()
+
+
+def _filtered(filters: AuditFilter) -> Select:
+    query = select(AnalysisRun).order_by(AnalysisRun.started_at.desc(), AnalysisRun.id.desc())
+    conditions = [
+        (filters.flagged_only, lambda: AnalysisRun.flagged.is_(True)),
+        (filters.user_email, lambda: AnalysisRun.user_email == filters.user_email.strip().lower()),
+        (filters.dataset, lambda: cast(AnalysisRun.datasets_touched, String).contains(json.dumps(filters.dataset))),
+        (filters.since, lambda: AnalysisRun.started_at >= datetime.combine(filters.since, time.min)),
+        (filters.until, lambda: AnalysisRun.started_at < datetime.combine(filters.until + timedelta(days=1), time.min)),
+        (filters.status, lambda: AnalysisRun.status == filters.status),
+        (filters.min_released is not None, lambda: AnalysisRun.cells_released >= filters.min_released),
+        (filters.with_refusals, lambda: cast(AnalysisRun.refusals, String) != "[]"),
+        (filters.min_cpu_seconds is not None, lambda: AnalysisRun.cpu_seconds >= filters.min_cpu_seconds),
+    ]
+    for wanted, condition in conditions:
+        if wanted:
+            query = query.where(condition())
+    return query
+
+
+CSV_COLUMNS = ("run_id", "started_at", "user", "status", "datasets", "queries", "cells_released",
+               "cells_suppressed", "cells_charged", "refusals", "cpu_seconds", "wall_seconds", "max_rss_bytes",
+               "code_sha256", "code_bytes", "flags")
+
+
+def _csv_row(run: AnalysisRun) -> list[Any]:
+    return [run.run_id, run.started_at.isoformat(), run.user_email, run.status, " ".join(run.datasets_touched or []),
+            run.queries, run.cells_released, run.cells_suppressed, run.cells_charged, len(run.refusals or []),
+            f"{run.cpu_seconds:.3f}", f"{run.wall_seconds:.3f}", run.max_rss_bytes, run.code_sha256, run.code_bytes,
+            " ".join(f["flag"] for f in run.flags or [])]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def get_run_code(session: Session, actor: Actor, run_id: str, *, vault: CodeVault | None) -> RunCode:
+    """A run's code for a steward: decrypted when it was kept encrypted, else only its hash.
+
+    Raises:
+        Forbidden: the actor is not a steward or admin.
+        NotFound: no such run.
+    """
+    require(can_read_audit(actor), "read-run-code")
+    run = _run_row(session, run_id)
+    code = vault.open(run.code_encrypted) if vault is not None and run.code_encrypted else None
+    return RunCode(run.run_id, run.code_sha256, run.code_bytes, code)
 
 
 def get_run(session: Session, actor: Actor, run_id: str) -> RunSummary:
@@ -104,10 +241,15 @@ def get_run(session: Session, actor: Actor, run_id: str) -> RunSummary:
         NotFound: no such run.
     """
     require(can_read_audit(actor), "read-audit")
+    run = _run_row(session, run_id)
+    return _summary(run, _queries(session, [run.id]).get(run.id, []))
+
+
+def _run_row(session: Session, run_id: str) -> AnalysisRun:
     run = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == run_id))
     if run is None:
         raise NotFound("run", run_id)
-    return _summary(run, _queries(session, [run.id]).get(run.id, []))
+    return run
 
 
 def _queries(session: Session, run_ids: list[int]) -> dict[int, list[QuerySummary]]:
@@ -125,4 +267,6 @@ def _summary(run: AnalysisRun, details: list[QuerySummary]) -> RunSummary:
                       datasets=list(run.datasets_touched or []), queries=run.queries,
                       cells_released=run.cells_released, cells_suppressed=run.cells_suppressed,
                       cells_charged=run.cells_charged, refusals=len(run.refusals or []),
-                      isolation_fallback=run.isolation_fallback, flags=list(run.flags or []), details=details)
+                      isolation_fallback=run.isolation_fallback, flags=list(run.flags or []), details=details,
+                      cpu_seconds=run.cpu_seconds, wall_seconds=run.wall_seconds, max_rss_bytes=run.max_rss_bytes,
+                      code_sha256=run.code_sha256, code_bytes=run.code_bytes, code_kept=run.code_encrypted is not None)

@@ -92,7 +92,8 @@ def print_audit(app: Flask, *, flagged_only: bool, email: str | None, limit: int
         if run_id:
             _print_run(audit.get_run(session, SYSTEM, run_id))
             return
-        runs = audit.list_runs(session, SYSTEM, flagged_only=flagged_only, user_email=email, limit=limit)
+        runs = audit.list_runs(session, SYSTEM, limit=limit,
+                               filters=audit.AuditFilter(user_email=email, flagged_only=flagged_only))
     for run in runs:
         click.echo(safe(f"{run.started_at:%Y-%m-%d %H:%M:%S}  {run.run_id}  {run.user_email}  {run.status}  "
                         f"{run.queries} queries, {run.cells_released} released, {run.cells_suppressed} suppressed, "

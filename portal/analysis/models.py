@@ -40,6 +40,8 @@ class AnalysisRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     code_sha256: Mapped[str] = mapped_column(String(64))
     code_bytes: Mapped[int] = mapped_column(Integer)
+    # The code, Fernet-encrypted for stewards (AUDIT_CODE_STORAGE=encrypted); None when only hashed.
+    code_encrypted: Mapped[str | None] = mapped_column(Text)
     grants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     datasets_touched: Mapped[list[str]] = mapped_column(JSON, default=list)
     queries: Mapped[int] = mapped_column(Integer, default=0)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sandbox
+from portal.analysis.codes import CodeVault, vault_from_config
 from portal.analysis.keys import DisclosureKey, load_key
 from portal.analysis.modes import EpsilonDefaults
 from sandbox.isolation import LAYERS
@@ -37,6 +38,7 @@ class AnalysisSettings:
     memory_cells: int = 50000
     answer_quantum: float = 0.02  # seconds: conditional answers leave at multiples of it
     epsilon: EpsilonDefaults = EpsilonDefaults()  # the ε-budget mode's portal defaults
+    code_vault: CodeVault | None = None  # seals each run's code for stewards; None keeps only its hash
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
@@ -47,7 +49,7 @@ class AnalysisSettings:
                    duckdb_threads=int(config["ANALYSIS_DUCKDB_THREADS"]),
                    memory_cells=int(config["DIFFERENCING_MEMORY_CELLS"]),
                    answer_quantum=int(config["ANALYSIS_ANSWER_QUANTUM_MS"]) / 1000,
-                   epsilon=EpsilonDefaults.from_config(config))
+                   epsilon=EpsilonDefaults.from_config(config), code_vault=vault_from_config(config))
 
 
 def parse_layers(text: str) -> frozenset[str]:

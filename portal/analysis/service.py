@@ -76,7 +76,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
                     registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
                     private=_private_answers(session, usable, stored, settings.epsilon))
-    record = _open_record(session, actor, code, usable, versions)
+    record = _open_record(session, actor, code, usable, versions, settings)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
     request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
@@ -158,7 +158,8 @@ def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings
 
 def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSettings) -> GrantedSource:
     conditional = usable.open_class == "conditional"
-    info = SourceInfo(slug=source.slug, conditional=conditional, columns=tuple(c.name for c in source.table.columns),
+    source = _scoped(usable, source)
+    info = SourceInfo(slug=source.slug, conditional=conditional, columns=_visible(source.table),
                       identifiers=source.identifiers, sensitive=source.sensitive,
                       bounds=source.bounds, levels=source.levels)
     rules = Rules.with_overrides(source.disclosure)
@@ -166,6 +167,20 @@ def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSe
         rules = replace(rules, daily_cells=usable.daily_cell_budget)
     return GrantedSource(info=info, table=source.table, rules=rules, row_salt=_salt(settings.key, source),
                          grant_id=usable.grant_id, version=source.version)
+
+
+def _scoped(usable: UsableDataset, source: AnalysisSource) -> AnalysisSource:
+    """The source as the grant's scope leaves it: only the granted columns are visible to plans
+    (the policy and the store's reads alike), and the grant's row filter is ANDed under every read."""
+    if usable.columns is None and not usable.row_filter:
+        return source
+    filters = tuple(store.Filter(f["column"], f["op"], f.get("value")) for f in usable.row_filter)
+    table = replace(source.table, visible=usable.columns, row_filter=filters)
+    return replace(source, table=table)
+
+
+def _visible(table: store.StoredTable) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if table.visible is None or c.name in table.visible)
 
 
 def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
@@ -184,8 +199,9 @@ def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, in
 
 
 def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset],
-                 versions: dict[str, int]) -> AnalysisRun:
+                 versions: dict[str, int], settings: AnalysisSettings) -> AnalysisRun:
     record = AnalysisRun(
+        code_encrypted=settings.code_vault.seal(code) if settings.code_vault else None,
         run_id=uuid.uuid4().hex, user_id=actor.user_id, user_email=actor.email or "",
         code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
         code_bytes=len(code.encode("utf-8", "surrogatepass")),

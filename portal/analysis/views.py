@@ -1,12 +1,13 @@
 """Steward pages: the audit of sandbox runs (who ran what, what came back, what looks like an
-attack). Server-rendered and read-only; every analyst string (messages, rules, plans) reaches
-the page through Jinja's autoescape, never `|safe`."""
+attack), its CSV export and a run's code. Server-rendered and read-only; every analyst string
+(messages, rules, plans, code) reaches the page through Jinja's autoescape, never `|safe`."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from portal.analysis import audit
+from portal.analysis.codes import vault_from_config
 from portal.auth import current_actor
 from portal.db import get_session
 
@@ -15,11 +16,19 @@ bp = Blueprint("analysis", __name__)
 
 @bp.get("/audit/runs")
 def audit_runs():
-    """Runs newest first, flagged ones marked; `?flagged=1` and `?user=EMAIL` narrow the list."""
-    flagged_only = request.args.get("flagged") == "1"
-    email = request.args.get("user") or None
-    runs = audit.list_runs(get_session(), current_actor(), flagged_only=flagged_only, user_email=email)
-    return render_template("analysis/runs.html", runs=runs, flagged_only=flagged_only, email=email or "")
+    """Runs newest first, flagged ones marked; the query string narrows them (`audit.parse_filter`)."""
+    filters = audit.parse_filter(request.args)
+    runs = audit.list_runs(get_session(), current_actor(), filters=filters)
+    return render_template("analysis/runs.html", runs=runs, filters=filters, args=request.args,
+                           statuses=audit.RUN_STATUSES)
+
+
+@bp.get("/audit/runs.csv")
+def audit_export():
+    """The filtered runs as CSV (UTF-8 with a BOM, so spreadsheet programs read Chinese right)."""
+    lines = audit.export_runs_csv(get_session(), current_actor(), filters=audit.parse_filter(request.args))
+    return Response(("\ufeff", *lines), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="kaifang-audit.csv"'})
 
 
 @bp.get("/audit/runs/<run_id>")
@@ -27,3 +36,11 @@ def audit_run(run_id: str):
     """One run with every plan it sent."""
     run = audit.get_run(get_session(), current_actor(), run_id)
     return render_template("analysis/run.html", run=run)
+
+
+@bp.get("/audit/runs/<run_id>/code")
+def audit_run_code(run_id: str):
+    """A run's code, when it was kept encrypted; its hash either way."""
+    code = audit.get_run_code(get_session(), current_actor(), run_id,
+                              vault=vault_from_config(current_app.config))
+    return render_template("analysis/code.html", code=code)

@@ -15,6 +15,7 @@ from portal.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensions.init_limits
 csrf.exempt(bp)
 
+from portal.access import api as _access_api  # noqa: E402,F401
 from portal.accounts import api as _accounts_api  # noqa: E402,F401
 from portal.api import catalog, openapi, rows  # noqa: E402,F401 - register the routes on bp
 from portal.api.hooks import count_call, finish_response  # noqa: E402

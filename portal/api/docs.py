@@ -29,6 +29,16 @@ EXAMPLES = {
     "search": "/api/v1/search?q=hangban&theme=transport",
     "search_suggest": "/api/v1/search/suggest?q=tq",
     "department": "/api/v1/departments/transport-commission",
+    "applications": "/api/v1/applications",
+    "create_application": "/api/v1/applications",
+    "application": "/api/v1/applications/1",
+    "withdraw_application": "/api/v1/applications/1/withdraw",
+}
+# JSON bodies of the example calls of POST endpoints.
+BODIES = {
+    "create_application": '{"datasets": ["clinic-visits-synthetic"], "purpose": "门诊费用的区域差异研究", '
+                          '"organisation": "Nankai University", "duration_days": 90}',
+    "withdraw_application": '{"reason": "no longer needed"}',
 }
 
 
@@ -36,9 +46,9 @@ EXAMPLES = {
 def api_reference():
     base = request.host_url.rstrip("/")
     document = build(base)
-    endpoints = [(record, document["paths"][path_of(record.rule)]["get"], base + EXAMPLES[record.name])
+    endpoints = [(record, document["paths"][path_of(record.rule)][record.method], base + EXAMPLES[record.name])
                  for record in ENDPOINTS]
-    return render_template("api/reference.html", endpoints=endpoints, base=base,
+    return render_template("api/reference.html", endpoints=endpoints, base=base, bodies=BODIES,
                            operation_path=lambda record: path_of(record.rule),
                            problems=sorted(PROBLEM_TYPES.values(), key=lambda p: (p.status, p.code)))
 

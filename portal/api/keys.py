@@ -187,15 +187,25 @@ def require_key(scope: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = current_key()
-            if key is None:
-                raise KeyRequired(f"this call needs an API key with the {scope} scope",
-                                  headers={"WWW-Authenticate": f'Bearer realm="kaifang", scope="{scope}"'})
-            if scope not in key.scopes:
-                raise _missing_scope(scope)
+            require_key_now(scope)
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def require_key_now(scope: str) -> None:
+    """The caller must present a valid key that carries `scope` (for `spec.endpoint(auth="key")`).
+
+    Raises:
+        KeyRequired: no key. Forbidden: `insufficient-scope`.
+    """
+    _check_known(scope)
+    key = current_key()
+    if key is None:
+        raise KeyRequired(f"this call needs an API key with the {scope} scope",
+                          headers={"WWW-Authenticate": f'Bearer realm="kaifang", scope="{scope}"'})
+    if scope not in key.scopes:
+        raise _missing_scope(scope)
 
 
 def _check_known(scope: str) -> None:

@@ -27,6 +27,9 @@ ERRORS = {
     "404": "No such dataset, version, theme or department (or not visible to the caller).",
     "429": "Rate limit exceeded; `Retry-After` says when to try again.",
 }
+KEY_ERRORS = {"401": "No API key, or a key that is unknown, revoked or expired: this call acts for a person."}
+WRITE_ERRORS = {"409": "The resource is not in a state that allows this change.",
+                "422": "The request is well-formed but its values are not acceptable (the problem's `errors` name the fields)."}
 DESCRIPTION = (
     "Open data of the city: the catalog (datasets, versions, fields, themes, departments) and the rows "
     "of open datasets. Anonymous calls are allowed under a per-address rate limit; API keys go in "
@@ -49,7 +52,7 @@ def build(server: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for record in ENDPOINTS:
         path, path_params = _path(record.rule)
-        paths[path] = {"get": _operation(record, path_params, refs)}
+        paths.setdefault(path, {})[record.method] = _operation(record, path_params, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Kaifang open data API", "version": "1", "description": DESCRIPTION},
@@ -99,13 +102,20 @@ def _operation(record: Endpoint, path_params: list[dict], refs: dict) -> dict[st
     problem = {PROBLEM_JSON: {"schema": copy.deepcopy(refs[Problem])}}
     responses: dict[str, Any] = {"200": {"description": "OK", "headers": _headers(record), "content": content},
                                  "304": {"description": "Not modified (If-None-Match matched the ETag)."}}
-    responses.update({status: {"description": text, "content": problem} for status, text in ERRORS.items()})
-    return {
+    if record.method != "get":  # a write: its own status, no validators, and the errors of a write
+        responses = {str(record.status): {"description": "OK", "content": content}}
+    errors = {**ERRORS, **(WRITE_ERRORS if record.method != "get" else {}), **(KEY_ERRORS if record.auth == "key" else {})}
+    responses.update({status: {"description": text, "content": problem} for status, text in sorted(errors.items())})
+    operation = {
         "operationId": record.name, "summary": record.summary, "description": record.description,
         "tags": [record.tag], "parameters": parameters, "responses": responses,
-        "security": [{}, {"ApiKey": [record.scope]}, {"Bearer": [record.scope]}],
+        "security": ([] if record.auth == "key" else [{}]) + [{"ApiKey": [record.scope]}, {"Bearer": [record.scope]}],
         "x-scope": record.scope,
     }
+    if record.body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": record.body.model_json_schema(ref_template=REF)}}}
+    return operation
 
 
 def _query_params(record: Endpoint) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from werkzeug.datastructures import MultiDict
 from portal.api import bp, keys
 from portal.errors import BadRequest
 
-SCOPES = ("catalog:read", "rows:read")
+SCOPES = ("catalog:read", "rows:read", "sandbox:run")
 
 
 @dataclass(frozen=True)
@@ -41,34 +41,45 @@ class Endpoint:
     response: Any
     filters: bool = False
     media: tuple[str, ...] = ("application/json",)
+    method: str = "get"
+    body: type[BaseModel] | None = None  # the JSON request body of a POST
+    status: int = 200
+    auth: str = "optional"  # "key": anonymous callers get 401 (the route acts for a person)
 
 
 ENDPOINTS: list[Endpoint] = []
 
 
 def endpoint(rule: str, *, tag: str, scope: str, response: Any, query: type[BaseModel] | None = None,
-             filters: bool = False, media: tuple[str, ...] = ("application/json",)) -> Callable:
-    """Register a GET route of API v1; the view receives the parsed query as `params` when
-    `query` is given. Its docstring's first line is the OpenAPI summary, the rest the description."""
-    assert scope in SCOPES, scope
+             filters: bool = False, media: tuple[str, ...] = ("application/json",), method: str = "get",
+             body: type[BaseModel] | None = None, status: int = 200, auth: str = "optional") -> Callable:
+    """Register a route of API v1 (GET unless `method` says otherwise); the view receives the
+    parsed query as `params` when `query` is given, and the parsed JSON body as `body` when
+    `body` is; with `auth="key"` a call without a key is a 401. Its docstring's first line is the
+    OpenAPI summary, the rest the description."""
+    assert scope in SCOPES and auth in ("optional", "key"), (scope, auth)
 
     def decorate(view: Callable) -> Callable:
         doc = inspect.getdoc(view) or ""
         summary, _, description = doc.partition("\n")
         record = Endpoint(rule, view.__name__, summary.strip(), description.strip(), tag, scope, query,
-                          response, filters, media)
+                          response, filters, media, method, body, status, auth)
         ENDPOINTS.append(record)
 
         @functools.wraps(view)
         def wrapper(**kwargs):
+            if auth == "key":
+                keys.require_key_now(scope)
             check_scope(scope)
             if query is not None:
                 kwargs["params"], filters = parse_query(record, request.args)
                 if record.filters:
                     kwargs["filters"] = filters
+            if body is not None:
+                kwargs["body"] = parse_body(body)
             return view(**kwargs)
 
-        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=["GET"])
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method.upper()])
         return wrapper
 
     return decorate
@@ -106,6 +117,22 @@ def parse_query(record: Endpoint, args: MultiDict) -> tuple[BaseModel, tuple[tup
     except ValidationError as exc:
         raise BadRequest(_first_message(exc), code="bad-parameter", errors=_messages(exc)) from None
     return params, tuple(filters)
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body as `model`.
+
+    Raises:
+        BadRequest: `bad-body` (not JSON, or not of the model's shape, with messages per field).
+    """
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("send a JSON object (Content-Type: application/json)", code="bad-body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(_first_message(exc).replace("parameter", "field", 1), code="bad-body",
+                         errors=_messages(exc)) from None
 
 
 def _messages(exc: ValidationError) -> dict[str, list[str]]:

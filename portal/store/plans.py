@@ -43,8 +43,10 @@ from portal.store.plan_sql import (
     output_name,
     sketch_sql,
 )
+from portal.store.queries import where_clause
 from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.sql import order_key, quote_identifier, quote_literal
+from portal.store.sql import where as sql_where
 
 SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
 # hash(a, b) combines linearly ((hash(a) * C) ^ hash(b)), so in an XOR over an even number of
@@ -223,7 +225,7 @@ class _Compiler:
             raise QueryError("unknown-dataset", f"there is no dataset {slug!r}", field=slug)
         bounds = {name: (low, high) for name, low, high in table.bounds}
         fields = tuple(Field(c.name, self.ident("c"), "float" if c.type == "decimal" and c.name in bounds else c.type)
-                       for c in table.columns)
+                       for c in table.columns if table.visible is None or c.name in table.visible)
         exprs, params = [], []
         for f in fields:
             if f.name in bounds:
@@ -242,6 +244,10 @@ class _Compiler:
             exprs.append(f"{RECORD_KEY} AS {key}")
             params.append(int(self.row_keys[slug]) % 2**64)
         select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(table.path)))
+        if table.row_filter:  # a grant's rows only: the filter sees every column, plans only `visible`
+            conditions, values = where_clause(table, table.row_filter)
+            select += " " + sql_where(conditions)
+            params += values
         return _Relation(self.add(select, params), fields, order, key)
 
     def project(self, relation: _Relation, items: list[tuple[str, Fragment]]) -> _Relation:

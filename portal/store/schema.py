@@ -43,6 +43,10 @@ class StoredTable:
     # Declared (minimum, maximum) per numeric column: plans read such columns clamped into them,
     # so interval arithmetic on the bounds holds for every value (see portal/store/bounds.py).
     bounds: tuple[tuple[str, float, float], ...] = ()
+    # A grant's scope, for plans (portal/store/plans.py): the only columns they may read (None:
+    # all), and row filters (`queries.Filter`) ANDed under every read of the file.
+    visible: tuple[str, ...] | None = None
+    row_filter: tuple = ()
 
     def column(self, name: str) -> Column | None:
         """The column called `name`, or None."""

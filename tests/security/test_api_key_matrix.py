@@ -53,6 +53,11 @@ API_MATRIX = [
     ("ckan.action_unversioned", "/api/action/package_show?id=" + OPEN, ckan(CATALOG)),
     ("api.search", "/api/v1/search?q=flights", CATALOG),
     ("api.search_suggest", "/api/v1/search/suggest?q=tq", CATALOG),
+    # Applications for conditional access act for a person: a key with sandbox:run, never anonymous.
+    ("api.applications", "/api/v1/applications", expect(401, 403, 403, 200, 200)),
+    ("api.create_application", "/api/v1/applications", expect(401, 403, 403, 400, 400), "POST"),  # an empty body
+    ("api.application", "/api/v1/applications/999999", expect(401, 403, 403, 404, 404)),
+    ("api.withdraw_application", "/api/v1/applications/999999/withdraw", expect(401, 403, 403, 404, 404), "POST"),
 ]
 
 
@@ -86,8 +91,9 @@ def test_every_api_route_is_in_the_key_matrix(bundled_app):
 @pytest.mark.parametrize("caller", CALLERS)
 def test_key_matrix(bundled_client, keys, caller):
     headers = {"Authorization": f"Bearer {keys[caller]}"} if keys[caller] else {}
-    for endpoint, path, expected in API_MATRIX:
-        response = bundled_client.get(path, headers=headers)
+    for endpoint, path, expected, *method in API_MATRIX:
+        response = bundled_client.open(path, method=(method or ["GET"])[0], headers=headers,
+                                       json={} if method else None)
         assert response.status_code == expected[caller], f"{caller} {path} ({endpoint}): {response.text[:200]}"
         if response.status_code >= 400 and endpoint.startswith("ckan."):
             assert response.json["success"] is False, "CKAN's envelope, as its clients expect"

@@ -93,6 +93,26 @@ MATRIX = [
     ("api.search", "GET", "/api/v1/search?q=flights&theme=transport", ALL_OK),
     ("api.search", "GET", "/api/v1/search?sort=nonsense", dict.fromkeys(ROLES, 400)),
     ("api.search_suggest", "GET", "/api/v1/search/suggest?q=tq", ALL_OK),
+    # Conditional access (issue 12): applicants' pages need a sign-in; nobody learns of another's
+    # application (404); stewards' pages are stewards' and admins' (the per-application matrix,
+    # with a real application and another developer, is tests/security/test_access_matrix.py).
+    ("access.apply", "GET", "/access/apply", signed_in(200)),
+    ("access.my_applications", "GET", "/access/applications", signed_in(200)),
+    ("access.application_page", "GET", "/access/applications/999999", signed_in(404)),
+    ("access.submit", "POST", "/access/applications/999999/submit", signed_in(404)),
+    ("access.withdraw", "POST", "/access/applications/999999/withdraw", signed_in(404)),
+    ("access.renew", "POST", "/access/applications/999999/renew", signed_in(404)),
+    ("access.review_queue", "GET", "/steward/applications", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("access.approve", "POST", "/steward/applications/999999/approve", dict.fromkeys(ROLES, 404)),
+    ("access.refuse", "POST", "/steward/applications/999999/refuse", {**dict.fromkeys(ROLES, 403), "steward": 422, "admin": 422}),
+    ("access.grants_page", "GET", "/steward/grants", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("access.revoke", "POST", "/steward/grants/999999/revoke", {**dict.fromkeys(ROLES, 403), "steward": 422, "admin": 422}),
+    ("analysis.audit_export", "GET", "/audit/runs.csv", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("analysis.audit_run_code", "GET", "/audit/runs/no-such-run/code", {**dict.fromkeys(ROLES, 403), "steward": 404, "admin": 404}),
+    ("api.applications", "GET", "/api/v1/applications", dict.fromkeys(ROLES, 401)),
+    ("api.create_application", "POST", "/api/v1/applications", dict.fromkeys(ROLES, 401)),
+    ("api.application", "GET", "/api/v1/applications/1", dict.fromkeys(ROLES, 401)),
+    ("api.withdraw_application", "POST", "/api/v1/applications/1/withdraw", dict.fromkeys(ROLES, 401)),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.

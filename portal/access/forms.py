@@ -1,0 +1,96 @@
+"""Forms of applications and of the steward's decisions (Flask-WTF: each carries a CSRF token).
+
+The approval form's per-dataset scope (version, columns, row filter) has one group of inputs
+per dataset of the application; `ApproveForm.scope` reads them from the posted form, and the
+service checks them against the datasets' versions and columns.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import (
+    DateField,
+    IntegerField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from portal.access.schemas import (
+    MAX_DURATION_DAYS,
+    ApplicationDraft,
+    ApprovalScope,
+    DatasetScope,
+    parse_row_filter,
+)
+from portal.errors import Invalid
+
+
+class ApplicationForm(FlaskForm):
+    datasets = SelectMultipleField(_l("Datasets"), choices=[], widget=widgets.ListWidget(prefix_label=False),
+                                   option_widget=widgets.CheckboxInput())
+    purpose = TextAreaField(_l("Purpose of the analysis"), validators=[DataRequired(), Length(max=4000)])
+    organisation = StringField(_l("Organisation"), validators=[DataRequired(), Length(max=200)])
+    fields_wanted = TextAreaField(_l("Fields you need"), validators=[Optional(), Length(max=2000)])
+    intended_outputs = TextAreaField(_l("Intended outputs"), validators=[Optional(), Length(max=2000)])
+    duration_days = IntegerField(_l("Duration (days)"), default=90,
+                                 validators=[DataRequired(), NumberRange(min=1, max=MAX_DURATION_DAYS)])
+
+    def validate_datasets(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Choose at least one dataset."))
+
+    def draft(self) -> ApplicationDraft:
+        return ApplicationDraft(tuple(self.datasets.data), self.purpose.data, self.organisation.data,
+                                self.duration_days.data, self.fields_wanted.data or "", self.intended_outputs.data or "")
+
+
+class ApproveForm(FlaskForm):
+    expires_on = DateField(_l("Grant expires on"), validators=[DataRequired()])
+    daily_cell_budget = IntegerField(_l("Daily cell budget"), default=2000,
+                                     validators=[DataRequired(), NumberRange(min=1, max=1_000_000)])
+    note = TextAreaField(_l("Note to the applicant"), validators=[Optional(), Length(max=2000)])
+
+    def fill_defaults(self, duration_days: int) -> None:
+        if self.expires_on.data is None:
+            self.expires_on.data = date.today() + timedelta(days=duration_days)
+
+    def scope(self, posted: MultiDict, slugs: list[str]) -> ApprovalScope:
+        """The scope from the posted groups `approve-<slug>`, `version-<slug>`, `columns-<slug>`,
+        `filter-<slug>`.
+
+        Raises:
+            Invalid: a missing or wrong expiry or budget, a row filter that does not parse.
+        """
+        if not self.validate():
+            raise Invalid("the approval form is not complete", errors={k: [str(e) for e in v] for k, v in self.errors.items()})
+        items = []
+        for slug in slugs:
+            if posted.get(f"approve-{slug}") != "1":
+                continue
+            version = posted.get(f"version-{slug}", "").strip()
+            columns = posted.getlist(f"columns-{slug}")
+            everything = posted.get(f"all-columns-{slug}") == "1"
+            try:
+                rows = parse_row_filter(posted.get(f"filter-{slug}", ""))
+            except ValueError as exc:
+                raise Invalid(str(exc), errors={f"filter-{slug}": [str(exc)]}) from exc
+            items.append(DatasetScope(slug, int(version) if version.isdigit() else None,
+                                      None if everything else tuple(columns), rows))
+        return ApprovalScope(tuple(items), self.expires_on.data, self.daily_cell_budget.data, self.note.data or "")
+
+
+class ReasonForm(FlaskForm):
+    """Refuse or revoke: the reason is required and goes to the applicant."""
+
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=2000)])

@@ -1,0 +1,83 @@
+"""Shared steps of the application lifecycle: recording a transition (state, history row, who to
+notify) and shaping rows into summaries. Private to `portal/access`: no permission checks and no
+commits here; the public functions in `applications.py` and `reviews.py` make both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.access.models import Application, ApplicationEvent, Grant
+from portal.access.schemas import ApplicationSummary, EventSummary, GrantSummary, Transition
+from portal.access.workdays import add_working_days
+from portal.accounts.models import User
+from portal.auth import Actor
+from portal.catalog.models import Dataset, utcnow
+from portal.errors import Conflict, NotFound
+
+
+def record_transition(session: Session, actor: Actor, row: Application, to: str, reason: str, *,
+          review_days: int | None = None) -> Transition:
+    now = utcnow()
+    before = row.state
+    row.state = to
+    if to == "submitted":
+        row.submitted_at = now
+        row.due_at = add_working_days(now, review_days or 0)
+    elif to in ("approved", "refused"):
+        row.decided_at = now
+    session.add(ApplicationEvent(application_id=row.id, actor_email=actor.email or "", at=now,
+                                 from_state=before, to_state=to, reason=reason))
+    applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
+    stewards = tuple(session.scalars(select(User.email).where(User.role.in_(("steward", "admin")), User.active.is_(True))))
+    return Transition(row.id, applicant, tuple(row.datasets), before, to, reason, stewards)
+
+
+def expect_state(row: Application, states: tuple[str, ...]) -> None:
+    if row.state not in states:
+        raise Conflict(f"application {row.id} is {row.state}; this needs one that is {' or '.join(states)}",
+                       code="application-state")
+
+
+def end_grants(session: Session, row: Application) -> None:
+    now = utcnow()
+    for grant in session.scalars(select(Grant).where(Grant.application_id == row.id, Grant.revoked_at.is_(None))):
+        grant.revoked_at = now
+
+
+def in_force(session: Session, row: Application, now: datetime) -> bool:
+    return session.scalar(select(Grant.id).where(Grant.application_id == row.id, Grant.revoked_at.is_(None),
+                                                 Grant.expires_at > now).limit(1)) is not None
+
+
+def get_row(session: Session, application_id: int) -> Application:
+    row = session.get(Application, application_id)
+    if row is None:
+        raise NotFound("application", str(application_id))
+    return row
+
+
+def summarise(session: Session, row: Application, *, now: datetime | None = None,
+             with_events: bool = False) -> ApplicationSummary:
+    now = now or utcnow()
+    applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
+    grants = [grant_summary(grant, applicant, slug, now) for grant, slug in session.execute(
+        select(Grant, Dataset.slug).join(Dataset, Dataset.id == Grant.dataset_id)
+        .where(Grant.application_id == row.id).order_by(Grant.id))]
+    events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
+        select(ApplicationEvent).where(ApplicationEvent.application_id == row.id)
+        .order_by(ApplicationEvent.id))] if with_events else []
+    overdue = row.state == "submitted" and row.due_at is not None and row.due_at < now
+    return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
+                              row.intended_outputs, row.duration_days, row.state, row.created_at, row.submitted_at,
+                              row.due_at, row.decided_at, row.renews_id, overdue, events, grants)
+
+
+def grant_summary(grant: Grant, email: str, slug: str, now: datetime) -> GrantSummary:
+    status = "revoked" if grant.revoked_at is not None else "expired" if grant.expires_at <= now else "active"
+    return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
+                        list(grant.row_filter or []), grant.daily_cell_budget, grant.created_at, grant.expires_at,
+                        grant.revoked_at, grant.application_id, status)

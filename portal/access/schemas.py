@@ -1,0 +1,132 @@
+"""Input and output shapes of applications: what a developer asks for, what a steward approves,
+and the summaries pages and the API show. Parsing only; no database, no permission checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+MAX_DURATION_DAYS = 366
+ROW_FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between")
+
+
+@dataclass(frozen=True)
+class ApplicationDraft:
+    """What a developer fills in."""
+
+    datasets: tuple[str, ...]
+    purpose: str
+    organisation: str
+    duration_days: int
+    fields_wanted: str = ""
+    intended_outputs: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetScope:
+    """What a steward approves on one dataset: its version, columns and rows (None: all)."""
+
+    slug: str
+    version: int | None = None
+    columns: tuple[str, ...] | None = None
+    row_filter: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ApprovalScope:
+    datasets: tuple[DatasetScope, ...]
+    expires_on: date
+    daily_cell_budget: int = 2000
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GrantSummary:
+    id: int
+    user_email: str
+    dataset: str
+    version: int | None
+    columns: list[str] | None
+    row_filter: list[dict[str, Any]]
+    daily_cell_budget: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    application_id: int | None
+    status: str  # active, expired, revoked
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    actor_email: str
+    at: datetime
+    from_state: str
+    to_state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApplicationSummary:
+    id: int
+    applicant: str
+    datasets: list[str]
+    purpose: str
+    organisation: str
+    fields_wanted: str
+    intended_outputs: str
+    duration_days: int
+    state: str
+    created_at: datetime
+    submitted_at: datetime | None
+    due_at: datetime | None
+    decided_at: datetime | None
+    renews_id: int | None
+    overdue: bool = False
+    events: list[EventSummary] = field(default_factory=list)
+    grants: list[GrantSummary] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict  # noqa: PLC0415 - only the API needs it
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of state, for the notices sent after the commit (`portal/access/notices.py`)."""
+
+    application_id: int
+    applicant: str
+    datasets: tuple[str, ...]
+    from_state: str
+    to_state: str
+    reason: str
+    stewards: tuple[str, ...]
+
+
+def parse_row_filter(text: str) -> tuple[dict[str, Any], ...]:
+    """Lines of `column op value` (`in`: values split by commas; `between`: two values) as filters.
+
+    Raises:
+        ValueError: a line that is not of that form, or an unknown operator.
+    """
+    found = []
+    for number, line in enumerate(filter(None, (x.strip() for x in text.splitlines())), start=1):
+        parts = line.split(None, 2)
+        if len(parts) != 3 or parts[1] not in ROW_FILTER_OPS:
+            raise ValueError(f"line {number}: write `column op value` with op one of {', '.join(ROW_FILTER_OPS)}")
+        column, op, value = parts
+        if op in ("in", "between"):
+            found.append({"column": column, "op": op, "value": [v.strip() for v in value.split(",") if v.strip()]})
+        else:
+            found.append({"column": column, "op": op, "value": value})
+    return tuple(found)
+
+
+def format_row_filter(filters: list[dict[str, Any]] | tuple[dict[str, Any], ...] | None) -> str:
+    """The inverse of `parse_row_filter`, for showing a grant's rows."""
+    lines = []
+    for f in filters or ():
+        value = ", ".join(map(str, f["value"])) if isinstance(f.get("value"), list) else f.get("value")
+        lines.append(f"{f['column']} {f['op']} {value}")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""Pages of conditional access: apply, my applications (withdraw, renew), and the stewards'
+queue, decisions and grants. Each route parses, calls one service function, sends the notices
+of a change after its commit, and renders; permission decisions are the service's. CSRFProtect
+checks every POST's token before it reaches these routes; the services check the values, so a
+form is read rather than validated here (a missing reason is the service's 422).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from portal.access import applications as service
+from portal.access import reviews
+from portal.access.forms import ApplicationForm, ApproveForm, ReasonForm, WithdrawForm
+from portal.access.notices import send_notices
+from portal.access.schemas import Transition, format_row_filter
+from portal.accounts.forms import ActionForm
+from portal.accounts.views import login_required
+from portal.auth import current_actor
+from portal.db import get_session
+
+bp = Blueprint("access", __name__)
+
+
+def notify(transition: Transition | None) -> None:
+    if transition is not None:
+        link = url_for("access.application_page", application_id=transition.application_id, _external=True)
+        send_notices(current_app.config, transition, link=link)
+
+
+def _review_days() -> int:
+    return current_app.config["ACCESS_REVIEW_WORKING_DAYS"]
+
+
+@bp.route("/access/apply", methods=["GET", "POST"])
+@login_required
+def apply():
+    """The application form; `?dataset=SLUG` (from a conditional dataset's page) ticks that dataset."""
+    session, actor = get_session(), current_actor()
+    form = ApplicationForm()
+    choices = service.conditional_datasets(session, actor)
+    form.datasets.choices = [(c.slug, f"{c.title_zh} · {c.title_en} ({c.slug})") for c in choices]
+    if request.method == "GET" and request.args.get("dataset"):
+        form.datasets.data = [request.args["dataset"]]
+    if form.validate_on_submit():
+        if request.form.get("save") == "draft":
+            found = service.save_draft(session, actor, form.draft())
+            flash(_("Your application is saved as a draft."), "info")
+        else:
+            changed = service.apply(session, actor, form.draft(), review_days=_review_days())
+            notify(changed.transition)
+            found = changed.application
+            flash(_("Your application is submitted. A data steward decides within %(days)d working days.",
+                    days=_review_days()), "info")
+        return redirect(url_for("access.application_page", application_id=found.id))
+    return render_template("access/apply.html", form=form), 200 if not form.errors else 400
+
+
+@bp.get("/access/applications")
+@login_required
+def my_applications():
+    found = service.list_my_applications(get_session(), current_actor())
+    return render_template("access/mine.html", applications=found, action=ActionForm(), withdraw=WithdrawForm())
+
+
+@bp.get("/access/applications/<int:application_id>")
+@login_required
+def application_page(application_id: int):
+    """One application with its history: the applicant's view, and the steward's with the decision forms."""
+    session, actor = get_session(), current_actor()
+    found = service.get_application(session, actor, application_id)
+    context = reviews.review_context(session, actor, found) if found.applicant != actor.email else None
+    approve = ApproveForm()
+    approve.fill_defaults(found.duration_days)
+    return render_template("access/application.html", app=found, context=context, approve=approve,
+                           refuse=ReasonForm(), action=ActionForm(), withdraw=WithdrawForm(),
+                           format_row_filter=format_row_filter)
+
+
+@bp.post("/access/applications/<int:application_id>/submit")
+@login_required
+def submit(application_id: int):
+    changed = service.submit_application(get_session(), current_actor(), application_id, review_days=_review_days())
+    notify(changed.transition)
+    return redirect(url_for("access.application_page", application_id=application_id))
+
+
+@bp.post("/access/applications/<int:application_id>/withdraw")
+@login_required
+def withdraw(application_id: int):
+    changed = service.withdraw_application(get_session(), current_actor(), application_id,
+                                           reason=WithdrawForm().reason.data or "")
+    notify(changed.transition)
+    flash(_("The application is withdrawn."), "info")
+    return redirect(url_for("access.my_applications"))
+
+
+@bp.post("/access/applications/<int:application_id>/renew")
+@login_required
+def renew(application_id: int):
+    changed = service.renew_application(get_session(), current_actor(), application_id, review_days=_review_days())
+    notify(changed.transition)
+    flash(_("A renewal is submitted."), "info")
+    return redirect(url_for("access.application_page", application_id=changed.application.id))
+
+
+@bp.get("/steward/applications")
+def review_queue():
+    """Submitted applications, due first on top, with the SLA clock."""
+    queue = reviews.review_queue(get_session(), current_actor())
+    return render_template("access/queue.html", queue=queue, coverage=reviews.calendar_gaps(queue),
+                           days=_review_days())
+
+
+@bp.post("/steward/applications/<int:application_id>/approve")
+def approve(application_id: int):
+    session, actor = get_session(), current_actor()
+    found = service.get_application(session, actor, application_id)  # 404 to anyone else than applicant and stewards
+    scope = ApproveForm().scope(request.form, found.datasets)
+    changed = reviews.approve_application(session, actor, application_id, scope)
+    notify(changed.transition)
+    flash(_("Approved: the grants are in force."), "info")
+    return redirect(url_for("access.review_queue"))
+
+
+@bp.post("/steward/applications/<int:application_id>/refuse")
+def refuse(application_id: int):
+    changed = reviews.refuse_application(get_session(), current_actor(), application_id,
+                                         reason=ReasonForm().reason.data or "")
+    notify(changed.transition)
+    flash(_("Refused; the applicant is told why."), "info")
+    return redirect(url_for("access.review_queue"))
+
+
+@bp.get("/steward/grants")
+def grants_page():
+    """Grants in force (`?status=ended` or `all` for the others), each with a revoke button."""
+    status = request.args.get("status", "active")
+    found = reviews.list_grants(get_session(), current_actor(), status=status)
+    return render_template("access/grants.html", grants=found, status=status, revoke=ReasonForm(),
+                           format_row_filter=format_row_filter)
+
+
+@bp.post("/steward/grants/<int:grant_id>/revoke")
+def revoke(grant_id: int):
+    notify(reviews.revoke_grant(get_session(), current_actor(), grant_id, reason=ReasonForm().reason.data or ""))
+    flash(_("The grant is revoked: the next run under it is refused."), "info")
+    return redirect(url_for("access.grants_page"))
+

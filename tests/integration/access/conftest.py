@@ -1,0 +1,29 @@
+"""An instance with the two bundled conditional datasets and an open one, and clients by role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.db import session_scope
+from tests.conftest import DATASETS, make_app
+
+SLUGS = ("clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013")
+
+
+@pytest.fixture(scope="module")
+def access_app(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("access") / "instance", RATELIMIT_ANON="100000/minute")
+    with app.app_context(), session_scope(app) as session:
+        for slug in SLUGS:
+            publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))
+    return app
+
+
+@pytest.fixture
+def as_role(access_app, login_as):
+    """`as_role(role)`: a client signed in as a new account of `role` on `access_app`."""
+    return lambda role: login_as(role, app=access_app)

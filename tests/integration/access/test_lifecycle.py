@@ -1,0 +1,179 @@
+"""Applications through the pages, as people use them: apply from the dataset page, the steward
+approves with a scope or refuses, the applicant withdraws or renews; every change is in the
+history and mailed; every form needs its CSRF token."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.access.models import Application, ApplicationEvent, Grant
+from portal.db import session_scope
+from tests.integration.accounts.forms import csrf, mails, post_form
+
+CLINIC, INCOME, FLIGHTS = "clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013"
+FORM = {"purpose": "区级门诊负担研究 / outpatient burden by district", "organisation": "Nankai University",
+        "fields_wanted": "district, age_band, cost", "intended_outputs": "a table of mean cost by district",
+        "duration_days": "60"}
+
+
+def apply(client, *datasets, save="submit"):
+    return post_form(client, "/access/apply", {**FORM, "datasets": list(datasets), "save": save})
+
+
+def application_id(response) -> int:
+    return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+
+def approve(steward, app_id, **fields):
+    data = {f"approve-{CLINIC}": "1", f"version-{CLINIC}": "1", f"columns-{CLINIC}": ["district", "age_band", "cost"],
+            f"filter-{CLINIC}": "", "expires_on": (date.today() + timedelta(days=30)).isoformat(),
+            "daily_cell_budget": "3000", "note": "ok", **fields}
+    return post_form(steward, f"/steward/applications/{app_id}/approve", data, form_page=f"/access/applications/{app_id}")
+
+
+def test_the_conditional_dataset_page_links_to_the_form_with_the_dataset_ticked(as_role):
+    page = as_role("public").get(f"/datasets/{CLINIC}")
+    assert f'href="/access/apply?dataset={CLINIC}"' in page.text
+    form = as_role("developer").get(f"/access/apply?dataset={CLINIC}")
+    assert form.status_code == 200
+    assert _ticked(form.text, CLINIC)
+    assert not _ticked(form.text, INCOME)
+
+
+def _ticked(html: str, slug: str) -> bool:
+    import re
+    for tag in re.findall(r"<input[^>]*>", html):
+        if f'value="{slug}"' in tag and 'name="datasets"' in tag:
+            return "checked" in tag
+    return False
+
+
+def test_apply_approve_with_a_scope_and_see_the_grant(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    response = apply(developer, CLINIC, INCOME)
+    assert response.status_code == 302
+    app_id = application_id(response)
+    queue = steward.get("/steward/applications")
+    assert queue.status_code == 200 and developer.email in queue.text
+    page = steward.get(f"/access/applications/{app_id}")
+    assert "approve-form" in page.text and "district" in page.text
+    decided = approve(steward, app_id, **{f"filter-{CLINIC}": "district eq 和平区"})
+    assert decided.status_code == 302, decided.text
+    mine = developer.get("/access/applications")
+    assert "approved" in mine.text or "已批准" in mine.text
+    with access_app.app_context(), session_scope(access_app) as session:
+        grants = session.scalars(select(Grant).where(Grant.application_id == app_id)).all()
+        states = [(e.from_state, e.to_state) for e in session.scalars(
+            select(ApplicationEvent).where(ApplicationEvent.application_id == app_id).order_by(ApplicationEvent.id))]
+    assert len(grants) == 1  # INCOME was not ticked for approval
+    assert grants[0].columns == ["district", "age_band", "cost"] and grants[0].version == 1
+    assert grants[0].row_filter == [{"column": "district", "op": "eq", "value": "和平区"}]
+    assert grants[0].daily_cell_budget == 3000
+    assert states == [("", "draft"), ("draft", "submitted"), ("submitted", "approved")]
+    to_developer = [m for m in mails(access_app) if m["To"] == developer.email]
+    assert any("approved" in m["Subject"] for m in to_developer)
+    assert any("submitted" in m["Subject"] and m["To"] == steward.email for m in mails(access_app))
+
+
+def test_refusal_needs_a_reason_and_reaches_the_applicant(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    app_id = application_id(apply(developer, CLINIC))
+    path = f"/steward/applications/{app_id}/refuse"
+    empty = post_form(steward, path, {"reason": ""}, form_page=f"/access/applications/{app_id}")
+    assert empty.status_code == 422
+    done = post_form(steward, path, {"reason": "目的不明确 / purpose unclear"}, form_page=f"/access/applications/{app_id}")
+    assert done.status_code == 302
+    page = developer.get(f"/access/applications/{app_id}")
+    assert "purpose unclear" in page.text
+    assert any("refused" in m["Subject"] and "purpose unclear" in m.get_content()
+               for m in mails(access_app) if m["To"] == developer.email)
+    again = post_form(steward, path, {"reason": "twice"}, form_page=f"/access/applications/{app_id}")
+    assert again.status_code == 409
+
+
+def test_draft_submit_withdraw_and_renew(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    draft_id = application_id(apply(developer, CLINIC, save="draft"))
+    assert f'/access/applications/{draft_id}"' not in steward.get("/steward/applications").text
+    post_form(developer, f"/access/applications/{draft_id}/submit", {}, form_page=f"/access/applications/{draft_id}")
+    withdrawn = post_form(developer, f"/access/applications/{draft_id}/withdraw", {"reason": "changed plans"},
+                          form_page=f"/access/applications/{draft_id}")
+    assert withdrawn.status_code == 302
+    other = application_id(apply(developer, CLINIC))
+    assert approve(steward, other).status_code == 302
+    renewed = post_form(developer, f"/access/applications/{other}/renew", {}, form_page=f"/access/applications/{other}")
+    assert renewed.status_code == 302
+    with access_app.app_context(), session_scope(access_app) as session:
+        rows = {a.id: a for a in session.scalars(select(Application).where(Application.id.in_([draft_id, other])))}
+        renewal = session.scalar(select(Application).where(Application.renews_id == other))
+    assert rows[draft_id].state == "withdrawn" and rows[other].state == "approved"
+    assert renewal.state == "submitted" and renewal.due_at > renewal.submitted_at
+
+
+def test_withdrawing_an_approved_application_ends_its_grants(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    app_id = application_id(apply(developer, CLINIC))
+    approve(steward, app_id)
+    post_form(developer, f"/access/applications/{app_id}/withdraw", {}, form_page="/access/applications")
+    with access_app.app_context(), session_scope(access_app) as session:
+        grant = session.scalar(select(Grant).where(Grant.application_id == app_id))
+    assert grant.revoked_at is not None
+
+
+def test_revoking_the_last_grant_revokes_the_application(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    app_id = application_id(apply(developer, CLINIC))
+    approve(steward, app_id)
+    with access_app.app_context(), session_scope(access_app) as session:
+        grant_id = session.scalar(select(Grant.id).where(Grant.application_id == app_id))
+    assert developer.email in steward.get("/steward/grants").text
+    done = post_form(steward, f"/steward/grants/{grant_id}/revoke", {"reason": "misuse"}, form_page="/steward/grants")
+    assert done.status_code == 302
+    with access_app.app_context(), session_scope(access_app) as session:
+        assert session.get(Application, app_id).state == "revoked"
+    assert "revoked" in steward.get("/steward/grants?status=ended").text
+
+
+@pytest.mark.parametrize(("datasets", "field"), [((FLIGHTS,), "datasets"), ((), "datasets")])
+def test_only_conditional_datasets_can_be_applied_for(as_role, datasets, field):
+    response = apply(as_role("developer"), *datasets)
+    assert response.status_code in (400, 422)
+
+
+def test_an_approval_outside_the_data_dictionary_is_refused(as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    app_id = application_id(apply(developer, CLINIC))
+    for fields in ({f"columns-{CLINIC}": ["no_such_column"]}, {f"version-{CLINIC}": "7"},
+                   {f"filter-{CLINIC}": "district like x"}, {f"filter-{CLINIC}": "cost lt plenty"},
+                   {f"filter-{CLINIC}": "nowhere eq 1"}, {"expires_on": "2001-01-01"}):
+        assert approve(steward, app_id, **fields).status_code == 422, fields
+
+
+@pytest.mark.parametrize(("path", "form_page"), [
+    ("/access/apply", "/access/apply"),
+    ("/steward/applications/1/refuse", None),
+    ("/steward/grants/1/revoke", None),
+    ("/access/applications/1/withdraw", None),
+    ("/access/applications/1/renew", None),
+])
+def test_every_form_needs_its_csrf_token(as_role, path, form_page):
+    client = as_role("steward")
+    response = client.post(path, data={**FORM, "datasets": [CLINIC], "reason": "x"})
+    assert response.status_code == 400
+    assert "CSRF" in response.text or "csrf" in response.text.lower()
+
+
+def test_pages_speak_chinese_and_english(as_role):
+    developer = as_role("developer")
+    developer.get("/locale/en")
+    assert "Apply for conditional access" in developer.get("/access/apply").text
+    developer.get("/locale/zh_CN")
+    page = developer.get("/access/apply").text
+    assert "Apply for conditional access" not in page and "申请" in page
+
+
+def test_the_csrf_helper_reads_a_token(as_role):
+    assert csrf(as_role("developer"), "/access/apply")
