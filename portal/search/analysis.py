@@ -127,7 +127,8 @@ class TextAnalyzer(Composable):
 
 
 def composed_text_analyzer() -> Composable:
-    """What `TextAnalyzer` does, as a chain of Whoosh's filters (indexes built before it use this)."""
+    """What `TextAnalyzer` does, as Whoosh's filter chain: the form pickled in the schema of indexes
+    built before it, and what the tests compare it with."""
     return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) \
         | StemFilter(stemfn=_stem, ignore=None, cachesize=50000)
 

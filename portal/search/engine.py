@@ -14,7 +14,7 @@ from whoosh.searching import Searcher
 
 from portal.search.analysis import text_analyzer
 from portal.search.index import SearchIndex
-from portal.search.lexicon import Lexicon, build_lexicon
+from portal.search.lexicon import Lexicon, build_lexicon, index_key
 from portal.search.query import QueryBuilder
 from portal.search.schema import build_schema
 from portal.search.synonyms import load_synonyms
@@ -38,13 +38,13 @@ class SearchEngine:
         return self.index.searcher()
 
     def lexicon(self, searcher: Searcher) -> Lexicon:
-        """The lexicon of the searcher's generation, rebuilt once per change of the index."""
-        generation = searcher.reader().generation()
+        """The lexicon of the searcher's index state, rebuilt once per change of the index."""
+        key = index_key(searcher.reader())
         current = self._lexicon
-        if current is not None and current.generation == generation:
+        if current is not None and current.key == key:
             return current
         with self._lexicon_lock:
-            if self._lexicon is None or self._lexicon.generation != generation:
+            if self._lexicon is None or self._lexicon.key != key:
                 self._lexicon = build_lexicon(searcher.reader(), self.builder.synonyms.words)
             return self._lexicon
 

@@ -113,9 +113,17 @@ def _vocabulary(reader: IndexReader, published: list[dict], extra_words: frozens
                       Corrector(dict(english)))
 
 
+def index_key(reader: IndexReader) -> tuple:
+    """What identifies one state of the index: its generation and its segments. The generation
+    alone does not: an index deleted and rebuilt starts counting again, and a process's lexicon
+    (document numbers included) must not outlive the index it was built from."""
+    segments = (leaf.segment() for leaf, _ in reader.leaf_readers())
+    return reader.generation(), tuple(s.segment_id() for s in segments if s is not None)
+
+
 @dataclass
 class Lexicon:
-    generation: int
+    key: tuple  # `index_key` of the reader it was built from
     autocomplete: Autocomplete
     vocabulary: Vocabulary
     facets: FacetCounts
@@ -136,5 +144,5 @@ def build_lexicon(reader: IndexReader, extra_words: frozenset[str] = frozenset()
         for tag in tags:
             tag_counts[tag] += 1
     entries += [Completion(tag, "tag", None, n) for tag, n in tag_counts.items()]
-    return Lexicon(reader.generation(), Autocomplete(entries), _vocabulary(reader, published, extra_words),
+    return Lexicon(index_key(reader), Autocomplete(entries), _vocabulary(reader, published, extra_words),
                    FacetCounts(reader, FACETS), DocArrays(reader, {d: int(f["id"]) for d, f in stored}))

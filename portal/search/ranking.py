@@ -92,13 +92,8 @@ class DocArrays:
         """The rank of every document's value in a sortable column (its order, as integers)."""
         found = self._sort_keys.get(field)
         if found is None:
-            values = list(searcher.reader().column_reader(field))
-            order = sorted(range(len(values)), key=values.__getitem__)
-            found = np.empty(len(values), np.int64)
-            ranks = np.zeros(len(values), np.int64)
-            for rank, doc in enumerate(order[1:], 1):  # equal values share a rank
-                ranks[rank] = ranks[rank - 1] + (values[doc] != values[order[rank - 1]])
-            found[order] = ranks
+            values = np.array(list(searcher.reader().column_reader(field)))
+            found = np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1)
             self._sort_keys[field] = found
         return found
 

@@ -129,3 +129,18 @@ def _postings(reader, field, text):
         found.append((matcher.id(), matcher.weight(), matcher.block_min_length(), matcher.block_max_length()))
         matcher.next()
     return found
+
+
+def test_a_rebuilt_index_is_another_index_even_at_the_same_generation(tmp_path):
+    from portal.search.lexicon import index_key
+
+    keys = []
+    for name in ("before", "after"):  # the same documents, the same number of commits
+        (tmp_path / name).mkdir()
+        ix = whoosh_index.create_in(str(tmp_path / name), build_schema())
+        writer = open_writer(ix, timeout=1)
+        writer.add_document(**_document(random.Random(1), 1))
+        writer.commit()
+        keys.append(index_key(ix.reader()))
+    assert keys[0][0] == keys[1][0]
+    assert keys[0] != keys[1]
