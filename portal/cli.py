@@ -38,8 +38,10 @@ def init() -> None:
     if create_key_file(instance):
         click.echo(f"disclosure key written to {instance / 'disclosure.key'} (0600; see docs/disclosure.md)")
     app = _app()
+    from portal.analysis.codes import vault_from_config
     from portal.catalog.setup import prepare_instance
 
+    vault_from_config(app.config)  # writes audit-code.key (0600) now, not at the first run
     prepare_instance(app)
     click.echo(f"instance ready at {instance}")
 

@@ -1,6 +1,6 @@
-"""Mail about applications: the applicant hears of every change of state, the stewards of every
-new, renewed or withdrawn application. Bilingual (Chinese first), since a mail reaches people
-whose page language we do not know.
+"""Mail about applications: the applicant and the stewards hear of every change of state (the
+stewards' mail of a new or renewed application is their cue to review it). Bilingual (Chinese
+first), since a mail reaches people whose page language we do not know.
 
 Called by views and API routes after the service committed, with the app's settings; a failing
 mail server is logged, never turned into a failed decision (the history has the change).
@@ -19,11 +19,10 @@ log = logging.getLogger(__name__)
 
 STATE_ZH = {"draft": "草稿", "submitted": "已提交", "approved": "已批准", "refused": "未批准", "withdrawn": "已撤回",
             "expired": "已过期", "revoked": "已撤销"}
-FOR_STEWARDS = ("submitted", "withdrawn")
 
 
 def send_notices(settings: Mapping[str, Any], transition: Transition, *, link: str) -> None:
-    """Mail the applicant, and the stewards when they have something to do or drop."""
+    """Mail the applicant and every active steward and admin."""
     datasets = ", ".join(transition.datasets)
     state = transition.to_state
     subject = f"申请 #{transition.application_id}：{STATE_ZH[state]} / Application #{transition.application_id}: {state}"
@@ -31,8 +30,6 @@ def send_notices(settings: Mapping[str, Any], transition: Transition, *, link: s
     body = (f"您对 {datasets} 的数据使用申请 #{transition.application_id} 状态变为「{STATE_ZH[state]}」。\n"
             f"Your application #{transition.application_id} for {datasets} is now {state}.\n{reason}\n{link}\n")
     _send(settings, transition.applicant, subject, body)
-    if state not in FOR_STEWARDS:
-        return
     body = (f"{transition.applicant} 的申请 #{transition.application_id}（{datasets}）状态变为「{STATE_ZH[state]}」。\n"
             f"Application #{transition.application_id} by {transition.applicant} for {datasets} is now {state}.\n"
             f"{reason}\n{link}\n")

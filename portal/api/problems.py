@@ -51,6 +51,14 @@ PROBLEM_TYPES = {p.code: p for p in (
     ProblemType("method-not-allowed", 405, N_("Method not allowed"), N_("API v1 is read-only: use GET, HEAD or OPTIONS.")),
     ProblemType("rate-limited", 429, N_("Too many requests"),
                 N_("The rate limit of your address or key is used up. Wait for the seconds in Retry-After.")),
+    # Applications for conditional access (issue 12, access)
+    ProblemType("bad-body", 400, N_("Bad request body"),
+                N_("The request body is not a JSON object of the shape this endpoint takes (see the API reference); the `errors` member names each field.")),
+    ProblemType("invalid", 422, N_("Invalid input"),
+                N_("The request is well-formed but some values are not acceptable, for example an application for a dataset that is not conditional. The `errors` member names each field.")),
+    ProblemType("application-state", 409, N_("Not in this state"),
+                N_("The application is not in a state that allows this change: only drafts are submitted, only submitted applications are decided, only approved or expired ones are renewed.")),
+    ProblemType("grant-revoked", 409, N_("Grant revoked already"), N_("This grant was revoked before; nothing changed.")),
     ProblemType("internal-error", 500, N_("Internal error"),
                 N_("Something went wrong on our side; the detail carries an incident id to quote when you report it.")),
 )}

@@ -97,6 +97,7 @@ def test_cli_init_load_versions(tmp_path, monkeypatch):
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
     assert (tmp_path / "inst" / "kaifang.cfg").exists()
+    assert (tmp_path / "inst" / "audit-code.key").stat().st_mode & 0o077 == 0  # stewards' copy of run code
     folder = dataset_folder(tmp_path / "src")
     result = runner.invoke(main, ["load", str(tmp_path / "src")])
     assert result.exit_code == 0, result.output
