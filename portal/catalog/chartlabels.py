@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from portal.catalog.charts import ChartSeries
+from portal.catalog.maps import MapPoints
 from portal.catalog.schemas import FieldInfo
 
 # Vega (d3-time-format) formats of time buckets; None is the raw value.
@@ -170,3 +171,20 @@ def _number(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
+def map_payload(found: MapPoints) -> dict:
+    """The JSON of the dataset page's map: points with their row (labels in the page's language),
+    or grid cells with counts, and a note saying which."""
+    p = found.points
+    if p.cells:
+        text = _("%(total)s points in this area, counted in squares of %(cell)s°; zoom in to see each point.",
+                 total=_n(p.total), cell=_number(p.cell))
+    else:
+        text = ngettext("%(count)s point.", "%(count)s points.", p.total, count=_n(p.total))
+    return {
+        "total": p.total, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
+        "columns": [field_label(f) for f in found.fields],
+        "points": [[lon, lat, [_plain(v) for v in values]] for lon, lat, values in p.points],
+        "cells": [list(c) for c in p.cells],
+    }

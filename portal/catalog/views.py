@@ -21,7 +21,7 @@ from flask import (
 )
 
 from portal.auth import current_actor
-from portal.catalog import chartlabels, charts, rows, service
+from portal.catalog import chartlabels, charts, maps, rows, service
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 from portal.search import service as search_service
@@ -91,6 +91,14 @@ def chart_csv(slug: str):
     name = f"{slug}-chart-{chart.params.x}.csv".replace('"', "")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.get("/datasets/<slug>/points.json")
+def map_points(slug: str):
+    """Map points of a dataset with coordinates: rows while few, else grid counts (problem+json on error)."""
+    found = maps.map_points(get_session(), current_actor(), slug, bbox=request.args.get("bbox") or None,
+                            data_dir=_data_dir(), limit=current_app.config["MAP_POINT_LIMIT"])
+    return jsonify(chartlabels.map_payload(found))
 
 
 def _chart(slug: str):

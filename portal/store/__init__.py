@@ -8,7 +8,7 @@ and reasons: docs/store.md.
 
 from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
 from portal.store.bounds import clamp
-from portal.store import charts
+from portal.store import charts, points
 from portal.store.connection import confined
 from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export, export_sized
@@ -29,5 +29,5 @@ __all__ = [
     "EXPORT_FORMATS", "export_sized", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "charts", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]

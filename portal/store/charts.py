@@ -59,14 +59,14 @@ def categories(table: StoredTable, x: str, *, agg: str, y: str | None, limit: in
     ranked = (f"WITH g AS (SELECT {key} AS k, {measure} AS v, count(*) AS n FROM {_SCAN} {where} GROUP BY 1), "
               "r AS (SELECT k, v, n, row_number() OVER (ORDER BY v DESC NULLS LAST, k NULLS LAST) AS rk, "
               "count(*) OVER () AS total, max(n) OVER () AS widest FROM g) ")
-    top = _fetch(ranked + "SELECT k, v, n, total, widest FROM r WHERE rk <= ? ORDER BY rk",
+    top = fetch_rows(ranked + "SELECT k, v, n, total, widest FROM r WHERE rk <= ? ORDER BY rk",
                  [str(table.path), *params, limit])
     if not top:
         return Series(points=[], rows=0, groups=0)
     total, widest = top[0][3], top[0][4]
     others = None
     if total > limit:
-        rest = _fetch(ranked + f"SELECT {measure}, count(*) FROM {_SCAN} AS s {where} "
+        rest = fetch_rows(ranked + f"SELECT {measure}, count(*) FROM {_SCAN} AS s {where} "
                       f"{'AND' if where else 'WHERE'} NOT EXISTS (SELECT 1 FROM r WHERE r.rk <= ? "
                       f"AND r.k IS NOT DISTINCT FROM s.{key})",
                       [str(table.path), *params, str(table.path), *params, limit])
@@ -83,7 +83,7 @@ def ordinal(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     key = sql.quote_identifier(require_column(table, x).name)
     measure = _measure(table, agg, y)
     where, params = _where(table, filters)
-    found = _fetch(f"SELECT {key}, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1 NULLS LAST "
+    found = fetch_rows(f"SELECT {key}, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1 NULLS LAST "
                    "LIMIT ?", [str(table.path), *params, limit + 1])
     if len(found) > limit:
         return None
@@ -111,17 +111,17 @@ def timeline(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
         raise QueryError("not-temporal", f"{column.name!r} is not a date, time or year", field=column.name)
     measure = _measure(table, agg, y)
     where, params = _where(table, [*filters], extra=f"{quoted} IS NOT NULL")
-    exact = _fetch(f"SELECT count(DISTINCT {quoted}), count(*) FROM {_SCAN} {where}", [str(table.path), *params])
+    exact = fetch_rows(f"SELECT count(DISTINCT {quoted}), count(*) FROM {_SCAN} {where}", [str(table.path), *params])
     distinct, rows = int(exact[0][0]), int(exact[0][1])
     unit = None
     if distinct > limit or (agg == "count" and distinct * COUNT_PER_BUCKET > rows):
-        counts = _fetch("SELECT " + ", ".join(f"count(DISTINCT {_bucket(moment, u)})" for u in units)
+        counts = fetch_rows("SELECT " + ", ".join(f"count(DISTINCT {_bucket(moment, u)})" for u in units)
                         + f" FROM {_SCAN} {where}", [str(table.path), *params])[0]
         # A count per bucket needs several records per bucket to say anything (not a wall of 1s).
         enough = (lambda n: n * COUNT_PER_BUCKET <= rows) if agg == "count" else (lambda n: True)
         unit = next((u for u, n in zip(units, counts, strict=True) if n <= limit and enough(n)), units[-1])
     bucket = _bucket(moment, unit) if unit else moment
-    found = _fetch(f"SELECT {bucket} AS t, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
+    found = fetch_rows(f"SELECT {bucket} AS t, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
                    [str(table.path), *params])
     return Series(points=[(r[0], r[1]) for r in found], rows=rows, groups=distinct, unit=unit,
                   single=all(int(r[2]) == 1 for r in found))
@@ -141,13 +141,13 @@ def bins(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     quoted = sql.quote_identifier(column.name)
     measure = _measure(table, agg, y)
     where, params = _where(table, [*filters], extra=f"{quoted} IS NOT NULL")
-    low, high, rows = _fetch(f"SELECT min({quoted}), max({quoted}), count(*) FROM {_SCAN} {where}",
+    low, high, rows = fetch_rows(f"SELECT min({quoted}), max({quoted}), count(*) FROM {_SCAN} {where}",
                              [str(table.path), *params])[0]
     if not rows:
         return Series(points=[], rows=0, groups=0)
     step = nice_step(float(low), float(high), limit)
     start = f"floor(CAST({quoted} AS DOUBLE) / ?) * ?"
-    found = _fetch(f"SELECT {start} AS b, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
+    found = fetch_rows(f"SELECT {start} AS b, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
                    [step, step, str(table.path), *params])
     return Series(points=[(r[0], r[0] + step, r[1]) for r in found], rows=int(rows), groups=len(found),
                   step=step)
@@ -166,9 +166,9 @@ def scatter(table: StoredTable, x: str, y: str, *, limit: int, filters: tuple[Fi
             raise QueryError("not-numeric", f"{column.name!r} is not numeric", field=column.name)
         quoted.append(sql.quote_identifier(column.name))
     where, params = _where(table, [*filters], extra=f"{quoted[0]} IS NOT NULL AND {quoted[1]} IS NOT NULL")
-    rows = int(_fetch(f"SELECT count(*) FROM {_SCAN} {where}", [str(table.path), *params])[0][0])
+    rows = int(fetch_rows(f"SELECT count(*) FROM {_SCAN} {where}", [str(table.path), *params])[0][0])
     sample = f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE ({SAMPLE_SEED})" if rows > limit else ""
-    found = _fetch(f"SELECT {quoted[0]}, {quoted[1]} FROM (SELECT {quoted[0]}, {quoted[1]} FROM {_SCAN} {where}) "
+    found = fetch_rows(f"SELECT {quoted[0]}, {quoted[1]} FROM (SELECT {quoted[0]}, {quoted[1]} FROM {_SCAN} {where}) "
                    f"{sample}", [str(table.path), *params])
     return Series(points=[(r[0], r[1]) for r in found], rows=rows, groups=len(found))
 
@@ -190,7 +190,7 @@ def profile(table: StoredTable) -> Profile:
     exprs = ["count(*)"] + [f"count(DISTINCT {sql.quote_identifier(c.name)})" for c in table.columns]
     for c in ranged:
         exprs += [f"min({sql.quote_identifier(c.name)})", f"max({sql.quote_identifier(c.name)})"]
-    row = _fetch(f"SELECT {', '.join(exprs)} FROM {_SCAN}", [str(table.path)])[0]
+    row = fetch_rows(f"SELECT {', '.join(exprs)} FROM {_SCAN}", [str(table.path)])[0]
     width = len(table.columns)
     distinct = {c.name: int(row[1 + i]) for i, c in enumerate(table.columns)}
     low = {c.name: row[1 + width + 2 * i] for i, c in enumerate(ranged)}
@@ -242,7 +242,8 @@ def _bucket(moment: str, unit: str | None) -> str:
     return f"date_trunc('{unit}', {moment})"  # unit is one of TIME_UNITS, never user text
 
 
-def _fetch(statement: str, params: list) -> list[tuple]:
+def fetch_rows(statement: str, params: list) -> list[tuple]:
+    """All rows of one bound statement on a cursor of the shared connection."""
     cur = db_cursor()
     try:
         return cur.execute(statement, params).fetchall()
