@@ -61,7 +61,7 @@
     if (scale === "temporal") {
       var timeAxis = { title: data.x.title, format: data.x.format, labelAngle: 0,
                        labelOverlap: true, labelSeparation: 8 };
-      tipX = { field: "x", type: "temporal", title: data.x.title, format: data.x.format, scale: { type: "utc" } };
+      tipX = { field: "x", type: "temporal", title: data.x.title, format: data.x.format };
       return Object.assign(base, {
         height: narrow ? 220 : 300,
         mark: { type: data.mark, tooltip: true, point: data.mark === "line" && values.length <= 60, strokeWidth: 1.5 },
@@ -102,6 +102,7 @@
     var horizontal = scale === "nominal" && (values.length > (narrow ? 6 : 12) || longest > 90);
     if (horizontal) {
       return Object.assign(base, {
+        autosize: { type: "pad" },
         height: { step: 20 },
         mark: { type: kind, tooltip: true },
         encoding: {

@@ -10,6 +10,7 @@
   var map = L.map(el, { preferCanvas: true, worldCopyJump: false, minZoom: 1, maxZoom: 14,
                         maxBounds: [[-90, -200], [90, 200]] });
   map.attributionControl.setPrefix(false);
+  el.kaifangMap = map;  // for the browser tests, which click a point through its projection
   var renderer = L.canvas({ padding: 0.2 });
   var grid = L.layerGroup().addTo(map);
   var marks = L.layerGroup().addTo(map);
