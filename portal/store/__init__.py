@@ -6,9 +6,9 @@ the store imports no Flask and no SQLAlchemy and knows nothing of users or permi
 and reasons: docs/store.md.
 """
 
+from portal.store import charts, points
 from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
 from portal.store.bounds import clamp
-from portal.store import charts, points
 from portal.store.connection import confined
 from portal.store.errors import IngestError, QueryError, StoreError
 from portal.store.exports import EXPORT_FORMATS, export, export_sized

@@ -55,22 +55,19 @@ def categories(table: StoredTable, x: str, *, agg: str, y: str | None, limit: in
     """
     key = sql.quote_identifier(require_column(table, x).name)
     measure = _measure(table, agg, y)
-    where, params = _where(table, filters)
-    ranked = (f"WITH g AS (SELECT {key} AS k, {measure} AS v, count(*) AS n FROM {_SCAN} {where} GROUP BY 1), "
-              "r AS (SELECT k, v, n, row_number() OVER (ORDER BY v DESC NULLS LAST, k NULLS LAST) AS rk, "
-              "count(*) OVER () AS total, max(n) OVER () AS widest FROM g) ")
-    top = fetch_rows(ranked + "SELECT k, v, n, total, widest FROM r WHERE rk <= ? ORDER BY rk",
-                 [str(table.path), *params, limit])
+    conditions, params = where_clause(table, filters)
+    parts = {"key": key, "measure": measure, "scan": _SCAN, "where": sql.where(conditions)}
+    ranked = sql.CHART_RANKED.format(**parts)
+    top = fetch_rows(sql.CHART_TOP.format(ranked=ranked), [str(table.path), *params, limit])
     if not top:
         return Series(points=[], rows=0, groups=0)
     total, widest = top[0][3], top[0][4]
     others = None
     if total > limit:
-        rest = fetch_rows(ranked + f"SELECT {measure}, count(*) FROM {_SCAN} AS s {where} "
-                      f"{'AND' if where else 'WHERE'} NOT EXISTS (SELECT 1 FROM r WHERE r.rk <= ? "
-                      f"AND r.k IS NOT DISTINCT FROM s.{key})",
-                      [str(table.path), *params, str(table.path), *params, limit])
-        others = (rest[0][0], int(rest[0][1]))
+        rest = sql.where([*conditions, sql.CHART_NOT_TOP.format(key=key)])
+        found = fetch_rows(sql.CHART_OTHERS.format(ranked=ranked, measure=measure, scan=_SCAN, rest=rest),
+                           [str(table.path), *params, str(table.path), *params, limit])
+        others = (found[0][0], int(found[0][1]))
     rows = sum(int(r[2]) for r in top) + (others[1] if others else 0)
     return Series(points=[(r[0], r[1]) for r in top], rows=rows, groups=int(total), others=others,
                   single=widest == 1)
@@ -81,10 +78,10 @@ def ordinal(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     """`agg(y)` per value of `x` in the order of `x`, when `x` has at most `limit` values, else None
     (small integer codes such as months or hours read best in their own order)."""
     key = sql.quote_identifier(require_column(table, x).name)
-    measure = _measure(table, agg, y)
-    where, params = _where(table, filters)
-    found = fetch_rows(f"SELECT {key}, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1 NULLS LAST "
-                   "LIMIT ?", [str(table.path), *params, limit + 1])
+    conditions, params = where_clause(table, filters)
+    statement = sql.CHART_GROUPED.format(key=key, measure=_measure(table, agg, y), scan=_SCAN,
+                                         where=sql.where(conditions), limit=sql.LIMIT.format(limit=int(limit) + 1))
+    found = fetch_rows(statement, [str(table.path), *params])
     if len(found) > limit:
         return None
     return Series(points=[(r[0], r[1]) for r in found], rows=sum(int(r[2]) for r in found), groups=len(found),
@@ -94,7 +91,8 @@ def ordinal(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
 def timeline(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int, year_column: bool,
              filters: tuple[Filter, ...] = ()) -> Series:
     """`agg(y)` per time bucket of `x` (a date, timestamp or, with `year_column`, an integer year),
-    in time order, in the finest unit that gives at most `limit` buckets; None-free.
+    in time order, in the finest unit that gives at most `limit` buckets; a count aims at
+    `COUNT_PER_BUCKET` records per bucket.
 
     Raises:
         QueryError: `unknown-column`, `invalid-measure`, `not-temporal`.
@@ -102,27 +100,26 @@ def timeline(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     column = require_column(table, x)
     quoted = sql.quote_identifier(column.name)
     if year_column and column.type in NUMERIC:
-        moment = f"make_date(CAST({quoted} AS INTEGER), 1, 1)"
-        units = ("year", "decade")
+        moment, units = sql.YEAR_AS_DATE.format(column=quoted), ("year", "decade")
     elif column.type in TEMPORAL:
-        moment = quoted if column.type == "timestamp" else f"CAST({quoted} AS TIMESTAMP)"
+        moment = quoted if column.type == "timestamp" else sql.AS_TIMESTAMP.format(column=quoted)
         units = TIME_UNITS
     else:
         raise QueryError("not-temporal", f"{column.name!r} is not a date, time or year", field=column.name)
     measure = _measure(table, agg, y)
-    where, params = _where(table, [*filters], extra=f"{quoted} IS NOT NULL")
-    exact = fetch_rows(f"SELECT count(DISTINCT {quoted}), count(*) FROM {_SCAN} {where}", [str(table.path), *params])
-    distinct, rows = int(exact[0][0]), int(exact[0][1])
+    conditions, params = where_clause(table, filters)
+    where = sql.where([*conditions, sql.NOT_NULL_SQL.format(column=quoted)])
+    distinct, rows = (int(v) for v in _select(table, [sql.COUNT_DISTINCT.format(column=quoted), "count(*)"],
+                                              where, params))
     unit = None
     if distinct > limit or (agg == "count" and distinct * COUNT_PER_BUCKET > rows):
-        counts = fetch_rows("SELECT " + ", ".join(f"count(DISTINCT {_bucket(moment, u)})" for u in units)
-                        + f" FROM {_SCAN} {where}", [str(table.path), *params])[0]
+        counts = _select(table, [sql.COUNT_DISTINCT.format(column=_bucket(moment, u)) for u in units], where, params)
         # A count per bucket needs several records per bucket to say anything (not a wall of 1s).
-        enough = (lambda n: n * COUNT_PER_BUCKET <= rows) if agg == "count" else (lambda n: True)
-        unit = next((u for u, n in zip(units, counts, strict=True) if n <= limit and enough(n)), units[-1])
+        fits = [n <= limit and (agg != "count" or n * COUNT_PER_BUCKET <= rows) for n in counts]
+        unit = next((u for u, ok in zip(units, fits, strict=True) if ok), units[-1])
     bucket = _bucket(moment, unit) if unit else moment
-    found = fetch_rows(f"SELECT {bucket} AS t, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
-                   [str(table.path), *params])
+    found = fetch_rows(sql.CHART_GROUPED.format(key=bucket, measure=measure, scan=_SCAN, where=where, limit=""),
+                       [str(table.path), *params])
     return Series(points=[(r[0], r[1]) for r in found], rows=rows, groups=distinct, unit=unit,
                   single=all(int(r[2]) == 1 for r in found))
 
@@ -135,20 +132,18 @@ def bins(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     Raises:
         QueryError: `unknown-column`, `invalid-measure`, `not-numeric`.
     """
-    column = require_column(table, x)
-    if column.type not in NUMERIC:
-        raise QueryError("not-numeric", f"{column.name!r} is not numeric", field=column.name)
-    quoted = sql.quote_identifier(column.name)
+    quoted = _numeric(table, x)
     measure = _measure(table, agg, y)
-    where, params = _where(table, [*filters], extra=f"{quoted} IS NOT NULL")
-    low, high, rows = fetch_rows(f"SELECT min({quoted}), max({quoted}), count(*) FROM {_SCAN} {where}",
-                             [str(table.path), *params])[0]
+    conditions, params = where_clause(table, filters)
+    where = sql.where([*conditions, sql.NOT_NULL_SQL.format(column=quoted)])
+    low, high, rows = _select(table, [sql.AGGREGATE_FUNCTIONS["min"].format(column=quoted),
+                                      sql.AGGREGATE_FUNCTIONS["max"].format(column=quoted), "count(*)"], where, params)
     if not rows:
         return Series(points=[], rows=0, groups=0)
     step = nice_step(float(low), float(high), limit)
-    start = f"floor(CAST({quoted} AS DOUBLE) / ?) * ?"
-    found = fetch_rows(f"SELECT {start} AS b, {measure}, count(*) FROM {_SCAN} {where} GROUP BY 1 ORDER BY 1",
-                   [step, step, str(table.path), *params])
+    statement = sql.CHART_GROUPED.format(key=sql.BIN_START.format(column=quoted), measure=measure, scan=_SCAN,
+                                         where=where, limit="")
+    found = fetch_rows(statement, [step, step, str(table.path), *params])
     return Series(points=[(r[0], r[0] + step, r[1]) for r in found], rows=int(rows), groups=len(found),
                   step=step)
 
@@ -159,17 +154,13 @@ def scatter(table: StoredTable, x: str, y: str, *, limit: int, filters: tuple[Fi
     Raises:
         QueryError: `unknown-column`, `not-numeric`.
     """
-    quoted = []
-    for name in (x, y):
-        column = require_column(table, name)
-        if column.type not in NUMERIC:
-            raise QueryError("not-numeric", f"{column.name!r} is not numeric", field=column.name)
-        quoted.append(sql.quote_identifier(column.name))
-    where, params = _where(table, [*filters], extra=f"{quoted[0]} IS NOT NULL AND {quoted[1]} IS NOT NULL")
-    rows = int(fetch_rows(f"SELECT count(*) FROM {_SCAN} {where}", [str(table.path), *params])[0][0])
-    sample = f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE ({SAMPLE_SEED})" if rows > limit else ""
-    found = fetch_rows(f"SELECT {quoted[0]}, {quoted[1]} FROM (SELECT {quoted[0]}, {quoted[1]} FROM {_SCAN} {where}) "
-                   f"{sample}", [str(table.path), *params])
+    pair = [_numeric(table, x), _numeric(table, y)]
+    conditions, params = where_clause(table, filters)
+    where = sql.where([*conditions, *(sql.NOT_NULL_SQL.format(column=c) for c in pair)])
+    rows = int(_select(table, ["count(*)"], where, params)[0])
+    sample = sql.CHART_SAMPLE_CLAUSE.format(limit=int(limit), seed=SAMPLE_SEED) if rows > limit else ""
+    found = fetch_rows(sql.CHART_SAMPLE.format(exprs=", ".join(pair), scan=_SCAN, where=where, sample=sample),
+                       [str(table.path), *params])
     return Series(points=[(r[0], r[1]) for r in found], rows=rows, groups=len(found))
 
 
@@ -187,10 +178,10 @@ class Profile:
 def profile(table: StoredTable) -> Profile:
     """One scan: count(*), and per column count(DISTINCT), min and max where ordered."""
     ranged = [c for c in table.columns if c.type in NUMERIC or c.type in TEMPORAL]
-    exprs = ["count(*)"] + [f"count(DISTINCT {sql.quote_identifier(c.name)})" for c in table.columns]
+    exprs = ["count(*)"] + [sql.COUNT_DISTINCT.format(column=sql.quote_identifier(c.name)) for c in table.columns]
     for c in ranged:
-        exprs += [f"min({sql.quote_identifier(c.name)})", f"max({sql.quote_identifier(c.name)})"]
-    row = fetch_rows(f"SELECT {', '.join(exprs)} FROM {_SCAN}", [str(table.path)])[0]
+        exprs += [sql.AGGREGATE_FUNCTIONS[f].format(column=sql.quote_identifier(c.name)) for f in ("min", "max")]
+    row = _select(table, exprs, "", [])
     width = len(table.columns)
     distinct = {c.name: int(row[1 + i]) for i, c in enumerate(table.columns)}
     low = {c.name: row[1 + width + 2 * i] for i, c in enumerate(ranged)}
@@ -229,17 +220,23 @@ def _measure(table: StoredTable, agg: str, y: str | None) -> str:
     return sql.AGGREGATE_FUNCTIONS[agg].format(column=sql.quote_identifier(column.name))
 
 
-def _where(table: StoredTable, filters, *, extra: str | None = None) -> tuple[str, list]:
-    conditions, params = where_clause(table, tuple(filters))
-    if extra:
-        conditions = [*conditions, extra]
-    return sql.where(conditions), params
+def _numeric(table: StoredTable, name: str) -> str:
+    column = require_column(table, name)
+    if column.type not in NUMERIC:
+        raise QueryError("not-numeric", f"{column.name!r} is not numeric", field=column.name)
+    return sql.quote_identifier(column.name)
 
 
-def _bucket(moment: str, unit: str | None) -> str:
+def _select(table: StoredTable, exprs: list[str], where: str, params: list) -> tuple:
+    """One row of aggregates over the table."""
+    return fetch_rows(sql.SELECT_FROM.format(exprs=", ".join(exprs), scan=_SCAN, where=where),
+                      [str(table.path), *params])[0]
+
+
+def _bucket(moment: str, unit: str) -> str:
     if unit == "decade":
-        return f"make_date(CAST(floor(year({moment}) / 10) * 10 AS INTEGER), 1, 1)"
-    return f"date_trunc('{unit}', {moment})"  # unit is one of TIME_UNITS, never user text
+        return sql.DECADE_BUCKET.format(moment=moment)
+    return sql.TIME_BUCKET.format(unit=unit, moment=moment)
 
 
 def fetch_rows(statement: str, params: list) -> list[tuple]:

@@ -42,23 +42,25 @@ def points(table: StoredTable, lon: str, lat: str, *, bbox: tuple[float, float, 
         QueryError: `unknown-column`, `not-numeric`.
     """
     x, y = (_coordinate(table, name) for name in (lon, lat))
-    valid = f"{x} BETWEEN -180 AND 180 AND {y} BETWEEN -90 AND 90"
-    extent = fetch_rows(f"SELECT min({x}), min({y}), max({x}), max({y}) FROM {_SCAN} WHERE {valid}", [str(table.path)])[0]
+    scan, path = _SCAN, str(table.path)
+    valid = sql.MAP_IN_WORLD.format(x=x, y=y)
+    extent = fetch_rows(sql.SELECT_FROM.format(exprs=f"min({x}), min({y}), max({x}), max({y})", scan=scan,
+                                               where=sql.where([valid])), [path])[0]
     bounds = None if extent[0] is None else tuple(float(v) for v in extent)
-    area, params = valid, []
+    conditions, params = [valid], []
     if bbox is not None:
-        area += f" AND {x} BETWEEN ? AND ? AND {y} BETWEEN ? AND ?"
+        conditions.append(sql.MAP_IN_BOX.format(x=x, y=y))
         params = [bbox[0], bbox[2], bbox[1], bbox[3]]
-    total = int(fetch_rows(f"SELECT count(*) FROM {_SCAN} WHERE {area}", [str(table.path), *params])[0][0])
+    where = sql.where(conditions)
+    total = int(fetch_rows(sql.SELECT_FROM.format(exprs="count(*)", scan=scan, where=where), [path, *params])[0][0])
     others = [c.name for c in table.columns if c.name not in (lon, lat)][:MAX_PROPERTIES]
     if total <= limit:
-        fields = ", ".join([x, y, *(sql.quote_identifier(n) for n in others)])
-        found = fetch_rows(f"SELECT {fields} FROM {_SCAN} WHERE {area}", [str(table.path), *params])
+        exprs = ", ".join([x, y, *(sql.quote_identifier(n) for n in others)])
+        found = fetch_rows(sql.SELECT_FROM.format(exprs=exprs, scan=scan, where=where), [path, *params])
         return PointSet(total, tuple(others), [(r[0], r[1], r[2:]) for r in found], [], None, bounds)
     west, south, east, north = bbox or bounds
     cell = nice_step(0.0, max(east - west, north - south, 1e-6), GRID_CELLS)
-    found = fetch_rows(f"SELECT avg({x}), avg({y}), count(*) FROM {_SCAN} WHERE {area} "
-                   f"GROUP BY floor({x} / ?), floor({y} / ?)", [str(table.path), *params, cell, cell])
+    found = fetch_rows(sql.MAP_CELLS.format(x=x, y=y, scan=scan, where=where), [path, *params, cell, cell])
     return PointSet(total, (), [], [(r[0], r[1], int(r[2])) for r in found], cell, bounds)
 
 
@@ -87,4 +89,4 @@ def _coordinate(table: StoredTable, name: str) -> str:
     column = require_column(table, name)
     if column.type not in NUMERIC:
         raise QueryError("not-numeric", f"coordinate column {name!r} is not numeric", field=name)
-    return f"CAST({sql.quote_identifier(column.name)} AS DOUBLE)"
+    return sql.AS_DOUBLE.format(column=sql.quote_identifier(column.name))
