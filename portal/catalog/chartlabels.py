@@ -73,7 +73,7 @@ def note(chart: ChartSeries) -> str:
                  step=_number(s.step))
     if chart.scale == "scatter" and s.rows > len(s.points):
         return _("A random sample of %(shown)s of %(rows)s records.", shown=_n(len(s.points)), rows=rows)
-    return ngettext("%(count)s record.", "%(count)s records.", s.rows, count=rows) if s.rows else _("No record to chart.")
+    return _("Records: %(count)s", count=rows) if s.rows else _("No record to chart.")
 
 
 def title(chart: ChartSeries) -> str:
@@ -180,7 +180,7 @@ def map_payload(found: MapPoints) -> dict:
         text = _("%(total)s points in this area, counted in squares of %(cell)s°; zoom in to see each point.",
                  total=_n(p.total), cell=_number(p.cell))
     else:
-        text = ngettext("%(count)s point.", "%(count)s points.", p.total, count=_n(p.total))
+        text = _("Points on the map: %(count)s", count=_n(p.total))
     return {
         "total": p.total, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
         "columns": [field_label(f) for f in found.fields],

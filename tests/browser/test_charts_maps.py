@@ -13,8 +13,8 @@ pytestmark = pytest.mark.browser
 WIDTHS = (1366, 390)
 LOCALES = ("zh_CN", "en")
 WORDS = {  # what the page's language must show, and what the other language must not
-    "zh_CN": {"delay": "起飞延误", "others": "其他", "missing": "请为该指标选择一个数值字段", "points": "个点"},
-    "en": {"delay": "Departure delay", "others": "Others", "missing": "Choose a numeric field", "points": "points"},
+    "zh_CN": {"delay": "起飞延误", "others": "其他", "missing": "请为该指标选择一个数值字段", "points": "地图上的点"},
+    "en": {"delay": "Departure delay", "others": "Others", "missing": "Choose a numeric field", "points": "Points on the map"},
 }
 
 
