@@ -15,7 +15,7 @@ This module knows nothing of fields' meanings (that is the catalog's `charts` se
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from portal.store import sql
 from portal.store.connection import cursor as db_cursor
@@ -43,7 +43,6 @@ class Series:
     unit: str | None = None  # time bucket or bin width
     step: float | None = None
     single: bool = False  # every mark holds exactly one record: the values are the data itself
-    extra: dict = field(default_factory=dict)
 
 
 def categories(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
