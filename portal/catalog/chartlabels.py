@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from portal.catalog.charts import ChartSeries
