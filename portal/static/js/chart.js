@@ -18,23 +18,23 @@
   var messages = JSON.parse(form.dataset.messages || "{}");
   var current = null;  // the Vega view of the chart on screen
 
-  function textWidth(text) {
-    var width = 0;
-    String(text).split("").forEach(function (ch) { width += ch.charCodeAt(0) > 0x2e80 ? 12 : 6.5; });
+  function textWidth(text, size) {  // a generous estimate: CJK glyphs are square, Latin ~0.6 em
+    var em = size || 11, width = 0;
+    String(text).split("").forEach(function (ch) { width += ch.charCodeAt(0) > 0x2e80 ? em : em * 0.6; });
     return width;
   }
 
-  function lines(text, width) {  // wrap by words, and cut CJK runs (no spaces) by width
+  function lines(text, width, size) {  // wrap by words, and cut CJK runs (no spaces) by width
     var out = [], line = "";
     String(text).split(/(\s+)/).forEach(function (word) {
-      if (line.trim() && textWidth(line + word) > width) { out.push(line.trim()); line = word.trim(); }
+      if (line.trim() && textWidth(line + word, size) > width) { out.push(line.trim()); line = word.trim(); }
       else { line += word; }
     });
     if (line.trim()) { out.push(line.trim()); }
     return out.reduce(function (acc, l) {
-      while (textWidth(l) > width && l.length > 1) {
+      while (textWidth(l, size) > width && l.length > 1) {
         var cut = 1;
-        while (cut < l.length - 1 && textWidth(l.slice(0, cut + 1)) <= width) { cut += 1; }
+        while (cut < l.length - 1 && textWidth(l.slice(0, cut + 1), size) <= width) { cut += 1; }
         acc.push(l.slice(0, cut)); l = l.slice(cut);
       }
       acc.push(l); return acc;
@@ -47,14 +47,15 @@
     var values = data.values;
     var base = {
       $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-      title: { text: lines(data.title, width), subtitle: data.note ? lines(data.note, width) : [], anchor: "start",
+      title: { text: lines(data.title, width - 8, 14), subtitle: data.note ? lines(data.note, width - 8, 11) : [],
+               anchor: "start",
                fontSize: 14, subtitleFontSize: 11, subtitleColor: "#555" },
       data: { values: values },
       autosize: { type: "fit-x", contains: "padding" },
       width: width,
       config: { axis: { labelFontSize: 11, titleFontSize: 12 }, font: "sans-serif" }
     };
-    var yTitle = lines(data.y.title, 260);
+    var yTitle = lines(data.y.title, narrow ? 200 : 280, 12);
     var tipX = { field: "x", title: data.x.title };
     var tipY = { field: "y", type: "quantitative", title: data.y.title, format: ",.4~f" };
     var scale = data.x.scale;
@@ -79,7 +80,8 @@
         encoding: {
           x: { field: "x", type: "quantitative", title: data.x.title, axis: { labelAngle: 0, labelOverlap: true } },
           x2: { field: "x2" },
-          y: { field: "y", type: "quantitative", title: yTitle },
+          y: { field: "y", type: "quantitative", title: yTitle, scale: { zero: true } },
+          y2: { datum: 0 },
           tooltip: [{ field: "x", title: data.x.title }, { field: "x2", title: "–" }, tipY]
         }
       });
