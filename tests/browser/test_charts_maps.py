@@ -120,3 +120,15 @@ def test_earthquake_map_shows_points_with_a_popup_of_the_row(visitor, live_serve
     assert re.search(r"[a-z]{2}\d+", popup.inner_text())
     page.locator("#map").scroll_into_view_if_needed()
     shot(page, f"map-earthquakes-{locale}-{width}")
+
+
+def test_county_map_draws_every_located_county(visitor, live_server):
+    page, width, locale = visitor
+    page.goto(f"{live_server}/datasets/china-county-coordinates#map")
+    note = page.locator(".map-note", has_text=WORDS[locale]["points"])
+    note.wait_for(timeout=30_000)
+    total = page.evaluate("""async () => (await (await fetch(
+        document.getElementById('map-view').dataset.endpoint)).json()).total""")
+    assert f"{total:,}" in note.inner_text() and total > 3000
+    page.locator("#map").scroll_into_view_if_needed()
+    shot(page, f"map-counties-{locale}-{width}")
