@@ -82,7 +82,11 @@
     graticule();
     draw(data);
     map.on("zoomend", graticule);
+    // Every point is on the page already unless the server sent grid cells: only then does
+    // moving the map ask again (for the visible area), so panning costs no requests.
+    var complete = data.cells.length === 0;
     map.on("moveend", function () {
+      if (complete) { return; }
       clearTimeout(pending);
       pending = setTimeout(function () { load(visible()).then(function (d) { if (d) { draw(d); } }); }, 250);
     });

@@ -113,7 +113,7 @@ def test_earthquake_map_shows_points_with_a_popup_of_the_row(visitor, live_serve
         const box = document.getElementById('map-view').getBoundingClientRect();
         return {x: box.left + xy.x, y: box.top + xy.y, id: p[2][0]};
     }""")
-    page.wait_for_timeout(600)  # the re-fetch of the visible area after the move
+    page.wait_for_timeout(600)  # let the canvas redraw at the new view before clicking
     page.mouse.click(point["x"], point["y"])
     popup = page.locator(".leaflet-popup-content .map-popup")
     popup.wait_for(state="visible", timeout=10_000)
