@@ -181,8 +181,11 @@ def map_payload(found: MapPoints) -> dict:
                  total=_n(p.total), cell=_number(p.cell))
     else:
         text = _("Points on the map: %(count)s", count=_n(p.total))
+    if p.located < p.rows:
+        text += " " + _("%(missing)s of %(rows)s records have no usable coordinates and are not drawn.",
+                        missing=_n(p.rows - p.located), rows=_n(p.rows))
     return {
-        "total": p.total, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
+        "total": p.total, "located": p.located, "rows": p.rows, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
         "columns": [field_label(f) for f in found.fields],
         "points": [[lon, lat, [_plain(v) for v in values]] for lon, lat, values in p.points],
         "cells": [list(c) for c in p.cells],

@@ -32,6 +32,8 @@ class PointSet:
     cells: list[tuple]
     cell: float | None
     bounds: tuple[float, float, float, float] | None
+    located: int = 0  # rows of the whole table with usable coordinates
+    rows: int = 0  # rows of the whole table
 
 
 def points(table: StoredTable, lon: str, lat: str, *, bbox: tuple[float, float, float, float] | None,
@@ -44,9 +46,11 @@ def points(table: StoredTable, lon: str, lat: str, *, bbox: tuple[float, float, 
     x, y = (_coordinate(table, name) for name in (lon, lat))
     scan, path = _SCAN, str(table.path)
     valid = sql.MAP_IN_WORLD.format(x=x, y=y)
-    extent = fetch_rows(sql.SELECT_FROM.format(exprs=f"min({x}), min({y}), max({x}), max({y})", scan=scan,
+    extent = fetch_rows(sql.SELECT_FROM.format(exprs=f"min({x}), min({y}), max({x}), max({y}), count(*)", scan=scan,
                                                where=sql.where([valid])), [path])[0]
-    bounds = None if extent[0] is None else tuple(float(v) for v in extent)
+    bounds = None if extent[0] is None else tuple(float(v) for v in extent[:4])
+    counts = {"located": int(extent[4]),
+              "rows": int(fetch_rows(sql.SELECT_FROM.format(exprs="count(*)", scan=scan, where=""), [path])[0][0])}
     conditions, params = [valid], []
     if bbox is not None:
         conditions.append(sql.MAP_IN_BOX.format(x=x, y=y))
@@ -57,11 +61,11 @@ def points(table: StoredTable, lon: str, lat: str, *, bbox: tuple[float, float, 
     if total <= limit:
         exprs = ", ".join([x, y, *(sql.quote_identifier(n) for n in others)])
         found = fetch_rows(sql.SELECT_FROM.format(exprs=exprs, scan=scan, where=where), [path, *params])
-        return PointSet(total, tuple(others), [(r[0], r[1], r[2:]) for r in found], [], None, bounds)
+        return PointSet(total, tuple(others), [(r[0], r[1], r[2:]) for r in found], [], None, bounds, **counts)
     west, south, east, north = bbox or bounds
     cell = nice_step(0.0, max(east - west, north - south, 1e-6), GRID_CELLS)
     found = fetch_rows(sql.MAP_CELLS.format(x=x, y=y, scan=scan, where=where), [path, *params, cell, cell])
-    return PointSet(total, (), [], [(r[0], r[1], int(r[2])) for r in found], cell, bounds)
+    return PointSet(total, (), [], [(r[0], r[1], int(r[2])) for r in found], cell, bounds, **counts)
 
 
 def parse_bbox(raw: str) -> tuple[float, float, float, float]:

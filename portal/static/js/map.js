@@ -47,9 +47,10 @@
   function draw(data) {
     marks.clearLayers();
     columns = data.columns;
+    var radius = data.points.length > 1000 ? 3 : 4;
     data.points.forEach(function (p) {
-      L.circleMarker([p[1], p[0]], { radius: 4, color: "#1f5a94", weight: 1, fillColor: "#2f6fb0",
-                                     fillOpacity: 0.7, renderer: renderer })
+      L.circleMarker([p[1], p[0]], { radius: radius, color: "#1f5a94", weight: 1, fillColor: "#2f6fb0",
+                                     fillOpacity: 0.6, renderer: renderer })
         .bindPopup(function () { return popup(p[2]); }, { maxWidth: 320 }).addTo(marks);
     });
     var largest = data.cells.reduce(function (m, c) { return Math.max(m, c[2]); }, 1);

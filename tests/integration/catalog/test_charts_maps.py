@@ -167,6 +167,7 @@ def test_map_bins_beyond_the_cap(bundled_app, tmp_path):
         located = duck(bundled_app, "china-county-coordinates", "SELECT count(*) FROM {t} WHERE longitude "
                        "BETWEEN -180 AND 180 AND latitude BETWEEN -90 AND 90")[0][0]
         assert body["total"] == located and not body["points"] and sum(c[2] for c in body["cells"]) == located
+        assert body["rows"] == 3511 and f"{3511 - located:,}" in body["note"]  # unlocated rows are said
         inside = client.get("/datasets/china-county-coordinates/points.json?bbox=116,39,117,40").json
         expected = duck(bundled_app, "china-county-coordinates", "SELECT count(*) FROM {t} WHERE longitude "
                         "BETWEEN 116 AND 117 AND latitude BETWEEN 39 AND 40")[0][0]
