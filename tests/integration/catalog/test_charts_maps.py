@@ -125,6 +125,7 @@ def test_chart_errors_are_problem_json(bundled_client, query, code):
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == code
+    assert bundled_client.get(response.json["type"].replace("http://localhost", "")).status_code == 200  # documented
 
 
 def test_chart_titles_follow_the_page_language(bundled_app):
