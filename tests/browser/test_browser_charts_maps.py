@@ -36,6 +36,12 @@ def axis_label_rotations(page) -> list[str]:
                                      "els => els.map(e => e.getAttribute('transform') || '')")
 
 
+def fits(page, selector: str) -> bool:
+    """The element is no wider than the viewport and has nothing sticking out sideways."""
+    return page.eval_on_selector(selector, """e => e.scrollWidth <= e.clientWidth + 1
+        && e.getBoundingClientRect().right <= document.documentElement.clientWidth + 1""")
+
+
 def draw(page, **choices) -> None:
     for name, value in choices.items():
         page.select_option(f".chart-form select[name={name}]", value)
@@ -51,6 +57,7 @@ def test_default_chart_is_a_time_line_with_titles_in_the_page_language(visitor, 
     assert "mean(" not in svg_text and "count" not in svg_text
     assert "336,776" in page.locator(".chart-note").inner_text()
     assert not any("rotate" in t for t in axis_label_rotations(page))
+    assert fits(page, "#chart")
     page.locator("#chart").scroll_into_view_if_needed()
     shot(page, f"chart-flights-time-{locale}-{width}")
 
@@ -65,6 +72,7 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     labels = page.eval_on_selector_all("#chart-view .role-axis-label text", "els => els.map(e => e.textContent)")
     assert "Niger" in labels and any(WORDS[locale]["others"] in label for label in labels)
     assert not any("rotate" in t for t in axis_label_rotations(page))  # horizontal bars: never turned
+    assert fits(page, "#chart")
     shot(page, f"chart-fertility-top-{locale}-{width}")
 
     with page.expect_download() as csv_download:
@@ -103,6 +111,7 @@ def test_earthquake_map_shows_points_with_a_popup_of_the_row(visitor, live_serve
     page.locator(".map-note", has_text="1,707").wait_for(timeout=30_000)
     assert WORDS[locale]["points"] in page.locator(".map-note").inner_text()
     assert page.locator("#map-view img.leaflet-tile").count() == 0  # no external tiles by default
+    assert fits(page, "#map")
     # Click the first earthquake through the map's own projection; its popup lists the row.
     point = page.evaluate("""async () => {
         const data = await (await fetch(document.getElementById('map-view').dataset.endpoint)).json();
