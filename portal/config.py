@@ -80,6 +80,12 @@ SETTINGS: tuple[Setting, ...] = (
     # Row API speed (decision 0018a): version files kept in memory as DuckDB tables.
     Setting("API_RESIDENT_MB", int, 256, "Memory (MB per process) for version files held as in-memory DuckDB tables by the row API (loaded on a file's second read, least recently read dropped first); 0 reads Parquet every time."),
     Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
+    # Charts and maps of the dataset page (issue 13, items 1-2).
+    Setting("CHART_MAX_CATEGORIES", int, 60, "Most bars a category chart draws; the rest are grouped as 'Others' and the chart says so."),
+    Setting("CHART_MAX_POINTS", int, 600, "Most points of a time line (times are bucketed by hour, day, week, month, quarter, year or decade to fit) or of a scatter (sampled beyond)."),
+    Setting("MAP_POINT_LIMIT", int, 5000, "Most points the map endpoint returns for the visible area; beyond it the server bins them into a grid of counts."),
+    Setting("MAP_TILE_URL", str, "", "Background tile URL template of dataset maps (`https://tiles.example/{z}/{x}/{y}.png`); empty draws a plain graticule and loads nothing from outside. Its origin is added to the CSP's img-src."),
+    Setting("MAP_TILE_ATTRIBUTION", str, "", "Attribution text shown with the configured map tiles (required by most tile licences)."),
     # Interoperability (CKAN API, DCAT, data.json): how the catalog names itself to harvesters.
     Setting("CATALOG_TITLE", str, "开放数据平台 Kaifang Open Data", "Title of the catalog in DCAT, data.json and CKAN's status_show."),
     Setting("CATALOG_PUBLISHER", str, "Municipal Open Data Office", "Publisher of the catalog (DCAT `dct:publisher`)."),

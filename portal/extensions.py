@@ -3,6 +3,8 @@ the proxy fix, the session cookie's flags, and (in `init_limits`) the rate limit
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
@@ -38,6 +40,16 @@ CSP = {
 }
 
 
+def content_security_policy(tile_url: str) -> dict[str, str]:
+    """The CSP, with the origin of the operator's map tiles (MAP_TILE_URL) allowed as images, and
+    nothing else added: Leaflet needs no worker, blob or eval."""
+    origin = urlsplit(tile_url)
+    if not (origin.scheme in ("http", "https") and origin.netloc):
+        return CSP
+    host = origin.netloc.replace("{s}", "*")  # Leaflet's subdomain placeholder: a.tile…, b.tile…
+    return {**CSP, "img-src": f"{CSP['img-src']} {origin.scheme}://{host}"}
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """The signed-cookie session whose cookie is `Secure` whenever the request came over HTTPS
     (as ProxyFix reports it behind a proxy), so the same settings serve HTTP on a laptop and
@@ -66,7 +78,7 @@ def init_app(app: Flask) -> None:
     force_https = app.config["FORCE_HTTPS"]
     talisman.init_app(app, force_https=force_https, strict_transport_security=force_https,
                       session_cookie_secure=False, session_cookie_http_only=True, session_cookie_samesite="Lax",
-                      content_security_policy=CSP, frame_options="DENY",
+                      content_security_policy=content_security_policy(app.config["MAP_TILE_URL"]), frame_options="DENY",
                       referrer_policy="strict-origin-when-cross-origin")
     app.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED))
     compress.init_app(app)

@@ -61,4 +61,14 @@ PROBLEM_TYPES = {p.code: p for p in (
     ProblemType("grant-revoked", 409, N_("Grant revoked already"), N_("This grant was revoked before; nothing changed.")),
     ProblemType("internal-error", 500, N_("Internal error"),
                 N_("Something went wrong on our side; the detail carries an incident id to quote when you report it.")),
+    # The dataset page's chart.json and points.json (docs/charts.md).
+    ProblemType("missing-measure", 400, N_("Measure needs a field"),
+                N_("sum, mean, median, min and max need a numeric column as y; only count works without one.")),
+    ProblemType("invalid-measure", 400, N_("Field is not numeric"),
+                N_("The aggregate asked for needs a numeric column; this one holds text, dates or booleans.")),
+    ProblemType("not-numeric", 400, N_("Not a numeric column"),
+                N_("A scatter chart, bins or map coordinates need numeric columns.")),
+    ProblemType("not-temporal", 400, N_("Not a time column"), N_("A time line needs a date, a timestamp or a year.")),
+    ProblemType("map-not-found", 404, N_("No map for this dataset"),
+                N_("The dataset declares no longitude and latitude fields, so it has no map.")),
 )}

@@ -6,6 +6,8 @@ decisions here.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from flask import (
@@ -19,7 +21,7 @@ from flask import (
 )
 
 from portal.auth import current_actor
-from portal.catalog import rows, service
+from portal.catalog import chartlabels, charts, maps, rows, service
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 from portal.search import service as search_service
@@ -74,10 +76,36 @@ def dataset_page(slug: str):
 
 @bp.get("/datasets/<slug>/chart.json")
 def chart_data(slug: str):
-    args = request.args
-    series = rows.chart_series(get_session(), current_actor(), slug, x=args.get("x", ""),
-                               y=args.get("y") or None, agg=args.get("agg", "count"), data_dir=_data_dir())
-    return jsonify(series)
+    """A chart's values, title, axis titles and note in the page's language (problem+json on error)."""
+    return jsonify(chartlabels.payload(_chart(slug)))
+
+
+@bp.get("/datasets/<slug>/chart.csv")
+def chart_csv(slug: str):
+    """The plotted values of the same chart as CSV (UTF-8 with BOM, so Excel reads Chinese)."""
+    chart = _chart(slug)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    csv.writer(buffer, lineterminator="\n").writerows(chartlabels.csv_rows(chart))
+    response = Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    name = f"{slug}-chart-{chart.params.x}.csv".replace('"', "")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/datasets/<slug>/points.json")
+def map_points(slug: str):
+    """Map points of a dataset with coordinates: rows while few, else grid counts (problem+json on error)."""
+    found = maps.map_points(get_session(), current_actor(), slug, bbox=request.args.get("bbox") or None,
+                            data_dir=_data_dir(), limit=current_app.config["MAP_POINT_LIMIT"])
+    return jsonify(chartlabels.map_payload(found))
+
+
+def _chart(slug: str):
+    config = current_app.config
+    return charts.chart_series(get_session(), current_actor(), slug, charts.ChartParams.parse(request.args),
+                               data_dir=_data_dir(), max_categories=config["CHART_MAX_CATEGORIES"],
+                               max_points=config["CHART_MAX_POINTS"])
 
 
 @bp.get("/datasets/<slug>/sample.zip")

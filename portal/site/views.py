@@ -59,7 +59,7 @@ def set_locale(code: str):
 FEED_LENGTH = 50
 XML_CACHE = "public, max-age=300"
 # Not for crawlers: every URL variant of these is heavy, and none is a page people search for.
-NOT_CRAWLED = ("/api/", "/datasets/*/download/", "/datasets/*/chart.json", "/datasets/*/sample.zip",
+NOT_CRAWLED = ("/api/", "/datasets/*/download/", "/datasets/*/chart.json", "/datasets/*/chart.csv", "/datasets/*/points.json", "/datasets/*/sample.zip",
                "/account", "/audit/", "/locale/")
 
 

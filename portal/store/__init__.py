@@ -6,6 +6,7 @@ the store imports no Flask and no SQLAlchemy and knows nothing of users or permi
 and reasons: docs/store.md.
 """
 
+from portal.store import charts, points
 from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
 from portal.store.bounds import clamp
 from portal.store.connection import confined
@@ -29,5 +30,5 @@ __all__ = [
     "EXPORT_FORMATS", "export_sized", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
 ]

@@ -292,3 +292,30 @@ RESIDENT_TABLE = "CREATE TABLE {table} AS SELECT * FROM read_parquet({path}, fil
 DROP_RESIDENT = "DROP TABLE IF EXISTS {table}"
 MEMORY_USED = "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
 PAGE_TOTAL = "__kaifang_total"
+
+# -- chart series and map points (see charts.py, points.py) ------------------------------------
+
+SELECT_FROM = "SELECT {exprs} FROM {scan} {where}"
+# Categories ranked by their value; `r` also gives how many there are and the widest one's rows.
+CHART_RANKED = (
+    "WITH g AS (SELECT {key} AS k, {measure} AS v, count(*) AS n FROM {scan} {where} GROUP BY 1), "
+    "r AS (SELECT k, v, n, row_number() OVER (ORDER BY v DESC NULLS LAST, k NULLS LAST) AS rk, "
+    "count(*) OVER () AS total, max(n) OVER () AS widest FROM g) "
+)
+CHART_TOP = "{ranked}SELECT k, v, n, total, widest FROM r WHERE rk <= ? ORDER BY rk"
+# The rows of every category past the cap, aggregated together (`s` is the scan).
+CHART_OTHERS = "{ranked}SELECT {measure}, count(*) FROM {scan} AS s {rest}"
+CHART_NOT_TOP = "NOT EXISTS (SELECT 1 FROM r WHERE r.rk <= ? AND r.k IS NOT DISTINCT FROM s.{key})"
+CHART_GROUPED = "SELECT {key}, {measure}, count(*) FROM {scan} {where} GROUP BY 1 ORDER BY 1 NULLS LAST {limit}"
+CHART_SAMPLE = "SELECT {exprs} FROM (SELECT {exprs} FROM {scan} {where}) {sample}"
+CHART_SAMPLE_CLAUSE = "USING SAMPLE reservoir({limit} ROWS) REPEATABLE ({seed})"
+BIN_START = "floor(CAST({column} AS DOUBLE) / ?) * ?"
+YEAR_AS_DATE = "make_date(CAST({column} AS INTEGER), 1, 1)"
+AS_TIMESTAMP = "CAST({column} AS TIMESTAMP)"
+AS_DOUBLE = "CAST({column} AS DOUBLE)"
+TIME_BUCKET = "date_trunc('{unit}', {moment})"  # unit: one of charts.TIME_UNITS, never user text
+DECADE_BUCKET = "make_date(CAST(floor(year({moment}) / 10) * 10 AS INTEGER), 1, 1)"
+COUNT_DISTINCT = "count(DISTINCT {column})"
+MAP_IN_WORLD = "{x} BETWEEN -180 AND 180 AND {y} BETWEEN -90 AND 90"
+MAP_IN_BOX = "{x} BETWEEN ? AND ? AND {y} BETWEEN ? AND ?"
+MAP_CELLS = "SELECT avg({x}), avg({y}), count(*) FROM {scan} {where} GROUP BY floor({x} / ?), floor({y} / ?)"

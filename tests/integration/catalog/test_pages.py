@@ -140,7 +140,7 @@ def test_api_rows_filter_sort_and_page(bundled_client):
 
 def test_chart_series(bundled_client):
     response = bundled_client.get(f"/datasets/{FLIGHTS}/chart.json?x=origin&agg=count")
-    values = {v["x"]: v["value"] for v in response.json["values"]}
+    values = {v["x"]: v["y"] for v in response.json["values"]}
     assert values == {"EWR": 120_835, "JFK": 111_279, "LGA": 104_662}
     assert bundled_client.get(f"/datasets/{FLIGHTS}/chart.json?x=origin&agg=sum").status_code == 400
 

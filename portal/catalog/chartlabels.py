@@ -1,0 +1,192 @@
+"""The words of a chart in the page's language: title, axis titles from the data dictionary, the
+note that says what was reduced, and the rows of its CSV. View-side (Flask-Babel): the service
+(`charts.py`) returns numbers and dictionary entries only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date, datetime
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from portal.catalog.charts import ChartSeries
+from portal.catalog.maps import MapPoints
+from portal.catalog.schemas import FieldInfo
+
+# Vega (d3-time-format) formats of time buckets; None is the raw value.
+TIME_FORMATS = {"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m",
+                "quarter": "%Y Q%q", "year": "%Y", "decade": "%Y"}
+
+
+def field_label(f: FieldInfo) -> str:
+    """The dictionary's description of `f` in the page's language (its first clause), with the
+    unit; the column name when the dictionary says nothing."""
+    zh = str(get_locale() or "").startswith("zh")
+    text = (f.description_zh if zh else f.description_en) or f.description_en or f.description_zh or f.name
+    for mark in (";", "；", ": ", "："):
+        text = text.split(mark)[0]
+    text = text.strip()
+    return f"{text} ({f.unit})" if f.unit and f.unit not in text else text
+
+
+def measure_label(chart: ChartSeries) -> str:
+    """The y axis title: what each mark's value is."""
+    agg, y = chart.params.agg, chart.y
+    if chart.scale == "scatter" and y is not None:
+        return field_label(y)
+    if agg == "count" or y is None:
+        return _("Number of records")
+    label = field_label(y)
+    if chart.series.single and agg in ("sum", "mean", "median", "min", "max"):
+        return label  # one record per mark: the value itself, not an aggregate of several
+    return {"sum": _("Total of %(field)s", field=label), "mean": _("Mean of %(field)s", field=label),
+            "median": _("Median of %(field)s", field=label), "min": _("Minimum of %(field)s", field=label),
+            "max": _("Maximum of %(field)s", field=label)}[agg]
+
+
+def time_unit_label(unit: str) -> str:
+    return {"hour": _("hour"), "day": _("day"), "week": _("week"), "month": _("month"), "quarter": _("quarter"),
+            "year": _("year"), "decade": _("decade")}[unit]
+
+
+def note(chart: ChartSeries) -> str:
+    """What the marks stand for, and what was grouped, binned, bucketed or sampled."""
+    s = chart.series
+    rows = _n(s.rows)
+    if chart.scale == "nominal" and s.groups > len(s.points):
+        rest = s.groups - len(s.points)
+        if _keeps_others(chart):
+            return _("Top %(shown)s of %(total)s categories by %(measure)s; the other %(rest)s are grouped "
+                     "as “Others”. %(rows)s records.", shown=len(s.points), total=_n(s.groups),
+                     measure=measure_label(chart), rest=_n(rest), rows=rows)
+        return _("Top %(shown)s of %(total)s categories by %(measure)s; the other %(rest)s are not shown.",
+                 shown=len(s.points), total=_n(s.groups), measure=measure_label(chart), rest=_n(rest))
+    if chart.scale == "temporal" and s.unit:
+        return _("%(groups)s distinct times, drawn as one point per %(unit)s (%(points)s points) "
+                 "from %(rows)s records.", groups=_n(s.groups), unit=time_unit_label(s.unit),
+                 points=len(s.points), rows=rows)
+    if chart.scale == "quantitative":
+        return _("%(rows)s records in %(bins)s bins of width %(step)s.", rows=rows, bins=len(s.points),
+                 step=_number(s.step))
+    if chart.scale == "scatter" and s.rows > len(s.points):
+        return _("A random sample of %(shown)s of %(rows)s records.", shown=_n(len(s.points)), rows=rows)
+    return _("Records: %(count)s", count=rows) if s.rows else _("No record to chart.")
+
+
+def title(chart: ChartSeries) -> str:
+    if chart.scale == "scatter":
+        return _("%(y)s against %(x)s", y=measure_label(chart), x=field_label(chart.x))
+    if chart.scale == "quantitative" and chart.params.agg == "count":
+        return _("Distribution of %(field)s", field=field_label(chart.x))
+    return _("%(y)s by %(x)s", y=measure_label(chart), x=field_label(chart.x))
+
+
+def payload(chart: ChartSeries) -> dict:
+    """The JSON the dataset page draws (chart.js builds the Vega-Lite spec from it)."""
+    p, s = chart.params, chart.series
+    unit = s.unit if chart.scale == "temporal" else None
+    return {
+        "query": {"x": p.x, "y": p.y, "agg": p.agg, "kind": _mark(chart)},
+        "title": title(chart), "note": note(chart),
+        "x": {"field": p.x, "title": field_label(chart.x), "scale": chart.scale,
+              "format": TIME_FORMATS.get(unit) if unit else _raw_time_format(chart)},
+        "y": {"title": measure_label(chart)},
+        "mark": _mark(chart),
+        "values": list(_values(chart)),
+        "rows": s.rows, "groups": s.groups, "limit": chart.limit,
+    }
+
+
+def csv_rows(chart: ChartSeries) -> Iterator[list]:
+    """The plotted values as a table: header, then one row per mark (bins as from/to)."""
+    x, y = field_label(chart.x), measure_label(chart)
+    if chart.scale == "quantitative":
+        yield [_("%(field)s from", field=x), _("%(field)s to", field=x), y]
+    else:
+        yield [x, y]
+    for value in _values(chart):
+        if chart.scale == "quantitative":
+            yield [value["x"], value["x2"], value["y"]]
+        else:
+            yield [value["x"], value["y"]]
+
+
+def _values(chart: ChartSeries) -> Iterator[dict]:
+    s = chart.series
+    for point in s.points:
+        if chart.scale == "quantitative":
+            yield {"x": _plain(point[0]), "x2": _plain(point[1]), "y": _plain(point[2])}
+        else:
+            x = _plain(point[0])
+            yield {"x": _("(empty)") if x is None and chart.scale in ("nominal", "ordinal") else x,
+                   "y": _plain(point[1])}
+    if s.others and _keeps_others(chart):
+        yield {"x": _("Others (%(n)s)", n=_n(s.groups - len(s.points))), "y": _plain(s.others[0]), "others": True}
+
+
+def _keeps_others(chart: ChartSeries) -> bool:
+    """A total of the other keys' own values is no value of anything: one-row-per-key data shows
+    its top values and says how many are left out."""
+    return not (chart.series.single and chart.params.agg == "sum")
+
+
+def _mark(chart: ChartSeries) -> str:
+    kind = chart.params.kind
+    if chart.scale == "scatter":
+        return "point"
+    if chart.scale == "quantitative":
+        return "bar"
+    if chart.scale == "temporal":
+        return kind if kind in ("bar", "point") else "line"
+    return kind or "bar"
+
+
+def _raw_time_format(chart: ChartSeries) -> str | None:
+    if chart.scale != "temporal":
+        return None
+    return {"timestamp": "%Y-%m-%d %H:%M", "date": "%Y-%m-%d"}.get(chart.x.type, "%Y")
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat() + ("" if value.tzinfo else "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is not None and not isinstance(value, (int, float, str, bool)):
+        return float(value) if hasattr(value, "__float__") else str(value)
+    return value
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
+def map_payload(found: MapPoints) -> dict:
+    """The JSON of the dataset page's map: points with their row (labels in the page's language),
+    or grid cells with counts, and a note saying which."""
+    p = found.points
+    if p.cells:
+        text = _("%(total)s points in this area, counted in squares of %(cell)s°; zoom in to see each point.",
+                 total=_n(p.total), cell=_number(p.cell))
+    else:
+        text = _("Points on the map: %(count)s", count=_n(p.total))
+    if p.located < p.rows:
+        text += " " + _("%(missing)s of %(rows)s records have no usable coordinates and are not drawn.",
+                        missing=_n(p.rows - p.located), rows=_n(p.rows))
+    return {
+        "total": p.total, "located": p.located, "rows": p.rows, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
+        "columns": [field_label(f) for f in found.fields],
+        "points": [[lon, lat, [_plain(v) for v in values]] for lon, lat, values in p.points],
+        "cells": [list(c) for c in p.cells],
+    }
