@@ -88,7 +88,7 @@ def problem(status: int, code: str, title: str, detail: str, *, errors: dict | N
             type_url: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type_url or problem_type(code),
-        "title": _(title),  # in the language of the detail (titles are marked with N_ where defined)
+        "title": title,
         "status": status,
         "detail": detail,
         "code": code,
@@ -126,7 +126,10 @@ def _render(status: int, code: str, title: str, detail: str, *, errors=None, hea
     """`technical`: the detail is the precise English reason, shown on pages under a hint in the
     page's language (and marked as English), not as the page's message."""
     if wants_json():
-        response = jsonify(problem(status, code, title, detail, errors=errors, type_url=type_url))
+        # The title in the language of the detail: translated with a translated detail, English
+        # beside a service's precise English one (never one of each, as before).
+        shown = str(title) if technical else _(title)
+        response = jsonify(problem(status, code, shown, detail, errors=errors, type_url=type_url))
         response.mimetype = "application/problem+json"
     else:
         hint = _(HINTS[code]) if code in HINTS else None

@@ -76,7 +76,7 @@ def _filter(column: str, op: str, value: str, column_type: str) -> tuple[str, st
                 break
         else:
             match = RANGE.match(value) if column_type != "boolean" else None
-            if match and not value.startswith("-"):
+            if match:
                 op, value = "between", f"{match[1]},{match[2]}"
     elif op == "between":
         match = RANGE.match(value)
