@@ -31,7 +31,7 @@ def _flight_fields() -> tuple[F, ...]:
         F("distance", "integer", "Distance between airports", "航程", "mile"),
         F("hour", "integer", "Hour of scheduled departure", "计划起飞小时"),
         F("minute", "integer", "Minute of scheduled departure", "计划起飞分钟"),
-        F("time_hour", "datetime", "Scheduled departure hour as a UTC timestamp", "计划起飞整点（UTC）"))
+        F("time_hour", "datetime", "Scheduled departure hour (New York local time) as a UTC instant", "计划起飞整点（纽约当地时间换算为 UTC）"))
 
 
 def _weather_fields() -> tuple[F, ...]:
