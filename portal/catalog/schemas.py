@@ -55,6 +55,7 @@ class ListParams:
     sort: str = "updated"
     page: int = 1
     per_page: int = 20
+    tag_lang: str | None = None  # list only this language's tags in the tag facet
 
     @classmethod
     def parse(cls, args: Mapping[str, str], *, per_page: int) -> ListParams:

@@ -10,7 +10,7 @@ import hashlib
 import math
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, select, true
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth import Actor
@@ -95,7 +95,7 @@ def list_datasets(session: Session, actor: Actor, params: ListParams) -> Dataset
     pages = max(1, math.ceil(total / params.per_page))
     ordered = _ordered(query, params.sort).offset((params.page - 1) * params.per_page).limit(params.per_page)
     return DatasetPage(items=_summaries(session, ordered), total=total, page=params.page, pages=pages,
-                       facets=_facets(session, query))
+                       facets=_facets(session, query, tag_lang=params.tag_lang))
 
 
 def recent_datasets(session: Session, actor: Actor, *, theme: str | None = None,
@@ -196,7 +196,7 @@ def _ordered(query: Select, sort: str) -> Select:
     return query.order_by(*orders[sort])
 
 
-def _facets(session: Session, query: Select) -> tuple[Facet, ...]:
+def _facets(session: Session, query: Select, *, tag_lang: str | None = None) -> tuple[Facet, ...]:
     ids = query.with_only_columns(Dataset.id).subquery()
     in_page = Dataset.id.in_(select(ids.c.id))
     themes = session.execute(select(Theme.code, Theme.name_zh, Theme.name_en, func.count(Dataset.id))
@@ -210,7 +210,8 @@ def _facets(session: Session, query: Select) -> tuple[Facet, ...]:
     formats = session.execute(select(Version.source_format, func.count(Dataset.id))
                               .join(Dataset, Dataset.current_version_id == Version.id).where(in_page)
                               .group_by(Version.source_format).order_by(func.count(Dataset.id).desc()))
-    tags = session.execute(select(Tag.name, func.count(Tag.dataset_id)).where(and_(Tag.dataset_id.in_(select(ids.c.id))))
+    in_language = (Tag.lang == tag_lang) if tag_lang else true()
+    tags = session.execute(select(Tag.name, func.count(Tag.dataset_id)).where(and_(Tag.dataset_id.in_(select(ids.c.id)), in_language))
                            .group_by(Tag.name).order_by(func.count(Tag.dataset_id).desc(), Tag.name).limit(20))
     return (
         Facet("theme", tuple(Named(*r) for r in themes)),

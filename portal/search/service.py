@@ -172,7 +172,8 @@ def _fallback(session: Session, actor: Actor, params: SearchParams) -> SearchPag
     sort = params.effective_sort if params.effective_sort in LIST_SORTS else "updated"
     listed = catalog.list_datasets(session, actor, ListParams(
         theme=params.theme, department=params.department, open_class=params.open_class, format=params.format,
-        tag=params.tag, q=params.q.strip()[:100] or None, sort=sort, page=params.page, per_page=params.per_page))
+        tag=params.tag, q=params.q.strip()[:100] or None, sort=sort, page=params.page, per_page=params.per_page,
+        tag_lang=params.tag_lang))
     items = tuple(SearchHit(s, None, _plain(s.description_zh), _plain(s.description_en)) for s in listed.items)
     return SearchPage(items=items, total=listed.total, page=listed.page, pages=listed.pages, facets=listed.facets,
                       notices=("index-rebuilding",))

@@ -174,3 +174,19 @@ def test_bundled_data_shows_its_real_publisher_as_demo_sample(bundled_client):
     assert "美国交通统计局" in text and "市交通运输委员会" not in text
     assert "本演示站的样例数据" in text and 'class="notice notice-demo"' in text
     assert "演示样例" in bundled_client.get("/datasets").text
+
+
+def test_the_database_fallback_lists_tags_of_one_language(bundled_app):
+    """While the search index is rebuilt, lists come from the catalog's own query: its tag facet
+    follows the page's language too."""
+    from portal.auth import ANONYMOUS
+    from portal.catalog import service
+    from portal.catalog.schemas import ListParams
+    from portal.db import session_scope
+
+    with bundled_app.app_context(), session_scope(bundled_app) as session:
+        zh = service.list_datasets(session, ANONYMOUS, ListParams(tag_lang="zh"))
+        en = service.list_datasets(session, ANONYMOUS, ListParams(tag_lang="en"))
+    tags = lambda page: {v.key for f in page.facets if f.name == "tag" for v in f.values}  # noqa: E731
+    assert tags(zh) and all(re.search(r"[\u4e00-\u9fff]", t) for t in tags(zh))
+    assert tags(en) and not any(re.search(r"[\u4e00-\u9fff]", t) for t in tags(en))
