@@ -114,18 +114,29 @@ HINTS = {
     "rate-limited": N_("Too many requests; please wait and try again."),
     "bad-token": N_("This link is not valid, or it was used already. Ask for a new one."),
     "token-expired": N_("This link has expired. Ask for a new one."),
+    "forbidden": N_("You may not do this."),
+    "unknown-parameter": N_("The address has a parameter this page does not take."),
+    "invalid-limit": N_("The page size asked for is larger than this portal allows."),
+    "invalid-cursor": N_("This page link is no longer valid. Start again from the first page."),
 }
 
 
 def _render(status: int, code: str, title: str, detail: str, *, errors=None, headers=None,
-            type_url=None) -> Response:
+            type_url=None, technical: bool = False) -> Response:
+    """`technical`: the detail is the precise English reason, shown on pages under a hint in the
+    page's language (and marked as English), not as the page's message."""
     if wants_json():
-        response = jsonify(problem(status, code, title, detail, errors=errors, type_url=type_url))
+        # The title in the language of the detail: translated with a translated detail, English
+        # beside a service's precise English one (never one of each, as before).
+        shown = str(title) if technical else _(title)
+        response = jsonify(problem(status, code, shown, detail, errors=errors, type_url=type_url))
         response.mimetype = "application/problem+json"
     else:
         hint = _(HINTS[code]) if code in HINTS else None
+        if technical and hint is None:
+            hint = _(_HTTP.get(status, (None, None, N_("The request could not be completed.")))[2])
         html = render_template("errors/error.html", status=status, code=code, title=_(title),
-                               detail=detail, errors=errors, hint=hint)
+                               detail=detail, errors=errors, hint=hint, technical=technical and bool(hint))
         response = Response(html, status=status, mimetype="text/html")
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -134,11 +145,11 @@ def _render(status: int, code: str, title: str, detail: str, *, errors=None, hea
 
 
 def handle_portal_error(error: PortalError) -> Response:
-    detail = error.detail
+    detail, technical = error.detail, True
     if isinstance(error, NotFound) and not wants_json():
-        detail = _("Nothing called “%(key)s” was found.", key=error.key)
+        detail, technical = _("Nothing called “%(key)s” was found.", key=error.key), False
     return _render(error.status, error.code, error.title, detail, errors=error.errors,
-                   headers=error.headers, type_url=error.type_url)
+                   headers=error.headers, type_url=error.type_url, technical=technical)
 
 
 def handle_http_exception(error: HTTPException) -> Response:
@@ -151,7 +162,8 @@ def handle_http_exception(error: HTTPException) -> Response:
                                                             "x-ratelimit-remaining", "x-ratelimit-reset"}}
         headers.setdefault("Retry-After", "60")
     detail = error.description if status in (400, 429) and error.description else (generic or error.name)
-    return _render(status, code, title, _(detail) if detail == generic else detail, headers=headers)
+    return _render(status, code, title, _(detail) if detail == generic else detail, headers=headers,
+                   technical=detail != generic)
 
 
 def handle_unexpected(error: Exception) -> Response:

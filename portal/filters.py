@@ -9,6 +9,7 @@ from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 
 from portal.auth import current_actor
+from portal.catalog import previewforms
 
 
 def is_zh() -> bool:
@@ -71,6 +72,58 @@ TYPE_LABELS = {
 }
 
 
+# ---- the preview's operators, units, licences and contacts in the page's language (issue 13) ----
+
+OPERATOR_LABELS = {
+    "eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "between": _l("between"),
+    "contains": _l("contains"), "startswith": _l("starts with"), "in": _l("is one of"),
+    "empty": _l("is empty"), "notempty": _l("is not empty"),
+}
+TEXT_EQUALS = _l("equals")
+TEXT_NOT_EQUALS = _l("is not")
+
+UNIT_LABELS = {
+    "%": "%", "degree": _l("degree"), "person": _l("persons"), "billion USD": _l("billion USD"),
+    "year": _l("years"), "min": _l("minutes"), "USD": _l("USD"), "mph": _l("miles per hour"),
+    "mile": _l("miles"), "goal": _l("goals"), "CNY": _l("yuan (CNY)"), "thousand persons": _l("thousand persons"),
+    "ppmv": _l("ppmv (parts per million by volume)"), "month": _l("months"), "mm": _l("mm"),
+    "million": _l("million"), "millibar": _l("millibar"), "knot": _l("knots"), "km": _l("km"),
+    "inch": _l("inches"), "hour": _l("hours"), "ft": _l("feet"), "day": _l("days"),
+    "bushel/acre": _l("bushels per acre"), "births per woman": _l("births per woman"),
+    "article": _l("articles"), "USD (inflation-adjusted)": _l("USD (inflation-adjusted)"),
+    "DM": _l("Deutsche Mark (DM)"), "per 100,000": _l("per 100,000 people"),
+}
+
+LICENCE_LABELS = {
+    "CC0-1.0": _l("Creative Commons Zero 1.0 (public domain dedication)"),
+    "CC-BY-4.0": _l("Creative Commons Attribution 4.0"),
+    "MIT": _l("MIT License"), "BSD-3-Clause": _l("BSD 3-Clause License"), "Apache-2.0": _l("Apache License 2.0"),
+    "other-pd": _l("Public domain (U.S. Government work)"),
+}
+
+
+def operator_label(op: str, value: Any = None, column_type: str = "") -> str:
+    """An operator as the preview shows it; `is_null` by its value (empty / not empty)."""
+    if op == "is_null":
+        op = "empty" if value not in (False, "0", "false", "no") else "notempty"
+    if column_type == "text" and op in ("eq", "ne"):
+        return str(TEXT_EQUALS if op == "eq" else TEXT_NOT_EQUALS)
+    return str(OPERATOR_LABELS.get(op, op))
+
+
+def unit_label(unit: str | None) -> str:
+    """A data dictionary unit in the page's language (units are written in English in descriptors)."""
+    return "" if not unit else str(UNIT_LABELS.get(unit, unit))
+
+
+def licence_label(licence: dict[str, str]) -> tuple[str, str]:
+    """(the licence's name in the page's language, the rest of its title: an attribution, as written)."""
+    title = licence.get("title") or licence.get("name") or ""
+    name, _sep, attribution = title.partition(" — ")
+    known = LICENCE_LABELS.get(licence.get("name", ""))
+    return (str(known) if known else name), attribution
+
+
 def label(table: dict, key: str) -> str:
     return str(table.get(key, key))
 
@@ -84,4 +137,6 @@ def init_app(app: Flask) -> None:
         facet_label=lambda key: label(FACET_LABELS, key),
         frequency_label=lambda key: label(FREQUENCY_LABELS, key),
         type_label=lambda key: label(TYPE_LABELS, key),
+        operator_label=operator_label, unit_label=unit_label, licence_label=licence_label,
+        preview_operators=previewforms.operators_for, preview_form_state=previewforms.form_state,
     )

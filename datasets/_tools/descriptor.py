@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-CONTACT = {"name": "Open Data Office", "email": "opendata@example.gov.cn"}
+# The bundled datasets are sample data of the demo instance: the contact is the instance, the
+# department is the real publisher of the data (never a city bureau that did not publish it).
+CONTACT = {"name": "Kaifang demo instance", "email": "opendata@example.gov.cn"}
 
 # The publishers reused across the bundled catalog: slug -> (name_zh, name_en).
 DEPARTMENTS: dict[str, tuple[str, str]] = {
@@ -30,6 +32,30 @@ DEPARTMENTS: dict[str, tuple[str, str]] = {
     "human-resources-bureau": ("市人力资源和社会保障局", "Municipal Human Resources and Social Security Bureau"),
     "financial-regulation-bureau": ("市地方金融管理局", "Municipal Local Financial Regulation Bureau"),
     "culture-tourism-bureau": ("市文化和旅游局", "Municipal Culture and Tourism Bureau"),
+    # The real publishers of the bundled public datasets.
+    "parliament-of-canada": ("加拿大议会", "Parliament of Canada"),
+    "california-energy-commission": ("美国加利福尼亚州能源委员会", "California Energy Commission"),
+    "mca-china": ("中华人民共和国民政部", "Ministry of Civil Affairs of the PRC"),
+    "miit-china": ("中华人民共和国工业和信息化部", "Ministry of Industry and Information Technology of the PRC"),
+    "npc-standing-committee": ("全国人民代表大会常务委员会", "Standing Committee of the National People's Congress"),
+    "state-post-bureau": ("国家邮政局", "State Post Bureau of the PRC"),
+    "state-council-office": ("国务院办公厅", "General Office of the State Council of the PRC"),
+    "int-j-epidemiology": ("《国际流行病学杂志》（Liu Z., 1992）", "International Journal of Epidemiology (Liu Z., 1992)"),
+    "nbs-china": ("国家统计局", "National Bureau of Statistics of China"),
+    "openfootball": ("OpenFootball 开放足球数据项目", "OpenFootball project"),
+    "us-faa": ("美国联邦航空管理局", "US Federal Aviation Administration"),
+    "gapminder": ("Gapminder 基金会", "Gapminder Foundation"),
+    "uci-ml-repository": ("加州大学欧文分校机器学习数据库", "UCI Machine Learning Repository"),
+    "nasa-giss": ("美国国家航空航天局戈达德空间研究所", "NASA Goddard Institute for Space Studies"),
+    "noaa": ("美国国家海洋和大气管理局", "US National Oceanic and Atmospheric Administration"),
+    "minnesota-aes": ("美国明尼苏达农业试验站", "Minnesota Agricultural Experiment Station"),
+    "us-bts": ("美国交通统计局", "US Bureau of Transportation Statistics"),
+    "shanghai-stock-exchange": ("上海证券交易所", "Shanghai Stock Exchange"),
+    "st-louis-fed": ("美国圣路易斯联邦储备银行", "Federal Reserve Bank of St. Louis"),
+    "us-census-bureau": ("美国人口普查局", "US Census Bureau"),
+    "us-bls": ("美国劳工统计局", "US Bureau of Labor Statistics"),
+    "usgs": ("美国地质调查局", "US Geological Survey"),
+    "world-bank": ("世界银行", "World Bank"),
 }
 
 LICENSES: dict[str, dict[str, str]] = {
@@ -151,6 +177,7 @@ def _kaifang(spec: Spec) -> dict:
         "tags_zh": list(spec.tags_zh),
         "theme": spec.theme,
         "department": {"slug": spec.department, "name_zh": name_zh, "name_en": name_en},
+        "demo_sample": True,
         "open_class": spec.open_class,
         "closed_reason": spec.closed_reason,
         "update_frequency": spec.update_frequency,

@@ -28,7 +28,7 @@ EXAMPLES = {
     "departments": "/api/v1/departments",
     "search": "/api/v1/search?q=hangban&theme=transport",
     "search_suggest": "/api/v1/search/suggest?q=tq",
-    "department": "/api/v1/departments/transport-commission",
+    "department": "/api/v1/departments/us-bts",
     "applications": "/api/v1/applications",
     "create_application": "/api/v1/applications",
     "application": "/api/v1/applications/1",

@@ -79,6 +79,8 @@ class Dataset(Base):
     contact_name: Mapped[str] = mapped_column(String(200), default="")
     contact_email: Mapped[str] = mapped_column(String(200), default="")
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sample data of a demo instance: the department is the data's real publisher, shown with a notice.
+    demo_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     coordinates: Mapped[dict[str, str] | None] = mapped_column(JSON)
     disclosure: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # overrides of analysis.disclosure.Rules
     cluster_by: Mapped[list[str] | None] = mapped_column(JSON)  # columns the stored rows are sorted by
@@ -163,6 +165,17 @@ class Version(Base):
     # table, totals rows, and column types widened since the previous version (store.LoadReport).
     load_report: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ViewMark(Base):
+    """That one visitor viewed one dataset on one day: a keyed hash of (day, visitor, dataset), so
+    no address is stored and the marks of a day cannot be linked to the next day's. Marks older
+    than yesterday are deleted when views are written (portal/catalog/visits.py)."""
+
+    __tablename__ = "view_marks"
+
+    digest: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
 
 
 class Counter(Base):

@@ -72,6 +72,7 @@ class PackageSpec:
     spatial: dict[str, str]
     contact: dict[str, str]
     synthetic: bool
+    demo_sample: bool  # sample data republished by a demo instance, not published by it
     coordinates: dict[str, str] | None
     disclosure: dict[str, Any] | None
     cluster_by: tuple[str, ...]
@@ -151,6 +152,7 @@ def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec
         temporal_start=_date(coverage.get("start")), temporal_end=_date(coverage.get("end")),
         spatial=_text_map(ext, "spatial_coverage", check), contact=_text_map(ext, "contact", check),
         synthetic=check.flag(ext, "synthetic", "kaifang.synthetic"),
+        demo_sample=check.flag(ext, "demo_sample", "kaifang.demo_sample"),
         coordinates=_text_map(ext, "coordinates", check) or None,
         disclosure=check.mapping(ext, "disclosure", "kaifang.disclosure") or None,
         cluster_by=check.strings(ext, "cluster_by", "kaifang.cluster_by"),

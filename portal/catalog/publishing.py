@@ -171,6 +171,7 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     dataset.contact_name = spec.contact.get("name", "")
     dataset.contact_email = spec.contact.get("email", "")
     dataset.synthetic, dataset.coordinates = spec.synthetic, spec.coordinates
+    dataset.demo_sample = spec.demo_sample
     dataset.disclosure = spec.disclosure
     dataset.cluster_by = list(spec.cluster_by) or None
     dataset.descriptor_checksum = spec.checksum

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from portal.auth import Actor
 from portal.catalog.models import Dataset, Version
 from portal.catalog.permissions import can_view_rows, require
 from portal.catalog.queries import visible_datasets
-from portal.catalog.schemas import Download, PreviewPage, PreviewParams
+from portal.catalog.schemas import Download, PreviewPage, PreviewParams, PreviewProblem
 from portal.catalog.service import record_download
 from portal.errors import BadRequest, NotFound
 
@@ -99,14 +99,35 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisS
 
 
 def preview_rows(session: Session, actor: Actor, slug: str, params: PreviewParams, *, data_dir: Path) -> PreviewPage:
-    """One page of rows with the visitor's sort and filters, and the filtered total."""
+    """One page of rows with the visitor's sort and filters, and the filtered total.
+
+    A filter whose value does not fit its column is left out and reported in `params.problems`
+    (the page shows the rest); a page past the last one shows the last page, with `asked_page`.
+    """
     _, table = stored_table(session, actor, slug, data_dir=data_dir)
-    query = store.RowQuery(filters=params.filters, sort=params.sort, limit=params.size, offset=params.offset)
-    page = _run_rows(table, query)
+    page = None
+    for _ in range(len(params.filters) + 1):
+        try:
+            page = store.query_rows(table, _row_query(params))
+            break
+        except store.QueryError as exc:
+            if not exc.field or not any(f.column == exc.field for f in params.filters):
+                raise BadRequest(exc.message, code=exc.code) from exc
+            bad = next(f for f in params.filters if f.column == exc.field)
+            param, value = PreviewParams.filter_arg(bad)
+            params = params.without(exc.field, PreviewProblem(param, exc.code, value))
     total = page.total or 0
-    return PreviewPage(columns=page.columns, rows=page.rows, total=total, page=params.page,
-                       pages=max(1, math.ceil(total / params.size)), params=params,
-                       chart_x=_chart_category(table.path, table.columns))
+    pages = max(1, math.ceil(total / params.size))
+    asked = None
+    if params.page > pages:
+        asked, params = params.page, replace(params, page=pages)
+        page = _run_rows(table, _row_query(params))
+    return PreviewPage(columns=page.columns, rows=page.rows, total=total, page=params.page, pages=pages,
+                       params=params, chart_x=_chart_category(table.path, table.columns), asked_page=asked)
+
+
+def _row_query(params: PreviewParams) -> store.RowQuery:
+    return store.RowQuery(filters=params.filters, sort=params.sort, limit=params.size, offset=params.offset)
 
 
 CHART_CATEGORY_LEVELS = 40

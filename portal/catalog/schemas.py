@@ -7,7 +7,7 @@ for anything malformed (never a 500); oversize page sizes are clamped, not refus
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -55,6 +55,7 @@ class ListParams:
     sort: str = "updated"
     page: int = 1
     per_page: int = 20
+    tag_lang: str | None = None  # list only this language's tags in the tag facet
 
     @classmethod
     def parse(cls, args: Mapping[str, str], *, per_page: int) -> ListParams:
@@ -80,6 +81,35 @@ class PreviewParams:
     size: int = 25
     sort: tuple[store.Sort, ...] = ()
     filters: tuple[store.Filter, ...] = ()
+    problems: tuple[PreviewProblem, ...] = ()  # what was left out, and why (HTML preview only)
+
+    @classmethod
+    def parse_lenient(cls, args: Mapping[str, str], columns: tuple[store.Column, ...], *,
+                      default_size: int, max_size: int) -> PreviewParams:
+        """As `parse`, but a page reads on: each bad parameter is left out and reported in
+        `problems` (the page explains it beside the table) instead of failing the whole page."""
+        names, problems = {c.name for c in columns}, []
+
+        def attempt(name: str, parse, fallback):
+            try:
+                return parse()
+            except BadRequest as exc:
+                problems.append(PreviewProblem(name, exc.code, args.get(name, "")))
+                return fallback
+
+        size = attempt("size", lambda: parse_page_size(args, default_size, max_size), default_size)
+        page = attempt("page", lambda: parse_positive_int(args, "page", 1), 1)
+        sort = attempt("sort", lambda: parse_sort(args.get("sort") or "", names), ())
+        filters = []
+        for key, value in args.items():
+            if "__" in key:
+                filters.extend(attempt(key, lambda k=key, v=value: parse_filters({k: v}, names), ()))
+        return cls(page=page, size=size, sort=sort, filters=tuple(filters), problems=tuple(problems))
+
+    def without(self, column: str, problem: PreviewProblem) -> PreviewParams:
+        """These parameters without the filters on `column`, which `problem` explains."""
+        return replace(self, filters=tuple(f for f in self.filters if f.column != column),
+                       problems=(*self.problems, problem))
 
     @classmethod
     def parse(cls, args: Mapping[str, str], columns: tuple[store.Column, ...], *,
@@ -97,7 +127,21 @@ class PreviewParams:
         return ",".join(("-" if s.descending else "") + s.column for s in self.sort)
 
     def filter_args(self) -> dict[str, str]:
-        return {f"{f.column}__{f.op}": _arg_value(f.value) for f in self.filters}
+        return dict(self.filter_arg(f) for f in self.filters)
+
+    @staticmethod
+    def filter_arg(item: store.Filter) -> tuple[str, str]:
+        """The `column__op`, `value` query parameter of one filter."""
+        return f"{item.column}__{item.op}", _arg_value(item.value)
+
+
+@dataclass(frozen=True)
+class PreviewProblem:
+    """A preview parameter that was left out: `param` as written, the problem code, the value."""
+
+    param: str
+    code: str
+    value: str = ""
 
 
 FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "contains", "startswith", "is_null")
@@ -226,6 +270,7 @@ class DatasetSummary:
     view_count: int
     download_count: int
     tags: tuple[str, ...]
+    demo_sample: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,6 +343,7 @@ class PreviewPage:
     pages: int
     params: PreviewParams
     chart_x: str | None = None
+    asked_page: int | None = None  # the page asked for when it was past the last one (clamped)
 
 
 @dataclass(frozen=True)

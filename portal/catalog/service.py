@@ -6,9 +6,11 @@ Every function takes the session and the actor first and returns plain dataclass
 
 from __future__ import annotations
 
+import hashlib
 import math
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, select, true
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from portal.auth import Actor
@@ -36,10 +38,12 @@ HOME_LIST = 6
 
 
 def home_summary(session: Session, actor: Actor) -> HomeSummary:
-    """Themes with dataset counts, newest and most viewed datasets, and portal totals."""
+    """Themes with dataset counts, newest and most viewed datasets (those viewed at least once:
+    an empty list when nothing has been viewed), and portal totals."""
     visible = visible_datasets(actor).subquery()
     newest = _summaries(session, visible_datasets(actor).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(HOME_LIST))
-    popular = _summaries(session, visible_datasets(actor).order_by(Dataset.view_count.desc(), Dataset.id).limit(HOME_LIST))
+    popular = _summaries(session, visible_datasets(actor).where(Dataset.view_count > 0)
+                         .order_by(Dataset.view_count.desc(), Dataset.id).limit(HOME_LIST))
     return HomeSummary(themes=list_themes(session, actor), newest=newest, most_viewed=popular,
                        totals=_totals(session, visible))
 
@@ -91,7 +95,7 @@ def list_datasets(session: Session, actor: Actor, params: ListParams) -> Dataset
     pages = max(1, math.ceil(total / params.per_page))
     ordered = _ordered(query, params.sort).offset((params.page - 1) * params.per_page).limit(params.per_page)
     return DatasetPage(items=_summaries(session, ordered), total=total, page=params.page, pages=pages,
-                       facets=_facets(session, query))
+                       facets=_facets(session, query, tag_lang=params.tag_lang))
 
 
 def recent_datasets(session: Session, actor: Actor, *, theme: str | None = None,
@@ -140,10 +144,14 @@ def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail]
     return dataset.published, dataset.department_id, detail
 
 
-def record_view(session: Session, actor: Actor, slug: str) -> None:  # noqa: ARG001 - every actor's view counts
-    """Count one page view. Tallied in memory and written in batches (counters.py), so the
-    page never waits on a database write; concurrent workers never lose a count."""
-    counters.buffer_for(session).add(counters.VIEW, slug)
+def record_view(session: Session, actor: Actor, slug: str, *, visitor: str) -> None:  # noqa: ARG001 - every actor's view counts
+    """Count a view of a dataset once per visitor and day. `visitor` is an opaque key of the
+    visitor that changes every day (visits.visitor_key); only its digest with the dataset is
+    kept, so sorting, filtering and paging the preview count nothing more. Tallied in memory and
+    written in batches (counters.py): the page never waits on a database write."""
+    today = datetime.now(UTC).date()
+    digest = hashlib.sha256(f"{today.isoformat()}|{visitor}|{slug}".encode()).hexdigest()[:40]
+    counters.buffer_for(session).add_view(slug, digest, today)
 
 
 def record_download(session: Session, slug: str) -> None:
@@ -188,7 +196,7 @@ def _ordered(query: Select, sort: str) -> Select:
     return query.order_by(*orders[sort])
 
 
-def _facets(session: Session, query: Select) -> tuple[Facet, ...]:
+def _facets(session: Session, query: Select, *, tag_lang: str | None = None) -> tuple[Facet, ...]:
     ids = query.with_only_columns(Dataset.id).subquery()
     in_page = Dataset.id.in_(select(ids.c.id))
     themes = session.execute(select(Theme.code, Theme.name_zh, Theme.name_en, func.count(Dataset.id))
@@ -202,7 +210,8 @@ def _facets(session: Session, query: Select) -> tuple[Facet, ...]:
     formats = session.execute(select(Version.source_format, func.count(Dataset.id))
                               .join(Dataset, Dataset.current_version_id == Version.id).where(in_page)
                               .group_by(Version.source_format).order_by(func.count(Dataset.id).desc()))
-    tags = session.execute(select(Tag.name, func.count(Tag.dataset_id)).where(and_(Tag.dataset_id.in_(select(ids.c.id))))
+    in_language = (Tag.lang == tag_lang) if tag_lang else true()
+    tags = session.execute(select(Tag.name, func.count(Tag.dataset_id)).where(and_(Tag.dataset_id.in_(select(ids.c.id)), in_language))
                            .group_by(Tag.name).order_by(func.count(Tag.dataset_id).desc(), Tag.name).limit(20))
     return (
         Facet("theme", tuple(Named(*r) for r in themes)),
@@ -239,7 +248,7 @@ def _summary(d: Dataset) -> DatasetSummary:
         row_count=current.row_count if current else None,
         source_format=current.source_format if current else None,
         view_count=d.view_count, download_count=d.download_count,
-        tags=tuple(t.name for t in d.tags),
+        tags=tuple(t.name for t in d.tags), demo_sample=d.demo_sample,
     )
 
 
@@ -270,7 +279,14 @@ def summaries_by_id(session: Session, actor: Actor, ids: list[int]) -> dict[int,
 
 
 def facet_names(session: Session) -> dict[str, dict[str, Named]]:
-    """The names of themes and departments by key, for labelling facet values."""
+    """The names of themes, departments and tags by key, for labelling facet values; a tag's
+    name is empty in a language it is not stored in."""
     themes = {t.code: Named(t.code, t.name_zh, t.name_en) for t in session.scalars(select(Theme))}
     departments = {d.slug: Named(d.slug, d.name_zh, d.name_en) for d in session.scalars(select(Department))}
-    return {"theme": themes, "department": departments}
+    languages: dict[str, set[str]] = {}
+    for name, lang in session.execute(select(Tag.name, Tag.lang).distinct()):
+        languages.setdefault(name, set()).add(lang)
+    # A tag is named only in the languages it is stored in: a page shows the tags of its language.
+    tags = {name: Named(name, name if "zh" in langs else "", name if "en" in langs else "")
+            for name, langs in languages.items()}
+    return {"theme": themes, "department": departments, "tag": tags}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from flask import (
@@ -15,15 +16,19 @@ from flask import (
     Response,
     current_app,
     jsonify,
+    redirect,
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
 
 from portal.auth import current_actor
-from portal.catalog import chartlabels, charts, maps, rows, service
+from portal.catalog import chartlabels, charts, maps, previewforms, rows, service, visits
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
+from portal.errors import NotFound
+from portal.filters import is_zh
 from portal.search import service as search_service
 from portal.search.schemas import SearchParams
 
@@ -37,6 +42,12 @@ def _data_dir() -> Path:
 @bp.get("/datasets")
 def dataset_list():
     return _listing("catalog/list.html", {})
+
+
+@bp.get("/themes")
+def theme_index():
+    themes = service.list_themes(get_session(), current_actor())
+    return render_template("catalog/themes.html", themes=themes)
 
 
 @bp.get("/themes/<code>")
@@ -54,8 +65,11 @@ def department_page(slug: str):
 def _listing(template: str, fixed: dict[str, str], **context):
     """The list, a theme's or a department's datasets, through the search engine (one ranking
     everywhere), with the facet fixed by the URL."""
-    params = SearchParams.parse({**request.args.to_dict(), **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"])
+    params = replace(SearchParams.parse({**request.args.to_dict(), **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"]),
+                     tag_lang="zh" if is_zh() else "en")
     page = search_service.search_datasets(get_session(), current_actor(), params)
+    if params.page > page.pages:
+        raise NotFound("page", str(params.page))
     return render_template(template, page=page, params=params, **context)
 
 
@@ -65,11 +79,15 @@ def dataset_page(slug: str):
     detail = service.get_dataset(session, actor, slug)
     preview = None
     if detail.rows_visible and detail.current:
-        params = PreviewParams.parse(request.args, detail.current.columns,
-                                     default_size=current_app.config["PREVIEW_PAGE_SIZE"],
-                                     max_size=current_app.config["PREVIEW_MAX_PAGE_SIZE"])
+        columns = detail.current.columns
+        canonical = previewforms.canonical_args(request.args, columns)
+        if canonical != request.args.to_dict():  # a submitted form, empty boxes or `>60` shorthand
+            return redirect(url_for("catalog.dataset_page", slug=slug, **canonical, _anchor="preview"), 303)
+        params = PreviewParams.parse_lenient(request.args, columns,
+                                             default_size=current_app.config["PREVIEW_PAGE_SIZE"],
+                                             max_size=current_app.config["PREVIEW_MAX_PAGE_SIZE"])
         preview = rows.preview_rows(session, actor, slug, params, data_dir=_data_dir())
-    service.record_view(session, actor, slug)
+    service.record_view(session, actor, slug, visitor=visits.visitor_key())
     return render_template("catalog/dataset.html", d=detail, preview=preview,
                            formats=rows.download_formats(detail.coordinates))
 

@@ -27,6 +27,7 @@ class SearchParams:
     sort: str = ""
     page: int = 1
     per_page: int = 20
+    tag_lang: str | None = None  # list only the tags of this language ('zh', 'en') in the tag facet
 
     @classmethod
     def parse(cls, args: Mapping[str, str], *, per_page: int) -> SearchParams:

@@ -147,18 +147,21 @@ def _page(session: Session, actor: Actor, params: SearchParams, run: _Run, lexic
                   for i, score in run.hits if i in summaries)
     return SearchPage(items=items, total=run.total, page=params.page,
                       pages=max(1, math.ceil(run.total / params.per_page)),
-                      facets=_facets(session, lexicon, run.matched), suggestion=suggestion,
+                      facets=_facets(session, lexicon, run.matched, tag_lang=params.tag_lang), suggestion=suggestion,
                       corrected_from=corrected_from, any_word=run.any_word, notices=notices)
 
 
-def _facets(session: Session, lexicon: Lexicon, matched: np.ndarray) -> tuple[Facet, ...]:
+def _facets(session: Session, lexicon: Lexicon, matched: np.ndarray, *, tag_lang: str | None = None) -> tuple[Facet, ...]:
     names = catalog.facet_names(session)
     facets = []
     for field in FACET_ORDER:
         counts = lexicon.facets.counts(field, matched)
-        if field == "tag":
-            counts = counts[:TAG_FACET_SIZE]
         labels = names.get(field, {})
+        if field == "tag":
+            if tag_lang:
+                counts = [(key, n) for key, n in counts
+                          if key in labels and getattr(labels[key], f"name_{tag_lang}")]
+            counts = counts[:TAG_FACET_SIZE]
         values = tuple(Named(key, labels[key].name_zh, labels[key].name_en, n) if key in labels
                        else Named(key, key, key, n) for key, n in counts)
         facets.append(Facet(field, values))
@@ -170,7 +173,8 @@ def _fallback(session: Session, actor: Actor, params: SearchParams) -> SearchPag
     sort = params.effective_sort if params.effective_sort in LIST_SORTS else "updated"
     listed = catalog.list_datasets(session, actor, ListParams(
         theme=params.theme, department=params.department, open_class=params.open_class, format=params.format,
-        tag=params.tag, q=params.q.strip()[:100] or None, sort=sort, page=params.page, per_page=params.per_page))
+        tag=params.tag, q=params.q.strip()[:100] or None, sort=sort, page=params.page, per_page=params.per_page,
+        tag_lang=params.tag_lang))
     items = tuple(SearchHit(s, None, _plain(s.description_zh), _plain(s.description_en)) for s in listed.items)
     return SearchPage(items=items, total=listed.total, page=listed.page, pages=listed.pages, facets=listed.facets,
                       notices=("index-rebuilding",))

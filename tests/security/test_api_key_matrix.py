@@ -42,7 +42,7 @@ API_MATRIX = [
     ("api.themes", "/api/v1/themes", CATALOG),
     ("api.theme", "/api/v1/themes/health", CATALOG),
     ("api.departments", "/api/v1/departments", CATALOG),
-    ("api.department", "/api/v1/departments/transport-commission", CATALOG),
+    ("api.department", "/api/v1/departments/us-bts", CATALOG),
     # The API's description is public to every caller with a usable key, whatever its scopes.
     ("api.openapi", "/api/v1/openapi.json", expect(200, 200, 200, 200, 200)),
     # The CKAN-compatible API asks the same scopes as its /api/v1 twins.

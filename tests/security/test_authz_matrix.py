@@ -27,8 +27,9 @@ MATRIX = [
     ("site.licence", "GET", "/licence", ALL_OK),
     ("site.set_locale", "GET", "/locale/en", dict.fromkeys(ROLES, 302)),
     ("catalog.dataset_list", "GET", "/datasets", ALL_OK),
+    ("catalog.theme_index", "GET", "/themes", ALL_OK),
     ("catalog.theme_page", "GET", "/themes/health", ALL_OK),
-    ("catalog.department_page", "GET", "/departments/transport-commission", ALL_OK),
+    ("catalog.department_page", "GET", "/departments/us-bts", ALL_OK),
     ("catalog.dataset_page", "GET", f"/datasets/{OPEN}", ALL_OK),
     ("catalog.dataset_page", "GET", f"/datasets/{CONDITIONAL}", ALL_OK),
     ("catalog.chart_data", "GET", f"/datasets/{OPEN}/chart.json?x=origin", ALL_OK),
@@ -66,7 +67,7 @@ MATRIX = [
     ("api.themes", "GET", "/api/v1/themes", ALL_OK),
     ("api.theme", "GET", "/api/v1/themes/health", ALL_OK),
     ("api.departments", "GET", "/api/v1/departments", ALL_OK),
-    ("api.department", "GET", "/api/v1/departments/transport-commission", ALL_OK),
+    ("api.department", "GET", "/api/v1/departments/us-bts", ALL_OK),
     ("api.openapi", "GET", "/api/v1/openapi.json", ALL_OK),
     ("developers.api_reference", "GET", "/developers/api", ALL_OK),
     ("developers.problem_page", "GET", "/developers/problems/rows-not-open", ALL_OK),
@@ -89,7 +90,7 @@ MATRIX = [
     ("site.feed_all", "GET", "/feeds/datasets.atom", ALL_OK),
     ("site.feed_theme", "GET", "/feeds/themes/health.atom", ALL_OK),
     ("site.feed_theme", "GET", "/feeds/themes/nope.atom", dict.fromkeys(ROLES, 404)),
-    ("site.feed_department", "GET", "/feeds/departments/transport-commission.atom", ALL_OK),
+    ("site.feed_department", "GET", "/feeds/departments/us-bts.atom", ALL_OK),
     ("site.feed_department", "GET", "/feeds/departments/nope.atom", dict.fromkeys(ROLES, 404)),
     ("site.sitemap", "GET", "/sitemap.xml", ALL_OK),
     ("site.robots", "GET", "/robots.txt", ALL_OK),
@@ -141,7 +142,7 @@ def users(bundled_app):
             email = f"matrix-{role}@example.org"
             if session.query(User).filter_by(email=email).first() is None:
                 service.create_user(session, SYSTEM, email=email, password="matrix-password-1", role=role,
-                                    department="transport-commission" if role == "publisher" else None)
+                                    department="us-bts" if role == "publisher" else None)
             emails[role] = email
     return emails
 

@@ -6,3 +6,9 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 })();
+// Facets of lists start folded behind a "Filter" button on a phone (they are open without script).
+(function () {
+  "use strict";
+  if (!window.matchMedia("(max-width: 720px)").matches) { return; }
+  document.querySelectorAll("details[data-facets]").forEach(function (details) { details.open = false; });
+}());

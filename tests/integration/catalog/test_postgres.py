@@ -35,16 +35,18 @@ def test_pages_facets_and_api_on_postgres(pg_client):
     assert len(rows["rows"]) == 5
     assert pg_client.get("/datasets/clinic-visits-synthetic/download/csv").status_code == 403
     assert pg_client.get("/datasets/clinic-visits-synthetic/sample.zip").status_code == 200
-    assert pg_client.get("/datasets/china-county-coordinates?page=abc").status_code == 400
+    assert pg_client.get("/datasets?page=abc").status_code == 400
+    assert 'id="preview-problems"' in pg_client.get("/datasets/china-county-coordinates?page=abc").text
 
 
 def test_counters_on_postgres(pg_client):
     slug = "minnesota-barley-yields"
-    for _ in range(3):
-        pg_client.get(f"/datasets/{slug}")
+    for query in ("", "?page=2", "?sort=yield"):  # one visitor: one view a day (view_marks)
+        pg_client.get(f"/datasets/{slug}{query}")
+    pg_client.get(f"/datasets/{slug}", headers={"User-Agent": "a second visitor"})
     pg_client.get(f"/datasets/{slug}/download/json")
     from portal.catalog.counters import flush_all
 
     flush_all()
     summary = pg_client.get(f"/api/v1/datasets/{slug}").json["summary"]
-    assert summary["view_count"] == 3 and summary["download_count"] == 1
+    assert summary["view_count"] == 2 and summary["download_count"] == 1

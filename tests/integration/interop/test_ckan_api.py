@@ -37,7 +37,7 @@ def test_unversioned_path_and_version_root(bundled_client):
 def test_package_show_by_name_and_by_id(bundled_client):
     package = result(bundled_client, "package_show", id=OPEN)
     assert package["name"] == OPEN and package["title"] and package["notes"]
-    assert package["organization"]["name"] == "transport-commission"
+    assert package["organization"]["name"] == "us-bts"
     assert package["groups"][0]["name"] == "transport"
     assert {t["name"] for t in package["tags"]} and package["license_id"] == "CC0-1.0"
     assert package["metadata_created"] and package["metadata_modified"]
@@ -60,7 +60,7 @@ def test_post_json_body_is_accepted(bundled_client):
 
 
 @pytest.mark.parametrize("fq, expected", [
-    ("organization:transport-commission", {OPEN, "us-airports-faa"}),
+    ("organization:us-faa", {"faa-wildlife-strikes", "us-airports-faa"}),
     ("groups:transport", None),
     ("res_format:ZIP", {CONDITIONAL, "household-income-survey-synthetic"}),
     ('license_id:"CC0-1.0" AND organization:health-commission', {CONDITIONAL}),
@@ -92,7 +92,7 @@ def test_package_search_tags_facets_paging_and_sort(bundled_client):
 def test_package_search_q(bundled_client):
     found = result(bundled_client, "package_search", q="flights")
     assert OPEN in {p["name"] for p in found["results"]}
-    assert result(bundled_client, "package_search", q="organization:transport-commission")["count"] == 2
+    assert result(bundled_client, "package_search", q="organization:us-faa")["count"] == 2
     assert result(bundled_client, "package_search", q="*:*")["count"] == len(result(bundled_client, "package_list"))
     assert result(bundled_client, "package_search", q="http://example.org")["count"] == 0
 
@@ -105,11 +105,11 @@ def test_groups_organizations_tags_status(bundled_client):
     theme = result(bundled_client, "group_show", id="transport", include_datasets=True)
     assert theme["package_count"] == len(theme["packages"]) >= 1
     organizations = result(bundled_client, "organization_list")
-    assert "transport-commission" in organizations
-    org = result(bundled_client, "organization_show", id="transport-commission", include_datasets="true")
-    assert org["is_organization"] and {p["name"] for p in org["packages"]} == {OPEN, "us-airports-faa"}
+    assert "us-faa" in organizations
+    org = result(bundled_client, "organization_show", id="us-faa", include_datasets="true")
+    assert org["is_organization"] and {p["name"] for p in org["packages"]} == {"faa-wildlife-strikes", "us-airports-faa"}
     by_id = result(bundled_client, "organization_show", id=org["id"])
-    assert by_id["name"] == "transport-commission" and "packages" not in by_id
+    assert by_id["name"] == "us-faa" and "packages" not in by_id
     tags = result(bundled_client, "tag_list")
     assert tags and tags == sorted(tags)
     status = result(bundled_client, "status_show")

@@ -21,12 +21,12 @@ def test_list_show_and_search(ckan):
     names = ckan.action.package_list()
     assert OPEN in names and len(names) >= 25
     package = ckan.action.package_show(id=OPEN)
-    assert package["name"] == OPEN and package["organization"]["name"] == "transport-commission"
+    assert package["name"] == OPEN and package["organization"]["name"] == "us-bts"
     found = ckan.action.package_search(q="flights", fq="res_format:CSV", rows=5)
     assert OPEN in [p["name"] for p in found["results"]]
     assert ckan.action.package_search(fq="groups:health", rows=0)["count"] >= 1
     assert "transport" in ckan.action.group_list()
-    assert ckan.action.organization_show(id="transport-commission")["package_count"] == 2
+    assert ckan.action.organization_show(id="us-faa")["package_count"] == 2
     assert ckan.action.tag_list()
     assert ckan.action.status_show()["site_title"]
 

@@ -32,7 +32,7 @@ KAIFANG_KEYS = {
     "update_frequency", "temporal_coverage", "spatial_coverage", "contact", "synthetic",
     "coordinates", "fields",
 }
-OPTIONAL_KAIFANG_KEYS = {"cluster_by", "disclosure"}  # row layout for fast filters; disclosure overrides
+OPTIONAL_KAIFANG_KEYS = {"cluster_by", "disclosure", "demo_sample"}  # row layout; disclosure; sample of a demo
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -195,7 +195,20 @@ def test_departments_are_a_consistent_shared_set(catalog):
         department = descriptor["kaifang"]["department"]
         names.setdefault(department["slug"], set()).add((department["name_zh"], department["name_en"]))
     assert all(len(variants) == 1 for variants in names.values()), names
-    assert 10 <= len(names) <= 16
+    assert 10 <= len(names) <= 30
+
+
+def test_real_data_names_its_real_publisher_as_a_demo_sample(catalog):
+    """No city bureau appears to publish New York flights (issue 13, item 8): real data is
+    published under its real publisher and marked as sample data of the demo instance; only the
+    invented (synthetic) datasets belong to the city's own departments."""
+    for slug, descriptor in catalog.items():
+        k = descriptor["kaifang"]
+        assert k.get("demo_sample") is True, slug
+        municipal = k["department"]["name_en"].startswith("Municipal") or k["department"]["name_zh"].startswith("市")
+        assert municipal == k["synthetic"], (slug, k["department"])
+    assert catalog["nyc-flights-2013"]["kaifang"]["department"]["name_en"] == "US Bureau of Transportation Statistics"
+    assert catalog["china-township-divisions-2023"]["kaifang"]["department"]["name_zh"] == "国家统计局"
 
 
 def test_catalog_meets_coverage_targets(catalog):
