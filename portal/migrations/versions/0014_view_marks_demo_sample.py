@@ -1,7 +1,7 @@
 """view marks (one view per visitor, dataset and day) and the demo-sample flag of datasets
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-30
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
