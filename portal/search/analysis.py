@@ -109,6 +109,18 @@ class TextAnalyzer(Composable):
     def __hash__(self):
         return hash(self.__class__)
 
+    def index_terms(self, value: str) -> list[tuple[str, int]]:
+        """(term, position) of every unstopped token, as `__call__(value, mode="index",
+        positions=True)` yields them, without a Token per word: what an index build needs."""
+        terms: list[tuple[str, int]] = []
+        pos = None
+        for index, (word, _, _) in enumerate(segment(value, search_mode=True)):
+            text = word.lower()
+            if text and text not in STOP_WORDS:
+                pos = index if pos is None else pos + 1
+                terms.append((_cached_stem(text), pos))
+        return terms
+
     def __call__(self, value, no_morph=False, **kwargs):
         positions = kwargs.get("positions", False)
         pos = None
@@ -141,6 +153,19 @@ def text_analyzer() -> Composable:
 def spelling_analyzer() -> Composable:
     """Whole Latin words, unstemmed: the vocabulary that 'did you mean' corrects towards."""
     return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=3)
+
+
+def spelling_words(text: str) -> list[str]:
+    """The plain English words (ASCII letters only) that `spelling_analyzer` yields for `text`, in
+    one pass without tokens: the vocabulary of "did you mean", read over every description."""
+    words = []
+    for match in _RUNS.finditer(text):
+        word = match.group(2)
+        if word and word.isascii() and word.isalpha() and len(word) >= 3:
+            word = word.lower()
+            if word not in STOP_WORDS:
+                words.append(word)
+    return words
 
 
 @lru_cache(maxsize=100_000)

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 from whoosh.reading import IndexReader
 
-from portal.search.analysis import has_cjk, initials, pinyin, segment, simplified, spelling_analyzer
+from portal.search.analysis import has_cjk, initials, pinyin, segment, simplified, spelling_words
 from portal.search.corrector import Corrector
 from portal.search.ranking import DocArrays, FacetCounts
 from portal.search.schema import FACETS
 
 KEY_CHARS = 40
-_SPELLING = spelling_analyzer()
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,8 @@ def _vocabulary(reader: IndexReader, published: list[dict], extra_words: frozens
         for word in {w for w, _, _ in segment(" ".join([title_zh, *tags]), search_mode=True)}:
             if has_cjk(word) and len(word) > 1:
                 frequency[word] += 1
-        for token in _SPELLING(" ".join([title_en, *tags, fields.get("description_en") or ""])):
-            if token.text.isascii() and token.text.isalpha():
-                english[token.text] += 1
+        for word in spelling_words(" ".join([title_en, *tags, fields.get("description_en") or ""])):
+            english[word] += 1
     by_pinyin, by_length = defaultdict(list), defaultdict(list)
     for word in sorted(frequency, key=lambda w: (-frequency[w], w)):
         by_pinyin[pinyin(word)].append(word)

@@ -13,6 +13,7 @@ from whoosh.analysis import LowercaseFilter, SpaceSeparatedTokenizer
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from portal.search.analysis import text_analyzer
+from portal.search.formats import IndexPositions
 
 # Full-text fields a query searches, with their BM25F weights.
 FIELD_BOOSTS = {"title": 8.0, "pinyin": 5.0, "tags": 4.0, "description": 2.0, "meta": 1.5, "columns": 1.0}
@@ -29,6 +30,15 @@ FACETS = ("theme", "department", "open_class", "format", "tag", "update_frequenc
 
 
 def build_schema() -> Schema:
+    schema = _fields()
+    for name in FIELD_BOOSTS:
+        field = schema[name]
+        if field.analyzer.__class__ is text_analyzer().__class__:
+            field.format = IndexPositions(field_boost=field.format.field_boost)
+    return schema
+
+
+def _fields() -> Schema:
     text = text_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),

@@ -19,16 +19,54 @@ from whoosh.fields import Schema
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import PostingPool, SegmentWriter
 
+from portal.search.formats import IndexPositions
+
 DEFAULT_MEMORY_MB = 1024
 
 
 class IndexWriter(SegmentWriter):
     """`SegmentWriter` with the field lengths of a new segment read once, not once per posting,
-    and a posting pool without Whoosh's per-posting type assertions."""
+    a posting pool without Whoosh's per-posting type assertions, and documents added in one loop
+    over the schema's fields read once. The catalog's schema has no spelling or vector fields and
+    its documents name no `_boost` or `_stored_` keys; a schema or document that does goes through
+    Whoosh's own `add_document`."""
 
     def __init__(self, ix, **kwargs):
         super().__init__(ix, **kwargs)
         self.pool = _LeanPostingPool(self._tempstorage, self.newsegment, limitmb=kwargs.get("limitmb", 128))
+        self._plan = {name: _FieldPlan(field) for name, field in self.schema.items()}
+        self._lean = not any(plan.spelling or plan.vector for plan in self._plan.values())
+
+    def add_document(self, **fields):
+        if not self._lean or any(name.startswith("_") or name not in self._plan for name in fields):
+            return super().add_document(**fields)
+        self._check_state()
+        perdocwriter, docnum, add_post = self.perdocwriter, self.docnum, self.pool.add
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in sorted(fields):
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                plan = self._plan[fieldname]
+                field = plan.field
+                length = 0
+                if plan.indexed:
+                    items = plan.fast(value, plan.analyzer) if plan.fast is not None else field.index(value)
+                    for tbytes, freq, weight, vbytes in items:
+                        length += freq
+                        add_post((fieldname, tbytes, docnum, weight, vbytes))
+                    if not plan.scorable:
+                        length = 0
+                perdocwriter.add_field(fieldname, field, value if plan.stored else None, length)
+                if plan.column:
+                    perdocwriter.add_column_value(fieldname, plan.column, field.to_column_value(value))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
 
     def _flush_segment(self):
         self.perdocwriter.close()
@@ -38,6 +76,20 @@ class IndexWriter(SegmentWriter):
         self.fieldwriter.close()
         if lengths:
             lengths.close()
+
+
+class _FieldPlan:
+    """What `add_document` asks of a field, asked once per writer."""
+
+    def __init__(self, field):
+        self.field = field
+        self.indexed, self.scorable, self.stored = field.indexed, field.scorable, field.stored
+        self.analyzer = getattr(field, "analyzer", None)
+        self.spelling = field.separate_spelling()
+        self.vector = field.vector
+        self.column = field.column_type
+        fmt = getattr(field, "format", None)
+        self.fast = fmt.postings if isinstance(fmt, IndexPositions) else None
 
 
 class _LeanPostingPool(PostingPool):

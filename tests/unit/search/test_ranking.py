@@ -109,9 +109,12 @@ def test_the_writer_writes_what_whooshs_writer_writes(tmp_path):
     rng = random.Random(5)
     docs = [_document(rng, n) for n in range(120)]
     built = []
-    for name, writer_of in (("whoosh", lambda ix: ix.writer()), ("portal", lambda ix: open_writer(ix, timeout=1))):
+    from portal.search.schema import _fields as whoosh_schema  # Whoosh's own Positions format
+
+    for name, schema, writer_of in (("whoosh", whoosh_schema(), lambda ix: ix.writer()),
+                                    ("portal", build_schema(), lambda ix: open_writer(ix, timeout=1))):
         (tmp_path / name).mkdir()
-        ix = whoosh_index.create_in(str(tmp_path / name), build_schema())
+        ix = whoosh_index.create_in(str(tmp_path / name), schema)
         writer = writer_of(ix)
         for doc in docs:
             writer.add_document(**doc)
@@ -121,12 +124,17 @@ def test_the_writer_writes_what_whooshs_writer_writes(tmp_path):
     assert terms == list(built[1].all_terms())
     for field, text in terms:
         assert _postings(built[0], field, text) == _postings(built[1], field, text), (field, text)
+    assert list(built[0].all_stored_fields()) == list(built[1].all_stored_fields())
+    for field in ("title", "tags", "description", "meta", "columns", "pinyin"):
+        assert [built[0].doc_field_length(n, field) for n in range(len(docs))] == \
+            [built[1].doc_field_length(n, field) for n in range(len(docs))]
 
 
 def _postings(reader, field, text):
     matcher, found = reader.postings(field, text), []
     while matcher.is_active():
-        found.append((matcher.id(), matcher.weight(), matcher.block_min_length(), matcher.block_max_length()))
+        found.append((matcher.id(), matcher.weight(), matcher.value(), matcher.block_min_length(),
+                      matcher.block_max_length()))
         matcher.next()
     return found
 

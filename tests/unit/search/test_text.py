@@ -104,3 +104,28 @@ def test_the_one_pass_analyzer_gives_the_tokens_of_the_filter_chain(options):
     for text in texts:
         expected = [tuple(getattr(t, f, None) for f in fields) for t in composed_text_analyzer()(text, **options)]
         assert [tuple(getattr(t, f, None) for f in fields) for t in ANALYZER(text, **options)] == expected, text
+
+
+def test_the_fast_index_format_writes_the_postings_of_whoosh_positions():
+    from whoosh.formats import Positions
+
+    from portal.search.formats import IndexPositions
+
+    texts = ["The flights of NYC data, dep_delay and 2013 flights flights", "全国县级以上行政区划代码的数据",
+             "的", "data", "Seattle 逐日天气 weather records of the city weather", "飛機 航班 postal code", "",
+             "running ran runs " * 7, "of the 数据 the and a flights"]
+    for boost in (1.0, 8.0):
+        for text in texts:
+            fast = sorted(IndexPositions(field_boost=boost).word_values(text, ANALYZER, mode="index"))
+            slow = sorted(Positions(field_boost=boost).word_values(text, ANALYZER, mode="index"))
+            assert fast == slow, text
+
+
+def test_spelling_words_are_the_plain_english_words_of_the_spelling_analyzer():
+    from portal.search.analysis import spelling_analyzer, spelling_words
+
+    texts = ["The flights of NYC data, dep_delay and 2013", "Xi'an café naïve running runs", "全国县级以上行政区划代码abc数据",
+             "Seattle 逐日天气 weather records of the city", "an of the and", "", "ÉCOLE école Weather-Station 42nd"]
+    for text in texts:
+        expected = [t.text for t in spelling_analyzer()(text) if t.text.isascii() and t.text.isalpha()]
+        assert spelling_words(text) == expected, text
