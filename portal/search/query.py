@@ -91,14 +91,14 @@ class QueryBuilder:
         try:
             parsed = parser.parse(self.synonyms.rewrite(text))
         except Exception:  # noqa: BLE001 - the parser's own failure: search the words alone
-            parsed = parser.parse(" ".join(re.findall(r"\w+", text)))
+            parsed = parser.parse(_plain_words(text))
         query = self._expand(parsed)
         pinyin = self._pinyin(text, vocabulary)
         return Or([query, pinyin]) if pinyin is not None else query
 
     def words_only(self, text: str) -> Query:
         """The plain words of `text`, any syntax dropped: the last resort for odd input."""
-        words = " ".join(re.findall(r"\w+", text))
+        words = _plain_words(text)
         return self._expand(self.parsers[qparser.AndGroup].parse(words)) if words else Every()
 
     def _expand(self, query: Query) -> Query:
@@ -164,3 +164,9 @@ def facet_filters(filters: dict[str, str]) -> list[Query]:
 def has_operators(text: str) -> bool:
     """Whether the person wrote query syntax (then 'any word' would betray what they asked)."""
     return bool(_OPERATORS.search(text))
+
+
+def _plain_words(text: str) -> str:
+    """The words of `text`, lower-cased so none is read as an operator (`NOT NOT x` broke Whoosh's
+    parser; the analyzer lower-cases every term anyway)."""
+    return " ".join(word.lower() for word in re.findall(r"\w+", text))

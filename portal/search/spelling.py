@@ -17,11 +17,13 @@ from whoosh.searching import Searcher
 from portal.search.analysis import CJK, pinyin, simplified, text_analyzer
 from portal.search.lexicon import Vocabulary
 from portal.search.query import split_pinyin
+from portal.search.schema import USER_FIELDS
 from portal.search.synonyms import Synonyms
 
 _PIECES = re.compile(rf"([{CJK}]+)|([A-Za-z]+)")
 _ANALYZER = text_analyzer()
 KNOWN_IN = ("title", "tags", "description")
+OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
 
 
 def correct(text: str, searcher: Searcher, vocabulary: Vocabulary, synonyms: Synonyms) -> str | None:
@@ -35,7 +37,9 @@ def correct(text: str, searcher: Searcher, vocabulary: Vocabulary, synonyms: Syn
     for match in _PIECES.finditer(text):
         pieces.append(text[last:match.start()])
         word = match.group(0)
-        if _known(word, reader, synonyms):
+        if _syntax(word, text, match.end()):
+            fixed = None
+        elif _known(word, reader, synonyms):
             fixed = _pinyin_word(word, vocabulary) if match.group(2) else None
         else:
             fixed = _chinese(simplified(word), vocabulary) if match.group(1) else _latin(word, vocabulary)
@@ -44,6 +48,11 @@ def correct(text: str, searcher: Searcher, vocabulary: Vocabulary, synonyms: Syn
         last = match.end()
     pieces.append(text[last:])
     return "".join(pieces).strip() if changed else None
+
+
+def _syntax(word: str, text: str, end: int) -> bool:
+    """A field name before its colon (`theme:`) or an operator: query syntax, never a typo."""
+    return word in OPERATORS or (text[end:end + 1] == ":" and word.lower() in USER_FIELDS)
 
 
 def _known(word: str, reader, synonyms: Synonyms) -> bool:

@@ -75,6 +75,12 @@ def test_did_you_mean_for_typos_and_chinese_near_misses(bundled_client):
     assert search(bundled_client, q="天汽")["suggestion"] == "天气"
 
 
+def test_query_syntax_is_never_corrected(bundled_client):
+    for q in ("theme:weather", "tag:airports", "weather AND flights", "weather OR temperature", "weather NOT seattle"):
+        assert search(bundled_client, q=q)["suggestion"] is None, q
+    assert search(bundled_client, q="theme:weather fligths")["suggestion"] == "theme:weather flights"
+
+
 def test_traditional_chinese_finds_simplified(bundled_client):
     assert slugs(search(bundled_client, q="飛機"))[:3] == slugs(search(bundled_client, q="飞机"))[:3]
 

@@ -15,6 +15,8 @@ HOSTILE = {
     "lone AND": "AND",
     "lone OR NOT": "OR NOT",
     "operators only": "AND OR NOT ANDNOT",
+    "repeated NOT": "NOT NOT NOT x",
+    "NOT chain with words": "flights NOT NOT AND OR weather",
     "star": "*",
     "question mark": "?",
     "tilde": "~",
