@@ -11,6 +11,8 @@ definitions win and are converted strictly: a value that does not fit is a `type
 
 from __future__ import annotations
 
+import gzip
+
 import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -34,9 +36,13 @@ LINE_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024
 ROW_GROUP_SIZE = 122_880
 # A clustered file exists to let min/max statistics skip row groups: smaller groups skip more
-# (a filtered page of flights clustered by origin and month: 25 ms with 122,880-row groups,
-# 6.7 ms with 16,384, in one probe), at a small cost to full scans.
+# (a filtered page of flights, 336,776 rows clustered by origin and month: 25 ms with 122,880-row
+# groups, 6.7 ms with 16,384, in one probe), but every group costs a full scan and even a pruned
+# read something: on the 10,000,000-row benchmark file, 16,384-row groups took 2-2.5x the CPU of
+# 122,880-row ones on every page, pruned or not (docs/performance.md). So a clustered file gets
+# about CLUSTERED_ROW_GROUPS groups, of CLUSTERED_ROW_GROUP_SIZE rows at least, ROW_GROUP_SIZE at most.
 CLUSTERED_ROW_GROUP_SIZE = 16_384
+CLUSTERED_ROW_GROUPS = 64
 # An ordered pass sorts every row: on its own database, its memory capped, spilling to a temp
 # directory beside the destination, so its peak stays below DuckDB's own unordered COPY (which
 # peaks at ~0.7 GB on the 10 M-row benchmark file, ~0.3 GB on a 36 MB one; decision 0018c).
@@ -142,6 +148,26 @@ def _convert(
         columns = tuple(p.column for p in plan)
         ordered = tuple(cluster_by) or tuple(k.column for k in keys)
         return Converted(rows, columns, _changes(source, columns, typing), ordered)
+
+
+def clustered_row_group_size(source: CsvSource) -> int:
+    """Rows per group of a clustered file: its estimated rows over CLUSTERED_ROW_GROUPS, in
+    multiples of 2,048 (DuckDB's vector size), between the two bounds."""
+    wanted = _estimated_rows(source) // CLUSTERED_ROW_GROUPS // 2048 * 2048
+    return max(CLUSTERED_ROW_GROUP_SIZE, min(ROW_GROUP_SIZE, wanted))
+
+
+def _estimated_rows(source: CsvSource, probe: int = 1 << 20) -> int:
+    """Lines in the file, from the line length of its first MiB (gzip: of its decompressed start,
+    the compressed size taken as a quarter of the text's)."""
+    opener = gzip.open if source.gzip else open
+    with opener(source.path, "rb") as handle:
+        start = handle.read(probe)
+    lines = start.count(b"\n")
+    if not start or lines == 0:
+        return 1
+    size = source.path.stat().st_size * (4 if source.gzip else 1)
+    return max(lines, int(size / (len(start) / lines)))
 
 
 def _cluster_keys(source: CsvSource, plan: list[Planned]) -> list[clustering.Key]:
@@ -355,13 +381,13 @@ def _copy(
     if keys:
         query = clustering.ordered_select([p.column.name for p in plan], select, read, keys)
         statement = sql.COPY_QUERY_PARQUET.format(query=query, target=target_sql,
-                                                  row_group_size=CLUSTERED_ROW_GROUP_SIZE)
+                                                  row_group_size=clustered_row_group_size(source))
     else:
         statement = sql.COPY_PARQUET.format(
             select=select, source=read,
             order=sql.ORDER_BY.format(keys=order) if order else "",
             target=target_sql,
-            row_group_size=CLUSTERED_ROW_GROUP_SIZE if order else ROW_GROUP_SIZE,
+            row_group_size=clustered_row_group_size(source) if order else ROW_GROUP_SIZE,
         )
     if not (keys or order):
         cur = cursor()

@@ -177,3 +177,21 @@ def test_sweep_removes_a_spill_directory_left_by_a_killed_sort(dest):
     (spill / "duckdb_temp_block.bin").write_bytes(b"x")
     assert sweep(dest, keep=()) == [spill]
     assert not spill.exists()
+
+
+def test_clustered_row_groups_grow_with_the_file(tmp_path, monkeypatch):
+    """About 64 groups a file: small files keep 16,384-row groups (pruning), the 10 M-row
+    benchmark file gets DuckDB's 122,880 (a full scan pays per group)."""
+    import gzip
+
+    source = _write(tmp_path / "trips.csv", 30_000)
+    lines = len(source.read_bytes().splitlines())
+    plain = conversion.CsvSource(source, ",", ("x",))
+    assert abs(conversion._estimated_rows(plain) - lines) < lines * 0.05  # noqa: SLF001
+    packed = tmp_path / "trips.csv.gz"
+    packed.write_bytes(gzip.compress(source.read_bytes()))
+    assert conversion._estimated_rows(conversion.CsvSource(packed, ",", ("x",), gzip=True)) > lines / 10  # noqa: SLF001
+    assert conversion.clustered_row_group_size(plain) == 16_384
+    for rows, size in ((336_776, 16_384), (2_000_000, 30_720), (10_000_000, 122_880), (10**9, 122_880)):
+        monkeypatch.setattr(conversion, "_estimated_rows", lambda _source, rows=rows: rows)
+        assert conversion.clustered_row_group_size(plain) == size, rows
