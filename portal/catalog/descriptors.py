@@ -13,6 +13,7 @@ parses only; it writes nothing.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -130,8 +131,7 @@ class Checker:
             return ""
         code = _THEME_NAMES.get(_key(value))
         if code is None:
-            self.add(path, f"unknown theme {value!r}; use a code or name such as "
-                           "'geospatial', '地理空间' or 'Geospatial'")
+            self.add(path, f"unknown theme {value!r}; {_theme_hint(value)}")
             return ""
         return code
 
@@ -189,3 +189,14 @@ def _kind(value: Any) -> str:
     names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
              dict: "an object"}
     return names.get(type(value), type(value).__name__)
+
+
+def _theme_hint(value: str) -> str:
+    """The closest themes by code or name (a publisher writes 交通运输 for 道路交通), else an example."""
+    names = {name: code for code, zh, en in THEMES for name in (code, zh, en)}
+    close = difflib.get_close_matches(value.strip(), list(names), n=3, cutoff=0.45)
+    if not close:
+        return "use a code or name such as 'geospatial', '地理空间' or 'Geospatial'"
+    labels = {code: f"'{code}' ({zh}, {en})" for code, zh, en in THEMES}
+    shown = ", ".join(dict.fromkeys(labels[names[name]] for name in close))
+    return f"did you mean {shown}?"

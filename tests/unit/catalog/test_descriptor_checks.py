@@ -147,3 +147,11 @@ def test_any_shape_gives_a_spec_or_one_clear_invalid(folder, path, value):
         assert field in exc.detail
     else:
         assert spec.slug and spec.theme and spec.department.slug
+
+
+@pytest.mark.parametrize(("given_theme", "suggested"), [("交通运输", "'transport' (道路交通"), ("weathr", "'weather'"),
+                                                       ("Educaton", "'education'")])
+def test_unknown_theme_suggests_the_closest(tmp_path, given_theme, suggested):
+    with pytest.raises(Invalid) as info:
+        read(tmp_path, with_ext(theme=given_theme))
+    assert f"did you mean {suggested}" in info.value.detail
