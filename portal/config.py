@@ -44,6 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DP_QUERY_EPSILON", float, 0.1, "ε one query spends in the differential-privacy mode, unless the dataset says otherwise."),
     Setting("DISCLOSURE_KEY", str, "", "Secret of cell-key noise and record keys; empty means the instance's `disclosure.key` file (made by `kaifang init`). Never derived from SECRET_KEY."),
     Setting("SANDBOX_WORKERS", int, 2, "Worker slots of the analysis sandbox pool (one run each at a time)."),
+    Setting("SANDBOX_WALL_SECONDS", float, 10.0, "Wall-clock limit of one run of analyst code (its CPU limit is 3 s)."),
     Setting("SANDBOX_ALLOW_MISSING_LAYERS", str, "", "Comma-separated isolation layers analyses may run without (an explicit, logged override); empty means every layer is required."),
     Setting("ANALYSIS_DUCKDB_MEMORY", str, "1GB", "DuckDB memory_limit of the broker's confined connection, per run."),
     Setting("ANALYSIS_DUCKDB_THREADS", int, 2, "DuckDB threads of the broker's confined connection, per run."),
@@ -184,7 +185,7 @@ def _validate(values: dict[str, Any]) -> None:
         )
     for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
                 "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS", "API_PAGE_SIZE",
-                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS"):
+                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SANDBOX_WALL_SECONDS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
     _validate_limits(values)

@@ -32,6 +32,7 @@ class AnalysisSettings:
     key: DisclosureKey
     data_dir: Path
     workers: int = 2
+    wall_seconds: float = 10.0  # a run's wall-clock limit (sandbox.Limits.wall_seconds)
     allow_missing: frozenset[str] = frozenset()
     duckdb_memory: str = "1GB"
     duckdb_threads: int = 2
@@ -44,6 +45,7 @@ class AnalysisSettings:
     def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
         """Raises: keys.MissingKey (no disclosure key); ValueError (an unknown layer name)."""
         return cls(key=load_key(config), data_dir=Path(config["DATA_DIR"]), workers=int(config["SANDBOX_WORKERS"]),
+                   wall_seconds=float(config["SANDBOX_WALL_SECONDS"]),
                    allow_missing=parse_layers(config.get("SANDBOX_ALLOW_MISSING_LAYERS", "")),
                    duckdb_memory=str(config["ANALYSIS_DUCKDB_MEMORY"]),
                    duckdb_threads=int(config["ANALYSIS_DUCKDB_THREADS"]),

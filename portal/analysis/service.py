@@ -77,7 +77,8 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
                     registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
                     private=_private_answers(session, usable, stored, settings.epsilon))
     record = _open_record(session, actor, code, usable, versions, settings)
-    limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200)
+    limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200,
+                            wall_seconds=settings.wall_seconds)
     request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
         result = _run(request, broker, settings).to_dict()
