@@ -39,7 +39,7 @@ def sessions_page():
     db, actor = get_session(), current_actor()
     found = sessions.list_sessions(db, actor, _limits())
     choices = notebook_datasets.startable(db, actor)
-    config = {"api": {"sessions": "/notebook/api/sessions"},
+    config = {"api": {"sessions": url_for("notebook_api.sessions")},
               "session_url": url_for("notebook.session_page", session_id="SESSION_ID"),
               "messages": _list_messages()}
     return render_template("notebook/sessions.html", sessions=found, choices=choices, config=config,
@@ -55,8 +55,9 @@ def session_page(session_id: str):
     examples = examples_for(found.datasets)
     config = {
         "session": _without_state(plain(found)),
-        "api": {"session": f"/notebook/api/sessions/{found.id}", "runs": f"/notebook/api/sessions/{found.id}/runs",
-                "run": "/notebook/api/runs/RUN_ID", "cells": url_for("notebook.budget", session_id=found.id)},
+        "api": {"session": url_for("notebook_api.session", session_id=found.id),
+                "runs": url_for("notebook_api.create_run", session_id=found.id),
+                "run": url_for("notebook_api.run", run_id="RUN_ID"), "cells": url_for("notebook.budget", session_id=found.id)},
         "list_url": url_for("notebook.sessions_page"),
         "words": completion_words(described),
         "levels": notebook_datasets.declared_levels(described),

@@ -44,6 +44,8 @@
       options.body = JSON.stringify(body);
     }
     return fetch(url, options).then(function (response) {
+      var fresh = response.headers.get("X-CSRFToken");
+      if (fresh) { csrf = fresh; }
       if (response.status === 204) { return null; }
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
