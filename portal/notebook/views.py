@@ -10,13 +10,15 @@ Another person's session is a 404, exactly like an unknown one (the service deci
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
+from portal.access.service import usable_datasets
 from portal.accounts.views import login_required
 from portal.auth import current_actor
 from portal.catalog.models import utcnow
 from portal.db import get_session
+from portal.errors import PortalError
 from portal.notebook import datasets as notebook_datasets
 from portal.notebook.examples import examples_for
 from portal.notebook.export import ExportedCell, ExportedDataset, filename, notebook_source
@@ -26,6 +28,24 @@ from portal.sessions import service as sessions
 from portal.sessions.service import SessionLimits
 
 bp = Blueprint("notebook", __name__, url_prefix="/notebook")
+
+
+@bp.app_context_processor
+def _links() -> dict:
+    """`notebook_usable(slug)` for the dataset page: whether the signed-in visitor may analyse the
+    dataset now (an open one, or a conditional one under an active grant)."""
+    return {"notebook_usable": notebook_usable}
+
+
+def notebook_usable(slug: str) -> bool:
+    actor = current_actor()
+    if actor.is_anonymous:
+        return False
+    try:
+        usable_datasets(get_session(), actor, [slug])
+    except PortalError:
+        return False
+    return True
 
 
 def _limits() -> SessionLimits:
@@ -42,7 +62,8 @@ def sessions_page():
     config = {"api": {"sessions": url_for("notebook_api.sessions")},
               "session_url": url_for("notebook.session_page", session_id="SESSION_ID"),
               "messages": _list_messages()}
-    return render_template("notebook/sessions.html", sessions=found, choices=choices, config=config,
+    chosen = request.args.get("dataset") or (choices[0]["slug"] if choices and choices[0]["open_class"] == "conditional" else "")
+    return render_template("notebook/sessions.html", sessions=found, choices=choices, config=config, chosen=chosen,
                            budget=found[0].budget if found else None)
 
 

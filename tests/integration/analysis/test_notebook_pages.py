@@ -135,3 +135,16 @@ def test_hostile_output_reaches_the_page_as_data_only(developer):
     page = client.get(f"/notebook/{session_id}").text
     assert "<script>alert" not in page and "<img src=x" not in page
     assert _config(page)["session"]["runs"][0]["result"]["stdout"] == hostile + "\n"  # intact, as data
+
+
+def test_links_to_the_notebook(analysis_app, developer):
+    granted, plain = developer(grant=(CLINIC,)), developer()
+    link = f"/notebook/?dataset={CLINIC}"
+    assert link in granted.get(f"/datasets/{CLINIC}").text
+    page = plain.get(f"/datasets/{CLINIC}").text
+    assert link not in page and f"/access/apply?dataset={CLINIC}" in page
+    assert link not in analysis_app.test_client().get(f"/datasets/{CLINIC}").text
+    assert 'href="/notebook/"' in plain.get("/account").text
+    assert 'href="/notebook/"' not in analysis_app.test_client().get("/").text
+    page = granted.get(link).text
+    assert re.search(rf'value="{CLINIC}" checked', page)
