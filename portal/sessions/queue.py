@@ -157,6 +157,10 @@ def run_worker(app: Flask, *, threads: int | None = None, stop: threading.Event 
     if not isinstance(found, RedisQueue):
         raise RuntimeError("kaifang run-worker needs SESSION_QUEUE_URL=redis://… (the embedded queue runs in the web process)")
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():  # a service manager's SIGTERM stops it cleanly
+        import signal  # noqa: PLC0415
+
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     for session_id in worker.pending_sessions(app):
         found.enqueue(session_id)
     workers = [threading.Thread(target=found.consume, args=(app, stop), name=f"kaifang-run-{n}", daemon=True)
