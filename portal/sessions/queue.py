@@ -78,10 +78,10 @@ class InProcessQueue:
             self._finished.notify_all()
 
     def wait(self, run_id: str, timeout: float) -> None:
-        # Woken by any finished run of this process; another web process's runs are seen by the
-        # caller's next database read, hence the short slices.
+        # Woken by any finished run of this process; a run finished by another web process is
+        # seen by the caller's next database read, hence the short slices.
         with self._finished:
-            self._finished.wait(min(timeout, 0.1))
+            self._finished.wait(min(timeout, 0.02))
 
     def depth(self) -> int | None:
         return self._items.qsize()
