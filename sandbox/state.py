@@ -8,7 +8,10 @@ dicts of those), and three kinds of value, each tagged as a one-key object:
   their plan is kept (they hold no rows), and the next run re-creates them on *its own* query
   client, so every later query is validated and granted again like a fresh `dataset(...)`;
 - dates, datetimes, times and timedeltas as {"$date": iso}, {"$datetime": iso}, {"$time": iso},
-  {"$timedelta": [days, seconds, microseconds]}.
+  {"$timedelta": [days, seconds, microseconds]};
+- imports, as a notebook expects them to last: an allowed module as {"$module": name}, a name
+  imported from one (`from math import sqrt`) as {"$import": [module, name]}; both revive
+  through the same allow-list as a fresh `import`.
 
 Functions, classes, modules and anything else are skipped and named in the run's message, so
 the state is always valid JSON the portal may store. A tagged object that does not revive
@@ -22,7 +25,7 @@ import json
 import math
 from typing import Any
 
-from sandbox.modules import ModuleView
+from sandbox.modules import ALLOWED, ModuleView, guarded_import
 from sandbox.plan import SLUG
 from sandbox.tables import Frame, GroupBy, LazyTable, QueryClient, QueryRefused
 
@@ -30,6 +33,21 @@ FRAME_TAG = "$frame"
 LAZY_TAG = "$lazy"
 GROUP_TAG = "$group"
 DATE_TAGS = ("$date", "$datetime", "$time", "$timedelta")
+IMPORT_TAGS = ("$module", "$import")
+_exports: dict[int, tuple[str, str, Any]] = {}
+
+
+def _exported(value: Any) -> tuple[str, str] | None:
+    """(module, name) when `value` is exactly a callable an allowed module offers."""
+    if not _exports:
+        for module in sorted(ALLOWED):
+            view = guarded_import(module)
+            for name in dir(view):
+                item = getattr(view, name)
+                if callable(item):
+                    _exports.setdefault(id(item), (module, name, item))
+    found = _exports.get(id(value))
+    return (found[0], found[1]) if found is not None and found[2] is value else None
 MAX_DEPTH = 20
 MAX_INT_BITS = 256
 
@@ -61,6 +79,11 @@ def _plain(value: Any, depth: int) -> Any:
         table = object.__getattribute__(value, "_table")
         return {GROUP_TAG: {"table": _plain(table.pipeline(), depth + 1),
                             "keys": _plain(object.__getattribute__(value, "_keys"), depth + 1)}}
+    if kind is ModuleView:
+        name = object.__getattribute__(value, "_name")
+        if name in ALLOWED and guarded_import(name) is value:
+            return {"$module": name}
+        raise NotJsonSafe("not an allowed module")
     if kind is datetime.datetime:  # before date: a datetime is a date too
         return {"$datetime": value.isoformat()}
     if kind is datetime.date:
@@ -78,9 +101,13 @@ def export_state(names: dict[str, Any], reserved: set[str], cap: int) -> tuple[d
     skipped: list[str] = []
     used = 2
     for name, value in names.items():
-        if name.startswith("_") or name in reserved or callable(value):
+        if name.startswith("_") or name in reserved:
             continue
-        if isinstance(value, ModuleView):
+        if callable(value):
+            imported = _exported(value)
+            if imported is not None:
+                kept[name] = {"$import": list(imported)}
+                used += len(name) + 40
             continue
         try:
             plain = _plain(value, 0)
@@ -119,6 +146,11 @@ def _tagged(tag: str, body: Any, client: QueryClient) -> Any:
         return Frame(body.get("columns", []), body.get("types", []), body.get("rows", []))
     if tag == LAZY_TAG:
         return _lazy(body, client)
+    if tag == "$module" and type(body) is str and body in ALLOWED:
+        return guarded_import(body)
+    if tag == "$import" and type(body) is list and len(body) == 2 and body[0] in ALLOWED and type(body[1]) is str:
+        view = guarded_import(body[0])
+        return getattr(view, body[1]) if body[1] in dir(view) else None
     if tag == GROUP_TAG and type(body) is dict:
         table, keys = _lazy(body.get("table"), client), body.get("keys")
         if table is None or type(keys) is not list or not all(type(key) is str for key in keys):
@@ -138,7 +170,7 @@ def _tagged(tag: str, body: Any, client: QueryClient) -> Any:
     return None
 
 
-TAGS = (FRAME_TAG, LAZY_TAG, GROUP_TAG, *DATE_TAGS)
+TAGS = (FRAME_TAG, LAZY_TAG, GROUP_TAG, *DATE_TAGS, *IMPORT_TAGS)
 
 
 def _revive(value: Any, client: QueryClient) -> Any:

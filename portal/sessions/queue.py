@@ -78,10 +78,10 @@ class InProcessQueue:
             self._finished.notify_all()
 
     def wait(self, run_id: str, timeout: float) -> None:
-        # Woken by any finished run of this process; another web process's runs are seen by the
-        # caller's next database read, hence the short slices.
+        # Woken by any finished run of this process; a run finished by another web process is
+        # seen by the caller's next database read, hence the short slices.
         with self._finished:
-            self._finished.wait(min(timeout, 0.1))
+            self._finished.wait(min(timeout, 0.02))
 
     def depth(self) -> int | None:
         return self._items.qsize()
@@ -157,6 +157,10 @@ def run_worker(app: Flask, *, threads: int | None = None, stop: threading.Event 
     if not isinstance(found, RedisQueue):
         raise RuntimeError("kaifang run-worker needs SESSION_QUEUE_URL=redis://… (the embedded queue runs in the web process)")
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():  # a service manager's SIGTERM stops it cleanly
+        import signal  # noqa: PLC0415
+
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     for session_id in worker.pending_sessions(app):
         found.enqueue(session_id)
     workers = [threading.Thread(target=found.consume, args=(app, stop), name=f"kaifang-run-{n}", daemon=True)

@@ -55,9 +55,10 @@ def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) 
             try:
                 _fail_abandoned(db, session_id, notify)
                 while (run := _next_queued(db, session_id)) is not None:
+                    if ran:
+                        _renew(db, session_id, token)
                     execute_run(app, db, run, notify)
                     ran += 1
-                    _renew(db, session_id, token)
             finally:
                 _release(db, session_id, token)
             if _next_queued(db, session_id) is None:

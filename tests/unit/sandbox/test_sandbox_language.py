@@ -122,7 +122,7 @@ def test_state_round_trips_between_runs():
     first = run("n = 3\nnames = ['a', 'b']\npair = (1, 2)\nnested = {'k': [1.5, None, True]}\n"
                 "def helper():\n    return 1\nimport math")
     assert first["state"] == {"n": 3, "names": ["a", "b"], "pair": [1, 2],
-                              "nested": {"k": [1.5, None, True]}}
+                              "nested": {"k": [1.5, None, True]}, "math": {"$module": "math"}}
     assert "helper" not in first["state"] and "not kept" not in first["message"]
     second = run("print(n + len(names), nested['k'][0])", state_in=first["state"])
     assert second["stdout"] == "5 1.5\n"
@@ -162,6 +162,18 @@ def test_dates_survive_in_state():
     second = run("print(d.year, (d + span).isoformat(), ts.hour, at.minute, days[1]['when'] == d)",
                  state_in=first["state"])
     assert second["stdout"] == "2024 2024-03-01 3 30 True\n", second
+
+
+def test_imports_last_like_in_a_notebook_through_the_allow_list():
+    first = run("import statistics\nfrom math import sqrt\nfrom datetime import date")
+    assert first["state"] == {"statistics": {"$module": "statistics"}, "sqrt": {"$import": ["math", "sqrt"]},
+                              "date": {"$import": ["datetime", "date"]}}
+    second = run("print(sqrt(16), statistics.mean([1, 3]), date(2024, 1, 1).year)", state_in=first["state"])
+    assert second["stdout"] == "4.0 2 2024\n", second
+    forged = state.import_state({"m": {"$module": "os"}, "f": {"$import": ["os", "system"]},
+                                 "g": {"$import": ["math", "__loader__"]}})
+    assert forged == {"m": {"$module": "os"}, "f": {"$import": ["os", "system"]},
+                      "g": {"$import": ["math", "__loader__"]}}
 
 
 def test_tags_that_do_not_revive_stay_plain_dicts():
