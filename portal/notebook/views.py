@@ -156,6 +156,7 @@ def _session_messages() -> dict[str, str]:
         "result:ok": _("done"), "result:error": _("error"), "result:timeout": _("timed out"),
         "result:killed": _("stopped"), "result:refused": _("refused"),
         "line": _("line"), "Query": _("Query"), "refused": _("refused"),
+        "Variables for the next cells:": _("Variables for the next cells:"),
         "CPU": _("CPU"), "wall clock": _("wall clock"), "queries released": _("queries released"),
         "Disclosure control applied to this cell's results:": _("Disclosure control applied to this cell's results:"),
         "rows": _("rows"), "first": _("first"), "released under the rules": _("released under the rules"),

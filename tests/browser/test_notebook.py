@@ -102,6 +102,7 @@ def test_a_granted_developer_analyses_in_the_notebook(page, live_server, bundled
     assert cell.get_attribute("data-state") == "done"
     assert cell.locator(".nb-table tbody tr").count() == 16
     assert cell.locator(".nb-footnotes li").count() >= 2
+    assert "by_district" in cell.locator(".nb-variables").inner_text()  # kept for the next cells
     assert "Released" in cell.locator("td.nb-released").first.get_attribute("title") or \
         "已发布" in cell.locator("td.nb-released").first.get_attribute("title")
     shot(page, "41-notebook-group-by-chart")

@@ -247,6 +247,9 @@
       cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " — " + e.note));
     });
     if (rules.notes.length) { cell.output.appendChild(footnotes(rules)); }
+    if (result.variables && result.variables.length) {
+      cell.output.appendChild(el("p", "nb-variables", t("Variables for the next cells:") + " " + result.variables.join(", ")));
+    }
     if (result.usage) {
       cell.output.appendChild(el("p", "nb-usage", t("CPU") + " " + result.usage.cpu_seconds.toFixed(3) + " s · " +
         t("wall clock") + " " + result.usage.wall_seconds.toFixed(3) + " s · " +
@@ -433,7 +436,7 @@
     api("DELETE", config.api.session).then(refreshSession).catch(function (error) { say(problemText(error)); });
   });
 
-  showSession();
   restore();
+  showSession();
   refreshCells();
 }());

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from portal.notebook.reference import FUNCTIONS, METHODS, completion_words
 from sandbox import expressions, tables
 from sandbox.execution import EXPRESSION_NAMES
-from portal.notebook.reference import FUNCTIONS, METHODS, completion_words
 
 OUTPUTS_AND_BUILTINS = {"dataset", "show", "chart", "QueryRefused", "print"}
 OWNERS = {"table": (tables.LazyTable, tables.GroupBy), "expr": (expressions.Expr, expressions.DateParts),
