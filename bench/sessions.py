@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,19 +168,29 @@ def stop(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
-def trivial_over_http(port: int, key: str, samples: int) -> list[float]:
+def phases(done: dict) -> tuple[float, float]:
+    """Seconds the run waited in the queue, and from its start to its end (the worker's side)."""
+    at = {name: datetime.fromisoformat(done[name]) for name in ("submitted_at", "started_at", "finished_at")}
+    return ((at["started_at"] - at["submitted_at"]).total_seconds(),
+            (at["finished_at"] - at["started_at"]).total_seconds())
+
+
+def trivial_over_http(port: int, key: str, samples: int) -> tuple[list[float], list[float], list[float]]:
     client = Client(port, key)
     session_id = client.open([])
     for _ in range(10):  # warm-up: both gunicorn workers, the pool, the connection
         client.run(session_id, "print(1)")
-    times = []
+    times, waits, runs = [], [], []
     for _ in range(samples):
         started = time.perf_counter()
         done = client.run(session_id, "print(1)")
         times.append(time.perf_counter() - started)
         assert done["result"]["stdout"] == "1\n", done
+        wait, run = phases(done)
+        waits.append(wait)
+        runs.append(run)
     client.call("DELETE", f"/api/v1/sessions/{session_id}")
-    return times
+    return times, waits, runs
 
 
 def concurrent_sessions(port: int, keys: list[str], cells: int) -> tuple[list[float], float]:
@@ -280,7 +291,10 @@ def main() -> None:
             port, procs = start(server_env(instance, database_url, queue_url, prefix), queue_url)
             try:
                 print(f"\n== {label}, gunicorn -w 2")
-                print(f"(a) print(1) over HTTP (POST run + GET ?wait):   {summary(trivial_over_http(port, keys[0], args.samples))}")
+                times, waits, runs = trivial_over_http(port, keys[0], args.samples)
+                print(f"(a) print(1) over HTTP (POST run + GET ?wait):   {summary(times)}")
+                print(f"    of which queued (submitted -> started):      {summary(waits)}")
+                print(f"    of which in the worker (started -> finished): {summary(runs)}")
                 cells, elapsed = concurrent_sessions(port, keys[1:], args.cells)
                 print(f"(c) {args.sessions} sessions x {args.cells} cells at once, per cell: {summary(cells)}")
                 print(f"    {len(cells)} cells in {elapsed:.1f} s = {len(cells) / elapsed:.1f} cells/s")
