@@ -148,3 +148,15 @@ def test_links_to_the_notebook(analysis_app, developer):
     assert 'href="/notebook/"' not in analysis_app.test_client().get("/").text
     page = granted.get(link).text
     assert re.search(rf'value="{CLINIC}" checked', page)
+
+
+def test_a_closed_session_is_listed_reopened_and_exported(developer):
+    client = developer()
+    session_id = _open(client, FLIGHTS)
+    _run(client, session_id, 'n = dataset("nyc-flights-2013").count()\nprint(n)')
+    assert client.delete(f"/notebook/api/sessions/{session_id}", headers={"X-CSRFToken": client.token}).status_code == 204
+    listing = client.get("/notebook/").text
+    assert f'href="/notebook/{session_id}"' in listing and f'href="/notebook/{session_id}/export.py"' in listing
+    config = _config(client.get(f"/notebook/{session_id}").text)
+    assert config["session"]["status"] == "closed" and len(config["session"]["runs"]) == 1
+    assert 'n = dataset("nyc-flights-2013").count()' in client.get(f"/notebook/{session_id}/export.py").text
