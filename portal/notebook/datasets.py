@@ -28,7 +28,7 @@ def startable(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """Datasets a new session may use: conditional ones under a grant first, then open ones."""
     found = session.scalars(visible_datasets(actor).where(Dataset.open_class.in_(("open", "conditional")),
                                                           Dataset.current_version_id.is_not(None))
-                            .order_by(Dataset.open_class.desc(), Dataset.slug)).all()
+                            .order_by(Dataset.open_class, Dataset.slug)).all()
     granted = []
     for dataset in found:
         if dataset.open_class == "conditional":
