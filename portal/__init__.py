@@ -28,7 +28,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.catalog import setup as catalog_setup
     from portal.catalog.views import bp as catalog_bp
     from portal.interop.views import bp as interop_bp
+    from portal.notebook.views import bp as notebook_bp
     from portal.search.views import bp as search_bp
+    from portal.sessions import models as _session_models  # noqa: F401
+    from portal.sessions.browser import bp as notebook_api_bp
+    from portal.sessions.views import bp as sessions_bp
     from portal.site.views import bp as site_bp
 
     db.init_app(app)
@@ -38,7 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     errors.init_app(app)
     filters.init_app(app)
     for blueprint in (site_bp, catalog_bp, search_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp,
-                      interop_bp, access_bp):
+                      interop_bp, access_bp, notebook_api_bp, sessions_bp, notebook_bp):
         app.register_blueprint(blueprint)
     extensions.init_limits(app)
     return app

@@ -199,5 +199,9 @@ def _register() -> None:
 
 _register()
 
+from portal.sessions.cli import run_worker  # noqa: E402 - analysis-session queue worker
+
+main.add_command(run_worker)
+
 if __name__ == "__main__":
     main()

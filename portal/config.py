@@ -99,6 +99,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCESS_REVIEW_WORKING_DAYS", int, 2, "Working days (China's calendar: public holidays off, make-up workdays on) a steward has to decide a submitted application."),
     Setting("AUDIT_CODE_STORAGE", str, "encrypted", "`encrypted` keeps each run's code Fernet-encrypted for stewards; `hash` keeps only its SHA-256 and size."),
     Setting("AUDIT_CODE_KEY", str, "", "Fernet key of stored run code; empty means the instance's `audit-code.key` file (0600, written on first use)."),
+    # Analysis sessions over the API and the notebook, and their run queue (issue 12, sessions; docs/sessions.md).
+    Setting("SESSION_IDLE_MINUTES", int, 30, "Minutes without a run after which an analysis session expires."),
+    Setting("SESSION_MAX_CONCURRENT", int, 3, "Open analysis sessions one person may have at a time."),
+    Setting("SESSION_CPU_SECONDS_DAILY", int, 600, "Sandbox CPU seconds one person's session runs may use per day (UTC)."),
+    Setting("SESSION_MAX_CODE_BYTES", int, 64 * 1024, "Largest code of one run (cell), in bytes of UTF-8; larger answers 413."),
+    Setting("SESSION_QUEUE_URL", str, "", "Run queue: empty runs cells on worker threads inside each web process; `redis://host:6379/0` queues them in Redis for `kaifang run-worker`, which holds the sandbox pool."),
+    Setting("SESSION_QUEUE_THREADS", int, 0, "Threads taking runs off the queue (per web process, or per `kaifang run-worker`); 0 means SANDBOX_WORKERS."),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -186,6 +193,8 @@ def _validate(values: dict[str, Any]) -> None:
     for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
                 "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS", "API_PAGE_SIZE",
                 "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SANDBOX_WALL_SECONDS"):
+                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SESSION_IDLE_MINUTES", "SESSION_MAX_CONCURRENT",
+                "SESSION_MAX_CODE_BYTES"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
     _validate_limits(values)
@@ -209,6 +218,10 @@ def _validate_limits(values: dict[str, Any]) -> None:
         raise ConfigError("AUDIT_CODE_STORAGE must be `encrypted` or `hash`")
     if values["ACCESS_REVIEW_WORKING_DAYS"] < 1:
         raise ConfigError("ACCESS_REVIEW_WORKING_DAYS must be positive")
+    if values["SESSION_QUEUE_URL"] and not values["SESSION_QUEUE_URL"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("SESSION_QUEUE_URL must be empty or a redis:// URL")
+    if values["SESSION_QUEUE_THREADS"] < 0 or values["SESSION_CPU_SECONDS_DAILY"] < 0:
+        raise ConfigError("SESSION_QUEUE_THREADS and SESSION_CPU_SECONDS_DAILY must be 0 or more")
     if values["PROXY_TRUSTED_HOPS"] < 0:
         raise ConfigError("PROXY_TRUSTED_HOPS must be 0 or more")
 

@@ -78,7 +78,7 @@ class Invalid(PortalError):
 
 
 def wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path.endswith(".json"):
+    if request.path.startswith(("/api/", "/notebook/api/")) or request.path.endswith(".json"):
         return True  # a .json address (chart values, map points, metadata) never answers HTML
     best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
     return best in {"application/json", "application/problem+json"}

@@ -68,7 +68,7 @@ def execute(request: dict[str, Any], client: QueryClient, limits: Limits) -> dic
     printer, log = Printer(limits.output_bytes), OutputLog(limits)
     names = api_names(client, log)
     env = restricted_globals(Hooks(printer=printer, names=names))
-    env.update(state.import_state(request.get("state")))
+    env.update(state.import_state(request.get("state"), client))
     failure: BaseException | None = None
     try:
         exec(code, env)  # noqa: S102 - RestrictedPython-compiled code with every hook bound

@@ -23,3 +23,4 @@ from portal.api.hooks import count_call, finish_response  # noqa: E402
 bp.after_request(count_call)
 bp.after_app_request(finish_response)
 from portal.search import api as _search_api  # noqa: E402,F401 - the search routes
+from portal.sessions import api as _sessions_api  # noqa: E402,F401 - analysis sessions

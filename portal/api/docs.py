@@ -33,12 +33,20 @@ EXAMPLES = {
     "create_application": "/api/v1/applications",
     "application": "/api/v1/applications/1",
     "withdraw_application": "/api/v1/applications/1/withdraw",
+    "analysis_sessions": "/api/v1/sessions",
+    "create_analysis_session": "/api/v1/sessions",
+    "analysis_session": "/api/v1/sessions/SESSION_ID",
+    "close_analysis_session": "/api/v1/sessions/SESSION_ID",
+    "create_session_run": "/api/v1/sessions/SESSION_ID/runs",
+    "session_run": "/api/v1/runs/RUN_ID?wait=30",
 }
 # JSON bodies of the example calls of POST endpoints.
 BODIES = {
     "create_application": '{"datasets": ["clinic-visits-synthetic"], "purpose": "门诊费用的区域差异研究", '
                           '"organisation": "Nankai University", "duration_days": 90}',
     "withdraw_application": '{"reason": "no longer needed"}',
+    "create_analysis_session": '{"datasets": ["nyc-flights-2013"]}',
+    "create_session_run": '{"code": "t = dataset(\\"nyc-flights-2013\\")\\nprint(t.count())"}',
 }
 
 

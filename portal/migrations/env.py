@@ -8,6 +8,7 @@ import portal.access.models  # noqa: F401
 import portal.accounts.models  # noqa: F401 - registers tables on Base.metadata
 import portal.analysis.models  # noqa: F401
 import portal.catalog.models  # noqa: F401
+import portal.sessions.models  # noqa: F401
 from portal.db import Base
 
 target_metadata = Base.metadata

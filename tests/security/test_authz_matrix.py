@@ -118,6 +118,12 @@ MATRIX = [
     ("api.create_application", "POST", "/api/v1/applications", dict.fromkeys(ROLES, 401)),
     ("api.application", "GET", "/api/v1/applications/1", dict.fromkeys(ROLES, 401)),
     ("api.withdraw_application", "POST", "/api/v1/applications/1/withdraw", dict.fromkeys(ROLES, 401)),
+    # The notebook pages (issue 12 item 4): a sign-in, and another person's session is a 404 like an
+    # unknown one (with a real session of another developer: tests/integration/analysis/test_notebook_pages.py).
+    ("notebook.sessions_page", "GET", "/notebook/", signed_in(200)),
+    ("notebook.session_page", "GET", "/notebook/no-such-session", signed_in(404)),
+    ("notebook.export", "GET", "/notebook/no-such-session/export.py", signed_in(404)),
+    ("notebook.budget", "GET", "/notebook/no-such-session/budget", signed_in(404)),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.

@@ -120,10 +120,10 @@ def test_range_is_capped():
 
 def test_state_round_trips_between_runs():
     first = run("n = 3\nnames = ['a', 'b']\npair = (1, 2)\nnested = {'k': [1.5, None, True]}\n"
-                "def helper():\n    return 1\nimport math\nt = dataset('people')")
+                "def helper():\n    return 1\nimport math")
     assert first["state"] == {"n": 3, "names": ["a", "b"], "pair": [1, 2],
-                              "nested": {"k": [1.5, None, True]}}
-    assert "t" in first["message"]
+                              "nested": {"k": [1.5, None, True]}, "math": {"$module": "math"}}
+    assert "helper" not in first["state"] and "not kept" not in first["message"]
     second = run("print(n + len(names), nested['k'][0])", state_in=first["state"])
     assert second["stdout"] == "5 1.5\n"
 
@@ -134,6 +134,53 @@ def test_frames_survive_in_state():
     assert revived.columns == ("district", "count")
     second = run("print(f.rows[0], len(f))", state_in=first["state"])
     assert second["stdout"] == "('east', 20) 3\n"
+
+
+def test_lazy_tables_and_group_bys_survive_as_plans_and_query_again():
+    first = run("t = dataset('people').filter(col('age') >= 18)\ng = t.group_by('district')")
+    assert first["state"]["t"] == {"$lazy": {"source": "people", "steps": [
+        {"op": "filter", "predicate": first["state"]["t"]["$lazy"]["steps"][0]["predicate"]}]}}
+    assert first["state"]["g"]["$group"]["keys"] == ["district"]
+    second = run("print(g.agg(count()).sort('district').collect().rows[0])\nprint(repr(t))",
+                 state_in=first["state"])
+    assert second["status"] == "ok", second
+    assert second["stdout"].splitlines()[1] == "<lazy table 'people'>"
+
+
+def test_a_revived_table_queries_through_the_new_runs_client_only():
+    revived = state.import_state({"t": {"$lazy": {"source": "people", "steps": []}}})["t"]
+    with pytest.raises(QueryRefused):
+        revived.count()
+
+
+def test_dates_survive_in_state():
+    first = run("import datetime\nd = datetime.date(2024, 2, 29)\n"
+                "ts = datetime.datetime(2024, 1, 2, 3, 4, 5)\nspan = ts - datetime.datetime(2024, 1, 1)\n"
+                "at = datetime.time(12, 30)\ndays = [d, {'when': d}]")
+    assert first["state"]["d"] == {"$date": "2024-02-29"}
+    assert first["state"]["span"] == {"$timedelta": [1, 11045, 0]}
+    second = run("print(d.year, (d + span).isoformat(), ts.hour, at.minute, days[1]['when'] == d)",
+                 state_in=first["state"])
+    assert second["stdout"] == "2024 2024-03-01 3 30 True\n", second
+
+
+def test_imports_last_like_in_a_notebook_through_the_allow_list():
+    first = run("import statistics\nfrom math import sqrt\nfrom datetime import date")
+    assert first["state"] == {"statistics": {"$module": "statistics"}, "sqrt": {"$import": ["math", "sqrt"]},
+                              "date": {"$import": ["datetime", "date"]}}
+    second = run("print(sqrt(16), statistics.mean([1, 3]), date(2024, 1, 1).year)", state_in=first["state"])
+    assert second["stdout"] == "4.0 2 2024\n", second
+    forged = state.import_state({"m": {"$module": "os"}, "f": {"$import": ["os", "system"]},
+                                 "g": {"$import": ["math", "__loader__"]}})
+    assert forged == {"m": {"$module": "os"}, "f": {"$import": ["os", "system"]},
+                      "g": {"$import": ["math", "__loader__"]}}
+
+
+def test_tags_that_do_not_revive_stay_plain_dicts():
+    revived = state.import_state({"a": {"$lazy": {"source": "../etc", "steps": []}},
+                                  "b": {"$date": "not a date"}, "c": {"$group": {"table": 1}}})
+    assert revived == {"a": {"$lazy": {"source": "../etc", "steps": []}}, "b": {"$date": "not a date"},
+                       "c": {"$group": {"table": 1}}}
 
 
 def test_state_skips_non_json_values_and_respects_the_cap():

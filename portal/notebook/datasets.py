@@ -1,0 +1,108 @@
+"""Which datasets a notebook can use, and what the page shows of them.
+
+A session may name open datasets and the conditional ones under an active grant (the same rule
+`access.usable_datasets` applies to every run); closed ones never. What the page receives is
+public metadata only, cut to the grant's columns: names, types, descriptions, declared levels
+(for completion and for telling suppressed groups apart) and whether a sample can be downloaded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from portal.access.service import UsableDataset, usable_datasets
+from portal.analysis.disclosure import Rules
+from portal.analysis.models import ReleaseLedger
+from portal.auth import Actor
+from portal.catalog.models import Dataset
+from portal.catalog.queries import visible_datasets
+from portal.errors import Forbidden, NotFound
+from portal.filters import localized
+
+
+def startable(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Datasets a new session may use: conditional ones under a grant first, then open ones."""
+    found = session.scalars(visible_datasets(actor).where(Dataset.open_class.in_(("open", "conditional")),
+                                                          Dataset.current_version_id.is_not(None))
+                            .order_by(Dataset.open_class, Dataset.slug)).all()
+    granted = []
+    for dataset in found:
+        if dataset.open_class == "conditional":
+            try:
+                usable_datasets(session, actor, [dataset.slug])
+            except (Forbidden, NotFound):
+                continue
+        granted.append({"slug": dataset.slug, "title": localized(dataset, "title"), "open_class": dataset.open_class})
+    return granted
+
+
+def describe(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
+    """The session's datasets as the page shows them. A dataset whose grant has ended since the
+    session opened is still described (from public metadata), marked `usable: False`."""
+    rows = session.scalars(visible_datasets(actor).where(Dataset.slug.in_(list(slugs)))
+                           .options(selectinload(Dataset.fields), selectinload(Dataset.current_version))).all()
+    by_slug = {d.slug: d for d in rows}
+    described = []
+    for slug in slugs:
+        dataset = by_slug.get(slug)
+        if dataset is None:
+            continue
+        usable = _usable(session, actor, slug)
+        visible = usable.columns if usable is not None else None
+        fields = [{"name": f.name, "type": f.type, "description": localized(f, "description"),
+                   "levels": list(f.levels) if f.levels else None, "identifier": f.identifier,
+                   "sensitive": f.sensitive}
+                  for f in sorted(dataset.fields, key=lambda f: f.position) if visible is None or f.name in visible]
+        version = dataset.current_version
+        described.append({"slug": slug, "title": localized(dataset, "title"), "open_class": dataset.open_class,
+                          "version": version.number if version else None, "usable": usable is not None,
+                          "has_sample": bool(version and version.sample_path), "fields": fields})
+    return described
+
+
+def _usable(session: Session, actor: Actor, slug: str) -> UsableDataset | None:
+    try:
+        return usable_datasets(session, actor, [slug])[0]
+    except (Forbidden, NotFound):
+        return None
+
+
+def declared_levels(datasets: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Group keys with public levels, by column name, from the session's conditional datasets
+    (a name declared differently by two datasets is left out: the page could not tell which)."""
+    levels: dict[str, list[Any]] = {}
+    clashes = set()
+    for d in datasets:
+        if d["open_class"] != "conditional":
+            continue
+        for f in d["fields"]:
+            if not f["levels"]:
+                continue
+            if f["name"] in levels and levels[f["name"]] != f["levels"]:
+                clashes.add(f["name"])
+            levels[f["name"]] = f["levels"]
+    return {name: values for name, values in levels.items() if name not in clashes}
+
+
+
+def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """What is left today of each conditional grant's cell budget (the ledger `submit_run` charges,
+    on the same calendar day), and the query cap of one run (the strictest of the datasets)."""
+    grants, caps = [], []
+    datasets = {d.slug: d for d in session.scalars(select(Dataset).where(Dataset.slug.in_(list(slugs))))}
+    for slug in slugs:
+        usable = _usable(session, actor, slug)
+        if usable is None or slug not in datasets:
+            continue
+        caps.append(Rules.with_overrides(datasets[slug].disclosure).queries_per_run)
+        if usable.grant_id is None:
+            continue
+        daily = usable.daily_cell_budget or 0
+        spent = session.scalar(select(ReleaseLedger.cells).where(
+            ReleaseLedger.grant_id == usable.grant_id, ReleaseLedger.day == date.today())) or 0
+        grants.append({"dataset": slug, "cells_daily": daily, "cells_left": max(0, daily - spent)})
+    return {"grants": grants, "queries_per_run": min(caps) if caps else None}

@@ -1,0 +1,268 @@
+"""Analysis sessions: open, list, read, close; submit a cell; read or wait for a run.
+
+The JSON API and the notebook's routes both call these, with the actor and the limits of the
+configuration. A session belongs to one person: anyone else (whatever their role) is told it
+does not exist (404), as for an unknown id. Submitting only records the run as `queued`; the
+caller hands the session to the queue (`portal.sessions.queue`) and the cell runs in a queue
+worker (`portal.sessions.worker`), never in the web request.
+
+Sessions expire lazily: every read of a person's sessions first marks their idle ones expired,
+so no timer is needed and an expired session is never used again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from portal.access.service import usable_datasets
+from portal.analysis.service import MAX_DATASETS
+from portal.auth import Actor
+from portal.catalog.models import utcnow
+from portal.errors import N_, Conflict, Invalid, NotFound, PortalError, TooLarge, Unauthorized
+from portal.sessions import permissions
+from portal.sessions.models import AnalysisSession, SessionRun
+from portal.sessions.schemas import Budget, RunView, SessionView
+
+MAX_PENDING_RUNS = 20  # queued or running cells of one session: a notebook's "run all", not a flood
+FINISHED = ("done", "error")
+
+
+class TooManySessions(Conflict):
+    code, title = "too-many-sessions", N_("Too many open sessions")
+
+
+class SessionExpired(PortalError):
+    status, code, title = 404, "session-expired", N_("Session expired")
+
+
+class SessionClosed(Conflict):
+    code, title = "session-closed", N_("Session closed")
+
+
+class CodeTooLarge(TooLarge):
+    code, title = "code-too-large", N_("Code too large")
+
+
+class BudgetExhausted(PortalError):
+    status, code, title = 429, "cpu-budget-exhausted", N_("Daily CPU budget used up")
+
+
+class TooManyPendingRuns(PortalError):
+    status, code, title = 429, "too-many-pending-runs", N_("Too many runs waiting")
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle_minutes: int = 30
+    max_concurrent: int = 3
+    cpu_seconds_daily: int = 600
+    max_code_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SessionLimits:
+        return cls(int(config["SESSION_IDLE_MINUTES"]), int(config["SESSION_MAX_CONCURRENT"]),
+                   int(config["SESSION_CPU_SECONDS_DAILY"]), int(config["SESSION_MAX_CODE_BYTES"]))
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=self.idle_minutes)
+
+
+def new_id() -> str:
+    """A random URL-safe id (128 bits): ids are not guessable, though ownership is what protects."""
+    return secrets.token_urlsafe(16)
+
+
+def _person(actor: Actor) -> int:
+    if not permissions.can_use_sessions(actor):
+        raise Unauthorized("sign in, or use an API key with the sandbox:run scope", code="unauthorized")
+    assert actor.user_id is not None
+    return actor.user_id
+
+
+def open_session(db: Session, actor: Actor, datasets: list[str], limits: SessionLimits) -> SessionView:
+    """Open a session on `datasets` (each must be analysable by the actor now).
+
+    Raises:
+        Unauthorized: anonymous. NotFound / Forbidden: a dataset (see `access.usable_datasets`).
+        Invalid: too many datasets. TooManySessions: SESSION_MAX_CONCURRENT open already.
+    """
+    user_id = _person(actor)
+    if len(datasets) > MAX_DATASETS:
+        raise Invalid(f"at most {MAX_DATASETS} datasets per session", errors={"datasets": ["too many"]})
+    usable = usable_datasets(db, actor, datasets)
+    expire_idle(db, user_id=user_id)
+    open_now = _open_count(db, user_id)
+    if open_now >= limits.max_concurrent:
+        raise TooManySessions(f"you have {open_now} open sessions, the most allowed is {limits.max_concurrent}; "
+                              "close one (DELETE) or let it expire")
+    now = utcnow()
+    record = AnalysisSession(id=new_id(), user_id=user_id, datasets=[u.slug for u in usable], status="open",
+                             created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
+    db.add(record)
+    db.commit()
+    return _view(db, record, [], limits)
+
+
+def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: int = 50) -> list[SessionView]:
+    """The actor's sessions, newest first (closed and expired ones too: their cells can be reopened)."""
+    user_id = _person(actor)
+    expire_idle(db, user_id=user_id)
+    found = db.scalars(select(AnalysisSession).where(AnalysisSession.user_id == user_id)
+                       .order_by(AnalysisSession.created_at.desc()).limit(limit)).all()
+    runs = _runs_of(db, [s.id for s in found])
+    budget = budget_of(db, user_id, limits)
+    return [_view(db, s, runs.get(s.id, []), limits, budget) for s in found]
+
+
+def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimits) -> SessionView:
+    """Raises: NotFound (`session-not-found`): unknown, or another person's."""
+    found = _own(db, actor, session_id)
+    return _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
+
+
+def close_session(db: Session, actor: Actor, session_id: str) -> None:
+    """Close a session (its cells stay readable; closing twice is fine). Its state is dropped.
+
+    Raises: NotFound.
+    """
+    found = _own(db, actor, session_id)
+    if found.status == "open":
+        found.status = "closed"
+    found.state = None
+    db.commit()
+
+
+def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: SessionLimits) -> RunView:
+    """Record a cell as queued in an open session; the caller enqueues the session.
+
+    Raises:
+        NotFound: no such session of the actor. SessionExpired (404), SessionClosed (409).
+        CodeTooLarge (413). BudgetExhausted (429): no CPU seconds left today.
+        TooManyPendingRuns (429): MAX_PENDING_RUNS cells of the session are waiting already.
+    """
+    found = _own(db, actor, session_id)
+    _require_open(found)
+    size = len(code.encode("utf-8", "surrogatepass"))
+    if size > limits.max_code_bytes:
+        raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
+    budget = budget_of(db, found.user_id, limits)
+    if budget.cpu_seconds_left <= 0:
+        raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
+                              headers={"Retry-After": str(seconds_to_midnight())})
+    pending = db.scalar(select(func.count()).select_from(SessionRun).where(
+        SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
+    if pending >= MAX_PENDING_RUNS:
+        raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
+                                 headers={"Retry-After": "5"})
+    now = utcnow()
+    run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
+                     status="queued", submitted_at=now)
+    found.next_index += 1
+    found.last_used_at, found.expires_at = now, now + limits.idle
+    db.add(run)
+    db.commit()
+    return run_view(run)
+
+
+def get_run(db: Session, actor: Actor, run_id: str) -> RunView:
+    """Raises: NotFound (`run-not-found`): unknown, or another person's."""
+    user_id = _person(actor)
+    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
+    if run is None or run.user_id != user_id:
+        raise NotFound("run", run_id[:40])
+    return run_view(run)
+
+
+def read_run(db: Session, run_id: str) -> SessionRun | None:
+    """A fresh read of a run (ending the session's transaction first, so a commit of another
+    process is seen on SQLite too)."""
+    db.rollback()
+    return db.get(SessionRun, run_id)
+
+
+def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
+    used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
+        SessionRun.user_id == user_id, SessionRun.finished_at >= start_of_day())) or 0.0
+    used = round(float(used), 3)
+    return Budget(sessions_open=_open_count(db, user_id), sessions_max=limits.max_concurrent,
+                  cpu_seconds_used_today=used, cpu_seconds_daily=limits.cpu_seconds_daily,
+                  cpu_seconds_left=round(max(0.0, limits.cpu_seconds_daily - used), 3))
+
+
+def actor_budget(db: Session, actor: Actor, limits: SessionLimits) -> Budget | None:
+    return budget_of(db, actor.user_id, limits) if permissions.can_use_sessions(actor) and actor.user_id else None
+
+
+def expire_idle(db: Session, *, user_id: int | None = None, now: datetime | None = None) -> int:
+    """Mark open sessions idle past their expiry as expired (and drop their state); returns how many."""
+    now = now or utcnow()
+    stmt = (update(AnalysisSession).where(AnalysisSession.status == "open", AnalysisSession.expires_at < now)
+            .values(status="expired", state=None))
+    if user_id is not None:
+        stmt = stmt.where(AnalysisSession.user_id == user_id)
+    changed = db.execute(stmt).rowcount or 0
+    db.commit()
+    return changed
+
+
+def start_of_day(now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def seconds_to_midnight() -> int:
+    now = datetime.now(UTC)
+    return int((now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()) + 1
+
+
+def run_view(run: SessionRun) -> RunView:
+    return RunView(id=run.id, session_id=run.session_id, index=run.index, status=run.status, code=run.code,
+                   submitted_at=run.submitted_at, started_at=run.started_at, finished_at=run.finished_at,
+                   result=run.result, audit_run_id=run.audit_run_id)
+
+
+def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
+    user_id = _person(actor)
+    found = db.get(AnalysisSession, session_id) if len(session_id) <= 32 else None
+    if found is None or found.user_id != user_id:
+        raise NotFound("session", session_id[:40])
+    if found.status == "open" and found.expires_at < utcnow():
+        expire_idle(db, user_id=user_id)
+        db.refresh(found)
+    return found
+
+
+def _require_open(found: AnalysisSession) -> None:
+    if found.status == "expired":
+        raise SessionExpired(f"session {found.id} expired after being idle; open a new one")
+    if found.status == "closed":
+        raise SessionClosed(f"session {found.id} is closed; open a new one")
+
+
+def _open_count(db: Session, user_id: int) -> int:
+    return db.scalar(select(func.count()).select_from(AnalysisSession).where(
+        AnalysisSession.user_id == user_id, AnalysisSession.status == "open")) or 0
+
+
+def _runs_of(db: Session, session_ids: list[str]) -> dict[str, list[SessionRun]]:
+    runs: dict[str, list[SessionRun]] = {}
+    if not session_ids:
+        return runs
+    for run in db.scalars(select(SessionRun).where(SessionRun.session_id.in_(session_ids)).order_by(SessionRun.index)):
+        runs.setdefault(run.session_id, []).append(run)
+    return runs
+
+
+def _view(db: Session, found: AnalysisSession, runs: list[SessionRun], limits: SessionLimits,
+          budget: Budget | None = None) -> SessionView:
+    return SessionView(id=found.id, datasets=tuple(found.datasets), status=found.status, created_at=found.created_at,
+                       last_used_at=found.last_used_at, expires_at=found.expires_at,
+                       runs=tuple(run_view(r) for r in runs), budget=budget or budget_of(db, found.user_id, limits))

@@ -1,0 +1,75 @@
+"""An instance with a conditional dataset (clinic visits) and an open one (flights), and helpers
+that drive analysis sessions over API v1 with keys, as an outside developer would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.access.service import grant_access
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.db import session_scope
+from tests import factories
+from tests.conftest import DATASETS, make_app
+from tests.integration.analysis.conftest import write_fixed_key
+
+CLINIC = "clinic-visits-synthetic"
+FLIGHTS = "nyc-flights-2013"
+SCOPE = ("sandbox:run",)
+
+
+def build_app(root: Path, **config):
+    app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1, **config)
+    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
+    with app.app_context(), session_scope(app) as session:
+        for slug in (CLINIC, FLIGHTS):
+            publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))
+    return app
+
+
+@pytest.fixture(scope="module")
+def sessions_app(tmp_path_factory):
+    return build_app(tmp_path_factory.mktemp("sessions"))
+
+
+def grant(app, email: str, slug: str = CLINIC, cells: int = 500) -> int:
+    with app.app_context(), session_scope(app) as session:
+        return grant_access(session, SYSTEM, email=email, slug=slug, days=5, purpose="tests",
+                            daily_cell_budget=cells, disclosure_mode=None, daily_epsilon=None)
+
+
+class Analyst:
+    """A developer with a `sandbox:run` key and a client of the app."""
+
+    def __init__(self, app, *, scopes=SCOPE, role="developer"):
+        self.app = app
+        self.email = factories.user(app, role)
+        self.key = factories.api_key(app, self.email, scopes=scopes)
+        self.client = app.test_client()
+        self.headers = {"X-API-Key": self.key}
+
+    def get(self, path, **kw):
+        return self.client.get(path, headers=self.headers, **kw)
+
+    def post(self, path, json, **kw):
+        return self.client.post(path, json=json, headers=self.headers, **kw)
+
+    def delete(self, path):
+        return self.client.delete(path, headers=self.headers)
+
+    def open(self, *datasets):
+        answer = self.post("/api/v1/sessions", {"datasets": list(datasets)})
+        assert answer.status_code == 201, answer.json
+        return answer.json["id"]
+
+    def run(self, session_id, code, wait=30):
+        submitted = self.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
+        assert submitted.status_code == 202, submitted.json
+        return self.get(f"/api/v1/runs/{submitted.json['id']}?wait={wait}").json
+
+
+@pytest.fixture
+def analyst(sessions_app):
+    return lambda **kw: Analyst(sessions_app, **kw)

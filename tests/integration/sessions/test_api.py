@@ -1,0 +1,185 @@
+"""Analysis sessions over API v1 with keys: the whole life of a session, the state carried from
+cell to cell, every refusal as a problem with its stable code, budgets, grants revoked mid-way."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from portal.access import reviews
+from portal.analysis.models import AnalysisRun
+from portal.auth import SYSTEM
+from portal.catalog.models import utcnow
+from portal.db import session_scope
+from portal.sessions.models import AnalysisSession
+from tests.integration.sessions.conftest import CLINIC, FLIGHTS, build_app, grant
+
+
+def test_a_session_runs_cells_in_order_and_keeps_lazy_tables_and_dates(analyst):
+    me = analyst()
+    created = me.post("/api/v1/sessions", {"datasets": [FLIGHTS]})
+    assert created.status_code == 201
+    body = created.json
+    assert created.headers["Location"].endswith(f"/api/v1/sessions/{body['id']}")
+    assert body["status"] == "open" and body["datasets"] == [FLIGHTS] and body["runs"] == []
+    assert body["budget"]["sessions_open"] == 1 and body["budget"]["cpu_seconds_left"] == 600
+    assert created.headers["X-Sandbox-CPU-Seconds-Left"] == "600"
+
+    first = me.run(body["id"], "import datetime\n"
+                               "jfk = dataset('nyc-flights-2013').filter(col('origin') == 'JFK')\n"
+                               "by_carrier = jfk.group_by('carrier')\n"
+                               "day = datetime.date(2013, 1, 1)\n"
+                               "n = 2\n")
+    assert first["status"] == "done" and first["result"]["status"] == "ok", first
+    assert first["result"]["variables"] == ["by_carrier", "datetime", "day", "jfk", "n"]
+    assert first["audit_run_id"] and first["index"] == 0
+    second = me.run(body["id"], "print(jfk.count() > 0, (day + datetime.timedelta(days=n)).isoformat())\n"
+                                "t = by_carrier.agg(count()).sort('carrier').collect()\n"
+                                "print(t.columns)")
+    assert second["result"]["status"] == "ok", second
+    assert second["result"]["stdout"] == "True 2013-01-03\n('carrier', 'count')\n"
+    assert second["index"] == 1
+
+    session = me.get(f"/api/v1/sessions/{body['id']}").json
+    assert [r["index"] for r in session["runs"]] == [0, 1]
+    assert session["runs"][0]["code"].startswith("import datetime")
+    assert session["budget"]["cpu_seconds_used_today"] > 0
+    assert me.get("/api/v1/sessions").json[0]["id"] == body["id"]
+    with session_scope(me.app) as db:  # each cell has its steward audit record
+        assert db.get(AnalysisSession, body["id"]).state["day"] == {"$date": "2013-01-01"}
+        assert db.query(AnalysisRun).filter_by(run_id=second["audit_run_id"]).one().user_email == me.email
+
+    assert me.delete(f"/api/v1/sessions/{body['id']}").status_code == 204
+    assert me.delete(f"/api/v1/sessions/{body['id']}").status_code == 204  # closing twice is fine
+    closed = me.post(f"/api/v1/sessions/{body['id']}/runs", {"code": "print(n)"})
+    assert closed.status_code == 409 and closed.json["code"] == "session-closed"
+    assert me.get(f"/api/v1/sessions/{body['id']}").json["status"] == "closed"
+
+
+def test_state_never_crosses_sessions_or_people(analyst):
+    me, other = analyst(), analyst()
+    mine, second = me.open(), me.open()
+    theirs = other.open()
+    assert me.run(mine, "secret = 42")["result"]["status"] == "ok"
+    for session_id, who in ((second, me), (theirs, other)):
+        leaked = who.run(session_id, "print(secret)")
+        assert leaked["result"]["status"] == "error" and "secret" in leaked["result"]["message"]
+
+
+def test_another_persons_session_and_run_do_not_exist_for_you(analyst):
+    owner, other = analyst(), analyst(role="steward")
+    session_id = owner.open()
+    run_id = owner.post(f"/api/v1/sessions/{session_id}/runs", {"code": "x = 1"}).json["id"]
+    for answer in (other.get(f"/api/v1/sessions/{session_id}"), other.delete(f"/api/v1/sessions/{session_id}"),
+                   other.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(x)"})):
+        assert answer.status_code == 404 and answer.json["code"] == "session-not-found"
+        assert answer.mimetype == "application/problem+json"
+    stolen = other.get(f"/api/v1/runs/{run_id}")
+    assert stolen.status_code == 404 and stolen.json["code"] == "run-not-found"
+    assert owner.get(f"/api/v1/runs/{run_id}?wait=30").json["status"] == "done"
+    unknown = owner.get("/api/v1/sessions/no-such-session")
+    assert unknown.status_code == 404 and unknown.json["code"] == "session-not-found"
+    assert owner.get("/api/v1/sessions/" + "x" * 200).status_code == 404
+
+
+def test_an_idle_session_expires(analyst):
+    me = analyst()
+    session_id = me.open()
+    with session_scope(me.app) as db:
+        db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id)
+                   .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+    refused = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(1)"})
+    assert refused.status_code == 404 and refused.json["code"] == "session-expired"
+    assert me.get(f"/api/v1/sessions/{session_id}").json["status"] == "expired"
+
+
+def test_code_over_the_size_limit_is_413(analyst):
+    me = analyst()
+    session_id = me.open()
+    big = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "x = 1\n" + "#" * (64 * 1024)})
+    assert big.status_code == 413 and big.json["code"] == "code-too-large"
+    assert me.get(f"/api/v1/sessions/{session_id}").json["runs"] == []
+
+
+def test_too_many_open_sessions_is_409_until_one_closes(analyst):
+    me = analyst()
+    opened = [me.open() for _ in range(3)]
+    refused = me.post("/api/v1/sessions", {"datasets": []})
+    assert refused.status_code == 409 and refused.json["code"] == "too-many-sessions"
+    assert me.delete(f"/api/v1/sessions/{opened[0]}").status_code == 204
+    assert me.post("/api/v1/sessions", {"datasets": []}).status_code == 201
+
+
+def test_wait_answers_at_its_timeout_with_the_run_still_queued(analyst):
+    """A session held by another (live) worker: its cell stays queued, and `wait` gives up."""
+    me = analyst()
+    session_id = me.open()
+    with session_scope(me.app) as db:
+        db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id)
+                   .values(claimed_by="another-worker", claimed_until=utcnow() + timedelta(minutes=5)))
+        db.commit()
+    run_id = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(1)"}).json["id"]
+    waited = me.get(f"/api/v1/runs/{run_id}?wait=0.3")
+    assert waited.status_code == 200 and waited.json["status"] == "queued" and waited.json["result"] is None
+    for bad in ("31", "-1", "soon"):
+        answer = me.get(f"/api/v1/runs/{run_id}?wait={bad}")
+        assert answer.status_code == 400 and answer.json["code"] == "bad-parameter"
+
+
+def test_a_revoked_grant_stops_the_next_cell(analyst):
+    me = analyst()
+    grant_id = grant(me.app, me.email)
+    session_id = me.open(CLINIC)
+    first = me.run(session_id, "t = dataset('clinic-visits-synthetic').group_by('district').agg(count()).collect()\n"
+                               "print(len(t))")
+    assert first["result"]["status"] == "ok" and first["result"]["stdout"] == "16\n", first
+    with me.app.app_context(), session_scope(me.app) as db:
+        reviews.revoke_grant(db, SYSTEM, grant_id, reason="test")
+    second = me.run(session_id, "print(len(t))")
+    assert second["status"] == "error" and second["result"]["code"] == "no-grant", second
+    assert second["audit_run_id"] is None
+
+
+def test_a_conditional_dataset_needs_a_grant_to_open_a_session(analyst):
+    me = analyst()
+    refused = me.post("/api/v1/sessions", {"datasets": [CLINIC]})
+    assert refused.status_code == 403 and refused.json["code"] == "no-grant"
+    unknown = me.post("/api/v1/sessions", {"datasets": ["no-such-dataset"]})
+    assert unknown.status_code == 404 and unknown.json["code"] == "dataset-not-found"
+    bad = me.post("/api/v1/sessions", {"datasets": "flights"})
+    assert bad.status_code == 400 and bad.json["code"] == "bad-body"
+
+
+def test_keys_need_the_sandbox_scope(analyst, sessions_app):
+    reader = analyst(scopes=("catalog:read", "rows:read"))
+    for answer in (reader.get("/api/v1/sessions"), reader.post("/api/v1/sessions", {"datasets": []})):
+        assert answer.status_code == 403 and answer.json["code"] == "insufficient-scope"
+    anonymous = sessions_app.test_client().post("/api/v1/sessions", json={"datasets": []})
+    assert anonymous.status_code == 401 and anonymous.json["code"] == "key-required"
+
+
+def test_the_cpu_budget_is_enforced_and_reported(tmp_path, analyst):
+    from tests.integration.sessions.conftest import Analyst
+
+    app = build_app(tmp_path, SESSION_CPU_SECONDS_DAILY=0)
+    me = Analyst(app)
+    session_id = me.open()
+    assert me.get(f"/api/v1/sessions/{session_id}").json["budget"]["cpu_seconds_left"] == 0
+    refused = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(1)"})
+    assert refused.status_code == 429 and refused.json["code"] == "cpu-budget-exhausted"
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_sessions_are_in_the_openapi_document(sessions_app):
+    document = sessions_app.test_client().get("/api/v1/openapi.json").json
+    paths = document["paths"]
+    assert set(paths["/api/v1/sessions"]) == {"get", "post"}
+    assert set(paths["/api/v1/sessions/{session_id}"]) == {"get", "delete"}
+    assert "204" in paths["/api/v1/sessions/{session_id}"]["delete"]["responses"]
+    run = paths["/api/v1/sessions/{session_id}/runs"]["post"]
+    assert "202" in run["responses"] and run["x-scope"] == "sandbox:run"
+    wait = next(p for p in paths["/api/v1/runs/{run_id}"]["get"]["parameters"] if p["name"] == "wait")
+    assert wait["schema"]["maximum"] == 30
+    assert {"SessionView", "RunView", "Budget"} <= set(document["components"]["schemas"])

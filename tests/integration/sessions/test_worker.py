@@ -1,0 +1,57 @@
+"""The queue worker's lease on a session: one worker at a time, cells in order, a dead worker's
+cell marked lost (never re-run), and what stewards see of the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from portal.catalog.models import utcnow
+from portal.db import session_scope
+from portal.sessions.models import AnalysisSession, SessionRun
+from portal.sessions.worker import process_session
+from tests.integration.sessions.conftest import Analyst, build_app
+
+
+def _hold(app, session_id: str, *, until) -> None:
+    with session_scope(app) as db:
+        db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id)
+                   .values(claimed_by="someone-else", claimed_until=until))
+        db.commit()
+
+
+def test_a_leased_session_is_left_to_its_holder_then_a_lost_cell_is_marked_and_the_rest_run(tmp_path):
+    app = build_app(tmp_path)
+    me = Analyst(app)
+    session_id = me.open()
+    _hold(app, session_id, until=utcnow() + timedelta(minutes=5))
+    first = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "a = 1"}).json["id"]
+    second = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(a + 1)"}).json["id"]
+    notified: list[str] = []
+    assert process_session(app, session_id, notified.append) == 0  # held by a live worker: left alone
+    with session_scope(app) as db:  # that worker died in the middle of the first cell
+        db.execute(update(SessionRun).where(SessionRun.id == first).values(status="running", started_at=utcnow()))
+        db.commit()
+    _hold(app, session_id, until=utcnow() - timedelta(seconds=1))
+    assert process_session(app, session_id, notified.append) == 1
+    lost, ran = me.get(f"/api/v1/runs/{first}").json, me.get(f"/api/v1/runs/{second}").json
+    assert lost["status"] == "error" and lost["result"]["code"] == "worker-lost"
+    assert ran["status"] == "done" and ran["result"]["status"] == "error"  # `a` never got defined: not re-run
+    assert notified == [first, second]
+    with session_scope(app) as db:
+        assert db.get(AnalysisSession, session_id).claimed_by is None
+
+
+def test_stewards_see_the_queue(tmp_path, login_as):
+    app = build_app(tmp_path)
+    me = Analyst(app)
+    session_id = me.open()
+    assert me.run(session_id, "print(1)")["status"] == "done"
+    _hold(app, session_id, until=utcnow() + timedelta(minutes=5))
+    me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(2)"})
+    page = login_as("steward", app=app).get("/audit/queue")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'class="queued">1' in text and 'class="running">0' in text and "in-process" in text
+    assert "1 cells finished, 0 could not run." in text or "1 个单元格已完成" in text
