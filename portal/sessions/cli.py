@@ -13,7 +13,8 @@ import click
 def run_worker(threads: int) -> None:
     """Run analysis-session cells from the Redis queue (SESSION_QUEUE_URL) until interrupted."""
     from portal.cli import _app  # noqa: PLC0415 - the CLI imports this module
-    from portal.sessions.queue import queue_for, run_worker as work, thread_count  # noqa: PLC0415
+    from portal.sessions.queue import queue_for, thread_count  # noqa: PLC0415
+    from portal.sessions.queue import run_worker as work
 
     app = _app()
     if not app.config["SESSION_QUEUE_URL"]:

@@ -58,6 +58,13 @@ API_MATRIX = [
     ("api.create_application", "/api/v1/applications", expect(401, 403, 403, 400, 400), "POST"),  # an empty body
     ("api.application", "/api/v1/applications/999999", expect(401, 403, 403, 404, 404)),
     ("api.withdraw_application", "/api/v1/applications/999999/withdraw", expect(401, 403, 403, 404, 404), "POST"),
+    # Analysis sessions (issue 12): a key with sandbox:run; nobody else's session exists.
+    ("api.analysis_sessions", "/api/v1/sessions", expect(401, 403, 403, 200, 200)),
+    ("api.create_analysis_session", "/api/v1/sessions", expect(401, 403, 403, 201, 201), "POST"),  # {} = no datasets
+    ("api.analysis_session", "/api/v1/sessions/no-such-session", expect(401, 403, 403, 404, 404)),
+    ("api.close_analysis_session", "/api/v1/sessions/no-such-session", expect(401, 403, 403, 404, 404), "DELETE"),
+    ("api.create_session_run", "/api/v1/sessions/no-such-session/runs", expect(401, 403, 403, 400, 400), "POST"),
+    ("api.session_run", "/api/v1/runs/no-such-run", expect(401, 403, 403, 404, 404)),
 ]
 
 

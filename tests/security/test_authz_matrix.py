@@ -124,6 +124,22 @@ MATRIX = [
     ("notebook.session_page", "GET", "/notebook/no-such-session", signed_in(404)),
     ("notebook.export", "GET", "/notebook/no-such-session/export.py", signed_in(404)),
     ("notebook.budget", "GET", "/notebook/no-such-session/budget", signed_in(404)),
+    # Analysis sessions (issue 12): the notebook's routes answer JSON (401 to anonymous callers,
+    # 404 for a session that is not yours); the key routes never read the cookie (401). The
+    # per-owner matrix with real sessions is tests/security/test_sessions_matrix.py.
+    ("notebook_api.sessions", "GET", "/notebook/api/sessions", {**dict.fromkeys(ROLES, 200), "public": 401}),
+    ("notebook_api.create_session", "POST", "/notebook/api/sessions", dict.fromkeys(ROLES, 400)),  # no body
+    ("notebook_api.session", "GET", "/notebook/api/sessions/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
+    ("notebook_api.close_session", "DELETE", "/notebook/api/sessions/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
+    ("notebook_api.create_run", "POST", "/notebook/api/sessions/nope/runs", dict.fromkeys(ROLES, 400)),  # no body
+    ("notebook_api.run", "GET", "/notebook/api/runs/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
+    ("sessions.run_queue", "GET", "/audit/queue", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("api.analysis_sessions", "GET", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
+    ("api.create_analysis_session", "POST", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
+    ("api.analysis_session", "GET", "/api/v1/sessions/nope", dict.fromkeys(ROLES, 401)),
+    ("api.close_analysis_session", "DELETE", "/api/v1/sessions/nope", dict.fromkeys(ROLES, 401)),
+    ("api.create_session_run", "POST", "/api/v1/sessions/nope/runs", dict.fromkeys(ROLES, 401)),
+    ("api.session_run", "GET", "/api/v1/runs/nope", dict.fromkeys(ROLES, 401)),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.
