@@ -21,6 +21,7 @@ remembered.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 import uuid
@@ -196,10 +197,20 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                               "or apply for access to analyse it")
         raise Refused(rule, reason, run_id=record.run_id)
     tally = broker.tally
+    rows = _grid(answer["rows"], [source.levels[name] for name in question.by], len(answer["columns"]))
     return Answer(slug, source.version, question.by, question.stat, question.measure,
-                  [c["name"] for c in answer["columns"]], answer["rows"], list(answer.get("notes", [])),
+                  [c["name"] for c in answer["columns"]], rows, list(answer.get("notes", [])),
                   dict(tally.suppressed), tally.cells_charged, max(0, left - tally.cells_charged), daily_cells,
                   record.run_id, {"min_cell": rules.min_cell, "rounding_base": rules.rounding_base})
+
+
+def _grid(rows: list[list[Any]], levels: list[tuple], width: int) -> list[list[Any]]:
+    """Every combination of the declared levels, in their declared order: the broker lists only
+    the cells it releases, and a visitor should see each unlisted one, marked, in its place. The
+    grid depends on public metadata only, like the broker's candidate cells."""
+    released = {tuple(row[:len(levels)]): row for row in rows}
+    return [list(released.get(key) or [*key, *([None] * (width - len(key)))])
+            for key in itertools.product(*levels)]
 
 
 def _source(session: Session, actor: Actor, slug: str, settings: AnalysisSettings):

@@ -86,3 +86,32 @@ def test_a_broker_refusal_is_audited_and_explained(client, analysis_app):
         run = session.scalars(select(AnalysisRun).where(AnalysisRun.user_email == "public")
                               .order_by(AnalysisRun.id.desc())).first()
         assert run.status == "refused" and run.refusals[0]["rule"] == "too-many-groups"
+
+
+def test_the_conditional_dataset_page_offers_the_form_without_sensitive_fields(client):
+    page = client.get(f"/datasets/{CLINIC}").get_data(as_text=True)
+    assert 'id="public-aggregate"' in page and 'name="by1"' in page
+    form = page.split('id="public-aggregate"')[1].split("</form>")[0]
+    assert 'value="district"' in form and 'value="cost"' not in form and 'value="patient_id"' not in form
+
+
+def test_the_page_answers_with_a_table_a_chart_and_explained_suppressions(client):
+    with client.session_transaction() as cookie:
+        cookie["locale"] = "en"
+    response = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=diagnosis_group&by2=sex&stat=count")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'class="chart-figure public-chart"' in page and "js/public-aggregate.js" in page
+    assert 'class="suppressed"' in page and "too few records" in page  # 妊娠 × 男 has no records
+
+
+def test_the_page_explains_a_refusal_in_the_visitors_language(client):
+    response = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=cost")  # the default language: zh_CN
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'data-code="sensitive-field"' in page and "敏感" in page
+
+
+def test_the_page_of_an_open_dataset_is_forbidden(client):
+    response = client.get("/datasets/nyc-flights-2013/public-aggregate?by1=origin", headers={"Accept": "text/html"})
+    assert response.status_code == 403
