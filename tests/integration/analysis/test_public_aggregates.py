@@ -115,3 +115,24 @@ def test_the_page_explains_a_refusal_in_the_visitors_language(client):
 def test_the_page_of_an_open_dataset_is_forbidden(client):
     response = client.get("/datasets/nyc-flights-2013/public-aggregate?by1=origin", headers={"Accept": "text/html"})
     assert response.status_code == 403
+
+
+def test_stewards_see_public_aggregates_in_the_audit_pages(client, analysis_app):
+    import uuid
+
+    from portal.accounts import service as accounts
+    from portal.auth import SYSTEM
+
+    run_id = client.get(URL.format(CLINIC) + "?by=visit_type").get_json()["run_id"]
+    email = f"steward-{uuid.uuid4().hex[:8]}@example.org"
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        accounts.create_user(session, SYSTEM, email=email, password="steward-password", role="steward")
+    steward = analysis_app.test_client()
+    with steward.session_transaction() as cookie, analysis_app.app_context(), \
+            session_scope(analysis_app) as session:
+        cookie["user_id"] = accounts.authenticate(session, email, "steward-password").user_id
+    listing = steward.get("/audit/runs?user=public").get_data(as_text=True)
+    assert run_id in listing
+    detail = steward.get(f"/audit/runs/{run_id}")
+    assert detail.status_code == 200 and "visit_type" in detail.get_data(as_text=True)
+    assert client.get("/audit/runs?user=public").status_code in (302, 401, 403)  # not for the public
