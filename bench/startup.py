@@ -36,7 +36,7 @@ EAGER = ("import rjieba, opencc, pypinyin.core, alembic.command, openpyxl, opend
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:

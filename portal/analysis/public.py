@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import select, text
@@ -271,7 +271,7 @@ def _describe(slug: str, question: Question) -> str:
 
 
 def _day_start() -> datetime:
-    return datetime.combine(datetime.now(timezone.utc).date(), time.min)
+    return datetime.combine(datetime.now(UTC).date(), time.min)
 
 
 def _spent_today(session: Session, slug: str) -> int:

@@ -13,16 +13,16 @@ from pathlib import Path
 HEAVY = ("rjieba", "opencc", "pypinyin", "openpyxl", "alembic", "opendp")
 ROOT = Path(__file__).resolve().parents[3]
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from pathlib import Path
 from portal import create_app
 import portal.cli, portal.analysis.cli, portal.analysis.service, portal.analysis.public
 from portal.accounts import service
-app = create_app({"TESTING": True, "SECRET_KEY": "x"}, instance=Path(sys.argv[1]))
-print(json.dumps({"loaded": [m for m in %r if m in sys.modules],
-                  "hashed": service.dummy_hash.cache_info().currsize}))
-""" % (HEAVY,)
+app = create_app({{"TESTING": True, "SECRET_KEY": "x"}}, instance=Path(sys.argv[1]))
+print(json.dumps({{"loaded": [m for m in {HEAVY!r} if m in sys.modules],
+                  "hashed": service.dummy_hash.cache_info().currsize}}))
+"""
 
 
 def test_creating_the_app_loads_no_heavy_module(tmp_path):
