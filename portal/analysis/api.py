@@ -7,11 +7,13 @@ from flask import current_app
 from pydantic import Field
 
 from portal.analysis import public
+from portal.analysis.keys import MissingKey
 from portal.analysis.runtime import AnalysisSettings
 from portal.api.http import json_response
 from portal.api.schemas import Query
 from portal.api.spec import endpoint
 from portal.auth import current_actor
+from portal.catalog.service import get_dataset
 from portal.db import get_session
 
 
@@ -23,8 +25,13 @@ class PublicAggregateQuery(Query):
 
 
 def settings_and_budget() -> tuple[AnalysisSettings, int]:
+    """Raises: public.Unavailable when the instance has no disclosure key."""
     config = current_app.config
-    return AnalysisSettings.from_config(config), int(config["PUBLIC_AGGREGATE_DAILY_CELLS"])
+    try:
+        return AnalysisSettings.from_config(config), int(config["PUBLIC_AGGREGATE_DAILY_CELLS"])
+    except MissingKey as exc:
+        raise public.Unavailable("this portal has no disclosure key yet, so it answers nothing about "
+                                 "conditional data") from exc
 
 
 @endpoint("/datasets/<slug>/public-aggregate", tag="datasets", scope="catalog:read", query=PublicAggregateQuery,
@@ -37,11 +44,12 @@ def public_aggregate_api(slug: str, params: PublicAggregateQuery):
     and `suppressed` counts them by rule. All callers share one budget of cells per dataset per
     day (`cells_left`). Problems: `400 no-fields`, `too-many-fields`, `duplicate-field`,
     `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`,
-    `bad-stat`, `measure-required`, `measure-not-allowed`; `403 public-aggregate-closed`,
-    `public-aggregate-open`, `public-aggregate-dp`; `404`; `422 refused-<rule>`;
+    `bad-stat`, `measure-required`, `measure-not-allowed`; `403 public-aggregate-closed`, `public-aggregates-off`,
+    `public-aggregate-open`, `public-aggregate-dp`; `public-aggregates-unavailable`; `404`; `400 refused-<rule>`;
     `429 public-budget-spent`.
     """
     question = public.Question.parse(params.by, params.stat, params.measure)
+    get_dataset(get_session(), current_actor(), slug)  # an unknown dataset is a 404 on any instance
     settings, daily = settings_and_budget()
     answer = public.ask(get_session(), current_actor(), slug, question, settings, daily)
     return json_response(answer, public.Answer)

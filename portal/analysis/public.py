@@ -59,6 +59,12 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
+class Unavailable(PortalError):
+    """No disclosure key on this instance (`kaifang init` writes one): nothing conditional is answered."""
+
+    status, code, title = 403, "public-aggregates-unavailable", "Public aggregates unavailable"
+
+
 class BudgetSpent(PortalError):
     status, code, title = 429, "public-budget-spent", "Public budget spent"
 
@@ -66,7 +72,7 @@ class BudgetSpent(PortalError):
 class Refused(PortalError):
     """The broker refused the question; `code` is `refused-<rule>`, `rule` the broker's rule."""
 
-    status, code, title = 422, "refused", "Refused by disclosure control"
+    status, code, title = 400, "refused", "Refused by disclosure control"
 
     def __init__(self, rule: str, reason: str, *, run_id: str):
         super().__init__(reason, code=f"refused-{rule}")

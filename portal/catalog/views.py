@@ -98,12 +98,10 @@ def _public_choices(detail):
         return None
     from portal.analysis import public
     from portal.analysis.api import settings_and_budget
-    from portal.analysis.keys import MissingKey
-
     try:
         settings, daily = settings_and_budget()
         return public.choices(get_session(), current_actor(), detail.summary.slug, settings, daily)
-    except (PortalError, MissingKey):  # the ε-budget mode, or no disclosure key yet: no public form
+    except PortalError:  # the ε-budget mode, or no disclosure key yet: no public form
         return None
 
 

@@ -81,7 +81,7 @@ def test_a_broker_refusal_is_audited_and_explained(client, analysis_app):
     if response.status_code == 200:
         pytest.skip("this dataset's max_groups admits 210 cells")
     body = response.get_json()
-    assert response.status_code == 422 and body["code"] == "refused-too-many-groups"
+    assert response.status_code == 400 and body["code"] == "refused-too-many-groups"
     with analysis_app.app_context(), session_scope(analysis_app) as session:
         run = session.scalars(select(AnalysisRun).where(AnalysisRun.user_email == "public")
                               .order_by(AnalysisRun.id.desc())).first()
