@@ -93,6 +93,9 @@ def serve(host: str, port: int, threads: int) -> None:
 
     app = _app()
     click.echo(f"Kaifang serving on http://{host}:{port}/ ({threads} threads)")
+    from portal.accounts.service import dummy_hash
+
+    dummy_hash()  # the sign-in timing guard's hash, made before the first request
     waitress_serve(app, host=host, port=port, threads=threads, ident="kaifang")
 
 

@@ -7,6 +7,7 @@ never send mail or build URLs (the views do), so the CLI and tests call them dir
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -199,7 +200,7 @@ def get_account(session: Session, actor: Actor) -> AccountView:
 def authenticate(session: Session, email: str, password: str) -> Actor | None:
     """The actor for these credentials, or None. Same work either way, so timing says little."""
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    stored = user.password_hash if user else _DUMMY_HASH
+    stored = user.password_hash if user else dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -220,4 +221,9 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+@functools.cache
+def dummy_hash() -> str:
+    """The hash an unknown email is checked against, so it costs what a real one does. Made on
+    first use, not at import (hashing is the slowest thing a command line would import); the
+    web entry points (`wsgi.py`, `kaifang serve`) make it at start, so no sign-in pays for it."""
+    return _hasher.hash("not-a-real-password-0")

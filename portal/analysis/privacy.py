@@ -28,9 +28,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy
-import opendp.prelude as dp
 
-dp.enable_features("contrib")
+
+class _OpenDP:
+    """`opendp.prelude`, imported at its first use: only the ε-budget mode needs it, and its
+    import is a large part of starting a command line that never uses it."""
+
+    def __getattr__(self, name: str):
+        import opendp.prelude as prelude
+
+        prelude.enable_features("contrib")
+        globals()["dp"] = prelude
+        return getattr(prelude, name)
+
+
+dp = _OpenDP()
 
 CONFIDENCE = 0.95
 QUANTILE_CANDIDATES = 1001  # grid points between the bounds: finer costs little (log of the count)

@@ -44,3 +44,32 @@ def audit_run_code(run_id: str):
     code = audit.get_run_code(get_session(), current_actor(), run_id,
                               vault=vault_from_config(current_app.config))
     return render_template("analysis/code.html", code=code)
+
+
+@bp.get("/datasets/<slug>/public-aggregate")
+def public_aggregate(slug: str):
+    """The public aggregate form of a conditional dataset and, once asked, its answer (a table,
+    and a chart drawn by public-aggregate.js); a refused question is explained on the page."""
+    from portal.analysis import public
+    from portal.analysis.api import settings_and_budget
+    from portal.catalog.service import get_dataset
+    from portal.errors import PortalError
+
+    session, actor = get_session(), current_actor()
+    detail = get_dataset(session, actor, slug)
+    settings, daily = settings_and_budget()
+    offered = public.choices(session, actor, slug, settings, daily)
+    by = [v for v in (request.args.get("by1", ""), request.args.get("by2", "")) if v] or \
+        [v for v in request.args.get("by", "").split(",") if v]
+    answer, problem, status = None, None, 200
+    if by or "stat" in request.args:
+        try:
+            question = public.Question.parse(by, request.args.get("stat", "count"), request.args.get("measure"))
+            answer = public.ask(session, actor, slug, question, settings, daily)
+            offered = public.choices(session, actor, slug, settings, daily)
+        except PortalError as exc:
+            if exc.status >= 500 or exc.code.endswith("not-found"):
+                raise
+            problem, status = exc, exc.status
+    return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
+                           problem=problem, args=request.args), status

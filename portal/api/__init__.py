@@ -17,6 +17,7 @@ csrf.exempt(bp)
 
 from portal.access import api as _access_api  # noqa: E402,F401
 from portal.accounts import api as _accounts_api  # noqa: E402,F401
+from portal.analysis import api as _analysis_api  # noqa: E402,F401
 from portal.api import catalog, openapi, rows  # noqa: E402,F401 - register the routes on bp
 from portal.api.hooks import count_call, finish_response  # noqa: E402
 

@@ -22,6 +22,7 @@ EXAMPLES = {
     "dataset_versions": f"/api/v1/datasets/{FLIGHTS}/versions",
     "dataset_version": f"/api/v1/datasets/{FLIGHTS}/versions/1",
     "dataset_fields": f"/api/v1/datasets/{FLIGHTS}/fields",
+    "public_aggregate_api": "/api/v1/datasets/clinic-visits-synthetic/public-aggregate?by=district,sex",
     "dataset_rows": f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq=JFK&month__eq=6&sort=-dep_delay&size=5",
     "themes": "/api/v1/themes",
     "theme": "/api/v1/themes/transport",

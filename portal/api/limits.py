@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 LIMITED_BLUEPRINTS = ("api", "ckan")
 # Pages that stream data or compute: a person browsing other pages is never throttled.
-LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.chart_csv", "catalog.map_points", "catalog.download", "catalog.sample")
+LIMITED_ENDPOINTS = ("catalog.chart_data", "catalog.chart_csv", "catalog.map_points", "catalog.download", "catalog.sample",
+                     "analysis.public_aggregate")
 SIGN_IN_ENDPOINTS = ("accounts.login", "accounts.register")
 MAIL_ENDPOINTS = ("accounts.register", "accounts.forgot_password", "accounts.resend_confirmation")
 

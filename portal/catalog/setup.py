@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from flask import Flask
 from sqlalchemy import select
 
@@ -28,7 +26,9 @@ def init_caches(app: Flask) -> None:
     store.configure_resident(app.config["API_RESIDENT_MB"])
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str):
+    from alembic.config import Config  # imported here: commands that never migrate skip alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -39,6 +39,8 @@ def migrate(app: Flask) -> None:
     with database(app).engine.begin() as connection:
         config = alembic_config(app.config["DATABASE_URL"])
         config.attributes["connection"] = connection
+        from alembic import command
+
         command.upgrade(config, "head")
 
 

@@ -27,7 +27,7 @@ from portal.auth import current_actor
 from portal.catalog import chartlabels, charts, maps, previewforms, rows, service, visits
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
-from portal.errors import NotFound
+from portal.errors import NotFound, PortalError
 from portal.filters import is_zh
 from portal.search import service as search_service
 from portal.search.schemas import SearchParams
@@ -89,7 +89,20 @@ def dataset_page(slug: str):
         preview = rows.preview_rows(session, actor, slug, params, data_dir=_data_dir())
     service.record_view(session, actor, slug, visitor=visits.visitor_key())
     return render_template("catalog/dataset.html", d=detail, preview=preview,
-                           formats=rows.download_formats(detail.coordinates))
+                           formats=rows.download_formats(detail.coordinates), offered=_public_choices(detail))
+
+
+def _public_choices(detail):
+    """The public aggregate form's fields, for a conditional dataset with data (else None)."""
+    if detail.summary.open_class != "conditional" or not detail.current:
+        return None
+    from portal.analysis import public
+    from portal.analysis.api import settings_and_budget
+    try:
+        settings, daily = settings_and_budget()
+        return public.choices(get_session(), current_actor(), detail.summary.slug, settings, daily)
+    except PortalError:  # the ε-budget mode, or no disclosure key yet: no public form
+        return None
 
 
 @bp.get("/datasets/<slug>/chart.json")

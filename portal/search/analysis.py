@@ -13,9 +13,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import opencc
-import rjieba
-from pypinyin import Style, lazy_pinyin
 from whoosh.analysis import Composable, LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
 from whoosh.lang.porter import stem
 
@@ -30,7 +27,14 @@ data dataset datasets
 的 了 和 与 及 或 在 是 等 之 其 为 由 以 对 个 各 中 含 数据 数据集 信息 记录
 """.split())
 
-_t2s = opencc.OpenCC("t2s")
+
+@lru_cache(maxsize=1)
+def _t2s():
+    """Loaded on first use, like rjieba and pypinyin below: their dictionaries are most of what
+    importing the app costs, and a command line that never searches should not pay for them."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
 
 
 def simplified(text: str) -> str:
@@ -38,7 +42,7 @@ def simplified(text: str) -> str:
     so character offsets (used by highlighting) stay true."""
     if not _HAS_CJK.search(text):
         return text
-    converted = _t2s.convert(text)
+    converted = _t2s().convert(text)
     return converted if len(converted) == len(text) else text
 
 
@@ -54,6 +58,8 @@ def segment(text: str, *, search_mode: bool) -> list[tuple[str, int, int]]:
             words.append((match.group(2), match.start(), match.end()))
             continue
         base = match.start()
+        import rjieba
+
         for word, start, end in rjieba.tokenize(match.group(1), mode="search" if search_mode else "default"):
             words.append((word, base + start, base + end))
     return words
@@ -171,12 +177,16 @@ def spelling_words(text: str) -> list[str]:
 @lru_cache(maxsize=100_000)
 def pinyin(word: str) -> str:
     """Toneless pinyin of a Chinese word, syllables joined: 天气 → tianqi."""
+    from pypinyin import lazy_pinyin
+
     return "".join(lazy_pinyin(word, errors="ignore"))
 
 
 @lru_cache(maxsize=100_000)
 def initials(word: str) -> str:
     """First letters of the syllables: 天气 → tq."""
+    from pypinyin import Style, lazy_pinyin
+
     return "".join(lazy_pinyin(word, style=Style.FIRST_LETTER, errors="ignore"))
 
 

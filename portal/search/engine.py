@@ -26,10 +26,22 @@ class SearchEngine:
     def __init__(self, folder: Path, sessions: sessionmaker[Session], *, synonyms: Path | None,
                  lock_timeout: float, background: bool = True):
         self.index = SearchIndex(folder, sessions, lock_timeout=lock_timeout)
-        self.builder = QueryBuilder(build_schema(), load_synonyms(synonyms, text_analyzer()))
+        self._synonyms = synonyms
+        self._builder: QueryBuilder | None = None
+        self._builder_lock = threading.Lock()
         self.background = background
         self._lexicon: Lexicon | None = None
         self._lexicon_lock = threading.Lock()
+
+    @property
+    def builder(self) -> QueryBuilder:
+        """Made at the first search, not with the app: loading the synonyms segments them with
+        jieba, whose dictionary is the slowest thing to load, and most commands never search."""
+        if self._builder is None:
+            with self._builder_lock:
+                if self._builder is None:
+                    self._builder = QueryBuilder(build_schema(), load_synonyms(self._synonyms, text_analyzer()))
+        return self._builder
 
     def searcher(self) -> Searcher | None:
         """A current searcher, or None while the index is being rebuilt (callers fall back)."""

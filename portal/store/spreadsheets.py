@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 from python_calamine import CalamineError, CalamineWorkbook
 
 from portal.store.errors import IngestError
@@ -82,6 +80,9 @@ def _has_table(rows: Iterator[Row]) -> bool:
 
 class _XlsxBook:
     def __init__(self, source: Path) -> None:
+        from openpyxl import load_workbook  # here, not at import: only loading a workbook needs it
+        from openpyxl.utils.exceptions import InvalidFileException
+
         try:
             self._book = load_workbook(source, read_only=True, data_only=True)
         except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

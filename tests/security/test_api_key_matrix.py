@@ -32,6 +32,10 @@ API_MATRIX = [
     ("api.dataset", f"/api/v1/datasets/{OPEN}", CATALOG),
     ("api.dataset", f"/api/v1/datasets/{CONDITIONAL}", CATALOG),
     ("api.dataset_rows", f"/api/v1/datasets/{OPEN}/rows", expect(200, 403, 200, 403, 200)),
+    # Public aggregates need no key, `catalog:read` with one; without a disclosure key (this
+    # instance) nothing conditional is answered: 403 public-aggregates-unavailable, as for a missing scope.
+    ("api.public_aggregate_api", f"/api/v1/datasets/{CONDITIONAL}/public-aggregate?by=district",
+     expect(403, 403, 403, 403, 403)),
     # Conditional rows are served by no API, whatever the key: 403 rows-not-open.
     ("api.dataset_rows", f"/api/v1/datasets/{CONDITIONAL}/rows", expect(403, 403, 403, 403, 403)),
     ("api.me", "/api/v1/me", expect(401, 200, 200, 200, 200)),

@@ -32,6 +32,12 @@ MATRIX = [
     ("catalog.department_page", "GET", "/departments/us-bts", ALL_OK),
     ("catalog.dataset_page", "GET", f"/datasets/{OPEN}", ALL_OK),
     ("catalog.dataset_page", "GET", f"/datasets/{CONDITIONAL}", ALL_OK),
+    # Public aggregates: for everyone, signed in or not; this instance has no disclosure key, so
+    # nothing conditional is answered (403 public-aggregates-unavailable); with a key: tests/integration/analysis/test_public_aggregates.py.
+    ("analysis.public_aggregate", "GET", f"/datasets/{CONDITIONAL}/public-aggregate?by1=district",
+     dict.fromkeys(ROLES, 403)),
+    ("api.public_aggregate_api", "GET", f"/api/v1/datasets/{CONDITIONAL}/public-aggregate?by=district",
+     dict.fromkeys(ROLES, 403)),
     ("catalog.chart_data", "GET", f"/datasets/{OPEN}/chart.json?x=origin", ALL_OK),
     ("catalog.chart_data", "GET", f"/datasets/{CONDITIONAL}/chart.json?x=district", dict.fromkeys(ROLES, 403)),
     ("catalog.chart_csv", "GET", f"/datasets/{OPEN}/chart.csv?x=origin", ALL_OK),

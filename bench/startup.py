@@ -1,0 +1,137 @@
+"""Benchmark of command-line start-up and of one run through `submit_run` with the real broker.
+
+Measures, in one sitting, with the load average printed beside every figure (the machine is
+shared; CPU seconds, user + system, are steadier than wall time under load):
+- `kaifang sandbox-run print(1)` end to end (a fresh process: import, app, DB, pool, run);
+- `kaifang --help` (must list every command);
+- the reference of the same sitting: `python -c pass`, and a process that imports what the
+  command line imported eagerly before this change (jieba's dictionary through rjieba, opencc,
+  pypinyin, alembic, openpyxl, opendp, and one argon2 hash), so "before" is measured here too;
+- p50/p95 of a one-count run through `submit_run` (real broker, audit, pool) on a conditional
+  dataset (padded to the answer quantum, ANALYSIS_ANSWER_QUANTUM_MS) and on open data, in-process.
+
+Usage: .venv/bin/python bench/startup.py [--repeat 5] [--runs 40]
+Needs an instance (KAIFANG_INSTANCE) with clinic-visits-synthetic loaded and a developer
+`bench@example.org`; `--setup` makes one in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # not bench/: its sandbox.py would shadow the sandbox package
+VENV_BIN = Path(sys.executable).parent
+EAGER = ("import rjieba, opencc, pypinyin.core, alembic.command, openpyxl, opendp.prelude, portal.cli; "
+         "rjieba.cut('开放数据'); opencc.OpenCC('t2s'); from argon2 import PasswordHasher; PasswordHasher().hash('x')")
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout + done.stderr
+
+
+def median_of(argv: list[str], env: dict[str, str], repeat: int) -> dict[str, float | str]:
+    samples = [timed(argv, env) for _ in range(repeat)]
+    return {"wall_s": round(statistics.median(s[0] for s in samples), 3),
+            "cpu_s": round(statistics.median(s[1] for s in samples), 3), "load": load(), "out": samples[-1][2]}
+
+
+def setup(instance: Path, env: dict[str, str]) -> None:
+    kaifang = str(VENV_BIN / "kaifang")
+    subprocess.run([kaifang, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([kaifang, "load", str(ROOT / "datasets" / "clinic-visits-synthetic")], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([kaifang, "load", str(ROOT / "datasets" / "nyc-flights-2013")], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([kaifang, "create-user", "bench@example.org", "--role", "developer", "--password",
+                    "bench-password-1"], env=env, check=True, capture_output=True)
+
+
+def submit_runs(runs: int) -> dict[str, dict]:
+    """p50/p95 of a one-count run through `submit_run`, in this process, conditional and open."""
+    from portal import create_app
+    from portal.access.service import grant_access
+    from portal.accounts import service as accounts
+    from portal.analysis.runtime import AnalysisSettings
+    from portal.analysis.service import submit_run
+    from portal.auth import SYSTEM
+    from portal.db import session_scope
+    from portal.errors import Forbidden
+
+    app = create_app()
+    settings = AnalysisSettings.from_config(app.config)
+    out = {}
+    with app.app_context(), session_scope(app) as session:
+        actor = accounts.authenticate(session, "bench@example.org", "bench-password-1")
+        try:
+            grant_access(session, SYSTEM, email="bench@example.org", slug="clinic-visits-synthetic", days=1,
+                         purpose="benchmark")
+        except Forbidden:
+            pass
+        for slug in ("clinic-visits-synthetic", "nyc-flights-2013"):
+            code = f"print(dataset({slug!r}).count())"
+            for _ in range(3):  # warm the pool, the DuckDB connection and the caches
+                submit_run(session, actor, code=code, datasets=[slug], settings=settings)
+            samples = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = submit_run(session, actor, code=code, datasets=[slug], settings=settings).result
+                samples.append(time.perf_counter() - started)
+                assert result["status"] == "ok", result
+            cuts = statistics.quantiles(samples, n=20)
+            out[slug] = {"p50_ms": round(statistics.median(samples) * 1000, 1), "p95_ms": round(cuts[18] * 1000, 1),
+                         "n": runs, "load": load()}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--setup", action="store_true", help="make a fresh instance in a temporary folder")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if args.setup:
+        env["KAIFANG_INSTANCE"] = str(Path(tempfile.mkdtemp(prefix="kaifang-bench-")) / "instance")
+        setup(Path(env["KAIFANG_INSTANCE"]), env)
+        os.environ["KAIFANG_INSTANCE"] = env["KAIFANG_INSTANCE"]
+    source = Path(tempfile.mkdtemp()) / "one.py"
+    source.write_text("print(1)\n", encoding="utf-8")
+    python, kaifang = str(VENV_BIN / "python"), str(VENV_BIN / "kaifang")
+    figures = {
+        "python -c pass": median_of([python, "-c", "pass"], env, args.repeat),
+        "reference: eager imports of before": median_of([python, "-c", EAGER], env, args.repeat),
+        "kaifang --help": median_of([kaifang, "--help"], env, args.repeat),
+        "kaifang sandbox-run print(1)": median_of([kaifang, "sandbox-run", str(source), "--user", "bench@example.org"],
+                                                  env, args.repeat),
+    }
+    assert "1" in figures["kaifang sandbox-run print(1)"]["out"], figures["kaifang sandbox-run print(1)"]["out"]
+    assert "sandbox-run" in figures["kaifang --help"]["out"]
+    for figure in figures.values():
+        figure.pop("out")
+    figures["submit_run one count"] = submit_runs(args.runs)
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Safe public aggregates: counts, and means of non-sensitive measures, of a conditional dataset
+by one or two of its category fields, for anyone, signed in or not (docs/disclosure.md,
+"Public aggregates"; docs/decisions/0021c).
+
+There is no second implementation of disclosure control here. The question is turned into the
+same JSON plan analyst code would send (`dataset(slug).group_by(a, b).agg(count())`) and answered
+by the sandbox `Broker` with everything it applies to analysts: the policy, declared levels,
+cell-key noise and rounding, the minimum cell, dominance, the answer quantum and the shared
+differencing memory (`memory.py`) that every analyst run also reads and writes. What is
+different is only *who is charged*: all anonymous callers are one identity, "the public", with
+one budget of cells per dataset per UTC day (`PUBLIC_AGGREGATE_DAILY_CELLS`), taken from the
+audit log itself (the public runs of the day and the cells each was charged). A public aggregate
+is recorded as a run (user `public`), so the steward audit pages show it with its plan.
+
+Answers for one dataset are serialised (a lock per process, and a PostgreSQL advisory lock
+across processes): the budget check, the charge and the memory update happen as one step, so two
+callers racing cannot both spend the last cells, nor see a cell before the other's answer is
+remembered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from portal import store
+from portal.analysis import audit, memory
+from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.models import AnalysisRun
+from portal.analysis.modes import PrivacySettings
+from portal.analysis.policy import SourceInfo
+from portal.analysis.runtime import AnalysisSettings
+from portal.auth import Actor
+from portal.catalog.models import utcnow
+from portal.catalog.rows import analysis_source
+from portal.catalog.service import get_dataset
+from portal.errors import BadRequest, Forbidden, PortalError
+
+PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
+PUBLIC_GRANT = 0  # the broker's budget key for the public (no real grant has id 0)
+MAX_FIELDS = 2
+STATS = ("count", "mean")
+DEADLINE_SECONDS = 10.0
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class Unavailable(PortalError):
+    """No disclosure key on this instance (`kaifang init` writes one): nothing conditional is answered."""
+
+    status, code, title = 403, "public-aggregates-unavailable", "Public aggregates unavailable"
+
+
+class BudgetSpent(PortalError):
+    status, code, title = 429, "public-budget-spent", "Public budget spent"
+
+
+class Refused(PortalError):
+    """The broker refused the question; `code` is `refused-<rule>`, `rule` the broker's rule."""
+
+    status, code, title = 400, "refused", "Refused by disclosure control"
+
+    def __init__(self, rule: str, reason: str, *, run_id: str):
+        super().__init__(reason, code=f"refused-{rule}")
+        self.rule, self.run_id = rule, run_id
+
+
+@dataclass(frozen=True)
+class Question:
+    by: tuple[str, ...]
+    stat: str = "count"
+    measure: str | None = None
+
+    @classmethod
+    def parse(cls, by: str | list[str] | tuple[str, ...], stat: str = "count", measure: str | None = None) -> Question:
+        """Raises: BadRequest (`too-many-fields`, `no-fields`, `bad-stat`, `measure-required`,
+        `measure-not-allowed`, `duplicate-field`)."""
+        fields = [f.strip() for f in (by.split(",") if isinstance(by, str) else by) if f and f.strip()]
+        if not fields:
+            raise BadRequest("name one or two category fields in `by`", code="no-fields")
+        if len(fields) > MAX_FIELDS:
+            raise BadRequest(f"at most {MAX_FIELDS} category fields, not {len(fields)}", code="too-many-fields")
+        if len(set(fields)) != len(fields):
+            raise BadRequest("a field is named twice in `by`", code="duplicate-field")
+        stat = (stat or "count").strip()
+        if stat not in STATS:
+            raise BadRequest(f"stat must be one of {', '.join(STATS)}, not {stat!r}", code="bad-stat")
+        measure = (measure or "").strip() or None
+        if stat == "mean" and measure is None:
+            raise BadRequest("a mean needs a `measure` (a numeric field)", code="measure-required")
+        if stat == "count" and measure is not None:
+            raise BadRequest("a count takes no `measure`; ask for stat=mean", code="measure-not-allowed")
+        return cls(tuple(fields), stat, measure)
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    name: str
+    levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the public form offers: category fields (declared levels, neither identifier nor
+    sensitive) and numeric measures (declared bounds, not sensitive)."""
+
+    dataset: str
+    categories: tuple[FieldChoice, ...]
+    measures: tuple[str, ...]
+    daily_cells: int
+    cells_left: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    dataset: str
+    version: int
+    by: tuple[str, ...]
+    stat: str
+    measure: str | None
+    columns: list[str]
+    rows: list[list[Any]]
+    notes: list[str]
+    suppressed: dict[str, int]
+    cells_charged: int
+    cells_left: int
+    daily_cells: int
+    run_id: str
+    rules: dict[str, Any] = field(default_factory=dict)
+
+
+def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSettings, daily_cells: int) -> Choices:
+    """Raises: NotFound (not visible); Forbidden (`public-aggregate-closed`, `public-aggregate-open`)."""
+    source = _source(session, actor, slug, settings)
+    categories = tuple(FieldChoice(name, tuple(str(v) for v in source.levels[name]))
+                       for name in _columns(source) if name in source.levels
+                       and name not in source.identifiers and name not in source.sensitive)
+    measures = tuple(name for name in _columns(source) if name in source.bounds
+                     and name not in source.identifiers and name not in source.sensitive)
+    return Choices(slug, categories, measures, daily_cells, max(0, daily_cells - _spent_today(session, slug)))
+
+
+def ask(session: Session, actor: Actor, slug: str, question: Question, settings: AnalysisSettings,
+        daily_cells: int) -> Answer:
+    """Answer one public question through the broker, audited as a run of the public.
+
+    Raises:
+        NotFound: no visible dataset `slug`.
+        Forbidden: a closed dataset (`public-aggregate-closed`), an open one (`public-aggregate-open`:
+            its rows and charts are public already) or one in the ε-budget mode (`public-aggregate-dp`).
+        BadRequest: `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`.
+        BudgetSpent: the public's cells for this dataset are spent for today (audited as a refusal).
+        Refused: any other refusal of the broker (audited).
+    """
+    source = _source(session, actor, slug, settings)
+    if daily_cells <= 0:
+        raise Forbidden("public aggregates are turned off on this portal", code="public-aggregates-off")
+    _check_fields(source, question)
+    plan = _plan(slug, question)
+    info = SourceInfo(slug=slug, conditional=True, columns=_columns(source), identifiers=source.identifiers,
+                      sensitive=source.sensitive, bounds=source.bounds, levels=source.levels)
+    rules = Rules.with_overrides(source.disclosure)
+    granted = GrantedSource(info=info, table=source.table, rules=rules, row_salt=settings.key.row_salt(slug, source.version),
+                            grant_id=PUBLIC_GRANT, version=source.version)
+    with _serialised(session, slug):
+        left = max(0, daily_cells - _spent_today(session, slug))
+        broker = Broker({slug: granted}, noise=CellKeyNoise(settings.key.noise_key()), budget_left={PUBLIC_GRANT: left},
+                        registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum)
+        record = _open_record(session, actor, slug, source.version, question)
+        try:
+            with store.confined([str(source.table.path)], memory_limit=settings.duckdb_memory,
+                                threads=settings.duckdb_threads) as lease:
+                timer = threading.Timer(DEADLINE_SECONDS, lease.interrupt)
+                timer.daemon = True
+                timer.start()
+                try:
+                    answer = broker.execute(plan)
+                finally:
+                    timer.cancel()
+        except BaseException:
+            _close_record(session, record, broker, "error", settings)
+            raise
+        status = "ok" if answer.get("status") == "ok" else "refused"
+        _close_record(session, record, broker, status, settings)
+    if status != "ok":
+        rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
+        if rule == "budget":
+            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent; try tomorrow, "
+                              "or apply for access to analyse it")
+        raise Refused(rule, reason, run_id=record.run_id)
+    tally = broker.tally
+    rows = _grid(answer["rows"], [source.levels[name] for name in question.by], len(answer["columns"]))
+    return Answer(slug, source.version, question.by, question.stat, question.measure,
+                  [c["name"] for c in answer["columns"]], rows, list(answer.get("notes", [])),
+                  dict(tally.suppressed), tally.cells_charged, max(0, left - tally.cells_charged), daily_cells,
+                  record.run_id, {"min_cell": rules.min_cell, "rounding_base": rules.rounding_base})
+
+
+def _grid(rows: list[list[Any]], levels: list[tuple], width: int) -> list[list[Any]]:
+    """Every combination of the declared levels, in their declared order: the broker lists only
+    the cells it releases, and a visitor should see each unlisted one, marked, in its place. The
+    grid depends on public metadata only, like the broker's candidate cells."""
+    released = {tuple(row[:len(levels)]): row for row in rows}
+    return [list(released.get(key) or [*key, *([None] * (width - len(key)))])
+            for key in itertools.product(*levels)]
+
+
+def _source(session: Session, actor: Actor, slug: str, settings: AnalysisSettings):
+    detail = get_dataset(session, actor, slug)  # NotFound for what the actor may not see
+    open_class = detail.summary.open_class
+    if open_class == "closed":
+        raise Forbidden("this dataset is closed: no aggregates of it are published", code="public-aggregate-closed")
+    if open_class != "conditional":
+        raise Forbidden("this dataset is open: its rows and charts are public, use them instead",
+                        code="public-aggregate-open")
+    source = analysis_source(session, slug, data_dir=settings.data_dir)
+    if PrivacySettings.resolve(source.disclosure).mode == "dp":
+        raise Forbidden("this dataset is answered in the ε-budget mode only, under a grant", code="public-aggregate-dp")
+    return source
+
+
+def _columns(source) -> tuple[str, ...]:
+    return tuple(c.name for c in source.table.columns)
+
+
+def _check_fields(source, question: Question) -> None:
+    """Input checks on public metadata only, so the visitor is told which field is wrong and why
+    before anything is charged; the broker applies the disclosure rules themselves."""
+    columns = set(_columns(source))
+    for name in (*question.by, *([question.measure] if question.measure else [])):
+        if name not in columns:
+            raise BadRequest(f"this dataset has no field {name!r}", code="unknown-field")
+        if name in source.identifiers:
+            raise BadRequest(f"{name!r} identifies people or records: it is never grouped or averaged",
+                             code="identifier-field")
+        if name in source.sensitive:
+            raise BadRequest(f"{name!r} is a sensitive field: public aggregates never group by it or average it",
+                             code="sensitive-field")
+    for name in question.by:
+        if name not in source.levels:
+            raise BadRequest(f"{name!r} is not a category field (it has no declared list of values)",
+                             code="not-a-category")
+    if question.measure and question.measure not in source.bounds:
+        raise BadRequest(f"{question.measure!r} is not a numeric measure with declared bounds", code="not-a-measure")
+
+
+def _plan(slug: str, question: Question) -> dict[str, Any]:
+    """The plan analyst code `dataset(slug).group_by(*by).agg(...).collect()` would send."""
+    if question.stat == "count":
+        agg = {"op": "alias", "name": "count", "expr": {"op": "count", "args": []}}
+    else:
+        agg = {"op": "alias", "name": f"mean_{question.measure}",
+               "expr": {"op": "mean", "args": [{"op": "col", "name": question.measure}]}}
+    return {"version": 1, "action": "collect", "source": slug,
+            "steps": [{"op": "group_by", "keys": list(question.by), "aggs": [agg]}]}
+
+
+def _describe(slug: str, question: Question) -> str:
+    """What the audit keeps as the run's code: the question, as analyst code would ask it."""
+    keys = ", ".join(repr(k) for k in question.by)
+    agg = "count()" if question.stat == "count" else f"mean({question.measure!r})"
+    return f"# public aggregate\ndataset({slug!r}).group_by({keys}).agg({agg}).collect()\n"
+
+
+def _day_start() -> datetime:
+    return datetime.combine(datetime.now(UTC).date(), time.min)
+
+
+def _spent_today(session: Session, slug: str) -> int:
+    """Cells charged to the public for `slug` since 00:00 UTC, from the audit log (at most one
+    row per charged cell a day, so this stays small)."""
+    rows = session.execute(select(AnalysisRun.grants, AnalysisRun.cells_charged).where(
+        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= _day_start()))
+    return sum(cells or 0 for grants, cells in rows if grants and grants[0].get("dataset") == slug)
+
+
+@contextmanager
+def _serialised(session: Session, slug: str) -> Iterator[None]:
+    with _locks_guard:
+        lock = _locks.setdefault(slug, threading.Lock())
+    with lock:
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(f"public-aggregate:{slug}".encode()) & 0x7FFFFFFF
+        with bind.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+
+
+def _open_record(session: Session, actor: Actor, slug: str, version: int, question: Question) -> AnalysisRun:
+    code = _describe(slug, question)
+    raw = code.encode("utf-8")
+    record = AnalysisRun(run_id=uuid.uuid4().hex, user_id=None, user_email=PUBLIC_EMAIL,
+                         code_sha256=hashlib.sha256(raw).hexdigest(), code_bytes=len(raw), code_encrypted=None,
+                         grants=[{"dataset": slug, "version": version, "level": "public", "grant_id": None,
+                                  "question": json.loads(json.dumps({"by": list(question.by), "stat": question.stat,
+                                                                     "measure": question.measure}))}])
+    session.add(record)
+    session.commit()
+    return record
+
+
+def _close_record(session: Session, record: AnalysisRun, broker: Broker, status: str,
+                  settings: AnalysisSettings) -> None:
+    tally = broker.tally
+    record.finished_at = utcnow()
+    record.status = status
+    record.message = "; ".join(f"{r['rule']}: {r['reason']}" for r in tally.refusals)[:2000]
+    record.queries = tally.queries
+    record.datasets_touched = list(tally.datasets)
+    record.cells_released = tally.cells_released
+    record.cells_suppressed = tally.cells_suppressed
+    record.cells_charged = tally.cells_charged
+    record.refusals = tally.refusals
+    audit.record_queries(session, record, tally.log)
+    memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
+    session.commit()

@@ -1,0 +1,30 @@
+// Draws the answer of a public aggregate (already in the page as a table) as bars with the
+// vendored Vega-Lite: one bar per released cell, coloured by the second field when there is one.
+// Suppressed cells (null) are not drawn; the table beside marks them and says why.
+(function () {
+  "use strict";
+  var figure = document.querySelector(".public-chart");
+  if (!figure || !window.vegaEmbed) { return; }
+  var columns = JSON.parse(figure.dataset.columns || "[]");
+  var rows = JSON.parse(figure.dataset.values || "[]");
+  var two = columns.length === 3;
+  var values = rows.filter(function (r) { return r[r.length - 1] !== null; }).map(function (r) {
+    return two ? { x: r[0], group: r[1], y: r[2] } : { x: r[0], y: r[1] };
+  });
+  var encoding = {
+    y: { field: "x", type: "nominal", title: columns[0], sort: null },
+    x: { field: "y", type: "quantitative", title: columns[columns.length - 1] },
+    tooltip: [{ field: "x", title: columns[0] }, { field: "y", title: columns[columns.length - 1] }]
+  };
+  if (two) {
+    encoding.color = { field: "group", type: "nominal", title: columns[1] };
+    encoding.yOffset = { field: "group" };
+    encoding.tooltip.splice(1, 0, { field: "group", title: columns[1] });
+  }
+  var view = document.getElementById("public-chart-view");
+  window.vegaEmbed(view, {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    data: { values: values }, mark: "bar", encoding: encoding,
+    width: Math.max(240, view.clientWidth - 24), autosize: { type: "fit-x", contains: "padding" }
+  }, { actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false }).catch(function () {});
+})();

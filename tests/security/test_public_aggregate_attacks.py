@@ -1,0 +1,141 @@
+"""Attacks on public aggregates, by an attacker of our own broker: whoever asks (anonymous from
+any address, signed in, an analyst in the sandbox) gets the same noisy answer for the same set;
+repeating, re-asking from elsewhere or racing does not average the noise away; thin cells are
+suppressed exactly like empty ones; and the one public budget per dataset and day bounds what
+all callers together can ask."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+from sqlalchemy import update
+
+from portal.analysis.models import AnalysisRun
+from portal.db import session_scope
+
+pytest_plugins = ["tests.integration.analysis.conftest", "tests.security.disclosure_fixtures"]
+
+CLINIC = "clinic-visits-synthetic"
+URL = f"/api/v1/datasets/{CLINIC}/public-aggregate"
+
+
+@pytest.fixture
+def app(analysis_app):
+    analysis_app.config["ANALYSIS_ANSWER_QUANTUM_MS"] = 1
+    analysis_app.config["RATELIMIT_ENABLED"] = False
+    saved = analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"]
+    analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = 1_000_000
+    yield analysis_app
+    analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = saved
+
+
+def _ask(app, query: str, *, address: str = "198.51.100.1"):
+    return app.test_client().get(f"{URL}?{query}", environ_base={"REMOTE_ADDR": address})
+
+
+def _rows(app, query: str, **kw) -> list[list]:
+    response = _ask(app, query, **kw)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["rows"]
+
+
+def test_noise_is_sticky_across_callers_and_repeats(app):
+    first = _rows(app, "by=district,sex")
+    for address in ("203.0.113.7", "203.0.113.8", "2001:db8::1"):
+        assert _rows(app, "by=district,sex", address=address) == first
+    assert all(_rows(app, "by=district,sex") == first for _ in range(5))
+
+
+def test_an_analyst_in_the_sandbox_sees_exactly_the_public_answers(app, sandbox_run):
+    public = _rows(app, "by=district,sex")
+    result = sandbox_run(f"""
+rows = dataset({CLINIC!r}).group_by("district", "sex").agg(count()).collect().rows
+for r in rows:
+    print(r[0], r[1], r[2])
+""", CLINIC)
+    assert result["status"] == "ok", result
+    printed = [line.split(" ") for line in result["stdout"].strip().splitlines()]
+    assert printed == [[d, s, str(n)] for d, s, n in public]
+
+
+def test_thin_cells_answer_like_empty_ones(app, raw):
+    body = _ask(app, "by=diagnosis_group,sex").get_json()
+    if body.get("code") == "refused-too-many-groups":
+        pytest.skip("too many groups for this dataset's rules")
+    truth = {(d, a): n for d, a, n in raw.execute(
+        "SELECT diagnosis_group, sex, count(*) FROM v GROUP BY ALL").fetchall()}
+    min_cell = body["rules"]["min_cell"]
+    thin = [(d, a) for (d, a), n in truth.items() if 0 < n < min_cell]
+    released = {(r[0], r[1]): r[2] for r in body["rows"]}
+    empty = [key for key in released if truth.get(key, 0) == 0]
+    assert thin or empty  # the question has cells to hide (pregnancy × 男 has no record)
+    assert len(released) == len(body["rows"]) == 14 * 2  # every declared combination, listed or not
+    assert all(released[key] is None for key in thin)
+    assert all(released[key] is None for key in empty)
+
+
+def test_adding_or_removing_a_group_field_does_not_reveal_a_cell(app, raw):
+    """The classic differencing: a district's total minus its released cells by sex. Every
+    released count is rounded and perturbed, so the difference is not the hidden cell's size;
+    and asking the two questions again from other callers changes nothing."""
+    by_district = {r[0]: r[1] for r in _rows(app, "by=district")}
+    by_both = _rows(app, "by=district,sex")
+    truth = dict(raw.execute("SELECT district || '|' || sex, count(*) FROM v GROUP BY ALL").fetchall())
+    exact_differences = 0
+    for district, total in by_district.items():
+        cells = [r for r in by_both if r[0] == district]
+        if total is None or any(r[2] is None for r in cells):
+            continue
+        for hidden in cells:
+            other = [r[2] for r in cells if r is not hidden]
+            if total - sum(other) == truth.get(f"{district}|{hidden[1]}", 0):
+                exact_differences += 1
+    pairs = sum(1 for r in by_both if r[2] is not None)
+    assert exact_differences < pairs / 2  # chance agreement only, never the rule
+    assert {r[0]: r[1] for r in _rows(app, "by=district", address="192.0.2.99")} == by_district
+
+
+def test_the_public_budget_bounds_every_caller_together(app):
+    with app.app_context(), session_scope(app) as session:  # start the day afresh for this dataset
+        session.execute(update(AnalysisRun).where(AnalysisRun.user_email == "public")
+                        .values(started_at=datetime(2000, 1, 1)))
+        session.commit()
+    app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = 100
+    charged, addresses = 0, [f"198.51.100.{i}" for i in range(1, 40)]
+    outcomes = []
+    for address in addresses:
+        response = _ask(app, "by=age_band,sex", address=address)  # 8 × 2 cells × 3 columns = 48
+        outcomes.append(response.status_code)
+        if response.status_code == 200:
+            charged += response.get_json()["cells_charged"]
+        else:
+            assert response.status_code == 429
+            assert response.get_json()["code"] == "public-budget-spent"
+    assert outcomes[:2] == [200, 200] and set(outcomes[2:]) == {429}
+    assert charged <= 100
+    signed_in = _ask(app, "by=sex", address="192.0.2.1")
+    assert signed_in.status_code == 429
+
+
+def test_racing_anonymous_callers_cannot_overspend_and_agree(app):
+    with app.app_context(), session_scope(app) as session:
+        session.execute(update(AnalysisRun).where(AnalysisRun.user_email == "public")
+                        .values(started_at=datetime(2000, 1, 1)))
+        session.commit()
+    app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = 60  # room for one question of 48 cells
+    results: list = []
+
+    def call(i: int) -> None:
+        response = _ask(app, "by=age_band,sex", address=f"203.0.113.{i}")
+        results.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [body for status, body in results if status == 200]
+    assert len(ok) == 1, [s for s, _ in results]
+    assert sorted(s for s, _ in results) == [200, 429, 429, 429]

@@ -1,0 +1,41 @@
+"""A command that does not search, load workbooks, migrate or use the ε-budget mode does not
+import what those need (decision 0021c): creating the app and importing the analysis service
+and the command line leave jieba, opencc, pypinyin, openpyxl, alembic and OpenDP unloaded, and
+compute no password hash. Checked in a fresh interpreter; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("rjieba", "opencc", "pypinyin", "openpyxl", "alembic", "opendp")
+ROOT = Path(__file__).resolve().parents[3]
+
+PROBE = f"""
+import json, sys
+from pathlib import Path
+from portal import create_app
+import portal.cli, portal.analysis.cli, portal.analysis.service, portal.analysis.public
+from portal.accounts import service
+app = create_app({{"TESTING": True, "SECRET_KEY": "x"}}, instance=Path(sys.argv[1]))
+print(json.dumps({{"loaded": [m for m in {HEAVY!r} if m in sys.modules],
+                  "hashed": service.dummy_hash.cache_info().currsize}}))
+"""
+
+
+def test_creating_the_app_loads_no_heavy_module(tmp_path):
+    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "instance")], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"loaded": [], "hashed": 0}
+
+
+def test_the_lazy_modules_still_work_when_used():
+    from portal.analysis import privacy
+    from portal.search.analysis import pinyin, segment, simplified
+
+    assert [w for w, _, _ in segment("开放数据", search_mode=False)]
+    assert pinyin("天气") == "tianqi" and simplified("開放") == "开放"
+    assert privacy.dp.atom_domain(T=float, nan=False) is not None
