@@ -247,3 +247,16 @@ def test_account_pages_fit_a_phone_and_speak_its_language(citizen, live_server, 
     page.goto(live_server + "/access/apply?dataset=household-income-survey-synthetic")
     label = page.locator("input[value='household-income-survey-synthetic']").locator("xpath=..").inner_text()
     assert ("城乡住户" in label) == (locale == "zh_CN") and ("Household" in label) == (locale == "en")
+
+
+def test_the_map_opens_on_every_point_even_on_a_phone(citizen, live_server):
+    page, width, locale = citizen
+    page.goto(live_server + "/datasets/usgs-earthquakes-2018-week")
+    page.wait_for_function("() => { const m = document.getElementById('map-view').kaifangMap; return m && m._loaded; }")
+    bounds = page.request.get(live_server + "/datasets/usgs-earthquakes-2018-week/points.json").json()["bounds"]
+    page.wait_for_timeout(300)
+    inside = page.evaluate("""b => { const m = document.getElementById('map-view').kaifangMap;
+        return m.getBounds().pad(0.01).contains(L.latLngBounds([b[1], b[0]], [b[3], b[2]])); }""", bounds)
+    page.locator("#map-view").scroll_into_view_if_needed()
+    shot(page, f"review-{width}-{locale}-map-fit")
+    assert inside, "the first view of the map shows every point"
