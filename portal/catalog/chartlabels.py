@@ -34,7 +34,9 @@ def field_label(f: FieldInfo) -> str:
         return text
     # Descriptors write units in English: a Chinese axis gets the translated unit, an English one
     # keeps the short form the dictionary uses.
-    return f"{text}（{unit_label(f.unit)}）" if zh else f"{text} ({f.unit})"
+    # keep an axis title short and its brackets single: "元（人民币）" → "元", "ppmv（…）" → "ppmv"
+    unit = unit_label(f.unit).split("（")[0].split(" (")[0].strip() or f.unit
+    return f"{text}（{unit}）" if zh else f"{text} ({f.unit})"
 
 
 def measure_label(chart: ChartSeries) -> str:
