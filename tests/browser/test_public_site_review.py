@@ -96,7 +96,7 @@ def citizen(request, browser, live_server):
 
 
 def _name(path: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:60] or "home"
+    return re.sub(r"\W+", "-", path.lower()).strip("-")[:60] or "home"
 
 
 def test_every_public_page_is_accessible_and_fits(citizen, live_server):
