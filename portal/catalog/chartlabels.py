@@ -148,6 +148,8 @@ def _mark(chart: ChartSeries) -> str:
         return "bar"
     if chart.scale == "temporal":
         return kind if kind in ("bar", "point") else "line"
+    if chart.scale == "nominal" and kind == "line":
+        return "bar"  # categories have no order (they come largest first): a line would draw a trend
     return kind or "bar"
 
 
