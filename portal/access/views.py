@@ -19,6 +19,7 @@ from portal.accounts.forms import ActionForm
 from portal.accounts.views import login_required
 from portal.auth import current_actor
 from portal.db import get_session
+from portal.filters import is_zh
 
 bp = Blueprint("access", __name__)
 
@@ -40,7 +41,8 @@ def apply():
     session, actor = get_session(), current_actor()
     form = ApplicationForm()
     choices = service.conditional_datasets(session, actor)
-    form.datasets.choices = [(c.slug, f"{c.title_zh} · {c.title_en} ({c.slug})") for c in choices]
+    form.datasets.choices = [(c.slug, f"{(c.title_zh if is_zh() else c.title_en) or c.title_zh} ({c.slug})")
+                             for c in choices]
     if request.method == "GET" and request.args.get("dataset"):
         form.datasets.data = [request.args["dataset"]]
     if form.validate_on_submit():

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from portal.catalog.charts import ChartSeries
 from portal.catalog.maps import MapPoints
 from portal.catalog.schemas import FieldInfo
+from portal.filters import unit_label
 
 # Vega (d3-time-format) formats of time buckets; None is the raw value.
 TIME_FORMATS = {"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m",
@@ -29,7 +30,13 @@ def field_label(f: FieldInfo) -> str:
     for mark in (";", "；", ": ", "："):
         text = text.split(mark)[0]
     text = text.strip()
-    return f"{text} ({f.unit})" if f.unit and f.unit not in text else text
+    if not f.unit or f.unit in text:
+        return text
+    # Descriptors write units in English: a Chinese axis gets the translated unit, an English one
+    # keeps the short form the dictionary uses.
+    # keep an axis title short and its brackets single: "元（人民币）" → "元", "ppmv（…）" → "ppmv"
+    unit = unit_label(f.unit).split("（")[0].split(" (")[0].strip() or f.unit
+    return f"{text}（{unit}）" if zh else f"{text} ({f.unit})"
 
 
 def measure_label(chart: ChartSeries) -> str:
@@ -141,6 +148,8 @@ def _mark(chart: ChartSeries) -> str:
         return "bar"
     if chart.scale == "temporal":
         return kind if kind in ("bar", "point") else "line"
+    if chart.scale == "nominal" and kind == "line":
+        return "bar"  # categories have no order (they come largest first): a line would draw a trend
     return kind or "bar"
 
 

@@ -79,7 +79,8 @@ def _feed(title: str, page_url: str, theme: str | None = None, department: str |
     datasets = service.recent_datasets(get_session(), ANONYMOUS, theme=theme, department=department,
                                        limit=FEED_LENGTH)
     info = feeds.FeedInfo(self_url=request.base_url, page_url=page_url, title=title,
-                          author=current_app.config["CATALOG_PUBLISHER"], lang="zh" if is_zh() else "en")
+                          # the default publisher has a Chinese name; an operator's own stays as set
+                          author=_(current_app.config["CATALOG_PUBLISHER"]), lang="zh" if is_zh() else "en")
     return _xml(feeds.atom(info, datasets, _absolute), "application/atom+xml")
 
 
@@ -105,8 +106,8 @@ def feed_department(slug: str):
 
 @bp.get("/sitemap.xml")
 def sitemap():
-    """Every page the public can reach by browsing: home, lists, each visible dataset, theme and
-    department page, with the last time a dataset on it changed."""
+    """Every page the public can reach by browsing: home, lists, the themes index, the API
+    reference, each visible dataset, theme and department page, with the last time a dataset on it changed."""
     session = get_session()
     datasets = service.recent_datasets(session, ANONYMOUS)
     newest: dict[tuple[str, str], datetime] = {}
@@ -115,7 +116,8 @@ def sitemap():
             newest.setdefault(key, d.updated_at)  # newest first, so the first seen is the latest
     latest = datasets[0].updated_at if datasets else None
     entries = [(_absolute("site.home"), latest), (_absolute("catalog.dataset_list"), latest),
-               (_absolute("site.about"), None), (_absolute("site.licence"), None)]
+               (_absolute("catalog.theme_index"), latest), (_absolute("site.about"), None),
+               (_absolute("site.licence"), None), (_absolute("developers.api_reference"), None)]
     entries += [(_absolute("catalog.dataset_page", slug=d.slug), d.updated_at) for d in datasets]
     entries += [(_absolute("catalog.theme_page", code=t.key), newest.get(("theme", t.key)))
                 for t in service.list_themes(session, ANONYMOUS)]

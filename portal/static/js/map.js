@@ -7,7 +7,7 @@
   var el = document.getElementById("map-view");
   if (!el || !window.L) { return; }
   var note = document.querySelector(".map-note");
-  var map = L.map(el, { preferCanvas: true, worldCopyJump: false, minZoom: 1, maxZoom: 14,
+  var map = L.map(el, { preferCanvas: true, worldCopyJump: false, minZoom: 0, maxZoom: 14,  // 0: a phone fits the world
                         maxBounds: [[-90, -200], [90, 200]] });
   map.attributionControl.setPrefix(false);
   el.kaifangMap = map;  // for the browser tests, which click a point through its projection

@@ -114,6 +114,13 @@ def test_small_integer_codes_keep_their_order(bundled_client):
     assert [v["x"] for v in body["values"]] == list(range(1, 13))
 
 
+def test_a_line_is_drawn_only_where_x_has_an_order(bundled_client):
+    # carriers come largest first: a line through them would draw a trend that is not there
+    assert chart(bundled_client, FLIGHTS, "?x=carrier&agg=count&kind=line")["mark"] == "bar"
+    assert chart(bundled_client, FLIGHTS, "?x=carrier&agg=count&kind=point")["mark"] == "point"
+    assert chart(bundled_client, FLIGHTS, "?x=month&agg=count&kind=line")["mark"] == "line"
+
+
 @pytest.mark.parametrize(("query", "code"), [
     ("?x=country&agg=mean", "missing-measure"),
     ("?x=nope", "unknown-column"),

@@ -90,6 +90,7 @@ def test_sitemap_lists_every_public_page_with_lastmod(catalog):
     assert "http://localhost/datasets/districts" in urls and "http://localhost/datasets/tricky" in urls
     assert "http://localhost/themes/geospatial" in urls and "http://localhost/themes/health" in urls
     assert "http://localhost/departments/stats-bureau" in urls
+    assert "http://localhost/themes" in urls and "http://localhost/developers/api" in urls
     assert not any("secret-draft" in u for u in urls)
     assert urls["http://localhost/datasets/districts"].text.endswith("Z")
     assert urls["http://localhost/themes/geospatial"] is not None

@@ -75,6 +75,14 @@ def test_a_page_past_the_last_shows_the_last_with_a_notice(bundled_client):
     assert 'class="page-jump"' in first and 'max="13472"' in first
 
 
+def test_a_page_of_nothing_says_nothing_matches_not_that_a_page_is_missing(bundled_client):
+    text = bundled_client.get(f"/datasets/{FLIGHTS}?dep_delay__gt=100000&page=5").text
+    assert "没有符合筛选条件的记录" in text and "没有第 5 页" not in text
+    bundled_client.get("/locale/en")
+    one = bundled_client.get(f"/datasets/{FLIGHTS}?dep_delay__gt=1200&page=5").text
+    assert "these records have 1 page." in one
+
+
 def test_list_pages_past_the_last_are_not_found(bundled_client):
     assert bundled_client.get("/datasets?page=2").status_code == 200
     assert bundled_client.get("/datasets?page=50").status_code == 404
