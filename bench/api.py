@@ -11,7 +11,8 @@ dataset detail call (Datasette: the database page `/flights.json`, its nearest e
 concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
 gthread, 4 threads), and by Datasette serving the same table as SQLite (with an index on
 (origin, month), so the reference is at its best), plus both Kaifang servers with the rate
-limiter switched off to price it.
+limiter on Redis (when one answers at --redis) and switched off, to price it, and gunicorn with
+the sync worker (decision 0021d: which worker class production should run).
 
 Everything is set up under the bench directory (default $TMPDIR/kaifang-bench/api, never in
 git): a portal instance with the flights dataset, the SQLite copy, and a scratch virtualenv
