@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from flask import Response
-from itsdangerous import BadSignature
 from flask_talisman import Talisman
+from itsdangerous import BadSignature
 
 from portal.extensions import talisman
 from tests.conftest import make_app
