@@ -11,7 +11,8 @@ dataset detail call (Datasette: the database page `/flights.json`, its nearest e
 concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
 gthread, 4 threads), and by Datasette serving the same table as SQLite (with an index on
 (origin, month), so the reference is at its best), plus both Kaifang servers with the rate
-limiter switched off to price it.
+limiter on Redis (when one answers at --redis) and switched off, to price it, and gunicorn with
+the sync worker (decision 0021d: which worker class production should run).
 
 Everything is set up under the bench directory (default $TMPDIR/kaifang-bench/api, never in
 git): a portal instance with the flights dataset, the SQLite copy, and a scratch virtualenv
@@ -135,24 +136,48 @@ def prepare_datasette(work: Path) -> Path | None:
     return binary
 
 
-def servers(instance: Path, database: Path, datasette: Path | None) -> list[Server]:
+def servers(instance: Path, database: Path, datasette: Path | None, redis: str | None) -> list[Server]:
     base = {**os.environ, "KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"}
     no_limits = {**base, "KAIFANG_RATELIMIT_ENABLED": "0"}
     serve = [str(VENV_BIN / "kaifang"), "serve", "--host", "127.0.0.1", "--port", "{port}", "--threads", "8"]
     gunicorn = [str(VENV_BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "-b", "127.0.0.1:{port}",
                 "--log-level", "warning", "wsgi:app"]
+    sync = [str(VENV_BIN / "gunicorn"), "-w", "2", "-k", "sync", "-b", "127.0.0.1:{port}", "--log-level", "warning",
+            "wsgi:app"]
     found = []
     if datasette is not None:
         found.append(Server("Datasette 0.65.5", [str(datasette), "serve", str(database), "--host", "127.0.0.1",
                                                  "--port", "{port}", "--setting", "suggest_facets", "off"],
                             dict(os.environ), DATASETTE_ROWS, DATASETTE_DETAIL, DATASETTE_DISTINCT))
-    found += [
-        Server("kaifang serve", serve, base, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
-        Server("kaifang serve, no limiter", serve, no_limits, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
-        Server("gunicorn -w 2", gunicorn, base, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
-        Server("gunicorn -w 2, no limiter", gunicorn, no_limits, KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT),
-    ]
+    pages = (KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT)
+    found += [Server("kaifang serve", serve, base, *pages)]
+    if redis:
+        found += [Server("kaifang serve, Redis limiter", serve, {**base, **_redis_env(redis)}, *pages)]
+    found += [Server("kaifang serve, no limiter", serve, no_limits, *pages),
+              Server("gunicorn -w 2", gunicorn, base, *pages)]
+    if redis:
+        found += [Server("gunicorn -w 2, Redis limiter", gunicorn, {**base, **_redis_env(redis)}, *pages)]
+    found += [Server("gunicorn -w 2, no limiter", gunicorn, no_limits, *pages),
+              Server("gunicorn -w 2 -k sync", sync, base, *pages)]
     return found
+
+
+def _redis_env(url: str) -> dict[str, str]:
+    """The limiter on Redis, under a key prefix of this run's own (tests may share the server)."""
+    return {"KAIFANG_RATELIMIT_STORAGE_URI": url, "KAIFANG_RATELIMIT_KEY_PREFIX": f"kaifang-bench-{os.getpid()}"}
+
+
+def redis_available(url: str) -> bool:
+    """Whether a Redis server answers at `url` (redis://host:port/db); the Redis rows need one."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def start(server: Server) -> tuple[subprocess.Popen, int]:
@@ -270,8 +295,8 @@ def measure(server: Server, seconds: float) -> dict:
 
 def report(all_results: dict[str, dict], reference: str | None) -> None:
     columns = ["uncached rows c=1", "uncached rows c=8", "cached rows c=1", "cached rows c=8", "detail c=1", "detail c=8"]
-    print("\n| server | " + " | ".join(f"{c} req/s (p50 / p99 ms)" for c in columns) + " |")
-    print("|---|" + "---|" * len(columns))
+    print("\n| server | " + " | ".join(f"{c} req/s (p50 / p99 ms)" for c in columns) + " | load (1 min) after |")
+    print("|---|" + "---|" * (len(columns) + 1))
     for name, results in all_results.items():
         cells = []
         for column in columns:
@@ -281,12 +306,24 @@ def report(all_results: dict[str, dict], reference: str | None) -> None:
                 ratio = f", {r['rps'] / all_results[reference][column]['rps']:.2f}x"
             errors = f", {r['errors']} errors" if r["errors"] else ""
             cells.append(f"{r['rps']:.0f}{ratio} ({r['p50']:.1f} / {r['p99']:.1f}){errors}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"| {name} | " + " | ".join(cells) + f" | {results['load']['load average'][0]:.1f} |")
     print("\nServer CPU ms per request (all its processes and threads), same measurements:\n")
     print("| server | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name, results in all_results.items():
         print(f"| {name} | " + " | ".join(f"{results[c]['cpu_ms']:.2f}" for c in columns) + " |")
+    pairs = [(name, name.split(",")[0]) for name in all_results
+             if not name.endswith("no limiter") and f"{name.split(',')[0]}, no limiter" in all_results]
+    if pairs:
+        print("\nWhat the limiter costs: 1 - (CPU per request without it / with it), the throughput lost when the "
+              "CPU is the bottleneck (in brackets 1 - rate with it / rate without, noisier):\n")
+        print("| server | " + " | ".join(columns) + " |")
+        print("|---|" + "---|" * len(columns))
+        for name, base in pairs:
+            on, off = all_results[name], all_results[f"{base}, no limiter"]
+            cells = [f"{100 * (1 - off[c]['cpu_ms'] / on[c]['cpu_ms']):+.0f} % ({100 * (1 - on[c]['rps'] / off[c]['rps']):+.0f} %)"
+                     if on[c]["cpu_ms"] and off[c]["rps"] else "–" for c in columns]
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -295,17 +332,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole set (interleaved servers)")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "kaifang-bench" / "api")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0",
+                        help="Redis for the 'Redis limiter' servers (skipped when none answers; '' to skip)")
+    parser.add_argument("--only", default="", help="measure only the servers whose name contains one of these "
+                                                   "comma-separated words (Datasette is always kept as the reference)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     instance = prepare_instance(args.dir)
     database = prepare_sqlite(args.dir, instance)
     datasette = prepare_datasette(args.dir)
+    redis = args.redis if args.redis and redis_available(args.redis) else None
+    if args.redis and redis is None:
+        print(f"no Redis at {args.redis}: the Redis limiter rows are skipped", file=sys.stderr)
+    chosen = servers(instance, database, datasette, redis)
+    if args.only:
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        chosen = [s for s in chosen if s.name.startswith("Datasette") or any(w in s.name for w in words)]
     print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
     for round_number in range(args.rounds):
         all_results = {}
-        for server in servers(instance, database, datasette):
+        for server in chosen:
             print(f"round {round_number + 1}: {server.name}", file=sys.stderr)
             all_results[server.name] = measure(server, args.seconds)
+            all_results[server.name]["load"] = {"load average": os.getloadavg()}
         report(all_results, "Datasette 0.65.5" if datasette else None)
         if args.json:
             args.json.write_text(json.dumps(all_results, indent=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, session
+from flask import Flask, Response, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_compress import Compress
@@ -13,13 +13,56 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
+from werkzeug.datastructures import Headers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 LOCALES = ("zh_CN", "en")
 
+
+
+class StaticHeadersTalisman(Talisman):
+    """flask-talisman with each view's security headers worked out once, not on every response.
+
+    Talisman rebuilds the same headers for every response (merging the view's options, joining
+    the CSP dictionary into its text): ~0.1 ms, a tenth of a cached API call (decision 0021d).
+    They depend only on the view and the options given to `init_app`, so they are kept per view
+    function and copied; `Strict-Transport-Security` depends on the request (HTTPS or not) and is
+    still decided per response, and a CSP nonce (per request; not used here) disables the cache.
+    """
+
+    def __init__(self, app: Flask | None = None, **options) -> None:
+        self._headers_by_view: dict[object, list[tuple[str, str]]] = {}
+        super().__init__(app, **options)
+
+    def init_app(self, app: Flask, **options) -> None:
+        self._headers_by_view = {}  # new options (the tests build many apps on this one object)
+        super().init_app(app, **options)
+
+    def _set_response_headers(self, response: Response) -> Response:
+        view = current_app.view_functions.get(request.endpoint)
+        headers = self._headers_by_view.get(view)
+        if headers is None:
+            options = self._get_local_options()
+            if options["content_security_policy_nonce_in"]:
+                return super()._set_response_headers(response)
+            scratch = Headers()
+            self._set_feature_policy_headers(scratch, options)
+            self._set_permissions_policy_headers(scratch, options)
+            self._set_document_policy_headers(scratch, options)
+            self._set_frame_options_headers(scratch, options)
+            self._set_content_security_policy_headers(scratch, options)
+            self._set_referrer_policy_headers(scratch)
+            headers = self._headers_by_view.setdefault(view, list(scratch.items()))
+        for name, value in headers:
+            response.headers[name] = value
+        if self.strict_transport_security:
+            self._set_hsts_headers(response.headers)
+        return response
+
+
 babel = Babel()
 csrf = CSRFProtect()
-talisman = Talisman()
+talisman = StaticHeadersTalisman()
 compress = Compress()  # gzip (or br/zstd when asked) of HTML, JSON, CSV and NDJSON responses
 COMPRESSED = ("text/html", "text/css", "text/csv", "application/json", "application/problem+json",
               "application/x-ndjson", "application/geo+json", "image/svg+xml")
@@ -57,6 +100,16 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def get_signing_serializer(self, app: Flask):
+        """Flask's serializer, made once per secret key instead of on every request (it is
+        stateless, so threads can share it; ~25 µs a request, decision 0021d)."""
+        marker = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = app.extensions.get("kaifang.session_signer")
+        if cached is None or cached[0] != marker:
+            cached = (marker, super().get_signing_serializer(app))
+            app.extensions["kaifang.session_signer"] = cached
+        return cached[1]
 
 
 def select_locale() -> str:
