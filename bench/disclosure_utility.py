@@ -34,7 +34,7 @@ from portal.access.service import grant_access  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
 from portal.analysis.keys import create_key_file  # noqa: E402
-from portal.analysis.modes import EpsilonDefaults  # noqa: E402
+from portal.catalog.disclosure_settings import EpsilonDefaults  # noqa: E402
 from portal.analysis.runtime import AnalysisSettings  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402

@@ -91,7 +91,8 @@ def init_limits(app: Flask) -> None:
     (tests build many apps in one process; production has one per worker). If the storage (Redis)
     stops answering, counting falls back to this worker's memory and the API keeps answering.
     """
-    from portal.api import keys, limits  # noqa: PLC0415 - the API package imports this module
+    from portal.accounts import keyauth as keys  # noqa: PLC0415
+    from portal.api import limits  # noqa: PLC0415 - the API package imports this module
 
     limiter = Limiter(key_func=get_remote_address, headers_enabled=False, in_memory_fallback_enabled=True,
                       storage_uri=limits.storage_uri(app.config["RATELIMIT_STORAGE_URI"]),

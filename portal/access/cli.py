@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from portal.analysis.modes import MODES
+from portal.catalog.disclosure_settings import MODES
 
 
 @click.command("grant")

@@ -4,7 +4,7 @@ A key reads `kf_<prefix>_<secret>`. Only the prefix (public, shown on the accoun
 by the CLI) and the SHA-256 of the whole key are stored, so the key itself is shown once, when it
 is made, and never again. Lookups go by the unique prefix and compare hashes in constant time.
 
-This module knows nothing of HTTP: `portal.api.keys` reads the headers and calls `resolve_key`.
+This module knows nothing of HTTP: `portal.accounts.keyauth` reads the headers and calls `resolve_key`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from portal.analysis.modes import PRIVACY_KEYS, privacy_overrides
+from portal.catalog.disclosure_settings import PRIVACY_KEYS, privacy_overrides
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
 MAGNITUDES = frozenset({"sum", "mean"})
@@ -57,7 +57,7 @@ class Rules:
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any] | None) -> Rules:
         """Defaults with a dataset's overrides; unknown keys and unsafe values are refused."""
-        privacy_overrides(overrides)  # the ε-mode keys are checked, and kept, by portal/analysis/modes.py
+        privacy_overrides(overrides)  # the ε-mode keys are checked, and kept, by portal/catalog/disclosure_settings.py
         overrides = {k: v for k, v in (overrides or {}).items() if k not in PRIVACY_KEYS}
         if not overrides:
             return cls()

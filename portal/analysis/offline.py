@@ -23,9 +23,9 @@ from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget
-from portal.analysis.modes import PrivacySettings
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
+from portal.catalog.disclosure_settings import PrivacySettings
 from portal.catalog.packages import FRICTIONLESS_TYPES, field_specs
 
 DESCRIPTOR = "datapackage.json"

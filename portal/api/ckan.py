@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from portal.api import keys
+from portal.accounts import keyauth as keys
 from portal.api.ckan_actions import ACTIONS, Env
 from portal.auth import current_actor
 from portal.catalog import service

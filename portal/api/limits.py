@@ -27,9 +27,9 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 
+from portal.accounts.keyauth import lookup_key
 from portal.accounts.keys import ResolvedKey
 from portal.api import windows
-from portal.api.keys import lookup_key
 from portal.config import parse_tiers
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ counted the attempt, so guessing keys is throttled like any anonymous call.
 
 Use in API routes (any blueprint whose routes live under /api/)::
 
-    from portal.api.keys import current_key, require_key, require_scope
+    from portal.accounts.keyauth import current_key, require_key, require_scope
 
     @bp.get("/datasets/<slug>/rows")
     @require_scope("rows:read")        # anonymous allowed; a key must carry rows:read (else 403)
