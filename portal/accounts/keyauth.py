@@ -43,8 +43,7 @@ from portal.accounts.keys import KeyRejected, ResolvedKey
 from portal.accounts.models import SCOPES
 from portal.accounts.usage import UsageBuffer
 from portal.auth import is_api_request
-from portal.catalog.models import utcnow
-from portal.db import database, get_session
+from portal.db import database, get_session, utcnow
 from portal.errors import N_, Forbidden, Unauthorized
 
 API_KEY_HEADER = "X-API-Key"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.models import SCOPES, ApiKey, User
 from portal.auth import Actor
-from portal.catalog.models import utcnow
+from portal.db import utcnow
 from portal.errors import Forbidden, Invalid, NotFound
 
 KEY_PREFIX = "kf_"

@@ -12,7 +12,7 @@ from flask import Blueprint
 
 from portal.extensions import csrf
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensions.init_limits
+bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in limits.init_app
 csrf.exempt(bp)
 
 from portal.api import applications, accounts  # noqa: E402,F401,I001 - register the routes on bp

@@ -32,7 +32,7 @@ from portal.interop.links import Catalog, Links
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("ckan", __name__, url_prefix="/api")  # rate-limited in extensions.init_limits
+bp = Blueprint("ckan", __name__, url_prefix="/api")  # rate-limited in limits.init_app
 csrf.exempt(bp)  # no cookie-authenticated writes: every action here only reads
 
 ERROR_TYPES = {403: "Authorization Error", 401: "Authorization Error", 404: "Not Found Error",

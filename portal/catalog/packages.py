@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from portal.analysis.disclosure import Rules
+from portal.catalog.disclosure_settings import Rules
 from portal.catalog.descriptors import SLUG, Checker, DepartmentRef
 from portal.catalog.models import OPEN_CLASSES
 from portal.errors import Invalid
