@@ -1,4 +1,5 @@
-"""Row services: preview pages, chart series and downloads of a dataset's current version.
+"""Row services: preview pages and downloads of a dataset's current version. (The broker's view
+of a dataset is `portal/analysis/sources.py`; the synthetic sample's download `samples.py`.)
 
 Each checks `can_view_rows` first: a `conditional` or `closed` dataset answers 403 with a
 problem type that points at how to apply, and no row is ever read for it.
@@ -7,14 +8,10 @@ problem type that points at how to apply, and no row is ever read for it.
 from __future__ import annotations
 
 import functools
-import io
-import json
 import math
-import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import store
@@ -56,46 +53,6 @@ def stored_table(session: Session, actor: Actor, slug: str, *, data_dir: Path) -
         raise NotFound("data of dataset", slug)
     columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
     return dataset, store.StoredTable(data_dir / version.storage_path, columns)
-
-
-@dataclass(frozen=True)
-class AnalysisSource:
-    """A dataset as the sandbox broker needs it: current data, dictionary flags, disclosure settings."""
-
-    slug: str
-    open_class: str
-    version: int
-    table: store.StoredTable
-    identifiers: frozenset[str]
-    sensitive: frozenset[str]
-    disclosure: dict | None
-    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # declared, public
-    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
-
-
-def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisSource:
-    """The current version of a dataset for the broker. Trusted callers only: whether the actor
-    may analyse it is decided by `portal.access.service.usable_datasets` before this is called.
-
-    Raises:
-        NotFound: no such dataset, or no data yet.
-    """
-    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).options(
-        selectinload(Dataset.current_version), selectinload(Dataset.fields)))
-    if dataset is None or dataset.current_version is None:
-        raise NotFound("dataset", slug)
-    version = dataset.current_version
-    columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
-    return AnalysisSource(
-        slug=slug, open_class=dataset.open_class, version=version.number,
-        table=store.StoredTable(data_dir / version.storage_path, columns),
-        identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
-        sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
-        disclosure=dataset.disclosure,
-        bounds={f.name: (f.minimum, f.maximum) for f in dataset.fields
-                if f.minimum is not None and f.maximum is not None},
-        levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
-    )
 
 
 def preview_rows(session: Session, actor: Actor, slug: str, params: PreviewParams, *, data_dir: Path) -> PreviewPage:
@@ -183,67 +140,6 @@ def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: b
     record_download(session, slug)
     return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks,
                     size=size)
-
-
-def open_sample(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> Download:
-    """The synthetic sample (样本数据) of a conditional dataset's current version, as a small Data
-    Package: the invented rows and a descriptor with the data dictionary and its flags, so that
-    `kaifang offline-run` applies the portal's rules to it. Public: it holds no real record
-    (see portal/analysis/samples.py).
-
-    Raises:
-        NotFound: no such visible dataset, or it has no sample (only conditional data has one).
-    """
-    dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug).options(
-        selectinload(Dataset.current_version), selectinload(Dataset.fields)))
-    version = dataset.current_version if dataset else None
-    if version is None or not version.sample_path:
-        raise NotFound("sample of dataset", slug)
-    rows_name = f"{slug}-sample.csv"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.write(data_dir / version.sample_path, rows_name)
-        archive.writestr("datapackage.json", json.dumps(_sample_descriptor(dataset, version, rows_name),
-                                                        ensure_ascii=False, indent=2))
-    return Download(filename=f"{slug}-v{version.number}-sample.zip", mimetype="application/zip",
-                    chunks=iter([buffer.getvalue()]))
-
-
-FRICTIONLESS = {"integer": "integer", "float": "number", "decimal": "number", "boolean": "boolean",
-                "date": "date", "timestamp": "datetime", "text": "string"}
-
-
-def _sample_descriptor(dataset: Dataset, version: Version, rows_name: str) -> dict:
-    fields = {f.name: f for f in dataset.fields}
-    return {
-        "name": dataset.slug,
-        "title": f"{dataset.title_en} (synthetic sample of version {version.number})",
-        "description": "Invented rows drawn from released distributions; no real record. "
-                       "Run analysis code on it with `kaifang offline-run FILE --data this.zip`.",
-        "licenses": [{"name": dataset.licence_name or "CC0-1.0", "title": dataset.licence_title}],
-        "resources": [{"name": "sample", "path": rows_name, "format": "csv", "encoding": "utf-8",
-                       "schema": {"fields": [_sample_field(c, fields.get(c["name"])) for c in version.columns]}}],
-        "kaifang": {
-            "title_zh": f"{dataset.title_zh}（样本数据，合成）", "open_class": dataset.open_class,
-            "synthetic": True, "disclosure": dataset.disclosure,
-            "fields": {name: {"description_zh": f.description_zh, "unit": f.unit, "identifier": f.identifier,
-                              "sensitive": f.sensitive} for name, f in fields.items()},
-        },
-    }
-
-
-def _sample_field(column: dict, described) -> dict:
-    """A sample's schema field, with the declared bounds and levels: offline runs apply the same
-    interval arithmetic and group limits as the portal."""
-    out = {"name": column["name"], "type": FRICTIONLESS.get(column["type"], "string")}
-    constraints = {}
-    if described is not None and described.minimum is not None and described.maximum is not None:
-        constraints = {"minimum": described.minimum, "maximum": described.maximum}
-    if described is not None and described.levels:
-        constraints["enum"] = list(described.levels)
-    if constraints:
-        out["constraints"] = constraints
-    return out
 
 
 def download_formats(coordinates: dict | None) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from flask import (
 )
 
 from portal.auth import current_actor
-from portal.catalog import chartlabels, charts, maps, previewforms, rows, service, visits
+from portal.catalog import chartlabels, charts, maps, previewforms, rows, samples, service, visits
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 
@@ -96,7 +96,7 @@ def _chart(slug: str):
 
 @bp.get("/datasets/<slug>/sample.zip")
 def sample(slug: str):
-    found = rows.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
+    found = samples.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
     response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return response
