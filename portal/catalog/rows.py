@@ -31,8 +31,6 @@ MIMETYPES = {
     "geojson": "application/geo+json",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-CHART_AGGREGATES = ("count", "sum", "mean", "min", "max", "median")
-CHART_MAX_POINTS = 200
 
 
 def stored_table(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> tuple[Dataset, store.StoredTable]:
@@ -105,26 +103,6 @@ def _chart_category(path: Path, columns: tuple[store.Column, ...]) -> str | None
     return best[1] if best else None
 
 
-def chart_series(session: Session, actor: Actor, slug: str, *, x: str, y: str | None, agg: str,
-                 data_dir: Path) -> dict:
-    """Values for a chart of `agg(y)` by `x` (at most 200 categories), computed by the store."""
-    _, table = stored_table(session, actor, slug, data_dir=data_dir)
-    names = {c.name for c in table.columns}
-    if x not in names or (y and y not in names):
-        raise BadRequest("chart columns must be columns of the dataset", code="unknown-column")
-    if agg not in CHART_AGGREGATES or (agg != "count" and not y):
-        raise BadRequest(f"aggregate must be one of {', '.join(CHART_AGGREGATES)} (with a y column unless count)",
-                         code="bad-parameter")
-    measure = store.Measure("count", alias="value") if agg == "count" else store.Measure(agg, y, alias="value")
-    query = store.AggregateQuery(group_by=(x,), measures=(measure,), sort=(store.Sort(x),), limit=CHART_MAX_POINTS)
-    try:
-        result = store.aggregate(table, query)
-    except store.QueryError as exc:
-        raise BadRequest(exc.message, code=exc.code) from exc
-    return {"x": x, "y": y, "aggregate": agg,
-            "values": [{"x": _plain(row[0]), "value": _plain(row[1])} for row in result.rows]}
-
-
 def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: bool, data_dir: Path) -> Download:
     """A streamed export of the whole current version; counts one download.
 
@@ -159,13 +137,3 @@ def _run_rows(table: store.StoredTable, query: store.RowQuery) -> store.RowPage:
         return store.query_rows(table, query)
     except store.QueryError as exc:
         raise BadRequest(exc.message, code=exc.code) from exc
-
-
-def _plain(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if value is not None and not isinstance(value, (int, float, str, bool)):
-        return float(value) if hasattr(value, "__float__") else str(value)
-    return value
