@@ -29,17 +29,16 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from portal import create_app  # noqa: E402
+from portal import create_app, prepare_instance  # noqa: E402
 from portal.access.service import grant_access  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
 from portal.analysis.keys import create_key_file  # noqa: E402
-from portal.analysis.modes import EpsilonDefaults  # noqa: E402
 from portal.analysis.runtime import AnalysisSettings  # noqa: E402
 from portal.analysis.service import submit_run  # noqa: E402
 from portal.auth import SYSTEM, Actor  # noqa: E402
 from portal.catalog import publishing  # noqa: E402
-from portal.catalog.setup import prepare_instance  # noqa: E402
+from portal.catalog.disclosure_settings import EpsilonDefaults  # noqa: E402
 from portal.db import session_scope  # noqa: E402
 
 ANALYSTS = {"sdc": "utility-bench@example.org", "dp": "utility-bench-dp@example.org"}

@@ -28,7 +28,7 @@ from portal.analysis.disclosure import CellKeyNoise, Rules  # noqa: E402
 from portal.analysis.epsilon import EpsilonBudget  # noqa: E402
 from portal.analysis.policy import SourceInfo  # noqa: E402
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels  # noqa: E402
-from portal.catalog.rows import analysis_source  # noqa: E402
+from portal.analysis.sources import analysis_source  # noqa: E402
 from portal.db import session_scope  # noqa: E402
 
 SLUG = "clinic-visits-synthetic"

@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from portal.store import counts  # noqa: E402
 from portal.store import (  # noqa: E402
     AggregateQuery,
     Column,
@@ -37,6 +36,7 @@ from portal.store import (  # noqa: E402
     Sort,
     StoredTable,
     aggregate,
+    counts,  # noqa: E402
     export,
     ingest,
     query_rows,

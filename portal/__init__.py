@@ -21,20 +21,24 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.access.views import bp as access_bp
     from portal.accounts.views import bp as accounts_bp
     from portal.analysis import models as _analysis_models  # noqa: F401
+    from portal.analysis import samples
     from portal.analysis.views import bp as analysis_bp
     from portal.api import bp as api_bp
+    from portal.api import limits
     from portal.api.ckan import bp as ckan_bp
     from portal.api.docs import bp as developers_bp
+    from portal.api.notebook import bp as notebook_api_bp
+    from portal.catalog import publishing as catalog_publishing
     from portal.catalog import setup as catalog_setup
     from portal.catalog.views import bp as catalog_bp
     from portal.interop.views import bp as interop_bp
     from portal.notebook.views import bp as notebook_bp
     from portal.search.views import bp as search_bp
     from portal.sessions import models as _session_models  # noqa: F401
-    from portal.sessions.browser import bp as notebook_api_bp
     from portal.sessions.views import bp as sessions_bp
     from portal.site.views import bp as site_bp
 
+    catalog_publishing.set_sample_writer(samples.write_sample)
     db.init_app(app)
     catalog_setup.init_caches(app)
     search.init_app(app)
@@ -44,5 +48,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     for blueprint in (site_bp, catalog_bp, search_bp, accounts_bp, analysis_bp, api_bp, developers_bp, ckan_bp,
                       interop_bp, access_bp, notebook_api_bp, sessions_bp, notebook_bp):
         app.register_blueprint(blueprint)
-    extensions.init_limits(app)
+    limits.init_app(app)
     return app
+
+
+def prepare_instance(app: Flask) -> None:
+    """`kaifang init`: the instance's folders, the migrated database, the themes, and a search
+    index built from whatever the database holds."""
+    from portal import search
+    from portal.catalog.setup import prepare_catalog
+
+    prepare_catalog(app)
+    search.prepare(app)

@@ -4,7 +4,7 @@ Views resolve the actor once per request (`current_actor()`); services never loo
 request. Anonymous visitors are an actor too, with role `public`.
 
 Pages know a person by the signed session cookie. Everything under `/api/` knows a caller only
-by an API key (`portal.api.keys`) or as anonymous, never by the cookie, so another site cannot
+by an API key (`portal.accounts.keyauth`) or as anonymous, never by the cookie, so another site cannot
 make a signed-in visitor's browser act through the API.
 """
 
@@ -55,7 +55,7 @@ def is_api_request() -> bool:
 
 
 def _actor_from_key() -> Actor:
-    from portal.api.keys import current_key  # noqa: PLC0415 - the API package imports this module
+    from portal.accounts.keyauth import current_key  # noqa: PLC0415 - the API package imports this module
 
     key = current_key()
     return key.actor if key else ANONYMOUS

@@ -12,12 +12,15 @@ from pathlib import Path
 import click
 
 from portal.access.cli import expire_applications, grant
+from portal.commands import BUILD_APP
 from portal.config import instance_path
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Kaifang (开放) open data portal."""
+    ctx.meta[BUILD_APP] = _app  # the domain packages' commands build the app through portal.commands
 
 
 main.add_command(grant)
@@ -38,8 +41,8 @@ def init() -> None:
     if create_key_file(instance):
         click.echo(f"disclosure key written to {instance / 'disclosure.key'} (0600; see docs/disclosure.md)")
     app = _app()
+    from portal import prepare_instance
     from portal.analysis.codes import vault_from_config
-    from portal.catalog.setup import prepare_instance
 
     vault_from_config(app.config)  # writes audit-code.key (0600) now, not at the first run
     prepare_instance(app)

@@ -193,9 +193,8 @@ def _validate(values: dict[str, Any]) -> None:
         )
     for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
                 "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS", "API_PAGE_SIZE",
-                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SANDBOX_WALL_SECONDS"):
-                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SESSION_IDLE_MINUTES", "SESSION_MAX_CONCURRENT",
-                "SESSION_MAX_CODE_BYTES"):
+                "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SANDBOX_WALL_SECONDS", "SESSION_IDLE_MINUTES",
+                "SESSION_MAX_CONCURRENT", "SESSION_MAX_CODE_BYTES"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
     _validate_limits(values)

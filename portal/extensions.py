@@ -1,5 +1,5 @@
 """Flask extensions, created unbound and attached in `init_app`: Babel, CSRF, security headers,
-the proxy fix, the session cookie's flags, and (in `init_limits`) the rate limiter."""
+the proxy fix and the session cookie's flags (the rate limiter: `portal.api.limits.init_app`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from flask import Flask, Response, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from werkzeug.datastructures import Headers
@@ -136,21 +134,3 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED))
     compress.init_app(app)
 
-
-def init_limits(app: Flask) -> None:
-    """Attach rate limits; call after the blueprints are registered.
-
-    Flask-Limiter keeps its storage and key prefix on the Limiter object, so each app gets its own
-    (tests build many apps in one process; production has one per worker). If the storage (Redis)
-    stops answering, counting falls back to this worker's memory and the API keeps answering.
-    """
-    from portal.api import keys, limits  # noqa: PLC0415 - the API package imports this module
-
-    limiter = Limiter(key_func=get_remote_address, headers_enabled=False, in_memory_fallback_enabled=True,
-                      storage_uri=limits.storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
-                      key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
-    limiter.init_app(app)
-    app.extensions["kaifang.one_trip"] = limits.counts_in_one_trip(limiter)
-    limits.attach(app, limiter)
-    keys.init_app(app)
-    app.extensions["kaifang.limiter"] = limiter

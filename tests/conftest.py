@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
+from portal import create_app, prepare_instance
 from portal.auth import SYSTEM
-from portal.catalog.setup import prepare_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"

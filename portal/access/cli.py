@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from portal.analysis.modes import MODES
+from portal.catalog.disclosure_settings import MODES
 
 
 @click.command("grant")
@@ -27,7 +27,7 @@ def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str |
     """Grant EMAIL aggregate access to the conditional dataset SLUG."""
     from portal.access.service import grant_access
     from portal.auth import SYSTEM
-    from portal.cli import _app
+    from portal.commands import current_app as _app
     from portal.db import session_scope
     from portal.errors import PortalError
 
@@ -53,7 +53,7 @@ def expire_applications() -> None:
     from portal.access import reviews
     from portal.access.notices import send_notices
     from portal.auth import SYSTEM
-    from portal.cli import _app
+    from portal.commands import current_app as _app
     from portal.db import session_scope
 
     app = _app()

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.access.models import Grant
 from portal.accounts.models import User
-from portal.analysis.modes import MODES
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import MODES
 from portal.catalog.models import Dataset, utcnow
 from portal.catalog.queries import visible_datasets
 from portal.errors import Forbidden, Invalid, NotFound

@@ -20,9 +20,9 @@ def _fail(exc: PortalError) -> click.ClickException:
 
 
 def _app():
-    from portal.cli import _app as make_app  # noqa: PLC0415 - portal.cli registers these commands
+    from portal.commands import current_app  # noqa: PLC0415
 
-    return make_app()
+    return current_app()
 
 
 @click.command("create-key")

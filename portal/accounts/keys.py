@@ -4,7 +4,7 @@ A key reads `kf_<prefix>_<secret>`. Only the prefix (public, shown on the accoun
 by the CLI) and the SHA-256 of the whole key are stored, so the key itself is shown once, when it
 is made, and never again. Lookups go by the unique prefix and compare hashes in constant time.
 
-This module knows nothing of HTTP: `portal.api.keys` reads the headers and calls `resolve_key`.
+This module knows nothing of HTTP: `portal.accounts.keyauth` reads the headers and calls `resolve_key`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.models import SCOPES, ApiKey, User
 from portal.auth import Actor
-from portal.catalog.models import utcnow
+from portal.db import utcnow
 from portal.errors import Forbidden, Invalid, NotFound
 
 KEY_PREFIX = "kf_"

@@ -12,8 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.catalog.models import utcnow
-from portal.db import Base
+from portal.db import Base, utcnow
 
 ROLES = ("developer", "publisher", "steward", "admin")
 SCOPES = ("catalog:read", "rows:read", "sandbox:run")

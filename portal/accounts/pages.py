@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 
 from portal.accounts import keys, service, usage
 from portal.accounts.forms import ActionForm, KeyForm
+from portal.accounts.keyauth import forget_key
 from portal.accounts.views import bp, login_required, send_confirmation
-from portal.api.keys import forget_key
 from portal.auth import current_actor
 from portal.db import get_session
 

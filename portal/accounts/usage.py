@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.models import ApiKey, ApiKeyUsage
 from portal.auth import Actor
-from portal.catalog.models import utcnow
+from portal.db import utcnow
 
 log = logging.getLogger(__name__)
 

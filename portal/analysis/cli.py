@@ -140,9 +140,9 @@ def rotate_disclosure_key(app: Flask) -> int:
 
 
 def _app() -> Flask:
-    from portal.cli import _app as configured  # noqa: PLC0415 - the one place apps are built for commands
+    from portal.commands import current_app  # noqa: PLC0415 - built by the root command (portal.cli)
 
-    return configured()
+    return current_app()
 
 
 @click.command("audit")

@@ -28,47 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from portal.analysis.modes import PRIVACY_KEYS, privacy_overrides
+from portal.catalog.disclosure_settings import Rules
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
 MAGNITUDES = frozenset({"sum", "mean"})
 # P(noise = -2, -1, 0, +1, +2): symmetric, zero-mean, so released totals stay unbiased.
 COUNT_NOISE = (0.1, 0.2, 0.4, 0.2, 0.1)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Disclosure settings of one dataset: defaults here, overrides from its descriptor."""
-
-    min_cell: int = 10
-    rounding_base: int = 5
-    count_noise_max: int = 2
-    magnitude_noise: float = 0.03
-    significant_figures: int = 3
-    dominance_top1: float = 0.50
-    dominance_top2: float = 0.67
-    max_groups: int = 40
-    queries_per_run: int = 200
-    daily_cells: int = 2000
-
-    @classmethod
-    def with_overrides(cls, overrides: dict[str, Any] | None) -> Rules:
-        """Defaults with a dataset's overrides; unknown keys and unsafe values are refused."""
-        privacy_overrides(overrides)  # the ε-mode keys are checked, and kept, by portal/analysis/modes.py
-        overrides = {k: v for k, v in (overrides or {}).items() if k not in PRIVACY_KEYS}
-        if not overrides:
-            return cls()
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = set(overrides) - set(known)
-        if unknown:
-            raise ValueError(f"unknown disclosure settings: {sorted(unknown)}")
-        rules = cls(**overrides)
-        if rules.min_cell < 3 or rules.rounding_base < 1 or not 0 < rules.dominance_top1 <= rules.dominance_top2 <= 1:
-            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, 0 < top1 <= top2 <= 1)")
-        return rules
 
 
 COUNT_STREAM = '{"args":[],"op":"count"}'  # canonical count(): `.count()` answers the same

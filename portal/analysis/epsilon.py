@@ -1,7 +1,7 @@
 """The ε budget of the differential-privacy mode: what a grant may still spend, and the ledger.
 
 During a run, `EpsilonBudget` keeps what each grant in the "dp" mode has left today (its daily ε,
-see portal/analysis/modes.py, minus the ledger); `submit_run` writes what the run spent into
+see portal/catalog/disclosure_settings.py, minus the ledger); `submit_run` writes what the run spent into
 `EpsilonLedger` in the same commit as the run's audit record.
 
 Must not: compute or release anything (portal/analysis/privacy.py and private_queries.py do).

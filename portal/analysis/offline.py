@@ -11,7 +11,6 @@ database: no grants, no audit, no budget. A bare CSV with no dictionary is treat
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -23,12 +22,10 @@ from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget
-from portal.analysis.modes import PrivacySettings
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
-from portal.catalog.packages import FRICTIONLESS_TYPES, field_specs
-
-DESCRIPTOR = "datapackage.json"
+from portal.catalog.disclosure_settings import PrivacySettings
+from portal.catalog.packages import read_sample
 
 
 @dataclass(frozen=True)
@@ -62,20 +59,13 @@ def read_local(path: Path, scratch: Path) -> LocalData:
 
 
 def _described(folder: Path) -> LocalData:
-    doc = json.loads((folder / DESCRIPTOR).read_text(encoding="utf-8"))
-    ext = doc.get("kaifang") or {}
-    fields = ext.get("fields") or {}
-    resource = (doc.get("resources") or [{}])[0]
-    schema = (resource.get("schema") or {}).get("fields") or []
-    specs = field_specs(resource, fields)
+    package = read_sample(folder)
     return LocalData(
-        slug=doc["name"], rows=folder / resource["path"], conditional=ext.get("open_class") == "conditional",
-        identifiers=frozenset(n for n, f in fields.items() if f.get("identifier")),
-        sensitive=frozenset(n for n, f in fields.items() if f.get("sensitive")),
-        types=tuple((f["name"], FRICTIONLESS_TYPES[f["type"]]) for f in schema if f.get("type") in FRICTIONLESS_TYPES),
-        disclosure=ext.get("disclosure"),
-        bounds=tuple((f.name, f.bounds) for f in specs if f.bounds),
-        levels=tuple((f.name, f.levels) for f in specs if f.levels),
+        slug=package.slug, rows=package.rows, conditional=package.conditional,
+        identifiers=package.identifiers, sensitive=package.sensitive, types=package.types,
+        disclosure=package.disclosure,
+        bounds=tuple((f.name, f.bounds) for f in package.fields if f.bounds),
+        levels=tuple((f.name, f.levels) for f in package.fields if f.levels),
     )
 
 

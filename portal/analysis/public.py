@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -39,13 +40,14 @@ from portal import store
 from portal.analysis import audit, memory
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
-from portal.analysis.modes import PrivacySettings
 from portal.analysis.policy import SourceInfo
 from portal.analysis.runtime import AnalysisSettings
+from portal.analysis.sources import analysis_source
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import PrivacySettings
 from portal.catalog.models import utcnow
-from portal.catalog.rows import analysis_source
 from portal.catalog.service import get_dataset
 from portal.errors import BadRequest, Forbidden, PortalError
 
@@ -335,3 +337,12 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, status:
     audit.record_queries(session, record, tally.log)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     session.commit()
+
+def settings_and_budget() -> tuple[AnalysisSettings, int]:
+    """Raises: Unavailable when the instance has no disclosure key."""
+    config = current_app.config
+    try:
+        return AnalysisSettings.from_config(config), int(config["PUBLIC_AGGREGATE_DAILY_CELLS"])
+    except MissingKey as exc:
+        raise Unavailable("this portal has no disclosure key yet, so it answers nothing about "
+                                 "conditional data") from exc

@@ -18,7 +18,7 @@ from typing import Any
 import sandbox
 from portal.analysis.codes import CodeVault, vault_from_config
 from portal.analysis.keys import DisclosureKey, load_key
-from portal.analysis.modes import EpsilonDefaults
+from portal.catalog.disclosure_settings import EpsilonDefaults
 from sandbox.isolation import LAYERS
 
 _pools: dict[tuple[int, frozenset[str]], sandbox.Sandbox] = {}

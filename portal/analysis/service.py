@@ -34,13 +34,13 @@ from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
 from portal.analysis.keys import DisclosureKey
 from portal.analysis.models import AnalysisRun, ReleaseLedger
-from portal.analysis.modes import EpsilonDefaults, PrivacySettings
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.analysis.runtime import AnalysisSettings
+from portal.analysis.sources import AnalysisSource, analysis_source
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
 from portal.catalog.models import utcnow
-from portal.catalog.rows import AnalysisSource, analysis_source
 from portal.errors import Forbidden, Invalid
 from portal.store.connection import Lease
 

@@ -51,7 +51,7 @@ def public_aggregate(slug: str):
     """The public aggregate form of a conditional dataset and, once asked, its answer (a table,
     and a chart drawn by public-aggregate.js); a refused question is explained on the page."""
     from portal.analysis import public
-    from portal.analysis.api import settings_and_budget
+    from portal.analysis.public import settings_and_budget
     from portal.catalog.service import get_dataset
     from portal.errors import PortalError
 
@@ -73,3 +73,19 @@ def public_aggregate(slug: str):
             problem, status = exc, exc.status
     return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
                            problem=problem, args=request.args), status
+
+
+@bp.app_template_global("public_aggregate_choices")
+def public_aggregate_choices(detail):
+    """The public aggregate form's fields for a dataset page (a conditional dataset with data),
+    else None. A template global, so the catalog's page offers the form without importing analysis."""
+    from portal.analysis import public
+    from portal.errors import PortalError
+
+    if detail.summary.open_class != "conditional" or not detail.current:
+        return None
+    try:
+        settings, daily = public.settings_and_budget()
+        return public.choices(get_session(), current_actor(), detail.summary.slug, settings, daily)
+    except PortalError:  # the ε-budget mode, or no disclosure key yet: no public form
+        return None

@@ -1,5 +1,5 @@
 """JSON API v1: the blueprint, its per-response hooks, and the route modules registered on it
-(key auth in `keys`, limits in `limits`).
+(key auth in `portal.accounts.keyauth`, limits in `limits`).
 
 Routes call the same service functions as the HTML views; errors become problem documents via
 the app's one handler (every path under /api/ answers JSON). The endpoints are declared with
@@ -12,16 +12,13 @@ from flask import Blueprint
 
 from portal.extensions import csrf
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in extensions.init_limits
+bp = Blueprint("api", __name__, url_prefix="/api/v1")  # rate-limited in limits.init_app
 csrf.exempt(bp)
 
-from portal.access import api as _access_api  # noqa: E402,F401
-from portal.accounts import api as _accounts_api  # noqa: E402,F401
-from portal.analysis import api as _analysis_api  # noqa: E402,F401
+from portal.api import accounts, applications, public_aggregates, sessions  # noqa: E402,F401,I001 - register the routes on bp
 from portal.api import catalog, openapi, rows  # noqa: E402,F401 - register the routes on bp
 from portal.api.hooks import count_call, finish_response  # noqa: E402
 
 bp.after_request(count_call)
 bp.after_app_request(finish_response)
-from portal.search import api as _search_api  # noqa: E402,F401 - the search routes
-from portal.sessions import api as _sessions_api  # noqa: E402,F401 - analysis sessions
+from portal.api import search  # noqa: E402,F401 - the search routes

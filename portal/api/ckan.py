@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from portal.api import keys
+from portal.accounts import keyauth as keys
 from portal.api.ckan_actions import ACTIONS, Env
 from portal.auth import current_actor
 from portal.catalog import service
@@ -32,7 +32,7 @@ from portal.interop.links import Catalog, Links
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("ckan", __name__, url_prefix="/api")  # rate-limited in extensions.init_limits
+bp = Blueprint("ckan", __name__, url_prefix="/api")  # rate-limited in limits.init_app
 csrf.exempt(bp)  # no cookie-authenticated writes: every action here only reads
 
 ERROR_TYPES = {403: "Authorization Error", 401: "Authorization Error", 404: "Not Found Error",

@@ -35,6 +35,7 @@ from portal.catalog.schemas import Named
 from portal.errors import NotFound
 from portal.interop import ckan
 from portal.interop.links import Catalog, Links, stable_id
+from portal.search.service import matching_slugs
 
 ROWS_MAX = 1000
 FACET_FIELDS = frozenset({"tags", "groups", "organization", "res_format", "license_id"})
@@ -89,7 +90,7 @@ def package_search(session: Session, actor: Actor, data: dict, env: Env) -> dict
     q, terms = _query_terms(data)
     found = records.list_records(session, actor)
     if q:  # in the search engine's order, which `score desc` (the default sort) keeps
-        rank = {slug: n for n, slug in enumerate(records.matching_slugs(session, actor, q))}
+        rank = {slug: n for n, slug in enumerate(matching_slugs(session, actor, q))}
         found = sorted((r for r in found if r.summary.slug in rank), key=lambda r: rank[r.summary.slug])
     packages = [p for p in (ckan.package(r, env.links) for r in found) if _matches(p, terms)]
     sort_text = _text(data, "sort") or "score desc, metadata_modified desc"

@@ -27,9 +27,10 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 
+from portal.accounts import keyauth
+from portal.accounts.keyauth import lookup_key
 from portal.accounts.keys import ResolvedKey
 from portal.api import windows
-from portal.api.keys import lookup_key
 from portal.config import parse_tiers
 
 log = logging.getLogger(__name__)
@@ -201,3 +202,20 @@ def _policy_name(limit: RequestLimit) -> str:
     unit = item.GRANULARITY.name
     window = unit if item.multiples == 1 else f"{item.multiples}{unit}"
     return f"{limit.request_args[-1]}-{window}" if limit.request_args[-1] != API_SCOPE else window
+
+
+def init_app(app: Flask) -> None:
+    """Attach rate limits; call after the blueprints are registered.
+
+    Flask-Limiter keeps its storage and key prefix on the Limiter object, so each app gets its own
+    (tests build many apps in one process; production has one per worker). If the storage (Redis)
+    stops answering, counting falls back to this worker's memory and the API keeps answering.
+    """
+    limiter = Limiter(key_func=get_remote_address, headers_enabled=False, in_memory_fallback_enabled=True,
+                      storage_uri=storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
+                      key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
+    limiter.init_app(app)
+    app.extensions["kaifang.one_trip"] = counts_in_one_trip(limiter)
+    attach(app, limiter)
+    keyauth.init_app(app)
+    app.extensions["kaifang.limiter"] = limiter

@@ -23,7 +23,8 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import MultiDict
 
-from portal.api import bp, keys
+from portal.accounts import keyauth as keys
+from portal.api import bp
 from portal.errors import BadRequest
 
 SCOPES = ("catalog:read", "rows:read", "sandbox:run")

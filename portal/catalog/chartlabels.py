@@ -5,9 +5,7 @@ note that says what was reduced, and the rows of its CSV. View-side (Flask-Babel
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from datetime import date, datetime
 
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -16,6 +14,7 @@ from portal.catalog.charts import ChartSeries
 from portal.catalog.maps import MapPoints
 from portal.catalog.schemas import FieldInfo
 from portal.filters import unit_label
+from portal.serialise import plain
 
 # Vega (d3-time-format) formats of time buckets; None is the raw value.
 TIME_FORMATS = {"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m",
@@ -125,13 +124,13 @@ def _values(chart: ChartSeries) -> Iterator[dict]:
     s = chart.series
     for point in s.points:
         if chart.scale == "quantitative":
-            yield {"x": _plain(point[0]), "x2": _plain(point[1]), "y": _plain(point[2])}
+            yield {"x": _plain_utc(point[0]), "x2": _plain_utc(point[1]), "y": _plain_utc(point[2])}
         else:
-            x = _plain(point[0])
+            x = _plain_utc(point[0])
             yield {"x": _("(empty)") if x is None and chart.scale in ("nominal", "ordinal") else x,
-                   "y": _plain(point[1])}
+                   "y": _plain_utc(point[1])}
     if s.others and _keeps_others(chart):
-        yield {"x": _("Others (%(n)s)", n=_n(s.groups - len(s.points))), "y": _plain(s.others[0]), "others": True}
+        yield {"x": _("Others (%(n)s)", n=_n(s.groups - len(s.points))), "y": _plain_utc(s.others[0]), "others": True}
 
 
 def _keeps_others(chart: ChartSeries) -> bool:
@@ -159,18 +158,6 @@ def _raw_time_format(chart: ChartSeries) -> str | None:
     return {"timestamp": "%Y-%m-%d %H:%M", "date": "%Y-%m-%d"}.get(chart.x.type, "%Y")
 
 
-def _plain(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat() + ("" if value.tzinfo else "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if value is not None and not isinstance(value, (int, float, str, bool)):
-        return float(value) if hasattr(value, "__float__") else str(value)
-    return value
-
-
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -196,6 +183,11 @@ def map_payload(found: MapPoints) -> dict:
     return {
         "total": p.total, "located": p.located, "rows": p.rows, "limit": found.limit, "bounds": p.bounds, "note": text, "cell": p.cell,
         "columns": [field_label(f) for f in found.fields],
-        "points": [[lon, lat, [_plain(v) for v in values]] for lon, lat, values in p.points],
+        "points": [[lon, lat, [_plain_utc(v) for v in values]] for lon, lat, values in p.points],
         "cells": [list(c) for c in p.cells],
     }
+
+
+def _plain_utc(value):
+    """Chart values on the wire: timestamps in UTC with `Z` (the chart's time axis is UTC)."""
+    return plain(value, utc=True)

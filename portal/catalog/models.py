@@ -7,7 +7,7 @@ written by `portal.store`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,14 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base
+from portal.db import Base, utcnow
 
 OPEN_CLASSES = ("open", "conditional", "closed")
 UPDATE_FREQUENCIES = ("static", "annual", "quarterly", "monthly", "weekly", "daily", "realtime", "irregular")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Theme(Base):

@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from portal.analysis.disclosure import Rules
 from portal.catalog.descriptors import SLUG, Checker, DepartmentRef
+from portal.catalog.disclosure_settings import Rules
 from portal.catalog.models import OPEN_CLASSES
 from portal.errors import Invalid
 
@@ -323,3 +323,36 @@ def _date(value: Any) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class SamplePackage:
+    """A synthetic sample's Data Package (written by `catalog/samples.py`), as an offline run
+    reads it: the rows file, the data dictionary's flags, and the declared disclosure settings."""
+
+    slug: str
+    rows: Path
+    conditional: bool
+    identifiers: frozenset[str]
+    sensitive: frozenset[str]
+    types: tuple[tuple[str, str], ...]
+    disclosure: dict | None
+    fields: tuple[FieldSpec, ...]
+
+
+def read_sample(folder: Path) -> SamplePackage:
+    """Read a sample package's descriptor. The portal wrote it, so it is not checked as a
+    publisher's descriptor is (`read_package`); its fields go through the same Table Schema
+    reading (`field_specs`)."""
+    doc = json.loads((folder / DESCRIPTOR).read_text(encoding="utf-8"))
+    ext = doc.get("kaifang") or {}
+    flags = ext.get("fields") or {}
+    resource = (doc.get("resources") or [{}])[0]
+    schema = (resource.get("schema") or {}).get("fields") or []
+    return SamplePackage(
+        slug=doc["name"], rows=folder / resource["path"], conditional=ext.get("open_class") == "conditional",
+        identifiers=frozenset(n for n, f in flags.items() if f.get("identifier")),
+        sensitive=frozenset(n for n, f in flags.items() if f.get("sensitive")),
+        types=tuple((f["name"], FRICTIONLESS_TYPES[f["type"]]) for f in schema if f.get("type") in FRICTIONLESS_TYPES),
+        disclosure=ext.get("disclosure"), fields=field_specs(resource, flags),
+    )

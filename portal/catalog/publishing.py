@@ -13,15 +13,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from portal import search, store
-from portal.analysis.disclosure import Rules
-from portal.analysis.samples import write_sample
+from portal import store
 from portal.auth import Actor
+from portal.catalog import outbox
 from portal.catalog.descriptors import DepartmentRef
+from portal.catalog.disclosure_settings import Rules
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
 from portal.catalog.packages import PackageSpec, read_package
 from portal.catalog.permissions import can_publish, require
@@ -74,7 +75,7 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     if version is None:
         if metadata_changed:
             session.flush()
-            search.enqueue(session, dataset.id)
+            outbox.enqueue(session, dataset.id)
         session.commit()
     return LoadOutcome(spec.slug, created, metadata_changed and not created, version)
 
@@ -117,7 +118,7 @@ def delete_dataset(session: Session, actor: Actor, slug: str, *, data_dir: Path)
     if dataset is None:
         raise NotFound("dataset", slug)
     require(can_publish(actor, dataset.department_id), "delete datasets of this department")
-    search.enqueue(session, dataset.id)
+    outbox.enqueue(session, dataset.id)
     session.execute(update(Dataset).where(Dataset.id == dataset.id).values(current_version_id=None))
     session.execute(delete(Dataset).where(Dataset.id == dataset.id))
     session.commit()
@@ -217,7 +218,7 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         version = _record_version(session, dataset, result, source, data_dir, note)
         version.clamped = clamped or None
         version.sample_path = str(sample.relative_to(data_dir)) if sample else None
-        search.enqueue(session, dataset.id)
+        outbox.enqueue(session, dataset.id)
         session.commit()
     except BaseException:
         session.rollback()
@@ -254,13 +255,31 @@ def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
     return {f.name: (f.minimum, f.maximum) for f in fields if f.minimum is not None and f.maximum is not None}
 
 
+class SampleWriter(Protocol):
+    def __call__(self, table: store.StoredTable, path: Path, *, identifiers: frozenset[str],
+                 seed: str, rules: Rules) -> Path: ...
+
+
+_sample_writer: SampleWriter | None = None
+
+
+def set_sample_writer(writer: SampleWriter) -> None:
+    """The synthetic sample is drawn with the disclosure control of `portal.analysis`, a layer
+    above the catalog (docs/architecture.md): the app factory hands its writer in here."""
+    global _sample_writer  # noqa: PLW0603 - one writer per process, set by the composition root
+    _sample_writer = writer
+
+
 def _sample_for(dataset: Dataset, result: store.IngestResult) -> Path | None:
-    """Conditional data gets its synthetic sample (样本数据) when the version is published."""
+    """Conditional data gets its synthetic sample (样本数据) when the version is published;
+    without a sample writer a conditional version is refused, never published without one."""
     if dataset.open_class != "conditional":
         return None
+    if _sample_writer is None:
+        raise RuntimeError("no sample writer: build the app (portal.create_app) before publishing conditional data")
     table = store.StoredTable(result.path, result.columns)
     identifiers = frozenset(f.name for f in dataset.fields if f.identifier)
-    return write_sample(table, result.path.with_suffix(".sample.csv"), identifiers=identifiers,
+    return _sample_writer(table, result.path.with_suffix(".sample.csv"), identifiers=identifiers,
                         seed=result.checksum, rules=Rules.with_overrides(dataset.disclosure))
 
 

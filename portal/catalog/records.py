@@ -2,8 +2,8 @@
 
 These services return the full `DatasetDetail` of many datasets at once, in a fixed number of
 queries, always through `visible_datasets(actor)`: the feeds and the CKAN API can show nothing a
-visitor could not open on the site. `matching_slugs` is the one place package search decides
-which datasets match a free-text query: it asks the search index, so the CKAN API ranks as the site does.
+visitor could not open on the site. Which datasets a free-text query matches is decided by
+`portal.search.service.matching_slugs`, so the CKAN API ranks as the site does.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from portal.auth import Actor
 from portal.catalog.models import Dataset, Department, Tag, Version
 from portal.catalog.queries import visible_datasets, with_summary_relations
 from portal.catalog.rows import stored_table
-from portal.catalog.schemas import DatasetDetail, ListParams, Named, VersionInfo
-from portal.catalog.service import _detail, _filtered
+from portal.catalog.schemas import DatasetDetail, Named, VersionInfo
+from portal.catalog.service import _detail
 from portal.errors import BadRequest, NotFound
-from portal.search import service as search
 
 
 def list_records(session: Session, actor: Actor, *, slugs: tuple[str, ...] | None = None) -> tuple[DatasetDetail, ...]:
@@ -49,23 +48,6 @@ def get_record(session: Session, actor: Actor, slug: str) -> DatasetDetail:
 def list_slugs(session: Session, actor: Actor) -> tuple[str, ...]:
     """The slugs of the visible datasets, alphabetically (CKAN's `package_list`)."""
     return tuple(session.scalars(visible_datasets(actor).with_only_columns(Dataset.slug).order_by(Dataset.slug)))
-
-
-def matching_slugs(session: Session, actor: Actor, q: str) -> tuple[str, ...]:
-    """The visible datasets a free-text query matches, best first, as the site's search ranks
-    them (`portal.search`: Chinese, pinyin, synonyms, BM25F).
-
-    While the index is being rebuilt, the catalog list's title/description filter answers
-    instead (plain text match, newest change first), as on the site's pages.
-    """
-    ranked = search.ranked_ids(session, actor, q)
-    if ranked is None:
-        query = _filtered(visible_datasets(actor), ListParams(q=q.strip()[:100] or None))
-        return tuple(session.scalars(query.with_only_columns(Dataset.slug)
-                                     .order_by(Dataset.updated_at.desc(), Dataset.id.desc())))
-    slugs = dict(session.execute(visible_datasets(actor).with_only_columns(Dataset.id, Dataset.slug)
-                                 .where(Dataset.id.in_(ranked))).all())
-    return tuple(slugs[i] for i in ranked if i in slugs)
 
 
 def list_departments(session: Session, actor: Actor) -> tuple[Named, ...]:

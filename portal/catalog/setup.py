@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from portal import search, store
+from portal import store
 from portal.catalog.models import Theme, Version
 from portal.catalog.themes import THEMES
 from portal.db import database, session_scope
@@ -67,10 +67,10 @@ def sweep_data(app: Flask) -> list[Path]:
     return removed
 
 
-def prepare_instance(app: Flask) -> None:
+def prepare_catalog(app: Flask) -> None:
+    """The catalog's part of `kaifang init` (the search index is prepared by `portal.prepare_instance`)."""
     for key in ("DATA_DIR", "SEARCH_DIR"):
         Path(app.config[key]).mkdir(parents=True, exist_ok=True)
     migrate(app)
     ensure_themes(app)
     sweep_data(app)
-    search.prepare(app)

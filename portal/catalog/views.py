@@ -1,4 +1,5 @@
-"""HTML pages of the catalog: dataset list, theme and department pages, dataset page, downloads.
+"""HTML pages of the catalog: the theme index, dataset page, charts, maps, downloads. (The dataset
+list and the theme and department pages are search results: `portal/search/views.py`.)
 
 Each route parses input, calls one service function and renders; no SQL and no permission
 decisions here.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import replace
 from pathlib import Path
 
 from flask import (
@@ -24,13 +24,9 @@ from flask import (
 )
 
 from portal.auth import current_actor
-from portal.catalog import chartlabels, charts, maps, previewforms, rows, service, visits
+from portal.catalog import chartlabels, charts, maps, previewforms, rows, samples, service, visits
 from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
-from portal.errors import NotFound, PortalError
-from portal.filters import is_zh
-from portal.search import service as search_service
-from portal.search.schemas import SearchParams
 
 bp = Blueprint("catalog", __name__)
 
@@ -39,38 +35,10 @@ def _data_dir() -> Path:
     return Path(current_app.config["DATA_DIR"])
 
 
-@bp.get("/datasets")
-def dataset_list():
-    return _listing("catalog/list.html", {})
-
-
 @bp.get("/themes")
 def theme_index():
     themes = service.list_themes(get_session(), current_actor())
     return render_template("catalog/themes.html", themes=themes)
-
-
-@bp.get("/themes/<code>")
-def theme_page(code: str):
-    theme = service.get_theme(get_session(), current_actor(), code)
-    return _listing("catalog/theme.html", {"theme": code}, theme=theme)
-
-
-@bp.get("/departments/<slug>")
-def department_page(slug: str):
-    department = service.get_department(get_session(), current_actor(), slug)
-    return _listing("catalog/department.html", {"department": slug}, department=department)
-
-
-def _listing(template: str, fixed: dict[str, str], **context):
-    """The list, a theme's or a department's datasets, through the search engine (one ranking
-    everywhere), with the facet fixed by the URL."""
-    params = replace(SearchParams.parse({**request.args.to_dict(), **fixed}, per_page=current_app.config["LIST_PAGE_SIZE"]),
-                     tag_lang="zh" if is_zh() else "en")
-    page = search_service.search_datasets(get_session(), current_actor(), params)
-    if params.page > page.pages:
-        raise NotFound("page", str(params.page))
-    return render_template(template, page=page, params=params, **context)
 
 
 @bp.get("/datasets/<slug>")
@@ -89,20 +57,7 @@ def dataset_page(slug: str):
         preview = rows.preview_rows(session, actor, slug, params, data_dir=_data_dir())
     service.record_view(session, actor, slug, visitor=visits.visitor_key())
     return render_template("catalog/dataset.html", d=detail, preview=preview,
-                           formats=rows.download_formats(detail.coordinates), offered=_public_choices(detail))
-
-
-def _public_choices(detail):
-    """The public aggregate form's fields, for a conditional dataset with data (else None)."""
-    if detail.summary.open_class != "conditional" or not detail.current:
-        return None
-    from portal.analysis import public
-    from portal.analysis.api import settings_and_budget
-    try:
-        settings, daily = settings_and_budget()
-        return public.choices(get_session(), current_actor(), detail.summary.slug, settings, daily)
-    except PortalError:  # the ε-budget mode, or no disclosure key yet: no public form
-        return None
+                           formats=rows.download_formats(detail.coordinates))
 
 
 @bp.get("/datasets/<slug>/chart.json")
@@ -141,7 +96,7 @@ def _chart(slug: str):
 
 @bp.get("/datasets/<slug>/sample.zip")
 def sample(slug: str):
-    found = rows.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
+    found = samples.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
     response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return response

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from portal.catalog.rows import FRICTIONLESS, MIMETYPES
+from portal.catalog.rows import MIMETYPES
+from portal.catalog.samples import FRICTIONLESS
 from portal.catalog.schemas import DatasetDetail
 from portal.interop.links import Links
 

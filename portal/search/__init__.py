@@ -1,6 +1,6 @@
 """Catalog search on Whoosh: the only package that opens the index (see docs/search.md).
 
-The catalog calls `enqueue(session, dataset_id)` inside the transaction of every change to a
+The catalog calls `portal.catalog.outbox.enqueue(session, dataset_id)` inside the transaction of every change to a
 dataset; after that transaction commits, this package applies the change to the index before
 the caller continues. `init_app` attaches the engine to the app's sessions.
 """
@@ -15,11 +15,10 @@ from flask import Flask
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from portal.catalog.outbox import PENDING, SearchOutbox
 from portal.search.engine import INFO_KEY, SearchEngine, engine_of
-from portal.search.models import SearchOutbox
 
 log = logging.getLogger(__name__)
-PENDING = "kaifang.search.pending"
 COUNTS_EVERY = 12  # timer ticks between syncs of view/download counts (1 minute by default)
 
 
@@ -42,12 +41,6 @@ def init_app(app: Flask) -> None:
 
 def engine(app: Flask) -> SearchEngine:
     return app.extensions[INFO_KEY]
-
-
-def enqueue(session: Session, dataset_id: int) -> None:
-    """Mark a dataset for (re)indexing, or removal if it is gone, in the caller's transaction."""
-    session.add(SearchOutbox(dataset_id=dataset_id))
-    session.info[PENDING] = True
 
 
 def prepare(app: Flask) -> None:

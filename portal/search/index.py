@@ -33,8 +33,8 @@ from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
 from portal.catalog.models import Dataset
+from portal.catalog.outbox import SearchOutbox
 from portal.search.documents import load_datasets, to_document
-from portal.search.models import SearchOutbox
 from portal.search.schema import build_schema
 from portal.search.writer import open_writer
 

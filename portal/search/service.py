@@ -19,6 +19,8 @@ from whoosh.searching import Searcher
 
 from portal.auth import Actor
 from portal.catalog import service as catalog
+from portal.catalog.models import Dataset
+from portal.catalog.queries import visible_datasets
 from portal.catalog.schemas import LIST_SORTS, DatasetPage, Facet, ListParams, Named
 from portal.search.analysis import has_cjk
 from portal.search.engine import SearchEngine, engine_of
@@ -81,7 +83,7 @@ def search_listing(session: Session, actor: Actor, params: SearchParams) -> Data
 
 def ranked_ids(session: Session, actor: Actor, text: str) -> list[int] | None:
     """The ids of every dataset the actor may see that `text` matches, best first (CKAN's
-    `package_search` through `catalog.records.matching_slugs`); None while the index is away."""
+    `package_search` through `matching_slugs`); None while the index is away."""
     engine = engine_of(session)
     searcher = engine.searcher() if engine else None
     if searcher is None:
@@ -182,3 +184,20 @@ def _fallback(session: Session, actor: Actor, params: SearchParams) -> SearchPag
 
 def _plain(text: str) -> Markup:
     return escape(text[:150] + ("…" if len(text) > 150 else ""))
+
+
+def matching_slugs(session: Session, actor: Actor, q: str) -> tuple[str, ...]:
+    """The visible datasets a free-text query matches, best first, as the site's search ranks
+    them (Chinese, pinyin, synonyms, BM25F): CKAN's `package_search`.
+
+    While the index is being rebuilt, the catalog list's title/description filter answers
+    instead (plain text match, newest change first), as on the site's pages.
+    """
+    ranked = ranked_ids(session, actor, q)
+    if ranked is None:
+        query = catalog._filtered(visible_datasets(actor), ListParams(q=q.strip()[:100] or None))
+        return tuple(session.scalars(query.with_only_columns(Dataset.slug)
+                                     .order_by(Dataset.updated_at.desc(), Dataset.id.desc())))
+    slugs = dict(session.execute(visible_datasets(actor).with_only_columns(Dataset.id, Dataset.slug)
+                                 .where(Dataset.id.in_(ranked))).all())
+    return tuple(slugs[i] for i in ranked if i in slugs)

@@ -12,7 +12,7 @@ import click
 @click.option("--threads", type=int, default=0, help="Worker threads (cells run at once); 0 means SESSION_QUEUE_THREADS or SANDBOX_WORKERS.")
 def run_worker(threads: int) -> None:
     """Run analysis-session cells from the Redis queue (SESSION_QUEUE_URL) until interrupted."""
-    from portal.cli import _app  # noqa: PLC0415 - the CLI imports this module
+    from portal.commands import current_app as _app  # noqa: PLC0415
     from portal.sessions.queue import queue_for, thread_count  # noqa: PLC0415
     from portal.sessions.queue import run_worker as work
 

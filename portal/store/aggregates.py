@@ -5,19 +5,22 @@ For every output cell the result says how many source rows contributed to it: `c
 plain count, `count(column)` (the non-NULL values) for a column measure. A measure may also ask
 for `extras=('top2',)`: the largest and second-largest absolute value of its column in each cell,
 for dominance (n, k) rules. Identical contributor expressions are computed once.
+
+What each function means (nulls, no values, types) is `aggregations.py`, shared with the
+sandbox's plans and the charts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from portal.store import sql
+from portal.store import aggregations, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.errors import QueryError
 from portal.store.queries import NUMERIC, Filter, Sort, require_column, where_clause
 from portal.store.schema import StoredTable
 
-NUMERIC_ONLY = frozenset({"sum", "mean", "median", "quantile", "std"})
+NUMERIC_ONLY = aggregations.NUMERIC_ONLY
 EXTRAS = frozenset({"top2"})
 MAX_LIMIT = 100_000
 
@@ -97,17 +100,16 @@ def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
 
 def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | None]:
     """(value SQL, contributor SQL, top2 SQL or None) for one measure."""
-    template = sql.AGGREGATE_FUNCTIONS.get(measure.func)
-    if template is None:
+    if measure.func not in aggregations.FUNCTIONS:
         raise QueryError(
             "unknown-function",
-            f"unknown function {measure.func!r}; known: {', '.join(sql.AGGREGATE_FUNCTIONS)}",
+            f"unknown function {measure.func!r}; known: {', '.join(aggregations.FUNCTIONS)}",
             field="measures",
         )
     if measure.column is None:
         if measure.func != "count" or measure.extras:
             raise QueryError("invalid-measure", f"{measure.func} needs a column", field="measures")
-        return template, sql.CONTRIBUTORS_ALL, None
+        return aggregations.COUNT_ALL, sql.CONTRIBUTORS_ALL, None
     column = require_column(table, measure.column)
     quoted = sql.quote_identifier(column.name)
     numeric = column.type in NUMERIC
@@ -118,20 +120,9 @@ def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | 
         )
     if set(measure.extras) - EXTRAS:
         raise QueryError("invalid-measure", f"unknown extras {measure.extras!r}", field="measures")
-    if measure.func == "count":
-        template = "count({column})"
-    value = template.format(column=quoted, q=_quantile(measure))
+    value = aggregations.template(measure.func, measure.q, field="measures").format(quoted)
     top2 = sql.TOP2.format(column=quoted) if "top2" in measure.extras else None
     return value, sql.CONTRIBUTORS_COLUMN.format(column=quoted), top2
-
-
-def _quantile(measure: Measure) -> str:
-    if measure.func != "quantile":
-        return ""
-    q = measure.q
-    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
-        raise QueryError("invalid-quantile", "quantile needs q between 0 and 1", field="measures")
-    return repr(float(q))  # a validated float: DuckDB needs a constant here, not a parameter
 
 
 def _order(sorts: tuple[Sort, ...], names: tuple[str, ...], groups: int) -> str:

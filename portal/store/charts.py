@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from portal.store import sql
+from portal.store import aggregations, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.errors import QueryError
 from portal.store.queries import NUMERIC, Filter, require_column, where_clause
@@ -135,8 +135,8 @@ def bins(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     measure = _measure(table, agg, y)
     conditions, params = where_clause(table, filters)
     where = sql.where([*conditions, sql.NOT_NULL_SQL.format(column=quoted)])
-    low, high, rows = _select(table, [sql.AGGREGATE_FUNCTIONS["min"].format(column=quoted),
-                                      sql.AGGREGATE_FUNCTIONS["max"].format(column=quoted), "count(*)"], where, params)
+    low, high, rows = _select(table, [aggregations.template("min").format(quoted),
+                                      aggregations.template("max").format(quoted), "count(*)"], where, params)
     if not rows:
         return Series(points=[], rows=0, groups=0)
     step = nice_step(float(low), float(high), limit)
@@ -179,7 +179,7 @@ def profile(table: StoredTable) -> Profile:
     ranged = [c for c in table.columns if c.type in NUMERIC or c.type in TEMPORAL]
     exprs = ["count(*)"] + [sql.COUNT_DISTINCT.format(column=sql.quote_identifier(c.name)) for c in table.columns]
     for c in ranged:
-        exprs += [sql.AGGREGATE_FUNCTIONS[f].format(column=sql.quote_identifier(c.name)) for f in ("min", "max")]
+        exprs += [aggregations.template(f).format(sql.quote_identifier(c.name)) for f in ("min", "max")]
     row = _select(table, exprs, "", [])
     width = len(table.columns)
     distinct = {c.name: int(row[1 + i]) for i, c in enumerate(table.columns)}
@@ -210,13 +210,13 @@ def _measure(table: StoredTable, agg: str, y: str | None) -> str:
         raise QueryError("invalid-measure", f"unknown aggregate {agg!r}; one of {', '.join(CHART_AGGREGATES)}",
                          field="agg")
     if agg == "count":
-        return "count(*)"
+        return aggregations.COUNT_ALL
     if not y:
         raise QueryError("missing-measure", f"{agg} needs a numeric column", field="y")
     column = require_column(table, y)
     if column.type not in NUMERIC:
         raise QueryError("invalid-measure", f"{agg} needs a numeric column, not {column.name!r}", field=column.name)
-    return sql.AGGREGATE_FUNCTIONS[agg].format(column=sql.quote_identifier(column.name))
+    return aggregations.template(agg).format(sql.quote_identifier(column.name))
 
 
 def _numeric(table: StoredTable, name: str) -> str:

@@ -12,7 +12,6 @@ definitions win and are converted strictly: a value that does not fit is a `type
 from __future__ import annotations
 
 import gzip
-
 import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence

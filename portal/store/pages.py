@@ -17,8 +17,8 @@ import duckdb
 import pyarrow.csv as pa_csv
 
 from portal.store import cursors, sql
-from portal.store.counts import count_rows
 from portal.store.connection import cursor as db_cursor
+from portal.store.counts import count_rows
 from portal.store.queries import RowQuery, require_column, where_clause
 from portal.store.resident import RESIDENT
 from portal.store.rows import _check_window, _fields, _order, _page_sql

@@ -9,7 +9,8 @@ so that misuse (a sum of text, text compared with a number) is refused with a cl
 
 Where SQL and Polars (the analysts' model) differ, the plan means what Polars means: `//` and
 `%` floor like Python, integer `//`/`%` by zero is NULL, `/` is true division, `cast` is
-TRY_CAST and a number cast to integer truncates, a sum of no values is 0. NULLs propagate as in
+TRY_CAST and a number cast to integer truncates; aggregations mean what `aggregations.py` says
+(a sum of no values is 0). NULLs propagate as in
 SQL and Polars (`null == x` is null, so a filter drops the row; `is_in` never matches null).
 """
 
@@ -21,6 +22,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from portal.store import aggregations
 from portal.store.errors import QueryError
 
 NULL = "null"  # the type of a null literal: compatible with everything
@@ -46,12 +48,9 @@ _CASTS = {"integer": ("BIGINT", "integer"), "number": ("DOUBLE", "float"),
           "date": ("DATE", "date"), "datetime": ("TIMESTAMP", "timestamp")}
 _AS_TEMPORAL = {"date": "CAST({0} AS DATE)", "timestamp": "CAST({0} AS TIMESTAMP)"}
 
-_AGGREGATES = {"count_distinct": "count(DISTINCT {0})", "sum": "coalesce(sum({0}), 0)",
-               "mean": "avg({0})", "median": "median({0})", "min": "min({0})",
-               "max": "max({0})", "std": "stddev_samp({0})"}
-_NUMERIC_ONLY = frozenset({"sum", "mean", "median", "std", "quantile"})
-_ALWAYS_FLOAT = frozenset({"mean", "std", "quantile"})
-COUNT_ALL = "count(*)"
+# A plan's aggregations (all but count(column), which a plan writes as a filter and count()).
+_AGGREGATES = frozenset(aggregations.FUNCTIONS) - {"count"}
+COUNT_ALL = aggregations.COUNT_ALL
 CONTRIBUTORS = "count({0})"
 # Sums and means count only non-zero inputs as contributors: a mean of an indicator (0/1) is a
 # count in disguise, and must meet the same minimum of contributing records.
@@ -212,14 +211,14 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
     if op == "count":
         count = Fragment(COUNT_ALL, (), "integer", "count")
         return AggregateSql(name, count, count, None)
-    if op != "quantile" and op not in _AGGREGATES:
+    if op not in _AGGREGATES:
         raise QueryError("unknown-operator", f"unknown aggregation {op!r}")
     arg = compile_expression(inner["args"][0], scope)
-    if op in _NUMERIC_ONLY and arg.type not in NUMERIC | {NULL}:
+    if op in aggregations.NUMERIC_ONLY and arg.type not in NUMERIC | {NULL}:
         raise QueryError("bad-type", f"{op} needs numbers, but {arg.label} is {arg.type}",
                          field=name)
-    template = _quantile(inner["q"]) if op == "quantile" else _AGGREGATES[op]
-    value = render(template, arg, type_=_aggregate_type(op, arg.type), label=name)
+    template = aggregations.template(op, inner.get("q"))
+    value = render(template, arg, type_=aggregations.result_type(op, arg.type), label=name)
     counting = NONZERO_CONTRIBUTORS if op in ("sum", "mean") else CONTRIBUTORS
     contributors = render(counting, arg, type_="integer", label=name)
     top = render(TOP_TWO, arg, type_=arg.type, label=name) if arg.type in NUMERIC else None
@@ -369,21 +368,6 @@ def _cast(node: dict, args: list[Fragment]) -> Fragment:
 def _require(arg: Fragment, allowed: frozenset[str] | set[str], op: str, wanted: str) -> None:
     if arg.type not in allowed:
         raise QueryError("bad-type", f"{op} needs {wanted}, but {arg.label} is {arg.type}")
-
-
-def _quantile(q: object) -> str:
-    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
-        raise QueryError("invalid-quantile", "quantile needs q between 0 and 1", field="q")
-    # A validated float, formatted by Python: DuckDB needs a constant here, not a parameter.
-    return "quantile_cont({0}, " + repr(float(q)) + ")"
-
-
-def _aggregate_type(op: str, arg_type: str) -> str:
-    if op == "count_distinct":
-        return "integer"
-    if op in _ALWAYS_FLOAT or (op == "median" and arg_type == "integer"):
-        return "float"
-    return arg_type
 
 
 _HANDLERS = {

@@ -144,19 +144,8 @@ GEO_FEATURES = (
 
 # -- aggregates -------------------------------------------------------------------------------
 
+# What each aggregate function means: aggregations.py (shared with the charts and the plans).
 SELECT_AGGREGATE = "SELECT {exprs} FROM {scan} {where} {group} {order} {limit}"
-
-AGGREGATE_FUNCTIONS = {
-    "count": "count(*)",
-    "count_distinct": "count(DISTINCT {column})",
-    "sum": "sum({column})",
-    "mean": "avg({column})",
-    "median": "median({column})",
-    "min": "min({column})",
-    "max": "max({column})",
-    "quantile": "quantile_cont({column}, {q})",
-    "std": "stddev_samp({column})",
-}
 
 CONTRIBUTORS_ALL = "count(*)"
 CONTRIBUTORS_COLUMN = "count({column})"

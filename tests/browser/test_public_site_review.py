@@ -208,7 +208,7 @@ def test_demo_catalog_names_the_real_publisher(citizen, live_server):
     page.goto(live_server + "/datasets/nyc-flights-2013")
     publisher = "美国交通统计局" if locale == "zh_CN" else "US Bureau of Transportation Statistics"
     assert page.locator(".notice-demo").is_visible()
-    assert page.locator(f"a[href='/departments/us-bts']", has_text=publisher).first.is_visible()
+    assert page.locator("a[href='/departments/us-bts']", has_text=publisher).first.is_visible()
     shot(page, f"review-{width}-{locale}-demo-publisher")
 
 

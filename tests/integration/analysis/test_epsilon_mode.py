@@ -19,11 +19,11 @@ from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.analysis.keys import create_key_file
 from portal.analysis.models import AnalysisRun, EpsilonLedger
-from portal.analysis.modes import EpsilonDefaults
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.service import submit_run
 from portal.auth import SYSTEM, Actor
 from portal.catalog import publishing
+from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.db import session_scope
 from portal.errors import Invalid
 from tests.conftest import DATASETS

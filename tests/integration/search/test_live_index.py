@@ -13,7 +13,7 @@ from whoosh import index as whoosh_index
 
 from portal import search
 from portal.auth import SYSTEM
-from portal.catalog import publishing
+from portal.catalog import outbox, publishing
 from portal.catalog.models import Dataset
 from portal.db import session_scope
 from tests import factories
@@ -71,7 +71,7 @@ def draft_app(app, tmp_path):
     load(app, dataset_folder(tmp_path / "src", "public-plan", title_zh="公开规划", department="planning"))
     with app.app_context(), session_scope(app) as session:
         session.execute(update(Dataset).where(Dataset.slug == "secret-plan").values(published=False))
-        search.enqueue(session, session.query(Dataset.id).filter_by(slug="secret-plan").scalar())
+        outbox.enqueue(session, session.query(Dataset.id).filter_by(slug="secret-plan").scalar())
         session.commit()
     return app
 

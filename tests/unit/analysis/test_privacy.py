@@ -9,7 +9,7 @@ import pytest
 
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
-from portal.analysis.modes import EpsilonDefaults, PrivacySettings, privacy_overrides
+from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, privacy_overrides
 
 
 @pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.5, 1.0])

@@ -12,7 +12,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from portal.store import Filter, RowQuery, Sort, StoredTable, clustering, conversion, ingest, query_rows
+from portal.store import (
+    Filter,
+    RowQuery,
+    Sort,
+    StoredTable,
+    clustering,
+    conversion,
+    ingest,
+    query_rows,
+)
 
 DISTRICTS = ["东城区", "西城区", "朝阳区", "海淀区", "丰台区", "通州区"]
 

@@ -3,12 +3,10 @@ for keys), rate limited with the rest of the API. The service is `portal/analysi
 
 from __future__ import annotations
 
-from flask import current_app
 from pydantic import Field
 
 from portal.analysis import public
-from portal.analysis.keys import MissingKey
-from portal.analysis.runtime import AnalysisSettings
+from portal.analysis.public import settings_and_budget
 from portal.api.http import json_response
 from portal.api.schemas import Query
 from portal.api.spec import endpoint
@@ -23,15 +21,6 @@ class PublicAggregateQuery(Query):
     measure: str | None = Field(None, max_length=100, description="A non-sensitive numeric field with declared "
                                                                   "bounds; required with `stat=mean`.")
 
-
-def settings_and_budget() -> tuple[AnalysisSettings, int]:
-    """Raises: public.Unavailable when the instance has no disclosure key."""
-    config = current_app.config
-    try:
-        return AnalysisSettings.from_config(config), int(config["PUBLIC_AGGREGATE_DAILY_CELLS"])
-    except MissingKey as exc:
-        raise public.Unavailable("this portal has no disclosure key yet, so it answers nothing about "
-                                 "conditional data") from exc
 
 
 @endpoint("/datasets/<slug>/public-aggregate", tag="datasets", scope="catalog:read", query=PublicAggregateQuery,

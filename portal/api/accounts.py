@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from portal.accounts.keyauth import KeyRequired, current_key
 from portal.api import bp
-from portal.api.keys import KeyRequired, current_key
 
 
 @bp.get("/me")

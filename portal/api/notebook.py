@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 from flask_wtf.csrf import generate_csrf
 
+from portal.api import session_routes as routes
+from portal.api.session_routes import RunBody, RunQuery, SessionBody
 from portal.api.spec import parse_body
 from portal.errors import BadRequest
-from portal.sessions import routes
-from portal.sessions.routes import RunBody, RunQuery, SessionBody
 
 bp = Blueprint("notebook_api", __name__, url_prefix="/notebook/api")
 CSRF_HEADER = "X-CSRFToken"

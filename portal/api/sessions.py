@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import url_for
 
+from portal.api import session_routes as routes
 from portal.api.schemas import NoQuery
+from portal.api.session_routes import RunBody, RunQuery, SessionBody
 from portal.api.spec import endpoint
-from portal.sessions import routes
-from portal.sessions.routes import RunBody, RunQuery, SessionBody
 from portal.sessions.schemas import RunView, SessionView
 
 SCOPE = "sandbox:run"

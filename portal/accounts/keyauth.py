@@ -9,7 +9,7 @@ counted the attempt, so guessing keys is throttled like any anonymous call.
 
 Use in API routes (any blueprint whose routes live under /api/)::
 
-    from portal.api.keys import current_key, require_key, require_scope
+    from portal.accounts.keyauth import current_key, require_key, require_scope
 
     @bp.get("/datasets/<slug>/rows")
     @require_scope("rows:read")        # anonymous allowed; a key must carry rows:read (else 403)
@@ -43,8 +43,7 @@ from portal.accounts.keys import KeyRejected, ResolvedKey
 from portal.accounts.models import SCOPES
 from portal.accounts.usage import UsageBuffer
 from portal.auth import is_api_request
-from portal.catalog.models import utcnow
-from portal.db import database, get_session
+from portal.db import database, get_session, utcnow
 from portal.errors import N_, Forbidden, Unauthorized
 
 API_KEY_HEADER = "X-API-Key"

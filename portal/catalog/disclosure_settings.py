@@ -1,4 +1,7 @@
-"""Which disclosure mode a grant on a conditional dataset is in, and its ε per query and per day.
+"""The disclosure settings a dataset declares in its descriptor (`kaifang.disclosure`): the `Rules`
+of statistical disclosure control, which disclosure mode a grant on a conditional dataset is in,
+and its ε per query and per day. They are public metadata of the data dictionary, checked when a
+package is read (catalog) and applied by the broker (analysis), so they live below both.
 
 A dataset chooses its mode in its descriptor: `kaifang.disclosure.mode` is "sdc" (statistical
 disclosure control, the default: portal/analysis/disclosure.py) or "dp" (the ε-budget mode:
@@ -11,14 +14,14 @@ values are clamped before they are summed: the noise of a sum grows with the bou
 declared 0..3,000,000 for its rare extremes is better summed clamped at a typical ceiling. It
 must lie inside the field's declared bounds (`effective_bounds`), and is public like them.
 
-Pure: no database; `disclosure.Rules` leaves these keys to this module.
+Pure: no database; `Rules` leaves the ε-mode keys to `PrivacySettings`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 MODES = ("sdc", "dp")
@@ -104,3 +107,35 @@ def _positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, not {value!r}")
     return float(value)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Disclosure settings of one dataset: defaults here, overrides from its descriptor."""
+
+    min_cell: int = 10
+    rounding_base: int = 5
+    count_noise_max: int = 2
+    magnitude_noise: float = 0.03
+    significant_figures: int = 3
+    dominance_top1: float = 0.50
+    dominance_top2: float = 0.67
+    max_groups: int = 40
+    queries_per_run: int = 200
+    daily_cells: int = 2000
+
+    @classmethod
+    def with_overrides(cls, overrides: dict[str, Any] | None) -> Rules:
+        """Defaults with a dataset's overrides; unknown keys and unsafe values are refused."""
+        privacy_overrides(overrides)  # the ε-mode keys are checked, and kept, by `PrivacySettings`
+        overrides = {k: v for k, v in (overrides or {}).items() if k not in PRIVACY_KEYS}
+        if not overrides:
+            return cls()
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = set(overrides) - set(known)
+        if unknown:
+            raise ValueError(f"unknown disclosure settings: {sorted(unknown)}")
+        rules = cls(**overrides)
+        if rules.min_cell < 3 or rules.rounding_base < 1 or not 0 < rules.dominance_top1 <= rules.dominance_top2 <= 1:
+            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, 0 < top1 <= top2 <= 1)")
+        return rules

@@ -1,0 +1,56 @@
+"""A dataset as the sandbox broker sees it: its current data, the data dictionary's flags and the
+declared disclosure settings. Read without an actor: whether one may analyse the dataset is
+decided before (`portal.access.service.usable_datasets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from portal import store
+from portal.catalog.models import Dataset
+from portal.errors import NotFound
+
+
+@dataclass(frozen=True)
+class AnalysisSource:
+    """A dataset as the sandbox broker needs it: current data, dictionary flags, disclosure settings."""
+
+    slug: str
+    open_class: str
+    version: int
+    table: store.StoredTable
+    identifiers: frozenset[str]
+    sensitive: frozenset[str]
+    disclosure: dict | None
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # declared, public
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
+
+
+def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisSource:
+    """The current version of a dataset for the broker. Trusted callers only: whether the actor
+    may analyse it is decided by `portal.access.service.usable_datasets` before this is called.
+
+    Raises:
+        NotFound: no such dataset, or no data yet.
+    """
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).options(
+        selectinload(Dataset.current_version), selectinload(Dataset.fields)))
+    if dataset is None or dataset.current_version is None:
+        raise NotFound("dataset", slug)
+    version = dataset.current_version
+    columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
+    return AnalysisSource(
+        slug=slug, open_class=dataset.open_class, version=version.number,
+        table=store.StoredTable(data_dir / version.storage_path, columns),
+        identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
+        sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
+        disclosure=dataset.disclosure,
+        bounds={f.name: (f.minimum, f.maximum) for f in dataset.fields
+                if f.minimum is not None and f.maximum is not None},
+        levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
+    )

@@ -1,0 +1,25 @@
+"""The app of the running `kaifang` command.
+
+The root group (`portal.cli.main`, the composition root) knows how to build the app; the
+commands of the domain packages (`portal/<domain>/cli.py`) ask for it here, so that none of
+them imports `portal.cli` and, through it, every other package (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+from flask import Flask
+
+BUILD_APP = "kaifang.build_app"
+
+
+def current_app() -> Flask:
+    """Build the app for this command invocation (settings from the instance folder)."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    build: Callable[[], Flask] | None = root.meta.get(BUILD_APP)
+    if build is None:
+        raise click.ClickException("run this command through `kaifang`")
+    return build()
