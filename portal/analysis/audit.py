@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Select, String, cast, select
 from sqlalchemy.orm import Session
 
-from portal.analysis.broker import QueryLog
+from portal.analysis.broker import QueryLog, Tally
 from portal.analysis.codes import CodeVault
 from portal.analysis.models import AnalysisQuery, AnalysisRun
 from portal.analysis.patterns import Query, detect
@@ -270,3 +270,13 @@ def _summary(run: AnalysisRun, details: list[QuerySummary]) -> RunSummary:
                       isolation_fallback=run.isolation_fallback, flags=list(run.flags or []), details=details,
                       cpu_seconds=run.cpu_seconds, wall_seconds=run.wall_seconds, max_rss_bytes=run.max_rss_bytes,
                       code_sha256=run.code_sha256, code_bytes=run.code_bytes, code_kept=run.code_encrypted is not None)
+
+
+def copy_tally(record: AnalysisRun, tally: Tally) -> None:
+    """A run's counts from its broker's tally (a sandbox run and a public aggregate alike)."""
+    record.queries = tally.queries
+    record.datasets_touched = list(tally.datasets)
+    record.cells_released = tally.cells_released
+    record.cells_suppressed = tally.cells_suppressed
+    record.cells_charged = tally.cells_charged
+    record.refusals = tally.refusals

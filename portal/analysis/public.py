@@ -328,12 +328,7 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, status:
     record.finished_at = utcnow()
     record.status = status
     record.message = "; ".join(f"{r['rule']}: {r['reason']}" for r in tally.refusals)[:2000]
-    record.queries = tally.queries
-    record.datasets_touched = list(tally.datasets)
-    record.cells_released = tally.cells_released
-    record.cells_suppressed = tally.cells_suppressed
-    record.cells_charged = tally.cells_charged
-    record.refusals = tally.refusals
+    audit.copy_tally(record, tally)
     audit.record_queries(session, record, tally.log)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     session.commit()

@@ -221,12 +221,7 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.finished_at = utcnow()
     record.status = result.get("status", "error")
     record.message = str(result.get("message", ""))[:2000]
-    record.queries = tally.queries
-    record.datasets_touched = list(tally.datasets)
-    record.cells_released = tally.cells_released
-    record.cells_suppressed = tally.cells_suppressed
-    record.cells_charged = tally.cells_charged
-    record.refusals = tally.refusals
+    audit.copy_tally(record, tally)
     record.cpu_seconds = float(usage.get("cpu_seconds", 0.0))
     record.wall_seconds = float(usage.get("wall_seconds", 0.0))
     record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))
