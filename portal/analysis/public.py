@@ -43,7 +43,7 @@ from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
 from portal.analysis.policy import SourceInfo
-from portal.analysis.runtime import AnalysisSettings
+from portal.analysis.runtime import AnalysisSettings, app_settings
 from portal.analysis.sources import analysis_source
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import PrivacySettings
@@ -335,9 +335,8 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, status:
 
 def settings_and_budget() -> tuple[AnalysisSettings, int]:
     """Raises: Unavailable when the instance has no disclosure key."""
-    config = current_app.config
     try:
-        return AnalysisSettings.from_config(config), int(config["PUBLIC_AGGREGATE_DAILY_CELLS"])
+        return app_settings(current_app), int(current_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"])
     except MissingKey as exc:
         raise Unavailable("this portal has no disclosure key yet, so it answers nothing about "
-                                 "conditional data") from exc
+                          "conditional data") from exc

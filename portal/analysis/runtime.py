@@ -54,6 +54,15 @@ class AnalysisSettings:
                    epsilon=EpsilonDefaults.from_config(config), code_vault=vault_from_config(config))
 
 
+def app_settings(app: Any) -> AnalysisSettings:
+    """A Flask app's analysis settings, read once per app (the disclosure key is a file read) and
+    shared by the session worker and the public aggregates. Raises: keys.MissingKey, not cached."""
+    settings = app.extensions.get("kaifang.analysis_settings")
+    if settings is None:
+        settings = app.extensions["kaifang.analysis_settings"] = AnalysisSettings.from_config(app.config)
+    return settings
+
+
 def parse_layers(text: str) -> frozenset[str]:
     names = frozenset(part.strip() for part in str(text).split(",") if part.strip())
     unknown = names - set(LAYERS)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.service import actor_for
 from portal.analysis import service as analysis
-from portal.analysis.runtime import AnalysisSettings
+from portal.analysis.runtime import app_settings
 from portal.catalog.models import utcnow
 from portal.db import session_scope
 from portal.errors import PortalError
@@ -36,14 +36,6 @@ from portal.sessions.service import SessionLimits, budget_of
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # several times a run's wall-clock limit; renewed before each cell
-
-
-def analysis_settings(app: Flask) -> AnalysisSettings:
-    """The app's analysis settings, read once (the disclosure key is a file read)."""
-    settings = app.extensions.get("kaifang.analysis_settings")
-    if settings is None:
-        settings = app.extensions["kaifang.analysis_settings"] = AnalysisSettings.from_config(app.config)
-    return settings
 
 
 def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) -> int:
@@ -82,7 +74,7 @@ def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str]
         if budget_of(db, run.user_id, limits).cpu_seconds_left <= 0:
             raise PortalError("today's CPU budget is used up", code="cpu-budget-exhausted")
         outcome = analysis.submit_run(db, actor, code=run.code, datasets=list(owner.datasets),
-                                      settings=analysis_settings(app), state=owner.state)
+                                      settings=app_settings(app), state=owner.state)
         result, audit_id = dict(outcome.result), outcome.run_id
     except PortalError as error:  # a grant revoked or expired, a dataset gone: the run is refused
         db.rollback()
