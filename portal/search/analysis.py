@@ -157,7 +157,8 @@ def text_analyzer() -> Composable:
 
 
 def spelling_analyzer() -> Composable:
-    """Whole Latin words, unstemmed: the vocabulary that 'did you mean' corrects towards."""
+    """Whole Latin words, unstemmed, as Whoosh's filter chain: the reference that `spelling_words`
+    (what the 'did you mean' vocabulary is read with) is tested against."""
     return MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=3)
 
 
