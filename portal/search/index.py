@@ -9,7 +9,9 @@ searcher per thread and reopen it whenever the index generation on disk changes,
 made by another process is seen by the next query.
 
 A missing or corrupt index is rebuilt from the database in a background thread while the site
-answers from the database filter (`status` is then "rebuilding").
+answers from the database filter (`status` is then "rebuilding"). A rebuild that fails (the
+writer lock held past its timeout on a loaded machine, a disk error) is tried again by a later
+search, at most every RETRY_SECONDS, so no process stays on the fallback for good.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = ".rebuild.lock"
 DRAIN_BATCH = 500
+RETRY_SECONDS = 5.0
 
 
 class SearchIndex:
@@ -56,6 +60,7 @@ class SearchIndex:
         self._local = threading.local()
         self._state = threading.Lock()
         self._rebuilder: threading.Thread | None = None
+        self._failed_at: float | None = None
 
     # ---- opening and rebuilding ---------------------------------------------------------
 
@@ -85,8 +90,19 @@ class SearchIndex:
     def _rebuild_quietly(self) -> None:
         try:
             self.rebuild()
-        except Exception:  # the thread must not die silently: log, stay in fallback mode
-            log.exception("rebuilding the search index failed")
+        except Exception:  # the thread must not die silently: log, fall back, retry later
+            self._failed_at = time.monotonic()
+            log.exception("rebuilding the search index failed; retrying in %.0f s", RETRY_SECONDS)
+
+    def _retry_failed_rebuild(self) -> None:
+        failed_at = self._failed_at
+        if failed_at is None or time.monotonic() - failed_at < RETRY_SECONDS:
+            return
+        with self._state:
+            if self._failed_at != failed_at:  # another thread took this retry
+                return
+            self._failed_at = None
+        self.open()  # the index another process rebuilt meanwhile, or a new rebuild
 
     def rebuild(self) -> int:
         """Index every dataset again; returns how many.
@@ -144,6 +160,7 @@ class SearchIndex:
         """This thread's searcher on the newest generation, or None while the index is unusable."""
         ix = self._ix
         if ix is None or self.status != "ready":
+            self._retry_failed_rebuild()
             return None
         try:
             if ix.latest_generation() < 0:

@@ -120,6 +120,33 @@ def test_deleted_index_is_rebuilt_while_searches_fall_back(app, client, tmp_path
     assert slugs(client, "gongjiao") == ["bus-stops"] and whoosh_index.exists_in(str(engine.index.folder))
 
 
+def test_a_failed_rebuild_is_tried_again_not_left_on_the_fallback(app, client, tmp_path, monkeypatch):
+    """Under load another process can hold the writer past the lock timeout: the rebuild fails,
+    and a later search must start it again rather than leave this process on the fallback."""
+    load(app, dataset_folder(tmp_path / "src", "bus-stops", title_zh="公交站点"))
+    index = search.engine(app).index
+    real_rebuild, calls = index.rebuild, []
+
+    def busy_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise whoosh_index.LockError("writer held by another process")
+        return real_rebuild()
+
+    monkeypatch.setattr(index, "rebuild", busy_once)
+    for child in index.folder.iterdir():
+        if child.is_file():
+            child.unlink()
+    index.start_rebuild()
+    index._rebuilder.join(timeout=60)
+    assert index.status == "rebuilding" and slugs(client, "gongjiao") == []  # the fallback knows no pinyin
+    monkeypatch.setattr("portal.search.index.RETRY_SECONDS", 0.0)
+    slugs(client, "公交")  # this search starts the retry
+    index._rebuilder.join(timeout=60)
+    assert len(calls) == 2 and index.status == "ready"
+    assert slugs(client, "gongjiao") == ["bus-stops"]
+
+
 def test_page_shows_the_rebuild_notice(app, client, tmp_path):
     load(app, dataset_folder(tmp_path / "src", "bus-stops", title_zh="公交站点"))
     engine = search.engine(app)
