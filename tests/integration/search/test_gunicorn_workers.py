@@ -42,8 +42,10 @@ def test_two_workers_find_a_new_dataset_at_once_and_survive_a_deleted_index(post
            "KAIFANG_DATABASE_URL": postgres_url, "KAIFANG_RATELIMIT_ANON": "10000/minute"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = tmp_path / "gunicorn.log"
-    proc = subprocess.Popen([str(gunicorn), "-w", "2", "-k", "gthread", "--threads", "2", "-b", f"127.0.0.1:{port}",
-                             "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    with log.open("wb") as errors:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([str(gunicorn), "-w", "2", "-k", "gthread", "--threads", "2", "-b",
+                                 f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=errors)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
