@@ -192,12 +192,18 @@ def require_key(scope: str) -> Callable:
     return decorate
 
 
-def require_key_now(scope: str) -> None:
-    """The caller must present a valid key that carries `scope` (for `spec.endpoint(auth="key")`).
+def require_key_now(scope: str | None) -> None:
+    """The caller must present a valid key that carries `scope` (for `spec.endpoint(auth="key")`);
+    with `scope=None` any valid key will do.
 
     Raises:
         KeyRequired: no key. Forbidden: `insufficient-scope`.
     """
+    if scope is None:
+        if current_key() is None:
+            raise KeyRequired("this call needs an API key (Authorization: Bearer <key>)",
+                              headers={"WWW-Authenticate": 'Bearer realm="kaifang"'})
+        return
     _check_known(scope)
     key = current_key()
     if key is None:

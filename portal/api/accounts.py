@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from datetime import UTC
 
-from portal.accounts.keyauth import KeyRequired, current_key
-from portal.api import bp
+from flask import current_app
+
+from portal.accounts.keyauth import current_key
+from portal.api.http import json_response
+from portal.api.schemas import Holder, KeyInfo, Me, NoQuery
+from portal.api.spec import ANY_SCOPE, endpoint
 
 
-@bp.get("/me")
-def me():
-    """The calling API key: its owner, scopes, tier, limits and expiry."""
+@endpoint("/me", tag="accounts", scope=ANY_SCOPE, auth="key", query=NoQuery, response=Me)
+def me(params: NoQuery):
+    """The calling API key: its owner, scopes, tier, limits and expiry.
+
+    Any valid key may call it, whatever its scopes: a first call to check that a new key works."""
     key = current_key()
-    if key is None:
-        raise KeyRequired("send an API key (Authorization: Bearer <key>) to see who it belongs to",
-                          headers={"WWW-Authenticate": 'Bearer realm="kaifang"'})
     tiers = current_app.extensions["kaifang.tiers"]
-    return jsonify({
-        "key": {"prefix": key.prefix, "scopes": sorted(key.scopes), "tier": key.tier,
-                "limits": tiers.get(key.tier, tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]]),
-                "expires_at": key.expires_at.isoformat() + "Z" if key.expires_at else None},
-        "user": {"email": key.actor.email, "role": key.actor.role},
-    })
+    expires = key.expires_at.replace(tzinfo=UTC) if key.expires_at else None
+    return json_response(Me(
+        key=KeyInfo(prefix=key.prefix, scopes=sorted(key.scopes), tier=key.tier, expires_at=expires,
+                    limits=tiers.get(key.tier, tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]])),
+        user=Holder(email=key.actor.email, role=key.actor.role)), Me)

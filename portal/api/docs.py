@@ -17,6 +17,7 @@ bp = Blueprint("developers", __name__, url_prefix="/developers")
 
 FLIGHTS = "nyc-flights-2013"
 EXAMPLES = {
+    "me": "/api/v1/me",
     "datasets": "/api/v1/datasets?theme=transport",
     "dataset": f"/api/v1/datasets/{FLIGHTS}",
     "dataset_versions": f"/api/v1/datasets/{FLIGHTS}/versions",

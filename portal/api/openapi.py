@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from portal.api import bp
 from portal.api.schemas import FILTER_PATTERN, Problem
-from portal.api.spec import ENDPOINTS, Endpoint
+from portal.api.spec import ANY_SCOPE, ENDPOINTS, Endpoint
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
@@ -106,10 +106,11 @@ def _operation(record: Endpoint, path_params: list[dict], refs: dict) -> dict[st
         responses = {str(record.status): {"description": "OK", "content": content}}
     errors = {**ERRORS, **(WRITE_ERRORS if record.method != "get" else {}), **(KEY_ERRORS if record.auth == "key" else {})}
     responses.update({status: {"description": text, "content": problem} for status, text in sorted(errors.items())})
+    scopes = [] if record.scope == ANY_SCOPE else [record.scope]
     operation = {
         "operationId": record.name, "summary": record.summary, "description": record.description,
         "tags": [record.tag], "parameters": parameters, "responses": responses,
-        "security": ([] if record.auth == "key" else [{}]) + [{"ApiKey": [record.scope]}, {"Bearer": [record.scope]}],
+        "security": ([] if record.auth == "key" else [{}]) + [{"ApiKey": scopes}, {"Bearer": scopes}],
         "x-scope": record.scope,
     }
     if record.body is not None:

@@ -153,3 +153,23 @@ class Completions(BaseModel):
 
     query: str
     suggestions: list[Completion]
+
+
+class KeyInfo(BaseModel):
+    prefix: str = Field(description="The key's visible prefix (what `kaifang revoke-key` takes).")
+    scopes: list[str]
+    tier: str = Field(description="The rate-limit tier; an admin moves a key with `kaifang set-tier`.")
+    limits: str = Field(description="The tier's limits, e.g. `600/minute;100000/day`.")
+    expires_at: datetime | None = Field(description="When the key stops working (UTC); null: never.")
+
+
+class Holder(BaseModel):
+    email: str
+    role: str
+
+
+class Me(BaseModel):
+    """The calling API key and the account it belongs to."""
+
+    key: KeyInfo
+    user: Holder

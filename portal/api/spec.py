@@ -28,6 +28,7 @@ from portal.api import bp
 from portal.errors import BadRequest
 
 SCOPES = ("catalog:read", "rows:read", "sandbox:run")
+ANY_SCOPE = "any"  # a route about the calling key itself (`/me`): any valid key, whatever its scopes
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def endpoint(rule: str, *, tag: str, scope: str, response: Any, query: type[Base
     parsed query as `params` when `query` is given, and the parsed JSON body as `body` when
     `body` is; with `auth="key"` a call without a key is a 401. Its docstring's first line is the
     OpenAPI summary, the rest the description."""
-    assert scope in SCOPES and auth in ("optional", "key"), (scope, auth)
+    assert (scope in SCOPES or (scope == ANY_SCOPE and auth == "key")) and auth in ("optional", "key"), (scope, auth)
 
     def decorate(view: Callable) -> Callable:
         doc = inspect.getdoc(view) or ""
@@ -70,8 +71,9 @@ def endpoint(rule: str, *, tag: str, scope: str, response: Any, query: type[Base
         @functools.wraps(view)
         def wrapper(**kwargs):
             if auth == "key":
-                keys.require_key_now(scope)
-            check_scope(scope)
+                keys.require_key_now(None if scope == ANY_SCOPE else scope)
+            if scope != ANY_SCOPE:
+                check_scope(scope)
             if query is not None:
                 kwargs["params"], filters = parse_query(record, request.args)
                 if record.filters:

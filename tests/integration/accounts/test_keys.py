@@ -50,6 +50,19 @@ def test_both_headers_authenticate(app, api_key):
         assert me.json["key"]["scopes"] == ["catalog:read"] and me.json["key"]["limits"] == "600/minute;100000/day"
 
 
+def test_me_answers_any_valid_key_and_is_documented(app, api_key):
+    """The account page's first example call: any key may check itself, whatever its scopes."""
+    client = app.test_client()
+    me = client.get("/api/v1/me", headers={"X-API-Key": api_key(scopes=["sandbox:run"])})
+    assert me.status_code == 200 and me.json["key"]["scopes"] == ["sandbox:run"]
+    assert me.json["user"]["role"] == "developer"
+    anonymous = client.get("/api/v1/me")
+    assert anonymous.status_code == 401 and anonymous.json["code"] == "key-required"
+    assert client.get("/api/v1/me?x=1", headers={"X-API-Key": api_key()}).json["code"] == "unknown-parameter"
+    operation = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/me"]["get"]
+    assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}] and "401" in operation["responses"]
+
+
 def test_revoke_and_rotate_from_the_page(app, login_as):
     client = login_as("developer")
     api = app.test_client()
