@@ -130,3 +130,32 @@ def test_create_user_cli(tmp_path, monkeypatch):
     assert dup.exit_code != 0 and "exists" in dup.output
     short = runner.invoke(main, ["create-user", "--role", "developer", "--password", "short", "b@example.org"])
     assert short.exit_code != 0 and "password" in short.output
+
+
+def test_cli_load_while_the_database_is_locked_says_so(tmp_path, monkeypatch):
+    """SQLite refusing the write ("database is locked": another load holds it) ends the load with
+    one clear line and exit status 1, never a traceback; nothing of it is kept."""
+    import sqlite3
+
+    from click.testing import CliRunner
+    from sqlalchemy.exc import OperationalError
+
+    from portal.catalog import publishing
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(tmp_path / "inst"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    dataset_folder(tmp_path / "src")
+
+    def locked(*args, **kwargs):
+        raise OperationalError("UPDATE counters SET value=?", (), sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(publishing, "load_package", locked)
+    result = runner.invoke(main, ["load", str(tmp_path / "src")])
+    assert result.exit_code == 1
+    assert "✗ districts: the database did not accept the write (database is locked)" in result.output
+    assert "[database-busy]" in result.output and "Traceback" not in result.output
+    monkeypatch.setattr(publishing, "add_version", locked)
+    result = runner.invoke(main, ["load", str(tmp_path / "src" / "districts" / "data.csv"), "--dataset", "districts"])
+    assert result.exit_code == 1 and "[database-busy]" in result.output
