@@ -77,6 +77,18 @@ def test_failed_first_load_leaves_no_dataset(app, tmp_path):
     assert counts(app) == (0, 0, 0, 0)
 
 
+def test_coordinates_naming_no_column_are_refused_and_nothing_kept(app, tmp_path):
+    """A misspelt `kaifang.coordinates` field used to load, then fail every map request."""
+    folder = dataset_folder(tmp_path / "src", coordinates={"longitude": "lon", "latitude": "name"})
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert info.value.code == "bad-descriptor"
+    assert set(info.value.errors) == {"kaifang.coordinates.longitude"}
+    assert "'lon' is not a column of the file" in info.value.detail
+    assert counts(app) == (0, 0, 0, 0)
+    assert not list((Path(app.config["DATA_DIR"]) / "districts").glob("*.parquet"))
+
+
 def test_bad_descriptor_names_the_problem(app, tmp_path):
     folder = dataset_folder(tmp_path / "src")
     doc = json.loads((folder / "datapackage.json").read_text())
