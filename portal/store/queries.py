@@ -11,6 +11,7 @@ column reaches SQL through `quote_identifier`, the value as a bound parameter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -192,7 +193,7 @@ def _operands(operator: Operator, value: object, column: Column) -> list[object]
     if operator.arity == "one":
         if value is None:
             raise QueryError("invalid-value", f"{operator.key} needs a value", field=column.name)
-        return [coerce(value, column)]
+        return [_finite(coerce(value, column), column)]
     if not isinstance(value, list | tuple):
         raise QueryError("invalid-value", f"{operator.key} needs a list", field=column.name)
     wanted = 2 if operator.arity == "two" else None
@@ -202,7 +203,14 @@ def _operands(operator: Operator, value: object, column: Column) -> list[object]
         )
     if any(v is None for v in value):
         raise QueryError("invalid-value", f"{operator.key} values cannot be null", field=column.name)
-    return [coerce(v, column) for v in value]
+    return [_finite(coerce(v, column), column) for v in value]
+
+
+def _finite(value: object, column: Column) -> object:
+    """The compiler binds finite numbers only (as in plans); say so, naming the field."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QueryError("invalid-value", f"{value!r} is not a finite number", field=column.name)
+    return value
 
 
 def describe(item: Filter) -> str:

@@ -219,6 +219,8 @@ def test_filters_and_plans_compile_to_the_same_sql(tmp_path):
     (Filter("v", "between", [1]), "invalid-value"),
     (Filter("v", "in", []), "invalid-value"),
     (Filter("v", "like", "1"), "unknown-operator"),
+    (Filter("x", "lt", "inf"), "invalid-value"),
+    (Filter("x", "in", [1.5, "-inf"]), "invalid-value"),
     (Filter("nope", "eq", 1), "unknown-column"),
 ])
 def test_bad_filters_are_clear_errors(tmp_path, item, code):
@@ -226,3 +228,4 @@ def test_bad_filters_are_clear_errors(tmp_path, item, code):
     with pytest.raises(QueryError) as refused:
         via_rows(table, item)
     assert refused.value.code == code
+    assert refused.value.field == item.column
