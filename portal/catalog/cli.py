@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 from tqdm import tqdm
 
 from portal.auth import SYSTEM
@@ -35,6 +36,10 @@ def load_folders(app: Flask, path: Path) -> bool:
                     failures += 1
                     click.echo(f"✗ {folder.name}: {_describe(exc)}", err=True)
                     continue
+                except OperationalError as exc:
+                    failures += 1
+                    click.echo(f"✗ {folder.name}: {_busy(exc)}", err=True)
+                    continue
             click.echo(_outcome_line(outcome))
             _echo_report(outcome.version)
     click.echo(f"{len(folders)} dataset folder(s), {failures} failed")
@@ -60,6 +65,9 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
                                              sheet=int(sheet) if sheet and sheet.isdigit() else sheet)
         except PortalError as exc:
             click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
+            return False
+        except OperationalError as exc:
+            click.echo(f"✗ {slug}: {_busy(exc)}", err=True)
             return False
     if version is None:
         click.echo(f"= {slug}: unchanged (same checksum as the current version)")
@@ -91,6 +99,14 @@ def _outcome_line(outcome: publishing.LoadOutcome) -> str:
     if outcome.version is not None:
         parts.append(f"version {outcome.version.number} ({outcome.version.row_count:,} rows)")
     return f"+ {outcome.slug}: {', '.join(parts)}"
+
+
+def _busy(exc: OperationalError) -> str:
+    """A database that would not take the write (SQLite's "database is locked" while another
+    `kaifang load` holds it): said plainly, nothing of this load kept, not a traceback."""
+    reason = str(exc.orig) if exc.orig is not None else str(exc).splitlines()[0]
+    return (f"the database did not accept the write ({reason}); is another `kaifang load` running? "
+            "Nothing of this load was kept: run it again when the other one is done [database-busy]")
 
 
 def _describe(exc: PortalError) -> str:

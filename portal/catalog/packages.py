@@ -149,7 +149,8 @@ def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec
                  "url": check.text(licence, "path", "licenses[0].path")},
         sources=check.objects(doc, "sources", "sources"),
         update_frequency=check.frequency(ext.get("update_frequency"), "kaifang.update_frequency"),
-        temporal_start=_date(coverage.get("start")), temporal_end=_date(coverage.get("end")),
+        temporal_start=_coverage_date(coverage, "start", check),
+        temporal_end=_coverage_date(coverage, "end", check),
         spatial=_text_map(ext, "spatial_coverage", check), contact=_text_map(ext, "contact", check),
         synthetic=check.flag(ext, "synthetic", "kaifang.synthetic"),
         demo_sample=check.flag(ext, "demo_sample", "kaifang.demo_sample"),
@@ -162,6 +163,8 @@ def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec
         encoding=check.optional_text(resource or {}, "encoding", "resources[0].encoding"),
         sheet=_sheet(resource or {}, check), checksum=checksum,
     )
+    if spec["temporal_start"] and spec["temporal_end"] and spec["temporal_start"] > spec["temporal_end"]:
+        check.add("kaifang.temporal_coverage.end", "ends before it starts")
     _check_constraints(resource, spec["open_class"], check.errors)
     _check_disclosure(spec["disclosure"], check.errors)
     return None if check.errors else PackageSpec(**spec)
@@ -224,6 +227,8 @@ def field_specs(resource: dict | None, extra: dict[str, dict]) -> tuple[FieldSpe
 
 
 def _fields(resource: dict | None, extra: dict, check: Checker) -> tuple[FieldSpec, ...]:
+    for name in extra:  # `{"代码": "code"}` would otherwise be dropped unread
+        check.mapping(extra, name, f"kaifang.fields.{name}")
     schema = check.mapping(resource or {}, "schema", "resources[0].schema")
     specs = []
     for i, field in enumerate(check.objects(schema, "fields", "resources[0].schema.fields")):
@@ -314,6 +319,16 @@ def _number(field: dict, key: str) -> float | None:
 def _levels(field: dict) -> tuple[str, ...] | None:
     enum = (field.get("constraints") or {}).get("enum") if isinstance(field.get("constraints"), dict) else None
     return tuple(enum) if isinstance(enum, list) and enum else None
+
+
+def _coverage_date(coverage: dict, key: str, check: Checker) -> date | None:
+    """`kaifang.temporal_coverage.start`/`.end`: an ISO date (a timestamp's date part is read) or
+    null; anything else is named, not silently dropped."""
+    value = coverage.get(key)
+    found = _date(value)
+    if value not in (None, "") and found is None:
+        check.add(f"kaifang.temporal_coverage.{key}", f"must be an ISO date (2023-01-31) or null, not {value!r}")
+    return found
 
 
 def _date(value: Any) -> date | None:

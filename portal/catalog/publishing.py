@@ -213,6 +213,7 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         raise _ingest_problem(source, exc) from exc
     sample = None
     try:
+        _check_coordinates(dataset, result)
         result, clamped = _clamp_conditional(dataset, result)
         sample = _sample_for(dataset, result)
         version = _record_version(session, dataset, result, source, data_dir, note)
@@ -230,6 +231,23 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
 
 
 NUMERIC = frozenset({"integer", "float", "decimal"})
+
+
+def _check_coordinates(dataset: Dataset, result: store.IngestResult) -> None:
+    """`kaifang.coordinates` must name stored columns: a misspelt one was accepted and every map
+    request then failed with `unknown-column`.
+
+    Raises:
+        Invalid: `bad-descriptor`, naming `kaifang.coordinates.longitude` or `.latitude`.
+    """
+    names = {c.name for c in result.columns}
+    errors = {f"kaifang.coordinates.{axis}": [f"{column!r} is not a column of the file "
+                                              f"(columns: {', '.join(sorted(names)[:20])})"]
+              for axis, column in (dataset.coordinates or {}).items()
+              if axis in ("longitude", "latitude") and column not in names}
+    if errors:
+        first, messages = next(iter(errors.items()))
+        raise Invalid(f"{first}: {messages[0]}", code="bad-descriptor", errors=errors)
 
 
 def _clamp_conditional(dataset: Dataset, result: store.IngestResult) -> tuple[store.IngestResult, dict[str, int]]:

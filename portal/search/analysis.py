@@ -37,6 +37,14 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _jieba_tokenize():
+    """rjieba's tokenizer, imported on first use (see `_t2s`), once: not once per Chinese run."""
+    import rjieba
+
+    return rjieba.tokenize
+
+
 def simplified(text: str) -> str:
     """Traditional → Simplified Chinese; text whose length would change is left as it is,
     so character offsets (used by highlighting) stay true."""
@@ -53,14 +61,13 @@ def has_cjk(text: str) -> bool:
 def segment(text: str, *, search_mode: bool) -> list[tuple[str, int, int]]:
     """(word, start, end) of every word in `text`, Chinese segmented, Latin split on non-letters."""
     words: list[tuple[str, int, int]] = []
+    mode = "search" if search_mode else "default"
     for match in _RUNS.finditer(simplified(text)):
         if match.group(2):
             words.append((match.group(2), match.start(), match.end()))
             continue
         base = match.start()
-        import rjieba
-
-        for word, start, end in rjieba.tokenize(match.group(1), mode="search" if search_mode else "default"):
+        for word, start, end in _jieba_tokenize()(match.group(1), mode=mode):
             words.append((word, base + start, base + end))
     return words
 

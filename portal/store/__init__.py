@@ -18,12 +18,11 @@ from portal.store.ingestion import IngestResult, ingest
 from portal.store.pages import PAGE_FORMATS, EncodedPage, encode_page
 from portal.store.plan_sql import output_name
 from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
-from portal.store.queries import Filter, RowPage, RowQuery, Sort, TextMatch
+from portal.store.queries import OPERATORS, Filter, Operator, RowPage, RowQuery, Sort, TextMatch
 from portal.store.reports import LoadReport
 from portal.store.resident import configure as configure_resident
 from portal.store.rows import MAX_LIMIT, query_rows
 from portal.store.schema import TYPES, Column, StoredTable
-from portal.store.sql import OPERATORS, Operator
 
 __all__ = [
     "confined", "configure_resident", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",

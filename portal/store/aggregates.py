@@ -109,7 +109,7 @@ def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | 
     if measure.column is None:
         if measure.func != "count" or measure.extras:
             raise QueryError("invalid-measure", f"{measure.func} needs a column", field="measures")
-        return aggregations.COUNT_ALL, sql.CONTRIBUTORS_ALL, None
+        return aggregations.COUNT_ALL, aggregations.COUNT_ALL, None
     column = require_column(table, measure.column)
     quoted = sql.quote_identifier(column.name)
     numeric = column.type in NUMERIC
@@ -121,8 +121,8 @@ def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | 
     if set(measure.extras) - EXTRAS:
         raise QueryError("invalid-measure", f"unknown extras {measure.extras!r}", field="measures")
     value = aggregations.template(measure.func, measure.q, field="measures").format(quoted)
-    top2 = sql.TOP2.format(column=quoted) if "top2" in measure.extras else None
-    return value, sql.CONTRIBUTORS_COLUMN.format(column=quoted), top2
+    top2 = aggregations.TOP_TWO.format(quoted) if "top2" in measure.extras else None
+    return value, aggregations.CONTRIBUTORS.format(quoted), top2
 
 
 def _order(sorts: tuple[Sort, ...], names: tuple[str, ...], groups: int) -> str:

@@ -25,6 +25,9 @@ import math
 from portal.store.errors import QueryError
 
 COUNT_ALL = "count(*)"
+# Beside each value, for disclosure checks: its non-null inputs, and the two largest absolute ones.
+CONTRIBUTORS = "count({0})"
+TOP_TWO = "max(abs({0}), 2)"
 # {0} is the argument's SQL; a quantile's q is a validated constant put in by `quantile_sql`.
 TEMPLATES = {
     "count": "count({0})",

@@ -108,11 +108,11 @@ def timeline(table: StoredTable, x: str, *, agg: str, y: str | None, limit: int,
     measure = _measure(table, agg, y)
     conditions, params = where_clause(table, filters)
     where = sql.where([*conditions, sql.NOT_NULL_SQL.format(column=quoted)])
-    distinct, rows = (int(v) for v in _select(table, [sql.COUNT_DISTINCT.format(column=quoted), "count(*)"],
+    distinct, rows = (int(v) for v in _select(table, [aggregations.template("count_distinct").format(quoted), "count(*)"],
                                               where, params))
     unit = None
     if distinct > limit or (agg == "count" and distinct * COUNT_PER_BUCKET > rows):
-        counts = _select(table, [sql.COUNT_DISTINCT.format(column=_bucket(moment, u)) for u in units], where, params)
+        counts = _select(table, [aggregations.template("count_distinct").format(_bucket(moment, u)) for u in units], where, params)
         # A count per bucket needs several records per bucket to say anything (not a wall of 1s).
         fits = [n <= limit and (agg != "count" or n * COUNT_PER_BUCKET <= rows) for n in counts]
         unit = next((u for u, ok in zip(units, fits, strict=True) if ok), units[-1])
@@ -177,7 +177,7 @@ class Profile:
 def profile(table: StoredTable) -> Profile:
     """One scan: count(*), and per column count(DISTINCT), min and max where ordered."""
     ranged = [c for c in table.columns if c.type in NUMERIC or c.type in TEMPORAL]
-    exprs = ["count(*)"] + [sql.COUNT_DISTINCT.format(column=sql.quote_identifier(c.name)) for c in table.columns]
+    exprs = ["count(*)"] + [aggregations.template("count_distinct").format(sql.quote_identifier(c.name)) for c in table.columns]
     for c in ranged:
         exprs += [aggregations.template(f).format(sql.quote_identifier(c.name)) for f in ("min", "max")]
     row = _select(table, exprs, "", [])

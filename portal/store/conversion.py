@@ -348,7 +348,8 @@ def _plan(
     plan = []
     for index, name in enumerate(header):
         stat = stats[name]
-        inferred = inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words))
+        inferred = inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words),
+                                   measure_name=inference.is_measure_name(name))
         type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)

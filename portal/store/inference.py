@@ -11,7 +11,9 @@ float, date, timestamp, text, and a column with no values at all is text.
   `CODE_WORDS`) and whose values are all digit strings is text, and so is any column whose values
   are digit strings of one fixed width of at least `FIXED_WIDTH` digits (division codes, postal
   codes, phone numbers), with or without leading zeros: codes are never summed, and their width
-  is part of their meaning.
+  is part of their meaning - unless the name says the column is a measure (户籍人口, 学生数,
+  金额, 产值, `population`, a unit in brackets such as `(万元)`; see `is_measure_name`): six-digit
+  populations of every district are still numbers.
 - decimal vs float: fixed-point values whose fractional digits all have the same count (1 to 4),
   such as prices "12.50" or readings "-4.5", are exact decimals DECIMAL(18, scale); numbers with
   varying scales, exponents or more digits are floats. Integers may mix with a decimal column.
@@ -35,6 +37,18 @@ CODE_WORDS = (
     "手机", "账号", "帐号", "卡号", "工号", "学号", "code", "id", "zip", "zipcode", "postcode",
     "postal", "fips", "isbn", "phone", "tel",
 )
+
+# Names of measures, which the fixed-width rule must not turn into text (the name rule still
+# wins: 区划代码 is a code whatever else it says). Chinese words match anywhere, the endings at the
+# end of the name (ignoring a bracketed unit), English words a whole word of it.
+MEASURE_WORDS = (
+    "人口", "金额", "收入", "支出", "产值", "产量", "面积", "合计", "总计", "小计", "销售", "价格",
+    "工资", "费用", "余额", "总额", "增加值", "population", "amount", "total", "count", "revenue",
+    "income", "expenditure", "price", "sales", "cost", "salary", "sum", "qty", "quantity", "area",
+)
+MEASURE_ENDINGS = ("数", "量", "额", "值", "率")
+_UNIT = re.compile(r"[(（\[【][^)）\]】]*[元人户吨个次辆所家亩米克斤升度‰%％万亿千百][^)）\]】]*[)）\]】]")
+_BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 
 PATTERNS = {
     "boolean": r"(?i)(true|false)",
@@ -112,19 +126,31 @@ def is_code_name(name: str, words: tuple[str, ...] = CODE_WORDS) -> bool:
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-def is_code(stats: ColumnStats, *, code_name: bool) -> bool:
-    """All values are digit strings, and the name says code or the width is fixed."""
+def is_measure_name(name: str) -> bool:
+    """Whether a column's name says it holds a quantity (see `MEASURE_WORDS`)."""
+    if _UNIT.search(name):
+        return True
+    bare = _BRACKETED.sub("", name).strip()
+    if bare.endswith(MEASURE_ENDINGS):
+        return True
+    tokens = {t.casefold() for t in _WORDS.findall(name)}
+    return any(word in name if not word.isascii() else word in tokens for word in MEASURE_WORDS)
+
+
+def is_code(stats: ColumnStats, *, code_name: bool, measure_name: bool = False) -> bool:
+    """All values are digit strings, and the name says code, or the width is fixed and the name
+    does not say measure."""
     n = stats.values
     if n == 0 or stats.matches.get("digits") != n:
         return False
     fixed = stats.min_width == stats.max_width and (stats.max_width or 0) >= FIXED_WIDTH
-    return code_name or (fixed and n >= 2)
+    return code_name or (fixed and n >= 2 and not measure_name)
 
 
-def infer(stats: ColumnStats, *, code_name: bool = False) -> Inferred:
+def infer(stats: ColumnStats, *, code_name: bool = False, measure_name: bool = False) -> Inferred:
     """The narrowest type every value of the column fits; codes are text."""
     n, m = stats.values, stats.matches
-    if n == 0 or is_code(stats, code_name=code_name):
+    if n == 0 or is_code(stats, code_name=code_name, measure_name=measure_name):
         return Inferred("text")
     for name in ("boolean", "integer"):
         if m[name] == n:

@@ -27,6 +27,9 @@ from portal.store.errors import IngestError
 
 GEOMETRY = "geometry"
 _RELOCATE_BYTES = 64 * 1024 * 1024
+# How much of the first line tells NDJSON from one document. Minified GeoJSON is one line of the
+# whole file: reading (and parsing) all of it here cost 1 GB for a 300 MB file.
+_FIRST_LINE_BYTES = 1024 * 1024
 
 
 def json_to_csv(source: Path, target: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
@@ -57,9 +60,14 @@ def _first_char(source: Path, encoding: str) -> str:
 
 
 def _is_single_document(source: Path, encoding: str) -> bool:
-    """An object spanning lines is one document (GeoJSON); one object a line is NDJSON."""
+    """An object spanning lines is one document (GeoJSON); one object a line is NDJSON. A first
+    line longer than `_FIRST_LINE_BYTES` is taken as one document (a minified FeatureCollection)
+    without reading the rest of it."""
     with open_bytes(source) as raw:
-        line = raw.readline().decode(encoding, "replace").strip().lstrip("\ufeff")
+        head = raw.readline(_FIRST_LINE_BYTES + 1)
+    if len(head) > _FIRST_LINE_BYTES:
+        return True
+    line = head.decode(encoding, "replace").strip().lstrip("\ufeff")
     try:
         json.loads(line)
     except json.JSONDecodeError:

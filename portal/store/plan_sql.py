@@ -12,6 +12,10 @@ Where SQL and Polars (the analysts' model) differ, the plan means what Polars me
 TRY_CAST and a number cast to integer truncates; aggregations mean what `aggregations.py` says
 (a sum of no values is 0). NULLs propagate as in
 SQL and Polars (`null == x` is null, so a filter drops the row; `is_in` never matches null).
+
+This is the store's only compiler of row conditions: the row filters of previews, charts,
+exports, the rows API and grants (`queries.where_clause`) are translated into these same
+expressions and compiled here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from portal.store import aggregations
 from portal.store.errors import QueryError
@@ -47,15 +52,20 @@ _CASTS = {"integer": ("BIGINT", "integer"), "number": ("DOUBLE", "float"),
           "string": ("VARCHAR", "text"), "boolean": ("BOOLEAN", "boolean"),
           "date": ("DATE", "date"), "datetime": ("TIMESTAMP", "timestamp")}
 _AS_TEMPORAL = {"date": "CAST({0} AS DATE)", "timestamp": "CAST({0} AS TIMESTAMP)"}
+# Text tests (Polars' str.contains with literal=True, str.starts_with, str.to_lowercase). The
+# sandbox's plan validator does not offer them yet; the row filters of previews and the rows
+# API (`queries.py`) compile to them.
+_TEXT = {"contains": "contains({0}, {1})", "starts_with": "starts_with({0}, {1})",
+         "lower": "lower({0})"}
 
 # A plan's aggregations (all but count(column), which a plan writes as a filter and count()).
 _AGGREGATES = frozenset(aggregations.FUNCTIONS) - {"count"}
 COUNT_ALL = aggregations.COUNT_ALL
-CONTRIBUTORS = "count({0})"
+CONTRIBUTORS = aggregations.CONTRIBUTORS
 # Sums and means count only non-zero inputs as contributors: a mean of an indicator (0/1) is a
 # count in disguise, and must meet the same minimum of contributing records.
 NONZERO_CONTRIBUTORS = "count({0}) FILTER (WHERE {0} <> 0)"
-TOP_TWO = "max(abs({0}), 2)"
+TOP_TWO = aggregations.TOP_TWO
 
 
 @dataclass(frozen=True)
@@ -301,10 +311,16 @@ def _as_temporal(text: Fragment, type_: str, what: str) -> Fragment:
     return Fragment(_AS_TEMPORAL[type_].format("?"), (value,), type_, text.label)
 
 
+_LITERAL_TYPES = {bool: "boolean", int: "integer", float: "float", str: "text",
+                  Decimal: "decimal", datetime.date: "date", datetime.datetime: "timestamp"}
+
+
 def _literal(value: object) -> Fragment:
+    """A bound value. Plans (JSON) only hold null, booleans, numbers and text; row filters also
+    bind the decimals, dates and timestamps their values were coerced to (`values.coerce`)."""
     if value is None:
         return Fragment("NULL", (), NULL, "null")
-    type_ = {bool: "boolean", int: "integer", float: "float", str: "text"}.get(type(value))
+    type_ = _LITERAL_TYPES.get(type(value))
     if type_ is None or (type_ == "float" and not math.isfinite(value)):
         raise QueryError("invalid-value", "a literal must be null, a boolean, a number or text")
     return Fragment("?", (value,), type_, f"the {type_} value {value!r}")
@@ -365,6 +381,13 @@ def _cast(node: dict, args: list[Fragment]) -> Fragment:
     return render("TRY_CAST({0} AS " + duck + ")", inner, type_=type_, label="cast")
 
 
+def _text(node: dict, args: list[Fragment]) -> Fragment:
+    for arg in args:
+        _require(arg, TEXTUAL | {NULL}, node["op"], "text")
+    type_ = "text" if node["op"] == "lower" else "boolean"
+    return render(_TEXT[node["op"]], *args, type_=type_, label=node["op"])
+
+
 def _require(arg: Fragment, allowed: frozenset[str] | set[str], op: str, wanted: str) -> None:
     if arg.type not in allowed:
         raise QueryError("bad-type", f"{op} needs {wanted}, but {arg.label} is {arg.type}")
@@ -374,5 +397,6 @@ _HANDLERS = {
     **dict.fromkeys(_COMPARE, _compare), **dict.fromkeys(("and", "or", "not"), _logic),
     **dict.fromkeys(_ARITHMETIC, _arithmetic),
     **dict.fromkeys(("neg", "is_null", "is_not_null"), _unary),
-    **dict.fromkeys(_DATE_PARTS, _date_part), "is_in": _is_in, "cast": _cast,
+    **dict.fromkeys(_DATE_PARTS, _date_part), **dict.fromkeys(_TEXT, _text),
+    "is_in": _is_in, "cast": _cast,
 }

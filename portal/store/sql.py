@@ -1,14 +1,12 @@
-"""All SQL text of the store: identifier and literal quoting, the filter operator registry, and
-the statement templates.
+"""All SQL text of the store: identifier and literal quoting and the statement templates.
 
 Rules (STYLE 6.3): a column name reaches SQL only through `quote_identifier`, a user value only as
 a bound `?` parameter. Literals are quoted with `quote_literal` only for what DuckDB cannot bind
-(file paths and `read_csv` options inside COPY, which are ours, never a user's).
+(file paths and `read_csv` options inside COPY, which are ours, never a user's). Row conditions
+(filters and plans) are compiled by `plan_sql.py`, not written here.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 CSV_NULLS = ("", "NA", "N/A", "NULL", "null")
 
@@ -27,46 +25,10 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True)
-class Operator:
-    """One filter operator, Datasette style: its key, SQL with bound parameters, a description.
-
-    `sql` holds `{column}` (the quoted identifier) and `{params}` (a `?`, or several joined for
-    `in`); `arity` is 'one', 'two', 'many' or 'flag' (is_null takes True/False).
-    """
-
-    key: str
-    sql: str
-    description: str
-    arity: str = "one"
-    text_only: bool = False
-
-
-OPERATORS: dict[str, Operator] = {
-    op.key: op
-    for op in (
-        Operator("eq", "{column} = ?", "equals {value}"),
-        Operator("ne", "{column} IS DISTINCT FROM ?", "is not {value}"),
-        Operator("lt", "{column} < ?", "is less than {value}"),
-        Operator("le", "{column} <= ?", "is at most {value}"),
-        Operator("gt", "{column} > ?", "is greater than {value}"),
-        Operator("ge", "{column} >= ?", "is at least {value}"),
-        Operator("in", "{column} IN ({params})", "is one of {value}", arity="many"),
-        Operator("between", "{column} BETWEEN ? AND ?", "is between {value}", arity="two"),
-        Operator(
-            "contains", "contains(CAST({column} AS VARCHAR), ?)", "contains {value}",
-            text_only=True,
-        ),
-        Operator(
-            "startswith", "starts_with(CAST({column} AS VARCHAR), ?)", "starts with {value}",
-            text_only=True,
-        ),
-        Operator("is_null", "{column} IS NULL", "is empty", arity="flag"),
-    )
-}
+# Row filters have no SQL of their own: `queries.py` translates them into plan expressions and
+# `plan_sql.compile_expression` compiles them, like the sandbox's plans.
 
 NOT_NULL_SQL = "{column} IS NOT NULL"
-TEXT_MATCH = "contains(lower(CAST({column} AS VARCHAR)), ?)"
 
 # -- clauses ----------------------------------------------------------------------------------
 
@@ -147,9 +109,6 @@ GEO_FEATURES = (
 # What each aggregate function means: aggregations.py (shared with the charts and the plans).
 SELECT_AGGREGATE = "SELECT {exprs} FROM {scan} {where} {group} {order} {limit}"
 
-CONTRIBUTORS_ALL = "count(*)"
-CONTRIBUTORS_COLUMN = "count({column})"
-TOP2 = "max(abs({column}), 2)"
 
 # -- ingest -----------------------------------------------------------------------------------
 
@@ -304,7 +263,6 @@ AS_TIMESTAMP = "CAST({column} AS TIMESTAMP)"
 AS_DOUBLE = "CAST({column} AS DOUBLE)"
 TIME_BUCKET = "date_trunc('{unit}', {moment})"  # unit: one of charts.TIME_UNITS, never user text
 DECADE_BUCKET = "make_date(CAST(floor(year({moment}) / 10) * 10 AS INTEGER), 1, 1)"
-COUNT_DISTINCT = "count(DISTINCT {column})"
 MAP_IN_WORLD = "{x} BETWEEN -180 AND 180 AND {y} BETWEEN -90 AND 90"
 MAP_IN_BOX = "{x} BETWEEN ? AND ? AND {y} BETWEEN ? AND ?"
 MAP_CELLS = "SELECT avg({x}), avg({y}), count(*) FROM {scan} {where} GROUP BY floor({x} / ?), floor({y} / ?)"

@@ -77,6 +77,18 @@ def test_failed_first_load_leaves_no_dataset(app, tmp_path):
     assert counts(app) == (0, 0, 0, 0)
 
 
+def test_coordinates_naming_no_column_are_refused_and_nothing_kept(app, tmp_path):
+    """A misspelt `kaifang.coordinates` field used to load, then fail every map request."""
+    folder = dataset_folder(tmp_path / "src", coordinates={"longitude": "lon", "latitude": "name"})
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert info.value.code == "bad-descriptor"
+    assert set(info.value.errors) == {"kaifang.coordinates.longitude"}
+    assert "'lon' is not a column of the file" in info.value.detail
+    assert counts(app) == (0, 0, 0, 0)
+    assert not list((Path(app.config["DATA_DIR"]) / "districts").glob("*.parquet"))
+
+
 def test_bad_descriptor_names_the_problem(app, tmp_path):
     folder = dataset_folder(tmp_path / "src")
     doc = json.loads((folder / "datapackage.json").read_text())
@@ -130,3 +142,32 @@ def test_create_user_cli(tmp_path, monkeypatch):
     assert dup.exit_code != 0 and "exists" in dup.output
     short = runner.invoke(main, ["create-user", "--role", "developer", "--password", "short", "b@example.org"])
     assert short.exit_code != 0 and "password" in short.output
+
+
+def test_cli_load_while_the_database_is_locked_says_so(tmp_path, monkeypatch):
+    """SQLite refusing the write ("database is locked": another load holds it) ends the load with
+    one clear line and exit status 1, never a traceback; nothing of it is kept."""
+    import sqlite3
+
+    from click.testing import CliRunner
+    from sqlalchemy.exc import OperationalError
+
+    from portal.catalog import publishing
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(tmp_path / "inst"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    dataset_folder(tmp_path / "src")
+
+    def locked(*args, **kwargs):
+        raise OperationalError("UPDATE counters SET value=?", (), sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(publishing, "load_package", locked)
+    result = runner.invoke(main, ["load", str(tmp_path / "src")])
+    assert result.exit_code == 1
+    assert "✗ districts: the database did not accept the write (database is locked)" in result.output
+    assert "[database-busy]" in result.output and "Traceback" not in result.output
+    monkeypatch.setattr(publishing, "add_version", locked)
+    result = runner.invoke(main, ["load", str(tmp_path / "src" / "districts" / "data.csv"), "--dataset", "districts"])
+    assert result.exit_code == 1 and "[database-busy]" in result.output

@@ -90,6 +90,11 @@ def test_derive_slug_keeps_ascii_words():
     ({"tags_zh": "区划"}, "kaifang.tags_zh"),
     ({"fields": {"code": {"identifier": "yes"}}}, "kaifang.fields.code.identifier"),
     ({"temporal_coverage": "2020"}, "kaifang.temporal_coverage"),
+    ({"temporal_coverage": {"start": "2023-13-01"}}, "kaifang.temporal_coverage.start"),
+    ({"temporal_coverage": {"start": "2020-01-01", "end": 5}}, "kaifang.temporal_coverage.end"),
+    ({"temporal_coverage": {"start": "2021-01-01", "end": "2020-12-31"}}, "kaifang.temporal_coverage.end"),
+    ({"fields": {"code": "行政区划代码"}}, "kaifang.fields.code"),
+    ({"fields": {"not_in_schema": 3}}, "kaifang.fields.not_in_schema"),
 ])
 def test_malformed_field_is_named(tmp_path, change, field):
     with pytest.raises(Invalid) as info:
@@ -114,6 +119,7 @@ PATHS = [(), ("name",), ("title",), ("licenses",), ("licenses", 0), ("keywords",
          ("resources", 0, "schema", "fields"), ("resources", 0, "schema", "fields", 0),
          ("resources", 0, "sheet"), ("kaifang",), ("kaifang", "department"), ("kaifang", "theme"),
          ("kaifang", "fields"), ("kaifang", "fields", "code"), ("kaifang", "temporal_coverage"),
+         ("kaifang", "temporal_coverage", "start"), ("kaifang", "temporal_coverage", "end"),
          ("kaifang", "contact"), ("kaifang", "coordinates"), ("kaifang", "spatial_coverage"),
          ("kaifang", "update_frequency"), ("kaifang", "synthetic"), ("kaifang", "cluster_by"),
          ("kaifang", "disclosure"), ("kaifang", "open_class")]

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from portal.store import IngestError, ingest
-from portal.store.inference import is_code_name
+from portal.store.inference import is_code_name, is_measure_name
 
 # 统计用区划代码 as the national statistics bureau lists them: no leading zero anywhere.
 DIVISIONS = """统计用区划代码,名称,上级代码,城乡分类代码,人口
@@ -52,6 +52,25 @@ def test_postcodes_and_area_codes_are_text(tmp_path, dest):
 def test_fixed_width_digits_without_a_code_name_are_text(tmp_path, dest):
     text = "所属区域,数量\n110101,3\n120102,14\n310115,159\n"
     assert _types(ingest(_write(tmp_path, "t.csv", text), dest)) == {"所属区域": "text", "数量": "integer"}
+
+
+def test_six_digit_measures_of_every_district_stay_numbers(tmp_path, dest):
+    """A district table whose populations and revenues all have six digits: the names say they
+    are measures, so the fixed-width rule leaves them numbers; the division code beside them,
+    without a code word in its name, is still text."""
+    text = ("地区,户籍人口,财政收入(万元),学生数,区划\n和平区,352367,123456,100001,120101\n"
+            "河东区,754200,234567,200002,120102\n河西区,829500,345678,300003,120103\n")
+    assert _types(ingest(_write(tmp_path, "t.csv", text), dest)) == {
+        "地区": "text", "户籍人口": "integer", "财政收入(万元)": "integer", "学生数": "integer", "区划": "text"}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("户籍人口", True), ("财政收入(万元)", True), ("学生数", True), ("增长率(%)", True),
+    ("户籍人口·合计", True), ("Population", True), ("total_sales", True), ("面积（平方公里）", True),
+    ("区划", False), ("区域", False), ("地区(县)", False), ("county", False), ("名称", False),
+])
+def test_measure_names(name, expected):
+    assert is_measure_name(name) is expected
 
 
 def test_a_declared_type_overrides_the_code_rule(tmp_path, dest):

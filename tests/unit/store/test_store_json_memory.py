@@ -49,13 +49,27 @@ def _geojson(path: Path, rows: int) -> Path:
     return path
 
 
+def _minified_geojson(path: Path, rows: int) -> Path:
+    """One line for the whole file, as most GeoJSON exports write it."""
+    _geojson(path, rows)
+    path.write_text(path.read_text(encoding="utf-8").replace("\n", ""), encoding="utf-8")
+    return path
+
+
+def _minified_array(path: Path, rows: int) -> Path:
+    _array(path, rows)
+    path.write_text(path.read_text(encoding="utf-8").replace("\n", ""), encoding="utf-8")
+    return path
+
+
 def _peak(source: Path, dest: Path) -> tuple[int, int]:
     out = subprocess.run([sys.executable, "-c", PROBE, str(source), str(dest)], check=True,
                          capture_output=True, text=True).stdout.split()
     return int(out[0]), int(out[1])
 
 
-@pytest.mark.parametrize("make", [_array, _geojson], ids=["array", "geojson"])
+@pytest.mark.parametrize("make", [_array, _geojson, _minified_geojson, _minified_array],
+                         ids=["array", "geojson", "minified-geojson", "minified-array"])
 def test_peak_memory_is_flat_in_file_size(tmp_path, make):
     small = make(tmp_path / "small.json", 10_000)
     large = make(tmp_path / "large.json", 100_000)

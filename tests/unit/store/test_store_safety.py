@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,9 @@ from portal.store import (
     query_rows,
 )
 from portal.store.connection import connection
-from portal.store.sql import OPERATORS, quote_identifier, quote_literal
+from portal.store.queries import OPERATORS, filter_sql
+from portal.store.schema import Column, StoredTable
+from portal.store.sql import quote_identifier, quote_literal
 
 HOSTILE = [
     'a"; DROP TABLE x; --',
@@ -43,11 +46,14 @@ def test_quote_literal():
     assert quote_literal("it's") == "'it''s'"
 
 
-def test_every_operator_has_a_description_and_placeholder():
+def test_every_operator_binds_its_values_and_quotes_its_column():
+    table = StoredTable(Path("unused.parquet"), (Column('a"b', "text"),))
     for key, operator in OPERATORS.items():
         assert operator.key == key and operator.description
-        assert "{column}" in operator.sql
-        assert "?" in operator.sql or "{params}" in operator.sql or operator.arity == "flag"
+        value = {"one": "x", "two": ["x", "y"], "many": ["x", "y", "z"], "flag": True}[operator.arity]
+        text, params = filter_sql(table, Filter('a"b', key, value))
+        assert '"a""b"' in text and "x" not in text.replace('"a""b"', "")
+        assert text.count("?") == len(params) == {"one": 1, "two": 2, "many": 3, "flag": 0}[operator.arity]
 
 
 @pytest.fixture
