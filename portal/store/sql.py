@@ -118,9 +118,14 @@ READ_CSV = (
     " nullstr = {nulls}, compression = {compression}, max_line_size = {max_line})"
 )
 
+# Version files are compressed with LZ4 (DuckDB writes the LZ4_RAW codec), not zstd: every page
+# that cannot skip row groups decompresses the whole column chunks it reads, and on the 10 M-row
+# benchmark file LZ4 made such pages 25-30 % cheaper in CPU for a file 13 % larger and the same
+# ingest time (decision 0022f, docs/performance.md). Both COPY templates below say so.
+
 COPY_PARQUET = (
     "COPY (SELECT {select} FROM {source} {order}) TO {target}"
-    " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group_size})"
+    " (FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE {row_group_size})"
 )
 
 # Clustering on a text column sorts by its hash: equal values still end up together (which is
@@ -147,7 +152,7 @@ CLUSTER_SELECT = (
     "SELECT {names} FROM (SELECT *, {ranks} FROM (SELECT {select} FROM {source})) ORDER BY {key}"
 )
 COPY_QUERY_PARQUET = (
-    "COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group_size})"
+    "COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE {row_group_size})"
 )
 
 SAMPLE = "SELECT * FROM {source} LIMIT {rows}"

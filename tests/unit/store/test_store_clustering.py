@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from portal.store import (
@@ -204,3 +205,15 @@ def test_clustered_row_groups_grow_with_the_file(tmp_path, monkeypatch):
     for rows, size in ((336_776, 16_384), (2_000_000, 30_720), (10_000_000, 122_880), (10**9, 122_880)):
         monkeypatch.setattr(conversion, "_estimated_rows", lambda _source, rows=rows: rows)
         assert conversion.clustered_row_group_size(plain) == size, rows
+
+
+def test_version_files_are_lz4_in_both_orders(tmp_path, clustered_everywhere):
+    """Decision 0022f: LZ4 pages decode 25-30 % cheaper than zstd; both COPY paths write it,
+    and pyarrow (the Parquet download's readers) reads every row back."""
+    source = _write(tmp_path / "trips.csv", 3_000)
+    for result in (ingest(source, tmp_path / "a"), ingest(source, tmp_path / "b", auto_cluster=False)):
+        metadata = pq.ParquetFile(result.path).metadata
+        codecs = {metadata.row_group(g).column(c).compression
+                  for g in range(metadata.num_row_groups) for c in range(metadata.num_columns)}
+        assert codecs == {"LZ4"}, result.path
+        assert metadata.num_rows == result.row_count == 3_000
