@@ -68,9 +68,9 @@ class Charge:
     """`amount` more in the `column` of `model`'s row for (`grant`, `day`), if it stays within `limit`."""
 
     def __init__(self, model: Any, column: str, grant: int, day: date, amount: float, limit: float,
-                 counter: str | None = None):
+                 counter: str | None = None, precision: int | None = None):
         self.model, self.column, self.grant, self.day = model, column, grant, day
-        self.amount, self.limit, self.counter = amount, limit, counter
+        self.amount, self.limit, self.counter, self.precision = amount, limit, counter, precision
 
     def apply(self, connection: Connection) -> float | None:
         """The row's new total, or None (and nothing changed) when it would pass the limit."""
@@ -86,7 +86,11 @@ class Charge:
                 return None
             connection.execute(insert(model).values(grant_id=self.grant, day=self.day, **{self.column: self.amount},
                                                     **({self.counter: 1} if self.counter else {})))
-        return float(connection.scalar(select(column).where(row)))
+        total = float(connection.scalar(select(column).where(row)))
+        if self.precision is not None and round(total, self.precision) != total:  # 0.1 + 0.2 is 0.30000000000000004
+            total = round(total, self.precision)
+            connection.execute(update(model).where(row).values(**{self.column: total}))
+        return total
 
 
 def charge(engine: Engine, charges: Sequence[Charge]) -> list[float] | None:

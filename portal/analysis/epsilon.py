@@ -73,7 +73,8 @@ class LedgerEpsilon(EpsilonBudget):
     def spend(self, grant_id: int, epsilon: float) -> bool:
         epsilon = round(epsilon, PRECISION)
         totals = charge(self.engine, [Charge(EpsilonLedger, "epsilon", grant_id, self.day, epsilon,
-                                             self.daily.get(grant_id, 0.0), counter="queries")])
+                                             self.daily.get(grant_id, 0.0), counter="queries",
+                                             precision=PRECISION)])
         if totals is None:
             return False
         self.spent[grant_id] = round(self.spent.get(grant_id, 0.0) + epsilon, PRECISION)
