@@ -339,6 +339,9 @@ class Broker:
         if len(self.tally.refusals) < 100:
             self.tally.refusals.append({"rule": rule, "reason": reason})
         grants = self._grants(datasets_named(plan))
-        if grants and self.budget.take(grants, REFUSAL_COST):
-            self._spent(grants, REFUSAL_COST)
+        try:
+            if grants and self.budget.take(grants, REFUSAL_COST):
+                self._spent(grants, REFUSAL_COST)
+        except Refusal:  # the grant lapsed during the run: nothing to charge it to
+            pass
         return {"status": "refused", "rule": rule, "reason": reason}

@@ -5,7 +5,8 @@ only spender while it runs (the public aggregates, answered one at a time per da
 lock; the offline runner and benches, which have no grant). `LedgerBudget` spends straight from
 the `release_ledger` row of the grant and day with one conditional UPDATE per charge
 (`cells + n <= daily`), so every run of a grant going on at the same time — several analysis
-sessions on their own queue workers, `kaifang sandbox-run` beside them — takes from one budget.
+sessions on their own queue workers, `kaifang sandbox-run` beside them — takes from one budget,
+and a grant revoked or expired while a run goes on stops it at its next charge.
 Reading the ledger when a run started and writing it when it ended let three overlapping sessions
 release three budgets' worth of cells (tests/security/test_session_budget_race.py). The ε budget
 of the differential-privacy mode is charged the same way (`charge`, used by `epsilon.py`).
@@ -23,7 +24,10 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from portal.access.models import Grant
+from portal.analysis.lineage import Refusal
 from portal.analysis.models import ReleaseLedger
+from portal.catalog.models import utcnow
 
 SLACK = 1e-9  # floating-point sums of ε (0.1 ten times) may pass 1.0 by a rounding error
 
@@ -95,10 +99,16 @@ class Charge:
 
 def charge(engine: Engine, charges: Sequence[Charge]) -> list[float] | None:
     """Apply every charge in one transaction, or none of them: the rows' new totals, or None.
-    Two first charges of the day at once both insert; the loser retries as an update."""
+    Two first charges of the day at once both insert; the loser retries as an update.
+
+    Raises:
+        Refusal: `no-grant`, a grant was revoked or ran out since the run started (a run
+            checks its grants when it starts; this stops the queries a long run sends after).
+    """
     for _ in range(3):
         try:
             with engine.connect() as connection, connection.begin() as transaction:
+                _require_active(connection, [item.grant for item in charges])
                 totals = []
                 for item in charges:
                     total = item.apply(connection)
@@ -110,3 +120,11 @@ def charge(engine: Engine, charges: Sequence[Charge]) -> list[float] | None:
         except IntegrityError:
             continue
     return None
+
+
+def _require_active(connection: Connection, grants: Sequence[int]) -> None:
+    active = set(connection.scalars(select(Grant.id).where(
+        Grant.id.in_(list(grants)), Grant.revoked_at.is_(None), Grant.expires_at > utcnow())))
+    if lapsed := [g for g in grants if g not in active]:
+        raise Refusal("no-grant", f"the grant was revoked or expired during this run (grant {lapsed[0]}): "
+                                  "nothing more is answered under it")

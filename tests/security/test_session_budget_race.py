@@ -8,12 +8,16 @@ moment of each query, atomically, so overlapping runs share one budget (docs/dis
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import time
 
+import pytest
+from sqlalchemy import select, update
+
+from portal.access.models import Grant
 from portal.access.service import grant_access
 from portal.analysis.models import EpsilonLedger, ReleaseLedger
 from portal.auth import SYSTEM
+from portal.catalog.models import utcnow
 from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC, Analyst, build_app, grant
 
@@ -101,3 +105,33 @@ print(dataset({CLINIC!r}).filter(col("sex") == "女").count())
     with app.app_context(), session_scope(app) as db:
         spent = sum(db.scalars(select(EpsilonLedger.epsilon).where(EpsilonLedger.grant_id == grant_id)))
     assert spent <= 0.15
+
+
+def test_a_run_does_not_outlive_a_revoked_grant(app):
+    """A steward revokes the grant while a cell is running: the queries it sends afterwards are
+    refused (`no-grant`), not answered until the run's wall clock is up. Grants used to be
+    checked only when a run started, so a long cell went on releasing cells after the revocation."""
+    analyst = Analyst(app)
+    grant_id = grant(app, analyst.email, cells=500)
+    session_id = analyst.open(CLINIC)
+    code = f"""
+for i in range(1500000):
+    pass
+out = []
+for i in range(5):
+    try:
+        out.append(dataset({CLINIC!r}).filter(col("age_band") == "15-24").count())
+    except QueryRefused as refusal:
+        out.append(refusal.rule)
+print(out)
+"""
+    run_id = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code}).json["id"]
+    for _ in range(600):
+        if analyst.get(f"/api/v1/runs/{run_id}").json["status"] != "queued":
+            break
+        time.sleep(0.05)
+    with app.app_context(), session_scope(app) as db:
+        db.execute(update(Grant).where(Grant.id == grant_id).values(revoked_at=utcnow()))
+        db.commit()
+    result = _finished(analyst, run_id)["result"]
+    assert result["status"] == "ok" and result["stdout"].strip() == str(["no-grant"] * 5), result
