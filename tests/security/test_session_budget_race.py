@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from portal.access.models import Grant
 from portal.access.service import grant_access
-from portal.analysis.models import EpsilonLedger, ReleaseLedger
+from portal.analysis.models import AnalysisRun, EpsilonLedger, ReleaseLedger
 from portal.auth import SYSTEM
 from portal.catalog.models import utcnow
 from portal.db import session_scope
@@ -126,9 +126,10 @@ for i in range(5):
 print(out)
 """
     run_id = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code}).json["id"]
-    for _ in range(600):
-        if analyst.get(f"/api/v1/runs/{run_id}").json["status"] != "queued":
-            break
+    for _ in range(1200):  # until the run has checked its grants and opened its audit record
+        with app.app_context(), session_scope(app) as db:
+            if db.scalar(select(AnalysisRun.id).where(AnalysisRun.user_email == analyst.email)) is not None:
+                break
         time.sleep(0.05)
     with app.app_context(), session_scope(app) as db:
         db.execute(update(Grant).where(Grant.id == grant_id).values(revoked_at=utcnow()))
