@@ -119,6 +119,15 @@ class Tally:
         entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
+def pad(started: float, quantum: float) -> None:
+    """Leave at the next multiple of the quantum after `started` (time.monotonic()), so the time
+    an answer takes does not tell how many records it touched (as long as the work fits)."""
+    if quantum <= 0:
+        return
+    elapsed = time.monotonic() - started
+    time.sleep(quantum * max(1, math.ceil(elapsed / quantum)) - elapsed)
+
+
 class Broker:
     def __init__(self, sources: dict[str, GrantedSource], *, noise: CellKeyNoise,
                  budget_left: dict[int, int] | CellBudget, registry: Registry | None = None,
@@ -161,12 +170,7 @@ class Broker:
         return any(s.info.conditional for side in sides if (s := self.sources.get(side.get("source"))))
 
     def _pad(self, started: float) -> None:
-        """Leave at the next multiple of the quantum, so the time an answer takes does not tell
-        how many records the query touched (as long as the work fits in the quantum)."""
-        if self.quantum <= 0:
-            return
-        elapsed = time.monotonic() - started
-        time.sleep(self.quantum * max(1, math.ceil(elapsed / self.quantum)) - elapsed)
+        pad(started, self.quantum)
 
     def _private(self, plan: dict[str, Any], slug: str) -> dict[str, Any]:
         answer = self.private.answer(plan, slug, infos={s: g.info for s, g in self.sources.items()},

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from time import monotonic
 from typing import Any
 
 from flask import current_app
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from portal import store
 from portal.analysis import audit, memory
-from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.broker import Broker, GrantedSource, pad
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
@@ -182,6 +183,7 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                       sensitive=source.sensitive, bounds=source.bounds, levels=source.levels)
     rules = Rules.with_overrides(source.disclosure)
     with _serialised(session, slug):
+        started = monotonic()
         spent, asked = _today(session, slug)
         left = max(0, daily_cells - spent)
         # A question asked today of this version (in any order of its fields) gets the same
@@ -208,6 +210,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
             raise
         status = "ok" if answer.get("status") == "ok" else "refused"
         _close_record(session, record, broker, status, settings)
+        # Remembering the cells writes one row per cell with records, listed or not: the whole
+        # answer, not only the broker's part, leaves at a multiple of the quantum.
+        pad(started, settings.answer_quantum)
     if status != "ok":
         rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
         if rule == "budget":

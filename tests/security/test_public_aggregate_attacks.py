@@ -175,3 +175,43 @@ def test_one_caller_cannot_deny_the_questions_already_answered_today(app):
                                  environ_base={"REMOTE_ADDR": "192.0.2.45"})
     assert page.status_code == 200
     assert _ask(app, "by=department", address="192.0.2.44").status_code == 429  # a new one: still spent
+
+
+class _Clock:
+    """A fake clock: time passes only when the code sleeps, or when the test says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+def test_remembering_cells_does_not_show_in_the_answer_time(app, monkeypatch):
+    """After the broker's padded answer, the public answer remembers its cells: one row written
+    per cell *with records*, listed or not, so the time the whole answer took counted the thin
+    cells among the suppressed ones (an empty and a thin cell are meant to look the same), and
+    free repeats made the samples cheap. The clock here moves only when the code sleeps and,
+    by 0.3 ms per cell, when the memory is written: the answer must still leave on the quantum."""
+    from portal.analysis import broker, memory, public
+    from portal.analysis.runtime import app_settings
+
+    clock = _Clock()
+    real_store = memory.store
+
+    def slow_store(session, found, **kw):
+        clock.now += 0.0003 * (len(found.added) + len(found.used))
+        return real_store(session, found, **kw)
+
+    monkeypatch.setattr(broker, "time", clock)
+    monkeypatch.setattr(public, "monotonic", clock.monotonic, raising=False)
+    monkeypatch.setattr(memory, "store", slow_store)
+    quantum = app_settings(app).answer_quantum
+    for query in ("by=district,sex", "by=diagnosis_group,sex", "by=visit_type"):
+        before = clock.now
+        assert _ask(app, query).status_code == 200
+        quanta = (clock.now - before) / quantum
+        assert quanta >= 1 and abs(quanta - round(quanta)) < 1e-6, (query, clock.now - before)
