@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 from portal.analysis.broker import QueryLog, Tally
 from portal.analysis.codes import CodeVault
 from portal.analysis.models import AnalysisQuery, AnalysisRun
-from portal.analysis.patterns import Query, detect
+from portal.analysis.patterns import MAX_PLANS_COMPARED, Query, detect
 from portal.analysis.permissions import can_read_audit
 from portal.auth import Actor
+from portal.catalog.models import utcnow
 from portal.catalog.permissions import require
 from portal.errors import Invalid, NotFound
 
@@ -144,8 +145,34 @@ def record_queries(session: Session, run: AnalysisRun, log: Sequence[QueryLog]) 
                                   status=entry.status, rule=entry.rule, reason=entry.reason[:2000],
                                   cells_released=entry.cells_released, suppressed=dict(entry.suppressed),
                                   cells_charged=entry.cells_charged))
-    run.flags = detect([Query(e.plan, e.status, e.rule) for e in log])
+    current = [Query(e.plan, e.status, e.rule) for e in log]
+    run.flags = detect(current) + _across_runs(session, run, current)
     run.flagged = bool(run.flags)
+
+
+def _across_runs(session: Session, run: AnalysisRun, current: list[Query]) -> list[dict[str, Any]]:
+    """Patterns that show only with the same person's earlier queries of the day: a notebook
+    runs each cell as a run of its own, and an attack sent one query per cell used to stay under
+    every pattern. Reported once, for the run whose queries complete it (numbers are this run's)."""
+    room = MAX_PLANS_COMPARED - len(current)
+    if room <= 0 or not current:
+        return []
+    who = AnalysisRun.user_id == run.user_id if run.user_id is not None else AnalysisRun.user_email == run.user_email
+    rows = session.execute(select(AnalysisQuery.plan, AnalysisQuery.status, AnalysisQuery.rule).join(
+        AnalysisRun, AnalysisQuery.run_id == AnalysisRun.id).where(
+        who, AnalysisRun.id != run.id, AnalysisRun.started_at >= utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
+        .order_by(AnalysisRun.started_at.desc(), AnalysisQuery.number.desc()).limit(room)).all()
+    earlier = [Query(plan, status, rule) for plan, status, rule in reversed(rows)]
+    if not earlier:
+        return []
+    seen = {flag["flag"] for flag in detect(earlier)} | {flag["flag"] for flag in detect(current)}
+    found = []
+    for flag in detect([*earlier, *current]):
+        mine = [n - len(earlier) for n in flag["queries"] if n > len(earlier)]
+        if flag["flag"] not in seen and mine:
+            found.append({**flag, "queries": mine,
+                          "detail": f"{flag['detail']}, across this person's runs today ({len(earlier)} earlier queries)"})
+    return found
 
 
 def list_runs(session: Session, actor: Actor, *, filters: AuditFilter = AuditFilter(),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal import store
+from portal.analysis.budget import CellBudget
 from portal.analysis.differencing import BUCKETS, PARTS, Registry, Remembered, Sketch
 from portal.analysis.disclosure import (
     COUNT_STREAM,
@@ -118,14 +119,25 @@ class Tally:
         entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
+def pad(started: float, quantum: float) -> None:
+    """Leave at the next multiple of the quantum after `started` (time.monotonic()), so the time
+    an answer takes does not tell how many records it touched (as long as the work fits)."""
+    if quantum <= 0:
+        return
+    elapsed = time.monotonic() - started
+    time.sleep(quantum * max(1, math.ceil(elapsed / quantum)) - elapsed)
+
+
 class Broker:
     def __init__(self, sources: dict[str, GrantedSource], *, noise: CellKeyNoise,
-                 budget_left: dict[int, int], registry: Registry | None = None,
+                 budget_left: dict[int, int] | CellBudget, registry: Registry | None = None,
                  quantum: float = ANSWER_QUANTUM, private: PrivateAnswers | None = None):
         self.sources = sources
         self.private = private
         self.noise = noise
-        self.budget_left = dict(budget_left)
+        # Spent at each charge; a `LedgerBudget` spends straight from the ledger, so runs of one
+        # grant going on at once share its budget (portal/analysis/budget.py).
+        self.budget = budget_left if isinstance(budget_left, CellBudget) else CellBudget(budget_left)
         self.registry = registry or Registry()
         self.quantum = quantum
         self.tally = Tally()
@@ -158,12 +170,7 @@ class Broker:
         return any(s.info.conditional for side in sides if (s := self.sources.get(side.get("source"))))
 
     def _pad(self, started: float) -> None:
-        """Leave at the next multiple of the quantum, so the time an answer takes does not tell
-        how many records the query touched (as long as the work fits in the quantum)."""
-        if self.quantum <= 0:
-            return
-        elapsed = time.monotonic() - started
-        time.sleep(self.quantum * max(1, math.ceil(elapsed / self.quantum)) - elapsed)
+        pad(started, self.quantum)
 
     def _private(self, plan: dict[str, Any], slug: str) -> dict[str, Any]:
         answer = self.private.answer(plan, slug, infos={s: g.info for s, g in self.sources.items()},
@@ -297,7 +304,7 @@ class Broker:
 
     def _check_budget(self, plan: dict[str, Any]) -> None:
         """A spent budget refuses every plan naming the grant's dataset, before anything else."""
-        if any(self.budget_left.get(g, 0) <= 0 for g in self._grants(datasets_named(plan))):
+        if any(self.budget.left(g) <= 0 for g in self._grants(datasets_named(plan))):
             raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
 
     def _charge(self, verdict: Verdict, cells: int) -> None:
@@ -305,14 +312,12 @@ class Broker:
         before the query runs, for every cell the plan could release (listed or not), so that
         the refusal depends on the plan alone."""
         grants = self._grants(verdict.datasets)
-        for grant in grants:
-            if self.budget_left.get(grant, 0) < cells:
-                raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
-        self._spend(grants, cells)
+        if grants and not self.budget.take(grants, cells):
+            raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+        self._spent(grants, cells)
 
-    def _spend(self, grants: list[int], cells: int) -> None:
+    def _spent(self, grants: list[int], cells: int) -> None:
         for grant in grants:
-            self.budget_left[grant] = self.budget_left.get(grant, 0) - cells
             self.tally.cells_by_grant[grant] = self.tally.cells_by_grant.get(grant, 0) + cells
         if grants:
             self.tally.cells_charged += cells
@@ -333,12 +338,14 @@ class Broker:
                 self.tally.datasets.append(slug)
 
     def _refuse(self, rule: str, reason: str, plan: dict[str, Any]) -> dict[str, Any]:
-        """A refusal of a plan naming conditional data costs `REFUSAL_COST` cells (what is left
-        of them, when the refusal is for the budget itself)."""
+        """A refusal of a plan naming conditional data costs `REFUSAL_COST` cell (nothing, when
+        the refusal is for the budget itself and none is left)."""
         if len(self.tally.refusals) < 100:
             self.tally.refusals.append({"rule": rule, "reason": reason})
         grants = self._grants(datasets_named(plan))
-        affordable = min([REFUSAL_COST, *(max(0, self.budget_left.get(g, 0)) for g in grants)])
-        if affordable:
-            self._spend(grants, affordable)
+        try:
+            if grants and self.budget.take(grants, REFUSAL_COST):
+                self._spent(grants, REFUSAL_COST)
+        except Refusal:  # the grant lapsed during the run: nothing to charge it to
+            pass
         return {"status": "refused", "rule": rule, "reason": reason}

@@ -1,8 +1,8 @@
 """The ε budget of the differential-privacy mode: what a grant may still spend, and the ledger.
 
 During a run, `EpsilonBudget` keeps what each grant in the "dp" mode has left today (its daily ε,
-see portal/catalog/disclosure_settings.py, minus the ledger); `submit_run` writes what the run spent into
-`EpsilonLedger` in the same commit as the run's audit record.
+see portal/catalog/disclosure_settings.py, minus the ledger); `LedgerEpsilon`, the one runs use, writes each spend into
+`EpsilonLedger` as it happens (portal/analysis/budget.py says why).
 
 Must not: compute or release anything (portal/analysis/privacy.py and private_queries.py do).
 """
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from portal.analysis.budget import Charge, charge
 from portal.analysis.models import EpsilonLedger
 
 PRECISION = 9  # ε is kept to 1e-9 so that ten spends of 0.1 make exactly 1.0
@@ -59,14 +61,23 @@ def spent_today(session: Session, grant_ids: Iterable[int], *, day: date | None 
     return {grant_id: found.get(grant_id, 0.0) for grant_id in ids}
 
 
-def record_spending(session: Session, budget: EpsilonBudget, *, day: date | None = None) -> None:
-    """Add a run's spending to the ledger; the caller commits it with the run's record."""
-    day = day or date.today()
-    for grant_id, epsilon in budget.spent.items():
-        row = session.scalar(select(EpsilonLedger).where(EpsilonLedger.grant_id == grant_id,
-                                                         EpsilonLedger.day == day))
-        if row is None:
-            row = EpsilonLedger(grant_id=grant_id, day=day, epsilon=0.0, queries=0)
-            session.add(row)
-        row.epsilon = round(row.epsilon + epsilon, PRECISION)
-        row.queries += budget.queries.get(grant_id, 0)
+@dataclass
+class LedgerEpsilon(EpsilonBudget):
+    """An `EpsilonBudget` whose every spend is written to `epsilon_ledger` at once, atomically and
+    only within the daily ε: runs of one grant going on at the same time (parallel sessions)
+    share one budget instead of each starting from what the ledger said when it began."""
+
+    engine: Engine | None = None
+    day: date = field(default_factory=date.today)
+
+    def spend(self, grant_id: int, epsilon: float) -> bool:
+        epsilon = round(epsilon, PRECISION)
+        totals = charge(self.engine, [Charge(EpsilonLedger, "epsilon", grant_id, self.day, epsilon,
+                                             self.daily.get(grant_id, 0.0), counter="queries",
+                                             precision=PRECISION)])
+        if totals is None:
+            return False
+        self.spent[grant_id] = round(self.spent.get(grant_id, 0.0) + epsilon, PRECISION)
+        self.queries[grant_id] = self.queries.get(grant_id, 0) + 1
+        self.spent_before[grant_id] = round(totals[0] - self.spent[grant_id], PRECISION)  # other runs' too
+        return True

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from time import monotonic
 from typing import Any
 
 from flask import current_app
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from portal import store
 from portal.analysis import audit, memory
-from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.broker import Broker, GrantedSource, pad
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
@@ -108,6 +109,11 @@ class Question:
             raise BadRequest("a count takes no `measure`; ask for stat=mean", code="measure-not-allowed")
         return cls(tuple(fields), stat, measure)
 
+    @property
+    def canonical(self) -> tuple:
+        """What the question asks, whatever the order of its fields: the same cells either way."""
+        return tuple(sorted(self.by)), self.stat, self.measure
+
 
 @dataclass(frozen=True)
 class FieldChoice:
@@ -153,7 +159,7 @@ def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSetting
                        and name not in source.identifiers and name not in source.sensitive)
     measures = tuple(name for name in _columns(source) if name in source.bounds
                      and name not in source.identifiers and name not in source.sensitive)
-    return Choices(slug, categories, measures, daily_cells, max(0, daily_cells - _spent_today(session, slug)))
+    return Choices(slug, categories, measures, daily_cells, max(0, daily_cells - _today(session, slug)[0]))
 
 
 def ask(session: Session, actor: Actor, slug: str, question: Question, settings: AnalysisSettings,
@@ -176,10 +182,16 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     info = SourceInfo(slug=slug, conditional=True, columns=_columns(source), identifiers=source.identifiers,
                       sensitive=source.sensitive, bounds=source.bounds, levels=source.levels)
     rules = Rules.with_overrides(source.disclosure)
-    granted = GrantedSource(info=info, table=source.table, rules=rules, row_salt=settings.key.row_salt(slug, source.version),
-                            grant_id=PUBLIC_GRANT, version=source.version)
     with _serialised(session, slug):
-        left = max(0, daily_cells - _spent_today(session, slug))
+        started = monotonic()
+        spent, asked = _today(session, slug)
+        left = max(0, daily_cells - spent)
+        # A question asked today of this version (in any order of its fields) gets the same
+        # answer again, so it is answered without a charge: only new questions spend the budget.
+        repeat = (source.version, question.canonical) in asked
+        granted = GrantedSource(info=info, table=source.table, rules=rules,
+                                row_salt=settings.key.row_salt(slug, source.version),
+                                grant_id=None if repeat else PUBLIC_GRANT, version=source.version)
         broker = Broker({slug: granted}, noise=CellKeyNoise(settings.key.noise_key()), budget_left={PUBLIC_GRANT: left},
                         registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum)
         record = _open_record(session, actor, slug, source.version, question)
@@ -198,6 +210,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
             raise
         status = "ok" if answer.get("status") == "ok" else "refused"
         _close_record(session, record, broker, status, settings)
+        # Remembering the cells writes one row per cell with records, listed or not: the whole
+        # answer, not only the broker's part, leaves at a multiple of the quantum.
+        pad(started, settings.answer_quantum)
     if status != "ok":
         rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
         if rule == "budget":
@@ -282,12 +297,23 @@ def _day_start() -> datetime:
     return datetime.combine(datetime.now(UTC).date(), time.min)
 
 
-def _spent_today(session: Session, slug: str) -> int:
-    """Cells charged to the public for `slug` since 00:00 UTC, from the audit log (at most one
-    row per charged cell a day, so this stays small)."""
-    rows = session.execute(select(AnalysisRun.grants, AnalysisRun.cells_charged).where(
-        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= _day_start()))
-    return sum(cells or 0 for grants, cells in rows if grants and grants[0].get("dataset") == slug)
+def _today(session: Session, slug: str) -> tuple[int, set[tuple[int, tuple]]]:
+    """Cells charged to the public for `slug` since 00:00 UTC, from the audit log, and the
+    questions (version, canonical form) answered for it meanwhile (not refused ones: a question
+    refused for the budget was never answered). Only charged runs are read, at most one per cell
+    of the budget (free repeats are not read: the first answer of a question was charged)."""
+    rows = session.execute(select(AnalysisRun.grants, AnalysisRun.cells_charged, AnalysisRun.status).where(
+        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= _day_start(),
+        AnalysisRun.cells_charged > 0))
+    spent, asked = 0, set()
+    for grants, cells, status in rows:
+        if not grants or grants[0].get("dataset") != slug:
+            continue
+        spent += cells or 0
+        found = grants[0].get("question")
+        if status == "ok" and found:
+            asked.add((grants[0].get("version"), Question(tuple(found["by"]), found["stat"], found["measure"]).canonical))
+    return spent, asked
 
 
 @contextmanager

@@ -19,10 +19,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import sandbox
@@ -30,10 +28,11 @@ from portal import store
 from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis import audit, memory, runtime
 from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.budget import LedgerBudget
 from portal.analysis.disclosure import CellKeyNoise, Rules
-from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
+from portal.analysis.epsilon import LedgerEpsilon, spent_today
 from portal.analysis.keys import DisclosureKey
-from portal.analysis.models import AnalysisRun, ReleaseLedger
+from portal.analysis.models import AnalysisRun
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.analysis.runtime import AnalysisSettings
@@ -73,7 +72,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir) for u in usable}
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
-    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
+    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budget(session, usable),
                     registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum,
                     private=_private_answers(session, usable, stored, settings.epsilon))
     record = _open_record(session, actor, code, usable, versions, settings)
@@ -111,7 +110,8 @@ def _private_answers(session: Session, usable: list[UsableDataset], stored: dict
         daily[u.grant_id] = settings.daily_epsilon
     if not private:
         return None
-    return PrivateAnswers(private, EpsilonBudget(daily=daily, spent_before=spent_today(session, daily)))
+    return PrivateAnswers(private, LedgerEpsilon(daily=daily, spent_before=spent_today(session, daily),
+                                                 engine=session.get_bind()))
 
 
 def _epsilon_summary(private: PrivateAnswers, usable: list[UsableDataset]) -> list[dict[str, Any]]:
@@ -188,15 +188,11 @@ def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
     return key.row_salt(source.slug, source.version)
 
 
-def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, int]:
-    left = {}
-    for u in usable:
-        if u.grant_id is None:
-            continue
-        spent = session.scalar(select(ReleaseLedger.cells).where(
-            ReleaseLedger.grant_id == u.grant_id, ReleaseLedger.day == date.today())) or 0
-        left[u.grant_id] = max(0, (u.daily_cell_budget or 0) - spent)
-    return left
+def _budget(session: Session, usable: list[UsableDataset]) -> LedgerBudget:
+    """Each grant's daily cells, spent into the ledger at every charge of the broker (not when the
+    run ends), so that runs of one grant at the same time share them."""
+    return LedgerBudget(session.get_bind(), {u.grant_id: u.daily_cell_budget or 0
+                                             for u in usable if u.grant_id is not None})
 
 
 def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset],
@@ -227,18 +223,6 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
     audit.record_queries(session, record, tally.log)
-    for grant_id, cells in tally.cells_by_grant.items():
-        _spend(session, grant_id, cells)
-    if broker.private is not None:
-        record_spending(session, broker.private.budget)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     session.commit()
 
-
-def _spend(session: Session, grant_id: int, cells: int) -> None:
-    row = session.scalar(select(ReleaseLedger).where(ReleaseLedger.grant_id == grant_id,
-                                                     ReleaseLedger.day == date.today()))
-    if row is None:
-        session.add(ReleaseLedger(grant_id=grant_id, day=date.today(), cells=cells))
-    else:
-        row.cells += cells

@@ -102,7 +102,7 @@ def test_budget_is_spent_by_every_query_then_exhausted_and_refused(dp_run, analy
     """)
     assert result["status"] == "ok", result
     assert all(isinstance(o, int) for o in outcomes)
-    assert ledger(analysis_app, dp_run.email) == [(0.8, 8)], "charged in the same commit as the run"
+    assert ledger(analysis_app, dp_run.email) == [(0.8, 8)], "charged into the ledger as each query ran"
     with analysis_app.app_context(), session_scope(analysis_app) as session:
         assert session.scalar(select(AnalysisRun.status).where(AnalysisRun.run_id == run_id)) == "ok"
     result, outcomes, _ = dp_run("""
