@@ -102,7 +102,10 @@ class OneTripRedisStorage(RedisStorage):
         try:
             connection.send_packed_command([packed], check_health=False)
             return connection.read_response()
-        except (RedisConnectionError, RedisTimeoutError):
+        except NoScriptError:
+            raise  # a whole reply: the connection is still in step
+        except BaseException:
+            # A reply may be left unread (a timeout, an interrupt): never read it as the next one.
             connection.disconnect()
             self._own.connection = None
             raise
