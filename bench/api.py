@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
     .venv/bin/python bench/api.py --seconds 3 --rounds 2
+    .venv/bin/python bench/api.py --limiter-cpu 7   # the limiter's CPU per request, in process
 
 Requests: (a) a filtered page of 100 rows of the NYC flights table, "uncached": a different
 page every request (`origin__eq`, `month__eq`, `day__eq` and `hour__ge` cycled over 4,032 combinations, none
@@ -31,6 +32,7 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -335,6 +337,55 @@ def report(all_results: dict[str, dict], reference: str | None) -> None:
             print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+def limiter_cpu(instance: Path, redis: str | None, rounds: int, calls: int) -> None:
+    """What the limiter costs in CPU per request, in this process (no network, no client threads),
+    with the configurations interleaved round by round so the machine's load hits them alike:
+    limits off, `memory://`, and Redis (when one answers). Pages never served before come from one
+    sequence shared by all three (the page cache and the resident table are per process)."""
+    configs = {"limits off": {"KAIFANG_RATELIMIT_ENABLED": "0"}, "memory://": {}}
+    if redis:
+        configs["Redis"] = _redis_env(redis)
+    clients = _in_process_clients(instance, configs)
+    fresh, warm = iter(KAIFANG_DISTINCT), itertools.cycle(KAIFANG_WARM)
+    kinds = {"uncached rows": lambda: next(fresh), "cached rows": lambda: KAIFANG_ROWS, "detail": lambda: KAIFANG_DETAIL}
+    for client in clients.values():
+        for _ in range(30):
+            client.get(next(warm))
+    per_call = {(kind, name): [] for kind in kinds for name in clients}
+    for _ in range(rounds):
+        for kind, path in kinds.items():
+            for name, client in clients.items():
+                began = time.process_time()
+                for _ in range(calls):
+                    assert client.get(path()).status_code == 200
+                per_call[kind, name].append(1000 * (time.process_time() - began) / calls)
+    print(f"\nIn process, CPU ms per request, median of {rounds} interleaved rounds x {calls} calls "
+          f"(load average now {os.getloadavg()[0]:.1f}); cost = 1 - CPU without the limiter / with it\n")
+    print("| request | " + " | ".join(clients) + " |")
+    print("|---|" + "---|" * len(clients))
+    for kind in kinds:
+        base = statistics.median(per_call[kind, "limits off"])
+        cells = [f"{statistics.median(per_call[kind, name]):.2f}"
+                 + ("" if name == "limits off" else f" ({100 * (1 - base / statistics.median(per_call[kind, name])):+.0f} %)")
+                 for name in clients]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
+def _in_process_clients(instance: Path, configs: dict[str, dict[str, str]]) -> dict:
+    """A Flask test client per configuration (environment overrides), all on `instance`."""
+    os.environ.update({"KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"})
+    sys.path.insert(0, str(ROOT))
+    from portal import create_app
+
+    clients = {}
+    for name, extra in configs.items():
+        os.environ.update(extra)
+        clients[name] = create_app().test_client()
+        for key in extra:
+            os.environ.pop(key)
+    return clients
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
@@ -345,9 +396,17 @@ def main() -> None:
                         help="Redis for the 'Redis limiter' servers (skipped when none answers; '' to skip)")
     parser.add_argument("--only", default="", help="measure only the servers whose name contains one of these "
                                                    "comma-separated words (Datasette is always kept as the reference)")
+    parser.add_argument("--limiter-cpu", type=int, metavar="ROUNDS", default=0,
+                        help="instead of the HTTP runs: the limiter's CPU cost per request in process, "
+                             "limits off / memory / Redis interleaved over this many rounds")
+    parser.add_argument("--calls", type=int, default=100, help="calls per configuration and round (--limiter-cpu)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     instance = prepare_instance(args.dir)
+    if args.limiter_cpu:
+        redis = args.redis if args.redis and redis_available(args.redis) else None
+        limiter_cpu(instance, redis, args.limiter_cpu, args.calls)
+        return
     database = prepare_sqlite(args.dir, instance)
     datasette = prepare_datasette(args.dir)
     redis = args.redis if args.redis and redis_available(args.redis) else None
