@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
     .venv/bin/python bench/api.py --seconds 3 --rounds 2
+    .venv/bin/python bench/api.py --limiter-cpu 7   # the limiter's CPU per request, in process
 
 Requests: (a) a filtered page of 100 rows of the NYC flights table, "uncached": a different
 page every request (`origin__eq`, `month__eq`, `day__eq` and `hour__ge` cycled over 4,032 combinations, none
-asked twice, so no cache of any kind helps), and "cached": the same page every time
+asked twice, so no cache of any kind helps; after a 3 s warm-up at concurrency 8 on other pages of
+the same shape, `hour__ge` 9-12, so each server process has loaded what it keeps per version), and "cached": the same page every time
 (`origin__eq=JFK&month__eq=6&size=100`; Datasette: `origin=JFK&month=6&_size=100`), and (b) a
 dataset detail call (Datasette: the database page `/flights.json`, its nearest equivalent), at
 concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
@@ -30,6 +32,7 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,17 +59,21 @@ class Server:
     rows: str
     detail: str
     distinct: list[str]  # a different filtered page each request: no cache of any kind helps
+    warm: list[str]  # other pages of the same shape, for the warm-up before the distinct ones
 
 
-def distinct_pages(template: str) -> list[str]:
+def distinct_pages(template: str, hours: tuple[int, ...] = (5, 6, 7, 8)) -> list[str]:
     """4,032 different pages (each measurement takes half, so at 400 req/s for 5 s none repeats)."""
-    return [template.format(o=o, m=m, d=d, h=h) for h in (5, 6, 7, 8) for d in range(1, 29) for m in range(1, 13)
+    return [template.format(o=o, m=m, d=d, h=h) for h in hours for d in range(1, 29) for m in range(1, 13)
             for o in ("JFK", "LGA", "EWR")]
 
 
-KAIFANG_DISTINCT = distinct_pages(f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq={{o}}&month__eq={{m}}&day__eq={{d}}"
-                                  "&hour__ge={h}&size=100")
-DATASETTE_DISTINCT = distinct_pages("/flights/flights.json?origin={o}&month={m}&day={d}&hour__gte={h}&_size=100")
+KAIFANG_PAGE = f"/api/v1/datasets/{FLIGHTS}/rows?origin__eq={{o}}&month__eq={{m}}&day__eq={{d}}&hour__ge={{h}}&size=100"
+DATASETTE_PAGE = "/flights/flights.json?origin={o}&month={m}&day={d}&hour__gte={h}&_size=100"
+KAIFANG_DISTINCT, DATASETTE_DISTINCT = distinct_pages(KAIFANG_PAGE), distinct_pages(DATASETTE_PAGE)
+WARM_HOURS = (9, 10, 11, 12)
+KAIFANG_WARM, DATASETTE_WARM = distinct_pages(KAIFANG_PAGE, WARM_HOURS), distinct_pages(DATASETTE_PAGE, WARM_HOURS)
+WARM_SECONDS = 3.0
 
 
 def free_port() -> int:
@@ -148,8 +155,8 @@ def servers(instance: Path, database: Path, datasette: Path | None, redis: str |
     if datasette is not None:
         found.append(Server("Datasette 0.65.5", [str(datasette), "serve", str(database), "--host", "127.0.0.1",
                                                  "--port", "{port}", "--setting", "suggest_facets", "off"],
-                            dict(os.environ), DATASETTE_ROWS, DATASETTE_DETAIL, DATASETTE_DISTINCT))
-    pages = (KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT)
+                            dict(os.environ), DATASETTE_ROWS, DATASETTE_DETAIL, DATASETTE_DISTINCT, DATASETTE_WARM))
+    pages = (KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT, KAIFANG_WARM)
     found += [Server("kaifang serve", serve, base, *pages)]
     if redis:
         found += [Server("kaifang serve, Redis limiter", serve, {**base, **_redis_env(redis)}, *pages)]
@@ -280,7 +287,11 @@ def measure(server: Server, seconds: float) -> dict:
             for concurrency in (1, 8):
                 load(port, paths, concurrency, 1.0)  # warm-up: connections, caches, pages
                 results[f"{label} c={concurrency}"] = load(port, paths, concurrency, seconds, process.pid)
-        distinct = iter(server.distinct)  # no warm-up, and no page is asked for twice
+        # Warm-up on pages outside the measured set (hour__ge 9-12): the process loads its resident
+        # table (decision 0022g: ~0.3-1 s of CPU once per process and version) as it would for any
+        # traffic, and no measured page is asked for twice.
+        load(port, server.warm, 8, WARM_SECONDS)
+        distinct = iter(server.distinct)
         for concurrency in (1, 8):
             paths = [next(distinct) for _ in range(len(server.distinct) // 2)]
             results[f"uncached rows c={concurrency}"] = load(port, paths, concurrency, seconds, process.pid)
@@ -326,6 +337,55 @@ def report(all_results: dict[str, dict], reference: str | None) -> None:
             print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+def limiter_cpu(instance: Path, redis: str | None, rounds: int, calls: int) -> None:
+    """What the limiter costs in CPU per request, in this process (no network, no client threads),
+    with the configurations interleaved round by round so the machine's load hits them alike:
+    limits off, `memory://`, and Redis (when one answers). Pages never served before come from one
+    sequence shared by all three (the page cache and the resident table are per process)."""
+    configs = {"limits off": {"KAIFANG_RATELIMIT_ENABLED": "0"}, "memory://": {}}
+    if redis:
+        configs["Redis"] = _redis_env(redis)
+    clients = _in_process_clients(instance, configs)
+    fresh, warm = iter(KAIFANG_DISTINCT), itertools.cycle(KAIFANG_WARM)
+    kinds = {"uncached rows": lambda: next(fresh), "cached rows": lambda: KAIFANG_ROWS, "detail": lambda: KAIFANG_DETAIL}
+    for client in clients.values():
+        for _ in range(30):
+            client.get(next(warm))
+    per_call = {(kind, name): [] for kind in kinds for name in clients}
+    for _ in range(rounds):
+        for kind, path in kinds.items():
+            for name, client in clients.items():
+                began = time.process_time()
+                for _ in range(calls):
+                    assert client.get(path()).status_code == 200
+                per_call[kind, name].append(1000 * (time.process_time() - began) / calls)
+    print(f"\nIn process, CPU ms per request, median of {rounds} interleaved rounds x {calls} calls "
+          f"(load average now {os.getloadavg()[0]:.1f}); cost = 1 - CPU without the limiter / with it\n")
+    print("| request | " + " | ".join(clients) + " |")
+    print("|---|" + "---|" * len(clients))
+    for kind in kinds:
+        base = statistics.median(per_call[kind, "limits off"])
+        cells = [f"{statistics.median(per_call[kind, name]):.2f}"
+                 + ("" if name == "limits off" else f" ({100 * (1 - base / statistics.median(per_call[kind, name])):+.0f} %)")
+                 for name in clients]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
+def _in_process_clients(instance: Path, configs: dict[str, dict[str, str]]) -> dict:
+    """A Flask test client per configuration (environment overrides), all on `instance`."""
+    os.environ.update({"KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"})
+    sys.path.insert(0, str(ROOT))
+    from portal import create_app
+
+    clients = {}
+    for name, extra in configs.items():
+        os.environ.update(extra)
+        clients[name] = create_app().test_client()
+        for key in extra:
+            os.environ.pop(key)
+    return clients
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
@@ -336,9 +396,17 @@ def main() -> None:
                         help="Redis for the 'Redis limiter' servers (skipped when none answers; '' to skip)")
     parser.add_argument("--only", default="", help="measure only the servers whose name contains one of these "
                                                    "comma-separated words (Datasette is always kept as the reference)")
+    parser.add_argument("--limiter-cpu", type=int, metavar="ROUNDS", default=0,
+                        help="instead of the HTTP runs: the limiter's CPU cost per request in process, "
+                             "limits off / memory / Redis interleaved over this many rounds")
+    parser.add_argument("--calls", type=int, default=100, help="calls per configuration and round (--limiter-cpu)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     instance = prepare_instance(args.dir)
+    if args.limiter_cpu:
+        redis = args.redis if args.redis and redis_available(args.redis) else None
+        limiter_cpu(instance, redis, args.limiter_cpu, args.calls)
+        return
     database = prepare_sqlite(args.dir, instance)
     datasette = prepare_datasette(args.dir)
     redis = args.redis if args.redis and redis_available(args.redis) else None

@@ -181,13 +181,10 @@ def add_headers(limiter: Limiter, response: Response) -> Response:
 
 def _write_headers(response: Response, limits: list[RequestLimit], main: RequestLimit) -> None:
     now = time.time()
-    policies, states = [], []
-    for limit in limits:
-        name = _policy_name(limit)
-        reset = max(0, int(limit.reset_at - now))
-        policies.append(f'"{name}";q={limit.limit.amount};w={limit.limit.get_expiry()}')
-        states.append(f'"{name}";r={max(0, limit.remaining)};t={reset}')
-    response.headers["RateLimit-Policy"] = ", ".join(policies)
+    names, policy = _policies(tuple((limit.limit, limit.request_args[-1]) for limit in limits))
+    states = [f'"{name}";r={max(0, limit.remaining)};t={max(0, int(limit.reset_at - now))}'
+              for name, limit in zip(names, limits, strict=True)]
+    response.headers["RateLimit-Policy"] = policy
     response.headers["RateLimit"] = ", ".join(states)
     response.headers["X-RateLimit-Limit"] = str(main.limit.amount)
     response.headers["X-RateLimit-Remaining"] = str(max(0, main.remaining))
@@ -197,11 +194,19 @@ def _write_headers(response: Response, limits: list[RequestLimit], main: Request
         response.headers["Retry-After"] = str(max(1, int(max(b.reset_at for b in breached) - now)))
 
 
-def _policy_name(limit: RequestLimit) -> str:
-    item = limit.limit
+@functools.lru_cache(maxsize=256)
+def _policies(limits: tuple[tuple[RateLimitItem, str], ...]) -> tuple[tuple[str, ...], str]:
+    """The policy names and the `RateLimit-Policy` value of a set of limits (the same few sets
+    for every call: worked out once each)."""
+    names = tuple(_policy_name(item, scope) for item, scope in limits)
+    return names, ", ".join(f'"{name}";q={item.amount};w={item.get_expiry()}'
+                            for name, (item, _) in zip(names, limits, strict=True))
+
+
+def _policy_name(item: RateLimitItem, scope: str) -> str:
     unit = item.GRANULARITY.name
     window = unit if item.multiples == 1 else f"{item.multiples}{unit}"
-    return f"{limit.request_args[-1]}-{window}" if limit.request_args[-1] != API_SCOPE else window
+    return f"{scope}-{window}" if scope != API_SCOPE else window
 
 
 def init_app(app: Flask) -> None:

@@ -20,7 +20,7 @@ from portal.store import cursors, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.counts import count_rows
 from portal.store.queries import RowQuery, require_column, where_clause
-from portal.store.resident import RESIDENT
+from portal.store.resident import RESIDENT, ROW_JSON, Source
 from portal.store.rows import _check_window, _fields, _order, _page_sql
 from portal.store.schema import Column, StoredTable
 
@@ -54,15 +54,14 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     # row to carry the count, so those pages count apart.
     windowed = query.with_total and bool(conditions) and not query.cursor and not query.offset
     path = str(table.path)
-    scan, scan_params = RESIDENT.scan(path)
+    source = RESIDENT.scan(path, lambda: row_json(table.columns))
     try:
-        found = _run(scan, scan_params, query, fields, keys, conditions, params, fmt, windowed)
+        found = _run(source, query, fields, keys, conditions, params, fmt, windowed, whole=fields == list(table.columns))
     except duckdb.CatalogException:
-        if not scan_params:  # the resident table was evicted under us: read the file
-            RESIDENT.forget(path)
-            found = _run(sql.SCAN.format(path="?"), [path], query, fields, keys, conditions, params, fmt, windowed)
-        else:
+        if not source.resident:
             raise
+        RESIDENT.forget(path)  # the resident table was evicted under us: read the file
+        found = _run(Source(sql.SCAN.format(path="?"), [path]), query, fields, keys, conditions, params, fmt, windowed)
     if windowed:
         total = _window_total(found, fmt)
     else:
@@ -73,14 +72,30 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     return EncodedPage(tuple(fields), [row[0] for row in found[:query.limit]], None, total, next_cursor)
 
 
-def _run(scan, scan_params, query, fields, keys, conditions, params, fmt, windowed):
-    """The page's rows (an Arrow table for CSV, tuples otherwise)."""
-    statement, page_params = _encoded_sql(query, fields, keys, conditions, params, fmt, scan=scan, windowed=windowed)
+def row_json(columns: tuple[Column, ...] | list[Column], refs: list[str] | None = None) -> str:
+    """The SQL expression of a row's JSON text: the named columns (or `refs`, aliases of them)
+    made JSON-ready. Pages and the resident tables' `ROW_JSON` column write the same text."""
+    refs = refs or [sql.quote_identifier(c.name) for c in columns]
+    entries = [sql.STRUCT_ENTRY.format(name=sql.quote_identifier(c.name), expr=_json_expr(c, ref))
+               for c, ref in zip(columns, refs, strict=True)]
+    return sql.JSON_ROW.format(fields=", ".join(entries))
+
+
+def _run(source: Source, query, fields, keys, conditions, params, fmt, windowed, *, whole: bool = False):
+    """The page's rows (an Arrow table for CSV, tuples otherwise). A JSON page of every field
+    from a resident table with `ROW_JSON` selects that column instead of encoding the fields."""
+    if source.row_json and whole and fmt != "csv":
+        total = [sql.ALIAS.format(expr=sql.WINDOW_TOTAL, column=sql.quote_identifier(sql.PAGE_TOTAL))] if windowed else []
+        statement, page_params = _page_sql(query, fields, keys, conditions, params,
+                                           projection=[sql.quote_identifier(ROW_JSON)], scan=source.clause, tail=total)
+    else:
+        statement, page_params = _encoded_sql(query, fields, keys, conditions, params, fmt, scan=source.clause,
+                                              windowed=windowed)
     cur = db_cursor()
     try:
         if fmt == "csv":
-            return cur.sql(statement, params=[*scan_params, *page_params]).to_arrow_table()
-        return cur.execute(statement, [*scan_params, *page_params]).fetchall()
+            return cur.sql(statement, params=[*source.params, *page_params]).to_arrow_table()
+        return cur.execute(statement, [*source.params, *page_params]).fetchall()
     finally:
         cur.close()
 
@@ -106,9 +121,7 @@ def _encoded_sql(query, fields, keys, conditions, params, fmt, *, scan: str, win
         exprs = [sql.ALIAS.format(expr=_csv_expr(c, ref), column=sql.quote_identifier(c.name))
                  for c, ref in zip(fields, refs, strict=True)]
     else:
-        entries = [sql.STRUCT_ENTRY.format(name=sql.quote_identifier(c.name), expr=_json_expr(c, ref))
-                   for c, ref in zip(fields, refs, strict=True)]
-        exprs = [sql.JSON_ROW.format(fields=", ".join(entries))]
+        exprs = [row_json(fields, refs)]
     exprs += [sql.quote_identifier(column.name) for column, _ in keys] + ([total] if windowed else []) + [sql.ROW_NUMBER]
     return sql.ENCODE_PAGE.format(exprs=", ".join(exprs), inner=inner, order=_order(keys)), page_params
 

@@ -42,11 +42,13 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
 
 def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bool]],
               conditions: list[str], params: list[object], *,
-              projection: list[str] | None = None, scan: str | None = None) -> tuple[str, list[object]]:
+              projection: list[str] | None = None, scan: str | None = None,
+              tail: list[str] | None = None) -> tuple[str, list[object]]:
     """The page SELECT (fields, then sort keys and the row number for the next cursor).
 
     `projection` replaces the quoted field list by other expressions (e.g. one JSON text per row);
-    `scan` the FROM clause (default: the Parquet file as the first parameter).
+    `scan` the FROM clause (default: the Parquet file as the first parameter); `tail` adds
+    expressions between the sort keys and the row number.
     """
     page_conditions, page_params = list(conditions), list(params)
     if query.cursor:
@@ -56,7 +58,7 @@ def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bo
         page_params += keyset_params
     if projection is None:
         projection = [sql.quote_identifier(c.name) for c in fields]
-    selected = projection + [sql.quote_identifier(k.name) for k, _ in keys]
+    selected = projection + [sql.quote_identifier(k.name) for k, _ in keys] + (tail or [])
     statement = sql.SELECT_PAGE.format(
         fields=", ".join([*selected, sql.ROW_NUMBER]),
         scan=scan or sql.SCAN.format(path="?"),

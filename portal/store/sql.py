@@ -243,6 +243,10 @@ WINDOW_TOTAL = "count(*) OVER ()"
 
 RESIDENT_TABLE = "CREATE TABLE {table} AS SELECT * FROM read_parquet({path}, file_row_number = true)"
 DROP_RESIDENT = "DROP TABLE IF EXISTS {table}"
+# The rows and the mean length of a row's JSON text in a sample, to see whether the column fits.
+ROW_JSON_SIZE = ("SELECT (SELECT count(*) FROM {table}), "
+                 "(SELECT avg(strlen({expr})) FROM (SELECT * FROM {table} LIMIT {rows}))")
+RESIDENT_ADD_JSON = "CREATE OR REPLACE TABLE {table} AS SELECT *, {expr} AS {column} FROM {table}"
 MEMORY_USED = "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
 PAGE_TOTAL = "__kaifang_total"
 

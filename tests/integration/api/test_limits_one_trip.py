@@ -30,17 +30,49 @@ def _keys(app, ending: str) -> list[bytes]:
 
 
 def _commands(app) -> list[str]:
-    """Record the commands the limiter's Redis client sends from now on."""
-    client = app.extensions["kaifang.limiter"].storage.storage
+    """Record the commands the limiter's Redis connections send from now on (the client's pool
+    and the counting script's own per-thread connection alike)."""
+    storage = app.extensions["kaifang.limiter"].storage
+    connection_class = storage.storage.connection_pool.connection_class
     sent: list[str] = []
-    send = client.execute_command
+    send = connection_class.send_packed_command
 
-    def counting(*args, **options):
-        sent.append(str(args[0]).upper())
-        return send(*args, **options)
+    def counting(self, command, check_health=True):
+        packed = command if isinstance(command, bytes) else b"".join(command)
+        sent.append(packed.split(b"\r\n")[2].decode().upper())
+        return send(self, command, check_health)
 
-    client.execute_command = counting
+    connection_class.send_packed_command = counting
+    _patched.append((connection_class, send))
     return sent
+
+
+_patched: list[tuple[type, object]] = []
+
+
+@pytest.fixture(autouse=True)
+def _restore_connections():
+    yield
+    while _patched:
+        connection_class, send = _patched.pop()
+        connection_class.send_packed_command = send
+
+
+def test_the_script_is_loaded_again_after_a_flush(redis_app):
+    client = redis_app.test_client()
+    client.get("/api/v1/datasets")
+    redis_app.extensions["kaifang.limiter"].storage.storage.script_flush()
+    response = client.get("/api/v1/datasets")
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_dropped_connection_is_made_again(redis_app):
+    client = redis_app.test_client()
+    client.get("/api/v1/datasets")
+    storage = redis_app.extensions["kaifang.limiter"].storage
+    storage._thread_connection().disconnect()  # e.g. the server closed it while idle
+    response = client.get("/api/v1/datasets")
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "0"
 
 
 def test_redis_uris_use_the_one_trip_storage(redis_app):

@@ -3,10 +3,12 @@ the pages read from Parquet (rows, totals, cursors, CSV), within a bounded memor
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from portal.store import Filter, RowQuery, Sort, encode_page, query_rows
-from portal.store.resident import READ_AFTER, RESIDENT, ResidentTables
+from portal.store.resident import MAX_SHARE, READ_AFTER, RESIDENT, ResidentTables, _drop
 from tests.unit.store.conftest import PEOPLE
 
 QUERIES = [
@@ -43,7 +45,7 @@ def test_resident_pages_are_the_parquet_pages(make_table, monkeypatch, resident,
     table = make_table(PEOPLE)
     for _ in range(READ_AFTER):
         encode_page(table, RowQuery(limit=1), fmt)
-    assert str(table.path) in resident._tables
+    assert resident._tables[str(table.path)][2]  # with each row's JSON text: it fits
     from_memory = _pages(table, query, fmt)
     monkeypatch.setattr(resident, "max_bytes", 0)
     from_file = _pages(table, query, fmt)
@@ -56,7 +58,7 @@ def test_a_table_bigger_than_its_share_is_read_from_parquet(make_table):
     tables = ResidentTables(max_bytes=1)
     table = make_table(PEOPLE)
     scans = [tables.scan(str(table.path)) for _ in range(READ_AFTER + 1)]
-    assert all(params == [str(table.path)] for _, params in scans)
+    assert all(source.params == [str(table.path)] and not source.resident for source in scans)
 
 
 def test_the_least_recently_read_table_goes_first(make_table, tmp_path, monkeypatch):
@@ -79,8 +81,49 @@ def test_an_evicted_table_is_read_from_the_file(make_table, resident):
     for _ in range(READ_AFTER):
         encode_page(table, RowQuery(limit=1))
     name = resident._tables[str(table.path)][0]
-    from portal.store.resident import _drop
-
     _drop(name)  # gone under a reader's feet (another thread evicted it)
     page = encode_page(table, RowQuery(filters=(Filter("district", "eq", "东城区"),), limit=1))
     assert page.total == 3 and str(table.path) not in resident._tables
+
+
+def test_a_table_without_room_for_its_json_is_kept_without_it(make_table, monkeypatch, resident):
+    table = make_table(PEOPLE)
+    for _ in range(READ_AFTER):
+        encode_page(table, RowQuery(limit=1))
+    name, size, with_json = resident._tables[str(table.path)]
+    resident.forget(str(table.path))
+    sizes = ResidentTables(max_bytes=64 << 20)
+    columns_only = sizes._load(str(table.path), None)
+    _drop(columns_only[0])
+    monkeypatch.setattr(resident, "max_bytes", MAX_SHARE * columns_only[1])  # room for the columns only
+    query = RowQuery(filters=(Filter("district", "eq", "东城区"),), limit=2)
+    for _ in range(READ_AFTER):
+        page = encode_page(table, query)
+    assert with_json and size > columns_only[1]
+    assert resident._tables[str(table.path)][2] is False
+    monkeypatch.setattr(resident, "max_bytes", 0)
+    assert page == encode_page(table, query)
+
+
+def test_a_load_does_not_hold_other_reads(make_table, monkeypatch):
+    """While one thread loads a file, reads of it and of other files go on (from Parquet)."""
+    tables = ResidentTables(max_bytes=64 << 20)
+    first, second = make_table(PEOPLE, name="a.csv"), make_table(PEOPLE, name="b.csv")
+    tables.scan(str(first.path))
+    loading, release = threading.Event(), threading.Event()
+    load = tables._load
+
+    def slow_load(path, row_json):
+        loading.set()
+        release.wait(10)
+        return load(path, row_json)
+
+    monkeypatch.setattr(tables, "_load", slow_load)
+    loader = threading.Thread(target=tables.scan, args=(str(first.path),))
+    loader.start()
+    assert loading.wait(10)
+    during = [tables.scan(str(first.path)), tables.scan(str(second.path))]
+    release.set()
+    loader.join(10)
+    assert all(not source.resident for source in during)
+    assert tables.scan(str(first.path)).resident
