@@ -19,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     stream_with_context,
     url_for,
 )
@@ -29,6 +30,7 @@ from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 
 bp = Blueprint("catalog", __name__)
+DOWNLOAD_MAX_AGE = 3600  # seconds a browser may reuse a download; the URL names the current version, which may change
 
 
 def _data_dir() -> Path:
@@ -104,11 +106,13 @@ def sample(slug: str):
 
 @bp.get("/datasets/<slug>/download/<fmt>")
 def download(slug: str, fmt: str):
+    """A whole version as a file: `Content-Length`, byte ranges (resumable) and an ETag, since
+    the file of an immutable version never changes (decision 0022a)."""
     bom = request.args.get("bom") in ("1", "true")
     found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())
-    # content_type, not mimetype: Flask appends "; charset=utf-8" to a text/* mimetype a second time.
-    response = Response(stream_with_context(found.chunks), content_type=found.mimetype)
+    response = send_file(found.path, mimetype=found.mimetype, conditional=True, etag=found.etag,
+                         max_age=DOWNLOAD_MAX_AGE)
+    # one charset: werkzeug appends "; charset=utf-8" to a text/* type that has one already
+    response.headers["Content-Type"] = found.mimetype
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
-    if found.size is not None:
-        response.content_length = found.size
     return response
