@@ -83,6 +83,20 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     assert png_download.value.suggested_filename.endswith(".png")
 
 
+def test_the_note_is_shown_once_and_travels_with_an_exported_chart(visitor, live_server):
+    page, width, locale = visitor
+    page.goto(f"{live_server}/datasets/world-fertility-rate#chart")
+    page.wait_for_selector("#chart-view svg", timeout=30_000)
+    draw(page, x="country", agg="mean", y="fertility_rate")
+    page.locator(".chart-note", has_text="219").wait_for()
+    on_screen = page.eval_on_selector("#chart", "e => e.innerText")
+    assert on_screen.count("219") == 1, on_screen  # the caption; not also the chart's subtitle
+    with page.expect_download() as svg_download:
+        page.locator("button[data-export=svg]").click()
+    exported = open(svg_download.value.path(), encoding="utf-8").read()
+    assert "219" in exported and WORDS[locale]["others"] in exported  # a saved file carries its note
+
+
 def test_short_codes_are_not_rotated(visitor, live_server):
     page, width, locale = visitor
     page.goto(f"{live_server}/datasets/nyc-flights-2013#chart")
