@@ -30,7 +30,9 @@ from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 
 bp = Blueprint("catalog", __name__)
-DOWNLOAD_MAX_AGE = 3600  # seconds a browser may reuse a download; the URL names the current version, which may change
+# A download URL names the current version, which a new upload replaces: caches revalidate every
+# time (the ETag makes that a 304 while the version stands).
+DOWNLOAD_MAX_AGE = 0
 
 
 def _data_dir() -> Path:
