@@ -103,6 +103,7 @@ def sample(slug: str):
     found = samples.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
     response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.cache_control.no_transform = True  # sent as stored: no compression, so length and ranges hold
     return response
 
 
@@ -117,4 +118,5 @@ def download(slug: str, fmt: str):
     # one charset: werkzeug appends "; charset=utf-8" to a text/* type that has one already
     response.headers["Content-Type"] = found.mimetype
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.cache_control.no_transform = True  # sent as stored: no compression, so length and ranges hold
     return response

@@ -83,6 +83,15 @@ def test_every_format_is_sent_with_its_length(client, districts):
         assert "Retry-After" not in response.headers, fmt
 
 
+def test_a_download_is_sent_as_stored_even_to_a_client_that_accepts_compression(client, districts):
+    stored = _body(client, f"/datasets/{districts}/download/json")
+    with client.get(f"/datasets/{districts}/download/json", headers={"Accept-Encoding": "gzip, br"}) as response:
+        assert "Content-Encoding" not in response.headers
+        assert "no-transform" in response.headers["Cache-Control"]
+        assert int(response.headers["Content-Length"]) == len(response.get_data()) == len(stored)
+    assert client.get(f"/datasets/{districts}", headers={"Accept-Encoding": "gzip"}).headers["Content-Encoding"] == "gzip"
+
+
 def test_a_download_resumes_with_a_range_and_revalidates_with_its_etag(client, districts):
     url = f"/datasets/{districts}/download/json"
     with client.get(url) as whole:
