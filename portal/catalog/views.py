@@ -23,6 +23,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import get_locale
 
 from portal.auth import current_actor
 from portal.catalog import chartlabels, charts, maps, previewforms, rows, samples, service, visits
@@ -95,7 +96,7 @@ def _chart(slug: str):
     config = current_app.config
     return charts.chart_series(get_session(), current_actor(), slug, charts.ChartParams.parse(request.args),
                                data_dir=_data_dir(), max_categories=config["CHART_MAX_CATEGORIES"],
-                               max_points=config["CHART_MAX_POINTS"])
+                               max_points=config["CHART_MAX_POINTS"], language=get_locale().language)
 
 
 @bp.get("/datasets/<slug>/sample.zip")
