@@ -4,6 +4,7 @@ width, in both languages (issue 13, items 1, 2 and 9). Screenshots go to tests/a
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_the_note_is_shown_once_and_travels_with_an_exported_chart(visitor, live
     assert on_screen.count("219") == 1, on_screen  # the caption; not also the chart's subtitle
     with page.expect_download() as svg_download:
         page.locator("button[data-export=svg]").click()
-    exported = open(svg_download.value.path(), encoding="utf-8").read()
+    exported = Path(svg_download.value.path()).read_text(encoding="utf-8")
     assert "219" in exported and WORDS[locale]["others"] in exported  # a saved file carries its note
 
 
