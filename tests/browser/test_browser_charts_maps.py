@@ -70,6 +70,8 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     draw(page, x="country", agg="mean", y="fertility_rate")
     page.locator(".chart-note", has_text="219").wait_for()
     assert WORDS[locale]["others"] in page.locator(".chart-note").inner_text()
+    on_screen = page.eval_on_selector("#chart", "e => e.innerText")
+    assert on_screen.count("219") == 1, on_screen  # the caption; not also the chart's subtitle
     labels = page.eval_on_selector_all("#chart-view .role-axis-label text", "els => els.map(e => e.textContent)")
     assert "Niger" in labels and any(WORDS[locale]["others"] in label for label in labels)
     assert not any("rotate" in t for t in axis_label_rotations(page))  # horizontal bars: never turned
@@ -82,16 +84,6 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     with page.expect_download() as png_download:
         page.locator("button[data-export=png]").click()
     assert png_download.value.suggested_filename.endswith(".png")
-
-
-def test_the_note_is_shown_once_and_travels_with_an_exported_chart(visitor, live_server):
-    page, width, locale = visitor
-    page.goto(f"{live_server}/datasets/world-fertility-rate#chart")
-    page.wait_for_selector("#chart-view svg", timeout=30_000)
-    draw(page, x="country", agg="mean", y="fertility_rate")
-    page.locator(".chart-note", has_text="219").wait_for()
-    on_screen = page.eval_on_selector("#chart", "e => e.innerText")
-    assert on_screen.count("219") == 1, on_screen  # the caption; not also the chart's subtitle
     with page.expect_download() as svg_download:
         page.locator("button[data-export=svg]").click()
     exported = Path(svg_download.value.path()).read_text(encoding="utf-8")
