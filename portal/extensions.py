@@ -58,10 +58,22 @@ class StaticHeadersTalisman(Talisman):
         return response
 
 
+class FileRespectingCompress(Compress):
+    """Flask-Compress that leaves alone a response marked `Cache-Control: no-transform`: a
+    download served from its file (decision 0022a) keeps its `Content-Length` and byte ranges,
+    and is never read whole into memory to be compressed (Flask-Compress does that with a
+    file the server wraps, such as waitress's file wrapper)."""
+
+    def after_request(self, response: Response | None) -> Response:
+        if response is not None and response.cache_control.no_transform:
+            return response
+        return super().after_request(response)
+
+
 babel = Babel()
 csrf = CSRFProtect()
 talisman = StaticHeadersTalisman()
-compress = Compress()  # gzip (or br/zstd when asked) of HTML, JSON, CSV and NDJSON responses
+compress = FileRespectingCompress()  # gzip (or br/zstd when asked) of HTML, JSON, CSV and NDJSON responses
 COMPRESSED = ("text/html", "text/css", "text/csv", "application/json", "application/problem+json",
               "application/x-ndjson", "application/geo+json", "image/svg+xml")
 

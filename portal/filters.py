@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, request, url_for
 from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from portal.auth import current_actor
 from portal.catalog import previewforms
@@ -20,6 +22,16 @@ def localized(obj: Any, name: str) -> str:
     """`obj.name_zh` or `obj.name_en` by the page's language, falling back to the other."""
     zh, en = getattr(obj, f"{name}_zh", ""), getattr(obj, f"{name}_en", "")
     return (zh or en) if is_zh() else (en or zh)
+
+
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: str) -> Markup:
+    """Text with Markdown-style `code` spans (as the API's summaries and parameter descriptions
+    write them, for the OpenAPI document) shown as <code>, everything else escaped."""
+    parts = CODE_SPAN.split(str(text))
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def filesize(num: int | None) -> str:
@@ -129,7 +141,7 @@ def label(table: dict, key: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(filesize=filesize, number=number, cell=cell)
+    app.jinja_env.filters.update(code_spans=code_spans, filesize=filesize, number=number, cell=cell)
     app.context_processor(lambda: {"actor": current_actor()})
     app.jinja_env.globals.update(
         localized=localized, is_zh=is_zh, url_with=url_with,

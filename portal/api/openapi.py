@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from portal.api import bp
 from portal.api.schemas import FILTER_PATTERN, Problem
 from portal.api.spec import ANY_SCOPE, ENDPOINTS, Endpoint
+from portal.errors import N_
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
@@ -93,7 +94,7 @@ def _operation(record: Endpoint, path_params: list[dict], refs: dict) -> dict[st
     if record.filters:
         parameters.append({
             "name": "filters", "in": "query", "style": "form", "explode": True, "required": False,
-            "description": "Filters `column__op=value`, any number of them.",
+            "description": N_("Filters `column__op=value`, any number of them."),
             "schema": {"type": "object", "propertyNames": {"pattern": FILTER_PATTERN},
                        "additionalProperties": {"type": "string", "maxLength": 200}},
         })

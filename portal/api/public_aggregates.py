@@ -13,13 +13,14 @@ from portal.api.spec import endpoint
 from portal.auth import current_actor
 from portal.catalog.service import get_dataset
 from portal.db import get_session
+from portal.errors import N_
 
 
 class PublicAggregateQuery(Query):
-    by: str = Field(max_length=200, description="One or two category fields, comma-separated, e.g. `district,sex`.")
-    stat: str = Field("count", max_length=10, description="`count` (records per cell) or `mean` (of `measure`).")
-    measure: str | None = Field(None, max_length=100, description="A non-sensitive numeric field with declared "
-                                                                  "bounds; required with `stat=mean`.")
+    by: str = Field(max_length=200, description=N_("One or two category fields, comma-separated, e.g. `district,sex`."))
+    stat: str = Field("count", max_length=10, description=N_("`count` (records per cell) or `mean` (of `measure`)."))
+    measure: str | None = Field(None, max_length=100, description=N_("A non-sensitive numeric field with declared "
+                                                                   "bounds; required with `stat=mean`."))
 
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.catalog.schemas import LIST_SORTS, MAX_PAGE
+from portal.errors import N_
 from portal.search.schemas import MAX_RAW_QUERY
 from portal.search.schemas import SORTS as SEARCH_SORTS
 from portal.store import MAX_LIMIT, PAGE_FORMATS
@@ -30,26 +31,26 @@ class NoQuery(Query):
 
 
 class DatasetListQuery(Query):
-    theme: str | None = Field(None, max_length=100, description="Theme code, e.g. `transport`.")
-    department: str | None = Field(None, max_length=100, description="Department slug.")
-    open_class: Literal["open", "conditional", "closed"] | None = Field(None, description="Open class.")
-    format: str | None = Field(None, max_length=20, description="Source format of the current version, e.g. `csv`.")
-    tag: str | None = Field(None, max_length=100, description="A tag (Chinese or English).")
-    q: str | None = Field(None, max_length=200, description=(
+    theme: str | None = Field(None, max_length=100, description=N_("Theme code, e.g. `transport`."))
+    department: str | None = Field(None, max_length=100, description=N_("Department slug."))
+    open_class: Literal["open", "conditional", "closed"] | None = Field(None, description=N_("Open class."))
+    format: str | None = Field(None, max_length=20, description=N_("Source format of the current version, e.g. `csv`."))
+    tag: str | None = Field(None, max_length=100, description=N_("A tag (Chinese or English)."))
+    q: str | None = Field(None, max_length=200, description=N_(
         "Search text, ranked by the site's search engine (the syntax of `/search`: Chinese, English, pinyin, "
         "synonyms, phrases, `AND`/`OR`/`NOT`)."))
-    sort: Literal[DATASET_SORTS] | None = Field(None, description=(  # type: ignore[valid-type]
+    sort: Literal[DATASET_SORTS] | None = Field(None, description=N_(  # type: ignore[valid-type]
         "Order of the list (default `relevance` with `q`, `updated` without; `relevance` needs `q`)."))
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    page: int = Field(1, ge=1, le=MAX_PAGE, description=N_("Page number, from 1."))
 
 
 class RowsQuery(Query):
-    size: int | None = Field(None, ge=1, le=MAX_LIMIT, description="Rows per page (default 100; at most the portal's `API_MAX_PAGE_SIZE`, 1000 by default).")
-    cursor: str | None = Field(None, max_length=4096, description="Opaque cursor from `next_cursor` of the previous page.")
-    sort: str = Field("", max_length=500, description="Sort keys, comma-separated; `-` before a column sorts descending: `sort=-dep_delay,flight`.")
-    fields: str = Field("", alias="_fields", max_length=10_000, description="Columns to return, comma-separated (default: all).")
-    version: int | None = Field(None, ge=1, le=1_000_000, description="Read an earlier version (default: the current one).")
-    format: Literal[PAGE_FORMATS] = Field("json", description="`json` (an object with `rows`), `ndjson` (one row per line) or `csv`.")  # type: ignore[valid-type]
+    size: int | None = Field(None, ge=1, le=MAX_LIMIT, description=N_("Rows per page (default 100; at most the portal's `API_MAX_PAGE_SIZE`, 1000 by default)."))
+    cursor: str | None = Field(None, max_length=4096, description=N_("Opaque cursor from `next_cursor` of the previous page."))
+    sort: str = Field("", max_length=500, description=N_("Sort keys, comma-separated; `-` before a column sorts descending: `sort=-dep_delay,flight`."))
+    fields: str = Field("", alias="_fields", max_length=10_000, description=N_("Columns to return, comma-separated (default: all)."))
+    version: int | None = Field(None, ge=1, le=1_000_000, description=N_("Read an earlier version (default: the current one)."))
+    format: Literal[PAGE_FORMATS] = Field("json", description=N_("`json` (an object with `rows`), `ndjson` (one row per line) or `csv`."))  # type: ignore[valid-type]
 
 
 FILTER_PATTERN = r"^.+__(eq|ne|lt|le|gt|ge|in|between|contains|startswith|is_null)$"
@@ -80,22 +81,22 @@ class Problem(BaseModel):
 
 
 class SearchQuery(Query):
-    q: str = Field("", max_length=MAX_RAW_QUERY, description=(
+    q: str = Field("", max_length=MAX_RAW_QUERY, description=N_(
         "Search text: words (all must match), `\"phrases\"`, `prefix*`, `AND`/`OR`/`NOT`, `field:value` "
         "(theme, department, class, format, tag, title, field); Chinese, English or pinyin (`hangban`). "
         "Cleaned and cut to 200 characters (notice `query-shortened`)."))
-    theme: str | None = Field(None, max_length=100, description="Theme code, e.g. `transport`.")
-    department: str | None = Field(None, max_length=100, description="Department slug.")
-    open_class: str | None = Field(None, max_length=100, description="Open class: `open`, `conditional` or `closed`.")
-    format: str | None = Field(None, max_length=100, description="Source format of the current version, e.g. `csv`.")
-    tag: str | None = Field(None, max_length=100, description="A tag (Chinese or English).")
-    update_frequency: str | None = Field(None, max_length=100, description="Update frequency, e.g. `daily`.")
-    sort: Literal[SEARCH_SORTS] | None = Field(None, description="Order (default `relevance` with a query, `updated` without).")  # type: ignore[valid-type]
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    theme: str | None = Field(None, max_length=100, description=N_("Theme code, e.g. `transport`."))
+    department: str | None = Field(None, max_length=100, description=N_("Department slug."))
+    open_class: str | None = Field(None, max_length=100, description=N_("Open class: `open`, `conditional` or `closed`."))
+    format: str | None = Field(None, max_length=100, description=N_("Source format of the current version, e.g. `csv`."))
+    tag: str | None = Field(None, max_length=100, description=N_("A tag (Chinese or English)."))
+    update_frequency: str | None = Field(None, max_length=100, description=N_("Update frequency, e.g. `daily`."))
+    sort: Literal[SEARCH_SORTS] | None = Field(None, description=N_("Order (default `relevance` with a query, `updated` without)."))  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=MAX_PAGE, description=N_("Page number, from 1."))
 
 
 class SuggestQuery(Query):
-    q: str = Field("", max_length=MAX_RAW_QUERY, description="What was typed so far (the first 100 characters count).")
+    q: str = Field("", max_length=MAX_RAW_QUERY, description=N_("What was typed so far (the first 100 characters count)."))
 
 
 class FacetCount(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from portal.api.http import json_response
 from portal.auth import current_actor
 from portal.db import get_session
+from portal.errors import N_
 from portal.sessions import service
 from portal.sessions.queue import queue_for
 from portal.sessions.schemas import RunView, SessionView
@@ -35,7 +36,7 @@ class RunBody(BaseModel):
 class RunQuery(BaseModel):
     model_config = {"extra": "forbid"}
 
-    wait: float = Field(0, ge=0, le=MAX_WAIT, description="Seconds to wait for the run to finish (0–30) before answering.")
+    wait: float = Field(0, ge=0, le=MAX_WAIT, description=N_("Seconds to wait for the run to finish (0–30) before answering."))
 
 
 def limits() -> service.SessionLimits:

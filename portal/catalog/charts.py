@@ -67,9 +67,10 @@ class ChartSeries:
 
 
 def chart_series(session: Session, actor: Actor, slug: str, params: ChartParams, *, data_dir: Path,
-                 max_categories: int, max_points: int) -> ChartSeries:
+                 max_categories: int, max_points: int, language: str | None = None) -> ChartSeries:
     """The values of the chart `params` asks for, or of the dataset's default chart, reduced to at
-    most `max_categories` bars or `max_points` points (time buckets, scatter samples).
+    most `max_categories` bars or `max_points` points (time buckets, scatter samples). The default
+    chart groups by the page's `language` ("zh" or "en") where a field comes in both.
 
     Raises:
         NotFound, Forbidden: as `rows.stored_table`.
@@ -80,7 +81,8 @@ def chart_series(session: Session, actor: Actor, slug: str, params: ChartParams,
     fields = _fields(detail.fields, table)
     profile = _profile(table.path, table.columns)
     if params.automatic:
-        params = default_chart(list(fields.values()), profile, coordinates=tuple((detail.coordinates or {}).values()))
+        params = default_chart(list(fields.values()), profile, coordinates=tuple((detail.coordinates or {}).values()),
+                               language=language)
     params = _complete(params, fields)
     x = fields[params.x]
     facts = _facts(x)
@@ -92,8 +94,8 @@ def chart_series(session: Session, actor: Actor, slug: str, params: ChartParams,
                        series=series, limit=limit)
 
 
-def default_chart(fields: list[FieldInfo], profile: store.charts.Profile, *, coordinates: tuple[str, ...] = ()
-                  ) -> ChartParams:
+def default_chart(fields: list[FieldInfo], profile: store.charts.Profile, *, coordinates: tuple[str, ...] = (),
+                  language: str | None = None) -> ChartParams:
     """The first chart of a dataset, from its dictionary: a measure over time for a time series;
     a measure by key for one-row-per-key data; a measure's mean by a repeated category; a count
     by category where there is no measure; a count over time; a histogram; a count by the first
@@ -101,8 +103,9 @@ def default_chart(fields: list[FieldInfo], profile: store.charts.Profile, *, coo
     facts = [_facts(f) for f in fields]
     times = fieldroles.time_fields(facts, profile)
     measures = fieldroles.measure_fields(facts, profile, coordinates=coordinates)
-    keys = fieldroles.key_fields(facts, profile)
-    categories = [f for f in fieldroles.category_fields(facts, profile) if profile.distinct[f.name] < profile.rows]
+    keys = fieldroles.key_fields(facts, profile, language=language)
+    categories = [f for f in fieldroles.category_fields(facts, profile, language=language)
+                  if profile.distinct[f.name] < profile.rows]
     measure = measures[0].name if measures else None
     if times and measure:
         return ChartParams(times[0].name, measure, "mean", "line")

@@ -42,6 +42,22 @@ def is_code(f: FieldFacts) -> bool:
     return bool(CODE_NAME.search(f.name) or CODE_WORDS.search(f.description_en or ""))
 
 
+LANGUAGE_TAG = re.compile(r"(?:^|_)(en|zh|cn)$", re.IGNORECASE)
+LANGUAGE_WORDS = {"en": re.compile(r"\(english\)", re.IGNORECASE), "zh": re.compile(r"\(chinese\)", re.IGNORECASE)}
+
+
+def in_other_language(f: FieldFacts, language: str | None) -> bool:
+    """A field that holds the same thing in the other language (`holiday_en` on a Chinese page,
+    or one described "(Chinese)" on an English page): a chart groups by the page's own."""
+    if language is None:
+        return False
+    tag = LANGUAGE_TAG.search(f.name)
+    if tag:
+        return ("zh" if tag.group(1).lower() in ("zh", "cn") else "en") != language
+    other = "en" if language == "zh" else "zh"
+    return bool(LANGUAGE_WORDS[other].search(f.description_en or ""))
+
+
 def is_year(f: FieldFacts, profile: Profile) -> bool:
     if f.type != "integer":
         return False
@@ -70,21 +86,24 @@ def measure_fields(fields: Sequence[FieldFacts], profile: Profile, *, coordinate
     return sorted(found, key=lambda f: profile.distinct.get(f.name, 0) <= 12)
 
 
-def category_fields(fields: Sequence[FieldFacts], profile: Profile, *, most: int = 60) -> list[FieldFacts]:
+def category_fields(fields: Sequence[FieldFacts], profile: Profile, *, most: int = 60,
+                    language: str | None = None) -> list[FieldFacts]:
     """Text and boolean fields with two or more values: those that fit in `most` bars first, then
-    names before codes, then fewest values (three or more before two, which make a dull chart)."""
+    those in the page's `language` (of a pair like `holiday_en`/`holiday_zh`), names before codes,
+    then fewest values (three or more before two, which make a dull chart)."""
     found = [f for f in fields if f.type in ("text", "boolean") and not f.identifier
              and profile.distinct.get(f.name, 0) >= 2]
 
     def rank(f: FieldFacts) -> tuple:
         levels = profile.distinct[f.name]
-        return (levels > most, is_code(f), levels < 3, levels)
+        return (levels > most, in_other_language(f, language), is_code(f), levels < 3, levels)
 
     return sorted(found, key=rank)
 
 
-def key_fields(fields: Sequence[FieldFacts], profile: Profile) -> list[FieldFacts]:
-    """Categories with one row each (the data are one row per key): names before codes."""
+def key_fields(fields: Sequence[FieldFacts], profile: Profile, *, language: str | None = None) -> list[FieldFacts]:
+    """Categories with one row each (the data are one row per key): the page's language first,
+    names before codes."""
     return sorted((f for f in fields if f.type == "text" and not f.identifier
                    and profile.distinct.get(f.name) == profile.rows and profile.rows > 1),
-                  key=is_code)
+                  key=lambda f: (in_other_language(f, language), is_code(f)))

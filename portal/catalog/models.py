@@ -160,6 +160,10 @@ class Version(Base):
     # What the load did beyond storing rows: the sheet read, rows skipped above and below the
     # table, totals rows, and column types widened since the previous version (store.LoadReport).
     load_report: Mapped[dict | None] = mapped_column(JSON)
+    # Byte size of each download format ({"csv": 34323434, ...}): measured at publish for the
+    # text formats of open data, and recorded when a format is first written to the download
+    # cache (XLSX), so the page, the API and DCAT can show it (decision 0022a).
+    export_sizes: Mapped[dict[str, int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import store
 from portal.auth import Actor
-from portal.catalog import outbox
+from portal.catalog import downloads, outbox
 from portal.catalog.descriptors import DepartmentRef
 from portal.catalog.disclosure_settings import Rules
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
@@ -219,6 +219,9 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         version = _record_version(session, dataset, result, source, data_dir, note)
         version.clamped = clamped or None
         version.sample_path = str(sample.relative_to(data_dir)) if sample else None
+        if dataset.open_class == "open":
+            table = store.StoredTable(result.path, result.columns)
+            version.export_sizes = downloads.measured_sizes(table, downloads.coordinates_of(dataset))
         outbox.enqueue(session, dataset.id)
         session.commit()
     except BaseException:
@@ -227,6 +230,8 @@ def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data
         if sample is not None:
             sample.unlink(missing_ok=True)
         raise
+    if current is not None:  # only the current version is downloadable: the replaced one's cache goes
+        shutil.rmtree(downloads.export_folder(data_dir, current), ignore_errors=True)
     return VersionInfo.from_model(version)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import store
 from portal.auth import Actor
+from portal.catalog import downloads
 from portal.catalog.models import Dataset, Version
 from portal.catalog.permissions import can_view_rows, require
 from portal.catalog.queries import visible_datasets
@@ -104,32 +105,33 @@ def _chart_category(path: Path, columns: tuple[store.Column, ...]) -> str | None
 
 
 def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: bool, data_dir: Path) -> Download:
-    """A streamed export of the whole current version; counts one download.
+    """The whole current version as `fmt`, from the download cache (written on first use, its
+    size then kept on the version); counts one download.
 
     Raises:
         NotFound: unknown format for this dataset (GeoJSON needs declared coordinates).
     """
     dataset, table = stored_table(session, actor, slug, data_dir=data_dir)
-    coordinates = _coordinates(dataset)
+    coordinates = downloads.coordinates_of(dataset)
     if fmt not in MIMETYPES or (fmt == "geojson" and coordinates is None):
         raise NotFound("download format", fmt)
-    chunks, size = store.export_sized(table, fmt, bom=bom, coordinates=coordinates)
     version = dataset.current_version
+    try:
+        path = store.cached_export(table, fmt, downloads.export_folder(data_dir, version), bom=bom,
+                                   coordinates=coordinates)
+    except store.QueryError as exc:
+        raise BadRequest(exc.message, code=exc.code) from exc
+    size = path.stat().st_size
+    if not bom and downloads.record_size(version, fmt, size):
+        session.commit()
     record_download(session, slug)
-    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], chunks=chunks,
-                    size=size)
+    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], path=path, size=size,
+                    etag=f"{version.checksum[:16]}-{path.stem}-{size}")
 
 
 def download_formats(coordinates: dict | None) -> tuple[str, ...]:
     base = ("csv", "xlsx", "json", "ndjson", "parquet")
     return base + ("geojson",) if coordinates else base
-
-
-def _coordinates(dataset: Dataset) -> tuple[str, str] | None:
-    coords = dataset.coordinates or {}
-    if coords.get("longitude") and coords.get("latitude"):
-        return coords["longitude"], coords["latitude"]
-    return None
 
 
 def _run_rows(table: store.StoredTable, query: store.RowQuery) -> store.RowPage:

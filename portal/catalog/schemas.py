@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from portal import store
@@ -232,6 +233,8 @@ class VersionInfo:
     columns: tuple[store.Column, ...]
     has_sample: bool = False
     load_report: dict[str, Any] | None = None  # store.LoadReport.as_dict(): skipped rows, totals, widenings
+    # bytes of each download format known so far ({"parquet": ..., "csv": ...}; decision 0022a)
+    export_sizes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_model(cls, v: Any) -> VersionInfo:
@@ -239,7 +242,8 @@ class VersionInfo:
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
-                   has_sample=bool(v.sample_path), load_report=v.load_report)
+                   has_sample=bool(v.sample_path), load_report=v.load_report,
+                   export_sizes={"parquet": v.byte_size, **(v.export_sizes or {})})
 
     def report_lines(self) -> list[str]:
         """The load report as the CLI prints it."""
@@ -350,5 +354,7 @@ class PreviewPage:
 class Download:
     filename: str
     mimetype: str  # the whole Content-Type, charset included where the format has one
-    chunks: Any  # Iterator[bytes]
+    chunks: Any = None  # Iterator[bytes], for a download built on the fly (the sample)
     size: int | None = None  # bytes, when known before the first one is sent
+    path: Path | None = None  # a finished file (the download cache), served with ranges
+    etag: str | None = None

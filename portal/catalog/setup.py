@@ -8,7 +8,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal import store
-from portal.catalog.models import Theme, Version
+from portal.catalog import downloads
+from portal.catalog.models import Dataset, Theme, Version
 from portal.catalog.themes import THEMES
 from portal.db import database, session_scope
 
@@ -61,8 +62,9 @@ def sweep_data(app: Flask) -> list[Path]:
     with session_scope(app) as session:
         keep = {data_dir / p for p in session.scalars(select(Version.storage_path))}
         keep |= {data_dir / p for p in session.scalars(select(Version.sample_path)) if p}
-    removed = []
-    for folder in (p for p in data_dir.iterdir() if p.is_dir()):
+        current = list(session.scalars(select(Version).join(Dataset, Dataset.current_version_id == Version.id)))
+    removed = downloads.sweep(data_dir, current)
+    for folder in (p for p in data_dir.iterdir() if p.is_dir() and p.name != downloads.EXPORTS_DIR):
         removed += store.sweep(folder, keep)
     return removed
 

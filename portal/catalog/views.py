@@ -19,9 +19,11 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     stream_with_context,
     url_for,
 )
+from flask_babel import get_locale
 
 from portal.auth import current_actor
 from portal.catalog import chartlabels, charts, maps, previewforms, rows, samples, service, visits
@@ -29,6 +31,9 @@ from portal.catalog.schemas import PreviewParams
 from portal.db import get_session
 
 bp = Blueprint("catalog", __name__)
+# A download URL names the current version, which a new upload replaces: caches revalidate every
+# time (the ETag makes that a 304 while the version stands).
+DOWNLOAD_MAX_AGE = 0
 
 
 def _data_dir() -> Path:
@@ -91,7 +96,7 @@ def _chart(slug: str):
     config = current_app.config
     return charts.chart_series(get_session(), current_actor(), slug, charts.ChartParams.parse(request.args),
                                data_dir=_data_dir(), max_categories=config["CHART_MAX_CATEGORIES"],
-                               max_points=config["CHART_MAX_POINTS"])
+                               max_points=config["CHART_MAX_POINTS"], language=get_locale().language)
 
 
 @bp.get("/datasets/<slug>/sample.zip")
@@ -99,16 +104,20 @@ def sample(slug: str):
     found = samples.open_sample(get_session(), current_actor(), slug, data_dir=_data_dir())
     response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.cache_control.no_transform = True  # sent as stored: no compression, so length and ranges hold
     return response
 
 
 @bp.get("/datasets/<slug>/download/<fmt>")
 def download(slug: str, fmt: str):
+    """A whole version as a file: `Content-Length`, byte ranges (resumable) and an ETag, since
+    the file of an immutable version never changes (decision 0022a)."""
     bom = request.args.get("bom") in ("1", "true")
     found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())
-    # content_type, not mimetype: Flask appends "; charset=utf-8" to a text/* mimetype a second time.
-    response = Response(stream_with_context(found.chunks), content_type=found.mimetype)
+    response = send_file(found.path, mimetype=found.mimetype, conditional=True, etag=found.etag,
+                         max_age=DOWNLOAD_MAX_AGE)
+    # one charset: werkzeug appends "; charset=utf-8" to a text/* type that has one already
+    response.headers["Content-Type"] = found.mimetype
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
-    if found.size is not None:
-        response.content_length = found.size
+    response.cache_control.no_transform = True  # sent as stored: no compression, so length and ranges hold
     return response

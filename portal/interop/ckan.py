@@ -110,7 +110,7 @@ def _resource(detail: DatasetDetail, kind: str, url: str, mimetype: str, *, data
         "description": description, "format": label, "url": url, "mimetype": mimetype.split(";")[0],
         "datastore_active": datastore, "state": "active", "url_type": None, "resource_type": "file",
         "created": current.created_at.isoformat(), "last_modified": current.created_at.isoformat(),
-        "size": None, "hash": "",
+        "size": current.export_sizes.get(kind), "hash": "",
     }
 
 

@@ -128,6 +128,8 @@ def _distribution(record: DatasetDetail, fmt: str, links: Links, licence: dict) 
         "dct:license": licence, "dct:issued": _datetime(current.created_at), "dct:modified": _datetime(current.created_at),
         "dct:conformsTo": {"@id": links.datapackage(s.slug), "@type": "dct:Standard"},
     }
+    if current.export_sizes.get(fmt) is not None:
+        body["dcat:byteSize"] = {"@value": str(current.export_sizes[fmt]), "@type": "xsd:nonNegativeInteger"}
     if fmt in FILE_TYPES:
         body["dct:format"] = {"@id": EU + "file-type/" + FILE_TYPES[fmt], "@type": "dct:MediaTypeOrExtent"}
     else:

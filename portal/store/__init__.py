@@ -11,7 +11,14 @@ from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, ag
 from portal.store.bounds import clamp
 from portal.store.connection import confined
 from portal.store.errors import IngestError, QueryError, StoreError
-from portal.store.exports import EXPORT_FORMATS, export, export_sized
+from portal.store.exportcache import (
+    CACHED_FORMATS,
+    MEASURED_FORMATS,
+    cached_export,
+    measure_export,
+    sweep_exports,
+)
+from portal.store.exports import EXPORT_FORMATS, export
 from portal.store.files import checksum_file, sweep
 from portal.store.formats import FORMATS
 from portal.store.ingestion import IngestResult, ingest
@@ -26,7 +33,7 @@ from portal.store.schema import TYPES, Column, StoredTable
 
 __all__ = [
     "confined", "configure_resident", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
-    "EXPORT_FORMATS", "export_sized", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
+    "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",

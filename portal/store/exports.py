@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -24,7 +25,7 @@ from portal.store.errors import QueryError
 from portal.store.queries import NUMERIC, RowQuery, require_column, where_clause
 from portal.store.rows import _order as row_order
 from portal.store.schema import Column, StoredTable
-from portal.store.workbooks import xlsx_file
+from portal.store.workbooks import write_xlsx, xlsx_file
 
 EXPORT_FORMATS = ("csv", "json", "ndjson", "parquet", "geojson", "xlsx")
 BATCH_ROWS = 20_000
@@ -74,21 +75,23 @@ def export(
     return _json_lines(_batches(rows, params), b"", b"\n", b"\n")
 
 
-def export_sized(
+def export_into(
     table: StoredTable,
     fmt: str,
+    handle: BinaryIO,
     *,
     bom: bool = False,
     coordinates: tuple[str, str] | None = None,
-) -> tuple[Iterator[bytes], int | None]:
-    """A whole-table export and its size in bytes where it is known before the first byte (the
-    Parquet file itself, a finished XLSX), so the response can say `Content-Length`."""
-    if fmt == "parquet":
-        return _file_chunks(table.path), table.path.stat().st_size
+) -> None:
+    """Write a whole-table export into an open binary file (the download cache,
+    `portal/store/exportcache.py`); an XLSX is written straight into it, not through a second
+    temporary file."""
     if fmt == "xlsx":
         columns, statement, params = _select(table, RowQuery())
-        return xlsx_file(columns, statement, params)
-    return export(table, fmt, bom=bom, coordinates=coordinates), None
+        write_xlsx(handle, columns, statement, params)
+        return
+    for chunk in export(table, fmt, bom=bom, coordinates=coordinates):
+        handle.write(chunk)
 
 
 def _select(table: StoredTable, query: RowQuery) -> tuple[list[Column], str, list[object]]:

@@ -46,7 +46,7 @@ def xlsx_file(columns: list[Column], statement: str, params: list[object],
     """The rows `statement` selects as an XLSX file: its chunks and its size in bytes."""
     handle = tempfile.TemporaryFile()
     try:
-        _write(handle, columns, statement, params, sheet_rows)
+        write_xlsx(handle, columns, statement, params, sheet_rows=sheet_rows)
         size = handle.tell()
         handle.seek(0)
     except BaseException:
@@ -55,8 +55,9 @@ def xlsx_file(columns: list[Column], statement: str, params: list[object],
     return _chunks(handle), size
 
 
-def _write(handle: BinaryIO, columns: list[Column], statement: str, params: list[object],
-           sheet_rows: int) -> None:
+def write_xlsx(handle: BinaryIO, columns: list[Column], statement: str, params: list[object],
+               *, sheet_rows: int = EXCEL_MAX_ROWS - 1) -> None:
+    """Write the rows `statement` selects as an XLSX workbook into an open binary file."""
     book = xlsxwriter.Workbook(handle, OPTIONS)
     header = [f"{c.name} (UTC)" if c.type == "timestamp" else c.name for c in columns]
     sheet, count = _sheet(book, header), 0

@@ -4,6 +4,7 @@ width, in both languages (issue 13, items 1, 2 and 9). Screenshots go to tests/a
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +70,8 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     draw(page, x="country", agg="mean", y="fertility_rate")
     page.locator(".chart-note", has_text="219").wait_for()
     assert WORDS[locale]["others"] in page.locator(".chart-note").inner_text()
+    on_screen = page.eval_on_selector("#chart", "e => e.innerText")
+    assert on_screen.count("219") == 1, on_screen  # the caption; not also the chart's subtitle
     labels = page.eval_on_selector_all("#chart-view .role-axis-label text", "els => els.map(e => e.textContent)")
     assert "Niger" in labels and any(WORDS[locale]["others"] in label for label in labels)
     assert not any("rotate" in t for t in axis_label_rotations(page))  # horizontal bars: never turned
@@ -81,6 +84,10 @@ def test_categories_are_capped_and_the_chart_says_so(visitor, live_server):
     with page.expect_download() as png_download:
         page.locator("button[data-export=png]").click()
     assert png_download.value.suggested_filename.endswith(".png")
+    with page.expect_download() as svg_download:
+        page.locator("button[data-export=svg]").click()
+    exported = Path(svg_download.value.path()).read_text(encoding="utf-8")
+    assert "219" in exported and WORDS[locale]["others"] in exported  # a saved file carries its note
 
 
 def test_short_codes_are_not_rotated(visitor, live_server):

@@ -4,8 +4,9 @@
 // - categories as horizontal bars when there are many or their labels are long (never rotated),
 //   else vertical bars whose labels turn only when they would collide;
 // - times on a UTC time axis (labels thinned by Vega's labelOverlap), bins as adjacent bars;
-// - the note (what was grouped, bucketed, binned or sampled) as the chart's subtitle, so exported
-//   PNG/SVG files carry it, and under the chart.
+// - the note (what was grouped, bucketed, binned or sampled) once under the chart on screen (an
+//   HTML caption: it wraps, translates and reads aloud), and as the subtitle of exported PNG/SVG
+//   files, which must carry it on their own; never both on screen.
 (function () {
   "use strict";
   var form = document.querySelector(".chart-form");
@@ -17,6 +18,7 @@
   var csvLink = document.querySelector(".chart-csv");
   var messages = JSON.parse(form.dataset.messages || "{}");
   var current = null;  // the Vega view of the chart on screen
+  var shown = null;  // the chart.json answer it draws, for exports
 
   function textWidth(text, size) {  // a generous estimate: CJK glyphs are square, Latin ~0.6 em
     var em = size || 11, width = 0;
@@ -41,13 +43,13 @@
     }, []);
   }
 
-  function spec(data) {
+  function spec(data, withNote) {
     var width = Math.max(240, view.clientWidth - 24);
     var narrow = width < 480;
     var values = data.values;
     var base = {
       $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-      title: { text: lines(data.title, width - 8, 14), subtitle: data.note ? lines(data.note, width - 8, 11) : [],
+      title: { text: lines(data.title, width - 8, 14), subtitle: withNote && data.note ? lines(data.note, width - 8, 11) : [],
                anchor: "start",
                fontSize: 14, subtitleFontSize: 11, subtitleColor: "#555" },
       data: { values: values },
@@ -172,6 +174,7 @@
         }).then(function (result) {
           if (current) { current.finalize(); }
           current = result.view;
+          shown = data;
           exportsBar.hidden = false;
           view.setAttribute("aria-label", data.title + ". " + data.note);
         });
@@ -192,9 +195,17 @@
     draw(params);
   }
 
+  function exported() {  // the chart on screen with its note as subtitle, drawn off screen
+    var compiled = vegaLite.compile(spec(shown, true)).spec;
+    return new vega.View(vega.parse(compiled, null, { ast: true }),
+                         { expr: vega.expressionInterpreter, renderer: "none" });
+  }
+
   function save(format) {
-    if (!current) { return; }
-    current.toImageURL(format, format === "png" ? 2 : 1).then(function (url) {
+    if (!current || !shown) { return; }
+    var image = exported();
+    image.toImageURL(format, format === "png" ? 2 : 1).then(function (url) {
+      image.finalize();
       var link = document.createElement("a");
       link.href = url;
       link.download = form.dataset.slug + "-chart." + format;

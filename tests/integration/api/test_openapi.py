@@ -65,3 +65,25 @@ def test_reference_page_has_examples_and_no_inline_script(bundled_client):
     bundled_client.get("/locale/en")
     english = bundled_client.get("/developers/api")
     assert "A page of rows of an open dataset." in english.text
+
+
+def test_parameter_descriptions_are_translated_at_render(bundled_client):
+    """The OpenAPI document stays the one source (English); the Chinese reference page shows each
+    parameter's description translated, and the English page the document's own text."""
+    import html
+
+    document = bundled_client.get("/api/v1/openapi.json").get_json()
+    described = {p["description"] for path in document["paths"].values() for operation in path.values()
+                 for p in operation.get("parameters", []) if p.get("description")}
+    assert len(described) > 20
+    from portal.filters import code_spans
+
+    shown = {d: html.unescape(str(code_spans(d))) for d in described}  # `x` is rendered as <code>x</code>
+    chinese = html.unescape(bundled_client.get("/developers/api").text)
+    left = sorted(d for d in described if shown[d] in chinese)
+    assert not left, f"English parameter descriptions on the Chinese page: {left}"
+    assert "每页行数（默认 100" in chinese and "页码，从 1 开始。" in chinese
+    bundled_client.get("/locale/en")
+    english = html.unescape(bundled_client.get("/developers/api").text)
+    assert all(shown[d] in english for d in described)
+    assert "<code>transport</code>" in english

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -25,6 +27,17 @@ def _with_timestamp(folder):
     doc["resources"][0]["schema"]["fields"].append({"name": "seen", "type": "datetime"})
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return folder
+
+
+def _text(html: str) -> str:
+    """A page's text without its tags."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _body(client, url: str, **kwargs) -> bytes:
+    """A response's body, the response closed (a download's body is a file)."""
+    with client.get(url, **kwargs) as response:
+        return response.get_data()
 
 
 @pytest.fixture
@@ -46,10 +59,11 @@ def test_one_content_type_and_no_retry_after(client, districts):
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "Retry-After" not in response.headers
     assert "RateLimit" in response.headers  # still counted, just not told to wait
+    response.close()  # the body is a file
 
 
 def test_timestamps_are_iso_8601_utc_in_every_format(client, districts):
-    get = lambda fmt: client.get(f"/datasets/{districts}/download/{fmt}").get_data(as_text=True)  # noqa: E731
+    get = lambda fmt: _body(client, f"/datasets/{districts}/download/{fmt}").decode()  # noqa: E731
     rows = list(csv.DictReader(io.StringIO(get("csv"))))
     assert rows[0]["seen"] == "2024-01-02T03:04:05Z" and rows[1]["seen"] == ""
     assert rows[0]["code"] == "010101"
@@ -60,18 +74,88 @@ def test_timestamps_are_iso_8601_utc_in_every_format(client, districts):
         assert "2024-01-02T03:04:05Z" in api.get_data(as_text=True), fmt
 
 
-def test_sizes_sent_where_known(client, districts):
-    for fmt in ("parquet", "xlsx"):
-        response = client.get(f"/datasets/{districts}/download/{fmt}")
-        body = response.get_data()
-        assert int(response.headers["Content-Length"]) == len(body) > 0
+def test_every_format_is_sent_with_its_length(client, districts):
+    for fmt in ("csv", "json", "ndjson", "parquet", "xlsx", "csv?bom=1"):
+        with client.get(f"/datasets/{districts}/download/{fmt}") as response:
+            body = response.get_data()
+        assert response.status_code == 200, fmt
+        assert int(response.headers["Content-Length"]) == len(body) > 0, fmt
+        assert "Retry-After" not in response.headers, fmt
+
+
+def test_a_download_is_sent_as_stored_even_to_a_client_that_accepts_compression(client, districts):
+    stored = _body(client, f"/datasets/{districts}/download/json")
+    with client.get(f"/datasets/{districts}/download/json", headers={"Accept-Encoding": "gzip, br"}) as response:
+        assert "Content-Encoding" not in response.headers
+        assert "no-transform" in response.headers["Cache-Control"]
+        assert int(response.headers["Content-Length"]) == len(response.get_data()) == len(stored)
+    assert client.get(f"/datasets/{districts}", headers={"Accept-Encoding": "gzip"}).headers["Content-Encoding"] == "gzip"
+
+
+def test_a_download_resumes_with_a_range_and_revalidates_with_its_etag(client, districts):
+    url = f"/datasets/{districts}/download/json"
+    with client.get(url) as whole:
+        body, etag = whole.get_data(), whole.headers["ETag"]
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    with client.get(url, headers={"Range": "bytes=10-19"}) as part:
+        assert part.status_code == 206 and part.get_data() == body[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(body)}"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    again.close()
+
+
+def test_sizes_on_the_page_are_the_downloads_lengths(client, districts):
+    page = _text(client.get(f"/datasets/{districts}").text)
+    for fmt in ("csv", "json", "ndjson", "parquet"):  # measured at publish: shown before anyone downloads
+        size = len(_body(client, f"/datasets/{districts}/download/{fmt}"))
+        assert f"{fmt.upper()} · {filesize(size)}" in page, fmt
+    assert "XLSX · " not in page  # too dear to encode at publish: sized when first written
+    xlsx = len(_body(client, f"/datasets/{districts}/download/xlsx"))
+    assert f"XLSX · {filesize(xlsx)}" in _text(client.get(f"/datasets/{districts}").text)
+
+
+def test_sizes_in_the_api_and_dcat(client, districts):
+    csv_size = len(_body(client, f"/datasets/{districts}/download/csv"))
+    versions = client.get(f"/api/v1/datasets/{districts}/versions").get_json()
+    assert versions[0]["export_sizes"]["csv"] == csv_size
+    text = client.get("/catalog.jsonld").get_data(as_text=True)
+    sizes = {d["@id"].rsplit("/", 1)[1]: d.get("dcat:byteSize") for d in _distributions(json.loads(text))}
+    assert sizes["csv"] == {"@value": str(csv_size), "@type": "xsd:nonNegativeInteger"}
+
+
+def _distributions(node):
+    """Every dcat:Distribution anywhere in a JSON-LD document."""
+    if isinstance(node, list):
+        return [d for item in node for d in _distributions(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if node.get("@type") == "dcat:Distribution" and "dcat:downloadURL" in node else []
+    return own + [d for value in node.values() for d in _distributions(value)]
+
+
+def test_a_format_is_encoded_once_and_a_new_version_drops_the_old_cache(app, client, districts, tmp_path,
+                                                                        monkeypatch):
+    from portal.store import exportcache
+
+    calls = []
+    real = exportcache.export_into
+    monkeypatch.setattr(exportcache, "export_into", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    first = _body(client, f"/datasets/{districts}/download/xlsx")
+    assert _body(client, f"/datasets/{districts}/download/xlsx") == first
+    assert calls == ["xlsx"]
+    exports = Path(app.config["DATA_DIR"]) / "exports"
+    assert len(list(exports.iterdir())) == 1
+    load(app, _with_timestamp(dataset_folder(tmp_path / "v2", csv=ROWS + "010103,河西区,1,,\n")))
+    assert list(exports.iterdir()) == []
+    assert b"010103" in _body(client, f"/datasets/{districts}/download/csv")
 
 
 def test_xlsx_keeps_types_codes_and_never_runs_formulas(client, districts):
-    response = client.get(f"/datasets/{districts}/download/xlsx")
+    with client.get(f"/datasets/{districts}/download/xlsx") as response:
+        book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
     assert response.headers["Content-Type"].startswith("application/vnd.openxmlformats")
     assert response.headers["Content-Disposition"].endswith('.xlsx"')
-    book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
     rows = list(book["data"].values)
     assert rows[0] == ("code", "name", "population", "founded", "seen (UTC)")
     assert rows[1][0] == "010101" and rows[1][2] == 355000
@@ -84,16 +168,16 @@ def test_xlsx_keeps_types_codes_and_never_runs_formulas(client, districts):
 def test_xlsx_is_offered_and_the_parquet_size_shown_on_the_page(client, districts):
     page = client.get(f"/datasets/{districts}").text
     assert f"/datasets/{districts}/download/xlsx" in page
-    size = len(client.get(f"/datasets/{districts}/download/parquet").get_data())
-    assert f"PARQUET · {filesize(size)}" in page
+    size = len(_body(client, f"/datasets/{districts}/download/parquet"))
+    assert f"PARQUET · {filesize(size)}" in _text(page)
 
 
 def test_zero_rows_download_as_their_header(client, empty):
-    get = lambda fmt: client.get(f"/datasets/{empty}/download/{fmt}")  # noqa: E731
-    assert list(csv.reader(io.StringIO(get("csv").get_data(as_text=True)))) == [
+    get = lambda fmt: _body(client, f"/datasets/{empty}/download/{fmt}")  # noqa: E731
+    assert list(csv.reader(io.StringIO(get("csv").decode()))) == [
         ["code", "name", "population", "founded", "seen"]]
-    assert get("csv?bom=1").get_data().startswith(b'\xef\xbb\xbf"code",')
-    assert json.loads(get("json").get_data()) == []
-    assert get("ndjson").get_data().strip() == b""
-    book = openpyxl.load_workbook(io.BytesIO(get("xlsx").get_data()))
+    assert get("csv?bom=1").startswith(b'\xef\xbb\xbf"code",')
+    assert json.loads(get("json")) == []
+    assert get("ndjson").strip() == b""
+    book = openpyxl.load_workbook(io.BytesIO(get("xlsx")))
     assert list(book["data"].values) == [("code", "name", "population", "founded", "seen (UTC)")]

@@ -54,4 +54,5 @@ def test_killed_load_keeps_the_served_version(app, tmp_path):
 
     sweep_data(app)
     assert sorted(p.name for p in (data_dir / "districts").iterdir()) == before
-    assert client.get("/datasets/districts/download/csv").get_data(as_text=True).count("\n") == 4
+    with client.get("/datasets/districts/download/csv") as response:
+        assert response.get_data(as_text=True).count("\n") == 4

@@ -67,20 +67,22 @@ def test_flights_csv_download_has_every_row(bundled_client):
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    response.close()  # the body is a file (the download cache)
     assert len(rows) - 1 == 336_776
 
 
 def test_csv_with_bom_for_excel(bundled_client):
     slug = OPEN[0]
-    body = bundled_client.get(f"/datasets/{slug}/download/csv?bom=1").get_data()
+    with bundled_client.get(f"/datasets/{slug}/download/csv?bom=1") as response:
+        body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf")
 
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "parquet"])
 def test_other_formats(bundled_client, fmt):
-    response = bundled_client.get(f"/datasets/china-smoking-lung-cancer/download/{fmt}")
+    with bundled_client.get(f"/datasets/china-smoking-lung-cancer/download/{fmt}") as response:
+        body = response.get_data()
     assert response.status_code == 200
-    body = response.get_data()
     if fmt == "json":
         assert len(json.loads(body)) == 8
     elif fmt == "ndjson":

@@ -44,7 +44,7 @@ def test_counters_on_postgres(pg_client):
     for query in ("", "?page=2", "?sort=yield"):  # one visitor: one view a day (view_marks)
         pg_client.get(f"/datasets/{slug}{query}")
     pg_client.get(f"/datasets/{slug}", headers={"User-Agent": "a second visitor"})
-    pg_client.get(f"/datasets/{slug}/download/json")
+    pg_client.get(f"/datasets/{slug}/download/json").close()
     from portal.catalog.counters import flush_all
 
     flush_all()

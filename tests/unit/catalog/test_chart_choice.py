@@ -54,3 +54,15 @@ def test_clock_readings_coordinates_and_calendar_parts_are_no_measures():
 def test_a_histogram_when_there_is_only_a_measure():
     fields = [field("magnitude", "float", "Magnitude")]
     assert default_chart(fields, profile(100, {"magnitude": 60})) == ChartParams("magnitude", None, "count", "bar")
+
+
+def test_a_category_given_in_both_languages_is_charted_in_the_pages():
+    """China's public holidays name each festival in English and in Chinese: a Chinese page counts
+    days by `holiday_zh`, an English one by `holiday_en` (not English bars on a Chinese page)."""
+    fields = [field("date", "date"), field("day_type", "text"), field("holiday_en", "text", "Festival (English)"),
+              field("holiday_zh", "text", "Festival (Chinese)")]
+    shape = profile(771, {"date": 771, "day_type": 2, "holiday_en": 8, "holiday_zh": 8})
+    assert default_chart(fields, shape, language="zh").x == "holiday_zh"
+    assert default_chart(fields, shape, language="en").x == "holiday_en"
+    described = [field("name_local", "text", "Name (Chinese)"), field("name", "text", "Name")]
+    assert default_chart(described, profile(50, {"name_local": 9, "name": 9}), language="en").x == "name"

@@ -41,3 +41,10 @@ def test_compiled_catalog_matches_po():
 def _key(value):
     """Plural ids and strings come back as lists from one reader and tuples from the other."""
     return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def test_code_spans_are_marked_up_and_the_rest_escaped():
+    from portal.filters import code_spans
+
+    assert str(code_spans("Theme code, e.g. `transport` <b>")) == "Theme code, e.g. <code>transport</code> &lt;b&gt;"
+    assert str(code_spans("`<x>` and `y`")) == "<code>&lt;x&gt;</code> and <code>y</code>"
