@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.analysis.models import EpsilonLedger
+from portal.db import budget_day
 
 PRECISION = 9  # ε is kept to 1e-9 so that ten spends of 0.1 make exactly 1.0
 
@@ -54,14 +55,14 @@ def spent_today(session: Session, grant_ids: Iterable[int], *, day: date | None 
     if not ids:
         return {}
     rows = session.execute(select(EpsilonLedger.grant_id, EpsilonLedger.epsilon).where(
-        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or date.today())))
+        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or budget_day())))
     found = {grant_id: float(epsilon) for grant_id, epsilon in rows}
     return {grant_id: found.get(grant_id, 0.0) for grant_id in ids}
 
 
 def record_spending(session: Session, budget: EpsilonBudget, *, day: date | None = None) -> None:
     """Add a run's spending to the ledger; the caller commits it with the run's record."""
-    day = day or date.today()
+    day = day or budget_day()
     for grant_id, epsilon in budget.spent.items():
         row = session.scalar(select(EpsilonLedger).where(EpsilonLedger.grant_id == grant_id,
                                                          EpsilonLedger.day == day))

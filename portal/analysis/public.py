@@ -29,7 +29,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import current_app
@@ -49,6 +48,7 @@ from portal.auth import Actor
 from portal.catalog.disclosure_settings import PrivacySettings
 from portal.catalog.models import utcnow
 from portal.catalog.service import get_dataset
+from portal.db import budget_day_start, seconds_to_next_budget_day
 from portal.errors import BadRequest, Forbidden, PortalError
 
 PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
@@ -201,8 +201,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     if status != "ok":
         rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
         if rule == "budget":
-            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent; try tomorrow, "
-                              "or apply for access to analyse it")
+            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent until 00:00 UTC; "
+                              "try then, or apply for access to analyse it",
+                              headers={"Retry-After": str(seconds_to_next_budget_day())})
         raise Refused(rule, reason, run_id=record.run_id)
     tally = broker.tally
     rows = _grid(answer["rows"], [source.levels[name] for name in question.by], len(answer["columns"]))
@@ -278,15 +279,11 @@ def _describe(slug: str, question: Question) -> str:
     return f"# public aggregate\ndataset({slug!r}).group_by({keys}).agg({agg}).collect()\n"
 
 
-def _day_start() -> datetime:
-    return datetime.combine(datetime.now(UTC).date(), time.min)
-
-
 def _spent_today(session: Session, slug: str) -> int:
     """Cells charged to the public for `slug` since 00:00 UTC, from the audit log (at most one
     row per charged cell a day, so this stays small)."""
     rows = session.execute(select(AnalysisRun.grants, AnalysisRun.cells_charged).where(
-        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= _day_start()))
+        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= budget_day_start()))
     return sum(cells or 0 for grants, cells in rows if grants and grants[0].get("dataset") == slug)
 
 

@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +40,7 @@ from portal.analysis.sources import AnalysisSource, analysis_source
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
 from portal.catalog.models import utcnow
+from portal.db import budget_day
 from portal.errors import Forbidden, Invalid
 from portal.store.connection import Lease
 
@@ -194,7 +194,7 @@ def _budgets_left(session: Session, usable: list[UsableDataset]) -> dict[int, in
         if u.grant_id is None:
             continue
         spent = session.scalar(select(ReleaseLedger.cells).where(
-            ReleaseLedger.grant_id == u.grant_id, ReleaseLedger.day == date.today())) or 0
+            ReleaseLedger.grant_id == u.grant_id, ReleaseLedger.day == budget_day())) or 0
         left[u.grant_id] = max(0, (u.daily_cell_budget or 0) - spent)
     return left
 
@@ -236,9 +236,9 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
 
 
 def _spend(session: Session, grant_id: int, cells: int) -> None:
-    row = session.scalar(select(ReleaseLedger).where(ReleaseLedger.grant_id == grant_id,
-                                                     ReleaseLedger.day == date.today()))
+    day = budget_day()
+    row = session.scalar(select(ReleaseLedger).where(ReleaseLedger.grant_id == grant_id, ReleaseLedger.day == day))
     if row is None:
-        session.add(ReleaseLedger(grant_id=grant_id, day=date.today(), cells=cells))
+        session.add(ReleaseLedger(grant_id=grant_id, day=day, cells=cells))
     else:
         row.cells += cells

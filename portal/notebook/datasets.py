@@ -8,7 +8,6 @@ public metadata only, cut to the grant's columns: names, types, descriptions, de
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from portal.analysis.models import ReleaseLedger
 from portal.auth import Actor
 from portal.catalog.models import Dataset
 from portal.catalog.queries import visible_datasets
+from portal.db import budget_day
 from portal.errors import Forbidden, NotFound
 from portal.filters import localized
 
@@ -103,6 +103,6 @@ def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) 
             continue
         daily = usable.daily_cell_budget or 0
         spent = session.scalar(select(ReleaseLedger.cells).where(
-            ReleaseLedger.grant_id == usable.grant_id, ReleaseLedger.day == date.today())) or 0
+            ReleaseLedger.grant_id == usable.grant_id, ReleaseLedger.day == budget_day())) or 0
         grants.append({"dataset": slug, "cells_daily": daily, "cells_left": max(0, daily - spent)})
     return {"grants": grants, "queries_per_run": min(caps) if caps else None}

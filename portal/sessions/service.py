@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -25,6 +25,7 @@ from portal.access.service import usable_datasets
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
+from portal.db import budget_day_start, seconds_to_next_budget_day
 from portal.errors import N_, Conflict, Invalid, NotFound, PortalError, TooLarge, Unauthorized
 from portal.sessions import permissions
 from portal.sessions.models import AnalysisSession, SessionRun
@@ -156,7 +157,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     budget = budget_of(db, found.user_id, limits)
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
-                              headers={"Retry-After": str(seconds_to_midnight())})
+                              headers={"Retry-After": str(seconds_to_next_budget_day())})
     pending = db.scalar(select(func.count()).select_from(SessionRun).where(
         SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
     if pending >= MAX_PENDING_RUNS:
@@ -190,7 +191,7 @@ def read_run(db: Session, run_id: str) -> SessionRun | None:
 
 def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
     used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
-        SessionRun.user_id == user_id, SessionRun.finished_at >= start_of_day())) or 0.0
+        SessionRun.user_id == user_id, SessionRun.finished_at >= budget_day_start())) or 0.0
     used = round(float(used), 3)
     return Budget(sessions_open=_open_count(db, user_id), sessions_max=limits.max_concurrent,
                   cpu_seconds_used_today=used, cpu_seconds_daily=limits.cpu_seconds_daily,
@@ -211,16 +212,6 @@ def expire_idle(db: Session, *, user_id: int | None = None, now: datetime | None
     changed = db.execute(stmt).rowcount or 0
     db.commit()
     return changed
-
-
-def start_of_day(now: datetime | None = None) -> datetime:
-    now = now or utcnow()
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def seconds_to_midnight() -> int:
-    now = datetime.now(UTC)
-    return int((now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()) + 1
 
 
 def run_view(run: SessionRun) -> RunView:
