@@ -167,5 +167,27 @@ def _session_messages() -> dict[str, str]:
         "The chart could not be drawn": _("The chart could not be drawn"),
         "Close this session? Its cells stay saved and can be exported, but no more runs.":
             _("Close this session? Its cells stay saved and can be exported, but no more runs."),
+        **_problem_messages(),
     }
     return texts
+
+
+def _problem_messages() -> dict[str, str]:
+    """What the page says, in its language, when the sessions service refuses a cell (a problem's
+    `code`, or a run's `result.code` when it could not run); the English detail follows it."""
+    return {
+        "problem:no-grant": _("Your grant for this dataset was revoked or has expired: no more cells run in this "
+                              "session. Renew or apply again from your applications page."),
+        "problem:closed-dataset": _("This dataset is closed: it is never analysed."),
+        "problem:session-expired": _("This session expired after being idle; its cells are saved. Open a new "
+                                     "session to run them again."),
+        "problem:session-closed": _("This session is closed; its cells are saved. Open a new session to run more."),
+        "problem:code-too-large": _("This cell is too large; split it into several cells (variables carry over)."),
+        "problem:cpu-budget-exhausted": _("Today's CPU seconds are used up; they renew at 00:00 UTC."),
+        "problem:too-many-pending-runs": _("Too many cells of this session are waiting; wait for them to finish."),
+        "problem:too-many-sessions": _("You have as many open sessions as allowed; close one first."),
+        "problem:run-pending": _("This cell is still running; delete it once it has finished."),
+        "problem:account-inactive": _("Your account is no longer active."),
+        "problem:sandbox-failed": _("The sandbox failed to run this cell."),
+        "problem:worker-lost": _("The worker running this cell stopped; run it again."),
+    }

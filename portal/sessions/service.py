@@ -146,6 +146,9 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
 
     Raises:
         NotFound: no such session of the actor. SessionExpired (404), SessionClosed (409).
+        Forbidden (403 `no-grant`, `closed-dataset`): a grant of the session was revoked or
+            expired, or a dataset was closed, since the session opened — the very next cell is
+            refused here, before it is queued (the worker checks again when it runs).
         CodeTooLarge (413). BudgetExhausted (429): no CPU seconds left today.
         TooManyPendingRuns (429): MAX_PENDING_RUNS cells of the session are waiting already.
     """
@@ -154,6 +157,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     size = len(code.encode("utf-8", "surrogatepass"))
     if size > limits.max_code_bytes:
         raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
+    usable_datasets(db, actor, list(found.datasets))
     budget = budget_of(db, found.user_id, limits)
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",

@@ -58,8 +58,11 @@
     });
   }
 
+  // A refusal in the page's language when the page knows its code, then the service's precise
+  // (English) detail and the code.
   function problemText(error) {
-    return error.message + (error.code ? " [" + error.code + "]" : "");
+    var known = error.code && Object.prototype.hasOwnProperty.call(T, "problem:" + error.code);
+    return (known ? T["problem:" + error.code] + " — " : "") + error.message + (error.code ? " [" + error.code + "]" : "");
   }
 
   function refreshSession() {
@@ -225,7 +228,7 @@
     }
     var ok = run.status === "done" && result.status === "ok";
     setState(cell, ok ? "done" : "error", run.status === "error" ? t("not run") : t("result:" + result.status));
-    if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: (result.message || "") + " [" + result.code + "]" }); }
+    if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: problemText({ message: result.message || "", code: result.code }) }); }
     var rules = rulesOf(result);
     var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), result.message);
     cell.output.appendChild(message);
