@@ -28,7 +28,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import current_app
@@ -41,6 +41,7 @@ from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
+from portal.analysis.notes import localise
 from portal.analysis.policy import SourceInfo
 from portal.analysis.runtime import AnalysisSettings, app_settings
 from portal.analysis.sources import analysis_source
@@ -136,13 +137,17 @@ class Answer:
     measure: str | None
     columns: list[str]
     rows: list[list[Any]]
-    notes: list[str]
+    notes: list[dict[str, Any]]  # `notes.note` objects; `localised()` adds each one's `message`
     suppressed: dict[str, int]
     cells_charged: int
     cells_left: int
     daily_cells: int
     run_id: str
     rules: dict[str, Any] = field(default_factory=dict)
+
+    def localised(self) -> Answer:
+        """The answer with its notes' `message` in the request's language (for the views)."""
+        return replace(self, notes=localise(self.notes))
 
 
 def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSettings, daily_cells: int) -> Choices:

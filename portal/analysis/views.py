@@ -65,7 +65,7 @@ def public_aggregate(slug: str):
     if by or "stat" in request.args:
         try:
             question = public.Question.parse(by, request.args.get("stat", "count"), request.args.get("measure"))
-            answer = public.ask(session, actor, slug, question, settings, daily)
+            answer = public.ask(session, actor, slug, question, settings, daily).localised()
             offered = public.choices(session, actor, slug, settings, daily)
         except PortalError as exc:
             if exc.status >= 500 or exc.code.endswith("not-found"):

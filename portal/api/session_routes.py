@@ -15,6 +15,7 @@ from portal.db import get_session
 from portal.sessions import service
 from portal.sessions.queue import queue_for
 from portal.sessions.schemas import RunView, SessionView
+from portal.sessions.service import localised
 
 MAX_WAIT = 30.0
 
@@ -53,7 +54,7 @@ def budget_headers(response: Response) -> Response:
 
 def list_sessions() -> Response:
     found = service.list_sessions(get_session(), current_actor(), limits())
-    return budget_headers(json_response(tuple(found), tuple[SessionView, ...]))
+    return budget_headers(json_response(tuple(localised(s) for s in found), tuple[SessionView, ...]))
 
 
 def create_session(body: SessionBody, location: str) -> Response:
@@ -65,8 +66,8 @@ def create_session(body: SessionBody, location: str) -> Response:
 
 
 def read_session(session_id: str) -> Response:
-    return budget_headers(json_response(service.get_session(get_session(), current_actor(), session_id, limits()),
-                                        SessionView))
+    return budget_headers(json_response(localised(service.get_session(get_session(), current_actor(), session_id,
+                                                                        limits())), SessionView))
 
 
 def close_session(session_id: str) -> Response:
@@ -94,4 +95,4 @@ def read_run(run_id: str, wait: float) -> Response:
         if fresh is None:
             break
         run = service.run_view(fresh)
-    return budget_headers(json_response(run, RunView))
+    return budget_headers(json_response(localised(run), RunView))

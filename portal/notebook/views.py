@@ -25,7 +25,7 @@ from portal.notebook.export import ExportedCell, ExportedDataset, filename, note
 from portal.notebook.reference import FUNCTIONS, METHODS, completion_words
 from portal.serialise import plain
 from portal.sessions import service as sessions
-from portal.sessions.service import SessionLimits
+from portal.sessions.service import SessionLimits, localised
 
 bp = Blueprint("notebook", __name__, url_prefix="/notebook")
 
@@ -75,7 +75,7 @@ def session_page(session_id: str):
     described = notebook_datasets.describe(db, actor, found.datasets)
     examples = examples_for(found.datasets)
     config = {
-        "session": _without_state(plain(found)),
+        "session": _without_state(plain(localised(found))),
         "api": {"session": url_for("notebook_api.session", session_id=found.id),
                 "runs": url_for("notebook_api.create_run", session_id=found.id),
                 "run": url_for("notebook_api.run", run_id="RUN_ID"), "cells": url_for("notebook.budget", session_id=found.id)},
@@ -157,7 +157,7 @@ def _session_messages() -> dict[str, str]:
         "result:killed": _("stopped"), "result:refused": _("refused"),
         "line": _("line"), "Query": _("Query"), "refused": _("refused"),
         "Variables for the next cells:": _("Variables for the next cells:"),
-        "CPU": _("CPU"), "wall clock": _("wall clock"), "queries released": _("queries released"),
+        "CPU": _("CPU"), "wall clock": _("wall clock"), "spent today": _("spent today"), "queries released": _("queries released"),
         "Disclosure control applied to this cell's results:": _("Disclosure control applied to this cell's results:"),
         "rows": _("rows"), "first": _("first"), "released under the rules": _("released under the rules"),
         "suppressed": _("suppressed"), "Suppressed": _("Suppressed"), "Released": _("Released"),

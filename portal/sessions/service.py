@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
+from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
@@ -216,6 +217,14 @@ def expire_idle(db: Session, *, user_id: int | None = None, now: datetime | None
     changed = db.execute(stmt).rowcount or 0
     db.commit()
     return changed
+
+
+def localised(view: SessionView | RunView) -> SessionView | RunView:
+    """For the views: each run's broker notes with `message` in the request's language added
+    (stored results keep the coded English notes; portal/analysis/notes.py)."""
+    if isinstance(view, RunView):
+        return replace(view, result=localise_result(view.result))
+    return replace(view, runs=tuple(replace(run, result=localise_result(run.result)) for run in view.runs))
 
 
 def run_view(run: SessionRun) -> RunView:

@@ -247,7 +247,7 @@
         t("Query") + " " + refusal.query + " " + t("refused") + " (" + refusal.rule + "): " + refusal.reason));
     });
     (result.epsilon || []).forEach(function (e) {
-      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " — " + e.note));
+      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " " + t("spent today")));
     });
     if (rules.notes.length) { cell.output.appendChild(footnotes(rules)); }
     if (result.variables && result.variables.length) {
@@ -261,9 +261,16 @@
     }
   }
 
+  // A broker note as the page shows it: the message in the page's language (the server adds it
+  // from the note's stable code) and the code; notes stored before they had codes are text.
+  function noteText(note) {
+    if (typeof note === "string") { return note; }
+    return (note.message || note.text || "") + (note.code ? " [" + note.code + "]" : "");
+  }
+
   // The rules that applied to this run's releases from conditional data, numbered once per run.
-  // The broker's first note of every aggregated release is the listing rule (cells under about
-  // min_cell records are not listed, too few contributors give null).
+  // The listing rule (`min-cell`: cells under about min_cell records are not listed, too few
+  // contributors give null) is the one suppressed cells are marked with.
   function rulesOf(result) {
     var notes = [], suppression = null, conditional = false;
     (result.released || []).forEach(function (release) {
@@ -271,8 +278,10 @@
       if (!fromConditional) { return; }
       conditional = true;
       (release.notes || []).forEach(function (note, index) {
-        if (notes.indexOf(note) < 0) { notes.push(note); }
-        if (index === 0 && suppression === null) { suppression = notes.indexOf(note) + 1; }
+        var text = noteText(note);
+        if (notes.indexOf(text) < 0) { notes.push(text); }
+        var listing = typeof note === "string" ? index === 0 : note.code === "min-cell";
+        if (listing && suppression === null) { suppression = notes.indexOf(text) + 1; }
       });
     });
     return { notes: notes, suppression: suppression, conditional: conditional };

@@ -183,3 +183,17 @@ def test_sessions_are_in_the_openapi_document(sessions_app):
     wait = next(p for p in paths["/api/v1/runs/{run_id}"]["get"]["parameters"] if p["name"] == "wait")
     assert wait["schema"]["maximum"] == 30
     assert {"SessionView", "RunView", "Budget"} <= set(document["components"]["schemas"])
+
+
+def test_a_runs_notes_have_codes_and_messages_in_the_callers_language(analyst):
+    me = analyst()
+    grant(me.app, me.email)
+    session_id = me.open(CLINIC)
+    run = me.run(session_id, "show(dataset('clinic-visits-synthetic').group_by('sex').agg(count()))")
+    assert run["result"]["status"] == "ok", run
+    english = me.client.get(f"/api/v1/runs/{run['id']}", headers={**me.headers, "Accept-Language": "en"}).json
+    notes = english["result"]["released"][0]["notes"]
+    assert [n["code"] for n in notes] == ["min-cell", "count-rounding"] and notes[0]["params"] == {"min_cell": 10}
+    assert "fewer than about 10 records" in notes[0]["message"]
+    chinese = me.client.get(f"/api/v1/sessions/{session_id}", headers={**me.headers, "Accept-Language": "zh-CN"}).json
+    assert "少于约 10 条" in chinese["runs"][0]["result"]["released"][0]["notes"][0]["message"]
