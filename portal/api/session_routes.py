@@ -84,6 +84,11 @@ def submit_run(session_id: str, body: RunBody, location: str) -> Response:
     return budget_headers(response)
 
 
+def delete_run(run_id: str) -> Response:
+    service.delete_run(get_session(), current_actor(), run_id)
+    return budget_headers(Response(status=204))
+
+
 def read_run(run_id: str, wait: float) -> Response:
     db, actor = get_session(), current_actor()
     run = service.get_run(db, actor, run_id)

@@ -149,8 +149,9 @@ def _session_messages() -> dict[str, str]:
         "Delete cell": _("Delete cell"), "Code of cell": _("Code of cell"),
         "Python: dataset(\"...\").group_by(...).agg(count()) — Ctrl+Enter runs the cell":
             _("Python: dataset(\"...\").group_by(...).agg(count()) — Ctrl+Enter runs the cell"),
-        "Remove this cell from the notebook? Its run stays in the session's record.":
-            _("Remove this cell from the notebook? Its run stays in the session's record."),
+        "Delete this cell? It leaves the session in every browser and the export; its run stays in the "
+        "stewards' audit log.": _("Delete this cell? It leaves the session in every browser and the export; its run "
+                                  "stays in the stewards' audit log."),
         "queued": _("queued"), "running": _("running"), "not run": _("not run"), "failed": _("failed"),
         "The run failed before it produced a result.": _("The run failed before it produced a result."),
         "result:ok": _("done"), "result:error": _("error"), "result:timeout": _("timed out"),

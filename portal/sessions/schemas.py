@@ -35,6 +35,7 @@ class RunView:
     finished_at: datetime | None
     result: dict[str, Any] | None
     audit_run_id: str | None
+    deleted_at: datetime | None = None  # deleted from the session's cells (still readable by id)
 
 
 @dataclass(frozen=True)

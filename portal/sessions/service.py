@@ -56,6 +56,10 @@ class BudgetExhausted(PortalError):
     status, code, title = 429, "cpu-budget-exhausted", N_("Daily CPU budget used up")
 
 
+class RunPending(Conflict):
+    code, title = "run-pending", N_("Run not finished")
+
+
 class TooManyPendingRuns(PortalError):
     status, code, title = 429, "too-many-pending-runs", N_("Too many runs waiting")
 
@@ -187,6 +191,24 @@ def get_run(db: Session, actor: Actor, run_id: str) -> RunView:
     return run_view(run)
 
 
+def delete_run(db: Session, actor: Actor, run_id: str) -> None:
+    """Delete a finished cell from its session: it leaves the session's cells (the notebook in
+    every browser, the API's session, the `.py` export). Its run stays readable by id, with
+    `deleted_at`, and its audit record stays. Deleting twice is fine.
+
+    Raises: NotFound (`run-not-found`). RunPending (409): still queued or running.
+    """
+    user_id = _person(actor)
+    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
+    if run is None or run.user_id != user_id:
+        raise NotFound("run", run_id[:40])
+    if run.status not in FINISHED:
+        raise RunPending(f"run {run.id} is {run.status}; delete it once it has finished")
+    if run.deleted_at is None:
+        run.deleted_at = utcnow()
+        db.commit()
+
+
 def read_run(db: Session, run_id: str) -> SessionRun | None:
     """A fresh read of a run (ending the session's transaction first, so a commit of another
     process is seen on SQLite too)."""
@@ -230,7 +252,7 @@ def localised(view: SessionView | RunView) -> SessionView | RunView:
 def run_view(run: SessionRun) -> RunView:
     return RunView(id=run.id, session_id=run.session_id, index=run.index, status=run.status, code=run.code,
                    submitted_at=run.submitted_at, started_at=run.started_at, finished_at=run.finished_at,
-                   result=run.result, audit_run_id=run.audit_run_id)
+                   result=run.result, audit_run_id=run.audit_run_id, deleted_at=run.deleted_at)
 
 
 def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
@@ -260,7 +282,8 @@ def _runs_of(db: Session, session_ids: list[str]) -> dict[str, list[SessionRun]]
     runs: dict[str, list[SessionRun]] = {}
     if not session_ids:
         return runs
-    for run in db.scalars(select(SessionRun).where(SessionRun.session_id.in_(session_ids)).order_by(SessionRun.index)):
+    for run in db.scalars(select(SessionRun).where(SessionRun.session_id.in_(session_ids), SessionRun.deleted_at.is_(None))
+                          .order_by(SessionRun.index)):
         runs.setdefault(run.session_id, []).append(run)
     return runs
 

@@ -168,14 +168,25 @@
     saveTimer = setTimeout(saveLayout, 400);
   }
 
+  // A cell that ran is deleted on the server (DELETE /notebook/api/runs/<id>), so every browser
+  // and the .py export leave it out; a draft that never ran lives in this browser only.
   function deleteCell(cell) {
-    if (cell.runId && !window.confirm(t("Remove this cell from the notebook? Its run stays in the session's record."))) { return; }
+    if (cell.busy) { say(t("problem:run-pending")); return; }
+    if (!cell.runId) { removeCell(cell); return; }
+    if (!window.confirm(t("Delete this cell? It leaves the session in every browser and the export; its run stays in the stewards' audit log."))) { return; }
+    api("DELETE", runUrl(cell.runId)).then(function () { removeCell(cell); })
+      .catch(function (error) { say(problemText(error)); });
+  }
+
+  function removeCell(cell) {
     cell.editor.destroy();
     cell.node.remove();
     cells.splice(cells.indexOf(cell), 1);
     saveLayout();
     if (!cells.length) { addCell("", null); }
   }
+
+  function runUrl(runId) { return config.api.run.replace("RUN_ID", encodeURIComponent(runId)); }
 
   function setState(cell, status, text) {
     cell.node.dataset.state = status;
@@ -213,7 +224,7 @@
   function waitFor(cell, run) {
     if (run.status === "done" || run.status === "error") { return Promise.resolve(run); }
     setState(cell, run.status, t(run.status));
-    return api("GET", config.api.run.replace("RUN_ID", encodeURIComponent(run.id)) + "?wait=10")
+    return api("GET", runUrl(run.id) + "?wait=10")
       .then(function (next) { return waitFor(cell, next); });
   }
 
@@ -411,7 +422,8 @@
     var used = {};
     if (layout && layout.length) {
       layout.forEach(function (item) {
-        var cell = addCell(item.code, item.run && runs[item.run] ? item.run : null);
+        if (item.run && !runs[item.run]) { return; }  // deleted, in this browser or another
+        var cell = addCell(item.code, item.run || null);
         if (cell.runId) { used[cell.runId] = true; showStored(cell, runs[cell.runId]); }
       });
     }
