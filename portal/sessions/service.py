@@ -22,15 +22,25 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
+from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
-from portal.db import budget_day_start, seconds_to_next_budget_day
-from portal.errors import N_, Conflict, Invalid, NotFound, PortalError, TooLarge, Unauthorized
+from portal.db import budget_day, budget_day_start, seconds_to_next_budget_day
+from portal.errors import (
+    N_,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PortalError,
+    TooLarge,
+    Unauthorized,
+)
 from portal.sessions import permissions
 from portal.sessions.models import AnalysisSession, SessionRun
-from portal.sessions.schemas import Budget, RunView, SessionView
+from portal.sessions.schemas import Budget, CellBudget, RunView, SessionView
 
 MAX_PENDING_RUNS = 20  # queued or running cells of one session: a notebook's "run all", not a flood
 FINISHED = ("done", "error")
@@ -114,7 +124,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
                              created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
     db.add(record)
     db.commit()
-    return _view(db, record, [], limits)
+    return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets))
 
 
 def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: int = 50) -> list[SessionView]:
@@ -129,9 +139,30 @@ def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: in
 
 
 def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimits) -> SessionView:
-    """Raises: NotFound (`session-not-found`): unknown, or another person's."""
+    """The session with its cells, the person's budget and each grant's cells left today.
+
+    Raises: NotFound (`session-not-found`): unknown, or another person's."""
     found = _own(db, actor, session_id)
-    return _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
+    view = _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
+    return replace(view, cells=cell_budgets(db, actor, found.datasets))
+
+
+def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> tuple[CellBudget, ...]:
+    """Each conditional dataset of `slugs` the actor holds an active grant for: its cells a day
+    and what is left today. A grant revoked or expired meanwhile is simply not listed."""
+    found = []
+    for slug in slugs:
+        try:
+            usable = usable_datasets(db, actor, [slug])[0]
+        except (Forbidden, NotFound):
+            continue
+        if usable.grant_id is None:
+            continue
+        daily = usable.daily_cell_budget or 0
+        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == usable.grant_id,
+                                                            ReleaseLedger.day == budget_day())) or 0
+        found.append(CellBudget(slug, daily, max(0, daily - spent)))
+    return tuple(found)
 
 
 def close_session(db: Session, actor: Actor, session_id: str) -> None:

@@ -197,3 +197,7 @@ def test_a_runs_notes_have_codes_and_messages_in_the_callers_language(analyst):
     assert "fewer than about 10 records" in notes[0]["message"]
     chinese = me.client.get(f"/api/v1/sessions/{session_id}", headers={**me.headers, "Accept-Language": "zh-CN"}).json
     assert "少于约 10 条" in chinese["runs"][0]["result"]["released"][0]["notes"][0]["message"]
+    cells = chinese["cells"]
+    assert [c["dataset"] for c in cells] == [CLINIC] and cells[0]["cells_daily"] == 500
+    assert 0 < cells[0]["cells_left"] < 500, "the run's cells were charged to the grant's day"
+    assert me.get("/api/v1/sessions").json[0]["cells"] is None  # the list leaves them out
