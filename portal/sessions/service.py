@@ -215,11 +215,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
 
 def get_run(db: Session, actor: Actor, run_id: str) -> RunView:
     """Raises: NotFound (`run-not-found`): unknown, or another person's."""
-    user_id = _person(actor)
-    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
-    if run is None or run.user_id != user_id:
-        raise NotFound("run", run_id[:40])
-    return run_view(run)
+    return run_view(_own_run(db, actor, run_id))
 
 
 def delete_run(db: Session, actor: Actor, run_id: str) -> None:
@@ -229,10 +225,7 @@ def delete_run(db: Session, actor: Actor, run_id: str) -> None:
 
     Raises: NotFound (`run-not-found`). RunPending (409): still queued or running.
     """
-    user_id = _person(actor)
-    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
-    if run is None or run.user_id != user_id:
-        raise NotFound("run", run_id[:40])
+    run = _own_run(db, actor, run_id)
     if run.status not in FINISHED:
         raise RunPending(f"run {run.id} is {run.status}; delete it once it has finished")
     if run.deleted_at is None:
@@ -295,6 +288,14 @@ def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
         expire_idle(db, user_id=user_id)
         db.refresh(found)
     return found
+
+
+def _own_run(db: Session, actor: Actor, run_id: str) -> SessionRun:
+    user_id = _person(actor)
+    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
+    if run is None or run.user_id != user_id:
+        raise NotFound("run", run_id[:40])
+    return run
 
 
 def _require_open(found: AnalysisSession) -> None:
