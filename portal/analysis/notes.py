@@ -47,6 +47,34 @@ MECHANISMS: dict[str, str] = {
     "exponential": N_("exponential mechanism, scale in ranks"),
 }
 
+# refusal rule -> what it means, in a sentence the views translate (the broker's `reason` stays
+# beside it: precise, English, sometimes naming the analyst's column)
+REFUSALS: dict[str, str] = {
+    "identifier": N_("a field that identifies people or records is never filtered on, grouped, aggregated or returned"),
+    "rows-not-released": N_("conditional data is released only as aggregates: add group_by(...).agg(...) or count()"),
+    "after-aggregate": N_("after aggregating conditional data only sort and limit may follow"),
+    "sensitive-group": N_("no group key may be computed from a sensitive field"),
+    "sensitive-join": N_("no join on a key computed from a sensitive field"),
+    "sensitive-statistic": N_("this statistic is not released for a sensitive field"),
+    "order-statistic": N_("minima, maxima, medians, quantiles and standard deviations of conditional data are not released"),
+    "sensitive-filter": N_("a sensitive value may be compared only with a round number (two significant figures), or tested for null"),
+    "sensitive-transform": N_("only arithmetic may be applied to a sensitive value"),
+    "out-of-range": N_("the declared bounds allow values too large for this computation"),
+    "division-by-zero": N_("a divisor's declared range contains zero"),
+    "unbounded": N_("a sum or arithmetic needs fields with declared bounds"),
+    "too-many-groups": N_("too many combinations of declared levels: use coarser group keys"),
+    "limit-before-aggregate": N_("no limit before aggregating conditional data"),
+    "one-conditional-source": N_("a query reads one conditional dataset, once"),
+    "conditional-first": N_("the conditional dataset must be the query's main source"),
+    "join-fan-out": N_("joined data must have one row per join key"),
+    "too-many-statistics": N_("at most 10 statistics per aggregation of conditional data"),
+    "grant": N_("this run may not use the dataset"),
+    "no-grant": N_("an approved, unexpired grant is needed for this dataset"),
+    "query-cap": N_("too many queries in one run"),
+    "budget": N_("today's budget of released cells for this grant is spent; it renews at 00:00 UTC"),
+    "epsilon-budget": N_("today's ε budget for this dataset is spent; it renews at 00:00 UTC"),
+}
+
 
 def note(code: str, **params: Any) -> dict[str, Any]:
     """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
@@ -69,12 +97,24 @@ def localise(notes: Iterable[Any], translate=None) -> list[Any]:
 
 
 def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, Any] | None:
-    """A run's result with every released query's notes localised (the sessions' API and pages)."""
-    if not result or not result.get("released"):
+    """A run's result with every released query's notes localised, and each refusal of a known
+    rule with `message` in the request's language (the sessions' API and pages)."""
+    if not result or not (result.get("released") or result.get("refused")):
         return result
-    released = [{**r, "notes": localise(r.get("notes") or (), translate)} if isinstance(r, dict) else r
-                for r in result["released"]]
-    return {**result, "released": released}
+    out = dict(result)
+    if result.get("released"):
+        out["released"] = [{**r, "notes": localise(r.get("notes") or (), translate)} if isinstance(r, dict) else r
+                           for r in result["released"]]
+    if result.get("refused"):
+        out["refused"] = [{**r, "message": _translated(translate, REFUSALS[r["rule"]])}
+                          if isinstance(r, dict) and r.get("rule") in REFUSALS else r for r in result["refused"]]
+    return out
+
+
+def _translated(translate, msgid: str) -> str:
+    if translate is None:
+        from flask_babel import gettext as translate  # noqa: PLC0415
+    return translate(msgid)
 
 
 def _fill(template: str, params: dict[str, Any], translate) -> str:

@@ -255,7 +255,8 @@
     });
     (result.refused || []).forEach(function (refusal) {
       cell.output.appendChild(el("p", "nb-refused",
-        t("Query") + " " + refusal.query + " " + t("refused") + " (" + refusal.rule + "): " + refusal.reason));
+        t("Query") + " " + refusal.query + " " + t("refused") + " (" + refusal.rule + "): " +
+        (refusal.message ? refusal.message + " — " : "") + refusal.reason));
     });
     (result.epsilon || []).forEach(function (e) {
       cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " " + t("spent today")));

@@ -52,3 +52,17 @@ def test_notes_stored_as_text_pass_unchanged():
     assert notes.localise(["first 10,000 rows only"], lambda s: s) == ["first 10,000 rows only"]
     assert notes.localise_result({"released": [{"notes": ["x"]}]}, lambda s: s) == {"released": [{"notes": ["x"]}]}
     assert notes.localise_result(None) is None
+
+
+def test_refusals_of_known_rules_get_a_message_in_the_readers_language(chinese):
+    result = {"released": [], "refused": [
+        {"query": 1, "rule": "rows-not-released", "reason": "conditional data is released only as aggregates"},
+        {"query": 2, "rule": "plan", "reason": "a malformed plan"}]}
+    shown = notes.localise_result(result, chinese)["refused"]
+    assert shown[0]["message"].startswith("有条件开放数据只以汇总结果发布") and shown[0]["reason"] == result["refused"][0]["reason"]
+    assert "message" not in shown[1]
+
+
+@pytest.mark.parametrize("rule", sorted(notes.REFUSALS))
+def test_every_refusal_rule_has_chinese(rule, chinese):
+    assert chinese(notes.REFUSALS[rule]) != notes.REFUSALS[rule]
