@@ -241,7 +241,7 @@
     setState(cell, ok ? "done" : "error", run.status === "error" ? t("not run") : t("result:" + result.status));
     if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: problemText({ message: result.message || "", code: result.code }) }); }
     var rules = rulesOf(result);
-    var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), result.message);
+    var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), t(result.message));
     cell.output.appendChild(message);
     if (result.error) {
       var where = result.error.line ? " (" + t("line") + " " + result.error.line + ")" : "";
