@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
@@ -29,6 +29,29 @@ NAMING = {
 def utcnow() -> datetime:
     """Naive UTC, as every timestamp column stores it (the default of `created_at` columns)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+# One clock for every daily budget (docs/sessions.md, "Limits and budget"): the UTC calendar day.
+# The cell ledger, the ε ledger, the public aggregates' cells and the sessions' CPU seconds all
+# count in it and renew at 00:00 UTC, whatever the server's local time zone (`date.today()` would
+# be local, so two budgets could renew hours apart). These read `utcnow` from this module at call
+# time, so a test can move the clock for all of them at once.
+
+
+def budget_day(now: datetime | None = None) -> date:
+    """The day a spending at `now` (default: now) counts in."""
+    return (now or utcnow()).date()
+
+
+def budget_day_start(now: datetime | None = None) -> datetime:
+    """00:00 UTC of the budget day of `now`, naive like the timestamp columns."""
+    return datetime.combine(budget_day(now), time.min)
+
+
+def seconds_to_next_budget_day(now: datetime | None = None) -> int:
+    """Whole seconds until the budgets renew (for Retry-After), at least 1."""
+    now = now or utcnow()
+    return int((budget_day_start(now) + timedelta(days=1) - now).total_seconds()) + 1
 
 
 class Base(DeclarativeBase):

@@ -123,7 +123,13 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
-    """The visitor's chosen locale (session), else the configured default (zh_CN)."""
+    """The visitor's chosen locale (session), else the configured default (zh_CN). API v1 reads
+    no cookie: there the request's Accept-Language chooses (zh or en), else the default."""
+    if request.path.startswith("/api/v1/"):
+        asked = request.accept_languages.best_match(("zh-CN", "zh", "en"))
+        if asked:
+            return "en" if asked == "en" else "zh_CN"
+        return current_app.config["DEFAULT_LOCALE"]
     chosen = session.get("locale")
     if chosen in LOCALES:
         return chosen

@@ -114,8 +114,8 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
         Grant.expires_at > now, or_(Grant.version.is_(None), Grant.version == current))
         .order_by(Grant.expires_at.desc()))
     if actor.user_id is None or grant is None:
-        raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed",
-                        code="no-grant", type_url="https://kaifang.example/problems/conditional-access")
+        raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed (none, or it was "
+                        "revoked or has expired); apply, or renew your application", code="no-grant")
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
                          grant.disclosure_mode, grant.daily_epsilon,
                          tuple(grant.columns) if grant.columns is not None else None,

@@ -44,6 +44,7 @@ from portal.analysis.disclosure import (
     listed,
     release_rows,
 )
+from portal.analysis.notes import note
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
 from portal.analysis.private_queries import PrivateAnswers
 from portal.analysis.shaping import candidate_cells, sort_and_limit, split_plan
@@ -190,7 +191,7 @@ class Broker:
         if verdict.conditional:
             return self._aggregate(plan, verdict, tables)
         result = store.run_plan(plan, tables, max_rows=OPEN_ROWS_CAP)
-        notes = [f"first {OPEN_ROWS_CAP:,} rows only"] if result.truncated else []
+        notes = [note("rows-cap", rows=OPEN_ROWS_CAP)] if result.truncated else []
         return self._ok(result.columns, [list(r) for r in result.rows], notes)
 
     def _count(self, plan: dict[str, Any], verdict: Verdict, tables: dict) -> dict[str, Any]:
@@ -283,7 +284,7 @@ class Broker:
             if cell.records > 0 and not any(memory is known for known in self.registry.cells):
                 self.registry.remember(memory)
 
-    def _ok(self, columns, rows: list[list[Any]], notes: list[str]) -> dict[str, Any]:
+    def _ok(self, columns, rows: list[list[Any]], notes: list[dict[str, Any]]) -> dict[str, Any]:
         self.tally.cells_released += sum(1 for row in rows for value in row if value is not None)
         body = {"status": "ok", "columns": [{"name": c.name, "type": c.type} for c in columns],
                 "rows": plain(rows)}

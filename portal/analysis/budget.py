@@ -28,6 +28,7 @@ from portal.access.models import Grant
 from portal.analysis.lineage import Refusal
 from portal.analysis.models import ReleaseLedger
 from portal.catalog.models import utcnow
+from portal.db import budget_day
 
 SLACK = 1e-9  # floating-point sums of ε (0.1 ten times) may pass 1.0 by a rounding error
 
@@ -55,7 +56,7 @@ class LedgerBudget(CellBudget):
 
     def __init__(self, engine: Engine, daily: dict[int, int], *, day: date | None = None):
         super().__init__()
-        self.engine, self.daily, self.day = engine, dict(daily), day or date.today()
+        self.engine, self.daily, self.day = engine, dict(daily), day or budget_day()
 
     def left(self, grant: int) -> int:
         with self.engine.connect() as connection:

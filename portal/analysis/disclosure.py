@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from portal.analysis.notes import note
 from portal.catalog.disclosure_settings import Rules
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
@@ -84,7 +85,7 @@ class Released:
     rows: list[list[Any]]
     suppressed_groups: int
     suppressed_cells: int
-    notes: tuple[str, ...]
+    notes: tuple[dict[str, Any], ...]  # `notes.note` objects: a stable code, public params, English text
     memory: tuple[dict[str, Any], ...] = ()  # per listed row: the base-level values released
 
     @property
@@ -257,15 +258,14 @@ def release_rows(rows: list[tuple], cells: list[CellInput], aggregations: list[A
     return Released(out, hidden_groups, hidden_cells, notes(aggregations, rules), tuple(memory))
 
 
-def notes(aggregations: list[Aggregation], rules: Rules) -> tuple[str, ...]:
+def notes(aggregations: list[Aggregation], rules: Rules) -> tuple[dict[str, Any], ...]:
     """What disclosure control did, as a function of the plan and the rules only: how many cells
-    were suppressed is itself a count of small cells, and is never said."""
-    found = [f"cells with fewer than about {rules.min_cell} records (decided on a perturbed count) are not "
-             "listed, and a value with too few contributors is null: a suppressed cell looks like an empty one"]
+    were suppressed is itself a count of small cells, and is never said. The listing rule
+    (`min-cell`) is always first: the notebook marks suppressed cells with it."""
+    found = [note("min-cell", min_cell=rules.min_cell)]
     if any(a.func in COUNT_LIKE for a in aggregations):
-        found.append(f"counts perturbed (cell key) and rounded to base {rules.rounding_base}")
+        found.append(note("count-rounding", rounding_base=rules.rounding_base))
     if any(a.func in MAGNITUDES | {"std"} for a in aggregations):
-        found.append(f"sums and means of sensitive values with consistent noise (at least +-{rules.magnitude_noise:.0%}, "
-                     f"more when one or two records dominate), {rules.significant_figures} significant figures; "
-                     "sums of other values with a count's noise")
+        found.append(note("magnitude-noise", percent=round(rules.magnitude_noise * 100),
+                          figures=rules.significant_figures))
     return tuple(found)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.analysis.budget import Charge, charge
 from portal.analysis.models import EpsilonLedger
+from portal.db import budget_day
 
 PRECISION = 9  # ε is kept to 1e-9 so that ten spends of 0.1 make exactly 1.0
 
@@ -56,7 +57,7 @@ def spent_today(session: Session, grant_ids: Iterable[int], *, day: date | None 
     if not ids:
         return {}
     rows = session.execute(select(EpsilonLedger.grant_id, EpsilonLedger.epsilon).where(
-        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or date.today())))
+        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or budget_day())))
     found = {grant_id: float(epsilon) for grant_id, epsilon in rows}
     return {grant_id: found.get(grant_id, 0.0) for grant_id in ids}
 
@@ -68,7 +69,7 @@ class LedgerEpsilon(EpsilonBudget):
     share one budget instead of each starting from what the ledger said when it began."""
 
     engine: Engine | None = None
-    day: date = field(default_factory=date.today)
+    day: date = field(default_factory=budget_day)
 
     def spend(self, grant_id: int, epsilon: float) -> bool:
         epsilon = round(epsilon, PRECISION)

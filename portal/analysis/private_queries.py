@@ -30,6 +30,7 @@ from typing import Any
 from portal import store
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
+from portal.analysis.notes import note
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
 from portal.analysis.private_cells import Cell, level_text, level_value, read_cells
 from portal.store import output_name
@@ -89,8 +90,9 @@ class PrivateAnswers:
         if not self.budget.spend(source.grant_id, source.epsilon_per_query):
             raise Refusal("epsilon-budget", f"today's ε budget for {slug} is spent "
                                             f"({self.budget.summary(source.grant_id)}); try tomorrow")
-        spent = (f"ε {source.epsilon_per_query:g} spent on this query, refused or not; "
-                 f"{self.budget.summary(source.grant_id)}")
+        spent = note("epsilon-spent", epsilon=f"{source.epsilon_per_query:g}",
+                     spent=f"{self.budget.spent_today(source.grant_id):g}",
+                     daily=f"{self.budget.daily.get(source.grant_id, 0.0):g}")
         try:
             infos = {s: replace(i, sensitive=frozenset(), private_statistics=True) if s in self.private else i for s, i in infos.items()}
             verdict = check_plan(plan, infos)
@@ -98,9 +100,9 @@ class PrivateAnswers:
             check_fan_out(plan, used)
             body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns})
         except Refusal as exc:
-            raise Refusal(exc.rule, f"{exc.reason} ({spent})") from None
+            raise Refusal(exc.rule, f"{exc.reason} ({spent['text']})") from None
         except store.QueryError as exc:
-            raise Refusal(exc.code, f"{exc.message} ({spent})") from None
+            raise Refusal(exc.code, f"{exc.message} ({spent['text']})") from None
         body["notes"] = [*body.get("notes", []), spent]
         return body
 
@@ -139,7 +141,7 @@ def _count(plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[st
     records, _ = store.count_plan(plan, tables)
     noisy = privacy.release_count(records, source.epsilon_per_query)
     return {"status": "ok", "count": noisy.value, "notes": [
-        f"count with discrete Laplace noise (scale {noisy.scale:.3g}); 95 % interval {noisy.low:g} to {noisy.high:g}"]}
+        note("dp-count", scale=f"{noisy.scale:.3g}", low=f"{noisy.low:g}", high=f"{noisy.high:g}")]}
 
 
 def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],
@@ -258,17 +260,14 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
     return rows
 
 
-def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[str]:
-    notes = [f"ε-budget mode (differential privacy): ε {epsilon:g} per statistic "
-             "(a mean spends half on its sum and half on its count); every combination of declared levels is "
-             "listed, empty ones too, and records with other key values are left out"]
+def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[dict[str, Any]]:
+    notes = [note("dp-mode", epsilon=f"{epsilon:g}")]
     for position, stat in enumerate(statistics):
         scales = [row[width + position][1].scale for row in rows]
         if not scales:
             continue
         scale = f"{min(scales):.3g}" if min(scales) == max(scales) else f"{min(scales):.3g} to {max(scales):.3g}"
-        kind = {"count": "discrete Laplace", "quantile": "exponential mechanism, scale in ranks",
-                "median": "exponential mechanism, scale in ranks"}.get(stat.func, "Laplace")
-        interval = f"; 95 % interval in {stat.name}_low/{stat.name}_high" if stat.func in WITH_INTERVAL else ""
-        notes.append(f"{stat.name}: {kind} noise, scale {scale}{interval}")
+        kind = {"count": "discrete-laplace", "quantile": "exponential", "median": "exponential"}.get(stat.func, "laplace")
+        code = "dp-statistic-interval" if stat.func in WITH_INTERVAL else "dp-statistic"
+        notes.append(note(code, name=stat.name, mechanism=kind, scale=scale))
     return notes

@@ -28,8 +28,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from dataclasses import dataclass, field, replace
 from time import monotonic
 from typing import Any
 
@@ -43,6 +42,7 @@ from portal.analysis.broker import Broker, GrantedSource, pad
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.keys import MissingKey
 from portal.analysis.models import AnalysisRun
+from portal.analysis.notes import localise
 from portal.analysis.policy import SourceInfo
 from portal.analysis.runtime import AnalysisSettings, app_settings
 from portal.analysis.sources import analysis_source
@@ -50,6 +50,7 @@ from portal.auth import Actor
 from portal.catalog.disclosure_settings import PrivacySettings
 from portal.catalog.models import utcnow
 from portal.catalog.service import get_dataset
+from portal.db import budget_day_start, seconds_to_next_budget_day
 from portal.errors import BadRequest, Forbidden, PortalError
 
 PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
@@ -142,13 +143,17 @@ class Answer:
     measure: str | None
     columns: list[str]
     rows: list[list[Any]]
-    notes: list[str]
+    notes: list[dict[str, Any]]  # `notes.note` objects; `localised()` adds each one's `message`
     suppressed: dict[str, int]
     cells_charged: int
     cells_left: int
     daily_cells: int
     run_id: str
     rules: dict[str, Any] = field(default_factory=dict)
+
+    def localised(self) -> Answer:
+        """The answer with its notes' `message` in the request's language (for the views)."""
+        return replace(self, notes=localise(self.notes))
 
 
 def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSettings, daily_cells: int) -> Choices:
@@ -216,8 +221,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     if status != "ok":
         rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
         if rule == "budget":
-            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent; try tomorrow, "
-                              "or apply for access to analyse it")
+            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent until 00:00 UTC; "
+                              "try then, or apply for access to analyse it",
+                              headers={"Retry-After": str(seconds_to_next_budget_day())})
         raise Refused(rule, reason, run_id=record.run_id)
     tally = broker.tally
     rows = _grid(answer["rows"], [source.levels[name] for name in question.by], len(answer["columns"]))
@@ -293,17 +299,13 @@ def _describe(slug: str, question: Question) -> str:
     return f"# public aggregate\ndataset({slug!r}).group_by({keys}).agg({agg}).collect()\n"
 
 
-def _day_start() -> datetime:
-    return datetime.combine(datetime.now(UTC).date(), time.min)
-
-
 def _today(session: Session, slug: str) -> tuple[int, set[tuple[int, tuple]]]:
     """Cells charged to the public for `slug` since 00:00 UTC, from the audit log, and the
     questions (version, canonical form) answered for it meanwhile (not refused ones: a question
     refused for the budget was never answered). Only charged runs are read, at most one per cell
     of the budget (free repeats are not read: the first answer of a question was charged)."""
     rows = session.execute(select(AnalysisRun.grants, AnalysisRun.cells_charged, AnalysisRun.status).where(
-        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= _day_start(),
+        AnalysisRun.user_email == PUBLIC_EMAIL, AnalysisRun.user_id.is_(None), AnalysisRun.started_at >= budget_day_start(),
         AnalysisRun.cells_charged > 0))
     spent, asked = 0, set()
     for grants, cells, status in rows:

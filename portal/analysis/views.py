@@ -65,12 +65,12 @@ def public_aggregate(slug: str):
     if by or "stat" in request.args:
         try:
             question = public.Question.parse(by, request.args.get("stat", "count"), request.args.get("measure"))
-            answer = public.ask(session, actor, slug, question, settings, daily)
-            offered = public.choices(session, actor, slug, settings, daily)
+            answer = public.ask(session, actor, slug, question, settings, daily).localised()
         except PortalError as exc:
             if exc.status >= 500 or exc.code.endswith("not-found"):
                 raise
             problem, status = exc, exc.status
+        offered = public.choices(session, actor, slug, settings, daily)  # a refusal is charged too
     return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
                            problem=problem, args=request.args), status
 

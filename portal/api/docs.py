@@ -41,6 +41,7 @@ EXAMPLES = {
     "close_analysis_session": "/api/v1/sessions/SESSION_ID",
     "create_session_run": "/api/v1/sessions/SESSION_ID/runs",
     "session_run": "/api/v1/runs/RUN_ID?wait=30",
+    "delete_session_run": "/api/v1/runs/RUN_ID",
 }
 # JSON bodies of the example calls of POST endpoints.
 BODIES = {

@@ -66,3 +66,8 @@ def create_run(session_id: str):
 @bp.get("/runs/<run_id>")
 def run(run_id: str):
     return routes.read_run(run_id, _wait())
+
+
+@bp.delete("/runs/<run_id>")
+def delete_run(run_id: str):
+    return routes.delete_run(run_id)

@@ -36,10 +36,11 @@ def public_aggregate_api(slug: str, params: PublicAggregateQuery):
     `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`,
     `bad-stat`, `measure-required`, `measure-not-allowed`; `403 public-aggregate-closed`, `public-aggregates-off`,
     `public-aggregate-open`, `public-aggregate-dp`; `public-aggregates-unavailable`; `404`; `400 refused-<rule>`;
-    `429 public-budget-spent`.
+    `429 public-budget-spent`. Each of `notes` has a stable `code` (docs/disclosure.md, "Notes"),
+    its `params`, the English `text` and `message` in the request's language (Accept-Language).
     """
     question = public.Question.parse(params.by, params.stat, params.measure)
     get_dataset(get_session(), current_actor(), slug)  # an unknown dataset is a 404 on any instance
     settings, daily = settings_and_budget()
-    answer = public.ask(get_session(), current_actor(), slug, question, settings, daily)
+    answer = public.ask(get_session(), current_actor(), slug, question, settings, daily).localised()
     return json_response(answer, public.Answer)

@@ -16,6 +16,7 @@ from portal.errors import N_
 from portal.sessions import service
 from portal.sessions.queue import queue_for
 from portal.sessions.schemas import RunView, SessionView
+from portal.sessions.service import localised
 
 MAX_WAIT = 30.0
 
@@ -54,7 +55,7 @@ def budget_headers(response: Response) -> Response:
 
 def list_sessions() -> Response:
     found = service.list_sessions(get_session(), current_actor(), limits())
-    return budget_headers(json_response(tuple(found), tuple[SessionView, ...]))
+    return budget_headers(json_response(tuple(localised(s) for s in found), tuple[SessionView, ...]))
 
 
 def create_session(body: SessionBody, location: str) -> Response:
@@ -66,8 +67,8 @@ def create_session(body: SessionBody, location: str) -> Response:
 
 
 def read_session(session_id: str) -> Response:
-    return budget_headers(json_response(service.get_session(get_session(), current_actor(), session_id, limits()),
-                                        SessionView))
+    return budget_headers(json_response(localised(service.get_session(get_session(), current_actor(), session_id,
+                                                                        limits())), SessionView))
 
 
 def close_session(session_id: str) -> Response:
@@ -84,6 +85,11 @@ def submit_run(session_id: str, body: RunBody, location: str) -> Response:
     return budget_headers(response)
 
 
+def delete_run(run_id: str) -> Response:
+    service.delete_run(get_session(), current_actor(), run_id)
+    return budget_headers(Response(status=204))
+
+
 def read_run(run_id: str, wait: float) -> Response:
     db, actor = get_session(), current_actor()
     run = service.get_run(db, actor, run_id)
@@ -95,4 +101,4 @@ def read_run(run_id: str, wait: float) -> Response:
         if fresh is None:
             break
         run = service.run_view(fresh)
-    return budget_headers(json_response(run, RunView))
+    return budget_headers(json_response(localised(run), RunView))

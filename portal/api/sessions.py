@@ -69,3 +69,14 @@ def session_run(run_id: str, params: RunQuery):
     `no-grant` after a grant was revoked). `audit_run_id` names the stewards' audit record.
     """
     return routes.read_run(run_id, params.wait)
+
+
+@endpoint("/runs/<run_id>", tag="sessions", scope=SCOPE, auth="key", method="delete", response=None, media=(),
+          status=204)
+def delete_session_run(run_id: str):
+    """Delete a finished cell from its session (the notebook, the session, the `.py` export).
+
+    The session's variables are not rolled back, and the run stays readable by id (with
+    `deleted_at`) and in the stewards' audit. A cell still queued or running is a 409 (`run-pending`).
+    """
+    return routes.delete_run(run_id)

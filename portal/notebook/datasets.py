@@ -8,7 +8,7 @@ public metadata only, cut to the grant's columns: names, types, descriptions, de
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis.disclosure import Rules
-from portal.analysis.models import ReleaseLedger
 from portal.auth import Actor
 from portal.catalog.models import Dataset
 from portal.catalog.queries import visible_datasets
 from portal.errors import Forbidden, NotFound
 from portal.filters import localized
+from portal.sessions.service import cell_budgets
 
 
 def startable(session: Session, actor: Actor) -> list[dict[str, Any]]:
@@ -92,17 +92,12 @@ def declared_levels(datasets: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """What is left today of each conditional grant's cell budget (the ledger `submit_run` charges,
     on the same calendar day), and the query cap of one run (the strictest of the datasets)."""
-    grants, caps = [], []
+    caps = []
     datasets = {d.slug: d for d in session.scalars(select(Dataset).where(Dataset.slug.in_(list(slugs))))}
     for slug in slugs:
         usable = _usable(session, actor, slug)
         if usable is None or slug not in datasets:
             continue
         caps.append(Rules.with_overrides(datasets[slug].disclosure).queries_per_run)
-        if usable.grant_id is None:
-            continue
-        daily = usable.daily_cell_budget or 0
-        spent = session.scalar(select(ReleaseLedger.cells).where(
-            ReleaseLedger.grant_id == usable.grant_id, ReleaseLedger.day == date.today())) or 0
-        grants.append({"dataset": slug, "cells_daily": daily, "cells_left": max(0, daily - spent)})
+    grants = [asdict(c) for c in cell_budgets(session, actor, slugs)]
     return {"grants": grants, "queries_per_run": min(caps) if caps else None}

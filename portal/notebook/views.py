@@ -25,7 +25,7 @@ from portal.notebook.export import ExportedCell, ExportedDataset, filename, note
 from portal.notebook.reference import FUNCTIONS, METHODS, completion_words
 from portal.serialise import plain
 from portal.sessions import service as sessions
-from portal.sessions.service import SessionLimits
+from portal.sessions.service import SessionLimits, localised
 
 bp = Blueprint("notebook", __name__, url_prefix="/notebook")
 
@@ -75,7 +75,7 @@ def session_page(session_id: str):
     described = notebook_datasets.describe(db, actor, found.datasets)
     examples = examples_for(found.datasets)
     config = {
-        "session": _without_state(plain(found)),
+        "session": _without_state(plain(localised(found))),
         "api": {"session": url_for("notebook_api.session", session_id=found.id),
                 "runs": url_for("notebook_api.create_run", session_id=found.id),
                 "run": url_for("notebook_api.run", run_id="RUN_ID"), "cells": url_for("notebook.budget", session_id=found.id)},
@@ -149,15 +149,17 @@ def _session_messages() -> dict[str, str]:
         "Delete cell": _("Delete cell"), "Code of cell": _("Code of cell"),
         "Python: dataset(\"...\").group_by(...).agg(count()) — Ctrl+Enter runs the cell":
             _("Python: dataset(\"...\").group_by(...).agg(count()) — Ctrl+Enter runs the cell"),
-        "Remove this cell from the notebook? Its run stays in the session's record.":
-            _("Remove this cell from the notebook? Its run stays in the session's record."),
+        "Delete this cell? It leaves the session in every browser and the export; its run stays in the "
+        "stewards' audit log.": _("Delete this cell? It leaves the session in every browser and the export; its run "
+                                  "stays in the stewards' audit log."),
         "queued": _("queued"), "running": _("running"), "not run": _("not run"), "failed": _("failed"),
         "The run failed before it produced a result.": _("The run failed before it produced a result."),
         "result:ok": _("done"), "result:error": _("error"), "result:timeout": _("timed out"),
         "result:killed": _("stopped"), "result:refused": _("refused"),
         "line": _("line"), "Query": _("Query"), "refused": _("refused"),
         "Variables for the next cells:": _("Variables for the next cells:"),
-        "CPU": _("CPU"), "wall clock": _("wall clock"), "queries released": _("queries released"),
+        "CPU": _("CPU"), "wall clock": _("wall clock"), "spent today": _("spent today"),
+        "run finished": _("run finished"),  # the sandbox's message of a run that went well "queries released": _("queries released"),
         "Disclosure control applied to this cell's results:": _("Disclosure control applied to this cell's results:"),
         "rows": _("rows"), "first": _("first"), "released under the rules": _("released under the rules"),
         "suppressed": _("suppressed"), "Suppressed": _("Suppressed"), "Released": _("Released"),
@@ -167,5 +169,27 @@ def _session_messages() -> dict[str, str]:
         "The chart could not be drawn": _("The chart could not be drawn"),
         "Close this session? Its cells stay saved and can be exported, but no more runs.":
             _("Close this session? Its cells stay saved and can be exported, but no more runs."),
+        **_problem_messages(),
     }
     return texts
+
+
+def _problem_messages() -> dict[str, str]:
+    """What the page says, in its language, when the sessions service refuses a cell (a problem's
+    `code`, or a run's `result.code` when it could not run); the English detail follows it."""
+    return {
+        "problem:no-grant": _("Your grant for this dataset was revoked or has expired: no more cells run in this "
+                              "session. Renew or apply again from your applications page."),
+        "problem:closed-dataset": _("This dataset is closed: it is never analysed."),
+        "problem:session-expired": _("This session expired after being idle; its cells are saved. Open a new "
+                                     "session to run them again."),
+        "problem:session-closed": _("This session is closed; its cells are saved. Open a new session to run more."),
+        "problem:code-too-large": _("This cell is too large; split it into several cells (variables carry over)."),
+        "problem:cpu-budget-exhausted": _("Today's CPU seconds are used up; they renew at 00:00 UTC."),
+        "problem:too-many-pending-runs": _("Too many cells of this session are waiting; wait for them to finish."),
+        "problem:too-many-sessions": _("You have as many open sessions as allowed; close one first."),
+        "problem:run-pending": _("This cell is still running; delete it once it has finished."),
+        "problem:account-inactive": _("Your account is no longer active."),
+        "problem:sandbox-failed": _("The sandbox failed to run this cell."),
+        "problem:worker-lost": _("The worker running this cell stopped; run it again."),
+    }

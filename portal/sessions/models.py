@@ -56,3 +56,6 @@ class SessionRun(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     audit_run_id: Mapped[str | None] = mapped_column(String(40))
     cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Deleted from the notebook by its owner: no longer one of the session's cells (page, API,
+    # export), in every browser. The run itself and its audit record stay.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)

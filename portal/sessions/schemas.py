@@ -20,6 +20,16 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class CellBudget:
+    """A conditional grant's released cells a day, and what is left of them today (UTC): the
+    ledger every run charges (docs/disclosure.md, "daily budget")."""
+
+    dataset: str
+    cells_daily: int
+    cells_left: int
+
+
+@dataclass(frozen=True)
 class RunView:
     """One cell: `status` is queued → running → done (the sandbox answered; `result.status` says
     how the code went) or error (it could not run: grant gone, budget used up, sandbox failure;
@@ -35,6 +45,7 @@ class RunView:
     finished_at: datetime | None
     result: dict[str, Any] | None
     audit_run_id: str | None
+    deleted_at: datetime | None = None  # deleted from the session's cells (still readable by id)
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class SessionView:
     expires_at: datetime
     runs: tuple[RunView, ...]
     budget: Budget
+    # per conditional dataset under an active grant; null in the list of sessions (read one session)
+    cells: tuple[CellBudget, ...] | None = None
 
 
 @dataclass(frozen=True)

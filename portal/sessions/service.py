@@ -14,21 +14,33 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
+from portal.analysis.models import ReleaseLedger
+from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
-from portal.errors import N_, Conflict, Invalid, NotFound, PortalError, TooLarge, Unauthorized
+from portal.db import budget_day, budget_day_start, seconds_to_next_budget_day
+from portal.errors import (
+    N_,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PortalError,
+    TooLarge,
+    Unauthorized,
+)
 from portal.sessions import permissions
 from portal.sessions.models import AnalysisSession, SessionRun
-from portal.sessions.schemas import Budget, RunView, SessionView
+from portal.sessions.schemas import Budget, CellBudget, RunView, SessionView
 
 MAX_PENDING_RUNS = 20  # queued or running cells of one session: a notebook's "run all", not a flood
 FINISHED = ("done", "error")
@@ -52,6 +64,10 @@ class CodeTooLarge(TooLarge):
 
 class BudgetExhausted(PortalError):
     status, code, title = 429, "cpu-budget-exhausted", N_("Daily CPU budget used up")
+
+
+class RunPending(Conflict):
+    code, title = "run-pending", N_("Run not finished")
 
 
 class TooManyPendingRuns(PortalError):
@@ -108,7 +124,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
                              created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
     db.add(record)
     db.commit()
-    return _view(db, record, [], limits)
+    return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets))
 
 
 def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: int = 50) -> list[SessionView]:
@@ -123,9 +139,30 @@ def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: in
 
 
 def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimits) -> SessionView:
-    """Raises: NotFound (`session-not-found`): unknown, or another person's."""
+    """The session with its cells, the person's budget and each grant's cells left today.
+
+    Raises: NotFound (`session-not-found`): unknown, or another person's."""
     found = _own(db, actor, session_id)
-    return _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
+    view = _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
+    return replace(view, cells=cell_budgets(db, actor, found.datasets))
+
+
+def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> tuple[CellBudget, ...]:
+    """Each conditional dataset of `slugs` the actor holds an active grant for: its cells a day
+    and what is left today. A grant revoked or expired meanwhile is simply not listed."""
+    found = []
+    for slug in slugs:
+        try:
+            usable = usable_datasets(db, actor, [slug])[0]
+        except (Forbidden, NotFound):
+            continue
+        if usable.grant_id is None:
+            continue
+        daily = usable.daily_cell_budget or 0
+        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == usable.grant_id,
+                                                            ReleaseLedger.day == budget_day())) or 0
+        found.append(CellBudget(slug, daily, max(0, daily - spent)))
+    return tuple(found)
 
 
 def close_session(db: Session, actor: Actor, session_id: str) -> None:
@@ -145,6 +182,9 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
 
     Raises:
         NotFound: no such session of the actor. SessionExpired (404), SessionClosed (409).
+        Forbidden (403 `no-grant`, `closed-dataset`): a grant of the session was revoked or
+            expired, or a dataset was closed, since the session opened — the very next cell is
+            refused here, before it is queued (the worker checks again when it runs).
         CodeTooLarge (413). BudgetExhausted (429): no CPU seconds left today.
         TooManyPendingRuns (429): MAX_PENDING_RUNS cells of the session are waiting already.
     """
@@ -153,10 +193,11 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     size = len(code.encode("utf-8", "surrogatepass"))
     if size > limits.max_code_bytes:
         raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
+    usable_datasets(db, actor, list(found.datasets))
     budget = budget_of(db, found.user_id, limits)
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
-                              headers={"Retry-After": str(seconds_to_midnight())})
+                              headers={"Retry-After": str(seconds_to_next_budget_day())})
     pending = db.scalar(select(func.count()).select_from(SessionRun).where(
         SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
     if pending >= MAX_PENDING_RUNS:
@@ -174,11 +215,22 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
 
 def get_run(db: Session, actor: Actor, run_id: str) -> RunView:
     """Raises: NotFound (`run-not-found`): unknown, or another person's."""
-    user_id = _person(actor)
-    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
-    if run is None or run.user_id != user_id:
-        raise NotFound("run", run_id[:40])
-    return run_view(run)
+    return run_view(_own_run(db, actor, run_id))
+
+
+def delete_run(db: Session, actor: Actor, run_id: str) -> None:
+    """Delete a finished cell from its session: it leaves the session's cells (the notebook in
+    every browser, the API's session, the `.py` export). Its run stays readable by id, with
+    `deleted_at`, and its audit record stays. Deleting twice is fine.
+
+    Raises: NotFound (`run-not-found`). RunPending (409): still queued or running.
+    """
+    run = _own_run(db, actor, run_id)
+    if run.status not in FINISHED:
+        raise RunPending(f"run {run.id} is {run.status}; delete it once it has finished")
+    if run.deleted_at is None:
+        run.deleted_at = utcnow()
+        db.commit()
 
 
 def read_run(db: Session, run_id: str) -> SessionRun | None:
@@ -190,7 +242,7 @@ def read_run(db: Session, run_id: str) -> SessionRun | None:
 
 def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
     used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
-        SessionRun.user_id == user_id, SessionRun.finished_at >= start_of_day())) or 0.0
+        SessionRun.user_id == user_id, SessionRun.finished_at >= budget_day_start())) or 0.0
     used = round(float(used), 3)
     return Budget(sessions_open=_open_count(db, user_id), sessions_max=limits.max_concurrent,
                   cpu_seconds_used_today=used, cpu_seconds_daily=limits.cpu_seconds_daily,
@@ -213,20 +265,18 @@ def expire_idle(db: Session, *, user_id: int | None = None, now: datetime | None
     return changed
 
 
-def start_of_day(now: datetime | None = None) -> datetime:
-    now = now or utcnow()
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def seconds_to_midnight() -> int:
-    now = datetime.now(UTC)
-    return int((now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()) + 1
+def localised(view: SessionView | RunView) -> SessionView | RunView:
+    """For the views: each run's broker notes with `message` in the request's language added
+    (stored results keep the coded English notes; portal/analysis/notes.py)."""
+    if isinstance(view, RunView):
+        return replace(view, result=localise_result(view.result))
+    return replace(view, runs=tuple(replace(run, result=localise_result(run.result)) for run in view.runs))
 
 
 def run_view(run: SessionRun) -> RunView:
     return RunView(id=run.id, session_id=run.session_id, index=run.index, status=run.status, code=run.code,
                    submitted_at=run.submitted_at, started_at=run.started_at, finished_at=run.finished_at,
-                   result=run.result, audit_run_id=run.audit_run_id)
+                   result=run.result, audit_run_id=run.audit_run_id, deleted_at=run.deleted_at)
 
 
 def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
@@ -238,6 +288,14 @@ def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
         expire_idle(db, user_id=user_id)
         db.refresh(found)
     return found
+
+
+def _own_run(db: Session, actor: Actor, run_id: str) -> SessionRun:
+    user_id = _person(actor)
+    run = db.get(SessionRun, run_id) if len(run_id) <= 32 else None
+    if run is None or run.user_id != user_id:
+        raise NotFound("run", run_id[:40])
+    return run
 
 
 def _require_open(found: AnalysisSession) -> None:
@@ -256,7 +314,8 @@ def _runs_of(db: Session, session_ids: list[str]) -> dict[str, list[SessionRun]]
     runs: dict[str, list[SessionRun]] = {}
     if not session_ids:
         return runs
-    for run in db.scalars(select(SessionRun).where(SessionRun.session_id.in_(session_ids)).order_by(SessionRun.index)):
+    for run in db.scalars(select(SessionRun).where(SessionRun.session_id.in_(session_ids), SessionRun.deleted_at.is_(None))
+                          .order_by(SessionRun.index)):
         runs.setdefault(run.session_id, []).append(run)
     return runs
 

@@ -160,3 +160,38 @@ def test_a_granted_developer_analyses_in_the_notebook(page, live_server, bundled
     assert "API reference" in page.locator("#nb-reference h2").inner_text()
     shot(page, "44-notebook-en")
     assert violations == []
+
+
+def test_a_deleted_cell_is_gone_in_another_browser(page, browser, live_server, bundled_app):
+    """Deleting a cell that ran deletes it on the server: the same person's other browser (no
+    shared localStorage) reopens the session without it, and the export leaves it out."""
+    email = _granted_developer(bundled_app)
+    _sign_in(page, live_server, email)
+    page.goto(f"{live_server}/notebook/?dataset={CLINIC}")
+    page.locator("#nb-start button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/notebook/[A-Za-z0-9_-]+$"))
+    session_url = page.url
+    for code in ("kept = 1\nprint('kept cell')", "print('deleted cell')"):
+        cell = _pinned_last_cell(page)
+        cell.locator(".cm-content").click()
+        page.keyboard.type(code)
+        page.keyboard.press("Control+Enter")
+        cell.locator(".nb-usage").wait_for(timeout=60_000)
+    confirmations = []
+    page.on("dialog", lambda d: (confirmations.append(d.message), d.accept()))
+    page.locator(".nb-cell", has_text="deleted cell").locator(".nb-delete").click()
+    page.locator(".nb-cell", has_text="deleted cell").wait_for(state="detached")
+    assert confirmations and page.locator("#nb-alert").inner_text() == ""
+
+    other = browser.new_page()
+    try:
+        _sign_in(other, live_server, email)
+        other.goto(session_url)
+        other.locator(".nb-cell[data-state=done]").first.wait_for(timeout=30_000)
+        texts = other.locator(".nb-cell .cm-content").all_inner_texts()
+        assert any("kept cell" in t for t in texts) and not any("deleted cell" in t for t in texts)
+        exported = other.request.get(session_url + "/export.py").text()
+        assert "kept cell" in exported and "deleted cell" not in exported
+        shot(other, "45-notebook-deleted-cell-elsewhere")
+    finally:
+        other.close()

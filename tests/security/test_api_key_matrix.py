@@ -69,6 +69,7 @@ API_MATRIX = [
     ("api.close_analysis_session", "/api/v1/sessions/no-such-session", expect(401, 403, 403, 404, 404), "DELETE"),
     ("api.create_session_run", "/api/v1/sessions/no-such-session/runs", expect(401, 403, 403, 400, 400), "POST"),
     ("api.session_run", "/api/v1/runs/no-such-run", expect(401, 403, 403, 404, 404)),
+    ("api.delete_session_run", "/api/v1/runs/no-such-run", expect(401, 403, 403, 404, 404), "DELETE"),
 ]
 
 

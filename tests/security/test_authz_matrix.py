@@ -139,6 +139,7 @@ MATRIX = [
     ("notebook_api.close_session", "DELETE", "/notebook/api/sessions/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
     ("notebook_api.create_run", "POST", "/notebook/api/sessions/nope/runs", dict.fromkeys(ROLES, 400)),  # no body
     ("notebook_api.run", "GET", "/notebook/api/runs/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
+    ("notebook_api.delete_run", "DELETE", "/notebook/api/runs/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
     ("sessions.run_queue", "GET", "/audit/queue", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
     ("api.analysis_sessions", "GET", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
     ("api.create_analysis_session", "POST", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
@@ -146,6 +147,7 @@ MATRIX = [
     ("api.close_analysis_session", "DELETE", "/api/v1/sessions/nope", dict.fromkeys(ROLES, 401)),
     ("api.create_session_run", "POST", "/api/v1/sessions/nope/runs", dict.fromkeys(ROLES, 401)),
     ("api.session_run", "GET", "/api/v1/runs/nope", dict.fromkeys(ROLES, 401)),
+    ("api.delete_session_run", "DELETE", "/api/v1/runs/nope", dict.fromkeys(ROLES, 401)),
     # The API never reads the session cookie: a signed-in browser is anonymous there.
     ("api.me", "GET", "/api/v1/me", dict.fromkeys(ROLES, 401)),
     # Last: it ends the session of the rows above.

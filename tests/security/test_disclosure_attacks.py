@@ -53,7 +53,7 @@ def test_a_singled_out_record_gives_no_mean_sum_or_count(attack, raw):
     # get), and the standard deviation refused by the plan alone.
     assert learnt == [[], [], None, "sensitive-statistic"]
     assert str(cost) not in json.dumps(result)  # the visit's cost appears nowhere in the report
-    assert any("looks like an empty one" in note for item in result["released"] for note in item["notes"])
+    assert any("looks like an empty one" in note["text"] for item in result["released"] for note in item["notes"])
 
 
 def test_differencing_two_counts_does_not_reveal_the_one_record(attack, raw):
@@ -306,7 +306,7 @@ def test_a_dominant_cost_is_hidden_in_noise_not_flagged_by_a_null(attack, raw):
     for guess in (0.7 * top, top, 1.3 * top):
         spread = max(0.03 * (rest + guess), 0.5 * guess, 0.67 * (guess + second) / 2)
         assert abs(sum_ - (rest + guess)) <= spread * 1.01, guess
-    assert not any("dominance" in n for item in result["released"] for n in item["notes"])
+    assert not any("dominance" in n["text"] for item in result["released"] for n in item["notes"])
 
 
 def test_a_query_flood_stops_at_the_cap(attack):

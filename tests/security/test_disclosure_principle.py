@@ -101,7 +101,7 @@ def test_notes_do_not_count_suppressed_groups(attack):
         print(json.dumps(len(sets)))
     """)
     assert result["status"] == "ok", result
-    notes = [tuple(item["notes"]) for item in result["released"]]
+    notes = [tuple(n["text"] for n in item["notes"]) for item in result["released"]]
     assert len(notes) == 4 and len(set(notes)) == 1, notes
     assert not any("group(s)" in n or "withheld" in n for n in notes[0])
 

@@ -85,6 +85,6 @@ def test_whether_the_target_is_there_changes_only_the_noisy_numbers(attack, dp_g
     assert result["status"] == "ok", result
     assert shapes[0] == shapes[1]
     assert len(shapes[0][1]) == 8, "every declared age band is listed, empty or not"
-    notes = [item["notes"] for item in result["released"]]
+    notes = [[n["text"] for n in item["notes"]] for item in result["released"]]
     strip = [[note.split(";")[0] if note.startswith("ε ") else note.split(":")[0] for note in group] for group in notes]
     assert strip[0] == strip[1]

@@ -32,6 +32,7 @@ CASES = [
     ("close other's", "DELETE", "/notebook/api/sessions/{other}", None, OTHERS),
     ("run in other's", "POST", "/notebook/api/sessions/{other}/runs", {"code": "print(1)"}, OTHERS),
     ("read other's run", "GET", "/notebook/api/runs/{other_run}", None, OTHERS),
+    ("delete other's run", "DELETE", "/notebook/api/runs/{other_run}", None, OTHERS),
     ("queue page", "GET", "/audit/queue", None, by_role(403, 403, 403, 200, 200)),
 ]
 
@@ -81,6 +82,7 @@ KEY_CASES = [
     ("close other's", "DELETE", "/api/v1/sessions/{other}", None, 404),
     ("run in other's", "POST", "/api/v1/sessions/{other}/runs", {"code": "print(secret)"}, 404),
     ("read other's run", "GET", "/api/v1/runs/{other_run}", None, 404),
+    ("delete other's run", "DELETE", "/api/v1/runs/{other_run}", None, 404),
 ]
 
 

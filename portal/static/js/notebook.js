@@ -58,8 +58,11 @@
     });
   }
 
+  // A refusal in the page's language when the page knows its code, then the service's precise
+  // (English) detail and the code.
   function problemText(error) {
-    return error.message + (error.code ? " [" + error.code + "]" : "");
+    var known = error.code && Object.prototype.hasOwnProperty.call(T, "problem:" + error.code);
+    return (known ? T["problem:" + error.code] + " — " : "") + error.message + (error.code ? " [" + error.code + "]" : "");
   }
 
   function refreshSession() {
@@ -165,14 +168,25 @@
     saveTimer = setTimeout(saveLayout, 400);
   }
 
+  // A cell that ran is deleted on the server (DELETE /notebook/api/runs/<id>), so every browser
+  // and the .py export leave it out; a draft that never ran lives in this browser only.
   function deleteCell(cell) {
-    if (cell.runId && !window.confirm(t("Remove this cell from the notebook? Its run stays in the session's record."))) { return; }
+    if (cell.busy) { say(t("problem:run-pending")); return; }
+    if (!cell.runId) { removeCell(cell); return; }
+    if (!window.confirm(t("Delete this cell? It leaves the session in every browser and the export; its run stays in the stewards' audit log."))) { return; }
+    api("DELETE", runUrl(cell.runId)).then(function () { removeCell(cell); })
+      .catch(function (error) { say(problemText(error)); });
+  }
+
+  function removeCell(cell) {
     cell.editor.destroy();
     cell.node.remove();
     cells.splice(cells.indexOf(cell), 1);
     saveLayout();
     if (!cells.length) { addCell("", null); }
   }
+
+  function runUrl(runId) { return config.api.run.replace("RUN_ID", encodeURIComponent(runId)); }
 
   function setState(cell, status, text) {
     cell.node.dataset.state = status;
@@ -210,7 +224,7 @@
   function waitFor(cell, run) {
     if (run.status === "done" || run.status === "error") { return Promise.resolve(run); }
     setState(cell, run.status, t(run.status));
-    return api("GET", config.api.run.replace("RUN_ID", encodeURIComponent(run.id)) + "?wait=10")
+    return api("GET", runUrl(run.id) + "?wait=10")
       .then(function (next) { return waitFor(cell, next); });
   }
 
@@ -225,9 +239,9 @@
     }
     var ok = run.status === "done" && result.status === "ok";
     setState(cell, ok ? "done" : "error", run.status === "error" ? t("not run") : t("result:" + result.status));
-    if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: (result.message || "") + " [" + result.code + "]" }); }
+    if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: problemText({ message: result.message || "", code: result.code }) }); }
     var rules = rulesOf(result);
-    var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), result.message);
+    var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), t(result.message));
     cell.output.appendChild(message);
     if (result.error) {
       var where = result.error.line ? " (" + t("line") + " " + result.error.line + ")" : "";
@@ -241,10 +255,11 @@
     });
     (result.refused || []).forEach(function (refusal) {
       cell.output.appendChild(el("p", "nb-refused",
-        t("Query") + " " + refusal.query + " " + t("refused") + " (" + refusal.rule + "): " + refusal.reason));
+        t("Query") + " " + refusal.query + " " + t("refused") + " (" + refusal.rule + "): " +
+        (refusal.message ? refusal.message + " — " : "") + refusal.reason));
     });
     (result.epsilon || []).forEach(function (e) {
-      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " — " + e.note));
+      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " " + t("spent today")));
     });
     if (rules.notes.length) { cell.output.appendChild(footnotes(rules)); }
     if (result.variables && result.variables.length) {
@@ -258,9 +273,16 @@
     }
   }
 
+  // A broker note as the page shows it: the message in the page's language (the server adds it
+  // from the note's stable code) and the code; notes stored before they had codes are text.
+  function noteText(note) {
+    if (typeof note === "string") { return note; }
+    return (note.message || note.text || "") + (note.code ? " [" + note.code + "]" : "");
+  }
+
   // The rules that applied to this run's releases from conditional data, numbered once per run.
-  // The broker's first note of every aggregated release is the listing rule (cells under about
-  // min_cell records are not listed, too few contributors give null).
+  // The listing rule (`min-cell`: cells under about min_cell records are not listed, too few
+  // contributors give null) is the one suppressed cells are marked with.
   function rulesOf(result) {
     var notes = [], suppression = null, conditional = false;
     (result.released || []).forEach(function (release) {
@@ -268,8 +290,10 @@
       if (!fromConditional) { return; }
       conditional = true;
       (release.notes || []).forEach(function (note, index) {
-        if (notes.indexOf(note) < 0) { notes.push(note); }
-        if (index === 0 && suppression === null) { suppression = notes.indexOf(note) + 1; }
+        var text = noteText(note);
+        if (notes.indexOf(text) < 0) { notes.push(text); }
+        var listing = typeof note === "string" ? index === 0 : note.code === "min-cell";
+        if (listing && suppression === null) { suppression = notes.indexOf(text) + 1; }
       });
     });
     return { notes: notes, suppression: suppression, conditional: conditional };
@@ -399,7 +423,8 @@
     var used = {};
     if (layout && layout.length) {
       layout.forEach(function (item) {
-        var cell = addCell(item.code, item.run && runs[item.run] ? item.run : null);
+        if (item.run && !runs[item.run]) { return; }  // deleted, in this browser or another
+        var cell = addCell(item.code, item.run || null);
         if (cell.runId) { used[cell.runId] = true; showStored(cell, runs[cell.runId]); }
       });
     }

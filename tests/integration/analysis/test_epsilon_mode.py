@@ -82,7 +82,7 @@ def test_grouped_counts_and_means_list_every_declared_level_with_intervals(dp_ru
     inside = sum(low <= real[d] <= high for d, _, _, low, high, _, _ in rows)
     assert inside >= 13, "a 95 % interval misses about 1 in 20"
     assert all(0 <= m <= 3_000_000 and m_low <= m <= m_high for _, _, m, _, _, m_low, m_high in rows)
-    notes = " ".join(result["released"][0]["notes"])
+    notes = " ".join(n["text"] for n in result["released"][0]["notes"])
     assert "ε 0.1 spent on this query" in notes and "ε spent 0.1 of 1 today" in notes
     assert result["epsilon"] == [{"dataset": CLINIC, "grant_id": result["epsilon"][0]["grant_id"], "spent_in_run": 0.1,
                                   "spent_today": 0.1, "daily": 1.0, "note": "ε spent 0.1 of 1 today"}]

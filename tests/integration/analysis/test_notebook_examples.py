@@ -63,7 +63,7 @@ def test_the_suppression_example_leaves_groups_out(analysis_app, granted_actor):
     result = _portal_run(analysis_app, granted_actor, example.code)
     table = next(o for o in result["outputs"] if o["kind"] == "table")
     assert 0 < table["total_rows"] < 32, table  # some district/sex groups listed, some suppressed
-    assert any("fewer than about" in note for note in result["released"][0]["notes"])
+    assert any("fewer than about" in note["text"] for note in result["released"][0]["notes"])
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.key for e in EXAMPLES])

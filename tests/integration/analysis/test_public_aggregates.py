@@ -136,3 +136,15 @@ def test_stewards_see_public_aggregates_in_the_audit_pages(client, analysis_app)
     detail = steward.get(f"/audit/runs/{run_id}")
     assert detail.status_code == 200 and "visit_type" in detail.get_data(as_text=True)
     assert client.get("/audit/runs?user=public").status_code in (302, 401, 403)  # not for the public
+
+
+def test_notes_carry_codes_and_a_message_in_the_callers_language(client):
+    asked = URL.format(CLINIC) + "?by=district"
+    english = client.get(asked, headers={"Accept-Language": "en-US,en;q=0.9"}).get_json()
+    chinese = client.get(asked, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_json()
+    assert [n["code"] for n in english["notes"]] == [n["code"] for n in chinese["notes"]] == ["min-cell", "count-rounding"]
+    assert "fewer than about 10 records" in english["notes"][0]["message"]
+    assert "少于约 10 条" in chinese["notes"][0]["message"] and chinese["notes"][0]["text"] == english["notes"][0]["text"]
+    page = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=district").text  # the site's default, Chinese
+    assert 'data-code="count-rounding"' in page and "取整到 5 的倍数" in page
+    assert "rounded to base" not in page

@@ -36,7 +36,7 @@ def test_grouped_means_are_released_close_to_the_truth(sandbox_run):
         first, second = tops[district]
         spread = max(0.03 * true_mean, 0.5 * first / true_n, 0.67 * (first + second) / 2 / true_n)
         assert abs(mean - true_mean) <= spread * 1.01 + 0.005 * true_mean
-    assert result["released"] and "rounded to base 5" in " ".join(result["released"][0]["notes"])
+    assert result["released"] and "rounded to base 5" in " ".join(n["text"] for n in result["released"][0]["notes"])
 
 
 def test_rows_of_conditional_data_are_refused(sandbox_run):

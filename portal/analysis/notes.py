@@ -1,0 +1,124 @@
+"""The broker's notes — what disclosure control did to a released answer — as stable codes.
+
+A note is a plain JSON object `{"code": ..., "params": {...}, "text": ...}`: `code` is stable (it
+names the rule, e.g. `min-cell`, documented in docs/disclosure.md, "Notes"), `params` are the
+public numbers the sentence needs (the rules' settings, the ε spent: never anything counted from
+the records), and `text` is the English sentence, kept so that `kaifang sandbox-run --json` and
+stored runs read on their own. The broker writes them in English because it runs without a
+request; pages and API answers translate at the view layer with `localise`, which adds
+`message` in the request's language (zh-CN or English), from the code and params alone.
+
+Like the notes themselves, this module depends on the plan and the rules only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def N_(text: str) -> str:
+    """Marks a msgid for `pybabel extract -k N_` (like portal.errors.N_, which would pull Flask
+    into the pure disclosure modules that import this one)."""
+    return text
+
+# code -> English template (a msgid: `localise` translates it); params fill %(name)s.
+TEMPLATES: dict[str, str] = {
+    "min-cell": N_("cells with fewer than about %(min_cell)s records (decided on a perturbed count) are not listed, "
+                   "and a value with too few contributors is null: a suppressed cell looks like an empty one"),
+    "count-rounding": N_("counts perturbed (cell key) and rounded to base %(rounding_base)s"),
+    "magnitude-noise": N_("sums and means of sensitive values with consistent noise (at least +-%(percent)s%%, more "
+                          "when one or two records dominate), %(figures)s significant figures; sums of other values "
+                          "with a count's noise"),
+    "rows-cap": N_("first %(rows)s rows only"),
+    "dp-mode": N_("ε-budget mode (differential privacy): ε %(epsilon)s per statistic (a mean spends half on its sum "
+                  "and half on its count); every combination of declared levels is listed, empty ones too, and "
+                  "records with other key values are left out"),
+    "dp-statistic": N_("%(name)s: %(mechanism)s noise, scale %(scale)s"),
+    "dp-statistic-interval": N_("%(name)s: %(mechanism)s noise, scale %(scale)s; 95 %% interval in "
+                                "%(name)s_low/%(name)s_high"),
+    "dp-count": N_("count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
+    "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
+}
+# the names of the ε-budget mode's mechanisms, shown inside `dp-statistic`
+MECHANISMS: dict[str, str] = {
+    "discrete-laplace": N_("discrete Laplace"),
+    "laplace": N_("Laplace"),
+    "exponential": N_("exponential mechanism, scale in ranks"),
+}
+
+# refusal rule -> what it means, in a sentence the views translate (the broker's `reason` stays
+# beside it: precise, English, sometimes naming the analyst's column)
+REFUSALS: dict[str, str] = {
+    "identifier": N_("a field that identifies people or records is never filtered on, grouped, aggregated or returned"),
+    "rows-not-released": N_("conditional data is released only as aggregates: add group_by(...).agg(...) or count()"),
+    "after-aggregate": N_("after aggregating conditional data only sort and limit may follow"),
+    "sensitive-group": N_("no group key may be computed from a sensitive field"),
+    "sensitive-join": N_("no join on a key computed from a sensitive field"),
+    "sensitive-statistic": N_("this statistic is not released for a sensitive field"),
+    "order-statistic": N_("minima, maxima, medians, quantiles and standard deviations of conditional data are not released"),
+    "sensitive-filter": N_("a sensitive value may be compared only with a round number (two significant figures), or tested for null"),
+    "sensitive-transform": N_("only arithmetic may be applied to a sensitive value"),
+    "out-of-range": N_("the declared bounds allow values too large for this computation"),
+    "division-by-zero": N_("a divisor's declared range contains zero"),
+    "unbounded": N_("a sum or arithmetic needs fields with declared bounds"),
+    "too-many-groups": N_("too many combinations of declared levels: use coarser group keys"),
+    "limit-before-aggregate": N_("no limit before aggregating conditional data"),
+    "one-conditional-source": N_("a query reads one conditional dataset, once"),
+    "conditional-first": N_("the conditional dataset must be the query's main source"),
+    "join-fan-out": N_("joined data must have one row per join key"),
+    "too-many-statistics": N_("at most 10 statistics per aggregation of conditional data"),
+    "grant": N_("this run may not use the dataset"),
+    "no-grant": N_("an approved, unexpired grant is needed for this dataset"),
+    "query-cap": N_("too many queries in one run"),
+    "budget": N_("today's budget of released cells for this grant is spent; it renews at 00:00 UTC"),
+    "epsilon-budget": N_("today's ε budget for this dataset is spent; it renews at 00:00 UTC"),
+}
+
+
+def note(code: str, **params: Any) -> dict[str, Any]:
+    """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
+    return {"code": code, "params": params, "text": _fill(TEMPLATES[code], params, lambda s: s)}
+
+
+def localise(notes: Iterable[Any], translate=None) -> list[Any]:
+    """The notes with `message` in the request's language added (Flask-Babel's `gettext` unless
+    `translate` is given). Notes stored before they had codes (plain strings) pass unchanged."""
+    if translate is None:
+        from flask_babel import gettext as translate  # noqa: PLC0415 - only views translate
+    out: list[Any] = []
+    for item in notes:
+        if isinstance(item, dict) and item.get("code") in TEMPLATES:
+            out.append({**item, "message": _fill(translate(TEMPLATES[item["code"]]), item.get("params") or {},
+                                                 translate)})
+        else:
+            out.append(item)
+    return out
+
+
+def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, Any] | None:
+    """A run's result with every released query's notes localised, and each refusal of a known
+    rule with `message` in the request's language (the sessions' API and pages)."""
+    if not result or not (result.get("released") or result.get("refused")):
+        return result
+    out = dict(result)
+    if result.get("released"):
+        out["released"] = [{**r, "notes": localise(r.get("notes") or (), translate)} if isinstance(r, dict) else r
+                           for r in result["released"]]
+    if result.get("refused"):
+        out["refused"] = [{**r, "message": _translated(translate, REFUSALS[r["rule"]])}
+                          if isinstance(r, dict) and r.get("rule") in REFUSALS else r for r in result["refused"]]
+    return out
+
+
+def _translated(translate, msgid: str) -> str:
+    if translate is None:
+        from flask_babel import gettext as translate  # noqa: PLC0415
+    return translate(msgid)
+
+
+def _fill(template: str, params: dict[str, Any], translate) -> str:
+    values = dict(params)
+    if "mechanism" in values and values["mechanism"] in MECHANISMS:
+        values["mechanism"] = translate(MECHANISMS[values["mechanism"]])
+    return template % values

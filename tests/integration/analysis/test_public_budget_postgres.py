@@ -1,0 +1,93 @@
+"""The public aggregates' budget on the real PostgreSQL (required when CI=true): answers for one
+dataset are serialised across processes by a PostgreSQL advisory lock, so two callers racing for
+the last cells cannot both spend them. Each test gives every thread a lock of its own in place of
+the per-process lock, so that only the advisory lock stands between them — as between two
+gunicorn workers."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from portal.analysis import public
+from portal.auth import ANONYMOUS, SYSTEM
+from portal.catalog import publishing
+from portal.db import database, session_scope
+from portal.errors import PortalError
+from tests.conftest import DATASETS, make_app
+from tests.integration.analysis.conftest import write_fixed_key
+
+pytestmark = pytest.mark.postgres
+CLINIC = "clinic-visits-synthetic"
+BY_DISTRICT = public.Question.parse("district")
+ONE_QUESTION = 16 * 2  # 16 declared districts × (the key + the count)
+
+
+class _OneLockPerCaller(dict):
+    """`_locks` as two processes see it: nothing shared in memory."""
+
+    def setdefault(self, key, default=None):
+        return threading.Lock()
+
+
+@pytest.fixture
+def pg_app(postgres_url, tmp_path, monkeypatch):
+    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url, ANALYSIS_ANSWER_QUANTUM_MS=1,
+                   PUBLIC_AGGREGATE_DAILY_CELLS=ONE_QUESTION + 8)
+    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, DATASETS / CLINIC, data_dir=Path(app.config["DATA_DIR"]))
+    monkeypatch.setattr(public, "_locks", _OneLockPerCaller())
+    yield app
+    database(app).engine.dispose()
+
+
+def _ask(app, outcomes: list, start: threading.Barrier | None = None) -> None:
+    with app.app_context(), session_scope(app) as db:
+        settings, daily = public.settings_and_budget()
+        if start is not None:
+            start.wait(timeout=30)
+        try:
+            outcomes.append(public.ask(db, ANONYMOUS, CLINIC, BY_DISTRICT, settings, daily))
+        except PortalError as error:
+            outcomes.append(error)
+
+
+def test_a_question_waits_for_the_advisory_lock(pg_app, postgres_url):
+    key = zlib.crc32(f"public-aggregate:{CLINIC}".encode()) & 0x7FFFFFFF
+    holder = sa.create_engine(postgres_url)
+    outcomes: list = []
+    with holder.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        asker = threading.Thread(target=_ask, args=(pg_app, outcomes))
+        asker.start()
+        asker.join(timeout=3)
+        assert asker.is_alive() and outcomes == [], "the question went ahead while another process held the lock"
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        connection.commit()
+    asker.join(timeout=120)
+    holder.dispose()
+    assert len(outcomes) == 1 and isinstance(outcomes[0], public.Answer), outcomes
+    assert outcomes[0].cells_charged == ONE_QUESTION
+
+
+def test_two_concurrent_spenders_do_not_overspend(pg_app):
+    outcomes: list = []
+    start = threading.Barrier(2)
+    askers = [threading.Thread(target=_ask, args=(pg_app, outcomes, start)) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=180)
+    answers = [o for o in outcomes if isinstance(o, public.Answer)]
+    refused = [o for o in outcomes if isinstance(o, PortalError)]
+    assert len(answers) == 1 and len(refused) == 1, outcomes
+    assert refused[0].code == "public-budget-spent" and refused[0].status == 429
+    daily = pg_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"]
+    with pg_app.app_context(), session_scope(pg_app) as db:
+        spent = public._spent_today(db, CLINIC)
+    assert ONE_QUESTION <= spent <= daily, f"{spent} cells charged of a budget of {daily}"

@@ -1,0 +1,68 @@
+"""The broker's notes carry stable codes; their sentences are translated at the view layer from
+the code and its public params alone, and every code has a Chinese sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from portal.analysis import notes
+from portal.analysis.disclosure import COUNT_STREAM, Aggregation, Rules
+from portal.analysis.disclosure import notes as disclosure_notes
+
+PO = Path(__file__).parents[3] / "portal/translations/zh/LC_MESSAGES/messages.po"
+
+
+def test_the_listing_rule_comes_first_with_its_code_and_params():
+    found = disclosure_notes([Aggregation(1, "count", False, COUNT_STREAM), Aggregation(2, "mean", True, "x")], Rules())
+    assert [n["code"] for n in found] == ["min-cell", "count-rounding", "magnitude-noise"]
+    assert found[0]["params"] == {"min_cell": Rules().min_cell}
+    assert "fewer than about 10 records" in found[0]["text"]
+    assert "at least +-3%" in found[2]["text"]
+
+
+@pytest.fixture(scope="module")
+def chinese():
+    with PO.open("rb") as handle:
+        catalog = read_po(handle)
+    return lambda msgid: catalog[msgid].string if msgid in catalog and catalog[msgid].string else msgid
+
+
+@pytest.mark.parametrize("code", sorted(notes.TEMPLATES))
+def test_every_code_has_a_chinese_sentence_with_the_same_params(code, chinese):
+    translated = chinese(notes.TEMPLATES[code])
+    assert translated != notes.TEMPLATES[code], f"no Chinese for note {code}"
+    params = {"min_cell": 10, "rounding_base": 5, "percent": 3, "figures": 3, "rows": 10000, "epsilon": "0.1",
+              "name": "count", "mechanism": "laplace", "scale": "20", "low": "1", "high": "9", "spent": "0.2",
+              "daily": "1"}
+    made = notes.note(code, **params)
+    zh = notes.localise([made], chinese)[0]
+    assert zh["code"] == code and zh["text"] == made["text"] and zh["message"] != made["text"]
+    assert notes.localise([made], lambda s: s)[0]["message"] == made["text"]
+
+
+def test_mechanism_names_are_translated_too(chinese):
+    made = notes.note("dp-statistic", name="mean_cost", mechanism="discrete-laplace", scale="3")
+    assert notes.localise([made], chinese)[0]["message"] == "mean_cost：离散拉普拉斯噪声，尺度 3"
+
+
+def test_notes_stored_as_text_pass_unchanged():
+    assert notes.localise(["first 10,000 rows only"], lambda s: s) == ["first 10,000 rows only"]
+    assert notes.localise_result({"released": [{"notes": ["x"]}]}, lambda s: s) == {"released": [{"notes": ["x"]}]}
+    assert notes.localise_result(None) is None
+
+
+def test_refusals_of_known_rules_get_a_message_in_the_readers_language(chinese):
+    result = {"released": [], "refused": [
+        {"query": 1, "rule": "rows-not-released", "reason": "conditional data is released only as aggregates"},
+        {"query": 2, "rule": "plan", "reason": "a malformed plan"}]}
+    shown = notes.localise_result(result, chinese)["refused"]
+    assert shown[0]["message"].startswith("有条件开放数据只以汇总结果发布") and shown[0]["reason"] == result["refused"][0]["reason"]
+    assert "message" not in shown[1]
+
+
+@pytest.mark.parametrize("rule", sorted(notes.REFUSALS))
+def test_every_refusal_rule_has_chinese(rule, chinese):
+    assert chinese(notes.REFUSALS[rule]) != notes.REFUSALS[rule]
