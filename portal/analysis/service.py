@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,7 +42,9 @@ from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
 from portal.catalog.models import utcnow
 from portal.errors import Forbidden, Invalid
-from portal.store.connection import Lease
+
+if TYPE_CHECKING:  # DuckDB is imported by the first run that reads a dataset, not by importing this
+    from portal.store.connection import Lease
 
 MAX_DATASETS = 10
 
@@ -147,8 +149,11 @@ class _Deadline:
 
 def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings) -> sandbox.RunResult:
     """The run on the configured pool; the broker's queries on a confined DuckDB connection
-    that is interrupted when the run's wall clock is up."""
+    that is interrupted when the run's wall clock is up. A run granted no dataset has nothing
+    for DuckDB to read (the broker refuses every plan by its unknown source), so it opens none."""
     paths = [str(s.table.path) for s in broker.sources.values()]
+    if not paths:
+        return runtime.pool(settings).run(request, broker)
     with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:
         timed = _Deadline(broker, connection)
         try:
