@@ -93,8 +93,8 @@ def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: da
     now = now or utcnow()
     found = []
     for slug in dict.fromkeys(slugs):
-        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
-                                 .options(selectinload(Dataset.current_version)))
+        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)  # fields: for the run's source
+                                 .options(selectinload(Dataset.current_version), selectinload(Dataset.fields)))
         if dataset is None:
             raise NotFound("dataset", slug)
         found.append(_usable(session, actor, dataset, now))

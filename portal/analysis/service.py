@@ -18,6 +18,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -56,11 +57,17 @@ class RunOutcome:
 
 
 def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], settings: AnalysisSettings,
-               state: dict[str, Any] | None = None) -> RunOutcome:
+               state: dict[str, Any] | None = None,
+               finish: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
 
     Conditional datasets in the ε-budget mode (`settings.epsilon` holds the portal's defaults) are answered
     by `private_queries`; the result's `epsilon` lists what each of their grants spent today.
+
+    `finish`, if given, is called with the outcome of a completed run inside the transaction that
+    closes its audit record: whatever it adds to `session` (a notebook cell's stored result)
+    becomes durable in the same commit as the audit record, never before it, and with one
+    commit instead of two.
 
     Raises:
         Forbidden: anonymous actor; a closed dataset; a conditional one without a grant.
@@ -72,7 +79,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir) for u in usable}
+    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir, dataset_id=u.dataset_id) for u in usable}
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
@@ -88,10 +95,11 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
         _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"},
                       settings)
         raise
-    _close_record(session, record, broker, result, settings)
     if broker.private is not None:
         result["epsilon"] = _epsilon_summary(broker.private, usable)
-    return RunOutcome(record.run_id, result)
+    outcome = RunOutcome(record.run_id, result)
+    _close_record(session, record, broker, result, settings, finish=(lambda: finish(outcome)) if finish else None)
+    return outcome
 
 
 def _private_answers(session: Session, usable: list[UsableDataset], stored: dict[str, AnalysisSource],
@@ -220,7 +228,7 @@ def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableD
 
 
 def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any],
-                  settings: AnalysisSettings) -> None:
+                  settings: AnalysisSettings, *, finish: Callable[[], None] | None = None) -> None:
     tally = broker.tally
     usage = result.get("usage") or {}
     record.finished_at = utcnow()
@@ -237,6 +245,8 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     if broker.private is not None:
         record_spending(session, broker.private.budget)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
+    if finish is not None:
+        finish()
     session.commit()
 
 
