@@ -79,7 +79,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir, dataset_id=u.dataset_id) for u in usable}
+    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir, loaded=u.dataset) for u in usable}
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budgets_left(session, usable),
