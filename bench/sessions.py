@@ -237,7 +237,7 @@ def in_process(instance: Path, database_url: str | None, samples: int) -> list[f
     from portal.analysis.service import submit_run
     from portal.db import database, session_scope
 
-    app = create_app({"SANDBOX_WORKERS": 2})
+    app = create_app({"SANDBOX_WORKERS": 2, "SEARCH_DRAIN_INTERVAL": 0})  # no drain thread outliving the scratch database
     settings = AnalysisSettings.from_config(app.config)
     times = []
     with app.app_context(), session_scope(app) as db:

@@ -1,30 +1,58 @@
 """The `kaifang` command: init, load, versions, serve, create-user, create-key, revoke-key, set-tier.
 
 Commands act as the operator (`SYSTEM` actor) through the same service functions as the web app.
+The commands of the domain packages are named here and imported only when invoked (or listed
+by `--help`): a command pays for the packages it uses, not for every other command's.
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
+from importlib import import_module
 from pathlib import Path
 
 import click
 
-from portal.access.cli import expire_applications, grant
-from portal.commands import BUILD_APP
+from portal.commands import BUILD_APP, BUILD_CORE_APP
 from portal.config import instance_path
 
+# Commands defined in the domain packages: name → "module:attribute", imported on first use.
+LAZY_COMMANDS = {
+    "grant": "portal.access.cli:grant",
+    "expire-applications": "portal.access.cli:expire_applications",
+    "create-key": "portal.accounts.cli:create_key",
+    "revoke-key": "portal.accounts.cli:revoke_key",
+    "set-tier": "portal.accounts.cli:set_tier",
+    "audit": "portal.analysis.cli:audit_command",
+    "rotate-disclosure-key": "portal.analysis.cli:rotate_key_command",
+    "run-worker": "portal.sessions.cli:run_worker",
+}
 
-@click.group()
+
+class LazyGroup(click.Group):
+    """A group whose domain commands are imported when asked for (click's documented pattern)."""
+
+    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name].split(":")
+            self.add_command(getattr(import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Kaifang (开放) open data portal."""
     ctx.meta[BUILD_APP] = _app  # the domain packages' commands build the app through portal.commands
-
-
-main.add_command(grant)
-main.add_command(expire_applications)
+    ctx.meta[BUILD_CORE_APP] = _core_app
 
 
 @main.command()
@@ -134,9 +162,20 @@ def create_user(email: str, role: str, department: str | None, password: str | N
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool) -> None:
     """Run a file of analyst code in the sandbox, through the same path as the web app."""
+    _warm_pool()  # the zygote boots on the other core while the database layers are imported
     from portal.analysis.cli import sandbox_run as run
 
-    sys.exit(run(_app(), source, email=email, grants=list(grants), as_json=as_json))
+    sys.exit(run(_core_app(), source, email=email, grants=list(grants), as_json=as_json))
+
+
+def _warm_pool() -> None:
+    from portal.analysis.runtime import warm_pool
+    from portal.config import ConfigError, load_config
+
+    try:
+        warm_pool(load_config(instance_path()))
+    except ConfigError:
+        pass  # `_core_app` reports it
 
 
 @main.command("offline-run")
@@ -179,14 +218,8 @@ def delete(slug: str) -> None:
     sys.exit(0 if delete_one(_app(), slug) else 1)
 
 
-from portal.accounts import cli as accounts_cli  # noqa: E402 - after `main`
-
-main.add_command(accounts_cli.create_key)
-main.add_command(accounts_cli.revoke_key)
-main.add_command(accounts_cli.set_tier)
-
-
 def _app():
+    """The whole web app (blueprints, extensions): for commands that render or index."""
     from portal import create_app
     from portal.config import ConfigError
 
@@ -196,18 +229,16 @@ def _app():
         raise click.ClickException(str(exc)) from exc
 
 
-def _register() -> None:
-    from portal.analysis.cli import audit_command, rotate_key_command
+def _core_app():
+    """Configuration, database and models only (`portal.create_core_app`): for commands that
+    run services and need no blueprint, template, limiter or search index."""
+    from portal import create_core_app
+    from portal.config import ConfigError
 
-    main.add_command(audit_command)
-    main.add_command(rotate_key_command)
-
-
-_register()
-
-from portal.sessions.cli import run_worker  # noqa: E402 - analysis-session queue worker
-
-main.add_command(run_worker)
+    try:
+        return create_core_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 if __name__ == "__main__":
     main()

@@ -13,13 +13,24 @@ import click
 from flask import Flask
 
 BUILD_APP = "kaifang.build_app"
+BUILD_CORE_APP = "kaifang.build_core_app"
 
 
 def current_app() -> Flask:
     """Build the app for this command invocation (settings from the instance folder)."""
+    return _build(BUILD_APP)
+
+
+def current_core_app() -> Flask:
+    """Build the core app (configuration, database, models; `portal.create_core_app`) for a
+    command that only calls services: it starts without importing the web layers."""
+    return _build(BUILD_CORE_APP)
+
+
+def _build(which: str) -> Flask:
     ctx = click.get_current_context()
     root = ctx.find_root()
-    build: Callable[[], Flask] | None = root.meta.get(BUILD_APP)
+    build: Callable[[], Flask] | None = root.meta.get(which)
     if build is None:
         raise click.ClickException("run this command through `kaifang`")
     return build()

@@ -12,12 +12,19 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
 PROBLEM_PATH = "/developers/problems/"  # each problem `type` is a page of this portal documenting it
+
+
+def _(text: str, **variables: Any) -> str:
+    """flask_babel's gettext, imported when an error is first rendered: a command that only
+    raises these errors (`kaifang sandbox-run`) does not load Babel."""
+    from flask_babel import gettext  # noqa: PLC0415
+
+    return gettext(text, **variables)
 
 
 def N_(text: str) -> str:

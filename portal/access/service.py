@@ -7,7 +7,7 @@ visible open dataset, conditional ones only under an active grant, closed ones n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -38,6 +38,9 @@ class UsableDataset:
     daily_epsilon: float | None = None  # the grant's own ε per day in the "dp" mode
     columns: tuple[str, ...] | None = None  # the grant's columns (None: all)
     row_filter: tuple[dict, ...] = ()  # the grant's row conditions, ANDed under every plan
+    # The dataset row as this check loaded it (with its version and fields), so the run reads it
+    # once; a strong reference, since the session's identity map holds rows only weakly.
+    dataset: Dataset | None = field(default=None, repr=False, compare=False)
 
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
@@ -93,8 +96,8 @@ def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: da
     now = now or utcnow()
     found = []
     for slug in dict.fromkeys(slugs):
-        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
-                                 .options(selectinload(Dataset.current_version)))
+        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)  # fields: for the run's source
+                                 .options(selectinload(Dataset.current_version), selectinload(Dataset.fields)))
         if dataset is None:
             raise NotFound("dataset", slug)
         found.append(_usable(session, actor, dataset, now))
@@ -105,7 +108,7 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
     if dataset.open_class == "closed":
         raise Forbidden(f"{dataset.slug} is closed: it is never analysed", code="closed-dataset")
     if dataset.open_class == "open":
-        return UsableDataset(dataset.slug, dataset.id, "open", "rows", None, None)
+        return UsableDataset(dataset.slug, dataset.id, "open", "rows", None, None, dataset=dataset)
     # Revocation and expiry are read here, on every run: the next run after either is refused.
     # A grant scoped to a version covers that version only; a newer one needs a renewal.
     current = dataset.current_version.number if dataset.current_version else None
@@ -119,4 +122,4 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
                          grant.disclosure_mode, grant.daily_epsilon,
                          tuple(grant.columns) if grant.columns is not None else None,
-                         tuple(grant.row_filter or ()))
+                         tuple(grant.row_filter or ()), dataset=dataset)

@@ -27,8 +27,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy
-
 
 class _OpenDP:
     """`opendp.prelude`, imported at its first use: only the ε-budget mode needs it, and its
@@ -198,6 +196,8 @@ def release_quantile(values: Sequence[float], bounds: Bounds, alpha: float, epsi
     """A quantile chosen among the candidate grid by the exponential mechanism (an empty cell
     gets a candidate chosen at random: the answer exists whatever the data)."""
     calibrated = quantile_measurement(_bounds(bounds), float(alpha), epsilon)
+    import numpy  # noqa: PLC0415 - with OpenDP, at first use: runs that never ask a quantile skip it
+
     # A numpy array crosses into OpenDP as one buffer; a list is checked value by value (~10 µs each).
     data = numpy.fromiter(values, dtype=numpy.float64, count=len(values))
     return Noisy(float(calibrated.measurement(data)), calibrated.scale)

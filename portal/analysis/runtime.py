@@ -9,6 +9,7 @@ every run that uses it, and each run's audit record keeps `isolation_fallback`.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from portal.analysis.keys import DisclosureKey, load_key
 from portal.catalog.disclosure_settings import EpsilonDefaults
 from sandbox.isolation import LAYERS
 
+log = logging.getLogger(__name__)
 _pools: dict[tuple[int, frozenset[str]], sandbox.Sandbox] = {}
 _lock = threading.Lock()
 
@@ -81,6 +83,30 @@ def pool(settings: AnalysisSettings) -> sandbox.Sandbox:
             _pools[key] = sandbox.Sandbox(sandbox.SandboxConfig(workers=settings.workers,
                                                                 allow_missing=settings.allow_missing))
         return _pools[key]
+
+
+def warm_pool(config: Mapping[str, Any]) -> threading.Thread | None:
+    """Start this configuration's pool on a background thread and return at once.
+
+    `kaifang sandbox-run` calls it before importing the database layers: the zygote boots (a
+    fresh interpreter on the other core) while this process imports and reads its grants, so
+    the wait for the pool overlaps the start-up instead of following it. A bad configuration
+    is not reported here but by the run itself, which reads the same settings again.
+    """
+    try:
+        settings = AnalysisSettings.from_config(config)
+    except Exception:  # noqa: BLE001 - the run reports it, with the command's own message
+        return None
+
+    def start() -> None:
+        try:
+            pool(settings)
+        except Exception:  # noqa: BLE001 - the run's own `pool()` call tries again and raises
+            log.warning("the sandbox pool did not start early; the run starts it", exc_info=True)
+
+    thread = threading.Thread(target=start, name="kaifang-pool-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def close_pools() -> None:

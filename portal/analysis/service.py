@@ -18,8 +18,9 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,9 @@ from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
 from portal.catalog.models import utcnow
 from portal.errors import Forbidden, Invalid
-from portal.store.connection import Lease
+
+if TYPE_CHECKING:  # DuckDB is imported by the first run that reads a dataset, not by importing this
+    from portal.store.connection import Lease
 
 MAX_DATASETS = 10
 
@@ -53,11 +56,17 @@ class RunOutcome:
 
 
 def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], settings: AnalysisSettings,
-               state: dict[str, Any] | None = None) -> RunOutcome:
+               state: dict[str, Any] | None = None,
+               finish: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
 
     Conditional datasets in the ε-budget mode (`settings.epsilon` holds the portal's defaults) are answered
     by `private_queries`; the result's `epsilon` lists what each of their grants spent today.
+
+    `finish`, if given, is called with the outcome of a completed run inside the transaction that
+    closes its audit record: whatever it adds to `session` (a notebook cell's stored result)
+    becomes durable in the same commit as the audit record, never before it, and with one
+    commit instead of two.
 
     Raises:
         Forbidden: anonymous actor; a closed dataset; a conditional one without a grant.
@@ -69,7 +78,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per run", errors={"datasets": ["too many"]})
     usable = usable_datasets(session, actor, datasets)
-    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir) for u in usable}
+    stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir, loaded=u.dataset) for u in usable}
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budget(session, usable),
@@ -85,10 +94,11 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
         _close_record(session, record, broker, {"status": "error", "message": f"the sandbox failed: {type(exc).__name__}"},
                       settings)
         raise
-    _close_record(session, record, broker, result, settings)
     if broker.private is not None:
         result["epsilon"] = _epsilon_summary(broker.private, usable)
-    return RunOutcome(record.run_id, result)
+    outcome = RunOutcome(record.run_id, result)
+    _close_record(session, record, broker, result, settings, finish=(lambda: finish(outcome)) if finish else None)
+    return outcome
 
 
 def _private_answers(session: Session, usable: list[UsableDataset], stored: dict[str, AnalysisSource],
@@ -147,8 +157,11 @@ class _Deadline:
 
 def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings) -> sandbox.RunResult:
     """The run on the configured pool; the broker's queries on a confined DuckDB connection
-    that is interrupted when the run's wall clock is up."""
+    that is interrupted when the run's wall clock is up. A run granted no dataset has nothing
+    for DuckDB to read (the broker refuses every plan by its unknown source), so it opens none."""
     paths = [str(s.table.path) for s in broker.sources.values()]
+    if not paths:
+        return runtime.pool(settings).run(request, broker)
     with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:
         timed = _Deadline(broker, connection)
         try:
@@ -211,7 +224,7 @@ def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableD
 
 
 def _close_record(session: Session, record: AnalysisRun, broker: Broker, result: dict[str, Any],
-                  settings: AnalysisSettings) -> None:
+                  settings: AnalysisSettings, *, finish: Callable[[], None] | None = None) -> None:
     tally = broker.tally
     usage = result.get("usage") or {}
     record.finished_at = utcnow()
@@ -224,5 +237,7 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.isolation_fallback = bool((result.get("isolation") or {}).get("fallback", False))
     audit.record_queries(session, record, tally.log)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
+    if finish is not None:
+        finish()
     session.commit()
 

@@ -20,9 +20,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from portal import store
 from portal.analysis.disclosure import Aggregation
 from portal.analysis.lineage import Refusal
-from portal.store import CellStats, output_name
+from portal.store import output_name
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,13 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def fill(self, rows: list[tuple], stats: list[CellStats], width: int,
-             aggregations: tuple[Aggregation, ...]) -> tuple[list[tuple], list[CellStats]]:
+    def fill(self, rows: list[tuple], stats: list[store.CellStats], width: int,
+             aggregations: tuple[Aggregation, ...]) -> tuple[list[tuple], list[store.CellStats]]:
         """Rows and statistics for exactly the candidate cells: found ones as computed, the
         others as cells of no records."""
         found = {tuple(row[:width]): (row, stat) for row, stat in zip(rows, stats, strict=False)}
         n = len(aggregations)
-        empty = CellStats(0, 0, (0,) * n, ((0.0, 0.0),) * n, present=(0,) * n)
+        empty = store.CellStats(0, 0, (0,) * n, ((0.0, 0.0),) * n, present=(0,) * n)
         out_rows, out_stats = [], []
         for key in self.keys:
             row, stat = found.get(key, (key + (None,) * n, empty))

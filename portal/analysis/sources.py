@@ -31,15 +31,19 @@ class AnalysisSource:
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
 
 
-def analysis_source(session: Session, slug: str, *, data_dir: Path) -> AnalysisSource:
+def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Dataset | None = None) -> AnalysisSource:
     """The current version of a dataset for the broker. Trusted callers only: whether the actor
     may analyse it is decided by `portal.access.service.usable_datasets` before this is called.
+    `loaded` is the dataset as that check loaded it (with its version and fields, in this
+    session): it is used instead of being read a second time.
 
     Raises:
         NotFound: no such dataset, or no data yet.
     """
-    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).options(
-        selectinload(Dataset.current_version), selectinload(Dataset.fields)))
+    dataset = loaded
+    if dataset is None or dataset.slug != slug:
+        dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).options(
+            selectinload(Dataset.current_version), selectinload(Dataset.fields)))
     if dataset is None or dataset.current_version is None:
         raise NotFound("dataset", slug)
     version = dataset.current_version

@@ -59,12 +59,14 @@ def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) 
 
 
 def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
+    """Run one queued cell. Two commits, each also carrying the audit log's own write: the cell
+    becomes `running` in the commit that opens its audit record (before the code runs), and its
+    result is stored in the commit that closes the record, so the result is never readable
+    before the audit record is durable (`submit_run`'s `finish`)."""
     owner = db.get(AnalysisSession, run.session_id)
-    run.status, run.started_at = "running", utcnow()
-    db.commit()
+    started = utcnow()
+    run.status, run.started_at = "running", started
     limits = SessionLimits.from_config(app.config)
-    result: dict[str, Any]
-    status, audit_id = "done", None
     actor = actor_for(db, run.user_id)
     try:
         if actor is None:
@@ -73,31 +75,46 @@ def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str]
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
         if budget_of(db, run.user_id, limits).cpu_seconds_left <= 0:
             raise PortalError("today's CPU budget is used up", code="cpu-budget-exhausted")
-        outcome = analysis.submit_run(db, actor, code=run.code, datasets=list(owner.datasets),
-                                      settings=app_settings(app), state=owner.state)
-        result, audit_id = dict(outcome.result), outcome.run_id
+        analysis.submit_run(db, actor, code=run.code, datasets=list(owner.datasets), settings=app_settings(app),
+                            state=owner.state, finish=lambda outcome: _store(db, run, owner, limits, outcome))
     except PortalError as error:  # a grant revoked or expired, a dataset gone: the run is refused
         db.rollback()
-        status, result = "error", {"status": "error", "code": error.code, "message": error.detail}
+        _fail(db, run.id, started, limits, {"status": "error", "code": error.code, "message": error.detail})
     except Exception as error:  # noqa: BLE001 - the sandbox failed; the audit record says so too
         log.exception("session run %s failed", run.id)
         db.rollback()
-        status, result = "error", {"status": "error", "code": "sandbox-failed",
-                                   "message": f"the sandbox failed: {type(error).__name__}"}
+        _fail(db, run.id, started, limits, {"status": "error", "code": "sandbox-failed",
+                                            "message": f"the sandbox failed: {type(error).__name__}"})
+    notify(run.id)
+
+
+def _store(db: Session, run: SessionRun, owner: AnalysisSession, limits: SessionLimits,
+           outcome: analysis.RunOutcome) -> None:
+    """The finished cell's result and the session's new variables (no commit: the audit
+    record's closing commit carries them)."""
+    result = dict(outcome.result)
     kept = result.pop("state", None)
     if type(kept) is dict:
         result["variables"] = sorted(kept)
+        if owner.status == "open":
+            owner.state = kept
+    _finished(db, run, owner, limits, "done", result, outcome.run_id)
+
+
+def _fail(db: Session, run_id: str, started, limits: SessionLimits, result: dict[str, Any]) -> None:
+    run = db.get(SessionRun, run_id)
+    run.started_at = run.started_at or started
+    _finished(db, run, db.get(AnalysisSession, run.session_id), limits, "error", result, None)
+    db.commit()
+
+
+def _finished(db: Session, run: SessionRun, owner: AnalysisSession | None, limits: SessionLimits, status: str,
+              result: dict[str, Any], audit_id: str | None) -> None:
     finished = utcnow()
-    run = db.get(SessionRun, run.id)
     run.status, run.result, run.audit_run_id, run.finished_at = status, result, audit_id, finished
     run.cpu_seconds = float((result.get("usage") or {}).get("cpu_seconds", 0.0))
-    owner = db.get(AnalysisSession, run.session_id)
     if owner is not None and owner.status == "open":
-        if type(kept) is dict:
-            owner.state = kept
         owner.last_used_at, owner.expires_at = finished, finished + limits.idle
-    db.commit()
-    notify(run.id)
 
 
 def _claim(db: Session, session_id: str, token: str) -> bool:

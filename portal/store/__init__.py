@@ -3,33 +3,73 @@
 This is the one engine behind previews, downloads, the row API and the sandbox broker. The
 catalog keeps version metadata and calls these functions with a `StoredTable` (path + schema);
 the store imports no Flask and no SQLAlchemy and knows nothing of users or permissions. Design
-and reasons: docs/store.md.
+and reasons: docs/store.md. Names are loaded on first use (`__getattr__` below).
 """
 
-from portal.store import charts, points
-from portal.store.aggregates import AggregateQuery, AggregateResult, Measure, aggregate
-from portal.store.bounds import clamp
-from portal.store.connection import confined
-from portal.store.errors import IngestError, QueryError, StoreError
-from portal.store.exportcache import (
-    CACHED_FORMATS,
-    MEASURED_FORMATS,
-    cached_export,
-    measure_export,
-    sweep_exports,
-)
-from portal.store.exports import EXPORT_FORMATS, export
-from portal.store.files import checksum_file, sweep
-from portal.store.formats import FORMATS
-from portal.store.ingestion import IngestResult, ingest
-from portal.store.pages import PAGE_FORMATS, EncodedPage, encode_page
-from portal.store.plan_sql import output_name
-from portal.store.plans import CellStats, PlanResult, count_plan, plan_schema, run_plan
-from portal.store.queries import OPERATORS, Filter, Operator, RowPage, RowQuery, Sort, TextMatch
-from portal.store.reports import LoadReport
-from portal.store.resident import configure as configure_resident
-from portal.store.rows import MAX_LIMIT, query_rows
-from portal.store.schema import TYPES, Column, StoredTable
+from importlib import import_module
+
+_LAZY = {  # public name → (submodule, its name there), imported on first access
+    "charts": ("charts", None),
+    "points": ("points", None),
+    "AggregateQuery": ("aggregates", "AggregateQuery"),
+    "AggregateResult": ("aggregates", "AggregateResult"),
+    "Measure": ("aggregates", "Measure"),
+    "aggregate": ("aggregates", "aggregate"),
+    "clamp": ("bounds", "clamp"),
+    "confined": ("connection", "confined"),
+    "IngestError": ("errors", "IngestError"),
+    "QueryError": ("errors", "QueryError"),
+    "StoreError": ("errors", "StoreError"),
+    "CACHED_FORMATS": ("exportcache", "CACHED_FORMATS"),
+    "MEASURED_FORMATS": ("exportcache", "MEASURED_FORMATS"),
+    "cached_export": ("exportcache", "cached_export"),
+    "measure_export": ("exportcache", "measure_export"),
+    "sweep_exports": ("exportcache", "sweep_exports"),
+    "EXPORT_FORMATS": ("exports", "EXPORT_FORMATS"),
+    "export": ("exports", "export"),
+    "checksum_file": ("files", "checksum_file"),
+    "sweep": ("files", "sweep"),
+    "FORMATS": ("formats", "FORMATS"),
+    "IngestResult": ("ingestion", "IngestResult"),
+    "ingest": ("ingestion", "ingest"),
+    "PAGE_FORMATS": ("pages", "PAGE_FORMATS"),
+    "EncodedPage": ("pages", "EncodedPage"),
+    "encode_page": ("pages", "encode_page"),
+    "output_name": ("plan_sql", "output_name"),
+    "CellStats": ("plans", "CellStats"),
+    "PlanResult": ("plans", "PlanResult"),
+    "count_plan": ("plans", "count_plan"),
+    "plan_schema": ("plans", "plan_schema"),
+    "run_plan": ("plans", "run_plan"),
+    "OPERATORS": ("queries", "OPERATORS"),
+    "Filter": ("queries", "Filter"),
+    "Operator": ("queries", "Operator"),
+    "RowPage": ("queries", "RowPage"),
+    "RowQuery": ("queries", "RowQuery"),
+    "Sort": ("queries", "Sort"),
+    "TextMatch": ("queries", "TextMatch"),
+    "LoadReport": ("reports", "LoadReport"),
+    "configure_resident": ("resident", "configure"),
+    "MAX_LIMIT": ("rows", "MAX_LIMIT"),
+    "query_rows": ("rows", "query_rows"),
+    "TYPES": ("schema", "TYPES"),
+    "Column": ("schema", "Column"),
+    "StoredTable": ("schema", "StoredTable"),
+}
+
+
+def __getattr__(name: str):
+    """Load the submodule that defines `name` on first use (PEP 562): reading rows does not
+    import the exporters (pyarrow), a sandbox run does not import ingestion."""
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    found = import_module(f"{__name__}.{module}")
+    value = found if attribute is None else getattr(found, attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "confined", "configure_resident", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",

@@ -39,3 +39,42 @@ def test_the_lazy_modules_still_work_when_used():
     assert [w for w, _, _ in segment("开放数据", search_mode=False)]
     assert pinyin("天气") == "tianqi" and simplified("開放") == "开放"
     assert privacy.dp.atom_domain(T=float, nan=False) is not None
+
+
+WEB = ("portal.api", "portal.site", "portal.search", "portal.catalog.views", "flask_wtf", "flask_babel",
+       "flask_limiter", "pyarrow", "numpy", "duckdb")
+
+COMMAND_PROBE = """
+import json, sys
+from pathlib import Path
+import portal.cli
+from portal import create_core_app
+from portal.analysis.cli import sandbox_run
+app = create_core_app({"TESTING": True, "SECRET_KEY": "x"}, instance=Path(sys.argv[1]))
+web = %r
+print(json.dumps({"loaded": [m for m in web if m in sys.modules],
+                  "tables": sorted(__import__("portal.db").db.Base.metadata.tables)}))
+"""
+
+
+def test_sandbox_run_loads_neither_the_web_layers_nor_duckdb_before_a_dataset_is_read(tmp_path):
+    """`kaifang sandbox-run` builds the core app (configuration, database, every model): no
+    blueprint, Babel, limiter, search, pyarrow or numpy; DuckDB only when a run reads data."""
+    done = subprocess.run([sys.executable, "-c", COMMAND_PROBE % (WEB,), str(tmp_path / "instance")], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    assert {"datasets", "grants", "analysis_runs", "analysis_sessions", "search_outbox"} <= set(found["tables"])
+
+
+def test_the_command_group_lists_and_loads_every_command():
+    from click.testing import CliRunner
+
+    from portal.cli import LAZY_COMMANDS, main
+
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0
+    for name in (*LAZY_COMMANDS, "sandbox-run", "offline-run", "init", "load", "serve"):
+        assert name in listed.output
+        assert main.get_command(None, name) is not None
+    assert main.get_command(None, "no-such-command") is None
