@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015c'
-down_revision = '0012'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
