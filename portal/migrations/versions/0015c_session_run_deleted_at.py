@@ -1,7 +1,7 @@
 """cells deleted from a notebook session (analysis_session_runs.deleted_at)
 
 Revision ID: 0015c
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-01
 """
 
