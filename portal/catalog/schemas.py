@@ -179,7 +179,12 @@ def _filter_value(op: str, raw: str) -> Any:
     if op in ("in", "between"):
         return [part.strip() for part in raw.split(",")]
     if op == "is_null":
-        return raw.lower() not in ("0", "false", "no")
+        flag = raw.strip().lower()
+        if flag in ("", "1", "true", "yes"):
+            return True
+        if flag in ("0", "false", "no"):
+            return False
+        raise BadRequest(f"is_null takes 1 or 0, not {raw[:20]!r}", code="invalid-value")
     return raw
 
 

@@ -4,6 +4,7 @@ own limits, and is interrupted at the run's wall-clock deadline."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -51,10 +52,11 @@ def test_the_limits_cannot_be_lifted_from_inside(files):
 
 
 class SlowBroker:
-    """A broker whose query would run for minutes (stands in for a pathological plan)."""
+    """A broker whose query would run for minutes (stands in for a pathological plan). It names
+    one source: a run granted no dataset opens no DuckDB connection at all (nothing to interrupt)."""
 
-    def __init__(self):
-        self.sources = {}
+    def __init__(self, path):
+        self.sources = {"x": SimpleNamespace(table=SimpleNamespace(path=path))}
         self.error = None
 
     def execute(self, plan):
@@ -68,7 +70,7 @@ class SlowBroker:
 
 def test_a_broker_query_is_interrupted_at_the_run_deadline(tmp_path):
     settings = AnalysisSettings(key=DisclosureKey(b"k" * 32), data_dir=tmp_path)
-    broker = SlowBroker()
+    broker = SlowBroker(tmp_path / "x.parquet")
     request = sandbox.RunRequest(code="n = dataset('x').count()", grants=("x",),
                                  limits=sandbox.Limits(wall_seconds=1.5))
     started = time.monotonic()

@@ -16,7 +16,8 @@ from portal.access.service import grant_access, usable_datasets
 from portal.accounts import service as accounts
 from portal.analysis import public
 from portal.analysis import service as analysis
-from portal.analysis.epsilon import EpsilonBudget, record_spending, spent_today
+from portal.analysis.budget import LedgerBudget
+from portal.analysis.epsilon import LedgerEpsilon, spent_today
 from portal.analysis.models import AnalysisRun, ReleaseLedger
 from portal.auth import SYSTEM
 from portal.db import budget_day, budget_day_start, seconds_to_next_budget_day, session_scope
@@ -70,21 +71,21 @@ def test_every_ledger_renews_at_midnight_utc(analysis_app, far_east, monkeypatch
         actor = accounts.actor_for(db, accounts.user_by_email(db, email).id)
         usable = usable_datasets(db, actor, [CLINIC])
 
+        engine = db.get_bind()
         clock.at(before)
-        analysis._spend(db, grant_id, 120)
-        record_spending(db, EpsilonBudget(daily={grant_id: 1.0}, spent_before={}, spent={grant_id: 0.4},
-                                          queries={grant_id: 4}))
+        assert LedgerBudget(engine, {grant_id: 300}).take([grant_id], 120)
+        assert LedgerEpsilon(daily={grant_id: 1.0}, spent_before={}, engine=engine).spend(grant_id, 0.4)
         db.commit()
         assert db.scalar(select(ReleaseLedger.day).where(ReleaseLedger.grant_id == grant_id)) == before.date()
-        assert analysis._budgets_left(db, usable) == {grant_id: 180}
+        assert analysis._budget(db, usable).left(grant_id) == 180
         assert notebook_datasets.budgets(db, actor, [CLINIC])["grants"][0]["cells_left"] == 180
         assert spent_today(db, [grant_id]) == {grant_id: 0.4}
 
         clock.at(after)  # 00:00:10 UTC the next day: every budget is whole again, at the same moment
-        assert analysis._budgets_left(db, usable) == {grant_id: 300}
+        assert analysis._budget(db, usable).left(grant_id) == 300
         assert notebook_datasets.budgets(db, actor, [CLINIC])["grants"][0]["cells_left"] == 300
         assert spent_today(db, [grant_id]) == {grant_id: 0.0}
-        analysis._spend(db, grant_id, 7)
+        assert LedgerBudget(engine, {grant_id: 300}).take([grant_id], 7)
         db.commit()
         days = sorted(db.scalars(select(ReleaseLedger.day).where(ReleaseLedger.grant_id == grant_id)))
         assert days == [before.date(), after.date()]
@@ -110,9 +111,9 @@ def test_public_cells_and_session_cpu_renew_at_midnight_utc(analysis_app, far_ea
         limits = sessions.SessionLimits(cpu_seconds_daily=10)
 
         clock.at(datetime.combine(now.date(), datetime.min.time()) + timedelta(hours=23, minutes=59, seconds=59))
-        assert public._spent_today(db, slug) == 25
+        assert public._today(db, slug)[0] == 25
         assert sessions.budget_of(db, user_id, limits).cpu_seconds_left == 7.5
 
         clock.at(datetime.combine(now.date() + timedelta(days=1), datetime.min.time()) + timedelta(seconds=1))
-        assert public._spent_today(db, slug) == 0
+        assert public._today(db, slug)[0] == 0
         assert sessions.budget_of(db, user_id, limits).cpu_seconds_left == 10

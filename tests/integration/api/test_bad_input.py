@@ -18,6 +18,7 @@ CASES = [
     (f"{ROWS}?sort=-no_such", 400, "unknown-column"),
     (f"{ROWS}?_fields=flight,no_such", 400, "unknown-column"),
     (f"{ROWS}?month__eq=June", 400, "invalid-value"),
+    (f"{ROWS}?dep_time__is_null=maybe", 400, "invalid-value"),
     (f"{ROWS}?time_hour__ge=yesterday", 400, "invalid-value"),
     (f"{ROWS}?month__between=1", 400, "invalid-value"),
     (f"{ROWS}?size=abc", 400, "bad-parameter"),

@@ -125,7 +125,8 @@ def test_a_grant_revoked_while_a_cell_waits_stops_that_cell(analyst):
                    .values(claimed_by=None, claimed_until=None))
         db.commit()
     worker.process_session(me.app, session_id, lambda _: None)
-    run = me.get(f"/api/v1/runs/{run_id}").json
+    # the in-process queue's own worker may have claimed the session first: wait for the cell
+    run = me.get(f"/api/v1/runs/{run_id}?wait=30").json
     assert run["status"] == "error" and run["result"]["code"] == "no-grant" and run["audit_run_id"] is None
 
 
