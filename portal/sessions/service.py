@@ -27,6 +27,7 @@ from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
+from portal.catalog.schemas import as_utc
 from portal.db import budget_day, budget_day_start, seconds_to_next_budget_day
 from portal.errors import (
     N_,
@@ -275,8 +276,14 @@ def localised(view: SessionView | RunView) -> SessionView | RunView:
 
 def run_view(run: SessionRun) -> RunView:
     return RunView(id=run.id, session_id=run.session_id, index=run.index, status=run.status, code=run.code,
-                   submitted_at=run.submitted_at, started_at=run.started_at, finished_at=run.finished_at,
-                   result=run.result, audit_run_id=run.audit_run_id, deleted_at=run.deleted_at)
+                   submitted_at=as_utc(run.submitted_at), started_at=_utc(run.started_at),
+                   finished_at=_utc(run.finished_at), result=run.result, audit_run_id=run.audit_run_id,
+                   deleted_at=_utc(run.deleted_at))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Stored times are naive UTC; the API says so (`…Z`), like the catalog's times."""
+    return None if moment is None else as_utc(moment)
 
 
 def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
@@ -322,6 +329,7 @@ def _runs_of(db: Session, session_ids: list[str]) -> dict[str, list[SessionRun]]
 
 def _view(db: Session, found: AnalysisSession, runs: list[SessionRun], limits: SessionLimits,
           budget: Budget | None = None) -> SessionView:
-    return SessionView(id=found.id, datasets=tuple(found.datasets), status=found.status, created_at=found.created_at,
-                       last_used_at=found.last_used_at, expires_at=found.expires_at,
+    return SessionView(id=found.id, datasets=tuple(found.datasets), status=found.status,
+                       created_at=as_utc(found.created_at), last_used_at=as_utc(found.last_used_at),
+                       expires_at=as_utc(found.expires_at),
                        runs=tuple(run_view(r) for r in runs), budget=budget or budget_of(db, found.user_id, limits))

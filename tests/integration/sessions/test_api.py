@@ -34,6 +34,8 @@ def test_a_session_runs_cells_in_order_and_keeps_lazy_tables_and_dates(analyst):
     assert first["status"] == "done" and first["result"]["status"] == "ok", first
     assert first["result"]["variables"] == ["by_carrier", "datetime", "day", "jfk", "n"]
     assert first["audit_run_id"] and first["index"] == 0
+    times = [body["created_at"], body["expires_at"], first["submitted_at"], first["finished_at"]]
+    assert all(t.endswith("Z") for t in times), f"API times say they are UTC: {times}"
     second = me.run(body["id"], "print(jfk.count() > 0, (day + datetime.timedelta(days=n)).isoformat())\n"
                                 "t = by_carrier.agg(count()).sort('carrier').collect()\n"
                                 "print(t.columns)")
