@@ -199,17 +199,16 @@ def require_key_now(scope: str | None) -> None:
     Raises:
         KeyRequired: no key. Forbidden: `insufficient-scope`.
     """
-    if scope is None:
-        if current_key() is None:
-            raise KeyRequired("this call needs an API key (Authorization: Bearer <key>)",
-                              headers={"WWW-Authenticate": 'Bearer realm="kaifang"'})
-        return
-    _check_known(scope)
+    if scope is not None:
+        _check_known(scope)
     key = current_key()
     if key is None:
+        if scope is None:
+            raise KeyRequired("this call needs an API key (Authorization: Bearer <key>)",
+                              headers={"WWW-Authenticate": 'Bearer realm="kaifang"'})
         raise KeyRequired(f"this call needs an API key with the {scope} scope",
                           headers={"WWW-Authenticate": f'Bearer realm="kaifang", scope="{scope}"'})
-    if scope not in key.scopes:
+    if scope is not None and scope not in key.scopes:
         raise _missing_scope(scope)
 
 
