@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Response, request
 from pydantic import TypeAdapter
+
+from portal.catalog.schemas import as_utc
 
 ENCODINGS = ("gzip", "br", "zstd", "deflate")
 EXPOSED = ("ETag, Last-Modified, Link, Retry-After, RateLimit, RateLimit-Policy, "
@@ -62,12 +64,8 @@ def not_modified(etag: str, last_modified: datetime | None = None) -> Response:
     response = Response(status=304)
     response.set_etag(etag)
     if last_modified is not None:
-        response.last_modified = utc(last_modified)
+        response.last_modified = as_utc(last_modified)
     return response
-
-
-def utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def finish(response: Response) -> Response:

@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, request, url_for
 
-from portal.api.http import make_etag, matching_etag, not_modified, utc
+from portal.api.http import make_etag, matching_etag, not_modified
 from portal.api.schemas import RowsPage, RowsQuery
 from portal.api.spec import endpoint
 from portal.auth import current_actor
 from portal.catalog import rowpages
+from portal.catalog.schemas import as_utc
 from portal.db import get_session
 from portal.errors import BadRequest
 
@@ -74,7 +75,7 @@ def _response(prepared: rowpages.PreparedPage, page, etag: str) -> Response:
         body = (json.dumps(head, ensure_ascii=False)[:-1] + ',"rows":[' + ",".join(page.rows) + "]}").encode()
     response = Response(body, mimetype=MEDIA[prepared.format])
     response.set_etag(etag)
-    response.last_modified = utc(prepared.version.created_at)
+    response.last_modified = as_utc(prepared.version.created_at)
     response.cache_control.public = True
     response.cache_control.max_age = 60 if prepared.current else 3600
     if next_url:
