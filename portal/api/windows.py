@@ -32,9 +32,6 @@ from dataclasses import dataclass
 
 from flask import g, has_app_context
 from limits.storage import RedisStorage
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 SCHEMES = {"redis": "kaifang+redis", "rediss": "kaifang+rediss", "redis+unix": "kaifang+redis+unix"}
 
@@ -82,9 +79,15 @@ class OneTripRedisStorage(RedisStorage):
         super().__init__(f"{scheme.removeprefix('kaifang+')}://{rest}", **options)
 
     def initialize_storage(self, uri: str) -> None:
+        # redis-py is a production dependency: imported here, where a Redis storage is made, so
+        # that the embedded profile (`pip install -e .`, memory://) runs without it.
+        from redis import exceptions as redis_errors  # noqa: PLC0415
+
         super().initialize_storage(uri)
         self.lua_count_windows = self.get_connection().register_script(COUNT_WINDOWS)
         self._own = threading.local()
+        self._retry_on = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+        self._no_script = redis_errors.NoScriptError
 
     def count_windows(self, keys: list[str], args: list[int]) -> list[int]:
         """Run the counting script on this thread's own connection (see module doc)."""
@@ -92,9 +95,9 @@ class OneTripRedisStorage(RedisStorage):
         try:
             try:
                 return self._send(packed)
-            except (RedisConnectionError, RedisTimeoutError):
+            except self._retry_on:
                 return self._send(packed)  # once more on a new connection, as redis-py retries
-        except NoScriptError:
+        except self._no_script:
             return self.lua_count_windows(keys, args)
 
     def _send(self, packed: bytes) -> list[int]:
@@ -102,7 +105,7 @@ class OneTripRedisStorage(RedisStorage):
         try:
             connection.send_packed_command([packed], check_health=False)
             return connection.read_response()
-        except NoScriptError:
+        except self._no_script:
             raise  # a whole reply: the connection is still in step
         except BaseException:
             # A reply may be left unread (a timeout, an interrupt): never read it as the next one.

@@ -78,3 +78,21 @@ def test_the_command_group_lists_and_loads_every_command():
         assert name in listed.output
         assert main.get_command(None, name) is not None
     assert main.get_command(None, "no-such-command") is None
+
+
+def test_the_embedded_profile_runs_without_the_production_packages(tmp_path):
+    """`bash scripts/serve` installs the project without its `production` extra: the app must be
+    made and answer with redis, psycopg and gunicorn absent (a module-level `import redis`
+    in the limiter once broke `kaifang init` on a fresh machine)."""
+    probe = """
+import sys
+from pathlib import Path
+for name in ("redis", "psycopg", "gunicorn"):
+    sys.modules[name] = None  # an import of any of them now fails, as when not installed
+from portal import create_app
+app = create_app({"TESTING": True, "SECRET_KEY": "x"}, instance=Path(sys.argv[1]))
+print(app.test_client().get("/robots.txt").status_code)
+"""
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "instance")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "200", done.stderr[-2000:]
