@@ -19,7 +19,7 @@ from pathlib import Path
 from portal.store import conversion, csvlayout, delimited, encodings, files, inference
 from portal.store.errors import IngestError, StoreError
 from portal.store.formats import detect_format
-from portal.store.jsonfiles import GEOMETRY, json_to_csv
+from portal.store.jsonfiles import GEOMETRY, POINT_COLUMNS, json_to_csv
 from portal.store.layout import write_table
 from portal.store.reports import LoadReport
 from portal.store.schema import Column, check_type
@@ -51,6 +51,7 @@ class _Job:
     report: Callable[[float], None]
     sheet: str | int | None = None
     auto_cluster: bool = True
+    points: tuple[str, str] = POINT_COLUMNS
 
 
 def ingest(
@@ -66,6 +67,7 @@ def ingest(
     previous: Mapping[str, str] | None = None,
     code_words: Sequence[str] | None = None,
     sheet: str | int | None = None,
+    point_columns: tuple[str, str] | None = None,
 ) -> IngestResult:
     """Store `source` as a new Parquet file in `dest_dir` and describe it.
 
@@ -76,6 +78,8 @@ def ingest(
     replaces the words that make a column name a code column (`inference.CODE_WORDS`).
     `sheet` (a name or 1-based number) picks the sheet of a workbook; by default the first sheet
     holding a table is read. What the layout detection skipped is in `IngestResult.report`.
+    `point_columns` (longitude, latitude) names the columns a GeoJSON Point's coordinates go to
+    (the descriptor's `kaifang.coordinates`; default `longitude`, `latitude`).
     `cluster_by` sorts the stored rows by those columns so that filters on them prune row
     groups (at the cost of the source order); without it a large file is clustered by columns
     chosen from its data unless `auto_cluster` is False (`IngestResult.clustered_by` says by
@@ -99,7 +103,7 @@ def ingest(
     dest_dir.mkdir(parents=True, exist_ok=True)
     hasher = _Checksum(source)
     job = _Job(source, dest_dir, detect_format(source, fmt), encoding, _reporter(progress, total),
-               sheet, auto_cluster)
+               sheet, auto_cluster, tuple(point_columns or POINT_COLUMNS))
     temps: list[Path] = []
     try:
         return _run(job, typing, tuple(cluster_by), temps, hasher)
@@ -189,7 +193,7 @@ def _prepare(job: _Job, temps: list[Path]) -> _Prepared:
     text_path, gzip = _utf8_path(job, temps, encoding)
     if job.fmt in ("json", "ndjson", "geojson"):
         target = _temp(job, temps, ".csv")
-        header, geo = json_to_csv(text_path, target, "utf-8")
+        header, geo = json_to_csv(text_path, target, "utf-8", points=job.points)
         fixed = {GEOMETRY: "geometry"} if geo and GEOMETRY in header else {}
         source = conversion.CsvSource(target, ",", header, header_from_data=False)
         return _Prepared(source, encoding, fixed)

@@ -2,8 +2,10 @@
 written out as CSV so that the common CSV path infers types.
 
 Keys become columns in order of first appearance; nested objects and lists are kept as JSON
-text. GeoJSON properties become columns; Point geometries give `longitude`/`latitude` columns,
-any other geometry a `geometry` column holding its GeoJSON. Everything is streamed, in two
+text. GeoJSON properties become columns; Point geometries give two columns, named by the
+descriptor's `kaifang.coordinates` (docs/datasets.md; `longitude`/`latitude` when it names none),
+any other geometry a `geometry` column holding its GeoJSON. A property with the name of a point
+column is refused rather than overwritten. Everything is streamed, in two
 passes (names, then rows), so memory stays flat whatever the file size: NDJSON line by line, an
 array or a FeatureCollection's features item by item with ijson (its C backend). Numbers keep
 the digits they were written with (`4.50` stays `4.50`) so that the common inference sees what
@@ -26,14 +28,17 @@ from portal.store.encodings import open_bytes
 from portal.store.errors import IngestError
 
 GEOMETRY = "geometry"
+POINT_COLUMNS = ("longitude", "latitude")
 _RELOCATE_BYTES = 64 * 1024 * 1024
 # How much of the first line tells NDJSON from one document. Minified GeoJSON is one line of the
 # whole file: reading (and parsing) all of it here cost 1 GB for a 300 MB file.
 _FIRST_LINE_BYTES = 1024 * 1024
 
 
-def json_to_csv(source: Path, target: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
+def json_to_csv(source: Path, target: Path, encoding: str, *,
+                points: tuple[str, str] = POINT_COLUMNS) -> tuple[tuple[str, ...], bool]:
     """Write `source` to `target` (UTF-8 CSV); return (header, whether it was GeoJSON).
+    `points` names the (longitude, latitude) columns of GeoJSON Point features.
 
     Raises:
         IngestError: `bad-json`, `empty-file`, `empty-column-name`, `duplicate-column`.
@@ -43,9 +48,9 @@ def json_to_csv(source: Path, target: Path, encoding: str) -> tuple[tuple[str, .
         raise IngestError("empty-file", "the file is empty")
     if first == "[" or (first == "{" and _is_single_document(source, encoding)):
         geo = first == "{"
-        names = _names(_streamed(source, geo))
+        names = _names(_streamed(source, geo, points))
         check_names(names)
-        _write(names, _streamed(source, geo), target)
+        _write(names, _streamed(source, geo, points), target)
         return tuple(names), geo
     names = _names(_ndjson(source, encoding))
     check_names(names)
@@ -75,7 +80,7 @@ def _is_single_document(source: Path, encoding: str) -> bool:
     return '"FeatureCollection"' in line
 
 
-def _streamed(source: Path, geo: bool) -> Iterator[dict]:
+def _streamed(source: Path, geo: bool, points: tuple[str, str] = POINT_COLUMNS) -> Iterator[dict]:
     """The records of an array of objects, or the features of a FeatureCollection, one by one."""
     with open_bytes(source) as raw:
         if raw.read(3) != b"\xef\xbb\xbf":
@@ -84,7 +89,7 @@ def _streamed(source: Path, geo: bool) -> Iterator[dict]:
         try:
             for count, item in enumerate(ijson.items(raw, "features.item" if geo else "item"), 1):
                 if geo:
-                    yield _feature(item, count)
+                    yield _feature(item, count, points)
                 elif isinstance(item, dict):
                     yield item
                 else:
@@ -111,15 +116,23 @@ def _syntax_error(source: Path, exc: Exception) -> IngestError:
     return IngestError("bad-json", f"the JSON is broken: {first}")
 
 
-def _feature(feature: object, number: int) -> dict:
+def _feature(feature: object, number: int, points: tuple[str, str]) -> dict:
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         raise IngestError("bad-json", f"feature {number} is not a GeoJSON Feature")
     properties = feature.get("properties")
     record = dict(properties) if isinstance(properties, dict) else {}
     geometry = feature.get("geometry")
     if isinstance(geometry, dict) and geometry.get("type") == "Point":
+        longitude, latitude = points
+        for axis, name in (("longitude", longitude), ("latitude", latitude)):
+            if name in record:
+                raise IngestError(
+                    "duplicate-column",
+                    f"feature {number} has a property {name!r}, the name of the points' {axis} "
+                    f"column; name the coordinate columns differently in kaifang.coordinates",
+                    column=name)
         coordinates = geometry.get("coordinates") or [None, None]
-        record["longitude"], record["latitude"] = coordinates[0], coordinates[1]
+        record[longitude], record[latitude] = coordinates[0], coordinates[1]
     elif geometry is not None:
         record[GEOMETRY] = _dumps(geometry)
     return record

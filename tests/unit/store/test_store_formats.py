@@ -7,9 +7,10 @@ import json
 from decimal import Decimal
 
 import duckdb
+import pytest
 from openpyxl import Workbook
 
-from portal.store import Column, ingest
+from portal.store import Column, IngestError, ingest
 
 
 def _read(path) -> list[tuple]:
@@ -78,6 +79,25 @@ def test_geojson_points_give_longitude_latitude(tmp_path, dest):
     result = ingest(source, dest)
     assert [c.name for c in result.columns] == ["name", "visitors", "longitude", "latitude"]
     assert _read(result.path)[0] == ("天安门", 10, Decimal("116.3975"), Decimal("39.9087"))
+
+
+def test_geojson_points_go_to_the_columns_the_descriptor_names(tmp_path, dest):
+    """docs/datasets.md: the point's coordinates are the two fields `kaifang.coordinates` names,
+    so a publisher may call them 经度/纬度; a property of that name is refused, not overwritten."""
+    features = [{"type": "Feature", "properties": {"name": "天安门"},
+                 "geometry": {"type": "Point", "coordinates": [116.3975, 39.9087]}}]
+    source = tmp_path / "places.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), "utf-8")
+    result = ingest(source, dest, point_columns=("经度", "纬度"))
+    assert [c.name for c in result.columns] == ["name", "经度", "纬度"]
+    assert _read(result.path) == [("天安门", Decimal("116.3975"), Decimal("39.9087"))]
+    features[0]["properties"]["纬度"] = 1.5
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), "utf-8")
+    with pytest.raises(IngestError) as info:
+        ingest(source, dest, point_columns=("经度", "纬度"))
+    assert info.value.code == "duplicate-column" and info.value.column == "纬度"
+    assert "feature 1" in info.value.message and "kaifang.coordinates" in info.value.message
+    assert sorted(dest.iterdir()) == [result.path]
 
 
 def test_geojson_other_geometries_are_kept_as_geojson_text(tmp_path, dest):
