@@ -47,8 +47,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.api.ckan import bp as ckan_bp
     from portal.api.docs import bp as developers_bp
     from portal.api.notebook import bp as notebook_api_bp
-    from portal.catalog import publishing as catalog_publishing
     from portal.catalog import setup as catalog_setup
+    from portal.catalog import staging as catalog_staging
     from portal.catalog.views import bp as catalog_bp
     from portal.interop.views import bp as interop_bp
     from portal.notebook.views import bp as notebook_bp
@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.sessions.views import bp as sessions_bp
     from portal.site.views import bp as site_bp
 
-    catalog_publishing.set_sample_writer(samples.write_sample)
+    catalog_staging.set_sample_writer(samples.write_sample)
     catalog_setup.init_caches(app)
     search.init_app(app)
     extensions.init_app(app)

@@ -1,33 +1,37 @@
 """Publishing: load dataset folders and data files into the catalog as immutable versions.
 
 Loading is idempotent: an unchanged descriptor changes no metadata, and a data file whose
-checksum equals the current version's adds no version. A new data file becomes a new version in
-one step: the store writes the Parquet file atomically, then one transaction records the version
-and moves `current_version`; if that transaction fails, the new file is deleted, so a failed load
-leaves the catalog and the served version exactly as they were.
+checksum equals the current version's adds no version. A load has three steps (decision 0023d):
+a short read of the catalog into a `staging.Target`, which then ends its transaction; the slow
+work on files with no transaction open (`staging.stage`: ingest, sample, download sizes); and
+one short transaction that writes the metadata, records the version and moves
+`current_version` only if it is still the version the load began from. If that transaction
+fails, the new files are deleted, so a failed load leaves the catalog and the served version
+exactly as they were; a crash between the steps leaves only files no row points at, which
+`kaifang init` sweeps.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal import store
 from portal.auth import Actor
-from portal.catalog import downloads, outbox
+from portal.catalog import downloads, outbox, staging
 from portal.catalog.descriptors import DepartmentRef
-from portal.catalog.disclosure_settings import Rules
 from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Version, utcnow
 from portal.catalog.packages import PackageSpec, read_package
 from portal.catalog.permissions import can_publish, require
 from portal.catalog.schemas import VersionInfo
-from portal.errors import Invalid, NotFound
+from portal.errors import Conflict, Invalid, NotFound
 
 Progress = Callable[[int, int], None]
 
@@ -51,33 +55,29 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     Raises:
         Invalid: the descriptor is bad, or the data file cannot be ingested (with line/column).
         Forbidden: the actor may not publish for the descriptor's department.
+        Conflict: another load of the dataset recorded a version while this one ran.
     """
     spec = read_package(folder)
     dataset = _find(session, spec.slug)
-    existing = _find_department(session, spec.department)
-    require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
-    department = _upsert_department(session, existing, spec.department)
-    created = dataset is None
-    metadata_changed = created or dataset.descriptor_checksum != spec.checksum
-    if created:
-        dataset = Dataset(slug=spec.slug, created_at=utcnow())
-    if metadata_changed:
-        _apply_metadata(session, dataset, spec, department)
-        if dataset.current_version is not None:
-            _sync_field_types(dataset, _columns(dataset.current_version))
-    session.add(dataset)
-    version = None
+    _check_publisher(session, actor, spec)
+    _check_theme(session, spec.theme)
+    staged = None
     if spec.data_path is not None:
-        version = _maybe_new_version(session, dataset, spec.data_path, data_dir=data_dir,
-                                     fmt=spec.data_format, encoding=spec.encoding,
-                                     overrides=spec.overrides, note="", progress=progress,
-                                     sheet=spec.sheet, code_words=code_words)
-    if version is None:
-        if metadata_changed:
-            session.flush()
-            outbox.enqueue(session, dataset.id)
-        session.commit()
-    return LoadOutcome(spec.slug, created, metadata_changed and not created, version)
+        target = _package_target(spec, dataset)
+        session.rollback()  # the slow part runs with no transaction open
+        staged = staging.stage(target, spec.data_path, data_dir=data_dir, fmt=spec.data_format,
+                               encoding=spec.encoding, progress=progress, sheet=spec.sheet,
+                               code_words=code_words)
+    try:
+        outcome = _record_package(session, actor, spec, staged, target if staged else None, data_dir)
+    except BaseException:
+        session.rollback()
+        if staged is not None:
+            staged.discard()
+        raise
+    if staged is not None:
+        _drop_replaced_exports(data_dir, target)
+    return outcome
 
 
 def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path,
@@ -90,6 +90,7 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
         NotFound: no such dataset.
         Forbidden: the actor may not publish for its department.
         Invalid: the file cannot be ingested.
+        Conflict: another load of the dataset recorded a version while this one ran.
     """
     dataset = _find(session, slug)
     if dataset is None:
@@ -97,10 +98,27 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
     require(can_publish(actor, dataset.department_id), "publish datasets for this department")
     if not source.is_file():
         raise Invalid(f"{source} is not a file", code="no-such-file")
-    declared = {f.name: f.declared_type for f in dataset.fields if f.declared_type}
-    return _maybe_new_version(session, dataset, source, data_dir=data_dir, fmt=fmt, encoding=encoding,
-                              overrides=declared, note=note, progress=progress, sheet=sheet,
-                              code_words=code_words)
+    target = _dataset_target(dataset)
+    session.rollback()  # the slow part runs with no transaction open
+    staged = staging.stage(target, source, data_dir=data_dir, fmt=fmt, encoding=encoding,
+                           progress=progress, sheet=sheet, code_words=code_words)
+    if staged is None:
+        return None
+    try:
+        dataset = _find(session, slug)
+        if dataset is None:
+            raise NotFound("dataset", slug)
+        require(can_publish(actor, dataset.department_id), "publish datasets for this department")
+        with _concurrent_load_refused(slug):
+            version = _record_version(session, dataset, staged, target, data_dir, note)
+            outbox.enqueue(session, dataset.id)
+            session.commit()
+    except BaseException:
+        session.rollback()
+        staged.discard()
+        raise
+    _drop_replaced_exports(data_dir, target)
+    return VersionInfo.from_model(version)
 
 
 def delete_dataset(session: Session, actor: Actor, slug: str, *, data_dir: Path) -> None:
@@ -191,86 +209,44 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
     ]
 
 
-def _maybe_new_version(session: Session, dataset: Dataset, source: Path, *, data_dir: Path,
-                       fmt: str | None, encoding: str | None, overrides: dict[str, str], note: str,
-                       progress: Progress | None, sheet: str | int | None = None,
-                       code_words: tuple[str, ...] | None = None) -> VersionInfo | None:
-    """Ingest `source` unless it is the current version's file. Declared types (`overrides`) are
-    strict; the current version's types are passed as `previous`, so a column is widened (and
-    the change reported) rather than converted lossily."""
-    checksum = store.checksum_file(source)
-    current = dataset.current_version
-    if current is not None and current.checksum == checksum:
-        return None
-    dest = data_dir / dataset.slug
-    previous = {c["name"]: c["type"] for c in current.columns} if current is not None else {}
-    try:
-        result = store.ingest(source, dest, fmt=fmt, encoding=encoding, overrides=overrides, progress=progress,
-                              cluster_by=tuple(dataset.cluster_by or ()), previous=previous, sheet=sheet,
-                              code_words=code_words)
-    except store.IngestError as exc:
-        session.rollback()
-        raise _ingest_problem(source, exc) from exc
-    sample = None
-    try:
-        _check_coordinates(dataset, result)
-        result, clamped = _clamp_conditional(dataset, result)
-        sample = _sample_for(dataset, result)
-        version = _record_version(session, dataset, result, source, data_dir, note)
-        version.clamped = clamped or None
-        version.sample_path = str(sample.relative_to(data_dir)) if sample else None
-        if dataset.open_class == "open":
-            table = store.StoredTable(result.path, result.columns)
-            version.export_sizes = downloads.measured_sizes(table, downloads.coordinates_of(dataset))
-        outbox.enqueue(session, dataset.id)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        result.path.unlink(missing_ok=True)
-        if sample is not None:
-            sample.unlink(missing_ok=True)
-        raise
-    if current is not None:  # only the current version is downloadable: the replaced one's cache goes
-        shutil.rmtree(downloads.export_folder(data_dir, current), ignore_errors=True)
-    return VersionInfo.from_model(version)
+def _check_publisher(session: Session, actor: Actor, spec: PackageSpec) -> None:
+    existing = _find_department(session, spec.department)
+    require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
 
 
-NUMERIC = frozenset({"integer", "float", "decimal"})
+def _check_theme(session: Session, code: str) -> None:
+    """Refused before the slow part rather than after it."""
+    if session.scalar(select(Theme.id).where(Theme.code == code)) is None:
+        raise Invalid(f"unknown theme {code!r}", code="unknown-theme")
 
 
-def _check_coordinates(dataset: Dataset, result: store.IngestResult) -> None:
-    """`kaifang.coordinates` must name stored columns: a misspelt one was accepted and every map
-    request then failed with `unknown-column`.
-
-    Raises:
-        Invalid: `bad-descriptor`, naming `kaifang.coordinates.longitude` or `.latitude`.
-    """
-    names = {c.name for c in result.columns}
-    errors = {f"kaifang.coordinates.{axis}": [f"{column!r} is not a column of the file "
-                                              f"(columns: {', '.join(sorted(names)[:20])})"]
-              for axis, column in (dataset.coordinates or {}).items()
-              if axis in ("longitude", "latitude") and column not in names}
-    if errors:
-        first, messages = next(iter(errors.items()))
-        raise Invalid(f"{first}: {messages[0]}", code="bad-descriptor", errors=errors)
+def _base(dataset: Dataset | None) -> dict:
+    """The current version a new one replaces, as `Target` fields."""
+    current = dataset.current_version if dataset is not None else None
+    if current is None:
+        return {}
+    return {"base_version_id": current.id, "base_checksum": current.checksum,
+            "base_storage_path": current.storage_path,
+            "previous": {c["name"]: c["type"] for c in current.columns}}
 
 
-def _clamp_conditional(dataset: Dataset, result: store.IngestResult) -> tuple[store.IngestResult, dict[str, int]]:
-    """Conditional data is computed on by interval arithmetic over its declared bounds, so every
-    numeric column needs bounds, and values outside them are clamped (and counted) here.
+def _package_target(spec: PackageSpec, dataset: Dataset | None) -> staging.Target:
+    """The dataset as the descriptor makes it (its settings are written only at the end)."""
+    return staging.Target(
+        slug=spec.slug, **_base(dataset), overrides=spec.overrides, cluster_by=tuple(spec.cluster_by),
+        open_class=spec.open_class, coordinates=spec.coordinates,
+        bounds={f.name: f.bounds for f in spec.fields if f.bounds is not None},
+        identifiers=frozenset(f.name for f in spec.fields if f.identifier), disclosure=spec.disclosure)
 
-    Raises:
-        Invalid: a numeric column of conditional data has no declared bounds.
-    """
-    if dataset.open_class != "conditional":
-        return result, {}
-    bounds = field_bounds(dataset.fields)
-    missing = [c.name for c in result.columns if c.type in NUMERIC and c.name not in bounds]
-    if missing:
-        raise Invalid(f"conditional data needs public bounds for every numeric field; declare "
-                      f"constraints.minimum and constraints.maximum for: {', '.join(missing)}",
-                      code="missing-bounds", errors={name: ["no declared bounds"] for name in missing})
-    return store.clamp(result, bounds)
+
+def _dataset_target(dataset: Dataset) -> staging.Target:
+    """The dataset as recorded: its declared types are strict."""
+    return staging.Target(
+        slug=dataset.slug, **_base(dataset),
+        overrides={f.name: f.declared_type for f in dataset.fields if f.declared_type},
+        cluster_by=tuple(dataset.cluster_by or ()), open_class=dataset.open_class,
+        coordinates=dataset.coordinates, bounds=field_bounds(dataset.fields),
+        identifiers=frozenset(f.name for f in dataset.fields if f.identifier), disclosure=dataset.disclosure)
 
 
 def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
@@ -278,53 +254,87 @@ def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
     return {f.name: (f.minimum, f.maximum) for f in fields if f.minimum is not None and f.maximum is not None}
 
 
-class SampleWriter(Protocol):
-    def __call__(self, table: store.StoredTable, path: Path, *, identifiers: frozenset[str],
-                 seed: str, rules: Rules) -> Path: ...
+def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: staging.Staged | None,
+                    target: staging.Target | None, data_dir: Path) -> LoadOutcome:
+    """The short transaction of `load_package`: metadata, department, the staged version."""
+    dataset = _find(session, spec.slug)
+    existing = _find_department(session, spec.department)
+    require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
+    created = dataset is None
+    metadata_changed = created or dataset.descriptor_checksum != spec.checksum
+    with _concurrent_load_refused(spec.slug):
+        department = _upsert_department(session, existing, spec.department)
+        if created:
+            dataset = Dataset(slug=spec.slug, created_at=utcnow())
+        if metadata_changed:
+            _apply_metadata(session, dataset, spec, department)
+            if dataset.current_version is not None:
+                _sync_field_types(dataset, _columns(dataset.current_version))
+        session.add(dataset)
+        version = None
+        if staged is not None and target is not None:
+            version = _record_version(session, dataset, staged, target, data_dir, note="")
+        if version is not None or metadata_changed:
+            session.flush()
+            outbox.enqueue(session, dataset.id)
+        session.commit()
+    info = VersionInfo.from_model(version) if version is not None else None
+    return LoadOutcome(spec.slug, created, metadata_changed and not created, info)
 
 
-_sample_writer: SampleWriter | None = None
+@contextmanager
+def _concurrent_load_refused(slug: str) -> Iterator[None]:
+    """Two loads of one dataset at once: the second to record loses, with a clear message
+    (its unique version number or slug is taken, or the current version moved)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise _concurrent(slug) from exc
 
 
-def set_sample_writer(writer: SampleWriter) -> None:
-    """The synthetic sample is drawn with the disclosure control of `portal.analysis`, a layer
-    above the catalog (docs/architecture.md): the app factory hands its writer in here."""
-    global _sample_writer  # noqa: PLW0603 - one writer per process, set by the composition root
-    _sample_writer = writer
+def _concurrent(slug: str) -> Conflict:
+    return Conflict(f"another load of {slug!r} recorded a version while this one ran; nothing of this "
+                    "load was kept: run it again to add its file after that version", code="concurrent-load")
 
 
-def _sample_for(dataset: Dataset, result: store.IngestResult) -> Path | None:
-    """Conditional data gets its synthetic sample (样本数据) when the version is published;
-    without a sample writer a conditional version is refused, never published without one."""
-    if dataset.open_class != "conditional":
-        return None
-    if _sample_writer is None:
-        raise RuntimeError("no sample writer: build the app (portal.create_app) before publishing conditional data")
-    table = store.StoredTable(result.path, result.columns)
-    identifiers = frozenset(f.name for f in dataset.fields if f.identifier)
-    return _sample_writer(table, result.path.with_suffix(".sample.csv"), identifiers=identifiers,
-                        seed=result.checksum, rules=Rules.with_overrides(dataset.disclosure))
-
-
-def _record_version(session: Session, dataset: Dataset, result: store.IngestResult, source: Path,
+def _record_version(session: Session, dataset: Dataset, staged: staging.Staged, target: staging.Target,
                     data_dir: Path, note: str) -> Version:
+    """Record the staged version and make it current, only if the current version is still the
+    one the load began from (`target.base_version_id`).
+
+    Raises:
+        Conflict: it is not (another load recorded a version in between).
+    """
     if dataset.id is None:
         session.flush()
+    result = staged.result
     number = (session.scalar(select(func.max(Version.number)).where(Version.dataset_id == dataset.id)) or 0) + 1
     version = Version(
-        dataset_id=dataset.id, number=number, note=note, source_name=source.name,
+        dataset_id=dataset.id, number=number, note=note, source_name=staged.source_name,
         source_format=result.source_format, encoding=result.encoding, checksum=result.checksum,
         row_count=result.row_count, byte_size=result.byte_size, source_bytes=result.source_bytes,
         columns=[{"name": c.name, "type": c.type} for c in result.columns],
         storage_path=str(result.path.relative_to(data_dir)),
         load_report=None if result.report.empty else result.report.as_dict(),
+        clamped=staged.clamped, export_sizes=staged.export_sizes,
+        sample_path=str(staged.sample.relative_to(data_dir)) if staged.sample else None,
     )
     session.add(version)
     session.flush()
-    dataset.current_version_id = version.id
-    dataset.updated_at = utcnow()
+    base = target.base_version_id
+    still = Dataset.current_version_id.is_(None) if base is None else Dataset.current_version_id == base
+    moved = session.execute(update(Dataset).where(Dataset.id == dataset.id, still)
+                            .values(current_version_id=version.id, updated_at=utcnow()))
+    if moved.rowcount != 1:
+        raise _concurrent(dataset.slug)
     _sync_field_types(dataset, result.columns)
     return version
+
+
+def _drop_replaced_exports(data_dir: Path, target: staging.Target) -> None:
+    """Only the current version is downloadable: the replaced one's download cache goes."""
+    if target.base_storage_path:
+        shutil.rmtree(data_dir / downloads.EXPORTS_DIR / Path(target.base_storage_path).stem, ignore_errors=True)
 
 
 def _sync_field_types(dataset: Dataset, columns: tuple[store.Column, ...]) -> None:
@@ -340,13 +350,3 @@ def _sync_field_types(dataset: Dataset, columns: tuple[store.Column, ...]) -> No
 
 def _columns(version: Version) -> tuple[store.Column, ...]:
     return tuple(store.Column(c["name"], c["type"]) for c in version.columns)
-
-
-def _ingest_problem(source: Path, exc: store.IngestError) -> Invalid:
-    where = []
-    if getattr(exc, "line", None):
-        where.append(f"line {exc.line}")
-    if getattr(exc, "column", None):
-        where.append(f"column {exc.column}")
-    suffix = f" ({', '.join(where)})" if where else ""
-    return Invalid(f"{source.name}: {exc.message}{suffix}", code=exc.code)

@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal import store
-from portal.catalog import downloads
+from portal.catalog import downloads, staging
 from portal.catalog.models import Dataset, Theme, Version
 from portal.catalog.themes import THEMES
 from portal.db import database, session_scope
@@ -66,7 +66,18 @@ def sweep_data(app: Flask) -> list[Path]:
     removed = downloads.sweep(data_dir, current)
     for folder in (p for p in data_dir.iterdir() if p.is_dir() and p.name != downloads.EXPORTS_DIR):
         removed += store.sweep(folder, keep)
+        removed += _sweep_samples(folder, keep)
     return removed
+
+
+def _sweep_samples(folder: Path, keep: set[Path]) -> list[Path]:
+    """Synthetic samples no version points at: written before the version is recorded
+    (`staging.stage`), so a load that died in between leaves one (or its `.tmp`)."""
+    orphans = [p for pattern in (f"*{staging.SAMPLE_SUFFIX}", f"*{staging.SAMPLE_TEMP_SUFFIX}")
+               for p in folder.glob(pattern) if p.is_file() and p not in keep]
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    return orphans
 
 
 def prepare_catalog(app: Flask) -> None:

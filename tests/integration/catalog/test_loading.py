@@ -171,3 +171,30 @@ def test_cli_load_while_the_database_is_locked_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(publishing, "add_version", locked)
     result = runner.invoke(main, ["load", str(tmp_path / "src" / "districts" / "data.csv"), "--dataset", "districts"])
     assert result.exit_code == 1 and "[database-busy]" in result.output
+
+
+def test_geojson_points_take_the_names_of_kaifang_coordinates(app, tmp_path, client):
+    """docs/datasets.md: a GeoJSON resource's rows are its properties plus the two fields named
+    in `kaifang.coordinates`. The store named them `longitude`/`latitude` whatever the descriptor
+    said, so a descriptor naming 经度/纬度 was refused at load (`bad-descriptor`)."""
+    folder = dataset_folder(tmp_path / "src", slug="stations", coordinates={"longitude": "经度", "latitude": "纬度"})
+    features = [{"type": "Feature", "properties": {"name": name, "count": n},
+                 "geometry": {"type": "Point", "coordinates": [lon, lat]}}
+                for name, n, lon, lat in (("天安门", 3, 116.3975, 39.9087), ("故宫", 5, 116.3972, 39.9169))]
+    (folder / "data.csv").unlink()
+    (folder / "stations.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                                                        ensure_ascii=False), encoding="utf-8")
+    doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    doc["resources"] = [{"name": "stations", "path": "stations.geojson", "format": "geojson",
+                         "mediatype": "application/geo+json", "encoding": "utf-8",
+                         "schema": {"fields": [{"name": "name", "type": "string"}, {"name": "count", "type": "integer"},
+                                               {"name": "经度", "type": "number"}, {"name": "纬度", "type": "number"}]}}]
+    doc["kaifang"]["fields"] = {}
+    (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    outcome = load(app, folder)
+    assert [c.name for c in outcome.version.columns] == ["name", "count", "经度", "纬度"]
+    rows = client.get("/api/v1/datasets/stations/rows").json["rows"]
+    assert rows[0]["经度"] == 116.3975 and rows[1]["纬度"] == 39.9169
+    with client.get("/datasets/stations/download/geojson") as response:
+        exported = json.loads(response.get_data(as_text=True))
+    assert exported["features"][0]["geometry"]["coordinates"] == [116.3975, 39.9087]

@@ -1,0 +1,183 @@
+"""The slow part of a load, done with no database transaction open (decision 0023d).
+
+Reading, inferring and converting a data file, writing its Parquet version file, its synthetic
+sample and measuring its download sizes can take minutes on a big file. While SQLite holds a
+write transaction nobody else can write (sign-in, count flushes, applications wait and then fail
+with "database is locked"); on PostgreSQL a long transaction holds its row locks and keeps vacuum
+from removing dead rows. So a load reads what it needs from the catalog into a `Target` of plain
+values, ends its transaction, builds a `Staged` version here, and only then records it in one
+short transaction (`publishing.py`).
+
+Nothing here touches the database. A `Staged` version's files have their final names but no
+catalog row points at them yet: the caller either records them or `discard`s them; a crash in
+between leaves files that `kaifang init` sweeps (`setup.sweep_data`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from portal import store
+from portal.catalog import downloads
+from portal.catalog.disclosure_settings import Rules
+from portal.errors import Invalid
+
+Progress = Callable[[int, int], None]
+NUMERIC = frozenset({"integer", "float", "decimal"})
+SAMPLE_SUFFIX = ".sample.csv"
+SAMPLE_TEMP_SUFFIX = ".sample.tmp"  # the sample writer's name while it writes
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a new version of a dataset is built against, read before the slow part: the dataset
+    as it will be (its descriptor's settings), and the current version it replaces, which the
+    recording transaction checks is still current."""
+
+    slug: str
+    base_version_id: int | None = None  # the current version when the load began
+    base_checksum: str | None = None
+    base_storage_path: str | None = None
+    previous: dict[str, str] = field(default_factory=dict)  # the current version's column types
+    overrides: dict[str, str] = field(default_factory=dict)  # declared types: strict
+    cluster_by: tuple[str, ...] = ()
+    open_class: str = "open"
+    coordinates: dict[str, str] | None = None
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    identifiers: frozenset[str] = frozenset()
+    disclosure: dict[str, Any] | None = None
+
+    @property
+    def coordinate_columns(self) -> tuple[str, str] | None:
+        coords = self.coordinates or {}
+        if coords.get("longitude") and coords.get("latitude"):
+            return coords["longitude"], coords["latitude"]
+        return None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A version built on disk and not yet recorded."""
+
+    result: store.IngestResult
+    source_name: str
+    sample: Path | None = None
+    clamped: dict[str, int] | None = None
+    export_sizes: dict[str, int] | None = None
+
+    def discard(self) -> None:
+        """Remove the files of a version that will not be recorded."""
+        self.result.path.unlink(missing_ok=True)
+        if self.sample is not None:
+            self.sample.unlink(missing_ok=True)
+
+
+class SampleWriter(Protocol):
+    def __call__(self, table: store.StoredTable, path: Path, *, identifiers: frozenset[str],
+                 seed: str, rules: Rules) -> Path: ...
+
+
+_sample_writer: SampleWriter | None = None
+
+
+def set_sample_writer(writer: SampleWriter) -> None:
+    """The synthetic sample is drawn with the disclosure control of `portal.analysis`, a layer
+    above the catalog (docs/architecture.md): the app factory hands its writer in here."""
+    global _sample_writer  # noqa: PLW0603 - one writer per process, set by the composition root
+    _sample_writer = writer
+
+
+def stage(target: Target, source: Path, *, data_dir: Path, fmt: str | None, encoding: str | None,
+          progress: Progress | None, sheet: str | int | None = None,
+          code_words: tuple[str, ...] | None = None) -> Staged | None:
+    """Build the version file (and sample and sizes) of `source`; None when it is the current
+    version's file. Declared types (`target.overrides`) are strict; the current version's types
+    are passed as `previous`, so a column is widened (and the change reported) rather than
+    converted lossily.
+
+    Raises:
+        Invalid: the file cannot be ingested, or does not fit the descriptor; nothing is left.
+    """
+    if target.base_checksum is not None and store.checksum_file(source) == target.base_checksum:
+        return None
+    try:
+        result = store.ingest(source, data_dir / target.slug, fmt=fmt, encoding=encoding,
+                              overrides=target.overrides, progress=progress, cluster_by=target.cluster_by,
+                              previous=target.previous, sheet=sheet, code_words=code_words,
+                              point_columns=target.coordinate_columns)
+    except store.IngestError as exc:
+        raise ingest_problem(source, exc) from exc
+    staged = Staged(result, source.name)
+    try:
+        _check_coordinates(target, result)
+        result, clamped = _clamp_conditional(target, result)
+        staged = Staged(result, source.name, clamped=clamped or None)
+        sample = _sample_for(target, result)
+        staged = Staged(result, source.name, sample=sample, clamped=clamped or None)
+        if target.open_class == "open":
+            sizes = downloads.measured_sizes(store.StoredTable(result.path, result.columns),
+                                             target.coordinate_columns)
+            staged = Staged(result, source.name, sample=sample, clamped=clamped or None, export_sizes=sizes)
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def _check_coordinates(target: Target, result: store.IngestResult) -> None:
+    """`kaifang.coordinates` must name stored columns: a misspelt one was accepted and every map
+    request then failed with `unknown-column`.
+
+    Raises:
+        Invalid: `bad-descriptor`, naming `kaifang.coordinates.longitude` or `.latitude`.
+    """
+    names = {c.name for c in result.columns}
+    errors = {f"kaifang.coordinates.{axis}": [f"{column!r} is not a column of the file "
+                                              f"(columns: {', '.join(sorted(names)[:20])})"]
+              for axis, column in (target.coordinates or {}).items()
+              if axis in ("longitude", "latitude") and column not in names}
+    if errors:
+        first, messages = next(iter(errors.items()))
+        raise Invalid(f"{first}: {messages[0]}", code="bad-descriptor", errors=errors)
+
+
+def _clamp_conditional(target: Target, result: store.IngestResult) -> tuple[store.IngestResult, dict[str, int]]:
+    """Conditional data is computed on by interval arithmetic over its declared bounds, so every
+    numeric column needs bounds, and values outside them are clamped (and counted) here.
+
+    Raises:
+        Invalid: a numeric column of conditional data has no declared bounds.
+    """
+    if target.open_class != "conditional":
+        return result, {}
+    missing = [c.name for c in result.columns if c.type in NUMERIC and c.name not in target.bounds]
+    if missing:
+        raise Invalid(f"conditional data needs public bounds for every numeric field; declare "
+                      f"constraints.minimum and constraints.maximum for: {', '.join(missing)}",
+                      code="missing-bounds", errors={name: ["no declared bounds"] for name in missing})
+    return store.clamp(result, target.bounds)
+
+
+def _sample_for(target: Target, result: store.IngestResult) -> Path | None:
+    """Conditional data gets its synthetic sample (样本数据) when the version is published;
+    without a sample writer a conditional version is refused, never published without one."""
+    if target.open_class != "conditional":
+        return None
+    if _sample_writer is None:
+        raise RuntimeError("no sample writer: build the app (portal.create_app) before publishing conditional data")
+    table = store.StoredTable(result.path, result.columns)
+    return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), identifiers=target.identifiers,
+                          seed=result.checksum, rules=Rules.with_overrides(target.disclosure))
+
+
+def ingest_problem(source: Path, exc: store.IngestError) -> Invalid:
+    where = []
+    if getattr(exc, "line", None):
+        where.append(f"line {exc.line}")
+    if getattr(exc, "column", None):
+        where.append(f"column {exc.column}")
+    suffix = f" ({', '.join(where)})" if where else ""
+    return Invalid(f"{source.name}: {exc.message}{suffix}", code=exc.code)
