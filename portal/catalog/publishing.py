@@ -61,7 +61,7 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     dataset = _find(session, spec.slug)
     _check_publisher(session, actor, spec)
     _check_theme(session, spec.theme)
-    staged = None
+    target = staged = None
     if spec.data_path is not None:
         target = _package_target(spec, dataset)
         session.rollback()  # the slow part runs with no transaction open
@@ -69,13 +69,13 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
                                encoding=spec.encoding, progress=progress, sheet=spec.sheet,
                                code_words=code_words)
     try:
-        outcome = _record_package(session, actor, spec, staged, target if staged else None, data_dir)
+        outcome = _record_package(session, actor, spec, staged, target, data_dir)
     except BaseException:
         session.rollback()
         if staged is not None:
             staged.discard()
         raise
-    if staged is not None:
+    if staged is not None and target is not None:
         _drop_replaced_exports(data_dir, target)
     return outcome
 
