@@ -38,6 +38,24 @@ def field_label(f: FieldInfo) -> str:
     return f"{text}（{unit}）" if zh else f"{text} ({f.unit})"
 
 
+def aggregate_headers(fields: tuple[FieldInfo, ...], by: tuple[str, ...], stat: str, measure: str | None) -> list[str]:
+    """Column titles of a public aggregate's table and chart in the page's language: each grouping
+    field's dictionary label, then what the cells hold ("Number of records", "Mean of …")."""
+    described = {f.name: f for f in fields}
+
+    def label(name: str) -> str:
+        f = described.get(name)
+        return field_label(f) if f else name
+
+    value = _("Number of records") if stat == "count" or not measure else _("Mean of %(field)s", field=label(measure))
+    return [*(label(name) for name in by), value]
+
+
+def field_labels(fields: tuple[FieldInfo, ...]) -> dict[str, str]:
+    """{name: dictionary label in the page's language} for form menus."""
+    return {f.name: field_label(f) for f in fields}
+
+
 def measure_label(chart: ChartSeries) -> str:
     """The y axis title: what each mark's value is."""
     agg, y = chart.params.agg, chart.y
