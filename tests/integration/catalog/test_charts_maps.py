@@ -84,7 +84,7 @@ def test_default_chart_leaves_out_rows_that_aggregate_others_and_says_so(bundled
                                             "GROUP BY 1 ORDER BY 1")
     assert [pytest.approx(v["y"]) for v in body["values"]] == [v for _, v in expected]
     assert body["rows"] == 214 * 54  # countries × years: the five aggregates' rows are not counted
-    assert "已排除汇总其他行的行" in body["note"] and "OECD members" in body["note"] and "等 2 项" in body["note"]
+    assert "已排除汇总其他行的行" in body["note"] and "OECD members" in body["note"] and "另有 2 项" in body["note"]
     # a visitor filtering on the flagged field chose the rows: an aggregate is charted as asked
     oecd = chart(bundled_client, FERTILITY, "?country__eq=OECD%20members")
     assert oecd["rows"] == 54 and "已排除" not in oecd["note"]
