@@ -68,7 +68,13 @@ def test_the_chart_follows_the_preview_filters(citizen, live_server):
     note = page.locator(".chart-note")
     note.wait_for(state="visible", timeout=60_000)
     assert WORDS[locale]["filtered"] in note.inner_text() and "8,401" in note.inner_text()
-    assert "origin__eq=JFK" in page.get_attribute(".chart-csv", "href")
+    page.select_option(".chart-form select[name=x]", "carrier")
+    page.select_option(".chart-form select[name=agg]", "count")
+    page.locator(".chart-form button[type=submit]").click()
+    page.wait_for_function("() => document.querySelector('.chart-csv').href.includes('x=carrier')")
+    href = page.get_attribute(".chart-csv", "href")
+    assert "origin__eq=JFK" in href and "x=carrier" in href and "null" not in href
+    assert page.request.get(live_server + href).status == 200  # the CSV of a count (no y) too
     assert wide(page) <= width
     page.locator("#chart").scroll_into_view_if_needed()
     shot(page, f"csp-chart-filtered-{locale}-{width}")

@@ -165,7 +165,10 @@
         var data = res.body;
         sync(data.query);
         if (!data.values.length) { fail(messages.empty); return null; }
-        var query = new URLSearchParams(data.query);
+        var query = new URLSearchParams();  // a count has no y: "y=null" would name no column
+        Object.keys(data.query).forEach(function (key) {
+          if (data.query[key] !== null && data.query[key] !== "") { query.set(key, data.query[key]); }
+        });
         csvLink.href = form.dataset.csv + "?" + query.toString();
         note.textContent = data.note;
         note.hidden = !data.note;
