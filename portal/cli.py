@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "audit": "portal.analysis.cli:audit_command",
     "rotate-disclosure-key": "portal.analysis.cli:rotate_key_command",
     "run-worker": "portal.sessions.cli:run_worker",
+    "export-cache": "portal.catalog.cli:export_cache",
 }
 
 
@@ -85,11 +86,15 @@ def init() -> None:
 @click.option("--sheet", default=None, help="The sheet of a workbook to read: its name or number (1 = first).")
 def load(path: Path, slug: str | None, version_note: str, fmt: str | None, sheet: str | None) -> None:
     """Load a dataset folder, a folder of them, or (with --dataset) one data file."""
-    from portal.catalog.cli import load_file, load_folders
+    from portal.catalog.cli import build_exports_in_background, load_file, load_folders
 
     app = _app()
-    ok = (load_file(app, path, slug, note=version_note, fmt=fmt, sheet=sheet) if slug
-          else load_folders(app, path))
+    published: list[str] = []
+    ok = (load_file(app, path, slug, note=version_note, fmt=fmt, sheet=sheet, published=published) if slug
+          else load_folders(app, path, published=published))
+    if build_exports_in_background(app, published):
+        click.echo(f"download files of {len(published)} dataset(s) are being written in the background "
+                   "(kaifang export-cache; log: instance/logs/export-cache.log)")
     sys.exit(0 if ok else 1)
 
 

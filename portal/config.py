@@ -33,6 +33,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_KEY_PREFIX", str, "kaifang", "Prefix of rate-limit keys, so several portals can share one Redis."),
     Setting("RATELIMIT_ANON", str, "60/minute", "Default limit for anonymous clients, keyed by address."),
     Setting("PREVIEW_PAGE_SIZE", int, 25, "Rows per page of the dataset preview."),
+    Setting("EXPORT_CACHE_AFTER_LOAD", bool, True, "After publishing, `kaifang load` starts `kaifang export-cache` in the background (niced) so download files are ready before the first visitor."),
     Setting("PREVIEW_MAX_PAGE_SIZE", int, 500, "Largest page size a client may ask for; larger values are clamped."),
     Setting("LIST_PAGE_SIZE", int, 20, "Datasets per page of the dataset list."),
     Setting("DEFAULT_LOCALE", str, "zh_CN", "Locale of pages when the visitor has not chosen one."),

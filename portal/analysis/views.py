@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from portal.analysis import audit
 from portal.analysis.codes import vault_from_config
 from portal.auth import current_actor
+from portal.catalog import chartlabels
 from portal.db import get_session
 
 bp = Blueprint("analysis", __name__)
@@ -71,8 +72,15 @@ def public_aggregate(slug: str):
                 raise
             problem, status = exc, exc.status
         offered = public.choices(session, actor, slug, settings, daily)  # a refusal is charged too
+    headers = chartlabels.aggregate_headers(detail.fields, answer.by, answer.stat, answer.measure) if answer else []
     return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
-                           problem=problem, args=request.args), status
+                           headers=headers, problem=problem, args=request.args), status
+
+
+@bp.app_template_global("dictionary_labels")
+def dictionary_labels(fields) -> dict[str, str]:
+    """{field name: its data dictionary label in the page's language}, for the public form's menus."""
+    return chartlabels.field_labels(tuple(fields))
 
 
 @bp.app_template_global("public_aggregate_choices")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
 from portal.catalog.charts import ChartSeries
 from portal.catalog.maps import MapPoints
 from portal.catalog.schemas import FieldInfo
-from portal.filters import unit_label
+from portal.filters import operator_label, unit_label
 from portal.serialise import plain
 
 # Vega (d3-time-format) formats of time buckets; None is the raw value.
@@ -38,6 +38,24 @@ def field_label(f: FieldInfo) -> str:
     return f"{text}（{unit}）" if zh else f"{text} ({f.unit})"
 
 
+def aggregate_headers(fields: tuple[FieldInfo, ...], by: tuple[str, ...], stat: str, measure: str | None) -> list[str]:
+    """Column titles of a public aggregate's table and chart in the page's language: each grouping
+    field's dictionary label, then what the cells hold ("Number of records", "Mean of …")."""
+    described = {f.name: f for f in fields}
+
+    def label(name: str) -> str:
+        f = described.get(name)
+        return field_label(f) if f else name
+
+    value = _("Number of records") if stat == "count" or not measure else _("Mean of %(field)s", field=label(measure))
+    return [*(label(name) for name in by), value]
+
+
+def field_labels(fields: tuple[FieldInfo, ...]) -> dict[str, str]:
+    """{name: dictionary label in the page's language} for form menus."""
+    return {f.name: field_label(f) for f in fields}
+
+
 def measure_label(chart: ChartSeries) -> str:
     """The y axis title: what each mark's value is."""
     agg, y = chart.params.agg, chart.y
@@ -59,7 +77,38 @@ def time_unit_label(unit: str) -> str:
 
 
 def note(chart: ChartSeries) -> str:
-    """What the marks stand for, and what was grouped, binned, bucketed or sampled."""
+    """Which rows were charted (the preview's filters, aggregate rows left out), what the marks
+    stand for, and what was grouped, binned, bucketed or sampled."""
+    return " ".join(part for part in (rows_note(chart), _reduction_note(chart)) if part)
+
+
+def rows_note(chart: ChartSeries) -> str:
+    """The filters the chart follows and the aggregate rows it leaves out, in words."""
+    parts = []
+    if chart.filters:
+        parts.append(_("Only records where %(conditions)s.",
+                       conditions=_("; ").join(_condition(f, item) for f, item in chart.filters)))
+    for f, values in chart.excluded:
+        shown = _(", ").join(values[:3])
+        if len(values) > 3:
+            shown += ngettext(" and %(num)s other", " and %(num)s others", len(values) - 3)
+        parts.append(_("Rows that aggregate other rows are left out (%(field)s: %(values)s).",
+                       field=field_label(f), values=shown))
+    return " ".join(parts)
+
+
+def _condition(f: FieldInfo, item) -> str:
+    name = field_label(f)
+    label = operator_label(item.op, item.value, f.type)
+    if item.op == "is_null":
+        return f"{name} {label}"
+    value = item.value
+    if isinstance(value, list):
+        value = "–".join(value) if item.op == "between" else _(", ").join(value)
+    return f"{name} {label} {value}"
+
+
+def _reduction_note(chart: ChartSeries) -> str:
     s = chart.series
     rows = _n(s.rows)
     if chart.scale == "nominal" and s.groups > len(s.points):
@@ -95,7 +144,7 @@ def payload(chart: ChartSeries) -> dict:
     p, s = chart.params, chart.series
     unit = s.unit if chart.scale == "temporal" else None
     return {
-        "query": {"x": p.x, "y": p.y, "agg": p.agg, "kind": _mark(chart)},
+        "query": {"x": p.x, "y": p.y, "agg": p.agg, "kind": _mark(chart), **p.filter_args()},
         "title": title(chart), "note": note(chart),
         "x": {"field": p.x, "title": field_label(chart.x), "scale": chart.scale,
               "format": TIME_FORMATS.get(unit) if unit else _raw_time_format(chart)},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -18,8 +21,9 @@ from portal.errors import PortalError
 PROGRESS_FROM_BYTES = 20 * 1024 * 1024
 
 
-def load_folders(app: Flask, path: Path) -> bool:
-    """Load every dataset folder at `path`; report each; False if any failed."""
+def load_folders(app: Flask, path: Path, published: list[str] | None = None) -> bool:
+    """Load every dataset folder at `path`; report each; False if any failed. The slugs of the
+    datasets that got a new version are appended to `published`."""
     data_dir = Path(app.config["DATA_DIR"])
     failures = 0
     with app.app_context():
@@ -42,14 +46,17 @@ def load_folders(app: Flask, path: Path) -> bool:
                     continue
             click.echo(_outcome_line(outcome))
             _echo_report(outcome.version)
+            if published is not None and outcome.version is not None:
+                published.append(outcome.slug)  # export-cache skips it unless the dataset is open
     click.echo(f"{len(folders)} dataset folder(s), {failures} failed")
     return failures == 0
 
 
 def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
-              sheet: str | None = None) -> bool:
+              sheet: str | None = None, published: list[str] | None = None) -> bool:
     """Publish one data file as the next version of `slug`, with a progress bar for big files.
-    `sheet` is a workbook sheet's name, or its number from 1 when it is all digits."""
+    `sheet` is a workbook sheet's name, or its number from 1 when it is all digits. `slug` is
+    appended to `published` when a new version was published."""
     data_dir = Path(app.config["DATA_DIR"])
     size = path.stat().st_size
     with app.app_context(), session_scope(app) as session, tqdm(
@@ -74,6 +81,8 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
     else:
         click.echo(f"+ {slug}: version {version.number}, {version.row_count:,} rows")
         _echo_report(version)
+        if published is not None:
+            published.append(slug)  # export-cache skips it unless the dataset is open
     return True
 
 
@@ -125,4 +134,55 @@ def delete_one(app: Flask, slug: str) -> bool:
             click.echo(f"✗ {slug}: {_describe(exc)}", err=True)
             return False
     click.echo(f"- {slug}: deleted")
+    return True
+
+
+@click.command("export-cache")
+@click.argument("slugs", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every open dataset (the default when no SLUG is named).")
+@click.option("--rebuild", is_flag=True, help="Delete the cached files first and write them again.")
+def export_cache(slugs: tuple[str, ...], every: bool, rebuild: bool) -> None:
+    """Write the download files (CSV, JSON, NDJSON, GeoJSON, XLSX) of the current versions of
+    open datasets and record their sizes, so no visitor waits for the first one. `kaifang load`
+    starts it in the background after publishing; run it by hand for versions published
+    before sizes were recorded."""
+    from portal.catalog import exportbuild
+    from portal.commands import current_core_app
+
+    if every and slugs:
+        raise click.UsageError("name datasets or give --all, not both")
+    app = current_core_app()
+
+    def report(item: exportbuild.Built) -> None:
+        name = f"{item.fmt}{' (BOM)' if item.bom else ''}"
+        if item.size is None:
+            click.echo(f"~ {item.slug} v{item.version} {name}: being written by another process, skipped")
+        else:
+            click.echo(f"+ {item.slug} v{item.version} {name}: {item.size:,} bytes ({item.seconds:.1f} s)")
+
+    with app.app_context(), session_scope(app) as session:
+        built = exportbuild.build(session, Path(app.config["DATA_DIR"]), slugs=slugs, rebuild=rebuild, report=report)
+    missing = set(slugs) - {b.slug for b in built}
+    for slug in sorted(missing):
+        click.echo(f"✗ {slug}: no open dataset with data by that name", err=True)
+    click.echo(f"{len({b.slug for b in built})} dataset(s), {sum(1 for b in built if b.size is not None)} file(s) ready")
+    if missing:
+        sys.exit(1)
+
+
+def build_exports_in_background(app: Flask, slugs: list[str]) -> bool:
+    """Start `kaifang export-cache SLUG…` as a detached, low-priority (`nice -n 10`) process
+    that outlives this command, so the download files of what was just published are ready
+    before visitors ask; False when `EXPORT_CACHE_AFTER_LOAD` is off or nothing was published.
+    A shell puts it in the background and exits at once, so nothing is left to wait for. Its
+    output goes to `<instance>/logs/export-cache.log`."""
+    if not slugs or not app.config["EXPORT_CACHE_AFTER_LOAD"]:
+        return False
+    logs = Path(app.instance_path) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "export-cache.log", "ab") as log:
+        subprocess.run(  # noqa: S603 - our own command; the slugs are arguments, never shell text
+            ["/bin/sh", "-c", 'nice -n 10 "$@" &', "sh", sys.executable, "-m", "portal.cli", "export-cache", *slugs],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, check=True,
+            env={**os.environ, "KAIFANG_INSTANCE": app.instance_path})
     return True

@@ -134,6 +134,9 @@ class Field(Base):
     minimum: Mapped[float | None] = mapped_column(Float)
     maximum: Mapped[float | None] = mapped_column(Float)
     levels: Mapped[list[str] | None] = mapped_column(JSON)
+    # Values of this field that mark a row as an aggregate of other rows (a region or "World"
+    # beside countries, 合计 beside districts): default charts leave those rows out.
+    aggregates: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Version(Base):

@@ -44,6 +44,7 @@ class FieldSpec:
     minimum: float | None = None  # Table Schema `constraints.minimum` / `maximum`: public bounds
     maximum: float | None = None
     levels: tuple | None = None  # `constraints.enum`: the declared category levels
+    aggregates: tuple[str, ...] = ()  # `kaifang.fields.<name>.aggregates`: values marking aggregate rows
 
     @property
     def bounds(self) -> tuple[float, float] | None:
@@ -247,6 +248,7 @@ def _fields(resource: dict | None, extra: dict, check: Checker) -> tuple[FieldSp
             identifier=check.flag(more, "identifier", f"{where}.identifier"),
             sensitive=check.flag(more, "sensitive", f"{where}.sensitive"),
             minimum=_number(field, "minimum"), maximum=_number(field, "maximum"), levels=_levels(field),
+            aggregates=check.strings(more, "aggregates", f"{where}.aggregates"),
         ))
     return tuple(specs)
 

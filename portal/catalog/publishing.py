@@ -204,7 +204,8 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
         Field(position=i, name=f.name, type=f.type or "text", declared_type=f.type,
               description_en=f.description_en, description_zh=f.description_zh, unit=f.unit,
               identifier=f.identifier, sensitive=f.sensitive,
-              minimum=f.minimum, maximum=f.maximum, levels=list(f.levels) if f.levels else None)
+              minimum=f.minimum, maximum=f.maximum, levels=list(f.levels) if f.levels else None,
+              aggregates=list(f.aggregates) or None)
         for i, f in enumerate(spec.fields)
     ]
 

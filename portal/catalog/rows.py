@@ -106,7 +106,10 @@ def _chart_category(path: Path, columns: tuple[store.Column, ...]) -> str | None
 
 def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: bool, data_dir: Path) -> Download:
     """The whole current version as `fmt`, from the download cache (written on first use, its
-    size then kept on the version); counts one download.
+    size then kept on the version); counts one download. While the cache file of a format that
+    streams is being written by someone else (the builder started after publish, or another
+    visitor), the download streams its own encode instead of waiting (`chunks`, no size); an XLSX
+    cannot stream, so it waits for the file being written rather than encode it a second time.
 
     Raises:
         NotFound: unknown format for this dataset (GeoJSON needs declared coordinates).
@@ -116,16 +119,21 @@ def open_download(session: Session, actor: Actor, slug: str, fmt: str, *, bom: b
     if fmt not in MIMETYPES or (fmt == "geojson" and coordinates is None):
         raise NotFound("download format", fmt)
     version = dataset.current_version
+    filename = f"{slug}-v{version.number}.{fmt}"
     try:
         path = store.cached_export(table, fmt, downloads.export_folder(data_dir, version), bom=bom,
-                                   coordinates=coordinates)
+                                   coordinates=coordinates, wait=fmt in ("xlsx", "parquet"))
+        if path is None:
+            chunks = store.export(table, fmt, bom=bom, coordinates=coordinates)
+            record_download(session, slug)
+            return Download(filename=filename, mimetype=MIMETYPES[fmt], chunks=chunks)
     except store.QueryError as exc:
         raise BadRequest(exc.message, code=exc.code) from exc
     size = path.stat().st_size
     if not bom and downloads.record_size(version, fmt, size):
         session.commit()
     record_download(session, slug)
-    return Download(filename=f"{slug}-v{version.number}.{fmt}", mimetype=MIMETYPES[fmt], path=path, size=size,
+    return Download(filename=filename, mimetype=MIMETYPES[fmt], path=path, size=size,
                     etag=f"{version.checksum[:16]}-{path.stem}-{size}")
 
 

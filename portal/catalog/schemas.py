@@ -222,6 +222,7 @@ class FieldInfo:
     unit: str | None
     identifier: bool
     sensitive: bool
+    aggregates: tuple[str, ...] = ()  # values marking rows that aggregate other rows (declared)
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,8 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         spatial_zh=d.spatial_zh, spatial_en=d.spatial_en,
         contact_name=d.contact_name, contact_email=d.contact_email, created_at=as_utc(d.created_at),
         coordinates=d.coordinates,
-        fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive)
+        fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive,
+                                tuple(f.aggregates or ()))
                      for f in d.fields),
         versions=versions,
         tags_zh=tuple(t.name for t in d.tags if t.lang == "zh"),

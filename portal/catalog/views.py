@@ -114,8 +114,12 @@ def download(slug: str, fmt: str):
     the file of an immutable version never changes (decision 0022a)."""
     bom = request.args.get("bom") in ("1", "true")
     found = rows.open_download(get_session(), current_actor(), slug, fmt, bom=bom, data_dir=_data_dir())
-    response = send_file(found.path, mimetype=found.mimetype, conditional=True, etag=found.etag,
-                         max_age=DOWNLOAD_MAX_AGE)
+    if found.path is None:  # its cache file is being written: streamed meanwhile, without a length
+        response = Response(stream_with_context(found.chunks), mimetype=found.mimetype)
+        response.cache_control.no_store = True  # no ETag to revalidate against: ask again next time
+    else:
+        response = send_file(found.path, mimetype=found.mimetype, conditional=True, etag=found.etag,
+                             max_age=DOWNLOAD_MAX_AGE)
     # one charset: werkzeug appends "; charset=utf-8" to a text/* type that has one already
     response.headers["Content-Type"] = found.mimetype
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'

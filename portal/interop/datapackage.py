@@ -71,6 +71,8 @@ def table_schema(record: DatasetDetail) -> dict[str, Any]:
             if info.description_en:
                 field["description"] = info.description_en
             field["kaifang"] = {"unit": info.unit, "identifier": info.identifier, "sensitive": info.sensitive}
+            if info.aggregates:
+                field["kaifang"]["aggregates"] = list(info.aggregates)
         fields.append(field)
     return {"fields": fields}
 

@@ -12,6 +12,9 @@ renames it into place while holding an exclusive `flock` on `<name>.lock`, so co
 requests (several processes or threads) encode it once and the others wait and then read the
 finished file; memory stays flat because the export is written chunk by chunk. A crash leaves
 a `.tmp-*` file that `sweep_exports` removes; a missing cache file is simply written again.
+A caller that should not wait (`wait=False`: a download of a format that streams, or the
+builder that fills the cache after publish) is told the file is being written (`None`) and
+streams or moves on, so the same file is never encoded twice at once (decision 0023a).
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ def cached_export(
     *,
     bom: bool = False,
     coordinates: tuple[str, str] | None = None,
-) -> Path:
-    """The path of the whole-table export of `table` as `fmt`, written on first use.
+    wait: bool = True,
+) -> Path | None:
+    """The path of the whole-table export of `table` as `fmt`, written on first use; None when
+    `wait` is False and another process or thread is writing it now.
 
     Raises:
         QueryError: as `export` (unsupported format, no coordinates), before anything is written.
@@ -65,7 +70,10 @@ def cached_export(
         export(table, fmt, bom=bom, coordinates=coordinates)  # validates before the lock and the file
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{target.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:  # released when the file closes
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # being written by another: the caller streams or comes back later
         if target.is_file():  # another request finished it while this one waited
             return target
         temp = temp_path(folder, target.suffix)

@@ -122,6 +122,11 @@ OPERATORS: dict[str, Operator] = {
         Operator("ge", "is at least {value}", _binary("ge")),
         Operator("in", "is one of {value}", lambda c, v: {"op": "is_in", "args": [c], "values": v},
                  arity="many"),
+        # "is none of" keeps the empty cells, as "is not" does (charts leave out aggregate rows
+        # with it; the row API does not offer it).
+        Operator("notin", "is none of {value}", lambda c, v: {"op": "or", "args": [
+            {"op": "not", "args": [{"op": "is_in", "args": [c], "values": v}]}, {"op": "is_null", "args": [c]}]},
+                 arity="many"),
         Operator("between", "is between {value}", lambda c, v: {"op": "and", "args": [
             _binary("ge")(c, v[:1]), _binary("le")(c, v[1:])]}, arity="two"),
         Operator("contains", "contains {value}", _binary("contains"), text_only=True),

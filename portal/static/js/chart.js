@@ -17,6 +17,8 @@
   var exportsBar = document.querySelector(".chart-exports");
   var csvLink = document.querySelector(".chart-csv");
   var messages = JSON.parse(form.dataset.messages || "{}");
+  // The preview's filters in effect (as the server canonicalised them): the chart shows the same rows.
+  var filters = new URLSearchParams(form.dataset.filters || "");
   var current = null;  // the Vega view of the chart on screen
   var shown = null;  // the chart.json answer it draws, for exports
 
@@ -152,6 +154,7 @@
 
   function draw(params) {
     error.hidden = true;
+    filters.forEach(function (value, key) { params.set(key, value); });
     fetch(form.dataset.endpoint + "?" + params.toString(), { headers: { Accept: "application/json" } })
       .then(function (r) {
         return r.json().then(function (body) { return { ok: r.ok, body: body }; },
@@ -162,7 +165,10 @@
         var data = res.body;
         sync(data.query);
         if (!data.values.length) { fail(messages.empty); return null; }
-        var query = new URLSearchParams(data.query);
+        var query = new URLSearchParams();  // a count has no y: "y=null" would name no column
+        Object.keys(data.query).forEach(function (key) {
+          if (data.query[key] !== null && data.query[key] !== "") { query.set(key, data.query[key]); }
+        });
         csvLink.href = form.dataset.csv + "?" + query.toString();
         note.textContent = data.note;
         note.hidden = !data.note;
@@ -184,7 +190,7 @@
 
   function submitted(event) {
     event.preventDefault();
-    var params = new URLSearchParams();
+    var params = new URLSearchParams();  // draw() adds the preview's filters
     ["x", "agg", "y", "kind"].forEach(function (name) {
       var value = form.elements[name].value;
       if (value) { params.set(name, value); }

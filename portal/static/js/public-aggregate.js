@@ -8,6 +8,7 @@
   var columns = JSON.parse(figure.dataset.columns || "[]");
   var rows = JSON.parse(figure.dataset.values || "[]");
   var two = columns.length === 3;
+  var view = document.getElementById("public-chart-view");
   var values = rows.filter(function (r) { return r[r.length - 1] !== null; }).map(function (r) {
     return two ? { x: r[0], group: r[1], y: r[2] } : { x: r[0], y: r[1] };
   });
@@ -17,14 +18,19 @@
     tooltip: [{ field: "x", title: columns[0] }, { field: "y", title: columns[columns.length - 1] }]
   };
   if (two) {
-    encoding.color = { field: "group", type: "nominal", title: columns[1] };
+    // on a phone the legend goes under the bars, so they keep the width
+    encoding.color = { field: "group", type: "nominal", title: columns[1],
+                       legend: { orient: view.clientWidth < 480 ? "bottom" : "right" } };
     encoding.yOffset = { field: "group" };
     encoding.tooltip.splice(1, 0, { field: "group", title: columns[1] });
   }
-  var view = document.getElementById("public-chart-view");
   window.vegaEmbed(view, {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     data: { values: values }, mark: "bar", encoding: encoding,
-    width: Math.max(240, view.clientWidth - 24), autosize: { type: "fit-x", contains: "padding" }
-  }, { actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false }).catch(function () {});
+    // bars by category grow in height (a step per bar), so only the width is fitted to the page
+    width: Math.max(200, view.clientWidth - 160), autosize: { type: "pad" }
+  }, // The page's CSP forbids inline styles: vega-embed must not inject its default <style>, nor
+  // vega-tooltip its own (kaifang.css carries the tooltip's rules).
+  { actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false,
+    tooltip: { disableDefaultStyle: true } }).catch(function () {});
 })();

@@ -105,6 +105,22 @@ def test_the_page_answers_with_a_table_a_chart_and_explained_suppressions(client
     assert 'class="suppressed"' in page and "too few records" in page  # 妊娠 × 男 has no records
 
 
+@pytest.mark.parametrize(("locale", "district", "measure"), [
+    ("zh_CN", "所在区", "家庭人口数（人）平均值"),
+    ("en", "District", "Mean of Number of household members (person)"),
+])
+def test_the_answer_is_titled_from_the_data_dictionary_in_the_page_language(client, locale, district, measure):
+    with client.session_transaction() as cookie:
+        cookie["locale"] = locale
+    page = client.get(f"/datasets/{HOUSEHOLDS}/public-aggregate?by1=district&stat=mean&measure=household_size")
+    html = page.get_data(as_text=True)
+    head = html.split("<thead>")[1].split("</thead>")[0]
+    assert district in head and measure in head and "household_size" not in head
+    assert f"data-columns='[\"{district}\", \"{measure}\"]'" in html  # the chart's axis titles
+    form = html.split('name="by1"')[1].split("</select>")[0]
+    assert f">{district}</option>" in form and ">district<" not in form
+
+
 def test_the_page_explains_a_refusal_in_the_visitors_language(client):
     response = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=cost")  # the default language: zh_CN
     assert response.status_code == 400

@@ -181,3 +181,61 @@ def test_zero_rows_download_as_their_header(client, empty):
     assert get("ndjson").strip() == b""
     book = openpyxl.load_workbook(io.BytesIO(get("xlsx")))
     assert list(book["data"].values) == [("code", "name", "population", "founded", "seen (UTC)")]
+
+
+def _export_folder(app, slug: str) -> Path:
+    from portal.catalog.downloads import export_folder
+    from portal.catalog.models import Dataset, Version
+    from portal.db import session_scope
+
+    with app.app_context(), session_scope(app) as session:
+        version = session.get(Version, session.query(Dataset).filter_by(slug=slug).one().current_version_id)
+        return export_folder(Path(app.config["DATA_DIR"]), version)
+
+
+def test_while_a_file_is_being_written_a_text_download_streams_instead_of_waiting(app, client, districts):
+    """The builder (or another visitor) holds the file's lock: this download streams its own
+    encode, whole and without a length, and writes no second file."""
+    import fcntl
+
+    folder = _export_folder(app, districts)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "data.csv.lock", "a") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        with client.get(f"/datasets/{districts}/download/csv") as response:
+            streamed = response.get_data()
+            assert response.status_code == 200 and "Content-Length" not in response.headers
+            assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+            assert "no-store" in response.headers["Cache-Control"]
+        assert not (folder / "data.csv").exists()
+    with client.get(f"/datasets/{districts}/download/csv") as response:  # written now, served as a file
+        assert int(response.headers["Content-Length"]) == len(streamed) and response.get_data() == streamed
+
+
+def test_export_cache_writes_every_file_and_fills_in_sizes_of_old_versions(app, districts):
+    """`kaifang export-cache --all`: a version published before sizes were recorded (migration
+    0015) gets them, XLSX included, and every file is ready before the first download."""
+    from click.testing import CliRunner
+
+    from portal.catalog.models import Dataset, Version
+    from portal.cli import main
+    from portal.db import session_scope
+
+    with app.app_context(), session_scope(app) as session:
+        version = session.get(Version, session.query(Dataset).filter_by(slug=districts).one().current_version_id)
+        version.export_sizes = None  # as before migration 0015
+        session.commit()
+    runner = CliRunner(env={"KAIFANG_INSTANCE": app.instance_path, "KAIFANG_SECRET_KEY": "test-secret"})
+    result = runner.invoke(main, ["export-cache", "--all"])
+    assert result.exit_code == 0, result.output
+    folder = _export_folder(app, districts)
+    names = {p.name for p in folder.iterdir() if not p.name.endswith(".lock")}
+    assert names == {"data.csv", "data-bom.csv", "data.json", "data.ndjson", "data.xlsx"}
+    with app.app_context(), session_scope(app) as session:
+        version = session.get(Version, session.query(Dataset).filter_by(slug=districts).one().current_version_id)
+        assert version.export_sizes == {**{f: (folder / f"data.{f}").stat().st_size
+                                           for f in ("csv", "json", "ndjson", "xlsx")},
+                                        "parquet": (Path(app.config["DATA_DIR"]) / version.storage_path).stat().st_size}
+    assert f"+ {districts} v1 xlsx: " in result.output
+    missing = runner.invoke(main, ["export-cache", "no-such-dataset"])
+    assert missing.exit_code == 1 and "no-such-dataset" in missing.output

@@ -44,6 +44,16 @@ def test_skipped_rows_and_totals_are_recorded_and_shown(app, tmp_path, client):
     assert rows[0]["区域"] == "120101", "fixed-width division codes are text"
 
 
+def test_charts_leave_out_a_totals_row_found_at_load(app, tmp_path, client):
+    """全市 sums the districts: a chart of population by district must not draw it as a district."""
+    load(app, gov_folder(tmp_path / "src"))
+    body = client.get("/datasets/population/chart.json?x=地区&agg=sum&y=常住人口").json
+    assert {v["x"]: v["y"] for v in body["values"]} == {"和平区": 354000, "河东区": 860000}
+    assert "已排除汇总其他行的行" in body["note"] and "全市" in body["note"]
+    whole = client.get("/datasets/population/chart.json?x=地区&agg=sum&y=常住人口&地区__eq=全市").json
+    assert [v["y"] for v in whole["values"]] == [13866009]  # asked for by name: drawn
+
+
 def test_second_version_widens_and_says_so(app, tmp_path, client):
     csv = "地区,区域,常住人口,备注\n和平区,120101,354000,\n河东区,13010,860000,\n"
     folder = gov_folder(tmp_path / "src", csv)

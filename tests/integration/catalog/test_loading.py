@@ -198,3 +198,32 @@ def test_geojson_points_take_the_names_of_kaifang_coordinates(app, tmp_path, cli
     with client.get("/datasets/stations/download/geojson") as response:
         exported = json.loads(response.get_data(as_text=True))
     assert exported["features"][0]["geometry"]["coordinates"] == [116.3975, 39.9087]
+
+
+def test_cli_load_writes_the_download_files_in_the_background(tmp_path, monkeypatch):
+    """After publishing, `kaifang load` starts `kaifang export-cache` detached: the files (XLSX
+    included) appear without anyone downloading, and the log says what was written."""
+    import time
+
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    instance = tmp_path / "inst"
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(instance))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    dataset_folder(tmp_path / "src")
+    result = runner.invoke(main, ["load", str(tmp_path / "src")])
+    assert result.exit_code == 0 and "being written in the background" in result.output, result.output
+    log = instance / "logs" / "export-cache.log"
+    deadline = time.monotonic() + 180  # a wait for the other process, not an assertion on its speed
+    while time.monotonic() < deadline and "file(s) ready" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    assert "+ districts v1 xlsx: " in log.read_text() and "1 dataset(s), 5 file(s) ready" in log.read_text()
+    assert len(list((instance / "data" / "exports").glob("*/data.xlsx"))) == 1
+    monkeypatch.setenv("KAIFANG_EXPORT_CACHE_AFTER_LOAD", "false")
+    newer = tmp_path / "newer.csv"
+    newer.write_text(CSV + "010104,南开区,890000,1404-12-23\n", encoding="utf-8")
+    result = runner.invoke(main, ["load", str(newer), "--dataset", "districts"])
+    assert result.exit_code == 0 and "background" not in result.output

@@ -95,12 +95,19 @@ def test_derive_slug_keeps_ascii_words():
     ({"temporal_coverage": {"start": "2021-01-01", "end": "2020-12-31"}}, "kaifang.temporal_coverage.end"),
     ({"fields": {"code": "行政区划代码"}}, "kaifang.fields.code"),
     ({"fields": {"not_in_schema": 3}}, "kaifang.fields.not_in_schema"),
+    ({"fields": {"code": {"aggregates": "合计"}}}, "kaifang.fields.code.aggregates"),
+    ({"fields": {"code": {"aggregates": [1, 2]}}}, "kaifang.fields.code.aggregates"),
 ])
 def test_malformed_field_is_named(tmp_path, change, field):
     with pytest.raises(Invalid) as info:
         read(tmp_path, with_ext(**change))
     assert field in info.value.errors
     assert field in info.value.detail
+
+
+def test_aggregate_rows_are_read_per_field(tmp_path):
+    spec = read(tmp_path, with_ext(fields={"code": {"aggregates": ["合计", "全市"]}}))
+    assert {f.name: f.aggregates for f in spec.fields} == {"code": ("合计", "全市"), "population": ()}
 
 
 def test_root_that_is_not_an_object(tmp_path):

@@ -50,6 +50,22 @@ def test_concurrent_first_requests_encode_once(people, tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "v1").iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_a_caller_that_should_not_wait_is_told_the_file_is_being_written(people, tmp_path):
+    """`wait=False` (a streaming download, the builder after publish) never encodes a file that
+    another process is writing: it gets None and no temp file is made."""
+    import fcntl
+
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    with open(folder / "data.xlsx.lock", "a") as writer:  # another process writing the file
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        assert cached_export(people, "xlsx", folder, wait=False) is None
+        assert sorted(p.name for p in folder.iterdir()) == ["data.xlsx.lock"]
+    path = cached_export(people, "xlsx", folder, wait=False)  # the writer is gone: written now
+    assert path is not None and path.read_bytes()[:2] == b"PK"
+    assert cached_export(people, "xlsx", folder, wait=False) == path  # and then simply found
+
+
 def test_a_bad_request_writes_nothing(people, tmp_path):
     with pytest.raises(QueryError):
         cached_export(people, "geojson", tmp_path / "v1", coordinates=("name", "district"))

@@ -78,6 +78,8 @@ REFERENCE = duckdb.connect()  # DuckDB's own, not the store's connection
 def _reference_sql(templates: dict, column: str, op: str, values: list) -> tuple[str, list]:
     if op == "in":
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+    if op == "notin":  # "is none of" keeps the empty cells, as "is not" does
+        return f"({column} NOT IN ({', '.join('?' for _ in values)}) OR {column} IS NULL)", list(values)
     if op == "is_null":
         return templates["is_null" if values[0] else "not_null"].format(c=column), []
     if op == "startswith":
@@ -133,6 +135,10 @@ def via_plan(table: StoredTable, column: str, op: str, values: list) -> list[int
         predicate = {"op": PLAN_OPS[op], "args": [col, lits[0]]}
     elif op == "in":
         predicate = {"op": "is_in", "args": [col], "values": [lit["value"] for lit in lits]}
+    elif op == "notin":
+        predicate = {"op": "or", "args": [
+            {"op": "not", "args": [{"op": "is_in", "args": [col], "values": [lit["value"] for lit in lits]}]},
+            {"op": "is_null", "args": [col]}]}
     elif op == "between":
         predicate = {"op": "and", "args": [{"op": "ge", "args": [col, lits[0]]},
                                            {"op": "le", "args": [col, lits[1]]}]}
@@ -151,6 +157,7 @@ def _cases(column: str, data: st.DataObject) -> list[tuple[str, list]]:
     pick = st.sampled_from(DOMAIN[column])
     cases = [(op, [data.draw(pick)]) for op in ("eq", "ne", "lt", "le", "gt", "ge")]
     cases.append(("in", data.draw(st.lists(pick, min_size=1, max_size=3))))
+    cases.append(("notin", data.draw(st.lists(pick, min_size=1, max_size=3))))
     cases.append(("between", sorted(data.draw(st.lists(pick, min_size=2, max_size=2)))))
     cases += [("is_null", [True]), ("is_null", [False])]
     if column in ("g", "v"):  # text operators read the column as text; floats print differently
@@ -160,7 +167,7 @@ def _cases(column: str, data: st.DataObject) -> list[tuple[str, list]]:
 
 
 def _filter(column: str, op: str, values: list) -> Filter:
-    value = values if op in ("in", "between") else values[0]
+    value = values if op in ("in", "notin", "between") else values[0]
     if isinstance(value, dt.date):
         value = value.isoformat()  # as it arrives in a query string
     elif isinstance(value, list):
