@@ -21,11 +21,14 @@ import logging
 import queue
 import threading
 import time
-from typing import Protocol
-
-from flask import Flask
+from typing import TYPE_CHECKING, Protocol
 
 from portal.sessions import worker
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class RunQueue(Protocol):
     def depth(self) -> int | None: ...
 
 
-def queue_for(app: Flask) -> RunQueue:
+def queue_for(app: Flask | Core) -> RunQueue:
     """The app's queue (made on first use)."""
     found = app.extensions.get("kaifang.run_queue")
     if found is None:
@@ -55,14 +58,14 @@ def queue_for(app: Flask) -> RunQueue:
     return found
 
 
-def thread_count(app: Flask) -> int:
+def thread_count(app: Flask | Core) -> int:
     return int(app.config["SESSION_QUEUE_THREADS"]) or int(app.config["SANDBOX_WORKERS"])
 
 
 class InProcessQueue:
     backend = "in-process"
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask | Core):
         self._app = app
         self._items: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._finished = threading.Condition()
@@ -132,7 +135,7 @@ class RedisQueue:
     def depth(self) -> int | None:
         return int(self._redis.llen(self.key))
 
-    def consume(self, app: Flask, stop: threading.Event, *, poll: float = 1.0) -> None:
+    def consume(self, app: Flask | Core, stop: threading.Event, *, poll: float = 1.0) -> None:
         """One worker thread of `kaifang run-worker`: take sessions off the list until `stop`."""
         while not stop.is_set():
             try:
@@ -150,7 +153,7 @@ class RedisQueue:
                 log.exception("session %s: the queue worker failed", session_id)
 
 
-def run_worker(app: Flask, *, threads: int | None = None, stop: threading.Event | None = None) -> None:
+def run_worker(app: Flask | Core, *, threads: int | None = None, stop: threading.Event | None = None) -> None:
     """`kaifang run-worker`: consume the Redis queue on `threads` threads until `stop` is set
     (or the process is interrupted). Sessions with queued cells are re-queued first."""
     found = queue_for(app)

@@ -18,9 +18,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -33,12 +32,17 @@ from portal.errors import PortalError
 from portal.sessions.models import AnalysisSession, SessionRun
 from portal.sessions.service import SessionLimits, budget_of
 
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
+
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # several times a run's wall-clock limit; renewed before each cell
 
 
-def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) -> int:
+def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], None]) -> int:
     """Run every queued cell of a session that no other worker holds; returns how many ran."""
     token = uuid.uuid4().hex
     ran = 0
@@ -58,7 +62,7 @@ def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) 
     return ran
 
 
-def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
+def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
     """Run one queued cell. Two commits, each also carrying the audit log's own write: the cell
     becomes `running` in the commit that opens its audit record (before the code runs), and its
     result is stored in the commit that closes the record, so the result is never readable
@@ -159,7 +163,7 @@ def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None])
             notify(run.id)
 
 
-def pending_sessions(app: Flask) -> list[str]:
+def pending_sessions(app: Flask | Core) -> list[str]:
     """Sessions with queued cells (re-queued when a worker starts, after a restart)."""
     with session_scope(app) as db:
         return list(db.scalars(select(SessionRun.session_id).where(SessionRun.status == "queued").distinct()))
