@@ -8,7 +8,8 @@ Two backends with one interface (`enqueue`, `wait`, `notify`):
 - `RedisQueue` (SESSION_QUEUE_URL=redis://…): a Redis list. Web processes LPUSH session ids;
   `kaifang run-worker`, the service process that holds the pool, BRPOPs them on its threads.
   A finished run is announced on a per-run latch list (`…:done:<run id>`, expiring) that a
-  waiting request BLPOPs and puts back, so any number of waiters, in any process, wake at once.
+  waiting request BLMOVEs onto itself (read, and left in place), so any number of waiters, in
+  any process, wake at once.
 
 What the queue carries is a session id only; the run itself, its code and its state live in
 the database, so a lost item loses nothing (a worker re-queues sessions with queued cells when
@@ -128,9 +129,10 @@ class RedisQueue:
     def wait(self, run_id: str, timeout: float) -> None:
         if timeout <= 0:
             return
-        popped = self._redis.blpop([self._done + run_id], timeout=max(0.01, timeout))
-        if popped is not None:  # put the latch back for any other waiter of this run
-            self.notify(run_id)
+        # Rotate the latch onto its own list (BLMOVE to the same key): it is read and left in
+        # place, with its expiry, for any other waiter of this run, in one round trip.
+        latch = self._done + run_id
+        self._redis.blmove(latch, latch, max(0.01, timeout), "RIGHT", "LEFT")
 
     def depth(self) -> int | None:
         return int(self._redis.llen(self.key))
