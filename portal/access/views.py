@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 
 from portal.access import applications as service
 from portal.access import reviews
-from portal.access.history import dataset_titles
 from portal.access.forms import ApplicationForm, ApproveForm, ReasonForm, WithdrawForm
+from portal.access.history import dataset_titles
 from portal.access.notices import send_notices
 from portal.access.schemas import Transition, format_row_filter
 from portal.accounts.forms import ActionForm
