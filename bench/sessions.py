@@ -120,7 +120,7 @@ def prepare(work: Path, database_url: str | None, people: int) -> tuple[Path, li
     from portal.auth import SYSTEM
     from portal.db import database, session_scope
 
-    app = create_app()
+    app = create_app({"SEARCH_DRAIN_INTERVAL": 0})  # no drain thread outliving the scratch database
     with app.app_context(), session_scope(app) as db:
         for number in range(people):
             user = service.create_user(db, SYSTEM, email=f"bench{number}@example.org", password="bench-password-123",

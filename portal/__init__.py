@@ -1,27 +1,45 @@
 """Kaifang (开放), an open data portal. `create_app` wires config, extensions and blueprints; nothing else.
 
-`create_core_app` is the part every process needs — configuration, the database and every table
-on its metadata — without blueprints, templates, the limiter or the search index: what a
-command that only calls services (`kaifang sandbox-run`, `run-worker`) loads.
+`create_core_app` is the part every web process needs — configuration, the database and every
+table on its metadata — on a Flask app, without blueprints, templates, the limiter or the search
+index. `create_core` is the same without Flask at all (`portal.core.Core`): what a command that
+only calls services (`kaifang sandbox-run`, `kaifang run-worker`) loads.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from portal.config import instance_path, load_config
+from portal.core import Core
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_core(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Core:
+    """Configuration, database and models, without Flask: enough to call any service that takes
+    its database session as an argument (docs/decisions/0023b)."""
+    instance = (instance or instance_path()).resolve()
+    core = Core(load_config(instance, test_config, rate_limits=False), str(instance))
+    _init_models_and_db(core)
+    return core
 
 
 def create_core_app(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Flask:
-    """Configuration, database and models: enough to call any service, nothing of the web."""
+    """Configuration, database and models on a Flask app: the base of the web app."""
+    from flask import Flask  # noqa: PLC0415 - the commands that need no web do not load it
+
     instance = (instance or instance_path()).resolve()
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=False)
     app.config.update(load_config(instance, test_config))
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
+    _init_models_and_db(app)
+    return app
 
+
+def _init_models_and_db(app: Flask | Core) -> None:
     from portal import db
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
     from portal.accounts import models as _accounts_models  # noqa: F401
@@ -31,7 +49,6 @@ def create_core_app(test_config: dict[str, Any] | None = None, *, instance: Path
     from portal.sessions import models as _session_models  # noqa: F401
 
     db.init_app(app)
-    return app
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Flask:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g, request, session
-
 ROLE_RANK = {"public": 0, "developer": 1, "publisher": 2, "steward": 3, "admin": 4}
 
 
@@ -45,12 +43,16 @@ SYSTEM = Actor(user_id=None, role="admin", email="system")  # the CLI acting for
 
 def current_actor() -> Actor:
     """The actor of this request: from the API key under /api/, else from the session cookie."""
+    from flask import g  # noqa: PLC0415 - services and commands import this module without the web
+
     if "actor" not in g:
         g.actor = _actor_from_key() if is_api_request() else _actor_from_session()
     return g.actor
 
 
 def is_api_request() -> bool:
+    from flask import request  # noqa: PLC0415
+
     return request.path.startswith("/api/")
 
 
@@ -62,6 +64,8 @@ def _actor_from_key() -> Actor:
 
 
 def _actor_from_session() -> Actor:
+    from flask import session  # noqa: PLC0415
+
     user_id = session.get("user_id")
     if not user_id:
         return ANONYMOUS

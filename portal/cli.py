@@ -178,7 +178,7 @@ def _warm_pool() -> None:
     from portal.config import ConfigError, load_config
 
     try:
-        warm_pool(load_config(instance_path()))
+        warm_pool(load_config(instance_path(), rate_limits=False))
     except ConfigError:
         pass  # `_core_app` reports it
 
@@ -235,13 +235,13 @@ def _app():
 
 
 def _core_app():
-    """Configuration, database and models only (`portal.create_core_app`): for commands that
-    run services and need no blueprint, template, limiter or search index."""
-    from portal import create_core_app
+    """Configuration, database and models only, without Flask (`portal.create_core`): for
+    commands that run services and need no blueprint, template, limiter or search index."""
+    from portal import create_core
     from portal.config import ConfigError
 
     try:
-        return create_core_app()
+        return create_core()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

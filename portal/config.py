@@ -122,8 +122,13 @@ def instance_path() -> Path:
     return Path(os.environ.get("KAIFANG_INSTANCE") or "instance").resolve()
 
 
-def load_config(instance: Path, test_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the settings mapping in the documented order and validate it."""
+def load_config(instance: Path, test_config: dict[str, Any] | None = None, *,
+                rate_limits: bool = True) -> dict[str, Any]:
+    """Build the settings mapping in the documented order and validate it.
+
+    `rate_limits=False` leaves the rate-limit strings unparsed: a process that applies no rate
+    limit (`kaifang sandbox-run`, `run-worker`: `portal.create_core`) need not import the
+    `limits` package, a tenth of its start-up; every web process parses them at start."""
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     values.update(_read_settings_file(instance))
     values.update(_read_environment())
@@ -132,6 +137,8 @@ def load_config(instance: Path, test_config: dict[str, Any] | None = None) -> di
     values = {name: _coerce(name, value) for name, value in values.items()}
     _fill_paths(values, instance)
     _validate(values)
+    if rate_limits:
+        _validate_rate_limits(values)
     return values
 
 
@@ -198,10 +205,10 @@ def _validate(values: dict[str, Any]) -> None:
                 "SESSION_MAX_CONCURRENT", "SESSION_MAX_CODE_BYTES"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
-    _validate_limits(values)
+    _validate_choices(values)
 
 
-def _validate_limits(values: dict[str, Any]) -> None:
+def _validate_rate_limits(values: dict[str, Any]) -> None:
     from limits import parse_many  # noqa: PLC0415 - only needed here
 
     try:
@@ -213,6 +220,9 @@ def _validate_limits(values: dict[str, Any]) -> None:
         raise ConfigError(f"a rate limit setting is not valid: {exc}") from exc
     if values["RATELIMIT_DEFAULT_TIER"] not in tiers:
         raise ConfigError(f"RATELIMIT_DEFAULT_TIER {values['RATELIMIT_DEFAULT_TIER']!r} is not in RATELIMIT_TIERS")
+
+
+def _validate_choices(values: dict[str, Any]) -> None:
     if values["MAIL_BACKEND"] not in {"file", "smtp"}:
         raise ConfigError("MAIL_BACKEND must be `file` or `smtp`")
     if values["AUDIT_CODE_STORAGE"] not in {"encrypted", "hash"}:

@@ -11,11 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,31 +86,41 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask | Core) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["kaifang.db"] = Database(engine, sessionmaker(engine, expire_on_commit=False))
-    app.teardown_appcontext(_close_session)
+    teardown = getattr(app, "teardown_appcontext", None)
+    if teardown is not None:  # a Flask app: the request's session closes with its context
+        teardown(_close_session)
 
 
-def database(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions["kaifang.db"]
+def database(app: Flask | Core | None = None) -> Database:
+    if app is None:
+        from flask import current_app  # noqa: PLC0415 - only the web asks for "the current app"
+
+        app = current_app
+    return app.extensions["kaifang.db"]
 
 
 def get_session() -> Session:
     """The session of the current request (or app context), created on first use."""
+    from flask import g  # noqa: PLC0415 - a request's session: the web only
+
     if "db_session" not in g:
         g.db_session = database().sessions()
     return g.db_session
 
 
 def _close_session(_exc: BaseException | None) -> None:
+    from flask import g  # noqa: PLC0415
+
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
 
 
 @contextmanager
-def session_scope(app: Flask) -> Iterator[Session]:
+def session_scope(app: Flask | Core) -> Iterator[Session]:
     """A session for a command or a job, outside any request."""
     session = database(app).sessions()
     try:

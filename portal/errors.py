@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+if TYPE_CHECKING:  # the error classes are raised by services that commands run without the web
+    from flask import Flask, Response
+    from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class Invalid(PortalError):
 
 
 def wants_json() -> bool:
+    from flask import request  # noqa: PLC0415 - rendering is the web's; raising is everybody's
+
     if request.path.startswith(("/api/", "/notebook/api/")) or request.path.endswith(".json"):
         return True  # a .json address (chart values, map points, metadata) never answers HTML
     best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
@@ -107,6 +110,8 @@ def problem(status: int, code: str, title: str, detail: str, *, errors: dict | N
 
 def problem_type(code: str) -> str:
     """The URL documenting problems with this code (stable per code; served by portal/api/docs.py)."""
+    from flask import request  # noqa: PLC0415
+
     return request.host_url.rstrip("/") + PROBLEM_PATH + code
 
 
@@ -132,6 +137,8 @@ def _render(status: int, code: str, title: str, detail: str, *, errors=None, hea
             type_url=None, technical: bool = False) -> Response:
     """`technical`: the detail is the precise English reason, shown on pages under a hint in the
     page's language (and marked as English), not as the page's message."""
+    from flask import Response, jsonify, render_template  # noqa: PLC0415
+
     if wants_json():
         # The title in the language of the detail: translated with a translated detail, English
         # beside a service's precise English one (never one of each, as before).
@@ -192,6 +199,8 @@ _HTTP = {
 
 
 def init_app(app: Flask) -> None:
+    from werkzeug.exceptions import HTTPException  # noqa: PLC0415
+
     app.register_error_handler(PortalError, handle_portal_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     if not app.debug:

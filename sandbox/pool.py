@@ -1,11 +1,22 @@
 """The warm pool the portal calls: one zygote, N worker slots, thread-safe `Sandbox.run`.
 
 Each run takes a slot (its own unprivileged uid, 60000 + slot, so RLIMIT_NPROC and signals
-are per slot), asks the zygote to fork a worker holding one end of a fresh socketpair, talks
-to it (sandbox/supervisor.py), kills it on the wall clock through a pidfd (no pid-reuse race:
-the zygote reaps only when asked), and asks the zygote to reap it. A worker that crashes, is
-killed or runs out of memory simply ends; the next run forks a new one. If the zygote itself
-dies it is restarted. Nothing here blocks forever: slots, spawns and the run are all timed.
+are per slot) and a fresh worker the zygote forked for that slot, holding one end of a fresh
+socketpair; it talks to it (sandbox/supervisor.py), kills it on the wall clock through a pidfd
+(no pid-reuse race: the zygote reaps only when asked), and asks the zygote to reap it. A worker
+that crashes, is killed or runs out of memory simply ends. If the zygote itself dies it is
+restarted. Nothing here blocks forever: slots, spawns and the run are all timed.
+
+A worker runs one request and exits; it is never reused. What is done ahead is only its birth:
+once a slot's worker has been reaped, a background thread asks the zygote for the slot's next
+worker before the slot is offered again, so the fork and the confinement (namespaces, chroot,
+uid, seccomp: most of a trivial run's time) happen between runs instead of inside one. That
+worker confines itself and reports its layers exactly as before, then waits, holding nothing
+but its socket, for a request it has not seen; the supervisor still reads that report first and
+refuses to send code to a worker that is not confined. Only one worker of a slot is alive at a
+time (the next is forked after the last is reaped), so the per-slot uid still separates runs.
+A prepared worker whose limits differ from the request's, or whose zygote has gone, is killed
+and replaced on the spot (docs/decisions/0023b).
 """
 
 from __future__ import annotations
@@ -68,9 +79,15 @@ class Zygote:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self.root = ""
+        self.generation = 0  # which zygote process this is: workers of an earlier one are gone
         self._start()
 
+    def alive(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None
+
     def _start(self) -> None:
+        self.generation += 1
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self._process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
@@ -127,10 +144,12 @@ class Zygote:
                 return self._exchange(message, fds)
 
     def kill(self) -> None:
-        """For tests and shutdown: end the zygote abruptly."""
+        """For tests and shutdown: end the zygote abruptly (returns once it has ended, so its
+        workers have been sent their parent-death signal)."""
         with self._lock:
             if self._process is not None:
                 self._process.kill()
+                self._process.wait()
 
     def close(self) -> None:
         with self._lock:
@@ -153,14 +172,35 @@ def _end_worker(pidfd: int, conv: supervisor.Conversation) -> None:
     _wait_exit(pidfd, 5.0)
 
 
+@dataclass
+class _Worker:
+    """A forked worker of one slot: its pid, a pidfd on it, our end of its socket, the spec it
+    was confined with and the zygote generation that forked it."""
+
+    pid: int
+    pidfd: int
+    sock: socket.socket
+    spec: dict[str, Any]
+    generation: int
+
+    def exited(self) -> bool:
+        return _wait_exit(self.pidfd, 0)
+
+    def close(self) -> None:
+        self.sock.close()
+        os.close(self.pidfd)
+
+
 class Sandbox:
     """A warm pool of confined workers. Thread-safe; call `close()` when done."""
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
         self._slots: queue.Queue[int] = queue.Queue()
-        for slot in range(self.config.workers):
-            self._slots.put(slot)
+        # Slots whose next worker is to be forked, then offered again (by `_refill`). A slot's
+        # prepared worker in `_ready` is touched only by whoever holds the slot.
+        self._refills: queue.SimpleQueue[tuple[int, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._ready: dict[int, _Worker] = {}
         self._zygote = Zygote(self.config)
         self._closed = False
         self.required = frozenset(self.config.layers) - frozenset(self.config.allow_missing)
@@ -168,16 +208,16 @@ class Sandbox:
             log.warning("sandbox isolation override: runs proceed without %s (allowed by the operator)",
                         ", ".join(sorted(self.config.allow_missing)))
         self.isolation = self._probe()
+        self._refiller = threading.Thread(target=self._refill, name="kaifang-sandbox-refill", daemon=True)
+        self._refiller.start()
+        for slot in range(self.config.workers):
+            self._refills.put((slot, self._spec(slot, RunRequest(code=""))))
 
     def _probe(self) -> dict[str, str]:
         """One trivial run at start: learn which layers are active, and warn loudly if any not."""
         self._expected = {layer: "unknown" for layer in LAYERS}
         probe = RunRequest(code="probe = 1", run_id="isolation-probe")
-        slot = self._slots.get(timeout=self.config.slot_wait_seconds)
-        try:
-            result = self._run_in_slot(slot, probe, _NoData(), frozenset())
-        finally:
-            self._slots.put(slot)
+        result = self._run_in_slot(0, probe, _NoData(), frozenset())  # no slot is offered yet
         layers = dict(result.isolation.layers)
         if not fully_confined(layers):
             missing = missing_layers(layers, set(LAYERS))
@@ -196,6 +236,8 @@ class Sandbox:
         refusal = _precheck(request)
         if refusal is not None:
             return refusal
+        if self._closed:
+            return _refused(request, "the sandbox is closed")
         missing = self.unconfined()
         if missing:
             return _refused(request, "not run: sandbox isolation layers are missing on this server ("
@@ -206,8 +248,55 @@ class Sandbox:
             return _refused(request, "all sandbox workers are busy; try again shortly")
         try:
             return self._run_in_slot(slot, request, broker, self.required)
+        finally:  # offered again once its next worker is forked (the last one is reaped by now)
+            self._refills.put((slot, self._spec(slot, request)))
+
+    def _refill(self) -> None:
+        """Background thread: fork each returned slot's next worker, then offer the slot. A
+        failure here only means the next run of the slot forks its worker itself."""
+        while (item := self._refills.get()) is not None:
+            slot, spec = item
+            try:
+                if not self._closed and slot not in self._ready:
+                    self._ready[slot] = self._spawn(spec)
+            except Exception:  # noqa: BLE001 - the run that takes the slot spawns (and reports) itself
+                log.warning("sandbox: could not prepare a worker for slot %s", slot, exc_info=True)
+            finally:
+                self._slots.put(slot)
+
+    def _spawn(self, spec: dict[str, Any]) -> _Worker:
+        """Ask the zygote to fork a worker with `spec`; it confines itself and reports at once."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with theirs:
+                reply = self._zygote.call({"op": "spawn", "spec": spec}, (theirs.fileno(),))
+            if "pid" not in reply:
+                raise SandboxError(f"the zygote could not fork a worker: {reply}")
+            return _Worker(reply["pid"], os.pidfd_open(reply["pid"]), ours, spec, self._zygote.generation)
+        except BaseException:
+            ours.close()
+            raise
+
+    def _worker_for(self, slot: int, spec: dict[str, Any]) -> _Worker:
+        """The slot's prepared worker if it was confined with `spec` and is still there, else
+        a worker forked now (the prepared one is killed and reaped first)."""
+        ready = self._ready.pop(slot, None)
+        if ready is not None and (ready.spec != spec or ready.generation != self._zygote.generation
+                                  or not self._zygote.alive() or ready.exited()):
+            self._discard(ready)
+            ready = None
+        return ready or self._spawn(spec)
+
+    def _discard(self, worker: _Worker) -> None:
+        try:
+            signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
+            _wait_exit(worker.pidfd, 5.0)
+        except ProcessLookupError:
+            pass
         finally:
-            self._slots.put(slot)
+            worker.close()
+        if worker.generation == self._zygote.generation:
+            self._reap(worker.pid)
 
     def _spec(self, slot: int, request: RunRequest) -> dict[str, Any]:
         limits = request.limits
@@ -220,22 +309,14 @@ class Sandbox:
         if self._closed:
             return _refused(request, "the sandbox is closed")
         started = time.monotonic()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with ours:
-            with theirs:
-                reply = self._zygote.call({"op": "spawn", "spec": self._spec(slot, request)},
-                                          (theirs.fileno(),))
-            if "pid" not in reply:
-                raise SandboxError(f"the zygote could not fork a worker: {reply}")
-            pidfd = os.pidfd_open(reply["pid"])
-            try:
-                conv = supervisor.Conversation(request, broker,
-                                               started + request.limits.wall_seconds, required)
-                supervisor.converse(ours, conv)
-                _end_worker(pidfd, conv)
-            finally:
-                os.close(pidfd)
-        exit_info = self._reap(reply["pid"])
+        worker = self._worker_for(slot, self._spec(slot, request))
+        try:
+            conv = supervisor.Conversation(request, broker, started + request.limits.wall_seconds, required)
+            supervisor.converse(worker.sock, conv)
+            _end_worker(worker.pidfd, conv)
+        finally:
+            worker.close()
+        exit_info = self._reap(worker.pid)
         result = supervisor.judge(conv, exit_info, started, self._expected)
         if result.isolation.fallback and conv.report is not None:
             log.warning("sandbox run %s ran with isolation layers missing, under the operator's override: %s",
@@ -250,6 +331,10 @@ class Sandbox:
 
     def close(self) -> None:
         self._closed = True
+        self._refills.put(None)
+        self._refiller.join(timeout=self.config.start_seconds)
+        for slot in list(self._ready):
+            self._ready.pop(slot).close()  # the workers die with the zygote (parent-death signal)
         self._zygote.close()
 
     def __enter__(self) -> Sandbox:

@@ -5,6 +5,8 @@ commits here; the public functions in `applications.py` and `reviews.py` make bo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -74,6 +76,23 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
     return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
                               row.intended_outputs, row.duration_days, row.state, row.created_at, row.submitted_at,
                               row.due_at, row.decided_at, row.renews_id, overdue, events, grants)
+
+
+@dataclass(frozen=True)
+class DatasetTitle:
+    slug: str
+    title_zh: str
+    title_en: str
+
+
+def dataset_titles(session: Session, slugs: Iterable[str]) -> dict[str, DatasetTitle]:
+    """Both titles of the named datasets (one statement), for pages that list applications and
+    grants by dataset: they show a title in the page's language, the slug beside it."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    return {slug: DatasetTitle(slug, zh, en) for slug, zh, en in session.execute(
+        select(Dataset.slug, Dataset.title_zh, Dataset.title_en).where(Dataset.slug.in_(wanted)))}
 
 
 def grant_summary(grant: Grant, email: str, slug: str, now: datetime) -> GrantSummary:

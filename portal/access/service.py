@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.access.models import Grant
 from portal.accounts.models import User
@@ -96,8 +96,9 @@ def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: da
     now = now or utcnow()
     found = []
     for slug in dict.fromkeys(slugs):
-        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)  # fields: for the run's source
-                                 .options(selectinload(Dataset.current_version), selectinload(Dataset.fields)))
+        # The version in the same statement (a many-to-one join), the fields for the run's source.
+        dataset = session.scalar(visible_datasets(actor).where(Dataset.slug == slug)
+                                 .options(joinedload(Dataset.current_version), selectinload(Dataset.fields)))
         if dataset is None:
             raise NotFound("dataset", slug)
         found.append(_usable(session, actor, dataset, now))

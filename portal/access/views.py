@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from portal.access import applications as service
 from portal.access import reviews
 from portal.access.forms import ApplicationForm, ApproveForm, ReasonForm, WithdrawForm
+from portal.access.history import dataset_titles
 from portal.access.notices import send_notices
 from portal.access.schemas import Transition, format_row_filter
 from portal.accounts.forms import ActionForm
@@ -63,7 +64,8 @@ def apply():
 @login_required
 def my_applications():
     found = service.list_my_applications(get_session(), current_actor())
-    return render_template("access/mine.html", applications=found, action=ActionForm(), withdraw=WithdrawForm())
+    return render_template("access/mine.html", applications=found, action=ActionForm(), withdraw=WithdrawForm(),
+                           titles=dataset_titles(get_session(), _slugs(found)))
 
 
 @bp.get("/access/applications/<int:application_id>")
@@ -77,7 +79,7 @@ def application_page(application_id: int):
     approve.fill_defaults(found.duration_days)
     return render_template("access/application.html", app=found, context=context, approve=approve,
                            refuse=ReasonForm(), action=ActionForm(), withdraw=WithdrawForm(),
-                           format_row_filter=format_row_filter)
+                           format_row_filter=format_row_filter, titles=dataset_titles(session, _slugs([found])))
 
 
 @bp.post("/access/applications/<int:application_id>/submit")
@@ -112,7 +114,7 @@ def review_queue():
     """Submitted applications, due first on top, with the SLA clock."""
     queue = reviews.review_queue(get_session(), current_actor())
     return render_template("access/queue.html", queue=queue, coverage=reviews.calendar_gaps(queue),
-                           days=_review_days())
+                           days=_review_days(), titles=dataset_titles(get_session(), _slugs(queue)))
 
 
 @bp.post("/steward/applications/<int:application_id>/approve")
@@ -141,7 +143,13 @@ def grants_page():
     status = request.args.get("status", "active")
     found = reviews.list_grants(get_session(), current_actor(), status=status)
     return render_template("access/grants.html", grants=found, status=status, revoke=ReasonForm(),
-                           format_row_filter=format_row_filter)
+                           format_row_filter=format_row_filter,
+                           titles=dataset_titles(get_session(), (g.dataset for g in found)))
+
+
+def _slugs(applications) -> list[str]:
+    """Every dataset the applications name or hold grants for."""
+    return [slug for a in applications for slug in (*a.datasets, *(g.dataset for g in a.grants))]
 
 
 @bp.post("/steward/grants/<int:grant_id>/revoke")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 from sqlalchemy import select
 
 from portal.access.service import grant_access, usable_datasets
@@ -25,10 +25,15 @@ from portal.auth import SYSTEM, Actor
 from portal.db import session_scope
 from portal.errors import Forbidden, NotFound, PortalError
 
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
+
 CLI_GRANT_DAYS = 1
 
 
-def sandbox_run(app: Flask, source: Path, *, email: str, grants: list[str], as_json: bool) -> int:
+def sandbox_run(app: Flask | Core, source: Path, *, email: str, grants: list[str], as_json: bool) -> int:
     """Run `source` as `email`. A `--grant` of a conditional dataset is a one-day grant made by
     the operator (the CLI acts as a steward); closed datasets are never granted."""
     code = source.read_text(encoding="utf-8")

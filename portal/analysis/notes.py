@@ -76,6 +76,21 @@ REFUSALS: dict[str, str] = {
 }
 
 
+# why a session's cell could not run at all (its result's `code`, docs/sessions.md, "Runs") ->
+# the sentence the views show in the request's language; the queue worker's precise English
+# `message` stays beside it as `text`
+RUN_ERRORS: dict[str, str] = {
+    "no-grant": N_("the grant for a dataset of this session was revoked or has expired since the cell was sent"),
+    "closed-dataset": N_("a dataset of this session was closed since the cell was sent"),
+    "dataset-not-found": N_("a dataset of this session no longer exists"),
+    "session-closed": N_("the session was closed or expired before this cell's turn"),
+    "cpu-budget-exhausted": N_("today's CPU seconds for sandbox runs are used up; they renew at 00:00 UTC"),
+    "account-inactive": N_("the account that sent this cell is no longer active"),
+    "sandbox-failed": N_("the sandbox could not run this cell; nothing of it was released"),
+    "worker-lost": N_("the worker running this cell stopped; the cell was not run again"),
+}
+
+
 def note(code: str, **params: Any) -> dict[str, Any]:
     """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
     return {"code": code, "params": params, "text": _fill(TEMPLATES[code], params, lambda s: s)}
@@ -97,8 +112,12 @@ def localise(notes: Iterable[Any], translate=None) -> list[Any]:
 
 
 def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, Any] | None:
-    """A run's result with every released query's notes localised, and each refusal of a known
-    rule with `message` in the request's language (the sessions' API and pages)."""
+    """A run's result with every released query's notes localised, each refusal of a known
+    rule with `message` in the request's language (the sessions' API and pages), and a cell that
+    could not run with `message` in that language and its English one as `text`."""
+    if result and result.get("status") == "error" and result.get("code") in RUN_ERRORS:
+        return {**result, "text": result.get("message", ""),
+                "message": _translated(translate, RUN_ERRORS[result["code"]])}
     if not result or not (result.get("released") or result.get("refused")):
         return result
     out = dict(result)

@@ -44,8 +44,9 @@ def limits() -> service.SessionLimits:
     return service.SessionLimits.from_config(current_app.config)
 
 
-def budget_headers(response: Response) -> Response:
-    found = service.actor_budget(get_session(), current_actor(), limits())
+def budget_headers(response: Response, found: service.Budget | None = None) -> Response:
+    """The caller's budget in headers: `found` when the route has just read it, else read now."""
+    found = found or service.actor_budget(get_session(), current_actor(), limits())
     if found is not None:
         response.headers["X-Sandbox-Sessions-Open"] = str(found.sessions_open)
         response.headers["X-Sandbox-Sessions-Max"] = str(found.sessions_max)
@@ -77,12 +78,12 @@ def close_session(session_id: str) -> Response:
 
 
 def submit_run(session_id: str, body: RunBody, location: str) -> Response:
-    run = service.submit_run(get_session(), current_actor(), session_id, body.code, limits())
+    queued = service.submit_run(get_session(), current_actor(), session_id, body.code, limits())
     queue_for(current_app._get_current_object()).enqueue(session_id)
-    response = json_response(run, RunView)
+    response = json_response(queued.run, RunView)
     response.status_code = 202
-    response.headers["Location"] = location.replace("__id__", run.id)
-    return budget_headers(response)
+    response.headers["Location"] = location.replace("__id__", queued.run.id)
+    return budget_headers(response, queued.budget)
 
 
 def delete_run(run_id: str) -> Response:

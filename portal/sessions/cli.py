@@ -12,7 +12,7 @@ import click
 @click.option("--threads", type=int, default=0, help="Worker threads (cells run at once); 0 means SESSION_QUEUE_THREADS or SANDBOX_WORKERS.")
 def run_worker(threads: int) -> None:
     """Run analysis-session cells from the Redis queue (SESSION_QUEUE_URL) until interrupted."""
-    from portal.commands import current_app as _app  # noqa: PLC0415
+    from portal.commands import current_core_app as _app  # noqa: PLC0415 - no Flask: it serves no request
     from portal.sessions.queue import queue_for, thread_count  # noqa: PLC0415
     from portal.sessions.queue import run_worker as work
 

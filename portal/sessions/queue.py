@@ -8,7 +8,8 @@ Two backends with one interface (`enqueue`, `wait`, `notify`):
 - `RedisQueue` (SESSION_QUEUE_URL=redis://…): a Redis list. Web processes LPUSH session ids;
   `kaifang run-worker`, the service process that holds the pool, BRPOPs them on its threads.
   A finished run is announced on a per-run latch list (`…:done:<run id>`, expiring) that a
-  waiting request BLPOPs and puts back, so any number of waiters, in any process, wake at once.
+  waiting request BLMOVEs onto itself (read, and left in place), so any number of waiters, in
+  any process, wake at once.
 
 What the queue carries is a session id only; the run itself, its code and its state live in
 the database, so a lost item loses nothing (a worker re-queues sessions with queued cells when
@@ -21,11 +22,14 @@ import logging
 import queue
 import threading
 import time
-from typing import Protocol
-
-from flask import Flask
+from typing import TYPE_CHECKING, Protocol
 
 from portal.sessions import worker
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ class RunQueue(Protocol):
     def depth(self) -> int | None: ...
 
 
-def queue_for(app: Flask) -> RunQueue:
+def queue_for(app: Flask | Core) -> RunQueue:
     """The app's queue (made on first use)."""
     found = app.extensions.get("kaifang.run_queue")
     if found is None:
@@ -55,14 +59,14 @@ def queue_for(app: Flask) -> RunQueue:
     return found
 
 
-def thread_count(app: Flask) -> int:
+def thread_count(app: Flask | Core) -> int:
     return int(app.config["SESSION_QUEUE_THREADS"]) or int(app.config["SANDBOX_WORKERS"])
 
 
 class InProcessQueue:
     backend = "in-process"
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask | Core):
         self._app = app
         self._items: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._finished = threading.Condition()
@@ -125,14 +129,15 @@ class RedisQueue:
     def wait(self, run_id: str, timeout: float) -> None:
         if timeout <= 0:
             return
-        popped = self._redis.blpop([self._done + run_id], timeout=max(0.01, timeout))
-        if popped is not None:  # put the latch back for any other waiter of this run
-            self.notify(run_id)
+        # Rotate the latch onto its own list (BLMOVE to the same key): it is read and left in
+        # place, with its expiry, for any other waiter of this run, in one round trip.
+        latch = self._done + run_id
+        self._redis.blmove(latch, latch, max(0.01, timeout), "RIGHT", "LEFT")
 
     def depth(self) -> int | None:
         return int(self._redis.llen(self.key))
 
-    def consume(self, app: Flask, stop: threading.Event, *, poll: float = 1.0) -> None:
+    def consume(self, app: Flask | Core, stop: threading.Event, *, poll: float = 1.0) -> None:
         """One worker thread of `kaifang run-worker`: take sessions off the list until `stop`."""
         while not stop.is_set():
             try:
@@ -150,7 +155,7 @@ class RedisQueue:
                 log.exception("session %s: the queue worker failed", session_id)
 
 
-def run_worker(app: Flask, *, threads: int | None = None, stop: threading.Event | None = None) -> None:
+def run_worker(app: Flask | Core, *, threads: int | None = None, stop: threading.Event | None = None) -> None:
     """`kaifang run-worker`: consume the Redis queue on `threads` threads until `stop` is set
     (or the process is interrupted). Sessions with queued cells are re-queued first."""
     found = queue_for(app)

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -178,7 +178,14 @@ def close_session(db: Session, actor: Actor, session_id: str) -> None:
     db.commit()
 
 
-def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: SessionLimits) -> RunView:
+class Queued(NamedTuple):
+    """A cell recorded as queued, and the person's budget as checked for it (for the answer)."""
+
+    run: RunView
+    budget: Budget
+
+
+def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: SessionLimits) -> Queued:
     """Record a cell as queued in an open session; the caller enqueues the session.
 
     Raises:
@@ -195,7 +202,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     if size > limits.max_code_bytes:
         raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
     usable_datasets(db, actor, list(found.datasets))
-    budget = budget_of(db, found.user_id, limits)
+    budget = budget_of(db, found.user_id, limits)  # also the answer's headers: queuing changes neither figure
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
                               headers={"Retry-After": str(seconds_to_next_budget_day())})
@@ -211,7 +218,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     found.last_used_at, found.expires_at = now, now + limits.idle
     db.add(run)
     db.commit()
-    return run_view(run)
+    return Queued(run_view(run), budget)
 
 
 def get_run(db: Session, actor: Actor, run_id: str) -> RunView:
@@ -241,10 +248,19 @@ def read_run(db: Session, run_id: str) -> SessionRun | None:
     return db.get(SessionRun, run_id)
 
 
-def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
+def cpu_seconds_used_today(db: Session, user_id: int) -> float:
     used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
         SessionRun.user_id == user_id, SessionRun.finished_at >= budget_day_start())) or 0.0
-    used = round(float(used), 3)
+    return round(float(used), 3)
+
+
+def cpu_seconds_left(db: Session, user_id: int, limits: SessionLimits) -> float:
+    """What the queue worker checks before a cell: the CPU seconds only (one statement)."""
+    return round(max(0.0, limits.cpu_seconds_daily - cpu_seconds_used_today(db, user_id)), 3)
+
+
+def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
+    used = cpu_seconds_used_today(db, user_id)
     return Budget(sessions_open=_open_count(db, user_id), sessions_max=limits.max_concurrent,
                   cpu_seconds_used_today=used, cpu_seconds_daily=limits.cpu_seconds_daily,
                   cpu_seconds_left=round(max(0.0, limits.cpu_seconds_daily - used), 3))

@@ -18,9 +18,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -31,26 +30,32 @@ from portal.catalog.models import utcnow
 from portal.db import session_scope
 from portal.errors import PortalError
 from portal.sessions.models import AnalysisSession, SessionRun
-from portal.sessions.service import SessionLimits, budget_of
+from portal.sessions.service import SessionLimits, cpu_seconds_left
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from portal.core import Core
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # several times a run's wall-clock limit; renewed before each cell
 
 
-def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) -> int:
+def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], None]) -> int:
     """Run every queued cell of a session that no other worker holds; returns how many ran."""
     token = uuid.uuid4().hex
     ran = 0
     with app.app_context(), session_scope(app) as db:
         while _claim(db, session_id, token):
             try:
-                _fail_abandoned(db, session_id, notify)
-                while (run := _next_queued(db, session_id)) is not None:
+                run = _fail_abandoned(db, session_id, notify)
+                while run is not None:
                     if ran:
                         _renew(db, session_id, token)
                     execute_run(app, db, run, notify)
                     ran += 1
+                    run = _next_queued(db, session_id)
             finally:
                 _release(db, session_id, token)
             if _next_queued(db, session_id) is None:
@@ -58,7 +63,7 @@ def process_session(app: Flask, session_id: str, notify: Callable[[str], None]) 
     return ran
 
 
-def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
+def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
     """Run one queued cell. Two commits, each also carrying the audit log's own write: the cell
     becomes `running` in the commit that opens its audit record (before the code runs), and its
     result is stored in the commit that closes the record, so the result is never readable
@@ -73,7 +78,7 @@ def execute_run(app: Flask, db: Session, run: SessionRun, notify: Callable[[str]
             raise PortalError("the account is no longer active", code="account-inactive")
         if owner is None or owner.status != "open":
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
-        if budget_of(db, run.user_id, limits).cpu_seconds_left <= 0:
+        if cpu_seconds_left(db, run.user_id, limits) <= 0:
             raise PortalError("today's CPU budget is used up", code="cpu-budget-exhausted")
         analysis.submit_run(db, actor, code=run.code, datasets=list(owner.datasets), settings=app_settings(app),
                             state=owner.state, finish=lambda outcome: _store(db, run, owner, limits, outcome))
@@ -146,10 +151,14 @@ def _next_queued(db: Session, session_id: str) -> SessionRun | None:
                      .order_by(SessionRun.index).limit(1))
 
 
-def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None]) -> None:
-    """Runs left `running` by a worker that died (we hold the lease now, so none is alive)."""
-    stale = db.scalars(select(SessionRun).where(SessionRun.session_id == session_id,
-                                                SessionRun.status == "running")).all()
+def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None]) -> SessionRun | None:
+    """Fail the runs left `running` by a worker that died (we hold the lease now, so none is
+    alive), and return the first queued run: one statement for both, read as the lease begins."""
+    db.rollback()  # a fresh snapshot, as in `_next_queued`
+    pending = db.scalars(select(SessionRun).where(SessionRun.session_id == session_id,
+                                                  SessionRun.status.in_(("running", "queued")))
+                         .order_by(SessionRun.index)).all()
+    stale = [run for run in pending if run.status == "running"]
     for run in stale:
         run.status, run.finished_at = "error", utcnow()
         run.result = {"status": "error", "code": "worker-lost", "message": "the worker running this cell stopped"}
@@ -157,9 +166,10 @@ def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None])
         db.commit()
         for run in stale:
             notify(run.id)
+    return next((run for run in pending if run.status == "queued"), None)
 
 
-def pending_sessions(app: Flask) -> list[str]:
+def pending_sessions(app: Flask | Core) -> list[str]:
     """Sessions with queued cells (re-queued when a worker starts, after a restart)."""
     with session_scope(app) as db:
         return list(db.scalars(select(SessionRun.session_id).where(SessionRun.status == "queued").distinct()))

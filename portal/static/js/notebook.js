@@ -239,7 +239,13 @@
     }
     var ok = run.status === "done" && result.status === "ok";
     setState(cell, ok ? "done" : "error", run.status === "error" ? t("not run") : t("result:" + result.status));
-    if (run.status === "error" && result.code) { result = Object.assign({}, result, { message: problemText({ message: result.message || "", code: result.code }) }); }
+    // A cell that could not run: the server's sentence in the page's language, then its precise
+    // English reason (`text`) and the code; older stored results have only the English message.
+    if (run.status === "error" && result.code) {
+      result = Object.assign({}, result, { message: result.text !== undefined
+        ? result.message + " — " + result.text + " [" + result.code + "]"
+        : problemText({ message: result.message || "", code: result.code }) });
+    }
     var rules = rulesOf(result);
     var message = el("p", "nb-message " + (ok ? "nb-message-ok" : "nb-message-error"), t(result.message));
     cell.output.appendChild(message);

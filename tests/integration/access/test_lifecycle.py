@@ -178,3 +178,20 @@ def test_pages_speak_chinese_and_english(as_role):
 
 def test_the_csrf_helper_reads_a_token(as_role):
     assert csrf(as_role("developer"), "/access/apply")
+
+
+def test_application_pages_name_datasets_by_their_title_in_the_pages_language(access_app, as_role):
+    developer, steward = as_role("developer"), as_role("steward")
+    app_id = application_id(apply(developer, CLINIC))
+    with access_app.app_context(), session_scope(access_app) as session:
+        from portal.catalog.models import Dataset
+
+        dataset = session.scalar(select(Dataset).where(Dataset.slug == CLINIC))
+        title_zh, title_en = dataset.title_zh, dataset.title_en
+    assert title_zh != title_en
+    pages = ((f"/access/applications/{app_id}", developer), ("/access/applications", developer),
+             ("/steward/applications", steward))
+    for locale, title in (("zh_CN", title_zh), ("en", title_en)):
+        for path, who in pages:
+            who.get(f"/locale/{locale}")
+            assert f'<span title="{CLINIC}">{title}</span>' in who.get(path).text, (locale, path)

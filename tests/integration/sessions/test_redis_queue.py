@@ -1,13 +1,18 @@
 """The production queue for real: web apps that only enqueue into Redis, and a `run-worker`
-(here a thread of the test process, with its own app) that holds the pool and runs the cells."""
+(here a thread of the test process, with its own `Core` — configuration and database without
+Flask, as `kaifang run-worker` builds it) that holds the pool and runs the cells."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
+from portal import create_core
+from portal.config import SETTING_NAMES
+from portal.core import Core
 from portal.sessions.queue import RedisQueue, queue_for, run_worker
 from tests.integration.sessions.conftest import FLIGHTS, Analyst, build_app
 
@@ -20,7 +25,9 @@ def redis_apps(redis_url, tmp_path):
     settings = {"SESSION_QUEUE_URL": redis_url, "RATELIMIT_KEY_PREFIX": prefix,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
     web = build_app(tmp_path / "web", **settings)
-    service = build_app(tmp_path / "worker", **{**settings, "DATA_DIR": web.config["DATA_DIR"]})
+    made = build_app(tmp_path / "worker", **{**settings, "DATA_DIR": web.config["DATA_DIR"]})
+    service = create_core({k: v for k, v in made.config.items() if k in SETTING_NAMES},
+                          instance=Path(made.config["INSTANCE_PATH"]))
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(service,), kwargs={"threads": 2, "stop": stop}, daemon=True)
     yield web, service, worker, stop
@@ -44,7 +51,7 @@ def test_cells_queued_in_redis_run_in_the_worker_process_in_order(redis_apps):
     last = me.get(f"/api/v1/runs/{runs[2]}?wait=30").json
     assert last["status"] == "done" and last["result"]["stdout"] == "1\n", last
     assert [me.get(f"/api/v1/runs/{r}").json["status"] for r in runs] == ["done"] * 3
-    assert "kaifang.run_queue" not in service.extensions or queue_for(service).backend == "redis"
+    assert isinstance(service, Core) and queue_for(service).backend == "redis"
     assert "kaifang.analysis_settings" not in web.extensions  # the web app never prepared a run
 
 

@@ -37,6 +37,9 @@ def test_a_leased_session_is_left_to_its_holder_then_a_lost_cell_is_marked_and_t
     assert process_session(app, session_id, notified.append) == 1
     lost, ran = me.get(f"/api/v1/runs/{first}").json, me.get(f"/api/v1/runs/{second}").json
     assert lost["status"] == "error" and lost["result"]["code"] == "worker-lost"
+    in_chinese = me.client.get(f"/api/v1/runs/{first}", headers={**me.headers, "Accept-Language": "zh-CN"}).json
+    assert in_chinese["result"]["message"] == "运行该单元格的工作进程已停止；该单元格未被重新运行"
+    assert in_chinese["result"]["text"] == "the worker running this cell stopped"
     assert ran["status"] == "done" and ran["result"]["status"] == "error"  # `a` never got defined: not re-run
     assert notified == [first, second]
     with session_scope(app) as db:

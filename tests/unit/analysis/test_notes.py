@@ -66,3 +66,13 @@ def test_refusals_of_known_rules_get_a_message_in_the_readers_language(chinese):
 @pytest.mark.parametrize("rule", sorted(notes.REFUSALS))
 def test_every_refusal_rule_has_chinese(rule, chinese):
     assert chinese(notes.REFUSALS[rule]) != notes.REFUSALS[rule]
+
+
+@pytest.mark.parametrize("code", sorted(notes.RUN_ERRORS))
+def test_a_cell_that_could_not_run_says_why_in_the_readers_language(code, chinese):
+    stored = {"status": "error", "code": code, "message": "the queue worker's precise English reason"}
+    shown = notes.localise_result(stored, chinese)
+    assert shown["message"] == chinese(notes.RUN_ERRORS[code]) != notes.RUN_ERRORS[code]
+    assert shown["text"] == stored["message"] and shown["code"] == code
+    assert notes.localise_result({"status": "error", "code": "some-future-code", "message": "x"}, chinese) == {
+        "status": "error", "code": "some-future-code", "message": "x"}

@@ -37,6 +37,19 @@ def test_default_secret_refused_outside_testing(tmp_path, monkeypatch):
         load_config(tmp_path, {"SECRET_KEY": DEFAULT_SECRET})
 
 
+def test_rate_limits_are_checked_by_the_processes_that_apply_them(tmp_path):
+    """The web app refuses a bad rate limit at start; a command built on `create_core` (which
+    applies none) starts, and every other setting is still checked for it."""
+    from portal import create_app, create_core
+
+    bad = {"TESTING": True, "SECRET_KEY": "x", "RATELIMIT_ANON": "lots"}
+    with pytest.raises(ConfigError, match="rate limit"):
+        create_app(bad, instance=tmp_path / "web")
+    assert create_core(bad, instance=tmp_path / "core").config["RATELIMIT_ANON"] == "lots"
+    with pytest.raises(ConfigError, match="MAIL_BACKEND"):
+        create_core({**bad, "MAIL_BACKEND": "pigeon"}, instance=tmp_path / "core")
+
+
 def test_every_setting_is_documented():
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in text]

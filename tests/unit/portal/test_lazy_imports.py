@@ -67,6 +67,32 @@ def test_sandbox_run_loads_neither_the_web_layers_nor_duckdb_before_a_dataset_is
     assert {"datasets", "grants", "analysis_runs", "analysis_sessions", "search_outbox"} <= set(found["tables"])
 
 
+CORE_PROBE = """
+import json, sys
+from pathlib import Path
+import portal.cli
+from portal import create_core
+from portal.analysis.cli import sandbox_run
+from portal.sessions import cli, queue, worker
+core = create_core({"TESTING": True, "SECRET_KEY": "x"}, instance=Path(sys.argv[1]))
+print(json.dumps({"loaded": [m for m in ("flask", "werkzeug", "jinja2", "limits") if m in sys.modules],
+                  "tables": sorted(__import__("portal.db").db.Base.metadata.tables),
+                  "database": core.extensions["kaifang.db"].engine.url.get_backend_name()}))
+"""
+
+
+def test_sandbox_run_and_run_worker_start_without_flask_or_the_limits_package(tmp_path):
+    """Both commands only call services: `portal.create_core` gives them the configuration,
+    the database and every model without importing Flask, Werkzeug, Jinja or `limits`
+    (decision 0023b)."""
+    done = subprocess.run([sys.executable, "-c", CORE_PROBE, str(tmp_path / "instance")], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    assert {"datasets", "grants", "analysis_runs", "analysis_sessions"} <= set(found["tables"])
+    assert found["database"] == "sqlite"
+
+
 def test_the_command_group_lists_and_loads_every_command():
     from click.testing import CliRunner
 

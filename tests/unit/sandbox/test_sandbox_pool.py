@@ -1,8 +1,11 @@
 """The warm pool: threads, busy slots, a dying zygote, fallbacks and how endings are judged."""
 
+import os
 import signal
+import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +146,57 @@ def test_how_endings_are_judged(exit_info, failure, status, words):
     assert result.status == status
     assert words in result.message
     assert result.isolation.fallback is False
+
+
+def _prepared(pool, slots):
+    """The pool's prepared workers once every slot in `slots` has one (the refill thread forks
+    them in the background after a run)."""
+    deadline = time.monotonic() + 20
+    while not all(slot in pool._ready for slot in slots):
+        assert time.monotonic() < deadline, "no worker was prepared"
+        time.sleep(0.01)
+    return dict(pool._ready)
+
+
+def test_each_run_has_a_fresh_worker_forked_and_confined_before_it():
+    with Sandbox(SandboxConfig(workers=1)) as one:
+        first = _prepared(one, [0])[0]
+        # It confined itself and reported its layers before any request existed.
+        head = first.sock.recv(1 << 16, socket.MSG_PEEK)
+        assert b'"ready"' in head and b'"seccomp"' in head
+        assert one.run(RunRequest(code="x = 1"), FakeBroker()).state == {"x": 1}
+        with pytest.raises(ProcessLookupError):  # used once, then reaped: never reused
+            os.pidfd_open(first.pid)
+        second = _prepared(one, [0])[0]
+        assert second.pid != first.pid
+        assert one.run(RunRequest(code="y = 2"), FakeBroker()).state == {"y": 2}
+
+
+def test_a_prepared_worker_with_other_limits_is_not_used():
+    """Prepared workers are confined with the last run's limits; a request with a smaller
+    memory limit must get a worker confined with its own (the prepared one would allow 512 MB)."""
+    with Sandbox(SandboxConfig(workers=1)) as one:
+        _prepared(one, [0])
+        small = one.run(RunRequest(code="x = 'a' * (300 * 2**20)", limits=Limits(memory_bytes=200 * 2**20)),
+                        FakeBroker())
+        assert small.status == "error" and small.error.type == "MemoryError"
+        assert one.run(RunRequest(code="x = len('a' * (300 * 2**20))"), FakeBroker()).state == {"x": 300 * 2**20}
+
+
+def _gone(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_closed_pool_leaves_no_prepared_worker():
+    closing = Sandbox(SandboxConfig(workers=2))
+    prepared = _prepared(closing, [0, 1])
+    closing.close()
+    deadline = time.monotonic() + 20
+    for worker in prepared.values():
+        assert worker.sock.fileno() == -1
+        while not _gone(worker.pid):
+            assert time.monotonic() < deadline, "a prepared worker outlived its pool"
+            time.sleep(0.01)

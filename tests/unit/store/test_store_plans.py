@@ -412,3 +412,29 @@ def test_bounded_columns_are_read_clamped_into_their_declared_range(tables):
     assert (found[0], found[1]) == (low, high)
     clamped = _hand("SELECT sum(least(greatest(income, ?), ?)) FROM {people}", tables, [low, high])[0][0]
     assert found[2] == clamped != real[2]
+
+
+def test_a_keyed_count_is_one_pass_over_the_records(tables, monkeypatch):
+    """With row keys (a conditional count) the count and its cell key come from the
+    differencing sketch's pass itself: one statement, not a count and then the sketch."""
+    from portal.store import plans as plans_module
+
+    executed = []
+    real = plans_module.db_cursor
+
+    class Counting:
+        def __init__(self, cur):
+            self._cur = cur
+
+        def execute(self, *args):
+            executed.append(args[0])
+            return self._cur.execute(*args)
+
+        def __getattr__(self, name):
+            return getattr(self._cur, name)
+
+    monkeypatch.setattr(plans_module, "db_cursor", lambda: Counting(real()))
+    count, stats = count_plan(plan(flt(op("ge", col("age"), lit(60)))), tables, row_keys=SALTS)
+    assert len(executed) == 1
+    assert count == stats.records == count_plan(plan(flt(op("ge", col("age"), lit(60)))), tables)[0] > 0
+    assert stats.key == _key_of(tables, "age >= 60")
