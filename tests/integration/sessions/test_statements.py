@@ -17,7 +17,7 @@ from portal.catalog.models import utcnow
 from portal.db import database
 from portal.sessions.worker import process_session
 from tests.integration.sessions.conftest import Analyst, build_app
-from tests.integration.sessions.test_worker import _hold
+from tests.integration.sessions.test_worker import _hold, _quiet_queue
 
 CPU_SUM = re.compile(r"sum\(analysis_session_runs\.cpu_seconds\)", re.I)
 OPEN_COUNT = re.compile(r"count\(\*\).*FROM analysis_sessions\b", re.I | re.S)
@@ -45,7 +45,8 @@ def test_a_cell_reads_the_budget_once_on_post_and_once_in_the_worker(tmp_path):
     app = build_app(tmp_path)
     me = Analyst(app)
     session_id = me.open()
-    _hold(app, session_id, until=utcnow() + timedelta(minutes=5))  # the embedded worker leaves it to us
+    _quiet_queue(app)  # no embedded worker thread: the test processes the cell itself
+    _hold(app, session_id, until=utcnow() + timedelta(minutes=5))
     with statements(app) as posted:
         answer = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(1)"})
     assert answer.status_code == 202 and answer.headers["X-Sandbox-CPU-Seconds-Left"]

@@ -10,8 +10,22 @@ from sqlalchemy import update
 from portal.catalog.models import utcnow
 from portal.db import session_scope
 from portal.sessions.models import AnalysisSession, SessionRun
+from portal.sessions.queue import InProcessQueue
 from portal.sessions.worker import process_session
 from tests.integration.sessions.conftest import Analyst, build_app
+
+
+class _NoThreadsQueue(InProcessQueue):
+    """The embedded queue without its worker threads: cells wait until the test processes them.
+    A held lease alone is not enough, since a thread woken by the POST may run only after the
+    test has let the lease go (seen under load)."""
+
+    def _start(self) -> None:
+        self._started = True
+
+
+def _quiet_queue(app) -> None:
+    app.extensions["kaifang.run_queue"] = _NoThreadsQueue(app)
 
 
 def _hold(app, session_id: str, *, until) -> None:
@@ -25,6 +39,7 @@ def test_a_leased_session_is_left_to_its_holder_then_a_lost_cell_is_marked_and_t
     app = build_app(tmp_path)
     me = Analyst(app)
     session_id = me.open()
+    _quiet_queue(app)
     _hold(app, session_id, until=utcnow() + timedelta(minutes=5))
     first = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "a = 1"}).json["id"]
     second = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(a + 1)"}).json["id"]
