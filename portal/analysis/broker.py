@@ -258,6 +258,11 @@ class Broker:
         """Disclosure control of aggregated rows, with differencing control: a cell whose records
         differ from an earlier released cell's by fewer than `min_cell` is answered like it."""
         signature = "|".join(sorted(f"{slug}@{self.sources[slug].version}" for slug in verdict.datasets))
+        with self.registry.query(signature):  # checked and remembered as one step of the shared memory
+            return self._release_remembered(signature, rules, rows, stats, aggregations)
+
+    def _release_remembered(self, signature: str, rules: Rules, rows: list[tuple], stats: list,
+                            aggregations: list[Aggregation]) -> Released:
         cells, fresh = [], []
         for s in stats:
             sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
