@@ -22,7 +22,7 @@ INPATIENT = "住院"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     return build_app(tmp_path_factory.mktemp("redteam3"), SESSION_QUEUE_THREADS=2, SANDBOX_WORKERS=2,
-                     SESSION_MAX_CONCURRENT=3)
+                     SESSION_MAX_CONCURRENT=3, SANDBOX_WALL_SECONDS=60)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def _finished(analyst: Analyst, run_id: str) -> dict:
 
 
 def _printed(run: dict):
-    assert run["status"] == "done" and run["result"]["status"] == "ok", run
+    assert run["status"] == "done" and run["result"]["status"] == "ok", json.dumps(run["result"], ensure_ascii=False)[:3000]
     return json.loads(run["result"]["stdout"].strip().splitlines()[-1])
 
 
@@ -100,3 +100,41 @@ def test_two_sessions_at_once_cannot_difference_one_record(app, raw):
     assert None not in first
     # The truth differs by one record in every pair; the answers must not.
     assert first == second
+
+
+def _session_run(app, code: str, *, cells: int = 500) -> dict:
+    """One cell, in a new session of a new analyst with a new grant, over API v1."""
+    analyst = Analyst(app)
+    grant(app, analyst.email, cells=cells)
+    session_id = analyst.open(CLINIC)
+    submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
+    assert submitted.status_code == 202, submitted.json
+    return _finished(analyst, submitted.json["id"])
+
+
+def test_an_indicator_summed_over_a_large_cell_is_no_count_of_one(app, raw):
+    """A group of one made to look like a big one: the cell is the whole table (listed, 120,000
+    visits) and the statistic is the sum of an indicator that is 1 for the target alone, i.e. a
+    count of one record inside a listed cell. The sum of a non-sensitive value was released with
+    a count's noise and rounding but without the minimum of contributors, so its true value 0
+    always came out 0 while 1 came out 5 one time in ten; thirty spellings of the same indicator
+    (each a statistic of its own, so a draw of its own) gave a membership test; a mean of an
+    affine rewrite of the indicator (`2 * ind + 1`) was the same count, shifted.
+    Fix: sums and means of non-sensitive values, like sensitive ones, are null unless their
+    non-zero contributors (of the rewritten B, on a perturbed count) reach the minimum cell."""
+    target = _one_unique_inpatient_per_district(raw)[0]
+    ghost = _predicate(target) + " & (col('sex') == 'nobody')"
+    variants = [f" & (col('department') != 'none-{i}')" for i in range(30)]
+    code = f"import json\nc = dataset({CLINIC!r})\n"
+    for name, who in (("real", _predicate(target)), ("ghost", ghost)):
+        code += f"{name} = []\n"
+        for chunk in range(0, len(variants), 10):  # at most 10 statistics per aggregation
+            stats = ", ".join(f"sum((({who}){v}).cast('float')).alias('s{chunk + i}')" if i % 2 else
+                              f"mean((({who}){v}).cast('float') * 2 + 1).alias('m{chunk + i}')"
+                              for i, v in enumerate(variants[chunk:chunk + 10]))
+            code += f"{name} += list(c.agg({stats}).collect().rows[0])\n"
+    code += "print(json.dumps([real, ghost]))\n"
+    real, ghost_rows = _printed(_session_run(app, code))
+    # Before the fix: the ghost's sums were all 0 and some of the target's were 5.
+    assert real == ghost_rows
+    assert set(real) == {None}
