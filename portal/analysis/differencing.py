@@ -3,7 +3,7 @@
 Cell-key noise gives the same answer for the same set of records. Alone, that is a weakness: an
 analyst who asks `count(A)` and `count(A and not target)` learns from *whether the answers
 differ* whether the target is in A (found by the team's own attack tests). So every released
-cell of conditional data is remembered, for the dataset version and shared by *all* users (two
+cell of conditional data is remembered, for the dataset (every version) and shared by *all* users (two
 accounts of one organisation see the same snapped answers, so splitting an attack over accounts
 gains nothing), as its true size, its cell key, its
 released values and an invertible Bloom lookup table of its records (computed by the store,

@@ -1,6 +1,6 @@
 """The shared memory of released cells: differencing control across users, runs and days.
 
-Every cell of conditional data released to anyone is remembered for its dataset version(s) (the
+Every cell of conditional data released to anyone is remembered for its dataset(s), across versions (the
 registry's `signature`) under the current disclosure key, whoever asked for it. So a second
 account of the same organisation asking `count(A and not target)` after a first asked
 `count(A)` gets the same snapped answer the first account would get (docs/disclosure.md).
@@ -10,11 +10,11 @@ the least recently *used* cells (released or matched longest ago) are evicted. W
 costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of sets that
 differ by one record, asked on either side of the eviction, is answered independently and the
 difference of their (noisy) answers is evidence about the record again. Pushing a cell out
-takes `capacity` other released cells on that version, each charged to someone's daily budget,
+takes `capacity` other released cells of that dataset, each charged to someone's daily budget,
 and shows in the audit log as many near-identical or many distinct sets (`audit.py`).
 
 Each query's cells are checked against the memory and written to it as one step, under a hold
-on the dataset version (a lock per process, and a PostgreSQL advisory lock across processes):
+on the dataset (a lock per process, and a PostgreSQL advisory lock across processes):
 two runs going on at once, or a run and a public aggregate, see each other's cells from the next
 query on, not when the first of them ends. Reading a range once per run and writing at the end
 let two sessions of one analyst difference a record out of `count(A)` and `count(A and not

@@ -7,13 +7,24 @@ docstring, with the fix; the others document a defence that held (docs/disclosur
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import DATASETS
-from tests.integration.sessions.conftest import CLINIC, Analyst, build_app, grant
+from portal.access import applications, reviews
+from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
+from portal.accounts import service as accounts
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.db import session_scope
+from tests.conftest import DATASETS, make_app
+from tests.integration.analysis.conftest import write_fixed_key
+from tests.integration.sessions.conftest import CLINIC, Analyst, grant
 
 QUASI = ("district", "age_band", "sex", "department", "visit_type")
 INPATIENT = "住院"
@@ -21,8 +32,15 @@ INPATIENT = "住院"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    return build_app(tmp_path_factory.mktemp("redteam3"), SESSION_QUEUE_THREADS=2, SANDBOX_WORKERS=2,
-                     SESSION_MAX_CONCURRENT=3, SANDBOX_WALL_SECONDS=60)
+    """The sessions tests' instance (tests/integration/sessions/conftest.py), with the clinic
+    visits only: the file stays fast."""
+    app = make_app(tmp_path_factory.mktemp("redteam3") / "instance", RATELIMIT_ANON="100000/minute",
+                   ANALYSIS_ANSWER_QUANTUM_MS=1, SESSION_QUEUE_THREADS=2, SANDBOX_WORKERS=2,
+                   SESSION_MAX_CONCURRENT=3, SANDBOX_WALL_SECONDS=60)
+    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, DATASETS / CLINIC, data_dir=Path(app.config["DATA_DIR"]))
+    return app
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +156,101 @@ def test_an_indicator_summed_over_a_large_cell_is_no_count_of_one(app, raw):
     # Before the fix: the ghost's sums were all 0 and some of the target's were 5.
     assert real == ghost_rows
     assert set(real) == {None}
+
+
+def _scoped_grant(app, email: str, row_filter: tuple[dict, ...]) -> None:
+    """An application approved with a row filter, as a steward would scope it."""
+    with app.app_context(), session_scope(app) as session:
+        actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
+        changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
+        reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
+            (DatasetScope(CLINIC, row_filter=row_filter),), date.today() + timedelta(days=30), 500))
+
+
+def _public(app, query: str) -> dict:
+    answer = app.test_client().get(f"/api/v1/datasets/{CLINIC}/public-aggregate?{query}",
+                                   environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def test_a_row_filtered_grant_and_the_public_cells_do_not_difference_a_record(app, raw):
+    """Two budgets, one memory: a grant scoped to one district, and the public's table by
+    district over every record. The analyst's whole scope is the public's
+    cell; the scope without the target (singled out by quasi-identifiers) differs from it by
+    one record. Held: both paths share the differencing memory and the noise, so the analyst
+    gets exactly the public's figure for both, whatever the target."""
+    target = _one_unique_inpatient_per_district(raw)[1]
+    cell = next(row for row in _public(app, "by=district")["rows"] if row[0] == target["district"])
+    analyst = Analyst(app)
+    _scoped_grant(app, analyst.email, ({"column": "district", "op": "eq", "value": target["district"]},))
+    session_id = analyst.open(CLINIC)
+    code = (f"import json\nc = dataset({CLINIC!r})\n"
+            f"print(json.dumps([c.count(), c.filter(~({_predicate(target)})).count(), "
+            f"c.group_by('sex').agg(count()).collect().rows]))\n")
+    submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
+    whole, without, by_sex = _printed(_finished(analyst, submitted.json["id"]))
+    assert cell[1] is not None and whole == without == cell[1]
+    assert {row[0] for row in by_sex} <= {"男", "女"}
+
+
+def test_errors_echoes_and_notes_of_a_run_are_the_same_with_and_without_the_target(app, raw):
+    """Errors depending on data values, and what the session JSON echoes: a large listed set OR
+    (the target AND an expression that could fail on some values: a text field compared with a
+    number, `is_in` numbers on text, text plus one, a date against an integer, a date part of
+    text, an overflow, a division by a month minus 6, text cast to a number, a date cast to a
+    datetime), against the same with a ghost that matches nothing. Held: every outcome is
+    decided on the plan (a refusal) or the store makes the conversion total, and the two runs'
+    JSON — status, message, stdout, released notes and rows, refusals — is the same."""
+    target = _one_unique_inpatient_per_district(raw)[2]
+    real = _predicate(target)
+    ghost = real + " & (col('sex') == 'nobody')"
+    bad = ["(col('district') == 5)", "col('district').is_in([1, 2])", "(col('district') + 1 > 0)",
+           "(col('visit_date') > 20230101)", "(col('district').dt.year() == 2023)",
+           "(col('visit_date').dt.month() * 4000000000000000000 > 0)",
+           "(lit(1) / (col('visit_date').dt.month() - 6) > 0)", "(col('age_band').cast('float') > 0)",
+           "(col('visit_date').cast('datetime') > col('visit_date'))"]
+    big = "(col('visit_type') == '门诊')"
+    analyst = Analyst(app)
+    grant(app, analyst.email, cells=500)
+    session_id = analyst.open(CLINIC)
+    runs = []
+    for who in (real, ghost):
+        asks = ", ".join(f"outcome(lambda: c.filter(({big}) | (({who}) & {b})).count())" for b in bad)
+        code = (f"import json\nc = dataset({CLINIC!r})\n"
+                "def outcome(attempt):\n    try:\n        return attempt()\n"
+                "    except QueryRefused as refusal:\n        return refusal.rule\n"
+                f"print(json.dumps([{asks}]))\n")
+        submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
+        runs.append(_finished(analyst, submitted.json["id"])["result"])
+    seen = [{k: r[k] for k in ("status", "message", "stdout", "released", "refused", "outputs", "error")} for r in runs]
+    assert seen[0] == seen[1]
+    assert None not in json.loads(runs[0]["stdout"])
+
+
+def test_a_new_version_does_not_redraw_the_noise_of_unchanged_cells(app, raw, tmp_path):
+    """Version differencing: the publisher appends one visit (the target) and publishes version
+    2. Anyone asks the public table by district before and after. Only the target's district
+    changed; every other district has exactly the same records.
+    Found: record keys were a hash of a salt per version and the file row number, and the memory
+    was kept per version, so every version redrew every cell's noise (unchanged cells too: one
+    more independent draw to average per release) and the target's district was answered
+    afresh, a one-record difference against the earlier figure.
+    Fix: a record's key hashes its stored values under one salt per dataset, and the memory is
+    kept per dataset: unchanged cells keep their figures, and a cell that gained or lost a
+    few records is snapped to the earlier version's."""
+    before = {row[0]: row[1] for row in _public(app, "by=district")["rows"]}
+    source = next((DATASETS / CLINIC).glob("*.csv*"))
+    grown = tmp_path / "visits.csv"
+    with gzip.open(source, "rb") as rows, open(grown, "wb") as out:
+        shutil.copyfileobj(rows, out)
+    with open(grown, "a", encoding="utf-8") as out:  # the target, appended
+        out.write("V20239999999,P9999999,2023-06-15,和平区,35-44,女,肿瘤,肿瘤科,住院,88000.00,自费\n")
+    with app.app_context(), session_scope(app) as session:
+        publishing.add_version(session, SYSTEM, CLINIC, grown, data_dir=Path(app.config["DATA_DIR"]))
+    after_answer = _public(app, "by=district")
+    assert after_answer["version"] == 2
+    after = {row[0]: row[1] for row in after_answer["rows"]}
+    unchanged = [d for d in before if d != "和平区"]
+    assert [before[d] for d in unchanged] == [after[d] for d in unchanged]
+    assert before["和平区"] == after["和平区"]
