@@ -3,7 +3,7 @@
 Cell-key noise gives the same answer for the same set of records. Alone, that is a weakness: an
 analyst who asks `count(A)` and `count(A and not target)` learns from *whether the answers
 differ* whether the target is in A (found by the team's own attack tests). So every released
-cell of conditional data is remembered, for the dataset version and shared by *all* users (two
+cell of conditional data is remembered, for the dataset (every version) and shared by *all* users (two
 accounts of one organisation see the same snapped answers, so splitting an attack over accounts
 gains nothing), as its true size, its cell key, its
 released values and an invertible Bloom lookup table of its records (computed by the store,
@@ -20,7 +20,8 @@ and how it is bounded (least-recently-used eviction) is the service's business
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,10 @@ class Remembered:
 
 # (signature, fewest records, most records) -> the remembered cells in that range
 Lookup = Callable[[str, int, int], list[Remembered]]
+# signature -> a context in which no other run checks or remembers cells of that signature
+Hold = Callable[[str], AbstractContextManager[None]]
+# (cells first remembered, cells used) -> written to the shared memory; sets each new cell's id
+Persist = Callable[[list[Remembered], list[Remembered]], None]
 
 
 def _nothing(signature: str, low: int, high: int) -> list[Remembered]:
@@ -105,20 +110,53 @@ def _nothing(signature: str, low: int, high: int) -> list[Remembered]:
 class Registry:
     """The remembered cells a run may be compared with: those of the shared memory (through
     `lookup`, loaded lazily by size range, since only sizes within `min_cell` can be near) and
-    those this run released. `added` and `used` tell the service what to store and refresh."""
+    those this run released. `added` and `used` tell the service what to store and refresh.
 
-    def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing):
+    With `hold` and `persist` (the shared memory, `memory.registry`), each query's cells are
+    checked and remembered inside `query(signature)`: under a hold on the signature, the ranges
+    are read again and the query's new and used cells are written before the hold is let go.
+    Runs used to read a range once and write their cells when they ended, so two runs going on
+    at once never saw each other's cells: `count(A)` in one session and `count(A and not
+    target)` in another were answered independently (fifth round, decision 0023e)."""
+
+    def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing,
+                 hold: Hold | None = None, persist: Persist | None = None):
         self.cells: list[Remembered] = list(cells or [])
         self.added: list[Remembered] = []
         self.used: list[Remembered] = []
+        self.stored: set[int] = set()  # ids written through by `query`: nothing left to store at the end
         self._lookup = lookup
+        self._hold, self._persist = hold, persist
         self._ranges: set[tuple[str, int, int]] = set()
+        self._touched: list[Remembered] | None = None
+
+    @contextmanager
+    def query(self, signature: str) -> Iterator[None]:
+        """Check and remember one query's cells of `signature` as one step of the shared memory."""
+        if self._hold is None or self._persist is None:
+            yield
+            return
+        with self._hold(signature):
+            self._ranges = {r for r in self._ranges if r[0] != signature}  # others may have added cells
+            added, self._touched = len(self.added), []
+            try:
+                yield
+                fresh = self.added[added:]
+                used = [c for c in self._touched if c.id is not None]
+                self._persist(fresh, used)
+                self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)
+            finally:
+                self._touched = None
 
     def _candidates(self, signature: str, low: int, high: int) -> list[Remembered]:
         if (signature, low, high) not in self._ranges:
             self._ranges.add((signature, low, high))
-            known = {c.id for c in self.cells if c.id is not None}
-            self.cells.extend(c for c in self._lookup(signature, low, high) if c.id not in known)
+            known = {c.id: c for c in self.cells if c.id is not None}
+            for found in self._lookup(signature, low, high):
+                if found.id in known:  # read again: values another run released for it since
+                    known[found.id].values.update(found.values)
+                else:
+                    self.cells.append(found)
         return [c for c in self.cells if c.signature == signature and low <= c.records <= high]
 
     def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int) -> Remembered | None:
@@ -138,6 +176,8 @@ class Registry:
     def _use(self, cell: Remembered) -> Remembered:
         if cell.id is not None and not any(cell is u for u in self.used):
             self.used.append(cell)
+        if self._touched is not None and not any(cell is u for u in self._touched):
+            self._touched.append(cell)
         return cell
 
     def remember(self, cell: Remembered) -> None:

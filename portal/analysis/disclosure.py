@@ -17,7 +17,10 @@ records: the same records always give the same answer, and averaging repeats lea
   one record dominates), then 3 significant figures. They need `min_cell` non-zero
   contributors, again decided on a perturbed count;
 - sums of a non-sensitive value or a constant are counts in disguise: they get the count's
-  noise, scaled by the largest value one record can contribute (from the declared bounds);
+  noise, scaled by the largest value one record can contribute (from the declared bounds), and
+  (but for constants) need `min_cell` non-zero contributors like sensitive ones: the sum of an
+  indicator that is 1 for one record inside a listed cell is a count of one, and was released
+  as 5 one time in ten and as 0 otherwise (fifth round, decision 0023e);
 - a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite.
 - notes depend on the plan only: no counts of suppressed cells.
 
@@ -202,7 +205,7 @@ class _Cell:
     def _magnitude(self, agg: Aggregation, value: Any, position: int) -> Any:
         if agg.constant:
             return agg.b * self.count() if agg.func == "sum" else agg.b
-        if agg.sensitive and not self.enough(agg, position):
+        if not self.enough(agg, position):  # sensitive or not: a count in disguise needs its minimum too
             return None
         base = self._once(agg.stream, lambda: self._base(agg, value, position))
         if base is None:

@@ -46,9 +46,12 @@ class DisclosureKey:
     def noise_key(self) -> bytes:
         return self.derive("cell-noise")
 
-    def row_salt(self, slug: str, version: int) -> int:
-        """The secret salt of one dataset version's record keys (56 bits, as DuckDB binds it)."""
-        return int.from_bytes(self.derive(f"row-key:{slug}:{version}")[:7], "big")
+    def row_salt(self, slug: str) -> int:
+        """The secret salt of one dataset's record keys (56 bits, as DuckDB binds it). The same
+        for every version: a record keeps its key, so a new version redraws no unchanged cell's
+        noise (it used to be one salt per version: every release gave fresh draws to average,
+        fifth round, decision 0023e)."""
+        return int.from_bytes(self.derive(f"record-key:{slug}")[:7], "big")
 
     @property
     def fingerprint(self) -> str:

@@ -1,6 +1,6 @@
 """The shared memory of released cells: differencing control across users, runs and days.
 
-Every cell of conditional data released to anyone is remembered for its dataset version(s) (the
+Every cell of conditional data released to anyone is remembered for its dataset(s), across versions (the
 registry's `signature`) under the current disclosure key, whoever asked for it. So a second
 account of the same organisation asking `count(A and not target)` after a first asked
 `count(A)` gets the same snapped answer the first account would get (docs/disclosure.md).
@@ -10,15 +10,29 @@ the least recently *used* cells (released or matched longest ago) are evicted. W
 costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of sets that
 differ by one record, asked on either side of the eviction, is answered independently and the
 difference of their (noisy) answers is evidence about the record again. Pushing a cell out
-takes `capacity` other released cells on that version, each charged to someone's daily budget,
+takes `capacity` other released cells of that dataset, each charged to someone's daily budget,
 and shows in the audit log as many near-identical or many distinct sets (`audit.py`).
+
+Each query's cells are checked against the memory and written to it as one step, under a hold
+on the dataset (a lock per process, and a PostgreSQL advisory lock across processes):
+two runs going on at once, or a run and a public aggregate, see each other's cells from the next
+query on, not when the first of them ends. Reading a range once per run and writing at the end
+let two sessions of one analyst difference a record out of `count(A)` and `count(A and not
+target)` asked at the same moment (fifth round, decision 0023e). Without PostgreSQL (SQLite,
+a single process), the lock per process is the hold.
 
 Must not: hand a remembered cell's true size or key to anything but the broker.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal.analysis.differencing import Registry, Remembered, Sketch
@@ -37,17 +51,67 @@ def registry(session: Session, fingerprint: str) -> Registry:
         return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id)
                 for r in rows]
 
-    return Registry(lookup=lookup)
+    engine = session.get_bind()
+
+    def hold(signature: str):
+        return _held(engine, signature)
+
+    def persist(added: list[Remembered], used: list[Remembered]) -> None:
+        _write(engine, fingerprint, added, used)
+
+    return Registry(lookup=lookup, hold=hold, persist=persist)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _held(engine: Engine, signature: str) -> Iterator[None]:
+    """No other run of this process, nor (on PostgreSQL) of any process, checks or remembers
+    cells of `signature` meanwhile."""
+    with _locks_guard:
+        lock = _locks.setdefault(signature, threading.Lock())
+    with lock:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(f"released-cells:{signature}".encode()) & 0x7FFFFFFF
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+
+
+def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered]) -> None:
+    """One query's new cells and the values it released for cells it used, committed at once."""
+    now = utcnow()
+    with engine.begin() as connection:
+        for cell in used:
+            connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
+                               .values(last_used_at=now, released=plain(cell.values)))
+        for cell in added:
+            result = connection.execute(insert(ReleasedCell).values(
+                signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
+                sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now))
+            cell.id = int(result.inserted_primary_key[0])
 
 
 def store(session: Session, found: Registry, *, fingerprint: str, capacity: int) -> None:
-    """Add the run's new cells, refresh the cells it used, then evict beyond `capacity`.
-    Part of the caller's unit of work: it does not commit."""
+    """Add the run's new cells, refresh the cells it used (those a query wrote through already
+    excepted), then evict beyond `capacity`. Part of the caller's unit of work: it does not commit."""
     now = utcnow()
     for cell in found.used:
+        if cell.id in found.stored:
+            continue
         session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                         .values(last_used_at=now, released=plain(cell.values)))
     for cell in found.added:
+        if cell.id is not None:
+            continue
         session.add(ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
                                  cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
                                  created_at=now, last_used_at=now))

@@ -195,7 +195,7 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
         # answer again, so it is answered without a charge: only new questions spend the budget.
         repeat = (source.version, question.canonical) in asked
         granted = GrantedSource(info=info, table=source.table, rules=rules,
-                                row_salt=settings.key.row_salt(slug, source.version),
+                                row_salt=settings.key.row_salt(slug),
                                 grant_id=None if repeat else PUBLIC_GRANT, version=source.version)
         broker = Broker({slug: granted}, noise=CellKeyNoise(settings.key.noise_key()), budget_left={PUBLIC_GRANT: left},
                         registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum)

@@ -198,7 +198,7 @@ def _visible(table: store.StoredTable) -> tuple[str, ...]:
 
 
 def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
-    return key.row_salt(source.slug, source.version)
+    return key.row_salt(source.slug)
 
 
 def _budget(session: Session, usable: list[UsableDataset]) -> LedgerBudget:

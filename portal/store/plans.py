@@ -10,7 +10,8 @@ the pipeline. Inside the SQL, columns are known only by identifiers this module 
 
 Hidden columns ride along every step and never reach the output: an order column (the source
 file's row number, renumbered at `sort`, `group_by` and `join`; the final rows come back in its
-order), and, when `row_keys` is given, a record key (a hash of salt and file row number; a
+order), and, when `row_keys` is given, a record key (a hash of salt and the row's stored
+values, all columns, so the same record has the same key in every version of the dataset; a
 joined row hashes its pair) and, from a `group_by` on, the per-cell disclosure statistics
 computed in the same statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
 
@@ -52,8 +53,12 @@ from portal.store.sql import where as sql_where
 
 SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
 # hash(a, b) combines linearly ((hash(a) * C) ^ hash(b)), so in an XOR over an even number of
-# records the salt would cancel out: mix the salt into the row number first, then hash.
-RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), CAST(file_row_number AS UBIGINT)))"
+# records the salt would cancel out: mix the salt into the hash of the row's values, then hash.
+# The values, not the file row number: a new version (appended rows, clustering that reorders
+# the file) keeps each unchanged record's key, so unchanged cells keep their noise and the
+# differencing memory snaps a cell that gained or lost a few records across versions
+# (decision 0023e). Two rows equal in every column (identifiers included) share a key.
+RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), hash({columns})))"
 PAIR_KEY = "hash(xor({left}, hash({right})))"
 PROJECT = "SELECT {exprs} FROM {source}"
 FILTER = "SELECT * FROM {source} WHERE {predicate}"
@@ -249,7 +254,8 @@ class _Compiler:
             if slug not in self.row_keys:
                 raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
             key = self.ident("k")
-            exprs.append(f"{RECORD_KEY} AS {key}")
+            columns = ", ".join(quote_identifier(c.name) for c in table.columns)
+            exprs.append(f"{RECORD_KEY.format(columns=columns)} AS {key}")
             params.append(int(self.row_keys[slug]) % 2**64)
         select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(table.path)))
         if table.row_filter:  # a grant's rows only: the filter sees every column, plans only `visible`

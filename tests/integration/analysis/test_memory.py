@@ -58,3 +58,27 @@ def test_forget_all_resets_the_memory(app):
         assert memory.forget_all(session) == 2
         session.commit()
         assert session.scalar(select(func.count()).select_from(ReleasedCell)) == 0
+
+
+def test_a_run_sees_cells_another_run_remembered_after_it_started(app):
+    """Two runs at once (decision 0023e): the first read the memory's size range before the
+    second remembered a cell in it. Each query now reads the range again and writes its cells
+    before the next query of any run is checked, so the first run's next query sees the cell
+    (and the values the second released for it), and nothing is stored twice at the end."""
+    with app.app_context(), session_scope(app) as session:
+        first, second = memory.registry(session, "k-race"), memory.registry(session, "k-race")
+        with first.query("race@1"):
+            assert first.same("race@1", 7, 300) is None  # loads 300..300: empty so far
+        with second.query("race@1"):
+            second.remember(_cell(300, 7, "race@1"))
+        with second.query("race@1"):
+            found = second.same("race@1", 7, 300)
+            found.values["mean_cost"] = 1234.0
+        with first.query("race@1"):
+            seen = first.same("race@1", 7, 300)
+        assert seen is not None and seen.values == {"count": 300, "mean_cost": 1234.0}
+        for run in (first, second):
+            memory.store(session, run, fingerprint="k-race", capacity=100)
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(ReleasedCell).where(
+            ReleasedCell.signature == "race@1")) == 1

@@ -95,3 +95,29 @@ def test_two_concurrent_spenders_do_not_overspend(pg_app):
     with pg_app.app_context(), session_scope(pg_app) as db:
         spent, _ = public._today(db, CLINIC)
     assert 16 <= spent <= daily, f"{spent} cells charged of a budget of {daily}"
+
+
+def test_remembering_cells_waits_for_the_memory_advisory_lock(pg_app, postgres_url, monkeypatch):
+    """Each query's cells are checked against the differencing memory and written to it under a
+    hold on the dataset (decision 0023e): across processes, a PostgreSQL advisory lock. While
+    another process holds it, a question (analyst's or public) waits before it checks its cells."""
+    from portal.analysis import memory
+
+    monkeypatch.setattr(memory, "_locks", _OneLockPerCaller())
+    key = zlib.crc32(f"released-cells:{CLINIC}".encode()) & 0x7FFFFFFF
+    holder = sa.create_engine(postgres_url)
+    outcomes: list = []
+    with holder.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        asker = threading.Thread(target=_ask, args=(pg_app, outcomes))
+        asker.start()
+        asker.join(timeout=3)
+        assert asker.is_alive() and outcomes == [], "cells were checked while another process held the memory"
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        connection.commit()
+    asker.join(timeout=120)
+    holder.dispose()
+    assert len(outcomes) == 1 and isinstance(outcomes[0], public.Answer), outcomes
+    with pg_app.app_context(), session_scope(pg_app) as db:
+        stored = db.scalar(sa.text("SELECT count(*) FROM released_cells WHERE signature = :s"), {"s": CLINIC})
+    assert stored == 16  # written through by the query itself: one cell per district with records

@@ -255,8 +255,31 @@ def test_count_plan_counts_the_pipeline(tables):
 
 
 def _key_of(tables, where: str, salt: int = SALTS["people"]) -> int:
-    return _hand("SELECT bit_xor(hash(xor(CAST(? AS UBIGINT), CAST(file_row_number AS UBIGINT)))) FROM {people} WHERE " + where,
+    """A cell key by hand: the XOR of its records' keys, each a hash of the salt and the record's
+    stored values (every column, so the key does not depend on the version's row order)."""
+    values = ", ".join(f'"{c.name}"' for c in tables["people"].columns)
+    return _hand(f"SELECT bit_xor(hash(xor(CAST(? AS UBIGINT), hash({values})))) FROM {{people}} WHERE " + where,
                  tables, [salt])[0][0]
+
+
+def test_a_record_keeps_its_key_whatever_its_row_number(tables, tmp_path):
+    """The same records in another order (a new version, clustered differently) give the same
+    cell key; a value changed in one record gives another (decision 0023e)."""
+    people = tables["people"]
+    moved = tmp_path / "people-reversed.parquet"
+    _hand(f"COPY (SELECT * EXCLUDE (file_row_number) FROM {{people}} ORDER BY file_row_number DESC) TO '{moved}'",
+          tables)
+    query = plan(flt(op("ge", col("age"), lit(60))), group([], op("count")))
+    here = run_plan(query, tables, max_rows=10, row_keys=SALTS).stats[0]
+    there = run_plan(query, {**tables, "people": replace(people, path=moved)}, max_rows=10, row_keys=SALTS).stats[0]
+    assert here.records == there.records > 0 and here.key == there.key
+    edited = tmp_path / "people-edited.parquet"
+    _hand(f"COPY (SELECT * EXCLUDE (file_row_number) REPLACE (CASE WHEN file_row_number = 0 THEN income + 1 "
+          f"ELSE income END AS income) FROM {{people}}) TO '{edited}'", tables)
+    changed = run_plan(plan(group([], op("count"))), {**tables, "people": replace(people, path=edited)},
+                       max_rows=10, row_keys=SALTS).stats[0]
+    same = run_plan(plan(group([], op("count"))), tables, max_rows=10, row_keys=SALTS).stats[0]
+    assert changed.records == same.records and changed.key != same.key
 
 
 def test_cell_key_depends_only_on_the_set_of_records(tables):
