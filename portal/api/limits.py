@@ -108,7 +108,10 @@ def attach(app: Flask, limiter: Limiter) -> None:
         wrap(endpoint, limiter.shared_limit(_setting("RATELIMIT_MAIL"), scope="mail", methods=["POST"]))
         wrap(endpoint, limiter.shared_limit(_setting("RATELIMIT_MAIL"), scope="mail-account",
                                             key_func=submitted_account, methods=["POST"]))
-    app.after_request(lambda response: add_headers(limiter, response))
+    # First in the list, so it runs last (Flask runs after-request functions in reverse order): the
+    # headers go on whatever response the other hooks leave (a 304 of `api.http.finish` too), and
+    # their own header reads and writes (security headers, CORS, compression) never scan ours.
+    app.after_request_funcs.setdefault(None, []).insert(0, lambda response: add_headers(limiter, response))
 
 
 def _wrapper(app: Flask):
@@ -134,14 +137,17 @@ def _write_headers(response: Response, limits: list[RequestLimit], main: Request
     names, policy = _policies(tuple((limit.limit, limit.request_args[-1]) for limit in limits))
     states = [f'"{name}";r={max(0, limit.remaining)};t={max(0, int(limit.reset_at - now))}'
               for name, limit in zip(names, limits, strict=True)]
-    response.headers["RateLimit-Policy"] = policy
-    response.headers["RateLimit"] = ", ".join(states)
-    response.headers["X-RateLimit-Limit"] = str(main.limit.amount)
-    response.headers["X-RateLimit-Remaining"] = str(max(0, main.remaining))
-    response.headers["X-RateLimit-Reset"] = str(main.reset_at)
+    values = [("RateLimit-Policy", policy), ("RateLimit", ", ".join(states)),
+              ("X-RateLimit-Limit", str(main.limit.amount)), ("X-RateLimit-Remaining", str(max(0, main.remaining))),
+              ("X-RateLimit-Reset", str(main.reset_at))]
     if response.status_code == 429:
         breached = [limit for limit in limits if limit.breached] or [main]
-        response.headers["Retry-After"] = str(max(1, int(max(b.reset_at for b in breached) - now)))
+        values.append(("Retry-After", str(max(1, int(max(b.reset_at for b in breached) - now)))))
+        for name, value in values:  # the 429 handler copied some of them from the exception: replace
+            response.headers[name] = value
+        return
+    for name, value in values:  # nothing else writes them (Flask-Limiter's writer is off): no search
+        response.headers.add(name, value)
 
 
 @functools.lru_cache(maxsize=256)

@@ -12,7 +12,8 @@ with two more storage calls):
 - `OneTripRedisStorage` (`kaifang+redis://`, for `redis://`, `rediss://`, `redis+unix://`):
   `count` is one Lua script in one round trip (decision 0018a), sent over a connection of the
   calling thread's own, packed here without redis-py's per-command machinery (pool checkout and
-  its `can_read` poll, retry wrapper, encoder, response callbacks; decision 0022g). A connection
+  its `can_read` poll, retry wrapper, encoder, response callbacks; decision 0022g), and its reply
+  (an array of integers) read from the socket without redis-py's reader (decision 0023c). A connection
   error retries once on a new connection, as redis-py would, then propagates (Flask-Limiter then
   falls back to its memory storage); a server that lost the script (restart, `SCRIPT FLUSH`)
   gets it again through redis-py's own call.
@@ -130,7 +131,9 @@ class OneTripRedisStorage(RedisStorage):
         self.lua_count_windows = self.get_connection().register_script(COUNT_WINDOWS)
         self._own = threading.local()
         self._retry_on = (redis_errors.ConnectionError, redis_errors.TimeoutError)
-        self._no_script = redis_errors.NoScriptError
+        self._connection_error, self._timeout_error = redis_errors.ConnectionError, redis_errors.TimeoutError
+        self._no_script, self._response_error = redis_errors.NoScriptError, redis_errors.ResponseError
+        self._whole_reply = redis_errors.ResponseError  # NoScriptError is one
 
     def count(self, windows: Sequence[Window], amount: int = 1) -> list[tuple[int, float]]:
         """Count `windows` in order up to the first one over its limit, in one round trip:
@@ -155,14 +158,42 @@ class OneTripRedisStorage(RedisStorage):
         connection = self._thread_connection()
         try:
             connection.send_packed_command([packed], check_health=False)
-            return connection.read_response()
-        except self._no_script:
-            raise  # a whole reply: the connection is still in step
+            return self._read_reply(connection._sock)
+        except self._whole_reply:
+            raise  # an error reply read whole: the connection is still in step
         except BaseException:
             # A reply may be left unread (a timeout, an interrupt): never read it as the next one.
             connection.disconnect()
             self._own.connection = None
             raise
+
+    def _read_reply(self, sock) -> list[int]:
+        """The script's reply (an array of integers, or an error), read from the socket itself:
+        redis-py's reader (parser object, buffer, push-message checks) cost as much CPU as the
+        round trip (decision 0023c). The connection is this thread's own and only ever carries
+        this script, so no other reply can be in its buffer."""
+        try:
+            data = sock.recv(4096)
+            while True:
+                if not data:
+                    raise self._connection_error("Redis closed the connection")
+                if data.endswith(b"\r\n"):
+                    if data[:1] == b"-":
+                        message = data[1:-2].decode(errors="replace")
+                        raise (self._no_script if message.startswith("NOSCRIPT") else self._response_error)(message)
+                    lines = data.split(b"\r\n")
+                    if data[:1] != b"*":
+                        raise self._response_error(f"unexpected reply to the counting script: {data[:40]!r}")
+                    if len(lines) - 2 >= int(lines[0][1:]):
+                        return [int(line[1:]) for line in lines[1:-1]]
+                more = sock.recv(4096)
+                if not more:
+                    raise self._connection_error("Redis closed the connection")
+                data += more
+        except TimeoutError as error:  # socket.timeout
+            raise self._timeout_error("Timeout reading from socket") from error
+        except OSError as error:
+            raise self._connection_error(f"Error while reading from socket: {error}") from error
 
     def _thread_connection(self):
         held = getattr(self._own, "connection", None)
