@@ -22,8 +22,10 @@ Flask-Limiter's own `resolve_limits` once per endpoint and keeps the answer:
   planned path marks the storage dead as Flask-Limiter does and hands the request to it, so the
   fallback to memory and the probing for recovery stay Flask-Limiter's.
 
-Limits are attached at start-up (`limits.attach`, before any request); a limit attached to an
-endpoint after its first request would not be seen. Written against Flask-Limiter 4.1 (the pin
+Limits, exemptions and request filters are attached at start-up (`limits.attach`, before any
+request); one attached to an endpoint after its first request would not be seen. A request
+identifier of one's own (`RATELIMIT_REQUEST_IDENTIFIER`) turns planning off: plans are per
+endpoint. Written against Flask-Limiter 4.1 (the pin
 in pyproject.toml); `tests/integration/api/test_limit_plans.py` compares both paths.
 """
 
@@ -100,11 +102,15 @@ class PlannedLimiter(Limiter):
         super().__init__(**options)
         self._planned = planned
         self._plans: dict[str | None, object] = {}
+        self._plannable = False
         self._plan: Plan | None = None
         self._proxy = weakref.proxy(self)
 
     def init_app(self, app: flask.Flask) -> None:
         self._plans.clear()
+        # Plans are kept per endpoint: a request identifier of one's own (a path, say) is left to
+        # Flask-Limiter, or the plans would grow with every distinct identity.
+        self._plannable = self._request_identifier is None and not app.config.get("RATELIMIT_REQUEST_IDENTIFIER")
         super().init_app(app)
 
     @property
@@ -119,7 +125,7 @@ class PlannedLimiter(Limiter):
         return contexts[self]
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
-        if callable_name is None and in_middleware and self.enabled and not self._storage_dead:
+        if callable_name is None and in_middleware and self._plannable and self.enabled and not self._storage_dead:
             endpoint = self.identify_request()
             plan = self._plans.get(endpoint)
             if plan is None:

@@ -80,3 +80,15 @@ def test_a_key_and_an_address_are_counted_apart_on_the_planned_path(tmp_path, ap
     assert re.fullmatch(r'"minute";r=0;t=\d+, "day";r=8;t=\d+', keyed[1].headers["RateLimit"])
     assert "day" not in keyed[2].headers["RateLimit"]  # a breached minute does not spend the day
     assert client.get("/api/v1/datasets").status_code == 200  # the address: its own count
+
+
+def test_a_request_identifier_of_ones_own_is_left_to_flask_limiter(tmp_path):
+    from flask import request
+
+    app = make_app(tmp_path / "inst", RATELIMIT_ANON="2/minute", RATELIMIT_REQUEST_IDENTIFIER=lambda: request.path)
+    limiter = app.extensions["kaifang.limiter"]
+    calls = _spy(limiter.storage)
+    client = app.test_client()
+    statuses = [client.get(path).status_code for path in ("/api/v1/datasets", "/api/v1/themes", "/api/v1/datasets")]
+    assert statuses == [200, 200, 429]  # still one count per caller, by Flask-Limiter's own path
+    assert "count" not in calls and not limiter._plans  # no plan per path: they would grow without bound
