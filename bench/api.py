@@ -3,6 +3,7 @@
     .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
     .venv/bin/python bench/api.py --seconds 3 --rounds 2
     .venv/bin/python bench/api.py --limiter-cpu 7   # the limiter's CPU per request, in process
+    .venv/bin/python bench/api.py --limiter-http 5 --seconds 2   # the same over HTTP, interleaved
 
 Requests: (a) a filtered page of 100 rows of the NYC flights table, "uncached": a different
 page every request (`origin__eq`, `month__eq`, `day__eq` and `hour__ge` cycled over 4,032 combinations, none
@@ -371,6 +372,79 @@ def limiter_cpu(instance: Path, redis: str | None, rounds: int, calls: int) -> N
         print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
+LIMITER_PAIRS = ("kaifang serve", "gunicorn -w 2")
+
+
+def limiter_http(instance: Path, redis: str | None, rounds: int, seconds: float) -> None:
+    """What the limiter costs over HTTP: each server with and without it (and on Redis) runs at
+    once, and their measurements are interleaved round by round (the order rotating), so the
+    machine's load, which moves a lot in the minute between servers of the ordinary run, hits
+    them alike. Cached rows page and detail call only: the page never served before differs from
+    request to request and so does its cost (it does not measure the limiter)."""
+    chosen = [server for server in servers(instance, instance, None, redis)
+              if server.name.split(",")[0] in LIMITER_PAIRS]
+    running: dict[str, tuple[subprocess.Popen, int]] = {}
+    try:
+        for server in chosen:
+            running[server.name] = start(server)
+            check(server, running[server.name][1])
+        figures = _interleaved(running, rounds, seconds)
+    finally:
+        _stop([process for process, _ in running.values()])
+    print(f"\nOver HTTP, server CPU ms per request, median of {rounds} interleaved rounds x {seconds:g} s "
+          f"(load average now {os.getloadavg()[0]:.1f}); in brackets what the limiter costs: 1 - CPU "
+          "without it / with it, and 1 - median rate with it / without\n")
+    columns = [(kind, c) for kind in LIMITER_KINDS for c in (1, 8)]
+    print("| server | " + " | ".join(f"{kind} c={c}" for kind, c in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name in running:
+        cells = [_cost_cell(figures, kind, c, name) for kind, c in columns]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+LIMITER_KINDS = {"cached rows": KAIFANG_ROWS, "detail": KAIFANG_DETAIL}
+
+
+def _interleaved(running: dict[str, tuple[subprocess.Popen, int]], rounds: int,
+                 seconds: float) -> dict[tuple[str, int, str], list[dict]]:
+    for _, port in running.values():
+        for path in LIMITER_KINDS.values():
+            load(port, [path], 8, 1.0)  # warm-up: connections, caches, pages
+    figures: dict[tuple[str, int, str], list[dict]] = {}
+    names = list(running)
+    for round_number in range(rounds):
+        order = names[round_number % len(names):] + names[:round_number % len(names)]
+        for kind, path in LIMITER_KINDS.items():
+            for concurrency in (1, 8):
+                for name in order:
+                    process, port = running[name]
+                    figures.setdefault((kind, concurrency, name), []).append(
+                        load(port, [path], concurrency, seconds, process.pid))
+        print(f"round {round_number + 1} done, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    return figures
+
+
+def _cost_cell(figures: dict[tuple[str, int, str], list[dict]], kind: str, concurrency: int, name: str) -> str:
+    cpu = statistics.median(r["cpu_ms"] for r in figures[kind, concurrency, name])
+    base = f"{name.split(',')[0]}, no limiter"
+    if name == base:
+        return f"{cpu:.2f}"
+    off = statistics.median(r["cpu_ms"] for r in figures[kind, concurrency, base])
+    rate = statistics.median(r["rps"] for r in figures[kind, concurrency, name])
+    rate_off = statistics.median(r["rps"] for r in figures[kind, concurrency, base])
+    return f"{cpu:.2f} ({100 * (1 - off / cpu):+.0f} % / {100 * (1 - rate / rate_off):+.0f} %)"
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _in_process_clients(instance: Path, configs: dict[str, dict[str, str]]) -> dict:
     """A Flask test client per configuration (environment overrides), all on `instance`."""
     os.environ.update({"KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"})
@@ -400,12 +474,20 @@ def main() -> None:
                         help="instead of the HTTP runs: the limiter's CPU cost per request in process, "
                              "limits off / memory / Redis interleaved over this many rounds")
     parser.add_argument("--calls", type=int, default=100, help="calls per configuration and round (--limiter-cpu)")
+    parser.add_argument("--limiter-http", type=int, metavar="ROUNDS", default=0,
+                        help="instead of the ordinary runs: the limiter's cost over HTTP, each server with and "
+                             "without it running at once, measurements interleaved over this many rounds "
+                             "(--seconds each)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     instance = prepare_instance(args.dir)
     if args.limiter_cpu:
         redis = args.redis if args.redis and redis_available(args.redis) else None
         limiter_cpu(instance, redis, args.limiter_cpu, args.calls)
+        return
+    if args.limiter_http:
+        redis = args.redis if args.redis and redis_available(args.redis) else None
+        limiter_http(instance, redis, args.limiter_http, args.seconds)
         return
     database = prepare_sqlite(args.dir, instance)
     datasette = prepare_datasette(args.dir)

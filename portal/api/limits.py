@@ -24,13 +24,12 @@ import time
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits import RateLimitItem
 
 from portal.accounts import keyauth
 from portal.accounts.keyauth import lookup_key
 from portal.accounts.keys import ResolvedKey
-from portal.api import windows
+from portal.api import limit_plans, windows
 from portal.config import parse_tiers
 
 log = logging.getLogger(__name__)
@@ -43,89 +42,40 @@ SIGN_IN_ENDPOINTS = ("accounts.login", "accounts.register")
 MAIL_ENDPOINTS = ("accounts.register", "accounts.forgot_password", "accounts.resend_confirmation")
 
 
-SWEEP_SECONDS = 60
 API_SCOPE = "api"  # one shared count for the whole API (and the CKAN API)
 
 
-class LeanMemoryStorage(MemoryStorage):
-    """`memory://` for fixed windows without a thread per call.
-
-    limits' MemoryStorage starts a `threading.Timer` on every increment that follows 10 ms of
-    quiet, to expire moving-window events; measured here at ~0.2 ms per call on an idle machine
-    and more under load, which is most of what limiting cost. Fixed-window counters need no
-    timer: `get` already drops an expired counter, and a sweep once a minute, inline, bounds the
-    memory held by callers that never come back.
-    """
-
-    STORAGE_SCHEME = ["kaifang+memory"]
-
-    def __init__(self, uri: str | None = None, **options):
-        super().__init__(uri, **options)
-        self._next_sweep = time.monotonic() + SWEEP_SECONDS
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        self.get(key)
-        if time.monotonic() >= self._next_sweep:
-            self._sweep()
-        with self.locks[key]:
-            self.storage[key] += amount
-            if self.storage[key] == amount:
-                self.expirations[key] = time.time() + expiry
-        return self.storage.get(key, 0)
-
-    def _sweep(self) -> None:
-        self._next_sweep = time.monotonic() + SWEEP_SECONDS
-        now = time.time()
-        for key, expires in list(self.expirations.items()):
-            if expires <= now:
-                self.storage.pop(key, None)
-                self.expirations.pop(key, None)
-                self.locks.pop(key, None)
-
-
 def storage_uri(configured: str) -> str:
-    """The configured storage, with `memory://` served by `LeanMemoryStorage` and `redis://`
-    (`rediss://`, `redis+unix://`) by `windows.OneTripRedisStorage`."""
+    """The configured storage, with `memory://` served by `windows.LeanMemoryStorage` and
+    `redis://` (`rediss://`, `redis+unix://`) by `windows.OneTripRedisStorage`."""
     if configured.startswith("memory://"):
         return "kaifang+memory://"
     scheme, _, rest = configured.partition("://")
     return f"{windows.SCHEMES[scheme]}://{rest}" if scheme in windows.SCHEMES else configured
 
 
-def counts_in_one_trip(limiter: Limiter) -> bool:
-    """Whether the limiter's storage counts announced windows in one round trip (windows.py)."""
-    return limiter.enabled and isinstance(limiter.storage, windows.OneTripRedisStorage)
-
-
-def api_caller() -> str:
-    """The limiter's key for an API call: the key's prefix, else the client address."""
-    found = lookup_key()
-    if isinstance(found, ResolvedKey):
-        return f"key:{found.prefix}"
-    return f"addr:{get_remote_address()}"
-
-
-def api_limits() -> str:
-    """The limits of this API call: its key's tier, else the anonymous limit. Announces the
-    windows to the storage, which then counts them all in one round trip (`windows`)."""
+def api_identity() -> tuple[str, str]:
+    """The caller of this API call and its limits, from one lookup of its key: the key's prefix
+    and its tier's limits, else the client address and the anonymous limit."""
     found = lookup_key()
     if isinstance(found, ResolvedKey):
         tiers = current_app.extensions["kaifang.tiers"]
         limit = tiers.get(found.tier) or tiers[current_app.config["RATELIMIT_DEFAULT_TIER"]]
-    else:
-        limit = current_app.config["RATELIMIT_ANON"]
-    if current_app.extensions.get("kaifang.one_trip"):
-        prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-        windows.announce(_windows(limit, (prefix,) if prefix else (), api_caller()))
-    return limit
+        return f"key:{found.prefix}", limit
+    return f"addr:{get_remote_address()}", current_app.config["RATELIMIT_ANON"]
 
 
-@functools.lru_cache(maxsize=4096)
-def _windows(limit: str, prefix: tuple[str, ...], caller: str) -> list[windows.Window]:
-    """The storage keys of a caller's windows, in the order Flask-Limiter counts them (shortest
-    first, as `RateLimitItem` sorts), built as Flask-Limiter builds them."""
-    items: list[RateLimitItem] = sorted(parse_many(limit))
-    return [windows.Window(item.key_for(*prefix, caller, API_SCOPE), item.get_expiry(), item.amount) for item in items]
+def api_caller() -> str:
+    """The limiter's key for an API call (Flask-Limiter's own path; see `api_identity`)."""
+    return api_identity()[0]
+
+
+def api_limits() -> str:
+    """The limits of this API call (Flask-Limiter's own path; see `api_identity`)."""
+    return api_identity()[1]
+
+
+API_LIMIT = limit_plans.SharedLimit(API_SCOPE, api_caller, api_identity)
 
 
 def submitted_account() -> str:
@@ -158,7 +108,10 @@ def attach(app: Flask, limiter: Limiter) -> None:
         wrap(endpoint, limiter.shared_limit(_setting("RATELIMIT_MAIL"), scope="mail", methods=["POST"]))
         wrap(endpoint, limiter.shared_limit(_setting("RATELIMIT_MAIL"), scope="mail-account",
                                             key_func=submitted_account, methods=["POST"]))
-    app.after_request(lambda response: add_headers(limiter, response))
+    # First in the list, so it runs last (Flask runs after-request functions in reverse order): the
+    # headers go on whatever response the other hooks leave (a 304 of `api.http.finish` too), and
+    # their own header reads and writes (security headers, CORS, compression) never scan ours.
+    app.after_request_funcs.setdefault(None, []).insert(0, lambda response: add_headers(limiter, response))
 
 
 def _wrapper(app: Flask):
@@ -184,14 +137,17 @@ def _write_headers(response: Response, limits: list[RequestLimit], main: Request
     names, policy = _policies(tuple((limit.limit, limit.request_args[-1]) for limit in limits))
     states = [f'"{name}";r={max(0, limit.remaining)};t={max(0, int(limit.reset_at - now))}'
               for name, limit in zip(names, limits, strict=True)]
-    response.headers["RateLimit-Policy"] = policy
-    response.headers["RateLimit"] = ", ".join(states)
-    response.headers["X-RateLimit-Limit"] = str(main.limit.amount)
-    response.headers["X-RateLimit-Remaining"] = str(max(0, main.remaining))
-    response.headers["X-RateLimit-Reset"] = str(main.reset_at)
+    values = [("RateLimit-Policy", policy), ("RateLimit", ", ".join(states)),
+              ("X-RateLimit-Limit", str(main.limit.amount)), ("X-RateLimit-Remaining", str(max(0, main.remaining))),
+              ("X-RateLimit-Reset", str(main.reset_at))]
     if response.status_code == 429:
         breached = [limit for limit in limits if limit.breached] or [main]
-        response.headers["Retry-After"] = str(max(1, int(max(b.reset_at for b in breached) - now)))
+        values.append(("Retry-After", str(max(1, int(max(b.reset_at for b in breached) - now)))))
+        for name, value in values:  # the 429 handler copied some of them from the exception: replace
+            response.headers[name] = value
+        return
+    for name, value in values:  # nothing else writes them (Flask-Limiter's writer is off): no search
+        response.headers.add(name, value)
 
 
 @functools.lru_cache(maxsize=256)
@@ -216,11 +172,11 @@ def init_app(app: Flask) -> None:
     (tests build many apps in one process; production has one per worker). If the storage (Redis)
     stops answering, counting falls back to this worker's memory and the API keeps answering.
     """
-    limiter = Limiter(key_func=get_remote_address, headers_enabled=False, in_memory_fallback_enabled=True,
-                      storage_uri=storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
-                      key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
+    limiter = limit_plans.PlannedLimiter(API_LIMIT, key_func=get_remote_address, headers_enabled=False,
+                                         in_memory_fallback_enabled=True,
+                                         storage_uri=storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
+                                         key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
     limiter.init_app(app)
-    app.extensions["kaifang.one_trip"] = counts_in_one_trip(limiter)
     attach(app, limiter)
     keyauth.init_app(app)
     app.extensions["kaifang.limiter"] = limiter

@@ -44,6 +44,14 @@ def test_headers_on_every_answer(limited):
     assert "Retry-After" not in response.headers
 
 
+def test_a_304_carries_the_headers_too(limited):
+    client = limited.test_client()
+    etag = client.get("/api/v1/datasets").headers["ETag"]
+    again = client.get("/api/v1/datasets", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["X-RateLimit-Remaining"] == "1"
+    assert again.headers["RateLimit-Policy"] == '"minute";q=3;w=60' and _state(again)["r"] == 1
+
+
 def test_429_is_a_problem_with_the_real_reset_time(limited):
     client = limited.test_client()
     first = client.get("/api/v1/datasets")
