@@ -82,7 +82,7 @@ def test_register_apply_approve_and_see_the_grant(page, browser, live_server, bu
     # The developer sees the approval and the grant with its scope, and was mailed.
     page.goto(live_server + "/access/applications")
     text = page.locator("table.applications").inner_text()
-    assert "已批准" in text and CLINIC in text and "有效" in text
+    assert "已批准" in text and "2023年门急诊及住院就诊记录" in text and "有效" in text  # titles, not slugs
     page.goto(application_url)
     grant = page.locator("table.grants").inner_text()
     assert "district, age_band" in grant and "cost" in grant and "sex" not in grant

@@ -165,7 +165,10 @@ def test_field_metadata_covers_the_schema(folder):
     assert list(fields) == [f["name"] for f in schema]
     for spec in schema:
         meta = fields[spec["name"]]
-        assert set(meta) == {"description_zh", "unit", "identifier", "sensitive"}
+        assert {"description_zh", "unit", "identifier", "sensitive"} <= set(meta)
+        assert set(meta) <= {"description_zh", "unit", "identifier", "sensitive", "aggregates"}
+        if "aggregates" in meta:  # values of rows that sum others (kept out of charts)
+            assert meta["aggregates"] and all(isinstance(v, str) for v in meta["aggregates"])
         assert CJK.search(meta["description_zh"]) and spec["description"]
         assert isinstance(meta["identifier"], bool) and isinstance(meta["sensitive"], bool)
         if meta["sensitive"]:
