@@ -3,8 +3,11 @@ without someone deciding who may use it (CKAN's coding-standards idea)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from portal.analysis.keys import key_path
 from portal.auth import SYSTEM
 from portal.db import session_scope
 
@@ -159,6 +162,23 @@ def test_every_route_is_in_the_matrix(bundled_app):
     routes = {rule.endpoint for rule in bundled_app.url_map.iter_rules()}
     covered = {row[0] for row in MATRIX}
     assert routes == covered, f"missing from the matrix: {sorted(routes - covered)}; stale: {sorted(covered - routes)}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_disclosure_key(bundled_app):
+    """The matrix's expectations are those of an instance without a disclosure key (nothing
+    conditional is answered). Browser tests that share `bundled_app` in this process write one,
+    and the app keeps the settings it read: which ran first decided the public aggregate's
+    status. The key is set aside for this module and put back after."""
+    path = key_path(Path(bundled_app.config["INSTANCE_PATH"]))
+    saved = path.read_bytes() if path.exists() else None
+    path.unlink(missing_ok=True)
+    bundled_app.extensions.pop("kaifang.analysis_settings", None)
+    yield
+    bundled_app.extensions.pop("kaifang.analysis_settings", None)
+    if saved is not None:
+        path.write_bytes(saved)
+        path.chmod(0o600)
 
 
 @pytest.fixture(scope="module")
