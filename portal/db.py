@@ -7,13 +7,15 @@ changes only through the Alembic migrations in `portal/migrations`.
 
 from __future__ import annotations
 
+import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -127,3 +129,27 @@ def session_scope(app: Flask | Core) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+_held_locks: dict[str, threading.Lock] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def held_across_processes(engine: Engine, name: str) -> Iterator[None]:
+    """No other thread of this process, nor (on PostgreSQL, by an advisory lock) any other
+    process, holds `name` meanwhile. On SQLite the hold is per process only."""
+    with _held_guard:
+        lock = _held_locks.setdefault(name, threading.Lock())
+    with lock:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()

@@ -26,18 +26,17 @@ Must not: hand a remembered cell's true size or key to anything but the broker.
 
 from __future__ import annotations
 
-import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
+from portal.db import held_across_processes
 from portal.serialise import plain
 
 
@@ -62,28 +61,12 @@ def registry(session: Session, fingerprint: str) -> Registry:
     return Registry(lookup=lookup, hold=hold, persist=persist)
 
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
 @contextmanager
 def _held(engine: Engine, signature: str) -> Iterator[None]:
     """No other run of this process, nor (on PostgreSQL) of any process, checks or remembers
     cells of `signature` meanwhile."""
-    with _locks_guard:
-        lock = _locks.setdefault(signature, threading.Lock())
-    with lock:
-        if engine.dialect.name != "postgresql":
-            yield
-            return
-        key = zlib.crc32(f"released-cells:{signature}".encode()) & 0x7FFFFFFF
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                connection.commit()
+    with held_across_processes(engine, f"released-cells:{signature}"):
+        yield
 
 
 def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered]) -> None:

@@ -25,7 +25,6 @@ import itertools
 import json
 import threading
 import uuid
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,7 +32,7 @@ from time import monotonic
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import store
@@ -50,7 +49,7 @@ from portal.auth import Actor
 from portal.catalog.disclosure_settings import PrivacySettings
 from portal.catalog.models import utcnow
 from portal.catalog.service import get_dataset
-from portal.db import budget_day_start, seconds_to_next_budget_day
+from portal.db import budget_day_start, held_across_processes, seconds_to_next_budget_day
 from portal.errors import BadRequest, Forbidden, PortalError
 
 PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
@@ -58,10 +57,6 @@ PUBLIC_GRANT = 0  # the broker's budget key for the public (no real grant has id
 MAX_FIELDS = 2
 STATS = ("count", "mean")
 DEADLINE_SECONDS = 10.0
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
 
 class Unavailable(PortalError):
     """No disclosure key on this instance (`kaifang init` writes one): nothing conditional is answered."""
@@ -320,21 +315,8 @@ def _today(session: Session, slug: str) -> tuple[int, set[tuple[int, tuple]]]:
 
 @contextmanager
 def _serialised(session: Session, slug: str) -> Iterator[None]:
-    with _locks_guard:
-        lock = _locks.setdefault(slug, threading.Lock())
-    with lock:
-        bind = session.get_bind()
-        if bind.dialect.name != "postgresql":
-            yield
-            return
-        key = zlib.crc32(f"public-aggregate:{slug}".encode()) & 0x7FFFFFFF
-        with bind.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                connection.commit()
+    with held_across_processes(session.get_bind(), f"public-aggregate:{slug}"):
+        yield
 
 
 def _open_record(session: Session, actor: Actor, slug: str, version: int, question: Question) -> AnalysisRun:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from portal import db as portal_db
 from portal.analysis import public
 from portal.auth import ANONYMOUS, SYSTEM
 from portal.catalog import publishing
@@ -29,7 +30,7 @@ BY_AGE = public.Question.parse("age_band")  # 8 bands × 2 = 16 cells: fits alon
 
 
 class _OneLockPerCaller(dict):
-    """`_locks` as two processes see it: nothing shared in memory."""
+    """`portal.db`'s per-process locks as two processes see them: nothing shared in memory."""
 
     def setdefault(self, key, default=None):
         return threading.Lock()
@@ -42,7 +43,7 @@ def pg_app(postgres_url, tmp_path, monkeypatch):
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
     with app.app_context(), session_scope(app) as session:
         publishing.load_package(session, SYSTEM, DATASETS / CLINIC, data_dir=Path(app.config["DATA_DIR"]))
-    monkeypatch.setattr(public, "_locks", _OneLockPerCaller())
+    monkeypatch.setattr(portal_db, "_held_locks", _OneLockPerCaller())
     yield app
     database(app).engine.dispose()
 
@@ -101,9 +102,8 @@ def test_remembering_cells_waits_for_the_memory_advisory_lock(pg_app, postgres_u
     """Each query's cells are checked against the differencing memory and written to it under a
     hold on the dataset (decision 0023e): across processes, a PostgreSQL advisory lock. While
     another process holds it, a question (analyst's or public) waits before it checks its cells."""
-    from portal.analysis import memory
 
-    monkeypatch.setattr(memory, "_locks", _OneLockPerCaller())
+    monkeypatch.setattr(portal_db, "_held_locks", _OneLockPerCaller())
     key = zlib.crc32(f"released-cells:{CLINIC}".encode()) & 0x7FFFFFFF
     holder = sa.create_engine(postgres_url)
     outcomes: list = []
