@@ -168,6 +168,12 @@ class LazyTable:
         answer = self._client.ask(self._plan("schema"))
         return {column["name"]: column["type"] for column in answer["columns"]}
 
+    @property
+    def columns(self) -> list[str]:
+        """The result's column names, as a frame's `.columns` and polars' `LazyFrame.columns` give
+        them: analysts reach for it first, and without it got an AttributeError. One schema plan."""
+        return list(self.schema)
+
 
 class GroupBy:
     """`table.group_by("district").agg(count(), mean("age"))`."""

@@ -65,7 +65,7 @@ METHODS = (
     Entry("month", 'col("visit_date").dt.month()', _l("The month of a date."), "expr"),
     Entry("day", 'col("visit_date").dt.day()', _l("The day of a date."), "expr"),
     Entry("n_unique", 'col("patient_id").n_unique()', _l("Number of distinct values, as a method."), "expr"),
-    Entry("columns", "frame.columns", _l("A frame's column names."), "frame"),
+    Entry("columns", "table.columns", _l("The column names of a table or a frame."), "table"),
     Entry("rows", "frame.rows", _l("A frame's rows, as tuples."), "frame"),
     Entry("to_dicts", "frame.to_dicts()", _l("A frame's rows as dictionaries."), "frame"),
     Entry("column", 'frame.column("visits")', _l("One column of a frame, as a list."), "frame"),

@@ -67,9 +67,10 @@ def test_count_schema_and_null_checks(pool, broker):
 t = dataset("people")
 print(t.count(), t.filter(col("age").is_null()).count(), t.filter(col("age").is_not_null()).count())
 print(sorted(t.schema.items())[0])
+print(t.select("age").columns)
 """)
-    assert result.stdout == f"{len(PEOPLE)} 0 {len(PEOPLE)}\n('age', 'integer')\n"
-    assert [p["action"] for p in broker.plans] == ["count", "count", "count", "schema"]
+    assert result.stdout == f"{len(PEOPLE)} 0 {len(PEOPLE)}\n('age', 'integer')\n['age']\n"
+    assert [p["action"] for p in broker.plans] == ["count", "count", "count", "schema", "schema"]
 
 
 def test_lazy_table_holds_no_rows(pool, broker):
