@@ -161,6 +161,8 @@ def test_notes_carry_codes_and_a_message_in_the_callers_language(client):
     english = client.get(asked, headers={"Accept-Language": "en-US,en;q=0.9"}).get_json()
     chinese = client.get(asked, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_json()
     assert [n["code"] for n in english["notes"]] == [n["code"] for n in chinese["notes"]] == ["min-cell", "count-rounding"]
+    vary = client.get(asked, headers={"Accept-Language": "en"}).headers.get("Vary", "")
+    assert "Accept-Language" in vary  # a cache keeps the answer per language
     assert "fewer than about 10 records" in english["notes"][0]["message"]
     assert "少于约 10 条" in chinese["notes"][0]["message"] and chinese["notes"][0]["text"] == english["notes"][0]["text"]
     page = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=district").text  # the site's default, Chinese
