@@ -1,7 +1,9 @@
 """Publishing: load dataset folders and data files into the catalog as immutable versions.
 
 Loading is idempotent: an unchanged descriptor changes no metadata, and a data file whose
-checksum equals the current version's adds no version. A load has three steps (decision 0023d):
+checksum equals the current version's adds no version. A load first claims its dataset, so a
+second load of it is refused before it reads its file (decision 0024d); then it has three steps
+(decision 0023d):
 a short read of the catalog into a `staging.Target`, which then ends its transaction; the slow
 work on files with no transaction open (`staging.stage`: ingest, sample, download sizes); and
 one short transaction that writes the metadata, records the version and moves
