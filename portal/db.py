@@ -7,17 +7,25 @@ changes only through the Alembic migrations in `portal/migrations`.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: holds on SQLite stay per process
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -135,21 +143,102 @@ _held_locks: dict[str, threading.Lock] = {}
 _held_guard = threading.Lock()
 
 
+class Held(Exception):
+    """`claimed`: another thread or process holds the name."""
+
+
+def _thread_lock(name: str) -> threading.Lock:
+    with _held_guard:
+        return _held_locks.setdefault(name, threading.Lock())
+
+
+def _advisory_key(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def hold_file(engine: Engine, name: str) -> Path | None:
+    """The file whose lock stands for `name` across the processes of a SQLite database: one per
+    name in a folder beside the database file (`instance/kaifang.db.holds/`); None for another
+    database, an in-memory one, or a system without `fcntl` (then the hold is per process)."""
+    if engine.dialect.name != "sqlite" or fcntl is None:
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    database_file = Path(path).resolve()
+    return database_file.parent / f"{database_file.name}.holds" / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock"
+
+
+def _open_hold_file(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
 @contextmanager
 def held_across_processes(engine: Engine, name: str) -> Iterator[None]:
-    """No other thread of this process, nor (on PostgreSQL, by an advisory lock) any other
-    process, holds `name` meanwhile. On SQLite the hold is per process only."""
-    with _held_guard:
-        lock = _held_locks.setdefault(name, threading.Lock())
-    with lock:
-        if engine.dialect.name != "postgresql":
+    """No other thread of this process, nor any other process of the same database, holds `name`
+    meanwhile: waits until they let it go. Across processes, PostgreSQL's advisory lock; SQLite's
+    an exclusive `flock` on a file beside the database (`hold_file`), which the system releases if
+    the holder dies. Before that file, the hold was per process on SQLite: two gunicorn workers on
+    the embedded defaults could check and remember cells of one dataset at once."""
+    with _thread_lock(name):
+        if engine.dialect.name == "postgresql":
+            key = _advisory_key(name)
+            with engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+            return
+        path = hold_file(engine, name)
+        if path is None:
             yield
             return
-        key = zlib.crc32(name.encode()) & 0x7FFFFFFF
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        descriptor = _open_hold_file(path)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing it lets the lock go
+
+
+@contextmanager
+def claimed(engine: Engine, name: str) -> Iterator[None]:
+    """Like `held_across_processes`, but never waits: raises `Held` at once when another thread or
+    process holds `name`. The claim ends with the block, or with its process: a crashed holder's
+    advisory lock goes with its connection, its `flock` with its file descriptors, so nothing has
+    to expire. On PostgreSQL the claim keeps one connection, outside any transaction."""
+    lock = _thread_lock(name)
+    if not lock.acquire(blocking=False):
+        raise Held(name)
+    try:
+        if engine.dialect.name == "postgresql":
+            key = _advisory_key(name)
+            with engine.connect() as connection:
+                taken = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                connection.commit()  # the lock is the session's: no transaction stays open
+                if not taken:
+                    raise Held(name)
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+            return
+        path = hold_file(engine, name)
+        if path is None:
+            yield
+            return
+        descriptor = _open_hold_file(path)
+        try:
             try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                connection.commit()
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise Held(name) from exc
+            yield
+        finally:
+            os.close(descriptor)
+    finally:
+        lock.release()

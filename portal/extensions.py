@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_compress import Compress
@@ -123,22 +123,33 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
-    """The visitor's chosen locale (session), else the configured default (zh_CN). API v1 reads
-    no cookie: there the request's Accept-Language chooses (zh or en), else the default."""
-    if request.path.startswith("/api/v1/"):
-        asked = request.accept_languages.best_match(("zh-CN", "zh", "en"))
-        if asked:
-            return "en" if asked == "en" else "zh_CN"
-        return current_app.config["DEFAULT_LOCALE"]
-    chosen = session.get("locale")
-    if chosen in LOCALES:
-        return chosen
+    """The page's language. On the site, the visitor's explicit choice (`/locale/<code>`, kept in
+    the session cookie) wins; without one, the browser's Accept-Language (any `zh`: zh-CN, any
+    `en`: English), else the configured default (zh_CN). API v1 reads no cookie: there
+    Accept-Language alone chooses. Whenever this runs the answer may depend on Accept-Language,
+    so the response says `Vary: Accept-Language` (`_vary_on_language`) and a cache keeps one copy
+    per language; the ETags, made from the bytes sent, differ per language already."""
+    g.locale_negotiated = True
+    if not request.path.startswith("/api/v1/"):
+        chosen = session.get("locale")
+        if chosen in LOCALES:
+            return chosen
+    asked = request.accept_languages.best_match(("zh-CN", "zh", "en"))
+    if asked:
+        return "en" if asked == "en" else "zh_CN"
     return current_app.config["DEFAULT_LOCALE"]
+
+
+def _vary_on_language(response: Response) -> Response:
+    if g.get("locale_negotiated"):
+        response.vary.add("Accept-Language")
+    return response
 
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(app.root_path) + "/translations")
+    app.after_request(_vary_on_language)
     csrf.init_app(app)
     hops = app.config["PROXY_TRUSTED_HOPS"]
     if hops:

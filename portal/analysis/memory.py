@@ -63,8 +63,8 @@ def registry(session: Session, fingerprint: str) -> Registry:
 
 @contextmanager
 def _held(engine: Engine, signature: str) -> Iterator[None]:
-    """No other run of this process, nor (on PostgreSQL) of any process, checks or remembers
-    cells of `signature` meanwhile."""
+    """No other run of this process, nor of any other process of the database, checks or
+    remembers cells of `signature` meanwhile (`portal.db.held_across_processes`)."""
     with held_across_processes(engine, f"released-cells:{signature}"):
         yield
 

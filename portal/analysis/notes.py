@@ -24,20 +24,20 @@ def N_(text: str) -> str:
 
 # code -> English template (a msgid: `localise` translates it); params fill %(name)s.
 TEMPLATES: dict[str, str] = {
-    "min-cell": N_("cells with fewer than about %(min_cell)s records (decided on a perturbed count) are not listed, "
+    "min-cell": N_("Cells with fewer than about %(min_cell)s records (decided on a perturbed count) are not listed, "
                    "and a value with too few contributors is null: a suppressed cell looks like an empty one"),
-    "count-rounding": N_("counts perturbed (cell key) and rounded to base %(rounding_base)s"),
-    "magnitude-noise": N_("sums and means of sensitive values with consistent noise (at least +-%(percent)s%%, more "
+    "count-rounding": N_("Counts perturbed (cell key) and rounded to base %(rounding_base)s"),
+    "magnitude-noise": N_("Sums and means of sensitive values with consistent noise (at least +-%(percent)s%%, more "
                           "when one or two records dominate), %(figures)s significant figures; sums of other values "
                           "with a count's noise"),
-    "rows-cap": N_("first %(rows)s rows only"),
+    "rows-cap": N_("First %(rows)s rows only"),
     "dp-mode": N_("ε-budget mode (differential privacy): ε %(epsilon)s per statistic (a mean spends half on its sum "
                   "and half on its count); every combination of declared levels is listed, empty ones too, and "
                   "records with other key values are left out"),
     "dp-statistic": N_("%(name)s: %(mechanism)s noise, scale %(scale)s"),
     "dp-statistic-interval": N_("%(name)s: %(mechanism)s noise, scale %(scale)s; 95 %% interval in "
                                 "%(name)s_low/%(name)s_high"),
-    "dp-count": N_("count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
+    "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }
 # the names of the ε-budget mode's mechanisms, shown inside `dp-statistic`

@@ -114,6 +114,10 @@ def _busy(exc: OperationalError) -> str:
     """A database that would not take the write (SQLite's "database is locked" while another
     `kaifang load` holds it): said plainly, nothing of this load kept, not a traceback."""
     reason = str(exc.orig) if exc.orig is not None else str(exc).splitlines()[0]
+    if "no such table" in reason or "UndefinedTable" in type(exc.orig).__name__:
+        # an instance never initialised, or one whose migrations did not finish
+        return (f"the database has no catalog tables yet ({reason}): run `kaifang init` first, then load "
+                "again. Nothing of this load was kept [not-initialised]")
     return (f"the database did not accept the write ({reason}); is another `kaifang load` running? "
             "Nothing of this load was kept: run it again when the other one is done [database-busy]")
 

@@ -1,7 +1,9 @@
 """Publishing: load dataset folders and data files into the catalog as immutable versions.
 
 Loading is idempotent: an unchanged descriptor changes no metadata, and a data file whose
-checksum equals the current version's adds no version. A load has three steps (decision 0023d):
+checksum equals the current version's adds no version. A load first claims its dataset, so a
+second load of it is refused before it reads its file (decision 0024d); then it has three steps
+(decision 0023d):
 a short read of the catalog into a `staging.Target`, which then ends its transaction; the slow
 work on files with no transaction open (`staging.stage`: ingest, sample, download sizes); and
 one short transaction that writes the metadata, records the version and moves
@@ -31,6 +33,7 @@ from portal.catalog.models import Dataset, Department, Field, Tag, Theme, Versio
 from portal.catalog.packages import PackageSpec, read_package
 from portal.catalog.permissions import can_publish, require
 from portal.catalog.schemas import VersionInfo
+from portal.db import Held, claimed
 from portal.errors import Conflict, Invalid, NotFound
 
 Progress = Callable[[int, int], None]
@@ -55,9 +58,15 @@ def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path
     Raises:
         Invalid: the descriptor is bad, or the data file cannot be ingested (with line/column).
         Forbidden: the actor may not publish for the descriptor's department.
-        Conflict: another load of the dataset recorded a version while this one ran.
+        Conflict: another load of the dataset is running, or recorded a version while this one ran.
     """
     spec = read_package(folder)
+    with _claimed(session, spec.slug):
+        return _load_package(session, actor, spec, data_dir=data_dir, progress=progress, code_words=code_words)
+
+
+def _load_package(session: Session, actor: Actor, spec: PackageSpec, *, data_dir: Path,
+                  progress: Progress | None, code_words: tuple[str, ...] | None) -> LoadOutcome:
     dataset = _find(session, spec.slug)
     _check_publisher(session, actor, spec)
     _check_theme(session, spec.theme)
@@ -90,8 +99,16 @@ def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data
         NotFound: no such dataset.
         Forbidden: the actor may not publish for its department.
         Invalid: the file cannot be ingested.
-        Conflict: another load of the dataset recorded a version while this one ran.
+        Conflict: another load of the dataset is running, or recorded a version while this one ran.
     """
+    with _claimed(session, slug):
+        return _add_version(session, actor, slug, source, data_dir=data_dir, note=note, fmt=fmt,
+                            encoding=encoding, progress=progress, sheet=sheet, code_words=code_words)
+
+
+def _add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path, note: str,
+                 fmt: str | None, encoding: str | None, progress: Progress | None, sheet: str | int | None,
+                 code_words: tuple[str, ...] | None) -> VersionInfo | None:
     dataset = _find(session, slug)
     if dataset is None:
         raise NotFound("dataset", slug)
@@ -281,6 +298,21 @@ def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: s
         session.commit()
     info = VersionInfo.from_model(version) if version is not None else None
     return LoadOutcome(spec.slug, created, metadata_changed and not created, info)
+
+
+@contextmanager
+def _claimed(session: Session, slug: str) -> Iterator[None]:
+    """The dataset's load claim, for the whole load: a second load of the same dataset, in this
+    process or another, is refused before it reads its file, instead of ingesting it all and
+    then losing at the record (decision 0024d). The claim is an advisory lock
+    (PostgreSQL) or a file lock beside the database (SQLite), so a loader that dies lets it go
+    with its process; nothing has to expire."""
+    try:
+        with claimed(session.get_bind(), f"load:{slug}"):
+            yield
+    except Held as exc:
+        raise Conflict(f"another load of {slug!r} is running; nothing of this load was done: run it again "
+                       "when that one has finished", code="concurrent-load") from exc
 
 
 @contextmanager

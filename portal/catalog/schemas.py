@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from portal import store
 from portal.errors import BadRequest
@@ -215,14 +215,33 @@ class Named:
 
 @dataclass(frozen=True)
 class FieldInfo:
+    """A field of the data dictionary (API v1 `/fields` and `fields` of a dataset; the attribute
+    docstrings describe them in the OpenAPI document)."""
+
+    # pydantic (API v1's answers and schema) reads this plain dict; the catalog imports no pydantic.
+    # Every attribute is always sent, so the schema marks the defaulted `aggregates` required too.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"use_attribute_docstrings": True,
+                                                     "json_schema_serialization_defaults_required": True}
+
     name: str
+    """The column's name in the data."""
     type: str
+    """The column's type: `text`, `integer`, `float`, `decimal`, `boolean`, `date`, `timestamp` or `geometry`."""
     description_zh: str
+    """What the field holds, in Chinese."""
     description_en: str
+    """What the field holds, in English (may be empty)."""
     unit: str | None
+    """The unit of its values, if any."""
     identifier: bool
+    """It identifies people or records: conditional data never releases, groups or filters on it."""
     sensitive: bool
-    aggregates: tuple[str, ...] = ()  # values marking rows that aggregate other rows (declared)
+    """Its values are sensitive: of conditional data only disclosure-controlled statistics of it are released."""
+    aggregates: tuple[str, ...] = ()
+    """Values of this field that mark rows aggregating other rows (totals, regions), as the
+    publisher declared them (`kaifang.fields.<field>.aggregates`): exclude those rows before
+    summing. Charts leave them out. Totals rows found at load are in the version's
+    `load_report.totals`."""
 
 
 @dataclass(frozen=True)

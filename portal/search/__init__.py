@@ -36,7 +36,29 @@ def init_app(app: Flask) -> None:
     app.extensions[INFO_KEY] = engine
     interval = app.config["SEARCH_DRAIN_INTERVAL"]
     if interval > 0 and not app.testing:
-        threading.Thread(target=_drain_forever, args=(engine, interval), name="search-drain", daemon=True).start()
+        app.before_request(_drain_timer_starter(engine, interval))
+
+
+def _drain_timer_starter(found: SearchEngine, interval: int):
+    """A before-request hook that starts the drain timer at the first request a process serves.
+    Started with the app, the timer also ran inside commands: `kaifang init` builds the app before
+    it migrates, so on a fresh instance a tick that came before the migration read a
+    `search_outbox` table that did not exist yet and logged "no such table: search_outbox" (and
+    `kaifang load` on an instance not yet initialised did the same). A timer started at the
+    first request also runs in each gunicorn worker, where one started before the fork would not."""
+    started: list[threading.Thread] = []
+    guard = threading.Lock()
+
+    def start() -> None:
+        if started:
+            return
+        with guard:
+            if not started:
+                started.append(threading.Thread(target=_drain_forever, args=(found, interval), name="search-drain",
+                                                daemon=True))
+                started[0].start()
+
+    return start
 
 
 def engine(app: Flask) -> SearchEngine:

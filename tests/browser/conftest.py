@@ -74,8 +74,28 @@ def browser():
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
+        yield ChineseBrowser(instance)
         instance.close()
+
+
+class ChineseBrowser:
+    """The browser, whose pages and contexts are a Chinese browser's (`Accept-Language: zh-CN`)
+    unless a test asks for another `locale`: the site follows Accept-Language on a first visit,
+    and Chromium's own default here is English (en-US)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        options.setdefault("locale", "zh-CN")
+        return self._browser.new_context(**options)
+
+    def new_page(self, **options):
+        options.setdefault("locale", "zh-CN")
+        return self._browser.new_page(**options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

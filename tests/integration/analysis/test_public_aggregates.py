@@ -4,6 +4,8 @@ control, every question is audited as a run of "public", and bad input is a prob
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -159,8 +161,25 @@ def test_notes_carry_codes_and_a_message_in_the_callers_language(client):
     english = client.get(asked, headers={"Accept-Language": "en-US,en;q=0.9"}).get_json()
     chinese = client.get(asked, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_json()
     assert [n["code"] for n in english["notes"]] == [n["code"] for n in chinese["notes"]] == ["min-cell", "count-rounding"]
+    vary = client.get(asked, headers={"Accept-Language": "en"}).headers.get("Vary", "")
+    assert "Accept-Language" in vary  # a cache keeps the answer per language
     assert "fewer than about 10 records" in english["notes"][0]["message"]
     assert "少于约 10 条" in chinese["notes"][0]["message"] and chinese["notes"][0]["text"] == english["notes"][0]["text"]
     page = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=district").text  # the site's default, Chinese
     assert 'data-code="count-rounding"' in page and "取整到 5 的倍数" in page
     assert "rounded to base" not in page
+
+
+def test_the_english_footnotes_start_with_a_capital(client):
+    """The page's footnotes in English (the suppression rule, the rounding and the broker's
+    notes): two of the broker's notes started lower-case."""
+    with client.session_transaction() as cookie:
+        cookie["locale"] = "en"
+    for question in ("by1=diagnosis_group&by2=sex&stat=count", "by1=district&stat=mean&measure=household_size"):
+        slug = CLINIC if "diagnosis" in question else HOUSEHOLDS
+        page = client.get(f"/datasets/{slug}/public-aggregate?{question}").text
+        notes = re.findall(r"<li[^>]*>(.*?)</li>", page.split('class="public-notes"')[1].split("</ul>")[0], re.S)
+        assert len(notes) >= 3
+        for note in notes:
+            text = note.removeprefix("* ").strip()
+            assert text[:1].isupper(), text

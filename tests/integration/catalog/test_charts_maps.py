@@ -98,6 +98,19 @@ def test_the_data_dictionary_names_the_aggregate_rows(bundled_client):
     assert country["kaifang"]["aggregates"] == list(REGIONS)
 
 
+def test_the_json_api_names_the_aggregate_rows_and_documents_them(bundled_client):
+    """API v1's data dictionary (`/fields`, a dataset's `fields`) carries the descriptor's flag,
+    and the OpenAPI schema describes it and says it is always sent."""
+    fields = {f["name"]: f for f in bundled_client.get(f"/api/v1/datasets/{FERTILITY}/fields").json}
+    assert fields["country"]["aggregates"] == list(REGIONS) and fields["year"]["aggregates"] == []
+    detail = bundled_client.get(f"/api/v1/datasets/{FERTILITY}").json
+    assert {f["name"]: f["aggregates"] for f in detail["fields"]} == {n: f["aggregates"] for n, f in fields.items()}
+    schema = bundled_client.get("/api/v1/openapi.json").json["components"]["schemas"]["FieldInfo"]
+    assert "aggregates" in schema["required"]
+    assert "kaifang.fields.<field>.aggregates" in schema["properties"]["aggregates"]["description"]
+    assert all(p.get("description") for p in schema["properties"].values())
+
+
 def test_the_chart_follows_the_preview_filters_and_says_which(bundled_app, bundled_client):
     query = "?x=carrier&agg=count&origin__eq=JFK&dep_delay__gt=60"
     body = chart(bundled_client, FLIGHTS, query)

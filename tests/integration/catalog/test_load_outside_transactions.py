@@ -9,7 +9,12 @@ A load that fails anywhere, or loses a race with another load, keeps nothing.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -220,7 +225,10 @@ def test_a_load_that_loses_a_race_keeps_nothing(app, tmp_path):
     def progress(done: int, total: int) -> None:
         if done == total and not raced:  # the first load has its file; the second one finishes now
             raced.append(True)
-            with session_scope(app) as other:
+            # past the dataset's load claim (which would refuse it at once): a claim lost with
+            # its connection, or a load by code older than the claim, still meets the record's check
+            with session_scope(app) as other, pytest.MonkeyPatch.context() as patch:
+                patch.setattr(publishing, "_claimed", lambda session, slug: contextlib.nullcontext())
                 publishing.add_version(other, SYSTEM, "districts", second, data_dir=data_dir)
 
     raced: list[bool] = []
@@ -232,6 +240,98 @@ def test_a_load_that_loses_a_race_keeps_nothing(app, tmp_path):
         assert sorted(s.scalars(select(Version.number))) == [1, 2]
         kept = {data_dir / p for p in s.scalars(select(Version.storage_path))}
     assert set((data_dir / "districts").glob("*.parquet")) == kept
+
+
+LOADER = """
+import sys
+from pathlib import Path
+from portal import create_app
+from portal.auth import SYSTEM
+from portal.catalog import publishing
+from portal.db import session_scope
+app = create_app({"TESTING": True, "SECRET_KEY": "test-secret"}, instance=Path(sys.argv[1]))
+told = []
+def progress(done, total):
+    if not told:
+        told.append(True)
+        print("ingesting", flush=True)
+        sys.stdin.readline()
+with app.app_context(), session_scope(app) as session:
+    version = publishing.add_version(session, SYSTEM, "districts", Path(sys.argv[2]),
+                                     data_dir=Path(app.config["DATA_DIR"]), progress=progress)
+print("version", version.number, flush=True)
+"""
+
+
+def _loader_in_another_process(app, source: Path) -> subprocess.Popen:
+    """`kaifang load SOURCE --dataset districts` in another process, stopped in its ingest."""
+    child = subprocess.Popen([sys.executable, "-c", LOADER, app.instance_path, str(source)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ingesting"
+    return child
+
+
+def _second_load(app, source: Path, monkeypatch) -> tuple[list[Path], Exception | None]:
+    """A load of the same dataset in this process; which files it staged, and its failure."""
+    staged: list[Path] = []
+    real_stage = staging.stage
+
+    def watched(target, path, **kwargs):
+        staged.append(path)
+        return real_stage(target, path, **kwargs)
+
+    monkeypatch.setattr(staging, "stage", watched)
+    try:
+        with session_scope(app) as session:
+            publishing.add_version(session, SYSTEM, "districts", source, data_dir=Path(app.config["DATA_DIR"]))
+    except Conflict as exc:
+        return staged, exc
+    finally:
+        monkeypatch.setattr(staging, "stage", real_stage)
+    return staged, None
+
+
+def test_a_second_load_is_refused_before_it_ingests(app, tmp_path, monkeypatch):
+    """Two `kaifang load` of one dataset in two processes: the second finds out at once that the
+    first is running (its claim on the dataset) instead of ingesting its whole file and then
+    being refused, or making the first one fail (decision 0024d)."""
+    load(app, dataset_folder(tmp_path / "src"))
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(CSV + "010104,南开区,890000,1404-12-23\n", encoding="utf-8")
+    second.write_text(CSV + "010105,红桥区,530000,1404-12-23\n010106,东丽区,1,\n", encoding="utf-8")
+    child = _loader_in_another_process(app, first)
+    files = _files(app)  # the first load's temporary file included
+    try:
+        staged, refused = _second_load(app, second, monkeypatch)
+        assert staged == [], "the second load ingested its file before it was refused"
+        assert isinstance(refused, Conflict) and refused.code == "concurrent-load"
+        assert "is running" in refused.detail and "run it again" in refused.detail
+        assert _files(app) == files
+    finally:
+        child.stdin.write("\n")
+        child.stdin.flush()
+    assert child.stdout.readline().strip() == "version 2"  # the first load was not disturbed
+    assert child.wait(timeout=120) == 0
+    child.stdin.close()
+    child.stdout.close()
+    assert _served(app) == (2, 4)
+    staged, refused = _second_load(app, second, monkeypatch)  # run again once the first is done
+    assert refused is None and staged == [second] and _served(app) == (3, 5)
+
+
+def test_a_load_killed_in_its_ingest_does_not_block_the_next_one(app, tmp_path, monkeypatch):
+    """The claim goes with its process: nothing to wait out after a crash."""
+    load(app, dataset_folder(tmp_path / "src"))
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(CSV + "010104,南开区,890000,1404-12-23\n", encoding="utf-8")
+    second.write_text(CSV + "010105,红桥区,530000,1404-12-23\n", encoding="utf-8")
+    child = _loader_in_another_process(app, first)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=60)
+    child.stdin.close()
+    child.stdout.close()
+    staged, refused = _second_load(app, second, monkeypatch)
+    assert refused is None and staged == [second] and _served(app) == (2, 4)
 
 
 def test_a_crash_between_the_file_and_its_record_is_swept(app, tmp_path):

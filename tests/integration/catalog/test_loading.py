@@ -173,6 +173,23 @@ def test_cli_load_while_the_database_is_locked_says_so(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "[database-busy]" in result.output
 
 
+def test_cli_load_before_init_says_to_run_init(tmp_path, monkeypatch):
+    """A load into an instance whose database has no tables (never initialised) asked whether
+    another `kaifang load` was running (`database-busy`); it says to run `kaifang init`."""
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    monkeypatch.setenv("KAIFANG_INSTANCE", str(tmp_path / "inst"))
+    monkeypatch.setenv("KAIFANG_SECRET_KEY", "test-secret")
+    (tmp_path / "inst").mkdir()
+    dataset_folder(tmp_path / "src")
+    result = CliRunner().invoke(main, ["load", str(tmp_path / "src")])
+    assert result.exit_code == 1
+    assert "run `kaifang init` first" in result.output and "[not-initialised]" in result.output
+    assert "another `kaifang load`" not in result.output and "Traceback" not in result.output
+
+
 def test_geojson_points_take_the_names_of_kaifang_coordinates(app, tmp_path, client):
     """docs/datasets.md: a GeoJSON resource's rows are its properties plus the two fields named
     in `kaifang.coordinates`. The store named them `longitude`/`latitude` whatever the descriptor

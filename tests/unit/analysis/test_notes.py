@@ -43,6 +43,14 @@ def test_every_code_has_a_chinese_sentence_with_the_same_params(code, chinese):
     assert notes.localise([made], lambda s: s)[0]["message"] == made["text"]
 
 
+@pytest.mark.parametrize("code", sorted(notes.TEMPLATES))
+def test_every_english_note_reads_as_a_sentence(code):
+    """Notes are footnotes of their own (the public-aggregate page, the notebook's cells): in
+    English each starts with a capital, unless it starts with a symbol (ε) or a column's name."""
+    template = notes.TEMPLATES[code]
+    assert template[:1].isupper() or template.startswith(("ε", "%(name)s")), f"{code}: {template!r}"
+
+
 def test_mechanism_names_are_translated_too(chinese):
     made = notes.note("dp-statistic", name="mean_cost", mechanism="discrete-laplace", scale="3")
     assert notes.localise([made], chinese)[0]["message"] == "mean_cost：离散拉普拉斯噪声，尺度 3"
