@@ -12,7 +12,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from portal.catalog.disclosure_settings import EpsilonDefaults
 from sandbox.isolation import LAYERS
 
 log = logging.getLogger(__name__)
-_pools: dict[tuple[int, frozenset[str]], sandbox.Sandbox] = {}
+_pools: dict[tuple[int, frozenset[str], bool], sandbox.Sandbox] = {}
 _lock = threading.Lock()
 
 
@@ -42,6 +42,7 @@ class AnalysisSettings:
     answer_quantum: float = 0.02  # seconds: conditional answers leave at multiples of it
     epsilon: EpsilonDefaults = EpsilonDefaults()  # the ε-budget mode's portal defaults
     code_vault: CodeVault | None = None  # seals each run's code for stewards; None keeps only its hash
+    prefork: bool = True  # the pool forks each slot's next worker ahead (False: a one-shot command)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
@@ -73,28 +74,40 @@ def parse_layers(text: str) -> frozenset[str]:
     return names
 
 
+def one_shot(settings: AnalysisSettings) -> AnalysisSettings:
+    """The settings of a command that makes one run and exits (`kaifang sandbox-run`): a pool of
+    one slot that forks no worker ahead. Two forks (the start probe's worker and the run's)
+    instead of one per slot plus the slot's next after the run, on a machine where each fork
+    and confinement is most of a trivial run (decision 0024a). The same layers are required
+    and checked."""
+    return replace(settings, workers=1, prefork=False)
+
+
 def pool(settings: AnalysisSettings) -> sandbox.Sandbox:
     """The process's pool for these settings."""
-    key = (settings.workers, settings.allow_missing)
+    key = (settings.workers, settings.allow_missing, settings.prefork)
     with _lock:
         if key not in _pools:
             if not _pools:
                 atexit.register(close_pools)
             _pools[key] = sandbox.Sandbox(sandbox.SandboxConfig(workers=settings.workers,
-                                                                allow_missing=settings.allow_missing))
+                                                                allow_missing=settings.allow_missing,
+                                                                prefork=settings.prefork))
         return _pools[key]
 
 
-def warm_pool(config: Mapping[str, Any]) -> threading.Thread | None:
+def warm_pool(config: Mapping[str, Any], *, once: bool = False) -> threading.Thread | None:
     """Start this configuration's pool on a background thread and return at once.
 
     `kaifang sandbox-run` calls it before importing the database layers: the zygote boots (a
     fresh interpreter on the other core) while this process imports and reads its grants, so
     the wait for the pool overlaps the start-up instead of following it. A bad configuration
-    is not reported here but by the run itself, which reads the same settings again.
+    is not reported here but by the run itself, which reads the same settings again. `once`:
+    the pool of a one-shot command (`one_shot`).
     """
     try:
         settings = AnalysisSettings.from_config(config)
+        settings = one_shot(settings) if once else settings
     except Exception:  # noqa: BLE001 - the run reports it, with the command's own message
         return None
 
