@@ -16,9 +16,7 @@ but its socket, for a request it has not seen; the supervisor still reads that r
 refuses to send code to a worker that is not confined. Only one worker of a slot is alive at a
 time (the next is forked after the last is reaped), so the per-slot uid still separates runs.
 A prepared worker whose limits differ from the request's, or whose zygote has gone, is killed
-and replaced on the spot (docs/decisions/0023b). A pool made with `prefork=False` (a one-shot
-command) forks nothing ahead: each run forks its own worker, confined and checked the same way
-(decision 0024a).
+and replaced on the spot (docs/decisions/0023b).
 """
 
 from __future__ import annotations
@@ -70,9 +68,6 @@ class SandboxConfig:
     slot_wait_seconds: float = 30.0
     start_seconds: float = 20.0
     python: str = sys.executable
-    # Fork each slot's next worker ahead, between runs (a server). False: each run forks its
-    # worker when it starts, and nothing else is forked (a one-shot command: `kaifang sandbox-run`).
-    prefork: bool = True
 
 
 class Zygote:
@@ -213,11 +208,6 @@ class Sandbox:
             log.warning("sandbox isolation override: runs proceed without %s (allowed by the operator)",
                         ", ".join(sorted(self.config.allow_missing)))
         self.isolation = self._probe()
-        self._refiller: threading.Thread | None = None
-        if not self.config.prefork:
-            for slot in range(self.config.workers):
-                self._slots.put(slot)
-            return
         self._refiller = threading.Thread(target=self._refill, name="kaifang-sandbox-refill", daemon=True)
         self._refiller.start()
         for slot in range(self.config.workers):
@@ -259,10 +249,7 @@ class Sandbox:
         try:
             return self._run_in_slot(slot, request, broker, self.required)
         finally:  # offered again once its next worker is forked (the last one is reaped by now)
-            if self._refiller is not None:
-                self._refills.put((slot, self._spec(slot, request)))
-            else:
-                self._slots.put(slot)
+            self._refills.put((slot, self._spec(slot, request)))
 
     def _refill(self) -> None:
         """Background thread: fork each returned slot's next worker, then offer the slot. A
@@ -344,9 +331,8 @@ class Sandbox:
 
     def close(self) -> None:
         self._closed = True
-        if self._refiller is not None:
-            self._refills.put(None)
-            self._refiller.join(timeout=self.config.start_seconds)
+        self._refills.put(None)
+        self._refiller.join(timeout=self.config.start_seconds)
         for slot in list(self._ready):
             self._ready.pop(slot).close()  # the workers die with the zygote (parent-death signal)
         self._zygote.close()

@@ -200,28 +200,3 @@ def test_a_closed_pool_leaves_no_prepared_worker():
         while not _gone(worker.pid):
             assert time.monotonic() < deadline, "a prepared worker outlived its pool"
             time.sleep(0.01)
-
-
-def test_a_one_shot_pool_forks_only_the_probe_and_each_run(monkeypatch):
-    """`prefork=False` (`kaifang sandbox-run`, decision 0024a): no worker is forked ahead, before
-    or after a run; each run forks its own, confined and checked as in a warm pool."""
-    spawned = []
-    original = Sandbox._spawn
-
-    def counting(self, spec):
-        worker = original(self, spec)
-        spawned.append(worker.pid)
-        return worker
-
-    monkeypatch.setattr(Sandbox, "_spawn", counting)
-    with Sandbox(SandboxConfig(workers=1, prefork=False)) as once:
-        assert len(spawned) == 1 and not once._ready  # the start probe's worker only
-        result = once.run(RunRequest(code="x = 1"), FakeBroker())
-        assert result.state == {"x": 1} and result.isolation.layers == once.isolation
-        assert not result.isolation.fallback and len(spawned) == 2
-        time.sleep(0.2)
-        assert not once._ready and len(spawned) == 2  # nothing forked for a next run
-        assert once.run(RunRequest(code="y = 2"), FakeBroker()).state == {"y": 2}
-        assert len(spawned) == 3 and len(set(spawned)) == 3
-    with Sandbox(SandboxConfig(workers=1)) as warm:  # the server's pool still forks ahead
-        _prepared(warm, [0])
