@@ -38,6 +38,7 @@ KEY_COLUMN = "_kaifang_record_key"
 SUFFIX = ".keys.parquet"
 VALUE_HASH = "hash({columns})"  # the inner part of plans.RECORD_KEY: the same text, so the same value
 _building = threading.Lock()
+_failed: set[Path] = set()  # copies this process could not write: not tried (nor logged) again
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +58,7 @@ def keyed(table: StoredTable) -> Path | None:
     target = keyed_path(Path(table.path))
     if target.is_file():
         return target
-    if any(c.name == KEY_COLUMN for c in table.columns):
+    if target in _failed or any(c.name == KEY_COLUMN for c in table.columns):
         return None
     with _building:  # one writer per process; another process racing is settled by os.link below
         if target.is_file():
@@ -66,6 +67,7 @@ def keyed(table: StoredTable) -> Path | None:
             _write(table, target)
         except Exception:  # the copy only makes queries cheaper: answer with the inline hash
             log.warning("no keyed copy of %s; record keys are hashed per query", target.name, exc_info=True)
+            _failed.add(target)
             return None
     return target
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from portal.store import StoredTable, ingest, keyed, keyed_path, sweep
+from portal.store import StoredTable, ingest, keyed, keyed_path, record_keys, sweep
 from portal.store.plans import count_plan, run_plan
 from portal.store.record_keys import KEY_COLUMN
 from tests.unit.sandbox.fakes import PEOPLE
@@ -105,3 +105,16 @@ def test_a_table_with_a_column_of_the_key_s_name_hashes_per_query(tmp_path):
     source.write_text(f"a,{KEY_COLUMN}\n1,2\n", encoding="utf-8")
     result = ingest(source, tmp_path / "store")
     assert keyed(StoredTable(result.path, result.columns)) is None
+
+
+def test_a_copy_that_cannot_be_written_leaves_the_inline_hash(people, caplog, monkeypatch):
+    calls = []
+
+    def full_disk(table, target):
+        calls.append(target)
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(record_keys, "_write", full_disk)
+    assert keyed(people) is None and "hashed per query" in caplog.text
+    assert keyed(people) is None and len(calls) == 1  # not tried again by this process
+    assert not keyed_path(people.path).exists()
