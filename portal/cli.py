@@ -178,7 +178,7 @@ def _warm_pool() -> None:
     from portal.config import ConfigError, load_config
 
     try:
-        warm_pool(load_config(instance_path(), rate_limits=False), once=True)
+        warm_pool(load_config(instance_path(), rate_limits=False))
     except ConfigError:
         pass  # `_core_app` reports it
 

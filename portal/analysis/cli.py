@@ -18,7 +18,7 @@ from sqlalchemy import select
 from portal.access.service import grant_access, usable_datasets
 from portal.accounts.models import User
 from portal.analysis import audit, keys, memory
-from portal.analysis.runtime import AnalysisSettings, one_shot
+from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.service import submit_run
 from portal.analysis.terminal import safe, safe_json
 from portal.auth import SYSTEM, Actor
@@ -38,7 +38,7 @@ def sandbox_run(app: Flask | Core, source: Path, *, email: str, grants: list[str
     the operator (the CLI acts as a steward); closed datasets are never granted."""
     code = source.read_text(encoding="utf-8")
     try:
-        settings = one_shot(AnalysisSettings.from_config(app.config))  # the pool `warm_pool(once=True)` started
+        settings = AnalysisSettings.from_config(app.config)
     except (keys.MissingKey, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     with app.app_context(), session_scope(app) as session:

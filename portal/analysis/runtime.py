@@ -12,7 +12,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +73,6 @@ def parse_layers(text: str) -> frozenset[str]:
     return names
 
 
-def one_shot(settings: AnalysisSettings) -> AnalysisSettings:
-    """The settings of a command that makes one run and exits (`kaifang sandbox-run`): a pool of
-    one slot, whose worker is still forked ahead, while the command imports and reads its
-    grants (forking it inside the run instead put ~35 ms of fork and confinement on the
-    command's path for no CPU saved: decision 0024a). The same layers are required and checked."""
-    return replace(settings, workers=1)
-
-
 def pool(settings: AnalysisSettings) -> sandbox.Sandbox:
     """The process's pool for these settings."""
     key = (settings.workers, settings.allow_missing)
@@ -93,18 +85,16 @@ def pool(settings: AnalysisSettings) -> sandbox.Sandbox:
         return _pools[key]
 
 
-def warm_pool(config: Mapping[str, Any], *, once: bool = False) -> threading.Thread | None:
+def warm_pool(config: Mapping[str, Any]) -> threading.Thread | None:
     """Start this configuration's pool on a background thread and return at once.
 
     `kaifang sandbox-run` calls it before importing the database layers: the zygote boots (a
     fresh interpreter on the other core) while this process imports and reads its grants, so
     the wait for the pool overlaps the start-up instead of following it. A bad configuration
-    is not reported here but by the run itself, which reads the same settings again. `once`:
-    the pool of a one-shot command (`one_shot`).
+    is not reported here but by the run itself, which reads the same settings again.
     """
     try:
         settings = AnalysisSettings.from_config(config)
-        settings = one_shot(settings) if once else settings
     except Exception:  # noqa: BLE001 - the run reports it, with the command's own message
         return None
 
