@@ -14,8 +14,9 @@ The copy holds no secret (the salt is applied at query time), so a key rotation 
 valid; it is named after its version file (`<file stem>.keys.parquet`), and version files are
 immutable and never reuse a name, so it is invalidated with the version. It is written under a
 temp name and linked into place, like a version file (`files.publish`), so a reader sees it
-whole or not at all. A version without its copy (loaded before this change, or swept) still
-answers, with the inline hash: the copy only makes queries cheaper.
+whole or not at all. It is written at first use (`keyed`, called when the broker's sources are
+read, before a run), so versions loaded before this change get theirs then; a version whose
+copy cannot be written still answers, with the inline hash: the copy only makes queries cheaper.
 
 Must not: be read by anything but the broker's plans (`plans.py`), nor name `KEY_COLUMN` as a
 column a plan can see; the worker never sees a key.
