@@ -16,6 +16,8 @@ import csv
 import hashlib
 import io
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -157,12 +159,7 @@ def _across_runs(session: Session, run: AnalysisRun, current: list[Query]) -> li
     room = MAX_PLANS_COMPARED - len(current)
     if room <= 0 or not current:
         return []
-    who = AnalysisRun.user_id == run.user_id if run.user_id is not None else AnalysisRun.user_email == run.user_email
-    rows = session.execute(select(AnalysisQuery.plan, AnalysisQuery.status, AnalysisQuery.rule).join(
-        AnalysisRun, AnalysisQuery.run_id == AnalysisRun.id).where(
-        who, AnalysisRun.id != run.id, AnalysisRun.started_at >= utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
-        .order_by(AnalysisRun.started_at.desc(), AnalysisQuery.number.desc()).limit(room)).all()
-    earlier = [Query(plan, status, rule) for plan, status, rule in reversed(rows)]
+    earlier = _earlier_queries(session, run, room)
     if not earlier:
         return []
     seen = {flag["flag"] for flag in detect(earlier)} | {flag["flag"] for flag in detect(current)}
@@ -173,6 +170,40 @@ def _across_runs(session: Session, run: AnalysisRun, current: list[Query]) -> li
             found.append({**flag, "queries": mine,
                           "detail": f"{flag['detail']}, across this person's runs today ({len(earlier)} earlier queries)"})
     return found
+
+
+# Stored queries never change, so the ones compared after a run are kept for the next runs of
+# this process, with what the pattern finders worked out of their plans (`patterns.Query`):
+# after each run of a busy analyst up to MAX_PLANS_COMPARED earlier plans are compared, and
+# reading and decoding them again each time cost more than the run (decision 0024a). Keyed by
+# run id (random, never reused, whatever the database) and query number.
+_KNOWN: OrderedDict[tuple[str, int], Query] = OrderedDict()
+_KNOWN_CAP = 8 * MAX_PLANS_COMPARED
+_known_lock = threading.Lock()
+
+
+def _earlier_queries(session: Session, run: AnalysisRun, room: int) -> list[Query]:
+    """The person's `room` latest queries of the day before this run, oldest first."""
+    who = AnalysisRun.user_id == run.user_id if run.user_id is not None else AnalysisRun.user_email == run.user_email
+    rows = session.execute(select(AnalysisQuery.id, AnalysisRun.run_id, AnalysisQuery.number).join(
+        AnalysisRun, AnalysisQuery.run_id == AnalysisRun.id).where(
+        who, AnalysisRun.id != run.id, AnalysisRun.started_at >= utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
+        .order_by(AnalysisRun.started_at.desc(), AnalysisQuery.number.desc()).limit(room)).all()
+    with _known_lock:
+        found = {(run_id, number): _KNOWN.get((run_id, number)) for _, run_id, number in rows}
+    missing = {row_id: (run_id, number) for row_id, run_id, number in rows if found[(run_id, number)] is None}
+    if missing:
+        read = session.execute(select(AnalysisQuery.id, AnalysisQuery.plan, AnalysisQuery.status, AnalysisQuery.rule)
+                               .where(AnalysisQuery.id.in_(list(missing))))
+        for row_id, plan, status, rule in read:
+            found[missing[row_id]] = Query(plan, status, rule)
+    with _known_lock:
+        for key, query in found.items():
+            _KNOWN[key] = query
+            _KNOWN.move_to_end(key)
+        while len(_KNOWN) > _KNOWN_CAP:
+            _KNOWN.popitem(last=False)
+    return [found[(run_id, number)] for _, run_id, number in reversed(rows)]
 
 
 def list_runs(session: Session, actor: Actor, *, filters: AuditFilter = AuditFilter(),

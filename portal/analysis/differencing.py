@@ -93,6 +93,10 @@ class Remembered:
     sketch: Sketch
     values: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    # As the shared memory last stored it (None: not stored yet): its released values and when
+    # it was last used, so that a use that changes neither need not be written (memory.py).
+    stored_values: dict[str, Any] | None = None
+    used_at: Any = None
 
 
 # (signature, fewest records, most records) -> the remembered cells in that range
@@ -155,6 +159,7 @@ class Registry:
             for found in self._lookup(signature, low, high):
                 if found.id in known:  # read again: values another run released for it since
                     known[found.id].values.update(found.values)
+                    known[found.id].stored_values, known[found.id].used_at = found.stored_values, found.used_at
                 else:
                     self.cells.append(found)
         return [c for c in self.cells if c.signature == signature and low <= c.records <= high]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -47,8 +48,8 @@ def registry(session: Session, fingerprint: str) -> Registry:
         rows = session.scalars(select(ReleasedCell).where(
             ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
             ReleasedCell.records.between(low, high)))
-        return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id)
-                for r in rows]
+        return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
+                           stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
 
     engine = session.get_bind()
 
@@ -70,17 +71,40 @@ def _held(engine: Engine, signature: str) -> Iterator[None]:
 
 
 def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered]) -> None:
-    """One query's new cells and the values it released for cells it used, committed at once."""
+    """One query's new cells and the values it released for cells it used, committed at once;
+    no transaction at all when there is nothing new (`_stale`)."""
     now = utcnow()
+    used = [cell for cell in used if _stale(cell, now)]
+    if not used and not added:
+        return
     with engine.begin() as connection:
         for cell in used:
+            released = plain(cell.values)
             connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
-                               .values(last_used_at=now, released=plain(cell.values)))
+                               .values(last_used_at=now, released=released))
+            cell.stored_values, cell.used_at = released, now
         for cell in added:
+            released = plain(cell.values)
             result = connection.execute(insert(ReleasedCell).values(
                 signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-                sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now))
+                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now))
             cell.id = int(result.inserted_primary_key[0])
+            cell.stored_values, cell.used_at = released, now
+
+
+# A cell used again is written back only when it released something new for it, or when its
+# last use was stored longer ago than this: least-recently-used order is kept to the minute. A
+# repeated query (a notebook re-run, the public table asked again) used to commit one row per
+# cell per query (decision 0024a). Eviction takes `capacity` other cells of the dataset, far
+# more than a minute of queries can release, so the order within a minute does not decide it.
+USE_REFRESH = timedelta(minutes=1)
+
+
+def _stale(cell: Remembered, now: datetime) -> bool:
+    """Whether the stored row of a used cell must be written: its released values changed or
+    its last use is older than `USE_REFRESH` (or unknown)."""
+    return (cell.stored_values is None or cell.used_at is None or plain(cell.values) != cell.stored_values
+            or now - cell.used_at >= USE_REFRESH)
 
 
 def store(session: Session, found: Registry, *, fingerprint: str, capacity: int) -> None:
@@ -88,7 +112,7 @@ def store(session: Session, found: Registry, *, fingerprint: str, capacity: int)
     excepted), then evict beyond `capacity`. Part of the caller's unit of work: it does not commit."""
     now = utcnow()
     for cell in found.used:
-        if cell.id in found.stored:
+        if cell.id in found.stored or not _stale(cell, now):
             continue
         session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                         .values(last_used_at=now, released=plain(cell.values)))

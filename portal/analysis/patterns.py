@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -34,11 +35,27 @@ SWEEP_VALUES = 20
 MAX_PLANS_COMPARED = 400
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Query:
+    """One stored query. What the finders read of its plan is worked out once per object and
+    kept (`split`, `shape`, `literals`): the audit compares a run's queries with up to
+    `MAX_PLANS_COMPARED` earlier ones after every run, and keeps those objects (`audit.py`)."""
+
     plan: dict[str, Any]
     status: str
     rule: str = ""
+
+    @cached_property
+    def split(self) -> tuple[str, frozenset[str]]:
+        return _split(self.plan)
+
+    @cached_property
+    def shape(self) -> str:
+        return _canonical(_masked(self.plan))
+
+    @cached_property
+    def literals(self) -> list[tuple[str, float]]:
+        return _literals(self.plan)
 
 
 def detect(queries: Sequence[Query]) -> list[dict[str, Any]]:
@@ -91,7 +108,7 @@ def _split(plan: dict[str, Any]) -> tuple[str, frozenset[str]]:
 def _near_identical(queries: list[Query]) -> list[dict[str, Any]]:
     by_base: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
     for number, query in enumerate(queries, start=1):
-        base, conditions = _split(query.plan)
+        base, conditions = query.split
         by_base[base].append((number, conditions))
     pairs: list[tuple[int, int]] = []
     for members in by_base.values():
@@ -133,8 +150,8 @@ def _masked(node: Any) -> Any:
 def _thresholds(queries: list[Query]) -> list[dict[str, Any]]:
     series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     for number, query in enumerate(queries, start=1):
-        shape = _canonical(_masked(query.plan))
-        for path, value in _literals(query.plan):
+        shape = query.shape
+        for path, value in query.literals:
             series[(shape, path)].append((number, value))
     flags = []
     for (_, path), points in series.items():

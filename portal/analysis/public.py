@@ -196,7 +196,7 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                         registry=memory.registry(session, settings.key.fingerprint), quantum=settings.answer_quantum)
         record = _open_record(session, actor, slug, source.version, question)
         try:
-            with store.confined([str(source.table.path)], memory_limit=settings.duckdb_memory,
+            with store.confined(source.table.files(), memory_limit=settings.duckdb_memory,
                                 threads=settings.duckdb_threads) as lease:
                 timer = threading.Timer(DEADLINE_SECONDS, lease.interrupt)
                 timer.daemon = True

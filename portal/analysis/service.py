@@ -159,7 +159,7 @@ def _run(request: sandbox.RunRequest, broker: Broker, settings: AnalysisSettings
     """The run on the configured pool; the broker's queries on a confined DuckDB connection
     that is interrupted when the run's wall clock is up. A run granted no dataset has nothing
     for DuckDB to read (the broker refuses every plan by its unknown source), so it opens none."""
-    paths = [str(s.table.path) for s in broker.sources.values()]
+    paths = [path for s in broker.sources.values() for path in s.table.files()]
     if not paths:
         return runtime.pool(settings).run(request, broker)
     with store.confined(paths, memory_limit=settings.duckdb_memory, threads=settings.duckdb_threads) as connection:

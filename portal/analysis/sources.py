@@ -5,7 +5,7 @@ decided before (`portal.access.service.usable_datasets`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -48,9 +48,12 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Data
         raise NotFound("dataset", slug)
     version = dataset.current_version
     columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
+    table = store.StoredTable(data_dir / version.storage_path, columns)
+    if dataset.open_class == "conditional":  # record keys from the version's keyed copy (decision 0024a)
+        table = replace(table, keyed=store.keyed(table))
     return AnalysisSource(
         slug=slug, open_class=dataset.open_class, version=version.number,
-        table=store.StoredTable(data_dir / version.storage_path, columns),
+        table=table,
         identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
         sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
         disclosure=dataset.disclosure,

@@ -61,6 +61,7 @@ def sweep_data(app: Flask) -> list[Path]:
     data_dir = Path(app.config["DATA_DIR"])
     with session_scope(app) as session:
         keep = {data_dir / p for p in session.scalars(select(Version.storage_path))}
+        keep |= {store.keyed_path(p) for p in keep}  # their record keys' copies (decision 0024a)
         keep |= {data_dir / p for p in session.scalars(select(Version.sample_path)) if p}
         current = list(session.scalars(select(Version).join(Dataset, Dataset.current_version_id == Version.id)))
     removed = downloads.sweep(data_dir, current)

@@ -31,6 +31,8 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "sweep": ("files", "sweep"),
     "FORMATS": ("formats", "FORMATS"),
     "IngestResult": ("ingestion", "IngestResult"),
+    "keyed": ("record_keys", "keyed"),
+    "keyed_path": ("record_keys", "keyed_path"),
     "ingest": ("ingestion", "ingest"),
     "PAGE_FORMATS": ("pages", "PAGE_FORMATS"),
     "EncodedPage": ("pages", "EncodedPage"),
@@ -76,5 +78,5 @@ __all__ = [
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep",
+    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
 ]

@@ -47,6 +47,7 @@ from portal.store.plan_sql import (
     sketch_sql,
 )
 from portal.store.queries import where_clause
+from portal.store.record_keys import KEY_COLUMN
 from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.sql import order_key, quote_identifier, quote_literal
 from portal.store.sql import where as sql_where
@@ -59,6 +60,9 @@ SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
 # differencing memory snaps a cell that gained or lost a few records across versions
 # (decision 0023e). Two rows equal in every column (identifiers included) share a key.
 RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), hash({columns})))"
+# The same key from a version's keyed copy, whose column holds that inner `hash({columns})`
+# computed once per version (store/record_keys.py, decision 0024a): bit for bit the same keys.
+KEYED_RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), {column}))"
 PAIR_KEY = "hash(xor({left}, hash({right})))"
 PROJECT = "SELECT {exprs} FROM {source}"
 FILTER = "SELECT * FROM {source} WHERE {predicate}"
@@ -249,15 +253,19 @@ class _Compiler:
                 exprs.append(f"{quote_identifier(f.name)} AS {f.ident}")
         order = self.ident("o")
         exprs.append(f"file_row_number AS {order}")
-        key = None
+        key, path = None, table.path
         if self.row_keys is not None:
             if slug not in self.row_keys:
                 raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
             key = self.ident("k")
-            columns = ", ".join(quote_identifier(c.name) for c in table.columns)
-            exprs.append(f"{RECORD_KEY.format(columns=columns)} AS {key}")
+            if table.keyed is not None:  # the same rows and columns, plus the values' hash
+                path = table.keyed
+                exprs.append(f"{KEYED_RECORD_KEY.format(column=quote_identifier(KEY_COLUMN))} AS {key}")
+            else:
+                columns = ", ".join(quote_identifier(c.name) for c in table.columns)
+                exprs.append(f"{RECORD_KEY.format(columns=columns)} AS {key}")
             params.append(int(self.row_keys[slug]) % 2**64)
-        select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(table.path)))
+        select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(path)))
         if table.row_filter:  # a grant's rows only: the filter sees every column, plans only `visible`
             conditions, values = where_clause(table, table.row_filter)
             select += " " + sql_where(conditions)

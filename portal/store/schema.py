@@ -47,6 +47,13 @@ class StoredTable:
     # all), and row filters (`queries.Filter`) ANDed under every read of the file.
     visible: tuple[str, ...] | None = None
     row_filter: tuple = ()
+    # The version file's keyed copy (`record_keys.keyed`): plans that need record keys read it
+    # instead of `path`, for the value hash it holds; None: they hash the values per query.
+    keyed: Path | None = None
+
+    def files(self) -> tuple[str, ...]:
+        """Every file plans over this table may read (for a confined connection's allowed paths)."""
+        return (str(self.path),) + ((str(self.keyed),) if self.keyed is not None else ())
 
     def column(self, name: str) -> Column | None:
         """The column called `name`, or None."""

@@ -13,7 +13,7 @@ import sandbox
 from portal.analysis.keys import DisclosureKey
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.service import _run
-from portal.store import confined
+from portal.store import StoredTable, confined
 from portal.store.connection import cursor
 
 
@@ -56,7 +56,7 @@ class SlowBroker:
     one source: a run granted no dataset opens no DuckDB connection at all (nothing to interrupt)."""
 
     def __init__(self, path):
-        self.sources = {"x": SimpleNamespace(table=SimpleNamespace(path=path))}
+        self.sources = {"x": SimpleNamespace(table=StoredTable(path, ()))}
         self.error = None
 
     def execute(self, plan):

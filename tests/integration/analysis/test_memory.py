@@ -82,3 +82,38 @@ def test_a_run_sees_cells_another_run_remembered_after_it_started(app):
         session.commit()
         assert session.scalar(select(func.count()).select_from(ReleasedCell).where(
             ReleasedCell.signature == "race@1")) == 1
+
+
+def test_a_cell_used_again_is_written_only_with_new_values_or_after_a_minute(app):
+    """A repeated query used to commit its cells' rows at every query (decision 0024a): a use
+    that releases nothing new within `USE_REFRESH` of the stored use writes nothing."""
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [_cell(400, 40, "again@1")])
+        stored_at = session.scalar(select(ReleasedCell.last_used_at))
+        writes = []
+        original = memory._write
+
+        def counted(engine, fingerprint, added, used):
+            writes.append([c for c in used if memory._stale(c, utcnow())])
+            original(engine, fingerprint, added, used)
+
+        memory._write = counted
+        try:
+            shared = memory.registry(session, "k1")
+            with shared.query("again@1"):
+                assert shared.same("again@1", 40, 400) is not None
+            session.expire_all()
+            assert writes == [[]] and session.scalar(select(ReleasedCell.last_used_at)) == stored_at
+            with shared.query("again@1"):  # a new statistic released for it: written
+                shared.same("again@1", 40, 400).values["mean_cost"] = 12.5
+            session.expire_all()
+            assert session.scalar(select(ReleasedCell.released)) == {"count": 400, "mean_cost": 12.5}
+            session.query(ReleasedCell).update({ReleasedCell.last_used_at: utcnow() - memory.USE_REFRESH})
+            session.commit()
+            later = memory.registry(session, "k1")
+            with later.query("again@1"):  # its stored use is a minute old: refreshed
+                assert later.same("again@1", 40, 400) is not None
+            session.expire_all()
+            assert session.scalar(select(ReleasedCell.last_used_at)) > utcnow() - memory.USE_REFRESH
+        finally:
+            memory._write = original
