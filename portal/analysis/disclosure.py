@@ -21,7 +21,8 @@ records: the same records always give the same answer, and averaging repeats lea
   (but for constants) need `min_cell` non-zero contributors like sensitive ones: the sum of an
   indicator that is 1 for one record inside a listed cell is a count of one, and was released
   as 5 one time in ten and as 0 otherwise (fifth round, decision 0023e);
-- a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite.
+- a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite;
+  a mean as `a * R(B) / R(n) + b`, the same draw as the sum (decision 0024c).
 - notes depend on the plan only: no counts of suppressed cells.
 
 This module is pure: no database, no DuckDB, no Flask; it works on plain numbers.

@@ -11,6 +11,9 @@ lineage through the pipeline (which source fields an output is computed from) an
 - group keys computed from `sensitive` fields (grouping by them would list their values), and
   joins on them (the joined columns would be functions of the sensitive value);
 - `count_distinct`, `min`, `max`, `median`, `quantile` and `std` of sensitive fields;
+- sums, means and `count_distinct` of anything but one field of the conditional data (`a * x + b`,
+  x a field or its year, month or day): every other expression is a statistic of its own, so a
+  draw of its own (`statistic-form`, decision 0024c);
 - expressions that test or transform sensitive values, or could fail within the declared bounds
   (`lineage.py`, `intervals.py`).
 

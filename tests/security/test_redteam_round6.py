@@ -9,8 +9,6 @@ to judge what the attacker learnt.
 
 from __future__ import annotations
 
-import json
-
 pytest_plugins = ["tests.integration.analysis.conftest", "tests.security.disclosure_fixtures"]
 
 CLINIC = "clinic-visits-synthetic"
@@ -206,7 +204,7 @@ def test_a_shifted_sum_does_not_tell_a_snapped_cell_from_its_own(attack, raw):
     real_differs = [padded != alone for padded, alone in real]
     ghost_differs = [padded != alone for padded, alone in ghost]
     assert not any(ghost_differs)
-    # Before the fix: 3 of the 8 real pairs differed (membership, with no false positive).
+    # Before the fix: real pairs differed (3 of 8 in one run), ghost pairs never: membership.
     assert not any(real_differs), real_differs
 
 
@@ -230,3 +228,42 @@ def test_a_sum_and_a_mean_over_a_snapped_pair_do_not_tell_the_record(attack, raw
     # Before the fix: the real gaps were 55 % to 695 %, the ghosts' 0.4 % to 5.8 %. Now both are
     # the rounding of 3 figures.
     assert max(gaps(real) + gaps(ghost)) < 0.01, (gaps(real), gaps(ghost))
+
+
+def test_the_sample_cannot_be_replayed_from_the_public_checksum(analysis_app):
+    """Found: the synthetic sample was drawn by `random.Random(checksum)`, and the version's
+    checksum is on the dataset page. With it and the (public) code, anyone replays every random
+    number the sampler drew: the invented identifiers come out the same, which proves the replay,
+    and each weighted choice's uniform number, beside the value it picked, bounds the cumulative
+    weights — exact counts per month (and per cost bin) — to about a thousandth of the total.
+    Fix: the seed is the checksum under the disclosure key (`samples.secret_seed`), and every
+    weight is a released count (perturbed, rounded, listed on a perturbed threshold)."""
+    import calendar
+    import random
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from portal.catalog.models import Dataset, Version
+    from portal.db import session_scope
+    from tests.integration.analysis.test_samples import _sample
+
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        checksum = session.scalars(select(Version.checksum).join(Dataset, Version.dataset_id == Dataset.id)
+                                   .where(Dataset.slug == CLINIC).order_by(Version.number.desc())).first()
+    rows = _sample(analysis_app)
+    replay = random.Random(checksum)  # noqa: S311 - what an attacker would do
+    codes, month_draws = [], []
+    for row in rows:  # the sampler's calls, column by column (portal/analysis/samples.py)
+        codes += [f"S{replay.randrange(10**6):06d}" for _ in range(2)]  # visit_id, patient_id
+        month_draws.append((replay.random(), date.fromisoformat(row["visit_date"]).month))
+        replay.randint(1, calendar.monthrange(2023, month_draws[-1][1])[1])
+        for _ in range(6):  # district, age_band, sex, diagnosis_group, department, visit_type
+            replay.random()
+        replay.random(), replay.random()  # cost: its bin, then its place in the bin
+        replay.random()  # insurance_type
+    # Before the fix the replay reproduced all 2,000 invented codes, so every uniform number it
+    # read was the sampler's own: with the months weighted in the order the store listed them,
+    # the month each number picked bounds the cumulative shares. Now it reproduces nothing.
+    assert sum(a == b for a, b in zip(codes, (c for r in rows for c in (r["visit_id"], r["patient_id"])), strict=True)) < 5
+    assert len(month_draws) == 1000
