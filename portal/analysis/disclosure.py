@@ -182,7 +182,13 @@ class _Cell:
                                                                   self.rules, self.noise))
 
     def enough(self, agg: Aggregation, position: int) -> bool:
+        """Whether a statistic has enough non-zero contributors. When every record of the (listed)
+        cell contributes, the cell's own listing decides: a draw per statistic would be another
+        threshold test of the same count — with a pad of nine, one more look at "is the target
+        the tenth" per field and date part (decision 0024c)."""
         contributors = self.cell.contributors[position]
+        if contributors == self.cell.records:
+            return True
         return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
 
     def value(self, agg: Aggregation, value: Any, position: int) -> Any:
