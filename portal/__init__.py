@@ -54,6 +54,8 @@ def _init_models_and_db(app: Flask | Core) -> None:
 def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Flask:
     app = create_core_app(test_config, instance=instance)
 
+    from flask import current_app, has_app_context
+
     from portal import errors, extensions, filters, search
     from portal.access.views import bp as access_bp
     from portal.accounts.views import bp as accounts_bp
@@ -73,7 +75,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.sessions.views import bp as sessions_bp
     from portal.site.views import bp as site_bp
 
-    catalog_staging.set_sample_writer(samples.write_sample)
+    def write_sample(table, path, *, identifiers, seed, rules):
+        # seeded under the disclosure key, never by the public checksum alone (decision 0024c)
+        config = current_app.config if has_app_context() else app.config
+        return samples.write_sample(table, path, identifiers=identifiers, seed=samples.secret_seed(config, seed),
+                                    rules=rules)
+
+    catalog_staging.set_sample_writer(write_sample)
     catalog_setup.init_caches(app)
     search.init_app(app)
     extensions.init_app(app)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIGNIFICANT = 12  # coefficients are compared to 12 significant figures (x/3*3 is x)
+DATE_PARTS = frozenset({"year", "month", "day"})
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,24 @@ def affine(tree: dict[str, Any]) -> Affine:
 
 def _round(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT}g}")
+
+
+def one_field(tree: dict[str, Any]) -> tuple[Affine, dict[str, Any] | None]:
+    """`tree` as a * B + b, and the source field B reads when B is that field as it is or its
+    year, month or day (None otherwise: several atoms, or an atom that computes something else
+    of the record, such as an indicator, a product or a step function). Statistics of
+    conditional data must read one field: then every spelling of the statistic is the same B,
+    so the same noise (see `policy._statistic_form`)."""
+    form = affine(tree)
+    if form.base is None:
+        return form, None
+    atoms = json.loads(form.base)
+    if len(atoms) != 1:
+        return form, None
+    atom = json.loads(atoms[0][0])
+    if atom.get("op") in DATE_PARTS and len(atom.get("args") or ()) == 1:
+        inner = atom["args"][0]
+        if inner.get("const") != 0 or len(inner.get("linear") or ()) != 1 or inner["linear"][0][1] != 1:
+            return form, None
+        atom = json.loads(inner["linear"][0][0])
+    return form, atom if atom.get("op") == "field" else None

@@ -120,6 +120,10 @@ class Tally:
         entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
+def _shifted(counts: tuple[int, ...], shift: int) -> tuple[int, ...]:
+    return tuple(max(0, n + shift) for n in counts)
+
+
 def pad(started: float, quantum: float) -> None:
     """Leave at the next multiple of the quantum after `started` (time.monotonic()), so the time
     an answer takes does not tell how many records it touched (as long as the work fits)."""
@@ -259,7 +263,9 @@ class Broker:
         differ from an earlier released cell's by fewer than `min_cell` is answered like it."""
         # Not the versions: record keys are the same in every version (store/plans.py), so a cell
         # of version 2 that gained or lost a few records is snapped to the cell of version 1.
-        signature = "|".join(sorted(verdict.datasets))
+        # Not the open data joined on either: a cell is its conditional records, whatever lookup
+        # rows they were joined with (decision 0024c), so it shares the memory of the plain cell.
+        signature = "|".join(sorted(self._conditional(verdict)))
         with self.registry.query(signature):  # checked and remembered as one step of the shared memory
             return self._release_remembered(signature, rules, rows, stats, aggregations)
 
@@ -271,7 +277,14 @@ class Broker:
             earlier = self.registry.same(signature, s.key, s.records) or self.registry.near(
                 signature, s.records, s.key, sketch, rules.min_cell)
             if earlier is not None and s.records > 0:
-                cells.append(CellInput(earlier.records, earlier.key, s.contributors, s.top, s.present, earlier.values))
+                # Answered as the remembered cell: its number of records, and as many records
+                # without a value (or with a zero) as this set has. The set's own numbers gave
+                # `sum(cost / 4 + 3)` = R(cost) / 4 + 3 * R(values present) a fresh draw of the
+                # present count whenever the set was not the remembered one, i.e. whenever the
+                # target was in it (sixth round, decision 0024c).
+                shift = earlier.records - s.records
+                cells.append(CellInput(earlier.records, earlier.key, _shifted(s.contributors, shift), s.top,
+                                       _shifted(s.present, shift), earlier.values))
                 fresh.append(earlier)
             else:
                 cells.append(CellInput(s.records, s.key, s.contributors, s.top, s.present))
@@ -304,8 +317,18 @@ class Broker:
         rules = [self.sources[s].rules for s in verdict.datasets if self.sources[s].info.conditional]
         return max(rules, key=lambda r: (r.min_cell, r.rounding_base))
 
-    def _row_keys(self, verdict: Verdict) -> dict[str, int]:
-        return {slug: self.sources[slug].row_salt for slug in verdict.datasets}
+    def _conditional(self, verdict: Verdict) -> list[str]:
+        return [slug for slug in verdict.datasets if self.sources[slug].info.conditional]
+
+    def _row_keys(self, verdict: Verdict) -> dict[str, int | None]:
+        """Record-key salts of the conditional datasets; open data joined on gets none, so a
+        joined row keeps its conditional record's key. Hashing the pair made every choice of
+        lookup row a fresh key for the same records, so a fresh draw of every figure: forty
+        one-row lookups of an open table joined on a constant column averaged a count to the
+        record (sixth round, decision 0024c). The broker checks that each record is joined at
+        most once (`join-fan-out`), so the record's own key still names it."""
+        return {slug: self.sources[slug].row_salt if self.sources[slug].info.conditional else None
+                for slug in verdict.datasets}
 
     def _grants(self, datasets) -> list[int]:
         return [self.sources[s].grant_id for s in datasets if s in self.sources and self.sources[s].grant_id is not None]

@@ -21,7 +21,8 @@ records: the same records always give the same answer, and averaging repeats lea
   (but for constants) need `min_cell` non-zero contributors like sensitive ones: the sum of an
   indicator that is 1 for one record inside a listed cell is a count of one, and was released
   as 5 one time in ten and as 0 otherwise (fifth round, decision 0023e);
-- a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite.
+- a statistic of `a * B + b` is released as `a * R(B) + b * R(n)`: one draw for every rewrite;
+  a mean as `a * R(B) / R(n) + b`, the same draw as the sum (decision 0024c).
 - notes depend on the plan only: no counts of suppressed cells.
 
 This module is pure: no database, no DuckDB, no Flask; it works on plain numbers.
@@ -181,7 +182,13 @@ class _Cell:
                                                                   self.rules, self.noise))
 
     def enough(self, agg: Aggregation, position: int) -> bool:
+        """Whether a statistic has enough non-zero contributors. When every record of the (listed)
+        cell contributes, the cell's own listing decides: a draw per statistic would be another
+        threshold test of the same count — with a pad of nine, one more look at "is the target
+        the tenth" per field and date part (decision 0024c)."""
         contributors = self.cell.contributors[position]
+        if contributors == self.cell.records:
+            return True
         return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
 
     def value(self, agg: Aggregation, value: Any, position: int) -> Any:
@@ -210,34 +217,35 @@ class _Cell:
         base = self._once(agg.stream, lambda: self._base(agg, value, position))
         if base is None:
             return None
+        # A mean is the released sum over the released number of values: one draw for both, so
+        # that `sum` over a set and `mean` over a set one record away (snapped to it by the
+        # differencing memory) are not two looks whose ratio tells the one record (decision 0024c).
         if agg.func == "mean":
-            return significant(agg.a * base + agg.b, self.rules.significant_figures)
+            return significant(agg.a * base / self.present(agg, position) + agg.b, self.rules.significant_figures)
         return significant(agg.a * base + agg.b * self.present(agg, position), self.rules.significant_figures)
 
     def _base(self, agg: Aggregation, value: Any, position: int) -> float:
+        """The released sum of B (a mean's value is turned into its sum first)."""
         present = self.cell.present[position] if self.cell.present else self.cell.records
         if value is None or present == 0:
-            value = agg.center * (present if agg.func == "sum" else 1)
-        value, u = float(value), self.noise.uniform(self.cell.key, agg.stream)
+            total = agg.center * present
+        else:
+            total = float(value) * (present if agg.func == "mean" else 1)
+        u = self.noise.uniform(self.cell.key, agg.stream)
         if not agg.sensitive:
-            return self._count_like(agg, value, position, u)
+            return self._count_like(agg, total, u)
         first, second = self.cell.top[position] if self.cell.top else (0.0, 0.0)
-        per = 1.0 if agg.func == "sum" else max(1, present)
-        spread = max(self.rules.magnitude_noise * abs(value), self.rules.dominance_top1 * first / per,
-                     self.rules.dominance_top2 * (first + second) / 2 / per)
-        return significant(value + spread * (2 * u - 1), self.rules.significant_figures)
+        spread = max(self.rules.magnitude_noise * abs(total), self.rules.dominance_top1 * first,
+                     self.rules.dominance_top2 * (first + second) / 2)
+        return significant(total + spread * (2 * u - 1), self.rules.significant_figures)
 
-    def _count_like(self, agg: Aggregation, value: float, position: int, u: float) -> float:
+    def _count_like(self, agg: Aggregation, total: float, u: float) -> float:
         """A sum of a non-sensitive value is a count weighted by at most `scale` per record: the
         count's noise and rounding, in units of `scale`."""
         if agg.scale == 0:
             return 0.0
-        total = value if agg.func == "sum" else value * (self.cell.present[position] if self.cell.present else 0)
         offset = self.noise.count_offset(self.cell.key, agg.stream, self.rules.count_noise_max)
-        released = round_to_base(total / agg.scale + offset, self.rules.rounding_base) * agg.scale
-        if agg.func == "sum":
-            return released
-        return released / self.present(agg, position)
+        return round_to_base(total / agg.scale + offset, self.rules.rounding_base) * agg.scale
 
 
 def release_rows(rows: list[tuple], cells: list[CellInput], aggregations: list[Aggregation], rules: Rules,

@@ -11,6 +11,9 @@ lineage through the pipeline (which source fields an output is computed from) an
 - group keys computed from `sensitive` fields (grouping by them would list their values), and
   joins on them (the joined columns would be functions of the sensitive value);
 - `count_distinct`, `min`, `max`, `median`, `quantile` and `std` of sensitive fields;
+- sums, means and `count_distinct` of anything but one field of the conditional data (`a * x + b`,
+  x a field or its year, month or day): every other expression is a statistic of its own, so a
+  draw of its own (`statistic-form`, decision 0024c);
 - expressions that test or transform sensitive values, or could fail within the declared bounds
   (`lineage.py`, `intervals.py`).
 
@@ -28,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.analysis.affine import affine, canonical
+from portal.analysis.affine import Affine, affine, canonical, one_field
 from portal.analysis.disclosure import COUNT_STREAM, Aggregation
 from portal.analysis.intervals import magnitude
 from portal.analysis.lineage import Expressions, Origin, Refusal, field_origin
@@ -44,6 +47,13 @@ RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "
 # ε-budget mode releases medians and quantiles through its own mechanism.
 ORDER_STATISTICS = frozenset({"min", "max", "median", "quantile", "std"})
 MAX_STATISTICS = 10  # per aggregation of conditional data: each is another noisy look at the cell
+# Statistics whose value is a·x + b of one field x of the conditional data (or of its year,
+# month or day) under statistical disclosure control: anything else computed per record is a
+# statistic of its own, so a draw of its own, and equal or nearly equal ones are endless —
+# `sum((pad | target) & (department != 'none-i'))` for fifty i averaged to the exact count of
+# "pad or target"; `sum(cost * (month + k) / (month + k))` for a hundred k averaged to one
+# visit's cost (sixth round, decision 0024c).
+ONE_FIELD_STATISTICS = frozenset({"sum", "mean", "count_distinct"})
 AFTER_AGGREGATE = frozenset({"sort", "limit"})
 MAGNITUDES = frozenset({"sum", "mean"})
 
@@ -136,6 +146,7 @@ class _Walker:
         self.top = True
         self.expressions = Expressions(conditional)
         self.exact_order_statistics = not conditional
+        self.conditional_sources = frozenset(slug for slug, info in sources.items() if info.conditional)
 
     def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
@@ -237,12 +248,28 @@ class _Walker:
                                              "a pad of known records plus a target would reveal the target")
         if self.conditional and func in MAGNITUDES | {"std"} and arg.interval is None:
             raise Refusal("unbounded", f"{func} of a value without declared bounds: declare the field's bounds")
+        one = self._statistic_form(func, arg) if func in ONE_FIELD_STATISTICS and not self.exact_order_statistics else None
         origin = arg.taint(Origin())
         if func not in MAGNITUDES:
             stream = canonical({"op": func, "q": inner.get("q"), "args": [arg.tree]})
+            if one is not None:  # count_distinct(a * x + b) counts the values of x: one draw for every spelling
+                stream = f"{func}:{one.base}"
             center = sum(arg.interval) / 2 if arg.interval else None
             return output_name(node), Aggregation(index, func, arg.sensitive, stream, center=center), origin
         return output_name(node), _magnitude(index, func, inner["args"][0], arg), origin
+
+    def _statistic_form(self, func: str, arg: Origin) -> Affine:
+        """A sum, mean or count_distinct of conditional data reads one field of it (a * x + b,
+        x a field as it is or its year, month or day) — or, for sum and mean, a constant (the
+        count). Returns the affine form."""
+        form, read = one_field(arg.tree)
+        if form.base is None and func in MAGNITUDES:
+            return form
+        if form.base is None or read is None or read.get("dataset") not in self.conditional_sources:
+            raise Refusal("statistic-form", f"{func} of conditional data takes one of its fields, as it is or "
+                                            "times and plus numbers (or the year, month or day of a date): "
+                                            "select records with filter() and group_by(), not inside the statistic")
+        return form
 
 
 def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin) -> Aggregation:
@@ -257,5 +284,6 @@ def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin) -> Aggr
     if (form.a, form.b) != (1.0, 0.0):
         rewrite = {"op": "div", "args": [{"op": "sub", "args": [expr, {"op": "lit", "value": form.b}]},
                                          {"op": "lit", "value": form.a}]}
-    return Aggregation(index, func, arg.sensitive, f"{func}:{form.base}", a=form.a, b=form.b,
+    # "sum:" for a mean too: a mean is released as the released sum over the released count
+    return Aggregation(index, func, arg.sensitive, f"sum:{form.base}", a=form.a, b=form.b,
                        scale=magnitude(tuple(base_range)), center=sum(base_range) / 2, rewrite=rewrite)

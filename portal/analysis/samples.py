@@ -5,14 +5,18 @@ The sample is built only from *released* per-column distributions, each column d
 
 - categories (text, booleans, integers with few values): released counts per value (values with
   fewer than `min_cell` records dropped, counts perturbed and rounded like any release);
-- numbers: a histogram of 20 equal-width bins between rounded 2nd and 98th percentiles, bins
-  under `min_cell` records dropped, values drawn uniformly inside a bin and rounded like the
-  column (so no real value is copied);
+- numbers: a histogram of 20 equal-width bins between rounded 2nd and 98th percentiles, weighted
+  by released counts (listed on a perturbed threshold, perturbed and rounded), values drawn
+  uniformly inside a bin and rounded like the column (so no real value is copied);
 - dates: released counts per month, a uniform day inside the month;
 - identifiers: made-up codes (`S000001`...).
 
 Columns are independent, so no row is a real record, and no value of a sensitive field is one
-observed in the data. The sample is deterministic for a version (seeded by its checksum).
+observed in the data. The sample is deterministic for a version: seeded by its checksum under the
+disclosure key (`secret_seed`). The checksum alone is public (the dataset page shows it), and
+with it anyone could replay the random draws and read the weights off the 1,000 rows, and the
+months and bins were weighted by exact counts (sixth round, decision 0024c): now the seed is
+secret and every weight is a released count, listed on a perturbed threshold.
 """
 
 from __future__ import annotations
@@ -20,16 +24,19 @@ from __future__ import annotations
 import calendar
 import csv
 import hashlib
+import hmac
 import math
 import random
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from portal import store
-from portal.analysis.disclosure import CellKeyNoise, Rules, release_count
+from portal.analysis.disclosure import CellKeyNoise, Rules, listed, release_count
+from portal.analysis.keys import MissingKey, load_key
 
 SAMPLE_ROWS = 1000
 BINS = 20
@@ -41,6 +48,16 @@ Draw = Callable[[random.Random], Any]
 class SampleColumn:
     name: str
     draw: Draw
+
+
+def secret_seed(config: Mapping[str, Any], checksum: str) -> str:
+    """The sample's seed: the version's checksum under the disclosure key's `sample` sub-key. An
+    instance without a key yet (before `kaifang init`) gets a seed nobody knows, drawn afresh."""
+    try:
+        key = load_key(config)
+    except MissingKey:
+        return secrets.token_hex(32)
+    return hmac.new(key.derive("sample"), checksum.encode(), hashlib.sha256).hexdigest()
 
 
 def write_sample(table: store.StoredTable, dest: Path, *, identifiers: frozenset[str], seed: str,
@@ -71,7 +88,7 @@ def _column(table: store.StoredTable, column: store.Column, identifiers: frozens
         levels = _levels(table, column, rules, noise)
         if levels is not None:
             return SampleColumn(column.name, _choice(levels))
-        return SampleColumn(column.name, _histogram(table, column, rules))
+        return SampleColumn(column.name, _histogram(table, column, rules, noise))
     levels = _levels(table, column, rules, noise) or [(None, 1)]
     return SampleColumn(column.name, _choice(levels))
 
@@ -101,7 +118,7 @@ def _choice(levels: list[tuple[Any, int]]) -> Draw:
     return lambda rng: rng.choices(values, weights)[0]
 
 
-def _histogram(table: store.StoredTable, column: store.Column, rules: Rules) -> Draw:
+def _histogram(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise) -> Draw:
     low_high = store.aggregate(table, store.AggregateQuery(measures=(
         store.Measure("quantile", column.name, q=0.02, alias="low"),
         store.Measure("quantile", column.name, q=0.98, alias="high"))))
@@ -110,7 +127,7 @@ def _histogram(table: store.StoredTable, column: store.Column, rules: Rules) -> 
         high = low + 1
     width = (high - low) / BINS
     counts = _bin_counts(table, column, low, width)
-    bins = [(i, n) for i, n in counts.items() if n >= rules.min_cell] or [(BINS // 2, 1)]
+    bins = _released(column.name, counts, rules, noise) or [(BINS // 2, 1)]
     integer = column.type == "integer"
 
     def draw(rng: random.Random) -> Any:
@@ -139,7 +156,7 @@ def _months(table: store.StoredTable, column: store.Column, rules: Rules, noise:
         if value is not None:
             key = (value.year, value.month)
             months[key] = months.get(key, 0) + n
-    kept = [(k, n) for k, n in months.items() if n >= rules.min_cell] or [((2000, 1), 1)]
+    kept = _released(column.name, months, rules, noise) or [((2000, 1), 1)]
     timestamp = column.type == "timestamp"
 
     def draw(rng: random.Random) -> str:
@@ -150,6 +167,13 @@ def _months(table: store.StoredTable, column: store.Column, rules: Rules, noise:
         return date(year, month, day).isoformat()
 
     return draw
+
+
+def _released(name: str, counts: dict[Any, int], rules: Rules, noise: CellKeyNoise) -> list[tuple[Any, int]]:
+    """Weights as released counts: listed on a perturbed threshold, perturbed and rounded."""
+    keyed = [(value, n, _stable_key(name, value)) for value, n in counts.items()]
+    return [(value, release_count(n, key, name, rules, noise)) for value, n, key in keyed
+            if listed(n, key, rules, noise)]
 
 
 def _levels_raw(table: store.StoredTable, column: store.Column):

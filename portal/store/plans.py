@@ -12,8 +12,8 @@ Hidden columns ride along every step and never reach the output: an order column
 file's row number, renumbered at `sort`, `group_by` and `join`; the final rows come back in its
 order), and, when `row_keys` is given, a record key (a hash of salt and the row's stored
 values, all columns, so the same record has the same key in every version of the dataset; a
-joined row hashes its pair) and, from a `group_by` on, the per-cell disclosure statistics
-computed in the same statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
+joined row hashes its pair, unless one side's salt is None: then it keeps the other side's key)
+and, from a `group_by` on, the per-cell disclosure statistics computed in the same statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
 
 Must not: decide what may be released (the broker and `portal.analysis.disclosure` do) or pass a
 DuckDB error message on (it could quote a data value); errors become `QueryError`s.
@@ -127,11 +127,13 @@ class _Relation:
 
 
 def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
-             row_keys: Mapping[str, int] | None = None) -> PlanResult:
+             row_keys: Mapping[str, int | None] | None = None) -> PlanResult:
     """Run a validated plan's pipeline; at most `max_rows` rows, in the pipeline's order.
 
     With `row_keys` (dataset slug -> secret salt), an aggregated plan's result carries one
-    `CellStats` per row, computed in the same statement as the rows.
+    `CellStats` per row, computed in the same statement as the rows. A dataset whose salt is
+    None gives its rows no key: a row joined onto it keeps the other side's key (the broker
+    keys cells by the conditional records alone, decision 0024c).
 
     Raises:
         QueryError: `unknown-dataset`, `unknown-column`, `duplicate-column`, `bad-type`,
@@ -178,7 +180,7 @@ def plan_schema(plan: dict, tables: Mapping[str, StoredTable]) -> tuple[Column, 
 
 
 def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
-               row_keys: Mapping[str, int] | None = None) -> tuple[int, CellStats | None]:
+               row_keys: Mapping[str, int | None] | None = None) -> tuple[int, CellStats | None]:
     """How many rows a plan's pipeline gives, and with `row_keys` the statistics of that one
     count as a cell (its key is the same as `group_by([]).agg(count())` of the same records).
 
@@ -207,7 +209,7 @@ def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
 class _Compiler:
     """Builds the CTEs of one statement; parameters are kept in the textual order of the SQL."""
 
-    def __init__(self, tables: Mapping[str, StoredTable], row_keys: Mapping[str, int] | None):
+    def __init__(self, tables: Mapping[str, StoredTable], row_keys: Mapping[str, int | None] | None):
         self.tables = tables
         self.row_keys = row_keys
         self.params: list[object] = []
@@ -257,6 +259,7 @@ class _Compiler:
         if self.row_keys is not None:
             if slug not in self.row_keys:
                 raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
+        if self.row_keys is not None and self.row_keys[slug] is not None:
             key = self.ident("k")
             if table.keyed is not None:  # the same rows and columns, plus the values' hash
                 path = table.keyed
@@ -371,8 +374,11 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
 
 def _joined_key(compiler: _Compiler, left: str | None, right: str | None,
                 exprs: list[str]) -> str | None:
-    """A joined row's record key: a hash of the pair, so each (left, right) pair is a record."""
+    """A joined row's record key: a hash of the pair, so each (left, right) pair is a record; or
+    the one side's key, carried through, when the other side has none."""
     if not left or not right:
+        if left or right:
+            exprs.append(left or right)
         return left or right
     key = compiler.ident("k")
     exprs.append(f"{PAIR_KEY.format(left=left, right=right)} AS {key}")

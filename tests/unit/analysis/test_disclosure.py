@@ -121,3 +121,19 @@ def test_overrides_are_checked():
         Rules.with_overrides({"min_cell": 1})
     with pytest.raises(ValueError):
         Rules.with_overrides({"nonsense": 1})
+
+
+def test_a_statistic_every_record_contributes_to_takes_no_threshold_draw_of_its_own():
+    """The cell's listing already tested its count against the minimum: another draw per
+    statistic on the same count was one more look at a pad of nine plus a target, and a null
+    whose only cause was noise (decision 0024c)."""
+    keys = [k for k in range(3000) if listed(10, k, RULES, NOISE)
+            and not listed(10, k, RULES, NOISE, "contributors:sum:month")]
+    assert keys, "some listed cells of 10 would have failed a second threshold draw"
+    aggs = [Aggregation(0, "sum", False, "sum:month", scale=12.0, center=6.5)]
+    for key in keys[:20]:
+        cell = CellInput(10, key, (10,), ((12.0, 12.0),))
+        assert release_rows([(65,)], [cell], aggs, RULES, NOISE).rows[0][0] is not None
+    # with zeros among its records the statistic is still tested on its non-zero contributors
+    sparse = CellInput(10, keys[0], (3,), ((12.0, 12.0),))
+    assert release_rows([(30,)], [sparse], aggs, RULES, NOISE).rows[0][0] is None

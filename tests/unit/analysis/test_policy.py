@@ -73,9 +73,13 @@ def test_identifier_hidden_behind_an_alias_is_still_an_identifier():
 
 def test_join_with_open_data_and_rows_of_open_data():
     joined = [{"op": "join", "right": {"source": "districts", "steps": []}, "on": ["district"], "how": "inner"},
-              group(["district"], agg("sum", "cost"), agg("mean", "area"))]
+              group(["district"], agg("sum", "cost"))]
     verdict = check_plan(plan(joined), SOURCES)
     assert verdict.datasets == ("clinic", "districts") and verdict.conditional
+    # a statistic reads the conditional data's own fields (decision 0024c): a joined column's
+    # values depend on which lookup rows were joined, not on the records alone
+    joined[-1] = group(["district"], agg("mean", "area"))
+    assert refused(plan(joined)) == "statistic-form"
     open_rows = check_plan(plan([], source="districts"), SOURCES)
     assert not open_rows.conditional and not open_rows.aggregated
 
@@ -167,8 +171,36 @@ def test_expressions_that_could_fail_or_test_a_value_are_refused_before_running(
 
 def test_ranges_are_computed_from_the_declared_bounds():
     assert check_plan(_agg_plan({"op": "mul", "args": [col("cost"), lit(1e9)]}), SOURCES).aggregated
-    assert check_plan(_agg_plan({"op": "div", "args": [col("cost"), {"op": "add", "args": [col("cost"), lit(1)]}]}),
-                      SOURCES).aggregated
+    ratio = {"op": "alias", "name": "r", "expr": {"op": "div", "args": [col("cost"), {"op": "add", "args": [col("cost"), lit(1)]}]}}
+    assert check_plan(plan([{"op": "with_columns", "columns": [ratio]}, group([], agg("count"))]), SOURCES).aggregated
+    # computed, but not summed: a statistic reads one field (decision 0024c)
+    assert refused(plan([{"op": "with_columns", "columns": [ratio]}, group([], agg("sum", "r"))])) == "statistic-form"
+
+
+@pytest.mark.parametrize("expr, func", [
+    ({"op": "cast", "to": "number", "args": [{"op": "eq", "args": [col("district"), lit("a")]}]}, "sum"),
+    ({"op": "mul", "args": [col("cost"), {"op": "div", "args": [{"op": "month", "args": [col("visit_date")]},
+                                                                  {"op": "month", "args": [col("visit_date")]}]}]}, "sum"),
+    ({"op": "add", "args": [col("cost"), {"op": "mul", "args": [lit(1e-9), {"op": "month", "args": [col("visit_date")]}]}]}, "mean"),
+    ({"op": "floordiv", "args": [{"op": "month", "args": [col("visit_date")]}, lit(12)]}, "sum"),
+    ({"op": "month", "args": [{"op": "cast", "to": "date", "args": [col("visit_date")]}]}, "count_distinct"),
+    ({"op": "mul", "args": [{"op": "month", "args": [col("visit_date")]}, lit(2)]}, "count_distinct"),
+])
+def test_a_statistic_reads_one_field_or_none(expr, func):
+    """Indicators, products, near-copies (`cost + 1e-9 * month`) and step functions are each a
+    statistic of their own, so a draw of their own: refused (`statistic-form`, decision 0024c)."""
+    if func == "count_distinct" and expr["op"] == "mul":  # an affine copy of one field: allowed, and one draw
+        plain = check_plan(_agg_plan({"op": "month", "args": [col("visit_date")]}, func), SOURCES).aggregations[0]
+        assert check_plan(_agg_plan(expr, func), SOURCES).aggregations[0].stream == plain.stream
+        return
+    assert refused(_agg_plan(expr, func)) == "statistic-form"
+
+
+def test_a_mean_and_a_sum_of_one_field_are_one_draw():
+    """A mean is released as the released sum over the released count (decision 0024c)."""
+    sums = check_plan(_agg_plan(col("cost"), "sum"), SOURCES).aggregations[0]
+    means = check_plan(_agg_plan({"op": "mul", "args": [col("cost"), lit(2)]}, "mean"), SOURCES).aggregations[0]
+    assert sums.stream == means.stream and means.a == 2.0
 
 
 def test_rewrites_of_one_statistic_share_one_noise_stream_whatever_the_alias():

@@ -461,3 +461,17 @@ def test_a_keyed_count_is_one_pass_over_the_records(tables, monkeypatch):
     assert len(executed) == 1
     assert count == stats.records == count_plan(plan(flt(op("ge", col("age"), lit(60)))), tables)[0] > 0
     assert stats.key == _key_of(tables, "age >= 60")
+
+
+def test_a_side_without_a_salt_leaves_the_other_side_s_keys(tables):
+    """The broker salts only conditional records (decision 0024c): rows joined onto open data
+    keep their own keys, so a cell is the same whichever lookup rows it was joined with."""
+    salts = {"people": 11, "districts": None}
+    alone = run_plan(plan(group([], op("count"))), tables, max_rows=10, row_keys=salts).stats[0]
+    joined = run_plan(plan(join("districts", ["district"]), group([], op("count"))), tables, max_rows=10,
+                      row_keys=salts).stats[0]
+    one_row = run_plan(plan(join("districts", ["district"], steps=[{"op": "limit", "n": 1}]), group([], op("count"))),
+                       tables, max_rows=10, row_keys=salts).stats[0]
+    counted = count_plan(plan(join("districts", ["district"])), tables, row_keys=salts)[1]
+    assert alone.key == joined.key == one_row.key == counted.key and alone.records == joined.records
+    assert alone.sketch == joined.sketch
