@@ -46,6 +46,10 @@ class CountBuffer:
         self._seen: set[str] = set()  # digests this process has already passed on (reset daily)
         self._seen_day: date | None = None
         self._lock = threading.Lock()
+        # One flush at a time, held from taking the tallies to their commit: a flush that found
+        # the buffer already taken by the timer's flush must wait for that write, or a caller of
+        # flush_all() would read the database before the counts it just made were in it.
+        self._flushing = threading.Lock()
         self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -80,6 +84,10 @@ class CountBuffer:
 
     def flush(self) -> int:
         """Write the tallies; on failure they are kept for the next flush. Returns the count written."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             tally, self._tally = self._tally, Tally()
             marks, self._marks = self._marks, {}

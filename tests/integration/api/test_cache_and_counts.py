@@ -87,3 +87,37 @@ def test_the_cached_visibility_rule_matches_the_query(app, tmp_path):
             by_rule = can_view_dataset(actor, published=published, department_id=dataset.department_id)
             assert by_query == by_rule, (published, actor)
         session.rollback()
+
+
+def test_a_flush_waits_for_the_write_of_one_already_under_way(tmp_path, monkeypatch):
+    """flush_all() returning must mean the counts made before it are in the database, even when
+    the timer's flush had already taken them and was still writing (a flaky page test showed it)."""
+    import threading
+
+    app = make_app(tmp_path / "inst", COUNTS_FLUSH_SECONDS=3600)
+    load(app, dataset_folder(tmp_path / "src"))
+    engine = database(app).engine
+    buffer = counters.buffer_for(Session(engine))
+    buffer.add(counters.API_CALL)
+    writing, release = threading.Event(), threading.Event()
+    real_write = counters._write
+
+    def slow_write(session, tally):
+        writing.set()
+        assert release.wait(10)
+        real_write(session, tally)
+
+    monkeypatch.setattr(counters, "_write", slow_write)
+    timer = threading.Thread(target=buffer.flush)  # the background timer's flush
+    timer.start()
+    assert writing.wait(10)
+    monkeypatch.setattr(counters, "_write", real_write)
+    second = threading.Thread(target=counters.flush_all)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # it waits for the write under way instead of returning at once
+    release.set()
+    timer.join(10)
+    second.join(10)
+    with Session(engine) as session:
+        assert session.scalar(select(Counter.value).where(Counter.name == "api_calls")) >= 1
