@@ -233,7 +233,7 @@ class OneTripRedisStorage(RedisStorage):
         if drawn is not None:  # kept even when spent: its pace sizes the next draw
             with self._lease_lock:
                 other = self._leases.get(windows)
-                if other is not None and other.marks == drawn.marks:  # another thread drew meanwhile
+                if other is not None and same_generation(windows, other.marks, drawn.marks):  # another thread's
                     other.left += drawn.left
                     other.granted += drawn.granted
                     other.counts = [max(a, b) for a, b in zip(other.counts, drawn.counts, strict=True)]
@@ -338,6 +338,13 @@ class OneTripRedisStorage(RedisStorage):
             pool = self.get_connection().connection_pool
             held = self._own.connection = (os.getpid(), pool.connection_class(**pool.connection_kwargs))
         return held[1]
+
+
+def same_generation(windows: Sequence[Window], marks: Sequence[int], others: Sequence[int]) -> bool:
+    """Whether two draws' expiry instants (Redis ms) are of the same generation of every window:
+    they differ by a millisecond of rounding at most, where a window that rolled in between ends
+    a whole window later (the script's test for giving permits back is the same)."""
+    return all(abs(a - b) < w.expiry * 500 for w, a, b in zip(windows, marks, others, strict=True))
 
 
 def pack_command(*args: object) -> bytes:
