@@ -259,7 +259,9 @@ class OneTripRedisStorage(RedisStorage):
         args = [*(v for w, mark in zip(windows, marks, strict=True) for v in (w.expiry, w.amount, mark)),
                 want, self.lease_divisor, give]
         sent = time.time()
-        flat = self.count_windows([self.prefixed_key(w.key) for w in windows], args)
+        # A retry after a lost reply must not give the permits back twice (the first try may have
+        # run): it gives none, so at worst they stay counted until the window ends.
+        flat = self.count_windows([self.prefixed_key(w.key) for w in windows], args, retry=[*args[:-1], 0])
         grant, full = int(flat[0]), int(flat[1])
         counts = [int(c) for c in flat[2::3]]
         resets = [sent + int(ttl) / 1000 for ttl in flat[3::3]]
@@ -280,16 +282,19 @@ class OneTripRedisStorage(RedisStorage):
                 if now >= max(lease.resets):
                     self._leases.pop(windows, None)
 
-    def count_windows(self, keys: list[str], args: list[int]) -> list[int]:
-        """Run the counting script on this thread's own connection (see module doc)."""
+    def count_windows(self, keys: list[str], args: list[int], retry: list[int] | None = None) -> list[int]:
+        """Run the counting script on this thread's own connection (see module doc); after a
+        connection error, once more on a new connection, as redis-py retries, with `retry` as
+        the arguments if given (the first try may have run)."""
         packed = pack_command("EVALSHA", self.lua_count_windows.sha, len(keys), *keys, *args)
         try:
             try:
                 return self._send(packed)
             except self._retry_on:
-                return self._send(packed)  # once more on a new connection, as redis-py retries
+                args = args if retry is None else retry
+                return self._send(pack_command("EVALSHA", self.lua_count_windows.sha, len(keys), *keys, *args))
         except self._no_script:
-            return self.lua_count_windows(keys, args)
+            return self.lua_count_windows(keys, args)  # the script did not run: the same arguments
 
     def _send(self, packed: bytes) -> list[int]:
         connection = self._thread_connection()

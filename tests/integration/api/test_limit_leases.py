@@ -151,6 +151,32 @@ def test_redis_dropping_mid_lease_keeps_the_api_answering(tmp_path, redis_url):
     assert all("RateLimit-Policy" in r.headers for r in after)
 
 
+def test_a_retry_after_a_lost_reply_does_not_give_permits_back_twice(redis_url):
+    storage = _storage()
+    windows = (Window(f"lease-test-{uuid.uuid4().hex[:8]}/1/minute", 60, 1000),)
+    admitted = 0
+    while storage._leases.get(windows) is None or storage._leases[windows].left < 5:
+        storage.count(windows)
+        admitted += 1
+    stale = storage._leases[windows]
+    stale.expires, stale.drawn = 0.0, time.time() - 1000  # stale, and slow: the next draw asks for one
+    send, tries = storage._send, []
+
+    def reply_lost(packed):
+        tries.append(packed)
+        answer = send(packed)  # the script ran...
+        if len(tries) == 1:
+            raise storage._timeout_error("Timeout reading from socket")  # ...but its reply was lost
+        return answer
+
+    storage._send = reply_lost
+    assert storage.count(windows)[0][0] <= 1000
+    admitted += 1
+    assert len(tries) == 2
+    # Every permit in use or held is counted in Redis (the first try's grant stays counted, unused).
+    assert _raw(storage, windows[0]) >= admitted + storage._leases[windows].left
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
