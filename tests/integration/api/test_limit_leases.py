@@ -85,7 +85,7 @@ def test_the_429_comes_exactly_at_a_small_limit_and_remaining_counts_down(tmp_pa
     storage = app.extensions["kaifang.limiter"].storage
     trips = []
     draw = storage.count_windows
-    storage.count_windows = lambda keys, args: trips.append(1) or draw(keys, args)
+    storage.count_windows = lambda keys, args, retry=None: trips.append(1) or draw(keys, args, retry)
     client = app.test_client()
     answers = [client.get("/api/v1/datasets") for _ in range(42)]
     assert [a.status_code for a in answers] == [200] * 40 + [429, 429]
@@ -93,6 +93,7 @@ def test_the_429_comes_exactly_at_a_small_limit_and_remaining_counts_down(tmp_pa
     assert all(re.fullmatch(r'"minute";r=\d+;t=\d+', a.headers["RateLimit"]) for a in answers)
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
     assert len(trips) < 30  # leases of several permits while far from the limit, then of one
+    assert not app.extensions["kaifang.limiter"]._storage_dead  # all of it counted in Redis
 
 
 def test_two_apps_on_one_redis_admit_the_limit_exactly_and_no_more(tmp_path, redis_url):
