@@ -2,8 +2,6 @@
 
     .venv/bin/python bench/api.py                 # 5 s per measurement, ~3 minutes in all
     .venv/bin/python bench/api.py --seconds 3 --rounds 2
-    .venv/bin/python bench/api.py --limiter-cpu 7   # the limiter's CPU per request, in process
-    .venv/bin/python bench/api.py --limiter-http 5 --seconds 2   # the same over HTTP, interleaved
 
 Requests: (a) a filtered page of 100 rows of the NYC flights table, "uncached": a different
 page every request (`origin__eq`, `month__eq`, `day__eq` and `hour__ge` cycled over 4,032 combinations, none
@@ -14,8 +12,9 @@ dataset detail call (Datasette: the database page `/flights.json`, its nearest e
 concurrency 1 and 8, served by `kaifang serve` (Waitress, 8 threads), by gunicorn (2 workers,
 gthread, 4 threads), and by Datasette serving the same table as SQLite (with an index on
 (origin, month), so the reference is at its best), plus both Kaifang servers with the rate
-limiter on Redis (when one answers at --redis) and switched off, to price it, and gunicorn with
-the sync worker (decision 0021d: which worker class production should run).
+limiter on Redis (when one answers at --redis) and switched off, and gunicorn with the sync
+worker (decision 0021d: which worker class production should run). What the limiter costs is
+measured apart, interleaved, by bench/api_limiter.py (this run's servers are a minute apart).
 
 Everything is set up under the bench directory (default $TMPDIR/kaifang-bench/api, never in
 git): a portal instance with the flights dataset, the SQLite copy, and a scratch virtualenv
@@ -33,7 +32,6 @@ import json
 import os
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +59,7 @@ class Server:
     detail: str
     distinct: list[str]  # a different filtered page each request: no cache of any kind helps
     warm: list[str]  # other pages of the same shape, for the warm-up before the distinct ones
+    cwd: Path = ROOT  # the checkout whose code it serves (bench/api_limiter.py --baseline)
 
 
 def distinct_pages(template: str, hours: tuple[int, ...] = (5, 6, 7, 8)) -> list[str]:
@@ -160,19 +159,19 @@ def servers(instance: Path, database: Path, datasette: Path | None, redis: str |
     pages = (KAIFANG_ROWS, KAIFANG_DETAIL, KAIFANG_DISTINCT, KAIFANG_WARM)
     found += [Server("kaifang serve", serve, base, *pages)]
     if redis:
-        found += [Server("kaifang serve, Redis limiter", serve, {**base, **_redis_env(redis)}, *pages)]
+        found += [Server("kaifang serve, Redis limiter", serve, {**base, **redis_env(redis)}, *pages)]
     found += [Server("kaifang serve, no limiter", serve, no_limits, *pages),
               Server("gunicorn -w 2", gunicorn, base, *pages)]
     if redis:
-        found += [Server("gunicorn -w 2, Redis limiter", gunicorn, {**base, **_redis_env(redis)}, *pages)]
+        found += [Server("gunicorn -w 2, Redis limiter", gunicorn, {**base, **redis_env(redis)}, *pages)]
     found += [Server("gunicorn -w 2, no limiter", gunicorn, no_limits, *pages),
               Server("gunicorn -w 2 -k sync", sync, base, *pages)]
     return found
 
 
-def _redis_env(url: str) -> dict[str, str]:
+def redis_env(url: str, tag: str = "") -> dict[str, str]:
     """The limiter on Redis, under a key prefix of this run's own (tests may share the server)."""
-    return {"KAIFANG_RATELIMIT_STORAGE_URI": url, "KAIFANG_RATELIMIT_KEY_PREFIX": f"kaifang-bench-{os.getpid()}"}
+    return {"KAIFANG_RATELIMIT_STORAGE_URI": url, "KAIFANG_RATELIMIT_KEY_PREFIX": f"kaifang-bench-{os.getpid()}{tag}"}
 
 
 def redis_available(url: str) -> bool:
@@ -191,7 +190,7 @@ def redis_available(url: str) -> bool:
 def start(server: Server) -> tuple[subprocess.Popen, int]:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in server.command]
-    process = subprocess.Popen(command, env=server.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=server.env, cwd=server.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -338,104 +337,7 @@ def report(all_results: dict[str, dict], reference: str | None) -> None:
             print(f"| {name} | " + " | ".join(cells) + " |")
 
 
-def limiter_cpu(instance: Path, redis: str | None, rounds: int, calls: int) -> None:
-    """What the limiter costs in CPU per request, in this process (no network, no client threads),
-    with the configurations interleaved round by round so the machine's load hits them alike:
-    limits off, `memory://`, and Redis (when one answers). Pages never served before come from one
-    sequence shared by all three (the page cache and the resident table are per process)."""
-    configs = {"limits off": {"KAIFANG_RATELIMIT_ENABLED": "0"}, "memory://": {}}
-    if redis:
-        configs["Redis"] = _redis_env(redis)
-    clients = _in_process_clients(instance, configs)
-    fresh, warm = iter(KAIFANG_DISTINCT), itertools.cycle(KAIFANG_WARM)
-    kinds = {"uncached rows": lambda: next(fresh), "cached rows": lambda: KAIFANG_ROWS, "detail": lambda: KAIFANG_DETAIL}
-    for client in clients.values():
-        for _ in range(30):
-            client.get(next(warm))
-    per_call = {(kind, name): [] for kind in kinds for name in clients}
-    for _ in range(rounds):
-        for kind, path in kinds.items():
-            for name, client in clients.items():
-                began = time.process_time()
-                for _ in range(calls):
-                    assert client.get(path()).status_code == 200
-                per_call[kind, name].append(1000 * (time.process_time() - began) / calls)
-    print(f"\nIn process, CPU ms per request, median of {rounds} interleaved rounds x {calls} calls "
-          f"(load average now {os.getloadavg()[0]:.1f}); cost = 1 - CPU without the limiter / with it\n")
-    print("| request | " + " | ".join(clients) + " |")
-    print("|---|" + "---|" * len(clients))
-    for kind in kinds:
-        base = statistics.median(per_call[kind, "limits off"])
-        cells = [f"{statistics.median(per_call[kind, name]):.2f}"
-                 + ("" if name == "limits off" else f" ({100 * (1 - base / statistics.median(per_call[kind, name])):+.0f} %)")
-                 for name in clients]
-        print(f"| {kind} | " + " | ".join(cells) + " |")
-
-
-LIMITER_PAIRS = ("kaifang serve", "gunicorn -w 2")
-
-
-def limiter_http(instance: Path, redis: str | None, rounds: int, seconds: float) -> None:
-    """What the limiter costs over HTTP: each server with and without it (and on Redis) runs at
-    once, and their measurements are interleaved round by round (the order rotating), so the
-    machine's load, which moves a lot in the minute between servers of the ordinary run, hits
-    them alike. Cached rows page and detail call only: the page never served before differs from
-    request to request and so does its cost (it does not measure the limiter)."""
-    chosen = [server for server in servers(instance, instance, None, redis)
-              if server.name.split(",")[0] in LIMITER_PAIRS]
-    running: dict[str, tuple[subprocess.Popen, int]] = {}
-    try:
-        for server in chosen:
-            running[server.name] = start(server)
-            check(server, running[server.name][1])
-        figures = _interleaved(running, rounds, seconds)
-    finally:
-        _stop([process for process, _ in running.values()])
-    print(f"\nOver HTTP, server CPU ms per request, median of {rounds} interleaved rounds x {seconds:g} s "
-          f"(load average now {os.getloadavg()[0]:.1f}); in brackets what the limiter costs: 1 - CPU "
-          "without it / with it, and 1 - median rate with it / without\n")
-    columns = [(kind, c) for kind in LIMITER_KINDS for c in (1, 8)]
-    print("| server | " + " | ".join(f"{kind} c={c}" for kind, c in columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for name in running:
-        cells = [_cost_cell(figures, kind, c, name) for kind, c in columns]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
-
-LIMITER_KINDS = {"cached rows": KAIFANG_ROWS, "detail": KAIFANG_DETAIL}
-
-
-def _interleaved(running: dict[str, tuple[subprocess.Popen, int]], rounds: int,
-                 seconds: float) -> dict[tuple[str, int, str], list[dict]]:
-    for _, port in running.values():
-        for path in LIMITER_KINDS.values():
-            load(port, [path], 8, 1.0)  # warm-up: connections, caches, pages
-    figures: dict[tuple[str, int, str], list[dict]] = {}
-    names = list(running)
-    for round_number in range(rounds):
-        order = names[round_number % len(names):] + names[:round_number % len(names)]
-        for kind, path in LIMITER_KINDS.items():
-            for concurrency in (1, 8):
-                for name in order:
-                    process, port = running[name]
-                    figures.setdefault((kind, concurrency, name), []).append(
-                        load(port, [path], concurrency, seconds, process.pid))
-        print(f"round {round_number + 1} done, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    return figures
-
-
-def _cost_cell(figures: dict[tuple[str, int, str], list[dict]], kind: str, concurrency: int, name: str) -> str:
-    cpu = statistics.median(r["cpu_ms"] for r in figures[kind, concurrency, name])
-    base = f"{name.split(',')[0]}, no limiter"
-    if name == base:
-        return f"{cpu:.2f}"
-    off = statistics.median(r["cpu_ms"] for r in figures[kind, concurrency, base])
-    rate = statistics.median(r["rps"] for r in figures[kind, concurrency, name])
-    rate_off = statistics.median(r["rps"] for r in figures[kind, concurrency, base])
-    return f"{cpu:.2f} ({100 * (1 - off / cpu):+.0f} % / {100 * (1 - rate / rate_off):+.0f} %)"
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
+def stop_all(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         process.terminate()
     for process in processes:
@@ -443,21 +345,6 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def _in_process_clients(instance: Path, configs: dict[str, dict[str, str]]) -> dict:
-    """A Flask test client per configuration (environment overrides), all on `instance`."""
-    os.environ.update({"KAIFANG_INSTANCE": str(instance), "KAIFANG_RATELIMIT_ANON": "10000000/minute"})
-    sys.path.insert(0, str(ROOT))
-    from portal import create_app
-
-    clients = {}
-    for name, extra in configs.items():
-        os.environ.update(extra)
-        clients[name] = create_app().test_client()
-        for key in extra:
-            os.environ.pop(key)
-    return clients
 
 
 def main() -> None:
@@ -470,25 +357,9 @@ def main() -> None:
                         help="Redis for the 'Redis limiter' servers (skipped when none answers; '' to skip)")
     parser.add_argument("--only", default="", help="measure only the servers whose name contains one of these "
                                                    "comma-separated words (Datasette is always kept as the reference)")
-    parser.add_argument("--limiter-cpu", type=int, metavar="ROUNDS", default=0,
-                        help="instead of the HTTP runs: the limiter's CPU cost per request in process, "
-                             "limits off / memory / Redis interleaved over this many rounds")
-    parser.add_argument("--calls", type=int, default=100, help="calls per configuration and round (--limiter-cpu)")
-    parser.add_argument("--limiter-http", type=int, metavar="ROUNDS", default=0,
-                        help="instead of the ordinary runs: the limiter's cost over HTTP, each server with and "
-                             "without it running at once, measurements interleaved over this many rounds "
-                             "(--seconds each)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     instance = prepare_instance(args.dir)
-    if args.limiter_cpu:
-        redis = args.redis if args.redis and redis_available(args.redis) else None
-        limiter_cpu(instance, redis, args.limiter_cpu, args.calls)
-        return
-    if args.limiter_http:
-        redis = args.redis if args.redis and redis_available(args.redis) else None
-        limiter_http(instance, redis, args.limiter_http, args.seconds)
-        return
     database = prepare_sqlite(args.dir, instance)
     datasette = prepare_datasette(args.dir)
     redis = args.redis if args.redis and redis_available(args.redis) else None

@@ -57,6 +57,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_TIERS", str, "developer=600/minute;100000/day|partner=3000/minute;1000000/day|internal=30000/minute",
             "API key tiers: `name=limits` joined by `|`; each limit list in Flask-Limiter's notation."),
     Setting("RATELIMIT_DEFAULT_TIER", str, "developer", "Tier of a new API key."),
+    Setting("RATELIMIT_LEASE_MAX", int, 100, "With Redis: most permits one worker draws for a caller in one round trip and spends locally (decision 0024b); 1 makes one round trip per call."),
+    Setting("RATELIMIT_LEASE_SECONDS", float, 1.0, "With Redis: how long a worker spends from one lease before drawing again (how stale the usage headers may be)."),
+    Setting("RATELIMIT_LEASE_WORKERS", int, 4, "With Redis: the number of worker processes expected to share a count; a lease takes at most the room left / (8 x this)."),
     Setting("RATELIMIT_LOGIN_ADDRESS", str, "10/minute;100/hour", "Sign-in and registration attempts per client address."),
     Setting("RATELIMIT_LOGIN_ACCOUNT", str, "5/minute;20/hour", "Failed sign-in attempts per account (email)."),
     Setting("RATELIMIT_MAIL", str, "5/hour", "Confirmation and reset mails one client address may ask for."),
@@ -202,7 +205,8 @@ def _validate(values: dict[str, Any]) -> None:
     for key in ("PREVIEW_PAGE_SIZE", "PREVIEW_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "MAX_CONTENT_LENGTH",
                 "SANDBOX_WORKERS", "ANALYSIS_DUCKDB_THREADS", "DIFFERENCING_MEMORY_CELLS", "API_PAGE_SIZE",
                 "API_MAX_PAGE_SIZE", "COUNTS_FLUSH_SECONDS", "SANDBOX_WALL_SECONDS", "SESSION_IDLE_MINUTES",
-                "SESSION_MAX_CONCURRENT", "SESSION_MAX_CODE_BYTES"):
+                "SESSION_MAX_CONCURRENT", "SESSION_MAX_CODE_BYTES", "RATELIMIT_LEASE_MAX", "RATELIMIT_LEASE_SECONDS",
+                "RATELIMIT_LEASE_WORKERS"):
         if values[key] <= 0:
             raise ConfigError(f"setting {key} must be positive")
     _validate_choices(values)

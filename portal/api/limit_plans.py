@@ -13,7 +13,8 @@ Flask-Limiter's own `resolve_limits` once per endpoint and keeps the answer:
   method filter, exemption, conditional deduction, cost, meta limit or breach callback, on the
   fixed-window strategy and a storage that counts a call's windows at once (`windows.py`). Per
   request: the caller and its limit string in one key lookup, the windows of that pair (cached),
-  one `count` of the storage (a dict operation, or one Redis round trip), the results recorded as
+  one `count` of the storage (a dict operation, or a permit of the process's Redis lease, drawn in
+  one round trip when spent: decision 0024b), the results recorded as
   Flask-Limiter's `RequestLimit`s with their windows filled in (`current_limits`, read by our
   headers, needs no further storage call), and Flask-Limiter's `RateLimitExceeded` on a breach,
   with the same storage keys, so both paths share one count;

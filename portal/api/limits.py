@@ -172,9 +172,11 @@ def init_app(app: Flask) -> None:
     (tests build many apps in one process; production has one per worker). If the storage (Redis)
     stops answering, counting falls back to this worker's memory and the API keeps answering.
     """
+    uri = storage_uri(app.config["RATELIMIT_STORAGE_URI"])
+    leases = {"lease_max": app.config["RATELIMIT_LEASE_MAX"], "lease_seconds": app.config["RATELIMIT_LEASE_SECONDS"],
+              "lease_workers": app.config["RATELIMIT_LEASE_WORKERS"]} if uri.startswith("kaifang+redis") else {}
     limiter = limit_plans.PlannedLimiter(API_LIMIT, key_func=get_remote_address, headers_enabled=False,
-                                         in_memory_fallback_enabled=True,
-                                         storage_uri=storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
+                                         in_memory_fallback_enabled=True, storage_uri=uri, storage_options=leases,
                                          key_prefix=app.config["RATELIMIT_KEY_PREFIX"])
     limiter.init_app(app)
     attach(app, limiter)
