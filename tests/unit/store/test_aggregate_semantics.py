@@ -87,12 +87,15 @@ def _sqlite_one(db: sqlite3.Connection, func: str, c: str, where: str, params: t
               "max": "SELECT max({c}) FROM t {where}"}
     if func in simple:
         return one(simple[func])
-    if func == "std":  # sample variance from sums, as SQLite has no stddev
-        n, s, ss = db.execute(f"SELECT count({c}), total({c}), total({c} * {c}) FROM t {where}",
-                              params).fetchone()
+    if func == "std":  # sample variance in two passes, as SQLite has no stddev
+        # (from the sums of x and x², the textbook formula, a large mean over a small spread
+        # cancelled into the 5th digit, and Hypothesis found such values)
+        n, mean = db.execute(f"SELECT count({c}), avg({c}) FROM t {where}", params).fetchone()
         if n < 2:
             return None
-        return math.sqrt(max((ss - s * s / n) / (n - 1), 0.0))
+        squares = db.execute(f"SELECT total(({c} - ?) * ({c} - ?)) FROM t {where}",
+                             (mean, mean, *params)).fetchone()[0]
+        return math.sqrt(squares / (n - 1))
     q = 0.5 if func == "median" else Q
     # linear interpolation between the closest ranks, with SQLite's window functions
     ranked = (f"SELECT {c} AS value, row_number() OVER (ORDER BY {c}) - 1 AS i, count(*) OVER () AS n "
