@@ -181,27 +181,8 @@ def held_across_processes(engine: Engine, name: str) -> Iterator[None]:
     an exclusive `flock` on a file beside the database (`hold_file`), which the system releases if
     the holder dies. Before that file, the hold was per process on SQLite: two gunicorn workers on
     the embedded defaults could check and remember cells of one dataset at once."""
-    with _thread_lock(name):
-        if engine.dialect.name == "postgresql":
-            key = _advisory_key(name)
-            with engine.connect() as connection:
-                connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                try:
-                    yield
-                finally:
-                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    connection.commit()
-            return
-        path = hold_file(engine, name)
-        if path is None:
-            yield
-            return
-        descriptor = _open_hold_file(path)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descriptor)  # closing it lets the lock go
+    with _hold(engine, name, wait=True):
+        yield
 
 
 @contextmanager
@@ -209,16 +190,29 @@ def claimed(engine: Engine, name: str) -> Iterator[None]:
     """Like `held_across_processes`, but never waits: raises `Held` at once when another thread or
     process holds `name`. The claim ends with the block, or with its process: a crashed holder's
     advisory lock goes with its connection, its `flock` with its file descriptors, so nothing has
-    to expire. On PostgreSQL the claim keeps one connection, outside any transaction."""
+    to expire."""
+    with _hold(engine, name, wait=False):
+        yield
+
+
+@contextmanager
+def _hold(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
+    """The one implementation of both: this process's lock of `name`, then the database's. On
+    PostgreSQL the hold keeps one connection, outside any transaction (the advisory lock is the
+    session's)."""
     lock = _thread_lock(name)
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(blocking=wait):
         raise Held(name)
     try:
         if engine.dialect.name == "postgresql":
             key = _advisory_key(name)
             with engine.connect() as connection:
-                taken = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-                connection.commit()  # the lock is the session's: no transaction stays open
+                if wait:
+                    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                    taken = True
+                else:
+                    taken = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                connection.commit()
                 if not taken:
                     raise Held(name)
                 try:
@@ -234,11 +228,11 @@ def claimed(engine: Engine, name: str) -> Iterator[None]:
         descriptor = _open_hold_file(path)
         try:
             try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError as exc:
                 raise Held(name) from exc
             yield
         finally:
-            os.close(descriptor)
+            os.close(descriptor)  # closing it lets the lock go
     finally:
         lock.release()
