@@ -72,14 +72,6 @@ def _one_unique_inpatient_per_district(raw) -> list[dict]:
     return [dict(zip((*QUASI, "m", "d"), r[:-1], strict=True)) for r in rows]
 
 
-def _finished(analyst: Analyst, run_id: str) -> dict:
-    for _ in range(8):  # a loaded machine: wait up to 4 minutes
-        found = analyst.get(f"/api/v1/runs/{run_id}?wait=30").json
-        if found["status"] in ("done", "error"):
-            break
-    return found
-
-
 def _printed(run: dict):
     assert run["status"] == "done" and run["result"]["status"] == "ok", json.dumps(run["result"], ensure_ascii=False)[:3000]
     return json.loads(run["result"]["stdout"].strip().splitlines()[-1])
@@ -114,7 +106,7 @@ def test_two_sessions_at_once_cannot_difference_one_record(app, raw):
         answer = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
         assert answer.status_code == 202, answer.json
         submitted.append(answer.json["id"])
-    first, second = (_printed(_finished(analyst, run_id)) for run_id in submitted)
+    first, second = (_printed(analyst.finished(run_id)) for run_id in submitted)
     assert None not in first
     # The truth differs by one record in every pair; the answers must not.
     assert first == second
@@ -127,7 +119,7 @@ def _session_run(app, code: str, *, cells: int = 500) -> dict:
     session_id = analyst.open(CLINIC)
     submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
     assert submitted.status_code == 202, submitted.json
-    return _finished(analyst, submitted.json["id"])
+    return analyst.finished(submitted.json["id"])
 
 
 def test_an_indicator_summed_over_a_large_cell_is_no_count_of_one(app, raw):
@@ -192,7 +184,7 @@ def test_a_row_filtered_grant_and_the_public_cells_do_not_difference_a_record(ap
             f"print(json.dumps([c.count(), c.filter(~({_predicate(target)})).count(), "
             f"c.group_by('sex').agg(count()).collect().rows]))\n")
     submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
-    whole, without, by_sex = _printed(_finished(analyst, submitted.json["id"]))
+    whole, without, by_sex = _printed(analyst.finished(submitted.json["id"]))
     assert cell[1] is not None and whole == without == cell[1]
     assert {row[0] for row in by_sex} <= {"男", "女"}
 
@@ -225,7 +217,7 @@ def test_errors_echoes_and_notes_of_a_run_are_the_same_with_and_without_the_targ
                 "    except QueryRefused as refusal:\n        return refusal.rule\n"
                 f"print(json.dumps([{asks}]))\n")
         submitted = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
-        runs.append(_finished(analyst, submitted.json["id"])["result"])
+        runs.append(analyst.finished(submitted.json["id"])["result"])
     seen = [{k: r[k] for k in ("status", "message", "stdout", "released", "refused", "outputs", "error")} for r in runs]
     assert seen[0] == seen[1]
     assert None not in json.loads(runs[0]["stdout"])

@@ -41,14 +41,6 @@ def _spent(app, grant_id: int) -> int:
         return sum(db.scalars(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == grant_id)))
 
 
-def _finished(analyst: Analyst, run_id: str) -> dict:
-    for _ in range(8):  # a loaded machine: wait up to 4 minutes
-        found = analyst.get(f"/api/v1/runs/{run_id}?wait=30").json
-        if found["status"] in ("done", "error"):
-            break
-    return found
-
-
 def _race(analyst: Analyst, code: str) -> list[dict]:
     """The same cell in three sessions at once; their finished runs."""
     sessions = [analyst.open(CLINIC) for _ in range(3)]
@@ -57,7 +49,7 @@ def _race(analyst: Analyst, code: str) -> list[dict]:
         answer = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code})
         assert answer.status_code == 202, answer.json
         submitted.append(answer.json["id"])
-    results = [_finished(analyst, run_id) for run_id in submitted]
+    results = [analyst.finished(run_id) for run_id in submitted]
     assert all(r["status"] == "done" for r in results), results
     for session_id in sessions:
         analyst.delete(f"/api/v1/sessions/{session_id}")
@@ -134,5 +126,5 @@ for i in range(5):
 print(out)
 """
     run_id = analyst.post(f"/api/v1/sessions/{session_id}/runs", {"code": code}).json["id"]
-    result = _finished(analyst, run_id)["result"]
+    result = analyst.finished(run_id)["result"]
     assert result["status"] == "ok" and result["stdout"].strip() == str(["no-grant"] * 5), result

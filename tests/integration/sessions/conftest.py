@@ -69,6 +69,14 @@ class Analyst:
         assert submitted.status_code == 202, submitted.json
         return self.get(f"/api/v1/runs/{submitted.json['id']}?wait={wait}").json
 
+    def finished(self, run_id):
+        """The run once it is done or failed, waiting up to 4 minutes (a loaded machine)."""
+        for _ in range(8):
+            found = self.get(f"/api/v1/runs/{run_id}?wait=30").json
+            if found["status"] in ("done", "error"):
+                break
+        return found
+
 
 @pytest.fixture
 def analyst(sessions_app):
