@@ -59,8 +59,10 @@ def _ask(app, outcomes: list, start: threading.Barrier | None = None, question=B
             outcomes.append(error)
 
 
-def test_a_question_waits_for_the_advisory_lock(pg_app, postgres_url):
-    key = zlib.crc32(f"public-aggregate:{CLINIC}".encode()) & 0x7FFFFFFF
+def _ask_while_another_process_holds(pg_app, postgres_url: str, name: str, what: str) -> list:
+    """Ask one question while another connection holds the advisory lock of `name`: the question
+    must wait (checked after 3 s) and go ahead once it is let go. Returns its outcomes."""
+    key = zlib.crc32(name.encode()) & 0x7FFFFFFF
     holder = sa.create_engine(postgres_url)
     outcomes: list = []
     with holder.connect() as connection:
@@ -68,11 +70,17 @@ def test_a_question_waits_for_the_advisory_lock(pg_app, postgres_url):
         asker = threading.Thread(target=_ask, args=(pg_app, outcomes))
         asker.start()
         asker.join(timeout=3)
-        assert asker.is_alive() and outcomes == [], "the question went ahead while another process held the lock"
+        assert asker.is_alive() and outcomes == [], f"{what} while another process held the lock"
         connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         connection.commit()
     asker.join(timeout=120)
     holder.dispose()
+    return outcomes
+
+
+def test_a_question_waits_for_the_advisory_lock(pg_app, postgres_url):
+    outcomes = _ask_while_another_process_holds(pg_app, postgres_url, f"public-aggregate:{CLINIC}",
+                                                "the question went ahead")
     assert len(outcomes) == 1 and isinstance(outcomes[0], public.Answer), outcomes
     assert outcomes[0].cells_charged == ONE_QUESTION
 
@@ -104,19 +112,8 @@ def test_remembering_cells_waits_for_the_memory_advisory_lock(pg_app, postgres_u
     another process holds it, a question (analyst's or public) waits before it checks its cells."""
 
     monkeypatch.setattr(portal_db, "_held_locks", _OneLockPerCaller())
-    key = zlib.crc32(f"released-cells:{CLINIC}".encode()) & 0x7FFFFFFF
-    holder = sa.create_engine(postgres_url)
-    outcomes: list = []
-    with holder.connect() as connection:
-        connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        asker = threading.Thread(target=_ask, args=(pg_app, outcomes))
-        asker.start()
-        asker.join(timeout=3)
-        assert asker.is_alive() and outcomes == [], "cells were checked while another process held the memory"
-        connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-        connection.commit()
-    asker.join(timeout=120)
-    holder.dispose()
+    outcomes = _ask_while_another_process_holds(pg_app, postgres_url, f"released-cells:{CLINIC}",
+                                                "cells were checked")
     assert len(outcomes) == 1 and isinstance(outcomes[0], public.Answer), outcomes
     with pg_app.app_context(), session_scope(pg_app) as db:
         stored = db.scalar(sa.text("SELECT count(*) FROM released_cells WHERE signature = :s"), {"s": CLINIC})
