@@ -47,7 +47,7 @@ from portal.store.plan_sql import (
     sketch_sql,
 )
 from portal.store.queries import where_clause
-from portal.store.record_keys import KEY_COLUMN
+from portal.store.record_keys import KEY_COLUMN, value_hash_sql
 from portal.store.schema import Column, StoredTable, type_from_duckdb
 from portal.store.sql import order_key, quote_identifier, quote_literal
 from portal.store.sql import where as sql_where
@@ -59,10 +59,10 @@ SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
 # the file) keeps each unchanged record's key, so unchanged cells keep their noise and the
 # differencing memory snaps a cell that gained or lost a few records across versions
 # (decision 0023e). Two rows equal in every column (identifiers included) share a key.
-RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), hash({columns})))"
-# The same key from a version's keyed copy, whose column holds that inner `hash({columns})`
-# computed once per version (store/record_keys.py, decision 0024a): bit for bit the same keys.
-KEYED_RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), {column}))"
+# `{values}` is the hash of all the row's values: `record_keys.value_hash_sql` over the version
+# file, or the column of a version's keyed copy that holds that same hash computed once per
+# version (store/record_keys.py, decision 0024a): one expression, so bit for bit the same keys.
+RECORD_KEY = "hash(xor(CAST(? AS UBIGINT), {values}))"
 PAIR_KEY = "hash(xor({left}, hash({right})))"
 PROJECT = "SELECT {exprs} FROM {source}"
 FILTER = "SELECT * FROM {source} WHERE {predicate}"
@@ -262,11 +262,10 @@ class _Compiler:
         if self.row_keys is not None and self.row_keys[slug] is not None:
             key = self.ident("k")
             if table.keyed is not None:  # the same rows and columns, plus the values' hash
-                path = table.keyed
-                exprs.append(f"{KEYED_RECORD_KEY.format(column=quote_identifier(KEY_COLUMN))} AS {key}")
+                path, values = table.keyed, quote_identifier(KEY_COLUMN)
             else:
-                columns = ", ".join(quote_identifier(c.name) for c in table.columns)
-                exprs.append(f"{RECORD_KEY.format(columns=columns)} AS {key}")
+                values = value_hash_sql(table)
+            exprs.append(f"{RECORD_KEY.format(values=values)} AS {key}")
             params.append(int(self.row_keys[slug]) % 2**64)
         select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(path)))
         if table.row_filter:  # a grant's rows only: the filter sees every column, plans only `visible`

@@ -37,7 +37,7 @@ from portal.store.sql import quote_identifier, quote_literal
 
 KEY_COLUMN = "_kaifang_record_key"
 SUFFIX = ".keys.parquet"
-VALUE_HASH = "hash({columns})"  # the inner part of plans.RECORD_KEY: the same text, so the same value
+VALUE_HASH = "hash({columns})"  # the `{values}` of plans.RECORD_KEY, read from the file or from the copy
 _building = threading.Lock()
 _failed: set[Path] = set()  # copies this process could not write: not tried (nor logged) again
 log = logging.getLogger(__name__)
