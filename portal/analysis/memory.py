@@ -14,12 +14,12 @@ takes `capacity` other released cells of that dataset, each charged to someone's
 and shows in the audit log as many near-identical or many distinct sets (`audit.py`).
 
 Each query's cells are checked against the memory and written to it as one step, under a hold
-on the dataset (a lock per process, and a PostgreSQL advisory lock across processes):
+on the dataset (a lock per process, and across processes a PostgreSQL advisory lock or, on
+SQLite, a file lock: `portal.db.held_across_processes`):
 two runs going on at once, or a run and a public aggregate, see each other's cells from the next
 query on, not when the first of them ends. Reading a range once per run and writing at the end
 let two sessions of one analyst difference a record out of `count(A)` and `count(A and not
-target)` asked at the same moment (fifth round, decision 0023e). Without PostgreSQL (SQLite,
-a single process), the lock per process is the hold.
+target)` asked at the same moment (fifth round, decision 0023e).
 
 Must not: hand a remembered cell's true size or key to anything but the broker.
 """
