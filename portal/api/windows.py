@@ -206,7 +206,6 @@ class OneTripRedisStorage(RedisStorage):
         self._retry_on = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         self._connection_error, self._timeout_error = redis_errors.ConnectionError, redis_errors.TimeoutError
         self._no_script, self._response_error = redis_errors.NoScriptError, redis_errors.ResponseError
-        self._whole_reply = redis_errors.ResponseError  # NoScriptError is one
 
     def count(self, windows: Sequence[Window]) -> list[tuple[int, float]]:
         """Admit one call against `windows`: (count, reset time) of each window up to the first
@@ -301,7 +300,7 @@ class OneTripRedisStorage(RedisStorage):
         try:
             connection.send_packed_command([packed], check_health=False)
             return self._read_reply(connection._sock)
-        except self._whole_reply:
+        except self._response_error:  # NoScriptError is one
             raise  # an error reply read whole: the connection is still in step
         except BaseException:
             # A reply may be left unread (a timeout, an interrupt): never read it as the next one.
