@@ -51,8 +51,8 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
             try:
                 run = _fail_abandoned(db, session_id, notify)
                 while run is not None:
-                    if ran:
-                        _renew(db, session_id, token)
+                    if ran and not _renew(db, session_id, token):
+                        return ran  # the lease lapsed and another worker holds the session now
                     execute_run(app, db, run, notify)
                     ran += 1
                     run = _next_queued(db, session_id)
@@ -132,10 +132,14 @@ def _claim(db: Session, session_id: str, token: str) -> bool:
     return claimed == 1
 
 
-def _renew(db: Session, session_id: str, token: str) -> None:
-    db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id, AnalysisSession.claimed_by == token)
-               .values(claimed_until=utcnow() + LEASE))
+def _renew(db: Session, session_id: str, token: str) -> bool:
+    """False when the lease is no longer ours (it lapsed during a long cell and another worker
+    took it): going on would run the session's next cell in two workers at once."""
+    renewed = db.execute(update(AnalysisSession).where(
+        AnalysisSession.id == session_id, AnalysisSession.claimed_by == token,
+    ).values(claimed_until=utcnow() + LEASE)).rowcount
     db.commit()
+    return renewed == 1
 
 
 def _release(db: Session, session_id: str, token: str) -> None:

@@ -4,6 +4,7 @@ grant refuses the very next run."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,11 +28,9 @@ CLINIC = "clinic-visits-synthetic"
 @pytest.fixture
 def granted(analysis_app):
     """A new developer, approved for CLINIC with `scope`; returns (actor, grant id)."""
-    counter = {"n": 0}
-
     def make(**scope):
-        counter["n"] += 1
-        email = f"scope-{counter['n']}-{id(scope)}@example.org"
+        # the app (and its accounts) outlive one test, and id() of a freed dict is reused
+        email = f"scope-{uuid.uuid4().hex}@example.org"
         with analysis_app.app_context(), session_scope(analysis_app) as session:
             accounts.create_user(session, SYSTEM, email=email, password="scope-password-1", role="developer")
             actor = accounts.authenticate(session, email, "scope-password-1")

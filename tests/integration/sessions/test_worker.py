@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from portal.catalog.models import utcnow
 from portal.db import session_scope
+from portal.sessions import worker
 from portal.sessions.models import AnalysisSession, SessionRun
 from portal.sessions.queue import InProcessQueue
 from portal.sessions.worker import process_session
@@ -59,6 +60,27 @@ def test_a_leased_session_is_left_to_its_holder_then_a_lost_cell_is_marked_and_t
     assert notified == [first, second]
     with session_scope(app) as db:
         assert db.get(AnalysisSession, session_id).claimed_by is None
+
+
+def test_a_worker_whose_lease_was_taken_stops_before_the_next_cell(tmp_path, monkeypatch):
+    app = build_app(tmp_path)
+    me = Analyst(app)
+    session_id = me.open()
+    _quiet_queue(app)
+    first = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "a = 1"}).json["id"]
+    second = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(a)"}).json["id"]
+    run_one = worker.execute_run
+
+    def run_then_lose_the_lease(*args, **kwargs):
+        run_one(*args, **kwargs)
+        _hold(app, session_id, until=utcnow() + timedelta(minutes=5))  # as if the lease had lapsed and been taken
+
+    monkeypatch.setattr(worker, "execute_run", run_then_lose_the_lease)
+    assert process_session(app, session_id, lambda run_id: None) == 1
+    assert me.get(f"/api/v1/runs/{first}").json["status"] == "done"
+    assert me.get(f"/api/v1/runs/{second}").json["status"] == "queued"  # left to the lease's holder
+    with session_scope(app) as db:
+        assert db.get(AnalysisSession, session_id).claimed_by == "someone-else"
 
 
 def test_stewards_see_the_queue(tmp_path, login_as):
