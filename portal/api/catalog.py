@@ -36,14 +36,14 @@ def datasets(params: DatasetListQuery):
     (their metadata is public), their rows are not served. With `q`, the site's search engine
     decides which datasets match and ranks them (`sort=relevance` by default), as on `/search`.
     """
-    per_page = current_app.config["LIST_PAGE_SIZE"]
+    per_page = params.size or current_app.config["LIST_PAGE_SIZE"]
     if params.q and params.q.strip():
-        given = {k: str(v) for k, v in params.model_dump(exclude_none=True).items()}
+        given = {k: str(v) for k, v in params.model_dump(exclude_none=True, exclude={"size"}).items()}
         page = search_service.search_listing(get_session(), current_actor(),
                                              SearchParams.parse(given, per_page=per_page))
         return json_response(page, DatasetPage)
     sort = "updated" if params.sort in (None, "relevance") else params.sort
-    listing = ListParams(**params.model_dump(exclude={"page", "sort", "q"}), sort=sort, page=params.page,
+    listing = ListParams(**params.model_dump(exclude={"page", "sort", "q", "size"}), sort=sort, page=params.page,
                          per_page=per_page)
     return json_response(service.list_datasets(get_session(), current_actor(), listing), DatasetPage)
 

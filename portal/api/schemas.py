@@ -19,6 +19,8 @@ from portal.search.schemas import MAX_RAW_QUERY
 from portal.search.schemas import SORTS as SEARCH_SORTS
 from portal.store import MAX_LIMIT, PAGE_FORMATS
 
+MAX_LIST_SIZE = 100  # datasets per page of the list and of search (a catalog page, not a bulk export)
+
 DATASET_SORTS = ("relevance", *LIST_SORTS)
 
 
@@ -42,6 +44,8 @@ class DatasetListQuery(Query):
     sort: Literal[DATASET_SORTS] | None = Field(None, description=N_(  # type: ignore[valid-type]
         "Order of the list (default `relevance` with `q`, `updated` without; `relevance` needs `q`)."))
     page: int = Field(1, ge=1, le=MAX_PAGE, description=N_("Page number, from 1."))
+    size: int | None = Field(None, ge=1, le=MAX_LIST_SIZE, description=N_(
+        "Datasets per page (default: the portal's `LIST_PAGE_SIZE`, 20; at most 100)."))
 
 
 class RowsQuery(Query):
@@ -93,6 +97,8 @@ class SearchQuery(Query):
     update_frequency: str | None = Field(None, max_length=100, description=N_("Update frequency, e.g. `daily`."))
     sort: Literal[SEARCH_SORTS] | None = Field(None, description=N_("Order (default `relevance` with a query, `updated` without)."))  # type: ignore[valid-type]
     page: int = Field(1, ge=1, le=MAX_PAGE, description=N_("Page number, from 1."))
+    size: int | None = Field(None, ge=1, le=MAX_LIST_SIZE, description=N_(
+        "Datasets per page (default: the portal's `LIST_PAGE_SIZE`, 20; at most 100)."))
 
 
 class SuggestQuery(Query):

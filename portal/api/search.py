@@ -35,8 +35,8 @@ def search(params: SearchQuery):
     `q` takes words in Chinese, English or pinyin, phrases, prefixes, `AND`/`OR`/`NOT` and
     `field:value`; facet parameters narrow the results and combine with each other and with `q`.
     """
-    given = {k: str(v) for k, v in params.model_dump(exclude_none=True).items()}
-    parsed = SearchParams.parse(given, per_page=current_app.config["LIST_PAGE_SIZE"])
+    given = {k: str(v) for k, v in params.model_dump(exclude_none=True, exclude={"size"}).items()}
+    parsed = SearchParams.parse(given, per_page=params.size or current_app.config["LIST_PAGE_SIZE"])
     page = service.search_datasets(get_session(), current_actor(), parsed)
     return json_response(results_of(parsed, page), SearchResults)
 

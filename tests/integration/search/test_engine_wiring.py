@@ -49,6 +49,22 @@ def test_datasets_q_pages_and_sorts(bundled_app, bundled_client):
     assert len(second["items"]) == max(0, min(size, second["total"] - size))
 
 
+def test_a_caller_chooses_the_page_size_of_the_list_and_the_search(bundled_client):
+    whole = listing(bundled_client)
+    pages = [listing(bundled_client, size=3, page=n) for n in (1, 2)]
+    assert [len(p["items"]) for p in pages] == [3, 3] and pages[0]["pages"] == -(-whole["total"] // 3)
+    assert [d["slug"] for p in pages for d in p["items"]] == [d["slug"] for d in whole["items"][:6]]
+    found = [searched(bundled_client, q="*", size=4, page=n) for n in (1, 2)]
+    everything = searched(bundled_client, q="*", size=8)
+    assert [r["slug"] for p in found for r in p["results"]] == [r["slug"] for r in everything["results"]]
+    ranked = listing(bundled_client, q="weather")
+    assert [d["slug"] for d in listing(bundled_client, q="weather", size=2)["items"]] == [d["slug"] for d in ranked["items"][:2]]
+    for path in ("/api/v1/datasets", "/api/v1/search"):
+        for bad in ("0", "101", "x"):
+            problem = bundled_client.get(path, query_string={"size": bad})
+            assert problem.status_code == 400 and problem.json["code"] in ("bad-parameter", "invalid-value"), problem.json
+
+
 def test_datasets_without_q_is_the_catalog_list(bundled_client):
     plain, relevance = listing(bundled_client), listing(bundled_client, sort="relevance")
     assert plain == relevance and plain["total"] >= 10
@@ -73,7 +89,7 @@ def test_search_endpoints_are_in_the_openapi_document(bundled_client):
         operation = paths[path]["get"]
         assert operation["x-scope"] == "catalog:read" and operation["parameters"][0]["name"] == "q"
     names = {p["name"] for p in paths["/api/v1/search"]["get"]["parameters"]}
-    assert names == {"q", "theme", "department", "open_class", "format", "tag", "update_frequency", "sort", "page"}
+    assert names == {"q", "theme", "department", "open_class", "format", "tag", "update_frequency", "sort", "page", "size"}
 
 
 def test_home_page_searches_with_the_engine(bundled_client):
