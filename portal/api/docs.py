@@ -6,7 +6,7 @@ They live outside /api/ so that they render as HTML, are not rate-limited, and c
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from portal.api.openapi import build, path_of
 from portal.api.problems import PROBLEM_TYPES
@@ -51,6 +51,12 @@ BODIES = {
     "create_analysis_session": '{"datasets": ["nyc-flights-2013"]}',
     "create_session_run": '{"code": "t = dataset(\\"nyc-flights-2013\\")\\nprint(t.count())"}',
 }
+
+
+@bp.get("/", strict_slashes=False)
+def index():
+    """`/developers` is where people and links look first: the reference is the developers' page."""
+    return redirect(url_for("developers.api_reference"))
 
 
 @bp.get("/api")

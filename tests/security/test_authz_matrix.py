@@ -78,6 +78,7 @@ MATRIX = [
     ("api.departments", "GET", "/api/v1/departments", ALL_OK),
     ("api.department", "GET", "/api/v1/departments/us-bts", ALL_OK),
     ("api.openapi", "GET", "/api/v1/openapi.json", ALL_OK),
+    ("developers.index", "GET", "/developers", dict.fromkeys(ROLES, 302)),
     ("developers.api_reference", "GET", "/developers/api", ALL_OK),
     ("developers.problem_page", "GET", "/developers/problems/rows-not-open", ALL_OK),
     # CKAN-compatible Action API: reads only; conditional rows refused to everyone.

@@ -67,6 +67,12 @@ def test_reference_page_has_examples_and_no_inline_script(bundled_client):
     assert "A page of rows of an open dataset." in english.text
 
 
+def test_the_developers_address_leads_to_the_reference(bundled_client):
+    found = bundled_client.get("/developers")
+    assert found.status_code in (301, 302, 308) and found.headers["Location"].endswith("/developers/api")
+    assert bundled_client.get("/developers/").headers["Location"].endswith("/developers/api")
+
+
 def test_parameter_descriptions_are_translated_at_render(bundled_client):
     """The OpenAPI document stays the one source (English); the Chinese reference page shows each
     parameter's description translated, and the English page the document's own text."""
