@@ -38,11 +38,11 @@ def load_folders(app: Flask, path: Path, published: list[str] | None = None) -> 
                                                       code_words=code_words(app))
                 except PortalError as exc:
                     failures += 1
-                    click.echo(f"✗ {folder.name}: {_describe(exc)}", err=True)
+                    click.echo(f"✗ {folder.resolve().name}: {_describe(exc)}", err=True)
                     continue
                 except OperationalError as exc:
                     failures += 1
-                    click.echo(f"✗ {folder.name}: {_busy(exc)}", err=True)
+                    click.echo(f"✗ {folder.resolve().name}: {_busy(exc)}", err=True)
                     continue
             click.echo(_outcome_line(outcome))
             _echo_report(outcome.version)

@@ -218,12 +218,19 @@ def _changes(source: CsvSource, columns: tuple[Column, ...], typing: Typing) -> 
     """The columns whose type differs from the previous version's, each with a value that shows why."""
     changed = [c for c in columns if typing.previous.get(c.name) not in (None, c.type)]
     return tuple(TypeChange(c.name, typing.previous[c.name], c.type,
-                            _example(source, c.name, typing.previous[c.name])) for c in changed)
+                            _example(source, c.name, typing.previous[c.name], c.type)) for c in changed)
 
 
-def _example(source: CsvSource, name: str, before: str) -> str | None:
-    """The first value of column `name` that the type `before` would not hold as it is."""
-    pattern = inference.PATTERNS.get("fixed" if before == "decimal" else before)
+# A column that became text: the value to show is one no type of its family holds ('abc' among
+# numbers), not merely one its old type does not ('12000.5' in an integer column that also has 'abc').
+_FAMILY = {"integer": "float", "decimal": "float", "float": "float", "date": "timestamp", "timestamp": "timestamp"}
+
+
+def _example(source: CsvSource, name: str, before: str, after: str) -> str | None:
+    """The first value of column `name` that shows why it is `after` now: one the type `before`
+    would not hold as it is (when it became text, one no type of `before`'s family holds)."""
+    shape = _FAMILY.get(before, before) if after == "text" else before
+    pattern = inference.PATTERNS.get("fixed" if shape == "decimal" else shape)
     if pattern is None:
         return None
     text = _read(source, [(n, "VARCHAR") for n in source.header])

@@ -115,6 +115,14 @@ def test_new_version_widens_dates_to_timestamps_and_text(tmp_path, dest):
     assert _types(result) == {"day": "timestamp", "label": "text"}
 
 
+def test_a_column_become_text_is_shown_by_a_value_no_number_holds(tmp_path, dest):
+    """'12000.5' does not fit an integer either, but it is not why the column is text now."""
+    source = _write(tmp_path, "v2.csv", "people,day\n12000.5,2024-01-02 08:00\nabc,n/a\n")
+    result = ingest(source, dest, previous={"people": "integer", "day": "date"})
+    assert _types(result) == {"people": "text", "day": "text"}
+    assert {c.column: c.example for c in result.report.type_changes} == {"people": "abc", "day": "n/a"}
+
+
 def test_values_that_fit_keep_the_recorded_type(tmp_path, dest):
     source = _write(tmp_path, "v2.csv", "name,n\n123,1\n456,2\n")
     result = ingest(source, dest, previous={"name": "text", "n": "integer"})
