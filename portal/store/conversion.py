@@ -70,6 +70,7 @@ class Planned:
     read_type: str
     select: str
     overridden: bool
+    tidied: bool = False  # read through inference.tidy_sql
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Converted:
     columns: tuple[Column, ...]
     changes: tuple[TypeChange, ...]
     ordered_by: tuple[str, ...] = ()
+    tidied: tuple[inference.TidiedColumn, ...] = ()
 
 
 def _convert(
@@ -133,20 +135,66 @@ def _convert(
     stats = dict(zip(source.header, _stats(source, source.header, sample=True), strict=True))
     if source.header_from_data:
         _check_header(source.header, list(stats.values()))
+    tidied = _tidy(source, stats, source.header, typing, sample=True)
     exact: set[str] = set()  # columns measured over every row: their types cannot miss
     while True:
-        plan = _plan(source.header, stats, typing, exact=exact)
+        plan = _plan(source.header, stats, typing, exact=exact, tidied=tidied)
         keys = [] if cluster_by or not auto_cluster else _cluster_keys(source, plan)
         try:
             rows = _copy(source, plan, target, cluster_by, keys, progress)
         except duckdb.Error as exc:
             missed = _missed(exc, plan, exact, source)
             stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
+            for name in missed:
+                tidied.pop(name, None)
+            tidied.update(_tidy(source, stats, missed, typing, sample=False))
             exact.update(missed)
             continue
         columns = tuple(p.column for p in plan)
         ordered = tuple(cluster_by) or tuple(k.column for k in keys)
-        return Converted(rows, columns, _changes(source, columns, typing), ordered)
+        kept = tuple(replace(tidied[p.column.name], type=p.column.type) for p in plan if p.tidied)
+        return Converted(rows, columns, _changes(source, columns, typing), ordered, kept)
+
+
+def _infer(name: str, stat: inference.ColumnStats, typing: Typing, *, measure: bool = False) -> inference.Inferred:
+    """`measure`: the values say the column is a quantity (thousands separators), whatever its name."""
+    return inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words),
+                           measure_name=measure or inference.is_measure_name(name))
+
+
+def _tidy(source: CsvSource, stats: dict[str, inference.ColumnStats], names: Sequence[str], typing: Typing, *,
+          sample: bool) -> dict[str, inference.TidiedColumn]:
+    """The columns of `names` that are numbers once placeholders of missing figures are read as
+    missing and thousands separators dropped (`inference.tidy_sql`); their measures in `stats`
+    are replaced by those of the tidied values. Declared types are never tidied."""
+    candidates = [n for n in names if n not in typing.overrides and inference.needs_tidying(stats[n], _infer(n, stats[n], typing))]
+    if not candidates:
+        return {}
+    measured = dict(zip(candidates, _stats(source, candidates, sample=sample, tidy=candidates), strict=True))
+    numbers = [n for n in candidates
+               if inference.tidied_number(measured[n], _infer(n, measured[n], typing, measure=stats[n].grouped > 0))]
+    if not numbers:
+        return {}
+    found = _markers_found(source, numbers, sample=sample)
+    out = {}
+    for name in numbers:
+        grouped = stats[name].grouped > 0  # counted on the values as written
+        stats[name] = measured[name]
+        out[name] = inference.TidiedColumn(name, _infer(name, measured[name], typing, measure=grouped).type,
+                                           found[name], grouped)
+    return out
+
+
+def _markers_found(source: CsvSource, names: list[str], *, sample: bool) -> dict[str, tuple[str, ...]]:
+    relation = _relation(source, sample=sample)
+    query = sql.WRAP.format(exprs=", ".join(inference.markers_found_sql(sql.quote_identifier(n)) for n in names),
+                            inner=relation)
+    cur = cursor()
+    try:
+        row = cur.execute(query).fetchone()
+    finally:
+        cur.close()
+    return {name: tuple(found or ()) for name, found in zip(names, row, strict=True)}
 
 
 def clustered_row_group_size(source: CsvSource) -> int:
@@ -311,13 +359,19 @@ def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
     )
 
 
-def _stats(source: CsvSource, names: Sequence[str], *, sample: bool) -> list[inference.ColumnStats]:
-    """Inference measures of `names`, over a sample of rows or over all of them."""
+def _relation(source: CsvSource, *, sample: bool) -> str:
     text = _read(source, [(n, "VARCHAR") for n in source.header])
-    if sample:
-        relation = sql.SAMPLE.format(source=text, rows=SAMPLE_ROWS)
-    else:
-        relation = sql.SCAN_ALL.format(source=text)
+    return sql.SAMPLE.format(source=text, rows=SAMPLE_ROWS) if sample else sql.SCAN_ALL.format(source=text)
+
+
+def _stats(source: CsvSource, names: Sequence[str], *, sample: bool,
+           tidy: Sequence[str] = ()) -> list[inference.ColumnStats]:
+    """Inference measures of `names`, over a sample of rows or over all of them; those of `tidy`
+    measured on their tidied values (`inference.tidy_sql`)."""
+    relation = _relation(source, sample=sample)
+    if tidy:
+        replaced = ", ".join(f"{inference.tidy_sql(sql.quote_identifier(n))} AS {sql.quote_identifier(n)}" for n in tidy)
+        relation = sql.TIDY_RELATION.format(replaced=replaced, inner=relation)
     cur = cursor()
     try:
         row = cur.execute(inference.stats_query(list(names), relation)).fetchone()
@@ -346,6 +400,7 @@ def _plan(
     typing: Typing,
     *,
     exact: set[str],
+    tidied: Mapping[str, inference.TidiedColumn] | None = None,
 ) -> list[Planned]:
     """How to read and convert each column; guarded unless measured exactly or overridden.
 
@@ -355,11 +410,14 @@ def _plan(
     plan = []
     for index, name in enumerate(header):
         stat = stats[name]
-        inferred = inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words),
-                                   measure_name=inference.is_measure_name(name))
+        inferred = _infer(name, stat, typing, measure=bool(tidied and name in tidied and tidied[name].grouped))
         type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
+        if tidied and name in tidied and type_name in inference.NUMBER_TYPES:
+            plan.append(Planned(Column(name, type_name), "VARCHAR", _tidy_select(quoted, type_name, scale, index),
+                                False, tidied=True))
+            continue
         guard = None if name in exact else _GUARDS.get(type_name)
         if name in overrides and type_name not in ("decimal", "integer"):
             guard = None
@@ -371,6 +429,15 @@ def _plan(
             read_type = duckdb_type(type_name, scale=scale)
             plan.append(Planned(Column(name, type_name), read_type, quoted, name in overrides))
     return plan
+
+
+def _tidy_select(quoted: str, type_name: str, scale: int, index: int) -> str:
+    """A tidied number column's select: the tidied value cast to its type, guarded."""
+    shape = {"integer": inference.PATTERNS["integer"], "float": inference.PATTERNS["float"],
+             "decimal": rf"[+-]?(0|[1-9][0-9]{{0,13}})(\.[0-9]{{1,{scale}}})?"}[type_name]
+    expr = sql.GUARD_TIDY.format(tidy=inference.tidy_sql(quoted), pattern=sql.quote_literal(shape),
+                                 type=duckdb_type(type_name, scale=scale), column=quoted, index=index)
+    return sql.ALIAS.format(expr=expr, column=quoted)
 
 
 def _copy(

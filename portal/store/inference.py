@@ -17,6 +17,11 @@ float, date, timestamp, text, and a column with no values at all is text.
 - decimal vs float: fixed-point values whose fractional digits all have the same count (1 to 4),
   such as prices "12.50" or readings "-4.5", are exact decimals DECIMAL(18, scale); numbers with
   varying scales, exponents or more digits are floats. Integers may mix with a decimal column.
+- numbers as statistical tables write them (`tidy_sql`): a column whose values are numbers except
+  for placeholders of a missing figure (`MISSING_MARKERS`: "—", "…", "-", "/", ...) and numbers
+  written with thousands separators ("1,234.50") is a number column; the placeholders are read as
+  missing and the separators dropped, and the load report says so. Elsewhere both stay as written:
+  a text column keeps its "—", and "1,2" (not a grouping of thousands) keeps the column text.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ from portal.store import sql
 
 MAX_DECIMAL_SCALE = 4
 FIXED_WIDTH = 6
+
+# Placeholders Chinese (and other) statistical tables put where a figure is missing or not
+# applicable: "—" (不适用/无), "…" (数据不详), "-", "/" ... (compared after trimming spaces).
+MISSING_MARKERS = ("-", "--", "—", "——", "－", "－－", "–", "…", "……", "...", "/", "／")
+# A number with its thousands grouped by commas: 1,234 / -12,345,678.90 (not 1,2 nor 12,34).
+GROUPED_NUMBER = r"[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]+)?"
+NUMBER_TYPES = ("integer", "decimal", "float")
 
 # Words that make a column a code column. Chinese words match anywhere in the name; English
 # words match a whole word of it (split at non-letters and camelCase), or its end for words of
@@ -73,6 +85,8 @@ class ColumnStats:
     max_scale: int | None
     min_width: int | None = None  # of the values that are digit strings
     max_width: int | None = None
+    markers: int = 0  # values that are placeholders of a missing figure (MISSING_MARKERS)
+    grouped: int = 0  # values that are numbers with thousands separators (GROUPED_NUMBER)
 
 
 @dataclass(frozen=True)
@@ -97,18 +111,73 @@ def stats_query(columns: list[str], source: str) -> str:
         digits = sql.quote_literal(PATTERNS["digits"])
         for agg in ("min", "max"):
             exprs.append(sql.STATS_WIDTH.format(agg=agg, column=col, pattern=digits))
+        exprs.append(sql.STATS_MARKERS.format(column=col, markers=_MARKERS_SQL))
+        exprs.append(sql.STATS_MATCHES.format(column=col, pattern=sql.quote_literal(GROUPED_NUMBER)))
     return sql.WRAP.format(exprs=", ".join(exprs), inner=source)
+
+
+_MARKERS_SQL = ", ".join(sql.quote_literal(m) for m in MISSING_MARKERS)
 
 
 def parse_stats(columns: list[str], row: tuple) -> list[ColumnStats]:
     """Split the single row of `stats_query` into one `ColumnStats` a column."""
-    width = 5 + len(PATTERNS)
+    width = 7 + len(PATTERNS)
     out = []
     for i, _ in enumerate(columns):
         chunk = row[i * width:(i + 1) * width]
-        matches = dict(zip(PATTERNS, chunk[1:-4], strict=True))
-        out.append(ColumnStats(chunk[0], matches, *chunk[-4:]))
+        matches = dict(zip(PATTERNS, chunk[1:-6], strict=True))
+        out.append(ColumnStats(chunk[0], matches, *chunk[-6:]))
     return out
+
+
+@dataclass(frozen=True)
+class TidiedColumn:
+    """A column read as numbers once its placeholders and thousands separators were read as such."""
+
+    column: str
+    type: str
+    markers: tuple[str, ...]  # the placeholders found (in the rows measured), read as missing
+    grouped: bool  # some numbers had thousands separators, dropped
+
+    def describe(self) -> str:
+        parts = []
+        if self.markers:
+            parts.append(f"{', '.join(repr(m) for m in self.markers)} read as missing")
+        if self.grouped:
+            parts.append("thousands separators dropped")
+        return f"column {self.column!r} read as {self.type}: {'; '.join(parts)}"
+
+    def as_dict(self) -> dict:
+        return {"column": self.column, "type": self.type, "markers": list(self.markers), "grouped": self.grouped}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TidiedColumn:
+        return cls(data["column"], data["type"], tuple(data.get("markers", ())), bool(data.get("grouped")))
+
+
+def tidy_sql(column: str) -> str:
+    """The value of `column` (quoted) as a number column reads it: a missing-figure placeholder is
+    NULL and a number's thousands separators are dropped; any other value is left as it is."""
+    return sql.TIDY_NUMBER.format(column=column, markers=_MARKERS_SQL,
+                                  grouped=sql.quote_literal(GROUPED_NUMBER))
+
+
+def markers_found_sql(column: str) -> str:
+    """An aggregate listing the placeholders of missing figures `column` (quoted) holds."""
+    return sql.MARKERS_FOUND.format(column=column, markers=_MARKERS_SQL)
+
+
+def needs_tidying(stats: ColumnStats, inferred: Inferred) -> bool:
+    """Whether the column might be numbers once placeholders and separators are read as such:
+    it is text as written, yet holds some of them, and has a number among its values."""
+    if inferred.type != "text" or not (stats.markers or stats.grouped):
+        return False
+    return stats.grouped > 0 or stats.matches.get("float", 0) > 0
+
+
+def tidied_number(stats: ColumnStats, inferred: Inferred) -> bool:
+    """Whether the measures of the tidied values (`tidy_sql`) make the column a number column."""
+    return inferred.type in NUMBER_TYPES and stats.values > 0
 
 
 def is_code_name(name: str, words: tuple[str, ...] = CODE_WORDS) -> bool:

@@ -134,7 +134,7 @@ def _run(job: _Job, typing: conversion.Typing, cluster_by: tuple[str, ...], temp
     except IngestError as exc:
         raise _at_source_line(exc, prepared) from exc.__cause__
     rows, columns = converted.rows, converted.columns
-    report = replace(prepared.report, type_changes=converted.changes)
+    report = replace(prepared.report, type_changes=converted.changes, tidied=converted.tidied)
     if prepared.physical:  # a bare CSV read in place: its totals rows were not seen by the layout
         totals = conversion.find_totals(target, columns)
         if converted.ordered_by:  # stored positions are not source lines any more

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portal.store.evolution import TypeChange
+from portal.store.inference import TidiedColumn
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class LoadReport:
     blank_columns: tuple[int, ...] = ()
     totals: tuple[TotalsRow, ...] = ()
     type_changes: tuple[TypeChange, ...] = field(default_factory=tuple)
+    tidied: tuple[TidiedColumn, ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:
@@ -69,6 +71,7 @@ class LoadReport:
         out += [f"totals row{f' on line {t.line}' if t.line else ''} ({t.column} = {t.label!r}) "
                 "kept as data: exclude it before summing" for t in self.totals]
         out += [change.describe() for change in self.type_changes]
+        out += [column.describe() for column in self.tidied]
         return out
 
     @classmethod
@@ -83,6 +86,7 @@ class LoadReport:
             totals=tuple(TotalsRow(t["line"], t["column"], t["label"]) for t in data.get("totals", ())),
             type_changes=tuple(TypeChange(c["column"], c["from"], c["to"], c.get("example"))
                                for c in data.get("type_changes", ())),
+            tidied=tuple(TidiedColumn.from_dict(c) for c in data.get("tidied", ())),
         )
 
     def as_dict(self) -> dict:
@@ -93,6 +97,7 @@ class LoadReport:
             "blank_rows": self.blank_rows, "blank_columns": list(self.blank_columns),
             "totals": [{"line": t.line, "column": t.column, "label": t.label} for t in self.totals],
             "type_changes": [c.as_dict() for c in self.type_changes],
+            "tidied": [c.as_dict() for c in self.tidied],
         }
 
 

@@ -163,6 +163,13 @@ SCAN_ALL = "SELECT * FROM {source}"
 STATS_COUNT = "count({column})"
 STATS_MATCHES = "count(*) FILTER (WHERE regexp_full_match({column}, {pattern}))"
 STATS_WIDTH = "{agg}(length({column})) FILTER (WHERE regexp_full_match({column}, {pattern}))"
+STATS_MARKERS = "count(*) FILTER (WHERE trim({column}) IN ({markers}))"
+# A number column's value as statistical tables write it (inference.tidy_sql): placeholders of a
+# missing figure are NULL, thousands separators dropped; other values unchanged.
+TIDY_NUMBER = (
+    "CASE WHEN trim({column}) IN ({markers}) THEN NULL"
+    " WHEN regexp_full_match({column}, {grouped}) THEN replace({column}, ',', '') ELSE {column} END"
+)
 STATS_SCALE = (
     "{agg}(length({column}) - strpos({column}, '.')) FILTER (WHERE strpos({column}, '.') > 0"
     " AND regexp_full_match({column}, {pattern}))"
@@ -206,6 +213,15 @@ GUARD_SCALE = (
     "CASE WHEN {column} LIKE '%.{digits}%' THEN error('" + GUARD_MARK + ":{index}:')"
     " ELSE CAST({column} AS DECIMAL(18,{scale})) END"
 )
+# A number column whose values were tidied (inference.tidy_sql): {tidy} is that expression; a value
+# the sample did not foresee ('abc') stops the pass like the other guards.
+GUARD_TIDY = (
+    "CASE WHEN {tidy} IS NULL THEN NULL WHEN regexp_full_match({tidy}, {pattern}) THEN CAST({tidy} AS {type})"
+    " ELSE error('" + GUARD_MARK + ":{index}:' || {column}) END"
+)
+# The placeholders of missing figures each tidied column holds (for the load report).
+MARKERS_FOUND = "list(DISTINCT trim({column}) ORDER BY trim({column})) FILTER (WHERE trim({column}) IN ({markers}))"
+TIDY_RELATION = "SELECT * REPLACE ({replaced}) FROM ({inner})"
 GUARD_DATE = (
     "CASE WHEN length({column}) > 10 THEN error('" + GUARD_MARK + ":{index}:')"
     " ELSE CAST({column} AS DATE) END"

@@ -93,3 +93,14 @@ def test_cli_prints_the_report(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "    skipped title line 1: 2023年各区常住人口" in result.output
     assert "    totals row on line 6" in result.output
+
+
+def test_placeholders_and_thousands_separators_are_read_and_said(app, tmp_path, client):
+    csv = "地区,区域,常住人口,备注\n和平区,120101,\"354,000\",—\n河东区,120102,—,\n河西区,120103,\"1,012,500\",\n"
+    version = load(app, gov_folder(tmp_path / "src", csv)).version
+    assert [c.type for c in version.columns] == ["text", "text", "integer", "text"]
+    assert "column '常住人口' read as integer: '—' read as missing; thousands separators dropped" in version.report_lines()
+    rows = client.get("/api/v1/datasets/population/rows").json["rows"]
+    assert [r["常住人口"] for r in rows] == [354000, None, 1012500] and rows[0]["备注"] == "—"
+    page = client.get("/datasets/population").get_data(as_text=True)
+    assert "常住人口：— 视为缺失值" in page and "常住人口：已去掉千位分隔符" in page
