@@ -164,6 +164,10 @@ def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec
         encoding=check.optional_text(resource or {}, "encoding", "resources[0].encoding"),
         sheet=_sheet(resource or {}, check), checksum=checksum,
     )
+    if spec["open_class"] == "closed" and not spec["closed_reason"]:
+        check.add("kaifang.closed_reason", "required when open_class is closed: say why the data are not open")
+    elif spec["closed_reason"] and spec["open_class"] in ("open", "conditional"):
+        check.add("kaifang.closed_reason", f"only a closed dataset has one (open_class is {spec['open_class']})")
     if spec["temporal_start"] and spec["temporal_end"] and spec["temporal_start"] > spec["temporal_end"]:
         check.add("kaifang.temporal_coverage.end", "ends before it starts")
     _check_constraints(resource, spec["open_class"], check.errors)

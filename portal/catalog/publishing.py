@@ -278,6 +278,10 @@ def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: s
     dataset = _find(session, spec.slug)
     existing = _find_department(session, spec.department)
     require(can_publish(actor, existing.id if existing else None), "publish datasets for this department")
+    if staged is not None:
+        _check_declared_fields(spec, staged.result.columns)
+    elif dataset is not None and dataset.current_version is not None:
+        _check_declared_fields(spec, _columns(dataset.current_version))
     created = dataset is None
     metadata_changed = created or dataset.descriptor_checksum != spec.checksum
     with _concurrent_load_refused(spec.slug):
@@ -379,6 +383,23 @@ def _sync_field_types(dataset: Dataset, columns: tuple[store.Column, ...]) -> No
             dataset.fields.append(Field(position=len(by_name) + position, name=column.name, type=column.type))
         else:
             field.type = column.type
+
+
+def _check_declared_fields(spec: PackageSpec, columns: tuple[store.Column, ...]) -> None:
+    """Every field the descriptor's schema names is a column of the data: a data dictionary entry
+    for a column that does not exist (a misspelt or renamed header) is refused, not listed.
+
+    Raises:
+        Invalid: `bad-descriptor`, naming the fields and the file's columns.
+    """
+    names = {c.name for c in columns}
+    missing = [f.name for f in spec.fields if f.name not in names]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing)
+        problem = f"{shown} {'is not a column' if len(missing) == 1 else 'are not columns'} of the data file " \
+                  f"(its columns: {', '.join(c.name for c in columns)})"
+        raise Invalid(f"{spec.folder / 'datapackage.json'} does not fit its data: resources[0].schema.fields: {problem}",
+                      code="bad-descriptor", errors={"resources[0].schema.fields": [problem]})
 
 
 def _columns(version: Version) -> tuple[store.Column, ...]:

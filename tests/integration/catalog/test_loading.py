@@ -89,6 +89,42 @@ def test_coordinates_naming_no_column_are_refused_and_nothing_kept(app, tmp_path
     assert not list((Path(app.config["DATA_DIR"]) / "districts").glob("*.parquet"))
 
 
+def _rename_schema_field(folder: Path, old: str, new: str) -> None:
+    """Rename a schema field and drop its declared type (a typed field naming no column is the
+    store's `unknown-column` already; an untyped one only names a data dictionary entry)."""
+    doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    for field in doc["resources"][0]["schema"]["fields"]:
+        if field["name"] == old:
+            field["name"] = new
+            field.pop("type", None)
+    (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+
+def test_a_schema_field_that_is_no_column_is_refused_and_nothing_kept(app, tmp_path):
+    """A misspelt schema field used to load and give the data dictionary a column that does not exist."""
+    folder = dataset_folder(tmp_path / "src")
+    _rename_schema_field(folder, "population", "populaton")
+    with pytest.raises(Invalid) as info:
+        load(app, folder)
+    assert info.value.code == "bad-descriptor" and set(info.value.errors) == {"resources[0].schema.fields"}
+    assert "'populaton' is not a column of the data file (its columns: code, name, population, founded)" in info.value.detail
+    assert counts(app) == (0, 0, 0, 0)
+    assert not list((Path(app.config["DATA_DIR"]) / "districts").glob("*.parquet"))
+
+
+def test_a_descriptor_update_naming_no_column_keeps_what_was_there(app, tmp_path):
+    folder = dataset_folder(tmp_path / "src")
+    load(app, folder)
+    before = counts(app)
+    _rename_schema_field(folder, "name", "名称")
+    with pytest.raises(Invalid) as info:
+        load(app, folder)  # the data file is unchanged: only the metadata would change
+    assert info.value.code == "bad-descriptor"
+    assert counts(app) == before
+    with session_scope(app) as s:
+        assert [f.name for f in s.scalars(select(Field).order_by(Field.position))] == ["code", "name", "population", "founded"]
+
+
 def test_bad_descriptor_names_the_problem(app, tmp_path):
     folder = dataset_folder(tmp_path / "src")
     doc = json.loads((folder / "datapackage.json").read_text())

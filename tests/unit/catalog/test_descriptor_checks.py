@@ -41,6 +41,16 @@ def with_ext(**changes) -> dict:
     return doc
 
 
+def test_a_closed_dataset_says_why_and_only_a_closed_one(tmp_path):
+    with pytest.raises(Invalid) as info:
+        read(tmp_path / "a", with_ext(open_class="closed"))
+    assert set(info.value.errors) == {"kaifang.closed_reason"}
+    with pytest.raises(Invalid) as info:
+        read(tmp_path / "b", with_ext(closed_reason="含个人信息"))
+    assert "only a closed dataset has one" in info.value.errors["kaifang.closed_reason"][0]
+    assert read(tmp_path / "c", with_ext(open_class="closed", closed_reason="含个人信息")).closed_reason == "含个人信息"
+
+
 @pytest.mark.parametrize("given_theme", ["geospatial", "地理空间", "Geospatial", " GEOSPATIAL "])
 def test_theme_by_code_or_name(tmp_path, given_theme):
     assert read(tmp_path, with_ext(theme=given_theme)).theme == "geospatial"
