@@ -193,10 +193,11 @@ def _prepare(job: _Job, temps: list[Path]) -> _Prepared:
     text_path, gzip = _utf8_path(job, temps, encoding)
     if job.fmt in ("json", "ndjson", "geojson"):
         target = _temp(job, temps, ".csv")
-        header, geo = json_to_csv(text_path, target, "utf-8", points=job.points)
-        fixed = {GEOMETRY: "geometry"} if geo and GEOMETRY in header else {}
-        source = conversion.CsvSource(target, ",", header, header_from_data=False)
-        return _Prepared(source, encoding, fixed)
+        table = json_to_csv(text_path, target, "utf-8", points=job.points)
+        fixed = {GEOMETRY: "geometry"} if table.geo and GEOMETRY in table.header else {}
+        source = conversion.CsvSource(target, ",", table.header, header_from_data=False)
+        report = LoadReport(records_at=table.records_at, records=table.records, left_out=table.left_out)
+        return _Prepared(source, encoding, fixed, report)
     text = encodings.decode_head(head, encoding)
     dialect = delimited.sniff_delimiter(text, prefer_tab=job.fmt == "tsv")
     if csvlayout.needs_layout(text_path, text, dialect, gzip=gzip):

@@ -1,5 +1,10 @@
-"""JSON sources: an array of objects, NDJSON (one object a line), or a GeoJSON FeatureCollection,
-written out as CSV so that the common CSV path infers types.
+"""JSON sources: an array of objects, NDJSON (one object a line), a GeoJSON FeatureCollection,
+or a document wrapping its records (`{"code": 200, "data": {"list": [...]}}`, as saved from a
+data API), written out as CSV so that the common CSV path infers types.
+
+In a wrapping document the records are the array of objects that holds the most of them (found
+in one streamed pass); the load report says where they were and which top-level keys were not
+read. A document with no array of objects is one record.
 
 Keys become columns in order of first appearance; nested objects and lists are kept as JSON
 text. GeoJSON properties become columns; Point geometries give two columns, named by the
@@ -17,9 +22,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 import ijson
 
@@ -35,9 +44,21 @@ _RELOCATE_BYTES = 64 * 1024 * 1024
 _FIRST_LINE_BYTES = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class JsonTable:
+    """What `json_to_csv` wrote: the columns, whether it was GeoJSON, and, for a document wrapping
+    its records, where they were (`data.list`), how many, and the top-level keys not read."""
+
+    header: tuple[str, ...]
+    geo: bool
+    records_at: str | None = None
+    records: int = 0
+    left_out: tuple[str, ...] = ()
+
+
 def json_to_csv(source: Path, target: Path, encoding: str, *,
-                points: tuple[str, str] = POINT_COLUMNS) -> tuple[tuple[str, ...], bool]:
-    """Write `source` to `target` (UTF-8 CSV); return (header, whether it was GeoJSON).
+                points: tuple[str, str] = POINT_COLUMNS) -> JsonTable:
+    """Write `source` to `target` (UTF-8 CSV).
     `points` names the (longitude, latitude) columns of GeoJSON Point features.
 
     Raises:
@@ -46,16 +67,70 @@ def json_to_csv(source: Path, target: Path, encoding: str, *,
     first = _first_char(source, encoding)
     if first == "":
         raise IngestError("empty-file", "the file is empty")
-    if first == "[" or (first == "{" and _is_single_document(source, encoding)):
-        geo = first == "{"
-        names = _names(_streamed(source, geo, points))
-        check_names(names)
-        _write(names, _streamed(source, geo, points), target)
-        return tuple(names), geo
+    if first == "[":
+        return _write_records(source, target, "item", points)
+    if first == "{" and _is_single_document(source, encoding):
+        if _looks_like_geojson(source):
+            return _write_records(source, target, "features.item", points, geo=True)
+        document = _document(source)
+        if document.type == "FeatureCollection":
+            return _write_records(source, target, "features.item", points, geo=True)
+        if document.records_at is None:  # no array of objects: the document is one record
+            return _write_records(source, target, "", points)
+        table = _write_records(source, target, f"{document.records_at}.item", points)
+        left_out = tuple(k for k in document.keys if k != document.records_at.split(".")[0])
+        return JsonTable(table.header, False, document.records_at, document.records, left_out)
     names = _names(_ndjson(source, encoding))
     check_names(names)
     _write(names, _ndjson(source, encoding), target)
-    return tuple(names), False
+    return JsonTable(tuple(names), False)
+
+
+def _write_records(source: Path, target: Path, prefix: str, points: tuple[str, str], *, geo: bool = False) -> JsonTable:
+    names = _names(_streamed(source, prefix, geo, points))
+    check_names(names)
+    _write(names, _streamed(source, prefix, geo, points), target)
+    return JsonTable(tuple(names), geo)
+
+
+_GEOJSON = re.compile(rb'"type"\s*:\s*"FeatureCollection"')
+
+
+def _looks_like_geojson(source: Path) -> bool:
+    """A FeatureCollection says so near its start: no pass over the whole file is needed."""
+    with open_bytes(source) as raw:
+        return bool(_GEOJSON.search(raw.read(65536)))
+
+
+@dataclass(frozen=True)
+class _Document:
+    type: object
+    keys: tuple[str, ...]
+    records_at: str | None
+    records: int
+
+
+def _document(source: Path) -> _Document:
+    """One streamed pass over a single JSON document: its top-level `type` and keys, and the
+    array of objects holding the most of them (not nested in another array)."""
+    kind, keys, counts = None, [], {}
+    with _opened(source) as raw:
+        try:
+            for prefix, event, value in ijson.parse(raw):
+                if prefix == "" and event == "map_key":
+                    keys.append(value)
+                elif prefix == "type" and event == "string":
+                    kind = value
+                elif event == "start_map" and prefix.endswith(".item"):
+                    array = prefix[: -len(".item")]
+                    if "item" not in array.split("."):
+                        counts[array] = counts.get(array, 0) + 1
+        except ijson.JSONError as exc:
+            raise _syntax_error(source, exc) from exc
+    if not counts:
+        return _Document(kind, tuple(keys), None, 0)
+    best = max(counts, key=lambda array: counts[array])  # the first of the largest on a tie
+    return _Document(kind, tuple(keys), best, counts[best])
 
 
 def _first_char(source: Path, encoding: str) -> str:
@@ -70,6 +145,7 @@ def _is_single_document(source: Path, encoding: str) -> bool:
     without reading the rest of it."""
     with open_bytes(source) as raw:
         head = raw.readline(_FIRST_LINE_BYTES + 1)
+        rest = raw.read(4096).strip()
     if len(head) > _FIRST_LINE_BYTES:
         return True
     line = head.decode(encoding, "replace").strip().lstrip("\ufeff")
@@ -77,17 +153,25 @@ def _is_single_document(source: Path, encoding: str) -> bool:
         json.loads(line)
     except json.JSONDecodeError:
         return True
-    return '"FeatureCollection"' in line
+    return '"FeatureCollection"' in line or not rest  # one object on one line and nothing after it
 
 
-def _streamed(source: Path, geo: bool, points: tuple[str, str] = POINT_COLUMNS) -> Iterator[dict]:
-    """The records of an array of objects, or the features of a FeatureCollection, one by one."""
+@contextmanager
+def _opened(source: Path) -> Iterator[BinaryIO]:
+    """The file's bytes after a UTF-8 byte order mark, if it has one."""
     with open_bytes(source) as raw:
         if raw.read(3) != b"\xef\xbb\xbf":
             raw.seek(0)
+        yield raw
+
+
+def _streamed(source: Path, prefix: str, geo: bool, points: tuple[str, str] = POINT_COLUMNS) -> Iterator[dict]:
+    """The records at `prefix` (`item` of a top-level array, `data.list.item` of a wrapping
+    document, `` for the document itself), or the features of a FeatureCollection, one by one."""
+    with _opened(source) as raw:
         count = 0
         try:
-            for count, item in enumerate(ijson.items(raw, "features.item" if geo else "item"), 1):
+            for count, item in enumerate(ijson.items(raw, prefix), 1):
                 if geo:
                     yield _feature(item, count, points)
                 elif isinstance(item, dict):

@@ -49,6 +49,9 @@ class LoadReport:
     totals: tuple[TotalsRow, ...] = ()
     type_changes: tuple[TypeChange, ...] = field(default_factory=tuple)
     tidied: tuple[TidiedColumn, ...] = field(default_factory=tuple)
+    records_at: str | None = None  # JSON: where a wrapping document held its records ("data.list")
+    records: int = 0
+    left_out: tuple[str, ...] = ()  # JSON: the wrapping document's other top-level keys
 
     @property
     def empty(self) -> bool:
@@ -57,6 +60,9 @@ class LoadReport:
     def lines(self) -> list[str]:
         """Human-readable facts, one a line, for the load output (English, like the CLI)."""
         out = []
+        if self.records_at is not None:
+            others = f"; not read: {', '.join(repr(k) for k in self.left_out)}" if self.left_out else ""
+            out.append(f"read {self.records:,} records from {self.records_at!r} of the JSON document{others}")
         if self.sheet is not None and len(self.sheets) > 1:
             how = "as declared" if self.sheet_chosen == "declared" else "the first sheet with a table"
             others = ", ".join(repr(s) for s in self.sheets if s != self.sheet)
@@ -87,6 +93,8 @@ class LoadReport:
             type_changes=tuple(TypeChange(c["column"], c["from"], c["to"], c.get("example"))
                                for c in data.get("type_changes", ())),
             tidied=tuple(TidiedColumn.from_dict(c) for c in data.get("tidied", ())),
+            records_at=data.get("records_at"), records=data.get("records", 0),
+            left_out=tuple(data.get("left_out", ())),
         )
 
     def as_dict(self) -> dict:
@@ -98,6 +106,7 @@ class LoadReport:
             "totals": [{"line": t.line, "column": t.column, "label": t.label} for t in self.totals],
             "type_changes": [c.as_dict() for c in self.type_changes],
             "tidied": [c.as_dict() for c in self.tidied],
+            "records_at": self.records_at, "records": self.records, "left_out": list(self.left_out),
         }
 
 
