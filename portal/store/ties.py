@@ -98,8 +98,9 @@ def tied_rows(table: StoredTable, query: RowQuery, selected: Sequence[str],
 
 def learn(table: StoredTable, query: RowQuery, keys: Sequence[tuple[Column, bool]],
           conditions: list[str], params: list[object], found: list[tuple], key_index: int) -> None:
-    """Remember a page read by the ordinary SELECT if it was one run of ties (`found`: its rows,
-    the sort key at `key_index`): its cursor page, and the page itself if it is a first page."""
+    """Remember a page read by the ordinary SELECT if it was one run of ties, NULLs included
+    (`found`: its rows, the sort key at `key_index`): its cursor page, and the page itself if it
+    is a first page. A run of NaN is not remembered (NaN is no key of the memory)."""
     if len(keys) != 1 or query.offset or len(found) <= query.limit:
         return
     value = found[0][key_index]
