@@ -64,10 +64,10 @@ def tied_rows(table: StoredTable, query: RowQuery, selected: Sequence[str],
             return None
         end = _window_end(path, column, value, row_number)
     else:
-        value, row_number, end = _recall(path, where, params, keys, query.limit, _FIRST), -1, None
-        if value is None:
+        seen, row_number, end = _recall(path, where, params, keys, query.limit, _FIRST), -1, None
+        if not isinstance(seen, tuple):  # never seen as a run, or a try fell short
             return None
-        value = value[0]
+        value = seen[0]
     quoted = sql.quote_identifier(column.name)
     parts, found_params = [], [*params]
     if value is None:
@@ -136,8 +136,12 @@ def _key(path, where, params, keys, limit, value) -> tuple:
 def _window_end(path: str, column: Column, value: object, row_number: int) -> int | None:
     """The row number a cursor page's try stops before: the end of the `PROBE_GROUPS`-th row
     group after `row_number` that may hold `value` (all the rest when fewer may)."""
+    try:
+        bounds = _bounds(path, column.name, column.type)
+    except duckdb.Error:  # e.g. a confined connection that may not read the file's metadata
+        bounds = ()
     end, seen, start = None, 0, 0
-    for rows, low, high in _bounds(path, column.name, column.type):
+    for rows, low, high in bounds:
         start += rows
         if start <= row_number + 1 or not _may_hold(low, high, value):
             continue
@@ -159,14 +163,13 @@ def _may_hold(low: object, high: object, value: object) -> bool:
 
 @functools.lru_cache(maxsize=BOUNDS_CACHE_SIZE)
 def _bounds(path: str, name: str, kind: str) -> tuple[tuple[int, object, object], ...]:
-    """Rows, min and max of each row group of one column, in file order (cached)."""
+    """Rows, min and max of each row group of one column, in file order (cached; an error is
+    not)."""
     # Decimals compare as DOUBLE here: a bound a little off only moves where the try stops.
     type_name = "DOUBLE" if kind == "decimal" else duckdb_type(kind)
     statement = sql.ROW_GROUP_BOUNDS.format(type=type_name)
     cur = db_cursor()
     try:
         return tuple(cur.execute(statement, [path, name]).fetchall())
-    except duckdb.Error:
-        return ()
     finally:
         cur.close()

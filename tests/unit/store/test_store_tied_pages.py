@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -103,3 +104,28 @@ def test_a_two_key_sort_is_never_tried(tmp_path, monkeypatch, descending):
     ties._RUNS.clear()
     assert _walk(table, query) == _ordinary(monkeypatch, table, query)
     assert not ties._RUNS
+
+
+def test_a_first_page_whose_try_fell_short_takes_the_ordinary_select(tmp_path, monkeypatch):
+    rows = [(1, 0, 0.0, "x", None) for _ in range(30)]
+    table = _table(tmp_path / "t.parquet", rows, 8)
+    query = RowQuery(sort=(Sort("k"),), limit=5, with_total=False)
+    ties._RUNS.clear()
+    reference = _ordinary(monkeypatch, table, query)
+    for key in [k for k in ties._RUNS if k[-1] is ties._FIRST]:
+        ties._RUNS[key] = False
+    assert _walk(table, query) == reference
+
+
+def test_without_row_group_bounds_a_cursor_page_takes_the_ordinary_select(tmp_path, monkeypatch):
+    rows = [(1, 0, 0.0, "x", None) for _ in range(30)]
+    table = _table(tmp_path / "t.parquet", rows, 8)
+    query = RowQuery(sort=(Sort("k"),), limit=5, with_total=False)
+    ties._RUNS.clear()
+    reference = _ordinary(monkeypatch, table, query)
+
+    def refused(*args):
+        raise duckdb.Error("no metadata here")
+
+    monkeypatch.setattr(ties, "_bounds", refused)
+    assert _walk(table, query) == reference
