@@ -3,13 +3,14 @@
 One page is one SELECT over the version's Parquet file with the filters as bound parameters,
 ordered by the sort keys then `file_row_number`, fetching one row more than asked to know whether
 a next page exists; the total is a second `count(*)` with the same filters when asked for,
-cached per file and filters (`counts.py`).
+cached per file and filters (`counts.py`). A page with one sort key seen to be one run of ties
+of it is read in file order instead, where DuckDB stops early (`ties.py`).
 Offset and keyset (cursor) paging give the same rows; the cursor is cheaper deep in a table.
 """
 
 from __future__ import annotations
 
-from portal.store import cursors, sql
+from portal.store import cursors, sql, ties
 from portal.store.connection import cursor as db_cursor
 from portal.store.counts import count_rows
 from portal.store.errors import QueryError
@@ -30,12 +31,15 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
-    statement, page_params = _page_sql(query, fields, keys, conditions, params)
-    cur = db_cursor()
-    try:
-        found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
-    finally:
-        cur.close()
+    found = ties.tied_rows(table, query, _selected(fields, keys), keys, conditions, params)
+    if found is None:
+        statement, page_params = _page_sql(query, fields, keys, conditions, params)
+        cur = db_cursor()
+        try:
+            found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
+        finally:
+            cur.close()
+        ties.learn(table, query, keys, conditions, params, found, len(fields))
     total = count_rows(table, conditions, params) if query.with_total else None
     return _page(fields, keys, found, query.limit, total)
 
@@ -56,9 +60,7 @@ def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bo
         keyset, keyset_params = cursors.after(keys, values, row_number)
         page_conditions.append(keyset)
         page_params += keyset_params
-    if projection is None:
-        projection = [sql.quote_identifier(c.name) for c in fields]
-    selected = projection + [sql.quote_identifier(k.name) for k, _ in keys] + (tail or [])
+    selected = _selected(fields, keys, projection) + (tail or [])
     statement = sql.SELECT_PAGE.format(
         fields=", ".join([*selected, sql.ROW_NUMBER]),
         scan=scan or sql.SCAN.format(path="?"),
@@ -68,6 +70,15 @@ def _page_sql(query: RowQuery, fields: list[Column], keys: list[tuple[Column, bo
         offset=query.offset,
     )
     return statement, page_params
+
+
+def _selected(fields: list[Column], keys: list[tuple[Column, bool]],
+              projection: list[str] | None = None) -> list[str]:
+    """What a page selects before the row number: the fields (or `projection`), then its sort
+    keys (for the next cursor)."""
+    if projection is None:
+        projection = [sql.quote_identifier(c.name) for c in fields]
+    return projection + [sql.quote_identifier(k.name) for k, _ in keys]
 
 
 def _check_window(query: RowQuery) -> None:

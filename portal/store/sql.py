@@ -80,6 +80,17 @@ SELECT_PAGE = "SELECT {fields} FROM {scan} {where} ORDER BY {order} LIMIT {limit
 
 SELECT_COUNT = "SELECT count(*) FROM {scan} {where}"
 
+# A page whose rows all share the value of its one sort key (ties.py): those rows in file order,
+# within a window of row numbers, so DuckDB stops after `limit` rows instead of sorting them all.
+ROW_BEFORE = "file_row_number < ?"
+SELECT_TIED = "SELECT {fields} FROM {scan} {where} ORDER BY file_row_number LIMIT {limit}"
+# Per row group of one column: its rows, and its min and max as the column's type (NULL: unknown).
+ROW_GROUP_BOUNDS = (
+    "SELECT row_group_num_rows, TRY_CAST(stats_min_value AS {type}),"
+    " TRY_CAST(stats_max_value AS {type}) FROM parquet_metadata(?)"
+    " WHERE path_in_schema = ? ORDER BY row_group_id"
+)
+
 SELECT_ALL = "SELECT {fields} FROM {scan} {where} {order}"
 
 WRAP = "SELECT {exprs} FROM ({inner})"
