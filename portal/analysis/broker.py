@@ -33,7 +33,7 @@ from typing import Any
 
 from portal import store
 from portal.analysis.budget import CellBudget
-from portal.analysis.differencing import BUCKETS, PARTS, Registry, Remembered, Sketch
+from portal.analysis.differencing import BUCKETS, PARTS, Listed, Registry, Remembered, Sketch
 from portal.analysis.disclosure import (
     COUNT_STREAM,
     Aggregation,
@@ -275,7 +275,7 @@ class Broker:
         for s in stats:
             sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
             earlier = self.registry.same(signature, s.key, s.records) or self.registry.near(
-                signature, s.records, s.key, sketch, rules.min_cell)
+                signature, s.records, s.key, sketch, rules.min_cell, self._listed(rules))
             if earlier is not None and s.records > 0:
                 # Answered as the remembered cell: its number of records, and as many records
                 # without a value (or with a zero) as this set has. The set's own numbers gave
@@ -292,6 +292,11 @@ class Broker:
         released = release_rows(rows, cells, aggregations, rules, self.noise)
         self._remember(released, cells, fresh, rules)
         return released
+
+    def _listed(self, rules: Rules) -> Listed:
+        """Whether a difference of two record sets (its size and cell key: the XOR of the two
+        cells' keys) would be listed as a cell: the same threshold draw as asking for it."""
+        return lambda records, key: listed(records, key, rules, self.noise)
 
     def _remember(self, released: Released, cells: list[CellInput], fresh: list[Remembered], rules: Rules) -> None:
         """Every cell with records is remembered, listed or not (with the base-level values

@@ -8,10 +8,13 @@ accounts of one organisation see the same snapped answers, so splitting an attac
 gains nothing), as its true size, its cell key, its
 released values and an invertible Bloom lookup table of its records (computed by the store,
 `portal.store.plan_sql.sketch_sql`). A new cell whose record set differs from a remembered one
-by 1 to `min_cell - 1` records is *snapped* to it: it is answered with the remembered cell's
-size, key and released values, so the answer is the same whether or not the target is in A,
-and nothing is learnt from comparing them. Differences of `min_cell` records or more are
-answered normally (they are releasable differences by the minimum-cell rule).
+by a set that would not be listed as a cell of its own — the minimum-cell rule on a perturbed
+count, the same threshold draw as asking for the difference itself — is *snapped* to it: it is
+answered with the remembered cell's size, key and released values, so the answer is the same
+whether or not the target is in A, and nothing is learnt from comparing them. A difference that
+would be listed is a releasable difference, and the cell is answered on its own. Deciding on
+the exact size (1 to `min_cell - 1` records) made the memory itself an exact threshold test:
+a pad of nine known records and a target added to a remembered cell (seventh round, 0025a).
 
 The table formulas here mirror the SQL in `portal/store/plan_sql.py`. Where the memory lives
 and how it is bounded (least-recently-used eviction) is the service's business
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PARTS, BUCKETS, SHIFT = 3, 20, 16
+RADIUS = 2  # differences of up to RADIUS * min_cell - 1 records are decoded and tested (`Registry.near`)
 PRIMES = (4294967291, 4294967279)
 MASK = 2**64 - 1
 
@@ -67,7 +71,7 @@ def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:
     keys = [x ^ y for x, y in zip(a.keys, b.keys, strict=True)]
     checks = [x ^ y for x, y in zip(a.checks, b.checks, strict=True)]
     found = 0
-    while found <= limit:
+    while found < limit:
         pure = next((i for i, n in enumerate(counts) if n in (1, -1) and check(keys[i]) == checks[i]), None)
         if pure is None:
             break
@@ -99,6 +103,8 @@ class Remembered:
     used_at: Any = None
 
 
+# (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
+Listed = Callable[[int, int], bool]
 # (signature, fewest records, most records) -> the remembered cells in that range
 Lookup = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
@@ -164,13 +170,29 @@ class Registry:
                     self.cells.append(found)
         return [c for c in self.cells if c.signature == signature and low <= c.records <= high]
 
-    def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int) -> Remembered | None:
-        """A remembered cell whose records differ from these by 1..min_cell-1, if any."""
-        for cell in self._candidates(signature, records - min_cell + 1, records + min_cell - 1):
+    def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int,
+             listed: Listed) -> Remembered | None:
+        """A remembered cell these records are answered like, if any: the nearest one whose
+        records differ from these by a set that would not be listed as a cell of its own.
+
+        The difference is tested like a cell: `listed(size, key)`, the minimum-cell rule on a
+        perturbed count keyed by the difference's own cell key (the XOR of the two cells' keys),
+        the same threshold draw as counting those records directly. Deciding on the exact size
+        (1 to min_cell - 1 records apart) made the memory an exact threshold test: a pad of nine
+        known records and a target, added to any remembered cell, came back with the cell's own
+        figures without the target and with a fresh draw with it (seventh round, decision 0025a).
+        Differences of up to RADIUS * min_cell - 1 records are decoded; a larger one would be
+        listed but for a draw far in the noise's tail."""
+        reach = RADIUS * min_cell - 1
+        nearest = []
+        for cell in self._candidates(signature, records - reach, records + reach):
             if cell.key == key:
                 continue
-            size = difference_size(cell.sketch, sketch, min_cell - 1)
-            if size is not None and 0 < size < min_cell:
+            size = difference_size(cell.sketch, sketch, reach)
+            if size:
+                nearest.append((size, cell))
+        for size, cell in sorted(nearest, key=lambda pair: pair[0]):
+            if not listed(size, cell.key ^ key):
                 return self._use(cell)
         return None
 

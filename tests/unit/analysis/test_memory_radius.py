@@ -1,0 +1,75 @@
+"""The differencing memory decides nearness like a listing (decision 0025a): a new cell is
+answered like a remembered one unless their difference would be listed as a cell, asked with
+the difference's size and cell key (the XOR of the two cells' keys), never on a fixed radius."""
+
+from __future__ import annotations
+
+import random
+from functools import reduce
+from operator import xor
+
+from portal.analysis.differencing import (
+    BUCKETS,
+    PARTS,
+    Registry,
+    Remembered,
+    Sketch,
+    buckets,
+    check,
+)
+
+SIGNATURE = "clinic"
+
+
+def _cell(keys: list[int]) -> Remembered:
+    counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
+    for key in keys:
+        for i in buckets(key):
+            counts[i] += 1
+            xors[i] ^= key
+            checks[i] ^= check(key)
+    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), Sketch(tuple(counts), tuple(xors), tuple(checks)))
+
+
+def _records(n: int, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.getrandbits(64) for _ in range(n)]
+
+
+def _near(base: list[int], other: list[int], listed):
+    registry = Registry([_cell(base)])
+    probe = _cell(other)
+    return registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
+
+
+def test_the_difference_is_asked_as_a_cell_with_its_own_key():
+    base, extra = _records(40, 1), _records(12, 2)
+    asked = []
+
+    def listed(records, key):
+        asked.append((records, key))
+        return False
+
+    assert _near(base, base + extra, listed) is not None  # twelve apart, not listed: snapped
+    assert asked == [(12, reduce(xor, extra, 0))]
+
+
+def test_no_fixed_radius_decides():
+    base = _records(40, 3)
+    assert _near(base, base + _records(3, 4), lambda records, key: True) is None  # three apart, listed: its own
+    assert _near(base, base + _records(15, 5), lambda records, key: False) is not None
+    assert _near(base, base + _records(25, 6), lambda records, key: False) is None  # beyond 19: never decoded
+
+
+def test_the_nearest_remembered_cell_is_tried_first():
+    base, extra = _records(40, 7), _records(6, 8)
+    registry = Registry([_cell(base), _cell(base + extra[:2])])
+    probe = _cell(base + extra)
+    sizes = []
+
+    def listed(records, key):
+        sizes.append(records)
+        return records > 4
+
+    found = registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
+    assert found is not None and found.records == 42 and sizes == [4]
