@@ -106,23 +106,23 @@ def test_a_two_key_sort_is_never_tried(tmp_path, monkeypatch, descending):
     assert not ties._RUNS
 
 
-def test_a_first_page_whose_try_fell_short_takes_the_ordinary_select(tmp_path, monkeypatch):
-    rows = [(1, 0, 0.0, "x", None) for _ in range(30)]
-    table = _table(tmp_path / "t.parquet", rows, 8)
+def _one_run(tmp_path, monkeypatch):
+    """A file that is one run of ties of `k`, its one-key query, and the pages of the ordinary SELECT."""
+    table = _table(tmp_path / "t.parquet", [(1, 0, 0.0, "x", None) for _ in range(30)], 8)
     query = RowQuery(sort=(Sort("k"),), limit=5, with_total=False)
     ties._RUNS.clear()
-    reference = _ordinary(monkeypatch, table, query)
+    return table, query, _ordinary(monkeypatch, table, query)
+
+
+def test_a_first_page_whose_try_fell_short_takes_the_ordinary_select(tmp_path, monkeypatch):
+    table, query, reference = _one_run(tmp_path, monkeypatch)
     for key in [k for k in ties._RUNS if k[-1] is ties._FIRST]:
         ties._RUNS[key] = False
     assert _walk(table, query) == reference
 
 
 def test_without_row_group_bounds_a_cursor_page_takes_the_ordinary_select(tmp_path, monkeypatch):
-    rows = [(1, 0, 0.0, "x", None) for _ in range(30)]
-    table = _table(tmp_path / "t.parquet", rows, 8)
-    query = RowQuery(sort=(Sort("k"),), limit=5, with_total=False)
-    ties._RUNS.clear()
-    reference = _ordinary(monkeypatch, table, query)
+    table, query, reference = _one_run(tmp_path, monkeypatch)
 
     def refused(*args):
         raise duckdb.Error("no metadata here")
