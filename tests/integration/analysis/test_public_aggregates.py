@@ -166,8 +166,9 @@ def test_notes_carry_codes_and_a_message_in_the_callers_language(client):
     assert "fewer than about 10 records" in english["notes"][0]["message"]
     assert "少于约 10 条" in chinese["notes"][0]["message"] and chinese["notes"][0]["text"] == english["notes"][0]["text"]
     page = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=district").text  # the site's default, Chinese
-    assert 'data-code="count-rounding"' in page and "取整到 5 的倍数" in page
-    assert "rounded to base" not in page
+    assert 'data-code="min-cell"' in page and "少于约 10 条" in page
+    assert page.count("的倍数") == 1, "the rounding is said once, in the page's own sentence"
+    assert "并取整为 5 的倍数；同一问题无论谁问，答案总是相同" in page and "rounded to base" not in page
 
 
 def test_the_english_footnotes_start_with_a_capital(client):
