@@ -145,9 +145,11 @@ def _convert(
         except duckdb.Error as exc:
             missed = _missed(exc, plan, exact, source)
             stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
+            # a tidied column measured over every row that still misses is left as written
+            settled = [n for n in missed if n in exact]
             for name in missed:
                 tidied.pop(name, None)
-            tidied.update(_tidy(source, stats, missed, typing, sample=False))
+            tidied.update(_tidy(source, stats, [n for n in missed if n not in settled], typing, sample=False))
             exact.update(missed)
             continue
         columns = tuple(p.column for p in plan)
@@ -179,9 +181,10 @@ def _tidy(source: CsvSource, stats: dict[str, inference.ColumnStats], names: Seq
     out = {}
     for name in numbers:
         grouped = stats[name].grouped > 0  # counted on the values as written
+        dated = stats[name].written_dates > 0
         stats[name] = measured[name]
         out[name] = inference.TidiedColumn(name, _infer(name, measured[name], typing, measure=grouped).type,
-                                           found[name], grouped)
+                                           found[name], grouped, dated)
     return out
 
 
@@ -414,7 +417,7 @@ def _plan(
         type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
-        if tidied and name in tidied and type_name in inference.NUMBER_TYPES:
+        if tidied and name in tidied and type_name in inference.TIDY_TYPES:
             plan.append(Planned(Column(name, type_name), "VARCHAR", _tidy_select(quoted, type_name, scale, index),
                                 False, tidied=True))
             continue
@@ -434,6 +437,7 @@ def _plan(
 def _tidy_select(quoted: str, type_name: str, scale: int, index: int) -> str:
     """A tidied number column's select: the tidied value cast to its type, guarded."""
     shape = {"integer": inference.PATTERNS["integer"], "float": inference.PATTERNS["float"],
+             "date": inference.PATTERNS["date"],
              "decimal": rf"[+-]?(0|[1-9][0-9]{{0,13}})(\.[0-9]{{1,{scale}}})?"}[type_name]
     expr = sql.GUARD_TIDY.format(tidy=inference.tidy_sql(quoted), pattern=sql.quote_literal(shape),
                                  type=duckdb_type(type_name, scale=scale), column=quoted, index=index)

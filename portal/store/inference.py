@@ -17,10 +17,11 @@ float, date, timestamp, text, and a column with no values at all is text.
 - decimal vs float: fixed-point values whose fractional digits all have the same count (1 to 4),
   such as prices "12.50" or readings "-4.5", are exact decimals DECIMAL(18, scale); numbers with
   varying scales, exponents or more digits are floats. Integers may mix with a decimal column.
-- numbers as statistical tables write them (`tidy_sql`): a column whose values are numbers except
-  for placeholders of a missing figure (`MISSING_MARKERS`: "—", "…", "-", "/", ...) and numbers
-  written with thousands separators ("1,234.50") is a number column; the placeholders are read as
-  missing and the separators dropped, and the load report says so. Elsewhere both stay as written:
+- numbers and dates as statistical tables write them (`tidy_sql`): a column whose values are
+  numbers (dates) except for placeholders of a missing figure (`MISSING_MARKERS`: "—", "…", "-",
+  "/", ...), numbers written with thousands separators ("1,234.50") and dates written "2023年1月5日"
+  or "2023.01.05" is a number (date) column; the placeholders are read as missing, the separators
+  dropped, the dates read as dates, and the load report says so. Elsewhere both stay as written:
   a text column keeps its "—", and "1,2" (not a grouping of thousands) keeps the column text.
 """
 
@@ -39,7 +40,10 @@ FIXED_WIDTH = 6
 MISSING_MARKERS = ("-", "--", "—", "——", "－", "－－", "–", "…", "……", "...", "/", "／")
 # A number with its thousands grouped by commas: 1,234 / -12,345,678.90 (not 1,2 nor 12,34).
 GROUPED_NUMBER = r"[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]+)?"
+# A date as Chinese tables write it: 2023年1月5日, or with dots: 2023.01.05.
+WRITTEN_DATE = r"[0-9]{4}(年[0-9]{1,2}月[0-9]{1,2}日|\.[0-9]{1,2}\.[0-9]{1,2})"
 NUMBER_TYPES = ("integer", "decimal", "float")
+TIDY_TYPES = (*NUMBER_TYPES, "date")
 
 # Words that make a column a code column. Chinese words match anywhere in the name; English
 # words match a whole word of it (split at non-letters and camelCase), or its end for words of
@@ -87,6 +91,7 @@ class ColumnStats:
     max_width: int | None = None
     markers: int = 0  # values that are placeholders of a missing figure (MISSING_MARKERS)
     grouped: int = 0  # values that are numbers with thousands separators (GROUPED_NUMBER)
+    written_dates: int = 0  # values that are dates written 2023年1月5日 or 2023.01.05 (WRITTEN_DATE)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ def stats_query(columns: list[str], source: str) -> str:
             exprs.append(sql.STATS_WIDTH.format(agg=agg, column=col, pattern=digits))
         exprs.append(sql.STATS_MARKERS.format(column=col, markers=_MARKERS_SQL))
         exprs.append(sql.STATS_MATCHES.format(column=col, pattern=sql.quote_literal(GROUPED_NUMBER)))
+        exprs.append(sql.STATS_MATCHES.format(column=col, pattern=sql.quote_literal(WRITTEN_DATE)))
     return sql.WRAP.format(exprs=", ".join(exprs), inner=source)
 
 
@@ -121,12 +127,12 @@ _MARKERS_SQL = ", ".join(sql.quote_literal(m) for m in MISSING_MARKERS)
 
 def parse_stats(columns: list[str], row: tuple) -> list[ColumnStats]:
     """Split the single row of `stats_query` into one `ColumnStats` a column."""
-    width = 7 + len(PATTERNS)
+    width = 8 + len(PATTERNS)
     out = []
     for i, _ in enumerate(columns):
         chunk = row[i * width:(i + 1) * width]
-        matches = dict(zip(PATTERNS, chunk[1:-6], strict=True))
-        out.append(ColumnStats(chunk[0], matches, *chunk[-6:]))
+        matches = dict(zip(PATTERNS, chunk[1:-7], strict=True))
+        out.append(ColumnStats(chunk[0], matches, *chunk[-7:]))
     return out
 
 
@@ -138,6 +144,7 @@ class TidiedColumn:
     type: str
     markers: tuple[str, ...]  # the placeholders found (in the rows measured), read as missing
     grouped: bool  # some numbers had thousands separators, dropped
+    written_dates: bool = False  # some dates were written 2023年1月5日 or 2023.01.05
 
     def describe(self) -> str:
         parts = []
@@ -145,21 +152,25 @@ class TidiedColumn:
             parts.append(f"{', '.join(repr(m) for m in self.markers)} read as missing")
         if self.grouped:
             parts.append("thousands separators dropped")
+        if self.written_dates:
+            parts.append("dates written 2023年1月5日 or 2023.01.05 read as dates")
         return f"column {self.column!r} read as {self.type}: {'; '.join(parts)}"
 
     def as_dict(self) -> dict:
-        return {"column": self.column, "type": self.type, "markers": list(self.markers), "grouped": self.grouped}
+        return {"column": self.column, "type": self.type, "markers": list(self.markers), "grouped": self.grouped,
+                "written_dates": self.written_dates}
 
     @classmethod
     def from_dict(cls, data: dict) -> TidiedColumn:
-        return cls(data["column"], data["type"], tuple(data.get("markers", ())), bool(data.get("grouped")))
+        return cls(data["column"], data["type"], tuple(data.get("markers", ())), bool(data.get("grouped")),
+                   bool(data.get("written_dates")))
 
 
 def tidy_sql(column: str) -> str:
     """The value of `column` (quoted) as a number column reads it: a missing-figure placeholder is
     NULL and a number's thousands separators are dropped; any other value is left as it is."""
     return sql.TIDY_NUMBER.format(column=column, markers=_MARKERS_SQL,
-                                  grouped=sql.quote_literal(GROUPED_NUMBER))
+                                  grouped=sql.quote_literal(GROUPED_NUMBER), dated=sql.quote_literal(WRITTEN_DATE))
 
 
 def markers_found_sql(column: str) -> str:
@@ -168,16 +179,18 @@ def markers_found_sql(column: str) -> str:
 
 
 def needs_tidying(stats: ColumnStats, inferred: Inferred) -> bool:
-    """Whether the column might be numbers once placeholders and separators are read as such:
-    it is text as written, yet holds some of them, and has a number among its values."""
-    if inferred.type != "text" or not (stats.markers or stats.grouped):
+    """Whether the column might be numbers or dates once placeholders, separators and written
+    dates are read as such: it is text as written, yet holds some of them, and has a number or a
+    date among its values."""
+    if inferred.type != "text" or not (stats.markers or stats.grouped or stats.written_dates):
         return False
-    return stats.grouped > 0 or stats.matches.get("float", 0) > 0
+    m = stats.matches
+    return stats.grouped > 0 or stats.written_dates > 0 or m.get("float", 0) > 0 or m.get("date", 0) > 0
 
 
 def tidied_number(stats: ColumnStats, inferred: Inferred) -> bool:
-    """Whether the measures of the tidied values (`tidy_sql`) make the column a number column."""
-    return inferred.type in NUMBER_TYPES and stats.values > 0
+    """Whether the measures of the tidied values (`tidy_sql`) make the column a number or date column."""
+    return inferred.type in TIDY_TYPES and stats.values > 0
 
 
 def is_code_name(name: str, words: tuple[str, ...] = CODE_WORDS) -> bool:

@@ -179,7 +179,11 @@ STATS_MARKERS = "count(*) FILTER (WHERE trim({column}) IN ({markers}))"
 # missing figure are NULL, thousands separators dropped; other values unchanged.
 TIDY_NUMBER = (
     "CASE WHEN trim({column}) IN ({markers}) THEN NULL"
-    " WHEN regexp_full_match({column}, {grouped}) THEN replace({column}, ',', '') ELSE {column} END"
+    " WHEN regexp_full_match({column}, {grouped}) THEN replace({column}, ',', '')"
+    # a written date that is no date (2023年2月30日) is left as written: the column is then text
+    " WHEN regexp_full_match({column}, {dated}) THEN coalesce(CAST(TRY_CAST("
+    "regexp_replace(regexp_replace({column}, '[年月.]', '-', 'g'), '日$', '') AS DATE) AS VARCHAR), {column})"
+    " ELSE {column} END"
 )
 STATS_SCALE = (
     "{agg}(length({column}) - strpos({column}, '.')) FILTER (WHERE strpos({column}, '.') > 0"

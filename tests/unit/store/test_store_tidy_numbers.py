@@ -97,3 +97,29 @@ def test_declared_types_are_not_tidied(tmp_path, dest):
         assert exc.code == "type-conflict" and "—" in str(exc)
     else:
         raise AssertionError("a declared integer column with '—' must be refused, not tidied")
+
+
+def test_dates_as_chinese_tables_write_them_are_dates(tmp_path, dest):
+    import datetime as dt
+
+    text = "发布日期,截止日期,更新\n2023年1月5日,2023-02-01,2023.03.04\n2023年12月31日,—,2023.3.5\n"
+    result = ingest(_write(tmp_path, "dates.csv", text), dest)
+    assert _types(result) == {"发布日期": "date", "截止日期": "date", "更新": "date"}
+    assert _rows(result) == [(dt.date(2023, 1, 5), dt.date(2023, 2, 1), dt.date(2023, 3, 4)),
+                             (dt.date(2023, 12, 31), None, dt.date(2023, 3, 5))]
+    lines = result.report.lines()
+    assert "column '发布日期' read as date: dates written 2023年1月5日 or 2023.01.05 read as dates" in lines
+    assert "column '截止日期' read as date: '—' read as missing" in lines
+
+
+def test_a_written_date_that_is_no_date_keeps_the_column_text(tmp_path, dest):
+    result = ingest(_write(tmp_path, "bad.csv", "日期\n2023年1月5日\n2023年2月30日\n"), dest)
+    assert _types(result) == {"日期": "text"} and not result.report.tidied
+    assert [r[0] for r in _rows(result)] == ["2023年1月5日", "2023年2月30日"]
+
+
+def test_a_bad_written_date_past_the_sample_makes_the_column_text(tmp_path, dest):
+    body = "".join(f"2023年{1 + i % 12}月{1 + i % 28}日\n" for i in range(SAMPLE_ROWS + 20))
+    result = ingest(_write(tmp_path, "late-date.csv", "日期\n" + body + "2023年2月30日\n"), dest)
+    assert _types(result) == {"日期": "text"}
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{result.path}') WHERE 日期 = '2023年2月30日'").fetchall() == [(1,)]
