@@ -166,9 +166,10 @@ def _infer(name: str, stat: inference.ColumnStats, typing: Typing, *, measure: b
 
 def _tidy(source: CsvSource, stats: dict[str, inference.ColumnStats], names: Sequence[str], typing: Typing, *,
           sample: bool) -> dict[str, inference.TidiedColumn]:
-    """The columns of `names` that are numbers once placeholders of missing figures are read as
-    missing and thousands separators dropped (`inference.tidy_sql`); their measures in `stats`
-    are replaced by those of the tidied values. Declared types are never tidied."""
+    """The columns of `names` that are numbers or dates once placeholders of missing figures are
+    read as missing, thousands separators dropped and dates written 2023年1月5日 read as dates
+    (`inference.tidy_sql`); their measures in `stats` are replaced by those of the tidied values.
+    Declared types are never tidied."""
     candidates = [n for n in names if n not in typing.overrides and inference.needs_tidying(stats[n], _infer(n, stats[n], typing))]
     if not candidates:
         return {}
