@@ -26,11 +26,12 @@ _TAIL_LINES = 20
 
 
 def needs_layout(path: Path, head_text: str, delimiter: str, *, gzip: bool) -> bool:
-    """Whether the file has titles above its header or notes below its table."""
+    """Whether the file has titles above its header, notes below its table, or a column without
+    a name (a delimiter ending every line, as spreadsheet exports write: a blank column to skip)."""
     rows = [(i, row) for i, row in enumerate(_rows(head_text, delimiter), start=1)]
     head = [(line, [c.strip() for c in cells]) for line, cells in rows if any(c.strip() for c in cells)]
     head = head[:layout.HEAD_ROWS]
-    if head and (head[0][0] != 1 or layout.header_span(head) != (0, 1)):
+    if head and (head[0][0] != 1 or layout.header_span(head) != (0, 1) or "" in head[0][1]):
         return True
     return not gzip and _tail_has_notes(path, delimiter)
 

@@ -204,3 +204,21 @@ def test_a_decimal_override_keeps_every_digit(tmp_path, dest, monkeypatch):
         Decimal("1.5"), Decimal("2.25"), Decimal("3"), Decimal("0.125"),
     ]
     assert str(_read(result.path)[3][0]) == "0.125"
+
+
+def test_a_delimiter_ending_every_line_is_a_blank_column_skipped(tmp_path, dest):
+    """Spreadsheet exports often end every line with the delimiter; such a file was refused
+    ("column 4 has no name")."""
+    source = tmp_path / "export.csv"
+    source.write_bytes("学校,在校生数,教师数,\r\n一中,3200,210,\r\n二中,4100,260,\r\n".encode("gb18030"))
+    result = ingest(source, dest)
+    assert [(c.name, c.type) for c in result.columns] == [("学校", "text"), ("在校生数", "integer"), ("教师数", "integer")]
+    assert _read(result.path) == [("一中", 3200, 210), ("二中", 4100, 260)]
+
+
+def test_a_column_with_values_but_no_name_is_refused_with_its_line(tmp_path, dest):
+    source = tmp_path / "nameless.csv"
+    source.write_text("a,,b\n1,,2\n3,x,4\n", encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        ingest(source, dest)
+    assert info.value.line == 3 and "'x'" in str(info.value) and "no name" in str(info.value)
