@@ -20,14 +20,13 @@ from pathlib import Path
 
 import duckdb
 
-from portal.store import clustering, csverrors, files, inference, layout, sql
+from portal.store import clustering, csverrors, files, inference, layout, measures, sql
 from portal.store.connection import NO_EXTENSIONS, cursor
 from portal.store.errors import IngestError
 from portal.store.evolution import TypeChange, widen
 from portal.store.reports import TotalsRow
 from portal.store.schema import Column, duckdb_type
 
-SAMPLE_ROWS = 20_000
 # DuckDB sizes its read buffers from max_line_size (16 x, per thread): 16 MB lines cost ~230 MB
 # more peak memory on every file than DuckDB's default of 2 MB. So files are read with the
 # default first, and again with 16 MB lines only if a line is longer (docs/performance.md).
@@ -132,10 +131,10 @@ def _convert(
     auto_cluster: bool,
     progress: Callable[[float], None] | None,
 ) -> Converted:
-    stats = dict(zip(source.header, _stats(source, source.header, sample=True), strict=True))
+    stats = dict(zip(source.header, measures.column_stats(source, source.header, sample=True), strict=True))
     if source.header_from_data:
-        _check_header(source.header, list(stats.values()))
-    tidied = _tidy(source, stats, source.header, typing, sample=True)
+        measures.check_header(source.header, list(stats.values()))
+    tidied = measures.tidy(source, stats, source.header, typing, sample=True)
     exact: set[str] = set()  # columns measured over every row: their types cannot miss
     while True:
         plan = _plan(source.header, stats, typing, exact=exact, tidied=tidied)
@@ -144,61 +143,18 @@ def _convert(
             rows = _copy(source, plan, target, cluster_by, keys, progress)
         except duckdb.Error as exc:
             missed = _missed(exc, plan, exact, source)
-            stats.update(zip(missed, _stats(source, missed, sample=False), strict=True))
+            stats.update(zip(missed, measures.column_stats(source, missed, sample=False), strict=True))
             # a tidied column measured over every row that still misses is left as written
             settled = [n for n in missed if n in exact]
             for name in missed:
                 tidied.pop(name, None)
-            tidied.update(_tidy(source, stats, [n for n in missed if n not in settled], typing, sample=False))
+            tidied.update(measures.tidy(source, stats, [n for n in missed if n not in settled], typing, sample=False))
             exact.update(missed)
             continue
         columns = tuple(p.column for p in plan)
         ordered = tuple(cluster_by) or tuple(k.column for k in keys)
         kept = tuple(replace(tidied[p.column.name], type=p.column.type) for p in plan if p.tidied)
         return Converted(rows, columns, _changes(source, columns, typing), ordered, kept)
-
-
-def _infer(name: str, stat: inference.ColumnStats, typing: Typing, *, measure: bool = False) -> inference.Inferred:
-    """`measure`: the values say the column is a quantity (thousands separators), whatever its name."""
-    return inference.infer(stat, code_name=inference.is_code_name(name, typing.code_words),
-                           measure_name=measure or inference.is_measure_name(name))
-
-
-def _tidy(source: CsvSource, stats: dict[str, inference.ColumnStats], names: Sequence[str], typing: Typing, *,
-          sample: bool) -> dict[str, inference.TidiedColumn]:
-    """The columns of `names` that are numbers or dates once placeholders of missing figures are
-    read as missing, thousands separators dropped and dates written 2023年1月5日 read as dates
-    (`inference.tidy_sql`); their measures in `stats` are replaced by those of the tidied values.
-    Declared types are never tidied."""
-    candidates = [n for n in names if n not in typing.overrides and inference.needs_tidying(stats[n], _infer(n, stats[n], typing))]
-    if not candidates:
-        return {}
-    measured = dict(zip(candidates, _stats(source, candidates, sample=sample, tidy=candidates), strict=True))
-    numbers = [n for n in candidates
-               if inference.tidied_number(measured[n], _infer(n, measured[n], typing, measure=stats[n].grouped > 0))]
-    if not numbers:
-        return {}
-    found = _markers_found(source, numbers, sample=sample)
-    out = {}
-    for name in numbers:
-        grouped = stats[name].grouped > 0  # counted on the values as written
-        dated = stats[name].written_dates > 0
-        stats[name] = measured[name]
-        out[name] = inference.TidiedColumn(name, _infer(name, measured[name], typing, measure=grouped).type,
-                                           found[name], grouped, dated)
-    return out
-
-
-def _markers_found(source: CsvSource, names: list[str], *, sample: bool) -> dict[str, tuple[str, ...]]:
-    relation = _relation(source, sample=sample)
-    query = sql.WRAP.format(exprs=", ".join(inference.markers_found_sql(sql.quote_identifier(n)) for n in names),
-                            inner=relation)
-    cur = cursor()
-    try:
-        row = cur.execute(query).fetchone()
-    finally:
-        cur.close()
-    return {name: tuple(found or ()) for name, found in zip(names, row, strict=True)}
 
 
 def clustered_row_group_size(source: CsvSource) -> int:
@@ -226,8 +182,7 @@ def _cluster_keys(source: CsvSource, plan: list[Planned]) -> list[clustering.Key
     size = source.path.stat().st_size * (4 if source.gzip else 1)  # gzip: about 4x smaller
     if size < clustering.MIN_BYTES:
         return []
-    sample = sql.SAMPLE.format(source=_read(source, [(n, "VARCHAR") for n in source.header]),
-                               rows=SAMPLE_ROWS)
+    sample = measures.relation(source, sample=True)
     columns = [(p.column.name, p.column.type) for p in plan]
     query = clustering.candidates_query(columns, sample)
     if query is None:
@@ -285,7 +240,7 @@ def _example(source: CsvSource, name: str, before: str, after: str) -> str | Non
     pattern = inference.PATTERNS.get("fixed" if shape == "decimal" else shape)
     if pattern is None:
         return None
-    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    text = measures.text_read(source)
     query = sql.FIRST_MISFIT.format(column=sql.quote_identifier(name), source=text,
                                     pattern=sql.quote_literal(pattern))
     cur = cursor()
@@ -336,7 +291,7 @@ def _missed(exc: duckdb.Error, plan: list[Planned], exact: set[str], source: Csv
 
 def _first_misfit(source: CsvSource, column: Column) -> csverrors.Conversion | None:
     """The first value (and its line) of a declared column that does not convert to its type."""
-    text = _read(source, [(n, "VARCHAR") for n in source.header])
+    text = measures.text_read(source)
     quoted = sql.quote_identifier(column.name)
     if column.type == "integer":  # as the guard reads it: TRY_CAST would accept '4.5'
         fits = sql.FITS_PATTERN.format(column=quoted,
@@ -350,52 +305,6 @@ def _first_misfit(source: CsvSource, column: Column) -> csverrors.Conversion | N
     finally:
         cur.close()
     return csverrors.Conversion(row[0], column.name, row[1], None) if row else None
-
-
-def _read(source: CsvSource, types: list[tuple[str, str]]) -> str:
-    return sql.READ_CSV.format(
-        path=sql.quote_literal(str(source.path)),
-        columns=sql.struct_literal(types),
-        delim=sql.quote_literal(source.delimiter),
-        nulls=sql.list_literal(sql.CSV_NULLS),
-        compression="'gzip'" if source.gzip else "'none'",
-        max_line=source.max_line,
-    )
-
-
-def _relation(source: CsvSource, *, sample: bool) -> str:
-    text = _read(source, [(n, "VARCHAR") for n in source.header])
-    return sql.SAMPLE.format(source=text, rows=SAMPLE_ROWS) if sample else sql.SCAN_ALL.format(source=text)
-
-
-def _stats(source: CsvSource, names: Sequence[str], *, sample: bool,
-           tidy: Sequence[str] = ()) -> list[inference.ColumnStats]:
-    """Inference measures of `names`, over a sample of rows or over all of them; those of `tidy`
-    measured on their tidied values (`inference.tidy_sql`)."""
-    relation = _relation(source, sample=sample)
-    if tidy:
-        replaced = ", ".join(f"{inference.tidy_sql(sql.quote_identifier(n))} AS {sql.quote_identifier(n)}" for n in tidy)
-        relation = sql.TIDY_RELATION.format(replaced=replaced, inner=relation)
-    cur = cursor()
-    try:
-        row = cur.execute(inference.stats_query(list(names), relation)).fetchone()
-    except duckdb.Error as exc:
-        raise csverrors.reader_error(exc) from exc
-    finally:
-        cur.close()
-    return inference.parse_stats(list(names), row)
-
-
-def _check_header(header: tuple[str, ...], stats: list[inference.ColumnStats]) -> None:
-    """Refuse a first line that reads like the rows below it (every typed column agrees)."""
-    typed = [(name, inference.infer(s).type) for name, s in zip(header, stats, strict=True)]
-    typed = [(name, t) for name, t in typed if t != "text"]
-    if typed and all(inference.matches_type(name, t) for name, t in typed):
-        raise IngestError(
-            "no-header",
-            "line 1 looks like data, not column names: the file needs a header line",
-            line=1,
-        )
 
 
 def _plan(
@@ -414,7 +323,7 @@ def _plan(
     plan = []
     for index, name in enumerate(header):
         stat = stats[name]
-        inferred = _infer(name, stat, typing, measure=bool(tidied and name in tidied and tidied[name].grouped))
+        inferred = measures.infer_column(name, stat, typing, measure=bool(tidied and name in tidied and tidied[name].grouped))
         type_name = overrides.get(name) or widen(typing.previous.get(name), inferred.type)
         scale = inferred.scale or stat.max_scale or 2
         quoted = sql.quote_identifier(name)
@@ -455,7 +364,7 @@ def _copy(
 ) -> int:
     order = ", ".join(_cluster_key(plan, name) for name in cluster_by)
     select = ", ".join(p.select for p in plan)
-    read = _read(source, [(p.column.name, p.read_type) for p in plan])
+    read = measures.read_sql(source, [(p.column.name, p.read_type) for p in plan])
     target_sql = sql.quote_literal(str(target))
     if keys:
         query = clustering.ordered_select([p.column.name for p in plan], select, read, keys)

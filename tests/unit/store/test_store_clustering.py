@@ -21,6 +21,7 @@ from portal.store import (
     clustering,
     conversion,
     ingest,
+    measures,
     query_rows,
 )
 
@@ -126,7 +127,7 @@ def test_filters_on_clustered_columns_skip_row_groups(tmp_path, clustered_everyw
 
 
 def test_values_the_sample_did_not_see_are_stored_and_found(tmp_path, clustered_everywhere, monkeypatch):
-    monkeypatch.setattr(conversion, "SAMPLE_ROWS", 200)
+    monkeypatch.setattr(measures, "SAMPLE_ROWS", 200)
     source = _write(tmp_path / "trips.csv", 3_000, extra="延庆区,30,1.125,2030-06-30,,")
     result = ingest(source, tmp_path / "a")  # the fare's third decimal stops the guarded pass
     assert result.clustered_by and dict((c.name, c.type) for c in result.columns)["fare"] == "float"

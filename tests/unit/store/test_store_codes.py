@@ -145,9 +145,9 @@ def test_declared_type_refuses_text_into_dates(tmp_path, dest):
 
 
 def test_inferred_integer_past_the_sample_is_not_rounded(tmp_path, dest, monkeypatch):
-    from portal.store import conversion
+    from portal.store import measures
 
-    monkeypatch.setattr(conversion, "SAMPLE_ROWS", 3)
+    monkeypatch.setattr(measures, "SAMPLE_ROWS", 3)
     lines = ["n"] + [str(i + 10) for i in range(10)] + ["4.5"]
     result = ingest(_write(tmp_path, "t.csv", "\n".join(lines) + "\n"), dest)
     assert _types(result) == {"n": "decimal"}

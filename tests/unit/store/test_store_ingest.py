@@ -129,9 +129,9 @@ def test_a_declared_integer_never_drops_a_leading_zero(tmp_path, dest):
 
 
 def test_a_value_past_the_sample_triggers_full_inference(tmp_path, dest, monkeypatch):
-    from portal.store import conversion
+    from portal.store import measures
 
-    monkeypatch.setattr(conversion, "SAMPLE_ROWS", 3)
+    monkeypatch.setattr(measures, "SAMPLE_ROWS", 3)
     lines = ["code,price,day,n"] + [f"{i + 100},{i}.25,2023-01-0{i % 9 + 1},{i}" for i in range(5)]
     lines += ["0123,9.125,2023-01-01 10:00:00,x"]
     source = tmp_path / "late.csv"
@@ -193,9 +193,9 @@ def test_explicit_encoding_is_used(tmp_path, dest):
 
 
 def test_a_decimal_override_keeps_every_digit(tmp_path, dest, monkeypatch):
-    from portal.store import conversion
+    from portal.store import measures
 
-    monkeypatch.setattr(conversion, "SAMPLE_ROWS", 2)
+    monkeypatch.setattr(measures, "SAMPLE_ROWS", 2)
     source = tmp_path / "money.csv"
     source.write_text("amount\n1.50\n2.25\n3\n0.125\n", encoding="utf-8")
     result = ingest(source, dest, overrides={"amount": "decimal"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from portal.store import IngestError, ingest
-from portal.store.conversion import SAMPLE_ROWS
+from portal.store.measures import SAMPLE_ROWS
 
 STATS = """地区,地区生产总值（亿元）,增速（%）,常住人口,备注,邮编
 和平区,"1,234.50",3.1,"355,000",—,300021
