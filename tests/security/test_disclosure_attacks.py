@@ -257,7 +257,10 @@ def test_identifiers_are_refused_however_they_are_used(attack):
     assert learnt == ["identifier"] * 8
 
 
-def test_many_tiny_groups_never_release_a_group_under_ten(attack, raw):
+def test_many_tiny_groups_release_a_group_under_ten_only_by_the_noise(attack, raw):
+    """A group under ten is listed only by the threshold noise (a rounded normal draw, decision
+    0026a): a group of a few records needs a draw far in its tail, a listed one shows at least
+    ten, and most small groups are withheld."""
     result, learnt = attack("""
         import json
         d = dataset("clinic-visits-synthetic")
@@ -273,9 +276,11 @@ def test_many_tiny_groups_never_release_a_group_under_ten(attack, raw):
         WHERE district = '红桥区' AND age_band = '25-34' GROUP BY ALL""").fetchall())
     small = [k for k, n in sizes.items() if n < 10]
     assert len(small) >= 5  # the attack does hit tiny groups
-    released = [(s, g) for s, g, _, _ in narrow]
-    assert released and all(sizes[k] >= 10 for k in released)
-    assert not set(small) & set(released)
+    released = {(s, g): n for s, g, n, _ in narrow}
+    listed_small = [k for k in released if sizes[k] < 10]
+    assert released and all(n >= 10 for n in released.values()), released
+    assert all(sizes[k] >= 5 for k in listed_small), [(k, sizes[k]) for k in listed_small]
+    assert len(listed_small) <= len(small) // 2, [(k, sizes[k]) for k in listed_small]
 
 
 def test_a_dominant_cost_is_hidden_in_noise_not_flagged_by_a_null(attack, raw):
