@@ -262,12 +262,19 @@ class VersionInfo:
     export_sizes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_model(cls, v: Any) -> VersionInfo:
+    def from_model(cls, v: Any, *, conditional: bool = False) -> VersionInfo:
+        """The version as the catalog shows it. Of `conditional` data it shows no record's value:
+        a widened column's example is the first value that did not fit, one record's exact value
+        (a household's income, when the descriptor left the type to inference), and the catalog
+        is public (eighth round, decision 0026b); the publisher's own load output keeps it."""
+        report = v.load_report
+        if conditional and report and report.get("type_changes"):
+            report = {**report, "type_changes": [{**c, "example": None} for c in report["type_changes"]]}
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
-                   has_sample=bool(v.sample_path), load_report=v.load_report,
+                   has_sample=bool(v.sample_path), load_report=report,
                    export_sizes={"parquet": v.byte_size, **(v.export_sizes or {})})
 
     def report_lines(self) -> list[str]:

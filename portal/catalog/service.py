@@ -140,7 +140,8 @@ def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail]
         return None
     versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id)
                                .order_by(Version.number.desc()))
-    detail = _detail(dataset, tuple(VersionInfo.from_model(v) for v in versions))
+    conditional = dataset.open_class == "conditional"
+    detail = _detail(dataset, tuple(VersionInfo.from_model(v, conditional=conditional) for v in versions))
     return dataset.published, dataset.department_id, detail
 
 

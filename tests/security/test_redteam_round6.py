@@ -148,8 +148,8 @@ def test_logically_equivalent_filters_are_one_cell(attack, raw):
     result, learnt = attack(f"""
         import json
         d = dataset({CLINIC!r})
-        print(json.dumps([[d.filter(s).count(), d.filter(s).agg(count(), sum('cost'), mean('cost'),
-                            count_distinct(col('visit_date').dt.month())).collect().rows] for s in [{", ".join(spellings)}]]))
+        print(json.dumps([[d.filter(s).count(), d.filter(s).agg(count(), sum('cost'), mean('cost')).collect().rows]
+                          for s in [{", ".join(spellings)}]]))
     """)
     assert result["status"] == "ok", result
     assert all(answer == learnt[0] for answer in learnt), learnt
