@@ -215,7 +215,7 @@ class Broker:
             if not exc.while_running:
                 raise
             log.warning("conditional count failed while running (%s); released as suppressed", exc.code)
-            count, stats = 0, store.CellStats(0, 0, (0,), ((0.0, 0.0),))
+            count, stats = 0, store.CellStats(0, 0, (0,))
         aggregation = Aggregation(0, "count", False, COUNT_STREAM)
         released = self._release(verdict, rules, [(count,)], [stats], [aggregation])
         value = released.rows[0][0] if released.rows else None
@@ -283,11 +283,11 @@ class Broker:
                 # present count whenever the set was not the remembered one, i.e. whenever the
                 # target was in it (sixth round, decision 0024c).
                 shift = earlier.records - s.records
-                cells.append(CellInput(earlier.records, earlier.key, _shifted(s.contributors, shift), s.top,
+                cells.append(CellInput(earlier.records, earlier.key, _shifted(s.contributors, shift),
                                        _shifted(s.present, shift), earlier.values))
                 fresh.append(earlier)
             else:
-                cells.append(CellInput(s.records, s.key, s.contributors, s.top, s.present))
+                cells.append(CellInput(s.records, s.key, s.contributors, s.present))
                 fresh.append(Remembered(signature, s.records, s.key, sketch))
         released = release_rows(rows, cells, aggregations, rules, self.noise)
         self._remember(released, cells, fresh, rules)

@@ -12,10 +12,12 @@ records: the same records always give the same answer, and averaging repeats lea
   0026a). A cell that is not listed looks exactly like a cell with no records;
 - counts get cell-key perturbation (a small integer from a fixed table) and are rounded to
   `rounding_base`;
-- sums and means of a sensitive value B get consistent noise of at least `magnitude_noise` of
-  the value and at least `dominance_top1` of the largest contribution (so one very large value
-  is hidden in the noise, instead of the cell being withheld: a withheld cell would tell that
-  one record dominates), then 3 significant figures. They need `min_cell` non-zero
+- sums and means of a sensitive value B are of B clamped where the dataset says (`dp_bounds`,
+  else the declared bounds), with consistent Laplace noise scaled to what one record can add to
+  the sum (`sum_noise` times the clamp's largest magnitude) or to `magnitude_noise` of the value
+  when that is more, then 3 significant figures. Noise in proportion to the largest
+  contribution, as it was, moved with the target: "visits under 100 yuan, or the target" showed
+  an expensive target in two cells (eighth round, decision 0026c). They need `min_cell` non-zero
   contributors, again decided on a perturbed count;
 - sums of a non-sensitive value or a constant are counts in disguise: they get the count's
   noise, scaled by the largest value one record can contribute (from the declared bounds), and
@@ -89,7 +91,6 @@ class CellInput:
     records: int
     key: int
     contributors: tuple[int, ...]
-    top: tuple[tuple[float, float], ...]
     present: tuple[int, ...] = ()
     released: dict[str, Any] | None = None
 
@@ -136,6 +137,19 @@ class CellKeyNoise:
         exact), and each such test says little (decision 0026a)."""
         u = self.uniform(key, "threshold:" + stream)
         return round(THRESHOLD_SIGMA * _NORMAL.inv_cdf(min(max(u, 1e-16), 1 - 1e-16)))
+
+
+# A Laplace draw of scale b has the standard deviation of a uniform one over ±b·√6: so
+# `magnitude_noise` keeps the spread it had as a uniform ±share of the value.
+LAPLACE_SPREAD = math.sqrt(6)
+
+
+def laplace(u: float, scale: float) -> float:
+    """The Laplace draw of `scale` at quantile `u` in [0, 1): every value possible, the odds of
+    any two sums one record apart at most e^(contribution / scale)."""
+    if u < 0.5:
+        return scale * math.log(max(2 * u, 1e-300))
+    return -scale * math.log(max(2 * (1 - u), 1e-300))
 
 
 def round_to_base(value: float, base: int) -> int:
@@ -240,10 +254,8 @@ class _Cell:
         u = self.noise.uniform(self.cell.key, agg.stream)
         if not agg.sensitive:
             return self._count_like(agg, total, u)
-        first, second = self.cell.top[position] if self.cell.top else (0.0, 0.0)
-        spread = max(self.rules.magnitude_noise * abs(total), self.rules.dominance_top1 * first,
-                     self.rules.dominance_top2 * (first + second) / 2)
-        return significant(total + spread * (2 * u - 1), self.rules.significant_figures)
+        scale = max(self.rules.sum_noise * agg.scale, self.rules.magnitude_noise * abs(total) / LAPLACE_SPREAD)
+        return significant(total + laplace(u, scale), self.rules.significant_figures)
 
     def _count_like(self, agg: Aggregation, total: float, u: float) -> float:
         """A sum of a non-sensitive value is a count weighted by at most `scale` per record: the
@@ -283,6 +295,6 @@ def notes(aggregations: list[Aggregation], rules: Rules) -> tuple[dict[str, Any]
     if any(a.func in COUNT_LIKE for a in aggregations):
         found.append(note("count-rounding", rounding_base=rules.rounding_base))
     if any(a.func in MAGNITUDES | {"std"} for a in aggregations):
-        found.append(note("magnitude-noise", percent=round(rules.magnitude_noise * 100),
+        found.append(note("magnitude-noise", factor=f"{rules.sum_noise:g}", percent=round(rules.magnitude_noise * 100),
                           figures=rules.significant_figures))
     return tuple(found)

@@ -27,9 +27,10 @@ TEMPLATES: dict[str, str] = {
     "min-cell": N_("Cells with fewer than about %(min_cell)s records (decided on a perturbed count) are not listed, "
                    "and a value with too few contributors is null: a suppressed cell looks like an empty one"),
     "count-rounding": N_("Counts perturbed (cell key) and rounded to base %(rounding_base)s"),
-    "magnitude-noise": N_("Sums and means of sensitive values with consistent noise (at least +-%(percent)s%%, more "
-                          "when one or two records dominate), %(figures)s significant figures; sums of other values "
-                          "with a count's noise"),
+    "magnitude-noise": N_("Sums and means of sensitive values: each value held inside the range published for sums, "
+                          "then consistent noise of at least %(factor)s times what one record can add (at least "
+                          "+-%(percent)s%% of a large sum), %(figures)s significant figures; sums of other values with "
+                          "a count's noise"),
     "rows-cap": N_("First %(rows)s rows only"),
     "dp-mode": N_("ε-budget mode (differential privacy): ε %(epsilon)s per statistic (a mean spends half on its sum "
                   "and half on its count); every combination of declared levels is listed, empty ones too, and "

@@ -24,7 +24,7 @@ from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
-from portal.catalog.disclosure_settings import PrivacySettings
+from portal.catalog.disclosure_settings import PrivacySettings, sum_bounds
 from portal.catalog.packages import read_sample
 
 
@@ -110,7 +110,8 @@ def _source(data: LocalData, scratch: Path) -> GrantedSource:
     info = SourceInfo(slug=data.slug, conditional=data.conditional,
                       columns=tuple(c.name for c in ingested.columns),
                       identifiers=data.identifiers, sensitive=data.sensitive,
-                      bounds=dict(data.bounds), levels=dict(data.levels))
+                      bounds=dict(data.bounds), levels=dict(data.levels),
+                      sum_bounds=sum_bounds(data.disclosure, dict(data.bounds)))
     salt = int.from_bytes(hashlib.sha256(data.slug.encode()).digest()[:7], "big")
     return GrantedSource(info=info, table=store.StoredTable(ingested.path, ingested.columns),
                          rules=Rules.with_overrides(data.disclosure), row_salt=salt)

@@ -82,6 +82,9 @@ class SourceInfo:
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     private_statistics: bool = False  # order statistics go through a DP mechanism (ε mode)
+    # Where a field's values are clamped before they are summed (the descriptor's `dp_bounds`,
+    # inside `bounds`): a sum's noise is scaled to what one record can contribute (decision 0026c).
+    sum_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,14 @@ class _Walker:
                 stream = f"{func}:{one.base}"
             center = sum(arg.interval) / 2 if arg.interval else None
             return output_name(node), Aggregation(index, func, arg.sensitive, stream, center=center), origin
-        return output_name(node), _magnitude(index, func, inner["args"][0], arg), origin
+        return output_name(node), _magnitude(index, func, inner["args"][0], arg, self._sum_bounds(arg)), origin
+
+    def _sum_bounds(self, arg: Origin) -> tuple[float, float] | None:
+        """The clamp of a sum or mean that reads one field as it is, if its dataset declares one."""
+        _, read = one_field(arg.tree)
+        if read is None or read.get("dataset") not in self.sources:
+            return None
+        return self.sources[read["dataset"]].sum_bounds.get(read.get("name"))
 
     def _statistic_form(self, func: str, arg: Origin) -> Affine:
         """A sum, mean or count_distinct of conditional data reads one field of it (a * x + b,
@@ -283,9 +293,12 @@ class _Walker:
         return form
 
 
-def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin) -> Aggregation:
+def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin,
+               clamp: tuple[float, float] | None = None) -> Aggregation:
     """A sum or mean of E = a * B + b: noise is drawn for B (see affine.py), and the store is
-    asked for the statistic of B itself, so every rewrite of B sees the same inputs."""
+    asked for the statistic of B itself, so every rewrite of B sees the same inputs. With a
+    `clamp` (B is a field whose dataset declares where its sums clamp it), the store sums B
+    clamped there, and what one record can contribute is the clamp's (decision 0026c)."""
     form = affine(arg.tree)
     if form.base is None:
         return Aggregation(index, func, arg.sensitive, COUNT_STREAM, a=0.0, b=form.b, constant=True)
@@ -295,6 +308,10 @@ def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin) -> Aggr
     if (form.a, form.b) != (1.0, 0.0):
         rewrite = {"op": "div", "args": [{"op": "sub", "args": [expr, {"op": "lit", "value": form.b}]},
                                          {"op": "lit", "value": form.a}]}
+    if clamp is not None and (clamp[0] > base_range[0] or clamp[1] < base_range[1]):
+        base_range = [max(clamp[0], base_range[0]), min(clamp[1], base_range[1])]
+        rewrite = {"op": "clip", "args": [rewrite or expr, {"op": "lit", "value": base_range[0]},
+                                          {"op": "lit", "value": base_range[1]}]}
     # "sum:" for a mean too: a mean is released as the released sum over the released count
     return Aggregation(index, func, arg.sensitive, f"sum:{form.base}", a=form.a, b=form.b,
                        scale=magnitude(tuple(base_range)), center=sum(base_range) / 2, rewrite=rewrite)

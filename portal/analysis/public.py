@@ -5,7 +5,7 @@ by one or two of its category fields, for anyone, signed in or not (docs/disclos
 There is no second implementation of disclosure control here. The question is turned into the
 same JSON plan analyst code would send (`dataset(slug).group_by(a, b).agg(count())`) and answered
 by the sandbox `Broker` with everything it applies to analysts: the policy, declared levels,
-cell-key noise and rounding, the minimum cell, dominance, the answer quantum and the shared
+cell-key noise and rounding, the minimum cell, the noise of sums, the answer quantum and the shared
 differencing memory (`memory.py`) that every analyst run also reads and writes. What is
 different is only *who is charged*: all anonymous callers are one identity, "the public", with
 one budget of cells per dataset per UTC day (`PUBLIC_AGGREGATE_DAILY_CELLS`), taken from the
@@ -46,7 +46,7 @@ from portal.analysis.policy import SourceInfo
 from portal.analysis.runtime import AnalysisSettings, app_settings
 from portal.analysis.sources import analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import PrivacySettings
+from portal.catalog.disclosure_settings import PrivacySettings, sum_bounds
 from portal.catalog.models import utcnow
 from portal.catalog.service import get_dataset
 from portal.db import budget_day_start, held_across_processes, seconds_to_next_budget_day
@@ -180,7 +180,8 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     _check_fields(source, question)
     plan = _plan(slug, question)
     info = SourceInfo(slug=slug, conditional=True, columns=_columns(source), identifiers=source.identifiers,
-                      sensitive=source.sensitive, bounds=source.bounds, levels=source.levels)
+                      sensitive=source.sensitive, bounds=source.bounds, levels=source.levels,
+                      sum_bounds=sum_bounds(source.disclosure, source.bounds))
     rules = Rules.with_overrides(source.disclosure)
     with _serialised(session, slug):
         started = monotonic()

@@ -39,7 +39,7 @@ from portal.analysis.private_queries import PrivateAnswers, PrivateSource, impli
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.sources import AnalysisSource, analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
+from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, sum_bounds
 from portal.catalog.models import utcnow
 from portal.errors import Forbidden, Invalid
 
@@ -175,7 +175,8 @@ def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSe
     source = _scoped(usable, source)
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=_visible(source.table),
                       identifiers=source.identifiers, sensitive=source.sensitive,
-                      bounds=source.bounds, levels=source.levels)
+                      bounds=source.bounds, levels=source.levels,
+                      sum_bounds=sum_bounds(source.disclosure, source.bounds))
     rules = Rules.with_overrides(source.disclosure)
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)

@@ -41,7 +41,7 @@ class Candidates:
         others as cells of no records."""
         found = {tuple(row[:width]): (row, stat) for row, stat in zip(rows, stats, strict=False)}
         n = len(aggregations)
-        empty = store.CellStats(0, 0, (0,) * n, ((0.0, 0.0),) * n, present=(0,) * n)
+        empty = store.CellStats(0, 0, (0,) * n, present=(0,) * n)
         out_rows, out_stats = [], []
         for key in self.keys:
             row, stat = found.get(key, (key + (None,) * n, empty))

@@ -30,7 +30,7 @@ def public_aggregate_api(slug: str, params: PublicAggregateQuery):
     """Counts or means of a conditional dataset by one or two category fields, for anyone.
 
     Answered by the sandbox broker under the same disclosure control as analysts' runs (noise,
-    rounding, minimum cell, dominance, shared differencing memory); suppressed cells are `null`
+    rounding, minimum cell, noise of sums, shared differencing memory); suppressed cells are `null`
     and `suppressed` counts them by rule. All callers share one budget of cells per dataset per
     day (`cells_left`). Problems: `400 no-fields`, `too-many-fields`, `duplicate-field`,
     `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`,

@@ -9,10 +9,11 @@ portal/analysis/private_queries.py), with optional `epsilon_per_query` and `dail
 grant may override the mode and the daily ε (`Grant.disclosure_mode`, `Grant.daily_epsilon`);
 the portal's settings `DP_DAILY_EPSILON` and `DP_QUERY_EPSILON` are the defaults.
 
-`dp_bounds` (`{"cost": [0, 20000]}`) narrows, for this mode only, the range to which a field's
+`dp_bounds` (`{"cost": [0, 20000]}`) narrows, in both modes, the range to which a field's
 values are clamped before they are summed: the noise of a sum grows with the bound, so a field
 declared 0..3,000,000 for its rare extremes is better summed clamped at a typical ceiling. It
-must lie inside the field's declared bounds (`effective_bounds`), and is public like them.
+must lie inside the field's declared bounds (`effective_bounds`, `sum_bounds`), and is public
+like them. (The name is from the ε-budget mode, which used it first; decision 0026c.)
 
 Pure: no database; `Rules` leaves the ε-mode keys to `PrivacySettings`.
 """
@@ -77,6 +78,15 @@ class PrivacySettings:
         return bounds
 
 
+def sum_bounds(disclosure: Mapping[str, Any] | None,
+               declared: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Where each bounded field's values are clamped before they are summed, in either mode: the
+    declared bounds narrowed by `dp_bounds`. Raises: ValueError (a malformed `dp_bounds`)."""
+    clamps = tuple((name, (float(lo), float(hi)))
+                   for name, (lo, hi) in sorted(privacy_overrides(disclosure).get("dp_bounds", {}).items()))
+    return PrivacySettings(dp_bounds=clamps).effective_bounds(declared)
+
+
 def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:
     """The ε-mode keys of a descriptor's `kaifang.disclosure`, checked.
 
@@ -118,8 +128,7 @@ class Rules:
     count_noise_max: int = 2
     magnitude_noise: float = 0.03
     significant_figures: int = 3
-    dominance_top1: float = 0.50
-    dominance_top2: float = 0.67
+    sum_noise: float = 2.0  # Laplace scale of a sensitive sum, in what one record can add to it (0026c)
     max_groups: int = 40
     queries_per_run: int = 200
     daily_cells: int = 2000
@@ -136,6 +145,6 @@ class Rules:
         if unknown:
             raise ValueError(f"unknown disclosure settings: {sorted(unknown)}")
         rules = cls(**overrides)
-        if rules.min_cell < 3 or rules.rounding_base < 1 or not 0 < rules.dominance_top1 <= rules.dominance_top2 <= 1:
-            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, 0 < top1 <= top2 <= 1)")
+        if rules.min_cell < 3 or rules.rounding_base < 1 or not rules.sum_noise >= 1:
+            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, sum_noise >= 1)")
         return rules

@@ -2,9 +2,8 @@
 the sandbox's disclosure control needs.
 
 For every output cell the result says how many source rows contributed to it: `count(*)` for a
-plain count, `count(column)` (the non-NULL values) for a column measure. A measure may also ask
-for `extras=('top2',)`: the largest and second-largest absolute value of its column in each cell,
-for dominance (n, k) rules. Identical contributor expressions are computed once.
+plain count, `count(column)` (the non-NULL values) for a column measure. Identical contributor
+expressions are computed once.
 
 What each function means (nulls, no values, types) is `aggregations.py`, shared with the
 sandbox's plans and the charts.
@@ -12,7 +11,7 @@ sandbox's plans and the charts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from portal.store import aggregations, sql
 from portal.store.connection import cursor as db_cursor
@@ -21,19 +20,17 @@ from portal.store.queries import NUMERIC, Filter, Sort, require_column, where_cl
 from portal.store.schema import StoredTable
 
 NUMERIC_ONLY = aggregations.NUMERIC_ONLY
-EXTRAS = frozenset({"top2"})
 MAX_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
 class Measure:
-    """One aggregate: `func` over `column` (none for count), `q` for quantile, optional extras."""
+    """One aggregate: `func` over `column` (none for count), `q` for quantile."""
 
     func: str
     column: str | None = None
     q: float | None = None
     alias: str | None = None
-    extras: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -56,13 +53,11 @@ class AggregateQuery:
 
 @dataclass(frozen=True)
 class AggregateResult:
-    """Rows of group values then measure values; per row, per measure, the contributor count
-    and (None unless asked for) the (largest, second-largest) absolute contribution."""
+    """Rows of group values then measure values; per row, per measure, the contributor count."""
 
     columns: tuple[str, ...]
     rows: list[tuple]
     contributors: list[tuple[int, ...]]
-    top2: list[tuple[tuple[object, object] | None, ...]] = field(default_factory=list)
 
 
 def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
@@ -79,10 +74,9 @@ def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
     names = (*groups, *(m.name for m in query.measures))
     if len({n.casefold() for n in names}) != len(names):
         raise QueryError("duplicate-column", "two output columns share a name", field="measures")
-    contributors = list(dict.fromkeys(c for _, c, _ in measures))
-    tops = [t for _, _, t in measures if t]
-    exprs = [sql.quote_identifier(g) for g in groups] + [m for m, _, _ in measures]
-    exprs += contributors + tops
+    contributors = list(dict.fromkeys(c for _, c in measures))
+    exprs = [sql.quote_identifier(g) for g in groups] + [m for m, _ in measures]
+    exprs += contributors
     conditions, params = where_clause(table, query.filters)
     statement = sql.SELECT_AGGREGATE.format(
         exprs=", ".join(exprs), scan=sql.SCAN.format(path="?"), where=sql.where(conditions),
@@ -98,8 +92,8 @@ def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
     return _result(names, measures, contributors, found)
 
 
-def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | None]:
-    """(value SQL, contributor SQL, top2 SQL or None) for one measure."""
+def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str]:
+    """(value SQL, contributor SQL) for one measure."""
     if measure.func not in aggregations.FUNCTIONS:
         raise QueryError(
             "unknown-function",
@@ -107,22 +101,19 @@ def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str, str | 
             field="measures",
         )
     if measure.column is None:
-        if measure.func != "count" or measure.extras:
+        if measure.func != "count":
             raise QueryError("invalid-measure", f"{measure.func} needs a column", field="measures")
-        return aggregations.COUNT_ALL, aggregations.COUNT_ALL, None
+        return aggregations.COUNT_ALL, aggregations.COUNT_ALL
     column = require_column(table, measure.column)
     quoted = sql.quote_identifier(column.name)
     numeric = column.type in NUMERIC
-    if (measure.func in NUMERIC_ONLY or measure.extras) and not numeric:
+    if measure.func in NUMERIC_ONLY and not numeric:
         raise QueryError(
             "invalid-measure", f"{measure.func} needs a numeric column, not {column.name!r}",
             field=column.name,
         )
-    if set(measure.extras) - EXTRAS:
-        raise QueryError("invalid-measure", f"unknown extras {measure.extras!r}", field="measures")
     value = aggregations.template(measure.func, measure.q, field="measures").format(quoted)
-    top2 = aggregations.TOP_TWO.format(quoted) if "top2" in measure.extras else None
-    return value, aggregations.CONTRIBUTORS.format(quoted), top2
+    return value, aggregations.CONTRIBUTORS.format(quoted)
 
 
 def _order(sorts: tuple[Sort, ...], names: tuple[str, ...], groups: int) -> str:
@@ -152,21 +143,6 @@ def _limit(limit: int | None) -> str:
 def _result(names, measures, contributors, found) -> AggregateResult:
     width = len(names)
     slot = {expr: width + i for i, expr in enumerate(contributors)}
-    top_start = width + len(contributors)
-    rows, counts, tops = [], [], []
-    for row in found:
-        rows.append(tuple(row[:width]))
-        counts.append(tuple(int(row[slot[c]]) for _, c, _ in measures))
-        tops.append(tuple(_top_pair(row, measures, top_start)))
-    return AggregateResult(columns=names, rows=rows, contributors=counts, top2=tops)
-
-
-def _top_pair(row: tuple, measures, start: int):
-    position = start
-    for _, _, top in measures:
-        if top is None:
-            yield None
-            continue
-        values = row[position] or []
-        position += 1
-        yield (values[0] if values else None, values[1] if len(values) > 1 else None)
+    rows = [tuple(row[:width]) for row in found]
+    counts = [tuple(int(row[slot[c]]) for _, c in measures) for row in found]
+    return AggregateResult(columns=names, rows=rows, contributors=counts)

@@ -25,9 +25,8 @@ import math
 from portal.store.errors import QueryError
 
 COUNT_ALL = "count(*)"
-# Beside each value, for disclosure checks: its non-null inputs, and the two largest absolute ones.
+# Beside each value, for disclosure checks: its non-null inputs.
 CONTRIBUTORS = "count({0})"
-TOP_TWO = "max(abs({0}), 2)"
 # {0} is the argument's SQL; a quantile's q is a validated constant put in by `quantile_sql`.
 TEMPLATES = {
     "count": "count({0})",

@@ -65,7 +65,6 @@ CONTRIBUTORS = aggregations.CONTRIBUTORS
 # Sums and means count only non-zero inputs as contributors: a mean of an indicator (0/1) is a
 # count in disguise, and must meet the same minimum of contributing records.
 NONZERO_CONTRIBUTORS = "count({0}) FILTER (WHERE {0} <> 0)"
-TOP_TWO = aggregations.TOP_TWO
 
 
 @dataclass(frozen=True)
@@ -94,12 +93,11 @@ class Fragment:
 @dataclass(frozen=True)
 class AggregateSql:
     """One aggregation: its output name and value, and the inputs of its disclosure statistics
-    (non-null contributors; the two largest absolute inputs, numeric inputs only)."""
+    (non-null contributors; for sums and means, non-null inputs)."""
 
     name: str
     value: Fragment
     contributors: Fragment
-    top: Fragment | None
     present: Fragment | None = None  # non-null inputs, for sums and means
 
 
@@ -110,12 +108,10 @@ class CellColumns:
     records: str
     key: str
     contributors: tuple[str, ...]
-    tops: tuple[str | None, ...]
     present: tuple[str | None, ...] = ()
 
     def idents(self) -> list[str]:
-        return [self.records, self.key, *self.contributors, *(t for t in self.tops if t),
-                *(p for p in self.present if p)]
+        return [self.records, self.key, *self.contributors, *(p for p in self.present if p)]
 
 
 # A cell's record set is also summarised by an invertible Bloom lookup table (IBLT): 3 partitions
@@ -220,7 +216,7 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
     op = inner["op"]
     if op == "count":
         count = Fragment(COUNT_ALL, (), "integer", "count")
-        return AggregateSql(name, count, count, None)
+        return AggregateSql(name, count, count)
     if op not in _AGGREGATES:
         raise QueryError("unknown-operator", f"unknown aggregation {op!r}")
     arg = compile_expression(inner["args"][0], scope)
@@ -231,9 +227,8 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
     value = render(template, arg, type_=aggregations.result_type(op, arg.type), label=name)
     counting = NONZERO_CONTRIBUTORS if op in ("sum", "mean") else CONTRIBUTORS
     contributors = render(counting, arg, type_="integer", label=name)
-    top = render(TOP_TWO, arg, type_=arg.type, label=name) if arg.type in NUMERIC else None
     present = render(CONTRIBUTORS, arg, type_="integer", label=name) if op in ("sum", "mean") else None
-    return AggregateSql(name, value, contributors, top, present)
+    return AggregateSql(name, value, contributors, present)
 
 
 def cell_columns(record_key: str, aggs: list[AggregateSql],
@@ -246,20 +241,15 @@ def cell_columns(record_key: str, aggs: list[AggregateSql],
     exprs = [f"bit_xor({record_key}) AS {key}", f"count(*) AS {records}"]
     params: list[object] = []
     contributors = [ident("s") for _ in aggs]
-    tops = [ident("s") if agg.top else None for agg in aggs]
     for agg, name in zip(aggs, contributors, strict=True):
         exprs.append(f"{agg.contributors.sql} AS {name}")
         params.extend(agg.contributors.params)
-    for agg, name in zip(aggs, tops, strict=True):
-        if agg.top and name:
-            exprs.append(f"{agg.top.sql} AS {name}")
-            params.extend(agg.top.params)
     present = [ident("s") if agg.present else None for agg in aggs]
     for agg, name in zip(aggs, present, strict=True):
         if agg.present and name:
             exprs.append(f"{agg.present.sql} AS {name}")
             params.extend(agg.present.params)
-    return CellColumns(records, key, tuple(contributors), tuple(tops), tuple(present)), exprs, params
+    return CellColumns(records, key, tuple(contributors), tuple(present)), exprs, params
 
 
 def kind(type_: str) -> str:
@@ -351,6 +341,18 @@ def _arithmetic(node: dict, args: list[Fragment]) -> Fragment:
     return render(_ARITHMETIC[op], *args, type_=result if types else NULL, label=op)
 
 
+def _clip(node: dict, args: list[Fragment]) -> Fragment:
+    """`clip(x, low, high)`: x held inside [low, high] (nulls stay null). The broker asks sums and
+    means of conditional data for their values clamped where the dataset says (decision 0026c)."""
+    if len(args) != 3:
+        raise QueryError("bad-type", "clip takes a value, a lower and an upper bound")
+    for arg in args:
+        _require(arg, NUMERIC | {NULL}, "clip", "numbers")
+    # least() and greatest() skip nulls in DuckDB: a null would become the lower bound
+    return render("CAST(CASE WHEN {0} IS NULL THEN NULL ELSE least(greatest({0}, {1}), {2}) END AS DOUBLE)",
+                  *args, type_="float", label="clip")
+
+
 def _unary(node: dict, args: list[Fragment]) -> Fragment:
     op, arg = node["op"], args[0]
     if op == "neg":
@@ -398,5 +400,5 @@ _HANDLERS = {
     **dict.fromkeys(_ARITHMETIC, _arithmetic),
     **dict.fromkeys(("neg", "is_null", "is_not_null"), _unary),
     **dict.fromkeys(_DATE_PARTS, _date_part), **dict.fromkeys(_TEXT, _text),
-    "is_in": _is_in, "cast": _cast,
+    "is_in": _is_in, "cast": _cast, "clip": _clip,
 }

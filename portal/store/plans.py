@@ -73,7 +73,6 @@ ROW_NUMBER = "row_number() OVER (ORDER BY {keys})"
 FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
 COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
 JOINS = {"inner": "INNER", "left": "LEFT"}
-NO_TOP = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -82,14 +81,12 @@ class CellStats:
 
     `records` is the number of source rows in the cell; `key` an unsigned 64-bit value that
     depends only on the set of those records; per aggregation, `contributors` counts the
-    non-null inputs (rows, for count) and `top` holds the largest and second-largest absolute
-    input (0.0 when absent or not numeric).
+    non-null inputs (rows, for count).
     """
 
     records: int
     key: int
     contributors: tuple[int, ...]
-    top: tuple[tuple[float, float], ...]
     sketch: tuple[int, ...] = ()  # the cell's IBLT, see plan_sql.sketch_sql
     present: tuple[int, ...] = ()  # per aggregation: non-null inputs (sums and means; else records)
 
@@ -198,7 +195,7 @@ def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
         first = [sketch[3 * bucket:3 * bucket + 2] for bucket in range(SKETCH_BUCKETS)]
         count = sum(records for records, _ in first)
         key = functools.reduce(operator.xor, (keys for _, keys in first), 0)
-        return count, CellStats(count, key, (count,), (NO_TOP,), sketch)
+        return count, CellStats(count, key, (count,), sketch)
     exprs = ["count(*)"] + ([f"bit_xor({relation.key})"] if relation.key else [])
     statement = COUNT.format(ctes=compiler.ctes(), exprs=", ".join(exprs), source=relation.cte)
     with _cursor() as cur:
@@ -426,9 +423,8 @@ def _cell(values: tuple, stats: CellColumns) -> CellStats:
     records = int(values[0])
     contributors = tuple(int(v) for v in values[2:2 + n])
     found = iter(values[2 + n:])
-    tops = tuple(_top(next(found)) if ident else NO_TOP for ident in stats.tops)
     present = tuple(int(next(found)) if ident else records for ident in stats.present)
-    return CellStats(records, int(values[1] or 0), contributors, tops, present=present)
+    return CellStats(records, int(values[1] or 0), contributors, present=present)
 
 
 EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
@@ -444,11 +440,6 @@ def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]
             flat = tables.setdefault(group, list(EMPTY_SKETCH))
             flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
     return {group: tuple(flat) for group, flat in tables.items()}
-
-
-def _top(values: list | None) -> tuple[float, float]:
-    values = [float(v) for v in values or []] + [0.0, 0.0]
-    return values[0], values[1]
 
 
 # DuckDB's messages can quote data values (a failed conversion names the value), and these

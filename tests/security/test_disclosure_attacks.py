@@ -283,15 +283,15 @@ def test_many_tiny_groups_release_a_group_under_ten_only_by_the_noise(attack, ra
     assert len(listed_small) <= len(small) // 2, [(k, sizes[k]) for k in listed_small]
 
 
-def test_a_dominant_cost_is_hidden_in_noise_not_flagged_by_a_null(attack, raw):
-    """A cell whose total is mostly one visit's cost is released with noise of at least half of
-    that cost: withholding it instead (a null) would itself tell that one record dominates."""
-    district, visit_type, department, top, second, total, n = raw.execute("""
-        SELECT district, visit_type, department, max(cost), max(cost) FILTER (cost < (SELECT max(cost) FROM v)),
-               sum(cost), count(*) FROM v GROUP BY ALL
-        HAVING count(*) >= 10 AND max(cost) > 0.5 * sum(cost) ORDER BY max(cost) DESC LIMIT 1""").fetchall()[0]
-    second = raw.execute(f"""SELECT cost FROM v WHERE district = '{district}' AND visit_type = '{visit_type}'
-        AND department = '{department}' ORDER BY cost DESC LIMIT 1 OFFSET 1""").fetchall()[0][0]
+def test_a_dominant_cost_counts_as_the_sum_bound_and_is_not_flagged_by_a_null(attack, raw):
+    """A cell whose total is mostly one visit's cost (two million yuan) is released, not withheld
+    (a null would itself tell that one record dominates), and the sum is of costs clamped to the
+    published sum bound (50,000), with noise scaled to that bound (decision 0026c): whether the top
+    visit cost 60,000 or two million, the released sum would be the same draw."""
+    district, visit_type, department, top, total, clamped, n = raw.execute("""
+        SELECT district, visit_type, department, max(cost), sum(cost), sum(least(cost, 50000)), count(*)
+        FROM v GROUP BY ALL HAVING count(*) >= 10 AND max(cost) > 0.5 * sum(cost)
+        ORDER BY max(cost) DESC LIMIT 1""").fetchall()[0]
     assert top > 1_900_000
     result, learnt = attack(f"""
         import json
@@ -304,14 +304,10 @@ def test_a_dominant_cost_is_hidden_in_noise_not_flagged_by_a_null(attack, raw):
     cells = {row[0]: row[1:] for row in learnt}
     count_, mean_, sum_ = cells[department]
     assert count_ >= 10 and mean_ is not None and sum_ is not None
-    # The attacker's estimate of the top cost (released sum minus the rest, known exactly at
-    # best) is consistent with any top cost from 70 % to 130 % of the real one: each of those
-    # would have produced this released sum under the documented noise.
-    rest = total - top
-    for guess in (0.7 * top, top, 1.3 * top):
-        spread = max(0.03 * (rest + guess), 0.5 * guess, 0.67 * (guess + second) / 2)
-        assert abs(sum_ - (rest + guess)) <= spread * 1.01, guess
-    assert not any("dominance" in n["text"] for item in result["released"] for n in item["notes"])
+    # Laplace noise of scale 2 x 50,000: ten scales is a draw of e^-10
+    assert abs(sum_ - clamped) <= 10 * 100_000 < total - clamped, (sum_, clamped, total)
+    assert any(n["code"] == "magnitude-noise" and n["params"]["factor"] == "2"
+               for item in result["released"] for n in item["notes"])
 
 
 def test_a_query_flood_stops_at_the_cap(attack):

@@ -1,4 +1,4 @@
-"""Disclosure rules on plain numbers: perturbed suppression, cell-key noise, rounding, dominance noise."""
+"""Disclosure rules on plain numbers: perturbed suppression, cell-key noise, rounding, noise of sums."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from portal.analysis.disclosure import (
     CellInput,
     CellKeyNoise,
     Rules,
+    laplace,
     listed,
     notes,
     release_count,
@@ -84,27 +85,53 @@ def test_a_pad_of_nine_says_little_about_the_tenth():
     assert shown[1] < 3e-4 and shown[20] == 1.0, shown  # about 1e-5 and 1 - 1e-7
 
 
-def _cell(records, key=7, contributors=None, top=None):
+def _cell(records, key=7, contributors=None):
     contributors = contributors or (records, records)
-    return CellInput(records, key, contributors, top or ((1.0, 1.0), (1.0, 1.0)))
+    return CellInput(records, key, contributors)
 
 
 def _listed_keys(records, count=1):
     return [key for key in range(1000) if listed(records, key, RULES, NOISE)][:count]
 
 
-def test_release_rows_drops_unlisted_cells_and_hides_dominant_values_in_noise():
-    big, dominated = _listed_keys(120)[0], _listed_keys(40)[0]
+def test_release_rows_drops_unlisted_cells_and_noises_sums():
+    big, other = _listed_keys(120)[0], _listed_keys(40)[0]
     small = next(k for k in range(1000) if not listed(3, k, RULES, NOISE))
-    rows = [("和平区", 120, 5000.0), ("河东区", 3, 300.0), ("河西区", 40, 800.0)]
-    cells = [_cell(120, big), _cell(3, small), _cell(40, dominated, top=((1.0, 1.0), (700.0, 50.0)))]
-    aggs = [Aggregation(1, "count", False), Aggregation(2, "sum", True, "sum:cost")]
+    rows = [("和平区", 120, 500000.0), ("河东区", 3, 300.0), ("河西区", 40, 800.0)]
+    cells = [_cell(120, big), _cell(3, small), _cell(40, other)]
+    aggs = [Aggregation(1, "count", False), Aggregation(2, "sum", True, "sum:cost", scale=100.0)]
     out = release_rows(rows, cells, aggs, RULES, NOISE)
     assert [r[0] for r in out.rows] == ["和平区", "河西区"] and out.suppressed_groups == 1
-    assert abs(out.rows[0][2] - 5000) <= 150 and out.rows[0][1] in (115, 120, 125)
-    # 河西区's sum is mostly one record's 700: released, with noise of up to half of that value
-    assert out.rows[1][2] is not None and abs(out.rows[1][2] - 800) <= 0.67 * 750 + 1
+    assert out.rows[0][1] in (115, 120, 125)
+    assert abs(out.rows[0][2] - 500000) <= 200000 and out.rows[1][2] is not None
     assert out.notes == notes(aggs, RULES), "notes never count suppressed cells"
+
+
+def test_a_sensitive_sums_noise_is_scaled_to_one_records_contribution_not_to_the_data():
+    """Eighth round (decision 0026c): the noise of a sensitive sum was half its largest
+    contribution, so over "visits under 100 yuan, or the target" it moved with the target and
+    an expensive target showed through. Now its scale is `sum_noise` times what one record can
+    add (the clamp's largest magnitude, `scale`): a record more shifts the released sum by its
+    (clamped) value and nothing else, under Laplace noise of twice that, so the odds of any
+    released figure move by at most e^0.5; large sums keep `magnitude_noise` of their value."""
+    agg = [Aggregation(0, "sum", True, "sum:cost", scale=50000.0)]
+    shifts, spread = [], []
+    for key in _listed_keys(20, count=400):
+        cell = _cell(20, key)
+        without = release_rows([(1500.0,)], [cell], agg, RULES, NOISE).rows[0][0]
+        with_target = release_rows([(1500.0 + 50000.0,)], [cell], agg, RULES, NOISE).rows[0][0]
+        shifts.append(with_target - without)
+        spread.append(abs(without - 1500.0))
+    assert all(abs(s - 50000.0) <= 0.01 * abs(s) + 1000 for s in shifts)  # the contribution, rounded to 3 figures
+    assert 55000 < statistics.median(spread) < 85000  # Laplace(100,000): median |noise| 69,300
+    big = release_rows([(1e9,)], [_cell(20, _listed_keys(20)[0])], agg, RULES, NOISE).rows[0][0]
+    assert big != pytest.approx(1e9, rel=1e-4)  # a large sum is noised in proportion to itself
+
+
+def test_the_laplace_draw_is_symmetric_with_its_scale():
+    draws = [laplace((u + 0.5) / 10000, 3.0) for u in range(10000)]
+    assert abs(statistics.fmean(draws)) < 0.05 and 2.0 < statistics.median(abs(d) for d in draws) < 2.2
+    assert laplace(0.5, 3.0) == 0.0 and laplace(0.0, 3.0) < -100
 
 
 def test_notes_depend_on_the_plan_only():
@@ -116,7 +143,7 @@ def test_notes_depend_on_the_plan_only():
 
 def test_affine_rewrites_share_one_draw_and_a_constant_sum_is_a_count():
     key = _listed_keys(400)[0]
-    cell = _cell(400, key, contributors=(400,), top=((9.0, 9.0),))
+    cell = _cell(400, key, contributors=(400,))
     plain = release_rows([(12345.0,)], [cell], [Aggregation(0, "sum", True, "sum:x")], RULES, NOISE).rows[0][0]
     tripled = release_rows([(12345.0,)], [cell], [Aggregation(0, "sum", True, "sum:x", a=3.0)], RULES, NOISE).rows[0][0]
     assert tripled == pytest.approx(3 * plain, rel=1e-3)
@@ -151,8 +178,8 @@ def test_a_statistic_every_record_contributes_to_takes_no_threshold_draw_of_its_
     assert keys, "some listed cells of 10 would have failed a second threshold draw"
     aggs = [Aggregation(0, "sum", False, "sum:month", scale=12.0, center=6.5)]
     for key in keys[:20]:
-        cell = CellInput(10, key, (10,), ((12.0, 12.0),))
+        cell = CellInput(10, key, (10,))
         assert release_rows([(65,)], [cell], aggs, RULES, NOISE).rows[0][0] is not None
     # with zeros among its records the statistic is still tested on its non-zero contributors
-    sparse = CellInput(10, keys[0], (3,), ((12.0, 12.0),))
+    sparse = CellInput(10, keys[0], (3,))
     assert release_rows([(30,)], [sparse], aggs, RULES, NOISE).rows[0][0] is None

@@ -34,7 +34,7 @@ def chinese():
 def test_every_code_has_a_chinese_sentence_with_the_same_params(code, chinese):
     translated = chinese(notes.TEMPLATES[code])
     assert translated != notes.TEMPLATES[code], f"no Chinese for note {code}"
-    params = {"min_cell": 10, "rounding_base": 5, "percent": 3, "figures": 3, "rows": 10000, "epsilon": "0.1",
+    params = {"min_cell": 10, "rounding_base": 5, "percent": 3, "factor": "2", "figures": 3, "rows": 10000, "epsilon": "0.1",
               "name": "count", "mechanism": "laplace", "scale": "20", "low": "1", "high": "9", "spent": "0.2",
               "daily": "1"}
     made = notes.note(code, **params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from portal.analysis.policy import Refusal, SourceInfo, check_plan
@@ -234,3 +236,16 @@ def test_group_levels_come_from_the_data_dictionary():
     assert verdict.group_levels == (("和平区", "河东区"), ("0-14", "15-64", "65+"))
     months = {"op": "with_columns", "columns": [{"op": "alias", "name": "m", "expr": {"op": "month", "args": [col("visit_date")]}}]}
     assert check_plan(plan([months, group(["m"], agg("count"))]), SOURCES).group_levels == (tuple(range(1, 13)),)
+
+
+def test_a_sum_of_a_field_with_sum_bounds_is_asked_of_it_clamped():
+    """The store sums the field held inside the published sum bounds, and what one record can
+    add is those bounds' (decision 0026c): the noise of a sensitive sum is scaled to it."""
+    clamped = {**SOURCES, "clinic": replace(CLINIC, sum_bounds={"cost": (0.0, 50000.0)})}
+    plain = check_plan(_agg_plan(col("cost"), "sum"), clamped).aggregations[0]
+    assert plain.rewrite == {"op": "clip", "args": [col("v"), lit(0.0), lit(50000.0)]}  # v is cost
+    assert plain.scale == 50000.0 and plain.center == 25000.0
+    halved = check_plan(_agg_plan({"op": "div", "args": [col("cost"), lit(2)]}, "mean"), clamped).aggregations[0]
+    assert halved.rewrite["op"] == "clip" and halved.rewrite["args"][0]["op"] == "div"
+    assert halved.stream == plain.stream and halved.scale == 50000.0
+    assert check_plan(_agg_plan(col("cost"), "sum"), SOURCES).aggregations[0].rewrite is None

@@ -115,19 +115,6 @@ def test_no_grouping_and_filters_before_grouping(trips, lite):
     assert result.contributors == [(expected[0][0], expected[0][0])]
 
 
-def test_top2_contributions_for_dominance(trips):
-    table, rows = trips
-    result = aggregate(table, AggregateQuery(
-        group_by=("district",),
-        measures=(Measure("count"), Measure("sum", "fare", extras=("top2",))),
-    ))
-    for row, tops in zip(result.rows, result.top2, strict=True):
-        fares = sorted((abs(r[3]) for r in rows if r[1] == row[0] and r[3] is not None),
-                       reverse=True)
-        assert tops[0] is None
-        assert tops[1] == (pytest.approx(fares[0]), pytest.approx(fares[1]))
-
-
 def test_sort_and_limit_on_output_columns(trips, lite):
     table, _ = trips
     result = aggregate(table, AggregateQuery(
@@ -154,7 +141,6 @@ def test_count_of_a_column_counts_non_nulls(trips, lite):
         (AggregateQuery(measures=(Measure("variance", "fare"),)), "unknown-function"),
         (AggregateQuery(measures=(Measure("sum"),)), "invalid-measure"),
         (AggregateQuery(measures=(Measure("sum", "district"),)), "invalid-measure"),
-        (AggregateQuery(measures=(Measure("max", "fare", extras=("top9",)),)), "invalid-measure"),
         (AggregateQuery(measures=()), "invalid-measure"),
         (AggregateQuery(measures=(Measure("quantile", "fare", q=1.5),)), "invalid-quantile"),
         (AggregateQuery(measures=(Measure("quantile", "fare"),)), "invalid-quantile"),

@@ -307,26 +307,24 @@ def test_stats_stay_aligned_after_sort_and_limit(tables):
     for row, stats in zip(result.rows, result.stats, strict=True):
         assert stats.records == stats.contributors[0] == stats.contributors[1] == row[1]
         assert stats.key == _key_of(tables, f"district = '{row[0]}'")
-        top = _hand("SELECT max(abs(income), 2) FROM {people} WHERE district = ?", tables, [row[0]])[0][0]
-        assert stats.top == ((0.0, 0.0), tuple(float(v) for v in top))
+        present = _hand("SELECT count(income) FROM {people} WHERE district = ?", tables, [row[0]])[0][0]
+        assert stats.present == (row[1], present)
     assert run_plan(plan({"op": "limit", "n": 2}), tables, max_rows=10, row_keys=SALTS).stats is None
     assert run_plan(query, tables, max_rows=10).stats is None
 
 
-def test_contributors_and_top_two_absolute_values(tables):
+def test_contributors_present_inputs_and_sketches(tables):
     query = plan(group(["grp"], op("count"), op("sum", col("value")), op("count_distinct", col("label")),
                        alias("hi", op("max", op("neg", col("value"))))), source="measures")
     result = run_plan(query, tables, max_rows=10, row_keys=SALTS)
     assert result.rows == [("a", 5, 7, 3, 40), ("b", 2, 7, 2, -7)]
     assert result.stats[0] == CellStats(records=5, key=result.stats[0].key, contributors=(5, 4, 4, 4),
-                                        top=((0.0, 0.0), (40.0, 30.0), (0.0, 0.0), (40.0, 30.0)),
                                         sketch=result.stats[0].sketch, present=result.stats[0].present)
     present = _hand("SELECT count(value) FROM {measures} WHERE grp = 'a'", tables, [])[0][0]
     assert result.stats[0].present == (5, present, 5, 5), "non-null inputs of the sum; records elsewhere"
     sketch = result.stats[0].sketch
     assert len(sketch) == 180 and sum(sketch[0:60:3]) == 5, "each partition's buckets hold every record once"
     assert result.stats[1].contributors == (2, 1, 2, 1)
-    assert result.stats[1].top == ((0.0, 0.0), (7.0, 0.0), (0.0, 0.0), (7.0, 0.0))
     assert len({s.key for s in result.stats}) == 2
 
 
@@ -475,3 +473,18 @@ def test_a_side_without_a_salt_leaves_the_other_side_s_keys(tables):
     counted = count_plan(plan(join("districts", ["district"])), tables, row_keys=salts)[1]
     assert alone.key == joined.key == one_row.key == counted.key and alone.records == joined.records
     assert alone.sketch == joined.sketch
+
+
+def test_clip_holds_values_inside_bounds_and_keeps_nulls(tables):
+    """`clip` is how the broker asks for a sum of values clamped to the published sum bounds
+    (decision 0026c); DuckDB's least/greatest skip nulls, and a null must stay a missing value."""
+    query = plan({"op": "select", "columns": [col("label"), alias("c", op("clip", col("value"), lit(-10), lit(10)))]},
+                 source="measures")
+    expected = _hand("SELECT label, CASE WHEN value IS NULL THEN NULL ELSE least(greatest(value, -10), 10) END "
+                     "FROM {measures}", tables)
+    result = run_plan(query, tables, max_rows=10)
+    assert _same(result.rows, expected) and any(r[1] is None for r in result.rows)
+    assert all(r[1] is None or -10 <= r[1] <= 10 for r in result.rows)
+    summed = run_plan(plan(group([], alias("s", op("sum", op("clip", col("value"), lit(-10), lit(10))))),
+                           source="measures"), tables, max_rows=10)
+    assert summed.rows[0][0] == sum(min(max(r[1], -10), 10) for r in expected if r[1] is not None)
