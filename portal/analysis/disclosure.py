@@ -196,20 +196,33 @@ class _Cell:
     def present(self, agg: Aggregation, position: int) -> int:
         """The released number of records with a value of B (the count itself when none is null)."""
         present = self.cell.present[position] if self.cell.present else self.cell.records
-        if present == self.cell.records:
-            return self.count()
-        return self._once("n:" + agg.stream, lambda: release_count(present, self.cell.key, "n:" + agg.stream,
-                                                                  self.rules, self.noise))
+
+        def release() -> int:
+            if present == self.cell.records:
+                return self.count()
+            return release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise)
+
+        # Once per cell, like `enough`: a snapped set with no null answered the count, one with
+        # a null (the target's) a draw of its own under the remembered key (decision 0026d).
+        return self._once("n:" + agg.stream, release)
 
     def enough(self, agg: Aggregation, position: int) -> bool:
         """Whether a statistic has enough non-zero contributors. When every record of the (listed)
         cell contributes, the cell's own listing decides: a draw per statistic would be another
         threshold test of the same count — with a pad of nine, one more look at "is the target
-        the tenth" per field and date part (decision 0024c)."""
-        contributors = self.cell.contributors[position]
-        if contributors == self.cell.records:
-            return True
-        return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
+        the tenth" per field and date part (decision 0024c).
+
+        Decided once per cell and statistic, and remembered with its values: a set snapped to a
+        remembered cell keeps the cell's key, so a decision made again on the set's own number
+        of contributors was a threshold test with a fixed draw — pads of known zeros found the
+        step, and the target's zero crossed it or not (ninth round, decision 0026d)."""
+        def decide() -> bool:
+            contributors = self.cell.contributors[position]
+            if contributors == self.cell.records:
+                return True
+            return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
+
+        return bool(self._once("contributors:" + agg.stream, decide))
 
     def value(self, agg: Aggregation, value: Any, position: int) -> Any:
         """One output value after disclosure control (None: withheld, like a suppressed cell)."""
