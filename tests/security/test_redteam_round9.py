@@ -216,3 +216,34 @@ def test_a_missing_value_does_not_show_in_a_mean_s_denominator(tmp_path):
             count, total, mean = answer["rows"][0]
             shown.append((kind, abs(total / mean - count) > 1))
     assert not any(off for _, off in shown), shown
+
+
+def test_the_count_of_a_pad_of_ten_known_visits_and_a_target_is_no_exact_test(outsider, raw):
+    """Found: pads of known records were documented as a likelihood test of the listing alone
+    (60 % against 40 %, about a hundred pads for a confident answer), but a listed pad's count
+    said more. Its perturbation was a ±2 table (P = .1 .2 .4 .2 .1), then rounding to 5: ten
+    records came out 10 whatever the draw (8..12 all round to 10), eleven came out 15 one time
+    in ten. So the count of (ten visits the attacker knows, or the target) was 15 only with the
+    target: an exact, one-sided proof. Twenty disjoint pads a target (one cell each, fresh:
+    pads 20 records apart are never snapped), over the sessions API: a 15 for five targets of
+    six and for no ghost. Pads of twelve were a 30 % against 70 % test (0.35 nats a pad,
+    four times the listing's). Fix: a count's perturbation is a rounded normal draw like the
+    threshold's (σ = 2, `Rules.count_noise`), every integer possible: a pad of ten shows 15 one
+    time in ten without the target and two in ten with it, and no pad size gives more than
+    0.12 nats (listing included; decision 0026d). Now ghosts show 15 as well."""
+    targets = _alone(raw, 6, "visit_type = '住院' AND month(visit_date) = 11")
+    known = _alone(raw, 10 * 20 * 12, "visit_type = '门诊' AND month(visit_date) = 6")
+    session = outsider.open(CLINIC)
+    seen = {}
+    for i, target in enumerate(targets):
+        for j, (kind, person) in enumerate((("target", _who(target)), ("ghost", _ghost(target)))):
+            k = 2 * i + j
+            pads = [_any(known[10 * (20 * k + n):10 * (20 * k + n + 1)]) for n in range(20)]
+            _, got = _cell(outsider, session, f"""
+                print(json.dumps([outcome(lambda: d.filter(pad | {person}).count()) for pad in [{", ".join(pads)}]]))
+            """)
+            seen[(i, kind)] = got
+    found = [15 in seen[(i, "target")] for i in range(len(targets))]
+    false = [15 in seen[(i, "ghost")] for i in range(len(targets))]
+    # Before the fix: found == [True] * 5 + [False] and false == [False] * 6: a 15 was the target.
+    assert any(false) and not (any(found) and not any(false)), seen
