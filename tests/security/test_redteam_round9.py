@@ -247,3 +247,28 @@ def test_the_count_of_a_pad_of_ten_known_visits_and_a_target_is_no_exact_test(ou
     false = [15 in seen[(i, "ghost")] for i in range(len(targets))]
     # Before the fix: found == [True] * 5 + [False] and false == [False] * 6: a 15 was the target.
     assert any(false) and not (any(found) and not any(false)), seen
+
+
+def test_every_spelling_of_a_clamped_sum_is_one_draw(outsider, raw):
+    """Held: the new sum noise (decision 0026c) over HTTP, through the rewrites an attacker
+    would average: `sum('cost')`, `mean('cost')`, `sum(cost * 2 + 5)`, an alias made by
+    `with_columns`, and a mean of a derived column are one draw of the clamped sum, rescaled
+    (a · R + b · n, R / n), over "visits under 250 yuan of one district and month, or the most expensive
+    inpatient visit" (its cost far above the 50,000 clamp). Nothing to average: each spelling
+    gives the same figure to 3 significant figures."""
+    expensive = raw.execute("""SELECT district, age_band, sex, department, visit_type, month(visit_date),
+        day(visit_date) FROM v WHERE visit_type = '住院' ORDER BY cost DESC LIMIT 1""").fetchone()
+    target = _who(dict(zip((*QUASI, "m", "d"), expensive, strict=True)))
+    _, got = _cell(outsider, outsider.open(CLINIC), f"""
+        t = d.filter(((col('cost') < 250) & (col('district') == '和平区') & (col('visit_date').dt.month() == 3))
+                     | {target}).with_columns((col('cost') / 1000).alias('k'), col('cost').alias('c'))
+        print(json.dumps(t.agg(count(), sum('cost'), mean('cost'), sum(col('cost') * 2 + 5), sum('c'),
+                               mean('k')).collect().rows))
+    """)
+    (n, total, mean, affine, alias, thousands), = got
+
+    def figures(x: float) -> float:
+        return float(f"{x:.3g}")
+
+    assert alias == total and figures(total * 2 + 5 * n) == affine
+    assert figures(total / n) == figures(mean) and figures(mean / 1000) == figures(thousands)
