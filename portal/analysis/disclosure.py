@@ -10,7 +10,8 @@ records: the same records always give the same answer, and averaging repeats lea
   (a rounded normal draw) can take any value a pad could meet, so no pad of known records makes
   the listing an exact membership test, and its spread makes each such test weak (decision
   0026a). A cell that is not listed looks exactly like a cell with no records;
-- counts get cell-key perturbation (a small integer from a fixed table) and are rounded to
+- counts get cell-key perturbation (a rounded normal draw, every integer possible: a bounded
+  table made a pad of ten known records an exact test, decision 0026d) and are rounded to
   `rounding_base`;
 - sums and means of a sensitive value B are of B clamped where the dataset says (`dp_bounds`,
   else the declared bounds), with consistent Laplace noise scaled to what one record can add to
@@ -44,8 +45,6 @@ from portal.catalog.disclosure_settings import Rules
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
 MAGNITUDES = frozenset({"sum", "mean"})
-# P(noise = -2, -1, 0, +1, +2): symmetric, zero-mean, so released totals stay unbiased.
-COUNT_NOISE = (0.1, 0.2, 0.4, 0.2, 0.1)
 
 
 COUNT_STREAM = '{"args":[],"op":"count"}'  # canonical count(): `.count()` answers the same
@@ -122,14 +121,15 @@ class CellKeyNoise:
         digest = hashlib.blake2b(f"{key}:{stream}".encode(), key=self._secret, digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
 
-    def count_offset(self, key: int, stream: str, spread: int) -> int:
+    def count_offset(self, key: int, stream: str, sigma: float) -> int:
+        """A count's perturbation: a rounded normal draw of `sigma` (`Rules.count_noise`), zero-mean
+        so released totals stay unbiased. Its support is every integer: the ±2 table it replaces
+        (P = .1 .2 .4 .2 .1), then rounding to 5, let a count of 10 known records come out only
+        as 10 and one of 11 as 15 one time in ten, so "15" over a pad of ten known visits and a
+        target proved the target; at 12 against 13 it was 30 % against 70 % (ninth round,
+        decision 0026d)."""
         u = self.uniform(key, stream)
-        edge = 0.0
-        for offset, p in zip(range(-2, 3), COUNT_NOISE, strict=True):
-            edge += p
-            if u < edge:
-                return max(-spread, min(spread, offset))
-        return 0
+        return round(sigma * _NORMAL.inv_cdf(min(max(u, 1e-16), 1 - 1e-16)))
 
     def threshold_offset(self, key: int, stream: str) -> int:
         """A rounded normal draw (`THRESHOLD_SIGMA`): offsets of ±16 are possible, so whether a
@@ -164,7 +164,7 @@ def significant(value: float, figures: int) -> float:
 
 def release_count(count: int, key: int, stream: str, rules: Rules, noise: CellKeyNoise) -> int:
     """A perturbed, rounded count; never below `min_cell` (smaller cells are not listed)."""
-    perturbed = count + noise.count_offset(key, stream, rules.count_noise_max)
+    perturbed = count + noise.count_offset(key, stream, rules.count_noise)
     return max(rules.min_cell, round_to_base(perturbed, rules.rounding_base))
 
 
@@ -196,20 +196,33 @@ class _Cell:
     def present(self, agg: Aggregation, position: int) -> int:
         """The released number of records with a value of B (the count itself when none is null)."""
         present = self.cell.present[position] if self.cell.present else self.cell.records
-        if present == self.cell.records:
-            return self.count()
-        return self._once("n:" + agg.stream, lambda: release_count(present, self.cell.key, "n:" + agg.stream,
-                                                                  self.rules, self.noise))
+
+        def release() -> int:
+            if present == self.cell.records:
+                return self.count()
+            return release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise)
+
+        # Once per cell, like `enough`: a snapped set with no null answered the count, one with
+        # a null (the target's) a draw of its own under the remembered key (decision 0026d).
+        return self._once("n:" + agg.stream, release)
 
     def enough(self, agg: Aggregation, position: int) -> bool:
         """Whether a statistic has enough non-zero contributors. When every record of the (listed)
         cell contributes, the cell's own listing decides: a draw per statistic would be another
         threshold test of the same count — with a pad of nine, one more look at "is the target
-        the tenth" per field and date part (decision 0024c)."""
-        contributors = self.cell.contributors[position]
-        if contributors == self.cell.records:
-            return True
-        return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
+        the tenth" per field and date part (decision 0024c).
+
+        Decided once per cell and statistic, and remembered with its values: a set snapped to a
+        remembered cell keeps the cell's key, so a decision made again on the set's own number
+        of contributors was a threshold test with a fixed draw — pads of known zeros found the
+        step, and the target's zero crossed it or not (ninth round, decision 0026d)."""
+        def decide() -> bool:
+            contributors = self.cell.contributors[position]
+            if contributors == self.cell.records:
+                return True
+            return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
+
+        return bool(self._once("contributors:" + agg.stream, decide))
 
     def value(self, agg: Aggregation, value: Any, position: int) -> Any:
         """One output value after disclosure control (None: withheld, like a suppressed cell)."""
@@ -262,7 +275,7 @@ class _Cell:
         count's noise and rounding, in units of `scale`."""
         if agg.scale == 0:
             return 0.0
-        offset = self.noise.count_offset(self.cell.key, agg.stream, self.rules.count_noise_max)
+        offset = self.noise.count_offset(self.cell.key, agg.stream, self.rules.count_noise)
         return round_to_base(total / agg.scale + offset, self.rules.rounding_base) * agg.scale
 
 

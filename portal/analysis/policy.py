@@ -29,13 +29,23 @@ Each refusal names its rule; the rules are documented in docs/disclosure.md.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.analysis.affine import Affine, affine, canonical, one_field
+from portal.analysis.affine import Affine, affine, canonical, linear, one_field
 from portal.analysis.disclosure import COUNT_STREAM, Aggregation
-from portal.analysis.intervals import magnitude
+from portal.analysis.intervals import (
+    ARITHMETIC,
+    DATE_PARTS,
+    Interval,
+    RangeProblem,
+    combine,
+    literal,
+    magnitude,
+)
 from portal.analysis.lineage import Expressions, Origin, Refusal, field_origin
 from portal.store import output_name
 
@@ -56,6 +66,10 @@ MAX_STATISTICS = 10  # per aggregation of conditional data: each is another nois
 # "pad or target"; `sum(cost * (month + k) / (month + k))` for a hundred k averaged to one
 # visit's cost (sixth round, decision 0024c).
 ONE_FIELD_STATISTICS = frozenset({"sum", "mean", "count_distinct"})
+# How finely every step of a sum's or mean's arithmetic must keep the field, relative to the
+# field's range: 2^-40, so a constant up to about 4,000 times the range may be added (cost + 1e10)
+# but not one that rounds the field to steps (cost + 4e18: steps of 512 yuan; decision 0026d).
+PRECISION = 2.0 ** -40
 # `count_distinct` counts the values with at least one record — the non-empty groups — and a
 # count's noise (±2, then rounded to 5) is bounded: over "ten months of visits anyone can tell
 # are there, or the target" a 15 proved the target, and a 0-or-1 hidden group showed the same
@@ -290,7 +304,60 @@ class _Walker:
             raise Refusal("statistic-form", f"{func} of conditional data takes one of its fields, as it is or "
                                             "times and plus numbers (or the year, month or day of a date): "
                                             "select records with filter() and group_by(), not inside the statistic")
+        if func in MAGNITUDES:
+            self._exact(func, arg.tree, form)
         return form
+
+    def _exact(self, func: str, tree: dict[str, Any], form: Affine) -> None:
+        """The store computes a * B + b in DOUBLE arithmetic, and the statistic is released as
+        the statistic of B: so no step of it may round B coarser than `PRECISION` of B's range.
+        Beside 4e18 a double has steps of 512, so `(cost + 4e18) - 4e18` is `cost` to the affine
+        form (one draw, the sum of cost) but 0 for every visit under 256 yuan, and `((cost * s +
+        4) - 4) / s` is 0 under any threshold s sets: a test of a sensitive value against a
+        number that is not round, as the statistic's non-zero contributors (ninth round,
+        decision 0026d). Decided on the declared bounds, so on the plan only."""
+        atom = json.loads(json.loads(form.base)[0][0])
+        scale = magnitude(DATE_PARTS.get(atom.get("op")) or self._bounds(atom))
+        if not math.isfinite(scale) or scale == 0:
+            return
+
+        def walk(node: Any) -> Interval | None:
+            if not isinstance(node, dict):
+                return None
+            op = node.get("op")
+            if op == "field":
+                return self._bounds(node)
+            if op == "lit":
+                return literal(node.get("value"))
+            children = [walk(child) for child in node.get("args") or ()]
+            try:
+                interval = combine(node, children)
+            except RangeProblem:  # refused by lineage already; nothing to add
+                return None
+            if op in ARITHMETIC or op == "cast":
+                coefficient = abs(linear(node).terms.get(form_atom, 0.0))
+                reads = _reads_field(node)
+                if reads and (coefficient == 0 or interval is None
+                              or math.ulp(magnitude(interval)) / coefficient > PRECISION * scale):
+                    raise Refusal("statistic-form", f"{func} of conditional data is released as the statistic of "
+                                                    "the field: its arithmetic may not round the field's values "
+                                                    "(a constant far larger than the field, or scaled far below "
+                                                    "it) nor cancel it out")
+            return interval
+
+        form_atom = json.loads(form.base)[0][0]
+        walk(tree)
+
+    def _bounds(self, node: dict[str, Any]) -> Interval | None:
+        info = self.sources.get(node.get("dataset"))
+        bounds = info.bounds.get(node.get("name")) if info is not None else None
+        return (float(bounds[0]), float(bounds[1])) if bounds else None
+
+
+def _reads_field(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    return node.get("op") == "field" or any(_reads_field(child) for child in node.get("args") or ())
 
 
 def _magnitude(index: int, func: str, expr: dict[str, Any], arg: Origin,

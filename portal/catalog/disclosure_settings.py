@@ -125,7 +125,7 @@ class Rules:
 
     min_cell: int = 10
     rounding_base: int = 5
-    count_noise_max: int = 2
+    count_noise: float = 2.0  # σ of a count's rounded normal perturbation (0026d; was `count_noise_max`, a ±2 table)
     magnitude_noise: float = 0.03
     significant_figures: int = 3
     sum_noise: float = 2.0  # Laplace scale of a sensitive sum, in what one record can add to it (0026c)
@@ -145,6 +145,7 @@ class Rules:
         if unknown:
             raise ValueError(f"unknown disclosure settings: {sorted(unknown)}")
         rules = cls(**overrides)
-        if rules.min_cell < 3 or rules.rounding_base < 1 or not rules.sum_noise >= 1:
-            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, sum_noise >= 1)")
+        if rules.min_cell < 3 or rules.rounding_base < 1 or not rules.sum_noise >= 1 or not rules.count_noise >= 1:
+            raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, sum_noise >= 1, "
+                             "count_noise >= 1)")
         return rules

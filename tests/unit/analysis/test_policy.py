@@ -249,3 +249,25 @@ def test_a_sum_of_a_field_with_sum_bounds_is_asked_of_it_clamped():
     assert halved.rewrite["op"] == "clip" and halved.rewrite["args"][0]["op"] == "div"
     assert halved.stream == plain.stream and halved.scale == 50000.0
     assert check_plan(_agg_plan(col("cost"), "sum"), SOURCES).aggregations[0].rewrite is None
+
+
+def test_a_statistic_s_arithmetic_may_not_round_its_field():
+    """The store computes a * B + b in DOUBLE and the statistic is released as B's: a step that
+    rounds B coarser than 2^-40 of its declared range (a constant far larger than the field, or
+    a scale far below it) or cancels B out is refused. `(cost + 4e18) - 4e18` is `cost` to the
+    affine form and 0 for every cost under 256 (ninth round, decision 0026d)."""
+    def form(expr):
+        return {"op": "sub", "args": [{"op": "add", "args": [expr, lit(4e18)]}, lit(4e18)]}
+
+    month = {"op": "month", "args": [col("visit_date")]}
+    scaled = {"op": "div", "args": [{"op": "sub", "args": [{"op": "add", "args": [
+        {"op": "mul", "args": [col("cost"), lit(1e-20)]}, lit(4)]}, lit(4)]}, lit(1e-20)]}
+    for expr in (form(col("cost")), form(month), {"op": "add", "args": [col("cost"), lit(4e18)]}, scaled,
+                 {"op": "mul", "args": [col("cost"), lit(1e-320)]},
+                 {"op": "add", "args": [col("cost"), {"op": "sub", "args": [month, month]}]}):
+        for func in ("sum", "mean"):
+            assert refused(_agg_plan(expr, func)) == "statistic-form", expr
+    for expr in (col("cost"), {"op": "add", "args": [{"op": "div", "args": [col("cost"), lit(4)]}, lit(3)]},
+                 {"op": "sub", "args": [col("cost"), lit(1570)]}, {"op": "add", "args": [col("cost"), lit(1e9)]},
+                 {"op": "mul", "args": [col("cost"), lit(1e-300)]}, {"op": "sub", "args": [month, lit(6.5)]}):
+        check_plan(_agg_plan(expr, "sum"), SOURCES)
