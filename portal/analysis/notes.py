@@ -59,7 +59,7 @@ REFUSALS: dict[str, str] = {
     "sensitive-statistic": N_("this statistic is not released for a sensitive field"),
     "order-statistic": N_("minima, maxima, medians, quantiles and standard deviations of conditional data are not released"),
     "distinct-count": N_("counts of distinct values of conditional data are not released: group by the field and count the listed groups"),
-    "statistic-form": N_("a sum, mean or count of distinct values of conditional data takes one of its fields (times and plus numbers, or a date's year, month or day): select records with filter and group_by"),
+    "statistic-form": N_("a sum or mean of conditional data takes one of its fields (times and plus numbers that do not round it, or a date's year, month or day): select records with filter and group_by"),
     "sensitive-filter": N_("a sensitive value may be compared only with a round number (two significant figures), or tested for null"),
     "sensitive-transform": N_("only arithmetic may be applied to a sensitive value"),
     "out-of-range": N_("the declared bounds allow values too large for this computation"),
