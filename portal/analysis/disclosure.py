@@ -128,15 +128,20 @@ class CellKeyNoise:
         as 10 and one of 11 as 15 one time in ten, so "15" over a pad of ten known visits and a
         target proved the target; at 12 against 13 it was 30 % against 70 % (ninth round,
         decision 0026d)."""
-        u = self.uniform(key, stream)
-        return round(sigma * _NORMAL.inv_cdf(min(max(u, 1e-16), 1 - 1e-16)))
+        return _rounded_normal(self.uniform(key, stream), sigma)
 
     def threshold_offset(self, key: int, stream: str) -> int:
         """A rounded normal draw (`THRESHOLD_SIGMA`): offsets of ±16 are possible, so whether a
         cell of n records is listed is never certain from n alone (the pad-of-nine test is not
         exact), and each such test says little (decision 0026a)."""
-        u = self.uniform(key, "threshold:" + stream)
-        return round(THRESHOLD_SIGMA * _NORMAL.inv_cdf(min(max(u, 1e-16), 1 - 1e-16)))
+        return _rounded_normal(self.uniform(key, "threshold:" + stream), THRESHOLD_SIGMA)
+
+
+def _rounded_normal(u: float, sigma: float) -> int:
+    """The normal draw of `sigma` at quantile `u` in [0, 1), rounded: the shape of both the
+    listing threshold's and a count's noise. `u` is kept 1e-16 inside (0, 1), so offsets reach
+    about ±8.2 σ."""
+    return round(sigma * _NORMAL.inv_cdf(min(max(u, 1e-16), 1 - 1e-16)))
 
 
 # A Laplace draw of scale b has the standard deviation of a uniform one over ±b·√6: so

@@ -316,7 +316,8 @@ class _Walker:
         4) - 4) / s` is 0 under any threshold s sets: a test of a sensitive value against a
         number that is not round, as the statistic's non-zero contributors (ninth round,
         decision 0026d). Decided on the declared bounds, so on the plan only."""
-        atom = json.loads(json.loads(form.base)[0][0])
+        form_atom = json.loads(form.base)[0][0]
+        atom = json.loads(form_atom)
         scale = magnitude(DATE_PARTS.get(atom.get("op")) or self._bounds(atom))
         if not math.isfinite(scale) or scale == 0:
             return
@@ -345,7 +346,6 @@ class _Walker:
                                                     "it) nor cancel it out")
             return interval
 
-        form_atom = json.loads(form.base)[0][0]
         walk(tree)
 
     def _bounds(self, node: dict[str, Any]) -> Interval | None:

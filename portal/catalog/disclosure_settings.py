@@ -65,8 +65,7 @@ class PrivacySettings:
             raise ValueError(f"disclosure mode must be one of {', '.join(MODES)}, not {mode!r}")
         daily = grant_daily if grant_daily is not None else declared.get("daily_epsilon", defaults.daily)
         per_query = declared.get("epsilon_per_query", defaults.per_query)
-        clamps = tuple((name, (float(lo), float(hi))) for name, (lo, hi) in sorted(declared.get("dp_bounds", {}).items()))
-        return cls(mode, _positive(per_query, "epsilon_per_query"), _positive(daily, "daily_epsilon"), clamps)
+        return cls(mode, _positive(per_query, "epsilon_per_query"), _positive(daily, "daily_epsilon"), _clamps(declared))
 
     def effective_bounds(self, declared: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         """The declared bounds, narrowed by `dp_bounds` (never widened)."""
@@ -82,9 +81,12 @@ def sum_bounds(disclosure: Mapping[str, Any] | None,
                declared: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
     """Where each bounded field's values are clamped before they are summed, in either mode: the
     declared bounds narrowed by `dp_bounds`. Raises: ValueError (a malformed `dp_bounds`)."""
-    clamps = tuple((name, (float(lo), float(hi)))
-                   for name, (lo, hi) in sorted(privacy_overrides(disclosure).get("dp_bounds", {}).items()))
-    return PrivacySettings(dp_bounds=clamps).effective_bounds(declared)
+    return PrivacySettings(dp_bounds=_clamps(privacy_overrides(disclosure))).effective_bounds(declared)
+
+
+def _clamps(declared: Mapping[str, Any]) -> tuple[tuple[str, tuple[float, float]], ...]:
+    """The checked keys' `dp_bounds` as `PrivacySettings.dp_bounds` holds them."""
+    return tuple((name, (float(lo), float(hi))) for name, (lo, hi) in sorted(declared.get("dp_bounds", {}).items()))
 
 
 def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:

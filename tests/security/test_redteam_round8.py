@@ -13,6 +13,8 @@ raw file with DuckDB to pick what the attacker is assumed to know and to judge w
 from __future__ import annotations
 
 import random
+import textwrap
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,18 @@ def outsider(sessions_app):
     who = Analyst(sessions_app)
     grant(sessions_app, who.email, cells=5000)
     return who
+
+
+def _each_person(who, targets: list[dict], pads, per_cell: int, body) -> dict[tuple[int, str], Any]:
+    """For each target and its ghost, one cell over HTTP in one session: `pads` holds the next
+    `per_cell` fresh pads, then `body(person)` (the person's description) runs; what it printed
+    last, by (index, "target" or "ghost")."""
+    session, seen = who.open(CLINIC), {}
+    for i, target in enumerate(targets):
+        for kind, person in (("target", _who(target)), ("ghost", _ghost(target))):
+            _, seen[(i, kind)] = _cell(who, session, f"pads = [{', '.join(next(pads) for _ in range(per_cell))}]\n"
+                                       + textwrap.dedent(body(person)))
+    return seen
 
 
 def _pads(n: int) -> list[str]:
@@ -60,18 +74,12 @@ def test_a_count_of_distinct_values_is_no_exact_membership_test(outsider, raw):
     decided on the plan): what it counts is which groups are non-empty, and that is the
     listing's to say, on its own threshold draw per group (`group_by(field).agg(count())`)."""
     targets = _alone(raw, 6, "visit_type = '住院' AND month(visit_date) = 12")
-    pads = iter(_pads(480))  # a fresh pad each time: none is a record away from another
-    session = outsider.open(CLINIC)
-    seen = {}
-    for i, target in enumerate(targets):
-        for kind, person in (("target", _who(target)), ("ghost", _ghost(target))):
-            _, got = _cell(outsider, session, f"""
-                pads = [{", ".join(next(pads) for _ in range(40))}]
-                out = [outcome(lambda: d.filter(pad | {person}).agg(count_distinct(col('visit_date').dt.month())).collect().rows)
-                       for pad in pads]
-                print(json.dumps(out))
-            """)
-            seen[(i, kind)] = got
+    # a fresh pad each time: none is a record away from another
+    seen = _each_person(outsider, targets, iter(_pads(480)), 40, lambda person: f"""
+        out = [outcome(lambda: d.filter(pad | {person}).agg(count_distinct(col('visit_date').dt.month())).collect().rows)
+               for pad in pads]
+        print(json.dumps(out))
+    """)
     flagged = {key: sum(1 for rows in got if isinstance(rows, list) and rows and rows[0][0] not in (None, 10))
                for key, got in seen.items()}
     found = [flagged[(i, "target")] > 0 for i in range(len(targets))]
@@ -88,17 +96,10 @@ def test_grouping_by_the_field_instead_lists_the_target_s_value_on_its_own_draw(
     noise reaches +9, so no pad lists December, with the target or without; the ten months
     are listed every time. 4 targets and their ghosts, 15 pads each, 24 cells a query."""
     targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 12", skip=6)
-    pads = iter(_pads(480)[-120:])
-    session = outsider.open(CLINIC)
-    listed = {}
-    for i, target in enumerate(targets):
-        for kind, person in (("target", _who(target)), ("ghost", _ghost(target))):
-            _, got = _cell(outsider, session, f"""
-                pads = [{", ".join(next(pads) for _ in range(15))}]
-                print(json.dumps([[row[0] for row in d.filter(pad | {person}).with_columns(
-                    col('visit_date').dt.month().alias('m')).group_by('m').agg(count()).collect().rows] for pad in pads]))
-            """)
-            listed[(i, kind)] = got
+    listed = _each_person(outsider, targets, iter(_pads(480)[-120:]), 15, lambda person: f"""
+        print(json.dumps([[row[0] for row in d.filter(pad | {person}).with_columns(
+            col('visit_date').dt.month().alias('m')).group_by('m').agg(count()).collect().rows] for pad in pads]))
+    """)
     assert all(months == list(range(1, 11)) for got in listed.values() for months in got), listed
 
 
