@@ -78,6 +78,7 @@ class Aggregation:
     scale: float = 1.0
     center: float | None = 0.0
     rewrite: dict[str, Any] | None = None
+    missing: bool = True  # a sum's or mean's field may be missing in the version (decision 0027a)
 
 
 @dataclass(frozen=True)
@@ -199,16 +200,20 @@ class _Cell:
                                                               self.rules, self.noise))
 
     def present(self, agg: Aggregation, position: int) -> int:
-        """The released number of records with a value of B (the count itself when none is null)."""
+        """The released number of records with a value of B: the count itself when B's field is
+        never missing in the version, else always a draw of its own. Which of the two is decided
+        on that public flag, never on the set: "the count when the set has no missing value, a
+        draw when it has one" made sum / mean against the count say whether a fresh set held
+        the target's missing value (decision 0027a)."""
         present = self.cell.present[position] if self.cell.present else self.cell.records
 
         def release() -> int:
-            if present == self.cell.records:
+            if not agg.missing and present == self.cell.records:
                 return self.count()
             return release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise)
 
-        # Once per cell, like `enough`: a snapped set with no null answered the count, one with
-        # a null (the target's) a draw of its own under the remembered key (decision 0026d).
+        # Once per cell, like `enough`: a set snapped to a remembered cell keeps its number
+        # present, as it keeps its figures (decision 0026d).
         return self._once("n:" + agg.stream, release)
 
     def enough(self, agg: Aggregation, position: int) -> bool:

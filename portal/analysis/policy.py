@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal.analysis.affine import Affine, affine, canonical, linear, one_field
@@ -99,6 +99,9 @@ class SourceInfo:
     # Where a field's values are clamped before they are summed (the descriptor's `dp_bounds`,
     # inside `bounds`): a sum's noise is scaled to what one record can contribute (decision 0026c).
     sum_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # The fields that may have missing values in this version (from the file's statistics,
+    # `store.columns_with_missing`); None: not known, so any field may (decision 0027a).
+    missing: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,8 @@ class _Walker:
                 stream = f"{func}:{one.base}"
             center = sum(arg.interval) / 2 if arg.interval else None
             return output_name(node), Aggregation(index, func, arg.sensitive, stream, center=center), origin
-        return output_name(node), _magnitude(index, func, inner["args"][0], arg, self._sum_bounds(arg)), origin
+        aggregation = _magnitude(index, func, inner["args"][0], arg, self._sum_bounds(arg))
+        return output_name(node), replace(aggregation, missing=self._may_be_missing(arg)), origin
 
     def _sum_bounds(self, arg: Origin) -> tuple[float, float] | None:
         """The clamp of a sum or mean that reads one field as it is, if its dataset declares one."""
@@ -292,6 +296,15 @@ class _Walker:
         if read is None or read.get("dataset") not in self.sources:
             return None
         return self.sources[read["dataset"]].sum_bounds.get(read.get("name"))
+
+    def _may_be_missing(self, arg: Origin) -> bool:
+        """Whether the field a sum or mean reads may be missing in its dataset's version: public
+        metadata, so the number of values present is released the same way whatever the set."""
+        _, read = one_field(arg.tree)
+        if read is None or read.get("dataset") not in self.sources:
+            return True
+        missing = self.sources[read["dataset"]].missing
+        return missing is None or read.get("name") in missing
 
     def _statistic_form(self, func: str, arg: Origin) -> Affine:
         """A sum, mean or count_distinct of conditional data reads one field of it (a * x + b,

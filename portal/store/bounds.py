@@ -5,7 +5,7 @@ Conditional data is analysed by interval arithmetic on publisher-declared bounds
 overflow or go non-finite *within those bounds*. That is only true if no stored value lies
 outside them, so a conditional version is clamped once, at ingest, and the number of clamped
 values per column is reported back for the version record (so a publisher sees when the bounds
-they declared cut real values).
+they declared cut real values). Missing values stay missing.
 
 Must not: decide which datasets need bounds (the catalog does) or read bounds from anywhere but
 its caller.
@@ -21,7 +21,7 @@ from portal.store import files
 from portal.store.connection import cursor
 from portal.store.ingestion import IngestResult
 from portal.store.schema import duckdb_type
-from portal.store.sql import quote_identifier, quote_literal
+from portal.store.sql import CLAMP, quote_identifier, quote_literal
 
 Bounds = Mapping[str, tuple[float, float]]
 COPY_CLAMPED = "COPY (SELECT {select} FROM read_parquet({source})) TO {target} (FORMAT parquet, COMPRESSION zstd)"
@@ -43,7 +43,7 @@ def clamp(result: IngestResult, bounds: Bounds) -> tuple[IngestResult, dict[str,
     for column in result.columns:
         name = quote_identifier(column.name)
         if column.name in counts:
-            select.append(f"CAST(least(greatest({name}, ?), ?) AS {duckdb_type(column.type)}) AS {name}")
+            select.append(f"{CLAMP.format(value=name, type=duckdb_type(column.type))} AS {name}")
             params += list(bounds[column.name])
         else:
             select.append(name)

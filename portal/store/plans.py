@@ -49,7 +49,7 @@ from portal.store.plan_sql import (
 from portal.store.queries import where_clause
 from portal.store.record_keys import KEY_COLUMN, value_hash_sql
 from portal.store.schema import Column, StoredTable, type_from_duckdb
-from portal.store.sql import order_key, quote_identifier, quote_literal
+from portal.store.sql import CLAMP, order_key, quote_identifier, quote_literal
 from portal.store.sql import where as sql_where
 
 SOURCE = "SELECT {exprs} FROM read_parquet({path}, file_row_number = true)"
@@ -245,8 +245,8 @@ class _Compiler:
         exprs, params = [], []
         for f in fields:
             if f.name in bounds:
-                exprs.append(f"CAST(least(greatest({quote_identifier(f.name)}, ?), ?) AS "
-                             f"{'BIGINT' if f.type == 'integer' else 'DOUBLE'}) AS {f.ident}")
+                clamp = CLAMP.format(value=quote_identifier(f.name), type="BIGINT" if f.type == "integer" else "DOUBLE")
+                exprs.append(f"{clamp} AS {f.ident}")
                 params += list(bounds[f.name])
             else:
                 exprs.append(f"{quote_identifier(f.name)} AS {f.ident}")

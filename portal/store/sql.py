@@ -93,6 +93,10 @@ ROW_GROUP_BOUNDS = (
 
 SELECT_ALL = "SELECT {fields} FROM {scan} {where} {order}"
 
+# A value held inside declared bounds (two parameters: low, high). least() and greatest() skip
+# nulls in DuckDB, so without the CASE a missing value would become the lower bound.
+CLAMP = "CAST(CASE WHEN {value} IS NULL THEN NULL ELSE least(greatest({value}, ?), ?) END AS {type})"
+
 WRAP = "SELECT {exprs} FROM ({inner})"
 
 # -- exports ----------------------------------------------------------------------------------
