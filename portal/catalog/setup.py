@@ -25,6 +25,7 @@ def init_caches(app: Flask) -> None:
     counters.configure(engine, interval=app.config["COUNTS_FLUSH_SECONDS"])
     pagecache.configure(app.config["API_PAGE_CACHE_MB"])
     store.configure_resident(app.config["API_RESIDENT_MB"])
+    store.configure_projections(app.config["STORE_PROJECTIONS"])
 
 
 def alembic_config(url: str):
@@ -62,6 +63,7 @@ def sweep_data(app: Flask) -> list[Path]:
     with session_scope(app) as session:
         keep = {data_dir / p for p in session.scalars(select(Version.storage_path))}
         keep |= {store.keyed_path(p) for p in keep}  # their record keys' copies (decision 0024a)
+        keep |= {c for p in list(keep) for c in store.projection_paths(p)}  # ordered copies (0027c)
         keep |= {data_dir / p for p in session.scalars(select(Version.sample_path)) if p}
         current = list(session.scalars(select(Version).join(Dataset, Dataset.current_version_id == Version.id)))
     removed = downloads.sweep(data_dir, current)

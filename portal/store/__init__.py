@@ -53,6 +53,8 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "TextMatch": ("queries", "TextMatch"),
     "LoadReport": ("reports", "LoadReport"),
     "configure_resident": ("resident", "configure"),
+    "configure_projections": ("projections", "configure"),
+    "projection_paths": ("projections", "existing"),
     "MAX_LIMIT": ("rows", "MAX_LIMIT"),
     "query_rows": ("rows", "query_rows"),
     "TYPES": ("schema", "TYPES"),
@@ -75,7 +77,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "confined", "configure_resident", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
+    "confined", "configure_resident", "configure_projections", "projection_paths", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",

@@ -17,16 +17,20 @@ from portal.store.schema import StoredTable
 COUNT_CACHE_SIZE = 4096
 
 
-def count_rows(table: StoredTable, conditions: list[str], params: list[object]) -> int:
-    """The number of rows of `table` meeting `conditions` (cached: the file is immutable)."""
-    return _count(str(table.path), sql.where(conditions), tuple(params))
+def count_rows(table: StoredTable, conditions: list[str], params: list[object],
+               scan: tuple[str, str] | None = None) -> int:
+    """The number of rows of `table` meeting `conditions` (cached: the file is immutable).
+    `scan` is where to read them, a FROM clause with one parameter and its path (default: the
+    file; an ordered copy of it, `projections.py`, holds the same rows)."""
+    return _count(str(table.path), sql.where(conditions), tuple(params), scan)
 
 
 @functools.lru_cache(maxsize=COUNT_CACHE_SIZE)
-def _count(path: str, where: str, params: tuple[object, ...]) -> int:
-    statement = sql.SELECT_COUNT.format(scan=sql.SCAN.format(path="?"), where=where)
+def _count(path: str, where: str, params: tuple[object, ...], scan: tuple[str, str] | None = None) -> int:
+    clause, read = scan or (sql.SCAN.format(path="?"), path)
+    statement = sql.SELECT_COUNT.format(scan=clause, where=where)
     cur = db_cursor()
     try:
-        return cur.execute(statement, [path, *params]).fetchone()[0]
+        return cur.execute(statement, [read, *params]).fetchone()[0]
     finally:
         cur.close()

@@ -19,6 +19,7 @@ import pyarrow.csv as pa_csv
 from portal.store import cursors, sql
 from portal.store.connection import cursor as db_cursor
 from portal.store.counts import count_rows
+from portal.store.projections import PROJECTIONS
 from portal.store.queries import RowQuery, require_column, where_clause
 from portal.store.resident import RESIDENT, ROW_JSON, Source
 from portal.store.rows import _check_window, _fields, _order, _page_sql
@@ -55,6 +56,9 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     windowed = query.with_total and bool(conditions) and not query.cursor and not query.offset
     path = str(table.path)
     source = RESIDENT.scan(path, lambda: row_json(table.columns))
+    ordered = PROJECTIONS.scan(table, query.filters) if not source.resident else None
+    if ordered is not None:  # the file, or a copy of it ordered by a filtered column
+        source = Source(ordered[0], [ordered[1]])
     try:
         found = _run(source, query, fields, keys, conditions, params, fmt, windowed, whole=fields == list(table.columns))
     except duckdb.CatalogException:
@@ -65,7 +69,7 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     if windowed:
         total = _window_total(found, fmt)
     else:
-        total = count_rows(table, conditions, params) if query.with_total else None
+        total = count_rows(table, conditions, params, ordered) if query.with_total else None
     if fmt == "csv":
         return _csv_page(fields, keys, found, query.limit, total)
     next_cursor = _next_cursor(keys, found, 1, query.limit)

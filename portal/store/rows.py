@@ -4,7 +4,9 @@ One page is one SELECT over the version's Parquet file with the filters as bound
 ordered by the sort keys then `file_row_number`, fetching one row more than asked to know whether
 a next page exists; the total is a second `count(*)` with the same filters when asked for,
 cached per file and filters (`counts.py`). A page with one sort key seen to be one run of ties
-of it is read in file order instead, where DuckDB stops early (`ties.py`).
+of it is read in file order instead, where DuckDB stops early (`ties.py`). A large file's pages
+filtered on a column it is not ordered by read a copy ordered by that column once there is one
+(`projections.py`): the same rows, the same `file_row_number`, a few row groups read.
 Offset and keyset (cursor) paging give the same rows; the cursor is cheaper deep in a table.
 """
 
@@ -14,6 +16,7 @@ from portal.store import cursors, sql, ties
 from portal.store.connection import cursor as db_cursor
 from portal.store.counts import count_rows
 from portal.store.errors import QueryError
+from portal.store.projections import PROJECTIONS
 from portal.store.queries import RowPage, RowQuery, require_column, where_clause
 from portal.store.schema import Column, StoredTable
 
@@ -32,15 +35,16 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
     found = ties.tied_rows(table, query, _selected(fields, keys), keys, conditions, params)
+    scan = PROJECTIONS.scan(table, query.filters)
     if found is None:
-        statement, page_params = _page_sql(query, fields, keys, conditions, params)
+        statement, page_params = _page_sql(query, fields, keys, conditions, params, scan=scan[0])
         cur = db_cursor()
         try:
-            found = cur.execute(statement, [str(table.path), *page_params]).fetchall()
+            found = cur.execute(statement, [scan[1], *page_params]).fetchall()
         finally:
             cur.close()
         ties.learn(table, query, keys, conditions, params, found, len(fields))
-    total = count_rows(table, conditions, params) if query.with_total else None
+    total = count_rows(table, conditions, params, scan) if query.with_total else None
     return _page(fields, keys, found, query.limit, total)
 
 

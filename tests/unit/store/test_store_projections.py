@@ -1,0 +1,160 @@
+"""Ordered copies of large version files (`portal/store/projections.py`, decision 0027c): made
+for the columns pages filter on and the file does not prune, read instead of the file, and the
+pages read from them are exactly the pages of the file."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from portal import store
+from portal.store import (
+    Column,
+    Filter,
+    RowQuery,
+    Sort,
+    StoredTable,
+    counts,
+    projections,
+    query_rows,
+    ties,
+)
+from portal.store.pages import encode_page
+
+COLUMNS = (Column("k", "integer"), Column("note", "text"), Column("fare", "decimal"), Column("distance", "float"))
+ROWS = 60_000
+
+
+@pytest.fixture
+def table(tmp_path, monkeypatch) -> StoredTable:
+    """60,000 rows in 2,048-row groups: `k` ascends with the file (every group its own range),
+    `note` (mostly missing), `fare` and `distance` are spread over the whole file, with ties."""
+    path = tmp_path / "store" / "0123456789abcdef-0123456789abcdef.parquet"
+    path.parent.mkdir()
+    duckdb.sql(f"""COPY (SELECT i // 2048 AS k,
+        CASE hash(i * 23) % 20 WHEN 0 THEN '机场' WHEN 1 THEN '夜间' END AS note,
+        CAST(8 + (hash(i * 13) % 2000) / 100.0 AS DECIMAL(10, 2)) AS fare,
+        round((hash(i * 17) % 300) / 10.0, 1) AS distance
+        FROM range({ROWS}) t(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)""")
+    monkeypatch.setattr(projections, "MIN_BYTES", 0)
+    projections.configure(3)
+    yield StoredTable(path, COLUMNS)
+    projections.PROJECTIONS.wait(60)
+    projections.configure(0)
+    counts._count.cache_clear()
+
+
+QUERIES = [
+    RowQuery(filters=(Filter("note", "eq", "机场"),), sort=(Sort("fare", descending=True),), limit=50),
+    RowQuery(filters=(Filter("fare", "between", ["10", "10.5"]),), sort=(Sort("distance"),), limit=40),
+    RowQuery(filters=(Filter("note", "in", ["夜间", "机场"]), Filter("distance", "lt", 3)), limit=30),
+    RowQuery(filters=(Filter("fare", "ge", "27.5"),), sort=(Sort("note"), Sort("distance", descending=True)),
+             limit=25),
+]
+
+
+def _pages(table: StoredTable, query: RowQuery, pages: int = 3) -> list[tuple]:
+    """The first `pages` pages by cursor (rows, total, next cursor), with no memory of ties."""
+    seen, cursor = [], None
+    for _ in range(pages):
+        page = query_rows(table, RowQuery(**{**query.__dict__, "cursor": cursor}))
+        seen.append((page.rows, page.total, page.next_cursor))
+        cursor = page.next_cursor
+    ties._RUNS.clear()
+    return seen
+
+
+def _make_copies(table: StoredTable, query: RowQuery) -> None:
+    for _ in range(projections.DEMAND):
+        query_rows(table, query)
+    assert projections.PROJECTIONS.wait(60)
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=["eq-sorted", "between", "in-and-lt", "two-sorts"])
+def test_pages_read_from_an_ordered_copy_are_the_pages_of_the_file(table, query):
+    projections.configure(0)
+    from_file = _pages(table, query)
+    counts._count.cache_clear()
+    projections.configure(3)
+    _make_copies(table, query)
+    column = next(f.column for f in query.filters if f.op in projections.PRUNABLE)
+    copy = projections.projection_path(Path(table.path), column)
+    assert copy.is_file()
+    assert projections.PROJECTIONS.scan(table, query.filters) == (projections.SCAN.format(path="?"), str(copy))
+    counts._count.cache_clear()
+    assert _pages(table, query) == from_file
+    encoded = encode_page(table, RowQuery(**{**query.__dict__, "with_total": True}))
+    projections.configure(0)
+    assert encode_page(table, RowQuery(**{**query.__dict__, "with_total": True})) == encoded
+
+
+def test_the_copy_is_ordered_by_its_column_and_keeps_the_row_numbers(table):
+    _make_copies(table, QUERIES[0])
+    copy = projections.projection_path(Path(table.path), "note")
+    original = duckdb.sql(f"SELECT file_row_number, note, fare FROM read_parquet('{table.path}', "
+                          "file_row_number = true) ORDER BY file_row_number").fetchall()
+    copied = duckdb.sql(f"SELECT file_row_number, note, fare FROM read_parquet('{copy}')").fetchall()
+    assert sorted(copied) == original
+    notes = [row[1] for row in copied]
+    assert notes == sorted(notes, key=lambda n: (n is None, n or ""))  # one run per value, missing last
+
+
+def test_no_copy_for_a_column_the_file_is_ordered_by(table):
+    query = RowQuery(filters=(Filter("k", "eq", 7),), sort=(Sort("fare"),), limit=10)
+    for _ in range(5):
+        query_rows(table, query)
+    assert projections.PROJECTIONS.wait(60)
+    assert projections.existing(Path(table.path)) == []
+
+
+def test_no_copy_of_a_small_file_nor_when_turned_off(table, monkeypatch):
+    monkeypatch.setattr(projections, "MIN_BYTES", os.path.getsize(table.path) + 1)
+    for _ in range(3):
+        query_rows(table, QUERIES[0])
+    monkeypatch.setattr(projections, "MIN_BYTES", 0)
+    projections.configure(0)
+    for _ in range(3):
+        query_rows(table, QUERIES[0])
+    assert projections.PROJECTIONS.wait(60)
+    assert projections.existing(Path(table.path)) == []
+
+
+def test_a_one_off_filter_makes_no_copy_and_a_file_has_at_most_its_limit(table):
+    query_rows(table, QUERIES[0])
+    assert projections.PROJECTIONS.wait(60)
+    assert projections.existing(Path(table.path)) == []
+    projections.configure(1)
+    _make_copies(table, QUERIES[0])
+    _make_copies(table, QUERIES[1])
+    assert [p.name for p in projections.existing(Path(table.path))] == [
+        projections.projection_path(Path(table.path), "note").name]
+
+
+def test_a_live_claim_is_left_alone_and_a_stale_one_taken_over(table):
+    path = Path(table.path)
+    target = projections.projection_path(path, "fare")
+    claim = target.with_name(f".tmp-{target.name}.claim")
+    claim.touch()
+    assert projections.build(path, "fare", 3) is None and not target.exists()
+    old = time.time() - projections.STALE_SECONDS - 5
+    os.utime(claim, (old, old))
+    assert projections.build(path, "fare", 3) == target and target.is_file()
+    assert not claim.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, target.name])  # no temp, no spill
+
+
+def test_the_sweep_keeps_the_copies_of_kept_versions_only(table, tmp_path):
+    path = Path(table.path)
+    kept = projections.build(path, "fare", 3)
+    orphan_file = path.with_name("fedcba9876543210-fedcba9876543210.parquet")
+    orphan_file.write_bytes(path.read_bytes())
+    orphan = projections.build(orphan_file, "fare", 3)
+    orphan_file.unlink()
+    keep = {path, *store.projection_paths(path)}
+    removed = store.sweep(path.parent, keep)
+    assert removed == [orphan]
+    assert kept.is_file() and not orphan.exists()
