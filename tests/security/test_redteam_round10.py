@@ -1,0 +1,88 @@
+"""Tenth red-team round (decision 0027b): an outsider with an ordinary approved grant on the
+bundled clinic visits attacks the broker through the sessions API (`POST /api/v1/sessions`,
+`POST /api/v1/sessions/{id}/runs`, `GET /api/v1/runs/{id}?wait=…`), and anyone attacks the
+public pages of a conditional dataset. First targets: the ninth round's rules — a statistic's
+arithmetic may not round its field, values clamped by a `clip` that keeps nulls, and a cell's
+number of values present decided once.
+
+Each test is an attack; "Found" says what the attacker learnt before this round and the fix,
+"Held" an angle that did not work. The truth is read from the raw file with DuckDB to pick what
+the attacker is assumed to know and to judge what they learnt.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
+from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who
+
+pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
+
+DISTRICTS = ["东丽区", "北辰区", "南开区", "和平区", "宁河区", "宝坻区", "武清区", "河东区", "河北区",
+             "河西区", "津南区", "滨海新区", "红桥区", "蓟州区", "西青区", "静海区"]
+# `cost` to the affine form (a = 1e-8, b = 1: the day parts cancel), but NULL in the store for
+# every record the left join found no flight for: a missing value made by the statistic itself.
+VANISHING = "(col('cost') * 1e-8 + 1 + col('time_hour').dt.day() - col('time_hour').dt.day())"
+
+
+@pytest.fixture
+def outsider(sessions_app):
+    """A developer with a `sandbox:run` key and an approved grant on the clinic visits."""
+    who = Analyst(sessions_app)
+    grant(sessions_app, who.email, cells=5000)
+    return who
+
+
+def _emergencies(k: int, month: int) -> str:
+    """A listed set of 30-70 emergency visits of the k-th district in `month`."""
+    return (f"((col('visit_type') == '急诊') & (col('district') == {DISTRICTS[k % 16]!r}) "
+            f"& (col('visit_date').dt.month() == {month}))")
+
+
+def test_a_term_that_cancels_does_not_make_the_target_s_value_missing(outsider, raw):
+    """Found: a sum or mean of conditional data must read one field (`statistic-form`), decided
+    on its affine form — and a term that cancels out of the form is not read, to the policy. The
+    store computes it anyway. `cost * 1e-8 + 1 + day(time_hour) - day(time_hour)`, with
+    `time_hour` from one NYC flight of March left-joined on the visit's month, is `cost` to the
+    policy (a = 1e-8, b = 1; no step rounds the cost) but NULL in the store for every visit not
+    of March: a missing value the statistic makes itself. The number of values present is the
+    count when nothing is missing and a draw of its own when something is, and with b = 1 the
+    released sum is that number (the cost's share is 1e-8 of it). So over a fresh set — 30-70
+    March emergencies of one district, or the target's quasi-identifiers and date (a September
+    inpatient visit) — a sum unlike the count proved the target, and never a ghost: two cells a
+    set, a fresh district a set, no known record and no memory involved. Over HTTP, three sets
+    a target: five of six targets found, no ghost (6 cells a target).
+    Fix: a sum or mean reads one field and no other, not even in terms that cancel
+    (`policy._Walker._only`, `statistic-form`, decided on the plan)."""
+    targets = _alone(raw, 6, "visit_type = '住院' AND month(visit_date) = 9")
+    session = outsider.open(CLINIC, FLIGHTS)
+    probes = []
+    for i, target in enumerate(targets):
+        for j in range(3):
+            probes.append((_emergencies(6 * i + j, 3 + j), _who(target)))
+            probes.append((_emergencies(6 * i + 3 + j, 3 + j), _ghost(target)))
+    seen = []
+    for start in range(0, len(probes), 12):
+        chunk = ", ".join(f"[{base}, {person}, {3 + (k // 2) % 3}]" for k, (base, person) in
+                          enumerate(probes[start:start + 12], start))
+        _, got = _cell(outsider, session, f"""
+            f = dataset({FLIGHTS!r})
+            out = []
+            for base, person, month in [{chunk}]:
+                lookup = f.filter(col('month') == month).select('month', 'time_hour').limit(1)
+                q = (d.with_columns(col('visit_date').dt.month().alias('month')).filter(base | person)
+                     .join(lookup, on='month', how='left'))
+                out.append(outcome(lambda: q.agg(count(), sum({VANISHING})).collect().rows))
+            print(json.dumps(out))
+        """)
+        seen.extend(got)
+
+    def shows(got) -> bool:
+        return isinstance(got, list) and got[0][1] is not None and round(got[0][1]) != got[0][0]
+
+    found = [any(shows(seen[6 * i + 2 * j]) for j in range(3)) for i in range(len(targets))]
+    false = [any(shows(seen[6 * i + 2 * j + 1]) for j in range(3)) for i in range(len(targets))]
+    # Before the fix: found == [True, True, False, True, True, True], false == [False] * 6.
+    assert not any(found) and not any(false), seen
+    assert all(got == "statistic-form" for got in seen), seen
