@@ -199,17 +199,13 @@ class _Cell:
                                                               self.rules, self.noise))
 
     def present(self, agg: Aggregation, position: int) -> int:
-        """The released number of records with a value of B (the count itself when none is null)."""
-        present = self.cell.present[position] if self.cell.present else self.cell.records
-
-        def release() -> int:
-            if present == self.cell.records:
-                return self.count()
-            return release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise)
-
-        # Once per cell, like `enough`: a snapped set with no null answered the count, one with
-        # a null (the target's) a draw of its own under the remembered key (decision 0026d).
-        return self._once("n:" + agg.stream, release)
+        """The released number of records with a value of B: the released count, always. A draw
+        of its own whenever a value was missing told whether a fresh set held a record without
+        one — a missing date, or a missing value the statistic's own arithmetic made (tenth
+        round, decision 0027b); decided on no record, it says nothing. A missing value adds
+        nothing to a sum, so a mean over a set with some is pulled towards 0 (a missing number
+        is read as its field's lower bound already, decision 0026d)."""
+        return self.count()
 
     def enough(self, agg: Aggregation, position: int) -> bool:
         """Whether a statistic has enough non-zero contributors. When every record of the (listed)

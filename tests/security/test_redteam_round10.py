@@ -12,8 +12,13 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
+from portal import store
+from portal.analysis.broker import Broker, GrantedSource
+from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.policy import SourceInfo
 from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
 from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who
 
@@ -86,3 +91,59 @@ def test_a_term_that_cancels_does_not_make_the_target_s_value_missing(outsider, 
     # Before the fix: found == [True, True, False, True, True, True], false == [False] * 6.
     assert not any(found) and not any(false), seen
     assert all(got == "statistic-form" for got in seen), seen
+
+
+# --- The number of values present, on data with missing dates of its own (a broker over a small table) ---
+
+DCOLUMNS = (store.Column("tag", "text"), store.Column("seen", "date"))
+DINFO = SourceInfo("dated", True, ("tag", "seen"), frozenset(), frozenset())
+PEOPLE = 12
+
+
+def _dated_broker(path) -> Broker:
+    """Per person i: 43 records the attacker knows to have a date, and the target, whose date is
+    missing. Ghosts are not in the table."""
+    if not path.exists():
+        con = duckdb.connect()
+        con.execute("CREATE TABLE t (tag VARCHAR, seen DATE)")
+        rows = []
+        for i in range(PEOPLE):
+            rows += [(f"k{i}-{n}", f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}") for n in range(43)]
+            rows.append((f"t{i}", None))
+        con.executemany("INSERT INTO t VALUES (?, ?)", rows)
+        con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+        con.close()
+    return Broker({"dated": GrantedSource(DINFO, store.StoredTable(path, DCOLUMNS), Rules(), row_salt=11)},
+                  noise=CellKeyNoise(b"round ten"), budget_left={}, quantum=0)
+
+
+def test_a_missing_date_does_not_show_in_a_mean_s_denominator(tmp_path):
+    """Found (on a dataset whose dates may be missing; the bundled ones have none): the ninth
+    round kept a missing value of a bounded *number* out of a mean's denominator by reading it
+    as the lower bound, so that the number of values present is always the count. Dates are not
+    clamped, so the year, month or day of a missing date is missing, and `sum` / `mean` of
+    `seen.dt.month()` over a fresh set of records known to have a date, or the target (no
+    date), was the count exactly without the target and a draw of its own with it: 6 targets
+    of 12, no ghost, 3 cells each, no memory involved. Fix: the number of values present is
+    released as the count, always (`disclosure._Cell.present`): decided on no record, it says
+    nothing; a missing value adds nothing to the sum (a mean over a set with missing values is
+    pulled towards 0, as a missing number is towards its lower bound)."""
+    worlds = {"target": _dated_broker(tmp_path / "dated.parquet"),
+              "ghost": _dated_broker(tmp_path / "dated.parquet")}  # one table, two memories
+    month = {"op": "month", "args": [{"op": "col", "name": "seen"}]}
+    statistics = [{"op": "alias", "name": "n", "expr": {"op": "count", "args": []}},
+                  {"op": "alias", "name": "s", "expr": {"op": "sum", "args": [month]}},
+                  {"op": "alias", "name": "m", "expr": {"op": "mean", "args": [month]}}]
+    shown = []
+    for i in range(PEOPLE):
+        known = [f"k{i}-{n}" for n in range(43)]
+        for kind, person in (("target", f"t{i}"), ("ghost", f"ghost{i}")):
+            answer = worlds[kind].execute({"version": 1, "action": "collect", "source": "dated", "steps": [
+                {"op": "filter", "predicate": {"op": "is_in", "args": [{"op": "col", "name": "tag"}],
+                                               "values": [*known, person]}},
+                {"op": "group_by", "keys": [], "aggs": statistics}]})
+            assert answer["status"] == "ok", answer
+            count, total, mean = answer["rows"][0]
+            shown.append((kind, abs(total / mean - count) > 1))
+    # Before the fix: six targets of twelve and no ghost.
+    assert not any(off for _, off in shown), shown
