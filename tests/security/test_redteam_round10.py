@@ -93,6 +93,20 @@ def test_a_term_that_cancels_does_not_make_the_target_s_value_missing(outsider, 
     assert all(got == "statistic-form" for got in seen), seen
 
 
+
+def test_a_statistic_scaled_to_zero_is_answered_not_a_broker_failure(outsider):
+    """Found (robustness; nothing disclosed): `sum(lit(0) * col('cost'))` made the affine form
+    divide by zero (a term of coefficient 0), and the run saw `broker-error`, refused for free
+    and logged as a failure of the data service. A broker failure is a channel when it depends
+    on the data; this one depended on the plan only, but every exception of the answer path is
+    one to rule out. Fix: a term scaled to 0 is dropped (`affine.Form.scaled`), so the
+    statistic is the constant 0 times the count."""
+    _, got = _cell(outsider, outsider.open(CLINIC), """
+        print(json.dumps(outcome(lambda: d.agg(count(), sum(lit(0) * col('cost'))).collect().rows)))
+    """)
+    (count, total), = got
+    assert count > 0 and total == 0
+
 # --- The number of values present, on data with missing dates of its own (a broker over a small table) ---
 
 DCOLUMNS = (store.Column("tag", "text"), store.Column("seen", "date"))
