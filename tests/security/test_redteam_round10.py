@@ -19,6 +19,7 @@ from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.policy import SourceInfo
+from portal.analysis.samples import write_sample
 from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
 from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who
 
@@ -205,3 +206,27 @@ def test_a_missing_date_does_not_show_in_a_mean_s_denominator(tmp_path):
             shown.append((kind, abs(total / mean - count) > 1))
     # Before the fix: six targets of twelve and no ghost.
     assert not any(off for _, off in shown), shown
+
+
+def test_the_sample_lists_a_value_on_a_perturbed_threshold(tmp_path):
+    """Found (an eighth-round note, left then; free, no budget): the synthetic sample drew text
+    values from those with at least `min_cell` records counted exactly (`samples._levels`),
+    although docs/disclosure.md says every weight is listed on a perturbed threshold. On a small
+    dataset a listed value is all but sure to be drawn into the 1,000 rows, so a street with
+    nine households the attacker knows appeared in the sample exactly when the target lived
+    there too. Forty values of nine records and forty of ten: before the fix every value of ten
+    appeared and none of nine. Fix: a value is kept when `listed()` says so, with its per-value
+    key, like a month or a bin (`samples._released`)."""
+    path = tmp_path / "streets.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (street VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [(f"s{i:02d}",) for i in range(80) for _ in range(9 + i % 2)])
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    con.close()
+    written = write_sample(store.StoredTable(path, (store.Column("street", "text"),)), tmp_path / "sample.csv",
+                           identifiers=frozenset(), seed="round ten")
+    seen = set(written.read_text(encoding="utf-8").split()[1:])
+    nines = [f"s{i:02d}" in seen for i in range(0, 80, 2)]
+    tens = [f"s{i:02d}" in seen for i in range(1, 80, 2)]
+    # Before the fix: nines == [False] * 40 and tens == [True] * 40.
+    assert any(nines) and not all(tens), (nines, tens)
