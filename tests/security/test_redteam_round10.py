@@ -52,11 +52,11 @@ def test_a_term_that_cancels_does_not_make_the_target_s_value_missing(outsider, 
     store computes it anyway. `cost * 1e-8 + 1 + day(time_hour) - day(time_hour)`, with
     `time_hour` from one NYC flight of March left-joined on the visit's month, is `cost` to the
     policy (a = 1e-8, b = 1; no step rounds the cost) but NULL in the store for every visit not
-    of March: a missing value the statistic makes itself. The number of values present is the
+    of March: a missing value the statistic makes itself (the clamp's `clip` keeps it). The number of values present is the
     count when nothing is missing and a draw of its own when something is, and with b = 1 the
     released sum is that number (the cost's share is 1e-8 of it). So over a fresh set — 30-70
-    March emergencies of one district, or the target's quasi-identifiers and date (a September
-    inpatient visit) — a sum unlike the count proved the target, and never a ghost: two cells a
+    emergencies of one district in March (April, May: with a flight of that month), or the
+    target's quasi-identifiers and date (a September inpatient visit) — a sum unlike the count proved the target, and never a ghost: two cells a
     set, a fresh district a set, no known record and no memory involved. Over HTTP, three sets
     a target: five of six targets found, no ghost (6 cells a target).
     Fix: a sum or mean reads one field and no other, not even in terms that cancel
@@ -92,7 +92,6 @@ def test_a_term_that_cancels_does_not_make_the_target_s_value_missing(outsider, 
     # Before the fix: found == [True, True, False, True, True, True], false == [False] * 6.
     assert not any(found) and not any(false), seen
     assert all(got == "statistic-form" for got in seen), seen
-
 
 
 def test_a_statistic_scaled_to_zero_is_answered_not_a_broker_failure(outsider):
