@@ -29,7 +29,9 @@ class Form:
     const: float = 0.0
 
     def scaled(self, k: float) -> Form:
-        return Form({atom: c * k for atom, c in self.terms.items()}, self.const * k)
+        # A term scaled to 0 is dropped, as `plus` drops one that cancels: `0 * cost` is the
+        # constant 0, not an atom of coefficient 0 (which made `affine` divide by zero).
+        return Form({atom: c * k for atom, c in self.terms.items() if _round(c * k) != 0}, self.const * k)
 
     def plus(self, other: Form) -> Form:
         terms = dict(self.terms)

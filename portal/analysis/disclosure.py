@@ -200,21 +200,21 @@ class _Cell:
                                                               self.rules, self.noise))
 
     def present(self, agg: Aggregation, position: int) -> int:
-        """The released number of records with a value of B: the count itself when B's field is
-        never missing in the version, else always a draw of its own. Which of the two is decided
-        on that public flag, never on the set: "the count when the set has no missing value, a
-        draw when it has one" made sum / mean against the count say whether a fresh set held
-        the target's missing value (decision 0027a)."""
+        """The released number of records with a value of B, decided on public metadata only:
+        the released count when B's field has no missing value anywhere in the version, else
+        always a draw of its own (decision 0027a). Decided on the set — "the count when no value
+        of the set is missing, a draw when one is" — it told whether a fresh set held the
+        target's missing value (ninth round), also one the statistic's own arithmetic or a join
+        made missing (tenth round, decision 0027b). So a null that is not the field's own (a
+        left join's) counts as present when the field has no gaps: such a mean is pulled
+        towards 0, and says nothing of the set."""
+        if not agg.missing:
+            return self.count()
         present = self.cell.present[position] if self.cell.present else self.cell.records
-
-        def release() -> int:
-            if not agg.missing and present == self.cell.records:
-                return self.count()
-            return release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise)
-
         # Once per cell, like `enough`: a set snapped to a remembered cell keeps its number
         # present, as it keeps its figures (decision 0026d).
-        return self._once("n:" + agg.stream, release)
+        return self._once("n:" + agg.stream,
+                          lambda: release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise))
 
     def enough(self, agg: Aggregation, position: int) -> bool:
         """Whether a statistic has enough non-zero contributors. When every record of the (listed)

@@ -318,8 +318,28 @@ class _Walker:
                                             "times and plus numbers (or the year, month or day of a date): "
                                             "select records with filter() and group_by(), not inside the statistic")
         if func in MAGNITUDES:
+            self._only(func, arg.tree, read)
             self._exact(func, arg.tree, form)
         return form
+
+    @staticmethod
+    def _only(func: str, tree: Any, read: dict[str, Any]) -> None:
+        """No other field may appear in the statistic, not even in terms that cancel out of its
+        affine form: the store still computes them, and a term that is NULL for some records
+        (`day(time_hour) - day(time_hour)`, a flight left-joined on the visit's month) made the
+        statistic's value missing exactly for them — the number of values present, a draw of its
+        own when it is not the count, told whether the target was in a fresh set (tenth round,
+        decision 0027b)."""
+        def fields(node: Any) -> list[tuple]:
+            if not isinstance(node, dict):
+                return []
+            here = [(node.get("dataset"), node.get("name"))] if node.get("op") == "field" else []
+            return here + [f for child in node.get("args") or () for f in fields(child)]
+
+        if any(found != (read.get("dataset"), read.get("name")) for found in fields(tree)):
+            raise Refusal("statistic-form", f"{func} of conditional data reads one of its fields and no other, "
+                                            "not even in terms that cancel out (the store computes them, and "
+                                            "a missing value there makes the statistic's value missing)")
 
     def _exact(self, func: str, tree: dict[str, Any], form: Affine) -> None:
         """The store computes a * B + b in DOUBLE arithmetic, and the statistic is released as

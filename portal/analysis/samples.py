@@ -100,11 +100,13 @@ def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise:
     result = store.aggregate(table, query)
     if len(result.rows) > CATEGORY_LEVELS * 50:
         return None
-    kept = [(value, n) for value, n in result.rows if n >= rules.min_cell and value is not None]
+    # Listed on a perturbed threshold like a month or a bin: kept on the exact count (n >= min_cell),
+    # a value of nine known records appeared in a small dataset's sample exactly when the target
+    # made it ten (tenth round, decision 0027b).
+    kept = _released(column.name, {value: n for value, n in result.rows if value is not None}, rules, noise)
     if column.type != "text" and len(kept) > CATEGORY_LEVELS:
         return None
-    return [(value, release_count(n, _stable_key(column.name, value), column.name, rules, noise))
-            for value, n in kept] or None
+    return kept or None
 
 
 def _stable_key(column: str, value: Any) -> int:
