@@ -34,8 +34,12 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
-    found = ties.tied_rows(table, query, _selected(fields, keys), keys, conditions, params)
     scan = PROJECTIONS.scan(table, query.filters)
+    # A run of ties is read from the file in file order; a copy ordered by a filtered column
+    # holds the page's rows in a few row groups, which beats that (`fare BETWEEN 100 AND 100.5
+    # ORDER BY distance`: a run of 0.0, 35 ms through the file, ~6 ms from the copy).
+    found = None if scan[1] != str(table.path) else ties.tied_rows(table, query, _selected(fields, keys), keys,
+                                                                    conditions, params)
     if found is None:
         statement, page_params = _page_sql(query, fields, keys, conditions, params, scan=scan[0])
         cur = db_cursor()

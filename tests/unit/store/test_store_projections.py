@@ -37,7 +37,7 @@ def table(tmp_path, monkeypatch) -> StoredTable:
     path.parent.mkdir()
     duckdb.sql(f"""COPY (SELECT i // 2048 AS k,
         CASE hash(i * 23) % 20 WHEN 0 THEN '机场' WHEN 1 THEN '夜间' END AS note,
-        CAST(8 + (hash(i * 13) % 2000) / 100.0 AS DECIMAL(10, 2)) AS fare,
+        CAST(8 + (hash(i * 13) % 200) / 10.0 AS DECIMAL(10, 2)) AS fare,
         round((hash(i * 17) % 300) / 10.0, 1) AS distance
         FROM range({ROWS}) t(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)""")
     monkeypatch.setattr(projections, "MIN_BYTES", 0)
@@ -158,3 +158,15 @@ def test_the_sweep_keeps_the_copies_of_kept_versions_only(table, tmp_path):
     removed = store.sweep(path.parent, keep)
     assert removed == [orphan]
     assert kept.is_file() and not orphan.exists()
+
+
+def test_what_counts_as_spread_over_the_file(tmp_path):
+    """Unique random numbers and a repeating cycle are spread over every row group (a copy helps);
+    a column the rows ascend by, or a category in runs, is not (the file prunes it already)."""
+    path = tmp_path / "shapes.parquet"
+    duckdb.sql(f"""COPY (SELECT random() AS unique_random, i AS ascending, i % 7 AS cycle,
+        ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'][1 + i // 62500] AS runs
+        FROM range(500000) t(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 8192)""")
+    spread = {name: not projections._ordered(str(path), name, kind) for name, kind in
+              [("unique_random", "float"), ("ascending", "integer"), ("cycle", "integer"), ("runs", "text")]}
+    assert spread == {"unique_random": True, "ascending": False, "cycle": True, "runs": False}
