@@ -104,8 +104,11 @@ def stage(target: Target, source: Path, *, data_dir: Path, fmt: str | None, enco
     if target.base_checksum is not None and store.checksum_file(source) == target.base_checksum:
         return None
     try:
+        # Source order unless the publisher declared `cluster_by`: the automatic clustering's
+        # Z-order is made after the load, as a copy, when pages filter on its keys (0027c).
         result = store.ingest(source, data_dir / target.slug, fmt=fmt, encoding=encoding,
                               overrides=target.overrides, progress=progress, cluster_by=target.cluster_by,
+                              auto_cluster=False,
                               previous=target.previous, sheet=sheet, code_words=code_words,
                               point_columns=target.coordinate_columns)
     except store.IngestError as exc:

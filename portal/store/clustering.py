@@ -84,6 +84,22 @@ def choose(columns: Sequence[tuple[str, str]], measured: tuple) -> list[tuple[st
     return chosen[:MAX_KEYS]
 
 
+def chosen_keys(cur, columns: Sequence[tuple[str, str]], sample: str) -> list[Key]:
+    """The Z-order keys of the columns (name, kind) measured on `sample`, a relation of their
+    values (a file's first rows); none when no column qualifies. Raises duckdb.Error."""
+    query = candidates_query(columns, sample)
+    if query is None:
+        return []
+    measured = cur.execute(query).fetchone()
+    keys = []
+    for name, kind, low, high, _ in choose(columns, measured):
+        values = ()
+        if kind == "text":
+            values = [row[0] for row in cur.execute(values_query(name, kind, sample)).fetchall()]
+        keys.append(key_for(name, kind, low, high, values))
+    return keys
+
+
 def key_for(name: str, kind: str, low: object, high: object, values: Sequence[str] = ()) -> Key:
     """The rank of one chosen column (`values`: its sorted sample values, for text)."""
     column = sql.quote_identifier(name)

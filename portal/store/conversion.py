@@ -184,23 +184,13 @@ def _cluster_keys(source: CsvSource, plan: list[Planned]) -> list[clustering.Key
         return []
     sample = measures.relation(source, sample=True)
     columns = [(p.column.name, p.column.type) for p in plan]
-    query = clustering.candidates_query(columns, sample)
-    if query is None:
-        return []
     cur = cursor()
     try:
-        measured = cur.execute(query).fetchone()
-        keys = []
-        for name, kind, low, high, _ in clustering.choose(columns, measured):
-            values = ()
-            if kind == "text":
-                values = [row[0] for row in cur.execute(clustering.values_query(name, kind, sample)).fetchall()]
-            keys.append(clustering.key_for(name, kind, low, high, values))
+        return clustering.chosen_keys(cur, columns, sample)
     except duckdb.Error as exc:
         raise csverrors.reader_error(exc) from exc
     finally:
         cur.close()
-    return keys
 
 
 def find_totals(path: Path, columns: tuple[Column, ...]) -> tuple[TotalsRow, ...]:

@@ -56,9 +56,11 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     windowed = query.with_total and bool(conditions) and not query.cursor and not query.offset
     path = str(table.path)
     source = RESIDENT.scan(path, lambda: row_json(table.columns))
-    ordered = PROJECTIONS.scan(table, query.filters) if not source.resident else None
-    if ordered is not None:  # the file, or a copy of it ordered by a filtered column
-        source = Source(ordered[0], [ordered[1]])
+    ordered = None
+    if not source.resident:  # the file, or a copy of it ordered for a filtered column
+        read = PROJECTIONS.scan(table, query.filters, query.sort)
+        ordered = (read.clause, read.path)
+        source = Source(read.clause, [read.path])
     try:
         found = _run(source, query, fields, keys, conditions, params, fmt, windowed, whole=fields == list(table.columns))
     except duckdb.CatalogException:

@@ -34,21 +34,19 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
     fields = _fields(table, query.fields)
     keys = [(require_column(table, s.column), s.descending) for s in query.sort]
     conditions, params = where_clause(table, query.filters)
-    scan = PROJECTIONS.scan(table, query.filters)
-    # A run of ties is read from the file in file order; a copy ordered by a filtered column
-    # holds the page's rows in a few row groups, which beats that (`fare BETWEEN 100 AND 100.5
-    # ORDER BY distance`: a run of 0.0, 35 ms through the file, ~6 ms from the copy).
-    found = None if scan[1] != str(table.path) else ties.tied_rows(table, query, _selected(fields, keys), keys,
-                                                                    conditions, params)
+    read = PROJECTIONS.scan(table, query.filters, query.sort)
+    found = None
+    if read.tie_runs:
+        found = ties.tied_rows(table, query, _selected(fields, keys), keys, conditions, params)
     if found is None:
-        statement, page_params = _page_sql(query, fields, keys, conditions, params, scan=scan[0])
+        statement, page_params = _page_sql(query, fields, keys, conditions, params, scan=read.clause)
         cur = db_cursor()
         try:
-            found = cur.execute(statement, [scan[1], *page_params]).fetchall()
+            found = cur.execute(statement, [read.path, *page_params]).fetchall()
         finally:
             cur.close()
         ties.learn(table, query, keys, conditions, params, found, len(fields))
-    total = count_rows(table, conditions, params, scan) if query.with_total else None
+    total = count_rows(table, conditions, params, (read.clause, read.path)) if query.with_total else None
     return _page(fields, keys, found, query.limit, total)
 
 

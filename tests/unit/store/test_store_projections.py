@@ -51,7 +51,7 @@ def table(tmp_path, monkeypatch) -> StoredTable:
 QUERIES = [
     RowQuery(filters=(Filter("note", "eq", "机场"),), sort=(Sort("fare", descending=True),), limit=50),
     RowQuery(filters=(Filter("fare", "between", ["10", "10.5"]),), sort=(Sort("distance"),), limit=40),
-    RowQuery(filters=(Filter("note", "in", ["夜间", "机场"]), Filter("distance", "lt", 3)), limit=30),
+    RowQuery(filters=(Filter("note", "in", ["夜间", "机场"]), Filter("distance", "lt", 3)), sort=(Sort("k"),), limit=30),
     RowQuery(filters=(Filter("fare", "ge", "27.5"),), sort=(Sort("note"), Sort("distance", descending=True)),
              limit=25),
 ]
@@ -68,6 +68,14 @@ def _pages(table: StoredTable, query: RowQuery, pages: int = 3) -> list[tuple]:
     return seen
 
 
+def _copy_for(table: StoredTable, column: str) -> Path:
+    """The copy a page filtered on `column` reads: the Z-order copy for a low-cardinality column
+    (one of the automatic keys), else the column's own."""
+    keys = {k.column for k in projections._zorder_keys(str(table.path), tuple((c.name, c.type) for c in COLUMNS))}
+    path = Path(table.path)
+    return projections.zorder_path(path) if column in keys else projections.projection_path(path, column)
+
+
 def _make_copies(table: StoredTable, query: RowQuery) -> None:
     for _ in range(projections.DEMAND):
         query_rows(table, query)
@@ -82,9 +90,10 @@ def test_pages_read_from_an_ordered_copy_are_the_pages_of_the_file(table, query)
     projections.configure(3)
     _make_copies(table, query)
     column = next(f.column for f in query.filters if f.op in projections.PRUNABLE)
-    copy = projections.projection_path(Path(table.path), column)
+    copy = _copy_for(table, column)
     assert copy.is_file()
-    assert projections.PROJECTIONS.scan(table, query.filters) == (projections.SCAN.format(path="?"), str(copy))
+    read = projections.PROJECTIONS.scan(table, query.filters, query.sort)
+    assert (read.clause, read.path) == (projections.SCAN.format(path="?"), str(copy))
     counts._count.cache_clear()
     assert _pages(table, query) == from_file
     encoded = encode_page(table, RowQuery(**{**query.__dict__, "with_total": True}))
@@ -93,14 +102,38 @@ def test_pages_read_from_an_ordered_copy_are_the_pages_of_the_file(table, query)
 
 
 def test_the_copy_is_ordered_by_its_column_and_keeps_the_row_numbers(table):
-    _make_copies(table, QUERIES[0])
-    copy = projections.projection_path(Path(table.path), "note")
+    _make_copies(table, QUERIES[1])
+    copy = projections.projection_path(Path(table.path), "fare")
     original = duckdb.sql(f"SELECT file_row_number, note, fare FROM read_parquet('{table.path}', "
                           "file_row_number = true) ORDER BY file_row_number").fetchall()
     copied = duckdb.sql(f"SELECT file_row_number, note, fare FROM read_parquet('{copy}')").fetchall()
     assert sorted(copied) == original
-    notes = [row[1] for row in copied]
-    assert notes == sorted(notes, key=lambda n: (n is None, n or ""))  # one run per value, missing last
+    assert [row[2] for row in copied] == sorted(row[2] for row in copied)
+
+
+def test_a_low_cardinality_column_gets_the_z_order_copy_of_the_automatic_keys(table):
+    """A column the ingest's automatic clustering would choose (`note`: two values and gaps)
+    gets the one copy in the Z-order of those keys (decision 0018c's layout, made after the load
+    instead of during it), in row groups as small as a clustered file's."""
+    _make_copies(table, QUERIES[0])
+    copy = projections.zorder_path(Path(table.path))
+    assert projections.existing(Path(table.path)) == [copy]
+    keys = [k.column for k in projections._zorder_keys(str(table.path), tuple((c.name, c.type) for c in COLUMNS))]
+    assert "note" in keys and "fare" not in keys and "distance" not in keys
+    copied = duckdb.sql(f"SELECT file_row_number FROM read_parquet('{copy}')").fetchall()
+    assert sorted(r[0] for r in copied) == list(range(ROWS))
+    groups = duckdb.sql(f"SELECT count(DISTINCT row_group_id) FROM parquet_metadata('{copy}')").fetchall()[0][0]
+    assert groups >= ROWS // 16_384
+
+
+def test_a_page_in_file_order_reads_the_file(table):
+    """With no sort key a page is the first matching rows in file order, where DuckDB stops
+    early in the file; a copy would have to order every matching row by its row number."""
+    query = RowQuery(filters=(Filter("fare", "between", ["10", "10.5"]),), sort=(Sort("distance"),), limit=40)
+    _make_copies(table, query)
+    unsorted = RowQuery(filters=query.filters, limit=40)
+    assert projections.PROJECTIONS.scan(table, unsorted.filters, unsorted.sort).path == str(table.path)
+    assert projections.PROJECTIONS.scan(table, query.filters, query.sort).path != str(table.path)
 
 
 def test_no_copy_for_a_column_the_file_is_ordered_by(table):
@@ -130,8 +163,7 @@ def test_a_one_off_filter_makes_no_copy_and_a_file_has_at_most_its_limit(table):
     projections.configure(1)
     _make_copies(table, QUERIES[0])
     _make_copies(table, QUERIES[1])
-    assert [p.name for p in projections.existing(Path(table.path))] == [
-        projections.projection_path(Path(table.path), "note").name]
+    assert projections.existing(Path(table.path)) == [projections.zorder_path(Path(table.path))]
 
 
 def test_a_live_claim_is_left_alone_and_a_stale_one_taken_over(table):
