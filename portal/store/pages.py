@@ -55,12 +55,11 @@ def encode_page(table: StoredTable, query: RowQuery, fmt: str = "json") -> Encod
     # row to carry the count, so those pages count apart.
     windowed = query.with_total and bool(conditions) and not query.cursor and not query.offset
     path = str(table.path)
-    source = RESIDENT.scan(path, lambda: row_json(table.columns))
-    ordered = None
-    if not source.resident:  # the file, or a copy of it ordered for a filtered column
-        read = PROJECTIONS.scan(table, query.filters, query.sort)
-        ordered = (read.clause, read.path)
-        source = Source(read.clause, [read.path])
+    # A copy ordered for a filtered column reads a few row groups (decision 0027c); otherwise
+    # the file's in-memory table when it has one, else the file.
+    read = PROJECTIONS.scan(table, query.filters, query.sort)
+    ordered = (read.clause, read.path) if read.path != path else None
+    source = Source(read.clause, [read.path]) if ordered else RESIDENT.scan(path, lambda: row_json(table.columns))
     try:
         found = _run(source, query, fields, keys, conditions, params, fmt, windowed, whole=fields == list(table.columns))
     except duckdb.CatalogException:
