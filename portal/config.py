@@ -84,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CATALOG_CACHE_SECONDS", int, 1, "How often (seconds) a process checks the catalog generation to drop its cache of resolved datasets; 0 checks on every request."),
     Setting("API_PAGE_CACHE_MB", int, 64, "Memory (MB per process) for encoded row pages of the row API; 0 turns the cache off."),
     # Row API speed (decision 0018a): version files kept in memory as DuckDB tables.
-    Setting("STORE_PROJECTIONS", int, 3, "Copies of a large version file (32 MB or more) ordered by one column, made in the background after two pages filtered on a column the file does not prune (decision 0027c); at most this many per file, each the file's size again on disk; 0 makes none."),
+    Setting("STORE_PROJECTIONS", int, 3, "Copies of a large version file (32 MB or more, loaded in source order) made in the background after two sorted pages filtered on a column the file does not prune: in the Z-order of the automatic clustering's keys, or ordered by the column (decision 0027c); at most this many per file, each about the file's size again on disk; 0 makes none."),
     Setting("API_RESIDENT_MB", int, 512, "Memory (MB per process) for version files held as in-memory DuckDB tables by the row API (loaded on a file's second read, with each row's JSON text when that fits too; least recently read dropped first); 0 reads Parquet every time."),
     Setting("COUNTS_FLUSH_SECONDS", int, 5, "How often (seconds) view, download and API-call counts tallied in memory are written to the database."),
     # Charts and maps of the dataset page (issue 13, items 1-2).
