@@ -1,18 +1,24 @@
-"""Copies of a large version file ordered by one column, made when pages filter on that column.
+"""Copies of a large version file ordered for the columns pages filter on, made in the background.
 
 A page filtered on a column that the file is not ordered by decodes that column, and its sort
-column, in every row group: 90 ms of CPU on the 10,000,000-row benchmark file for `note = 机场`
-sorted by fare, whatever the row-group size, codec or bloom filters (decision 0022f). Ordered by
-the filter column, the matching rows are a few row groups that DuckDB finds by their min/max
-statistics and reads alone (5-20 ms). Such a copy costs a sort of the rows (about DuckDB's own
-CSV-to-Parquet COPY) and the file's size again on disk, so it is made only where pages ask for
-it (decision 0027c), as ClickHouse's projections or Snowflake's search optimisation are:
+column, in every row group: 90-100 ms of CPU on the 10,000,000-row benchmark file, whatever the
+row-group size, codec or bloom filters (decision 0022f). Ordered for the filter column, the
+matching rows are a few row groups that DuckDB finds by their min/max statistics and reads alone
+(5-15 ms). Such a copy costs a sort of the rows (about DuckDB's own CSV-to-Parquet COPY) and
+about the file's size again on disk, so it is made only where pages ask for it (decision 0027c),
+as ClickHouse's projections, Snowflake's search optimisation or Delta Lake's `OPTIMIZE ...
+ZORDER BY` run apart from writes. The catalog loads files in source order; this module gives them
+their clustering afterwards:
 
-* only for files of `MIN_BYTES` or more (smaller files are read whole in a few ms);
+* only files of `MIN_BYTES` or more (smaller files are read whole in a few ms), and only for
+  sorted pages (a page in file order stops early in the file);
 * only for a column a page filters on with an operator min/max statistics can prune (`eq`,
-  `in`, `between`, `lt`, `le`, `gt`, `ge`), and only when the file itself does not prune it: a
-  column spread over the whole file has row groups that nearly all span one value (`_ordered`),
-  while the clustering keys of the file (decision 0018c) already prune;
+  `in`, `between`, `lt`, `le`, `gt`, `ge`), and only when the file itself does not prune it (a
+  column spread over the whole file has row groups that nearly all span one value, `_ordered`);
+* a column the automatic clustering would choose (decision 0018c: up to three low-cardinality
+  columns, chosen from the file's first rows as the ingest chooses them) gets the one copy in
+  the Z-order of all of them, in a clustered file's small row groups; any other column a copy
+  ordered by itself;
 * after `DEMAND` such pages in this process, in one background thread, one copy at a time, at
   most `limit` copies per file (the STORE_PROJECTIONS setting; 0 turns this off);
 * a process that finds another one's claim on a copy leaves it alone (a claim older than
@@ -21,7 +27,7 @@ it (decision 0027c), as ClickHouse's projections or Snowflake's search optimisat
 A copy holds every column plus the original `file_row_number`, read back as a column of that
 name, so filters, sort keys, cursors and ties mean the same on it and a page read from it is the
 page read from the file. Files never change, so a copy never goes stale; it is removed with its
-version (`paths`, kept by the data sweep only beside a kept version).
+version (`existing`: the data sweep keeps only those of kept versions).
 
 Must not: decide who may read what (callers pass paths the catalog handed them), or make a page
 wait for a copy: a page reads the file until its copy is there.
@@ -51,11 +57,11 @@ log = logging.getLogger(__name__)
 
 MIN_BYTES = 32 * 1024 * 1024  # as the automatic clustering's (clustering.MIN_BYTES)
 DEMAND = 2  # pages filtered on a column before its copy is made: a one-off filter never pays
-# A column is taken for spread over the file (worth a copy) when at least three quarters of its row
-# groups may hold the median of their minima and maxima (spread, every group's range reaches from
-# near the lowest value to near the highest, so all of them hold it). A column the file is ordered by spans few groups;
-# the keys of a Z-order (decision 0018c) span up to about two thirds (the third key of three on
-# the benchmark file): they prune enough, and pages on them are already fast.
+# A column is taken for spread over the file (worth a copy) when at least three quarters of its
+# row groups may hold the median of their minima and maxima (spread, every group's range reaches
+# from near the lowest value to near the highest, so all of them hold it). A column the file is
+# ordered by spans few groups; the keys of a Z-order (decision 0018c) span up to about two
+# thirds (the third key of three on the benchmark file): they prune enough already.
 SPREAD = 0.75
 PRUNABLE = frozenset({"eq", "in", "between", "lt", "le", "gt", "ge"})
 STALE_SECONDS = 15 * 60
