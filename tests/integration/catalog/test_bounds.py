@@ -94,3 +94,4 @@ def test_clamping_keeps_missing_values_missing(app, tmp_path):
     rows = duckdb.sql(f"SELECT code, population FROM read_parquet('{stored}') ORDER BY code").fetchall()
     assert rows == [("010101", 355000), ("010102", None), ("010103", 900000)]
     assert store.columns_with_missing(Path(stored)) == {"population", "founded"}
+
