@@ -73,3 +73,54 @@ def test_a_lookup_whose_keys_collapse_in_the_join_does_not_multiply_records(outs
     for (integers, floats) in (got[0:2], got[2:4]):
         assert set(integers) == {"bad-type"}, got
         assert set(floats) == {"join-fan-out"}, got
+
+
+@pytest.fixture
+def two_tables(tmp_path):
+    """Ten records, and a lookup of the days 1 ... 10 (keyed 2^60 + day by the plans)."""
+    from portal.store import StoredTable, ingest
+
+    records = tmp_path / "records.csv"
+    records.write_text("n\n" + "".join(f"{i}\n" for i in range(10)), encoding="utf-8")
+    lookup = tmp_path / "lookup.csv"
+    lookup.write_text("d\n" + "".join(f"{i}\n" for i in range(1, 11)), encoding="utf-8")
+    out = {}
+    for slug, source, column in (("records", records, "n"), ("lookup", lookup, "d")):
+        result = ingest(source, tmp_path / "store", overrides={column: "integer"})
+        out[slug] = StoredTable(result.path, result.columns)
+    return out
+
+
+KEYED = {"op": "add", "args": [{"op": "lit", "value": BIG}, {"op": "col", "name": "d"}]}
+
+
+@pytest.mark.parametrize("right_key, rule", [
+    (KEYED, "bad-type"),  # ten distinct integers against a float: refused by type
+    ({"op": "cast", "to": "number", "args": [KEYED]}, None),  # one float key, ten rows
+])
+def test_join_keys_compare_as_the_fan_out_check_groups_them(two_tables, right_key, rule):
+    """Found (the store half of the attack above, in both modes: the ε-budget mode's answers go
+    through the same joins, and a record joined ten times would have moved each count by ten,
+    ten times the sensitivity its noise is scaled to). The fan-out check groups the lookup by
+    its own keys; the join compares them with the left side's. They now agree: keys of two
+    types are refused, and once cast to one type the lookup's ten keys are one, which the
+    check counts."""
+    from portal import store
+
+    right = {"source": "lookup", "steps": [{"op": "select", "columns": [{"op": "alias", "name": "k", "expr": right_key}]}]}
+    plan = {"version": 1, "action": "collect", "source": "records", "steps": [
+        {"op": "with_columns", "columns": [{"op": "alias", "name": "k", "expr": {"op": "lit", "value": float(BIG)}}]},
+        {"op": "join", "right": right, "on": ["k"], "how": "inner"},
+        {"op": "group_by", "keys": [], "aggs": [{"op": "count", "args": []}]}]}
+    probe = {"version": 1, "action": "collect", "source": "lookup", "steps": [
+        *right["steps"], {"op": "group_by", "keys": ["k"], "aggs": [
+            {"op": "alias", "name": "rows", "expr": {"op": "count", "args": []}}]}]}
+    rows_per_key = max(row[-1] for row in store.run_plan(probe, two_tables, max_rows=100).rows)
+    if rule is not None:
+        assert rows_per_key == 1  # what the broker's check sees
+        with pytest.raises(store.QueryError) as caught:
+            store.run_plan(plan, two_tables, max_rows=10)
+        assert caught.value.code == rule and not caught.value.while_running
+    else:
+        assert rows_per_key == 10  # the broker refuses it for its fan-out
+        assert store.run_plan(plan, two_tables, max_rows=10).rows == [(100,)]
