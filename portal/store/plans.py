@@ -41,7 +41,6 @@ from portal.store.plan_sql import (
     cell_columns,
     compile_aggregation,
     compile_expression,
-    kind,
     lookup,
     output_name,
     sketch_sql,

@@ -124,3 +124,38 @@ def test_join_keys_compare_as_the_fan_out_check_groups_them(two_tables, right_ke
     else:
         assert rows_per_key == 10  # the broker refuses it for its fan-out
         assert store.run_plan(plan, two_tables, max_rows=10).rows == [(100,)]
+
+
+
+def test_a_nan_joined_into_the_dp_mode_is_answered_like_nothing(sessions_app, raw):
+    """Held: under a grant in the ε-budget mode, `select` drops the visits' own `cost` and a join
+    brings in a `cost` that is NaN (`lit('nan').cast('number')`) for every visit the filter finds
+    — a target's description, or a ghost's. If the mechanism failed on a NaN, an error for the
+    target and an answer for the ghost would be an exact membership test outside the noise. The
+    median is answered for both, and the sum is refused before running (`unbounded`: the policy
+    knows the joined column is not the field)."""
+    from portal.access.service import grant_access
+    from portal.auth import SYSTEM
+    from portal.db import session_scope
+
+    who = Analyst(sessions_app)
+    with sessions_app.app_context(), session_scope(sessions_app) as session:
+        grant_access(session, SYSTEM, email=who.email, slug=CLINIC, days=1, purpose="attack", disclosure_mode="dp",
+                     daily_epsilon=10.0)
+    targets = _alone(raw, 2, "visit_type = '住院' AND month(visit_date) = 9")
+    persons = ", ".join([_who(t) for t in targets] + [_ghost(t) for t in targets])
+    _, got = _cell(who, who.open(CLINIC, FLIGHTS), f"""
+        f = dataset({FLIGHTS!r})
+        lookup = (f.filter((col('carrier') == 'DL') & (col('flight') == 461) & (col('origin') == 'LGA')
+                           & (col('month') == 1) & (col('day') == 1))
+                  .select(col('month').alias('j'), lit('nan').cast('number').alias('cost')))
+        out = []
+        for person in [{persons}]:
+            q = d.filter(person).select('sex').with_columns(lit(1).alias('j')).join(lookup, on='j', how='inner')
+            out.append([outcome(lambda: q.group_by('sex').agg(median('cost')).collect().rows),
+                        outcome(lambda: q.group_by('sex').agg(sum('cost')).collect().rows)])
+        print(json.dumps(out))
+    """)
+    for medians, sums in got:
+        assert isinstance(medians, list) and len(medians) == 2, got
+        assert sums == "unbounded", got
