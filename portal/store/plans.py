@@ -41,7 +41,6 @@ from portal.store.plan_sql import (
     cell_columns,
     compile_aggregation,
     compile_expression,
-    kind,
     lookup,
     output_name,
     sketch_sql,
@@ -344,11 +343,7 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     right = compiler.pipeline(step["right"])
     pairs = [(lookup(relation.scope, n), lookup(right.scope, n)) for n in step["on"]]
     for left_key, right_key in pairs:
-        types = (left_key.type, right_key.type)
-        if NULL not in types and kind(types[0]) != kind(types[1]):
-            raise QueryError("bad-type", f"cannot join {left_key.name!r}: {left_key.type} on the "
-                                         f"left, {right_key.type} on the right",
-                             field=left_key.name)
+        _joinable(left_key, right_key)
     fields = list(relation.fields)
     taken = {f.name for f in fields}
     for field in right.fields:
@@ -366,6 +361,30 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
                                    how=JOINS[step["how"]], right=right.cte, conditions=conditions))
     return _Relation(cte, tuple(fields), order, key, stats,
                      aggregated=relation.aggregated or right.aggregated)
+
+
+def _joinable(left: Field, right: Field) -> None:
+    """Join keys compare as they group: both sides of one type (as in Polars, whose joins refuse
+    keys of different dtypes), and not decimal. DuckDB compares an integer with a float as two
+    floats, so the right side's distinct integers 2^60 + 1 ... 2^60 + 10 all matched the left's
+    2^60.0: ten rows per record, while the broker's check of the lookup (rows per key, grouped as
+    the right side's own integers) saw one. Each record counted ten times, and its key XORed ten
+    times cancelled, so every cell had the key 0 and the same draw: a count was ten times the
+    exact number of records, one visit's set listed as 10 and an empty one not (eleventh round,
+    decision 0027d). Two decimals of different scales compare in a common type that may not hold
+    them (a conversion error) or in DOUBLE (rounding), so decimal keys are cast to number first.
+
+    Raises:
+        QueryError: `bad-type`.
+    """
+    types = (left.type, right.type)
+    if NULL in types:
+        return
+    if types[0] != types[1] or "decimal" in types:
+        hint = "cast one side so that both are the same type" if "decimal" not in types else \
+            "cast decimal keys to number on both sides"
+        raise QueryError("bad-type", f"cannot join {left.name!r}: {left.type} on the left, {right.type} "
+                                     f"on the right ({hint})", field=left.name)
 
 
 def _joined_key(compiler: _Compiler, left: str | None, right: str | None,
