@@ -46,7 +46,8 @@ def query_rows(table: StoredTable, query: RowQuery) -> RowPage:
         finally:
             cur.close()
         ties.learn(table, query, keys, conditions, params, found, len(fields))
-    total = count_rows(table, conditions, params, (read.clause, read.path)) if query.with_total else None
+    copy = (read.clause, read.path) if read.path != str(table.path) else None
+    total = count_rows(table, conditions, params, copy) if query.with_total else None
     return _page(fields, keys, found, query.limit, total)
 
 
