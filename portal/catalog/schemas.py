@@ -266,10 +266,14 @@ class VersionInfo:
         """The version as the catalog shows it. Of `conditional` data it shows no record's value:
         a widened column's example is the first value that did not fit, one record's exact value
         (a household's income, when the descriptor left the type to inference), and the catalog
-        is public (eighth round, decision 0026b); the publisher's own load output keeps it."""
+        is public (eighth round, decision 0026b); the publisher's own load output keeps it. So is
+        the text of a row the reader skipped as a title or a note: in a malformed file it may be
+        a record (eleventh round, decision 0027d); its line and kind stay."""
         report = v.load_report
         if conditional and report and report.get("type_changes"):
             report = {**report, "type_changes": [{**c, "example": None} for c in report["type_changes"]]}
+        if conditional and report and report.get("skipped"):
+            report = {**report, "skipped": [{**r, "text": ""} for r in report["skipped"]]}
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
                    row_count=v.row_count, byte_size=v.byte_size,

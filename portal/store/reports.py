@@ -69,7 +69,8 @@ class LoadReport:
             out.append(f"read sheet {self.sheet!r} ({how}); not read: {others}")
         if self.header_lines != (1,):
             out.append(f"header on line(s) {', '.join(map(str, self.header_lines))}")
-        out += [f"skipped {row.kind} line {row.line}: {_short(row.text)}" for row in self.skipped]
+        out += [f"skipped {row.kind} line {row.line}" + (f": {_short(row.text)}" if row.text else "")
+                for row in self.skipped]
         if self.blank_rows:
             out.append(f"skipped {self.blank_rows} blank row(s)")
         if self.blank_columns:

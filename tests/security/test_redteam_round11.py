@@ -159,3 +159,41 @@ def test_a_nan_joined_into_the_dp_mode_is_answered_like_nothing(sessions_app, ra
     for medians, sums in got:
         assert isinstance(medians, list) and len(medians) == 2, got
         assert sums == "unbounded", got
+
+
+def test_the_public_metadata_shows_no_text_of_a_skipped_row_of_conditional_data(tmp_path):
+    """Noted by this round (decision 0027d): a conditional version's load report listed the
+    text of each row the reader skipped as a title or a note, and the catalog is public. In a
+    malformed source such a row may be a record (here a line under the table, which the reader
+    takes for a note). The catalog's view keeps each skipped row's line and kind, not its text;
+    the publisher's own load output keeps it."""
+    import gzip
+    import json
+    import shutil
+    from pathlib import Path
+
+    from portal.auth import SYSTEM
+    from portal.catalog import publishing
+    from portal.db import session_scope
+    from tests.conftest import DATASETS, make_app
+
+    households = "household-income-survey-synthetic"
+    app = make_app(tmp_path / "instance")
+    package = tmp_path / "package"
+    shutil.copytree(DATASETS / households, package)
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, package, data_dir=Path(app.config["DATA_DIR"]))
+    with gzip.open(package / "households.csv.gz", "rt", encoding="utf-8") as rows:
+        lines = rows.read().splitlines()
+    marker = "注：户主王某某 年收入 987654"  # what a stray record under the table might look like
+    grown = tmp_path / "households.csv"
+    grown.write_text("\n".join([*lines, marker]) + "\n", encoding="utf-8")
+    with app.app_context(), session_scope(app) as session:
+        publishing.add_version(session, SYSTEM, households, grown, data_dir=Path(app.config["DATA_DIR"]))
+    anyone = app.test_client()
+    pages = [anyone.get(path) for path in (f"/api/v1/datasets/{households}/versions", f"/api/v1/datasets/{households}",
+                                           f"/api/v1/datasets/{households}/versions/2", f"/datasets/{households}")]
+    assert [page.status_code for page in pages] == [200] * len(pages)
+    skipped = pages[0].get_json()[0]["load_report"]["skipped"]
+    assert [(r["kind"], r["line"], r["text"]) for r in skipped] == [("note", len(lines) + 1, "")]
+    assert not [page.request.path for page in pages if "987654" in page.get_data(as_text=True)]
