@@ -147,9 +147,9 @@ def delete_one(app: Flask, slug: str) -> bool:
 @click.option("--rebuild", is_flag=True, help="Delete the cached files first and write them again.")
 def export_cache(slugs: tuple[str, ...], every: bool, rebuild: bool) -> None:
     """Write the download files (CSV, JSON, NDJSON, GeoJSON, XLSX) of the current versions of
-    open datasets and record their sizes, so no visitor waits for the first one. `kaifang load`
-    starts it in the background after publishing; run it by hand for versions published
-    before sizes were recorded."""
+    open datasets and record their sizes, so no visitor waits for the first one, and the
+    Z-order copy of a large version (decision 0027c). `kaifang load` starts it in the background
+    after publishing; run it by hand for versions published before sizes were recorded."""
     from portal.catalog import exportbuild
     from portal.commands import current_core_app
 
@@ -165,7 +165,8 @@ def export_cache(slugs: tuple[str, ...], every: bool, rebuild: bool) -> None:
             click.echo(f"+ {item.slug} v{item.version} {name}: {item.size:,} bytes ({item.seconds:.1f} s)")
 
     with app.app_context(), session_scope(app) as session:
-        built = exportbuild.build(session, Path(app.config["DATA_DIR"]), slugs=slugs, rebuild=rebuild, report=report)
+        built = exportbuild.build(session, Path(app.config["DATA_DIR"]), slugs=slugs, rebuild=rebuild, report=report,
+                                  copies=app.config["STORE_PROJECTIONS"])
     missing = set(slugs) - {b.slug for b in built}
     for slug in sorted(missing):
         click.echo(f"✗ {slug}: no open dataset with data by that name", err=True)

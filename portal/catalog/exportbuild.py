@@ -46,11 +46,16 @@ def cached_formats(coordinates: tuple[str, str] | None) -> list[tuple[str, bool]
     return [*found, ("xlsx", False)]
 
 
+ZORDER_COPY = "ordered copy (Z-order)"
+
+
 def build(session: Session, data_dir: Path, *, slugs: Iterable[str] = (), rebuild: bool = False,
-          report: Callable[[Built], None] | None = None) -> list[Built]:
+          report: Callable[[Built], None] | None = None, copies: int = 0) -> list[Built]:
     """Write the missing cache files of the current versions of open datasets (`slugs`, or all
     of them) and record each format's size on its version; `rebuild` first deletes the
-    version's cache folder. Commits after each dataset."""
+    version's cache folder. Commits after each dataset. With `copies` (STORE_PROJECTIONS), a
+    large version also gets the Z-order copy of its automatic keys now (decision 0027c), so its
+    first pages filtered on them do not wait for pages to ask; reported, not counted in `built`."""
     wanted = set(slugs)
     query = (select(Dataset).where(Dataset.open_class == "open", Dataset.current_version_id.is_not(None))
              .options(selectinload(Dataset.current_version)).order_by(Dataset.slug))
@@ -77,4 +82,10 @@ def build(session: Session, data_dir: Path, *, slugs: Iterable[str] = (), rebuil
                 report(item)
         downloads.record_size(version, "parquet", table.path.stat().st_size)
         session.commit()
+        if copies:
+            started = time.monotonic()
+            made = store.prepare_copies(table, copies)
+            if made is not None and report is not None:
+                report(Built(dataset.slug, version.number, ZORDER_COPY, False, made.stat().st_size,
+                             time.monotonic() - started))
     return built

@@ -55,6 +55,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "configure_resident": ("resident", "configure"),
     "configure_projections": ("projections", "configure"),
     "projection_paths": ("projections", "existing"),
+    "prepare_copies": ("projections", "prepare"),
     "MAX_LIMIT": ("rows", "MAX_LIMIT"),
     "query_rows": ("rows", "query_rows"),
     "TYPES": ("schema", "TYPES"),
@@ -77,7 +78,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "confined", "configure_resident", "configure_projections", "projection_paths", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
+    "confined", "configure_resident", "configure_projections", "projection_paths", "prepare_copies", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",

@@ -195,6 +195,21 @@ def zorder_path(path: Path) -> Path:
     return path.with_name(f"{path.name.removesuffix(files.VERSION_SUFFIX)}{INFIX}{ZORDER}{files.VERSION_SUFFIX}")
 
 
+def prepare(table: StoredTable, limit: int) -> Path | None:
+    """Make the Z-order copy of a large file now, without waiting for pages to ask: the load's
+    background job (`kaifang export-cache`) calls it, so pages on the automatic keys are fast
+    from the start. None when the file is small, has no such keys, is already ordered by them,
+    or `limit` is 0."""
+    path = str(table.path)
+    if limit <= 0 or _size(path) < MIN_BYTES:
+        return None
+    kinds = tuple((c.name, c.type) for c in table.columns)
+    keys = _zorder_keys(path, kinds)
+    if not keys or all(_ordered(path, k.column, dict(kinds)[k.column]) for k in keys):
+        return None
+    return build_zorder(Path(path), kinds, limit)
+
+
 def build(path: Path, column: str, limit: int) -> Path | None:
     """Write the copy of `path` ordered by `column` (unless it is there, claimed by a live
     builder, or the file has `limit` copies already); the copy's path, or None."""

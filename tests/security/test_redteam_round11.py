@@ -168,7 +168,6 @@ def test_the_public_metadata_shows_no_text_of_a_skipped_row_of_conditional_data(
     takes for a note). The catalog's view keeps each skipped row's line and kind, not its text;
     the publisher's own load output keeps it."""
     import gzip
-    import json
     import shutil
     from pathlib import Path
 

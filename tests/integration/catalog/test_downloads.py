@@ -239,3 +239,29 @@ def test_export_cache_writes_every_file_and_fills_in_sizes_of_old_versions(app, 
     assert f"+ {districts} v1 xlsx: " in result.output
     missing = runner.invoke(main, ["export-cache", "no-such-dataset"])
     assert missing.exit_code == 1 and "no-such-dataset" in missing.output
+
+
+def test_export_cache_makes_the_z_order_copy_of_a_large_version(app, tmp_path, monkeypatch):
+    """The load's background job also makes the Z-order copy of a large version's automatic
+    keys (decision 0027c), so its first pages filtered on them do not wait for pages to ask."""
+    from click.testing import CliRunner
+
+    from portal.catalog.models import Dataset, Version
+    from portal.cli import main
+    from portal.db import session_scope
+    from portal.store import conversion, projections
+
+    monkeypatch.setattr(conversion, "ROW_GROUP_SIZE", 2048)  # many row groups in a test-sized file
+    monkeypatch.setattr(projections, "MIN_BYTES", 0)  # every file counts as large
+    names = ["和平区", "河东区", "河西区", "南开区"]
+    rows = "code,name,population,founded\n" + "".join(
+        f"{i:06d},{names[i % 4]},{1000 + i},2000-01-01\n" for i in range(20_000))
+    load(app, dataset_folder(tmp_path / "src", "big", csv=rows))
+    runner = CliRunner(env={"KAIFANG_INSTANCE": app.instance_path, "KAIFANG_SECRET_KEY": "test-secret"})
+    result = runner.invoke(main, ["export-cache", "big"])
+    assert result.exit_code == 0, result.output
+    assert "+ big v1 ordered copy (Z-order): " in result.output
+    with app.app_context(), session_scope(app) as session:
+        version = session.get(Version, session.query(Dataset).filter_by(slug="big").one().current_version_id)
+        stored = Path(app.config["DATA_DIR"]) / version.storage_path
+    assert projections.existing(stored) == [projections.zorder_path(stored)]

@@ -202,3 +202,13 @@ def test_what_counts_as_spread_over_the_file(tmp_path):
     spread = {name: not projections._ordered(str(path), name, kind) for name, kind in
               [("unique_random", "float"), ("ascending", "integer"), ("cycle", "integer"), ("runs", "text")]}
     assert spread == {"unique_random": True, "ascending": False, "cycle": True, "runs": False}
+
+
+def test_prepare_makes_the_z_order_copy_only_when_it_helps(table, monkeypatch):
+    assert projections.prepare(table, 0) is None
+    monkeypatch.setattr(projections, "MIN_BYTES", os.path.getsize(table.path) + 1)
+    assert projections.prepare(table, 3) is None
+    monkeypatch.setattr(projections, "MIN_BYTES", 0)
+    assert projections.prepare(table, 3) == projections.zorder_path(Path(table.path))
+    ordered = StoredTable(Path(table.path), (Column("k", "integer"),))  # the file ascends by k
+    assert projections.prepare(ordered, 3) is None
