@@ -79,6 +79,10 @@ class Aggregation:
     center: float | None = 0.0
     rewrite: dict[str, Any] | None = None
     missing: bool = True  # a sum's or mean's field may be missing in the version (decision 0027a)
+    # Every record of the version has a non-zero value of the field, by public metadata: the cell's
+    # listing decides the contributors test (decision 0027e). Read on the set instead ("all of
+    # them contribute"), a target whose value was missing or zero made a listed cell draw it.
+    all_contribute: bool = True
 
 
 @dataclass(frozen=True)
@@ -217,10 +221,14 @@ class _Cell:
                           lambda: release_count(present, self.cell.key, "n:" + agg.stream, self.rules, self.noise))
 
     def enough(self, agg: Aggregation, position: int) -> bool:
-        """Whether a statistic has enough non-zero contributors. When every record of the (listed)
-        cell contributes, the cell's own listing decides: a draw per statistic would be another
-        threshold test of the same count — with a pad of nine, one more look at "is the target
-        the tenth" per field and date part (decision 0024c).
+        """Whether a statistic has enough non-zero contributors. When every record of the version
+        has a non-zero value of the field (public metadata, `Aggregation.all_contribute`), the
+        cell's own listing decides: a draw per statistic would be another threshold test of the
+        same count — with a pad of nine, one more look at "is the target the tenth" per field
+        and date part (decision 0024c). Otherwise it is always a draw of its own: decided on the
+        set ("no draw when all of its records contribute"), a target whose value was missing or
+        zero — or made NULL by a left-joined constant — drew it only when it was there, so a null
+        sum in a listed cell over fresh pads proved the target (twelfth round, decision 0027e).
 
         Decided once per cell and statistic, and remembered with its values: a set snapped to a
         remembered cell keeps the cell's key, so a decision made again on the set's own number
@@ -228,7 +236,7 @@ class _Cell:
         step, and the target's zero crossed it or not (ninth round, decision 0026d)."""
         def decide() -> bool:
             contributors = self.cell.contributors[position]
-            if contributors == self.cell.records:
+            if agg.all_contribute and contributors == self.cell.records:
                 return True
             return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
 

@@ -112,7 +112,8 @@ def _source(data: LocalData, scratch: Path) -> GrantedSource:
                       identifiers=data.identifiers, sensitive=data.sensitive,
                       bounds=dict(data.bounds), levels=dict(data.levels),
                       sum_bounds=sum_bounds(data.disclosure, dict(data.bounds)),
-                      missing=store.columns_with_missing(ingested.path))
+                      missing=store.columns_with_missing(ingested.path),
+                      zero=store.columns_with_zero(ingested.path))
     salt = int.from_bytes(hashlib.sha256(data.slug.encode()).digest()[:7], "big")
     return GrantedSource(info=info, table=store.StoredTable(ingested.path, ingested.columns),
                          rules=Rules.with_overrides(data.disclosure), row_salt=salt)

@@ -102,6 +102,9 @@ class SourceInfo:
     # The fields that may have missing values in this version (from the file's statistics,
     # `store.columns_with_missing`); None: not known, so any field may (decision 0027a).
     missing: frozenset[str] | None = None
+    # The fields whose values may be zero in this version (from the file's statistics,
+    # `store.columns_with_zero`); None: not known, so any field may (decision 0027e).
+    zero: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def check_plan(plan: dict[str, Any], sources: Mapping[str, SourceInfo]) -> Verdi
             raise Refusal("grant", f"dataset {slug!r} is not granted to this run")
     conditional = any(sources[slug].conditional for slug in slugs)
     walker = _Walker(sources, conditional)
+    walker.action = plan["action"]
     walker.exact_order_statistics = not any(sources[s].conditional and not sources[s].private_statistics for s in slugs)
     walker.pipeline(plan, top=True)
     if conditional and plan["action"] == "collect" and not walker.aggregations_seen:
@@ -174,14 +178,17 @@ class _Walker:
         self.expressions = Expressions(conditional)
         self.exact_order_statistics = not conditional
         self.conditional_sources = frozenset(slug for slug, info in sources.items() if info.conditional)
+        self.action = "collect"
 
     def pipeline(self, node: dict[str, Any], *, top: bool) -> Columns:
         columns = self._source(node["source"])
         aggregated = False
         for index, step in enumerate(node["steps"]):
             later = node["steps"][index + 1:]
+            # `count()` is an aggregation too: `sort('cost').limit(50).filter(...).count()` counted
+            # records chosen by the rank of a sensitive value (twelfth round, decision 0027e)
             if (self.conditional and top and step["op"] == "limit"
-                    and any(s["op"] == "group_by" for s in later)):
+                    and (self.action == "count" or any(s["op"] == "group_by" for s in later))):
                 raise Refusal("limit-before-aggregate", "limit() before an aggregation of conditional data would pick "
                                                         "individual records (e.g. the ten largest)")
             if self.conditional and aggregated and step["op"] not in AFTER_AGGREGATE:
@@ -238,7 +245,7 @@ class _Walker:
             if name in step["on"]:
                 joined[name] = joined[name].taint(origin)
             else:
-                joined[name + "_right" if name in columns else name] = origin.taint(keys)
+                joined[name + "_right" if name in columns else name] = _joined(origin.taint(keys))
         return joined
 
     def _group_by(self, step: dict[str, Any], columns: Columns) -> Columns:
@@ -288,7 +295,9 @@ class _Walker:
             center = sum(arg.interval) / 2 if arg.interval else None
             return output_name(node), Aggregation(index, func, arg.sensitive, stream, center=center), origin
         aggregation = _magnitude(index, func, inner["args"][0], arg, self._sum_bounds(arg))
-        return output_name(node), replace(aggregation, missing=self._may_be_missing(arg)), origin
+        missing = self._may_be_missing(arg)
+        return output_name(node), replace(aggregation, missing=missing,
+                                          all_contribute=not missing and self._never_zero(arg)), origin
 
     def _sum_bounds(self, arg: Origin) -> tuple[float, float] | None:
         """The clamp of a sum or mean that reads one field as it is, if its dataset declares one."""
@@ -305,6 +314,23 @@ class _Walker:
             return True
         missing = self.sources[read["dataset"]].missing
         return missing is None or read.get("name") in missing
+
+    def _never_zero(self, arg: Origin) -> bool:
+        """Whether B, the field a sum or mean reads, is non-zero for every record of the version,
+        by public metadata (the file's statistics): then every record with a value contributes,
+        and the cell's listing decides the contributors test without a draw of its own. A month
+        or a day is never zero; a year may be. Whatever the clamp of the sum, values all on one
+        side of 0 are all clamped to 0 or none is, so this never depends on the set."""
+        _, read = one_field(arg.tree)
+        if read is None or read.get("dataset") not in self.sources:
+            return False
+        atom = json.loads(json.loads(affine(arg.tree).base)[0][0])
+        if atom.get("op") in ("month", "day"):
+            return True
+        if atom.get("op") != "field":
+            return False
+        zero = self.sources[read["dataset"]].zero
+        return zero is not None and read.get("name") not in zero
 
     def _statistic_form(self, func: str, arg: Origin) -> Affine:
         """A sum, mean or count_distinct of conditional data reads one field of it (a * x + b,
@@ -329,16 +355,20 @@ class _Walker:
         (`day(time_hour) - day(time_hour)`, a flight left-joined on the visit's month) made the
         statistic's value missing exactly for them — the number of values present, a draw of its
         own when it is not the count, told whether the target was in a fresh set (tenth round,
-        decision 0027b)."""
+        decision 0027b). Nor a joined column, even a constant one: a left join leaves it NULL
+        where a record has no match (`cost + z - z`, twelfth round, decision 0027e)."""
         def fields(node: Any) -> list[tuple]:
             if not isinstance(node, dict):
                 return []
+            if node.get("op") == JOINED:  # a joined column, even a constant one, may be NULL (`_joined`)
+                return [(JOINED, None)]
             here = [(node.get("dataset"), node.get("name"))] if node.get("op") == "field" else []
             return here + [f for child in node.get("args") or () for f in fields(child)]
 
         if any(found != (read.get("dataset"), read.get("name")) for found in fields(tree)):
-            raise Refusal("statistic-form", f"{func} of conditional data reads one of its fields and no other, "
-                                            "not even in terms that cancel out (the store computes them, and "
+            raise Refusal("statistic-form", f"{func} of conditional data reads one of its fields and no other "
+                                            "(nor a joined column), not even in terms that cancel out (the store "
+                                            "computes them, and "
                                             "a missing value there makes the statistic's value missing)")
 
     def _exact(self, func: str, tree: dict[str, Any], form: Affine) -> None:
@@ -385,6 +415,25 @@ class _Walker:
         info = self.sources.get(node.get("dataset"))
         bounds = info.bounds.get(node.get("name")) if info is not None else None
         return (float(bounds[0]), float(bounds[1])) if bounds else None
+
+
+JOINED = "joined"  # the tree of a column brought in by a join: not what the right side computed
+
+
+def _joined(origin: Origin) -> Origin:
+    """A column a join brings in computes what the right side computed *or NULL* (a left join's
+    record without a match), so its tree is marked: a literal of the lookup is not a constant of
+    the record. Read as the constant, `sum(cost + z)` with `z = lit(0)` of a one-row lookup
+    left-joined where the record is not the target's description was `cost` to the policy, but
+    NULL in the store for the target alone: the target no longer contributed, and a cell whose
+    records do not all contribute draws its contributors' threshold (`_Cell.enough`), so over
+    fresh pads of nine known visits a null sum in a listed cell proved the target was there
+    (twelfth round, decision 0027e). Marked, the column is an atom of its own: no statistic of
+    conditional data reads it (`statistic-form`), and it is no round literal for a test of a
+    sensitive value (`sensitive-filter`). Its levels and range are the right side's."""
+    if origin.tree is None:
+        return origin
+    return replace(origin, tree={"op": JOINED, "args": [origin.tree]})
 
 
 def _reads_field(node: Any) -> bool:

@@ -181,7 +181,8 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     plan = _plan(slug, question)
     info = SourceInfo(slug=slug, conditional=True, columns=_columns(source), identifiers=source.identifiers,
                       sensitive=source.sensitive, bounds=source.bounds, levels=source.levels,
-                      sum_bounds=sum_bounds(source.disclosure, source.bounds), missing=source.missing)
+                      sum_bounds=sum_bounds(source.disclosure, source.bounds), missing=source.missing,
+                      zero=source.zero)
     rules = Rules.with_overrides(source.disclosure)
     with _serialised(session, slug):
         started = monotonic()

@@ -176,7 +176,8 @@ def _granted(usable: UsableDataset, source: AnalysisSource, settings: AnalysisSe
     info = SourceInfo(slug=source.slug, conditional=conditional, columns=_visible(source.table),
                       identifiers=source.identifiers, sensitive=source.sensitive,
                       bounds=source.bounds, levels=source.levels,
-                      sum_bounds=sum_bounds(source.disclosure, source.bounds), missing=source.missing)
+                      sum_bounds=sum_bounds(source.disclosure, source.bounds), missing=source.missing,
+                      zero=source.zero)
     rules = Rules.with_overrides(source.disclosure)
     if usable.daily_cell_budget is not None:
         rules = replace(rules, daily_cells=usable.daily_cell_budget)

@@ -31,6 +31,8 @@ class AnalysisSource:
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
     # Fields with missing values in this version (conditional data only; None: not read)
     missing: frozenset[str] | None = None
+    # Fields whose values may be zero in this version (conditional data only; None: not read)
+    zero: frozenset[str] | None = None
 
 
 def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Dataset | None = None) -> AnalysisSource:
@@ -51,10 +53,11 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Data
     version = dataset.current_version
     columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
     table = store.StoredTable(data_dir / version.storage_path, columns)
-    missing = None
+    missing = zero = None
     if dataset.open_class == "conditional":  # record keys from the version's keyed copy (decision 0024a)
         table = replace(table, keyed=store.keyed(table))
         missing = store.columns_with_missing(table.path)
+        zero = store.columns_with_zero(table.path)
     return AnalysisSource(
         slug=slug, open_class=dataset.open_class, version=version.number,
         table=table,
@@ -65,4 +68,5 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Data
                 if f.minimum is not None and f.maximum is not None},
         levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
         missing=missing,
+        zero=zero,
     )

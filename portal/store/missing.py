@@ -20,12 +20,38 @@ from portal.store.connection import cursor
 
 MISSING = ("SELECT path_in_schema, bool_or(stats_null_count IS NULL OR stats_null_count > 0)"
            " FROM parquet_metadata(?) GROUP BY path_in_schema")
+# A column "may be zero" unless its values, by the chunks' min and max, all lie on one side of 0;
+# a chunk without the statistic, or a column that is not a number, may be.
+ZERO = ("SELECT path_in_schema, bool_or(TRY_CAST(stats_min_value AS DOUBLE) IS NULL"
+        " OR TRY_CAST(stats_max_value AS DOUBLE) IS NULL),"
+        " min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE))"
+        " FROM parquet_metadata(?) GROUP BY path_in_schema")
 
 
 def columns_with_missing(path: Path) -> frozenset[str]:
     """The top-level columns of the Parquet file `path` with at least one missing value."""
     stat = Path(path).stat()
     return _read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def columns_with_zero(path: Path) -> frozenset[str]:
+    """The top-level columns of the Parquet file `path` whose values may be zero: all but the
+    numbers whose smallest and largest values are both above 0, or both below. Whether a sum's
+    records all contribute to it is decided on this and `columns_with_missing`, never on the set
+    (decision 0027e)."""
+    stat = Path(path).stat()
+    return _read_zero(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _read_zero(path: str, _mtime: int, _size: int) -> frozenset[str]:
+    cur = cursor()
+    try:
+        rows = cur.execute(ZERO, [path]).fetchall()
+    finally:
+        cur.close()
+    return frozenset(name for name, unknown, low, high in rows
+                     if unknown or low is None or high is None or low <= 0 <= high)
 
 
 @lru_cache(maxsize=1024)
