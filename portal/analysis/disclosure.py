@@ -82,7 +82,7 @@ class Aggregation:
     # Every record of the version has a non-zero value of the field, by public metadata: the cell's
     # listing decides the contributors test (decision 0027e). Read on the set instead ("all of
     # them contribute"), a target whose value was missing or zero made a listed cell draw it.
-    all_contribute: bool = True
+    all_contribute: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ class _Cell:
         step, and the target's zero crossed it or not (ninth round, decision 0026d)."""
         def decide() -> bool:
             contributors = self.cell.contributors[position]
-            if agg.all_contribute and contributors == self.cell.records:
+            if agg.all_contribute:  # by metadata: never read on the set (decision 0027e)
                 return True
             return listed(contributors, self.cell.key, self.rules, self.noise, "contributors:" + agg.stream)
 

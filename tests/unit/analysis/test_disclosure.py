@@ -193,14 +193,18 @@ def test_overrides_are_checked():
 def test_a_statistic_every_record_contributes_to_takes_no_threshold_draw_of_its_own():
     """The cell's listing already tested its count against the minimum: another draw per
     statistic on the same count was one more look at a pad of nine plus a target, and a null
-    whose only cause was noise (decision 0024c)."""
+    whose only cause was noise (decision 0024c). "Every record contributes" is read from public
+    metadata (`all_contribute`), never from the set (decision 0027e)."""
     keys = [k for k in range(3000) if listed(10, k, RULES, NOISE)
             and not listed(10, k, RULES, NOISE, "contributors:sum:month")]
     assert keys, "some listed cells of 10 would have failed a second threshold draw"
-    aggs = [Aggregation(0, "sum", False, "sum:month", scale=12.0, center=6.5)]
+    aggs = [Aggregation(0, "sum", False, "sum:month", scale=12.0, center=6.5, all_contribute=True)]
     for key in keys[:20]:
         cell = CellInput(10, key, (10,))
         assert release_rows([(65,)], [cell], aggs, RULES, NOISE).rows[0][0] is not None
-    # with zeros among its records the statistic is still tested on its non-zero contributors
-    sparse = CellInput(10, keys[0], (3,))
-    assert release_rows([(30,)], [sparse], aggs, RULES, NOISE).rows[0][0] is None
+    # a field that may be zero or missing is always tested on its non-zero contributors, also
+    # when every record of this set contributes: "no draw when all of the set contribute" made a
+    # target's zero or missing value a one-sided test (twelfth round)
+    maybe = [Aggregation(0, "sum", False, "sum:month", scale=12.0, center=6.5)]
+    for sparse in (CellInput(10, keys[0], (3,)), CellInput(10, keys[0], (10,))):
+        assert release_rows([(30,)], [sparse], maybe, RULES, NOISE).rows[0][0] is None
