@@ -112,7 +112,7 @@ class PrivateAnswers:
             return _count(plan, source, tables)
         at = next(i for i, step in enumerate(plan["steps"]) if step["op"] == "group_by")
         group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
-        shadowed = _shadowed(before)
+        shadowed = _shadowed(before, set(kinds))
         keys = [_level_key(key, source, shadowed) for key in group["keys"]]
         if len(set(keys)) < len(keys):
             raise Refusal("duplicate-column", "a group key is named twice")
@@ -169,9 +169,31 @@ def _sources_named(plan: dict[str, Any]) -> list[str]:
     return found
 
 
-def _shadowed(steps: list[dict[str, Any]]) -> set[str]:
+def _shadowed(steps: list[dict[str, Any]], fields: set[str]) -> set[str]:
     """Names that no longer hold a dataset field as it is when the aggregation reads them:
-    computed by `select`/`with_columns`, or merged or brought in by a join."""
+    computed by `select`/`with_columns`, merged or brought in by a join — or dropped by a
+    `select` and then brought back by a join under the same name. A joined column takes the
+    name as it is when the left side no longer has it (the store suffixes only names still
+    taken), so `d.select('district', 'k').join(lookup, on='k', how='left')` had the lookup's
+    `cost` read as the visits' cost: a text `cost` joined on the target's description made
+    `median('cost')` a broker error exactly when the target was there, one query of ε 0.1 a
+    target (thirteenth round, decision 0027f). So a name is the field's only while it has been
+    carried through every step as it is."""
+    kept = set(fields)
+    for step in steps:
+        if step["op"] == "select":
+            kept &= {n["name"] for n in step["columns"]
+                     if n["op"] == "col" or (n["op"] == "alias" and n["expr"] == {"op": "col", "name": n["name"]})}
+        elif step["op"] == "with_columns":
+            kept -= {output_name(n) for n in step["columns"]
+                     if not (n["op"] == "col" or (n["op"] == "alias" and n["expr"] == {"op": "col", "name": n["name"]}))}
+        elif step["op"] == "join":
+            kept -= set(step["on"])
+    return set(fields) - kept | _named(steps)
+
+
+def _named(steps: list[dict[str, Any]]) -> set[str]:
+    """Every name a step computes or joins on (not fields of the dataset, or no longer)."""
     names: set[str] = set()
     for step in steps:
         if step["op"] in ("select", "with_columns"):
