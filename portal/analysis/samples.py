@@ -41,6 +41,9 @@ from portal.analysis.keys import MissingKey, load_key
 SAMPLE_ROWS = 1000
 BINS = 20
 CATEGORY_LEVELS = 40
+# Distinct values read beyond the cut-off, so that the perturbed number of them (offsets of at
+# most about 8 sigma of the threshold noise) is not capped below it.
+DISTINCT_READ_MARGIN = 64
 Draw = Callable[[random.Random], Any]
 
 
@@ -94,16 +97,27 @@ def _column(table: store.StoredTable, column: store.Column, identifiers: frozens
 
 
 def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise):
-    """Released counts per value, or None when the column has too many values to be a category."""
+    """Released counts per value, or None when a number column has too many values to be a category.
+
+    The values are read most frequent first, at most `CATEGORY_LEVELS * 50` of them (the rest,
+    the rarest, are never listed anyway), and a number column is a category or a histogram by a
+    perturbed number of distinct values. Both used to hang on the exact number (more than 2,000:
+    a text column came out empty): one record with a new value flipped the whole column, so a
+    sample told whoever knew the other records whether the target was there (fourteenth round,
+    decision 0027g)."""
+    cap = CATEGORY_LEVELS * 50
     query = store.AggregateQuery(group_by=(column.name,), measures=(store.Measure("count"),),
-                                 limit=CATEGORY_LEVELS * 50 + 1)
+                                 sort=(store.Sort("count", descending=True), store.Sort(column.name)),
+                                 limit=cap + DISTINCT_READ_MARGIN)
     result = store.aggregate(table, query)
-    if len(result.rows) > CATEGORY_LEVELS * 50:
-        return None
+    if column.type != "text":
+        distinct = len(result.rows) + noise.threshold_offset(_stable_key(column.name, "\x00distinct"), "distinct")
+        if distinct > cap:
+            return None
     # Listed on a perturbed threshold like a month or a bin: kept on the exact count (n >= min_cell),
     # a value of nine known records appeared in a small dataset's sample exactly when the target
     # made it ten (tenth round, decision 0027b).
-    kept = _released(column.name, {value: n for value, n in result.rows if value is not None}, rules, noise)
+    kept = _released(column.name, {value: n for value, n in result.rows[:cap] if value is not None}, rules, noise)
     if column.type != "text" and len(kept) > CATEGORY_LEVELS:
         return None
     return kept or None
