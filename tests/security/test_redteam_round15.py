@@ -10,8 +10,6 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.sessions.conftest import CLINIC
 from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who, outsider  # noqa: F401 - the fixture
 from tests.security.test_redteam_round13 import dp_outsider  # noqa: F401 - the fixture
