@@ -61,3 +61,15 @@ def attack(sandbox_run, attacker):
         return result, json.loads(lines[-1]) if lines else None
 
     return run
+
+
+@pytest.fixture
+def public_app(analysis_app):
+    """The analysis app for attacks on the public aggregates: answers padded to 1 ms, no rate
+    limit, and a public cell budget no attack exhausts (the budget has tests of its own)."""
+    analysis_app.config["ANALYSIS_ANSWER_QUANTUM_MS"] = 1
+    analysis_app.config["RATELIMIT_ENABLED"] = False
+    saved = analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"]
+    analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = 1_000_000
+    yield analysis_app
+    analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"] = saved

@@ -16,11 +16,11 @@ import duckdb
 import pytest
 
 from portal import store
-from portal.analysis.broker import Broker, GrantedSource
-from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.broker import Broker
 from portal.analysis.policy import SourceInfo
 from portal.analysis.samples import write_sample
 from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
+from tests.security.small_brokers import small_broker, small_table
 from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
@@ -161,18 +161,12 @@ PEOPLE = 12
 def _dated_broker(path) -> Broker:
     """Per person i: 43 records the attacker knows to have a date, and the target, whose date is
     missing. Ghosts are not in the table."""
-    if not path.exists():
-        con = duckdb.connect()
-        con.execute("CREATE TABLE t (tag VARCHAR, seen DATE)")
-        rows = []
-        for i in range(PEOPLE):
-            rows += [(f"k{i}-{n}", f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}") for n in range(43)]
-            rows.append((f"t{i}", None))
-        con.executemany("INSERT INTO t VALUES (?, ?)", rows)
-        con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
-        con.close()
-    return Broker({"dated": GrantedSource(DINFO, store.StoredTable(path, DCOLUMNS), Rules(), row_salt=11)},
-                  noise=CellKeyNoise(b"round ten"), budget_left={}, quantum=0)
+    rows = []
+    for i in range(PEOPLE):
+        rows += [(f"k{i}-{n}", f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}") for n in range(43)]
+        rows.append((f"t{i}", None))
+    small_table(path, "tag VARCHAR, seen DATE", rows)
+    return small_broker(path, DINFO, DCOLUMNS, salt=11, key=b"round ten")
 
 
 def test_a_missing_date_does_not_show_in_a_mean_s_denominator(tmp_path):

@@ -11,9 +11,13 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
+from portal import store
+from portal.analysis.policy import SourceInfo
 from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
+from tests.security.small_brokers import small_broker, small_table
 from tests.security.test_redteam_round7 import _alone, _any, _cell, _ghost, _who
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
@@ -119,29 +123,16 @@ def _amounts_broker(path):
     """Per person i: nine records the attacker knows (amount 50), and the target, whose amount is
     0 (even i) or missing (odd i). Ghosts are not in the table. The disclosure metadata are read
     from the file, as the portal reads them."""
-    import duckdb
-
-    from portal import store
-    from portal.analysis.broker import Broker, GrantedSource
-    from portal.analysis.disclosure import CellKeyNoise, Rules
-    from portal.analysis.policy import SourceInfo
-
-    if not path.exists():
-        con = duckdb.connect()
-        con.execute("CREATE TABLE t (tag VARCHAR, amount DOUBLE)")
-        rows = []
-        for i in range(PEOPLE):
-            rows += [(f"k{i}-{n}", 50.0) for n in range(9)]
-            rows.append((f"t{i}", None if i % 2 else 0.0))
-        con.executemany("INSERT INTO t VALUES (?, ?)", rows)
-        con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
-        con.close()
+    rows = []
+    for i in range(PEOPLE):
+        rows += [(f"k{i}-{n}", 50.0) for n in range(9)]
+        rows.append((f"t{i}", None if i % 2 else 0.0))
+    small_table(path, "tag VARCHAR, amount DOUBLE", rows)
     info = SourceInfo("amounts", True, ("tag", "amount"), frozenset(), frozenset({"amount"}),
                       bounds={"amount": (0.0, 100.0)}, missing=store.columns_with_missing(path),
                       zero=store.columns_with_zero(path))
     columns = (store.Column("tag", "text"), store.Column("amount", "float"))
-    return Broker({"amounts": GrantedSource(info, store.StoredTable(path, columns), Rules(), row_salt=12)},
-                  noise=CellKeyNoise(b"round twelve"), budget_left={}, quantum=0)
+    return small_broker(path, info, columns, salt=12, key=b"round twelve")
 
 
 def test_a_target_without_a_contribution_does_not_decide_the_contributors_test(tmp_path):
@@ -174,11 +165,7 @@ def test_a_target_without_a_contribution_does_not_decide_the_contributors_test(t
 def test_the_bundled_fields_are_summed_without_a_draw_of_their_own(tmp_path):
     """Held (utility): the bundled costs and incomes are never zero nor missing, so their sums'
     contributors test is the cell's listing, as before; a month or a day is never zero."""
-    from portal import store
-
     path = tmp_path / "x.parquet"
-    import duckdb
-
     con = duckdb.connect()
     con.execute(f"COPY (SELECT range + 1.0 AS up, -range - 1 AS down, range AS spans, 'a' AS t "
                 f"FROM range(10)) TO '{path}' (FORMAT parquet)")

@@ -12,14 +12,13 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from portal import store
-from portal.analysis.broker import Broker, GrantedSource
-from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.broker import Broker
 from portal.analysis.policy import SourceInfo
 from tests.integration.sessions.conftest import CLINIC, Analyst, grant
+from tests.security.small_brokers import small_broker, small_table
 from tests.security.test_redteam_round7 import QUASI, _alone, _any, _cell, _ghost, _who
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
@@ -153,16 +152,8 @@ def _differs(world: list) -> bool:
 
 
 def _zero_broker(tmp_path) -> Broker:
-    path = tmp_path / "zeros.parquet"
-    if not path.exists():
-        con = duckdb.connect()
-        con.execute("CREATE TABLE t (tag VARCHAR, income BIGINT, score BIGINT)")
-        con.executemany("INSERT INTO t VALUES (?, ?, ?)", _zero_rows())
-        con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
-        con.close()
-    table = store.StoredTable(path, ZCOLUMNS)
-    return Broker({"z": GrantedSource(ZINFO, table, Rules(), row_salt=7)}, noise=CellKeyNoise(b"round nine"),
-                  budget_left={}, quantum=0)
+    path = small_table(tmp_path / "zeros.parquet", "tag VARCHAR, income BIGINT, score BIGINT", _zero_rows())
+    return small_broker(path, ZINFO, ZCOLUMNS, salt=7, key=b"round nine")
 
 
 def test_a_snapped_set_keeps_the_remembered_cell_s_decisions(tmp_path):
