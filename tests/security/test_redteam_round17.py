@@ -1,0 +1,93 @@
+"""Seventeenth red-team round (decision 0028c): the broker and the portal around the statistics —
+a grant's scope (columns, rows, versions), budgets and accounting, cross-user state, the public
+side — attacked by an outsider over HTTP (`POST /api/v1/sessions`, `…/runs`, `GET
+/api/v1/runs/{id}?wait=…`), with a steward's approval scoped as the review form scopes it.
+
+Each test is an attack; "Found" says what the attacker learnt before this round and the fix,
+"Held" an angle that did not work. The truth is read from the raw file with DuckDB to pick what
+the attacker is assumed to know and to judge what they learnt.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from portal.access.models import Grant
+from portal.access.service import grant_access
+from portal.auth import SYSTEM
+from portal.db import session_scope
+from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst
+from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who
+
+pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
+
+ALL_BUT_COST = ("visit_date", "district", "age_band", "sex", "diagnosis_group", "department", "visit_type",
+                "insurance_type")
+
+# One flight (one row) of the open flights, turned into a lookup whose key is `true`.
+LOOKUP = f"""
+f = dataset({FLIGHTS!r})
+one = f.filter((col('carrier') == 'DL') & (col('flight') == 461) & (col('origin') == 'LGA')
+               & (col('month') == 1) & (col('day') == 1))
+"""
+
+
+def _scoped(app, mode: str | None, columns: tuple[str, ...]) -> Analyst:
+    """A developer whose grant on the clinic visits covers `columns` only (as a steward's review
+    scopes it), in the `mode` given (None: the dataset's, SDC)."""
+    who = Analyst(app)
+    with app.app_context(), session_scope(app) as session:
+        grant_id = grant_access(session, SYSTEM, email=who.email, slug=CLINIC, days=5, purpose="tests",
+                                daily_cell_budget=2000, disclosure_mode=mode, daily_epsilon=1.0 if mode else None)
+        session.scalar(select(Grant).where(Grant.id == grant_id)).columns = list(columns)
+        session.commit()
+    return who
+
+
+@pytest.fixture
+def dp_scoped(sessions_app):
+    return _scoped(sessions_app, "dp", ALL_BUT_COST)
+
+
+@pytest.fixture
+def sdc_scoped(sessions_app):
+    return _scoped(sessions_app, None, ALL_BUT_COST)
+
+
+JOINED_COST = LOOKUP + """
+lookup = one.select(lit(True).alias('k'), lit('abc').alias('cost'))
+q = d.filter({person}).with_columns(lit(True).alias('k')).join(lookup, on='k', how='left')
+print(json.dumps([outcome(lambda: q.group_by('district').agg(median('cost')).collect().rows),
+                  outcome(lambda: d.group_by('district').agg(median('cost')).collect().rows)]))
+"""
+
+
+def _both(who, raw, code: str) -> list:
+    target = _alone(raw, 1, "visit_type = '住院'")[0]
+    session = who.open(CLINIC, FLIGHTS)
+    return [_cell(who, session, code.format(person=person))[1] for person in (_who(target), _ghost(target))]
+
+
+def test_a_joined_column_under_an_ungranted_fields_name_is_no_field_in_the_dp_mode(dp_scoped, raw):
+    """Found: an exact membership test, one query (ε 0.1) a target, under a grant whose scope
+    leaves out `cost` (an approval of some columns only, on a dataset in the ε mode). Round
+    thirteen made a name the field's only while every step carried it as it is, so that a join
+    could not bring a lookup's column in under a dropped field's name (decision 0027f). But the
+    ε mode took the fields from the stored table, every column of it, and a column the grant's
+    scope leaves out is dropped before the first step: the left side has no `cost`, a left join
+    brings the lookup's in under that very name, and nothing in the plan dropped it. With a
+    one-row lookup whose `cost` is the text 'abc', `median('cost')` handed 'abc' to the quantile
+    mechanism for the target's row alone: `broker-error` when the target was there, a noisy
+    median (of nothing) when not. Fix: the ε mode's fields are the granted ones; a statistic or
+    group key must name a granted field carried as it is (`dp-bounds`, `dp-levels`)."""
+    target, ghost = _both(dp_scoped, raw, JOINED_COST)
+    # Before the fix, the target: ['broker-error', 'unknown-column']; the ghost: [[['东丽区', 14.7], ...], 'unknown-column']
+    assert target == ghost == ["dp-bounds", "unknown-column"], (target, ghost)
+
+
+def test_a_joined_column_under_an_ungranted_fields_name_is_no_field(sdc_scoped, raw):
+    """Held: the same in the SDC mode. The policy's fields are the granted ones, so the joined
+    `cost` is the lookup's column there (text: no bounded value to sum)."""
+    target, ghost = _both(sdc_scoped, raw, JOINED_COST.replace("median('cost')", "sum('cost')"))
+    assert target == ghost == ["unbounded", "unknown-column"], (target, ghost)
