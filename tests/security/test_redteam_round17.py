@@ -10,6 +10,8 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -91,3 +93,34 @@ def test_a_joined_column_under_an_ungranted_fields_name_is_no_field(sdc_scoped, 
     `cost` is the lookup's column there (text: no bounded value to sum)."""
     target, ghost = _both(sdc_scoped, raw, JOINED_COST.replace("median('cost')", "sum('cost')"))
     assert target == ghost == ["unbounded", "unknown-column"], (target, ghost)
+
+
+def test_sessions_opened_at_once_stay_within_the_concurrent_limit(sessions_app):
+    """Found: `SESSION_MAX_CONCURRENT` (3) was checked by counting the person's open sessions and
+    then inserting one, with nothing between the two: eight `POST /api/v1/sessions` sent at once
+    opened four or five sessions (each on a queue worker of its own, with up to 20 cells queued
+    in each). Fix: opening a session is one step per person (a hold across processes on the
+    person's id), so the count is always read after the last insert."""
+    for _ in range(8):  # the race is won or lost on the threads' timing: eight people try
+        who = Analyst(sessions_app)
+        codes = _open_at_once(sessions_app, who, 8)
+        # Before the fix, e.g.: [201, 201, 201, 201, 201, 409, 409, 409]
+        assert sorted(codes) == [201] * 3 + [409] * 5, codes
+        assert who.get("/api/v1/sessions").headers["X-Sandbox-Sessions-Open"] == "3"
+
+
+def _open_at_once(app, who: Analyst, n: int) -> list[int]:
+    start = threading.Barrier(n)
+    codes = []
+
+    def open_one():
+        client = app.test_client()
+        start.wait()
+        codes.append(client.post("/api/v1/sessions", json={"datasets": []}, headers=who.headers).status_code)
+
+    threads = [threading.Thread(target=open_one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
