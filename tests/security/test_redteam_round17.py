@@ -124,3 +124,32 @@ def _open_at_once(app, who: Analyst, n: int) -> list[int]:
     for thread in threads:
         thread.join()
     return codes
+
+
+def test_cells_sent_at_once_to_one_session_are_numbered_once_each(sessions_app):
+    """Found (robustness, not disclosure): thirty cells sent at once to one session all read the
+    session's `next_index`, so five were queued and twenty-five answered 500 (the unique index on
+    the session and index refused them), and the pending count could let more than twenty wait.
+    Fix: a cell is counted, numbered and queued as one step per session. Each cell is now queued
+    with an index of its own, or refused with 429 `too-many-pending-runs`."""
+    who = Analyst(sessions_app)
+    session_id = who.open()
+    start = threading.Barrier(30)
+    answers = []
+
+    def submit():
+        client = sessions_app.test_client()
+        start.wait()
+        answer = client.post(f"/api/v1/sessions/{session_id}/runs", json={"code": "x = sum(range(10 ** 6))"},
+                             headers=who.headers)
+        answers.append((answer.status_code, (answer.json or {}).get("index")))
+
+    threads = [threading.Thread(target=submit) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Before the fix: [(202, 0), …, (202, 4), (500, None) × 25]
+    assert {status for status, _ in answers} <= {202, 429}, answers
+    queued = sorted(index for status, index in answers if status == 202)
+    assert queued == list(range(len(queued))) and len(queued) >= 20, answers
