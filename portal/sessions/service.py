@@ -215,18 +215,25 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
                               headers={"Retry-After": str(seconds_to_next_budget_day())})
-    pending = db.scalar(select(func.count()).select_from(SessionRun).where(
-        SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
-    if pending >= MAX_PENDING_RUNS:
-        raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
-                                 headers={"Retry-After": "5"})
-    now = utcnow()
-    run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
-                     status="queued", submitted_at=now)
-    found.next_index += 1
-    found.last_used_at, found.expires_at = now, now + limits.idle
-    db.add(run)
-    db.commit()
+    # Counted, numbered and queued as one step per session: cells sent at once read the same
+    # `next_index` and all but one failed on the unique index (a 500), and the pending count
+    # let more than MAX_PENDING_RUNS through (seventeenth round).
+    with held_across_processes(db.get_bind(), f"session-runs:{found.id}"):
+        db.commit()  # a fresh transaction: the cells another request queued meanwhile
+        db.refresh(found)
+        _require_open(found)
+        pending = db.scalar(select(func.count()).select_from(SessionRun).where(
+            SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
+        if pending >= MAX_PENDING_RUNS:
+            raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
+                                     headers={"Retry-After": "5"})
+        now = utcnow()
+        run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
+                         status="queued", submitted_at=now)
+        found.next_index += 1
+        found.last_used_at, found.expires_at = now, now + limits.idle
+        db.add(run)
+        db.commit()
     return Queued(run_view(run), budget)
 
 
