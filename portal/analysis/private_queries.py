@@ -100,7 +100,9 @@ class PrivateAnswers:
             verdict = check_plan(plan, infos)
             used = {s: tables[s] for s in verdict.datasets}
             check_fan_out(plan, used)
-            body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns})
+            granted = set(infos[slug].columns)  # the grant's columns: the scope drops the others first
+            body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns
+                                                      if c.name in granted})
         except Refusal as exc:
             raise Refusal(exc.rule, f"{exc.reason} ({spent['text']})") from None
         except store.QueryError as exc:
@@ -114,11 +116,11 @@ class PrivateAnswers:
             return _count(plan, source, tables)
         at = next(i for i, step in enumerate(plan["steps"]) if step["op"] == "group_by")
         group, before, after = plan["steps"][at], plan["steps"][:at], plan["steps"][at + 1:]
-        shadowed = _shadowed(before, set(kinds))
-        keys = [_level_key(key, source, shadowed) for key in group["keys"]]
+        carried = _carried(before, set(kinds))
+        keys = [_level_key(key, source, carried) for key in group["keys"]]
         if len(set(keys)) < len(keys):
             raise Refusal("duplicate-column", "a group key is named twice")
-        statistics = [_statistic(node, source, shadowed) for node in group["aggs"]]
+        statistics = [_statistic(node, source, carried) for node in group["aggs"]]
         cells = list(itertools.product(*(source.levels[key] for key in keys)))
         if len(cells) > source.max_groups:
             raise Refusal("too-many-groups", f"{len(cells)} combinations of declared levels; at most "
@@ -194,16 +196,18 @@ def _sources_named(plan: dict[str, Any]) -> list[str]:
     return found
 
 
-def _shadowed(steps: list[dict[str, Any]], fields: set[str]) -> set[str]:
-    """Names that no longer hold a dataset field as it is when the aggregation reads them:
-    computed by `select`/`with_columns`, merged or brought in by a join — or dropped by a
-    `select` and then brought back by a join under the same name. A joined column takes the
-    name as it is when the left side no longer has it (the store suffixes only names still
-    taken), so `d.select('district', 'k').join(lookup, on='k', how='left')` had the lookup's
-    `cost` read as the visits' cost: a text `cost` joined on the target's description made
-    `median('cost')` a broker error exactly when the target was there, one query of ε 0.1 a
-    target (thirteenth round, decision 0027f). So a name is the field's only while it has been
-    carried through every step as it is."""
+def _carried(steps: list[dict[str, Any]], fields: set[str]) -> set[str]:
+    """The names that still hold a dataset field as it is when the aggregation reads them:
+    `fields` (the grant's columns) less those computed by `select`/`with_columns`, merged or
+    brought in by a join — or dropped by a `select` and then brought back by a join under the
+    same name. A joined column takes the name as it is when the left side no longer has it (the
+    store suffixes only names still taken), so `d.select('district', 'k').join(lookup, on='k',
+    how='left')` had the lookup's `cost` read as the visits' cost: a text `cost` joined on the
+    target's description made `median('cost')` a broker error exactly when the target was there,
+    one query of ε 0.1 a target (thirteenth round, decision 0027f). A column the grant's scope
+    leaves out is dropped before the first step, so the same join needed no `select` while the
+    fields were the stored table's (seventeenth round, decision 0028c). So a name is the field's
+    only while it is granted and has been carried through every step as it is."""
     kept = set(fields)
     for step in steps:
         if step["op"] == "select":
@@ -214,7 +218,7 @@ def _shadowed(steps: list[dict[str, Any]], fields: set[str]) -> set[str]:
                      if not (n["op"] == "col" or (n["op"] == "alias" and n["expr"] == {"op": "col", "name": n["name"]}))}
         elif step["op"] == "join":
             kept -= set(step["on"])
-    return set(fields) - kept | _named(steps)
+    return kept - _named(steps)
 
 
 def _named(steps: list[dict[str, Any]]) -> set[str]:
@@ -229,14 +233,14 @@ def _named(steps: list[dict[str, Any]]) -> set[str]:
     return names
 
 
-def _level_key(key: str, source: PrivateSource, shadowed: set[str]) -> str:
-    if key in shadowed or not source.levels.get(key):
+def _level_key(key: str, source: PrivateSource, carried: set[str]) -> str:
+    if key not in carried or not source.levels.get(key):
         raise Refusal("dp-levels", f"in the ε-budget mode a group key must be a field with declared category "
                                    f"levels (data dictionary constraints.enum); {key!r} has none")
     return key
 
 
-def _statistic(node: dict[str, Any], source: PrivateSource, shadowed: set[str]) -> Statistic:
+def _statistic(node: dict[str, Any], source: PrivateSource, carried: set[str]) -> Statistic:
     inner = node["expr"] if node["op"] == "alias" else node
     func = inner["op"]
     if func not in STATISTICS:
@@ -245,7 +249,7 @@ def _statistic(node: dict[str, Any], source: PrivateSource, shadowed: set[str]) 
         return Statistic(output_name(node), "count")
     arg = inner["args"][0]
     column = arg.get("name") if arg["op"] == "col" else None
-    if column is None or column in shadowed or column not in source.bounds:
+    if column is None or column not in carried or column not in source.bounds:
         raise Refusal("dp-bounds", f"in the ε-budget mode {func} takes a numeric field with declared bounds "
                                    "(data dictionary constraints.minimum/maximum) as it is, e.g. mean('cost')")
     alpha = 0.5 if func == "median" else float(inner.get("q", 0.5))

@@ -28,7 +28,12 @@ from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
 from portal.catalog.models import utcnow
 from portal.catalog.schemas import as_utc
-from portal.db import budget_day, budget_day_start, seconds_to_next_budget_day
+from portal.db import (
+    budget_day,
+    budget_day_start,
+    held_across_processes,
+    seconds_to_next_budget_day,
+)
 from portal.errors import (
     N_,
     Conflict,
@@ -115,16 +120,20 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
     if len(datasets) > MAX_DATASETS:
         raise Invalid(f"at most {MAX_DATASETS} datasets per session", errors={"datasets": ["too many"]})
     usable = usable_datasets(db, actor, datasets)
-    expire_idle(db, user_id=user_id)
-    open_now = _open_count(db, user_id)
-    if open_now >= limits.max_concurrent:
-        raise TooManySessions(f"you have {open_now} open sessions, the most allowed is {limits.max_concurrent}; "
-                              "close one (DELETE) or let it expire")
-    now = utcnow()
-    record = AnalysisSession(id=new_id(), user_id=user_id, datasets=[u.slug for u in usable], status="open",
-                             created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
-    db.add(record)
-    db.commit()
+    # Counted and opened as one step per person: with nothing between the count and the insert,
+    # eight requests at once opened five sessions where three are allowed (seventeenth round).
+    with held_across_processes(db.get_bind(), f"sessions-open:{user_id}"):
+        expire_idle(db, user_id=user_id)  # commits: the count below reads the last insert
+        open_now = _open_count(db, user_id)
+        if open_now >= limits.max_concurrent:
+            db.rollback()
+            raise TooManySessions(f"you have {open_now} open sessions, the most allowed is {limits.max_concurrent}; "
+                                  "close one (DELETE) or let it expire")
+        now = utcnow()
+        record = AnalysisSession(id=new_id(), user_id=user_id, datasets=[u.slug for u in usable], status="open",
+                                 created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
+        db.add(record)
+        db.commit()
     return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets))
 
 
@@ -206,18 +215,25 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     if budget.cpu_seconds_left <= 0:
         raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at 00:00 UTC",
                               headers={"Retry-After": str(seconds_to_next_budget_day())})
-    pending = db.scalar(select(func.count()).select_from(SessionRun).where(
-        SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
-    if pending >= MAX_PENDING_RUNS:
-        raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
-                                 headers={"Retry-After": "5"})
-    now = utcnow()
-    run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
-                     status="queued", submitted_at=now)
-    found.next_index += 1
-    found.last_used_at, found.expires_at = now, now + limits.idle
-    db.add(run)
-    db.commit()
+    # Counted, numbered and queued as one step per session: cells sent at once read the same
+    # `next_index` and all but one failed on the unique index (a 500), and the pending count
+    # let more than MAX_PENDING_RUNS through (seventeenth round).
+    with held_across_processes(db.get_bind(), f"session-runs:{found.id}"):
+        db.commit()  # a fresh transaction: the cells another request queued meanwhile
+        db.refresh(found)
+        _require_open(found)
+        pending = db.scalar(select(func.count()).select_from(SessionRun).where(
+            SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
+        if pending >= MAX_PENDING_RUNS:
+            raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
+                                     headers={"Retry-After": "5"})
+        now = utcnow()
+        run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
+                         status="queued", submitted_at=now)
+        found.next_index += 1
+        found.last_used_at, found.expires_at = now, now + limits.idle
+        db.add(run)
+        db.commit()
     return Queued(run_view(run), budget)
 
 
