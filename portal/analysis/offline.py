@@ -22,7 +22,7 @@ from portal import store
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget
-from portal.analysis.policy import SourceInfo
+from portal.analysis.policy import SourceInfo, may_be_missing_or_zero
 from portal.analysis.private_queries import PrivateAnswers, PrivateSource, implied_levels
 from portal.catalog.disclosure_settings import PrivacySettings, sum_bounds
 from portal.catalog.packages import read_sample
@@ -41,6 +41,7 @@ class LocalData:
     disclosure: dict[str, Any] | None = None
     bounds: tuple[tuple[str, tuple[float, float]], ...] = ()
     levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    required: frozenset[str] = frozenset()  # declared `constraints.required`
 
 
 def read_local(path: Path, scratch: Path) -> LocalData:
@@ -66,6 +67,7 @@ def _described(folder: Path) -> LocalData:
         disclosure=package.disclosure,
         bounds=tuple((f.name, f.bounds) for f in package.fields if f.bounds),
         levels=tuple((f.name, f.levels) for f in package.fields if f.levels),
+        required=frozenset(f.name for f in package.fields if f.required),
     )
 
 
@@ -107,13 +109,13 @@ def _private(local: list[LocalData], sources: dict[str, GrantedSource]) -> Priva
 
 def _source(data: LocalData, scratch: Path) -> GrantedSource:
     ingested = store.ingest(data.rows, scratch / "tables" / data.slug, overrides=dict(data.types) or None)
+    missing, zero = may_be_missing_or_zero((c.name for c in ingested.columns), dict(data.bounds), data.required)
     info = SourceInfo(slug=data.slug, conditional=data.conditional,
                       columns=tuple(c.name for c in ingested.columns),
                       identifiers=data.identifiers, sensitive=data.sensitive,
                       bounds=dict(data.bounds), levels=dict(data.levels),
                       sum_bounds=sum_bounds(data.disclosure, dict(data.bounds)),
-                      missing=store.columns_with_missing(ingested.path),
-                      zero=store.columns_with_zero(ingested.path))
+                      missing=missing, zero=zero)
     salt = int.from_bytes(hashlib.sha256(data.slug.encode()).digest()[:7], "big")
     return GrantedSource(info=info, table=store.StoredTable(ingested.path, ingested.columns),
                          rules=Rules.with_overrides(data.disclosure), row_salt=salt)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,7 +49,7 @@ from portal.analysis.intervals import (
 from portal.analysis.lineage import Expressions, Origin, Refusal, field_origin
 from portal.store import output_name
 
-__all__ = ["Refusal", "SourceInfo", "Verdict", "check_plan", "join_lookups"]
+__all__ = ["Refusal", "SourceInfo", "Verdict", "check_plan", "join_lookups", "may_be_missing_or_zero"]
 
 RESTRICTED_ON_SENSITIVE = frozenset({"count_distinct", "min", "max", "median", "quantile", "std"})
 # Exact (or nearly exact) statistics of single records: over "a pad of known records, or the
@@ -99,12 +99,34 @@ class SourceInfo:
     # Where a field's values are clamped before they are summed (the descriptor's `dp_bounds`,
     # inside `bounds`): a sum's noise is scaled to what one record can contribute (decision 0026c).
     sum_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    # The fields that may have missing values in this version (from the file's statistics,
-    # `store.columns_with_missing`); None: not known, so any field may (decision 0027a).
+    # The fields that may have missing values (`may_be_missing_or_zero`: the dictionary, never the
+    # data); None: not known, so any field may (decisions 0027a, 0028e).
     missing: frozenset[str] | None = None
-    # The fields whose values may be zero in this version (from the file's statistics,
-    # `store.columns_with_zero`); None: not known, so any field may (decision 0027e).
+    # The fields whose values may be zero (likewise); None: not known, so any may (0027e, 0028e).
     zero: frozenset[str] | None = None
+
+
+def may_be_missing_or_zero(columns: Iterable[str], bounds: Mapping[str, tuple[float, float]],
+                           required: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(The fields that may be missing, the fields that may be zero), from the data dictionary
+    only: a field may be missing unless it is declared `required` (Table Schema
+    `constraints.required`), and may be zero unless its declared bounds exclude 0 (conditional
+    values are clamped into them at ingest and when read, so a minimum above 0 is a guarantee).
+
+    They used to be read from the version file's statistics (its null counts, smallest and
+    largest values): order statistics of the whole version, released exactly through what they
+    decide — a contributors test of its own, a number of values present drawn on its own. So
+    when the target was the only record with no income (or no household size), listed cells of
+    other households showed withheld sums and means that were not the sum over the count only
+    when the target was in the version: one query, certain (eighteenth round, decision 0028e).
+    A `required` declared wrongly makes the number present the count for a field with gaps (its
+    means are pulled towards 0), and lets the listing decide its contributors test: neither is
+    decided on a set, so a wrong word costs accuracy, not disclosure."""
+    columns, required = tuple(columns), frozenset(required)
+    missing = frozenset(c for c in columns if c not in required)
+    zero = frozenset(c for c in columns
+                     if c not in bounds or not (float(bounds[c][0]) > 0 or float(bounds[c][1]) < 0))
+    return missing, zero
 
 
 @dataclass(frozen=True)

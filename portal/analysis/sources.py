@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import store
+from portal.analysis.policy import may_be_missing_or_zero
 from portal.catalog.models import Dataset
 from portal.errors import NotFound
 
@@ -29,9 +30,9 @@ class AnalysisSource:
     disclosure: dict | None
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # declared, public
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared category levels
-    # Fields with missing values in this version (conditional data only; None: not read)
+    # Fields that may be missing, and fields that may be zero, by the data dictionary (conditional
+    # data only; None: not known, so any field may). Never read from the data (decision 0028e).
     missing: frozenset[str] | None = None
-    # Fields whose values may be zero in this version (conditional data only; None: not read)
     zero: frozenset[str] | None = None
 
 
@@ -53,19 +54,21 @@ def analysis_source(session: Session, slug: str, *, data_dir: Path, loaded: Data
     version = dataset.current_version
     columns = tuple(store.Column(c["name"], c["type"]) for c in version.columns)
     table = store.StoredTable(data_dir / version.storage_path, columns)
+    bounds = {f.name: (f.minimum, f.maximum) for f in dataset.fields if f.minimum is not None and f.maximum is not None}
     missing = zero = None
     if dataset.open_class == "conditional":  # record keys from the version's keyed copy (decision 0024a)
         table = replace(table, keyed=store.keyed(table))
-        missing = store.columns_with_missing(table.path)
-        zero = store.columns_with_zero(table.path)
+        # From the dictionary, not the file's statistics: those told whether one record with a
+        # missing value or a zero was in the version (eighteenth round, decision 0028e).
+        missing, zero = may_be_missing_or_zero((c.name for c in columns), bounds,
+                                               (f.name for f in dataset.fields if f.required))
     return AnalysisSource(
         slug=slug, open_class=dataset.open_class, version=version.number,
         table=table,
         identifiers=frozenset(f.name for f in dataset.fields if f.identifier),
         sensitive=frozenset(f.name for f in dataset.fields if f.sensitive),
         disclosure=dataset.disclosure,
-        bounds={f.name: (f.minimum, f.maximum) for f in dataset.fields
-                if f.minimum is not None and f.maximum is not None},
+        bounds=bounds,
         levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
         missing=missing,
         zero=zero,

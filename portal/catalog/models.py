@@ -137,6 +137,9 @@ class Field(Base):
     # Values of this field that mark a row as an aggregate of other rows (a region or "World"
     # beside countries, 合计 beside districts): default charts leave those rows out.
     aggregates: Mapped[list[str] | None] = mapped_column(JSON)
+    # Table Schema constraints.required: no record lacks a value, by the publisher's word. Disclosure
+    # control reads whether a field may be missing here, never in the data (decision 0028e).
+    required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Version(Base):

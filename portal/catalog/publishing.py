@@ -222,7 +222,7 @@ def _apply_metadata(session: Session, dataset: Dataset, spec: PackageSpec, depar
               description_en=f.description_en, description_zh=f.description_zh, unit=f.unit,
               identifier=f.identifier, sensitive=f.sensitive,
               minimum=f.minimum, maximum=f.maximum, levels=list(f.levels) if f.levels else None,
-              aggregates=list(f.aggregates) or None)
+              aggregates=list(f.aggregates) or None, required=f.required)
         for i, f in enumerate(spec.fields)
     ]
 

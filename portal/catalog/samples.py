@@ -75,6 +75,8 @@ def _sample_field(column: dict, described) -> dict:
         constraints = {"minimum": described.minimum, "maximum": described.maximum}
     if described is not None and described.levels:
         constraints["enum"] = list(described.levels)
+    if described is not None and described.required:
+        constraints["required"] = True
     if constraints:
         out["constraints"] = constraints
     return out
