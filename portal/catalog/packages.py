@@ -278,14 +278,20 @@ NUMERIC_TYPES = frozenset({"integer", "number", "year"})
 
 
 def _check_constraints(resource: dict | None, open_class: str | None, errors: dict[str, list[str]]) -> None:
-    """Bounds and levels are public metadata that disclosure control computes with, so they must
-    be well-formed; a conditional dataset must bound every numeric field (docs/disclosure.md)."""
+    """Types, bounds and levels are public metadata that disclosure control computes with, so they
+    must be well-formed; a conditional dataset must type every field and bound every numeric one
+    (docs/disclosure.md)."""
     schema = (resource or {}).get("schema")
     declared = schema.get("fields") if isinstance(schema, dict) else None
     for field in declared if isinstance(declared, list) else []:
         if not isinstance(field, dict):
             continue  # reported by _fields
         name = field.get("name")
+        if open_class == "conditional" and not field.get("type"):
+            # Inferred, a type is a fact of the records: one household of 3.5 people made a size
+            # column `float` in the schema, which anyone granted reads for free (decision 0028e).
+            errors[f"resources[0].schema.fields[{name}].type"] = [
+                "a field of conditional data declares its type (an inferred one would be read from the records)"]
         problems = _constraint_problems(field)
         unbounded = field.get("type") in NUMERIC_TYPES and None in (_number(field, "minimum"), _number(field, "maximum"))
         if open_class == "conditional" and unbounded and not problems:

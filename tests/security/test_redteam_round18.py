@@ -21,6 +21,7 @@ import pytest
 from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
+from portal.errors import Invalid
 from tests.conftest import DATASETS, make_app
 from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import Analyst, grant
@@ -39,18 +40,22 @@ TARGET = {"household_id": "H9999999", "district": "蓟州区", "street_code": "1
 STREETS = ("120101001", "120102001", "120103001")
 
 
-def _survey_copy(root, slug: str, with_target: bool):
-    """The bundled household survey under another name, with or without the target's record."""
+def _survey_copy(root, slug: str, with_target: bool, target: dict | None = None, untyped: str | None = None):
+    """The bundled household survey under another name, with or without the target's record
+    (`target` changes some of its values); `untyped`: a field whose type is left undeclared."""
     folder = root / slug
     shutil.copytree(DATASETS / SURVEY, folder)
     descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
     descriptor["name"] = slug
+    for field in descriptor["resources"][0]["schema"]["fields"]:
+        if field["name"] == untyped:
+            del field["type"]
     (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
     if with_target:
         with gzip.open(folder / "households.csv.gz", "rt", encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))
         header = rows[0]
-        target = dict(TARGET, housing_tenure=rows[1][header.index("housing_tenure")])
+        target = dict(TARGET, housing_tenure=rows[1][header.index("housing_tenure")], **(target or {}))
         rows.append([target[name] for name in header])
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(rows)
@@ -150,3 +155,47 @@ def test_the_flags_are_the_dictionary_s_for_the_target_and_a_ghost_alike(survey_
         assert (target.missing, target.zero) == (ghost.missing, ghost.zero)
         assert "household_size" not in target.missing | target.zero
         assert "annual_income" in target.zero and "annual_income" not in target.missing
+
+
+# A household of three and a half (a joint custody, say): the only size that is not a whole number.
+HALF = {"household_size": "3.5", "annual_income": "52000"}
+
+
+def _untyped(app, root, slug: str, with_target: bool):
+    """Load the survey with `household_size` left without a declared type; what an analyst then
+    sees of it: its type in the schema (free) and whether it can be grouped by (one query)."""
+    folder = _survey_copy(root, slug, with_target, HALF, untyped="household_size")
+    try:
+        with app.app_context(), session_scope(app) as session:
+            publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+    except Invalid as refused:
+        return ["not published", refused.code, sorted(refused.errors)]
+    who = Analyst(app)
+    grant(app, who.email, slug=slug, cells=500)
+    run = who.run(who.open(slug), textwrap.dedent(f"""
+        import json
+        d = dataset({slug!r})
+        try:
+            grouped = len(d.group_by('household_size').agg(count()).collect().rows)
+        except QueryRefused as refusal:
+            grouped = refusal.rule
+        print(json.dumps([d.schema['household_size'], grouped]))
+    """))
+    if run["status"] not in ("done", "error"):
+        run = who.finished(run["id"])
+    assert run["status"] == "done", run
+    return json.loads(run["result"]["stdout"].strip().splitlines()[-1])
+
+
+def test_a_conditional_field_s_type_is_declared_not_inferred_from_the_records(survey_app, tmp_path):
+    """Found: an exact membership test, free (the schema costs no cell). A field of conditional
+    data without a declared type had it inferred from the version's values, and the type is what
+    the analyst sees and what the policy allows: an integer field with bounds spanning under 100
+    values is a group key with implied levels in the ε mode, a float one is not. The survey with
+    the field's type left out: without the target every size is a whole number (`integer`);
+    with the target's 3.5, `float` — `d.schema`, free, exact. Fix: every field of a conditional dataset declares its type, or the
+    package is refused at load — the same for the target and a ghost."""
+    target = _untyped(survey_app, tmp_path, "untyped-with-target", True)
+    ghost = _untyped(survey_app, tmp_path, "untyped-without-target", False)
+    # Before the fix: target ['float', 7], ghost ['integer', 7] (the schema's type; cells listed).
+    assert target == ghost, (target, ghost)
