@@ -118,7 +118,7 @@ def _tells(rows: list[list]) -> dict[str, int]:
 
 
 def test_whether_a_field_may_be_zero_or_missing_is_no_fact_of_the_records(survey_app):
-    """Found: an exact membership test, one query (216 cells), that never asks for the target.
+    """Found: an exact membership test, a few queries of 216 cells, that never ask for the target.
     Whether a sum's field "may be zero" and whether a mean's "may be missing" were read from the
     version file's statistics (Parquet min, max and null count: `store.columns_with_zero`,
     `columns_with_missing`, decisions 0027a and 0027e) — order statistics of the whole version,
