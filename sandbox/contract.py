@@ -103,6 +103,11 @@ class DataBroker(Protocol):
     before the code is sent, with the run's wall-clock deadline (a `time.monotonic()` value),
     so the broker can interrupt its own work then; the supervisor cannot stop a run while it
     is inside `execute`.
+
+    Optionally too, `refused_before(plan, rule, reason)`: called for a query the supervisor
+    refused without asking (`query-cap`, `plan`, `grant`; at most 100 a run), so that a broker
+    which keeps an audit logs every query a run made. `plan` is as the worker sent it, unchecked
+    unless the rule is `grant`.
     """
 
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]: ...

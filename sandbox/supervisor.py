@@ -82,20 +82,29 @@ def _ask_broker(conv: Conversation, plan: dict[str, Any], names: list[str]) -> d
     return answer
 
 
+def _refused_here(conv: Conversation, plan: Any, names: list[str], rule: str, reason: str) -> dict[str, Any]:
+    """A refusal before the broker is asked, told to the broker when it keeps an audit
+    (`DataBroker.refused_before`), so that its log holds every query the run made."""
+    told = getattr(conv.broker, "refused_before", None)
+    if callable(told) and len(conv.refused) < MAX_RECORDS:
+        told(plan, rule, reason)
+    return _refusal(conv, names, rule, reason)
+
+
 def relay(conv: Conversation, plan: Any) -> dict[str, Any]:
     """Everything between a worker's plan and the broker: cap, shape, grants, then ask."""
     conv.queries += 1
     if conv.queries > conv.request.limits.queries:
-        return _refusal(conv, [], "query-cap",
-                        f"more than {conv.request.limits.queries} queries in one run")
+        return _refused_here(conv, plan, [], "query-cap",
+                             f"more than {conv.request.limits.queries} queries in one run")
     try:
         validate_plan(plan)
     except PlanError as exc:
-        return _refusal(conv, [], "plan", str(exc))
+        return _refused_here(conv, plan, [], "plan", str(exc))
     names = datasets_named(plan)
     missing = sorted(set(names) - set(conv.request.grants))
     if missing:
-        return _refusal(conv, names, "grant", f"this run may not use dataset {missing[0]!r}")
+        return _refused_here(conv, plan, names, "grant", f"this run may not use dataset {missing[0]!r}")
     return _ask_broker(conv, plan, names)
 
 

@@ -216,6 +216,19 @@ def resolve_key(session: Session, key: str) -> ResolvedKey:
     return ResolvedKey(api_key.id, api_key.prefix, frozenset(api_key.scopes), api_key.tier, api_key.expires_at, actor)
 
 
+def key_still_usable(session: Session, prefix: str, scope: str) -> bool:
+    """Whether the key of `prefix` would still be let through for `scope` now: not revoked
+    (nor deleted), not expired, carrying the scope, its owner active. For work a key queued
+    earlier and that runs later (a session's cells): it stops with the key."""
+    row = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
+                          .where(ApiKey.prefix == prefix)).first()
+    if row is None or row.ApiKey.revoked_at is not None or not row.User.active:
+        return False
+    if row.ApiKey.expires_at is not None and row.ApiKey.expires_at <= utcnow():
+        return False
+    return scope in row.ApiKey.scopes
+
+
 def _prefix_of(key: str) -> str:
     body = key.removeprefix(KEY_PREFIX) if key.startswith(KEY_PREFIX) else None
     prefix, sep, secret = (body or "").partition("_")

@@ -25,6 +25,8 @@ dataset is refused with `budget` before it is looked at. Every query is logged f
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
@@ -120,6 +122,11 @@ class Tally:
         entry.suppressed = {k: v - suppressed.get(k, 0) for k, v in self.suppressed.items() if v > suppressed.get(k, 0)}
 
 
+def _unchecked(plan: Any) -> dict[str, Any]:
+    text = json.dumps(plan, ensure_ascii=False, sort_keys=True, default=repr).encode()
+    return {"unchecked": True, "bytes": len(text), "sha256": hashlib.sha256(text).hexdigest()}
+
+
 def _shifted(counts: tuple[int, ...], shift: int) -> tuple[int, ...]:
     return tuple(max(0, n + shift) for n in counts)
 
@@ -164,11 +171,25 @@ class Broker:
             answer = self._refuse(refusal.rule, refusal.reason, plan)
         except store.QueryError as exc:
             answer = self._refuse(exc.code, exc.message, plan)
+        except Exception:  # the supervisor answers `broker-error`; the audit says so too
+            self.tally.finish(entry, before, {"status": "refused", "rule": "broker-error",
+                                              "reason": "the data service could not answer"})
+            raise
         finally:
             if self._reads_conditional(plan):
                 self._pad(started)
         self.tally.finish(entry, before, answer)
         return answer
+
+    def refused_before(self, plan: Any, rule: str, reason: str) -> None:
+        """A query the supervisor refused without asking (`sandbox.contract.DataBroker`): logged
+        for the audit like a refusal of the broker's own, but not charged (it read nothing). A
+        plan that failed its shape check is kept as its size and hash only."""
+        self.tally.queries += 1
+        if len(self.tally.refusals) < 100:
+            self.tally.refusals.append({"rule": rule, "reason": reason})
+        entry, before = self.tally.begin(plan if rule == "grant" else _unchecked(plan))
+        self.tally.finish(entry, before, {"status": "refused", "rule": rule, "reason": reason})
 
     def _reads_conditional(self, plan: dict[str, Any]) -> bool:
         sides = [plan] + [step["right"] for step in plan.get("steps", ()) if step.get("op") == "join"]

@@ -89,6 +89,7 @@ RUN_ERRORS: dict[str, str] = {
     "session-closed": N_("the session was closed or expired before this cell's turn"),
     "cpu-budget-exhausted": N_("today's CPU seconds for sandbox runs are used up; they renew at 00:00 UTC"),
     "account-inactive": N_("the account that sent this cell is no longer active"),
+    "key-revoked": N_("the API key this cell was sent with was revoked or has expired since"),
     "sandbox-failed": N_("the sandbox could not run this cell; nothing of it was released"),
     "worker-lost": N_("the worker running this cell stopped; the cell was not run again"),
 }

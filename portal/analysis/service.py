@@ -144,6 +144,9 @@ class _Deadline:
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
         return self._broker.execute(plan)
 
+    def refused_before(self, plan: Any, rule: str, reason: str) -> None:
+        self._broker.refused_before(plan, rule, reason)
+
     def set_deadline(self, at: float) -> None:
         self.cancel()
         self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._connection.interrupt)

@@ -59,3 +59,6 @@ class SessionRun(Base):
     # Deleted from the notebook by its owner: no longer one of the session's cells (page, API,
     # export), in every browser. The run itself and its audit record stay.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The API key the cell was sent with (None: the signed-in page): a key revoked or expired
+    # while the cell waits stops it, as the key would stop a new request (`worker.execute_run`).
+    key_prefix: Mapped[str | None] = mapped_column(String(16))

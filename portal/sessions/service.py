@@ -229,7 +229,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
                                      headers={"Retry-After": "5"})
         now = utcnow()
         run = SessionRun(id=new_id(), session_id=found.id, user_id=found.user_id, index=found.next_index, code=code,
-                         status="queued", submitted_at=now)
+                         status="queued", submitted_at=now, key_prefix=actor.key_prefix)
         found.next_index += 1
         found.last_used_at, found.expires_at = now, now + limits.idle
         db.add(run)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from portal.accounts.keys import key_still_usable
 from portal.accounts.service import actor_for
 from portal.analysis import service as analysis
 from portal.analysis.runtime import app_settings
@@ -76,6 +77,8 @@ def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callabl
     try:
         if actor is None:
             raise PortalError("the account is no longer active", code="account-inactive")
+        if run.key_prefix is not None and not key_still_usable(db, run.key_prefix, "sandbox:run"):
+            raise PortalError("the API key this cell was sent with was revoked or has expired since", code="key-revoked")
         if owner is None or owner.status != "open":
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
         if cpu_seconds_left(db, run.user_id, limits) <= 0:

@@ -12,6 +12,10 @@ Where SQL and Polars (the analysts' model) differ, the plan means what Polars me
 TRY_CAST and a number cast to integer truncates; aggregations mean what `aggregations.py` says
 (a sum of no values is 0). NULLs propagate as in
 SQL and Polars (`null == x` is null, so a filter drops the row; `is_in` never matches null).
+A sandbox plan's row expressions are total (`compile_row`): an operation that would fail on a
+row (an overflow, a conversion) is NULL there, under DuckDB's `TRY`, so whether a query fails
+never depends on which rows reach an operation (decision 0028a). A date compared with a
+timestamp is read as one with TRY_CAST.
 
 This is the store's only compiler of row conditions: the row filters of previews, charts,
 exports, the rows API and grants (`queries.where_clause`) are translated into these same
@@ -185,8 +189,9 @@ def lookup(scope: Scope, name: object) -> Field:
     return found
 
 
-def compile_expression(node: dict, scope: Scope) -> Fragment:
-    """A row expression as SQL over the identifiers of `scope`.
+def compile_expression(node: dict, scope: Scope, *, total: bool = False) -> Fragment:
+    """A row expression as SQL over the identifiers of `scope`; with `total`, one that cannot
+    fail on any row (see `compile_row`).
 
     Raises:
         QueryError: `unknown-column`, `bad-type`, `unknown-operator`.
@@ -198,11 +203,54 @@ def compile_expression(node: dict, scope: Scope) -> Fragment:
     if op == "lit":
         return _literal(node["value"])
     if op == "alias":
-        return compile_expression(node["expr"], scope)
+        return compile_expression(node["expr"], scope, total=total)
     handler = _HANDLERS.get(op)
     if handler is None:
         raise QueryError("unknown-operator", f"unknown operator {op!r} in a row expression")
-    return handler(node, [compile_expression(arg, scope) for arg in node["args"]])
+    args = [compile_expression(arg, scope, total=total) for arg in node["args"]]
+    fragment = handler(node, args)
+    if total and _fallible(op, args):
+        return render("TRY({0})", fragment, type_=fragment.type, label=fragment.label)
+    return fragment
+
+
+# Operators that cannot fail on a row whose arguments did not: three-valued logic, null tests,
+# TRY_CAST (a `cast`). A comparison fails only when DuckDB converts one side to the other's
+# type (a decimal's scale, a date read as a timestamp), so one of two values of the same type,
+# not decimal, stays bare: a filter on it can still be pushed into the scan.
+_TOTAL = frozenset({"and", "or", "not", "is_null", "is_not_null", "cast"})
+_COMPARING = frozenset({*_COMPARE, "is_in"})
+
+
+def _fallible(op: str, args: list[Fragment]) -> bool:
+    if op in _TOTAL:
+        return False
+    if op in _COMPARING:
+        types = {a.type for a in args} - {NULL}
+        return len(types) > 1 or "decimal" in types
+    return True
+
+
+def compile_row(node: dict, scope: Scope) -> Fragment:
+    """A row expression of a sandbox plan, made total: each operation that DuckDB could fail on
+    (arithmetic, a date part, a comparison that converts a side, ...) runs under `TRY`, so a
+    row on which it would fail gets NULL from that operation instead, and three-valued logic
+    goes on from there.
+
+    A failure while reading depended on which rows reached the failing operation, and an analyst
+    decides that: behind `~target | (...)` DuckDB evaluates the right side on the target's row
+    alone (it short-circuits `OR` and `AND` in a filter, and a filter before a computed column
+    lets only its rows through), so a failure of any row-level operation — a year times 2^43 of
+    a far date (fifteenth round), a far date compared with a timestamp (sixteenth round) — was an
+    exact membership test, whatever the broker answered a failure with. A NULL from one
+    operation on one row is one record's change (a filter drops the row, a statistic misses the
+    value), bounded by the noise like any other.
+
+    Each operation is wrapped, not the whole expression: `TRY(a OR b)` with `b` failing is NULL
+    on every row DuckDB evaluates in full, but TRUE where the optimizer folds `a` to TRUE from
+    the column's statistics (its minimum and maximum), so its answer depended on the data's
+    extremes; `a OR TRY(b)` is `a OR NULL` however it is evaluated (decision 0028a)."""
+    return compile_expression(node, scope, total=True)
 
 
 def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
@@ -219,7 +267,7 @@ def compile_aggregation(node: dict, scope: Scope) -> AggregateSql:
         return AggregateSql(name, count, count)
     if op not in _AGGREGATES:
         raise QueryError("unknown-operator", f"unknown aggregation {op!r}")
-    arg = compile_expression(inner["args"][0], scope)
+    arg = compile_row(inner["args"][0], scope)
     if op in aggregations.NUMERIC_ONLY and arg.type not in NUMERIC | {NULL}:
         raise QueryError("bad-type", f"{op} needs numbers, but {arg.label} is {arg.type}",
                          field=name)
@@ -270,6 +318,13 @@ def comparable(left: Fragment, right: Fragment, what: str) -> tuple[Fragment, Fr
         QueryError: `bad-type` when the sides cannot be compared.
     """
     kinds = (kind(left.type), kind(right.type))
+    if {left.type, right.type} == {"date", "timestamp"}:
+        # DuckDB compares a date with a timestamp as two timestamps, and a date past year
+        # 294,247 (a date reaches 5,881,580) fails that cast on the row that reaches it: read
+        # the date with TRY_CAST, NULL where it is no timestamp (sixteenth round, 0028a).
+        widened = [render("TRY_CAST({0} AS TIMESTAMP)", side, type_="timestamp", label=side.label)
+                   if side.type == "date" else side for side in (left, right)]
+        return widened[0], widened[1]
     if kinds[0] == kinds[1] or NULL in kinds:
         return left, right
     if kinds == ("temporal", "text"):

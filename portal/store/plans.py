@@ -40,7 +40,7 @@ from portal.store.plan_sql import (
     Fragment,
     cell_columns,
     compile_aggregation,
-    compile_expression,
+    compile_row,
     lookup,
     output_name,
     sketch_sql,
@@ -289,7 +289,7 @@ class _Compiler:
 
 
 def _filter(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
-    predicate = compile_expression(step["predicate"], relation.scope)
+    predicate = compile_row(step["predicate"], relation.scope)
     if predicate.type not in ("boolean", NULL):
         raise QueryError("bad-type", f"a filter needs a true/false condition, but "
                                      f"{predicate.label} is {predicate.type}")
@@ -300,14 +300,14 @@ def _filter(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
 
 def _select(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     scope = relation.scope
-    items = [(output_name(node), compile_expression(node, scope)) for node in step["columns"]]
+    items = [(output_name(node), compile_row(node, scope)) for node in step["columns"]]
     return compiler.project(relation, items)
 
 
 def _with_columns(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     # Every new expression sees the input columns (Polars): none sees a sibling's result.
     scope = relation.scope
-    added = [(output_name(node), compile_expression(node, scope)) for node in step["columns"]]
+    added = [(output_name(node), compile_row(node, scope)) for node in step["columns"]]
     _unique([name for name, _ in added])
     new = dict(added)
     kept = [(f.name, new.pop(f.name, None) or Fragment(f.ident, (), f.type))

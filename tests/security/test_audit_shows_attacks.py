@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 import uuid
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -136,3 +137,26 @@ def test_the_audit_page_is_for_stewards_and_escapes_what_analysts_wrote(analysis
     detail = client.get(f"/audit/runs/{run.run_id}")
     assert detail.status_code == 200
     assert hostile not in detail.text and "alert(1)" in detail.text  # shown, as text
+
+
+def test_a_broker_failure_is_logged_as_refused_not_ok(tmp_path, monkeypatch):
+    """A query the broker failed on (the analyst sees `broker-error`) is in the run's query log
+    as a refusal of that rule; it used to keep the log's default status, `ok`, so a run of
+    failures looked like a run of answers to a steward."""
+    from portal import store
+    from portal.analysis.policy import SourceInfo
+    from tests.security.small_brokers import small_broker, small_table
+
+    path = small_table(tmp_path / "t.parquet", "tag VARCHAR", [("a",), ("b",)])
+    info = SourceInfo("t", True, ("tag",), frozenset(), frozenset())
+    broker = small_broker(path, info, (store.Column("tag", "text"),), salt=1, key=b"audit")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(broker, "_answer", fail)
+    plan = {"version": 1, "action": "count", "source": "t", "steps": []}
+    with pytest.raises(RuntimeError):  # the supervisor answers `broker-error`
+        broker.execute(plan)
+    [entry] = broker.tally.log
+    assert (entry.status, entry.rule) == ("refused", "broker-error")

@@ -104,3 +104,32 @@ def test_a_closed_dataset_is_never_granted(sandbox_run, analysis_app, tmp_path):
                                       closed_reason="含个人身份信息"))
     result = sandbox_run("print(1)", "closed-register")
     assert result["status"] == "refused" and result["code"] == "closed-dataset"
+
+
+def _queries(analysis_app, run_id: str) -> list[tuple]:
+    from portal.analysis.models import AnalysisQuery
+
+    with session_scope(analysis_app) as session:
+        run = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == run_id))
+        found = session.scalars(select(AnalysisQuery).where(AnalysisQuery.run_id == run.id)
+                                .order_by(AnalysisQuery.number)).all()
+        return run.queries, [(q.status, q.rule) for q in found], [r["rule"] for r in run.refusals]
+
+
+def test_refusals_made_before_the_broker_are_in_the_audit(sandbox_run, analysis_app):
+    """A query of a dataset the run was not granted, and queries past the run's cap, are refused
+    by the supervisor without asking the broker; the audit's query log holds them beside the
+    broker's own answers (they used to be missing: a steward saw fewer queries than the run made)."""
+    result = sandbox_run("""
+        outcomes = []
+        for slug in ("household-income-survey-synthetic", "clinic-visits-synthetic"):
+            try:
+                outcomes.append(dataset(slug).count())
+            except QueryRefused as refusal:
+                outcomes.append(refusal.rule)
+        print(outcomes)
+    """, CLINIC)
+    assert result["status"] == "ok", result
+    queries, log, refusals = _queries(analysis_app, result["run_id"])
+    assert queries == 2 and log == [("refused", "grant"), ("ok", "")], log
+    assert refusals == ["grant"]

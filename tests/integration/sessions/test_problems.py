@@ -130,6 +130,37 @@ def test_a_grant_revoked_while_a_cell_waits_stops_that_cell(analyst):
     assert run["status"] == "error" and run["result"]["code"] == "no-grant" and run["audit_run_id"] is None
 
 
+def test_a_key_revoked_while_a_cell_waits_stops_that_cell(analyst):
+    """Sent with a key, run after the key was revoked: the worker checks the key again
+    (`key-revoked`), as a new request with it would be refused. Cells sent from the signed-in
+    page carry no key and are not affected; another key of the same person reads the result."""
+    from portal.accounts import keys
+    from tests import factories
+
+    me = analyst()
+    grant(me.app, me.email)
+    session_id = me.open(CLINIC)
+    _hold(me.app, session_id, held=True)
+    run_id = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": COUNT}).json["id"]
+    with me.app.app_context(), session_scope(me.app) as db:
+        keys.revoke_key(db, SYSTEM, me.key.split("_")[1])
+    _hold(me.app, session_id, held=False)
+    worker.process_session(me.app, session_id, lambda _: None)
+    other = {"X-API-Key": factories.api_key(me.app, me.email, scopes=["sandbox:run"])}
+    run = me.client.get(f"/api/v1/runs/{run_id}?wait=30", headers=other).json
+    assert run["status"] == "error" and run["result"]["code"] == "key-revoked", run
+    assert run["audit_run_id"] is None
+
+
+def _hold(app, session_id: str, *, held: bool) -> None:
+    """Another worker holds the session (a cell sent meanwhile waits), or lets it go."""
+    with session_scope(app) as db:
+        db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id)
+                   .values(claimed_by="elsewhere" if held else None,
+                           claimed_until=utcnow() + timedelta(minutes=5) if held else None))
+        db.commit()
+
+
 def _end(app, grant_id: int, how: str) -> None:
     with app.app_context(), session_scope(app) as db:
         if how == "revoked":

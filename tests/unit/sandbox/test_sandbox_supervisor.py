@@ -95,6 +95,30 @@ def test_forged_plans_are_validated_and_grant_checked():
     assert broker.plans == []
 
 
+class _AuditingBroker(FakeBroker):
+    def __init__(self):
+        super().__init__()
+        self.told = []
+
+    def refused_before(self, plan, rule, reason):
+        self.told.append((plan, rule))
+
+
+def test_refusals_before_the_broker_are_told_to_a_broker_that_keeps_an_audit():
+    forged = [READY,
+              {"t": "plan", "plan": {**PLAN, "source": "secret"}},
+              {"t": "plan", "plan": "SELECT * FROM people"},
+              {"t": "plan", "plan": PLAN},
+              {"t": "plan", "plan": PLAN},
+              result()]
+    request = RunRequest(code="x = 1", grants=("people",), limits=Limits(queries=3))
+    _, received, broker = talk(forged, request=request, broker=_AuditingBroker())
+    assert [r["answer"].get("rule") for r in received[1:]] == ["grant", "plan", None, "query-cap"]
+    assert broker.told == [({**PLAN, "source": "secret"}, "grant"), ("SELECT * FROM people", "plan"),
+                           (PLAN, "query-cap")]
+    assert broker.plans == [PLAN]
+
+
 def test_forged_outputs_and_status_are_rejected():
     conv, _, _ = talk([READY, result(outputs=[{"kind": "html", "html": "<script>"}])])
     assert judge(conv, {"exit": 0}, time.monotonic(), LAYERS).status == "error"
