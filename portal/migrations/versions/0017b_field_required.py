@@ -1,16 +1,16 @@
 """whether a field is declared required (Table Schema constraints.required): disclosure control
 reads whether a field may be missing from the dictionary, not from the data (decision 0028e)
 
-Revision ID: 0016b
-Revises: 0016a
+Revision ID: 0017b
+Revises: 0017a
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016b'
-down_revision = '0016a'
+revision = '0017b'
+down_revision = '0017a'
 branch_labels = None
 depends_on = None
 
