@@ -33,8 +33,6 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "IngestResult": ("ingestion", "IngestResult"),
     "keyed": ("record_keys", "keyed"),
     "keyed_path": ("record_keys", "keyed_path"),
-    "columns_with_missing": ("missing", "columns_with_missing"),
-    "columns_with_zero": ("missing", "columns_with_zero"),
     "ingest": ("ingestion", "ingest"),
     "PAGE_FORMATS": ("pages", "PAGE_FORMATS"),
     "EncodedPage": ("pages", "EncodedPage"),
@@ -84,6 +82,4 @@ __all__ = [
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
-    "columns_with_missing",
-    "columns_with_zero",
 ]

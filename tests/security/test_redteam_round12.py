@@ -11,11 +11,10 @@ the attacker is assumed to know and to judge what they learnt.
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from portal import store
-from portal.analysis.policy import SourceInfo
+from portal.analysis.policy import SourceInfo, may_be_missing_or_zero
 from tests.integration.sessions.conftest import CLINIC, FLIGHTS, Analyst, grant
 from tests.security.small_brokers import small_broker, small_table
 from tests.security.test_redteam_round7 import _alone, _any, _cell, _ghost, _who
@@ -128,9 +127,10 @@ def _amounts_broker(path):
         rows += [(f"k{i}-{n}", 50.0) for n in range(9)]
         rows.append((f"t{i}", None if i % 2 else 0.0))
     small_table(path, "tag VARCHAR, amount DOUBLE", rows)
+    bounds = {"amount": (0.0, 100.0)}
+    missing, zero = may_be_missing_or_zero(("tag", "amount"), bounds, required=())
     info = SourceInfo("amounts", True, ("tag", "amount"), frozenset(), frozenset({"amount"}),
-                      bounds={"amount": (0.0, 100.0)}, missing=store.columns_with_missing(path),
-                      zero=store.columns_with_zero(path))
+                      bounds=bounds, missing=missing, zero=zero)
     columns = (store.Column("tag", "text"), store.Column("amount", "float"))
     return small_broker(path, info, columns, salt=12, key=b"round twelve")
 
@@ -141,8 +141,9 @@ def test_a_target_without_a_contribution_does_not_decide_the_contributors_test(t
     when one did not — decided on the set. So over fresh pads of nine known records plus a target
     whose own value is zero or missing, a listed cell with a null sum proved the target: before
     the fix 15 of 40 targets showed one, no ghost ever did (1 cell a pad). Fix: whether every
-    record contributes is decided on public metadata (the version file's statistics: no missing
-    value, and values all above or all below 0: `store.columns_with_zero`), else the test is
+    record contributes is decided on public metadata (no missing value, and values all above or
+    all below 0: the data dictionary since decision 0028e, the version file's statistics
+    before), else the test is
     always a draw of its own (`Aggregation.all_contribute`); a pad with a ghost then draws it
     too. Here amounts may be zero and missing, so ghosts' sums are withheld as well."""
     worlds = {"target": _amounts_broker(tmp_path / "amounts.parquet"),
@@ -162,15 +163,15 @@ def test_a_target_without_a_contribution_does_not_decide_the_contributors_test(t
     assert nulls["ghost"] > 0, nulls
 
 
-def test_the_bundled_fields_are_summed_without_a_draw_of_their_own(tmp_path):
-    """Held (utility): the bundled costs and incomes are never zero nor missing, so their sums'
-    contributors test is the cell's listing, as before; a month or a day is never zero."""
-    path = tmp_path / "x.parquet"
-    con = duckdb.connect()
-    con.execute(f"COPY (SELECT range + 1.0 AS up, -range - 1 AS down, range AS spans, 'a' AS t "
-                f"FROM range(10)) TO '{path}' (FORMAT parquet)")
-    con.close()
-    assert store.columns_with_zero(path) == frozenset({"spans", "t"})
+def test_fields_declared_required_and_away_from_zero_are_summed_without_a_draw_of_their_own():
+    """Held (utility): a field declared `required` whose declared bounds exclude 0 is never
+    missing nor zero, so its sums' contributors test is the cell's listing; every other field
+    gets the draw (decided on the data dictionary alone since decision 0028e)."""
+    bounds = {"up": (1.0, 10.0), "down": (-10.0, -1.0), "spans": (0.0, 9.0)}
+    missing, zero = may_be_missing_or_zero(("up", "down", "spans", "t", "loose"), bounds,
+                                           required=("up", "down", "spans", "t"))
+    assert missing == frozenset({"loose"})
+    assert zero == frozenset({"spans", "t", "loose"})
 
 
 def test_derived_group_keys_have_the_levels_the_store_groups_by(outsider):

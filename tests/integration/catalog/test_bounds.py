@@ -5,13 +5,11 @@ and enforced at ingest by clamping (counted on the version)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
 from sqlalchemy import select
 
-from portal import store
 from portal.catalog.models import Field, Version
 from portal.db import session_scope
 from portal.errors import Invalid
@@ -81,8 +79,9 @@ def test_open_data_is_not_clamped(app, tmp_path):
 
 def test_clamping_keeps_missing_values_missing(app, tmp_path):
     """A missing value is not stored as the lower bound when other values are clamped (DuckDB's
-    `least` and `greatest` skip nulls: it was, and a mean then counted it as 0, decision 0027a);
-    the broker learns from the file's statistics which fields have gaps."""
+    `least` and `greatest` skip nulls: it was, and a mean then counted it as 0, decision 0027a).
+    Whether a field may have gaps is the data dictionary's word (`required`, decision 0028e),
+    not the file's."""
     csv = "code,name,population,founded\n010101,和平区,355000,1404-12-23\n010102,河东区,,\n010103,河西区,990000,\n"
     folder = dataset_folder(tmp_path / "src", open_class="conditional", csv=csv)
     constrain(folder, population={"minimum": 0, "maximum": 900000})
@@ -93,5 +92,4 @@ def test_clamping_keeps_missing_values_missing(app, tmp_path):
         stored = app.config["DATA_DIR"] + "/" + version.storage_path
     rows = duckdb.sql(f"SELECT code, population FROM read_parquet('{stored}') ORDER BY code").fetchall()
     assert rows == [("010101", 355000), ("010102", None), ("010103", 900000)]
-    assert store.columns_with_missing(Path(stored)) == {"population", "founded"}
 
