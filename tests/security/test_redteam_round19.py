@@ -126,3 +126,55 @@ def test_the_open_side_of_a_join_is_computed_whether_or_not_a_record_passed(outs
     target, ghost = _work(outsider, raw, work)
     # Before the fix: target [654732, 654732], ghost [8040, 8040].
     assert _same_work(target, ghost), (target, ghost)
+
+
+@pytest.mark.xfail(strict=True, reason="found, left to the round working on the differencing memory (0028g, Left open)")
+def test_the_memory_reads_the_same_remembered_cells_for_a_target_and_a_ghost(outsider, sessions_app, raw, monkeypatch):  # noqa: F811
+    """Found, not fixed here (the differencing memory was another helper's this round): a
+    membership test by time, one cell a try. The broker looks for a remembered cell near each
+    cell it answers among those of `records ± 19` records (`Registry.near`), read from the
+    shared memory and decoded one by one. A target's set of one record reads the cells of up
+    to 20 records, a ghost's empty set those of up to 19: every remembered cell of exactly 20
+    records is work for the target's query alone. With 5,000 such cells in the memory (raw
+    inserts standing in for cells others or the attacker released, one cell each), `count()`
+    of a target's description took 460–841 ms, every try, against 21 ms for a ghost (quantum
+    20 ms, three targets, three runs of three queries each; ~140 µs a remembered cell, so a
+    few hundred cells past the quantum). A pad of P known records moves the window to any
+    size the memory holds many cells of. The test counts the remembered cells the broker
+    compared each query's cells with: it should not depend on the target."""
+    from portal.analysis import differencing
+    from portal.analysis.models import ReleasedCell
+    from portal.db import session_scope
+
+    target = _alone(raw, 1, "visit_type = '住院'", skip=7)[0]  # asked by no other test: not remembered yet
+    session = outsider.open(CLINIC)
+    _cell(outsider, session, "print(json.dumps(d.filter(col('visit_type') == '住院').count()))")
+    with sessions_app.app_context(), session_scope(sessions_app) as db:
+        known = db.query(ReleasedCell).first()
+        planted = []
+        for i in range(300):
+            counts = [0] * 60
+            for j in range(20):
+                for part in range(3):
+                    counts[part * 20 + (i * 7 + j * (part + 3)) % 20] += 1
+            planted.append(ReleasedCell(signature=known.signature, key_fingerprint=known.key_fingerprint, records=20,
+                                        cell_key=str(10**15 + i), released={},
+                                        sketch=[counts, [str(10**12 + i * 60 + k) for k in range(60)], ["1"] * 60]))
+        db.add_all(planted)
+        db.commit()
+    compared: list[int] = []
+    real = differencing.Registry._candidates
+
+    def candidates(self, signature, low, high):
+        found = real(self, signature, low, high)
+        compared.append(sum(1 for c in found if c.records == 20))
+        return found
+
+    monkeypatch.setattr(differencing.Registry, "_candidates", candidates)
+    seen = []
+    for person in (_who(target), _who(_absent(raw, target))):
+        compared.clear()
+        _cell(outsider, session, f"print(json.dumps(outcome(lambda: d.filter({person}).count())))")
+        seen.append(max(compared, default=0))
+    # Now: the target's query compared its cell with the 300 planted cells, the ghost's with none.
+    assert seen[0] == seen[1], seen
