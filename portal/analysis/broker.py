@@ -295,8 +295,12 @@ class Broker:
         cells, fresh = [], []
         for s in stats:
             sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
-            earlier = self.registry.same(signature, s.key, s.records) or self.registry.near(
-                signature, s.records, s.key, sketch, rules.min_cell, self._listed(rules))
+            # The search runs for a remembered set too, so its work does not say whether the set
+            # was asked before (decision 0028k).
+            same = self.registry.same(signature, s.key, s.records)
+            near = self.registry.near(signature, s.records, s.key, sketch, rules.min_cell, self._listed(rules),
+                                      use=same is None)
+            earlier = same or near
             if earlier is not None and s.records > 0:
                 # Answered as the remembered cell: its number of records, and as many records
                 # without a value (or with a zero) as this set has. The set's own numbers gave

@@ -105,16 +105,30 @@ class Remembered:
 
 # (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
 Listed = Callable[[int, int], bool]
-# (signature, fewest records, most records) -> the remembered cells in that range
-Lookup = Callable[[str, int, int], list[Remembered]]
+# (signature, records, reach, limit) -> at most `limit` remembered cells within `reach` records
+# of `records`, nearest in size first, then the newest
+Lookup = Callable[[str, int, int, int], list[Remembered]]
+# (signature, records, cell key) -> the remembered cells of exactly that size and key
+Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
 Hold = Callable[[str], AbstractContextManager[None]]
 # (cells first remembered, cells used) -> written to the shared memory; sets each new cell's id
 Persist = Callable[[list[Remembered], list[Remembered]], None]
 
 
-def _nothing(signature: str, low: int, high: int) -> list[Remembered]:
+def _nothing(*ask: object) -> list[Remembered]:
     return []
+
+
+# Remembered cells a cell is compared with, at most: the nearest in size (then the newest). The
+# work of the search is then the same whatever the memory holds near a set's size; it used to
+# read and decode every remembered cell within `reach` records, so a one-record set did the
+# work of every remembered cell of 20 records and an empty set none: the time of one cell told
+# membership past the answer quantum (nineteenth round, decision 0028g).
+NEAREST = 32
+# A stand-in compared when fewer cells are near: far from every set, so it costs what most
+# candidates cost (the first part's counts rule it out before peeling).
+DUMMY = Sketch((2**40,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS))
 
 
 class Registry:
@@ -129,15 +143,15 @@ class Registry:
     at once never saw each other's cells: `count(A)` in one session and `count(A and not
     target)` in another were answered independently (fifth round, decision 0023e)."""
 
-    def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing,
+    def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing, exact: Exact = _nothing,
                  hold: Hold | None = None, persist: Persist | None = None):
         self.cells: list[Remembered] = list(cells or [])
         self.added: list[Remembered] = []
         self.used: list[Remembered] = []
         self.stored: set[int] = set()  # ids written through by `query`: nothing left to store at the end
-        self._lookup = lookup
+        self._lookup, self._exact = lookup, exact
         self._hold, self._persist = hold, persist
-        self._ranges: set[tuple[str, int, int]] = set()
+        self._ranges: set[tuple[Any, ...]] = set()
         self._touched: list[Remembered] | None = None
 
     @contextmanager
@@ -158,20 +172,29 @@ class Registry:
             finally:
                 self._touched = None
 
-    def _candidates(self, signature: str, low: int, high: int) -> list[Remembered]:
-        if (signature, low, high) not in self._ranges:
-            self._ranges.add((signature, low, high))
-            known = {c.id: c for c in self.cells if c.id is not None}
-            for found in self._lookup(signature, low, high):
-                if found.id in known:  # read again: values another run released for it since
-                    known[found.id].values.update(found.values)
-                    known[found.id].stored_values, known[found.id].used_at = found.stored_values, found.used_at
-                else:
-                    self.cells.append(found)
-        return [c for c in self.cells if c.signature == signature and low <= c.records <= high]
+    def _merge(self, found: list[Remembered]) -> None:
+        known = {c.id: c for c in self.cells if c.id is not None}
+        for cell in found:
+            if cell.id in known:  # read again: values another run released for it since
+                known[cell.id].values.update(cell.values)
+                known[cell.id].stored_values, known[cell.id].used_at = cell.stored_values, cell.used_at
+            else:
+                self.cells.append(cell)
+
+    def _candidates(self, signature: str, records: int, reach: int) -> list[Remembered]:
+        """The `NEAREST` remembered cells within `reach` records of `records`: nearest in size,
+        then the newest (this run's unsaved cells first). The shared memory is asked for as many
+        (`lookup`), so the cells read do not grow with what it holds there."""
+        ask = (signature, "near", records, reach)
+        if ask not in self._ranges:
+            self._ranges.add(ask)
+            self._merge(self._lookup(signature, records, reach, NEAREST))
+        window = [c for c in self.cells if c.signature == signature and abs(c.records - records) <= reach]
+        window.sort(key=lambda c: (abs(c.records - records), c.id is not None, -(c.id or 0)))
+        return window[:NEAREST]
 
     def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int,
-             listed: Listed) -> Remembered | None:
+             listed: Listed, *, use: bool = True) -> Remembered | None:
         """A remembered cell these records are answered like, if any: the nearest one whose
         records differ from these by a set that would not be listed as a cell of its own.
 
@@ -185,19 +208,31 @@ class Registry:
         listed but for a draw far in the noise's tail."""
         reach = RADIUS * min_cell - 1
         nearest = []
-        for cell in self._candidates(signature, records - reach, records + reach):
-            if cell.key == key:
+        candidates = self._candidates(signature, records, reach)
+        for cell in candidates:
+            if cell.key == key:  # the set itself (`same` found it first when it was remembered)
+                difference_size(DUMMY, sketch, reach)
                 continue
             size = difference_size(cell.sketch, sketch, reach)
             if size:
                 nearest.append((size, cell))
+        for _ in range(NEAREST - len(candidates)):  # the same work with fewer cells near
+            difference_size(DUMMY, sketch, reach)
         for size, cell in sorted(nearest, key=lambda pair: pair[0]):
             if not listed(size, cell.key ^ key):
-                return self._use(cell)
+                return self._use(cell) if use else cell
         return None
 
     def same(self, signature: str, key: int, records: int) -> Remembered | None:
-        found = next((c for c in self._candidates(signature, records, records) if c.key == key), None)
+        """The remembered cell of exactly these records, if any. Never cut to `NEAREST`: a set
+        answered on its own records where it was remembered with values a set snapped to it
+        decided would show the records between them."""
+        ask = (signature, "same", records, key)
+        if ask not in self._ranges:
+            self._ranges.add(ask)
+            self._merge(self._exact(signature, records, key))
+        found = next((c for c in self.cells if c.signature == signature and c.records == records and c.key == key),
+                     None)
         return self._use(found) if found is not None else None
 
     def _use(self, cell: Remembered) -> Remembered:

@@ -44,12 +44,20 @@ from portal.serialise import plain
 def registry(session: Session, fingerprint: str) -> Registry:
     """A registry over the shared memory, for one run under the key named by `fingerprint`."""
 
-    def lookup(signature: str, low: int, high: int) -> list[Remembered]:
-        rows = session.scalars(select(ReleasedCell).where(
-            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
-            ReleasedCell.records.between(low, high)))
+    def remembered(rows) -> list[Remembered]:
         return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
                            stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
+
+    def lookup(signature: str, records: int, reach: int, limit: int) -> list[Remembered]:
+        return remembered(session.scalars(select(ReleasedCell).where(
+            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
+            ReleasedCell.records.between(records - reach, records + reach))
+            .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+
+    def exact(signature: str, records: int, key: int) -> list[Remembered]:
+        return remembered(session.scalars(select(ReleasedCell).where(
+            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
+            ReleasedCell.records == records, ReleasedCell.cell_key == str(key))))
 
     engine = session.get_bind()
 
@@ -59,7 +67,7 @@ def registry(session: Session, fingerprint: str) -> Registry:
     def persist(added: list[Remembered], used: list[Remembered]) -> None:
         _write(engine, fingerprint, added, used)
 
-    return Registry(lookup=lookup, hold=hold, persist=persist)
+    return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist)
 
 
 @contextmanager
