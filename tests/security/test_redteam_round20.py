@@ -167,3 +167,19 @@ def test_the_other_routes_show_the_same_in_both_worlds(worlds):
                 for app in worlds]
     target, ghost = (json.loads(p.read("datapackage.json")) for p in packages)
     assert target == ghost
+
+
+def test_the_publisher_s_cli_still_shows_the_checksum(worlds, monkeypatch):
+    """The fix hides the two figures from the catalog only: `kaifang versions`, which an operator
+    of the instance runs, still lists a conditional version's checksum (the publisher's own data)."""
+    from click.testing import CliRunner  # noqa: PLC0415 - the CLI's test runner
+
+    from portal.cli import main  # noqa: PLC0415
+
+    target = worlds[0]
+    monkeypatch.setenv("KAIFANG_INSTANCE", target.config["INSTANCE_PATH"])
+    monkeypatch.setenv("KAIFANG_SECRET_KEY", "test-secret")
+    listing = CliRunner().invoke(main, ["versions", SLUG])
+    assert listing.exit_code == 0, listing.output
+    expected = hashlib.sha256((HEADER + _known() + TARGET).encode()).hexdigest()[:12]
+    assert expected in listing.output, listing.output
