@@ -183,3 +183,37 @@ def test_the_publisher_s_cli_still_shows_the_checksum(worlds, monkeypatch):
     assert listing.exit_code == 0, listing.output
     expected = hashlib.sha256((HEADER + _known() + TARGET).encode()).hexdigest()[:12]
     assert expected in listing.output, listing.output
+
+
+def _two_versions(root: Path, added: str) -> dict[str, list]:
+    """Version 1 holds the 300 known records, version 2 adds `added`; the same public aggregates
+    asked of each, anonymously, and what the catalog then says of both versions."""
+    app = _world(root, "")
+    client = app.test_client()
+    questions = (f"/api/v1/datasets/{SLUG}/public-aggregate?by=district,sex&stat=count",
+                 f"/api/v1/datasets/{SLUG}/public-aggregate?by=district&stat=mean&measure=age")
+    seen = {"v1": [client.get(q).json["rows"] for q in questions]}
+    folder = factories.dataset_folder(root / "v2", SLUG, csv=HEADER + _known() + added, open_class="conditional",
+                                      title_zh="幽灵世界",
+                                      fields={"pid": {"description_zh": "编号", "identifier": True},
+                                              "income": {"description_zh": "收入", "sensitive": True}})
+    doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    doc["resources"][0]["schema"]["fields"] = FIELDS
+    (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    factories.load(app, folder)
+    seen["v2"] = [client.get(q).json["rows"] for q in questions]
+    seen["versions"] = [{k: v for k, v in version.items() if k != "created_at"} for version in _versions(app)]
+    return seen
+
+
+def test_a_new_version_adding_one_record_is_answered_as_the_old(tmp_path):
+    """Held: versions as a differencing channel. Version 1 is the 300 known records; version 2
+    adds the target (a woman of 99 in 丁区) in one world, another person (a man of 45 in 甲区) in
+    the other. Counts by district and sex and mean ages by district, asked of each version: the
+    differencing memory spans a dataset's versions, so each cell of version 2 one record away
+    from its version-1 cell is snapped to it, and both worlds see version 2 answered exactly as
+    version 1 (charged again). The catalog shows both versions alike but for the row count
+    (300, 301: accepted), with no checksum or size whose difference would weigh the record added."""
+    target, ghost = _two_versions(tmp_path / "target", TARGET), _two_versions(tmp_path / "ghost", OTHER)
+    assert target["v2"] == target["v1"] and ghost["v2"] == ghost["v1"], (target, ghost)
+    assert target == ghost
