@@ -76,7 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.site.views import bp as site_bp
 
     def write_sample(table, path, *, identifiers, seed, rules):
-        # seeded under the disclosure key, never by the public checksum alone (decision 0024c)
+        # seeded under the disclosure key, never by the checksum alone (decision 0024c)
         config = current_app.config if has_app_context() else app.config
         return samples.write_sample(table, path, identifiers=identifiers, seed=samples.secret_seed(config, seed),
                                     rules=rules)

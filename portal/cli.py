@@ -111,9 +111,11 @@ def versions(slug: str) -> None:
     with app.app_context(), session_scope(app) as session:
         try:
             detail = service.get_dataset(session, SYSTEM, slug)
+            # the catalog shows no checksum of conditional data; the operator sees it (0028i)
+            versions = service.operator_versions(session, slug)
         except PortalError as exc:
             raise click.ClickException(exc.detail) from exc
-        for v in detail.versions:
+        for v in versions:
             marker = "*" if detail.current and v.number == detail.current.number else " "
             click.echo(f"{marker} v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.row_count:>12,} rows  "
                        f"{v.source_format:<8} {v.checksum[:12]}  {v.source_name}  {v.note}")

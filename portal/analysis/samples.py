@@ -13,8 +13,8 @@ The sample is built only from *released* per-column distributions, each column d
 
 Columns are independent, so no row is a real record, and no value of a sensitive field is one
 observed in the data. The sample is deterministic for a version: seeded by its checksum under the
-disclosure key (`secret_seed`). The checksum alone is public (the dataset page shows it), and
-with it anyone could replay the random draws and read the weights off the 1,000 rows, and the
+disclosure key (`secret_seed`). The checksum alone was public (the dataset page showed it until
+decision 0028i), and with it anyone could replay the random draws and read the weights off the 1,000 rows, and the
 months and bins were weighted by exact counts (sixth round, decision 0024c): now the seed is
 secret and every weight is a released count, listed on a perturbed threshold.
 """

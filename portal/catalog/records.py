@@ -89,7 +89,7 @@ def _records(session: Session, query: Select) -> tuple[DatasetDetail, ...]:
     versions: dict[int, list[VersionInfo]] = defaultdict(list)
     if datasets:
         ids = [d.id for d in datasets]
-        conditional = {d.id for d in datasets if d.open_class == "conditional"}
+        conditional = {d.id for d in datasets if d.open_class != "open"}  # records not public
         for version in session.scalars(select(Version).where(Version.dataset_id.in_(ids))
                                        .order_by(Version.dataset_id, Version.number.desc())):
             versions[version.dataset_id].append(VersionInfo.from_model(version, conditional=version.dataset_id in conditional))

@@ -252,9 +252,9 @@ class VersionInfo:
     source_name: str
     source_format: str
     encoding: str | None
-    checksum: str
+    checksum: str | None  # SHA-256 of the source; None when the records are not public (decision 0028i)
     row_count: int
-    byte_size: int
+    byte_size: int | None  # bytes of the stored Parquet file; None likewise
     columns: tuple[store.Column, ...]
     has_sample: bool = False
     load_report: dict[str, Any] | None = None  # store.LoadReport.as_dict(): skipped rows, totals, widenings
@@ -263,23 +263,28 @@ class VersionInfo:
 
     @classmethod
     def from_model(cls, v: Any, *, conditional: bool = False) -> VersionInfo:
-        """The version as the catalog shows it. Of `conditional` data it shows no record's value:
+        """The version as the catalog shows it. Of `conditional` data (any whose records are not
+        public: conditional or closed) it shows no record's value:
         a widened column's example is the first value that did not fit, one record's exact value
         (a household's income, when the descriptor left the type to inference), and the catalog
         is public (eighth round, decision 0026b); the publisher's own load output keeps it. So is
         the text of a row the reader skipped as a title or a note: in a malformed file it may be
-        a record (eleventh round, decision 0027d); its line and kind stay."""
+        a record (eleventh round, decision 0027d); its line and kind stay. So are the source's
+        checksum and the stored file's size: with the other records known, the checksum is a
+        search for the target's values and the size a membership test (twentieth round, decision
+        0028i); the publisher's load output and `kaifang versions` keep them."""
         report = v.load_report
         if conditional and report and report.get("type_changes"):
             report = {**report, "type_changes": [{**c, "example": None} for c in report["type_changes"]]}
         if conditional and report and report.get("skipped"):
             report = {**report, "skipped": [{**r, "text": ""} for r in report["skipped"]]}
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
-                   source_format=v.source_format, encoding=v.encoding, checksum=v.checksum,
-                   row_count=v.row_count, byte_size=v.byte_size,
+                   source_format=v.source_format, encoding=v.encoding,
+                   checksum=None if conditional else v.checksum,
+                   row_count=v.row_count, byte_size=None if conditional else v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
                    has_sample=bool(v.sample_path), load_report=report,
-                   export_sizes={"parquet": v.byte_size, **(v.export_sizes or {})})
+                   export_sizes={} if conditional else {"parquet": v.byte_size, **(v.export_sizes or {})})
 
     def report_lines(self) -> list[str]:
         """The load report as the CLI prints it."""

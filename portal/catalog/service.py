@@ -133,6 +133,21 @@ def get_version(session: Session, actor: Actor, slug: str, number: int) -> Versi
     raise NotFound("version", f"{slug} v{number}")
 
 
+def operator_versions(session: Session, slug: str) -> tuple[VersionInfo, ...]:
+    """Every version of a dataset, newest first, as the publisher's load output shows it (checksum
+    and size included, even of conditional data: decision 0028i): for `kaifang versions`, which
+    only an operator of the instance runs.
+
+    Raises:
+        NotFound: no such dataset.
+    """
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug))
+    if dataset is None:
+        raise NotFound("dataset", slug)
+    versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id).order_by(Version.number.desc()))
+    return tuple(VersionInfo.from_model(v) for v in versions)
+
+
 def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail] | None:
     dataset = session.scalar(with_summary_relations(select(Dataset).where(Dataset.slug == slug))
                              .options(selectinload(Dataset.fields)))
@@ -140,7 +155,7 @@ def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail]
         return None
     versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id)
                                .order_by(Version.number.desc()))
-    conditional = dataset.open_class == "conditional"
+    conditional = dataset.open_class != "open"  # records not public: conditional or closed
     detail = _detail(dataset, tuple(VersionInfo.from_model(v, conditional=conditional) for v in versions))
     return dataset.published, dataset.department_id, detail
 
