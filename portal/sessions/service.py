@@ -122,6 +122,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
     usable = usable_datasets(db, actor, datasets)
     # Counted and opened as one step per person: with nothing between the count and the insert,
     # eight requests at once opened five sessions where three are allowed (seventeenth round).
+    db.commit()  # wait holding no connection: the holder needs one, and the pool is bounded
     with held_across_processes(db.get_bind(), f"sessions-open:{user_id}"):
         expire_idle(db, user_id=user_id)  # commits: the count below reads the last insert
         open_now = _open_count(db, user_id)
@@ -218,8 +219,10 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     # Counted, numbered and queued as one step per session: cells sent at once read the same
     # `next_index` and all but one failed on the unique index (a 500), and the pending count
     # let more than MAX_PENDING_RUNS through (seventeenth round).
+    # Wait holding no connection: thirty cells sent at once each held theirs while waiting, and
+    # the holder, needing one more from the bounded pool, waited for them (a 500 after 30 s).
+    db.commit()
     with held_across_processes(db.get_bind(), f"session-runs:{found.id}"):
-        db.commit()  # a fresh transaction: the cells another request queued meanwhile
         db.refresh(found)
         _require_open(found)
         pending = db.scalar(select(func.count()).select_from(SessionRun).where(
