@@ -118,9 +118,10 @@ Listed = Callable[[int, int], bool]
 # (signature, records, reach, limit) -> at most `limit` remembered cells within `reach` records
 # of `records`, nearest in size first, then the newest
 Lookup = Callable[[str, int, int, int], list[Remembered]]
-# (signature, records, reach, mark's index, mark, limit) -> at most `limit` remembered cells within
-# `reach` records of `records` with that mark, nearest in size first, then the newest
-Marked = Callable[[str, int, int, int, int, int], list[Remembered]]
+# (signature, records, reach, marks, mark's index, limit) -> at most `limit` remembered cells within
+# `reach` records of `records` with that mark: those sharing most of the marks first, then the
+# nearest in size, then the newest
+Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 # (signature, records, cell key) -> the remembered cells of exactly that size and key
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
@@ -143,8 +144,8 @@ NEAREST = 32
 # 32 cells of the size of `A and not target` (asked once, by anyone) kept `A` out of its search:
 # with the target it was answered afresh, without it it *is* `A` (the same figures), so any
 # change proved the target, 2 cells a target (twenty-first round). A set a few records from `A`
-# shares most of `A`'s marks; a cell that crowds `A` out of a mark's list must hold the record
-# whose keyed hash is `A`'s least, be as near in size, and still be 20 records from the set.
+# shares most of `A`'s marks; a cell listed before `A` for a mark must share as many of the set's
+# marks — hold the records whose keyed hashes are `A`'s least — and still be 20 records from it.
 BY_MARK = 8
 NO_MARK = -1  # asked for a set without records, so that its search reads as much as any other's
 # A stand-in compared when fewer cells are near: far from every set, so it costs what most
@@ -216,12 +217,16 @@ class Registry:
             ask = (signature, "mark", records, reach, part, mark)
             if ask not in self._ranges:
                 self._ranges.add(ask)
-                self._merge(self._marked(signature, records, reach, part, mark, BY_MARK))
+                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK))
         window = [c for c in self.cells if c.signature == signature and abs(c.records - records) <= reach]
         window.sort(key=lambda c: (abs(c.records - records), c.id is not None, -(c.id or 0)))
         chosen = window[:NEAREST]
+        def shared(cell: Remembered) -> int:
+            return sum(a == b for a, b in zip(cell.sketch.marks, wanted, strict=False))
+
         for part, mark in enumerate(wanted):
             same_mark = [c for c in window if len(c.sketch.marks) == MARKS and c.sketch.marks[part] == mark]
+            same_mark.sort(key=lambda c: -shared(c))  # stable: then nearest in size, then newest
             chosen.extend(c for c in same_mark[:BY_MARK] if not any(c is k for k in chosen))
         return chosen
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -54,12 +54,15 @@ def registry(session: Session, fingerprint: str) -> Registry:
             ReleasedCell.records.between(records - reach, records + reach))
             .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
 
-    def marked(signature: str, records: int, reach: int, part: int, mark: int, limit: int) -> list[Remembered]:
-        column = getattr(ReleasedCell, f"mark_{part}")
+    def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
+               limit: int) -> list[Remembered]:
+        columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
+        shared = sum((case((column == str(mark), 1), else_=0) for column, mark in zip(columns, marks, strict=True)),
+                     literal(0))
         return remembered(session.scalars(select(ReleasedCell).where(
-            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature, column == str(mark),
-            ReleasedCell.records.between(records - reach, records + reach))
-            .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
+            columns[part] == str(marks[part]), ReleasedCell.records.between(records - reach, records + reach))
+            .order_by(shared.desc(), func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
 
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
         return remembered(session.scalars(select(ReleasedCell).where(
