@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PARTS, BUCKETS, SHIFT = 3, 20, 16
+TABLE = 3 * PARTS * BUCKETS  # the flat IBLT's length in a store's values; its marks follow
+MARKS = 4  # min-hashes per cell (`plan_sql.SKETCH_MARKS`)
 RADIUS = 2  # differences of up to RADIUS * min_cell - 1 records are decoded and tested (`Registry.near`)
 PRIMES = (4294967291, 4294967279)
 MASK = 2**64 - 1
@@ -39,17 +41,25 @@ class Sketch:
     counts: tuple[int, ...]
     keys: tuple[int, ...]
     checks: tuple[int, ...]
+    # The least of each min-hash over the records (`plan_sql.SKETCH_MARKS`); () for no records
+    # or a cell remembered before marks existed. How the memory finds near cells whatever their
+    # size (decision 0028m).
+    marks: tuple[int, ...] = ()
 
     @classmethod
     def from_store(cls, values: tuple[int, ...]) -> Sketch:
-        return cls(tuple(values[0::3]), tuple(v & MASK for v in values[1::3]), tuple(v & MASK for v in values[2::3]))
+        table, marks = values[:TABLE], values[TABLE:]
+        return cls(tuple(table[0::3]), tuple(v & MASK for v in table[1::3]), tuple(v & MASK for v in table[2::3]),
+                   tuple(int(m) for m in marks) if table[0::3][:BUCKETS] != (0,) * BUCKETS else ())
 
-    def to_json(self) -> list[list[int]]:
-        return [list(self.counts), [str(k) for k in self.keys], [str(c) for c in self.checks]]
+    def to_json(self) -> list[list[Any]]:
+        return [list(self.counts), [str(k) for k in self.keys], [str(c) for c in self.checks],
+                [str(m) for m in self.marks]]
 
     @classmethod
     def from_json(cls, data: list[list[Any]]) -> Sketch:
-        return cls(tuple(int(v) for v in data[0]), tuple(int(v) for v in data[1]), tuple(int(v) for v in data[2]))
+        return cls(tuple(int(v) for v in data[0]), tuple(int(v) for v in data[1]), tuple(int(v) for v in data[2]),
+                   tuple(int(v) for v in data[3]) if len(data) > 3 else ())
 
 
 def check(key: int) -> int:
@@ -108,6 +118,10 @@ Listed = Callable[[int, int], bool]
 # (signature, records, reach, limit) -> at most `limit` remembered cells within `reach` records
 # of `records`, nearest in size first, then the newest
 Lookup = Callable[[str, int, int, int], list[Remembered]]
+# (signature, records, reach, marks, mark's index, limit) -> at most `limit` remembered cells within
+# `reach` records of `records` with that mark: those sharing most of the marks first, then the
+# nearest in size, then the newest
+Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 # (signature, records, cell key) -> the remembered cells of exactly that size and key
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
@@ -126,6 +140,14 @@ def _nothing(*ask: object) -> list[Remembered]:
 # work of every remembered cell of 20 records and an empty set none: the time of one cell told
 # membership past the answer quantum (nineteenth round, decision 0028g).
 NEAREST = 32
+# And with at most `BY_MARK` cells sharing each of the set's marks (decision 0028m). By size alone,
+# 32 cells of the size of `A and not target` (asked once, by anyone) kept `A` out of its search:
+# with the target it was answered afresh, without it it *is* `A` (the same figures), so any
+# change proved the target, 2 cells a target (twenty-first round). A set a few records from `A`
+# shares most of `A`'s marks; a cell listed before `A` for a mark must share as many of the set's
+# marks — hold the records whose keyed hashes are `A`'s least — and still be 20 records from it.
+BY_MARK = 8
+NO_MARK = -1  # asked for a set without records, so that its search reads as much as any other's
 # A stand-in compared when fewer cells are near: far from every set, so it costs what most
 # candidates cost (the first part's counts rule it out before peeling).
 DUMMY = Sketch((2**40,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS))
@@ -144,12 +166,12 @@ class Registry:
     target)` in another were answered independently (fifth round, decision 0023e)."""
 
     def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing, exact: Exact = _nothing,
-                 hold: Hold | None = None, persist: Persist | None = None):
+                 hold: Hold | None = None, persist: Persist | None = None, marked: Marked = _nothing):
         self.cells: list[Remembered] = list(cells or [])
         self.added: list[Remembered] = []
         self.used: list[Remembered] = []
         self.stored: set[int] = set()  # ids written through by `query`: nothing left to store at the end
-        self._lookup, self._exact = lookup, exact
+        self._lookup, self._exact, self._marked = lookup, exact, marked
         self._hold, self._persist = hold, persist
         self._ranges: set[tuple[Any, ...]] = set()
         self._touched: list[Remembered] | None = None
@@ -181,17 +203,32 @@ class Registry:
             else:
                 self.cells.append(cell)
 
-    def _candidates(self, signature: str, records: int, reach: int) -> list[Remembered]:
+    def _candidates(self, signature: str, records: int, reach: int, marks: tuple[int, ...] = ()) -> list[Remembered]:
         """The `NEAREST` remembered cells within `reach` records of `records`: nearest in size,
-        then the newest (this run's unsaved cells first). The shared memory is asked for as many
-        (`lookup`), so the cells read do not grow with what it holds there."""
+        then the newest (this run's unsaved cells first); and for each of the set's marks the
+        `BY_MARK` such cells with that mark (decision 0028m). The shared memory is asked for as
+        many (`lookup`, `marked`), so the cells read do not grow with what it holds there."""
         ask = (signature, "near", records, reach)
         if ask not in self._ranges:
             self._ranges.add(ask)
             self._merge(self._lookup(signature, records, reach, NEAREST))
+        wanted = tuple(marks) if len(marks) == MARKS else (NO_MARK,) * MARKS
+        for part, mark in enumerate(wanted):
+            ask = (signature, "mark", records, reach, part, mark)
+            if ask not in self._ranges:
+                self._ranges.add(ask)
+                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK))
         window = [c for c in self.cells if c.signature == signature and abs(c.records - records) <= reach]
         window.sort(key=lambda c: (abs(c.records - records), c.id is not None, -(c.id or 0)))
-        return window[:NEAREST]
+        chosen = window[:NEAREST]
+        def shared(cell: Remembered) -> int:
+            return sum(a == b for a, b in zip(cell.sketch.marks, wanted, strict=False))
+
+        for part, mark in enumerate(wanted):
+            same_mark = [c for c in window if len(c.sketch.marks) == MARKS and c.sketch.marks[part] == mark]
+            same_mark.sort(key=lambda c: -shared(c))  # stable: then nearest in size, then newest
+            chosen.extend(c for c in same_mark[:BY_MARK] if not any(c is k for k in chosen))
+        return chosen
 
     def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int,
              listed: Listed, *, use: bool = True) -> Remembered | None:
@@ -208,7 +245,7 @@ class Registry:
         listed but for a draw far in the noise's tail."""
         reach = RADIUS * min_cell - 1
         nearest = []
-        candidates = self._candidates(signature, records, reach)
+        candidates = self._candidates(signature, records, reach, sketch.marks)
         for cell in candidates:
             if cell.key == key:  # the set itself (`same` found it first when it was remembered)
                 difference_size(DUMMY, sketch, reach)
@@ -216,7 +253,7 @@ class Registry:
             size = difference_size(cell.sketch, sketch, reach)
             if size:
                 nearest.append((size, cell))
-        for _ in range(NEAREST - len(candidates)):  # the same work with fewer cells near
+        for _ in range(NEAREST + MARKS * BY_MARK - len(candidates)):  # the same work with fewer cells near
             difference_size(DUMMY, sketch, reach)
         for size, cell in sorted(nearest, key=lambda pair: pair[0]):
             if not listed(size, cell.key ^ key):

@@ -30,11 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.differencing import MARKS, Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
@@ -54,6 +54,16 @@ def registry(session: Session, fingerprint: str) -> Registry:
             ReleasedCell.records.between(records - reach, records + reach))
             .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
 
+    def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
+               limit: int) -> list[Remembered]:
+        columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
+        shared = sum((case((column == str(mark), 1), else_=0) for column, mark in zip(columns, marks, strict=True)),
+                     literal(0))
+        return remembered(session.scalars(select(ReleasedCell).where(
+            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
+            columns[part] == str(marks[part]), ReleasedCell.records.between(records - reach, records + reach))
+            .order_by(shared.desc(), func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
         return remembered(session.scalars(select(ReleasedCell).where(
             ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
@@ -67,7 +77,7 @@ def registry(session: Session, fingerprint: str) -> Registry:
     def persist(added: list[Remembered], used: list[Remembered]) -> None:
         _write(engine, fingerprint, added, used)
 
-    return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist)
+    return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
 
 
 @contextmanager
@@ -95,9 +105,16 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
             released = plain(cell.values)
             result = connection.execute(insert(ReleasedCell).values(
                 signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now))
+                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now,
+                **_marks(cell)))
             cell.id = int(result.inserted_primary_key[0])
             cell.stored_values, cell.used_at = released, now
+
+
+def _marks(cell: Remembered) -> dict[str, str | None]:
+    """The cell's marks as the memory's indexed columns (decision 0028m)."""
+    marks = cell.sketch.marks
+    return {f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)}
 
 
 # A cell used again is written back only when it released something new for it, or when its
@@ -129,7 +146,7 @@ def store(session: Session, found: Registry, *, fingerprint: str, capacity: int)
             continue
         session.add(ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
                                  cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
-                                 created_at=now, last_used_at=now))
+                                 created_at=now, last_used_at=now, **_marks(cell)))
     session.flush()
     for signature in {c.signature for c in found.added}:
         evict(session, signature, capacity)

@@ -108,9 +108,17 @@ class ReleasedCell(Base):
     released: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The sketch's marks (min-hashes of its records), so that the memory finds a near cell by
+    # its records and not by its size alone (decision 0028m); null for cells remembered before.
+    mark_0: Mapped[str | None] = mapped_column(String(24), default=None)
+    mark_1: Mapped[str | None] = mapped_column(String(24), default=None)
+    mark_2: Mapped[str | None] = mapped_column(String(24), default=None)
+    mark_3: Mapped[str | None] = mapped_column(String(24), default=None)
 
     __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
-                      Index("ix_released_cells_last_used", "signature", "last_used_at"))
+                      Index("ix_released_cells_last_used", "signature", "last_used_at"),
+                      *(Index(f"ix_released_cells_mark_{i}", "key_fingerprint", "signature", f"mark_{i}")
+                        for i in range(4)))
 
 
 class EpsilonLedger(Base):

@@ -127,18 +127,26 @@ class CellColumns:
 SKETCH_PARTS, SKETCH_BUCKETS, SKETCH_SHIFT = 3, 20, 16
 SKETCH_PRIMES = (4294967291, 4294967279)
 SKETCH_CHECK = "(({k} % " + str(SKETCH_PRIMES[0]) + ") * ({k} % " + str(SKETCH_PRIMES[1]) + "))"
+# A cell's marks: for each multiplier, the least of its records' keys times it modulo a prime (a
+# min-hash). Two sets a few records apart share most of their marks, whatever their sizes, so the
+# memory finds a near cell by its marks as well as by its size (decision 0028m). Mirrored in
+# portal/analysis/differencing.py (MARKS).
+SKETCH_MARKS = (2654435761, 2246822519, 3266489917, 668265263)
+SKETCH_MARK_PRIME = 18446744073709551557
 
 
 def sketch_sql(source: str, record_key: str, keys: list[str]) -> str:
     """One statement's tail giving, per group of `keys`, the IBLT buckets of its records:
-    rows (keys..., bucket, count, XOR of keys, XOR of checks). Every record lands in one bucket
-    of each partition, so the whole table costs one grouped pass over 3 x the records."""
+    rows (keys..., bucket, count, XOR of keys, XOR of checks, the bucket's least value of each
+    mark). Every record lands in one bucket of each partition, so the whole table costs one
+    grouped pass over 3 x the records."""
     buckets = ", ".join(f"{part * SKETCH_BUCKETS} + ({record_key} >> {SKETCH_SHIFT * part}) % {SKETCH_BUCKETS}"
                         for part in range(SKETCH_PARTS))
     check = SKETCH_CHECK.format(k="_k")
     names = "".join(f"{k}, " for k in keys)
+    marks = "".join(f", min((CAST(_k AS HUGEINT) * {m}) % {SKETCH_MARK_PRIME})" for m in SKETCH_MARKS)
     # Only compiler-generated identifiers (_c1, _k2...) reach this text, never a plan's names.
-    return (f"SELECT {names}_b, count(*), bit_xor(_k), bit_xor({check}) FROM "  # noqa: S608
+    return (f"SELECT {names}_b, count(*), bit_xor(_k), bit_xor({check}){marks} FROM "  # noqa: S608
             f"(SELECT {names}{record_key} AS _k, unnest([{buckets}]) AS _b FROM {source}) "
             f"GROUP BY {names}_b")
 

@@ -323,7 +323,9 @@ def test_contributors_present_inputs_and_sketches(tables):
     present = _hand("SELECT count(value) FROM {measures} WHERE grp = 'a'", tables, [])[0][0]
     assert result.stats[0].present == (5, present, 5, 5), "non-null inputs of the sum; records elsewhere"
     sketch = result.stats[0].sketch
-    assert len(sketch) == 180 and sum(sketch[0:60:3]) == 5, "each partition's buckets hold every record once"
+    assert len(sketch) == 180 + 4 and sum(sketch[0:60:3]) == 5, "each partition's buckets hold every record once"
+    assert all(isinstance(m, int) and m >= 0 for m in sketch[180:]), "then its four marks (decision 0028m)"
+    assert sketch[180:] != result.stats[1].sketch[180:]
     assert result.stats[1].contributors == (2, 1, 2, 1)
     assert len({s.key for s in result.stats}) == 2
 
