@@ -201,16 +201,12 @@ def resolve_key(session: Session, key: str) -> ResolvedKey:
     Raises:
         KeyRejected: malformed, unknown, revoked or expired key, or an inactive owner.
     """
-    prefix = _prefix_of(key)
-    row = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
-                          .where(ApiKey.prefix == prefix)).first()
+    row = _key_and_owner(session, _prefix_of(key))
     if row is None or not hmac.compare_digest(row.ApiKey.secret_hash, hash_key(key)):
         raise KeyRejected("unknown")
     api_key, user = row.ApiKey, row.User
-    if api_key.revoked_at is not None or not user.active:
-        raise KeyRejected("revoked")
-    if api_key.expires_at is not None and api_key.expires_at <= utcnow():
-        raise KeyRejected("expired")
+    if (refused := _refusal(api_key, user)) is not None:
+        raise KeyRejected(refused)
     actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email,
                   scopes=frozenset(api_key.scopes), key_prefix=api_key.prefix)
     return ResolvedKey(api_key.id, api_key.prefix, frozenset(api_key.scopes), api_key.tier, api_key.expires_at, actor)
@@ -220,13 +216,24 @@ def key_still_usable(session: Session, prefix: str, scope: str) -> bool:
     """Whether the key of `prefix` would still be let through for `scope` now: not revoked
     (nor deleted), not expired, carrying the scope, its owner active. For work a key queued
     earlier and that runs later (a session's cells): it stops with the key."""
-    row = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
-                          .where(ApiKey.prefix == prefix)).first()
-    if row is None or row.ApiKey.revoked_at is not None or not row.User.active:
-        return False
-    if row.ApiKey.expires_at is not None and row.ApiKey.expires_at <= utcnow():
-        return False
-    return scope in row.ApiKey.scopes
+    row = _key_and_owner(session, prefix)
+    return row is not None and _refusal(row.ApiKey, row.User) is None and scope in row.ApiKey.scopes
+
+
+def _key_and_owner(session: Session, prefix: str):
+    return session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
+                           .where(ApiKey.prefix == prefix)).first()
+
+
+def _refusal(api_key: ApiKey, user: User) -> str | None:
+    """Why a known key is not let through now ("revoked", "expired"), or None. One rule for a
+    call's key and for work a key queued earlier, so a new key state cannot reach one and
+    miss the other."""
+    if api_key.revoked_at is not None or not user.active:
+        return "revoked"
+    if api_key.expires_at is not None and api_key.expires_at <= utcnow():
+        return "expired"
+    return None
 
 
 def _prefix_of(key: str) -> str:
