@@ -21,14 +21,18 @@ from portal.analysis.differencing import (
 SIGNATURE = "clinic"
 
 
-def _cell(keys: list[int]) -> Remembered:
+def _sketch(keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
     counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
     for key in keys:
         for i in buckets(key):
             counts[i] += 1
             xors[i] ^= key
             checks[i] ^= check(key)
-    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), Sketch(tuple(counts), tuple(xors), tuple(checks)))
+    return Sketch(tuple(counts), tuple(xors), tuple(checks), marks)
+
+
+def _cell(keys: list[int]) -> Remembered:
+    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), _sketch(keys))
 
 
 def _records(n: int, seed: int) -> list[int]:
@@ -79,23 +83,11 @@ def test_a_cell_crowded_out_by_size_is_still_found_by_its_marks():
     """Decision 0028m: 32 remembered cells of the set's own size (far in records) used to keep
     the remembered `A`, one record larger, out of the search; a cell sharing the set's marks is
     compared too."""
-    from portal.analysis import differencing
-    from portal.analysis.differencing import Registry, Remembered, Sketch
-
-    def sketch(keys: list[int], marks: tuple[int, ...]) -> Sketch:
-        counts, xors, checks = [0] * 60, [0] * 60, [0] * 60
-        for k in keys:
-            for i in differencing.buckets(k):
-                counts[i] += 1
-                xors[i] ^= k
-                checks[i] ^= differencing.check(k)
-        return Sketch(tuple(counts), tuple(xors), tuple(checks), marks)
-
     base = [1000 + 7919 * i for i in range(15)]
-    remembered = Remembered("s", 15, 1, sketch(base, (1, 2, 3, 4)), id=1)
-    crowd = [Remembered("s", 14, 100 + j, sketch([10**6 + 1000 * j + 13 * i for i in range(14)], (9, 9, 9, 9)),
+    remembered = Remembered("s", 15, 1, _sketch(base, (1, 2, 3, 4)), id=1)
+    crowd = [Remembered("s", 14, 100 + j, _sketch([10**6 + 1000 * j + 13 * i for i in range(14)], (9, 9, 9, 9)),
                         id=100 + j) for j in range(40)]
-    asked = sketch(base[1:], (1, 2, 3, 5))
+    asked = _sketch(base[1:], (1, 2, 3, 5))
     without = Registry([remembered, *crowd])
     assert without.near("s", 14, 7, Sketch(asked.counts, asked.keys, asked.checks), 10, lambda *a: False) is None
     found = Registry([remembered, *crowd])
@@ -105,25 +97,13 @@ def test_a_cell_crowded_out_by_size_is_still_found_by_its_marks():
 def test_a_mark_s_list_puts_the_cells_sharing_most_marks_first():
     """Decision 0028m: cells that each share one of the set's marks, nearer in size and newer,
     do not crowd out of every mark's list a remembered cell sharing three."""
-    from portal.analysis import differencing
-    from portal.analysis.differencing import Registry, Remembered, Sketch
-
-    def sketch(keys: list[int], marks: tuple[int, ...]) -> Sketch:
-        counts, xors, checks = [0] * 60, [0] * 60, [0] * 60
-        for k in keys:
-            for i in differencing.buckets(k):
-                counts[i] += 1
-                xors[i] ^= k
-                checks[i] ^= differencing.check(k)
-        return Sketch(tuple(counts), tuple(xors), tuple(checks), marks)
-
     base = [1000 + 7919 * i for i in range(15)]
-    remembered = Remembered("s", 15, 1, sketch(base, (1, 2, 3, 4)), id=1)
+    remembered = Remembered("s", 15, 1, _sketch(base, (1, 2, 3, 4)), id=1)
     crowd = []
     for part in range(4):
         marks = tuple((1, 2, 3, 5)[i] if i == part else 9 for i in range(4))
         crowd += [Remembered("s", 14, 100 + 20 * part + j,
-                             sketch([10**6 + 10**4 * part + 100 * j + 13 * i for i in range(14)], marks),
+                             _sketch([10**6 + 10**4 * part + 100 * j + 13 * i for i in range(14)], marks),
                              id=100 + 20 * part + j) for j in range(20)]
     found = Registry([remembered, *crowd])
-    assert found.near("s", 14, 7, sketch(base[1:], (1, 2, 3, 5)), 10, lambda *a: False) is remembered
+    assert found.near("s", 14, 7, _sketch(base[1:], (1, 2, 3, 5)), 10, lambda *a: False) is remembered
