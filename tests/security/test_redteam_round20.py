@@ -55,15 +55,19 @@ def _known() -> str:
 def _world(root: Path, last: str):
     app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1)
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    folder = factories.dataset_folder(root / "src", SLUG, csv=HEADER + _known() + last, open_class="conditional",
-                                      title_zh="幽灵世界",
+    factories.load(app, _folder(root / "src", HEADER + _known() + last))
+    return app
+
+
+def _folder(root: Path, csv: str) -> Path:
+    """The conditional dataset's package, every field typed and bounded as `FIELDS` declares."""
+    folder = factories.dataset_folder(root, SLUG, csv=csv, open_class="conditional", title_zh="幽灵世界",
                                       fields={"pid": {"description_zh": "编号", "identifier": True},
                                               "income": {"description_zh": "收入", "sensitive": True}})
     doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
     doc["resources"][0]["schema"]["fields"] = FIELDS
     (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    factories.load(app, folder)
-    return app
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +197,7 @@ def _two_versions(root: Path, added: str) -> dict[str, list]:
     questions = (f"/api/v1/datasets/{SLUG}/public-aggregate?by=district,sex&stat=count",
                  f"/api/v1/datasets/{SLUG}/public-aggregate?by=district&stat=mean&measure=age")
     seen = {"v1": [client.get(q).json["rows"] for q in questions]}
-    folder = factories.dataset_folder(root / "v2", SLUG, csv=HEADER + _known() + added, open_class="conditional",
-                                      title_zh="幽灵世界",
-                                      fields={"pid": {"description_zh": "编号", "identifier": True},
-                                              "income": {"description_zh": "收入", "sensitive": True}})
-    doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
-    doc["resources"][0]["schema"]["fields"] = FIELDS
-    (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    factories.load(app, folder)
+    factories.load(app, _folder(root / "v2", HEADER + _known() + added))
     seen["v2"] = [client.get(q).json["rows"] for q in questions]
     seen["versions"] = [{k: v for k, v in version.items() if k != "created_at"} for version in _versions(app)]
     return seen
