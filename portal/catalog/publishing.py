@@ -254,6 +254,7 @@ def _package_target(spec: PackageSpec, dataset: Dataset | None) -> staging.Targe
         slug=spec.slug, **_base(dataset), overrides=spec.overrides, cluster_by=tuple(spec.cluster_by),
         open_class=spec.open_class, coordinates=spec.coordinates,
         bounds={f.name: f.bounds for f in spec.fields if f.bounds is not None},
+        required=frozenset(f.name for f in spec.fields if f.required),
         identifiers=frozenset(f.name for f in spec.fields if f.identifier), disclosure=spec.disclosure)
 
 
@@ -264,6 +265,7 @@ def _dataset_target(dataset: Dataset) -> staging.Target:
         overrides={f.name: f.declared_type for f in dataset.fields if f.declared_type},
         cluster_by=tuple(dataset.cluster_by or ()), open_class=dataset.open_class,
         coordinates=dataset.coordinates, bounds=field_bounds(dataset.fields),
+        required=frozenset(f.name for f in dataset.fields if f.required),
         identifiers=frozenset(f.name for f in dataset.fields if f.identifier), disclosure=dataset.disclosure)
 
 

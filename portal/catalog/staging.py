@@ -47,6 +47,7 @@ class Target:
     open_class: str = "open"
     coordinates: dict[str, str] | None = None
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
     identifiers: frozenset[str] = frozenset()
     disclosure: dict[str, Any] | None = None
 
@@ -116,6 +117,7 @@ def stage(target: Target, source: Path, *, data_dir: Path, fmt: str | None, enco
     staged = Staged(result, source.name)
     try:
         _check_coordinates(target, result)
+        _check_required(target, result)
         result, clamped = _clamp_conditional(target, result)
         staged = Staged(result, source.name, clamped=clamped or None)
         sample = _sample_for(target, result)
@@ -145,6 +147,25 @@ def _check_coordinates(target: Target, result: store.IngestResult) -> None:
     if errors:
         first, messages = next(iter(errors.items()))
         raise Invalid(f"{first}: {messages[0]}", code="bad-descriptor", errors=errors)
+
+
+def _check_required(target: Target, result: store.IngestResult) -> None:
+    """A field declared `constraints.required` must have a value in every record: disclosure
+    control divides a mean of it by the count (decision 0028e), so a gap would count as a value.
+
+    Raises:
+        Invalid: `missing-required`, naming each such field with its number of gaps and the first.
+    """
+    stored = {c.name for c in result.columns}
+    found = store.gaps(result.path, target.required & stored)
+    if found:
+        # A clustered file is not in the source's order: its record numbers would mislead.
+        where = "" if target.cluster_by else ", the first is record {first}"
+        errors = {name: [f"{count} record(s) without a value" + where.format(first=first)]
+                  for name, (count, first) in sorted(found.items())}
+        first, messages = next(iter(errors.items()))
+        raise Invalid(f"constraints.required: {first!r} has {messages[0]}; give every record a value, "
+                      f"or drop `required` from the field", code="missing-required", errors=errors)
 
 
 def _clamp_conditional(target: Target, result: store.IngestResult) -> tuple[store.IngestResult, dict[str, int]]:

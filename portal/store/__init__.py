@@ -17,6 +17,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "aggregate": ("aggregates", "aggregate"),
     "clamp": ("bounds", "clamp"),
     "confined": ("connection", "confined"),
+    "gaps": ("constraints", "gaps"),
     "IngestError": ("errors", "IngestError"),
     "QueryError": ("errors", "QueryError"),
     "StoreError": ("errors", "StoreError"),
@@ -77,7 +78,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "confined", "configure_resident", "configure_projections", "projection_paths", "prepare_copies", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
+    "confined", "gaps", "configure_resident", "configure_projections", "projection_paths", "prepare_copies", "CellStats", "PlanResult", "count_plan", "output_name", "plan_schema", "run_plan",
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",

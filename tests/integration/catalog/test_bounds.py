@@ -93,3 +93,32 @@ def test_clamping_keeps_missing_values_missing(app, tmp_path):
     rows = duckdb.sql(f"SELECT code, population FROM read_parquet('{stored}') ORDER BY code").fetchall()
     assert rows == [("010101", 355000), ("010102", None), ("010103", 900000)]
 
+
+
+@pytest.mark.parametrize("open_class", ["conditional", "open"])
+def test_a_required_field_with_a_gap_is_refused_and_nothing_is_stored(app, tmp_path, open_class):
+    """`constraints.required` is checked against the records at ingest: disclosure control divides
+    a mean of a required field by the count (decision 0028e), so a gap would count as a value.
+    The publisher is told which field, how many gaps and where the first is; the version the
+    dataset had stays current."""
+    folder = constrain(dataset_folder(tmp_path / "src", open_class=open_class),
+                       population={"minimum": 0, "maximum": 10_000_000, "required": True})
+    load(app, folder)
+    gapped = "code,name,population,founded\n01,a,5,2000-01-01\n02,b,,2000-01-02\n03,c,7,\n04,d,,\n"
+    (folder / "data.csv").write_text(gapped, encoding="utf-8")
+    with pytest.raises(Invalid) as refused:
+        load(app, folder)
+    assert refused.value.code == "missing-required"
+    assert refused.value.errors == {"population": ["2 record(s) without a value, the first is record 2"]}
+    with session_scope(app) as s:
+        assert [v.row_count for v in s.scalars(select(Version))] == [3]
+
+
+def test_a_required_field_without_gaps_loads(app, tmp_path):
+    """The common case reads the file's own null counts and scans nothing; `founded` has a gap
+    and is not required."""
+    folder = constrain(dataset_folder(tmp_path / "src"), population={"required": True})
+    outcome = load(app, folder)
+    assert outcome.version is not None
+    with session_scope(app) as s:
+        assert s.scalar(select(Field.required).where(Field.name == "population")) is True
