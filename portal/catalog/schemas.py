@@ -242,6 +242,16 @@ class FieldInfo:
     publisher declared them (`kaifang.fields.<field>.aggregates`): exclude those rows before
     summing. Charts leave them out. Totals rows found at load are in the version's
     `load_report.totals`."""
+    minimum: float | None = None
+    """The declared public lower bound (`constraints.minimum`), if any. Stored values of
+    conditional data are clamped into the bounds; disclosure control computes ranges from them."""
+    maximum: float | None = None
+    """The declared public upper bound (`constraints.maximum`), if any."""
+    levels: tuple[str, ...] | None = None
+    """The declared category levels (`constraints.enum`), in their order, if any: the cells a
+    group-by on conditional data can have."""
+    required: bool = False
+    """Every record has a value (`constraints.required`, checked at load)."""
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,8 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         contact_name=d.contact_name, contact_email=d.contact_email, created_at=as_utc(d.created_at),
         coordinates=d.coordinates,
         fields=tuple(FieldInfo(f.name, f.type, f.description_zh, f.description_en, f.unit, f.identifier, f.sensitive,
-                                tuple(f.aggregates or ()))
+                                tuple(f.aggregates or ()), f.minimum, f.maximum,
+                                tuple(f.levels) if f.levels is not None else None, bool(f.required))
                      for f in d.fields),
         versions=versions,
         tags_zh=tuple(t.name for t in d.tags if t.lang == "zh"),

@@ -268,3 +268,15 @@ def test_map_errors_are_problem_json(bundled_client, slug, query, status, code):
 def test_dataset_page_has_a_map_only_with_coordinates(bundled_client):
     assert 'id="map-view"' in bundled_client.get("/datasets/us-airports-faa").get_data(as_text=True)
     assert 'id="map-view"' not in bundled_client.get(f"/datasets/{FLIGHTS}").get_data(as_text=True)
+
+
+def test_the_json_api_gives_the_declared_bounds_levels_and_required(bundled_client):
+    """The data dictionary an analyst plans against: the declared bounds, levels and `required`
+    that disclosure control computes from (docs/disclosure.md) are public, and API v1 gives them
+    (the descriptor and the sample package carried them; the API did not)."""
+    fields = {f["name"]: f for f in bundled_client.get("/api/v1/datasets/clinic-visits-synthetic/fields").json}
+    assert (fields["cost"]["minimum"], fields["cost"]["maximum"], fields["cost"]["required"]) == (0, 3_000_000, True)
+    assert fields["visit_type"]["levels"] == ["门诊", "急诊", "住院"] and fields["visit_type"]["required"] is False
+    assert fields["visit_type"]["minimum"] is None and fields["cost"]["levels"] is None
+    schema = bundled_client.get("/api/v1/openapi.json").json["components"]["schemas"]["FieldInfo"]
+    assert {"minimum", "maximum", "levels", "required"} <= set(schema["required"])
