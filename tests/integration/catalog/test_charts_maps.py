@@ -280,3 +280,9 @@ def test_the_json_api_gives_the_declared_bounds_levels_and_required(bundled_clie
     assert fields["visit_type"]["minimum"] is None and fields["cost"]["levels"] is None
     schema = bundled_client.get("/api/v1/openapi.json").json["components"]["schemas"]["FieldInfo"]
     assert {"minimum", "maximum", "levels", "required"} <= set(schema["required"])
+
+
+def test_the_dictionary_on_the_page_shows_the_declared_range_levels_and_required(bundled_client):
+    page = bundled_client.get("/datasets/clinic-visits-synthetic?lang=zh").get_data(as_text=True)
+    dictionary = page.split('id="dictionary"')[1].split("</section>")[0]
+    assert "取值范围：0 – 3,000,000" in dictionary and "门诊、急诊、住院" in dictionary and "不可缺失" in dictionary
