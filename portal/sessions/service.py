@@ -268,8 +268,10 @@ def read_run(db: Session, run_id: str) -> SessionRun | None:
 
 
 def cpu_seconds_used_today(db: Session, user_id: int) -> float:
+    """The CPU seconds of cells started today (UTC): a cell's seconds count on the day it
+    started, like the cells and ε its queries spent (the budget's day is the run's)."""
     used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
-        SessionRun.user_id == user_id, SessionRun.finished_at >= budget_day_start())) or 0.0
+        SessionRun.user_id == user_id, SessionRun.started_at >= budget_day_start())) or 0.0
     return round(float(used), 3)
 
 

@@ -15,7 +15,7 @@ from portal.access import reviews
 from portal.access.models import Grant
 from portal.auth import SYSTEM
 from portal.catalog.models import utcnow
-from portal.db import session_scope
+from portal.db import budget_day_start, session_scope
 from portal.sessions import worker
 from portal.sessions.models import AnalysisSession, SessionRun
 from tests.integration.sessions.conftest import CLINIC, grant
@@ -68,7 +68,8 @@ def test_limits_are_documented_problems(analyst):
     with session_scope(me.app) as db:  # the day's CPU seconds used up by an earlier cell
         owner = db.get(AnalysisSession, opened[0])
         db.add(SessionRun(id=f"cpu-{opened[0]}"[:32], session_id=opened[0], user_id=owner.user_id, index=0,
-                          code="x", status="done", submitted_at=utcnow(), finished_at=utcnow(), cpu_seconds=600.0))
+                          code="x", status="done", submitted_at=utcnow(), started_at=utcnow(), finished_at=utcnow(),
+                          cpu_seconds=600.0))
         db.execute(update(AnalysisSession).where(AnalysisSession.id == opened[1])
                    .values(expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
@@ -168,3 +169,21 @@ def _end(app, grant_id: int, how: str) -> None:
         else:
             db.execute(update(Grant).where(Grant.id == grant_id).values(expires_at=utcnow() - timedelta(seconds=1)))
             db.commit()
+
+
+def test_a_cell_s_cpu_seconds_count_on_the_day_it_started(analyst):
+    """Like the cells and ε its queries spent: a cell started before 00:00 UTC and finished after
+    it is yesterday's, and leaves today's budget whole."""
+    me = analyst()
+    session_id = me.open()
+    day_start = budget_day_start()
+    with session_scope(me.app) as db:
+        owner = db.get(AnalysisSession, session_id)
+        db.add(SessionRun(id=f"late-{session_id}"[:32], session_id=session_id, user_id=owner.user_id, index=0,
+                          code="x", status="done", submitted_at=day_start - timedelta(seconds=5),
+                          started_at=day_start - timedelta(seconds=2), finished_at=day_start + timedelta(seconds=1),
+                          cpu_seconds=600.0))
+        owner.next_index = 1
+        db.commit()
+    assert me.get(f"/api/v1/sessions/{session_id}").json["budget"]["cpu_seconds_used_today"] == 0
+    assert me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "1"}).status_code == 202
