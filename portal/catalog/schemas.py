@@ -247,9 +247,9 @@ class FieldInfo:
     conditional data are clamped into the bounds; disclosure control computes ranges from them."""
     maximum: float | None = None
     """The declared public upper bound (`constraints.maximum`), if any."""
-    levels: tuple[str, ...] | None = None
-    """The declared category levels (`constraints.enum`), in their order, if any: the cells a
-    group-by on conditional data can have."""
+    levels: tuple[Any, ...] | None = None
+    """The declared category levels (`constraints.enum`: texts, numbers or booleans), in their
+    order, if any: the cells a group-by on conditional data can have."""
     required: bool = False
     """Every record has a value (`constraints.required`, checked at load)."""
 

@@ -286,3 +286,10 @@ def test_the_dictionary_on_the_page_shows_the_declared_range_levels_and_required
     page = bundled_client.get("/datasets/clinic-visits-synthetic?lang=zh").get_data(as_text=True)
     dictionary = page.split('id="dictionary"')[1].split("</section>")[0]
     assert "取值范围：0 – 3,000,000" in dictionary and "门诊、急诊、住院" in dictionary and "不可缺失" in dictionary
+
+
+def test_levels_of_a_boolean_field_are_given_as_declared(bundled_client):
+    """Levels are texts, numbers or booleans (the survey's `has_vehicle`): the dataset's JSON
+    answered 500 when the field list typed them as texts."""
+    fields = {f["name"]: f for f in bundled_client.get("/api/v1/datasets/household-income-survey-synthetic").json["fields"]}
+    assert all(type(level) is bool for level in fields["has_vehicle"]["levels"])
