@@ -274,26 +274,22 @@ class VersionInfo:
     @classmethod
     def from_model(cls, v: Any, *, conditional: bool = False) -> VersionInfo:
         """The version as the catalog shows it. Of `conditional` data (any whose records are not
-        public: conditional or closed) it shows no record's value:
-        a widened column's example is the first value that did not fit, one record's exact value
-        (a household's income, when the descriptor left the type to inference), and the catalog
-        is public (eighth round, decision 0026b); the publisher's own load output keeps it. So is
-        the text of a row the reader skipped as a title or a note: in a malformed file it may be
-        a record (eleventh round, decision 0027d); its line and kind stay. So are the source's
-        checksum and the stored file's size: with the other records known, the checksum is a
-        search for the target's values and the size a membership test (twentieth round, decision
-        0028i); the publisher's load output and `kaifang versions` keep them."""
-        report = v.load_report
-        if conditional and report and report.get("type_changes"):
-            report = {**report, "type_changes": [{**c, "example": None} for c in report["type_changes"]]}
-        if conditional and report and report.get("skipped"):
-            report = {**report, "skipped": [{**r, "text": ""} for r in report["skipped"]]}
+        public: conditional or closed) it shows nothing read from the records but their number:
+        not the load report (which lines were skipped, blank or totals, columns widened or
+        tidied, values read as missing: each a fact of some record), nor the encoding found,
+        nor the source's checksum and the stored file's size. Each was shown once and each
+        told a record: a widened column's example was one household's exact income (eighth
+        round, decision 0026b), a skipped line's text could be a record (eleventh round, 0027d),
+        the checksum was a search for the target's values and the size a membership test
+        (twentieth round, 0028i); the report's other parts were facts of the same kind, cut
+        field by field until the twelfth session dropped the report as a whole. The publisher's
+        load output and `kaifang versions` keep all of it."""
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
-                   source_format=v.source_format, encoding=v.encoding,
+                   source_format=v.source_format, encoding=None if conditional else v.encoding,
                    checksum=None if conditional else v.checksum,
                    row_count=v.row_count, byte_size=None if conditional else v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
-                   has_sample=bool(v.sample_path), load_report=report,
+                   has_sample=bool(v.sample_path), load_report=None if conditional else v.load_report,
                    export_sizes={} if conditional else {"parquet": v.byte_size, **(v.export_sizes or {})})
 
     def report_lines(self) -> list[str]:
