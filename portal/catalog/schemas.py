@@ -272,12 +272,19 @@ class VersionInfo:
         a record (eleventh round, decision 0027d); its line and kind stay. So are the source's
         checksum and the stored file's size: with the other records known, the checksum is a
         search for the target's values and the size a membership test (twentieth round, decision
-        0028i); the publisher's load output and `kaifang versions` keep them."""
+        0028i); the publisher's load output and `kaifang versions` keep them. So are the totals
+        rows found at load (their label, column and line): each is a record (twenty-third round,
+        decision 0029c); fields' declared `aggregates` are the public way to mark them."""
         report = v.load_report
         if conditional and report and report.get("type_changes"):
             report = {**report, "type_changes": [{**c, "example": None} for c in report["type_changes"]]}
         if conditional and report and report.get("skipped"):
             report = {**report, "skipped": [{**r, "text": ""} for r in report["skipped"]]}
+        if conditional and report and report.get("totals"):
+            # A totals row is a record kept as data: that one exists, its value and its line are
+            # facts of the records (twenty-third round, decision 0029c). Declared `aggregates` stay.
+            report = {**report, "totals": []}
+            report = None if store.LoadReport.from_dict(report).empty else report
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=v.encoding,
                    checksum=None if conditional else v.checksum,
