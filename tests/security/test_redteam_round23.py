@@ -257,3 +257,33 @@ def test_a_totals_row_of_conditional_data_is_not_shown(tmp_path):
     strip = {"created_at"}
     assert ({k: v for k, v in target[0].items() if k not in strip}
             == {k: v for k, v in ghost[0].items() if k not in strip})
+
+
+def test_the_public_aggregate_form_and_its_errors_are_the_same_in_both_worlds(worlds):
+    """Held: anonymous, the public aggregate form and API v1 asked in both worlds — a count by
+    district and sex, a mean age by district, a mean of the sensitive income, a sum by the
+    identifier, an unknown field, an unknown statistic, three group keys, a measure without
+    `stat`, a malformed `by` —: the same statuses, problem documents (400: `sensitive-field`,
+    `identifier-field`, `unknown-field`, `bad-stat`, `too-many-fields`, `no-fields`,
+    `bad-parameter`) and HTML
+    pages, with the figures masked (the same cells listed and suppressed in both)."""
+    questions = ["by=district,sex&stat=count", "by=district&stat=mean&measure=age", "by=district&stat=mean&measure=income",
+                 "by=pid&stat=count", "by=nope&stat=count", "by=district&stat=median&measure=age",
+                 "by=district,sex,age&stat=count", "measure=age", "by=,,&stat=sum&measure=income", "stat=count"]
+    seen = []
+    for app in worlds:
+        client = app.test_client()
+        out = []
+        for q in questions:
+            api = client.get(f"/api/v1/datasets/{SLUG}/public-aggregate?{q}")
+            page = client.get(f"/datasets/{SLUG}/public-aggregate?{q}")
+            body = {k: v for k, v in (api.json or {}).items() if k != "run_id"}
+            html = re.sub(r"\b[0-9a-f]{32}\b", "RUN", page.get_data(as_text=True))
+            out.append((q, api.status_code, NUMBER.sub("#", json.dumps(body, sort_keys=True, ensure_ascii=False)),
+                        page.status_code, _page_masked(html, "-")))
+        seen.append(out)
+    for target, ghost in zip(*seen, strict=True):
+        assert target == ghost, target[0]
+    statuses = {q: (api, page) for q, api, _, page, _ in seen[0]}
+    assert statuses["by=district,sex&stat=count"] == (200, 200), statuses
+    assert {s for pair in statuses.values() for s in pair} - {200}, statuses
