@@ -17,6 +17,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "aggregate": ("aggregates", "aggregate"),
     "clamp": ("bounds", "clamp"),
     "confined": ("connection", "confined"),
+    "values_in_text": ("echoes", "values_in_text"),
     "IngestError": ("errors", "IngestError"),
     "QueryError": ("errors", "QueryError"),
     "StoreError": ("errors", "StoreError"),
@@ -82,4 +83,5 @@ __all__ = [
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
+    "values_in_text",
 ]

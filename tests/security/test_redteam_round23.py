@@ -287,3 +287,31 @@ def test_the_public_aggregate_form_and_its_errors_are_the_same_in_both_worlds(wo
     statuses = {q: (api, page) for q, api, _, page, _ in seen[0]}
     assert statuses["by=district,sex&stat=count"] == (200, 200), statuses
     assert {s for pair in statuses.values() for s in pair} - {200}, statuses
+
+
+def test_a_note_naming_a_record_is_warned_of_at_load(tmp_path, monkeypatch):
+    """Found (a warning, not a fix): a conditional version's note is public and passes no
+    disclosure control. `kaifang load FILE --dataset ghost-world --version-note "P9999 收入更正为
+    52000"` published the record's identifier and income on the dataset page and API v1
+    `/versions`, and nothing said so. The publisher's words cannot be checked for meaning, but
+    their record values can: after a load, the values of identifier and sensitive fields found
+    verbatim in the note, the file's name, the title and the descriptions are listed (a warning;
+    nothing refused). Before: no warning line; after: one for `pid` (P9999) and one for `income`
+    (52000). A note without them gets none."""
+    from click.testing import CliRunner  # noqa: PLC0415 - the CLI's test runner
+
+    from portal.cli import main  # noqa: PLC0415
+
+    app = _world(tmp_path / "w", TARGET)
+    monkeypatch.setenv("KAIFANG_INSTANCE", app.config["INSTANCE_PATH"])
+    monkeypatch.setenv("KAIFANG_SECRET_KEY", "test-secret")
+    source = tmp_path / "next.csv"
+    folder_csv = (tmp_path / "w" / "src" / SLUG / "data.csv").read_text(encoding="utf-8")
+    source.write_text(folder_csv + "P9997,乙区,男,40,61000,2023-05-05\n", encoding="utf-8")
+    told = CliRunner().invoke(main, ["load", str(source), "--dataset", SLUG, "--version-note", "P9999 收入更正为 52000"])
+    assert told.exit_code == 0, told.output
+    warnings = [line for line in told.output.splitlines() if "warning:" in line]
+    assert len(warnings) == 2 and "'pid' (P9999)" in warnings[0] and "'income' (52000)" in warnings[1], told.output
+    source.write_text(folder_csv + "P9996,乙区,男,41,62000,2023-05-06\n", encoding="utf-8")
+    quiet = CliRunner().invoke(main, ["load", str(source), "--dataset", SLUG, "--version-note", "adds a person"])
+    assert quiet.exit_code == 0 and "warning:" not in quiet.output, quiet.output
