@@ -46,6 +46,8 @@ def load_folders(app: Flask, path: Path, published: list[str] | None = None) -> 
                     continue
             click.echo(_outcome_line(outcome))
             _echo_report(outcome.version)
+            if outcome.changed:
+                _echo_echoes(app, outcome.slug, data_dir)
             if published is not None and outcome.version is not None:
                 published.append(outcome.slug)  # export-cache skips it unless the dataset is open
     click.echo(f"{len(folders)} dataset folder(s), {failures} failed")
@@ -81,6 +83,8 @@ def load_file(app: Flask, path: Path, slug: str, *, note: str, fmt: str | None,
     else:
         click.echo(f"+ {slug}: version {version.number}, {version.row_count:,} rows")
         _echo_report(version)
+        with app.app_context():
+            _echo_echoes(app, slug, data_dir)
         if published is not None:
             published.append(slug)  # export-cache skips it unless the dataset is open
     return True
@@ -97,6 +101,15 @@ def _echo_report(version) -> None:
     """What the load skipped, flagged or widened, one indented line each."""
     for line in version.report_lines() if version is not None else ():
         click.echo(f"    {line}")
+
+
+def _echo_echoes(app: Flask, slug: str, data_dir: Path) -> None:
+    """Values of identifier or sensitive fields found in the dataset's public text (decision 0029c)."""
+    from portal.catalog.echoes import echoed_values  # noqa: PLC0415 - only after a load
+
+    with session_scope(app) as session:
+        for line in echoed_values(session, slug, data_dir):
+            click.echo(f"    {line}")
 
 
 def _outcome_line(outcome: publishing.LoadOutcome) -> str:

@@ -18,6 +18,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "clamp": ("bounds", "clamp"),
     "confined": ("connection", "confined"),
     "gaps": ("constraints", "gaps"),
+    "values_in_text": ("echoes", "values_in_text"),
     "IngestError": ("errors", "IngestError"),
     "QueryError": ("errors", "QueryError"),
     "StoreError": ("errors", "StoreError"),
@@ -83,4 +84,5 @@ __all__ = [
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
     "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
+    "values_in_text",
 ]
