@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, func, insert, literal, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from portal.analysis.differencing import MARKS, Registry, Remembered, Sketch
@@ -41,8 +41,14 @@ from portal.db import held_across_processes
 from portal.serialise import plain
 
 
-def registry(session: Session, fingerprint: str) -> Registry:
-    """A registry over the shared memory, for one run under the key named by `fingerprint`."""
+def registry(session: Session, fingerprint: str, capacity: int | None = None) -> Registry:
+    """A registry over the shared memory, for one run under the key named by `fingerprint`.
+
+    With `capacity`, each query that remembers new cells also evicts beyond it, in the same
+    commit and so inside the query's answer quantum (decision 0029g): evicted after the run,
+    only by runs that added a cell, the eviction (a count of the dataset's cells, and at
+    capacity a delete) was work after the run that a one-record cell did and an empty one did
+    not (twenty-fourth round)."""
 
     def remembered(rows) -> list[Remembered]:
         return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
@@ -75,7 +81,7 @@ def registry(session: Session, fingerprint: str) -> Registry:
         return _held(engine, signature)
 
     def persist(added: list[Remembered], used: list[Remembered]) -> None:
-        _write(engine, fingerprint, added, used)
+        _write(engine, fingerprint, added, used, capacity)
 
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
 
@@ -88,9 +94,11 @@ def _held(engine: Engine, signature: str) -> Iterator[None]:
         yield
 
 
-def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered]) -> None:
-    """One query's new cells and the values it released for cells it used, committed at once;
-    no transaction at all when there is nothing new (`_stale`)."""
+def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered],
+           capacity: int | None = None) -> None:
+    """One query's new cells and the values it released for cells it used, committed at once
+    with the eviction they cause (when `capacity` is given); no transaction at all when there is
+    nothing new (`_stale`). Called under the query's hold, before its answer leaves."""
     now = utcnow()
     used = [cell for cell in used if _stale(cell, now)]
     if not used and not added:
@@ -109,6 +117,9 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
                 **_marks(cell)))
             cell.id = int(result.inserted_primary_key[0])
             cell.stored_values, cell.used_at = released, now
+        if capacity is not None:
+            for signature in {c.signature for c in added}:
+                evict(connection, signature, capacity)
 
 
 def _marks(cell: Remembered) -> dict[str, str | None]:
@@ -134,25 +145,29 @@ def _stale(cell: Remembered, now: datetime) -> bool:
 
 def store(session: Session, found: Registry, *, fingerprint: str, capacity: int) -> None:
     """Add the run's new cells, refresh the cells it used (those a query wrote through already
-    excepted), then evict beyond `capacity`. Part of the caller's unit of work: it does not commit."""
+    excepted), then evict beyond `capacity`. Part of the caller's unit of work: it does not commit.
+
+    For a registry that writes through (`registry(..., capacity=...)`) there is nothing left to
+    do, whatever the records: every cell was stored, and evicted for, inside its query's answer
+    quantum. This runs after the run, in the time `finished_at` and a waiting `GET` show, so
+    none of its work may hang on which cells had records (decision 0029g)."""
     now = utcnow()
+    fresh = [cell for cell in found.added if cell.id is None]
     for cell in found.used:
         if cell.id in found.stored or not _stale(cell, now):
             continue
         session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                         .values(last_used_at=now, released=plain(cell.values)))
-    for cell in found.added:
-        if cell.id is not None:
-            continue
+    for cell in fresh:
         session.add(ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
                                  cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
                                  created_at=now, last_used_at=now, **_marks(cell)))
     session.flush()
-    for signature in {c.signature for c in found.added}:
+    for signature in {c.signature for c in fresh}:
         evict(session, signature, capacity)
 
 
-def evict(session: Session, signature: str, capacity: int) -> int:
+def evict(session: Session | Connection, signature: str, capacity: int) -> int:
     """Forget the least recently used cells of `signature` beyond `capacity`; how many went."""
     total = session.scalar(select(func.count()).select_from(ReleasedCell).where(ReleasedCell.signature == signature))
     excess = (total or 0) - capacity

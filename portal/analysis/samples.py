@@ -32,10 +32,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from portal import store
-from portal.analysis.disclosure import CellKeyNoise, Rules, listed, release_count
+from portal.analysis.disclosure import (
+    THRESHOLD_SIGMA,
+    CellKeyNoise,
+    Rules,
+    listed,
+    release_count,
+    round_to_base,
+)
 from portal.analysis.keys import MissingKey, load_key
 
 SAMPLE_ROWS = 1000
@@ -99,28 +107,70 @@ def _column(table: store.StoredTable, column: store.Column, identifiers: frozens
 def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise):
     """Released counts per value, or None when a number column has too many values to be a category.
 
-    The values are read most frequent first, at most `CATEGORY_LEVELS * 50` of them (the rest,
-    the rarest, are never listed anyway), and a number column is a category or a histogram by a
-    perturbed number of distinct values. Both used to hang on the exact number (more than 2,000:
-    a text column came out empty): one record with a new value flipped the whole column, so a
-    sample told whoever knew the other records whether the target was there (fourteenth round,
-    decision 0027g)."""
+    A number column is a category or a histogram by a perturbed number of distinct values. Both
+    used to hang on the exact number (more than 2,000: a text column came out empty): one record
+    with a new value flipped the whole column, so a sample told whoever knew the other records
+    whether the target was there (fourteenth round, decision 0027g). Which values are kept when
+    more than `CATEGORY_LEVELS * 50` are listed is decided on their released weights
+    (`_most_frequent`)."""
     cap = CATEGORY_LEVELS * 50
-    query = store.AggregateQuery(group_by=(column.name,), measures=(store.Measure("count"),),
-                                 sort=(store.Sort("count", descending=True), store.Sort(column.name)),
-                                 limit=cap + DISTINCT_READ_MARGIN)
-    result = store.aggregate(table, query)
+    first = _read_levels(table, column, cap + DISTINCT_READ_MARGIN)
     if column.type != "text":
-        distinct = len(result.rows) + noise.threshold_offset(_stable_key(column.name, "\x00distinct"), "distinct")
+        distinct = len(first) + noise.threshold_offset(_stable_key(column.name, "\x00distinct"), "distinct")
         if distinct > cap:
             return None
-    # Listed on a perturbed threshold like a month or a bin: kept on the exact count (n >= min_cell),
-    # a value of nine known records appeared in a small dataset's sample exactly when the target
-    # made it ten (tenth round, decision 0027b).
-    kept = _released(column.name, {value: n for value, n in result.rows[:cap] if value is not None}, rules, noise)
+    kept = _most_frequent(table, column, first, cap, rules, noise)
     if column.type != "text" and len(kept) > CATEGORY_LEVELS:
         return None
     return kept or None
+
+
+# A value with fewer records than this is never listed: its chance to pass the perturbed
+# threshold was at most Φ((1 - 10 + ½) / 2) ≈ 1e-5 with the default rules, and reading every
+# value of one record of a free-text column is a table's worth of work.
+def _floor(rules: Rules) -> int:
+    return max(1, rules.min_cell - math.ceil(4 * THRESHOLD_SIGMA))
+
+
+def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tuple], cap: int, rules: Rules,
+                   noise: CellKeyNoise) -> list[tuple[Any, int]]:
+    """The `cap` listed values of largest *released* weight (ties in a keyed random order), with
+    their weights. Listed like a month or a bin, on a perturbed threshold: kept on the exact
+    count (n >= min_cell), a value of nine known records appeared in a small dataset's sample
+    exactly when a target made it ten (tenth round, decision 0027b). And cut on released
+    weights: the cut was the `cap` most frequent values by exact count, ties by the value, so a
+    value of n known records tied at the cut was in the sample's values with the target (n + 1)
+    and out without it, and the last value of the tie out and in: whether either was ever drawn
+    into the 1,000 rows was one record's doing, a one-sided exact test (twenty-fourth round,
+    decision 0029g). Values are read most frequent first until no value left unread could reach
+    the cut's weight (its count plus the largest perturbation, rounded) or be listed at all."""
+    base, most = rules.rounding_base, _largest_offset(rules.count_noise)
+    limit = len(rows)
+    while True:
+        counts = {value: n for value, n in rows if value is not None and n >= _floor(rules)}
+        released = _released(column.name, counts, rules, noise)
+        released.sort(key=lambda pair: (-pair[1], noise.uniform(_stable_key(column.name, pair[0]), "cut")))
+        chosen = released[:cap]
+        if len(rows) < limit or not rows:
+            return chosen
+        last = rows[-1][1]
+        if last < _floor(rules) or (len(chosen) == cap and round_to_base(last + most, base) < chosen[-1][1]):
+            return chosen
+        limit *= 2
+        rows = _read_levels(table, column, limit)
+
+
+def _largest_offset(sigma: float) -> int:
+    """The largest count perturbation `CellKeyNoise.count_offset` can draw at `sigma`."""
+    return math.ceil(sigma * NormalDist().inv_cdf(1 - 1e-16)) + 1
+
+
+def _read_levels(table: store.StoredTable, column: store.Column, limit: int) -> list[tuple]:
+    """At most `limit` (value, records) pairs, most frequent first (ties by value)."""
+    query = store.AggregateQuery(group_by=(column.name,), measures=(store.Measure("count"),),
+                                 sort=(store.Sort("count", descending=True), store.Sort(column.name)),
+                                 limit=limit)
+    return [tuple(row) for row in store.aggregate(table, query).rows]
 
 
 def _stable_key(column: str, value: Any) -> int:

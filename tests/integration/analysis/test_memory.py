@@ -93,9 +93,9 @@ def test_a_cell_used_again_is_written_only_with_new_values_or_after_a_minute(app
         writes = []
         original = memory._write
 
-        def counted(engine, fingerprint, added, used):
+        def counted(engine, fingerprint, added, used, *capacity):
             writes.append([c for c in used if memory._stale(c, utcnow())])
-            original(engine, fingerprint, added, used)
+            original(engine, fingerprint, added, used, *capacity)
 
         memory._write = counted
         try:
