@@ -34,13 +34,28 @@ def open_sample(session: Session, actor: Actor, slug: str, *, data_dir: Path) ->
     if version is None or not version.sample_path:
         raise NotFound("sample of dataset", slug)
     rows_name = f"{slug}-sample.csv"
+    descriptor = json.dumps(_sample_descriptor(dataset, version, rows_name), ensure_ascii=False, indent=2)
+    package = _package({rows_name: (data_dir / version.sample_path).read_bytes(),
+                        "datapackage.json": descriptor.encode("utf-8")})
+    return Download(filename=f"{slug}-v{version.number}-sample.zip", mimetype="application/zip",
+                    chunks=iter([package]))
+
+
+# The zip epoch: a member's date was the rows file's modification time, the moment the sample
+# was written after reading the records (decision 0029i), and the descriptor's the request's.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _package(members: dict[str, bytes]) -> bytes:
+    """The zip of `members`, a function of their names and bytes only (fixed dates and modes)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.write(data_dir / version.sample_path, rows_name)
-        archive.writestr("datapackage.json", json.dumps(_sample_descriptor(dataset, version, rows_name),
-                                                        ensure_ascii=False, indent=2))
-    return Download(filename=f"{slug}-v{version.number}-sample.zip", mimetype="application/zip",
-                    chunks=iter([buffer.getvalue()]))
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
 
 
 FRICTIONLESS = {"integer": "integer", "float": "number", "decimal": "number", "boolean": "boolean",

@@ -192,7 +192,9 @@ def _sample_for(target: Target, result: store.IngestResult) -> Path | None:
         return None
     if _sample_writer is None:
         raise RuntimeError("no sample writer: build the app (portal.create_app) before publishing conditional data")
-    table = store.StoredTable(result.path, result.columns)
+    # with the declared bounds: the histograms' grid lies inside them (decision 0029i)
+    bounds = tuple((name, low, high) for name, (low, high) in sorted(target.bounds.items()))
+    table = store.StoredTable(result.path, result.columns, bounds=bounds)
     return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), identifiers=target.identifiers,
                           seed=result.checksum, rules=Rules.with_overrides(target.disclosure))
 

@@ -15,6 +15,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "AggregateResult": ("aggregates", "AggregateResult"),
     "Measure": ("aggregates", "Measure"),
     "aggregate": ("aggregates", "aggregate"),
+    "bin_counts": ("aggregates", "bin_counts"),
     "clamp": ("bounds", "clamp"),
     "confined": ("connection", "confined"),
     "gaps": ("constraints", "gaps"),
@@ -83,6 +84,6 @@ __all__ = [
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
+    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "bin_counts", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
     "values_in_text",
 ]

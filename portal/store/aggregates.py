@@ -92,6 +92,30 @@ def aggregate(table: StoredTable, query: AggregateQuery) -> AggregateResult:
     return _result(names, measures, contributors, found)
 
 
+def bin_counts(table: StoredTable, column: str, edges: list[float]) -> list[int]:
+    """Records per bin [edges[i], edges[i + 1]) of numeric `column` (the last bin closed), in one
+    scan of the file: a histogram on edges the caller fixed (the synthetic sample's grid).
+
+    Raises:
+        QueryError: `unknown-column`.
+    """
+    name = sql.quote_identifier(require_column(table, column).name)
+    exprs, params = [], []
+    for i in range(len(edges) - 1):
+        upper = "<=" if i == len(edges) - 2 else "<"
+        exprs.append(f"count(*) FILTER (WHERE {name} >= ? AND {name} {upper} ?)")
+        params += [edges[i], edges[i + 1]]
+    if not exprs:
+        return []
+    statement = sql.SELECT_AGGREGATE.format(exprs=", ".join(exprs), scan=sql.SCAN.format(path="?"), where="",
+                                            group="", order="", limit="")
+    cur = db_cursor()
+    try:
+        return [int(n) for n in cur.execute(statement, [*params, str(table.path)]).fetchone()]
+    finally:
+        cur.close()
+
+
 def _measure_sql(table: StoredTable, measure: Measure) -> tuple[str, str]:
     """(value SQL, contributor SQL) for one measure."""
     if measure.func not in aggregations.FUNCTIONS:
