@@ -112,12 +112,14 @@ def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise:
     with a new value flipped the whole column, so a sample told whoever knew the other records
     whether the target was there (fourteenth round, decision 0027g). Which values are kept when
     more than `CATEGORY_LEVELS * 50` are listed is decided on their released weights
-    (`_most_frequent`)."""
+    (`_most_frequent`). A number of more than `CATEGORY_LEVELS` values (perturbed) is a
+    histogram: as a category, ages of 61 values of five records each came out as the one or two
+    values that happened to be listed, every row the same age (decision 0029i)."""
     cap = CATEGORY_LEVELS * 50
     first = _read_levels(table, column, cap + DISTINCT_READ_MARGIN)
     if column.type != "text":
         distinct = len(first) + noise.threshold_offset(_stable_key(column.name, "\x00distinct"), "distinct")
-        if distinct > cap:
+        if distinct > CATEGORY_LEVELS:
             return None
     kept = _most_frequent(table, column, first, cap, rules, noise)
     if column.type != "text" and len(kept) > CATEGORY_LEVELS:

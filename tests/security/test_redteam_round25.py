@@ -26,7 +26,7 @@ from portal import store
 from portal.analysis import samples
 from portal.analysis.disclosure import Rules
 from portal.analysis.samples import write_sample
-from tests.security.test_redteam_round20 import SLUG, worlds  # noqa: F401 - the fixture
+from tests.security.test_redteam_round20 import HEADER, SLUG, _known, worlds  # noqa: F401 - the fixture
 
 BOUNDS = (("income", 0, 1_000_000), ("age", 18, 99))
 # 3,000 known incomes: 2,940 from 20,000 in steps of 20 (to 78,780) and 60 from 90,000; the
@@ -120,6 +120,25 @@ def test_a_field_declared_wide_and_used_narrow_still_gets_a_useful_sample(tmp_pa
     assert 3_000 <= amounts[500] <= 8_000, amounts[500]
     ages = [int(v) for v in _column(written, "age")]
     assert 15 <= min(ages) <= 25 and 75 <= max(ages) <= 85, (min(ages), max(ages))
+
+
+def test_a_number_of_many_values_few_of_them_listed_is_a_histogram(tmp_path):
+    """Utility (found in the audit, no leak: the choice was on listed values and a perturbed
+    number of them): round twenty's 300 known ages (20 to 80, about five records a value) were a
+    category, since fewer than 40 of their values were listed: one or two ages (72 in all 1,000
+    rows under one seed, 48 under another). A number of more than 40 values (perturbed) is now
+    a histogram: the ages span the known ones."""
+    path = tmp_path / "ages.parquet"
+    csv_path = tmp_path / "ages.csv"
+    csv_path.write_text(HEADER + _known(), encoding="utf-8")
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT age FROM read_csv('{csv_path}', header = true)) TO '{path}' (FORMAT parquet)")
+    con.close()
+    table = store.StoredTable(path, (store.Column("age", "integer"),), bounds=(("age", 18, 99),))
+    for seed in ("ages 0", "ages 1"):
+        ages = [int(v) for v in _column(write_sample(table, tmp_path / "ages-sample.csv", identifiers=frozenset(),
+                                                     seed=seed), "age")]
+        assert min(ages) <= 25 and max(ages) >= 75 and len(set(ages)) >= 40, (min(ages), max(ages), len(set(ages)))
 
 
 def test_the_sample_zip_carries_no_time_of_its_writing(worlds):  # noqa: F811 - the fixture
