@@ -5,9 +5,11 @@ The sample is built only from *released* per-column distributions, each column d
 
 - categories (text, booleans, integers with few values): released counts per value (values with
   fewer than `min_cell` records dropped, counts perturbed and rounded like any release);
-- numbers: a histogram of 20 equal-width bins between rounded 2nd and 98th percentiles, weighted
-  by released counts (listed on a perturbed threshold, perturbed and rounded), values drawn
-  uniformly inside a bin and rounded like the column (so no real value is copied);
+- numbers (more than 40 values): a histogram of 20 equal-width bins between the rounded 2nd and
+  98th percentiles of a released histogram on a fixed grid inside the declared bounds (never
+  the records' own percentiles), weighted by released counts (listed on a perturbed threshold,
+  perturbed and rounded), values drawn uniformly inside a bin and rounded like the column (so
+  no real value is copied);
 - dates: released counts per month, a uniform day inside the month;
 - identifiers: made-up codes (`S000001`...).
 

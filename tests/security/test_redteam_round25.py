@@ -68,7 +68,7 @@ def test_the_histogram_s_edges_are_not_order_statistics_of_the_records(two, tmp_
     them. With the 3,000 known incomes above, the target (income 1,000,000) made the 98th
     percentile 90,000 instead of 78,780, so the top edge 90,000 instead of 79,000: a sample held
     incomes of 79,000 or more in 20 of 20 versions' seeds with the target and in 0 of 20
-    without it (about 8 rows of 1,000 each time) — an exact one-sided membership test, and the
+    without it (4 to 16 rows of 1,000 with it) — an exact one-sided membership test, and the
     same for any record that moves an edge across a rounding step. Fix: the edges are
     percentiles of a *released* histogram (perturbed, rounded counts listed on a perturbed
     threshold) over a fixed grid inside the field's declared bounds (fifty equal steps and
