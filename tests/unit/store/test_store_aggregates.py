@@ -155,3 +155,20 @@ def test_bad_aggregates(trips, query, code):
     with pytest.raises(QueryError) as caught:
         aggregate(table, query)
     assert caught.value.code == code
+
+
+def test_bin_counts_are_half_open_but_the_last_bin_in_one_scan(trips):
+    """`bin_counts` (the synthetic sample's histograms, decision 0029i): [a, b) per bin, the last
+    closed, missing values in none; the same as counting in Python."""
+    from portal.store import bin_counts
+
+    table, rows = trips
+    edges = [0, 8, 50.5, 100, 200]
+    fares = [r[3] for r in rows if r[3] is not None]
+    expected = [sum(edges[i] <= f < edges[i + 1] or (i == 3 and f == 200) for f in fares) for i in range(4)]
+    assert bin_counts(table, "hour", [0, 12, 23]) == [sum(r[2] < 12 for r in rows), sum(r[2] >= 12 for r in rows)]
+    assert bin_counts(table, "fare", edges) == expected
+    assert sum(expected) == len(fares)
+    assert bin_counts(table, "fare", [5]) == []
+    with pytest.raises(QueryError):
+        bin_counts(table, "nope", edges)
