@@ -26,6 +26,8 @@ Must not: hand a remembered cell's true size or key to anything but the broker.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -34,7 +36,7 @@ from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal.analysis.differencing import MARKS, Registry, Remembered, Sketch
+from portal.analysis.differencing import BUCKETS, MARKS, Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
@@ -48,21 +50,23 @@ def registry(session: Session, fingerprint: str) -> Registry:
         return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
                            stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
 
-    def lookup(signature: str, records: int, reach: int, limit: int) -> list[Remembered]:
+    def lookup(signature: str, records: int, reach: int, counts: tuple[int, ...], limit: int) -> list[Remembered]:
+        size = func.abs(ReleasedCell.records - records)
         return remembered(session.scalars(select(ReleasedCell).where(
             ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
             ReleasedCell.records.between(records - reach, records + reach))
-            .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+            .order_by(_bound(counts, size), size, ReleasedCell.id.desc()).limit(limit)))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
-               limit: int) -> list[Remembered]:
+               limit: int, counts: tuple[int, ...] = ()) -> list[Remembered]:
         columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
         shared = sum((case((column == str(mark), 1), else_=0) for column, mark in zip(columns, marks, strict=True)),
                      literal(0))
         return remembered(session.scalars(select(ReleasedCell).where(
             ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
             columns[part] == str(marks[part]), ReleasedCell.records.between(records - reach, records + reach))
-            .order_by(shared.desc(), func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+            .order_by(shared.desc(), *([_bound(counts, func.abs(ReleasedCell.records - records))] if counts else []),
+                      func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
 
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
         return remembered(session.scalars(select(ReleasedCell).where(
@@ -78,6 +82,15 @@ def registry(session: Session, fingerprint: str) -> Registry:
         _write(engine, fingerprint, added, used)
 
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
+
+
+def _bound(counts: tuple[int, ...], size):
+    """`differencing.lower_bound` in SQL, against a set's first part's `counts`; a cell remembered
+    before its counts were stored (null) is ranked by its size alone (`size`), a lower bound too
+    (decision 0029a)."""
+    bound = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"part_{i}") - int(n))
+                                            for i, n in enumerate(counts)))
+    return func.coalesce(bound, size)
 
 
 @contextmanager
@@ -111,10 +124,12 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
             cell.stored_values, cell.used_at = released, now
 
 
-def _marks(cell: Remembered) -> dict[str, str | None]:
-    """The cell's marks as the memory's indexed columns (decision 0028m)."""
+def _marks(cell: Remembered) -> dict[str, str | int | None]:
+    """The cell's marks as the memory's indexed columns (decision 0028m), and its first part's
+    counts, by which the search ranks it (`differencing.lower_bound`, decision 0029a)."""
     marks = cell.sketch.marks
-    return {f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)}
+    return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
+            **{f"part_{i}": int(n) for i, n in enumerate(cell.sketch.counts[:BUCKETS])}}
 
 
 # A cell used again is written back only when it released something new for it, or when its
