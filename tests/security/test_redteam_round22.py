@@ -91,3 +91,83 @@ def test_cells_holding_a_pad_s_least_records_do_not_push_it_out_of_the_search(ou
     print("round22 mark crowding", pad, then, changed)
     # Before the fix: [True, False] * 4 — "the figures changed" was "the target is there".
     assert changed != [True, False] * 4, (pad, then)
+
+
+URL = f"/api/v1/datasets/{CLINIC}/public-aggregate"
+# Four targets and four ghosts, one district each; the public cell is the district and sex.
+TARGETS = ("西青区", "津南区", "北辰区", "南开区")
+GHOSTS = ("武清区", "东丽区", "河东区", "河西区")
+
+
+def _public_counts(client) -> tuple[dict[tuple[str, str], int | None], int]:
+    """The public's counts by district and sex, and the cells the question was charged."""
+    answer = client.get(f"{URL}?by=district,sex", environ_base={"REMOTE_ADDR": "198.51.100.22"})
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    return {(r[0], r[1]): r[2] for r in body["rows"]}, body["cells_charged"]
+
+
+def _cell_of(district: str, sex: str) -> str:
+    return f"((col('district') == {district!r}) & (col('sex') == {sex!r}))"
+
+
+def _sized_crowders(raw, district: str, sex: str, n: int, skip: set[str]) -> list[str]:
+    """`n` sets of exactly as many records as the visits of `district` and `sex` (a target
+    among them or not): without the visits of one date (10 or more), with as many visits of
+    another district, the same sex and one date; 20 or more records from the cell and from each
+    other, so each is answered on its own and remembered, and nearly always holding the
+    cell's least record for each min-hash."""
+    removed = raw.execute(f"""SELECT month(visit_date), day(visit_date), count(*) FROM v
+        WHERE district = '{district}' AND sex = '{sex}' GROUP BY ALL HAVING count(*) >= 10
+        ORDER BY ALL""").fetchall()
+    others = ", ".join(repr(d) for d in sorted(skip | {district}))
+    added = raw.execute(f"""SELECT district, month(visit_date), day(visit_date), count(*) FROM v
+        WHERE sex = '{sex}' AND district NOT IN ({others}) GROUP BY ALL ORDER BY ALL""").fetchall()
+    free, out = list(added), []
+    for month, day, size in removed:
+        match = next((a for a in free if a[3] == size), None)
+        if match is None:
+            continue
+        free.remove(match)
+        other, m, d = match[:3]
+        date = "(col('visit_date').dt.month() == {}) & (col('visit_date').dt.day() == {})"
+        out.append(f"(({_cell_of(district, sex)} & ~({date.format(month, day)})) | "
+                   f"({_cell_of(other, sex)} & {date.format(m, d)}))")
+        if len(out) == n:
+            return out
+    raise AssertionError(f"only {len(out)} crowders of the size of {district}, {sex}")
+
+
+def test_a_public_cell_asked_again_for_free_stays_snapped_to_an_analyst_s_set(outsider, sessions_app, raw):  # noqa: F811
+    """Held (after decision 0029a; Found before it): a grant and the public aggregates
+    combined, the public's free repeat as the probe. For each of eight districts the analyst
+    asks `count(X and not person)`, `X` the visits of the district and the person's sex (a
+    public cell), the person a target in four districts and a ghost in the other four: 8
+    cells. The public asks the counts by district and sex: with the target, `X` is one record
+    from the analyst's set and is answered like it (the analyst's figure); without, `X` *is*
+    that set. Then the analyst releases 40 cells of `X`'s size holding nearly all of it, per
+    district (320 cells), and anyone asks the public question again — free (`cells_charged`
+    0), whatever the public's budget. Before the fix a target's cell was no longer snapped and
+    came back with a fresh count; a ghost's cell was its own remembered set, unchanged: any
+    change proved the target, the probe costing the attacker nothing. Before: 西青区 5,130 →
+    5,125 and 南开区 4,005 → 4,000 (targets), 津南区 and 北辰区 unchanged (targets: the fresh
+    count rounded alike), the four ghosts unchanged. Now every cell keeps the analyst's figure."""
+    people = {}
+    for district in (*TARGETS, *GHOSTS):
+        visit = _alone(raw, 1, f"district = '{district}'")[0]
+        people[(district, visit["sex"])] = _who(visit) if district in TARGETS else _ghost(visit)
+    session = outsider.open(CLINIC)
+    asked = _figures(outsider, session, [f"({_cell_of(*cell)} & ~{p})" for cell, p in people.items()],
+                     "count().alias('n')")
+    client = sessions_app.test_client()
+    first, _ = _public_counts(client)
+    skip = {d for d, _ in people} | {PAD_DISTRICT}
+    for district, sex in people:
+        _figures(outsider, session, _sized_crowders(raw, district, sex, 40, skip), "count().alias('n')")
+    again, charged = _public_counts(client)
+    before, after = [first[cell] for cell in people], [again[cell] for cell in people]
+    print("round22 public repeat", [a[0][0] for a in asked], before, after)
+    assert [a[0][0] for a in asked] == before  # snapped: the analyst's figures
+    assert charged == 0
+    # Before the fix: some targets' counts changed (the target is there), no ghost's did.
+    assert after == before, (before, after)
