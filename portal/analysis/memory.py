@@ -36,7 +36,7 @@ from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal.analysis.differencing import BUCKETS, MARKS, Registry, Remembered, Sketch
+from portal.analysis.differencing import MARKS, Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
@@ -85,12 +85,12 @@ def registry(session: Session, fingerprint: str) -> Registry:
 
 
 def _bound(counts: tuple[int, ...], size):
-    """`differencing.lower_bound` in SQL, against a set's first part's `counts`; a cell remembered
-    before its counts were stored (null) is ranked by its size alone (`size`), a lower bound too
-    (decision 0029a)."""
-    bound = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"part_{i}") - int(n))
-                                            for i, n in enumerate(counts)))
-    return func.coalesce(bound, size)
+    """`differencing.spread` in SQL, against a set's table `counts`; a cell remembered before
+    its counts were stored (null) is ranked by three times its difference in size (`size`), no
+    more than its spread (decision 0029a)."""
+    spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}") - int(n))
+                                             for i, n in enumerate(counts)))
+    return func.coalesce(spread, 3 * size)
 
 
 @contextmanager
@@ -125,11 +125,11 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
 
 
 def _marks(cell: Remembered) -> dict[str, str | int | None]:
-    """The cell's marks as the memory's indexed columns (decision 0028m), and its first part's
-    counts, by which the search ranks it (`differencing.lower_bound`, decision 0029a)."""
+    """The cell's marks as the memory's indexed columns (decision 0028m), and its table's
+    counts, by which the search ranks it (`differencing.spread`, decision 0029a)."""
     marks = cell.sketch.marks
     return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
-            **{f"part_{i}": int(n) for i, n in enumerate(cell.sketch.counts[:BUCKETS])}}
+            **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)}}
 
 
 # A cell used again is written back only when it released something new for it, or when its

@@ -114,28 +114,12 @@ class ReleasedCell(Base):
     mark_1: Mapped[str | None] = mapped_column(String(24), default=None)
     mark_2: Mapped[str | None] = mapped_column(String(24), default=None)
     mark_3: Mapped[str | None] = mapped_column(String(24), default=None)
-    # The first part of the sketch's counts (20 buckets), by which the search ranks remembered
-    # cells nearest a set in records (`differencing.lower_bound`, decision 0029a); null before.
-    part_0: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_1: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_2: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_3: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_4: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_5: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_6: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_7: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_8: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_9: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_10: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_11: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_12: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_13: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_14: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_15: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_16: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_17: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_18: Mapped[int | None] = mapped_column(Integer, default=None)
-    part_19: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The sketch's 60 bucket counts, `bucket_0` to `bucket_59`, by which the search ranks the
+    # remembered cells nearest a set in records (`differencing.spread`, decision 0029a); null for
+    # cells remembered before. Sixty alike columns, so declared in a loop.
+    for _i in range(60):
+        vars()[f"bucket_{_i}"] = mapped_column(Integer, default=None)
+    del _i
 
     __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
                       Index("ix_released_cells_last_used", "signature", "last_used_at"),

@@ -9,6 +9,8 @@ figures and the fix; "Held" says it did not.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.sessions.conftest import CLINIC
 from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who, outsider  # noqa: F401 - the fixture
 
@@ -171,3 +173,59 @@ def test_a_public_cell_asked_again_for_free_stays_snapped_to_an_analyst_s_set(ou
     assert charged == 0
     # Before the fix: some targets' counts changed (the target is there), no ghost's did.
     assert after == before, (before, after)
+
+
+LADDER_PAD = f"({EMERGENCY} & (col('district') == '静海区'))"
+
+
+def _ladder_crowders(raw, known: list[str]) -> list[str]:
+    """Sets four known visits of the pad lighter and eight outpatient visits of one district,
+    department and date (or two dates of four) heavier than `pad | known`: 20 records from the
+    pad (never decoded, so remembered) and 12 from `pad | known`, with disjoint visits, so 24
+    or more from each other."""
+    mine = _alone(raw, 536, "visit_type = '急诊' AND district = '静海区'")
+    groups = raw.execute("""SELECT district, department, month(visit_date), day(visit_date), count(*) FROM v
+        WHERE visit_type = '门诊' GROUP BY ALL HAVING count(*) IN (4, 8) ORDER BY 5 DESC, 1, 2, 3, 4""").fetchall()
+    eights = [[g] for g in groups if g[4] == 8]
+    fours = [g for g in groups if g[4] == 4]
+    heavier = eights + [[fours[i], fours[i + 1]] for i in range(0, len(fours) - 1, 2)]
+
+    def day(g) -> str:
+        return (f"((col('visit_type') == '门诊') & (col('district') == {g[0]!r}) & (col('department') == {g[1]!r}) "
+                f"& (col('visit_date').dt.month() == {g[2]}) & (col('visit_date').dt.day() == {g[3]}))")
+
+    base = f"({LADDER_PAD} | {' | '.join(known)})"
+    return [f"(({base} & ~({' | '.join(_who(v) for v in mine[4 * j:4 * j + 4])})) | "
+            f"{' | '.join(day(g) for g in heavier[j])})" for j in range(134)]
+
+
+@pytest.mark.xfail(strict=True, reason="found, left open: the memory's bounded search (0029a, Left open)")
+def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(outsider, raw):  # noqa: F811
+    """Found, left open (decision 0029a): an exact membership test, 136 cells once, then 2
+    cells a target. The ranking by `spread` is a lower bound, and a set several records from
+    the remembered pad can still be crowded out of the search. The pad: the emergency visits of
+    静海区 (count and sum, 2 cells). Eight known inpatient visits `K`: `pad | K | person` is 8
+    records from the pad for a ghost (spread exactly 24) and 9 for a target (27). 134 crowders
+    (one cell each): `pad | K` without four known visits of the pad and with eight outpatient
+    visits — 20 records from the pad (never decoded: remembered), 12 from the set but with
+    signs mixed, so their spread is often under 3 x 12 (by simulation ~13 % rank before the pad
+    for a ghost, ~30 % for a target). With the target the pad falls out of the 32 nearest and
+    every mark's 8, and the set is answered afresh; without, the pad is compared and (the eight
+    known visits' difference not listed, one draw for every ghost, which the attacker sees)
+    snapped to. Measured, with 0029a: pad 550 / 1,110,000; targets 565 / 829,000, 560 /
+    754,000, 555 / 946,000, 560 / 694,000; the four ghosts 550 / 1,110,000. (With the old
+    ranking by size these crowders, nearer in size to both, crowded the ghost's set too: all
+    eight changed; crowders of |pad| + 17 records would have split them.) `xfail(strict)`: it
+    fails (the attack works) until the class is closed."""
+    known = [_who(v) for v in _alone(raw, 8, "visit_type = '住院' AND month(visit_date) = 12")]
+    targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 10")
+    people = [p for t in targets for p in (_who(t), _ghost(t))]
+    session = outsider.open(CLINIC)
+    pad = _figures(outsider, session, [LADDER_PAD])
+    crowd = _figures(outsider, session, _ladder_crowders(raw, known), "count().alias('n')")
+    assert sum(isinstance(cell, list) and len(cell) == 1 for cell in crowd) >= 120, crowd
+    then = _figures(outsider, session, [f"({LADDER_PAD} | {' | '.join(known)} | {person})" for person in people])
+    changed = [cell != pad[0] for cell in then]
+    print("round22 ladder", pad, then, changed)
+    ghosts_unchanged = not any(changed[1::2])
+    assert not (ghosts_unchanged and any(changed[0::2])), (pad, then)

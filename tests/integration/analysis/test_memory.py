@@ -52,9 +52,9 @@ def either_app(request, tmp_path):
 
 
 def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
-    """Decision 0029a: the memory's rows are read nearest the set by `lower_bound` (stored as
-    `part_0..19`), so 40 newer cells of the set's own size do not keep out the cell one record
-    away; a row without counts (remembered before) is ranked by its size."""
+    """Decision 0029a: the memory's rows are read nearest the set by `spread` (the counts stored
+    as `bucket_0..59`), so 40 newer cells of the set's own size do not keep out the cell one
+    record away; a row without counts (remembered before) is ranked by its size."""
     from portal.analysis.differencing import BUCKETS, PARTS, buckets, check
 
     def sketch(keys):
@@ -73,11 +73,11 @@ def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
     app = either_app
     with app.app_context(), session_scope(app) as session:
         _store(session, [near, *crowd])
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts[:BUCKETS], 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
         assert read[0].key == 1 and len(read) == 32
-        session.query(ReleasedCell).update({getattr(ReleasedCell, f"part_{i}"): None for i in range(BUCKETS)})
+        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(PARTS * BUCKETS)})
         session.commit()
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts[:BUCKETS], 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
         assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
 
 

@@ -1,4 +1,4 @@
-"""a remembered cell's first part of sketch counts: the differencing memory's search ranks the
+"""a remembered cell's sketch counts (60 buckets): the differencing memory's search ranks the
 cells nearest a set in records by them, not by size or marks an attacker can crowd (decision 0029a)
 
 Revision ID: 0018a
@@ -17,11 +17,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('released_cells', schema=None) as batch_op:
-        for i in range(20):
-            batch_op.add_column(sa.Column(f'part_{i}', sa.Integer(), nullable=True))
+        for i in range(60):
+            batch_op.add_column(sa.Column(f'bucket_{i}', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('released_cells', schema=None) as batch_op:
-        for i in range(20):
-            batch_op.drop_column(f'part_{i}')
+        for i in range(60):
+            batch_op.drop_column(f'bucket_{i}')
