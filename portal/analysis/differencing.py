@@ -136,7 +136,8 @@ Listed = Callable[[int, int], bool]
 Lookup = Callable[[str, int, int, tuple[int, ...], int], list[Remembered]]
 # (signature, records, reach, marks, mark's index, limit, counts) -> at most `limit` remembered
 # cells within `reach` records of `records` with that mark: those sharing most of the marks
-# first, then those nearest `counts` (`spread`), then the nearest in size, then the newest
+# first, then the nearest in size, then the newest (`counts` is the set's, for lookups that
+# rank by `spread`; the memory's does not)
 Marked = Callable[[str, int, int, tuple[int, ...], int, int, tuple[int, ...]], list[Remembered]]
 # (signature, records, cell key) -> the remembered cells of exactly that size and key
 Exact = Callable[[str, int, int], list[Remembered]]
