@@ -70,12 +70,27 @@ def buckets(key: int) -> list[int]:
     return [part * BUCKETS + (key >> (SHIFT * part)) % BUCKETS for part in range(PARTS)]
 
 
+def lower_bound(a: Sketch, b: Sketch) -> int:
+    """A lower bound of |A Δ B| from the first part's counts alone: each record of the difference
+    moves one of its buckets by one, so the counts' differences add up to at most |A Δ B|."""
+    return sum(abs(x - y) for x, y in zip(a.counts[:BUCKETS], b.counts[:BUCKETS], strict=True))
+
+
+def spread(a: Sketch, b: Sketch) -> int:
+    """How far apart two cells' records are by their tables' counts: the differences of all
+    three parts' counts added up, at most 3 |A Δ B| (each part is a `lower_bound`), exactly 3
+    for one record. Records land in buckets by their keyed hash, which nobody outside the broker
+    can compute, so a cell far in records has a small spread only if its records cancel bucket by
+    bucket in all three parts at once (decision 0029a: the memory's search ranks by it)."""
+    return sum(abs(x - y) for x, y in zip(a.counts, b.counts, strict=True))
+
+
 def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:
     """|A Δ B| when it is at most `limit` and the tables decode, else None (a large difference)."""
     # Each record of A Δ B moves exactly one bucket of each part by one, so the first part's
     # count differences add up to at most |A Δ B|: a cheap, exact test that rules out most of
     # the (shared, so many) remembered cells before peeling.
-    if sum(abs(x - y) for x, y in zip(a.counts[:BUCKETS], b.counts[:BUCKETS], strict=True)) > limit:
+    if lower_bound(a, b) > limit:
         return None
     counts = [x - y for x, y in zip(a.counts, b.counts, strict=True)]
     keys = [x ^ y for x, y in zip(a.keys, b.keys, strict=True)]
@@ -115,13 +130,15 @@ class Remembered:
 
 # (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
 Listed = Callable[[int, int], bool]
-# (signature, records, reach, limit) -> at most `limit` remembered cells within `reach` records
-# of `records`, nearest in size first, then the newest
-Lookup = Callable[[str, int, int, int], list[Remembered]]
-# (signature, records, reach, marks, mark's index, limit) -> at most `limit` remembered cells within
-# `reach` records of `records` with that mark: those sharing most of the marks first, then the
+# (signature, records, reach, counts, limit) -> at most `limit` remembered cells within `reach`
+# records of `records`, those whose table's counts are nearest `counts` first (`spread`), then the
 # nearest in size, then the newest
-Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
+Lookup = Callable[[str, int, int, tuple[int, ...], int], list[Remembered]]
+# (signature, records, reach, marks, mark's index, limit, counts) -> at most `limit` remembered
+# cells within `reach` records of `records` with that mark: those sharing most of the marks
+# first, then the nearest in size, then the newest (`counts` is the set's, for lookups that
+# rank by `spread`; the memory's does not)
+Marked = Callable[[str, int, int, tuple[int, ...], int, int, tuple[int, ...]], list[Remembered]]
 # (signature, records, cell key) -> the remembered cells of exactly that size and key
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
@@ -134,11 +151,19 @@ def _nothing(*ask: object) -> list[Remembered]:
     return []
 
 
-# Remembered cells a cell is compared with, at most: the nearest in size (then the newest). The
-# work of the search is then the same whatever the memory holds near a set's size; it used to
-# read and decode every remembered cell within `reach` records, so a one-record set did the
-# work of every remembered cell of 20 records and an empty set none: the time of one cell told
-# membership past the answer quantum (nineteenth round, decision 0028g).
+# Remembered cells a cell is compared with, at most: those nearest it in records by `spread`
+# (then in size, then the newest). The work of the search is then the same
+# whatever the memory holds near a set's size; it used to read and decode every remembered cell
+# within `reach` records, so a one-record set did the work of every remembered cell of 20
+# records and an empty set none: the time of one cell told membership past the answer quantum
+# (nineteenth round, decision 0028g). Ranked by size (0028k) or by shared marks (0028m), cells
+# the attacker released ahead of `A` — of the size of `A and not target`, holding nearly all of a
+# large `A` and so its least records — kept `A` out: answered afresh with the target, `A` itself
+# without it (22nd round, decision 0029a). A cell one record from the set has spread 3; a
+# remembered cell far from `A` (20 records or more, or it would have been snapped to it) comes
+# as near only if its records cancel out bucket by bucket in three parts, which their keyed
+# hashes decide. (The first part alone left crowders with a small bound by chance: ~1 % of
+# cells swapping 10 records for 10 have a bound of 6 or less, none in 200,000 a spread of 18.)
 NEAREST = 32
 # And with at most `BY_MARK` cells sharing each of the set's marks (decision 0028m). By size alone,
 # 32 cells of the size of `A and not target` (asked once, by anyone) kept `A` out of its search:
@@ -203,30 +228,34 @@ class Registry:
             else:
                 self.cells.append(cell)
 
-    def _candidates(self, signature: str, records: int, reach: int, marks: tuple[int, ...] = ()) -> list[Remembered]:
-        """The `NEAREST` remembered cells within `reach` records of `records`: nearest in size,
-        then the newest (this run's unsaved cells first); and for each of the set's marks the
-        `BY_MARK` such cells with that mark (decision 0028m). The shared memory is asked for as
-        many (`lookup`, `marked`), so the cells read do not grow with what it holds there."""
-        ask = (signature, "near", records, reach)
+    def _candidates(self, signature: str, records: int, reach: int, sketch: Sketch) -> list[Remembered]:
+        """The `NEAREST` remembered cells within `reach` records of `records` nearest the set by
+        `spread` (then in size, then the newest; this run's unsaved cells first); and for
+        each of the set's marks the `BY_MARK` such cells with that mark (decision 0028m). The
+        shared memory is asked for as many (`lookup`, `marked`), so the cells read do not grow
+        with what it holds there."""
+        counts = tuple(sketch.counts)
+        ask = (signature, "near", records, reach, counts)
         if ask not in self._ranges:
             self._ranges.add(ask)
-            self._merge(self._lookup(signature, records, reach, NEAREST))
+            self._merge(self._lookup(signature, records, reach, counts, NEAREST))
+        marks = sketch.marks
         wanted = tuple(marks) if len(marks) == MARKS else (NO_MARK,) * MARKS
         for part, mark in enumerate(wanted):
-            ask = (signature, "mark", records, reach, part, mark)
+            ask = (signature, "mark", records, reach, part, mark, counts)
             if ask not in self._ranges:
                 self._ranges.add(ask)
-                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK))
+                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK, counts))
         window = [c for c in self.cells if c.signature == signature and abs(c.records - records) <= reach]
-        window.sort(key=lambda c: (abs(c.records - records), c.id is not None, -(c.id or 0)))
+        window.sort(key=lambda c: (spread(c.sketch, sketch), abs(c.records - records), c.id is not None,
+                                   -(c.id or 0)))
         chosen = window[:NEAREST]
         def shared(cell: Remembered) -> int:
             return sum(a == b for a, b in zip(cell.sketch.marks, wanted, strict=False))
 
         for part, mark in enumerate(wanted):
             same_mark = [c for c in window if len(c.sketch.marks) == MARKS and c.sketch.marks[part] == mark]
-            same_mark.sort(key=lambda c: -shared(c))  # stable: then nearest in size, then newest
+            same_mark.sort(key=lambda c: -shared(c))  # stable: then the window's order
             chosen.extend(c for c in same_mark[:BY_MARK] if not any(c is k for k in chosen))
         return chosen
 
@@ -245,7 +274,7 @@ class Registry:
         listed but for a draw far in the noise's tail."""
         reach = RADIUS * min_cell - 1
         nearest = []
-        candidates = self._candidates(signature, records, reach, sketch.marks)
+        candidates = self._candidates(signature, records, reach, sketch)
         for cell in candidates:
             if cell.key == key:  # the set itself (`same` found it first when it was remembered)
                 difference_size(DUMMY, sketch, reach)

@@ -26,6 +26,8 @@ Must not: hand a remembered cell's true size or key to anything but the broker.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -54,14 +56,17 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
         return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
                            stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
 
-    def lookup(signature: str, records: int, reach: int, limit: int) -> list[Remembered]:
+    def lookup(signature: str, records: int, reach: int, counts: tuple[int, ...], limit: int) -> list[Remembered]:
+        size = func.abs(ReleasedCell.records - records)
         return remembered(session.scalars(select(ReleasedCell).where(
             ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
             ReleasedCell.records.between(records - reach, records + reach))
-            .order_by(func.abs(ReleasedCell.records - records), ReleasedCell.id.desc()).limit(limit)))
+            .order_by(_bound(counts, size), size, ReleasedCell.id.desc()).limit(limit)))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
-               limit: int) -> list[Remembered]:
+               limit: int, counts: tuple[int, ...] = ()) -> list[Remembered]:
+        # Not ranked by the spread (`lookup` is): sixty differences a row for five reads a cell
+        # slowed a run of 180 cells past its wall clock.
         columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
         shared = sum((case((column == str(mark), 1), else_=0) for column, mark in zip(columns, marks, strict=True)),
                      literal(0))
@@ -84,6 +89,15 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
         _write(engine, fingerprint, added, used, capacity)
 
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
+
+
+def _bound(counts: tuple[int, ...], size):
+    """`differencing.spread` in SQL, against a set's table `counts`; a cell remembered before
+    its counts were stored (null) is ranked by three times its difference in size (`size`), no
+    more than its spread (decision 0029a)."""
+    spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}") - int(n))
+                                             for i, n in enumerate(counts)))
+    return func.coalesce(spread, 3 * size)
 
 
 @contextmanager
@@ -122,10 +136,12 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
                 evict(connection, signature, capacity)
 
 
-def _marks(cell: Remembered) -> dict[str, str | None]:
-    """The cell's marks as the memory's indexed columns (decision 0028m)."""
+def _marks(cell: Remembered) -> dict[str, str | int | None]:
+    """The cell's marks as the memory's indexed columns (decision 0028m), and its table's
+    counts, by which the search ranks it (`differencing.spread`, decision 0029a)."""
     marks = cell.sketch.marks
-    return {f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)}
+    return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
+            **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)}}
 
 
 # A cell used again is written back only when it released something new for it, or when its

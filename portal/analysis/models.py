@@ -114,6 +114,12 @@ class ReleasedCell(Base):
     mark_1: Mapped[str | None] = mapped_column(String(24), default=None)
     mark_2: Mapped[str | None] = mapped_column(String(24), default=None)
     mark_3: Mapped[str | None] = mapped_column(String(24), default=None)
+    # The sketch's 60 bucket counts, `bucket_0` to `bucket_59`, by which the search ranks the
+    # remembered cells nearest a set in records (`differencing.spread`, decision 0029a); null for
+    # cells remembered before. Sixty alike columns, so declared in a loop.
+    for _i in range(60):
+        vars()[f"bucket_{_i}"] = mapped_column(Integer, default=None)
+    del _i
 
     __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
                       Index("ix_released_cells_last_used", "signature", "last_used_at"),

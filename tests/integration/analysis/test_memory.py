@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.analysis import memory
 from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
-from portal.db import session_scope
+from portal.db import database, session_scope
+from tests.conftest import make_app
 
 SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
 
@@ -33,8 +35,50 @@ def test_cells_are_found_by_size_range_under_the_same_key_only(app):
         _store(session, [_cell(100, 1), _cell(150, 2), _cell(105, 3, "other@1")])
         shared = memory.registry(session, "k1")
         assert shared.same("clinic@1", 1, 100) is not None  # another user's run remembered it
-        assert [c.key for c in shared._candidates("clinic@1", 100, 9)] == [1]
+        assert [c.key for c in shared._candidates("clinic@1", 100, 9, SKETCH)] == [1]
         assert memory.registry(session, "rotated").same("clinic@1", 1, 100) is None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_app(request, tmp_path):
+    """The embedded database, and PostgreSQL (the production profile: required with CI=true)."""
+    if request.param == "sqlite":
+        yield make_app(tmp_path / "instance")
+        return
+    url = request.getfixturevalue("postgres_url")
+    app = make_app(tmp_path / "instance-pg", DATABASE_URL=url)
+    yield app
+    database(app).engine.dispose()
+
+
+def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
+    """Decision 0029a: the memory's rows are read nearest the set by `spread` (the counts stored
+    as `bucket_0..59`), so 40 newer cells of the set's own size do not keep out the cell one
+    record away; a row without counts (remembered before) is ranked by its size."""
+    from portal.analysis.differencing import BUCKETS, PARTS, buckets, check
+
+    def sketch(keys):
+        counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
+        for k in keys:
+            for i in buckets(k):
+                counts[i] += 1
+                xors[i] ^= k
+                checks[i] ^= check(k)
+        return Sketch(tuple(counts), tuple(xors), tuple(checks))
+
+    base = [1_000_003 * (i + 1) for i in range(15)]
+    near = Remembered("clinic@1", 15, 1, sketch(base), {})
+    crowd = [Remembered("clinic@1", 14, 100 + j, sketch([7_777_777 * (j + 1) + 13 * i for i in range(14)]), {})
+             for j in range(40)]
+    app = either_app
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [near, *crowd])
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        assert read[0].key == 1 and len(read) == 32
+        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(PARTS * BUCKETS)})
+        session.commit()
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
 
 
 def test_eviction_forgets_the_least_recently_used(app):

@@ -88,8 +88,10 @@ def test_a_cell_crowded_out_by_size_is_still_found_by_its_marks():
     crowd = [Remembered("s", 14, 100 + j, _sketch([10**6 + 1000 * j + 13 * i for i in range(14)], (9, 9, 9, 9)),
                         id=100 + j) for j in range(40)]
     asked = _sketch(base[1:], (1, 2, 3, 5))
+    # Since decision 0029a the search ranks by the table's counts (`spread`), so `A` is found without
+    # its marks too (it used to be None here: crowded out by size).
     without = Registry([remembered, *crowd])
-    assert without.near("s", 14, 7, Sketch(asked.counts, asked.keys, asked.checks), 10, lambda *a: False) is None
+    assert without.near("s", 14, 7, Sketch(asked.counts, asked.keys, asked.checks), 10, lambda *a: False) is remembered
     found = Registry([remembered, *crowd])
     assert found.near("s", 14, 7, asked, 10, lambda *a: False) is remembered
 
@@ -107,3 +109,26 @@ def test_a_mark_s_list_puts_the_cells_sharing_most_marks_first():
                              id=100 + 20 * part + j) for j in range(20)]
     found = Registry([remembered, *crowd])
     assert found.near("s", 14, 7, _sketch(base[1:], (1, 2, 3, 5)), 10, lambda *a: False) is remembered
+
+
+def test_cells_sharing_every_mark_nearer_in_size_and_newer_do_not_crowd_out_a_cell_one_record_away():
+    """Decision 0029a (22nd round): 40 remembered cells of the set's own size, newer, sharing
+    all four of its marks (they hold nearly all of a large `A`), but 40 records from it, filled
+    the size list and every mark's list before `A`, one record away. Ranked by the table's
+    counts (`spread`: 3 for `A`), `A` is compared first."""
+    base = _records(400, 11)
+    remembered = _cell(base)
+    remembered.id = 1
+    remembered.sketch = Sketch(remembered.sketch.counts, remembered.sketch.keys, remembered.sketch.checks,
+                               (1, 2, 3, 4))
+    crowd = []
+    for j in range(40):
+        cell = _cell([k for i, k in enumerate(base) if i // 20 != j % 20] + _records(21, 100 + j))
+        cell.id = 100 + j
+        cell.sketch = Sketch(cell.sketch.counts, cell.sketch.keys, cell.sketch.checks, (1, 2, 3, 4))
+        crowd.append(cell)
+    probe = _cell([*base, *_records(1, 99)])
+    asked = Sketch(probe.sketch.counts, probe.sketch.keys, probe.sketch.checks, (1, 2, 3, 4))
+    assert {c.records for c in crowd} == {401}
+    found = Registry([remembered, *crowd]).near(SIGNATURE, 401, probe.key, asked, 10, lambda *a: False)
+    assert found is remembered
