@@ -50,6 +50,10 @@ def _survey_copy(root, slug: str, with_target: bool, target: dict | None = None,
     for field in descriptor["resources"][0]["schema"]["fields"]:
         if field["name"] == untyped:
             del field["type"]
+        if field["name"] == "household_size":
+            # The target gave no size, so an honest dictionary of either world cannot declare it
+            # `required`: since the twelfth session a load checks it (`missing-required`).
+            field.get("constraints", {}).pop("required", None)
     (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
     if with_target:
         with gzip.open(folder / "households.csv.gz", "rt", encoding="utf-8", newline="") as f:
@@ -136,9 +140,10 @@ def test_whether_a_field_may_be_zero_or_missing_is_no_fact_of_the_records(survey
     # 'null_people': 4, 'off_mean': 8}, ghost {'listed': 41, 'null_income': 0, 'null_people': 0,
     # 'off_mean': 0} — and the ghost's zeros are certain, the target's counts near-certain.
     assert target["listed"] > 20 and ghost["listed"] > 20, (target, ghost)
-    # Household size is declared required and at least 1: never a draw of its own, for either.
-    assert target["null_people"] == ghost["null_people"] == 0, (target, ghost)
-    assert target["off_mean"] == ghost["off_mean"] == 0, (target, ghost)
+    # Household size is not declared required here (the target has none): its number of values
+    # present and its contributors test are draws of their own, for both worlds alike.
+    assert target["null_people"] > 0 and ghost["null_people"] > 0, (target, ghost)
+    assert target["off_mean"] > 0 and ghost["off_mean"] > 0, (target, ghost)
     # Income is declared 0..30,000,000, so it may be zero: its contributors test is a draw of its
     # own for both, whatever the data holds.
     assert target["null_income"] > 0 and ghost["null_income"] > 0, (target, ghost)
@@ -153,8 +158,24 @@ def test_the_flags_are_the_dictionary_s_for_the_target_and_a_ghost_alike(survey_
         data_dir = Path(survey_app.config["DATA_DIR"])
         target, ghost = (analysis_source(session, slug, data_dir=data_dir) for slug in (WITH, WITHOUT))
         assert (target.missing, target.zero) == (ghost.missing, ghost.zero)
-        assert "household_size" not in target.missing | target.zero
+        assert "household_size" in target.missing and "household_size" not in target.zero
         assert "annual_income" in target.zero and "annual_income" not in target.missing
+
+
+def test_a_dictionary_cannot_declare_required_a_field_the_target_left_empty(tmp_path):
+    """What made round 18's flags safe — the dictionary's word — is checked at load: the survey
+    with the target's household (no size) and `household_size` declared `required` is refused,
+    so no version holds a gap the broker would count as a value."""
+    folder = _survey_copy(tmp_path, "required-with-target", True)
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    for field in descriptor["resources"][0]["schema"]["fields"]:
+        if field["name"] == "household_size":
+            field.setdefault("constraints", {})["required"] = True
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    app = make_app(tmp_path / "instance")
+    with app.app_context(), session_scope(app) as session, pytest.raises(Invalid) as refused:
+        publishing.load_package(session, SYSTEM, folder, data_dir=Path(app.config["DATA_DIR"]))
+    assert refused.value.code == "missing-required" and "household_size" in refused.value.errors
 
 
 # A household of three and a half (a joint custody, say): the only size that is not a whole number.

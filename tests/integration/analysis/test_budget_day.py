@@ -106,7 +106,7 @@ def test_public_cells_and_session_cpu_renew_at_midnight_utc(analysis_app, far_ea
         db.add(session)
         db.flush()
         db.add(SessionRun(id=f"midrun{user_id}", session_id=session.id, user_id=user_id, index=0, code="x = 1",
-                          status="done", submitted_at=now, finished_at=now, cpu_seconds=2.5))
+                          status="done", submitted_at=now, started_at=now, finished_at=now, cpu_seconds=2.5))
         db.commit()
         limits = sessions.SessionLimits(cpu_seconds_daily=10)
 
