@@ -9,13 +9,32 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.analysis import memory
-from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.differencing import (
+    BUCKETS,
+    PARTS,
+    Registry,
+    Remembered,
+    Sketch,
+    buckets,
+    check,
+)
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import database, session_scope
 from tests.conftest import make_app
 
 SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
+
+
+def sketch(keys: list[int]) -> Sketch:
+    """The store's sketch of a set of record keys (differencing.py's tables)."""
+    counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
+    for k in keys:
+        for i in buckets(k):
+            counts[i] += 1
+            xors[i] ^= k
+            checks[i] ^= check(k)
+    return Sketch(tuple(counts), tuple(xors), tuple(checks))
 
 
 def _cell(records: int, key: int, signature: str = "clinic@1") -> Remembered:
@@ -55,17 +74,6 @@ def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
     """Decision 0029a: the memory's rows are read nearest the set by `spread` (the counts stored
     as `bucket_0..59`), so 40 newer cells of the set's own size do not keep out the cell one
     record away; a row without counts (remembered before) is ranked by its size."""
-    from portal.analysis.differencing import BUCKETS, PARTS, buckets, check
-
-    def sketch(keys):
-        counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
-        for k in keys:
-            for i in buckets(k):
-                counts[i] += 1
-                xors[i] ^= k
-                checks[i] ^= check(k)
-        return Sketch(tuple(counts), tuple(xors), tuple(checks))
-
     base = [1_000_003 * (i + 1) for i in range(15)]
     near = Remembered("clinic@1", 15, 1, sketch(base), {})
     crowd = [Remembered("clinic@1", 14, 100 + j, sketch([7_777_777 * (j + 1) + 13 * i for i in range(14)]), {})
@@ -75,10 +83,31 @@ def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
         _store(session, [near, *crowd])
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
         assert read[0].key == 1 and len(read) == 32
-        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(PARTS * BUCKETS)})
+        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)})
         session.commit()
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
         assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
+
+
+def test_the_spread_is_computed_for_the_window_nearest_in_size_only(app, monkeypatch):
+    """The ranking's sixty differences a row are computed for the `WINDOW` cells nearest in
+    size, found on the index, not for every cell within reach: the work of a query cell must not
+    grow with the cells remembered near its true size (round 19's timing, decision 0029a). With
+    the window narrowed to 8 and 10 cells of the set's own size, the cell one record away (15) is
+    outside it; with 5 it is inside, and ranked first."""
+    base = [1_000_003 * (i + 1) for i in range(15)]
+    near = Remembered("clinic@1", 15, 1, sketch(base), {})
+    crowd = [Remembered("clinic@1", 14, 100 + j, sketch([7_777_777 * (j + 1) + 13 * i for i in range(14)]), {})
+             for j in range(10)]
+    monkeypatch.setattr(memory, "WINDOW", 8)
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [near, *crowd])
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        assert 1 not in [c.key for c in read] and len(read) == 8
+        session.query(ReleasedCell).filter(ReleasedCell.cell_key.in_([str(100 + j) for j in range(5)])).delete()
+        session.commit()
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        assert read[0].key == 1 and len(read) == 6
 
 
 def test_eviction_forgets_the_least_recently_used(app):
