@@ -132,13 +132,12 @@ class Remembered:
 Listed = Callable[[int, int], bool]
 # (signature, records, reach, counts, limit) -> at most `limit` remembered cells within `reach`
 # records of `records`, those whose table's counts are nearest `counts` first (`spread`), then the
-# nearest in size, then the newest
+# nearest in size, then the newest (the memory ranks the `memory.WINDOW` nearest in size only)
 Lookup = Callable[[str, int, int, tuple[int, ...], int], list[Remembered]]
-# (signature, records, reach, marks, mark's index, limit, counts) -> at most `limit` remembered
-# cells within `reach` records of `records` with that mark: those sharing most of the marks
-# first, then the nearest in size, then the newest (`counts` is the set's, for lookups that
-# rank by `spread`; the memory's does not)
-Marked = Callable[[str, int, int, tuple[int, ...], int, int, tuple[int, ...]], list[Remembered]]
+# (signature, records, reach, marks, mark's index, limit) -> at most `limit` remembered cells
+# within `reach` records of `records` with that mark: those sharing most of the marks first,
+# then the nearest in size, then the newest (not ranked by `spread`: decision 0029a, Cost)
+Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 # (signature, records, cell key) -> the remembered cells of exactly that size and key
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
@@ -245,7 +244,7 @@ class Registry:
             ask = (signature, "mark", records, reach, part, mark, counts)
             if ask not in self._ranges:
                 self._ranges.add(ask)
-                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK, counts))
+                self._merge(self._marked(signature, records, reach, wanted, part, BY_MARK))
         window = [c for c in self.cells if c.signature == signature and abs(c.records - records) <= reach]
         window.sort(key=lambda c: (spread(c.sketch, sketch), abs(c.records - records), c.id is not None,
                                    -(c.id or 0)))

@@ -71,7 +71,7 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
                                           .order_by(_bound(counts, size), size, ReleasedCell.id.desc()).limit(limit)))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
-               limit: int, counts: tuple[int, ...] = ()) -> list[Remembered]:
+               limit: int) -> list[Remembered]:
         # Not ranked by the spread (`lookup` is): sixty differences a row for five reads a cell
         # slowed a run of 180 cells past its wall clock.
         columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
