@@ -118,12 +118,13 @@ def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise:
     histogram: as a category, ages of 61 values of five records each came out as the one or two
     values that happened to be listed, every row the same age (decision 0029i)."""
     cap = CATEGORY_LEVELS * 50
-    first = _read_levels(table, column, cap + DISTINCT_READ_MARGIN)
+    read = cap + DISTINCT_READ_MARGIN
+    first = _read_levels(table, column, read)
     if column.type != "text":
         distinct = len(first) + noise.threshold_offset(_stable_key(column.name, "\x00distinct"), "distinct")
         if distinct > CATEGORY_LEVELS:
             return None
-    kept = _most_frequent(table, column, first, cap, rules, noise)
+    kept = _most_frequent(table, column, first, read, cap, rules, noise)
     if column.type != "text" and len(kept) > CATEGORY_LEVELS:
         return None
     return kept or None
@@ -136,8 +137,8 @@ def _floor(rules: Rules) -> int:
     return max(1, rules.min_cell - math.ceil(4 * THRESHOLD_SIGMA))
 
 
-def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tuple], cap: int, rules: Rules,
-                   noise: CellKeyNoise) -> list[tuple[Any, int]]:
+def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tuple], read: int, cap: int,
+                   rules: Rules, noise: CellKeyNoise) -> list[tuple[Any, int]]:
     """The `cap` listed values of largest *released* weight (ties in a keyed random order), with
     their weights. Listed like a month or a bin, on a perturbed threshold: kept on the exact
     count (n >= min_cell), a value of nine known records appeared in a small dataset's sample
@@ -147,9 +148,10 @@ def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tu
     and out without it, and the last value of the tie out and in: whether either was ever drawn
     into the 1,000 rows was one record's doing, a one-sided exact test (twenty-fourth round,
     decision 0029g). Values are read most frequent first until no value left unread could reach
-    the cut's weight (its count plus the largest perturbation, rounded) or be listed at all."""
+    the cut's weight (its count plus the largest perturbation, rounded) or be listed at all;
+    `rows` are the first `read` of them (fewer: the column has no more)."""
     base, most = rules.rounding_base, _largest_offset(rules.count_noise)
-    limit = len(rows)
+    limit = read
     while True:
         counts = {value: n for value, n in rows if value is not None and n >= _floor(rules)}
         released = _released(column.name, counts, rules, noise)

@@ -222,3 +222,26 @@ def test_a_free_text_column_is_not_read_in_full(tmp_path, monkeypatch):
     levels = _levels(table, table.columns[0], Rules(), CellKeyNoise(b"free"))
     assert reads == [2064], reads
     assert {value for value, _ in levels} == {f"common{i}" for i in range(20)}
+
+
+def test_a_column_of_few_values_is_read_once(tmp_path, monkeypatch):
+    """Review: the cut's loop took the first read's row count for its limit, so a column whose
+    values all came back in the first read (every category column) was read a second time, at
+    twice that count, only to find nothing more."""
+    path = tmp_path / "few.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'kind' || (i % 5) AS k FROM range(500) a(i)")
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    con.close()
+    table = store.StoredTable(path, (store.Column("k", "text"),))
+    reads = []
+    real = store.aggregate
+
+    def counted(*args, **kwargs):
+        reads.append(args[1].limit)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "aggregate", counted)
+    levels = _levels(table, table.columns[0], Rules(), CellKeyNoise(b"few"))
+    assert reads == [2064], reads  # before: [2064, 10]
+    assert {value for value, _ in levels} == {f"kind{i}" for i in range(5)}
