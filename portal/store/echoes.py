@@ -5,7 +5,8 @@ descriptions to everyone, and none of them is disclosure controlled: they are th
 words. A note such as "P9999's income corrected to 52,000" publishes a record. Nothing can stop
 a publisher writing it, but the load can warn: this finds the values of the given columns (its
 caller passes the identifier and sensitive ones) that occur in the text, one scan of the version
-per call. Short values (under `MIN_LENGTH` characters) are not looked for: "12" is in every date.
+per column. Short values (under `MIN_LENGTH` characters) are not looked for: "12" is in every date.
+A value is looked for as DuckDB writes it (`CAST(... AS VARCHAR)`): 52000, not "52,000" or "5.2万".
 """
 
 from __future__ import annotations
