@@ -9,32 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.analysis import memory
-from portal.analysis.differencing import (
-    BUCKETS,
-    PARTS,
-    Registry,
-    Remembered,
-    Sketch,
-    buckets,
-    check,
-)
+from portal.analysis.differencing import Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import database, session_scope
 from tests.conftest import make_app
+from tests.unit.analysis.test_memory_radius import sketch
 
 SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
-
-
-def sketch(keys: list[int]) -> Sketch:
-    """The store's sketch of a set of record keys (differencing.py's tables)."""
-    counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
-    for k in keys:
-        for i in buckets(k):
-            counts[i] += 1
-            xors[i] ^= k
-            checks[i] ^= check(k)
-    return Sketch(tuple(counts), tuple(xors), tuple(checks))
 
 
 def _cell(records: int, key: int, signature: str = "clinic@1") -> Remembered:
@@ -70,7 +52,7 @@ def either_app(request, tmp_path):
     database(app).engine.dispose()
 
 
-def test_the_lookup_ranks_by_the_first_part_s_counts_then_by_size(either_app):
+def test_the_lookup_ranks_by_the_spread_of_the_counts_then_by_size(either_app):
     """Decision 0029a: the memory's rows are read nearest the set by `spread` (the counts stored
     as `bucket_0..59`), so 40 newer cells of the set's own size do not keep out the cell one
     record away; a row without counts (remembered before) is ranked by its size."""

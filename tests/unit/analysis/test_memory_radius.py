@@ -21,7 +21,9 @@ from portal.analysis.differencing import (
 SIGNATURE = "clinic"
 
 
-def _sketch(keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
+def sketch(keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
+    """The store's sketch of a set of record keys (differencing.py's tables); the memory's
+    integration tests build theirs with it too."""
     counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
     for key in keys:
         for i in buckets(key):
@@ -32,7 +34,7 @@ def _sketch(keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
 
 
 def _cell(keys: list[int]) -> Remembered:
-    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), _sketch(keys))
+    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), sketch(keys))
 
 
 def _records(n: int, seed: int) -> list[int]:
@@ -84,10 +86,10 @@ def test_a_cell_crowded_out_by_size_is_still_found_by_its_marks():
     the remembered `A`, one record larger, out of the search; a cell sharing the set's marks is
     compared too."""
     base = [1000 + 7919 * i for i in range(15)]
-    remembered = Remembered("s", 15, 1, _sketch(base, (1, 2, 3, 4)), id=1)
-    crowd = [Remembered("s", 14, 100 + j, _sketch([10**6 + 1000 * j + 13 * i for i in range(14)], (9, 9, 9, 9)),
+    remembered = Remembered("s", 15, 1, sketch(base, (1, 2, 3, 4)), id=1)
+    crowd = [Remembered("s", 14, 100 + j, sketch([10**6 + 1000 * j + 13 * i for i in range(14)], (9, 9, 9, 9)),
                         id=100 + j) for j in range(40)]
-    asked = _sketch(base[1:], (1, 2, 3, 5))
+    asked = sketch(base[1:], (1, 2, 3, 5))
     # Since decision 0029a the search ranks by the table's counts (`spread`), so `A` is found without
     # its marks too (it used to be None here: crowded out by size).
     without = Registry([remembered, *crowd])
@@ -100,15 +102,15 @@ def test_a_mark_s_list_puts_the_cells_sharing_most_marks_first():
     """Decision 0028m: cells that each share one of the set's marks, nearer in size and newer,
     do not crowd out of every mark's list a remembered cell sharing three."""
     base = [1000 + 7919 * i for i in range(15)]
-    remembered = Remembered("s", 15, 1, _sketch(base, (1, 2, 3, 4)), id=1)
+    remembered = Remembered("s", 15, 1, sketch(base, (1, 2, 3, 4)), id=1)
     crowd = []
     for part in range(4):
         marks = tuple((1, 2, 3, 5)[i] if i == part else 9 for i in range(4))
         crowd += [Remembered("s", 14, 100 + 20 * part + j,
-                             _sketch([10**6 + 10**4 * part + 100 * j + 13 * i for i in range(14)], marks),
+                             sketch([10**6 + 10**4 * part + 100 * j + 13 * i for i in range(14)], marks),
                              id=100 + 20 * part + j) for j in range(20)]
     found = Registry([remembered, *crowd])
-    assert found.near("s", 14, 7, _sketch(base[1:], (1, 2, 3, 5)), 10, lambda *a: False) is remembered
+    assert found.near("s", 14, 7, sketch(base[1:], (1, 2, 3, 5)), 10, lambda *a: False) is remembered
 
 
 def test_cells_sharing_every_mark_nearer_in_size_and_newer_do_not_crowd_out_a_cell_one_record_away():
