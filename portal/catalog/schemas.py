@@ -247,7 +247,7 @@ class FieldInfo:
     conditional data are clamped into the bounds; disclosure control computes ranges from them."""
     maximum: float | None = None
     """The declared public upper bound (`constraints.maximum`), if any."""
-    levels: tuple[Any, ...] | None = None
+    levels: tuple[str | int | float | bool, ...] | None = None
     """The declared category levels (`constraints.enum`: texts, numbers or booleans), in their
     order, if any: the cells a group-by on conditional data can have."""
     required: bool = False

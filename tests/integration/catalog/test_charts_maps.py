@@ -290,6 +290,10 @@ def test_the_dictionary_on_the_page_shows_the_declared_range_levels_and_required
 
 def test_levels_of_a_boolean_field_are_given_as_declared(bundled_client):
     """Levels are texts, numbers or booleans (the survey's `has_vehicle`): the dataset's JSON
-    answered 500 when the field list typed them as texts."""
+    answered 500 when the field list typed them as texts, and the OpenAPI document says which
+    (typed `Any`, it said nothing of a level)."""
     fields = {f["name"]: f for f in bundled_client.get("/api/v1/datasets/household-income-survey-synthetic").json["fields"]}
     assert all(type(level) is bool for level in fields["has_vehicle"]["levels"])
+    schema = bundled_client.get("/api/v1/openapi.json").json["components"]["schemas"]["FieldInfo"]
+    levels = next(choice for choice in schema["properties"]["levels"]["anyOf"] if choice.get("type") == "array")
+    assert {t["type"] for t in levels["items"]["anyOf"]} == {"string", "integer", "number", "boolean"}, levels
