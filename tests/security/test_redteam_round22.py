@@ -91,8 +91,10 @@ def test_cells_holding_a_pad_s_least_records_do_not_push_it_out_of_the_search(ou
     then = _figures(outsider, session, [f"({PAD} | {person})" for person in people])
     changed = [cell != pad[0] for cell in then]
     print("round22 mark crowding", pad, then, changed)
-    # Before the fix: [True, False] * 4 — "the figures changed" was "the target is there".
-    assert changed != [True, False] * 4, (pad, then)
+    # Before the fix: [True, False] * 4 — "the figures changed" was "the target is there". Any
+    # target changed while every ghost kept the pad's figures is the same one-sided test.
+    ghosts_unchanged = not any(changed[1::2])
+    assert not (ghosts_unchanged and any(changed[0::2])), (pad, then)
 
 
 URL = f"/api/v1/datasets/{CLINIC}/public-aggregate"
