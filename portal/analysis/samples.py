@@ -235,10 +235,11 @@ def _bounds(table: store.StoredTable, column: store.Column) -> tuple[float, floa
 def _grid(bottom: float, top: float, integer: bool) -> list[float]:
     """Fixed edges inside [bottom, top], public metadata only: `GRID_STEPS` equal steps, and
     steps of 1, 2 and 5 times a power of ten from each bound and from zero, so that a field
-    declared 0..3,000,000 whose values are mostly under 10,000 still finds them."""
+    declared 0..3,000,000 whose values are mostly under 10,000 still finds them. A range of
+    one value (`minimum == maximum`) is one bin of no width: every value drawn is that value."""
     span = top - bottom
     if span <= 0:
-        return [bottom, bottom + 1]
+        return [bottom, bottom]
     edges = {bottom + span * i / GRID_STEPS for i in range(GRID_STEPS)} | {bottom, top}
     smallest = 1.0 if integer else SMALLEST_FLOAT_STEP
     for power in range(math.floor(math.log10(smallest)), math.ceil(math.log10(span)) + 1):

@@ -197,3 +197,22 @@ def test_months_are_weighted_in_calendar_order_not_the_store_s(two, monkeypatch)
     import random  # noqa: PLC0415
 
     assert [forward(random.Random(n)) for n in range(200)] == [backward(random.Random(n)) for n in range(200)]
+
+
+@pytest.mark.parametrize("kind", ["integer", "float"])
+def test_a_field_declared_with_one_value_is_drawn_at_that_value(tmp_path, kind):
+    """Review (utility, no leak): a field declared `minimum == maximum` holds one value, but the
+    grid of an empty range was [bound, bound + 1]. Nine records of 5 near the threshold: where
+    the grid's bin was listed and the value not (two draws, under two keys), the sample was a
+    histogram over [5, 6], above the declared maximum (6 of 20 seeds for floats)."""
+    path = tmp_path / "one.parquet"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT 5::{'INTEGER' if kind == 'integer' else 'DOUBLE'} AS v FROM range(9)) "
+                f"TO '{path}' (FORMAT parquet)")
+    con.close()
+    table = store.StoredTable(path, (store.Column("v", kind),), bounds=(("v", 5, 5),))
+    drawn = set()
+    for n in range(20):
+        written = write_sample(table, tmp_path / "one.csv", identifiers=frozenset(), seed=f"s{n}")
+        drawn |= {float(v) for v in _column(written, "v")}
+    assert drawn == {5.0}, sorted(drawn)[:5]
