@@ -115,8 +115,8 @@ def test_a_required_field_with_a_gap_is_refused_and_nothing_is_stored(app, tmp_p
 
 
 def test_a_required_field_without_gaps_loads(app, tmp_path):
-    """The common case reads the file's own null counts and scans nothing; `founded` has a gap
-    and is not required."""
+    """The common case: `founded` has a gap and is not required. (That it reads the file's own
+    null counts and scans nothing: tests/unit/store/test_store_constraints.py.)"""
     folder = constrain(dataset_folder(tmp_path / "src"), population={"required": True})
     outcome = load(app, folder)
     assert outcome.version is not None
