@@ -241,7 +241,7 @@ class FieldInfo:
     """Values of this field that mark rows aggregating other rows (totals, regions), as the
     publisher declared them (`kaifang.fields.<field>.aggregates`): exclude those rows before
     summing. Charts leave them out. Totals rows found at load are in the version's
-    `load_report.totals`."""
+    `load_report.totals` (open data only: a non-public version shows no load report, 0029e)."""
     minimum: float | None = None
     """The declared public lower bound (`constraints.minimum`), if any. Stored values of
     conditional data are clamped into the bounds; disclosure control computes ranges from them."""
