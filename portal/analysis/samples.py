@@ -148,7 +148,8 @@ def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tu
     and out without it, and the last value of the tie out and in: whether either was ever drawn
     into the 1,000 rows was one record's doing, a one-sided exact test (twenty-fourth round,
     decision 0029g). Values are read most frequent first until no value left unread could reach
-    the cut's weight (its count plus the largest perturbation, rounded) or be listed at all;
+    the cut's weight (its count plus the largest perturbation, rounded, and never below
+    `min_cell`, as `release_count` gives it) or be listed at all;
     `rows` are the first `read` of them (fewer: the column has no more)."""
     base, most = rules.rounding_base, _largest_offset(rules.count_noise)
     limit = read
@@ -160,7 +161,9 @@ def _most_frequent(table: store.StoredTable, column: store.Column, rows: list[tu
         if len(rows) < limit or not rows:
             return chosen
         last = rows[-1][1]
-        if last < _floor(rules) or (len(chosen) == cap and round_to_base(last + most, base) < chosen[-1][1]):
+        # the largest weight an unread value could be released with: floored like any release
+        best = max(rules.min_cell, round_to_base(last + most, base))
+        if last < _floor(rules) or (len(chosen) == cap and best < chosen[-1][1]):
             return chosen
         limit *= 2
         rows = _read_levels(table, column, limit)
