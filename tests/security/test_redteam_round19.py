@@ -140,7 +140,8 @@ def test_the_memory_reads_the_same_remembered_cells_for_a_target_and_a_ghost(out
     few hundred cells past the quantum). A pad of P known records moves the window to any
     size the memory holds many cells of. Fix: a cell is compared with a fixed number of
     remembered cells, read as such from the memory — the `NEAREST` (32) nearest in size
-    (decision 0028k) and up to `BY_MARK` (8) per min-hash mark (decision 0028m), 64 in all,
+    (decision 0028k; since 0029a the nearest by `spread` among the `memory.WINDOW` nearest in
+    size) and up to `BY_MARK` (8) per min-hash mark (decision 0028m), 64 in all,
     with stand-ins when fewer are found; the exact-key match is its own lookup. The test counts the comparisons
     each query made (before the fix it counted the planted cells read: 300 against 0)."""
     from portal.analysis import differencing
