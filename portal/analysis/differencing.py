@@ -18,7 +18,8 @@ a pad of nine known records and a target added to a remembered cell (seventh rou
 
 The table formulas here mirror the SQL in `portal/store/plan_sql.py`. Where the memory lives
 and how it is bounded (least-recently-used eviction) is the service's business
-(`portal/analysis/memory.py`); the registry only asks it for the cells of a given size range.
+(`portal/analysis/memory.py`); the registry only asks it for a bounded number of cells of a
+given size range: those nearest a set by `spread` and those sharing its marks.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ registry's `signature`) under the current disclosure key, whoever asked for it. 
 account of the same organisation asking `count(A and not target)` after a first asked
 `count(A)` gets the same snapped answer the first account would get (docs/disclosure.md).
 
-The memory is bounded: at most `capacity` cells per signature. When a run adds cells beyond it,
-the least recently *used* cells (released or matched longest ago) are evicted. What an eviction
+The memory is bounded: at most `capacity` cells per signature. When a query adds cells beyond
+it, the least recently *used* cells (released or matched longest ago) are evicted in the same
+commit, inside the query's answer quantum (decision 0029g). What an eviction
 costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of sets that
 differ by one record, asked on either side of the eviction, is answered independently and the
 difference of their (noisy) answers is evidence about the record again. Pushing a cell out
