@@ -24,15 +24,15 @@ def _sized(raw, records: int, n: int) -> list[str]:
             f"& (col('visit_date').dt.month() == {m}))" for d, p, m in rows]
 
 
-def _figures(who, session: str, sets: list[str]) -> list:
-    """count and sum(cost) of each set, in cells of at most 10 queries."""
+def _figures(who, session: str, sets: list[str], agg: str = "count().alias('n'), sum('cost').alias('c')") -> list:
+    """The aggregation `agg` (count and sum(cost)) of each set, in cells of at most 10 queries."""
     out = []
     for start in range(0, len(sets), 10):
         chunk = ", ".join(sets[start:start + 10])
         _, got = _cell(who, session, f"""
             out = []
             for s in [{chunk}]:
-                out.append(outcome(lambda: d.filter(s).agg(count().alias('n'), sum('cost').alias('c')).collect().rows))
+                out.append(outcome(lambda: d.filter(s).agg({agg}).collect().rows))
             print(json.dumps(out))
         """)
         out.extend(got)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.sessions.conftest import CLINIC
-from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who, outsider  # noqa: F401 - the fixture
+from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture
+from tests.security.test_redteam_round21 import _figures
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
 
@@ -50,21 +51,6 @@ def _crowders(raw, n: int) -> list[str]:
         if len(out) == n:
             return out
     raise AssertionError(f"only {len(out)} crowders of the pad's size plus one")
-
-
-def _figures(who, session: str, sets: list[str], agg: str = "count().alias('n'), sum('cost').alias('c')") -> list:
-    """The aggregation `agg` of each set, in cells of at most 10 queries."""
-    out = []
-    for start in range(0, len(sets), 10):
-        chunk = ", ".join(sets[start:start + 10])
-        _, got = _cell(who, session, f"""
-            out = []
-            for s in [{chunk}]:
-                out.append(outcome(lambda: d.filter(s).agg({agg}).collect().rows))
-            print(json.dumps(out))
-        """)
-        out.extend(got)
-    return out
 
 
 def test_cells_holding_a_pad_s_least_records_do_not_push_it_out_of_the_search(outsider, raw):  # noqa: F811
