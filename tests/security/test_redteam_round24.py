@@ -200,18 +200,18 @@ def test_which_values_of_a_column_make_the_sample_is_not_decided_on_exact_counts
     assert drawn["ghost"] >= 3, drawn
 
 
-def test_a_free_text_column_is_not_read_in_full(tmp_path, monkeypatch):
-    """The fix reads values most frequent first until none left unread could make the cut: a
-    column of 50,000 values of one record and twenty of 30 is read once (2,064 values) and lists
-    the twenty; the values of one record never (decision 0029g)."""
-    path = tmp_path / "free.parquet"
+def _text_column(tmp_path: Path, name: str, select: str) -> store.StoredTable:
+    """A one-column text table `d` of the rows of `select`."""
+    path = tmp_path / f"{name}.parquet"
     con = duckdb.connect()
-    con.execute("""CREATE TABLE t AS SELECT 'common' || (i % 20) AS d FROM range(600) a(i)
-                    UNION ALL SELECT 'rare' || i FROM range(50000) b(i)""")
-    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
     con.close()
-    table = store.StoredTable(path, (store.Column("d", "text"),))
-    reads = []
+    return store.StoredTable(path, (store.Column("d", "text"),))
+
+
+def _reads(monkeypatch) -> list[int]:
+    """The limit of each read of a column's values (`store.aggregate`), as it happens."""
+    reads: list[int] = []
     real = store.aggregate
 
     def counted(*args, **kwargs):
@@ -219,6 +219,16 @@ def test_a_free_text_column_is_not_read_in_full(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store, "aggregate", counted)
+    return reads
+
+
+def test_a_free_text_column_is_not_read_in_full(tmp_path, monkeypatch):
+    """The fix reads values most frequent first until none left unread could make the cut: a
+    column of 50,000 values of one record and twenty of 30 is read once (2,064 values) and lists
+    the twenty; the values of one record never (decision 0029g)."""
+    table = _text_column(tmp_path, "free", """SELECT 'common' || (i % 20) AS d FROM range(600) a(i)
+                                              UNION ALL SELECT 'rare' || i FROM range(50000) b(i)""")
+    reads = _reads(monkeypatch)
     levels = _levels(table, table.columns[0], Rules(), CellKeyNoise(b"free"))
     assert reads == [2064], reads
     assert {value for value, _ in levels} == {f"common{i}" for i in range(20)}
@@ -228,20 +238,8 @@ def test_a_column_of_few_values_is_read_once(tmp_path, monkeypatch):
     """Review: the cut's loop took the first read's row count for its limit, so a column whose
     values all came back in the first read (every category column) was read a second time, at
     twice that count, only to find nothing more."""
-    path = tmp_path / "few.parquet"
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT 'kind' || (i % 5) AS k FROM range(500) a(i)")
-    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
-    con.close()
-    table = store.StoredTable(path, (store.Column("k", "text"),))
-    reads = []
-    real = store.aggregate
-
-    def counted(*args, **kwargs):
-        reads.append(args[1].limit)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(store, "aggregate", counted)
+    table = _text_column(tmp_path, "few", "SELECT 'kind' || (i % 5) AS d FROM range(500) a(i)")
+    reads = _reads(monkeypatch)
     levels = _levels(table, table.columns[0], Rules(), CellKeyNoise(b"few"))
     assert reads == [2064], reads  # before: [2064, 10]
     assert {value for value, _ in levels} == {f"kind{i}" for i in range(5)}
