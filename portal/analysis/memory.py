@@ -33,11 +33,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, func, insert, literal, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from portal.analysis.differencing import MARKS, Registry, Remembered, Sketch
+from portal.analysis.differencing import BUCKETS, MARKS, PARTS, Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
@@ -58,18 +58,10 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
                            stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
 
     def lookup(signature: str, records: int, reach: int, counts: tuple[int, ...], limit: int) -> list[Remembered]:
-        size = func.abs(ReleasedCell.records - records)
-        # The spread (sixty differences a row, read from the table) is computed for the
-        # `WINDOW` cells nearest in size only, found on the index: computed for every cell
-        # within `reach`, its work grew with the cells remembered near the set's true size, so
-        # thousands of cells of one size planted at the edge of a target's reach would slow its
-        # query past the answer quantum, as round 19's search did (decision 0029a, bounded).
-        nearest = (select(ReleasedCell.id).where(
-            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
-            ReleasedCell.records.between(records - reach, records + reach))
-            .order_by(size, ReleasedCell.id.desc()).limit(WINDOW))
-        return remembered(session.scalars(select(ReleasedCell).where(ReleasedCell.id.in_(nearest))
-                                          .order_by(_bound(counts, size), size, ReleasedCell.id.desc()).limit(limit)))
+        return remembered(session.scalars(_nearest(), {
+            "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
+            "high": records + reach, "window": WINDOW, "limit": limit,
+            **{f"n{i}": int(n) for i, n in enumerate(counts)}}))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
                limit: int) -> list[Remembered]:
@@ -105,13 +97,27 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
 WINDOW = 256
 
 
-def _bound(counts: tuple[int, ...], size):
-    """`differencing.spread` in SQL, against a set's table `counts`; a cell remembered before
-    its counts were stored (null) is ranked by three times its difference in size (`size`), no
-    more than its spread (decision 0029a)."""
-    spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}") - int(n))
-                                             for i, n in enumerate(counts)))
-    return func.coalesce(spread, 3 * size)
+@functools.cache
+def _nearest():
+    """The remembered cells nearest a set, built once (its sixty terms cost milliseconds to build
+    each time): among the `WINDOW` cells nearest in size, found on the index, those of least
+    `differencing.spread` against the set's table counts (`:n0`..`:n59`), then nearest in size,
+    newest. The spread is computed for the window only: computed for every cell within reach,
+    its work grew with the cells remembered near the set's true size, so thousands of cells of
+    one size planted at the edge of a target's reach would slow its query past the answer
+    quantum, as round 19's search did (decision 0029a, bounded). A cell remembered before its
+    counts were stored (null) is ranked by three times its difference in size, no more than its
+    spread."""
+    size = func.abs(ReleasedCell.records - bindparam("records", type_=Integer))
+    window = (select(ReleasedCell.id).where(
+        ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
+        ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
+        .order_by(size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
+    spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}")
+                                                      - bindparam(f"n{i}", type_=Integer)) for i in range(PARTS * BUCKETS)))
+    return (select(ReleasedCell).where(ReleasedCell.id.in_(window))
+            .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())
+            .limit(bindparam("limit", type_=Integer)))
 
 
 @contextmanager
