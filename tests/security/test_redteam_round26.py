@@ -6,6 +6,11 @@ Round twenty's worlds (301 people, the last the target P9999 — a woman of 99 i
 here with a descriptor that selects the ε mode; and the bundled household survey with and
 without a target household (round eighteen's copies).
 
+Found: the memory tried the remembered cells near a set nearest first, so which one a set was
+answered like told whether the target was in one of them — an exact membership test for three
+cells, alone or by two row-filtered colleagues (now a keyed order). Held: the ε mode's every
+byte but the released values; row-filtered analysts outside the target's scope.
+
 Each test is an attack; "Found" says what the attacker learnt before this round and the fix,
 "Held" an angle that did not work.
 """
@@ -13,6 +18,7 @@ Each test is an attack; "Found" says what the attacker learnt before this round 
 from __future__ import annotations
 
 import json
+import random
 import textwrap
 from datetime import date, timedelta
 from pathlib import Path
@@ -378,3 +384,71 @@ def test_a_column_scoped_analyst_and_a_colleague_do_not_combine_to_a_record(tmp_
     assert seen[0] == seen[1], seen
     assert seen[0]["same women"] and seen[0]["丁区 is the colleague's whole"], seen
     assert seen[0]["income"] == ["refused", "unknown-column"], seen
+
+
+def _women_of_ding() -> list[tuple[int, str]]:
+    """The known women of 丁区 (the target's description less its age), as (age, visit date),
+    each with a visit date no other of them has (so a filter on the date leaves out exactly one)."""
+    rows = [line.split(",") for line in _known().splitlines()]
+    women = [(int(r[3]), r[5]) for r in rows if r[1] == "丁区" and r[2] == "女"]
+    dates = [d for _, d in women]
+    return [w for w in women if dates.count(w[1]) == 1]
+
+
+def _nearest_snap(app, tries: int, *, colleagues: bool) -> dict:
+    """C2 = the women of 丁区 less twelve known ones and less anyone of 99, then C1 = the women of
+    丁区 (the target among them, or not), then sets S = C2 plus six of the twelve: S is six
+    records from C2 in both worlds, and six (ghost) or seven (target) from C1. `colleagues`: C1
+    is asked by a colleague granted 丁区 only, C2 and the S by an analyst granted everyone under
+    99 (the target out of their scope); else one analyst with an ordinary grant asks all."""
+    twelve = [d for _, d in _women_of_ding()[:12]]
+    if colleagues:
+        inside = _scoped(app, SLUG, ({"column": "district", "op": "eq", "value": "丁区"},))
+        who = _scoped(app, SLUG, ({"column": "age", "op": "lt", "value": 99},))
+    else:
+        who = inside = Analyst(app)
+        grant(app, who.email, slug=SLUG, cells=2000)
+    base = "d.filter((col('district') == '丁区') & (col('sex') == '女'))"
+
+    def less(dates):
+        return base + ".filter(col('age') < 99)" + "".join(f".filter(col('visit') != {day!r})" for day in dates)
+
+    def count(analyst, session, plan):
+        got, _ = _printed(analyst, session, f"d = dataset({SLUG!r})\nprint(json.dumps(outcome(lambda: {plan}.count())))")
+        return got
+
+    rng = random.Random(26)
+    session = who.open(SLUG)
+    c2 = count(who, session, less(twelve))
+    c1 = count(inside, inside.open(SLUG) if colleagues else session, base)
+    answers = [count(who, session, less(rng.sample(twelve, 6))) for _ in range(tries)]
+    return {"c1": c1, "c2": c2, "like C1": sum(a == c1 for a in answers), "like C2": sum(a == c2 for a in answers)}
+
+
+@pytest.mark.parametrize("colleagues", [False, True], ids=["one analyst", "two filtered colleagues"])
+def test_which_remembered_cell_a_set_snaps_to_is_no_membership_test(tmp_path_factory, colleagues):
+    """Found: an exact membership test for three cells, alone or by two row-filtered colleagues
+    of one organisation. The memory tried the remembered cells near a set nearest first (by the
+    decoded size of the difference, `Registry.near`), and the target moves that size by one.
+    Remembered C2 — the women of 丁区 less twelve known ones (and less anyone of 99) — then C1 —
+    the women of 丁区 —, both answered on their own (12 or 13 records apart: listed): 20 and 35
+    in both worlds. A set S = C2 plus six of the twelve is six records from C2, and from C1 six
+    without the target, seven with it: with the target C2 is strictly nearer, without it the
+    two tie (broken the same way each time). Before the fix, eight such S (each a different six):
+    the target's world answered all eight 20 (C2's figure), the ghost's all eight 35 (C1's) —
+    with an ordinary grant, and the same when C1 was asked by a colleague granted 丁区 only and
+    C2 and the S by one granted everyone under 99 (the target outside their scope). Fix
+    (decision 0029k): candidates are tried in an order set by a mix of the pair's secret cell
+    keys (`differencing._order`), not by distance; every unlisted difference is still snapped
+    (figures stay remembered ones), and which one wins is a coin the analyst cannot see, alike
+    in both worlds. After: a mix of 20s and 35s in both (target 2 like C1 and 6 like C2, ghost
+    4 and 4, one analyst). Residual: which ≤ 64 cells are candidates at all still ranks by
+    `spread` (a bound the target moves by up to 3), which matters only with more than 32
+    remembered cells of about the set's size (Known limits)."""
+    seen = [_nearest_snap(_world(tmp_path_factory.mktemp(f"n26{name}"), last), 8, colleagues=colleagues)
+            for name, last in (("target", TARGET), ("ghost", OTHER))]
+    for world in seen:
+        assert (world["c1"], world["c2"]) == (35, 20), seen  # both remembered on their own, in both worlds
+        assert world["like C1"] + world["like C2"] == 8, seen  # every S snapped (a difference of six: unlisted)
+    # Before the fix: target {"like C1": 0, "like C2": 8}, ghost {"like C1": 8, "like C2": 0}.
+    assert all(world["like C1"] and world["like C2"] for world in seen), seen
