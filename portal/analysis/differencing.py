@@ -37,16 +37,6 @@ PRIMES = (4294967291, 4294967279)
 MASK = 2**64 - 1
 
 
-def _order(pair_key: int) -> int:
-    """Where a remembered cell comes in the order `Registry.near` tries candidates: a mix of the
-    XOR of its key and the set's (secret cell keys: the order is unknown to an analyst, and the
-    same for the same pair, so a set is answered alike each time). splitmix64's finaliser."""
-    z = (pair_key + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
 @dataclass(frozen=True)
 class Sketch:
     counts: tuple[int, ...]
@@ -271,17 +261,8 @@ class Registry:
 
     def near(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int,
              listed: Listed, *, use: bool = True) -> Remembered | None:
-        """A remembered cell these records are answered like, if any: one whose records differ
-        from these by a set that would not be listed as a cell of its own, the candidates tried in
-        an order set by the pair's keys (`_order`), never by how far apart they are.
-
-        Nearest first, the order was a record's: remembered cells C2 (a set less twelve known
-        records and the target) and C1 (the set), then S (C1 less six of the twelve, and the
-        target) is six records from C2 and six or seven from C1, so S took C2's figure when the
-        target was in C1 and C1's when it was not — an exact membership test for three cells
-        (twenty-sixth round, decision 0029k). Any order by the differences (their size, a bound
-        of it) has such a boundary; a keyed order has none: which of two unlisted differences
-        wins is a coin the analyst cannot see, the same for both worlds.
+        """A remembered cell these records are answered like, if any: the nearest one whose
+        records differ from these by a set that would not be listed as a cell of its own.
 
         The difference is tested like a cell: `listed(size, key)`, the minimum-cell rule on a
         perturbed count keyed by the difference's own cell key (the XOR of the two cells' keys),
@@ -303,7 +284,7 @@ class Registry:
                 nearest.append((size, cell))
         for _ in range(NEAREST + MARKS * BY_MARK - len(candidates)):  # the same work with fewer cells near
             difference_size(DUMMY, sketch, reach)
-        for size, cell in sorted(nearest, key=lambda pair: _order(pair[1].key ^ key)):
+        for size, cell in sorted(nearest, key=lambda pair: pair[0]):
             if not listed(size, cell.key ^ key):
                 return self._use(cell) if use else cell
         return None

@@ -425,6 +425,9 @@ def _nearest_snap(app, tries: int, *, colleagues: bool) -> dict:
     return {"c1": c1, "c2": c2, "like C1": sum(a == c1 for a in answers), "like C2": sum(a == c2 for a in answers)}
 
 
+@pytest.mark.xfail(strict=True, reason="found, left open: the keyed order of decision 0029k let a small set take a "
+                   "farther listed cell's figures, so cells under the minimum were listed "
+                   "(test_total_minus_cells_does_not_recover_a_suppressed_group); reverted")
 @pytest.mark.parametrize("colleagues", [False, True], ids=["one analyst", "two filtered colleagues"])
 def test_which_remembered_cell_a_set_snaps_to_is_no_membership_test(tmp_path_factory, colleagues):
     """Found: an exact membership test for three cells, alone or by two row-filtered colleagues
