@@ -36,7 +36,13 @@ from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import Analyst, grant
 from tests.security.test_redteam_round18 import _survey_copy
 from tests.security.test_redteam_round20 import HEADER, OTHER, SLUG, TARGET, _folder, _known, _world
-from tests.security.test_redteam_round23 import PRELUDE, _browser, _page_masked, _released_masked
+from tests.security.test_redteam_round23 import (
+    CELLS,
+    PRELUDE,
+    _browser,
+    _page_masked,
+    _released_masked,
+)
 
 DAILY_EPSILON = 40.0  # enough for every cell below (ε 0.1 a query), so no refusal is the budget's
 
@@ -56,27 +62,10 @@ def _dp_world(root: Path, last: str):
 # The same cells in both worlds, in the ε mode: counts, sums, means, medians and quantiles of
 # sets with and without the target (by declared levels, a target alone, an empty set), tables
 # shown and charted, refusals of the mode (identifier, undeclared levels, unbounded), errors of
-# the data API, an exception with results in it, rows asked for, kept variables.
-DP_CELLS = [
-    """
-    d = dataset("ghost-world")
-    old = d.filter(col('age') >= 50)
-    print(repr(d), repr(old), old.schema, old.columns)
-    print(outcome(lambda: old.count()), outcome(lambda: d.filter(col('age') >= 95).count()))
-    """,
-    """
-    t = old.group_by('district').agg(count().alias('n'), mean('income').alias('m')).sort('district').collect()
-    show(t)
-    chart(t, x='district', y='m')
-    print(repr(t), t.shape, t.columns, t.dtypes)
-    """,
-    """
-    u = d.filter(col('age') >= 75).group_by('district', 'sex').agg(count().alias('n'), sum('income').alias('s')).collect()
-    show(u)
-    chart(u, x='district', y='n', color='sex')
-    print(len(u), u.height, u.to_dicts())
-    """,
-    """
+# the data API, an exception with results in it, rows asked for, kept variables: round 23's cells
+# but the fourth, whose probes of the target alone add the ε mode's own statistics (median,
+# quantile) and its refusal of undeclared levels.
+DP_PROBES = """
     one = d.filter((col('age') == 99) & (col('district') == '丁区'))
     print(outcome(lambda: d.filter(col('pid') == 'P9999').count()))
     print(outcome(lambda: one.count()))
@@ -90,19 +79,10 @@ DP_CELLS = [
     print(outcome(lambda: d.filter(col('age') >= 98).with_columns((col('age') // (col('age') - 99)).alias('z'))
                   .agg(sum('z').alias('s')).collect().rows))
     print(outcome(lambda: d.filter((col('age') >= 98) & col('district').cast('int').is_null()).count()))
-    """,
     """
-    raise ValueError(str(t.rows) + repr(old) + str(u.rows))
-    """,
-    """
-    d.filter(col('age') == 99).collect()
-    """,
-    """
-    keep = t
-    kept = u.rows
-    small = d.filter(col('age') == 99)
-    """,
-]
+DP_CELLS = [*CELLS[:3], DP_PROBES, *CELLS[4:]]
+
+
 HEADERS_KEPT = ("Content-Type", "Content-Length", "Cache-Control", "Vary", "X-RateLimit-Limit",
                 "Content-Disposition", "Content-Security-Policy")
 
