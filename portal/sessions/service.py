@@ -13,7 +13,8 @@ so no timer is needed and an expired session is never used again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -109,6 +110,17 @@ def _person(actor: Actor) -> int:
     return actor.user_id
 
 
+@contextmanager
+def _one_step(db: Session, name: str) -> Iterator[None]:
+    """A check and the write it allows as one step across processes (`held_across_processes`).
+    The transaction so far is committed first, so the wait holds no connection: thirty cells sent
+    at once each held theirs while waiting, and the holder, needing one more from the bounded
+    pool, waited for them (a 500 after 30 s)."""
+    db.commit()
+    with held_across_processes(db.get_bind(), name):
+        yield
+
+
 def open_session(db: Session, actor: Actor, datasets: list[str], limits: SessionLimits) -> SessionView:
     """Open a session on `datasets` (each must be analysable by the actor now).
 
@@ -122,8 +134,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
     usable = usable_datasets(db, actor, datasets)
     # Counted and opened as one step per person: with nothing between the count and the insert,
     # eight requests at once opened five sessions where three are allowed (seventeenth round).
-    db.commit()  # wait holding no connection: the holder needs one, and the pool is bounded
-    with held_across_processes(db.get_bind(), f"sessions-open:{user_id}"):
+    with _one_step(db, f"sessions-open:{user_id}"):
         expire_idle(db, user_id=user_id)  # commits: the count below reads the last insert
         open_now = _open_count(db, user_id)
         if open_now >= limits.max_concurrent:
@@ -219,10 +230,7 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
     # Counted, numbered and queued as one step per session: cells sent at once read the same
     # `next_index` and all but one failed on the unique index (a 500), and the pending count
     # let more than MAX_PENDING_RUNS through (seventeenth round).
-    # Wait holding no connection: thirty cells sent at once each held theirs while waiting, and
-    # the holder, needing one more from the bounded pool, waited for them (a 500 after 30 s).
-    db.commit()
-    with held_across_processes(db.get_bind(), f"session-runs:{found.id}"):
+    with _one_step(db, f"session-runs:{found.id}"):
         db.refresh(found)
         _require_open(found)
         pending = db.scalar(select(func.count()).select_from(SessionRun).where(

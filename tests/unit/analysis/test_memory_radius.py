@@ -67,18 +67,68 @@ def test_no_fixed_radius_decides():
     assert _near(base, base + _records(25, 6), lambda records, key: False) is None  # beyond 19: never decoded
 
 
-def test_the_nearest_remembered_cell_is_tried_first():
+def test_a_set_is_snapped_to_the_cell_its_difference_from_is_not_listed():
     base, extra = _records(40, 7), _records(6, 8)
     registry = Registry([_cell(base), _cell(base + extra[:2])])
     probe = _cell(base + extra)
-    sizes = []
+    found = registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, lambda records, key: records > 4)
+    assert found is not None and found.records == 42  # four apart (not listed); forty is six apart
+
+
+def _probes(base: list[int], many: int) -> list[Remembered]:
+    return [_cell(base[:-3] + _records(3, 100 + i)) for i in range(many)]
+
+
+def _taken(cells: list[Remembered], probes: list[Remembered]) -> list[int]:
+    """Which of `cells` (all listed on their own; every difference unlisted) each probe took."""
+    own = {c.key for c in cells}
+    found = [Registry(list(cells)).near(SIGNATURE, p.records, p.key, p.sketch, 10, lambda records, key: key in own)
+             for p in probes]
+    return [next(i for i, c in enumerate(cells) if c is f) for f in found]
+
+
+def test_a_tie_or_a_one_record_lead_does_not_decide_which_cell_a_set_takes():
+    """Twenty-sixth round (decision 0029k): nearest first exactly, the target moved one
+    difference by a record and so which of two remembered cells a set took — an exact test. With
+    the keyed draw (decision 0029m) a tie goes either way and a one-record lead mostly holds."""
+    base = _records(60, 9)
+    # Probes: `base` less its last three records, plus three of their own; the cells below are
+    # `base` less five (two ways) and less six of its first records: 11, 11 and 12 from each probe.
+    probes = _probes(base, 200)
+    tie = _taken([_cell(base[5:]), _cell(base[:2] + base[7:])], probes)  # both eleven away
+    lead = _taken([_cell(base[5:]), _cell(base[6:])], probes)  # eleven and twelve away
+    assert 70 < tie.count(0) < 130  # a coin
+    assert 110 < lead.count(0) < 170  # about two in three for the nearer
+
+
+def test_a_cell_one_record_away_is_taken_before_one_five_away():
+    """Decision 0029m: in an order by the pair's keys alone, a set one record from a remembered
+    cell took a farther one as often as that cell, where the same set without the target was
+    the cell itself — a one-sided test. Nearest first with a draw mostly keeps the one-record
+    cell (two remembered cells that near each other are rare: the later is snapped to the
+    earlier but for a listing draw in the noise's tail)."""
+    taken = []
+    for i in range(200):
+        keys = _records(40, 400 + i)
+        taken += _taken([_cell(keys[:-1]), _cell(keys[:-5])], [_cell(keys)])
+    assert taken.count(0) >= 170  # about 8 % go to the cell five away (0.2 % to one nine away)
+
+
+def test_a_set_of_a_few_records_takes_nothing_before_a_small_listed_cell():
+    """Twenty-seventh round (decision 0029m): the target alone, nine records from a remembered
+    listed cell of eight (the difference not listed), was answered like that cell — listed —
+    where nobody was suppressed. Nothing is a candidate a record from it: the set is answered on
+    its own (None), unlisted like nobody."""
+    cell = _cell(_records(8, 11))
 
     def listed(records, key):
-        sizes.append(records)
-        return records > 4
+        return key == cell.key  # the cell is listed; no difference is, nor the set on its own
 
-    found = registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
-    assert found is not None and found.records == 42 and sizes == [4]
+    alone = [_cell(_records(1, 500 + i)) for i in range(200)]
+    assert all(Registry([cell]).near(SIGNATURE, 1, a.key, a.sketch, 10, listed) is None for a in alone)
+    # A set listed on its own differs from nothing by a listed set: nothing is not taken.
+    assert Registry([cell]).near(SIGNATURE, 1, alone[0].key, alone[0].sketch, 10,
+                                 lambda records, key: key in (cell.key, alone[0].key)) is cell
 
 
 def test_a_cell_crowded_out_by_size_is_still_found_by_its_marks():
