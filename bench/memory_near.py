@@ -27,25 +27,14 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from portal.analysis import differencing, memory
-from portal.analysis.differencing import Remembered, Sketch, buckets, check
+from portal.analysis.differencing import Remembered, Sketch
 from portal.analysis.models import ReleasedCell
 
 SIGNATURE = "bench"
 
 
-def table(keys: list[int]) -> Sketch:
-    n = differencing.PARTS * differencing.BUCKETS
-    counts, xors, checks = [0] * n, [0] * n, [0] * n
-    for key in keys:
-        for i in buckets(key):
-            counts[i] += 1
-            xors[i] ^= key
-            checks[i] ^= check(key)
-    return Sketch(tuple(counts), tuple(xors), tuple(checks))
-
-
 def cell(keys: list[int]) -> Remembered:
-    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), table(keys))
+    return Remembered(SIGNATURE, len(keys), reduce(xor, keys, 0), Sketch.of(keys))
 
 
 def main() -> None:

@@ -61,8 +61,11 @@ def url_with(**changes: Any) -> str:
 
 
 def cell(value: Any) -> str:
+    """A value as the downloads write it: `true`/`false` as in CSV and JSON, not Python's `True`."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}"
     if hasattr(value, "isoformat"):

@@ -69,6 +69,18 @@ class Sketch:
     marks: tuple[int, ...] = ()
 
     @classmethod
+    def of(cls, keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
+        """The table of a set of record keys, as the store computes it in SQL
+        (`plan_sql.sketch_sql`): the reference the memory's tests and bench build cells with."""
+        counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
+        for key in keys:
+            for i in buckets(key):
+                counts[i] += 1
+                xors[i] ^= key
+                checks[i] ^= check(key)
+        return cls(tuple(counts), tuple(xors), tuple(checks), marks)
+
+    @classmethod
     def from_store(cls, values: tuple[int, ...]) -> Sketch:
         table, marks = values[:TABLE], values[TABLE:]
         return cls(tuple(table[0::3]), tuple(v & MASK for v in table[1::3]), tuple(v & MASK for v in table[2::3]),

@@ -20,8 +20,11 @@ from portal.store.sql import quote_identifier, quote_literal
 # The file's own statistics first: the common case, no gaps, costs no scan of the records.
 NULL_COUNTS = ("SELECT path_in_schema, sum(stats_null_count), bool_or(stats_null_count IS NULL) "
                "FROM parquet_metadata({path}) GROUP BY path_in_schema")
-GAPS = "SELECT {counts} FROM (SELECT *, row_number() OVER () AS record FROM read_parquet({path}))"
-GAP_COUNT = "count(*) FILTER (WHERE {col} IS NULL), min(record) FILTER (WHERE {col} IS NULL)"
+# The record's number is the file's own row number (`file_row_number`): `row_number() OVER ()`
+# was a window over every row, kept in memory before counting, and followed the file's order
+# only as long as DuckDB preserves insertion order.
+GAPS = "SELECT {counts} FROM read_parquet({path}, file_row_number = true)"
+GAP_COUNT = "count(*) FILTER (WHERE {col} IS NULL), min(file_row_number) FILTER (WHERE {col} IS NULL) + 1"
 
 
 def gaps(path: Path, columns: Collection[str]) -> dict[str, tuple[int, int]]:

@@ -6,7 +6,8 @@ words. A note such as "P9999's income corrected to 52,000" publishes a record. N
 a publisher writing it, but the load can warn: this finds the values of the given columns (its
 caller passes the identifier and sensitive ones) that occur in the text, one scan of the version
 per column. Short values (under `MIN_LENGTH` characters) are not looked for: "12" is in every date.
-A value is looked for as DuckDB writes it (`CAST(... AS VARCHAR)`): 52000, not "52,000" or "5.2万".
+A value is looked for as DuckDB writes it (`CAST(... AS VARCHAR)`, 52000) and, for a number, with
+its thousands grouped (`format('{:,}', ...)`, 52,000), as a note would write it; not "5.2万".
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ def values_in_text(path: Path, columns: list[str], text: str) -> dict[str, list[
     found: dict[str, list[str]] = {}
     with cursor() as cur:
         for name in columns:
-            value = f"CAST({quote_identifier(name)} AS VARCHAR)"
-            sql = (f"SELECT DISTINCT {value} AS v FROM read_parquet({quote_literal(str(path))}) "  # noqa: S608 - quoted
-                   f"WHERE length({value}) >= {MIN_LENGTH} AND strpos(?, {value}) > 0 ORDER BY v LIMIT {SHOWN}")
-            rows = cur.execute(sql, [text]).fetchall()
+            column = quote_identifier(name)
+            # `format` gives text and dates back as they are: only numbers get a second spelling.
+            sql = (f"SELECT DISTINCT v FROM (SELECT CAST({column} AS VARCHAR) AS v, "  # noqa: S608 - quoted
+                   f"TRY(format('{{:,}}', {column})) AS grouped FROM read_parquet({quote_literal(str(path))})) "
+                   f"WHERE (length(v) >= {MIN_LENGTH} AND strpos($text, v) > 0) "
+                   f"OR (grouped <> v AND strpos($text, grouped) > 0) ORDER BY v LIMIT {SHOWN}")
+            rows = cur.execute(sql, {"text": text}).fetchall()
             if rows:
                 found[name] = [row[0] for row in rows]
     return found

@@ -297,3 +297,11 @@ def test_levels_of_a_boolean_field_are_given_as_declared(bundled_client):
     schema = bundled_client.get("/api/v1/openapi.json").json["components"]["schemas"]["FieldInfo"]
     levels = next(choice for choice in schema["properties"]["levels"]["anyOf"] if choice.get("type") == "array")
     assert {t["type"] for t in levels["items"]["anyOf"]} == {"string", "integer", "number", "boolean"}, levels
+
+
+def test_boolean_levels_are_shown_as_the_downloads_write_them(bundled_client):
+    """The page listed the survey's `has_vehicle` levels as Python's `True、False`; the CSV and
+    the JSON say `true` and `false`."""
+    page = bundled_client.get("/datasets/household-income-survey-synthetic?lang=zh").get_data(as_text=True)
+    dictionary = page.split('id="dictionary"')[1].split("</section>")[0]
+    assert "True" not in dictionary and ("true、false" in dictionary or "false、true" in dictionary), dictionary[-3000:]

@@ -9,28 +9,15 @@ from functools import reduce
 from operator import xor
 
 from portal.analysis.differencing import (
-    BUCKETS,
-    PARTS,
     Registry,
     Remembered,
     Sketch,
-    buckets,
-    check,
 )
 
 SIGNATURE = "clinic"
 
 
-def sketch(keys: list[int], marks: tuple[int, ...] = ()) -> Sketch:
-    """The store's sketch of a set of record keys (differencing.py's tables); the memory's
-    integration tests build theirs with it too."""
-    counts, xors, checks = [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS), [0] * (PARTS * BUCKETS)
-    for key in keys:
-        for i in buckets(key):
-            counts[i] += 1
-            xors[i] ^= key
-            checks[i] ^= check(key)
-    return Sketch(tuple(counts), tuple(xors), tuple(checks), marks)
+sketch = Sketch.of  # the memory's integration tests build theirs with it too
 
 
 def _cell(keys: list[int]) -> Remembered:

@@ -37,3 +37,12 @@ def test_a_file_without_statistics_is_scanned(tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(TABLE, path, write_statistics=False)
     assert gaps(path, ["full", "holed"]) == {"holed": (2, 2)}
+
+
+def test_the_first_gap_s_number_is_the_file_s_own_order(tmp_path):
+    """Thirty row groups, one gap deep in the file: its number is the file's own row number."""
+    values = list(range(300_000))
+    values[249_999] = None
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"n": values}), path, row_group_size=10_000)
+    assert gaps(path, ["n"]) == {"n": (1, 250_000)}

@@ -118,3 +118,21 @@ def test_a_copy_that_cannot_be_written_leaves_the_inline_hash(people, caplog, mo
     assert keyed(people) is None and "hashed per query" in caplog.text
     assert keyed(people) is None and len(calls) == 1  # not tried again by this process
     assert not keyed_path(people.path).exists()
+
+
+def test_the_store_s_sketch_is_the_python_table_of_the_records_keys(people):
+    """The memory decodes the store's sketches with Python's formulas (`differencing`); the
+    bench and the memory's tests build cells with `Sketch.of`. Both must be the same table."""
+    import duckdb  # noqa: PLC0415 - read the keyed copy's own key column
+
+    from portal.analysis.differencing import MASK, Sketch  # noqa: PLC0415
+
+    copied = replace(people, keyed=keyed(people))
+    found = run_plan(plan(group(["district"], op("count"))), {"people": copied}, max_rows=100, row_keys=SALTS)
+    keys: dict[str, list[int]] = {}
+    salted = f"hash(xor({SALTS['people']}, {KEY_COLUMN}))"  # the record's key: the salt mixed in at query time
+    for district, key in duckdb.sql(f"SELECT district, {salted} FROM read_parquet('{copied.keyed}')").fetchall():
+        keys.setdefault(district, []).append(key & MASK)
+    for row, stats in zip(found.rows, found.stats, strict=True):
+        stored, computed = Sketch.from_store(stats.sketch), Sketch.of(keys[row[0]])
+        assert (stored.counts, stored.keys, stored.checks) == (computed.counts, computed.keys, computed.checks), row
