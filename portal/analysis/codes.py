@@ -15,9 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 KEY_FILE = "audit-code.key"
 STORAGE = ("encrypted", "hash")
@@ -28,14 +29,26 @@ class CodeVault:
     key: bytes
 
     def seal(self, code: str) -> str:
-        return Fernet(self.key).encrypt(code.encode("utf-8", "surrogatepass")).decode("ascii")
+        return _fernet(self.key).encrypt(code.encode("utf-8", "surrogatepass")).decode("ascii")
 
     def open(self, token: str) -> str | None:
         """The code, or None when it was sealed under another key (rotated)."""
+        from cryptography.fernet import InvalidToken  # noqa: PLC0415 - see `_fernet`
+
         try:
-            return Fernet(self.key).decrypt(token.encode("ascii")).decode("utf-8", "surrogatepass")
+            return _fernet(self.key).decrypt(token.encode("ascii")).decode("utf-8", "surrogatepass")
         except InvalidToken:
             return None
+
+
+def _fernet(key: bytes) -> Fernet:
+    """Imported at first use: `cryptography`'s bindings take ~0.12 s to load, and
+    `kaifang sandbox-run` reads this module before it starts the sandbox's zygote
+    (`runtime.warm_pool`), which then booted that much later. The seal runs after the pool is
+    started, so the import overlaps the zygote's boot on the other core."""
+    from cryptography.fernet import Fernet  # noqa: PLC0415
+
+    return Fernet(key)
 
 
 def vault_from_config(config: Mapping[str, Any]) -> CodeVault | None:
@@ -50,6 +63,12 @@ def vault_from_config(config: Mapping[str, Any]) -> CodeVault | None:
     return CodeVault(_key_file(Path(config["INSTANCE_PATH"]) / KEY_FILE))
 
 
+def _new_key() -> bytes:
+    from cryptography.fernet import Fernet  # noqa: PLC0415 - see `_fernet`
+
+    return Fernet.generate_key()
+
+
 def _key_file(path: Path) -> bytes:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +77,7 @@ def _key_file(path: Path) -> bytes:
         except FileExistsError:  # another process wrote it first
             return path.read_bytes().strip()
         with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key() + b"\n")
+            handle.write(_new_key() + b"\n")
     if path.stat().st_mode & 0o077:
         raise ValueError(f"{path} is readable by other users: chmod 600 it")
     return path.read_bytes().strip()

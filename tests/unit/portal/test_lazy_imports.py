@@ -67,6 +67,16 @@ def test_sandbox_run_loads_neither_the_web_layers_nor_duckdb_before_a_dataset_is
     assert {"datasets", "grants", "analysis_runs", "analysis_sessions", "search_outbox"} <= set(found["tables"])
 
 
+def test_the_sandbox_pool_starts_before_cryptography_is_loaded():
+    """`kaifang sandbox-run` starts the zygote (`runtime.warm_pool`) once `portal.analysis.runtime`
+    is imported: that import loaded `cryptography` (about 0.12 s, for the stewards' sealed copy
+    of the code), so the zygote booted that much later. It is loaded when a code is sealed."""
+    probe = ("import json, sys; import portal.analysis.runtime; "
+             "print(json.dumps('cryptography' in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is False
+
+
 CORE_PROBE = """
 import json, sys
 from pathlib import Path
