@@ -15,6 +15,7 @@ cannot stop a run while the broker is inside a query, so the query itself is sto
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 import uuid
@@ -57,8 +58,13 @@ class RunOutcome:
 
 def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str], settings: AnalysisSettings,
                state: dict[str, Any] | None = None,
-               finish: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
+               finish: Callable[[RunOutcome], None] | None = None,
+               cpu_seconds_left: float | None = None) -> RunOutcome:
     """Run one cell of analyst code against the named datasets.
+
+    `cpu_seconds_left` (a session's daily CPU budget, what is left of it) lowers the run's CPU
+    limit to it, rounded up to whole seconds (the kernel's limit is in seconds): a cell used to
+    start with a tenth of a second left and run to the full per-run limit.
 
     Conditional datasets in the ε-budget mode (`settings.epsilon` holds the portal's defaults) are answered
     by `private_queries`; the result's `epsilon` lists what each of their grants spent today.
@@ -87,6 +93,8 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     record = _open_record(session, actor, code, usable, versions, settings)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200,
                             wall_seconds=settings.wall_seconds)
+    if cpu_seconds_left is not None:
+        limits = replace(limits, cpu_seconds=max(1, min(limits.cpu_seconds, math.ceil(cpu_seconds_left))))
     request = sandbox.RunRequest(code=code, state=state, limits=limits, run_id=record.run_id, grants=tuple(sources))
     try:
         result = _run(request, broker, settings).to_dict()

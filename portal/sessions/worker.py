@@ -81,10 +81,12 @@ def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callabl
             raise PortalError("the API key this cell was sent with was revoked or has expired since", code="key-revoked")
         if owner is None or owner.status != "open":
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
-        if cpu_seconds_left(db, run.user_id, limits) <= 0:
+        left = cpu_seconds_left(db, run.user_id, limits)
+        if left <= 0:
             raise PortalError("today's CPU budget is used up", code="cpu-budget-exhausted")
         analysis.submit_run(db, actor, code=run.code, datasets=list(owner.datasets), settings=app_settings(app),
-                            state=owner.state, finish=lambda outcome: _store(db, run, owner, limits, outcome))
+                            state=owner.state, finish=lambda outcome: _store(db, run, owner, limits, outcome),
+                            cpu_seconds_left=left)
     except PortalError as error:  # a grant revoked or expired, a dataset gone: the run is refused
         db.rollback()
         _fail(db, run.id, started, limits, {"status": "error", "code": error.code, "message": error.detail})

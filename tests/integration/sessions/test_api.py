@@ -174,6 +174,21 @@ def test_the_cpu_budget_is_enforced_and_reported(tmp_path, analyst):
     assert int(refused.headers["Retry-After"]) > 0
 
 
+def test_a_cell_stops_at_the_cpu_seconds_left_today(tmp_path):
+    """A cell started with less of the day's CPU budget left than the per-run limit (3 s) is
+    stopped at what is left, rounded up to a whole second: it used to run to the full limit
+    whatever the budget said."""
+    from tests.integration.sessions.conftest import Analyst
+
+    app = build_app(tmp_path, SESSION_CPU_SECONDS_DAILY=1)
+    me = Analyst(app)
+    session_id = me.open()
+    run = me.run(session_id, "n = 0\nwhile True:\n    n += 1\n")
+    run = run if run["status"] in ("done", "error") else me.finished(run["id"])
+    assert run["result"]["status"] == "timeout" and "CPU limit of 1 s" in run["result"]["message"], run["result"]
+    assert me.get(f"/api/v1/sessions/{session_id}").json["budget"]["cpu_seconds_left"] < 0.1  # the second, spent
+
+
 def test_sessions_are_in_the_openapi_document(sessions_app):
     document = sessions_app.test_client().get("/api/v1/openapi.json").json
     paths = document["paths"]
