@@ -116,6 +116,24 @@ def test_the_command_group_lists_and_loads_every_command():
     assert main.get_command(None, "no-such-command") is None
 
 
+def test_the_listing_of_commands_imports_no_domain_package():
+    """`kaifang --help` listed the lazy commands through `get_command`, importing every domain
+    package (0.6 s); it lists them from `LAZY_HELP`, which must say what each command says."""
+    import inspect
+
+    from portal.cli import LAZY_COMMANDS, LAZY_HELP, main
+
+    assert set(LAZY_HELP) == set(LAZY_COMMANDS)
+    for name in LAZY_COMMANDS:
+        own = inspect.cleandoc(main.get_command(None, name).help).split("\n\n")[0].replace("\n", " ")
+        assert own == LAZY_HELP[name], name
+    probe = ("import json, sys; from click.testing import CliRunner; from portal.cli import main; "
+             "CliRunner().invoke(main, ['--help']); "
+             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('portal.') and m.endswith('.cli'))))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["portal.cli"]
+
+
 def test_the_embedded_profile_runs_without_the_production_packages(tmp_path):
     """`bash scripts/serve` installs the project without its `production` extra: the app must be
     made and answer with redis, psycopg and gunicorn absent (a module-level `import redis`
