@@ -18,50 +18,47 @@ from portal.commands import BUILD_APP, BUILD_CORE_APP
 from portal.config import instance_path
 
 # Commands defined in the domain packages: name → "module:attribute", imported on first use.
+# Each domain command: where it lives, and the first paragraph of its help, which `kaifang --help`
+# lists without importing the module: listing them through `get_command` imported every domain
+# package, 0.6 s of the command line's start (a test checks the texts against the commands' own).
 LAZY_COMMANDS = {
-    "grant": "portal.access.cli:grant",
-    "expire-applications": "portal.access.cli:expire_applications",
-    "create-key": "portal.accounts.cli:create_key",
-    "revoke-key": "portal.accounts.cli:revoke_key",
-    "set-tier": "portal.accounts.cli:set_tier",
-    "audit": "portal.analysis.cli:audit_command",
-    "rotate-disclosure-key": "portal.analysis.cli:rotate_key_command",
-    "run-worker": "portal.sessions.cli:run_worker",
-    "export-cache": "portal.catalog.cli:export_cache",
-}
-# Each lazy command's first paragraph of help, which `kaifang --help` lists without importing its
-# module: listing them through `get_command` imported every domain package, 0.6 s of the
-# command line's start (a test checks these against the commands' own).
-LAZY_HELP = {
-    "grant": "Grant EMAIL aggregate access to the conditional dataset SLUG.",
-    "expire-applications": "Mark approved applications whose grants have all run out as expired, and mail their "
-                           "applicants (run it daily from cron; expired grants stop working at their expiry regardless).",
-    "create-key": "Make an API key for the account EMAIL and print it (shown only this once).",
-    "revoke-key": "Revoke the API key with this PREFIX (as shown on the account page).",
-    "set-tier": "Move the API key PREFIX to rate-limit TIER (one of RATELIMIT_TIERS).",
-    "audit": "Show what sandbox runs did: queries, released/suppressed/charged cells, refusals, flags.",
-    "rotate-disclosure-key": "Replace the disclosure key (noise and record keys) and reset the differencing memory.",
-    "run-worker": "Run analysis-session cells from the Redis queue (SESSION_QUEUE_URL) until interrupted.",
-    "export-cache": "Write the download files (CSV, JSON, NDJSON, GeoJSON, XLSX) of the current versions of open "
-                    "datasets and record their sizes, so no visitor waits for the first one, and the Z-order copy "
-                    "of a large version (decision 0027c). `kaifang load` starts it in the background after "
-                    "publishing; run it by hand for versions published before sizes were recorded.",
+    "grant": ("portal.access.cli:grant", "Grant EMAIL aggregate access to the conditional dataset SLUG."),
+    "expire-applications": ("portal.access.cli:expire_applications",
+                            "Mark approved applications whose grants have all run out as expired, and mail their "
+                            "applicants (run it daily from cron; expired grants stop working at their expiry "
+                            "regardless)."),
+    "create-key": ("portal.accounts.cli:create_key",
+                   "Make an API key for the account EMAIL and print it (shown only this once)."),
+    "revoke-key": ("portal.accounts.cli:revoke_key",
+                   "Revoke the API key with this PREFIX (as shown on the account page)."),
+    "set-tier": ("portal.accounts.cli:set_tier", "Move the API key PREFIX to rate-limit TIER (one of RATELIMIT_TIERS)."),
+    "audit": ("portal.analysis.cli:audit_command",
+              "Show what sandbox runs did: queries, released/suppressed/charged cells, refusals, flags."),
+    "rotate-disclosure-key": ("portal.analysis.cli:rotate_key_command",
+                              "Replace the disclosure key (noise and record keys) and reset the differencing memory."),
+    "run-worker": ("portal.sessions.cli:run_worker",
+                   "Run analysis-session cells from the Redis queue (SESSION_QUEUE_URL) until interrupted."),
+    "export-cache": ("portal.catalog.cli:export_cache",
+                     "Write the download files (CSV, JSON, NDJSON, GeoJSON, XLSX) of the current versions of open "
+                     "datasets and record their sizes, so no visitor waits for the first one, and the Z-order copy "
+                     "of a large version (decision 0027c). `kaifang load` starts it in the background after "
+                     "publishing; run it by hand for versions published before sizes were recorded."),
 }
 
 
 class LazyGroup(click.Group):
     """A group whose domain commands are imported when asked for (click's documented pattern)."""
 
-    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy = lazy
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Click's listing, with a lazy command not yet imported listed from `LAZY_HELP`."""
+        """Click's listing, with a lazy command not yet imported listed from its help text."""
         commands = []
         for name in self.list_commands(ctx):
             if name in self.lazy and name not in self.commands:
-                commands.append((name, click.Command(name, help=LAZY_HELP[name])))
+                commands.append((name, click.Command(name, help=self.lazy[name][1])))
             elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
                 commands.append((name, command))
         if commands:
@@ -74,7 +71,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
-            module, attribute = self.lazy[name].split(":")
+            module, attribute = self.lazy[name][0].split(":")
             self.add_command(getattr(import_module(module), attribute), name)
         return super().get_command(ctx, name)
 

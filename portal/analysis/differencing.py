@@ -316,7 +316,7 @@ class Registry:
         one record from a remembered cell took a farther one as often as that cell, where the
         same set without the target *was* the cell (`same`): a one-sided test. With the draw, a
         tie goes either way, a one-record lead holds about two times in three, and a cell one
-        record away is passed over for one five away about 3 % of the time (two remembered
+        record away is passed over for one five away about 8 % of the time (0.2 % nine away) (two remembered
         cells that near each other are rare: the later would have been snapped to the earlier
         but for a listing draw in the noise's tail) (decision 0029m).
 
