@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from portal.analysis import memory
+from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC
 from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture
 from tests.security.test_redteam_round21 import _figures
@@ -53,6 +55,34 @@ def _crowders(raw, n: int) -> list[str]:
     raise AssertionError(f"only {len(out)} crowders of the pad's size plus one")
 
 
+def _world(who, pad: str, crowders: list[str], sets: list[str], answered_alone: int) -> tuple[list, list]:
+    """One world of the attack, on a memory reset and in a fresh session: the pad (count and
+    sum), the crowders (count; `answered_alone` or more answered on their own), then `sets`
+    (count and sum). (The figures asked before `sets`, pad first; the figures of `sets`.) A test
+    asks the targets' sets in one world and the ghosts' in another, as the attacker lives in
+    one or the other: in one memory a ghost's set (the pad) could be answered like a target's
+    set remembered beside it, a mix no world of the attack holds."""
+    with who.app.app_context(), session_scope(who.app) as db:
+        memory.forget_all(db)
+        db.commit()
+    session = who.open(CLINIC)
+    before = _figures(who, session, [pad]) + _figures(who, session, crowders, "count().alias('n')")
+    assert sum(isinstance(cell, list) and len(cell) == 1 for cell in before[1:]) >= answered_alone, before
+    return before, _figures(who, session, sets)
+
+
+def _one_sided(label: str, targets: tuple[list, list], ghosts: tuple[list, list]) -> None:
+    """Fails on a one-sided test: some target's set changed from the pad's figures while every
+    ghost's kept them ("changed" is "the target is there"). The worlds differ only in their
+    last sets, so what came before agrees."""
+    (before, then_t), (before_g, then_g) = targets, ghosts
+    assert before == before_g, (before, before_g)
+    pad = before[0]
+    changed_t, changed_g = [c != pad for c in then_t], [c != pad for c in then_g]
+    print(label, pad, "targets", then_t, changed_t, "ghosts", then_g, changed_g)
+    assert not (any(changed_t) and not any(changed_g)), (pad, then_t, then_g)
+
+
 def test_cells_holding_a_pad_s_least_records_do_not_push_it_out_of_the_search(outsider, raw):  # noqa: F811
     """Found: an exact membership test for 2 cells a target, any number of targets, after 42
     cells once. Decision 0028m priced crowding the marks' lists at "hundreds to thousands of
@@ -66,21 +96,16 @@ def test_cells_holding_a_pad_s_least_records_do_not_push_it_out_of_the_search(ou
     the 40 crowders are nearer in size (0 against 1) and, sharing as many marks, fill every
     mark's list (8) before the pad; the pad is never compared and the set is answered afresh (or
     like an earlier target's set, two records from it). Without it, the set *is* the pad
-    (`same` finds it): the pad's figures. Before the fix: `[True, False] * 4` over four targets
-    and four ghosts (the sum changed for every target, no ghost)."""
+    (`same` finds it): the pad's figures. Four targets in one world, four ghosts in another
+    (`_world`: the memory reset between them, since mixed in one memory a ghost's set could
+    take a target's figures). Before the fix (e887144's parent): pad 1,470 / 2,020,000; every
+    target's set 1,470 / 1,910,000 (the first afresh, the others like it), every ghost's the
+    pad's. Now all eight keep the pad's figures."""
     targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 11")
-    people = [p for t in targets for p in (_who(t), _ghost(t))]
-    session = outsider.open(CLINIC)
-    pad = _figures(outsider, session, [PAD])
-    crowd = _figures(outsider, session, _crowders(raw, 40), "count().alias('n')")
-    assert sum(isinstance(cell, list) and len(cell) == 1 for cell in crowd) >= 36, crowd
-    then = _figures(outsider, session, [f"({PAD} | {person})" for person in people])
-    changed = [cell != pad[0] for cell in then]
-    print("round22 mark crowding", pad, then, changed)
-    # Before the fix: [True, False] * 4 — "the figures changed" was "the target is there". Any
-    # target changed while every ghost kept the pad's figures is the same one-sided test.
-    ghosts_unchanged = not any(changed[1::2])
-    assert not (ghosts_unchanged and any(changed[0::2])), (pad, then)
+    crowders = _crowders(raw, 40)
+    worlds = [_world(outsider, PAD, crowders, [f"({PAD} | {person(t)})" for t in targets], 36)
+              for person in (_who, _ghost)]
+    _one_sided("round22 mark crowding", *worlds)
 
 
 URL = f"/api/v1/datasets/{CLINIC}/public-aggregate"
@@ -200,20 +225,17 @@ def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(
     for a ghost, ~30 % for a target). With the target the pad falls out of the 32 nearest and
     every mark's 8, and the set is answered afresh; without, the pad is compared and (the eight
     known visits' difference not listed, one draw for every ghost, which the attacker sees)
-    snapped to. Measured, with 0029a: pad 550 / 1,110,000; targets 565 / 829,000, 560 /
-    754,000, 555 / 946,000, 560 / 694,000; the four ghosts 550 / 1,110,000. (With the old
-    ranking by size these crowders, nearer in size to both, crowded the ghost's set too: all
-    eight changed; crowders of |pad| + 17 records would have split them.) `xfail(strict)`: it
-    fails (the attack works) until the class is closed."""
+    snapped to. The targets' sets and the ghosts' are asked in two worlds (`_world`: the memory
+    reset between them, since mixed in one memory a ghost's set could take a target's figures).
+    Measured, with 0029a: pad 550 / 1,110,000; targets 565 / 829,000, 560 / 754,000, 555 /
+    946,000, 560 / 694,000; the four ghosts 550 / 1,110,000. (With the old ranking by size these
+    crowders, nearer in size to both, crowded the ghost's set too: all eight changed, the ghosts
+    to 555 / 791,000; crowders of |pad| + 17 records would have split them.) `xfail(strict)`:
+    it fails (the attack works) until the class is closed."""
     known = [_who(v) for v in _alone(raw, 8, "visit_type = '住院' AND month(visit_date) = 12")]
     targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 10")
-    people = [p for t in targets for p in (_who(t), _ghost(t))]
-    session = outsider.open(CLINIC)
-    pad = _figures(outsider, session, [LADDER_PAD])
-    crowd = _figures(outsider, session, _ladder_crowders(raw, known), "count().alias('n')")
-    assert sum(isinstance(cell, list) and len(cell) == 1 for cell in crowd) >= 120, crowd
-    then = _figures(outsider, session, [f"({LADDER_PAD} | {' | '.join(known)} | {person})" for person in people])
-    changed = [cell != pad[0] for cell in then]
-    print("round22 ladder", pad, then, changed)
-    ghosts_unchanged = not any(changed[1::2])
-    assert not (ghosts_unchanged and any(changed[0::2])), (pad, then)
+    crowders = _ladder_crowders(raw, known)
+    worlds = [_world(outsider, LADDER_PAD, crowders,
+                     [f"({LADDER_PAD} | {' | '.join(known)} | {person(t)})" for t in targets], 120)
+              for person in (_who, _ghost)]
+    _one_sided("round22 ladder", *worlds)
