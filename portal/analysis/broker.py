@@ -292,7 +292,7 @@ class Broker:
 
     def _release_remembered(self, signature: str, rules: Rules, rows: list[tuple], stats: list,
                             aggregations: list[Aggregation]) -> Released:
-        cells, fresh = [], []
+        cells, fresh, aliases = [], [], []
         for s in stats:
             sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
             # The search runs for a remembered set too, so its work does not say whether the set
@@ -311,11 +311,15 @@ class Broker:
                 cells.append(CellInput(earlier.records, earlier.key, _shifted(s.contributors, shift),
                                        _shifted(s.present, shift), earlier.values))
                 fresh.append(earlier)
+                if same is None:  # remembered as answered, so the same set less a record meets it
+                    aliases.append((Remembered(signature, s.records, s.key, sketch), earlier))
             else:
                 cells.append(CellInput(s.records, s.key, s.contributors, s.present))
                 fresh.append(Remembered(signature, s.records, s.key, sketch))
         released = release_rows(rows, cells, aggregations, rules, self.noise)
         self._remember(released, cells, fresh, rules)
+        for alias, earlier in aliases:
+            self.registry.alias(alias, earlier)
         return released
 
     def _listed(self, rules: Rules) -> Listed:

@@ -15,6 +15,9 @@ whether or not the target is in A, and nothing is learnt from comparing them. A 
 would be listed is a releasable difference, and the cell is answered on its own. Deciding on
 the exact size (1 to `min_cell - 1` records) made the memory itself an exact threshold test:
 a pad of nine known records and a target added to a remembered cell (seventh round, 0025a).
+A snapped set is remembered too, as an *alias* of the cell it was answered like: its own
+records, size and key, the cell's answer (decision 0029q), so the same set less the target is
+a record from it, not a difference of its own from the cell (twenty-eighth round).
 
 The table formulas here mirror the SQL in `portal/store/plan_sql.py`. Where the memory lives
 and how it is bounded (least-recently-used eviction) is the service's business
@@ -160,6 +163,15 @@ class Remembered:
     # it was last used, so that a use that changes neither need not be written (memory.py).
     stored_values: dict[str, Any] | None = None
     used_at: Any = None
+    # The remembered cell this set was answered like, when it was snapped to one (decision
+    # 0029q): an alias has its own records, size and key, by which later sets are compared with
+    # it, and the cell's values, read from the cell. None for a cell answered on its own records.
+    alias_of: Remembered | None = None
+
+    @property
+    def answer(self) -> Remembered:
+        """The cell whose size, key and values this set is answered with."""
+        return self.alias_of or self
 
 
 # (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
@@ -229,6 +241,7 @@ class Registry:
         self.added: list[Remembered] = []
         self.used: list[Remembered] = []
         self.stored: set[int] = set()  # ids written through by `query`: nothing left to store at the end
+        self._by_id: dict[int, Remembered] = {c.id: c for c in self.cells if c.id is not None}
         self._lookup, self._exact, self._marked = lookup, exact, marked
         self._hold, self._persist = hold, persist
         self._ranges: set[tuple[Any, ...]] = set()
@@ -249,17 +262,32 @@ class Registry:
                 used = [c for c in self._touched if c.id is not None]
                 self._persist(fresh, used)
                 self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)
+                self._by_id.update((c.id, c) for c in fresh if c.id is not None)
             finally:
                 self._touched = None
 
     def _merge(self, found: list[Remembered]) -> None:
-        known = {c.id: c for c in self.cells if c.id is not None}
         for cell in found:
-            if cell.id in known:  # read again: values another run released for it since
-                known[cell.id].values.update(cell.values)
-                known[cell.id].stored_values, known[cell.id].used_at = cell.stored_values, cell.used_at
-            else:
-                self.cells.append(cell)
+            if cell.alias_of is not None:  # one object per stored cell, so its values are kept once
+                cell.alias_of = self._known(cell.alias_of)
+            self._known(cell)
+
+    def _known(self, cell: Remembered) -> Remembered:
+        """This run's object for a stored cell (the cell itself, added to `cells`, the first time
+        it is read), refreshed with what was read: values another run released for it since,
+        and when its row was last written. The cell an alias read stands for is a remembered
+        cell like any other."""
+        if cell.id not in self._by_id:
+            self._by_id[cell.id] = cell
+            self.cells.append(cell)
+            return cell
+        known = self._by_id[cell.id]
+        if known is not cell:
+            known.values.update(cell.values)
+            known.stored_values, known.used_at = cell.stored_values, cell.used_at
+            if cell.alias_of is not None:
+                known.alias_of = cell.alias_of
+        return known
 
     def _candidates(self, signature: str, records: int, reach: int, sketch: Sketch) -> list[Remembered]:
         """The `NEAREST` remembered cells within `reach` records of `records` nearest the set by
@@ -347,7 +375,7 @@ class Registry:
                 if not listed(size, key):
                     return None
             elif not listed(size, cell.key ^ key):
-                return self._use(cell) if use else cell
+                return self._use(cell) if use else cell.answer
         return None
 
     def same(self, signature: str, key: int, records: int) -> Remembered | None:
@@ -363,12 +391,24 @@ class Registry:
         return self._use(found) if found is not None else None
 
     def _use(self, cell: Remembered) -> Remembered:
-        if cell.id is not None and not any(cell is u for u in self.used):
-            self.used.append(cell)
-        if self._touched is not None and not any(cell is u for u in self._touched):
-            self._touched.append(cell)
-        return cell
+        """The cell `cell` is answered like (itself, or the cell it is an alias of), both marked
+        used: the alias so that it is not evicted before the cell while it is in use."""
+        for used in {id(c): c for c in (cell, cell.answer)}.values():
+            if used.id is not None and not any(used is u for u in self.used):
+                self.used.append(used)
+            if self._touched is not None and not any(used is u for u in self._touched):
+                self._touched.append(used)
+        return cell.answer
 
     def remember(self, cell: Remembered) -> None:
         self.cells.append(cell)
         self.added.append(cell)
+
+    def alias(self, cell: Remembered, answered_like: Remembered) -> None:
+        """Remember a set that was answered like a remembered cell, as an alias of it (decision
+        0029q). Not remembered, the set left no trace of its own records: the same set less the
+        target was then compared with the cell on a difference of its own, a fresh listing draw,
+        where without the target it *is* the set and was answered alike every time — a one-sided
+        membership test, three cells a trial (twenty-eighth round, decision 0029o)."""
+        cell.alias_of = answered_like.answer
+        self.remember(cell)

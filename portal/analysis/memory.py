@@ -33,9 +33,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, case, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from portal.analysis.differencing import BUCKETS, MARKS, PARTS, Registry, Remembered, Sketch
 from portal.analysis.models import ReleasedCell
@@ -53,26 +64,35 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
     capacity a delete) was work after the run that a one-record cell did and an empty one did
     not (twenty-fourth round)."""
 
+    def one(row: ReleasedCell) -> Remembered:
+        return Remembered(row.signature, row.records, int(row.cell_key), Sketch.from_json(row.sketch),
+                          dict(row.released), row.id, stored_values=dict(row.released), used_at=row.last_used_at)
+
     def remembered(rows) -> list[Remembered]:
-        return [Remembered(r.signature, r.records, int(r.cell_key), Sketch.from_json(r.sketch), dict(r.released), r.id,
-                           stored_values=dict(r.released), used_at=r.last_used_at) for r in rows]
+        """Each row read with the row of the cell it is an alias of (joined in the same
+        statement, so the read is the same whatever the rows are, decision 0029q)."""
+        found = []
+        for row, cell in rows:
+            found.append(one(row))
+            if cell is not None:
+                found[-1].alias_of = one(cell)
+        return found
 
     def lookup(signature: str, records: int, reach: int, counts: tuple[int, ...], limit: int) -> list[Remembered]:
-        return remembered(session.scalars(_nearest(), {
+        return remembered(session.execute(_nearest(), {
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
             "high": records + reach, "window": WINDOW, "limit": limit,
             **{f"n{i}": int(n) for i, n in enumerate(counts)}}))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
                limit: int) -> list[Remembered]:
-        return remembered(session.scalars(_marked(part), {
+        return remembered(session.execute(_marked(part), {
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
             "high": records + reach, "limit": limit, **{f"m{i}": str(mark) for i, mark in enumerate(marks)}}))
 
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
-        return remembered(session.scalars(select(ReleasedCell).where(
-            ReleasedCell.key_fingerprint == fingerprint, ReleasedCell.signature == signature,
-            ReleasedCell.records == records, ReleasedCell.cell_key == str(key))))
+        return remembered(session.execute(_exact(), {
+            "fingerprint": fingerprint, "signature": signature, "records": records, "key": str(key)}))
 
     engine = session.get_bind()
 
@@ -89,6 +109,25 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
 # ranked among them. Pushing `A` out takes `WINDOW` remembered cells nearer in size than `A` *and*
 # crowding each of the set's mark lists (`differencing.BY_MARK`), some 300 cells released once.
 WINDOW = 256
+
+
+# The cell a row is an alias of, read with the row (decision 0029q).
+_CELL = aliased(ReleasedCell, name="answered_like")
+
+
+def _with_cell(rows: Select) -> Select:
+    """`rows` with the row each is an alias of (None for a cell answered on its own)."""
+    return rows.add_columns(_CELL).outerjoin(_CELL, _CELL.id == ReleasedCell.alias_of)
+
+
+@functools.cache
+def _exact():
+    """The remembered cell of exactly a set's size and key, with the cell it is an alias of;
+    one row, the first remembered (the memory holds a set once: `Registry.same` is asked first)."""
+    return _with_cell(select(ReleasedCell).where(
+        ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
+        ReleasedCell.records == bindparam("records", type_=Integer), ReleasedCell.cell_key == bindparam("key"))
+        .order_by(ReleasedCell.id).limit(1))
 
 
 @functools.cache
@@ -109,9 +148,9 @@ def _nearest():
         .order_by(size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
     spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}")
                                                       - bindparam(f"n{i}", type_=Integer)) for i in range(PARTS * BUCKETS)))
-    return (select(ReleasedCell).where(ReleasedCell.id.in_(window))
-            .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())
-            .limit(bindparam("limit", type_=Integer)))
+    return _with_cell(select(ReleasedCell).where(ReleasedCell.id.in_(window))
+                      .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())
+                      .limit(bindparam("limit", type_=Integer)))
 
 
 @functools.cache
@@ -122,7 +161,7 @@ def _marked(part: int):
     run of 180 cells past its wall clock (decision 0029a)."""
     columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
     shared = sum((case((column == bindparam(f"m{i}"), 1), else_=0) for i, column in enumerate(columns)), literal(0))
-    return (select(ReleasedCell).where(
+    return _with_cell(select(ReleasedCell).where(
         ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
         columns[part] == bindparam(f"m{part}"),
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
@@ -154,7 +193,7 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
             connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                                .values(last_used_at=now, released=released))
             cell.stored_values, cell.used_at = released, now
-        for cell in added:
+        for cell in _cells_first(added):
             released = plain(cell.values)
             result = connection.execute(insert(ReleasedCell).values(
                 signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
@@ -167,12 +206,19 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
                 evict(connection, signature, capacity)
 
 
+def _cells_first(cells: list[Remembered]) -> list[Remembered]:
+    """Cells answered on their own records before aliases, which name a cell by its id."""
+    return sorted(cells, key=lambda cell: cell.alias_of is not None)
+
+
 def _marks(cell: Remembered) -> dict[str, str | int | None]:
-    """The cell's marks as the memory's indexed columns (decision 0028m), and its table's
-    counts, by which the search ranks it (`differencing.spread`, decision 0029a)."""
+    """The cell's marks as the memory's indexed columns (decision 0028m), its table's counts, by
+    which the search ranks it (`differencing.spread`, decision 0029a), and the cell it is an
+    alias of (decision 0029q)."""
     marks = cell.sketch.marks
     return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
-            **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)}}
+            **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)},
+            "alias_of": cell.alias_of.id if cell.alias_of is not None else None}
 
 
 # A cell used again is written back only when it released something new for it, or when its
@@ -205,17 +251,21 @@ def store(session: Session, found: Registry, *, fingerprint: str, capacity: int)
             continue
         session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                         .values(last_used_at=now, released=plain(cell.values)))
-    for cell in fresh:
-        session.add(ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
-                                 cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
-                                 created_at=now, last_used_at=now, **_marks(cell)))
-    session.flush()
+    for cell in _cells_first(fresh):
+        row = ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
+                           cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
+                           created_at=now, last_used_at=now, **_marks(cell))
+        session.add(row)
+        session.flush()  # its id, for the aliases of it that follow
+        cell.id = row.id
     for signature in {c.signature for c in fresh}:
         evict(session, signature, capacity)
 
 
 def evict(session: Session | Connection, signature: str, capacity: int) -> int:
-    """Forget the least recently used cells of `signature` beyond `capacity`; how many went."""
+    """Forget the least recently used cells of `signature` beyond `capacity`; how many went.
+    Aliases are rows like any other (each was a cell released to someone) and go with the cell
+    they stand for: their values are its values (decision 0029q)."""
     total = session.scalar(select(func.count()).select_from(ReleasedCell).where(ReleasedCell.signature == signature))
     excess = (total or 0) - capacity
     if excess <= 0:
@@ -223,6 +273,7 @@ def evict(session: Session | Connection, signature: str, capacity: int) -> int:
     oldest = select(ReleasedCell.id).where(ReleasedCell.signature == signature).order_by(
         ReleasedCell.last_used_at, ReleasedCell.id).limit(excess)
     ids = list(session.scalars(oldest))
+    session.execute(delete(ReleasedCell).where(ReleasedCell.alias_of.in_(ids)))
     session.execute(delete(ReleasedCell).where(ReleasedCell.id.in_(ids)))
     return len(ids)
 

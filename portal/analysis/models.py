@@ -120,6 +120,12 @@ class ReleasedCell(Base):
     for _i in range(60):
         vars()[f"bucket_{_i}"] = mapped_column(Integer, default=None)
     del _i
+    # A set answered like a remembered cell (snapped to it) is remembered too, under its own
+    # size, key and table, as an alias of that cell: its values are the cell's, read from the
+    # cell's row, and it goes when the cell goes (decision 0029q). Null for a cell answered on
+    # its own records.
+    alias_of: Mapped[int | None] = mapped_column(ForeignKey("released_cells.id", ondelete="CASCADE"), index=True,
+                                                 default=None)
 
     __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
                       Index("ix_released_cells_last_used", "signature", "last_used_at"),

@@ -172,3 +172,37 @@ def test_a_cell_used_again_is_written_only_with_new_values_or_after_a_minute(app
             assert session.scalar(select(ReleasedCell.last_used_at)) > utcnow() - memory.USE_REFRESH
         finally:
             memory._write = original
+
+
+def test_an_alias_is_stored_under_its_own_records_and_read_with_the_cell_it_stands_for(either_app):
+    """Decision 0029q: a set answered like a remembered cell is stored under its own size, key
+    and counts, with a link to the cell; read back (by the exact lookup or the nearest search)
+    it comes with the cell, whose values are the answer's, written once on the cell's row. The
+    cell's eviction takes its aliases with it."""
+    base = [1_000_003 * (i + 1) for i in range(30)]
+    cell = Remembered("clinic@1", 30, 1, sketch(base), {"count": 30})
+    app = either_app
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [cell])
+        shared = memory.registry(session, "k1", capacity=2)
+        alias = Remembered("clinic@1", 26, 2, sketch(base[4:]), {})
+        with shared.query("clinic@1"):
+            assert shared.same("clinic@1", 1, 30) is not None
+            shared.alias(alias, shared.same("clinic@1", 1, 30))
+        assert session.scalar(select(ReleasedCell.alias_of).where(ReleasedCell.cell_key == "2")) == cell.id
+        later = memory.registry(session, "k1", capacity=2)
+        with later.query("clinic@1"):
+            found = later.same("clinic@1", 2, 26)  # the alias, by its own size and key
+            assert found is not None and found.key == 1 and found.records == 30 and found.values == {"count": 30}
+            found.values["mean_cost"] = 7.0
+        session.expire_all()
+        rows = {r.cell_key: r.released for r in session.scalars(select(ReleasedCell))}
+        assert rows == {"1": {"count": 30, "mean_cost": 7.0}, "2": {}}
+        nearest = memory.registry(session, "k1")._lookup("clinic@1", 25, 19, sketch(base[5:]).counts, 32)
+        assert {(c.key, c.answer.key) for c in nearest} == {(1, 1), (2, 1)}
+        old = utcnow() - timedelta(days=1)
+        session.query(ReleasedCell).filter(ReleasedCell.cell_key == "1").update({ReleasedCell.last_used_at: old})
+        session.commit()
+        assert memory.evict(session, "clinic@1", 1) == 1
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(ReleasedCell)) == 0  # the alias went with it

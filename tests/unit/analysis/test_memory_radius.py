@@ -171,3 +171,27 @@ def test_cells_sharing_every_mark_nearer_in_size_and_newer_do_not_crowd_out_a_ce
     assert {c.records for c in crowd} == {401}
     found = Registry([remembered, *crowd]).near(SIGNATURE, 401, probe.key, asked, 10, lambda *a: False)
     assert found is remembered
+
+
+def test_a_set_answered_like_a_cell_is_remembered_and_the_set_less_a_record_takes_it_too():
+    """Twenty-eighth round (decision 0029q): A (ten records from B: a pad of nine and the target)
+    was answered like B and left no trace, so A less the target was compared with B on the pad's
+    own draw. Remembered as an alias of B, A is a record from A less the target, which takes B's
+    answer through it even where the pad alone would be listed."""
+    base, pad, target = _records(40, 20), _records(9, 21), _records(1, 22)
+    b = _cell(base + pad)
+    registry = Registry([b])
+    a = _cell(base + target)
+
+    def listed(records, key):  # the pad alone would be listed, the pad and the target not
+        return records == 9
+
+    assert registry.near(SIGNATURE, a.records, a.key, a.sketch, 10, listed) is b
+    registry.alias(a, b)
+    assert a.answer is b and registry.added == [a]
+    less = _cell(base)
+    assert registry.near(SIGNATURE, less.records, less.key, less.sketch, 10, listed) is b  # through A, a record away
+    assert registry.same(SIGNATURE, a.key, a.records) is b  # A asked again: B's answer
+    c = _cell(base + target + _records(2, 23))
+    registry.alias(c, a)  # an alias of an alias stands for the cell itself
+    assert c.alias_of is b
