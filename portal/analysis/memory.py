@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     Integer,
     Select,
+    and_,
     bindparam,
     case,
     delete,
@@ -48,7 +49,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
-from portal.analysis.differencing import BUCKETS, MARKS, PARTS, Registry, Remembered, Sketch
+from portal.analysis.differencing import (
+    BUCKETS,
+    CHECK_MASK,
+    MARKS,
+    PARTS,
+    Registry,
+    Remembered,
+    Sketch,
+)
 from portal.analysis.models import ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
@@ -78,11 +87,12 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
                 found[-1].alias_of = one(cell)
         return found
 
-    def lookup(signature: str, records: int, reach: int, counts: tuple[int, ...], limit: int) -> list[Remembered]:
+    def lookup(signature: str, records: int, reach: int, table: Sketch, limit: int) -> list[Remembered]:
         return remembered(session.execute(_nearest(), {
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
             "high": records + reach, "window": WINDOW, "limit": limit,
-            **{f"n{i}": int(n) for i, n in enumerate(counts)}}))
+            **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
+            **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
                limit: int) -> list[Remembered]:
@@ -146,11 +156,19 @@ def _nearest():
         ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
         .order_by(size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
-    spread = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}")
-                                                      - bindparam(f"n{i}", type_=Integer)) for i in range(PARTS * BUCKETS)))
+    spread = functools.reduce(operator.add, (_bucket_spread(i) for i in range(PARTS * BUCKETS)))
     return _with_cell(select(ReleasedCell).where(ReleasedCell.id.in_(window))
                       .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())
                       .limit(bindparam("limit", type_=Integer)))
+
+
+def _bucket_spread(i: int):
+    """`differencing.spread`'s term for bucket `i` against `:n{i}` and `:c{i}`: the difference
+    of the counts, or 2 where they agree and the checks do not. A row whose checks were not
+    stored (null) is ranked by its counts alone, as before decision 0029u."""
+    count, check = getattr(ReleasedCell, f"bucket_{i}"), getattr(ReleasedCell, f"check_{i}")
+    n, c = bindparam(f"n{i}", type_=Integer), bindparam(f"c{i}", type_=Integer)
+    return case((and_(count == n, check != c), 2), else_=func.abs(count - n))
 
 
 @functools.cache
@@ -218,6 +236,7 @@ def _marks(cell: Remembered) -> dict[str, str | int | None]:
     marks = cell.sketch.marks
     return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
             **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)},
+            **{f"check_{i}": int(c) & CHECK_MASK for i, c in enumerate(cell.sketch.checks)},
             "alias_of": cell.alias_of.id if cell.alias_of is not None else None}
 
 

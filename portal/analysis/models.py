@@ -119,6 +119,11 @@ class ReleasedCell(Base):
     # cells remembered before. Sixty alike columns, so declared in a loop.
     for _i in range(60):
         vars()[f"bucket_{_i}"] = mapped_column(Integer, default=None)
+    # And their checks' low 31 bits, `check_0` to `check_59`: where two tables' counts agree
+    # and their checks do not, a record was added and one removed (`differencing.spread`,
+    # decision 0029u); null for cells remembered before.
+    for _i in range(60):
+        vars()[f"check_{_i}"] = mapped_column(Integer, default=None)
     del _i
     # A set answered like a remembered cell (snapped to it) is remembered too, under its own
     # size, key and table, as an alias of that cell: its values are the cell's, read from the

@@ -9,8 +9,6 @@ figures and the fix; "Held" says it did not.
 
 from __future__ import annotations
 
-import pytest
-
 from portal.analysis import memory
 from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC
@@ -212,26 +210,28 @@ def _ladder_crowders(raw, known: list[str]) -> list[str]:
             f"{' | '.join(day(g) for g in heavier[j])})" for j in range(134)]
 
 
-@pytest.mark.xfail(strict=True, reason="found, left open: the memory's bounded search (0029a, Left open)")
 def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(outsider, raw):  # noqa: F811
-    """Found, left open (decision 0029a): an exact membership test, 136 cells once, then 2
-    cells a target. The ranking by `spread` is a lower bound, and a set several records from
-    the remembered pad can still be crowded out of the search. The pad: the emergency visits of
-    静海区 (count and sum, 2 cells). Eight known inpatient visits `K`: `pad | K | person` is 8
-    records from the pad for a ghost (spread exactly 24) and 9 for a target (27). 134 crowders
-    (one cell each): `pad | K` without four known visits of the pad and with eight outpatient
-    visits — 20 records from the pad (never decoded: remembered), 12 from the set but with
-    signs mixed, so their spread is often under 3 x 12 (by simulation ~13 % rank before the pad
-    for a ghost, ~30 % for a target). With the target the pad falls out of the 32 nearest and
-    every mark's 8, and the set is answered afresh; without, the pad is compared and (the eight
+    """Found (decision 0029a, left open there), fixed (decision 0029u): an exact membership test,
+    136 cells once, then 2 cells a target. The pad: the emergency visits of 静海区 (count and
+    sum, 2 cells). Eight known inpatient visits `K`: `pad | K | person` is 8 records from the pad
+    for a ghost (spread exactly 24) and 9 for a target (27). 134 crowders (one cell each): `pad |
+    K` without four known visits of the pad and with eight outpatient visits — 20 records from
+    the pad (never decoded: remembered), 12 from the set but with signs mixed, so by the counts
+    alone their spread was often under 3 x 12 (by simulation ~5 % ranked before the pad for a
+    ghost, ~14 % for a target). With the target the pad fell out of the 32 nearest and every
+    mark's 8, and the set was answered afresh; without, the pad was compared and (the eight
     known visits' difference not listed, one draw for every ghost, which the attacker sees)
     snapped to. The targets' sets and the ghosts' are asked in two worlds (`_world`: the memory
     reset between them, since mixed in one memory a ghost's set could take a target's figures).
     Measured, with 0029a: pad 550 / 1,110,000; targets 565 / 829,000, 560 / 754,000, 555 /
     946,000, 560 / 694,000; the four ghosts 550 / 1,110,000. (With the old ranking by size these
     crowders, nearer in size to both, crowded the ghost's set too: all eight changed, the ghosts
-    to 555 / 791,000; crowders of |pad| + 17 records would have split them.) `xfail(strict)`:
-    it fails (the attack works) until the class is closed."""
+    to 555 / 791,000.)
+
+    Fixed: the spread counts 2 for a bucket whose counts agree and whose checks do not (a record
+    added and one removed), so a crowder mixing removed and added records is ranked by nearly all
+    of its difference (none of 2,000 simulated crowders before the pad). After: every target's
+    and every ghost's set 550 / 1,110,000."""
     known = [_who(v) for v in _alone(raw, 8, "visit_type = '住院' AND month(visit_date) = 12")]
     targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 10")
     crowders = _ladder_crowders(raw, known)

@@ -63,11 +63,11 @@ def test_the_lookup_ranks_by_the_spread_of_the_counts_then_by_size(either_app):
     app = either_app
     with app.app_context(), session_scope(app) as session:
         _store(session, [near, *crowd])
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert read[0].key == 1 and len(read) == 32
         session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)})
         session.commit()
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
 
 
@@ -84,11 +84,11 @@ def test_the_spread_is_computed_for_the_window_nearest_in_size_only(app, monkeyp
     monkeypatch.setattr(memory, "WINDOW", 8)
     with app.app_context(), session_scope(app) as session:
         _store(session, [near, *crowd])
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert 1 not in [c.key for c in read] and len(read) == 8
         session.query(ReleasedCell).filter(ReleasedCell.cell_key.in_([str(100 + j) for j in range(5)])).delete()
         session.commit()
-        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]).counts, 32)
+        read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert read[0].key == 1 and len(read) == 6
 
 
@@ -198,7 +198,7 @@ def test_an_alias_is_stored_under_its_own_records_and_read_with_the_cell_it_stan
         session.expire_all()
         rows = {r.cell_key: r.released for r in session.scalars(select(ReleasedCell))}
         assert rows == {"1": {"count": 30, "mean_cost": 7.0}, "2": {}}
-        nearest = memory.registry(session, "k1")._lookup("clinic@1", 25, 19, sketch(base[5:]).counts, 32)
+        nearest = memory.registry(session, "k1")._lookup("clinic@1", 25, 19, sketch(base[5:]), 32)
         assert {(c.key, c.answer.key) for c in nearest} == {(1, 1), (2, 1)}
         old = utcnow() - timedelta(days=1)
         session.query(ReleasedCell).filter(ReleasedCell.cell_key == "1").update({ReleasedCell.last_used_at: old})
