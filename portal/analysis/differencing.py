@@ -391,9 +391,10 @@ class Registry:
         return None
 
     def same(self, signature: str, key: int, records: int) -> Remembered | None:
-        """The remembered cell of exactly these records, if any. Never cut to `NEAREST`: a set
-        answered on its own records where it was remembered with values a set snapped to it
-        decided would show the records between them."""
+        """The remembered cell of exactly these records, if any — or, when they were remembered
+        as an alias, the cell they were answered like. Never cut to `NEAREST`: a set answered on
+        its own records where it was remembered with values a set snapped to it decided would
+        show the records between them."""
         ask = (signature, "same", records, key)
         if ask not in self._ranges:
             self._ranges.add(ask)
