@@ -273,6 +273,8 @@ class Registry:
                 fresh = self.added[added:]
                 used = [c for c in self._touched if c.id is not None]
                 self._persist(fresh, used)
+                # An alias whose cell another query evicted meanwhile is not stored (memory._insert)
+                self.added[added:] = [c for c in fresh if c.id is not None]
                 self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)
                 self._by_id.update((c.id, c) for c in fresh if c.id is not None)
             finally:

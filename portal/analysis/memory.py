@@ -213,15 +213,35 @@ def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list
             cell.stored_values, cell.used_at = released, now
         for cell in _cells_first(added):
             released = plain(cell.values)
-            result = connection.execute(insert(ReleasedCell).values(
+            cell.id = _insert(connection, dict(
                 signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
                 sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now,
                 **_marks(cell)))
-            cell.id = int(result.inserted_primary_key[0])
             cell.stored_values, cell.used_at = released, now
         if capacity is not None:
             for signature in {c.signature for c in added}:
                 evict(connection, signature, capacity)
+
+
+def _insert(connection: Session | Connection, values: dict) -> int | None:
+    """Store one remembered set; its row id, or None for an alias whose cell is no longer stored.
+
+    A run keeps the cells it has read (`Registry.cells`), so it may answer a set like a cell
+    that it or another run evicted since; its alias then named a row that was gone, the foreign
+    key failed, and the query and the run's audit record with it — a broker error in the world
+    where the eviction happened, and an eviction can hang on a record (twenty-ninth round,
+    decision 0029s). Such an alias is not stored: it goes with its cell, as if evicted with it.
+    One statement either way (an insert of a select guarded by the cell's existence)."""
+    cell = values.get("alias_of")
+    if cell is None:
+        return int(connection.execute(insert(ReleasedCell).values(**values)).inserted_primary_key[0])
+    columns = ReleasedCell.__table__.c
+    row = select(*(bindparam(f"v_{name}", value, type_=columns[name].type) for name, value in values.items()))
+    linked = aliased(ReleasedCell, name="linked")
+    row = row.where(select(linked.id).where(linked.id == cell).exists())
+    found = connection.execute(insert(ReleasedCell).from_select(list(values), row).returning(ReleasedCell.id))
+    stored = found.scalar()
+    return int(stored) if stored is not None else None
 
 
 def _cells_first(cells: list[Remembered]) -> list[Remembered]:
@@ -271,12 +291,12 @@ def store(session: Session, found: Registry, *, fingerprint: str, capacity: int)
         session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                         .values(last_used_at=now, released=plain(cell.values)))
     for cell in _cells_first(fresh):
-        row = ReleasedCell(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records,
-                           cell_key=str(cell.key), sketch=cell.sketch.to_json(), released=plain(cell.values),
-                           created_at=now, last_used_at=now, **_marks(cell))
-        session.add(row)
-        session.flush()  # its id, for the aliases of it that follow
-        cell.id = row.id
+        if cell.alias_of is not None and cell.alias_of.id is None:
+            continue  # its cell was not stored (`_insert`)
+        cell.id = _insert(session, dict(
+            signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
+            sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now,
+            **_marks(cell)))
     for signature in {c.signature for c in fresh}:
         evict(session, signature, capacity)
 
