@@ -49,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SANDBOX_ALLOW_MISSING_LAYERS", str, "", "Comma-separated isolation layers analyses may run without (an explicit, logged override); empty means every layer is required."),
     Setting("ANALYSIS_DUCKDB_MEMORY", str, "1GB", "DuckDB memory_limit of the broker's confined connection, per run."),
     Setting("ANALYSIS_DUCKDB_THREADS", int, 2, "DuckDB threads of the broker's confined connection, per run."),
-    Setting("DIFFERENCING_MEMORY_CELLS", int, 50000, "Released cells remembered per dataset (all its versions) for differencing control; least recently used beyond it are forgotten."),
+    Setting("DIFFERENCING_MEMORY_CELLS", int, 50000, "Cells asked of a dataset (all its versions) after which the differencing memory forgets a released cell not used since."),
     Setting("PUBLIC_AGGREGATE_DAILY_CELLS", int, 2000, "Cells of public aggregates (counts and means anyone may ask of a conditional dataset) charged per dataset per UTC day, shared by every caller; 0 turns them off."),
     Setting("CODE_COLUMN_WORDS", str, "", "Comma-separated words that make a column name a code column stored as text (代码, code, id, ...); empty means the built-in list in docs/store.md."),
     # Accounts, API keys, limits per key, web hardening (issue "Developer API").

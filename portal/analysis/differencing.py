@@ -175,6 +175,8 @@ class Remembered:
     # it was last used, so that a use that changes neither need not be written (memory.py).
     stored_values: dict[str, Any] | None = None
     used_at: Any = None
+    # The memory's clock at its row's last stored use (`memory`, decision 0029y); None: unknown.
+    stamp: int | None = None
     # The remembered cell this set was answered like, when it was snapped to one (decision
     # 0029q): an alias has its own records, size and key, by which later sets are compared with
     # it, and the cell's values, read from the cell. None for a cell answered on its own records.
@@ -200,8 +202,9 @@ Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
 Hold = Callable[[str], AbstractContextManager[None]]
-# (cells first remembered, cells used) -> written to the shared memory; sets each new cell's id
-Persist = Callable[[list[Remembered], list[Remembered]], None]
+# (signature, cells first remembered, cells used, cells asked) -> written to the shared memory,
+# its clock advanced by the cells asked (whatever their records); sets each new cell's id
+Persist = Callable[[str, list[Remembered], list[Remembered], int], None]
 
 
 def _nothing(*ask: object) -> list[Remembered]:
@@ -258,6 +261,7 @@ class Registry:
         self._hold, self._persist = hold, persist
         self._ranges: set[tuple[Any, ...]] = set()
         self._touched: list[Remembered] | None = None
+        self._asked = 0  # cells asked in the current `query`: `same` is asked once for each
 
     @contextmanager
     def query(self, signature: str) -> Iterator[None]:
@@ -267,12 +271,12 @@ class Registry:
             return
         with self._hold(signature):
             self._ranges = {r for r in self._ranges if r[0] != signature}  # others may have added cells
-            added, self._touched = len(self.added), []
+            added, self._touched, self._asked = len(self.added), [], 0
             try:
                 yield
                 fresh = self.added[added:]
                 used = [c for c in self._touched if c.id is not None]
-                self._persist(fresh, used)
+                self._persist(signature, fresh, used, self._asked)
                 # An alias whose cell another query evicted meanwhile is not stored (memory._insert)
                 self.added[added:] = [c for c in fresh if c.id is not None]
                 self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)
@@ -298,7 +302,7 @@ class Registry:
         known = self._by_id[cell.id]
         if known is not cell:
             known.values.update(cell.values)
-            known.stored_values, known.used_at = cell.stored_values, cell.used_at
+            known.stored_values, known.used_at, known.stamp = cell.stored_values, cell.used_at, cell.stamp
             if cell.alias_of is not None:
                 known.alias_of = cell.alias_of
         return known
@@ -397,6 +401,7 @@ class Registry:
         as an alias, the cell they were answered like. Never cut to `NEAREST`: a set answered on
         its own records where it was remembered with values a set snapped to it decided would
         show the records between them."""
+        self._asked += 1
         ask = (signature, "same", records, key)
         if ask not in self._ranges:
             self._ranges.add(ask)

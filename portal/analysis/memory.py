@@ -5,13 +5,17 @@ registry's `signature`) under the current disclosure key, whoever asked for it. 
 account of the same organisation asking `count(A and not target)` after a first asked
 `count(A)` gets the same snapped answer the first account would get (docs/disclosure.md).
 
-The memory is bounded: at most `capacity` cells per signature. When a query adds cells beyond
-it, the least recently *used* cells (released or matched longest ago) are evicted in the same
-commit, inside the query's answer quantum (decision 0029g). What an eviction
-costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of sets that
-differ by one record, asked on either side of the eviction, is answered independently and the
-difference of their (noisy) answers is evidence about the record again. Pushing a cell out
-takes `capacity` other released cells of that dataset, each charged to someone's daily budget,
+The memory is bounded by a clock: every query advances its signature's clock by the cells it
+asked (whatever their records: a function of the plans), each row is stamped with the clock at
+its last use, and each query forgets, in the same commit and so inside its answer quantum
+(decision 0029g), the rows stamped more than `capacity` cells ago (decision 0029y). Counting the
+rows held instead made the eviction the target's: every distinct set asked is a row (a cell, or
+an alias of one), so `P` and `P | target` are two rows where the ghost's world has one, and a
+full memory evicted canaries in one world only (twenty-ninth round, decision 0029s). What an
+eviction costs: a forgotten cell can no longer snap a near-identical set to it, so a pair of
+sets that differ by one record, asked on either side of the eviction, is answered independently
+and the difference of their (noisy) answers is evidence about the record again. Pushing a cell
+out takes `capacity` other cells asked of that dataset, each charged to someone's daily budget,
 and shows in the audit log as many near-identical or many distinct sets (`audit.py`).
 
 Each query's cells are checked against the memory and written to it as one step, under a hold
@@ -31,7 +35,6 @@ import functools
 import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Integer,
@@ -58,7 +61,7 @@ from portal.analysis.differencing import (
     Remembered,
     Sketch,
 )
-from portal.analysis.models import ReleasedCell
+from portal.analysis.models import MemoryClock, ReleasedCell
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
 from portal.serialise import plain
@@ -75,7 +78,8 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
 
     def one(row: ReleasedCell) -> Remembered:
         return Remembered(row.signature, row.records, int(row.cell_key), Sketch.from_json(row.sketch),
-                          dict(row.released), row.id, stored_values=dict(row.released), used_at=row.last_used_at)
+                          dict(row.released), row.id, stored_values=dict(row.released), used_at=row.last_used_at,
+                          stamp=row.used_tick)
 
     def remembered(rows) -> list[Remembered]:
         """Each row read with the row of the cell it is an alias of (joined in the same
@@ -109,8 +113,8 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
     def hold(signature: str):
         return _held(engine, signature)
 
-    def persist(added: list[Remembered], used: list[Remembered]) -> None:
-        _write(engine, fingerprint, added, used, capacity)
+    def persist(signature: str, added: list[Remembered], used: list[Remembered], asked: int) -> None:
+        _write(engine, fingerprint, signature, added, used, asked, capacity)
 
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
 
@@ -197,31 +201,33 @@ def _held(engine: Engine, signature: str) -> Iterator[None]:
         yield
 
 
-def _write(engine: Engine, fingerprint: str, added: list[Remembered], used: list[Remembered],
-           capacity: int | None = None) -> None:
-    """One query's new cells and the values it released for cells it used, committed at once
-    with the eviction they cause (when `capacity` is given); no transaction at all when there is
-    nothing new (`_stale`). Called under the query's hold, before its answer leaves."""
+def _write(engine: Engine, fingerprint: str, signature: str, added: list[Remembered], used: list[Remembered],
+           asked: int, capacity: int | None = None) -> None:
+    """One query's step of the memory, committed at once: its clock advanced by the cells the
+    query asked, its new cells stored, the values it released for cells it used (and their use,
+    when stale) written, and with `capacity` the rows last used more than `capacity` cells asked
+    ago forgotten. Called under the query's hold, before its answer leaves, for every query:
+    the same statements whether its sets were new, remembered or empty, but for the rows each
+    writes (decision 0029y)."""
     now = utcnow()
-    used = [cell for cell in used if _stale(cell, now)]
-    if not used and not added:
-        return
     with engine.begin() as connection:
+        ticks = _advance(connection, signature, asked)
         for cell in used:
+            if not _stale(cell, ticks, capacity):
+                continue
             released = plain(cell.values)
             connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
-                               .values(last_used_at=now, released=released))
-            cell.stored_values, cell.used_at = released, now
+                               .values(last_used_at=now, used_tick=ticks, released=released))
+            cell.stored_values, cell.used_at, cell.stamp = released, now, ticks
         for cell in _cells_first(added):
             released = plain(cell.values)
             cell.id = _insert(connection, dict(
                 signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now,
+                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now, used_tick=ticks,
                 **_marks(cell)))
-            cell.stored_values, cell.used_at = released, now
+            cell.stored_values, cell.used_at, cell.stamp = released, now, ticks
         if capacity is not None:
-            for signature in {c.signature for c in added}:
-                evict(connection, signature, capacity)
+            _forget_before(connection, signature, ticks - capacity)
 
 
 def _insert(connection: Session | Connection, values: dict) -> int | None:
@@ -261,61 +267,82 @@ def _marks(cell: Remembered) -> dict[str, str | int | None]:
             "alias_of": cell.alias_of.id if cell.alias_of is not None else None}
 
 
+def _advance(connection: Session | Connection, signature: str, asked: int) -> int:
+    """The memory's clock of `signature` moved on by `asked` cells; its new reading."""
+    ticks = connection.scalar(update(MemoryClock).where(MemoryClock.signature == signature)
+                              .values(ticks=MemoryClock.ticks + asked).returning(MemoryClock.ticks))
+    if ticks is None:  # the dataset's first query (under the hold: no other run inserts it meanwhile)
+        connection.execute(insert(MemoryClock).values(signature=signature, ticks=asked))
+        ticks = asked
+    return int(ticks)
+
+
+def clock(session: Session | Connection, signature: str) -> int:
+    """Cells asked of the memory of `signature` so far."""
+    return int(session.scalar(select(MemoryClock.ticks).where(MemoryClock.signature == signature)) or 0)
+
+
+def _forget_before(connection: Session | Connection, signature: str, horizon: int) -> int:
+    """Forget the rows of `signature` last used before the clock read `horizon` (rows stored
+    before the clock existed count as used at 0); their aliases go with them (the foreign key
+    cascades). One statement whatever it deletes."""
+    gone = connection.execute(delete(ReleasedCell).where(
+        ReleasedCell.signature == signature, func.coalesce(ReleasedCell.used_tick, 0) < horizon))
+    return gone.rowcount or 0
+
+
 # A cell used again is written back only when it released something new for it, or when its
-# last use was stored longer ago than this: least-recently-used order is kept to the minute. A
-# repeated query (a notebook re-run, the public table asked again) used to commit one row per
-# cell per query (decision 0024a). Eviction takes `capacity` other cells of the dataset, far
-# more than a minute of queries can release, so the order within a minute does not decide it.
-USE_REFRESH = timedelta(minutes=1)
+# stored use is this many cells asked old (at most a sixteenth of the capacity): the memory's
+# order of use is kept to within that. A repeated query (a notebook re-run, the public table
+# asked again) used to commit one row per cell per query (decision 0024a).
+REFRESH_TICKS = 256
 
 
-def _stale(cell: Remembered, now: datetime) -> bool:
+def _stale(cell: Remembered, ticks: int, capacity: int | None = None) -> bool:
     """Whether the stored row of a used cell must be written: its released values changed or
-    its last use is older than `USE_REFRESH` (or unknown)."""
-    return (cell.stored_values is None or cell.used_at is None or plain(cell.values) != cell.stored_values
-            or now - cell.used_at >= USE_REFRESH)
+    its stored use is `REFRESH_TICKS` (a sixteenth of `capacity`, if less) cells asked old."""
+    refresh = min(REFRESH_TICKS, max(1, capacity // 16)) if capacity else REFRESH_TICKS
+    return (cell.stored_values is None or cell.stamp is None or plain(cell.values) != cell.stored_values
+            or ticks - cell.stamp >= refresh)
 
 
 def store(session: Session, found: Registry, *, fingerprint: str, capacity: int) -> None:
-    """Add the run's new cells, refresh the cells it used (those a query wrote through already
-    excepted), then evict beyond `capacity`. Part of the caller's unit of work: it does not commit.
+    """Add the run's cells that no query stored, refresh the cells it used (those a query wrote
+    through already excepted), then forget beyond `capacity`. Part of the caller's unit of work:
+    it does not commit. The clock moves on by the cells stored, for want of the cells asked.
 
-    For a registry that writes through (`registry(..., capacity=...)`) there is nothing left to
-    do, whatever the records: every cell was stored, and evicted for, inside its query's answer
-    quantum. This runs after the run, in the time `finished_at` and a waiting `GET` show, so
-    none of its work may hang on which cells had records (decision 0029g)."""
+    For a registry that writes through (`registry(...)`) there is nothing left to do, whatever
+    the records: every cell was stored, and forgotten for, inside its query's answer quantum.
+    This runs after the run, in the time `finished_at` and a waiting `GET` show, so none of its
+    work may hang on which cells had records (decision 0029g)."""
     now = utcnow()
     fresh = [cell for cell in found.added if cell.id is None]
-    for cell in found.used:
-        if cell.id in found.stored or not _stale(cell, now):
-            continue
-        session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
-                        .values(last_used_at=now, released=plain(cell.values)))
-    for cell in _cells_first(fresh):
-        if cell.alias_of is not None and cell.alias_of.id is None:
-            continue  # its cell was not stored (`_insert`)
-        cell.id = _insert(session, dict(
-            signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-            sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now,
-            **_marks(cell)))
-    for signature in {c.signature for c in fresh}:
-        evict(session, signature, capacity)
+    stale = [cell for cell in found.used if cell.id not in found.stored]
+    for signature in sorted({c.signature for c in (*fresh, *stale)}):
+        ticks = _advance(session, signature, sum(c.signature == signature for c in fresh))
+        for cell in stale:
+            if cell.signature == signature and _stale(cell, ticks, capacity):
+                session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
+                                .values(last_used_at=now, used_tick=ticks, released=plain(cell.values)))
+        for cell in _cells_first([c for c in fresh if c.signature == signature]):
+            if cell.alias_of is not None and cell.alias_of.id is None:
+                continue  # its cell was not stored (`_insert`)
+            cell.id = _insert(session, dict(
+                signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
+                sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now,
+                used_tick=ticks, **_marks(cell)))
+        _forget_before(session, signature, ticks - capacity)
 
 
 def evict(session: Session | Connection, signature: str, capacity: int) -> int:
-    """Forget the least recently used cells of `signature` beyond `capacity`; how many went.
-    Aliases are rows like any other (each was a cell released to someone) and go with the cell
-    they stand for: their values are its values (decision 0029q)."""
-    total = session.scalar(select(func.count()).select_from(ReleasedCell).where(ReleasedCell.signature == signature))
-    excess = (total or 0) - capacity
-    if excess <= 0:
-        return 0
-    oldest = select(ReleasedCell.id).where(ReleasedCell.signature == signature).order_by(
-        ReleasedCell.last_used_at, ReleasedCell.id).limit(excess)
-    ids = list(session.scalars(oldest))
-    session.execute(delete(ReleasedCell).where(ReleasedCell.alias_of.in_(ids)))
-    session.execute(delete(ReleasedCell).where(ReleasedCell.id.in_(ids)))
-    return len(ids)
+    """Forget the rows of `signature` last used more than `capacity` cells asked ago; how many
+    went (aliases, which go with their cell, not counted). Rows are forgotten by the clock of
+    cells asked, not by how many are held: the number held is the number of distinct sets asked,
+    which is the records' business — a set and the same set plus the target are two rows with the
+    target and one without, so a count of rows evicted a canary in one world only (twenty-ninth
+    round, decisions 0029s, 0029y). Aliases are rows like any other and go with the cell they
+    stand for (decision 0029q)."""
+    return _forget_before(session, signature, clock(session, signature) - capacity)
 
 
 def forget_all(session: Session) -> int:

@@ -131,11 +131,28 @@ class ReleasedCell(Base):
     # its own records.
     alias_of: Mapped[int | None] = mapped_column(ForeignKey("released_cells.id", ondelete="CASCADE"), index=True,
                                                  default=None)
+    # The memory's clock (`MemoryClock.ticks`) when the row was last used: rows more than the
+    # memory's capacity of cells asked behind it are forgotten (decision 0029y); null for rows
+    # remembered before, forgotten first.
+    used_tick: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
                       Index("ix_released_cells_last_used", "signature", "last_used_at"),
+                      Index("ix_released_cells_used_tick", "signature", "used_tick"),
                       *(Index(f"ix_released_cells_mark_{i}", "key_fingerprint", "signature", f"mark_{i}")
                         for i in range(4)))
+
+
+class MemoryClock(Base):
+    """The cells asked of a dataset's shared memory (all versions: the registry's signature)
+    under differencing control, every cell of every query whatever its records: the clock its
+    eviction runs on (decision 0029y). A count of rows held made the eviction hang on which sets
+    were new — a set plus the target is a new row, the same set without it none (0029s)."""
+
+    __tablename__ = "memory_clocks"
+
+    signature: Mapped[str] = mapped_column(String(500), primary_key=True)
+    ticks: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EpsilonLedger(Base):

@@ -3,15 +3,12 @@ a reset on key rotation, and cells of another key never consulted."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.analysis import memory
 from portal.analysis.differencing import Registry, Remembered, Sketch
-from portal.analysis.models import ReleasedCell
-from portal.catalog.models import utcnow
+from portal.analysis.models import MemoryClock, ReleasedCell
 from portal.db import database, session_scope
 from tests.conftest import make_app
 from tests.unit.analysis.test_memory_radius import sketch
@@ -92,19 +89,27 @@ def test_the_spread_is_computed_for_the_window_nearest_in_size_only(app, monkeyp
         assert read[0].key == 1 and len(read) == 6
 
 
-def test_eviction_forgets_the_least_recently_used(app):
+def test_eviction_forgets_the_rows_last_used_a_capacity_of_cells_asked_ago(app):
+    """Decision 0029y: the memory forgets by its clock of cells asked — every cell of every
+    query, empty, remembered or new — not by how many rows it holds, which is the number of
+    distinct sets asked (0029s: a set plus the target is one row more than the set alone)."""
     with app.app_context(), session_scope(app) as session:
-        _store(session, [_cell(100 + i, i) for i in range(5)], capacity=5)
-        old = utcnow() - timedelta(days=1)
-        session.query(ReleasedCell).update({ReleasedCell.last_used_at: old})
-        session.commit()
-        used = memory.registry(session, "k1")
-        assert used.same("clinic@1", 0, 100) is not None  # cell 0 is used again: it is kept
-        used.remember(_cell(200, 99))
-        memory.store(session, used, fingerprint="k1", capacity=5)
-        session.commit()
+        _store(session, [_cell(100 + i, i) for i in range(5)], capacity=10)
+        assert memory.clock(session, "clinic@1") == 5
+        shared = memory.registry(session, "k1", capacity=10)
+        with shared.query("clinic@1"):
+            assert shared.same("clinic@1", 0, 100) is not None  # cell 0 used again: its stamp renewed
+        for _ in range(4):  # four queries of two empty cells each: nothing stored, the clock moves on
+            with shared.query("clinic@1"):
+                assert shared.same("clinic@1", 7, 0) is None and shared.same("clinic@1", 8, 0) is None
+        session.expire_all()
+        assert memory.clock(session, "clinic@1") == 14
+        assert session.scalar(select(func.count()).select_from(ReleasedCell)) == 5  # stamped 5, 14 - 10 = 4
+        with shared.query("clinic@1"):
+            shared.same("clinic@1", 7, 0), shared.same("clinic@1", 8, 0)
+        session.expire_all()
         keys = sorted(int(k) for k in session.scalars(select(ReleasedCell.cell_key)))
-        assert keys == [0, 2, 3, 4, 99]  # cell 1, the least recently used, went
+        assert keys == [0]  # stamped 5 < 16 - 10 went; cell 0 (restamped 6 when used) stays
 
 
 def test_forget_all_resets_the_memory(app):
@@ -139,39 +144,29 @@ def test_a_run_sees_cells_another_run_remembered_after_it_started(app):
             ReleasedCell.signature == "race@1")) == 1
 
 
-def test_a_cell_used_again_is_written_only_with_new_values_or_after_a_minute(app):
+def test_a_cell_used_again_is_written_only_with_new_values_or_when_its_use_is_stale(app):
     """A repeated query used to commit its cells' rows at every query (decision 0024a): a use
-    that releases nothing new within `USE_REFRESH` of the stored use writes nothing."""
+    that releases nothing new writes the row only once its stored use is `REFRESH_TICKS` cells
+    asked old (decision 0029y; the clock itself moves on at every query)."""
     with app.app_context(), session_scope(app) as session:
         _store(session, [_cell(400, 40, "again@1")])
-        stored_at = session.scalar(select(ReleasedCell.last_used_at))
-        writes = []
-        original = memory._write
-
-        def counted(engine, fingerprint, added, used, *capacity):
-            writes.append([c for c in used if memory._stale(c, utcnow())])
-            original(engine, fingerprint, added, used, *capacity)
-
-        memory._write = counted
-        try:
-            shared = memory.registry(session, "k1")
-            with shared.query("again@1"):
-                assert shared.same("again@1", 40, 400) is not None
-            session.expire_all()
-            assert writes == [[]] and session.scalar(select(ReleasedCell.last_used_at)) == stored_at
-            with shared.query("again@1"):  # a new statistic released for it: written
-                shared.same("again@1", 40, 400).values["mean_cost"] = 12.5
-            session.expire_all()
-            assert session.scalar(select(ReleasedCell.released)) == {"count": 400, "mean_cost": 12.5}
-            session.query(ReleasedCell).update({ReleasedCell.last_used_at: utcnow() - memory.USE_REFRESH})
-            session.commit()
-            later = memory.registry(session, "k1")
-            with later.query("again@1"):  # its stored use is a minute old: refreshed
-                assert later.same("again@1", 40, 400) is not None
-            session.expire_all()
-            assert session.scalar(select(ReleasedCell.last_used_at)) > utcnow() - memory.USE_REFRESH
-        finally:
-            memory._write = original
+        stamp = session.scalar(select(ReleasedCell.used_tick))
+        shared = memory.registry(session, "k1")
+        with shared.query("again@1"):
+            assert shared.same("again@1", 40, 400) is not None
+        session.expire_all()
+        assert session.scalar(select(ReleasedCell.used_tick)) == stamp
+        with shared.query("again@1"):  # a new statistic released for it: written
+            shared.same("again@1", 40, 400).values["mean_cost"] = 12.5
+        session.expire_all()
+        assert session.scalar(select(ReleasedCell.released)) == {"count": 400, "mean_cost": 12.5}
+        session.execute(update(MemoryClock).values(ticks=MemoryClock.ticks + memory.REFRESH_TICKS))
+        session.commit()
+        later = memory.registry(session, "k1")
+        with later.query("again@1"):  # its stored use is REFRESH_TICKS old: refreshed
+            assert later.same("again@1", 40, 400) is not None
+        session.expire_all()
+        assert session.scalar(select(ReleasedCell.used_tick)) == memory.clock(session, "again@1")
 
 
 def test_an_alias_is_stored_under_its_own_records_and_read_with_the_cell_it_stands_for(either_app):
@@ -200,8 +195,7 @@ def test_an_alias_is_stored_under_its_own_records_and_read_with_the_cell_it_stan
         assert rows == {"1": {"count": 30, "mean_cost": 7.0}, "2": {}}
         nearest = memory.registry(session, "k1")._lookup("clinic@1", 25, 19, sketch(base[5:]), 32)
         assert {(c.key, c.answer.key) for c in nearest} == {(1, 1), (2, 1)}
-        old = utcnow() - timedelta(days=1)
-        session.query(ReleasedCell).filter(ReleasedCell.cell_key == "1").update({ReleasedCell.last_used_at: old})
+        session.query(ReleasedCell).filter(ReleasedCell.cell_key == "1").update({ReleasedCell.used_tick: -5})
         session.commit()
         assert memory.evict(session, "clinic@1", 1) == 1
         session.commit()
