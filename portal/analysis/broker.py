@@ -287,7 +287,9 @@ class Broker:
         # Not the open data joined on either: a cell is its conditional records, whatever lookup
         # rows they were joined with (decision 0024c), so it shares the memory of the plain cell.
         signature = "|".join(sorted(self._conditional(verdict)))
-        with self.registry.query(signature):  # checked and remembered as one step of the shared memory
+        # Checked and remembered as one step of the shared memory, its clock moved on by charged
+        # cells only (the public's repeats are free): both a function of the plans.
+        with self.registry.query(signature, charged=bool(self._grants(verdict.datasets))):
             return self._release_remembered(signature, rules, rows, stats, aggregations)
 
     def _release_remembered(self, signature: str, rules: Rules, rows: list[tuple], stats: list,

@@ -264,8 +264,11 @@ class Registry:
         self._asked = 0  # cells asked in the current `query`: `same` is asked once for each
 
     @contextmanager
-    def query(self, signature: str) -> Iterator[None]:
-        """Check and remember one query's cells of `signature` as one step of the shared memory."""
+    def query(self, signature: str, *, charged: bool = True) -> Iterator[None]:
+        """Check and remember one query's cells of `signature` as one step of the shared memory.
+        The memory's clock moves on by the cells asked when the query is `charged` to someone's
+        budget; an uncharged one (the public's free repeat of a question) does not age the
+        memory, or repeating a public table for nothing would evict every cell (decision 0029y)."""
         if self._hold is None or self._persist is None:
             yield
             return
@@ -276,7 +279,7 @@ class Registry:
                 yield
                 fresh = self.added[added:]
                 used = [c for c in self._touched if c.id is not None]
-                self._persist(signature, fresh, used, self._asked)
+                self._persist(signature, fresh, used, self._asked if charged else 0)
                 # An alias whose cell another query evicted meanwhile is not stored (memory._insert)
                 self.added[added:] = [c for c in fresh if c.id is not None]
                 self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)

@@ -200,3 +200,21 @@ def test_an_alias_is_stored_under_its_own_records_and_read_with_the_cell_it_stan
         assert memory.evict(session, "clinic@1", 1) == 1
         session.commit()
         assert session.scalar(select(func.count()).select_from(ReleasedCell)) == 0  # the alias went with it
+
+
+def test_an_uncharged_query_does_not_age_the_memory(app):
+    """Decision 0029y: the clock moves on by the cells of charged queries only. The public's
+    repeat of a question is free; had it aged the memory, repeating a public table for nothing
+    would have evicted every remembered cell, which 50,000 charged cells bound before."""
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [_cell(300, 3, "free@1")])
+        before = memory.clock(session, "free@1")
+        shared = memory.registry(session, "k1", capacity=10)
+        with shared.query("free@1", charged=False):
+            assert shared.same("free@1", 3, 300) is not None and shared.same("free@1", 4, 0) is None
+        session.expire_all()
+        assert memory.clock(session, "free@1") == before
+        with shared.query("free@1"):
+            shared.same("free@1", 3, 300), shared.same("free@1", 4, 0)
+        session.expire_all()
+        assert memory.clock(session, "free@1") == before + 2
