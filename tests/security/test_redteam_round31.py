@@ -194,3 +194,39 @@ def test_an_alias_kept_in_one_world_only_decides_nothing(tmp_path_factory):
     assert seen["target"]["P, S, S|99"] == seen["ghost"]["P, S, S|99"], seen
     assert seen["target"]["ticks"] == seen["ghost"]["ticks"], seen
     assert seen["target"]["probes"] == seen["ghost"]["probes"], seen
+
+
+def _drift_after_twin_aliases(app, trials: int) -> dict:
+    """Per trial P (11 known outsiders), S = P and nine known (F), `S | anyone of 99`; then three
+    rounds of every trial's `S | anyone of 99` and 70 fills, so that S's row (stamped at its
+    creation in the target's world, at its use in the ghost's) is forgotten in the target's world
+    only; then Y = S and nine known more (F2): compared with S in the ghost's world, with S′ (S and
+    the target) in the target's. Kept: the trials where S took P's figure (the attacker sees it)."""
+    who, session = _analyst(app, cells=20_000)
+    rng = random.Random(311)
+    pool = _outsiders()
+    sets = [rng.sample(pool, 29) for _ in range(trials)]
+    first = _run(who, session, [plan for s in sets for plan in (_known_count(s[:11]), _known_count(s[:20]),
+                                                                  _with_anyone_of_99(s[:20]))])
+    for _ in range(3):
+        _run(who, session, [_with_anyone_of_99(s[:20]) for s in sets]
+             + [_known_count(rng.sample(pool, 25)) for _ in range(70)])
+    probes = _run(who, session, [_known_count(s) for s in sets])
+    triples = [tuple(first[i:i + 3]) for i in range(0, len(first), 3)]
+    kept = [i for i, (p, s, _) in enumerate(triples) if p == s and p is not None]
+    return {"aliased": len(kept), "Y like P": sum(probes[i] == triples[i][0] for i in kept),
+            "probes": [(triples[i][0], probes[i]) for i in kept], "ticks": _clock(app)}
+
+
+def test_the_drift_around_an_alias_kept_in_one_world_measured(tmp_path_factory):
+    """Measured (angle c, the likelihood left; passes on the clock alone): `_drift_after_twin_aliases`,
+    capacity 200, 30 trials, clock 420 in both. S took P's figure in 14 trials, the same in both
+    worlds (F's own draw). Y then took P's figure in 3 of 14 in the target's world (compared with
+    S′, a difference of F2 and the target) and 6 of 14 in the ghost's (with S, F2 alone): they
+    differ in 7 trials, 2 one way and 5 the other — two-sided, each outcome seen in both worlds, a
+    likelihood (about 40 % against 60 % expected, L(10) against L(9)), like 0029q's drift (before
+    the clock forgot S, the target's world held S and S′ both, and Y snapped more often there)."""
+    seen = {name: _drift_after_twin_aliases(_small_world(tmp_path_factory.mktemp(f"dr{name}"), last, 200), 30)
+            for name, last in WORLDS}
+    print("round31 drift", seen)
+    assert seen["target"]["ticks"] == seen["ghost"]["ticks"], seen
