@@ -11,7 +11,9 @@ group-bys, a refused plan, a run that fails midway, the public aggregate and its
 (b) a canary used through an alias that exists in the target's world only keeps the same stamp,
 so it is forgotten at the same query in both; (c) an alias whose stamp *does* differ between the
 worlds (used in one world, its twin with the target used in the other): the row survives in one
-world only, but every set it could decide is answered with its cell's figures either way.
+world only, but every set it could decide is answered with its cell's figures either way; what
+is left, sets nine records from it compared with it in one world and with its twin in the other,
+is measured (a two-sided likelihood, decision 0029q's drift). All held (decision 0029z).
 """
 
 from __future__ import annotations
