@@ -100,13 +100,13 @@ def test_the_clock_moves_alike_whatever_the_records(tmp_path_factory):
     both) and a refused plan (grouping by income, a sensitive field: refused before any cell) —
     1 + 1 + 1 + 8 + 0 = 11 ticks in both worlds; then a run that asks two counts and fails in the
     analyst's code (`done` with an `error` result in both: 13); then the public table by district
-    and sex, and its free repeat (21, 29). Answers (None, 10, 10, [], refused) in both. The rows
+    and sex (21), and its free repeat, which moves no clock (21: decision 0029y, uncharged). Answers (None, 10, 10, [], refused) in both. The rows
     held differ — 11 in the target's world, 9 in the ghost's (the one-record set of 99 and the
-    alias P | anyone of 99) — the clock does not: [11, 13, 21, 29] in both."""
+    alias P | anyone of 99) — the clock does not: [11, 13, 21, 21] in both."""
     seen = {name: _clock_after_everything(_small_world(tmp_path_factory.mktemp(f"clk{name}"), last))
             for name, last in WORLDS}
     print("round31 clock", seen)
-    assert seen["target"]["ticks"] == seen["ghost"]["ticks"] == [11, 13, 21, 29], seen
+    assert seen["target"]["ticks"] == seen["ghost"]["ticks"] == [11, 13, 21, 21], seen
     assert seen["target"]["answers"][4] == seen["ghost"]["answers"][4], seen  # the same refusal
     assert seen["target"]["failed run"] == seen["ghost"]["failed run"], seen
     assert seen["target"]["answers"] == seen["ghost"]["answers"], seen
@@ -198,6 +198,12 @@ def test_an_alias_kept_in_one_world_only_decides_nothing(tmp_path_factory):
     assert seen["target"]["probes"] == seen["ghost"]["probes"], seen
 
 
+def _runs(who, session: str, plans: list[str], size: int = 30) -> list:
+    """`plans` asked in runs of `size`: a run of a hundred counts outlasts its wall clock on a busy
+    machine. The memory is shared between runs, so what the memory decides is the same."""
+    return [answer for i in range(0, len(plans), size) for answer in _run(who, session, plans[i:i + size])]
+
+
 def _drift_after_twin_aliases(app, trials: int) -> dict:
     """Per trial P (11 known outsiders), S = P and nine known (F), `S | anyone of 99`; then three
     rounds of every trial's `S | anyone of 99` and 70 fills, so that S's row (stamped at its
@@ -208,12 +214,12 @@ def _drift_after_twin_aliases(app, trials: int) -> dict:
     rng = random.Random(311)
     pool = _outsiders()
     sets = [rng.sample(pool, 29) for _ in range(trials)]
-    first = _run(who, session, [plan for s in sets for plan in (_known_count(s[:11]), _known_count(s[:20]),
-                                                                  _with_anyone_of_99(s[:20]))])
+    first = _runs(who, session, [plan for s in sets for plan in (_known_count(s[:11]), _known_count(s[:20]),
+                                                                   _with_anyone_of_99(s[:20]))])
     for _ in range(3):
-        _run(who, session, [_with_anyone_of_99(s[:20]) for s in sets]
-             + [_known_count(rng.sample(pool, 25)) for _ in range(70)])
-    probes = _run(who, session, [_known_count(s) for s in sets])
+        _runs(who, session, [_with_anyone_of_99(s[:20]) for s in sets]
+              + [_known_count(rng.sample(pool, 25)) for _ in range(70)])
+    probes = _runs(who, session, [_known_count(s) for s in sets])
     triples = [tuple(first[i:i + 3]) for i in range(0, len(first), 3)]
     kept = [i for i, (p, s, _) in enumerate(triples) if p == s and p is not None]
     return {"aliased": len(kept), "Y like P": sum(probes[i] == triples[i][0] for i in kept),
