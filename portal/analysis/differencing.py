@@ -20,7 +20,7 @@ records, size and key, the cell's answer (decision 0029q), so the same set less 
 a record from it, not a difference of its own from the cell (twenty-eighth round).
 
 The table formulas here mirror the SQL in `portal/store/plan_sql.py`. Where the memory lives
-and how it is bounded (least-recently-used eviction) is the service's business
+and how it is bounded (a clock of cells asked, decision 0029y) is the service's business
 (`portal/analysis/memory.py`); the registry only asks it for a bounded number of cells of a
 given size range: those nearest a set by `spread` and those sharing its marks.
 """
@@ -171,11 +171,10 @@ class Remembered:
     sketch: Sketch
     values: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
-    # As the shared memory last stored it (None: not stored yet): its released values and when
-    # it was last used, so that a use that changes neither need not be written (memory.py).
+    # As the shared memory last stored it (None: not stored yet): its released values and the
+    # memory's clock at its last stored use (decision 0029y), so that a use that changes neither
+    # need not be written (memory.py).
     stored_values: dict[str, Any] | None = None
-    used_at: Any = None
-    # The memory's clock at its row's last stored use (`memory`, decision 0029y); None: unknown.
     stamp: int | None = None
     # The remembered cell this set was answered like, when it was snapped to one (decision
     # 0029q): an alias has its own records, size and key, by which later sets are compared with
@@ -305,7 +304,7 @@ class Registry:
         known = self._by_id[cell.id]
         if known is not cell:
             known.values.update(cell.values)
-            known.stored_values, known.used_at, known.stamp = cell.stored_values, cell.used_at, cell.stamp
+            known.stored_values, known.stamp = cell.stored_values, cell.stamp
             if cell.alias_of is not None:
                 known.alias_of = cell.alias_of
         return known

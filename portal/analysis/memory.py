@@ -78,8 +78,7 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
 
     def one(row: ReleasedCell) -> Remembered:
         return Remembered(row.signature, row.records, int(row.cell_key), Sketch.from_json(row.sketch),
-                          dict(row.released), row.id, stored_values=dict(row.released), used_at=row.last_used_at,
-                          stamp=row.used_tick)
+                          dict(row.released), row.id, stored_values=dict(row.released), stamp=row.used_tick)
 
     def remembered(rows) -> list[Remembered]:
         """Each row read with the row of the cell it is an alias of (joined in the same
@@ -209,25 +208,34 @@ def _write(engine: Engine, fingerprint: str, signature: str, added: list[Remembe
     ago forgotten. Called under the query's hold, before its answer leaves, for every query:
     the same statements whether its sets were new, remembered or empty, but for the rows each
     writes (decision 0029y)."""
-    now = utcnow()
     with engine.begin() as connection:
-        ticks = _advance(connection, signature, asked)
-        for cell in used:
-            if not _stale(cell, ticks, capacity):
-                continue
-            released = plain(cell.values)
-            connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
-                               .values(last_used_at=now, used_tick=ticks, released=released))
-            cell.stored_values, cell.used_at, cell.stamp = released, now, ticks
-        for cell in _cells_first(added):
-            released = plain(cell.values)
-            cell.id = _insert(connection, dict(
-                signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now, used_tick=ticks,
-                **_marks(cell)))
-            cell.stored_values, cell.used_at, cell.stamp = released, now, ticks
-        if capacity is not None:
-            _forget_before(connection, signature, ticks - capacity)
+        _step(connection, fingerprint, signature, added, used, _advance(connection, signature, asked), capacity)
+
+
+def _step(connection: Session | Connection, fingerprint: str, signature: str, added: list[Remembered],
+          used: list[Remembered], ticks: int, capacity: int | None) -> None:
+    """Write the used cells whose stored row is stale (`_stale`), insert the new ones (cells
+    before their aliases; an alias whose cell is not stored is dropped, `_insert`), all stamped
+    `ticks`, then with `capacity` forget the rows more than `capacity` cells asked old."""
+    now = utcnow()
+    for cell in used:
+        if not _stale(cell, ticks, capacity):
+            continue
+        released = plain(cell.values)
+        connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
+                           .values(last_used_at=now, used_tick=ticks, released=released))
+        cell.stored_values, cell.stamp = released, ticks
+    for cell in _cells_first(added):
+        if cell.alias_of is not None and cell.alias_of.id is None:
+            continue  # its cell was not stored (`_insert`)
+        released = plain(cell.values)
+        cell.id = _insert(connection, dict(
+            signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
+            sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now, used_tick=ticks,
+            **_marks(cell)))
+        cell.stored_values, cell.stamp = released, ticks
+    if capacity is not None:
+        _forget_before(connection, signature, ticks - capacity)
 
 
 def _insert(connection: Session | Connection, values: dict) -> int | None:
@@ -315,23 +323,12 @@ def store(session: Session, found: Registry, *, fingerprint: str, capacity: int)
     the records: every cell was stored, and forgotten for, inside its query's answer quantum.
     This runs after the run, in the time `finished_at` and a waiting `GET` show, so none of its
     work may hang on which cells had records (decision 0029g)."""
-    now = utcnow()
     fresh = [cell for cell in found.added if cell.id is None]
     stale = [cell for cell in found.used if cell.id not in found.stored]
     for signature in sorted({c.signature for c in (*fresh, *stale)}):
-        ticks = _advance(session, signature, sum(c.signature == signature for c in fresh))
-        for cell in stale:
-            if cell.signature == signature and _stale(cell, ticks, capacity):
-                session.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
-                                .values(last_used_at=now, used_tick=ticks, released=plain(cell.values)))
-        for cell in _cells_first([c for c in fresh if c.signature == signature]):
-            if cell.alias_of is not None and cell.alias_of.id is None:
-                continue  # its cell was not stored (`_insert`)
-            cell.id = _insert(session, dict(
-                signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-                sketch=cell.sketch.to_json(), released=plain(cell.values), created_at=now, last_used_at=now,
-                used_tick=ticks, **_marks(cell)))
-        _forget_before(session, signature, ticks - capacity)
+        mine = [c for c in fresh if c.signature == signature]
+        _step(session, fingerprint, signature, mine, [c for c in stale if c.signature == signature],
+              _advance(session, signature, len(mine)), capacity)
 
 
 def evict(session: Session | Connection, signature: str, capacity: int) -> int:
