@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from portal.analysis import differencing, memory
 from portal.analysis.differencing import Remembered, Sketch
-from portal.analysis.models import ReleasedCell
+from portal.analysis.models import MemoryClock, ReleasedCell
 
 SIGNATURE = "bench"
 
@@ -47,6 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         engine = create_engine(f"sqlite:///{folder}/memory.db")
         ReleasedCell.__table__.create(engine)
+        MemoryClock.__table__.create(engine)  # the memory's clock (decision 0029y)
         with Session(engine) as session:
             filling = memory.registry(session, "bench")
             with filling.query(SIGNATURE):

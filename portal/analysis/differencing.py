@@ -190,8 +190,9 @@ class Remembered:
 # (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
 Listed = Callable[[int, int], bool]
 # (signature, records, reach, table, limit) -> at most `limit` remembered cells within `reach`
-# records of `records`, those whose tables are nearest `table` first (`spread`), then the
-# nearest in size, then the newest (the memory ranks the `memory.WINDOW` nearest in size only)
+# records of `records` (the memory may add some past it: its range is rounded out to a grid),
+# those whose tables are nearest `table` first (`spread`), then the nearest in size, then the
+# newest (the memory ranks the `memory.WINDOW` of least `lower_bound` only)
 Lookup = Callable[[str, int, int, Sketch, int], list[Remembered]]
 # (signature, records, reach, marks, mark's index, limit) -> at most `limit` remembered cells
 # within `reach` records of `records` with that mark: those sharing most of the marks first,

@@ -46,6 +46,10 @@ class DisclosureKey:
     def noise_key(self) -> bytes:
         return self.derive("cell-noise")
 
+    def grid_key(self) -> bytes:
+        """The secret of the differencing memory's grid of sizes (`memory._scanned`)."""
+        return self.derive("memory-grid")
+
     def row_salt(self, slug: str) -> int:
         """The secret salt of one dataset's record keys (56 bits, as DuckDB binds it). The same
         for every version: a record keeps its key, so a new version redraws no unchanged cell's

@@ -32,6 +32,8 @@ Must not: hand a remembered cell's true size or key to anything but the broker.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,8 +69,10 @@ from portal.db import held_across_processes
 from portal.serialise import plain
 
 
-def registry(session: Session, fingerprint: str, capacity: int | None = None) -> Registry:
-    """A registry over the shared memory, for one run under the key named by `fingerprint`.
+def registry(session: Session, fingerprint: str, capacity: int | None = None, *, grid: bytes = b"") -> Registry:
+    """A registry over the shared memory, for one run under the key named by `fingerprint`;
+    `grid` is the secret the sizes' grid is drawn from (`DisclosureKey.derive("memory-grid")`,
+    `_scanned`).
 
     With `capacity`, each query that remembers new cells also evicts beyond it, in the same
     commit and so inside the query's answer quantum (decision 0029g): evicted after the run,
@@ -91,17 +95,19 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
         return found
 
     def lookup(signature: str, records: int, reach: int, table: Sketch, limit: int) -> list[Remembered]:
+        low, high = _scanned(records, reach, _offset(grid, signature))
         return remembered(session.execute(_nearest(), {
-            "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
-            "high": records + reach, "window": WINDOW, "limit": limit,
+            "fingerprint": fingerprint, "signature": signature, "records": records, "low": low,
+            "high": high, "window": WINDOW, "limit": limit,
             **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
             **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
                limit: int) -> list[Remembered]:
+        low, high = _scanned(records, reach, _offset(grid, signature))
         return remembered(session.execute(_marked(part), {
-            "fingerprint": fingerprint, "signature": signature, "records": records, "low": records - reach,
-            "high": records + reach, "limit": limit, **{f"m{i}": str(mark) for i, mark in enumerate(marks)}}))
+            "fingerprint": fingerprint, "signature": signature, "records": records, "low": low,
+            "high": high, "limit": limit, **{f"m{i}": str(mark) for i, mark in enumerate(marks)}}))
 
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
         return remembered(session.execute(_exact(), {
@@ -118,11 +124,41 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None) ->
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
 
 
-# Cells nearest in size whose spread is computed, a query cell at most: a set's nearest cells are
-# ranked among them. Pushing `A` out takes `WINDOW` remembered cells nearer in size than `A` *and*
-# crowding each of the set's mark lists (`differencing.BY_MARK`): cells holding nearly all of `A` do
-# both, so `WINDOW` cells released once suffice (measured, decision 0029w; left open).
+# Cells whose spread is computed, a query cell at most: those of least `differencing.lower_bound`
+# against the set (the first part's twenty counts), then nearest in size, then the newest; a set's
+# nearest cells are ranked among them. Taken nearest in *size*, 256 cells of the size of `A |
+# target`, each holding nearly all of `A`, pushed `A` out of the target's search only: an exact
+# membership test, 258 cells once, then 2 a target (thirtieth round, decision 0029w). By the
+# lower bound, a cell one record from the set has a bound of 1 and a crowder 20 or more records
+# away as small only when its records cancel bucket by bucket: simulated, none of 12,000 crowders
+# of 20 to 74 records, 0.03–0.07 % of cells 12 records from `A` (decision 0030a). Pushing `A`
+# out would take some 365,000 such cells, past the memory's capacity.
 WINDOW = 256
+
+# The sizes read for a set: its reach rounded out to a grid of this step, offset by a secret per
+# dataset (`_scanned`), so that a set and the set plus a record read the same rows but when a
+# grid line falls between them (two times in `GRID`).
+GRID = 8
+
+
+def _offset(grid: bytes, signature: str) -> int:
+    """The grid's secret offset for `signature`, from the disclosure key (`registry(grid=...)`)."""
+    return int.from_bytes(hmac.new(grid, signature.encode(), hashlib.sha256).digest()[:4], "big") % GRID
+
+
+def _scanned(records: int, reach: int, offset: int) -> tuple[int, int]:
+    """The sizes whose rows the search reads for a set of `records`: `records ± reach`, rounded out
+    to the grid. Rows of up to `reach` records more or less are what the set can be answered like;
+    but the scan sorts every row of the range (the window is ranked, not read off an index), so
+    its work grows with the rows of the range, and a range ending at `records + reach` read the
+    rows of exactly `|A| + 1 + reach` records for `A | target` and not for `A`: thousands of
+    cells of that size, planted, made the target's query slower (the class of round 19's timing,
+    decision 0028g). On the grid, the two ranges differ only when a grid line falls between the
+    sizes' ends, which the secret offset hides. Rows beyond `reach` are read but never ranked
+    before a row within it (their lower bound is at least their difference in size)."""
+    low = (records - reach - offset) // GRID * GRID + offset
+    high = -((offset - records - reach) // GRID) * GRID + offset
+    return low, high
 
 
 # The cell a row is an alias of, read with the row (decision 0029q).
@@ -147,19 +183,23 @@ def _exact():
 @functools.cache
 def _nearest():
     """The remembered cells nearest a set, built once (its sixty terms cost milliseconds to build
-    each time): among the `WINDOW` cells nearest in size, found on the index, those of least
-    `differencing.spread` against the set's table counts (`:n0`..`:n59`), then nearest in size,
-    newest. The spread is computed for the window only: computed for every cell within reach,
-    its work grew with the cells remembered near the set's true size, so thousands of cells of
-    one size planted at the edge of a target's reach would slow its query past the answer
-    quantum, as round 19's search did (decision 0029a, bounded). A cell remembered before its
-    counts were stored (null) is ranked by three times its difference in size, no more than its
-    spread."""
+    each time): among the `WINDOW` cells of least lower bound (`differencing.lower_bound`: the
+    first part's counts against `:n0`..`:n19`), then nearest in size, newest, those of least
+    `differencing.spread` against the set's table (`:n0`..`:n59`, `:c0`..`:c59`), then nearest in
+    size, newest. The full spread is computed for the window only: computed for every cell within
+    reach, its work grew with the cells remembered near the set's true size, so thousands of
+    cells planted at the edge of a target's reach slowed its query past the answer quantum, as
+    round 19's search did (decision 0029a, bounded). The window's order costs twenty differences
+    a row of the range, about twice the order by size it replaced (decision 0030a). A cell
+    remembered before its counts were stored (null) is ranked by its difference in size, no
+    more than its lower bound, and by three times that, no more than its spread."""
     size = func.abs(ReleasedCell.records - bindparam("records", type_=Integer))
+    bound = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}") - bindparam(
+        f"n{i}", type_=Integer)) for i in range(BUCKETS)))
     window = (select(ReleasedCell.id).where(
         ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
-        .order_by(size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
+        .order_by(func.coalesce(bound, size), size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
     spread = functools.reduce(operator.add, (_bucket_spread(i) for i in range(PARTS * BUCKETS)))
     return _with_cell(select(ReleasedCell).where(ReleasedCell.id.in_(window))
                       .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())

@@ -136,8 +136,10 @@ class ReleasedCell(Base):
     # remembered before, forgotten first.
     used_tick: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
-    __table_args__ = (Index("ix_released_cells_signature_records", "key_fingerprint", "signature", "records"),
-                      Index("ix_released_cells_last_used", "signature", "last_used_at"),
+    # The search's window is ranked on this index alone: its size range and the first part's
+    # counts, whose lower bound orders it (decision 0030a).
+    __table_args__ = (Index("ix_released_cells_window", "key_fingerprint", "signature", "records",
+                            *(f"bucket_{i}" for i in range(20))),
                       Index("ix_released_cells_used_tick", "signature", "used_tick"),
                       *(Index(f"ix_released_cells_mark_{i}", "key_fingerprint", "signature", f"mark_{i}")
                         for i in range(4)))

@@ -195,7 +195,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                                 row_salt=settings.key.row_salt(slug),
                                 grant_id=None if repeat else PUBLIC_GRANT, version=source.version)
         broker = Broker({slug: granted}, noise=CellKeyNoise(settings.key.noise_key()), budget_left={PUBLIC_GRANT: left},
-                        registry=memory.registry(session, settings.key.fingerprint, settings.memory_cells), quantum=settings.answer_quantum)
+                        registry=memory.registry(session, settings.key.fingerprint, settings.memory_cells,
+                                                 grid=settings.key.grid_key()),
+                        quantum=settings.answer_quantum)
         record = _open_record(session, actor, slug, source.version, question)
         try:
             with store.confined(source.table.files(), memory_limit=settings.duckdb_memory,

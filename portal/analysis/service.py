@@ -88,7 +88,9 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
     broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budget(session, usable),
-                    registry=memory.registry(session, settings.key.fingerprint, settings.memory_cells), quantum=settings.answer_quantum,
+                    registry=memory.registry(session, settings.key.fingerprint, settings.memory_cells,
+                                             grid=settings.key.grid_key()),
+                    quantum=settings.answer_quantum,
                     private=_private_answers(session, usable, stored, settings.epsilon))
     record = _open_record(session, actor, code, usable, versions, settings)
     limits = sandbox.Limits(queries=min(s.rules.queries_per_run for s in sources.values()) if sources else 200,

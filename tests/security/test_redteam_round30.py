@@ -1,8 +1,9 @@
 """Thirtieth red-team round (decision 0029w): the attack decisions 0029a and 0029u left open as an
-estimate, run over the sessions API. The memory's search computes the spread for the `WINDOW`
+estimate, run over the sessions API. The memory's search computed the spread for the `WINDOW`
 (256) remembered cells nearest a set in *size* only; 256 cells nearer in size than the pad `P`,
-each holding nearly all of it (so sharing its four marks), push `P` out of the window and out of
-every mark's list. Built like round 22 (its `_world` and `_one_sided`: the targets' sets asked in
+each holding nearly all of it (so sharing its four marks), pushed `P` out of the window and out
+of every mark's list. The window is now taken by the first part's lower bound (decision 0030a):
+both tests are held. Built like round 22 (its `_world` and `_one_sided`: the targets' sets asked in
 one world, the ghosts' in another, the memory reset between them).
 
 Each test is an attack; "Found" in a docstring says it worked, with the figures; "Held" says it
@@ -10,8 +11,6 @@ did not.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from portal.analysis import memory
 from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture
@@ -66,9 +65,9 @@ def _window_crowders(raw, n: int, heavier: int) -> list[str]:
 CROWDERS = memory.WINDOW  # exactly the window: they crowd the marks' lists too (they share the marks)
 
 
-@pytest.mark.xfail(strict=True, reason="found, left open: the memory's window by size (decision 0029w)")
 def test_a_window_of_cells_nearer_in_size_pushes_the_pad_out_of_the_search(outsider, raw):  # noqa: F811
-    """Found, left open (decision 0029w): an exact membership test, 258 cells once (the pad's
+    """Held since decision 0030a (the window by the lower bound: the crowders' bounds are 20 or
+    more, the pad's 1). Found (decision 0029w): an exact membership test, 258 cells once (the pad's
     count and sum, 256 crowders), then 2 cells a target (1 with the sum alone), for every target
     `pad | target` can describe. Decision 0029u's open estimate, run: the pad (the 1,471
     emergency visits of 滨海新区, count and sum), then `WINDOW` crowders of exactly |pad| + 1
@@ -92,9 +91,8 @@ def test_a_window_of_cells_nearer_in_size_pushes_the_pad_out_of_the_search(outsi
 KNOWN_MONTH = 12
 
 
-@pytest.mark.xfail(strict=True, reason="found, left open: the memory's window by size (decision 0029w)")
 def test_a_window_of_cells_nearer_a_target_s_set_than_the_pad_splits_two_records_away(outsider, raw):  # noqa: F811
-    """Found, left open (decision 0029w): the same price, 258 cells once and 2 a target. The
+    """Held since decision 0030a, like the test above. Found (decision 0029w): the same price, 258 cells once and 2 a target. The
     variant with `d` = 2 known inpatient visits `K`: `pad | K | person` has |pad| + 3 records
     for a target (3 from the pad) and |pad| + 2 for a ghost (2 from it, and decoded: snapped to
     the pad unless the difference `K` is listed, one draw the attacker sees and re-rolls with

@@ -68,25 +68,43 @@ def test_the_lookup_ranks_by_the_spread_of_the_counts_then_by_size(either_app):
         assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
 
 
-def test_the_spread_is_computed_for_the_window_nearest_in_size_only(app, monkeypatch):
-    """The ranking's sixty differences a row are computed for the `WINDOW` cells nearest in
-    size, found on the index, not for every cell within reach: the work of a query cell must not
-    grow with the cells remembered near its true size (round 19's timing, decision 0029a). With
-    the window narrowed to 8 and 10 cells of the set's own size, the cell one record away (15) is
-    outside it; with 5 it is inside, and ranked first."""
+def test_the_window_is_taken_by_the_lower_bound_not_by_size(either_app, monkeypatch):
+    """The ranking's sixty differences a row are computed for the `WINDOW` cells of least lower
+    bound (the first part's twenty counts), not for every cell within reach (round 19's timing,
+    decision 0029a), and not for the cells nearest in size: there, `WINDOW` cells of the set's
+    own size, far from it in records, kept out the cell one record away (thirtieth round,
+    decision 0029w). With the window narrowed to 8 and 10 such cells, the cell one record away
+    (15) is read, first; rows remembered before their counts were stored are taken by size."""
     base = [1_000_003 * (i + 1) for i in range(15)]
     near = Remembered("clinic@1", 15, 1, sketch(base), {})
     crowd = [Remembered("clinic@1", 14, 100 + j, sketch([7_777_777 * (j + 1) + 13 * i for i in range(14)]), {})
              for j in range(10)]
     monkeypatch.setattr(memory, "WINDOW", 8)
+    app = either_app
     with app.app_context(), session_scope(app) as session:
         _store(session, [near, *crowd])
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
-        assert 1 not in [c.key for c in read] and len(read) == 8
-        session.query(ReleasedCell).filter(ReleasedCell.cell_key.in_([str(100 + j) for j in range(5)])).delete()
+        assert read[0].key == 1 and len(read) == 8
+        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)})
         session.commit()
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
-        assert read[0].key == 1 and len(read) == 6
+        assert 1 not in [c.key for c in read] and len(read) == 8
+
+
+def test_the_sizes_read_are_the_reach_rounded_out_to_a_secret_grid():
+    """Decision 0030a: the rows read for a set are those of its reach rounded out to a grid of
+    `GRID` sizes with a secret offset, so a set and the same set plus a record read the same
+    rows but where a grid line falls between them; the offset differs by dataset and key."""
+    for offset in range(memory.GRID):
+        for records in range(0, 60):
+            low, high = memory._scanned(records, 19, offset)
+            assert low <= records - 19 and high >= records + 19
+            assert (low - offset) % memory.GRID == 0 and (high - offset) % memory.GRID == 0
+            assert records - 19 - low < memory.GRID and high - records - 19 < memory.GRID
+        same = sum(memory._scanned(r, 19, offset) == memory._scanned(r + 1, 19, offset) for r in range(800))
+        assert same == 800 - 2 * 800 // memory.GRID
+    offsets = {memory._offset(secret, signature) for secret in (b"a", b"b", b"c") for signature in ("x@1", "y@1")}
+    assert len(offsets) > 1
 
 
 def test_eviction_forgets_the_rows_last_used_a_capacity_of_cells_asked_ago(app):
