@@ -202,9 +202,10 @@ Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
 Hold = Callable[[str], AbstractContextManager[None]]
-# (signature, cells first remembered, cells used, cells asked) -> written to the shared memory,
-# its clock advanced by the cells asked (whatever their records); sets each new cell's id
-Persist = Callable[[str, list[Remembered], list[Remembered], int], None]
+# (signature, cells first remembered, cells used, ticks, cells asked) -> written to the shared
+# memory, its clock advanced by `ticks` (the cells asked, whatever their records, when charged),
+# one insert made for each cell asked (decision 0030e); sets each new cell's id
+Persist = Callable[[str, list[Remembered], list[Remembered], int, int], None]
 
 
 def _nothing(*ask: object) -> list[Remembered]:
@@ -279,7 +280,7 @@ class Registry:
                 yield
                 fresh = self.added[added:]
                 used = [c for c in self._touched if c.id is not None]
-                self._persist(signature, fresh, used, self._asked if charged else 0)
+                self._persist(signature, fresh, used, self._asked if charged else 0, self._asked)
                 # An alias whose cell another query evicted meanwhile is not stored (memory._insert)
                 self.added[added:] = [c for c in fresh if c.id is not None]
                 self.stored.update(c.id for c in (*fresh, *used) if c.id is not None)

@@ -118,8 +118,8 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
     def hold(signature: str):
         return _held(engine, signature)
 
-    def persist(signature: str, added: list[Remembered], used: list[Remembered], asked: int) -> None:
-        _write(engine, fingerprint, signature, added, used, asked, capacity)
+    def persist(signature: str, added: list[Remembered], used: list[Remembered], ticks: int, asked: int) -> None:
+        _write(engine, fingerprint, signature, added, used, ticks, capacity, asked)
 
     return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
 
@@ -241,22 +241,30 @@ def _held(engine: Engine, signature: str) -> Iterator[None]:
 
 
 def _write(engine: Engine, fingerprint: str, signature: str, added: list[Remembered], used: list[Remembered],
-           asked: int, capacity: int | None = None) -> None:
-    """One query's step of the memory, committed at once: its clock advanced by the cells the
-    query asked, its new cells stored, the values it released for cells it used (and their use,
-    when stale) written, and with `capacity` the rows last used more than `capacity` cells asked
-    ago forgotten. Called under the query's hold, before its answer leaves, for every query:
-    the same statements whether its sets were new, remembered or empty, but for the rows each
-    writes (decision 0029y)."""
+           ticks: int, capacity: int | None = None, asked: int = 0) -> None:
+    """One query's step of the memory, committed at once: its clock advanced by `ticks` (the
+    cells the query asked, when charged), its new cells stored, the values it released for cells
+    it used (and their use, when stale) written, and with `capacity` the rows last used more
+    than `capacity` cells asked ago forgotten. Called under the query's hold, before its answer
+    leaves, for every query: the same statements whether its sets were new, remembered or empty
+    — one insert for each of the `asked` cells — but for the rows each writes (decisions 0029y,
+    0030e)."""
     with engine.begin() as connection:
-        _step(connection, fingerprint, signature, added, used, _advance(connection, signature, asked), capacity)
+        _step(connection, fingerprint, signature, added, used, _advance(connection, signature, ticks), capacity,
+              inserts=asked)
 
 
 def _step(connection: Session | Connection, fingerprint: str, signature: str, added: list[Remembered],
-          used: list[Remembered], ticks: int, capacity: int | None) -> None:
+          used: list[Remembered], ticks: int, capacity: int | None, *, inserts: int = 0) -> None:
     """Write the used cells whose stored row is stale (`_stale`), insert the new ones (cells
     before their aliases; an alias whose cell is not stored is dropped, `_insert`), all stamped
-    `ticks`, then with `capacity` forget the rows more than `capacity` cells asked old."""
+    `ticks`, then with `capacity` forget the rows more than `capacity` cells asked old.
+
+    With `inserts`, make that many inserts in all, the rest inserting nothing: a cell asked adds
+    a row when it is new or a set answered like a remembered cell (its alias), and none when it
+    *is* a remembered set or has no records — `P | target` an alias of `P` in the target's world,
+    `P` itself in the ghost's. The insert was the one statement of the memory's step that one
+    world made and the other did not (twenty-ninth round, angle d; decision 0030e)."""
     now = utcnow()
     for cell in used:
         if not _stale(cell, ticks, capacity):
@@ -265,35 +273,51 @@ def _step(connection: Session | Connection, fingerprint: str, signature: str, ad
         connection.execute(update(ReleasedCell).where(ReleasedCell.id == cell.id)
                            .values(last_used_at=now, used_tick=ticks, released=released))
         cell.stored_values, cell.stamp = released, ticks
+    made = 0
     for cell in _cells_first(added):
         if cell.alias_of is not None and cell.alias_of.id is None:
             continue  # its cell was not stored (`_insert`)
         released = plain(cell.values)
-        cell.id = _insert(connection, dict(
-            signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
-            sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now, used_tick=ticks,
-            **_marks(cell)))
+        cell.id = _insert(connection, _row(cell, fingerprint, now, ticks, released))
+        made += 1
         cell.stored_values, cell.stamp = released, ticks
+    for _ in range(inserts - made):
+        _insert(connection, _row(Remembered(signature, 0, 0, _NOTHING, alias_of=_NO_CELL), fingerprint, now, ticks, {}))
     if capacity is not None:
         _forget_before(connection, signature, ticks - capacity)
 
 
+# What an insert that stores nothing names as its cell: no row has this id, so the guarded insert
+# (`_insert`) finds no cell and inserts no row, in the same statement as an alias's.
+_NO_CELL = Remembered("", 0, 0, Sketch((0,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS), (0,) * (PARTS * BUCKETS)),
+                      id=0)
+_NOTHING = _NO_CELL.sketch
+
+
+def _row(cell: Remembered, fingerprint: str, now, ticks: int, released: dict) -> dict:
+    """The stored row of a remembered set."""
+    return dict(signature=cell.signature, key_fingerprint=fingerprint, records=cell.records, cell_key=str(cell.key),
+                sketch=cell.sketch.to_json(), released=released, created_at=now, last_used_at=now, used_tick=ticks,
+                **_marks(cell))
+
+
 def _insert(connection: Session | Connection, values: dict) -> int | None:
-    """Store one remembered set; its row id, or None for an alias whose cell is no longer stored.
+    """Store one remembered set; its row id, or None when the cell it is an alias of is not
+    stored (or, for an insert that stores nothing, does not exist: `_NO_CELL`).
 
     A run keeps the cells it has read (`Registry.cells`), so it may answer a set like a cell
     that it or another run evicted since; its alias then named a row that was gone, the foreign
     key failed, and the query and the run's audit record with it — a broker error in the world
     where the eviction happened, and an eviction can hang on a record (twenty-ninth round,
     decision 0029s). Such an alias is not stored: it goes with its cell, as if evicted with it.
-    One statement either way (an insert of a select guarded by the cell's existence)."""
+    One statement whatever is stored: an insert of a select, guarded by the cell's existence for
+    an alias (and for an insert that stores nothing), by nothing for a cell."""
     cell = values.get("alias_of")
-    if cell is None:
-        return int(connection.execute(insert(ReleasedCell).values(**values)).inserted_primary_key[0])
     columns = ReleasedCell.__table__.c
     row = select(*(bindparam(f"v_{name}", value, type_=columns[name].type) for name, value in values.items()))
-    linked = aliased(ReleasedCell, name="linked")
-    row = row.where(select(linked.id).where(linked.id == cell).exists())
+    if cell is not None:
+        linked = aliased(ReleasedCell, name="linked")
+        row = row.where(select(linked.id).where(linked.id == cell).exists())
     found = connection.execute(insert(ReleasedCell).from_select(list(values), row).returning(ReleasedCell.id))
     stored = found.scalar()
     return int(stored) if stored is not None else None
