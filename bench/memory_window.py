@@ -73,7 +73,7 @@ def fill(engine, cells: int, rng: random.Random) -> Sketch:
 def time_both(engine, table: Sketch, reads: int) -> dict[str, float]:
     records = PAD + 1
     params = {"fingerprint": "bench", "signature": SIGNATURE, "records": records, "low": records - REACH,
-              "high": records + REACH, "window": memory.WINDOW, "limit": 32,
+              "high": records + REACH, "reach": REACH, "window": memory.WINDOW, "limit": 32,
               **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
               **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}
     statements = {"by size (before)": by_size(), "by lower bound": memory._nearest()}

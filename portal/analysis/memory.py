@@ -98,7 +98,7 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
         low, high = _scanned(records, reach, _offset(grid, signature))
         return remembered(session.execute(_nearest(), {
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": low,
-            "high": high, "window": WINDOW, "limit": limit,
+            "high": high, "reach": reach, "window": WINDOW, "limit": limit,
             **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
             **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}))
 
@@ -107,7 +107,7 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
         low, high = _scanned(records, reach, _offset(grid, signature))
         return remembered(session.execute(_marked(part), {
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": low,
-            "high": high, "limit": limit, **{f"m{i}": str(mark) for i, mark in enumerate(marks)}}))
+            "high": high, "reach": reach, "limit": limit, **{f"m{i}": str(mark) for i, mark in enumerate(marks)}}))
 
     def exact(signature: str, records: int, key: int) -> list[Remembered]:
         return remembered(session.execute(_exact(), {
@@ -201,9 +201,15 @@ def _nearest():
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
         .order_by(func.coalesce(bound, size), size, ReleasedCell.id.desc()).limit(bindparam("window", type_=Integer)))
     spread = functools.reduce(operator.add, (_bucket_spread(i) for i in range(PARTS * BUCKETS)))
-    return _with_cell(select(ReleasedCell).where(ReleasedCell.id.in_(window))
+    return _with_cell(select(ReleasedCell).where(ReleasedCell.id.in_(window), _within_reach(size))
                       .order_by(func.coalesce(spread, 3 * size), size, ReleasedCell.id.desc())
                       .limit(bindparam("limit", type_=Integer)))
+
+
+def _within_reach(size):
+    """The rows `size` (their difference in size from the set) keeps within the set's reach: the
+    rows of the grid past it (`_scanned`) are read, and never returned in place of one within."""
+    return size <= bindparam("reach", type_=Integer)
 
 
 def _bucket_spread(i: int):
@@ -218,17 +224,18 @@ def _bucket_spread(i: int):
 @functools.cache
 def _marked(part: int):
     """The remembered cells with the set's mark `part` (`:m0`..`:m3`), built once per mark like
-    `_nearest`: those sharing most of the set's marks first, then nearest in size, newest. Not
+    `_nearest`: those within the set's reach first (the grid's rows past it are read too,
+    `_scanned`), then those sharing most of the set's marks, nearest in size, newest. Not
     ranked by the spread (`_nearest` is): sixty differences a row for five reads a cell slowed a
     run of 180 cells past its wall clock (decision 0029a)."""
     columns = [getattr(ReleasedCell, f"mark_{i}") for i in range(MARKS)]
+    size = func.abs(ReleasedCell.records - bindparam("records", type_=Integer))
     shared = sum((case((column == bindparam(f"m{i}"), 1), else_=0) for i, column in enumerate(columns)), literal(0))
     return _with_cell(select(ReleasedCell).where(
         ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
         columns[part] == bindparam(f"m{part}"),
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
-        .order_by(shared.desc(), func.abs(ReleasedCell.records - bindparam("records", type_=Integer)),
-                  ReleasedCell.id.desc())
+        .order_by(case((_within_reach(size), 0), else_=1), shared.desc(), size, ReleasedCell.id.desc())
         .limit(bindparam("limit", type_=Integer)))
 
 

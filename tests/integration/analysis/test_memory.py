@@ -107,6 +107,26 @@ def test_the_sizes_read_are_the_reach_rounded_out_to_a_secret_grid():
     assert len(offsets) > 1
 
 
+def test_rows_of_the_grid_past_the_reach_are_read_but_never_returned(either_app, monkeypatch):
+    """The sizes read are rounded out to the grid (`_scanned`), so rows a few sizes past the
+    set's reach are read; neither the nearest nor a mark's list returns them in place of a row
+    within it."""
+    monkeypatch.setattr(memory, "_offset", lambda grid, signature: 0)
+    base = [1_000_003 * (i + 1) for i in range(30)]
+    inside = Remembered("clinic@1", 30, 1, sketch(base[:30], (1, 2, 3, 4)), {})
+    past = [Remembered("clinic@1", 30 + 19 + 1 + j % 3, 100 + j,
+                       sketch([*base, *(7_777_777 * (j + 1) + 13 * i for i in range(20 + j % 3))], (1, 2, 3, 4)), {})
+            for j in range(12)]
+    app = either_app
+    with app.app_context(), session_scope(app) as session:
+        _store(session, [inside, *past])
+        assert memory._scanned(30, 19, 0) == (8, 56)  # 50 to 52 records are read for a set of 30
+        shared = memory.registry(session, "k1")
+        assert [c.key for c in shared._lookup("clinic@1", 30, 19, sketch(base), 32)] == [1]
+        assert [c.key for c in shared._marked("clinic@1", 30, 19, (1, 2, 3, 4), 0, 8)][0] == 1
+        assert [c.key for c in shared._candidates("clinic@1", 30, 19, sketch(base, (1, 2, 3, 4)))] == [1]
+
+
 def test_eviction_forgets_the_rows_last_used_a_capacity_of_cells_asked_ago(app):
     """Decision 0029y: the memory forgets by its clock of cells asked — every cell of every
     query, empty, remembered or new — not by how many rows it holds, which is the number of
