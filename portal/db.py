@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time as clock
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 try:
@@ -85,7 +87,42 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_size=5, max_overflow=10)
+    event.listen(engine, "connect", _returned)
+    event.listen(engine, "checkin", _returned)
+    event.listen(engine, "checkout", lambda dbapi_connection, record, _proxy:
+                 _ping_if_idle(engine.dialect, dbapi_connection, record))
+    return engine
+
+
+# A pooled connection is pinged (one round trip) before use only when it has lain in the pool
+# longer than this. SQLAlchemy's `pool_pre_ping` pinged at every checkout, and a session checks
+# a connection out again after each commit: ten pings per session cell over HTTP, each a round
+# trip that waits for a core on a loaded 2-core machine (decision 0030b). A connection put back
+# a moment ago was alive then; what pre-ping guards against (a server restart, an idle timeout
+# of the server or of the network between) happens to connections that lay idle.
+PING_AFTER_IDLE = 1.0  # seconds
+_RETURNED = "kaifang.returned_at"
+
+
+def _returned(_dbapi_connection, record) -> None:
+    """When a connection was opened or put back (`record.info` goes with the DBAPI connection)."""
+    if record is not None:
+        record.info[_RETURNED] = clock.monotonic()
+
+
+def _ping_if_idle(dialect, dbapi_connection, record) -> None:
+    """Pre-ping, for a connection idle longer than PING_AFTER_IDLE: a failed ping makes the pool
+    discard it and hand out another (SQLAlchemy's documented pessimistic disconnect handling)."""
+    returned = record.info.get(_RETURNED)
+    if returned is not None and clock.monotonic() - returned < PING_AFTER_IDLE:
+        return
+    try:
+        ping = dialect.do_ping(dbapi_connection)
+    except Exception as exc:  # noqa: BLE001 - any failure: the pool reconnects, or raises if it cannot
+        raise DisconnectionError("the pooled connection did not answer a ping") from exc
+    if not ping:
+        raise DisconnectionError("the pooled connection did not answer a ping")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

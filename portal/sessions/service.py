@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
@@ -278,9 +278,12 @@ def read_run(db: Session, run_id: str) -> SessionRun | None:
 def cpu_seconds_used_today(db: Session, user_id: int) -> float:
     """The CPU seconds of cells started today (UTC): a cell's seconds count on the day it
     started, like the cells and ε its queries spent (the budget's day is the run's)."""
-    used = db.scalar(select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
-        SessionRun.user_id == user_id, SessionRun.started_at >= budget_day_start())) or 0.0
-    return round(float(used), 3)
+    return round(float(db.scalar(_cpu_seconds_today(user_id)) or 0.0), 3)
+
+
+def _cpu_seconds_today(user_id: int) -> Select:
+    return select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
+        SessionRun.user_id == user_id, SessionRun.started_at >= budget_day_start())
 
 
 def cpu_seconds_left(db: Session, user_id: int, limits: SessionLimits) -> float:
@@ -289,8 +292,12 @@ def cpu_seconds_left(db: Session, user_id: int, limits: SessionLimits) -> float:
 
 
 def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
-    used = cpu_seconds_used_today(db, user_id)
-    return Budget(sessions_open=_open_count(db, user_id), sessions_max=limits.max_concurrent,
+    """The person's budget, read in one statement (it goes in the headers of every session
+    answer, the POST of a cell and the GET of its result among them: one round trip, not two)."""
+    used, open_now = db.execute(select(_cpu_seconds_today(user_id).scalar_subquery(),
+                                       _open_sessions(user_id).scalar_subquery())).one()
+    used = round(float(used or 0.0), 3)
+    return Budget(sessions_open=open_now or 0, sessions_max=limits.max_concurrent,
                   cpu_seconds_used_today=used, cpu_seconds_daily=limits.cpu_seconds_daily,
                   cpu_seconds_left=round(max(0.0, limits.cpu_seconds_daily - used), 3))
 
@@ -358,8 +365,12 @@ def _require_open(found: AnalysisSession) -> None:
 
 
 def _open_count(db: Session, user_id: int) -> int:
-    return db.scalar(select(func.count()).select_from(AnalysisSession).where(
-        AnalysisSession.user_id == user_id, AnalysisSession.status == "open")) or 0
+    return db.scalar(_open_sessions(user_id)) or 0
+
+
+def _open_sessions(user_id: int) -> Select:
+    return select(func.count()).select_from(AnalysisSession).where(
+        AnalysisSession.user_id == user_id, AnalysisSession.status == "open")
 
 
 def _runs_of(db: Session, session_ids: list[str]) -> dict[str, list[SessionRun]]:

@@ -141,17 +141,25 @@ SKETCH_MARK_MASK = 2**64 - 1
 def sketch_sql(source: str, record_key: str, keys: list[str]) -> str:
     """One statement's tail giving, per group of `keys`, the IBLT buckets of its records:
     rows (keys..., bucket, count, XOR of keys, XOR of checks, the bucket's least value of each
-    mark). Every record lands in one bucket of each partition, so the whole table costs one
-    grouped pass over 3 x the records."""
-    buckets = ", ".join(f"{part * SKETCH_BUCKETS} + ({record_key} >> {SKETCH_SHIFT * part}) % {SKETCH_BUCKETS}"
-                        for part in range(SKETCH_PARTS))
+    mark). It follows the CTEs of `source` (`WITH <ctes>, <this>`).
+
+    Every record lands in one bucket of each partition, so the table is one grouped pass per
+    partition over the records, read once (a materialised CTE). The marks are the least over a
+    group's records, which the first partition already covers (every record lands in exactly one
+    of its buckets), so only its rows carry them (NULL in the others): the 128-bit products of
+    the marks were two thirds of a conditional count's sketch when every partition's rows
+    computed them (decision 0030b)."""
     check = SKETCH_CHECK.format(k="_k")
     names = "".join(f"{k}, " for k in keys)
     marks = "".join(f", min((CAST(_k AS HUGEINT) * {m}) & {SKETCH_MARK_MASK})" for m in SKETCH_MARKS)
+    no_marks = ", NULL" * len(SKETCH_MARKS)
     # Only compiler-generated identifiers (_c1, _k2...) reach this text, never a plan's names.
-    return (f"SELECT {names}_b, count(*), bit_xor(_k), bit_xor({check}){marks} FROM "  # noqa: S608
-            f"(SELECT {names}{record_key} AS _k, unnest([{buckets}]) AS _b FROM {source}) "
-            f"GROUP BY {names}_b")
+    parts = [f"SELECT {names}{part * SKETCH_BUCKETS} + (_k >> {SKETCH_SHIFT * part}) % {SKETCH_BUCKETS} AS _b, "  # noqa: S608
+             f"count(*), bit_xor(_k), bit_xor({check}){marks if part == 0 else no_marks} "
+             f"FROM _sketched GROUP BY {names}_b"
+             for part in range(SKETCH_PARTS)]
+    return (f"_sketched AS MATERIALIZED (SELECT {names}{record_key} AS _k FROM {source}) "  # noqa: S608
+            + " UNION ALL ".join(parts))
 
 
 def render(template: str, *parts: Fragment, type_: str, label: str) -> Fragment:

@@ -452,7 +452,7 @@ EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
 def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]) -> dict[tuple, tuple[int, ...]]:
     """Per group (by the values of `keys` in `source`), the flat IBLT of its records followed by
     its marks (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`)."""
-    statement = f"WITH {compiler.ctes()} {sketch_sql(source, record_key, keys)}"
+    statement = f"WITH {compiler.ctes()}, {sketch_sql(source, record_key, keys)}"
     tables: dict[tuple, list[int]] = {}
     marks: dict[tuple, list[int]] = {}
     with _cursor() as cur:
@@ -460,8 +460,9 @@ def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]
             group, (bucket, count, keys_xor, checks_xor, *least) = tuple(row[:len(keys)]), row[len(keys):]
             flat = tables.setdefault(group, list(EMPTY_SKETCH))
             flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
-            found = marks.setdefault(group, [int(v) for v in least])
-            found[:] = [min(a, int(b)) for a, b in zip(found, least, strict=True)]
+            if least[0] is not None:  # the first partition's rows carry the marks (sketch_sql)
+                found = marks.setdefault(group, [int(v) for v in least])
+                found[:] = [min(a, int(b)) for a, b in zip(found, least, strict=True)]
     return {group: (*flat, *marks[group]) for group, flat in tables.items()}
 
 
