@@ -30,9 +30,9 @@ from portal.analysis.disclosure import CellKeyNoise, Rules, listed
 from portal.analysis.models import MemoryClock, ReleasedCell
 from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC
-from tests.security.test_redteam_round7 import _alone, _cell, _ghost, _who, outsider  # noqa: F401 - the fixture
+from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture
 from tests.security.test_redteam_round21 import _figures
-from tests.security.test_redteam_round22 import EMERGENCY, PAD, PAD_DISTRICT, _one_sided
+from tests.security.test_redteam_round22 import PAD, _one_sided
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
 
@@ -160,14 +160,13 @@ def test_crowders_holding_the_known_records_push_the_pad_out_of_the_target_s_win
     if they were built around the pad (`P` with records swapped): their bound then carries `K`'s
     too, so none of 4,000 ranked with the pad at `d` = 8. The attacker builds them around `P |
     K` instead — `P | K` less 10 of the pad's records, with 10 others — so their bound does not
-    grow with `d` (the L1 of ten bucket counts against ten: at most 8 for 5.0 %, 10 for 18.8 %,
-    12 for 45 % of them), while the pad's is exactly `d + 1` (it is a subset of the set). With `d`
+    grow with `d` (against `P | K`, the L1 of ten bucket counts against ten: at most 8 for 5.0 %,
+    10 for 18.8 %, 12 for 45 % of them), while the pad's is exactly `d + 1` (it is a subset of the set). With `d`
     = 11 a crowder ranks with the pad in the target's window 27 % of the time and in the ghost's
     (`P | K`, bound `d`, ties won by the crowder, nearer in size) 19 %: 1,100 crowders put some
     245–317 before the pad with a target, 187–235 without (where fewer than 256 are before it,
     the target's set is still afresh with P(listed | 12) = 0.89: the test below). The ghost's
-    `P | K` differs from
-    the pad by `K`, snapped when `K` would not be listed: the same draw as `count(K)` (a cell key
+    `P | K` differs from the pad by `K`, snapped when `K` would not be listed: the same draw as `count(K)` (a cell key
     is the XOR of its records'), which the attacker asks first, re-drawing `K` until it is not
     listed (P = 0.23 at 11 records: 1–9 tries). Measured (simulation on `Registry` with the
     window emulated, 6 pads × 8 people): 48 of 48 targets answered afresh, 48 of 48 ghosts the
@@ -181,111 +180,8 @@ def test_crowders_holding_the_known_records_push_the_pad_out_of_the_target_s_win
         assert all(target for target, _ in compared), (compared, answers, ahead)
 
 
-def _groups(raw, where: str) -> list[tuple[str, int, int, int]]:
-    """Emergency visits matching `where` cut into runs of consecutive days of one district and
-    month holding exactly 10 visits: (district, month, first day, last day). The attacker counts
-    them (or knows them); the visits' keyed hashes stay unknown."""
-    rows = raw.execute(f"""SELECT district, month(visit_date), day(visit_date), count(*) FROM v
-        WHERE visit_type = '急诊' AND {where} GROUP BY ALL ORDER BY ALL""").fetchall()
-    out, run, n = [], None, 0
-    for district, month, day, count in rows:
-        if run is None or run[:2] != [district, month]:
-            run, n = [district, month, day, day], 0
-        run[3], n = day, n + count
-        if n >= 10:
-            if n == 10:
-                out.append(tuple(run))
-            run = None
-    return out
-
-
-def _known_crowders(raw, n: int) -> list[tuple[tuple, tuple]]:
-    """`n` (removed, added) pairs: 10 of the pad's visits (a run of days) and 10 emergency visits
-    of another district, each pair used once, so each crowder `(pad | K) & ~removed | added` is 20
-    records or more from `pad | K`, from the pad and from every set `pad | K | person`."""
-    removed = _groups(raw, f"district = '{PAD_DISTRICT}'")
-    added = _groups(raw, f"district <> '{PAD_DISTRICT}'")
-    assert len(removed) * len(added) >= n
-    return [(removed[(k + k // len(added)) % len(removed)], added[k % len(added)]) for k in range(n)]
-
-
-def _crowded(who, session: str, base: str, pairs: list[tuple[tuple, tuple]]) -> list:
-    """`count()` of each crowder, ten a sandbox cell (thirty outlasted its wall clock of 10 s);
-    the sets are built in the sandbox from `base` and the runs of days (written out, a run's
-    code passed its limit of 64 kB)."""
-    out = []
-    for start in range(0, len(pairs), 10):
-        _, got = _cell(who, session, f"""
-            base = {base}
-            def days(district, month, first, last):
-                return ({EMERGENCY} & (col('district') == district) & (col('visit_date').dt.month() == month) &
-                        (col('visit_date').dt.day() >= first) & (col('visit_date').dt.day() <= last))
-            out = []
-            for removed, added in {[list(map(list, pair)) for pair in pairs[start:start + 10]]!r}:
-                s = (base & ~days(*removed)) | days(*added)
-                out.append(outcome(lambda: d.filter(s).agg(count().alias('n')).collect().rows))
-            print(json.dumps(out))
-        """)
-        out.extend(got)
-    return out
-
-
-def _asked(who, session: str, sets: list[str], agg: str) -> list:
-    """`agg` of each set, thirty sets a sandbox cell."""
-    out = []
-    for start in range(0, len(sets), 30):
-        _, got = _cell(who, session, f"""
-            out = []
-            for s in [{", ".join(sets[start:start + 30])}]:
-                out.append(outcome(lambda: d.filter(s).agg({agg}).collect().rows))
-            print(json.dumps(out))
-        """)
-        out.extend(got)
-    return out
-
-
-def _reset(who) -> str:
-    with who.app.app_context(), session_scope(who.app) as db:
-        memory.forget_all(db)
-        db.commit()
-    return who.open(CLINIC)
-
-
-KNOWN = 11
-KNOWN_CROWDERS = 1100
-
-
-@pytest.mark.xfail(strict=True, reason="decision 0030c: crowders that hold the known records; open")
-def test_crowders_holding_the_known_records_split_the_worlds_over_http(outsider, raw):  # noqa: F811
-    """Found, over the sessions API (target world and ghost world, the memory reset between):
-    the attack of the test above on the clinic visits. The attacker asks `count(K)` for sets of
-    11 known inpatient visits until one is not listed (the same draw as the difference of `pad |
-    K` from the pad). Then the pad (the 1,471 emergency visits of 滨海新区: count and sum), 1,100
-    crowders `(pad | K) & ~(10 of the pad's visits: a run of days) | (10 emergency visits of
-    another district)` (count), then `pad | K | person` for four targets (world one) or four
-    ghosts (world two: the set is `pad | K`). Figures in decision 0030c."""
-    count = "count().alias('n')"
-    candidates = [_alone(raw, KNOWN, "visit_type = '住院' AND month(visit_date) = 12", skip=KNOWN * i)
-                  for i in range(12)]
-    sets_of_known = ["(" + " | ".join(_who(v) for v in known) + ")" for known in candidates]
-    tried = _asked(outsider, _reset(outsider), sets_of_known, count)
-    chosen = next(i for i, got in enumerate(tried) if not got or got[0][0] is None)
-    print("count(K) per candidate", tried, "chosen", chosen)
-    base = f"({PAD} | {sets_of_known[chosen]})"
-    crowders = _known_crowders(raw, KNOWN_CROWDERS)
-    targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 11")
-    worlds = []
-    for person in (_who, _ghost):
-        session = _reset(outsider)
-        _asked(outsider, session, sets_of_known[:chosen + 1], count)
-        before = _figures(outsider, session, [PAD]) + _crowded(outsider, session, base, crowders)
-        worlds.append((before, _figures(outsider, session, [f"({base} | {person(t)})" for t in targets])))
-    print("crowders answered", sum(1 for c in worlds[0][0][1:] if c and c[0][0] is not None))
-    _one_sided("round32 known crowders", *worlds)
-
-
 def test_crowders_of_the_pad_alone_leave_it_in_the_window(tmp_path):
-    """Held (the control of the first test, `d` = 0: decision 0030a's case). The same 1,100
+    """Held (the control of the test above, `d` = 0: decision 0030a's case). The same 1,100
     crowders built around the pad itself (`K` empty): a crowder's bound against `pad | target`
     is the L1 of ten bucket counts against ten and the target's (none of 100,000 at most 1,
     simulated), the pad's 1, so the pad stays in the window and `pad | target` is snapped to it
@@ -293,6 +189,13 @@ def test_crowders_of_the_pad_alone_leave_it_in_the_window(tmp_path):
     pad_id, answers, _, ahead, compared = _attack(tmp_path, 3, known=0, crowders=1100, people=2)
     assert all(target == ghost == pad_id for target, ghost in answers), (answers, ahead)
     assert all(target and ghost for target, ghost in compared), compared
+
+
+def _reset(who) -> str:
+    with who.app.app_context(), session_scope(who.app) as db:
+        memory.forget_all(db)
+        db.commit()
+    return who.open(CLINIC)
 
 
 @pytest.mark.xfail(strict=True, reason="decision 0030c: count(K) reads the ghost's snap; open")
