@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
     Select,
     and_,
@@ -48,6 +49,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -62,6 +64,7 @@ from portal.analysis.differencing import (
     Registry,
     Remembered,
     Sketch,
+    first_part,
 )
 from portal.analysis.models import MemoryClock, ReleasedCell
 from portal.catalog.models import utcnow
@@ -100,7 +103,8 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
             "fingerprint": fingerprint, "signature": signature, "records": records, "low": low,
             "high": high, "reach": reach, "window": WINDOW, "limit": limit,
             **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
-            **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}))
+            **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)},
+            **{f"f{i}": f for i, f in enumerate(first_part(table))}}))
 
     def marked(signature: str, records: int, reach: int, marks: tuple[int, ...], part: int,
                limit: int) -> list[Remembered]:
@@ -184,18 +188,18 @@ def _exact():
 def _nearest():
     """The remembered cells nearest a set, built once (its sixty terms cost milliseconds to build
     each time): among the `WINDOW` cells of least lower bound (`differencing.lower_bound`: the
-    first part's counts against `:n0`..`:n19`), then nearest in size, newest, those of least
+    first part's counts and checks, `first_*` against `:f0`..`:f19`), then nearest in size,
+    newest, those of least
     `differencing.spread` against the set's table (`:n0`..`:n59`, `:c0`..`:c59`), then nearest in
     size, newest. The full spread is computed for the window only: computed for every cell within
     reach, its work grew with the cells remembered near the set's true size, so thousands of
     cells planted at the edge of a target's reach slowed its query past the answer quantum, as
-    round 19's search did (decision 0029a, bounded). The window's order costs twenty differences
-    a row of the range, about twice the order by size it replaced (decision 0030a). A cell
+    round 19's search did (decision 0029a, bounded). The window's order costs twenty terms a
+    row of the range, read from its index (decisions 0030a, 0030g). A cell
     remembered before its counts were stored (null) is ranked by its difference in size, no
     more than its lower bound, and by three times that, no more than its spread."""
     size = func.abs(ReleasedCell.records - bindparam("records", type_=Integer))
-    bound = functools.reduce(operator.add, (func.abs(getattr(ReleasedCell, f"bucket_{i}") - bindparam(
-        f"n{i}", type_=Integer)) for i in range(BUCKETS)))
+    bound = functools.reduce(operator.add, (_bucket_bound(i) for i in range(BUCKETS)))
     window = (select(ReleasedCell.id).where(
         ReleasedCell.key_fingerprint == bindparam("fingerprint"), ReleasedCell.signature == bindparam("signature"),
         ReleasedCell.records.between(bindparam("low", type_=Integer), bindparam("high", type_=Integer)))
@@ -210,6 +214,16 @@ def _within_reach(size):
     """The rows `size` (their difference in size from the set) keeps within the set's reach: the
     rows of the grid past it (`_scanned`) are read, and never returned in place of one within."""
     return size <= bindparam("reach", type_=Integer)
+
+
+def _bucket_bound(i: int):
+    """`differencing.lower_bound`'s term for bucket `i` of the first part, on its stored
+    `first_{i}` (the count times 2^32 plus the check's low bits) against `:f{i}` and `:n{i}`:
+    0 where both agree, 2 where the counts agree and the checks do not, else the difference of
+    the counts. Read from the window's index alone (decision 0030g)."""
+    first, f, n = getattr(ReleasedCell, f"first_{i}"), bindparam(f"f{i}", type_=BigInteger), bindparam(f"n{i}", type_=Integer)
+    count = first.op(">>")(literal_column("32"))  # an int: PostgreSQL has no bigint >> bigint
+    return case((first == f, 0), (count == n, 2), else_=func.abs(count - n))
 
 
 def _bucket_spread(i: int):
@@ -343,6 +357,7 @@ def _marks(cell: Remembered) -> dict[str, str | int | None]:
     return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},
             **{f"bucket_{i}": int(n) for i, n in enumerate(cell.sketch.counts)},
             **{f"check_{i}": int(c) & CHECK_MASK for i, c in enumerate(cell.sketch.checks)},
+            **{f"first_{i}": f for i, f in enumerate(first_part(cell.sketch))},
             "alias_of": cell.alias_of.id if cell.alias_of is not None else None}
 
 

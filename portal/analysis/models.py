@@ -124,6 +124,12 @@ class ReleasedCell(Base):
     # decision 0029u); null for cells remembered before.
     for _i in range(60):
         vars()[f"check_{_i}"] = mapped_column(Integer, default=None)
+    # The first part's count and check in one value each, `first_0` to `first_19` (the count
+    # times 2^32 plus the check's low 31 bits), so that the search's window is ranked by their
+    # check-aware lower bound on an index that holds them (`differencing.lower_bound`, decision
+    # 0030g); null for cells remembered before.
+    for _i in range(20):
+        vars()[f"first_{_i}"] = mapped_column(BigInteger, default=None)
     del _i
     # A set answered like a remembered cell (snapped to it) is remembered too, under its own
     # size, key and table, as an alias of that cell: its values are the cell's, read from the
@@ -137,9 +143,9 @@ class ReleasedCell(Base):
     used_tick: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     # The search's window is ranked on this index alone: its size range and the first part's
-    # counts, whose lower bound orders it (decision 0030a).
+    # counts and checks, whose lower bound orders it (decisions 0030a, 0030g).
     __table_args__ = (Index("ix_released_cells_window", "key_fingerprint", "signature", "records",
-                            *(f"bucket_{i}" for i in range(20))),
+                            *(f"first_{i}" for i in range(20))),
                       Index("ix_released_cells_used_tick", "signature", "used_tick"),
                       *(Index(f"ix_released_cells_mark_{i}", "key_fingerprint", "signature", f"mark_{i}")
                         for i in range(4)))

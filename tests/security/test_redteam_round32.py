@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -153,9 +152,11 @@ def _attack(tmp_path, seed: int, known: int, crowders: int, people: int = 4):
     return pad_id, answers, tries, ahead, compared
 
 
-@pytest.mark.xfail(strict=True, reason="decision 0030c: crowders that hold the known records; open")
 def test_crowders_holding_the_known_records_push_the_pad_out_of_the_target_s_window_only(tmp_path):
-    """Found: an exact membership test, about 1,100 cells once (plus a few to choose `K`), then 2
+    """Held since decision 0030g (the window by the first part's *check-aware* bound: a bucket
+    whose count a crowder's removed and added records cancel still differs in its check, so the
+    crowders' bound is about their difference again; simulated, none of 10,000 ranked with the
+    pad at `d` = 7, 1 at 9, 11 at 11). Found: an exact membership test, about 1,100 cells once (plus a few to choose `K`), then 2
     a target (1 with one aggregate). Decision 0030a priced crowders against `P | K | target` as
     if they were built around the pad (`P` with records swapped): their bound then carries `K`'s
     too, so none of 4,000 ranked with the pad at `d` = 8. The attacker builds them around `P |

@@ -62,7 +62,8 @@ def test_the_lookup_ranks_by_the_spread_of_the_counts_then_by_size(either_app):
         _store(session, [near, *crowd])
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert read[0].key == 1 and len(read) == 32
-        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)})
+        session.query(ReleasedCell).update({**{getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)},
+                                            **{getattr(ReleasedCell, f"first_{i}"): None for i in range(20)}})
         session.commit()
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert 1 not in [c.key for c in read]  # by size alone: the 40 cells of 14 first
@@ -85,7 +86,8 @@ def test_the_window_is_taken_by_the_lower_bound_not_by_size(either_app, monkeypa
         _store(session, [near, *crowd])
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert read[0].key == 1 and len(read) == 8
-        session.query(ReleasedCell).update({getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)})
+        session.query(ReleasedCell).update({**{getattr(ReleasedCell, f"bucket_{i}"): None for i in range(60)},
+                                            **{getattr(ReleasedCell, f"first_{i}"): None for i in range(20)}})
         session.commit()
         read = memory.registry(session, "k1")._lookup("clinic@1", 14, 19, sketch(base[1:]), 32)
         assert 1 not in [c.key for c in read] and len(read) == 8
