@@ -30,12 +30,9 @@ from sqlalchemy.engine import Engine
 from portal.analysis import broker as broker_module
 from portal.analysis.models import ReleasedCell
 from portal.db import session_scope
-from tests import factories
-from tests.conftest import make_app
-from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import Analyst, grant
 from tests.security.runs import in_runs
-from tests.security.test_redteam_round20 import HEADER, OTHER, SLUG, TARGET, _folder, _known, _world
+from tests.security.test_redteam_round20 import OTHER, SLUG, TARGET, _world
 from tests.security.test_redteam_round26 import _printed
 from tests.security.test_redteam_round28 import _count, _outsiders
 
@@ -44,11 +41,7 @@ CAPACITY = 60  # DIFFERENCING_MEMORY_CELLS of these worlds (50,000 by default): 
 
 
 def _small_world(root: Path, last: str, capacity: int = CAPACITY):
-    app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1,
-                   DIFFERENCING_MEMORY_CELLS=capacity)
-    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    factories.load(app, _folder(root / "src", HEADER + _known() + last))
-    return app
+    return _world(root, last, DIFFERENCING_MEMORY_CELLS=capacity)
 
 
 def _rows(app) -> int:
