@@ -68,7 +68,7 @@ def _snapped_pairs(app, trials: int, pad: int, *, less_first: bool = False) -> l
     def ask(cell: list[str]) -> list:
         return _printed(who, session, f"d = dataset({SLUG!r})\nprint(json.dumps([{', '.join(cell)}]))")[0]
 
-    got = in_runs(ask, plans)  # ten trials a run
+    got = in_runs(ask, plans, 18)  # six trials a run
     trials = [got[i:i + 3] for i in range(0, len(got), 3)]
     return [(b, *((a2, a1) if less_first else (a1, a2))) for b, a1, a2 in trials]
 

@@ -68,7 +68,7 @@ def _with_anyone_of_99(dates: list[str]) -> str:
 def _fill_and_push(app, k: int, *, probe_in_same_run: bool) -> dict:
     """Run 1: k canaries (11 known outsiders each), the oldest rows. Run 2: fill the memory to
     exactly its capacity with sets of 25 known outsiders and k pads P (11 known outsiders each;
-in runs of thirty, `in_runs`: nothing is forgotten before the memory is full).
+in runs of twenty, `in_runs`: nothing is forgotten before the memory is full).
     Run 3: `P | anyone of 99` for each pad — in the ghost's world each *is* P (no row), in the
     target's each is a record from P, answered like P and remembered as its alias (a row each,
     so k evictions: the canaries). Then each canary less one known record: a record from the
@@ -176,7 +176,7 @@ def _chains(app, trials: int) -> list[tuple]:
         plans += [_count(base, without_target=True), _count(base + f1, without_target=True),
                   _count(base + f1 + f2, without_target=True), _count(base + f1 + f2, without_target=False),
                   _count(base, without_target=False)]
-    got = in_runs(lambda cell: _run(who, session, cell), plans)  # six chains a run
+    got = in_runs(lambda cell: _run(who, session, cell), plans)  # four chains a run
     return [tuple(got[i:i + 5]) for i in range(0, len(got), 5)]
 
 

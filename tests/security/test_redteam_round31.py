@@ -114,8 +114,8 @@ def test_the_clock_moves_alike_whatever_the_records(tmp_path_factory):
 
 
 def _runs(who, session: str, plans: list[str]) -> list:
-    """`plans` asked in runs of thirty (`in_runs`): a run of a hundred counts outlasts its wall
-    clock on a busy machine."""
+    """`plans` asked in runs of twenty (`in_runs`): a run of a hundred counts, or thirty at load
+    6, outlasted its wall clock on the shared machine."""
     return in_runs(lambda cell: _run(who, session, cell), plans)
 
 
@@ -126,7 +126,7 @@ def _canaries_through_aliases(app, k: int) -> dict:
     canary only through its alias, the ghost's directly. Run 4: as many fills again, so that
     everything but the canaries (and, in the target's world, their aliases) used before run 3's
     last queries is forgotten. Run 5: each canary less one known record. (Runs 3 and 4 are each
-    asked in runs of thirty, `_runs`: their fills are far from every canary and alias.)"""
+    asked in runs of twenty, `_runs`: their fills are far from every canary and alias.)"""
     who, session = _analyst(app)
     rng = random.Random(31)
     pool = _outsiders()
