@@ -166,7 +166,8 @@ def _twin_aliases(app) -> dict:
     itself, so S's row is used; in the target's a record from S, its own alias S′ (of P), used
     instead of S. S's row is then stamped at its creation in the target's world and at the last
     use in the ghost's. Then probes: S, S less its extra record (P), S and one more known, P and
-    two other known outsiders."""
+    two other known outsiders. (Each round of fills asked in runs of twenty, `_runs`: a run of
+    31 counts timed out at load 7.)"""
     who, session = _analyst(app)
     rng = random.Random(310)
     pool = _outsiders()
@@ -176,7 +177,7 @@ def _twin_aliases(app) -> dict:
     s = p + extra
     seen = {"P, S, S|99": _run(who, session, [_known_count(p), _known_count(s), _with_anyone_of_99(s)])}
     for _ in range(3):
-        _run(who, session, [_known_count(rng.sample(pool, 25)) for _ in range(30)] + [_with_anyone_of_99(s)])
+        _runs(who, session, [_known_count(rng.sample(pool, 25)) for _ in range(30)] + [_with_anyone_of_99(s)])
     seen["ticks"], seen["rows"] = _clock(app), _rows(app)
     seen["S stored"] = _stored(app, [12])[0]
     seen["probes"] = _run(who, session, [_known_count(s), _known_count(p), _known_count(s + more[:1]),
