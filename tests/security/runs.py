@@ -5,7 +5,8 @@ asks is checked against and written to the differencing memory inside that time:
 two-core machine at load 5-7 (2 December 2026) runs of 55 and 50 counts timed out in rounds 29
 and 31, and so did a run of thirty in round 31's drift measurement (a `timeout` result: the test
 failing for the machine's load, not for what it asks). So the heavy red-team tests ask at most
-`RUN` counts a run. The memory is shared between runs (every query's step is committed before its
+`RUN` counts a run, and round twenty's worlds give a run a minute (`WORLD_CONFIG`): at load 8 a
+run of twenty-one counts took longer than ten seconds. The memory is shared between runs (every query's step is committed before its
 answer leaves); where a test cuts its runs changes only which cells a run keeps from earlier in
 the same run (`Registry.cells`), which matters across a forgetting only (round 29's second test
 asks across one in a single run on purpose, and does not use this).

@@ -53,12 +53,19 @@ def _known() -> str:
                    for i in range(300))
 
 
+# The red-team rounds ask hundreds of counts of a world, judged on their answers, not on their
+# speed: runs of twenty counts took 10 s and more at load 8 on the shared two-core machine, so a
+# world's runs get a minute of wall clock (as round 3's app and `sandbox_run` do; the limit itself
+# is tested on the pool, tests/security/test_sandbox_resources.py).
+WORLD_CONFIG = {"RATELIMIT_ANON": "100000/minute", "ANALYSIS_ANSWER_QUANTUM_MS": 1, "SANDBOX_WALL_SECONDS": 60}
+
+
 def _world(root: Path, last: str, **config):
     """The world of the known records and `last`, under the fixed key, with `config` (a memory's
     capacity, say). Its instance is a copy of that world loaded once per test process
     (`copy_loaded`): a round builds a dozen worlds, each asks with a memory of its own."""
     copy_loaded(root / "instance", (SLUG, last), lambda instance: _loaded(instance, last))
-    return make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1, **config)
+    return make_app(root / "instance", **{**WORLD_CONFIG, **config})
 
 
 def _loaded(instance: Path, last: str):
