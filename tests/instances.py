@@ -1,10 +1,9 @@
 """Instances loaded once per test process and copied for each app that needs one like them.
 
 Loading a package (its Parquet, its record keys under the instance's disclosure key, an ordered
-copy per column, decision 0027c) is most of an app's set-up: nyc-flights-2013 alone took 5-15 s
-on the two-core test machine, and every module of session tests and red-team rounds loaded it
-again for an app of its own; a red-team world of 301 people took 1.5 s, and a round builds a dozen
-worlds. A copy of the loaded instance folder (the SQLite database, the data files, the key files
+copy per column, decision 0027c) is most of an app's set-up: nyc-flights-2013 alone took 14-15 s
+at load 6 on the two-core test machine, and every module of session tests loaded it again for an
+app of its own; a red-team world of 301 people took 1.5-5 s, and a round builds a dozen worlds. A copy of the loaded instance folder (the SQLite database, the data files, the key files
 and the search index, byte for byte) takes about 0.1 s, and the app made over it is a new app
 with its own engine, pool and caches: a test sees what the freshly loaded instance would show,
 and writes to its copy only.

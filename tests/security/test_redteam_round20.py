@@ -62,8 +62,8 @@ WORLD_CONFIG = {"RATELIMIT_ANON": "100000/minute", "ANALYSIS_ANSWER_QUANTUM_MS":
 
 def _world(root: Path, last: str, **config):
     """The world of the known records and `last`, under the fixed key, with `config` (a memory's
-    capacity, say). Its instance is a copy of that world loaded once per test process
-    (`copy_loaded`): a round builds a dozen worlds, each asks with a memory of its own."""
+    capacity, say: the app's, not the load's). Its instance is a copy of that world loaded once
+    per test process (`copy_loaded`): a round builds a dozen worlds, each with a memory of its own."""
     copy_loaded(root / "instance", (SLUG, last), lambda instance: _loaded(instance, last))
     return make_app(root / "instance", **{**WORLD_CONFIG, **config})
 

@@ -23,8 +23,9 @@ SCOPE = ("sandbox:run",)
 
 def build_app(root: Path, **config):
     """An app with CLINIC and FLIGHTS loaded under the fixed key. Its instance is a copy of one
-    loaded once per test process (`copy_loaded`), unless `config` moves the database or the data
-    elsewhere: then it loads them itself."""
+    loaded once per test process (`copy_loaded`) with the default settings, `config` applying to
+    the app over the copy; a `config` that moves the database or the data elsewhere loads them
+    itself."""
     if config.keys() & {"DATABASE_URL", "DATA_DIR", "SEARCH_DIR"}:
         return _loaded(root / "instance", **config)
     copy_loaded(root / "instance", "sessions", _loaded)
