@@ -64,6 +64,7 @@ def _world(root: Path, last: str, **config):
     """The world of the known records and `last`, under the fixed key, with `config` (a memory's
     capacity, say: the app's, not the load's). Its instance is a copy of that world loaded once
     per test process (`copy_loaded`): a round builds a dozen worlds, each with a memory of its own."""
+    _folder(root / "src", HEADER + _known() + last)  # its package where a test reads it (round 23)
     copy_loaded(root / "instance", (SLUG, last), lambda instance: _loaded(instance, last))
     return make_app(root / "instance", **{**WORLD_CONFIG, **config})
 
