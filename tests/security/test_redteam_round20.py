@@ -27,6 +27,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import make_app
+from tests.instances import copy_loaded
 from tests.integration.analysis.conftest import write_fixed_key
 
 SLUG = "ghost-world"
@@ -52,10 +53,26 @@ def _known() -> str:
                    for i in range(300))
 
 
-def _world(root: Path, last: str):
-    app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1)
+# The red-team rounds ask hundreds of counts of a world, judged on their answers, not on their
+# speed: runs of twenty counts took 10 s and more at load 8 on the shared two-core machine, so a
+# world's runs get a minute of wall clock (as round 3's app and `sandbox_run` do; the limit itself
+# is tested on the pool, tests/security/test_sandbox_resources.py).
+WORLD_CONFIG = {"RATELIMIT_ANON": "100000/minute", "ANALYSIS_ANSWER_QUANTUM_MS": 1, "SANDBOX_WALL_SECONDS": 60}
+
+
+def _world(root: Path, last: str, **config):
+    """The world of the known records and `last`, under the fixed key, with `config` (a memory's
+    capacity, say: the app's, not the load's). Its instance is a copy of that world loaded once
+    per test process (`copy_loaded`): a round builds a dozen worlds, each with a memory of its own."""
+    _folder(root / "src", HEADER + _known() + last)  # its package where a test reads it (round 23)
+    copy_loaded(root / "instance", (SLUG, last), lambda instance: _loaded(instance, last))
+    return make_app(root / "instance", **{**WORLD_CONFIG, **config})
+
+
+def _loaded(instance: Path, last: str):
+    app = make_app(instance, RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1)
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    factories.load(app, _folder(root / "src", HEADER + _known() + last))
+    factories.load(app, _folder(instance.parent / "src", HEADER + _known() + last))
     return app
 
 

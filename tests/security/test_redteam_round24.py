@@ -25,11 +25,8 @@ from portal import store
 from portal.analysis import service
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.samples import _levels, write_sample
-from tests import factories
-from tests.conftest import make_app
-from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import Analyst, grant
-from tests.security.test_redteam_round20 import HEADER, OTHER, SLUG, TARGET, _folder, _known
+from tests.security.test_redteam_round20 import OTHER, SLUG, TARGET, _world
 
 # A cell with one record in the target's world and none in the ghost's, first asked (so that
 # the target's world remembers a new cell), then the same set grouped and summed, asked again.
@@ -42,13 +39,6 @@ CELLS = [
     "print(d.filter(col('age') >= 95).group_by('district').agg(count().alias('n')).collect().rows)",
     "print(d.filter(col('age') >= 90).agg(sum('income').alias('s')).collect().rows)",
 ]
-
-
-def _world(root: Path, last: str, **config):
-    app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1, **config)
-    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    factories.load(app, _folder(root / "src", HEADER + _known() + last))
-    return app
 
 
 class _AfterTheRun:

@@ -22,6 +22,7 @@ from collections import Counter
 import pytest
 
 from tests.integration.sessions.conftest import Analyst, grant
+from tests.security.runs import in_runs
 from tests.security.test_redteam_round20 import OTHER, SLUG, TARGET, _known, _world
 from tests.security.test_redteam_round26 import _printed
 
@@ -63,10 +64,11 @@ def _snapped_pairs(app, trials: int, pad: int, *, less_first: bool = False) -> l
         base = people[:20]
         pair = [_count(base, without_target=False), _count(base, without_target=True)]
         plans += [_count(people, without_target=True), *(pair[::-1] if less_first else pair)]
-    got = []
-    for first in range(0, len(plans), 30):  # ten trials a cell: a cell's wall clock holds on a busy machine
-        cell = ", ".join(plans[first:first + 30])
-        got += _printed(who, session, f"d = dataset({SLUG!r})\nprint(json.dumps([{cell}]))")[0]
+
+    def ask(cell: list[str]) -> list:
+        return _printed(who, session, f"d = dataset({SLUG!r})\nprint(json.dumps([{', '.join(cell)}]))")[0]
+
+    got = in_runs(ask, plans, 18)  # six trials a run
     trials = [got[i:i + 3] for i in range(0, len(got), 3)]
     return [(b, *((a2, a1) if less_first else (a1, a2))) for b, a1, a2 in trials]
 

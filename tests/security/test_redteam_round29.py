@@ -30,11 +30,9 @@ from sqlalchemy.engine import Engine
 from portal.analysis import broker as broker_module
 from portal.analysis.models import ReleasedCell
 from portal.db import session_scope
-from tests import factories
-from tests.conftest import make_app
-from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import Analyst, grant
-from tests.security.test_redteam_round20 import HEADER, OTHER, SLUG, TARGET, _folder, _known, _world
+from tests.security.runs import in_runs
+from tests.security.test_redteam_round20 import OTHER, SLUG, TARGET, _world
 from tests.security.test_redteam_round26 import _printed
 from tests.security.test_redteam_round28 import _count, _outsiders
 
@@ -43,11 +41,7 @@ CAPACITY = 60  # DIFFERENCING_MEMORY_CELLS of these worlds (50,000 by default): 
 
 
 def _small_world(root: Path, last: str, capacity: int = CAPACITY):
-    app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1,
-                   DIFFERENCING_MEMORY_CELLS=capacity)
-    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    factories.load(app, _folder(root / "src", HEADER + _known() + last))
-    return app
+    return _world(root, last, DIFFERENCING_MEMORY_CELLS=capacity)
 
 
 def _rows(app) -> int:
@@ -73,7 +67,8 @@ def _with_anyone_of_99(dates: list[str]) -> str:
 
 def _fill_and_push(app, k: int, *, probe_in_same_run: bool) -> dict:
     """Run 1: k canaries (11 known outsiders each), the oldest rows. Run 2: fill the memory to
-    exactly its capacity with sets of 25 known outsiders and k pads P (11 known outsiders each).
+    exactly its capacity with sets of 25 known outsiders and k pads P (11 known outsiders each;
+in runs of twenty, `in_runs`: nothing is forgotten before the memory is full).
     Run 3: `P | anyone of 99` for each pad — in the ghost's world each *is* P (no row), in the
     target's each is a record from P, answered like P and remembered as its alias (a row each,
     so k evictions: the canaries). Then each canary less one known record: a record from the
@@ -90,7 +85,7 @@ def _fill_and_push(app, k: int, *, probe_in_same_run: bool) -> dict:
     pads = [order[55 + i * 11:55 + (i + 1) * 11] for i in range(k)]
     seen = {"canaries": _run(who, session, [_known_count(c) for c in canaries])}
     fills = [_known_count(rng.sample(pool, 25)) for _ in range(CAPACITY - 2 * k)]
-    _run(who, session, fills + [_known_count(p) for p in pads])
+    in_runs(lambda cell: _run(who, session, cell), fills + [_known_count(p) for p in pads])
     seen["rows before"] = _rows(app)
     plus = [_with_anyone_of_99(p) for p in pads]
     probes = [_known_count(c[1:]) for c in canaries]
@@ -181,7 +176,7 @@ def _chains(app, trials: int) -> list[tuple]:
         plans += [_count(base, without_target=True), _count(base + f1, without_target=True),
                   _count(base + f1 + f2, without_target=True), _count(base + f1 + f2, without_target=False),
                   _count(base, without_target=False)]
-    got = [answer for i in range(0, len(plans), 50) for answer in _run(who, session, plans[i:i + 50])]
+    got = in_runs(lambda cell: _run(who, session, cell), plans)  # four chains a run
     return [tuple(got[i:i + 5]) for i in range(0, len(got), 5)]
 
 
@@ -252,8 +247,8 @@ def _work_of_pairs(app, monkeypatch, pairs: int) -> dict:
     order = list(pool)
     rng.shuffle(order)
     pads = [order[i * 11:(i + 1) * 11] for i in range(pairs)]
-    _run(who, session, [_known_count(rng.sample(pool, 25)) for _ in range(CAPACITY - pairs)]
-         + [_known_count(p) for p in pads])
+    in_runs(lambda cell: _run(who, session, cell), [_known_count(rng.sample(pool, 25)) for _ in range(CAPACITY - pairs)]
+            + [_known_count(p) for p in pads])
     timing, writes, inside = [], [], []
     release = broker_module.Broker._release
 

@@ -26,6 +26,7 @@ from portal.analysis import memory
 from portal.analysis.models import ReleasedCell
 from portal.db import session_scope
 from tests.integration.sessions.conftest import Analyst, grant
+from tests.security.runs import in_runs
 from tests.security.test_redteam_round20 import SLUG
 from tests.security.test_redteam_round26 import PRELUDE
 from tests.security.test_redteam_round29 import (
@@ -112,13 +113,20 @@ def test_the_clock_moves_alike_whatever_the_records(tmp_path_factory):
     assert seen["target"]["answers"] == seen["ghost"]["answers"], seen
 
 
+def _runs(who, session: str, plans: list[str]) -> list:
+    """`plans` asked in runs of twenty (`in_runs`): a run of a hundred counts, or thirty at load
+    6, outlasted its wall clock on the shared machine."""
+    return in_runs(lambda cell: _run(who, session, cell), plans)
+
+
 def _canaries_through_aliases(app, k: int) -> dict:
     """Run 1: k canaries C (11 known outsiders each). Run 2: `C | anyone of 99` for each — an
     alias of C in the target's world, C itself in the ghost's. Run 3: CAPACITY - 2k fills (25 known
     outsiders each, distinct sets), then `C | anyone of 99` again: the target's world uses each
     canary only through its alias, the ghost's directly. Run 4: as many fills again, so that
     everything but the canaries (and, in the target's world, their aliases) used before run 3's
-    last queries is forgotten. Run 5: each canary less one known record."""
+    last queries is forgotten. Run 5: each canary less one known record. (Runs 3 and 4 are each
+    asked in runs of twenty, `_runs`: their fills are far from every canary and alias.)"""
     who, session = _analyst(app)
     rng = random.Random(31)
     pool = _outsiders()
@@ -129,8 +137,8 @@ def _canaries_through_aliases(app, k: int) -> dict:
     seen = {"canaries": _run(who, session, [_known_count(c) for c in canaries])}
     seen["plus"] = _run(who, session, plus)
     fills = [_known_count(rng.sample(pool, 25)) for _ in range(2 * (CAPACITY - 2 * k))]
-    seen["plus again"] = _run(who, session, fills[:CAPACITY - 2 * k] + plus)[-k:]
-    _run(who, session, fills[CAPACITY - 2 * k:])
+    seen["plus again"] = _runs(who, session, fills[:CAPACITY - 2 * k] + plus)[-k:]
+    _runs(who, session, fills[CAPACITY - 2 * k:])
     seen["ticks"], seen["rows"] = _clock(app), _rows(app)
     seen["probes"] = _run(who, session, [_known_count(c[1:]) for c in canaries])
     return seen
@@ -158,7 +166,8 @@ def _twin_aliases(app) -> dict:
     itself, so S's row is used; in the target's a record from S, its own alias S′ (of P), used
     instead of S. S's row is then stamped at its creation in the target's world and at the last
     use in the ghost's. Then probes: S, S less its extra record (P), S and one more known, P and
-    two other known outsiders."""
+    two other known outsiders. (Each round of fills asked in runs of twenty, `_runs`: a run of
+    31 counts timed out at load 7.)"""
     who, session = _analyst(app)
     rng = random.Random(310)
     pool = _outsiders()
@@ -168,7 +177,7 @@ def _twin_aliases(app) -> dict:
     s = p + extra
     seen = {"P, S, S|99": _run(who, session, [_known_count(p), _known_count(s), _with_anyone_of_99(s)])}
     for _ in range(3):
-        _run(who, session, [_known_count(rng.sample(pool, 25)) for _ in range(30)] + [_with_anyone_of_99(s)])
+        _runs(who, session, [_known_count(rng.sample(pool, 25)) for _ in range(30)] + [_with_anyone_of_99(s)])
     seen["ticks"], seen["rows"] = _clock(app), _rows(app)
     seen["S stored"] = _stored(app, [12])[0]
     seen["probes"] = _run(who, session, [_known_count(s), _known_count(p), _known_count(s + more[:1]),
@@ -196,12 +205,6 @@ def test_an_alias_kept_in_one_world_only_decides_nothing(tmp_path_factory):
     assert seen["target"]["P, S, S|99"] == seen["ghost"]["P, S, S|99"], seen
     assert seen["target"]["ticks"] == seen["ghost"]["ticks"], seen
     assert seen["target"]["probes"] == seen["ghost"]["probes"], seen
-
-
-def _runs(who, session: str, plans: list[str], size: int = 30) -> list:
-    """`plans` asked in runs of `size`: a run of a hundred counts outlasts its wall clock on a busy
-    machine. The memory is shared between runs, so what the memory decides is the same."""
-    return [answer for i in range(0, len(plans), size) for answer in _run(who, session, plans[i:i + size])]
 
 
 def _drift_after_twin_aliases(app, trials: int) -> dict:

@@ -10,13 +10,21 @@ from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
 from tests.conftest import DATASETS, make_app
+from tests.instances import copy_loaded
 
 SLUGS = ("clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013")
 
 
 @pytest.fixture(scope="module")
 def access_app(tmp_path_factory):
-    app = make_app(tmp_path_factory.mktemp("access") / "instance", RATELIMIT_ANON="100000/minute")
+    """A module's app; its instance a copy of one loaded once per test process (`copy_loaded`)."""
+    instance = tmp_path_factory.mktemp("access") / "instance"
+    copy_loaded(instance, "access", _loaded)
+    return make_app(instance, RATELIMIT_ANON="100000/minute")
+
+
+def _loaded(instance: Path):
+    app = make_app(instance, RATELIMIT_ANON="100000/minute")
     with app.app_context(), session_scope(app) as session:
         for slug in SLUGS:
             publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))

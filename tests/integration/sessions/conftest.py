@@ -13,6 +13,7 @@ from portal.catalog import publishing
 from portal.db import session_scope
 from tests import factories
 from tests.conftest import DATASETS, make_app
+from tests.instances import copy_loaded
 from tests.integration.analysis.conftest import write_fixed_key
 
 CLINIC = "clinic-visits-synthetic"
@@ -21,7 +22,20 @@ SCOPE = ("sandbox:run",)
 
 
 def build_app(root: Path, **config):
+    """An app with CLINIC and FLIGHTS loaded under the fixed key. Its instance is a copy of one
+    loaded once per test process (`copy_loaded`) with the default settings, `config` applying to
+    the app over the copy; a `config` that moves the database or the data elsewhere loads them
+    itself."""
+    if config.keys() & {"DATABASE_URL", "DATA_DIR", "SEARCH_DIR"}:
+        return _loaded(root / "instance", **config)
+    copy_loaded(root / "instance", "sessions", _loaded)
     app = make_app(root / "instance", RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1, **config)
+    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
+    return app
+
+
+def _loaded(instance: Path, **config):
+    app = make_app(instance, RATELIMIT_ANON="100000/minute", ANALYSIS_ANSWER_QUANTUM_MS=1, **config)
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
     with app.app_context(), session_scope(app) as session:
         for slug in (CLINIC, FLIGHTS):
