@@ -1,4 +1,4 @@
-"""Cost of the memory's search statement: its window taken by lower bound against by size.
+"""Cost of the memory's search statement: its window taken by the check-aware bound against by size.
 
     .venv/bin/python bench/memory_window.py [--cells 2000 10000] [--reads 100] [--sqlite]
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sessions import reachable, scratch_postgres  # noqa: E402
 from portal.analysis import memory  # noqa: E402
-from portal.analysis.differencing import BUCKETS, CHECK_MASK, PARTS, Remembered, Sketch  # noqa: E402
+from portal.analysis.differencing import BUCKETS, CHECK_MASK, PARTS, Remembered, Sketch, first_part  # noqa: E402
 from portal.analysis.models import MemoryClock, ReleasedCell  # noqa: E402
 
 SIGNATURE = "bench"
@@ -75,8 +75,9 @@ def time_both(engine, table: Sketch, reads: int) -> dict[str, float]:
     params = {"fingerprint": "bench", "signature": SIGNATURE, "records": records, "low": records - REACH,
               "high": records + REACH, "reach": REACH, "window": memory.WINDOW, "limit": 32,
               **{f"n{i}": int(n) for i, n in enumerate(table.counts)},
-              **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)}}
-    statements = {"by size (before)": by_size(), "by lower bound": memory._nearest()}
+              **{f"c{i}": int(c) & CHECK_MASK for i, c in enumerate(table.checks)},
+              **{f"f{i}": f for i, f in enumerate(first_part(table))}}
+    statements = {"by size (before)": by_size(), "by check-aware bound": memory._nearest()}
     times = {name: [] for name in statements}
     with engine.connect() as connection:
         for _ in range(reads):
