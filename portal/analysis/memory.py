@@ -74,8 +74,7 @@ from portal.serialise import plain
 
 def registry(session: Session, fingerprint: str, capacity: int | None = None, *, grid: bytes = b"") -> Registry:
     """A registry over the shared memory, for one run under the key named by `fingerprint`;
-    `grid` is the secret the sizes' grid is drawn from (`DisclosureKey.derive("memory-grid")`,
-    `_scanned`).
+    `grid` is the secret the sizes' grid is drawn from (`DisclosureKey.grid_key()`, `_scanned`).
 
     With `capacity`, each query that remembers new cells also evicts beyond it, in the same
     commit and so inside the query's answer quantum (decision 0029g): evicted after the run,
@@ -129,14 +128,16 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
 
 
 # Cells whose spread is computed, a query cell at most: those of least `differencing.lower_bound`
-# against the set (the first part's twenty counts), then nearest in size, then the newest; a set's
-# nearest cells are ranked among them. Taken nearest in *size*, 256 cells of the size of `A |
-# target`, each holding nearly all of `A`, pushed `A` out of the target's search only: an exact
-# membership test, 258 cells once, then 2 a target (thirtieth round, decision 0029w). By the
-# lower bound, a cell one record from the set has a bound of 1 and a crowder 20 or more records
-# away as small only when its records cancel bucket by bucket: simulated, none of 12,000 crowders
-# of 20 to 74 records, 0.03–0.07 % of cells 12 records from `A` (decision 0030a). Pushing `A`
-# out would take some 365,000 such cells, past the memory's capacity.
+# against the set (the first part's twenty counts and checks), then nearest in size, then the
+# newest; a set's nearest cells are ranked among them. Taken nearest in *size*, 256 cells of the
+# size of `A | target`, each holding nearly all of `A`, pushed `A` out of the target's search
+# only: an exact membership test, 258 cells once, then 2 a target (thirtieth round, decision
+# 0029w). By the bound, a cell one record from the set has a bound of 1, and a crowder 20 or more
+# records away as small only when its records fall bucket by bucket as the set's do: simulated,
+# none of 12,000 crowders built around `A` (decision 0030a); of crowders built around `A | K`
+# for `d` known records `K`, none of 10,000 at `d` = 7, 0.11 % at 11, where counts alone let 26 %
+# through (thirty-second round, decision 0030g). Pushing `A` out takes more cells than the
+# memory holds where the ghost's own set would be snapped to it.
 WINDOW = 256
 
 # The sizes read for a set: its reach rounded out to a grid of this step, offset by a secret per
@@ -189,9 +190,8 @@ def _nearest():
     """The remembered cells nearest a set, built once (its sixty terms cost milliseconds to build
     each time): among the `WINDOW` cells of least lower bound (`differencing.lower_bound`: the
     first part's counts and checks, `first_*` against `:f0`..`:f19`), then nearest in size,
-    newest, those of least
-    `differencing.spread` against the set's table (`:n0`..`:n59`, `:c0`..`:c59`), then nearest in
-    size, newest. The full spread is computed for the window only: computed for every cell within
+    newest, those of least `differencing.spread` against the set's table (`:n0`..`:n59`,
+    `:c0`..`:c59`), then nearest in size, newest. The full spread is computed for the window only: computed for every cell within
     reach, its work grew with the cells remembered near the set's true size, so thousands of
     cells planted at the edge of a target's reach slowed its query past the answer quantum, as
     round 19's search did (decision 0029a, bounded). The window's order costs twenty terms a
