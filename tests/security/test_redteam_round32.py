@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
