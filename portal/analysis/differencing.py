@@ -110,6 +110,12 @@ def buckets(key: int) -> list[int]:
     return [part * BUCKETS + (key >> (SHIFT * part)) % BUCKETS for part in range(PARTS)]
 
 
+def _bucket_term(x: int, y: int, cx: int, cy: int) -> int:
+    """One bucket's share of `lower_bound` and `spread`: the counts' difference, or 2 where the
+    counts agree and the checks' low `CHECK_MASK` bits do not (a record added, one removed)."""
+    return 2 if x == y and (cx ^ cy) & CHECK_MASK else abs(x - y)
+
+
 def lower_bound(a: Sketch, b: Sketch) -> int:
     """A lower bound of |A Δ B| from the first part alone: per bucket the difference of the
     counts, or 2 where the counts agree and the checks (their low `CHECK_MASK` bits) do not —
@@ -119,11 +125,7 @@ def lower_bound(a: Sketch, b: Sketch) -> int:
     take the memory's window (decisions 0030a, 0030g); counts alone, crowders built around
     `P | K` (less ten of the pad's records, ten others) cancelled in enough buckets to rank
     with the pad 9 % of the time at `d` = 9 known records, 26 % at 11 (thirty-second round)."""
-    total = 0
-    for x, y, cx, cy in zip(a.counts[:BUCKETS], b.counts[:BUCKETS], a.checks[:BUCKETS], b.checks[:BUCKETS],
-                            strict=True):
-        total += 2 if x == y and (cx ^ cy) & CHECK_MASK else abs(x - y)
-    return total
+    return sum(map(_bucket_term, a.counts[:BUCKETS], b.counts[:BUCKETS], a.checks[:BUCKETS], b.checks[:BUCKETS]))
 
 
 def first_part(sketch: Sketch) -> tuple[int, ...]:
@@ -145,10 +147,7 @@ def spread(a: Sketch, b: Sketch) -> int:
     spread under a remembered cell's 8 or 9 records away 5 to 14 % of the time, so 134 such
     crowders pushed that cell out of the search (twenty-second round, the ladder); with the
     checks, none in 2,000 (decision 0029u)."""
-    total = 0
-    for x, y, cx, cy in zip(a.counts, b.counts, a.checks, b.checks, strict=True):
-        total += 2 if x == y and (cx ^ cy) & CHECK_MASK else abs(x - y)
-    return total
+    return sum(map(_bucket_term, a.counts, b.counts, a.checks, b.checks))
 
 
 def difference_size(a: Sketch, b: Sketch, limit: int) -> int | None:

@@ -146,8 +146,10 @@ WINDOW = 256
 GRID = 8
 
 
+@functools.lru_cache(maxsize=1024)
 def _offset(grid: bytes, signature: str) -> int:
-    """The grid's secret offset for `signature`, from the disclosure key (`registry(grid=...)`)."""
+    """The grid's secret offset for `signature`, from the disclosure key (`registry(grid=...)`);
+    kept, since a query cell reads it five times (its nearest and four marks)."""
     return int.from_bytes(hmac.new(grid, signature.encode(), hashlib.sha256).digest()[:4], "big") % GRID
 
 
@@ -191,13 +193,13 @@ def _nearest():
     each time): among the `WINDOW` cells of least lower bound (`differencing.lower_bound`: the
     first part's counts and checks, `first_*` against `:f0`..`:f19`), then nearest in size,
     newest, those of least `differencing.spread` against the set's table (`:n0`..`:n59`,
-    `:c0`..`:c59`), then nearest in size, newest. The full spread is computed for the window only: computed for every cell within
-    reach, its work grew with the cells remembered near the set's true size, so thousands of
-    cells planted at the edge of a target's reach slowed its query past the answer quantum, as
-    round 19's search did (decision 0029a, bounded). The window's order costs twenty terms a
-    row of the range, read from its index (decisions 0030a, 0030g). A cell
-    remembered before its counts were stored (null) is ranked by its difference in size, no
-    more than its lower bound, and by three times that, no more than its spread."""
+    `:c0`..`:c59`), then nearest in size, newest. The full spread is computed for the window
+    only: computed for every cell within reach, its work grew with the cells remembered near the
+    set's true size, so thousands of cells planted at the edge of a target's reach slowed its
+    query past the answer quantum, as round 19's search did (decision 0029a, bounded). The
+    window's order costs twenty terms a row of the range, read from its index (decisions 0030a,
+    0030g). A cell remembered before its counts were stored (null) is ranked by its difference
+    in size, no more than its lower bound, and by three times that, no more than its spread."""
     size = func.abs(ReleasedCell.records - bindparam("records", type_=Integer))
     bound = functools.reduce(operator.add, (_bucket_bound(i) for i in range(BUCKETS)))
     window = (select(ReleasedCell.id).where(
