@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -21,8 +22,11 @@ ANALYST = "analyst@example.org"
 # A fixed disclosure key (what `kaifang init` writes, but not random): the attack tests make
 # statistical claims about released values (e.g. a dominant cost stays inside the documented
 # noise band), and each run of the suite should judge the same noise draws. Random keys, their
-# file mode and rotation are tested in tests/security/test_disclosure_keys.py.
-FIXED_KEY = "6b6169666167672d746573742d6b65792d6e6f742d7365637265742d30303031"
+# file mode and rotation are tested in tests/security/test_disclosure_keys.py. A statistical
+# test that holds only on the fixed key's draws proves little: KAIFANG_TEST_DISCLOSURE_KEY (64 hex
+# digits) runs the suite on other draws (README, Test it).
+FIXED_KEY = os.environ.get("KAIFANG_TEST_DISCLOSURE_KEY",
+                           "6b6169666167672d746573742d6b65792d6e6f742d7365637265742d30303031")
 
 
 def write_fixed_key(instance: Path) -> None:
