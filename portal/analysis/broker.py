@@ -325,8 +325,9 @@ class Broker:
         return released
 
     def _listed(self, rules: Rules) -> Listed:
-        """Whether a difference of two record sets (its size and cell key: the XOR of the two
-        cells' keys) would be listed as a cell: the same threshold draw as asking for it."""
+        """Whether a difference of two record sets (its size, and the key of the pair,
+        `differencing._pair`) would be listed as a cell: the threshold draw of a cell of that
+        size, drawn for the pair (decision 0030c)."""
         return lambda records, key: listed(records, key, rules, self.noise)
 
     def _remember(self, released: Released, cells: list[CellInput], fresh: list[Remembered], rules: Rules) -> None:

@@ -50,13 +50,24 @@ JITTER = 2.0
 _NORMAL = NormalDist()
 
 
-def _mix(pair_key: int) -> int:
-    """splitmix64's finaliser of the XOR of two cells' keys (secret cell keys, so unknown to an
-    analyst, and the same for the same pair, so a set is answered alike each time)."""
-    z = (pair_key + 0x9E3779B97F4A7C15) & MASK
+def _mix(value: int) -> int:
+    """splitmix64's finaliser: keys of secret cell keys (unknown to an analyst), the same for the
+    same input, so a set is answered alike each time."""
+    z = (value + 0x9E3779B97F4A7C15) & MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
     return z ^ (z >> 31)
+
+
+def _pair(remembered: int, asked: int) -> int:
+    """The key of the pair (a remembered cell, a set asked), by which the set's difference from
+    the cell is listed or not and their order is drawn. Not the XOR of the two cell keys, which
+    is the cell key of the records between them: `P | K` less `P` is `K`, so the ghost's
+    difference was listed exactly when `count(K)` was, which the attacker asks first — a `K`
+    whose count is suppressed made every ghost's set snap to `P` and a target's (its difference
+    `K | target`, a draw of its own) be answered afresh: a one-sided test, about a dozen cells
+    once (thirty-second round, decision 0030c)."""
+    return _mix(_mix(remembered) ^ asked)
 
 
 def _jitter(pair_key: int) -> float:
@@ -203,7 +214,7 @@ class Remembered:
         return self.alias_of or self
 
 
-# (records, cell key) of a difference of two record sets -> whether it would be listed as a cell
+# (records, key of the pair: `_pair`) of a difference of two record sets -> whether it would be listed
 Listed = Callable[[int, int], bool]
 # (signature, records, reach, table, limit) -> at most `limit` remembered cells within `reach`
 # records of `records` (the memory may add some past it: its range is rounded out to a grid),
@@ -387,8 +398,9 @@ class Registry:
         but for a listing draw in the noise's tail) (decision 0029m).
 
         The difference is tested like a cell: `listed(size, key)`, the minimum-cell rule on a
-        perturbed count keyed by the difference's own cell key (the XOR of the two cells' keys),
-        the same threshold draw as counting those records directly. Deciding on the exact size
+        perturbed count, keyed by the pair (`_pair`): keyed by the difference's own cell key (the
+        XOR of the two cells' keys), it was the draw of counting those records directly, which
+        the attacker could ask first (decision 0030c). Deciding on the exact size
         (1 to min_cell - 1 records apart) made the memory an exact threshold test: a pad of nine
         known records and a target, added to any remembered cell, came back with the cell's own
         figures without the target and with a fresh draw with it (seventh round, decision 0025a).
@@ -406,13 +418,13 @@ class Registry:
                 nearest.append((size, cell))
         for _ in range(NEAREST + MARKS * BY_MARK - len(candidates)):  # the same work with fewer cells near
             difference_size(DUMMY, sketch, reach)
-        tried = [(size + _jitter(cell.key ^ key), size, cell) for size, cell in nearest]
+        tried = [(size + _jitter(_pair(cell.key, key)), size, cell) for size, cell in nearest]
         tried.append((records + _jitter(key), records, None))  # nothing: the difference is the set itself
         for _, size, cell in sorted(tried, key=lambda entry: entry[0]):
             if cell is None:
                 if not listed(size, key):
                     return None
-            elif not listed(size, cell.key ^ key):
+            elif not listed(size, _pair(cell.key, key)):
                 return self._use(cell) if use else cell.answer
         return None
 

@@ -141,12 +141,13 @@ def test_whether_a_field_may_be_zero_or_missing_is_no_fact_of_the_records(survey
     # 'off_mean': 0} — and the ghost's zeros are certain, the target's counts near-certain.
     assert target["listed"] > 20 and ghost["listed"] > 20, (target, ghost)
     # Household size is not declared required here (the target has none): its number of values
-    # present and its contributors test are draws of their own, for both worlds alike.
-    assert target["null_people"] > 0 and ghost["null_people"] > 0, (target, ghost)
-    assert target["off_mean"] > 0 and ghost["off_mean"] > 0, (target, ghost)
-    # Income is declared 0..30,000,000, so it may be zero: its contributors test is a draw of its
-    # own for both, whatever the data holds.
-    assert target["null_income"] > 0 and ghost["null_income"] > 0, (target, ghost)
+    # present and its contributors test are draws of their own, for both worlds alike; income is
+    # declared 0..30,000,000, so it may be zero: its contributors test is a draw of its own for
+    # both, whatever the data holds. Each tell is a few draws in forty cells, so one of them may
+    # come out 0 on some disclosure key in either world; the attack was the ghost's *certain*
+    # zeros, which no key gives now (the tells together are about twenty draws a world).
+    assert sum(ghost.values()) - ghost["listed"] > 0, (target, ghost)
+    assert sum(target.values()) - target["listed"] > 0, (target, ghost)
 
 
 def test_the_flags_are_the_dictionary_s_for_the_target_and_a_ghost_alike(survey_app):

@@ -9,7 +9,11 @@ figures and the fix; "Held" says it did not.
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from portal.analysis import memory
+from portal.analysis.differencing import Registry
+from portal.analysis.models import ReleasedCell
 from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC
 from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture
@@ -53,20 +57,45 @@ def _crowders(raw, n: int) -> list[str]:
     raise AssertionError(f"only {len(out)} crowders of the pad's size plus one")
 
 
-def _world(who, pad: str, crowders: list[str], sets: list[str], answered_alone: int) -> tuple[list, list]:
+def _world(who, pad: str, crowders: list[str], sets: list[str], answered_alone: int,
+           searched: list | None = None) -> tuple[list, list]:
     """One world of the attack, on a memory reset and in a fresh session: the pad (count and
     sum), the crowders (count; `answered_alone` or more answered on their own), then `sets`
     (count and sum). (The figures asked before `sets`, pad first; the figures of `sets`.) A test
     asks the targets' sets in one world and the ghosts' in another, as the attacker lives in
     one or the other: in one memory a ghost's set (the pad) could be answered like a target's
-    set remembered beside it, a mix no world of the attack holds."""
+    set remembered beside it, a mix no world of the attack holds. `searched` (`_searches`) is
+    emptied before `sets` are asked, so it holds their searches only."""
     with who.app.app_context(), session_scope(who.app) as db:
         memory.forget_all(db)
         db.commit()
     session = who.open(CLINIC)
     before = _figures(who, session, [pad]) + _figures(who, session, crowders, "count().alias('n')")
     assert sum(isinstance(cell, list) and len(cell) == 1 for cell in before[1:]) >= answered_alone, before
+    if searched is not None:
+        searched.clear()
     return before, _figures(who, session, sets)
+
+
+def _searches(monkeypatch) -> list[set]:
+    """Spy on the memory's search (`Registry._candidates`, run by the broker in this process on
+    embedded defaults): per set searched, the ids of the remembered cells it was compared with."""
+    searched: list[set] = []
+    candidates = Registry._candidates
+
+    def spy(self, *args, **kwargs):
+        found = candidates(self, *args, **kwargs)
+        searched.append({cell.id for cell in found})
+        return found
+
+    monkeypatch.setattr(Registry, "_candidates", spy)
+    return searched
+
+
+def _first_cell(app) -> int:
+    """The id of the first cell remembered since the memory was reset (a world's pad)."""
+    with app.app_context(), session_scope(app) as db:
+        return db.scalar(select(func.min(ReleasedCell.id)).where(ReleasedCell.id > 0))
 
 
 def _one_sided(label: str, targets: tuple[list, list], ghosts: tuple[list, list]) -> None:
@@ -210,7 +239,7 @@ def _ladder_crowders(raw, known: list[str]) -> list[str]:
             f"{' | '.join(day(g) for g in heavier[j])})" for j in range(134)]
 
 
-def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(outsider, raw):  # noqa: F811
+def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(outsider, raw, monkeypatch):  # noqa: F811
     """Found (decision 0029a, left open there), fixed (decision 0029u): an exact membership test,
     136 cells once, then 2 cells a target. The pad: the emergency visits of 静海区 (count and
     sum, 2 cells). Eight known inpatient visits `K`: `pad | K | person` is 8 records from the pad
@@ -231,11 +260,28 @@ def test_cells_near_a_set_but_far_from_the_pad_crowd_a_pad_several_records_away(
     Fixed: the spread counts 2 for a bucket whose counts agree and whose checks do not (a record
     added and one removed), so a crowder mixing removed and added records is ranked by nearly all
     of its difference (none of 2,000 simulated crowders before the pad). After: every target's
-    and every ghost's set 550 / 1,110,000."""
+    and every ghost's set 550 / 1,110,000.
+
+    What the answers show is a draw, not the search: the four ghosts' sets are one set, the
+    pad's difference from it one pair draw (eight records: not listed ~77 %), and the targets'
+    sets two records from each other, so the first's draw (nine records: listed ~40 %) decides
+    the four. A target's set answered afresh beside a ghost's snapped to the pad is then a
+    likelihood look of one draw, any set nine records from a remembered cell's, not the exact
+    test; on other disclosure keys it came out so in 3 runs of 6. So the test asserts the search
+    itself: the pad is among the cells every target's set and every ghost's set is compared
+    with (`_searches`), as crowding would prevent."""
     known = [_who(v) for v in _alone(raw, 8, "visit_type = '住院' AND month(visit_date) = 12")]
     targets = _alone(raw, 4, "visit_type = '住院' AND month(visit_date) = 10")
     crowders = _ladder_crowders(raw, known)
-    worlds = [_world(outsider, LADDER_PAD, crowders,
-                     [f"({LADDER_PAD} | {' | '.join(known)} | {person(t)})" for t in targets], 120)
-              for person in (_who, _ghost)]
-    _one_sided("round22 ladder", *worlds)
+    searched = _searches(monkeypatch)
+    worlds, compared = [], []
+    for person in (_who, _ghost):
+        worlds.append(_world(outsider, LADDER_PAD, crowders,
+                             [f"({LADDER_PAD} | {' | '.join(known)} | {person(t)})" for t in targets], 120,
+                             searched))
+        pad = _first_cell(outsider.app)
+        compared.append([pad in ids for ids in searched])
+    print("round22 ladder", worlds[0][0][0], "targets", worlds[0][1], "ghosts", worlds[1][1], compared)
+    assert worlds[0][0] == worlds[1][0], worlds  # the worlds agree up to their last sets
+    # Every search of the last sets (the four targets', the ghosts' four asks of one set).
+    assert compared[0] and compared[1] and all(compared[0]) and all(compared[1]), compared

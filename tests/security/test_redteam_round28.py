@@ -145,5 +145,8 @@ def test_a_near_remembered_cell_does_not_pull_the_set_less_the_target_away(tmp_p
             for name, last in (("target", TARGET), ("ghost", OTHER))]
     for world in seen:
         assert world["A′"] == [world["A"]] * 5, seen
-    assert sum(n for count, n in seen[0]["C2"].items() if count != seen[0]["A"]) == 2, seen  # 2 × 60
-    assert sum(n for count, n in seen[1]["C2"].items() if count != seen[1]["A"]) == 0, seen
+    # C2s answered on their own: on the fixed test key the target's world 2 of 100, the ghost's
+    # none; on other disclosure keys 4 and 4, 4 and 0, 0 and 0, 2 and 7, 0 and 0 — a few draws in
+    # the noise's tail in either world. Before aliases (0029q), 15 and 5.
+    on_their_own = [sum(n for count, n in world["C2"].items() if count != world["A"]) for world in seen]
+    assert max(on_their_own) <= 10, seen

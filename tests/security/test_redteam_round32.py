@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -200,34 +199,35 @@ def _reset(who) -> str:
     return who.open(CLINIC)
 
 
-@pytest.mark.xfail(strict=True, reason="decision 0030c: count(K) reads the ghost's snap; open")
 def test_count_of_the_known_records_reads_the_ghost_s_snap(tmp_path):
-    """Found: a one-sided membership test, no crowders: about 25 cells once (1 / P(not listed |
-    13)), then 1 or 2 a target, a target found 98.7 % of the time, a ghost never. `pad | K |
-    person` is snapped to the pad when its difference from it would not be listed: for a ghost
-    the difference is `K`, keyed by `K`'s own cell key — the draw of `count(K)`, which the
-    attacker asks first and re-draws `K` (13 known records) until it is not listed; for a target
-    it is `K | target`, a fresh draw on 14 records (listed 98.7 % of the time: answered afresh).
-    Asked directly, `count(K | target)` would be snapped to the remembered `K` (a record away,
-    decision 0025a); as a difference it is never compared with `K`. Simulated without crowders
-    (8 pads × 8 people): split 64 of 64 at `d` = 13, 61 of 64 at 11, 42 at 9, 10 at 7, 3 at 5.
-    Here on the memory's own statements, `d` = 13, 2 pads × 4 people."""
+    """Held since the draw is keyed by the pair (decision 0030c's fix): the ghost's set is snapped
+    with the odds of a difference of 13 records (about 1.4 %), whatever `count(K)` was; the test is
+    again the likelihood look of Known limits. Found before: a one-sided membership test, no
+    crowders: about 25 cells once (1 / P(not listed | 13)), then 1 or 2 a target, a target found
+    98.7 % of the time, a ghost never. `pad | K | person` is snapped to the pad when its difference
+    from it would not be listed: for a ghost the difference is `K`, keyed by `K`'s own cell key —
+    the draw of `count(K)`, which the attacker asks first and re-draws `K` (13 known records) until
+    it is not listed; for a target it is `K | target`, a fresh draw on 14 records (listed 98.7 % of
+    the time: answered afresh). Asked directly, `count(K | target)` would be snapped to the
+    remembered `K` (a record away, decision 0025a); as a difference it is never compared with `K`.
+    Simulated without crowders (8 pads × 8 people): split 64 of 64 at `d` = 13, 61 of 64 at 11, 42
+    at 9, 10 at 7, 3 at 5. Here on the memory's own statements, `d` = 13, 2 pads × 4 people."""
     for seed in (1, 2):
         pad_id, answers, tries, _, _ = _attack(tmp_path, seed, known=13, crowders=0)
         print(f"seed {seed}: K in {tries} tries, answers {answers}")
-        assert not any(target is None and ghost == pad_id for target, ghost in answers), answers
+        assert sum(ghost == pad_id for _, ghost in answers) <= 1, answers  # not every ghost: the odds
 
 
 CALIBRATED = 13
 
 
-@pytest.mark.xfail(strict=True, reason="decision 0030c: count(K) reads the ghost's snap; open")
 def test_count_of_the_known_records_reads_the_ghost_s_snap_over_http(outsider, raw):  # noqa: F811
-    """Found, over the sessions API (target world and ghost world, the memory reset between):
-    the test above on the clinic visits. `count(K)` for disjoint sets of 13 known inpatient
-    visits (December, each alone in its quasi-identifiers and date), ten a sandbox cell, until
-    one is not listed; then the pad (count and sum), then `pad | K | person` for four targets
-    (November inpatients) or four ghosts. Figures in decision 0030c."""
+    """Held since decision 0030c's fix, like the test above. Found before, over the sessions API
+    (target world and ghost world, the memory reset between): the test above on the clinic visits.
+    `count(K)` for disjoint sets of 13 known inpatient visits (December, each alone in its quasi-
+    identifiers and date), ten a sandbox cell, until one is not listed; then the pad (count and
+    sum), then `pad | K | person` for four targets (November inpatients) or four ghosts. Figures in
+    decision 0030c."""
     count = "count().alias('n')"
     known = _alone(raw, CALIBRATED * 60, "visit_type = '住院' AND month(visit_date) = 12")
     sets_of_known = ["(" + " | ".join(_who(v) for v in known[i:i + CALIBRATED]) + ")"
