@@ -418,7 +418,15 @@ class Registry:
                 nearest.append((size, cell))
         for _ in range(NEAREST + MARKS * BY_MARK - len(candidates)):  # the same work with fewer cells near
             difference_size(DUMMY, sketch, reach)
-        tried = [(size + _jitter(_pair(cell.key, key)), size, cell) for size, cell in nearest]
+        # An alias is ranked by the farther of its own difference and the first part's bound
+        # on the difference from the cell whose figures it carries (`lower_bound`: at most the
+        # size, so a cell of its own keeps its rank; twenty bucket terms for every decoded
+        # candidate alike): a chain of aliases drifted a record at a time from a cell fifteen
+        # records away to a record from the pad put that cell's figures two records from
+        # `pad | target` — tried before the pad 44 % of the time, where the ghost's set *is* the
+        # pad (thirty-third round, decisions 0030i, 0030j). Its listing draw stays its own.
+        tried = [(max(size, lower_bound(cell.answer.sketch, sketch)) + _jitter(_pair(cell.key, key)), size, cell)
+                 for size, cell in nearest]
         tried.append((records + _jitter(key), records, None))  # nothing: the difference is the set itself
         for _, size, cell in sorted(tried, key=lambda entry: entry[0]):
             if cell is None:

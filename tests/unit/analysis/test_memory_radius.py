@@ -224,3 +224,22 @@ def test_a_crowder_mixing_removed_and_added_records_does_not_rank_before_a_cell_
         crowder = _cell([k for i, k in enumerate(pad) if i not in removed] + known + _records(8, 1000 + j)).sketch
         ahead += spread(crowder, asked) < spread(cell, asked)
     assert ahead == 0
+
+
+def test_an_alias_ranks_by_its_distance_from_the_cell_whose_figures_it_carries():
+    """Thirty-third round (decisions 0030i, 0030j): a chain of aliases drifted from a cell `Z`
+    fifteen records from the pad left sets with `Z`'s figures a record from the pad, two from
+    `pad | target`; ranked by their own distance, one of them was tried before the pad 44 % of
+    the time, where the ghost's set *is* the pad. Ranked by their bound to `Z`, they come after."""
+    pad, far = _records(60, 30), _records(14, 31)
+    p, z = _cell(pad), _cell(pad + far)
+    registry = Registry([p, z])
+    for extra in _records(12, 32):
+        registry.alias(_cell(pad + [extra]), z)
+
+    def listed(records, key):  # no difference under ten records is listed
+        return records >= 10
+
+    taken = [registry.near(SIGNATURE, s.records, s.key, s.sketch, 10, listed)
+             for s in (_cell(pad + [person]) for person in _records(200, 33))]
+    assert all(cell is p for cell in taken)
