@@ -156,7 +156,8 @@ def test_a_run_answers_a_set_like_a_cell_evicted_meanwhile(tmp_path_factory):
     seen = {name: _fill_and_push(_small_world(tmp_path_factory.mktemp(f"fk{name}"), last), 5,
                                  probe_in_same_run=True) for name, last in WORLDS}
     for world in seen.values():
-        assert world["probes"] == world["canaries"] == [10, 15, 10, 15, 10], seen
+        # On the fixed test key both are [10, 15, 10, 15, 10]; other keys draw other figures.
+        assert world["probes"] == world["canaries"] == seen["ghost"]["canaries"], seen
         assert world["plus"] == seen["ghost"]["plus"], seen
 
 
@@ -229,7 +230,8 @@ def test_the_public_aggregate_answers_like_the_analyst_s_cells(tmp_path_factory)
     and 8. Anyone's public question is so one more push of the first test's eviction, charged to
     the public's budget, not to the attacker's grant."""
     seen = {name: _public_after_analyst(_world(tmp_path_factory.mktemp(f"pub{name}"), last)) for name, last in WORLDS}
-    assert seen["target"]["mine"][1:] == seen["ghost"]["mine"][1:] == [40, 35, 40, 30, 40, 40, 35], seen
+    # On the fixed test key [40, 35, 40, 30, 40, 40, 35]; other keys draw other figures.
+    assert seen["target"]["mine"][1:] == seen["ghost"]["mine"][1:], seen
     assert seen["target"]["public"][1:] == seen["ghost"]["public"][1:], seen
     assert [row[-1] for row in seen["target"]["public"]][1:] == seen["target"]["mine"][1:], seen
     assert seen["target"]["rows"] == (8, 9) and seen["ghost"]["rows"] == (8, 8), seen
