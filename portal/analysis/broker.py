@@ -325,9 +325,9 @@ class Broker:
         return released
 
     def _listed(self, rules: Rules) -> Listed:
-        """Whether a difference of two record sets (its size, and the key of the pair,
-        `differencing._pair`) would be listed as a cell: the threshold draw of a cell of that
-        size, drawn for the pair (decision 0030c)."""
+        """Whether a difference of two record sets (its size, and the key of the set's one draw,
+        `differencing._snap`) would be listed as a cell: the threshold draw of a cell of that
+        size (decisions 0030c, 0030k)."""
         return lambda records, key: listed(records, key, rules, self.noise)
 
     def _remember(self, released: Released, cells: list[CellInput], fresh: list[Remembered], rules: Rules) -> None:

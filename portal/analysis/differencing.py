@@ -60,14 +60,30 @@ def _mix(value: int) -> int:
 
 
 def _pair(remembered: int, asked: int) -> int:
-    """The key of the pair (a remembered cell, a set asked), by which the set's difference from
-    the cell is listed or not and their order is drawn. Not the XOR of the two cell keys, which
+    """The key of the pair (a remembered cell, a set asked), by which their order is drawn (and
+    until decision 0030k whether the set's difference from the cell was listed). Not the XOR of the two cell keys, which
     is the cell key of the records between them: `P | K` less `P` is `K`, so the ghost's
     difference was listed exactly when `count(K)` was, which the attacker asks first — a `K`
     whose count is suppressed made every ghost's set snap to `P` and a target's (its difference
     `K | target`, a draw of its own) be answered afresh: a one-sided test, about a dozen cells
     once (thirty-second round, decision 0030c)."""
     return _mix(_mix(remembered) ^ asked)
+
+
+# Domain of `_snap`'s keys (no pair's key is the same).
+_SNAP = 0x6B61696661676E73
+
+
+def _snap(asked: int) -> int:
+    """The key of the one listing draw on which a set's differences from all its candidates are
+    tested (`Registry.near`): whether the set is answered like a remembered cell rests on one
+    draw, at its nearest candidate's distance. Drawn per pair, a set was answered afresh only if
+    *every* candidate's difference came out listed — the product of their odds: an attacker who
+    kept 32 sets a few records around a base saw a look `base | K | person` answered afresh 67 %
+    of the time with the target, 27 % without, one look worth four pads of nine (thirty-third
+    round, decisions 0030i, 0030k). The set's own key, not the pair's nor the difference's, so no
+    other query shows the draw (`_pair`)."""
+    return _mix(_mix(asked) ^ _SNAP)
 
 
 def _jitter(pair_key: int) -> float:
@@ -214,7 +230,7 @@ class Remembered:
         return self.alias_of or self
 
 
-# (records, key of the pair: `_pair`) of a difference of two record sets -> whether it would be listed
+# (records, key of the set's draw: `_snap`) of a difference of two record sets -> whether it would be listed
 Listed = Callable[[int, int], bool]
 # (signature, records, reach, table, limit) -> at most `limit` remembered cells within `reach`
 # records of `records` (the memory may add some past it: its range is rounded out to a grid),
@@ -398,9 +414,12 @@ class Registry:
         but for a listing draw in the noise's tail) (decision 0029m).
 
         The difference is tested like a cell: `listed(size, key)`, the minimum-cell rule on a
-        perturbed count, keyed by the pair (`_pair`): keyed by the difference's own cell key (the
-        XOR of the two cells' keys), it was the draw of counting those records directly, which
-        the attacker could ask first (decision 0030c). Deciding on the exact size
+        perturbed count, on one draw for the set (`_snap`), so that the set is snapped when its
+        nearest candidates are near enough, whatever their number (decision 0030k); keyed by the
+        difference's own cell key (the XOR of the two cells' keys), it was the draw of counting
+        those records directly, which the attacker could ask first (decision 0030c); keyed by
+        the pair, a set was afresh only when all its candidates' draws said listed (0030i).
+        Deciding on the exact size
         (1 to min_cell - 1 records apart) made the memory an exact threshold test: a pad of nine
         known records and a target, added to any remembered cell, came back with the cell's own
         figures without the target and with a fresh draw with it (seventh round, decision 0025a).
@@ -428,11 +447,12 @@ class Registry:
         tried = [(max(size, lower_bound(cell.answer.sketch, sketch)) + _jitter(_pair(cell.key, key)), size, cell)
                  for size, cell in nearest]
         tried.append((records + _jitter(key), records, None))  # nothing: the difference is the set itself
+        snap = _snap(key)  # one draw for every candidate: the set is snapped when the first of them is near enough
         for _, size, cell in sorted(tried, key=lambda entry: entry[0]):
             if cell is None:
                 if not listed(size, key):
                     return None
-            elif not listed(size, _pair(cell.key, key)):
+            elif not listed(size, snap):
                 return self._use(cell) if use else cell.answer
         return None
 

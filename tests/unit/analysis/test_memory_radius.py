@@ -12,9 +12,11 @@ from portal.analysis.differencing import (
     Registry,
     Remembered,
     Sketch,
-    _pair,
+    _snap,
     spread,
 )
+from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.disclosure import listed as disclosure_listed
 
 SIGNATURE = "clinic"
 
@@ -37,9 +39,10 @@ def _near(base: list[int], other: list[int], listed):
     return registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
 
 
-def test_the_difference_is_asked_as_a_cell_keyed_by_the_pair_not_by_its_records():
+def test_the_difference_is_asked_as_a_cell_on_one_draw_of_the_set_not_by_its_records():
     """Decision 0030c: keyed by the difference's own cell key (the XOR of the two cells'), the
-    draw for `P | K` against `P` was the draw of `count(K)`, which the attacker asks first."""
+    draw for `P | K` against `P` was the draw of `count(K)`, which the attacker asks first.
+    Decision 0030k: every candidate's difference is tested on the set's one draw (`_snap`)."""
     base, extra = _records(40, 1), _records(12, 2)
     asked = []
 
@@ -48,12 +51,31 @@ def test_the_difference_is_asked_as_a_cell_keyed_by_the_pair_not_by_its_records(
         return False
 
     assert _near(base, base + extra, listed) is not None  # twelve apart, not listed: snapped
-    assert asked == [(12, _pair(reduce(xor, base, 0), reduce(xor, base + extra, 0)))]
+    assert asked == [(12, _snap(reduce(xor, base + extra, 0)))]
     assert asked[0][1] != reduce(xor, extra, 0)
     other = _records(40, 9)  # the same twelve records added to another base: another draw
     asked.clear()
     _near(other, other + extra, listed)
-    assert asked[0][0] == 12 and asked[0][1] != _pair(reduce(xor, base, 0), reduce(xor, base + extra, 0))
+    assert asked[0][0] == 12 and asked[0][1] != _snap(reduce(xor, base + extra, 0))
+
+
+def test_a_set_s_candidates_are_tested_on_one_draw():
+    """Thirty-third round (decisions 0030i, 0030k): drawn per pair, a set was answered afresh
+    only when every candidate's difference came out listed, so 32 sets kept around a base made
+    one look worth four pads. On one draw a set is snapped as often with one candidate at its
+    distance as with thirty-two."""
+    base = _records(300, 40)
+    many = Registry([_cell(base[3 * i + 3:] + base[:3 * i]) for i in range(32)])  # base less three, 32 ways
+    one = Registry([_cell(base[3:])])
+    noise = CellKeyNoise(b"one draw")
+
+    def listed(records, key):
+        return disclosure_listed(records, key, Rules(), noise)
+
+    looks = [_cell(base + _records(10, 100 + j)) for j in range(400)]  # thirteen from every candidate
+    snapped = [sum(r.near(SIGNATURE, s.records, s.key, s.sketch, 10, listed) is not None for s in looks)
+               for r in (many, one)]
+    assert snapped[0] == snapped[1], snapped  # per pair: about 1 - 0.96^32 = 73 % against 4 %
 
 
 def test_no_fixed_radius_decides():
