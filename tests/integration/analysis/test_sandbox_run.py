@@ -31,7 +31,9 @@ def test_grouped_means_are_released_close_to_the_truth(sandbox_run):
     assert len(table["rows"]) == len(real) == 16
     for district, count, mean in table["rows"]:
         true_n, true_mean = real[district]
-        assert count % 5 == 0 and abs(count - true_n) <= 5
+        # Rounded to 5 after a normal draw of σ 2 records: up to 2.5 + 4σ off (6 for one of
+        # sixteen districts on another disclosure key; the fixed test key's draws stay within 5).
+        assert count % 5 == 0 and abs(count - true_n) <= 10
         # Laplace noise on the sum: scale 2 x 50,000, or 3 %/sqrt(6) of the sum when that is more
         scale = max(100_000, 0.03 * true_mean * true_n / 6 ** 0.5)
         assert abs(mean - true_mean) <= 10 * scale / true_n + 0.005 * true_mean
