@@ -297,12 +297,8 @@ class Broker:
         cells, fresh, aliases = [], [], []
         for s in stats:
             sketch = Sketch.from_store(s.sketch or EMPTY_SKETCH)
-            # The search runs for a remembered set too, so its work does not say whether the set
-            # was asked before (decision 0028k).
-            same = self.registry.same(signature, s.key, s.records)
-            near = self.registry.near(signature, s.records, s.key, sketch, rules.min_cell, self._listed(rules),
-                                      use=same is None)
-            earlier = same or near
+            earlier, known = self.registry.answer(signature, s.records, s.key, sketch, rules.min_cell,
+                                                  self._listed(rules))
             if earlier is not None and s.records > 0:
                 # Answered as the remembered cell: its number of records, and as many records
                 # without a value (or with a zero) as this set has. The set's own numbers gave
@@ -313,7 +309,7 @@ class Broker:
                 cells.append(CellInput(earlier.records, earlier.key, _shifted(s.contributors, shift),
                                        _shifted(s.present, shift), earlier.values))
                 fresh.append(earlier)
-                if same is None:  # remembered as answered, so the same set less a record meets it
+                if not known:  # remembered as answered, so the same set less a record meets it
                     aliases.append((Remembered(signature, s.records, s.key, sketch), earlier))
             else:
                 cells.append(CellInput(s.records, s.key, s.contributors, s.present))

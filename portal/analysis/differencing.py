@@ -61,20 +61,20 @@ def _mix(value: int) -> int:
 
 def _pair(remembered: int, asked: int) -> int:
     """The key of the pair (a remembered cell, a set asked), by which their order is drawn (and
-    until decision 0030k whether the set's difference from the cell was listed). Not the XOR of the two cell keys, which
-    is the cell key of the records between them: `P | K` less `P` is `K`, so the ghost's
-    difference was listed exactly when `count(K)` was, which the attacker asks first — a `K`
-    whose count is suppressed made every ghost's set snap to `P` and a target's (its difference
-    `K | target`, a draw of its own) be answered afresh: a one-sided test, about a dozen cells
-    once (thirty-second round, decision 0030c)."""
+    until decision 0030k whether the set's difference from the cell was listed). Not the XOR of
+    the two cell keys, which is the cell key of the records between them: `P | K` less `P` is
+    `K`, so the ghost's difference was listed exactly when `count(K)` was, which the attacker
+    asks first — a `K` whose count is suppressed made every ghost's set snap to `P` and a
+    target's (its difference `K | target`, a draw of its own) be answered afresh: a one-sided
+    test, about a dozen cells once (thirty-second round, decision 0030c)."""
     return _mix(_mix(remembered) ^ asked)
 
 
-# Domain of `_snap`'s keys (no pair's key is the same).
-_SNAP = 0x6B61696661676E73
+# Domain of `_snap`'s keys (no pair's key is the same), and the step an eviction epoch moves it by.
+_SNAP, _EPOCH = 0x6B61696661676E73, 0x9E3779B97F4A7C15
 
 
-def _snap(asked: int) -> int:
+def _snap(asked: int, epoch: int = 0) -> int:
     """The key of the one listing draw on which a set's differences from all its candidates are
     tested (`Registry.near`): whether the set is answered like a remembered cell rests on one
     draw, at its nearest candidate's distance. Drawn per pair, a set was answered afresh only if
@@ -82,8 +82,13 @@ def _snap(asked: int) -> int:
     kept 32 sets a few records around a base saw a look `base | K | person` answered afresh 67 %
     of the time with the target, 27 % without, one look worth four pads of nine (thirty-third
     round, decisions 0030i, 0030k). The set's own key, not the pair's nor the difference's, so no
-    other query shows the draw (`_pair`)."""
-    return _mix(_mix(asked) ^ _SNAP)
+    other query shows the draw (`_pair`) while the set is remembered (a set asked again is
+    `same`); and the memory's eviction epoch (`Registry.query`), so that a set the memory forgot
+    and is asked again meets a fresh draw: on the same draw, a calibrator placed after the
+    eviction read it a second time, which with the target a record further disagreed with the
+    first reading ~20 % of the time and without it never (thirty-fourth round, decisions 0030m,
+    0030n). A fresh look per eviction is what an eviction already costs (docs/disclosure.md)."""
+    return _mix(_mix(asked) ^ _SNAP ^ (epoch * _EPOCH) & MASK)
 
 
 def _jitter(pair_key: int) -> float:
@@ -245,6 +250,9 @@ Marked = Callable[[str, int, int, tuple[int, ...], int, int], list[Remembered]]
 Exact = Callable[[str, int, int], list[Remembered]]
 # signature -> a context in which no other run checks or remembers cells of that signature
 Hold = Callable[[str], AbstractContextManager[None]]
+# signature -> the memory's eviction epoch (its clock of cells asked over its capacity): a set
+# asked in another epoch may have been forgotten since, and meets a fresh listing draw (`_snap`)
+Epoch = Callable[[str], int]
 # (signature, cells first remembered, cells used, ticks, cells asked) -> written to the shared
 # memory, its clock advanced by `ticks` (the cells asked, whatever their records, when charged),
 # one insert made for each cell asked (decision 0030e); sets each new cell's id
@@ -295,14 +303,16 @@ class Registry:
     target)` in another were answered independently (fifth round, decision 0023e)."""
 
     def __init__(self, cells: list[Remembered] | None = None, lookup: Lookup = _nothing, exact: Exact = _nothing,
-                 hold: Hold | None = None, persist: Persist | None = None, marked: Marked = _nothing):
+                 hold: Hold | None = None, persist: Persist | None = None, marked: Marked = _nothing,
+                 epoch: Epoch | None = None):
         self.cells: list[Remembered] = list(cells or [])
         self.added: list[Remembered] = []
         self.used: list[Remembered] = []
         self.stored: set[int] = set()  # ids written through by `query`: nothing left to store at the end
         self._by_id: dict[int, Remembered] = {c.id: c for c in self.cells if c.id is not None}
         self._lookup, self._exact, self._marked = lookup, exact, marked
-        self._hold, self._persist = hold, persist
+        self._hold, self._persist, self._epoch = hold, persist, epoch
+        self._epochs: dict[str, int] = {}  # read once a query, under its hold
         self._ranges: set[tuple[Any, ...]] = set()
         self._touched: list[Remembered] | None = None
         self._asked = 0  # cells asked in the current `query`: `same` is asked once for each
@@ -318,6 +328,8 @@ class Registry:
             return
         with self._hold(signature):
             self._ranges = {r for r in self._ranges if r[0] != signature}  # others may have added cells
+            if self._epoch is not None:
+                self._epochs[signature] = self._epoch(signature)
             added, self._touched, self._asked = len(self.added), [], 0
             try:
                 yield
@@ -409,9 +421,9 @@ class Registry:
         one record from a remembered cell took a farther one as often as that cell, where the
         same set without the target *was* the cell (`same`): a one-sided test. With the draw, a
         tie goes either way, a one-record lead holds about two times in three, and a cell one
-        record away is passed over for one five away about 8 % of the time (0.2 % nine away) (two remembered
-        cells that near each other are rare: the later would have been snapped to the earlier
-        but for a listing draw in the noise's tail) (decision 0029m).
+        record away is passed over for one five away about 8 % of the time (0.2 % nine away)
+        (two remembered cells that near each other are rare: the later would have been snapped
+        to the earlier but for a listing draw in the noise's tail) (decision 0029m).
 
         The difference is tested like a cell: `listed(size, key)`, the minimum-cell rule on a
         perturbed count, on one draw for the set (`_snap`), so that the set is snapped when its
@@ -419,12 +431,11 @@ class Registry:
         difference's own cell key (the XOR of the two cells' keys), it was the draw of counting
         those records directly, which the attacker could ask first (decision 0030c); keyed by
         the pair, a set was afresh only when all its candidates' draws said listed (0030i).
-        Deciding on the exact size
-        (1 to min_cell - 1 records apart) made the memory an exact threshold test: a pad of nine
-        known records and a target, added to any remembered cell, came back with the cell's own
-        figures without the target and with a fresh draw with it (seventh round, decision 0025a).
-        Differences of up to RADIUS * min_cell - 1 records are decoded; a larger one would be
-        listed but for a draw far in the noise's tail."""
+        Deciding on the exact size (1 to min_cell - 1 records apart) made the memory an exact
+        threshold test: a pad of nine known records and a target, added to any remembered cell,
+        came back with the cell's own figures without the target and with a fresh draw with it
+        (seventh round, decision 0025a). Differences of up to RADIUS * min_cell - 1 records are
+        decoded; a larger one would be listed but for a draw far in the noise's tail."""
         reach = RADIUS * min_cell - 1
         nearest = []
         candidates = self._candidates(signature, records, reach, sketch)
@@ -437,17 +448,14 @@ class Registry:
                 nearest.append((size, cell))
         for _ in range(NEAREST + MARKS * BY_MARK - len(candidates)):  # the same work with fewer cells near
             difference_size(DUMMY, sketch, reach)
-        # An alias is ranked by the farther of its own difference and the first part's bound
-        # on the difference from the cell whose figures it carries (`lower_bound`: at most the
-        # size, so a cell of its own keeps its rank; twenty bucket terms for every decoded
-        # candidate alike): a chain of aliases drifted a record at a time from a cell fifteen
-        # records away to a record from the pad put that cell's figures two records from
-        # `pad | target` — tried before the pad 44 % of the time, where the ghost's set *is* the
-        # pad (thirty-third round, decisions 0030i, 0030j). Its listing draw stays its own.
-        tried = [(max(size, lower_bound(cell.answer.sketch, sketch)) + _jitter(_pair(cell.key, key)), size, cell)
-                 for size, cell in nearest]
+        # Every candidate, an alias too, ranks by its own difference from the set (decision 0030n).
+        # Ranked by the distance of the cell whose figures it carries (0030j), a set a record from
+        # the ghost's set took that set's place whenever the set was an alias of a far cell, and
+        # at every boundary between two cells' regions (thirty-fourth and thirty-fifth rounds).
+        tried = [(size + _jitter(_pair(cell.key, key)), size, cell) for size, cell in nearest]
         tried.append((records + _jitter(key), records, None))  # nothing: the difference is the set itself
-        snap = _snap(key)  # one draw for every candidate: the set is snapped when the first of them is near enough
+        # One draw for every candidate, the set's in this epoch: snapped when the first of them is near enough.
+        snap = _snap(key, self._epochs.get(signature, 0))
         for _, size, cell in sorted(tried, key=lambda entry: entry[0]):
             if cell is None:
                 if not listed(size, key):
@@ -455,6 +463,16 @@ class Registry:
             elif not listed(size, snap):
                 return self._use(cell) if use else cell.answer
         return None
+
+    def answer(self, signature: str, records: int, key: int, sketch: Sketch, min_cell: int,
+               listed: Listed) -> tuple[Remembered | None, bool]:
+        """The remembered cell a set is answered like (None: on its own records), and whether
+        the set itself was remembered (`same`; then it is not remembered again). The search runs
+        for a remembered set too, its result unused, so its work does not say whether the set
+        was asked before (decision 0028k)."""
+        itself = self.same(signature, key, records)
+        near = self.near(signature, records, key, sketch, min_cell, listed, use=itself is None)
+        return (itself, True) if itself is not None else (near, False)
 
     def same(self, signature: str, key: int, records: int) -> Remembered | None:
         """The remembered cell of exactly these records, if any — or, when they were remembered

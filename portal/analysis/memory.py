@@ -124,7 +124,8 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
     def persist(signature: str, added: list[Remembered], used: list[Remembered], ticks: int, asked: int) -> None:
         _write(engine, fingerprint, signature, added, used, ticks, capacity, asked)
 
-    return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked)
+    return Registry(lookup=lookup, exact=exact, hold=hold, persist=persist, marked=marked,
+                    epoch=functools.partial(epoch, session, capacity))
 
 
 # Cells whose spread is computed, a query cell at most: those of least `differencing.lower_bound`
@@ -376,6 +377,12 @@ def _advance(connection: Session | Connection, signature: str, asked: int) -> in
 def clock(session: Session | Connection, signature: str) -> int:
     """Cells asked of the memory of `signature` so far."""
     return int(session.scalar(select(MemoryClock.ticks).where(MemoryClock.signature == signature)) or 0)
+
+
+def epoch(session: Session | Connection, capacity: int | None, signature: str) -> int:
+    """Which `capacity` cells asked the clock of `signature` is in: a set asked in two epochs may
+    have been forgotten between them, so its listing draw is the epoch's (`differencing._snap`)."""
+    return clock(session, signature) // capacity if capacity else 0
 
 
 def _forget_before(connection: Session | Connection, signature: str, horizon: int) -> int:

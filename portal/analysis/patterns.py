@@ -6,8 +6,9 @@ played out:
 
 - `many-refusals`: a run that is refused again and again is probing the rules (a bisection
   over an overflow threshold was "28 queries, 27 refusals").
-- `near-identical-sets`: plans equal but for one filter condition (`A` and `A and not target`),
-  the shape of a differencing attack, many times over.
+- `near-identical-sets`: plans equal but for one filter condition (`A` and `A and not target`,
+  or one term of a disjunction or an `is_in` list: `A | x` and `A | x | y`), the shape of a
+  differencing attack, many times over.
 - `threshold-bisection` / `threshold-sweep`: one literal of an otherwise identical plan takes
   successive values whose steps shrink (a binary search for one record's value), or many
   values (a sweep of thresholds).
@@ -82,8 +83,24 @@ def _canonical(node: Any) -> str:
 
 
 def _conjuncts(predicate: dict[str, Any]) -> list[str]:
-    if predicate.get("op") == "and":
+    """A filter's conditions, compared as a multiset: its conjuncts, and within a disjunction
+    (`A | x | y`) or a list (`is_in`) each term or value, so that sets built a record at a time —
+    a pad, a chain of sets one described record apart drifting a figure towards a remembered
+    set, a neighbour holding a person's description (decision 0030n) — differ by one condition."""
+    op = predicate.get("op")
+    if op == "and":
         return [c for arg in predicate.get("args", []) for c in _conjuncts(arg)]
+    if op == "or":
+        return [f"or:{term}" for arg in predicate.get("args", []) for term in _disjuncts(arg)]
+    if op == "is_in" and isinstance(predicate.get("values"), list):
+        column = _canonical(predicate.get("args", []))
+        return [f"in:{column}:{_canonical(value)}" for value in predicate["values"]]
+    return [_canonical(predicate)]
+
+
+def _disjuncts(predicate: dict[str, Any]) -> list[str]:
+    if isinstance(predicate, dict) and predicate.get("op") == "or":
+        return [term for arg in predicate.get("args", []) for term in _disjuncts(arg)]
     return [_canonical(predicate)]
 
 

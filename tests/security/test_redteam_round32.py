@@ -87,10 +87,8 @@ def _answer(session: Session, table: _Table, marks: tuple[int, ...], rules: Rule
     its search compared it with (`_candidates`, from the ranges `near` read)."""
     found = memory.registry(session, FINGERPRINT, grid=b"round32")
     sketch = table.sketch(marks)
-    same = found.same(SIGNATURE, table.key, table.records)
-    near = found.near(SIGNATURE, table.records, table.key, sketch, rules.min_cell,
-                      lambda size, key: listed(size, key, rules, noise), use=same is None)
-    earlier = same or near
+    earlier, _ = found.answer(SIGNATURE, table.records, table.key, sketch, rules.min_cell,
+                              lambda size, key: listed(size, key, rules, noise))
     compared = found._candidates(SIGNATURE, table.records, 2 * rules.min_cell - 1, sketch)
     return (earlier.answer.id if earlier is not None else None), {c.id for c in compared}
 

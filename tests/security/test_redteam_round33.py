@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -44,12 +45,10 @@ class _Memory:
         table, found = _Table(keys), self.registry
         sketch = table.sketch(_marks(keys))
         with found.query(SIGNATURE):
-            same = found.same(SIGNATURE, table.key, table.records)
-            near = found.near(SIGNATURE, table.records, table.key, sketch, self.rules.min_cell,
-                              lambda size, key: listed(size, key, self.rules, self.noise), use=same is None)
-            earlier = same or near
+            earlier, known = found.answer(SIGNATURE, table.records, table.key, sketch, self.rules.min_cell,
+                                          lambda size, key: listed(size, key, self.rules, self.noise))
             if earlier is not None:
-                if same is None:
+                if not known:
                     found.alias(Remembered(SIGNATURE, table.records, table.key, sketch), earlier)
                 answer = earlier.answer
             else:
@@ -99,6 +98,8 @@ def _drift(world: _Memory, rng: random.Random, pad: list[int], wanted: int = 12)
     return pad_id, z, world.cells
 
 
+@pytest.mark.xfail(strict=True, reason="decision 0030n: reopened when 0030j was undone (it let the ghost's own "
+                                       "set lose its place, rounds 34 and 35); of the class no ranking closes")
 def test_a_chain_carries_another_cell_s_figures_beside_the_pad(tmp_path):
     """Found (decision 0030i), fixed (decision 0030j): a one-sided membership test, exact when it
     fires, no known records of the targets' kind and no `d`: 50–95 cells once (ten seeds), then 1
@@ -126,7 +127,12 @@ def test_a_chain_carries_another_cell_s_figures_beside_the_pad(tmp_path):
     its difference from the cell whose figures it carries (`Registry.near`): the dozen sets with
     `Z`'s figures rank some fifteen records from `pad | target`, the pad one. After, on 3 seeds ×
     8 people (builds of 110–126 cells: links near the pad now take the pad's figures), every
-    target's set and every ghost's is answered with the pad's figures."""
+    target's set and every ghost's is answered with the pad's figures.
+
+    Reopened (decision 0030n): ranked by the cell it carries, the ghost's own set lost its place
+    whenever it was an alias of a far cell (round 34) or sat between two cells (round 35, three
+    cells once); 0030j was undone. This attack is of the class no ranking of a set's neighbours
+    closes (0030n, section 3): Known limits."""
     works = []
     for seed in (4, 6, 11):
         rng = random.Random(seed)

@@ -4,14 +4,17 @@ the difference's size and the key of the pair (decision 0030c), never on a fixed
 
 from __future__ import annotations
 
+import contextlib
 import random
 from functools import reduce
 from operator import xor
 
 from portal.analysis.differencing import (
+    _SNAP,
     Registry,
     Remembered,
     Sketch,
+    _mix,
     _snap,
     spread,
 )
@@ -37,6 +40,28 @@ def _near(base: list[int], other: list[int], listed):
     registry = Registry([_cell(base)])
     probe = _cell(other)
     return registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
+
+
+def test_the_set_s_draw_is_the_eviction_epoch_s():
+    """Decision 0030n: after the memory forgot a set (a capacity of cells asked since its last
+    use, so another epoch), the set meets a fresh draw, not the one a calibrator could read twice
+    (thirty-fourth round); in the first epoch it is the draw decision 0030k made."""
+    base, extra = _records(40, 1), _records(12, 2)
+    key = reduce(xor, base + extra, 0)
+    asked = []
+
+    def listed(records, draw):
+        asked.append(draw)
+        return False
+
+    registry = Registry([_cell(base)], hold=lambda signature: contextlib.nullcontext(),
+                        persist=lambda *written: None, epoch=lambda signature: 3)
+    with registry.query(SIGNATURE):
+        probe = _cell(base + extra)
+        registry.near(SIGNATURE, probe.records, probe.key, probe.sketch, 10, listed)
+    assert asked == [_snap(key, 3)]
+    assert len({_snap(key, epoch) for epoch in range(100)}) == 100
+    assert _snap(key) == _snap(key, 0) == _mix(_mix(key) ^ _SNAP)
 
 
 def test_the_difference_is_asked_as_a_cell_on_one_draw_of_the_set_not_by_its_records():
@@ -246,22 +271,3 @@ def test_a_crowder_mixing_removed_and_added_records_does_not_rank_before_a_cell_
         crowder = _cell([k for i, k in enumerate(pad) if i not in removed] + known + _records(8, 1000 + j)).sketch
         ahead += spread(crowder, asked) < spread(cell, asked)
     assert ahead == 0
-
-
-def test_an_alias_ranks_by_its_distance_from_the_cell_whose_figures_it_carries():
-    """Thirty-third round (decisions 0030i, 0030j): a chain of aliases drifted from a cell `Z`
-    fifteen records from the pad left sets with `Z`'s figures a record from the pad, two from
-    `pad | target`; ranked by their own distance, one of them was tried before the pad 44 % of
-    the time, where the ghost's set *is* the pad. Ranked by their bound to `Z`, they come after."""
-    pad, far = _records(60, 30), _records(14, 31)
-    p, z = _cell(pad), _cell(pad + far)
-    registry = Registry([p, z])
-    for extra in _records(12, 32):
-        registry.alias(_cell(pad + [extra]), z)
-
-    def listed(records, key):  # no difference under ten records is listed
-        return records >= 10
-
-    taken = [registry.near(SIGNATURE, s.records, s.key, s.sketch, 10, listed)
-             for s in (_cell(pad + [person]) for person in _records(200, 33))]
-    assert all(cell is p for cell in taken)

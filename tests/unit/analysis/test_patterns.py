@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import reduce
+
 from portal.analysis.patterns import Query, detect
 
 
@@ -37,6 +39,24 @@ def test_sets_that_differ_by_one_condition():
     queries = [Query(_count(base), "ok")]
     queries += [Query(_count(base, {"op": "not", "args": [_cmp("eq", "district", f"d{i}")]}), "ok") for i in range(6)]
     assert _flags(queries) == {"near-identical-sets"}
+
+
+def test_sets_built_a_described_record_at_a_time():
+    """Decision 0030n: the memory's limits are met by sets one described record apart (a chain
+    drifting a figure, a pad, a neighbour holding a person): terms of a disjunction or values of
+    an `is_in` list, not conjuncts."""
+    people = [_cmp("eq", "visit", f"v{i}") for i in range(8)]
+
+    def anyone(terms):
+        return reduce(lambda a, b: {"op": "or", "args": [a, b]}, terms)
+
+    chain = [Query(_count(anyone(people[:n])), "ok") for n in range(8, 1, -1)]
+    assert _flags(chain) == {"near-identical-sets"}
+    listed = [Query(_count({"op": "is_in", "args": [{"op": "col", "name": "visit"}],
+                            "values": [f"v{i}" for i in range(n)]}), "ok") for n in range(8, 1, -1)]
+    assert _flags(listed) == {"near-identical-sets"}
+    apart = [Query(_count(anyone(people[2 * i:2 * i + 2])), "ok") for i in range(4)]  # no two a term apart
+    assert detect(apart) == []
 
 
 def test_many_refusals():
