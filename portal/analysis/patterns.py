@@ -51,6 +51,10 @@ class Query:
         return _split(self.plan)
 
     @cached_property
+    def terms(self) -> tuple[str, frozenset[str]]:
+        return _split(self.plan, terms=True)
+
+    @cached_property
     def shape(self) -> str:
         return _canonical(_masked(self.plan))
 
@@ -82,14 +86,18 @@ def _canonical(node: Any) -> str:
     return json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _conjuncts(predicate: dict[str, Any]) -> list[str]:
-    """A filter's conditions, compared as a multiset: its conjuncts, and within a disjunction
-    (`A | x | y`) or a list (`is_in`) each term or value, so that sets built a record at a time —
-    a pad, a chain of sets one described record apart drifting a figure towards a remembered
-    set, a neighbour holding a person's description (decision 0030n) — differ by one condition."""
+def _conjuncts(predicate: dict[str, Any], terms: bool = False) -> list[str]:
+    """A filter's conditions, compared as a multiset: its conjuncts; with `terms`, each term of a
+    disjunction (`A | x | y`) and each value of a list (`is_in`) too, so that sets built a record
+    at a time — a pad, a chain of sets one described record apart drifting a figure towards a
+    remembered set, a neighbour holding a person's description (decision 0030n) — differ by one
+    condition. Both ways are compared (`_near_identical`): `A` against `A & (x | y)` is one
+    conjunct apart, and two terms."""
     op = predicate.get("op")
     if op == "and":
-        return [c for arg in predicate.get("args", []) for c in _conjuncts(arg)]
+        return [c for arg in predicate.get("args", []) for c in _conjuncts(arg, terms)]
+    if not terms:
+        return [_canonical(predicate)]
     if op == "or":
         return [f"or:{term}" for arg in predicate.get("args", []) for term in _disjuncts(arg)]
     if op == "is_in" and isinstance(predicate.get("values"), list):
@@ -104,13 +112,13 @@ def _disjuncts(predicate: dict[str, Any]) -> list[str]:
     return [_canonical(predicate)]
 
 
-def _split(plan: dict[str, Any]) -> tuple[str, frozenset[str]]:
+def _split(plan: dict[str, Any], terms: bool = False) -> tuple[str, frozenset[str]]:
     """A plan without its filters (the base), and the multiset of its filter conditions."""
     conditions: list[str] = []
     steps = []
     for step in plan.get("steps", []):
         if isinstance(step, dict) and step.get("op") == "filter" and isinstance(step.get("predicate"), dict):
-            conditions.extend(_conjuncts(step["predicate"]))
+            conditions.extend(_conjuncts(step["predicate"], terms))
         else:
             steps.append(step)
     base = _canonical({**plan, "steps": steps})
@@ -123,16 +131,17 @@ def _split(plan: dict[str, Any]) -> tuple[str, frozenset[str]]:
 
 
 def _near_identical(queries: list[Query]) -> list[dict[str, Any]]:
-    by_base: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
-    for number, query in enumerate(queries, start=1):
-        base, conditions = query.split
-        by_base[base].append((number, conditions))
-    pairs: list[tuple[int, int]] = []
-    for members in by_base.values():
-        distinct = {conditions: number for number, conditions in reversed(members)}
-        for (a, na), (b, nb) in combinations(distinct.items(), 2):
-            if len(a ^ b) == 1:
-                pairs.append((min(na, nb), max(na, nb)))
+    pairs: set[tuple[int, int]] = set()
+    for split in (lambda q: q.split, lambda q: q.terms):
+        by_base: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
+        for number, query in enumerate(queries, start=1):
+            base, conditions = split(query)
+            by_base[base].append((number, conditions))
+        for members in by_base.values():
+            distinct = {conditions: number for number, conditions in reversed(members)}
+            for (a, na), (b, nb) in combinations(distinct.items(), 2):
+                if len(a ^ b) == 1:
+                    pairs.add((min(na, nb), max(na, nb)))
     if len(pairs) < NEAR_IDENTICAL_PAIRS:
         return []
     involved = sorted({n for pair in pairs for n in pair})
