@@ -88,7 +88,7 @@ def _snap(asked: int, epoch: int = 0) -> int:
     eviction read it a second time, which with the target a record further disagreed with the
     first reading ~20 % of the time and without it never (thirty-fourth round, decisions 0030m,
     0030n). A fresh look per eviction is what an eviction already costs (docs/disclosure.md)."""
-    return _mix(_mix(asked) ^ _SNAP ^ (epoch * _EPOCH) & MASK)
+    return _mix(_mix(asked) ^ _SNAP ^ ((epoch * _EPOCH) & MASK))
 
 
 def _jitter(pair_key: int) -> float:
