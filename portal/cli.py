@@ -7,10 +7,14 @@ by `--help`): a command pays for the packages it uses, not for every other comma
 
 from __future__ import annotations
 
+import atexit
+import os
 import secrets
 import sys
+import threading
 from importlib import import_module
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -74,6 +78,36 @@ class LazyGroup(click.Group):
             module, attribute = self.lazy[name][0].split(":")
             self.add_command(getattr(import_module(module), attribute), name)
         return super().get_command(ctx, name)
+
+    def main(self, args=None, *rest, **kwargs):
+        """Click's `main`; without `args` it parses `sys.argv`: this process is the `kaifang`
+        program (its console script, `python -m portal.cli`), not a caller such as click's
+        `CliRunner`, which passes the arguments. Only the program may end itself (`_leave`)."""
+        global _AS_PROGRAM
+        _AS_PROGRAM = args is None
+        return super().main(args, *rest, **kwargs)
+
+
+_AS_PROGRAM = False
+
+
+def _leave(code: int) -> NoReturn:
+    """End the command with `code`. As the program, without the interpreter's teardown:
+    non-daemon threads are awaited and the exit handlers run (the sandbox pool is closed, its
+    zygote reaped and its folder removed; logging flushed), as on a normal exit, but the
+    finalisation of every imported module and object is skipped: ~0.2 s after a run on the
+    slower machine class, a fifth of `kaifang sandbox-run`'s wall time (decision 0030p). What
+    the command wrote to the database was committed before it returns. Under a caller (tests'
+    `CliRunner`), a plain `sys.exit`."""
+    if not _AS_PROGRAM:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # what the interpreter's shutdown runs, run now
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
@@ -200,7 +234,12 @@ def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool
     _warm_pool()  # the zygote boots on the other core while the database layers are imported
     from portal.analysis.cli import sandbox_run as run
 
-    sys.exit(run(_core_app(), source, email=email, grants=list(grants), as_json=as_json))
+    app = _core_app()
+    code = run(app, source, email=email, grants=list(grants), as_json=as_json)
+    from portal.db import database
+
+    database(app).engine.dispose()  # connections closed as at teardown (SQLite checkpoints its WAL)
+    _leave(code)
 
 
 def _warm_pool() -> None:

@@ -22,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
 from portal.sessions import worker
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DONE_TTL = 120  # seconds a finished run's latch stays for late waiters
+# Runs of this process announced lately, remembered for a waiter that comes after the
+# announcement (the in-process queue's latch): more than the runs finishing while one waiter
+# reads the run and starts to wait.
+RECENT_DONE = 4096
 
 
 class RunQueue(Protocol):
@@ -70,6 +75,7 @@ class InProcessQueue:
         self._app = app
         self._items: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._finished = threading.Condition()
+        self._done: OrderedDict[str, None] = OrderedDict()  # announced runs, newest last
         self._started = False
         self._lock = threading.Lock()
 
@@ -79,13 +85,19 @@ class InProcessQueue:
 
     def notify(self, run_id: str) -> None:
         with self._finished:
+            self._done[run_id] = None
+            while len(self._done) > RECENT_DONE:
+                self._done.popitem(last=False)
             self._finished.notify_all()
 
     def wait(self, run_id: str, timeout: float) -> None:
         # Woken by any finished run of this process; a run finished by another web process is
-        # seen by the caller's next database read, hence the short slices.
+        # seen by the caller's next database read, hence the short slices. A run announced
+        # between the caller's read and this wait is remembered (`_done`), as the Redis latch
+        # is: the announcement was lost, and the caller slept a whole slice for a finished run.
         with self._finished:
-            self._finished.wait(min(timeout, 0.02))
+            if run_id not in self._done:
+                self._finished.wait(min(timeout, 0.02))
 
     def depth(self) -> int | None:
         return self._items.qsize()

@@ -135,3 +135,36 @@ def test_refusals_made_before_the_broker_are_in_the_audit(sandbox_run, analysis_
     queries, log, refusals = _queries(analysis_app, result["run_id"])
     assert queries == 2 and log == [("refused", "grant"), ("ok", "")], log
     assert refusals == ["grant"]
+
+
+def test_the_program_ends_with_the_run_s_status_and_its_audit_record_written(sandbox_run, analysis_app, tmp_path):
+    """Run as the `kaifang` program (not under `CliRunner`), the command leaves without the
+    interpreter's teardown (`portal.cli._leave`, decision 0030p): its exit status, its output
+    and its committed audit record are the same as a normal exit's."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.integration.analysis.conftest import ANALYST
+
+    source = tmp_path / "program.py"
+    root = Path(__file__).resolve().parents[3]
+    outcomes = {}
+    for name, code, grants in (("ok", "print(6 * 7)\n", []), ("error", "1 / 0\n", []),
+                               ("refused", "print(1)\n", ["no-such-dataset"])):
+        source.write_text(code, encoding="utf-8")
+        args = [sys.executable, "-m", "portal.cli", "sandbox-run", str(source), "--user", ANALYST, "--json"]
+        for grant in grants:
+            args += ["--grant", grant]
+        done = subprocess.run(args, cwd=root, env=dict(os.environ), capture_output=True, text=True, timeout=120,
+                              check=False)
+        outcomes[name] = (done.returncode, json.loads(done.stdout))
+    assert outcomes["ok"][0] == 0 and outcomes["ok"][1]["stdout"].strip() == "42"
+    assert outcomes["error"][0] == 1 and outcomes["error"][1]["status"] == "error"
+    assert outcomes["refused"][0] == 2 and outcomes["refused"][1]["status"] == "refused"
+    with session_scope(analysis_app) as session:
+        for name in ("ok", "error"):
+            record = session.scalar(select(AnalysisRun).where(AnalysisRun.run_id == outcomes[name][1]["run_id"]))
+            assert record.status == outcomes[name][1]["status"] and record.finished_at is not None

@@ -200,3 +200,15 @@ def test_a_closed_pool_leaves_no_prepared_worker():
         while not _gone(worker.pid):
             assert time.monotonic() < deadline, "a prepared worker outlived its pool"
             time.sleep(0.01)
+
+
+def test_a_closed_pool_s_zygote_removes_its_root_and_exits_cleanly():
+    """The zygote leaves by `os._exit` once its control socket closes and its root is removed
+    (decision 0030p): exit status 0, the root gone, as when it went through the interpreter's
+    teardown."""
+    closing = Sandbox(SandboxConfig(workers=1))
+    process, root = closing._zygote._process, closing._zygote.root
+    assert Path(root).is_dir()
+    closing.close()
+    assert process.returncode == 0
+    assert not Path(root).exists()
