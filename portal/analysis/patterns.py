@@ -97,19 +97,42 @@ def _conjuncts(predicate: dict[str, Any], terms: bool = False) -> list[str]:
     if op == "and":
         return [c for arg in predicate.get("args", []) for c in _conjuncts(arg, terms)]
     if not terms:
-        return [_canonical(predicate)]
+        return [_canonical(predicate)]  # as written: what the conjunct split always compared
     if op == "or":
         return [f"or:{term}" for arg in predicate.get("args", []) for term in _disjuncts(arg)]
     if op == "is_in" and isinstance(predicate.get("values"), list):
         column = _canonical(predicate.get("args", []))
         return [f"in:{column}:{_canonical(value)}" for value in predicate["values"]]
-    return [_canonical(predicate)]
+    return [_canonical(_normal(predicate))]
 
 
 def _disjuncts(predicate: dict[str, Any]) -> list[str]:
     if isinstance(predicate, dict) and predicate.get("op") == "or":
         return [term for arg in predicate.get("args", []) for term in _disjuncts(arg)]
-    return [_canonical(predicate)]
+    return [_canonical(_normal(predicate))]
+
+
+# Operations whose arguments may come in any order: a person described as `(a == 1) & (b == 2)`
+# or `(b == 2) & (a == 1)`, `col == 1` or `1 == col`, is one term of a chain (`_normal`).
+_COMMUTATIVE = frozenset({"and", "or", "eq", "ne"})
+
+
+def _normal(node: Any) -> Any:
+    """A predicate's term with the arguments of commutative operations flattened and sorted, so
+    that spelling one described record two ways does not make two chain steps look unrelated."""
+    if isinstance(node, list):
+        return [_normal(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    normal = {key: _normal(value) for key, value in node.items()}
+    op = normal.get("op")
+    if op in _COMMUTATIVE and isinstance(normal.get("args"), list):
+        args = normal["args"]
+        if op in ("and", "or"):
+            args = [leaf for arg in args for leaf in (arg["args"] if isinstance(arg, dict) and arg.get("op") == op
+                                                      and isinstance(arg.get("args"), list) else [arg])]
+        normal["args"] = sorted(args, key=_canonical)
+    return normal
 
 
 def _split(plan: dict[str, Any], terms: bool = False) -> tuple[str, frozenset[str]]:

@@ -58,6 +58,16 @@ def test_sets_built_a_described_record_at_a_time():
     apart = [Query(_count(anyone(people[2 * i:2 * i + 2])), "ok") for i in range(4)]  # no two a term apart
     assert detect(apart) == []
 
+    def described(i, flipped):  # a person by two attributes, spelled either way round
+        parts = [_cmp("eq", "district", f"d{i}"), _cmp("eq", "visit_date", f"2024-03-{i + 1:02}")]
+        if flipped:
+            parts = [{"op": "eq", "args": part["args"][::-1]} for part in parts[::-1]]
+        return {"op": "and", "args": parts}
+
+    respelled = [Query(_count(anyone([described(i, (n + i) % 2 == 1) for i in range(n)])), "ok")
+                 for n in range(8, 1, -1)]
+    assert _flags(respelled) == {"near-identical-sets"}
+
 
 def test_many_refusals():
     queries = [Query(_count(_cmp("eq", "sex", "女")), "refused", "min-cell")] * 7 + [Query(_count(), "ok")] * 3
