@@ -145,8 +145,11 @@ def test_a_near_remembered_cell_does_not_pull_the_set_less_the_target_away(tmp_p
             for name, last in (("target", TARGET), ("ghost", OTHER))]
     for world in seen:
         assert world["A′"] == [world["A"]] * 5, seen
-    # C2s answered on their own: on the fixed test key the target's world 2 of 100, the ghost's
-    # none; on other disclosure keys 4 and 4, 4 and 0, 0 and 0, 2 and 7, 0 and 0 — a few draws in
-    # the noise's tail in either world. Before aliases (0029q), 15 and 5.
+    # C2s not answered with A's count: on the fixed test key the target's world 2 of 100, the
+    # ghost's none; on other disclosure keys 4 and 4, 4 and 0, 0 and 0, 2 and 7, 0 and 0 — a few
+    # draws in the noise's tail in either world. Before aliases (0029q), 15 and 5. Ranked by their
+    # own distance again (decision 0030n), a C2 answered on its own passes its figure to C2s a few
+    # records from it (drift; C2s share outsiders): 13 and 19 on one key of seven, alike in both
+    # worlds, at most 10 on the five others tried.
     on_their_own = [sum(n for count, n in world["C2"].items() if count != world["A"]) for world in seen]
-    assert max(on_their_own) <= 10, seen
+    assert max(on_their_own) <= 25, seen
