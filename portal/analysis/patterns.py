@@ -98,17 +98,11 @@ def _conjuncts(predicate: dict[str, Any], terms: bool = False) -> list[str]:
         return [c for arg in predicate.get("args", []) for c in _conjuncts(arg, terms)]
     if not terms:
         return [_canonical(predicate)]  # as written: what the conjunct split always compared
-    if op == "or":
-        return [f"or:{term}" for arg in predicate.get("args", []) for term in _disjuncts(arg)]
+    if op == "or" and isinstance(predicate.get("args"), list):  # its terms, nested ones flattened by `_normal`
+        return [f"or:{_canonical(term)}" for term in _normal(predicate)["args"]]
     if op == "is_in" and isinstance(predicate.get("values"), list):
         column = _canonical(predicate.get("args", []))
         return [f"in:{column}:{_canonical(value)}" for value in predicate["values"]]
-    return [_canonical(_normal(predicate))]
-
-
-def _disjuncts(predicate: dict[str, Any]) -> list[str]:
-    if isinstance(predicate, dict) and predicate.get("op") == "or":
-        return [term for arg in predicate.get("args", []) for term in _disjuncts(arg)]
     return [_canonical(_normal(predicate))]
 
 
