@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import click
 
+from portal.catalog.disclosure_settings import MODES
 from portal.commands import BUILD_APP, BUILD_CORE_APP
 from portal.config import instance_path
 
@@ -229,13 +230,15 @@ def create_user(email: str, role: str, department: str | None, password: str | N
 @click.option("--user", "email", required=True, help="Run as this user (their grants and budget).")
 @click.option("--grant", "grants", multiple=True, help="A dataset slug the code may use (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
-def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool) -> None:
+@click.option("--mode", "disclosure_mode", type=click.Choice(MODES), default=None,
+              help="Disclosure mode of a grant this command makes (default: the dataset's declared mode).")
+def sandbox_run(source: Path, email: str, grants: tuple[str, ...], as_json: bool, disclosure_mode: str | None) -> None:
     """Run a file of analyst code in the sandbox, through the same path as the web app."""
     _warm_pool()  # the zygote boots on the other core while the database layers are imported
     from portal.analysis.cli import sandbox_run as run
 
     app = _core_app()
-    code = run(app, source, email=email, grants=list(grants), as_json=as_json)
+    code = run(app, source, email=email, grants=list(grants), as_json=as_json, disclosure_mode=disclosure_mode)
     from portal.db import database
 
     database(app).engine.dispose()  # connections closed as at teardown (SQLite checkpoints its WAL)

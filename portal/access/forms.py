@@ -15,6 +15,8 @@ from werkzeug.datastructures import MultiDict
 from wtforms import (
     DateField,
     IntegerField,
+    SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -56,6 +58,10 @@ class ApproveForm(FlaskForm):
     daily_cell_budget = IntegerField(_l("Daily cell budget"), default=2000,
                                      validators=[DataRequired(), NumberRange(min=1, max=1_000_000)])
     note = TextAreaField(_l("Note to the applicant"), validators=[Optional(), Length(max=2000)])
+    disclosure_mode = SelectField(_l("Disclosure mode"), default="", choices=[
+        SelectChoice("", _l("Each dataset's declared mode")),
+        SelectChoice("dp", _l("ε-budget (differential privacy)")),
+        SelectChoice("sdc", _l("Statistical — accredited analyst, outputs reviewed"))])
 
     def fill_defaults(self, duration_days: int) -> None:
         if self.expires_on.data is None:
@@ -83,7 +89,8 @@ class ApproveForm(FlaskForm):
                 raise Invalid(str(exc), errors={f"filter-{slug}": [str(exc)]}) from exc
             items.append(DatasetScope(slug, int(version) if version.isdigit() else None,
                                       None if everything else tuple(columns), rows))
-        return ApprovalScope(tuple(items), self.expires_on.data, self.daily_cell_budget.data, self.note.data or "")
+        return ApprovalScope(tuple(items), self.expires_on.data, self.daily_cell_budget.data, self.note.data or "",
+                             self.disclosure_mode.data or None)
 
 
 class ReasonForm(FlaskForm):

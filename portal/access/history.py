@@ -17,6 +17,7 @@ from portal.access.schemas import ApplicationSummary, EventSummary, GrantSummary
 from portal.access.workdays import add_working_days
 from portal.accounts.models import User
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import mode_in_force
 from portal.catalog.models import Dataset, utcnow
 from portal.errors import Conflict, NotFound
 
@@ -66,8 +67,8 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
              with_events: bool = False) -> ApplicationSummary:
     now = now or utcnow()
     applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
-    grants = [grant_summary(grant, applicant, slug, now) for grant, slug in session.execute(
-        select(Grant, Dataset.slug).join(Dataset, Dataset.id == Grant.dataset_id)
+    grants = [grant_summary(grant, applicant, slug, disclosure, now) for grant, slug, disclosure in session.execute(
+        select(Grant, Dataset.slug, Dataset.disclosure).join(Dataset, Dataset.id == Grant.dataset_id)
         .where(Grant.application_id == row.id).order_by(Grant.id))]
     events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
         select(ApplicationEvent).where(ApplicationEvent.application_id == row.id)
@@ -95,8 +96,10 @@ def dataset_titles(session: Session, slugs: Iterable[str]) -> dict[str, DatasetT
         select(Dataset.slug, Dataset.title_zh, Dataset.title_en).where(Dataset.slug.in_(wanted)))}
 
 
-def grant_summary(grant: Grant, email: str, slug: str, now: datetime) -> GrantSummary:
+def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, now: datetime) -> GrantSummary:
+    """`disclosure`: the dataset's declared settings, for the mode the grant is in."""
     status = "revoked" if grant.revoked_at is not None else "expired" if grant.expires_at <= now else "active"
+    mode = mode_in_force(disclosure, grant.disclosure_mode)
     return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
                         list(grant.row_filter or []), grant.daily_cell_budget, grant.created_at, grant.expires_at,
-                        grant.revoked_at, grant.application_id, status)
+                        grant.revoked_at, grant.application_id, status, mode)

@@ -37,6 +37,7 @@ from portal.access.schemas import (
 from portal.access.workdays import calendar
 from portal.accounts.models import User
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import MODES
 from portal.catalog.models import Dataset, Version, utcnow
 from portal.catalog.permissions import require
 from portal.errors import Conflict, Invalid, NotFound
@@ -44,7 +45,8 @@ from portal.store.queries import where_clause
 
 
 def approve_application(session: Session, actor: Actor, application_id: int, scope: ApprovalScope) -> Changed:
-    """Approve with a scope: one grant per dataset (version, columns, rows, budget, expiry).
+    """Approve with a scope: one grant per dataset (version, columns, rows, budget, expiry, and the
+    disclosure mode when the steward accredits the analyst for the statistical one: 0030q).
 
     Raises:
         Forbidden: not a steward. NotFound: no such application. Conflict: not submitted.
@@ -62,7 +64,8 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
                           granted_by=actor.email or "", daily_cell_budget=scope.daily_cell_budget,
                           expires_at=expires, version=item.version, application_id=row.id,
                           columns=list(item.columns) if item.columns is not None else None,
-                          row_filter=[dict(f) for f in item.row_filter] or None))
+                          row_filter=[dict(f) for f in item.row_filter] or None,
+                          disclosure_mode=scope.disclosure_mode))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -146,13 +149,14 @@ def list_grants(session: Session, actor: Actor, *, status: str = "active", now: 
     """
     require(can_review_applications(actor), "list-grants")
     now = now or utcnow()
-    query: Select = select(Grant, User.email, Dataset.slug).join(User, User.id == Grant.user_id) \
+    query: Select = select(Grant, User.email, Dataset.slug, Dataset.disclosure).join(User, User.id == Grant.user_id) \
         .join(Dataset, Dataset.id == Grant.dataset_id).order_by(Grant.created_at.desc(), Grant.id.desc())
     if status == "active":
         query = query.where(Grant.revoked_at.is_(None), Grant.expires_at > now)
     elif status == "ended":
         query = query.where((Grant.revoked_at.is_not(None)) | (Grant.expires_at <= now))
-    return [grant_summary(grant, email, slug, now) for grant, email, slug in session.execute(query.limit(500))]
+    return [grant_summary(grant, email, slug, disclosure, now)
+            for grant, email, slug, disclosure in session.execute(query.limit(500))]
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,8 @@ def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> No
         errors["expires_on"] = [f"a date from today to {MAX_DURATION_DAYS} days ahead"]
     if scope.daily_cell_budget < 1:
         errors["daily_cell_budget"] = ["at least 1"]
+    if scope.disclosure_mode not in (None, *MODES):
+        errors["disclosure_mode"] = [f"one of {', '.join(MODES)}, or none for each dataset's own"]
     for item in scope.datasets:
         if item.slug not in row.datasets:
             errors.setdefault("datasets", []).append(f"{item.slug!r} was not applied for")

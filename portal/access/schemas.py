@@ -39,6 +39,9 @@ class ApprovalScope:
     expires_on: date
     daily_cell_budget: int = 2000
     note: str = ""
+    # None: each dataset's declared mode (the ε-budget mode for the bundled data of people);
+    # "sdc" for an analyst the steward accredits, whose outputs are reviewed (decision 0030q).
+    disclosure_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class GrantSummary:
     revoked_at: datetime | None
     application_id: int | None
     status: str  # active, expired, revoked
+    disclosure_mode: str = "sdc"  # in force: the grant's override, else the dataset's declared mode
 
 
 @dataclass(frozen=True)

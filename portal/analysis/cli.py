@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 CLI_GRANT_DAYS = 1
 
 
-def sandbox_run(app: Flask | Core, source: Path, *, email: str, grants: list[str], as_json: bool) -> int:
-    """Run `source` as `email`. A `--grant` of a conditional dataset is a one-day grant made by
-    the operator (the CLI acts as a steward); closed datasets are never granted."""
+def sandbox_run(app: Flask | Core, source: Path, *, email: str, grants: list[str], as_json: bool,
+                disclosure_mode: str | None = None) -> int:
+    """Run `source` as `email`. A `--grant` of a conditional dataset the user holds no grant for is
+    a one-day grant made by the operator (the CLI acts as a steward), in `disclosure_mode` or the
+    dataset's declared mode; closed datasets are never granted."""
     code = source.read_text(encoding="utf-8")
     try:
         settings = AnalysisSettings.from_config(app.config)
@@ -44,7 +46,7 @@ def sandbox_run(app: Flask | Core, source: Path, *, email: str, grants: list[str
     with app.app_context(), session_scope(app) as session:
         try:
             actor = _actor(session, email)
-            _ensure_grants(session, actor, grants)
+            _ensure_grants(session, actor, grants, disclosure_mode)
             outcome = submit_run(session, actor, code=code, datasets=grants, settings=settings)
         except PortalError as exc:
             click.echo(safe_json(json.dumps({"status": "refused", "code": exc.code, "message": exc.detail}, ensure_ascii=False))
@@ -65,7 +67,7 @@ def _actor(session, email: str) -> Actor:
     return Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
 
 
-def _ensure_grants(session, actor: Actor, slugs: list[str]) -> None:
+def _ensure_grants(session, actor: Actor, slugs: list[str], disclosure_mode: str | None) -> None:
     for slug in slugs:
         try:
             usable_datasets(session, actor, [slug])
@@ -73,7 +75,7 @@ def _ensure_grants(session, actor: Actor, slugs: list[str]) -> None:
             if exc.code != "no-grant":
                 raise
             grant_access(session, SYSTEM, email=actor.email or "", slug=slug, days=CLI_GRANT_DAYS,
-                         purpose="granted by the operator through `kaifang sandbox-run`")
+                         purpose="granted by the operator through `kaifang sandbox-run`", disclosure_mode=disclosure_mode)
 
 
 def print_human(result: dict) -> None:

@@ -46,7 +46,7 @@ from portal.analysis.policy import SourceInfo
 from portal.analysis.runtime import AnalysisSettings, app_settings
 from portal.analysis.sources import analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import PrivacySettings, sum_bounds
+from portal.catalog.disclosure_settings import public_aggregates_on, sum_bounds
 from portal.catalog.models import utcnow
 from portal.catalog.service import get_dataset
 from portal.db import budget_day_start, held_across_processes, seconds_to_next_budget_day
@@ -169,7 +169,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
     Raises:
         NotFound: no visible dataset `slug`.
         Forbidden: a closed dataset (`public-aggregate-closed`), an open one (`public-aggregate-open`:
-            its rows and charts are public already) or one in the ε-budget mode (`public-aggregate-dp`).
+            its rows and charts are public already) or one whose publisher turned them off
+            (`public-aggregates-off-dataset`). A dataset whose grants are in the ε-budget mode is
+            answered here in the statistical mode like any other (decision 0030q).
         BadRequest: `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`.
         BudgetSpent: the public's cells for this dataset are spent for today (audited as a refusal).
         Refused: any other refusal of the broker (audited).
@@ -250,8 +252,9 @@ def _source(session: Session, actor: Actor, slug: str, settings: AnalysisSetting
         raise Forbidden("this dataset is open: its rows and charts are public, use them instead",
                         code="public-aggregate-open")
     source = analysis_source(session, slug, data_dir=settings.data_dir)
-    if PrivacySettings.resolve(source.disclosure).mode == "dp":
-        raise Forbidden("this dataset is answered in the ε-budget mode only, under a grant", code="public-aggregate-dp")
+    if not public_aggregates_on(source.disclosure):
+        raise Forbidden("the publisher has turned this dataset's public aggregates off",
+                        code="public-aggregates-off-dataset")
     return source
 
 

@@ -35,7 +35,7 @@ def public_aggregate_api(slug: str, params: PublicAggregateQuery):
     day (`cells_left`). Problems: `400 no-fields`, `too-many-fields`, `duplicate-field`,
     `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`,
     `bad-stat`, `measure-required`, `measure-not-allowed`; `403 public-aggregate-closed`, `public-aggregates-off`,
-    `public-aggregate-open`, `public-aggregate-dp`; `public-aggregates-unavailable`; `404`; `400 refused-<rule>`;
+    `public-aggregate-open`, `public-aggregates-off-dataset`; `public-aggregates-unavailable`; `404`; `400 refused-<rule>`;
     `429 public-budget-spent`. Each of `notes` has a stable `code` (docs/disclosure.md, "Notes"),
     its `params`, the English `text` and `message` in the request's language (Accept-Language).
     """

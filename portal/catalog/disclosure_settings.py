@@ -3,11 +3,15 @@ of statistical disclosure control, which disclosure mode a grant on a conditiona
 and its ε per query and per day. They are public metadata of the data dictionary, checked when a
 package is read (catalog) and applied by the broker (analysis), so they live below both.
 
-A dataset chooses its mode in its descriptor: `kaifang.disclosure.mode` is "sdc" (statistical
-disclosure control, the default: portal/analysis/disclosure.py) or "dp" (the ε-budget mode:
-portal/analysis/private_queries.py), with optional `epsilon_per_query` and `daily_epsilon`. A
-grant may override the mode and the daily ε (`Grant.disclosure_mode`, `Grant.daily_epsilon`);
-the portal's settings `DP_DAILY_EPSILON` and `DP_QUERY_EPSILON` are the defaults.
+A dataset chooses the mode of analysts' grants in its descriptor: `kaifang.disclosure.mode` is
+"sdc" (statistical disclosure control, the default: portal/analysis/disclosure.py) or "dp" (the
+ε-budget mode: portal/analysis/private_queries.py), with optional `epsilon_per_query` and
+`daily_epsilon`. A grant may override the mode and the daily ε (`Grant.disclosure_mode`,
+`Grant.daily_epsilon`): the steward approves an accredited analyst in "sdc" on a dataset whose
+outside analysts are in "dp" (decision 0030q). The portal's settings `DP_DAILY_EPSILON` and
+`DP_QUERY_EPSILON` are the defaults. `public_aggregates` (default true) lets the publisher turn
+the dataset's public aggregates off; they are answered in the statistical mode whatever the
+grants' mode (a fixed family of tables, no filters: docs/disclosure.md).
 
 `dp_bounds` (`{"cost": [0, 20000]}`) narrows, in both modes, the range to which a field's
 values are clamped before they are summed: the noise of a sum grows with the bound, so a field
@@ -26,7 +30,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 MODES = ("sdc", "dp")
-PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon", "dp_bounds"})
+PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon", "dp_bounds", "public_aggregates"})
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,20 @@ def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in ("epsilon_per_query", "daily_epsilon"):
         if key in found:
             _positive(found[key], key)
+    if not isinstance(found.get("public_aggregates", True), bool):
+        raise ValueError("kaifang.disclosure.public_aggregates is true or false")
     _check_clamps(found.get("dp_bounds", {}))
     return found
+
+
+def mode_in_force(disclosure: Mapping[str, Any] | None, grant_mode: str | None = None) -> str:
+    """The mode a grant is in: its own override, else the dataset's declared mode, else "sdc"."""
+    return grant_mode or privacy_overrides(disclosure).get("mode", "sdc")
+
+
+def public_aggregates_on(disclosure: Mapping[str, Any] | None) -> bool:
+    """Whether the publisher leaves the dataset's public aggregates on (the default)."""
+    return bool(privacy_overrides(disclosure).get("public_aggregates", True))
 
 
 def _check_clamps(clamps: Any) -> None:

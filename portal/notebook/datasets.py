@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.access.service import UsableDataset, usable_datasets
 from portal.analysis.disclosure import Rules
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import EpsilonDefaults, mode_in_force
 from portal.catalog.models import Dataset
 from portal.catalog.queries import visible_datasets
 from portal.errors import Forbidden, NotFound
@@ -60,8 +61,17 @@ def describe(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...])
         version = dataset.current_version
         described.append({"slug": slug, "title": localized(dataset, "title"), "open_class": dataset.open_class,
                           "version": version.number if version else None, "usable": usable is not None,
-                          "has_sample": bool(version and version.sample_path), "fields": fields})
+                          "has_sample": bool(version and version.sample_path), "fields": fields,
+                          "mode": _mode(dataset, usable)})
     return described
+
+
+def _mode(dataset: Dataset, usable: UsableDataset | None) -> str | None:
+    """The disclosure mode the session's runs meet on a conditional dataset (None on open data):
+    the grant's, else the dataset's declared one (decision 0030q)."""
+    if dataset.open_class != "conditional":
+        return None
+    return mode_in_force(dataset.disclosure, usable.disclosure_mode if usable is not None else None)
 
 
 def _usable(session: Session, actor: Actor, slug: str) -> UsableDataset | None:
@@ -89,9 +99,11 @@ def declared_levels(datasets: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 
-def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
+            defaults: EpsilonDefaults | None = None) -> dict[str, Any]:
     """What is left today of each conditional grant's cell budget (the ledger `submit_run` charges,
-    on the same calendar day), and the query cap of one run (the strictest of the datasets)."""
+    on the same calendar day) or, in the ε-budget mode, of its ε, and the query cap of one run
+    (the strictest of the datasets)."""
     caps = []
     datasets = {d.slug: d for d in session.scalars(select(Dataset).where(Dataset.slug.in_(list(slugs))))}
     for slug in slugs:
@@ -99,5 +111,5 @@ def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) 
         if usable is None or slug not in datasets:
             continue
         caps.append(Rules.with_overrides(datasets[slug].disclosure).queries_per_run)
-    grants = [asdict(c) for c in cell_budgets(session, actor, slugs)]
+    grants = [asdict(c) for c in cell_budgets(session, actor, slugs, defaults)]
     return {"grants": grants, "queries_per_run": min(caps) if caps else None}

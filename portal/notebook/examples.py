@@ -1,10 +1,12 @@
 """Worked examples for the notebook, on the two bundled conditional datasets.
 
 Each example is code an analyst can paste into a cell and run as it stands: the test
-`tests/integration/notebook/test_examples.py` runs every one through `submit_run` under a grant
-and offline over the sample, and checks it releases something. They show the data API's shape
-on conditional data: group by keys with declared levels, aggregate, `show` and `chart` the
-released values, and a fine cross-tabulation where disclosure control visibly suppresses cells.
+`tests/integration/analysis/test_notebook_examples.py` runs every one through `submit_run` under
+a grant in each mode it is offered in, and offline over the sample, and checks it releases
+something. They show the data API's shape on conditional data: group by keys with declared
+levels, aggregate, `show` and `chart` the released values; in the statistical mode a fine
+cross-tabulation where disclosure control visibly suppresses cells, in the ε-budget mode a
+median with its noise (the mode decides what a statistic can be: docs/disclosure.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Example:
     key: str
     title: object  # a lazy string, in the page's language
     code: str
+    modes: tuple[str, ...] = ("sdc", "dp")  # the disclosure modes of a grant it runs and makes sense in
 
 
 EXAMPLES = (
@@ -43,7 +46,17 @@ children = visits.filter((col("age_band") == "0-14") & (col("visit_type") == "�
 table = children.group_by("district", "sex").agg(count().alias("stays"), mean("cost").alias("mean_cost")).collect()
 show(table)
 print(len(table), "of 32 district/sex groups listed")
-'''),
+''', modes=("sdc",)),
+    Example(CLINIC, "clinic-median-cost", _l("Median cost by age band, with the noise of each count"), '''\
+# In the ε-budget mode every group is listed, empty ones too, and each count comes with
+# a 95 % interval of its noise (visits_low, visits_high); this query spends one query's ε.
+visits = dataset("clinic-visits-synthetic")
+by_age = (visits.group_by("age_band")
+          .agg(count().alias("visits"), median("cost").alias("median_cost"))
+          .collect())
+show(by_age)
+chart(by_age, x="age_band", y="median_cost", title="Median cost of a visit by age band")
+''', modes=("dp",)),
     Example(HOUSEHOLDS, "households-income", _l("Mean income by urban/rural and education of the household head"), '''\
 households = dataset("household-income-survey-synthetic")
 income = (households.group_by("urban_rural", "head_education")
@@ -59,14 +72,25 @@ cars = (households.filter(col("has_vehicle") == True)
         .group_by("district").agg(count().alias("with_car")).collect())
 everyone = households.group_by("district").agg(count().alias("households")).collect()
 share = {row[0]: row[1] for row in everyone.rows if row[1]}
-for district, with_car in cars.rows:
+for row in cars.rows:  # in the ε-budget mode each count is followed by its interval
+    district, with_car = row[0], row[1]
     if with_car is not None and district in share:
         print(district, round(100 * with_car / share[district]), "%")
 chart(cars, x="district", y="with_car", title="Households with a car")
-'''),
+''', modes=("sdc",)),  # a ratio of two noisy counts of small districts says little in the ε-budget mode
+    Example(HOUSEHOLDS, "households-median-income", _l("Median income in town and country, with the noise of each count"), '''\
+# The ε-budget mode's statistic for money is the median: it needs few records per rank,
+# while a mean of incomes clamped at 1,000,000 carries noise scaled to that bound.
+households = dataset("household-income-survey-synthetic")
+medians = (households.group_by("urban_rural")
+           .agg(count().alias("households"), median("annual_income").alias("median_income"))
+           .collect())
+show(medians)
+chart(medians, x="urban_rural", y="median_income", kind="bar", title="Median annual household income")
+''', modes=("dp",)),
 )
 
 
-def examples_for(slugs: list[str] | tuple[str, ...]) -> list[Example]:
-    """The examples that run on the given datasets."""
-    return [e for e in EXAMPLES if e.slug in slugs]
+def examples_for(modes: dict[str, str]) -> list[Example]:
+    """The examples that run on the given datasets, by the mode each is in (`{slug: "sdc"|"dp"}`)."""
+    return [e for e in EXAMPLES if e.slug in modes and modes[e.slug] in e.modes]

@@ -73,7 +73,7 @@ def session_page(session_id: str):
     db, actor = get_session(), current_actor()
     found = sessions.get_session(db, actor, session_id, _limits())
     described = notebook_datasets.describe(db, actor, found.datasets)
-    examples = examples_for(found.datasets)
+    examples = examples_for({d["slug"]: d["mode"] or "sdc" for d in described})
     config = {
         "session": _without_state(plain(localised(found))),
         "api": {"session": url_for("notebook_api.session", session_id=found.id),
@@ -112,7 +112,7 @@ def budget(session_id: str):
     """What is left today of the cell budgets of the session's grants, and the per-run query cap."""
     db, actor = get_session(), current_actor()
     found = sessions.get_session(db, actor, session_id, _limits())
-    return jsonify(notebook_datasets.budgets(db, actor, found.datasets))
+    return jsonify(notebook_datasets.budgets(db, actor, found.datasets, _limits().epsilon))
 
 
 def _without_state(session: dict) -> dict:
@@ -144,6 +144,7 @@ def _session_messages() -> dict[str, str]:
         "The server answered": _("The server answered"),
         "status:open": _("open"), "status:closed": _("closed"), "status:expired": _("expired"),
         "of": _("of"), "cells left today": _("cells left today"),
+        "ε left today": _("ε left today"),
         "No conditional dataset: no cell budget applies.": _("No conditional dataset: no cell budget applies."),
         "Cell": _("Cell"), "Run": _("Run"), "Run (Ctrl+Enter)": _("Run (Ctrl+Enter)"),
         "Delete cell": _("Delete cell"), "Code of cell": _("Code of cell"),

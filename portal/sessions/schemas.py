@@ -22,11 +22,15 @@ class Budget:
 @dataclass(frozen=True)
 class CellBudget:
     """A conditional grant's released cells a day, and what is left of them today (UTC): the
-    ledger every run charges (docs/disclosure.md, "daily budget")."""
+    ledger every run charges (docs/disclosure.md, "daily budget"). In the ε-budget mode what a
+    query spends is ε instead (`epsilon_daily`, `epsilon_left`; None in the statistical mode)."""
 
     dataset: str
     cells_daily: int
     cells_left: int
+    mode: str = "sdc"
+    epsilon_daily: float | None = None
+    epsilon_left: float | None = None
 
 
 @dataclass(frozen=True)

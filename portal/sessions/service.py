@@ -23,11 +23,13 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
+from portal.analysis.epsilon import spent_today
 from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
-from portal.catalog.models import utcnow
+from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
+from portal.catalog.models import Dataset, utcnow
 from portal.catalog.schemas import as_utc
 from portal.db import (
     budget_day,
@@ -87,11 +89,13 @@ class SessionLimits:
     max_concurrent: int = 3
     cpu_seconds_daily: int = 600
     max_code_bytes: int = 64 * 1024
+    epsilon: EpsilonDefaults = EpsilonDefaults()  # the portal's daily ε, for the budgets shown
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SessionLimits:
         return cls(int(config["SESSION_IDLE_MINUTES"]), int(config["SESSION_MAX_CONCURRENT"]),
-                   int(config["SESSION_CPU_SECONDS_DAILY"]), int(config["SESSION_MAX_CODE_BYTES"]))
+                   int(config["SESSION_CPU_SECONDS_DAILY"]), int(config["SESSION_MAX_CODE_BYTES"]),
+                   EpsilonDefaults.from_config(config))
 
     @property
     def idle(self) -> timedelta:
@@ -146,7 +150,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
                                  created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
         db.add(record)
         db.commit()
-    return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets))
+    return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets, limits.epsilon))
 
 
 def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: int = 50) -> list[SessionView]:
@@ -166,12 +170,14 @@ def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimit
     Raises: NotFound (`session-not-found`): unknown, or another person's."""
     found = _own(db, actor, session_id)
     view = _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
-    return replace(view, cells=cell_budgets(db, actor, found.datasets))
+    return replace(view, cells=cell_budgets(db, actor, found.datasets, limits.epsilon))
 
 
-def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> tuple[CellBudget, ...]:
+def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
+                 defaults: EpsilonDefaults | None = None) -> tuple[CellBudget, ...]:
     """Each conditional dataset of `slugs` the actor holds an active grant for: its cells a day
-    and what is left today. A grant revoked or expired meanwhile is simply not listed."""
+    and what is left today, and in the ε-budget mode its ε a day and what is left. A grant
+    revoked or expired meanwhile is simply not listed."""
     found = []
     for slug in slugs:
         try:
@@ -183,7 +189,15 @@ def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) 
         daily = usable.daily_cell_budget or 0
         spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == usable.grant_id,
                                                             ReleaseLedger.day == budget_day())) or 0
-        found.append(CellBudget(slug, daily, max(0, daily - spent)))
+        privacy = PrivacySettings.resolve(db.scalar(select(Dataset.disclosure).where(Dataset.id == usable.dataset_id)),
+                                          grant_mode=usable.disclosure_mode, grant_daily=usable.daily_epsilon,
+                                          defaults=defaults or EpsilonDefaults())
+        if privacy.mode == "dp":
+            used = spent_today(db, [usable.grant_id])[usable.grant_id]
+            found.append(CellBudget(slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon,
+                                    round(max(0.0, privacy.daily_epsilon - used), 6)))
+        else:
+            found.append(CellBudget(slug, daily, max(0, daily - spent)))
     return tuple(found)
 
 

@@ -66,12 +66,15 @@ def test_register_apply_approve_analyse_and_a_public_aggregate(page, browser, li
     application_id = page.url.rsplit("/", 1)[1]
     shot(page, "51-journey-applied")
 
-    # A steward approves it from the queue (the default scope: the whole dataset).
+    # A steward approves it from the queue (the default scope: the whole dataset), accrediting
+    # the analyst for the statistical mode (the dataset declares the ε-budget one: 0030q).
     steward = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     _sign_in(steward, live_server, factories.user(bundled_app, "steward"), factories.PASSWORD)
     steward.goto(live_server + "/steward/applications")
     steward.locator("table.queue a", has_text=application_id).first.click()
     steward.fill("input[name=daily_cell_budget]", "5000")
+    assert steward.locator("select[name=disclosure_mode]").input_value() == ""  # each dataset's own by default
+    steward.locator("select[name=disclosure_mode]").select_option("sdc")
     shot(steward, "52-journey-steward-approves")
     steward.locator("#approve-form button[type=submit]").click()
     steward.wait_for_url(re.compile(r"/steward/applications$"))

@@ -26,7 +26,9 @@ CLINIC = "clinic-visits-synthetic"
 HOSTILE = '<img src=x onerror="document.title=1"><script>document.title=2</script>'
 
 
-def _granted_developer(app) -> str:
+def _granted_developer(app, mode: str | None = "sdc") -> str:
+    """A developer approved for the clinic visits: in the statistical mode (an accredited analyst)
+    unless `mode` says otherwise (None: the dataset's declared mode, the ε-budget one)."""
     if not key_path(Path(app.config["INSTANCE_PATH"])).exists():
         write_fixed_key(Path(app.config["INSTANCE_PATH"]))  # what `kaifang init` does on a real instance
     email = factories.user(app, "developer")
@@ -34,7 +36,7 @@ def _granted_developer(app) -> str:
         actor = accounts.authenticate(session, email, factories.PASSWORD)
         changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "notebook test", "uni", 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
-            (DatasetScope(CLINIC),), date.today() + timedelta(days=30), 5000))
+            (DatasetScope(CLINIC),), date.today() + timedelta(days=30), 5000, disclosure_mode=mode))
     return email
 
 
@@ -195,3 +197,25 @@ def test_a_deleted_cell_is_gone_in_another_browser(page, browser, live_server, b
         shot(other, "45-notebook-deleted-cell-elsewhere")
     finally:
         other.close()
+
+
+def test_an_outside_developer_analyses_in_the_epsilon_budget_mode(page, live_server, bundled_app):
+    """Approved in the dataset's declared mode, the developer sees the mode, runs the median
+    example (every age band listed, each count with its interval) and sees ε spent, not cells."""
+    _sign_in(page, live_server, _granted_developer(bundled_app, mode=None))
+    page.goto(f"{live_server}/notebook/?dataset={CLINIC}")
+    page.locator("#nb-start button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/notebook/[A-Za-z0-9_-]+$"))
+    assert page.locator(".nb-dataset .mode-dp").count() == 1
+    index = page.locator("[data-example]").evaluate_all("els => els.findIndex(e => /中位|Median/.test(e.textContent))")
+    assert index >= 0 and page.locator("[data-example]", has_text="抑制").count() == 0  # no suppression example
+    cell = _insert_example(page, index)
+    page.keyboard.press("Control+Enter")
+    cell.locator(".nb-chart svg").first.wait_for(timeout=60_000)
+    assert cell.locator(".nb-table tbody tr").count() == 8  # every declared age band
+    assert "visits_low" in cell.locator(".nb-table thead").inner_text()
+    cell.locator(".nb-epsilon").first.wait_for()
+    budget = page.locator("#nb-budget-cells")
+    budget.locator("li", has_text="ε").wait_for()
+    assert "0.9" in budget.inner_text() and CLINIC in budget.inner_text()
+    shot(page, "46-notebook-epsilon-budget-mode")

@@ -87,7 +87,7 @@ def test_an_honest_run_is_not_flagged(analysis_app, attack, attacker):
 def test_refusals_spend_the_budget_until_everything_is_refused(analysis_app, attack, attacker):
     with analysis_app.app_context(), session_scope(analysis_app) as session:
         grant_id = grant_access(session, SYSTEM, email=attacker, slug=CLINIC, days=1, purpose="refusal flood",
-                                daily_cell_budget=12)
+                                daily_cell_budget=12, disclosure_mode="sdc")
     result, rules = attack("""
         import json
         d = dataset("clinic-visits-synthetic")

@@ -330,7 +330,7 @@ def test_a_query_flood_stops_at_the_cap(attack):
 def test_the_daily_cell_budget_is_enforced_across_runs(analysis_app, attack, attacker):
     with analysis_app.app_context(), session_scope(analysis_app) as session:
         grant_access(session, SYSTEM, email=attacker, slug=CLINIC, days=1, purpose="budget attack",
-                     daily_cell_budget=40)
+                     daily_cell_budget=40, disclosure_mode="sdc")
     code = """
         import json
         d = dataset("clinic-visits-synthetic")

@@ -35,13 +35,13 @@ one = f.filter((col('carrier') == 'DL') & (col('flight') == 461) & (col('origin'
 """
 
 
-def _scoped(app, mode: str | None, columns: tuple[str, ...]) -> Analyst:
+def _scoped(app, mode: str, columns: tuple[str, ...]) -> Analyst:
     """A developer whose grant on the clinic visits covers `columns` only (as a steward's review
-    scopes it), in the `mode` given (None: the dataset's, SDC)."""
+    scopes it), in the `mode` given."""
     who = Analyst(app)
     with app.app_context(), session_scope(app) as session:
         grant_id = grant_access(session, SYSTEM, email=who.email, slug=CLINIC, days=5, purpose="tests",
-                                daily_cell_budget=2000, disclosure_mode=mode, daily_epsilon=1.0 if mode else None)
+                                daily_cell_budget=2000, disclosure_mode=mode, daily_epsilon=1.0 if mode == "dp" else None)
         session.scalar(select(Grant).where(Grant.id == grant_id)).columns = list(columns)
         session.commit()
     return who
@@ -54,7 +54,7 @@ def dp_scoped(sessions_app):
 
 @pytest.fixture
 def sdc_scoped(sessions_app):
-    return _scoped(sessions_app, None, ALL_BUT_COST)
+    return _scoped(sessions_app, "sdc", ALL_BUT_COST)
 
 
 JOINED_COST = LOOKUP + """

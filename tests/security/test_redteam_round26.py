@@ -106,7 +106,7 @@ def _everything_dp(app) -> dict:
     """The cells in a new session of a new analyst (the grant's mode the dataset's: ε); all they
     can read of it afterwards, responses with their headers."""
     who = Analyst(app)
-    grant(app, who.email, slug=SLUG)
+    grant(app, who.email, slug=SLUG, mode=None)  # the descriptor's ε mode
     session = who.open(SLUG)
     runs = [who.run(session, PRELUDE + textwrap.dedent(code)) for code in DP_CELLS]
     assert all(run["status"] == "done" for run in runs), runs
@@ -227,13 +227,14 @@ def survey_worlds(tmp_path_factory):
 
 def _scoped(app, slug: str, row_filter: tuple[dict, ...], columns: tuple[str, ...] | None = None) -> Analyst:
     """A new analyst of `ORGANISATION`, approved on `slug` with a row filter (and columns) as a
-    steward scopes it."""
+    steward scopes it, in the statistical mode (the differencing memory these tests read)."""
     who = Analyst(app)
     with app.app_context(), session_scope(app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, who.email).id)
         changed = applications.apply(session, actor, ApplicationDraft((slug,), "study", ORGANISATION, 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
-            (DatasetScope(slug, columns=columns, row_filter=row_filter),), date.today() + timedelta(days=30), 2000))
+            (DatasetScope(slug, columns=columns, row_filter=row_filter),), date.today() + timedelta(days=30), 2000,
+            disclosure_mode="sdc"))
     return who
 
 

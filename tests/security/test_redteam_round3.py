@@ -154,12 +154,14 @@ def test_an_indicator_summed_over_a_large_cell_is_no_count_of_one(app, raw):
 
 
 def _scoped_grant(app, email: str, row_filter: tuple[dict, ...]) -> None:
-    """An application approved with a row filter, as a steward would scope it."""
+    """An application approved with a row filter, as a steward would scope it, in the statistical
+    mode (the public cells and the filtered ones meet in its differencing memory)."""
     with app.app_context(), session_scope(app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
         changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
-            (DatasetScope(CLINIC, row_filter=row_filter),), date.today() + timedelta(days=30), 500))
+            (DatasetScope(CLINIC, row_filter=row_filter),), date.today() + timedelta(days=30), 500,
+            disclosure_mode="sdc"))
 
 
 def _public(app, query: str) -> dict:

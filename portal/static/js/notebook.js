@@ -100,7 +100,10 @@
     var list = document.getElementById("nb-budget-cells");
     list.textContent = "";
     (data.grants || []).forEach(function (g) {
-      var item = el("li", null, g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today"));
+      // in the ε-budget mode a query spends ε, not cells
+      var item = el("li", null, g.mode === "dp"
+        ? g.dataset + ": ε " + g.epsilon_left + " / " + g.epsilon_daily + " " + t("ε left today")
+        : g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today"));
       list.appendChild(item);
     });
     if (!(data.grants || []).length) { list.appendChild(el("li", null, t("No conditional dataset: no cell budget applies."))); }

@@ -79,6 +79,27 @@ def test_apply_approve_with_a_scope_and_see_the_grant(access_app, as_role):
     assert any("submitted" in s for s in to_steward) and any("approved" in s for s in to_steward)
 
 
+def test_an_approval_is_in_the_dataset_s_mode_unless_the_steward_accredits(access_app, as_role):
+    """Decision 0030q: the bundled clinic visits declare the ε-budget mode; an approval keeps it by
+    default, the steward may choose the statistical mode, and the pages say which a grant is in."""
+    steward = as_role("steward")
+    modes = {}
+    for chosen in ("", "sdc", "dp"):
+        developer = as_role("developer")
+        app_id = application_id(apply(developer, CLINIC))
+        assert approve(steward, app_id, disclosure_mode=chosen).status_code == 302
+        with access_app.app_context(), session_scope(access_app) as session:
+            grant = session.scalars(select(Grant).where(Grant.application_id == app_id)).one()
+        modes[chosen] = grant.disclosure_mode
+        page = developer.get(f"/access/applications/{app_id}").text
+        assert ("mode-sdc" if chosen == "sdc" else "mode-dp") in page
+    assert modes == {"": None, "sdc": "sdc", "dp": "dp"}
+    grants = steward.get("/steward/grants").text
+    assert "mode-sdc" in grants and "mode-dp" in grants
+    unknown = approve(steward, application_id(apply(as_role("developer"), CLINIC)), disclosure_mode="raw")
+    assert unknown.status_code == 422 and "disclosure_mode" in unknown.text
+
+
 def test_refusal_needs_a_reason_and_reaches_the_applicant(access_app, as_role):
     developer, steward = as_role("developer"), as_role("steward")
     app_id = application_id(apply(developer, CLINIC))

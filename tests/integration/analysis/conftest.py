@@ -61,10 +61,13 @@ def sandbox_run(analysis_app, tmp_path, monkeypatch):
     # on the pool (tests/security/test_sandbox_resources.py).
     monkeypatch.setenv("KAIFANG_SANDBOX_WALL_SECONDS", "120")
 
-    def run(code: str, *grants: str, user: str = ANALYST) -> dict:
+    def run(code: str, *grants: str, user: str = ANALYST, mode: str = "sdc") -> dict:
+        """`mode`: of the operator's grant, when the user holds none yet. The bundled conditional
+        datasets declare the ε-budget mode (decision 0030q); most attack tests are of the
+        statistical one, so it is the default here."""
         source = tmp_path / "analysis.py"
         source.write_text(textwrap.dedent(code), encoding="utf-8")
-        args = ["sandbox-run", str(source), "--user", user, "--json"]
+        args = ["sandbox-run", str(source), "--user", user, "--json", "--mode", mode]
         for grant in grants:
             args += ["--grant", grant]
         result = CliRunner().invoke(main, args)

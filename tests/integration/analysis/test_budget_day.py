@@ -67,7 +67,7 @@ def test_every_ledger_renews_at_midnight_utc(analysis_app, far_east, monkeypatch
     email = factories.user(analysis_app, "developer")
     with analysis_app.app_context(), session_scope(analysis_app) as db:
         grant_id = grant_access(db, SYSTEM, email=email, slug=CLINIC, days=5, purpose="midnight",
-                                daily_cell_budget=300)
+                                daily_cell_budget=300, disclosure_mode="sdc")
         actor = accounts.actor_for(db, accounts.user_by_email(db, email).id)
         usable = usable_datasets(db, actor, [CLINIC])
 

@@ -27,8 +27,9 @@ CLINIC = "clinic-visits-synthetic"
 
 @pytest.fixture
 def granted(analysis_app):
-    """A new developer, approved for CLINIC with `scope`; returns (actor, grant id)."""
-    def make(**scope):
+    """A new developer, approved for CLINIC with `scope` in the statistical mode (these tests read
+    suppressed cells; the scope's columns and rows bind both modes); returns (actor, grant id)."""
+    def make(mode="sdc", **scope):
         # the app (and its accounts) outlive one test, and id() of a freed dict is reused
         email = f"scope-{uuid.uuid4().hex}@example.org"
         with analysis_app.app_context(), session_scope(analysis_app) as session:
@@ -37,7 +38,7 @@ def granted(analysis_app):
             steward = SYSTEM
             changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
             reviews.approve_application(session, steward, changed.application.id, ApprovalScope(
-                (DatasetScope(CLINIC, **scope),), date.today() + timedelta(days=30), 5000))
+                (DatasetScope(CLINIC, **scope),), date.today() + timedelta(days=30), 5000, disclosure_mode=mode))
             grant_id = session.scalar(select(Grant.id).where(Grant.application_id == changed.application.id))
         return actor, grant_id
     return make

@@ -25,8 +25,9 @@ TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 @pytest.fixture
 def developer(analysis_app, login_as):
-    """A signed-in developer client; `developer(grant=(slug, ...), columns=None)`."""
-    def make(grant=(), columns=None):
+    """A signed-in developer client; `developer(grant=(slug, ...), columns=None, mode=None)` (None:
+    each dataset's declared mode, the ε-budget one for the bundled conditional data)."""
+    def make(grant=(), columns=None, mode=None):
         client = login_as("developer", app=analysis_app)
         if grant:
             with analysis_app.app_context(), session_scope(analysis_app) as session:
@@ -34,7 +35,8 @@ def developer(analysis_app, login_as):
                 changed = applications.apply(session, actor, ApplicationDraft(tuple(grant), "notebook", "uni", 30),
                                              review_days=2)
                 reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
-                    tuple(DatasetScope(slug, columns=columns) for slug in grant), date.today() + timedelta(days=30), 3000))
+                    tuple(DatasetScope(slug, columns=columns) for slug in grant), date.today() + timedelta(days=30), 3000,
+                    disclosure_mode=mode))
         client.token = TOKEN.search(client.get("/notebook/").text).group(1)
         return client
     return make
@@ -102,8 +104,9 @@ def test_the_page_carries_the_granted_columns_for_completion(developer):
     assert "group_by" in page and "count_distinct" in page  # the API reference panel
 
 
-def test_runs_export_and_budget_follow_the_session(developer):
-    client = developer(grant=(CLINIC, HOUSEHOLDS))
+@pytest.mark.parametrize("mode", ["sdc", None])
+def test_runs_export_and_budget_follow_the_session(developer, mode):
+    client = developer(grant=(CLINIC, HOUSEHOLDS), mode=mode)
     session_id = _open(client, CLINIC, HOUSEHOLDS)
     before = client.get(f"/notebook/{session_id}/budget").json
     assert {g["dataset"] for g in before["grants"]} == {CLINIC, HOUSEHOLDS} and before["queries_per_run"] > 0
@@ -113,8 +116,12 @@ def test_runs_export_and_budget_follow_the_session(developer):
     assert _run(client, session_id, "this is not python(")["result"]["status"] == "error"
     after = {g["dataset"]: g for g in client.get(f"/notebook/{session_id}/budget").json["grants"]}
     spent = {g["dataset"]: g for g in before["grants"]}
-    assert after[CLINIC]["cells_left"] < spent[CLINIC]["cells_left"]
-    assert after[HOUSEHOLDS]["cells_left"] == spent[HOUSEHOLDS]["cells_left"]
+    if mode == "sdc":  # a statistical grant spends released cells
+        assert after[CLINIC]["cells_left"] < spent[CLINIC]["cells_left"] and after[CLINIC]["epsilon_left"] is None
+    else:  # the declared ε-budget mode spends ε: one query of 0.1 out of the day's 1
+        assert after[CLINIC]["mode"] == "dp" and after[CLINIC]["epsilon_daily"] == 1.0
+        assert after[CLINIC]["epsilon_left"] == 0.9 and spent[CLINIC]["epsilon_left"] == 1.0
+    assert after[HOUSEHOLDS] == spent[HOUSEHOLDS]
 
     exported = client.get(f"/notebook/{session_id}/export.py")
     assert exported.status_code == 200 and exported.mimetype == "text/x-python"

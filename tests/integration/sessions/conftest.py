@@ -48,10 +48,12 @@ def sessions_app(tmp_path_factory):
     return build_app(tmp_path_factory.mktemp("sessions"))
 
 
-def grant(app, email: str, slug: str = CLINIC, cells: int = 500) -> int:
+def grant(app, email: str, slug: str = CLINIC, cells: int = 500, mode: str | None = "sdc") -> int:
+    """A grant in the statistical mode unless `mode` says otherwise (None: the dataset's declared
+    mode, the ε-budget one for the bundled clinic visits: decision 0030q)."""
     with app.app_context(), session_scope(app) as session:
         return grant_access(session, SYSTEM, email=email, slug=slug, days=5, purpose="tests",
-                            daily_cell_budget=cells, disclosure_mode=None, daily_epsilon=None)
+                            daily_cell_budget=cells, disclosure_mode=mode, daily_epsilon=None)
 
 
 class Analyst:
