@@ -27,8 +27,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from portal.analysis import differencing, memory
-from portal.analysis.differencing import Remembered, Sketch
+from portal.analysis.differencing import Remembered
 from portal.analysis.models import MemoryClock, ReleasedCell
+from portal.analysis.sketches import Sketch
 
 SIGNATURE = "bench"
 

@@ -20,8 +20,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from portal.analysis import memory
-from portal.analysis.differencing import Remembered, Sketch
+from portal.analysis.differencing import Remembered
 from portal.analysis.models import MemoryClock, ReleasedCell
+from portal.analysis.sketches import Sketch
 
 SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
 

@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sessions import reachable, scratch_postgres  # noqa: E402
 from portal.analysis import memory  # noqa: E402
-from portal.analysis.differencing import BUCKETS, CHECK_MASK, PARTS, Remembered, Sketch, first_part  # noqa: E402
+from portal.analysis.differencing import Remembered  # noqa: E402
 from portal.analysis.models import MemoryClock, ReleasedCell  # noqa: E402
+from portal.analysis.sketches import BUCKETS, CHECK_MASK, PARTS, Sketch, first_part  # noqa: E402
 
 SIGNATURE = "bench"
 PAD = 1471

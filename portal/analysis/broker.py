@@ -35,7 +35,7 @@ from typing import Any
 
 from portal import store
 from portal.analysis.budget import CellBudget
-from portal.analysis.differencing import BUCKETS, PARTS, Listed, Registry, Remembered, Sketch
+from portal.analysis.differencing import Listed, Registry, Remembered
 from portal.analysis.disclosure import (
     COUNT_STREAM,
     Aggregation,
@@ -50,6 +50,7 @@ from portal.analysis.notes import note
 from portal.analysis.policy import Refusal, SourceInfo, Verdict, check_plan, join_lookups
 from portal.analysis.private_queries import PrivateAnswers
 from portal.analysis.shaping import candidate_cells, sort_and_limit, split_plan
+from portal.analysis.sketches import BUCKETS, PARTS, Sketch
 from portal.serialise import plain
 from sandbox.plan import datasets_named
 

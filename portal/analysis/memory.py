@@ -56,17 +56,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
-from portal.analysis.differencing import (
-    BUCKETS,
-    CHECK_MASK,
-    MARKS,
-    PARTS,
-    Registry,
-    Remembered,
-    Sketch,
-    first_part,
-)
+from portal.analysis.differencing import Registry, Remembered
 from portal.analysis.models import MemoryClock, ReleasedCell
+from portal.analysis.sketches import BUCKETS, CHECK_MASK, MARKS, PARTS, Sketch, first_part
 from portal.catalog.models import utcnow
 from portal.db import held_across_processes
 from portal.serialise import plain
@@ -128,7 +120,7 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
                     epoch=functools.partial(epoch, session, capacity))
 
 
-# Cells whose spread is computed, a query cell at most: those of least `differencing.lower_bound`
+# Cells whose spread is computed, a query cell at most: those of least `sketches.lower_bound`
 # against the set (the first part's twenty counts and checks), then nearest in size, then the
 # newest; a set's nearest cells are ranked among them. Taken nearest in *size*, 256 cells of the
 # size of `A | target`, each holding nearly all of `A`, pushed `A` out of the target's search
@@ -203,9 +195,9 @@ def _exact():
 @functools.cache
 def _nearest():
     """The remembered cells nearest a set, built once (its sixty terms cost milliseconds to build
-    each time): among the `WINDOW` cells of least lower bound (`differencing.lower_bound`: the
+    each time): among the `WINDOW` cells of least lower bound (`sketches.lower_bound`: the
     first part's counts and checks, `first_*` against `:f0`..`:f19`), then nearest in size,
-    newest, those of least `differencing.spread` against the set's table (`:n0`..`:n59`,
+    newest, those of least `sketches.spread` against the set's table (`:n0`..`:n59`,
     `:c0`..`:c59`), then nearest in size, newest. The full spread is computed for the window
     only: computed for every cell within reach, its work grew with the cells remembered near the
     set's true size, so thousands of cells planted at the edge of a target's reach slowed its
@@ -232,7 +224,7 @@ def _within_reach(size):
 
 
 def _bucket_bound(i: int):
-    """`differencing.lower_bound`'s term for bucket `i` of the first part, on its stored
+    """`sketches.lower_bound`'s term for bucket `i` of the first part, on its stored
     `first_{i}` (the count times 2^32 plus the check's low bits) against `:f{i}` and `:n{i}`:
     0 where both agree, 2 where the counts agree and the checks do not, else the difference of
     the counts. Read from the window's index alone (decision 0030g)."""
@@ -242,7 +234,7 @@ def _bucket_bound(i: int):
 
 
 def _bucket_spread(i: int):
-    """`differencing.spread`'s term for bucket `i` against `:n{i}` and `:c{i}`: the difference
+    """`sketches.spread`'s term for bucket `i` against `:n{i}` and `:c{i}`: the difference
     of the counts, or 2 where they agree and the checks do not. A row whose checks were not
     stored (null) is ranked by its counts alone, as before decision 0029u."""
     count, check = getattr(ReleasedCell, f"bucket_{i}"), getattr(ReleasedCell, f"check_{i}")
@@ -366,7 +358,7 @@ def _cells_first(cells: list[Remembered]) -> list[Remembered]:
 
 def _marks(cell: Remembered) -> dict[str, str | int | None]:
     """The cell's marks as the memory's indexed columns (decision 0028m), its table's counts, by
-    which the search ranks it (`differencing.spread`, decision 0029a), and the cell it is an
+    which the search ranks it (`sketches.spread`, decision 0029a), and the cell it is an
     alias of (decision 0029q)."""
     marks = cell.sketch.marks
     return {**{f"mark_{i}": (str(marks[i]) if len(marks) == MARKS else None) for i in range(MARKS)},

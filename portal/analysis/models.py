@@ -115,18 +115,18 @@ class ReleasedCell(Base):
     mark_2: Mapped[str | None] = mapped_column(String(24), default=None)
     mark_3: Mapped[str | None] = mapped_column(String(24), default=None)
     # The sketch's 60 bucket counts, `bucket_0` to `bucket_59`, by which the search ranks the
-    # remembered cells nearest a set in records (`differencing.spread`, decision 0029a); null for
+    # remembered cells nearest a set in records (`sketches.spread`, decision 0029a); null for
     # cells remembered before. Sixty alike columns, so declared in a loop.
     for _i in range(60):
         vars()[f"bucket_{_i}"] = mapped_column(Integer, default=None)
     # And their checks' low 31 bits, `check_0` to `check_59`: where two tables' counts agree
-    # and their checks do not, a record was added and one removed (`differencing.spread`,
+    # and their checks do not, a record was added and one removed (`sketches.spread`,
     # decision 0029u); null for cells remembered before.
     for _i in range(60):
         vars()[f"check_{_i}"] = mapped_column(Integer, default=None)
     # The first part's count and check in one value each, `first_0` to `first_19` (the count
     # times 2^32 plus the check's low 31 bits), so that the search's window is ranked by their
-    # check-aware lower bound on an index that holds them (`differencing.lower_bound`, decision
+    # check-aware lower bound on an index that holds them (`sketches.lower_bound`, decision
     # 0030g); null for cells remembered before.
     for _i in range(20):
         vars()[f"first_{_i}"] = mapped_column(BigInteger, default=None)

@@ -123,7 +123,7 @@ class CellColumns:
 # cells' tables and peeling recovers their symmetric difference when it is small, which is how
 # the broker notices that two released cells differ by only a few records (differencing).
 # The check is nonlinear over XOR, so a mixed bucket is not mistaken for a single record; both
-# formulas are mirrored in portal/analysis/differencing.py.
+# formulas are mirrored in portal/analysis/sketches.py.
 SKETCH_PARTS, SKETCH_BUCKETS, SKETCH_SHIFT = 3, 20, 16
 SKETCH_PRIMES = (4294967291, 4294967279)
 SKETCH_CHECK = "(({k} % " + str(SKETCH_PRIMES[0]) + ") * ({k} % " + str(SKETCH_PRIMES[1]) + "))"
@@ -131,7 +131,7 @@ SKETCH_CHECK = "(({k} % " + str(SKETCH_PRIMES[0]) + ") * ({k} % " + str(SKETCH_P
 # min-hash: a multiplication by an odd number is a permutation of the 64-bit keys). Two sets a few
 # records apart share most of their marks, whatever their sizes, so the memory finds a near cell
 # by its marks as well as by its size (decision 0028m). The count is mirrored in
-# portal/analysis/differencing.py (MARKS). Modulo a 64-bit prime, as first written, the 128-bit
+# portal/analysis/sketches.py (MARKS). Modulo a 64-bit prime, as first written, the 128-bit
 # division made a conditional count's sketch 30 times slower (456 ms against 19 ms over 120,000
 # visits, one thread; twelfth session).
 SKETCH_MARKS = (2654435761, 2246822519, 3266489917, 668265263)

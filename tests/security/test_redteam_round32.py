@@ -15,18 +15,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from portal.analysis import memory
-from portal.analysis.differencing import (
-    BUCKETS,
-    MARKS,
-    PARTS,
-    Remembered,
-    Sketch,
-    buckets,
-    check,
-    lower_bound,
-)
+from portal.analysis.differencing import Remembered
 from portal.analysis.disclosure import CellKeyNoise, Rules, listed
 from portal.analysis.models import MemoryClock, ReleasedCell
+from portal.analysis.sketches import BUCKETS, MARKS, PARTS, Sketch, buckets, check, lower_bound
 from portal.db import session_scope
 from tests.integration.sessions.conftest import CLINIC
 from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  # noqa: F401 - the fixture

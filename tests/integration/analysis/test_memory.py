@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.analysis import memory
-from portal.analysis.differencing import Registry, Remembered, Sketch
+from portal.analysis.differencing import Registry, Remembered
 from portal.analysis.models import MemoryClock, ReleasedCell
+from portal.analysis.sketches import Sketch
 from portal.db import database, session_scope
 from tests.conftest import make_app
 from tests.unit.analysis.test_memory_radius import sketch

@@ -13,13 +13,12 @@ from portal.analysis.differencing import (
     _SNAP,
     Registry,
     Remembered,
-    Sketch,
     _mix,
     _snap,
-    spread,
 )
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.disclosure import listed as disclosure_listed
+from portal.analysis.sketches import Sketch, spread
 
 SIGNATURE = "clinic"
 

@@ -121,11 +121,11 @@ def test_a_copy_that_cannot_be_written_leaves_the_inline_hash(people, caplog, mo
 
 
 def test_the_store_s_sketch_is_the_python_table_of_the_records_keys(people):
-    """The memory decodes the store's sketches with Python's formulas (`differencing`); the
+    """The memory decodes the store's sketches with Python's formulas (`sketches`); the
     bench and the memory's tests build cells with `Sketch.of`. Both must be the same table."""
     import duckdb  # noqa: PLC0415 - read the keyed copy's own key column
 
-    from portal.analysis.differencing import MASK, Sketch  # noqa: PLC0415
+    from portal.analysis.sketches import MASK, Sketch  # noqa: PLC0415
 
     copied = replace(people, keyed=keyed(people))
     found = run_plan(plan(group(["district"], op("count"))), {"people": copied}, max_rows=100, row_keys=SALTS)
