@@ -48,13 +48,13 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
     token = uuid.uuid4().hex
     ran = 0
     with app.app_context(), session_scope(app) as db:
-        while _claim(db, session_id, token):
+        while (owner := _claim(db, session_id, token)) is not None:
             try:
                 run = _fail_abandoned(db, session_id, notify)
                 while run is not None:
-                    if ran and not _renew(db, session_id, token):
+                    if ran and (owner := _renew(db, session_id, token)) is None:
                         return ran  # the lease lapsed and another worker holds the session now
-                    execute_run(app, db, run, notify)
+                    execute_run(app, db, run, owner, notify)
                     ran += 1
                     run = _next_queued(db, session_id)
             finally:
@@ -64,12 +64,14 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
     return ran
 
 
-def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
-    """Run one queued cell. Two commits, each also carrying the audit log's own write: the cell
-    becomes `running` in the commit that opens its audit record (before the code runs), and its
-    result is stored in the commit that closes the record, so the result is never readable
-    before the audit record is durable (`submit_run`'s `finish`)."""
-    owner = db.get(AnalysisSession, run.session_id)
+def execute_run(app: Flask | Core, db: Session, run: SessionRun, owner: AnalysisSession,
+                notify: Callable[[str], None]) -> None:
+    """Run one queued cell of `owner`, the session as read when its lease was taken or renewed
+    (`_claim`, `_renew`: a session closed before that does not run the cell). Two commits, each
+    also carrying the audit log's own write: the cell becomes `running` in the commit that opens
+    its audit record (before the code runs), and its result is stored in the commit that closes
+    the record, so the result is never readable before the audit record is durable
+    (`submit_run`'s `finish`)."""
     started = utcnow()
     run.status, run.started_at = "running", started
     limits = SessionLimits.from_config(app.config)
@@ -79,7 +81,7 @@ def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callabl
             raise PortalError("the account is no longer active", code="account-inactive")
         if run.key_prefix is not None and not key_still_usable(db, run.key_prefix, "sandbox:run"):
             raise PortalError("the API key this cell was sent with was revoked or has expired since", code="key-revoked")
-        if owner is None or owner.status != "open":
+        if owner.status != "open":
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
         left = cpu_seconds_left(db, run.user_id, limits)
         if left <= 0:
@@ -127,24 +129,28 @@ def _finished(db: Session, run: SessionRun, owner: AnalysisSession | None, limit
         owner.last_used_at, owner.expires_at = finished, finished + limits.idle
 
 
-def _claim(db: Session, session_id: str, token: str) -> bool:
+def _claim(db: Session, session_id: str, token: str) -> AnalysisSession | None:
+    """The session, read in the statement that leases it (RETURNING), or None when another
+    worker holds it."""
     now = utcnow()
-    claimed = db.execute(update(AnalysisSession).where(
+    owner = db.scalar(update(AnalysisSession).where(
         AnalysisSession.id == session_id,
         or_(AnalysisSession.claimed_by.is_(None), AnalysisSession.claimed_until < now),
-    ).values(claimed_by=token, claimed_until=now + LEASE)).rowcount
+    ).values(claimed_by=token, claimed_until=now + LEASE).returning(AnalysisSession)
+        .execution_options(populate_existing=True))
     db.commit()
-    return claimed == 1
+    return owner
 
 
-def _renew(db: Session, session_id: str, token: str) -> bool:
-    """False when the lease is no longer ours (it lapsed during a long cell and another worker
-    took it): going on would run the session's next cell in two workers at once."""
-    renewed = db.execute(update(AnalysisSession).where(
+def _renew(db: Session, session_id: str, token: str) -> AnalysisSession | None:
+    """The session read again as the lease is renewed, or None when the lease is no longer ours
+    (it lapsed during a long cell and another worker took it): going on would run the session's
+    next cell in two workers at once."""
+    owner = db.scalar(update(AnalysisSession).where(
         AnalysisSession.id == session_id, AnalysisSession.claimed_by == token,
-    ).values(claimed_until=utcnow() + LEASE)).rowcount
+    ).values(claimed_until=utcnow() + LEASE).returning(AnalysisSession).execution_options(populate_existing=True))
     db.commit()
-    return renewed == 1
+    return owner
 
 
 def _release(db: Session, session_id: str, token: str) -> None:
