@@ -231,13 +231,13 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
         if size > limits.max_code_bytes:
             raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
         usable_datasets(db, actor, list(found.datasets))
-        budget = budget_of(db, found.user_id, limits)  # also the answer's headers: queuing changes neither figure
+        # The budget is also the answer's headers (queuing changes neither figure).
+        used, open_now, pending = db.execute(select(*_budget_columns(found.user_id), _pending(found.id))).one()
+        budget = _budget(used, open_now, limits)
         if budget.cpu_seconds_left <= 0:
             raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at "
                                   "00:00 UTC", headers={"Retry-After": str(seconds_to_next_budget_day())})
-        pending = db.scalar(select(func.count()).select_from(SessionRun).where(
-            SessionRun.session_id == found.id, SessionRun.status.in_(("queued", "running")))) or 0
-        if pending >= MAX_PENDING_RUNS:
+        if (pending := pending or 0) >= MAX_PENDING_RUNS:
             raise TooManyPendingRuns(f"{pending} runs of this session are waiting; wait for them to finish",
                                      headers={"Retry-After": "5"})
         now = utcnow()
@@ -320,6 +320,12 @@ def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
 def _budget_columns(user_id: int) -> tuple:
     """The CPU seconds used today and the open sessions, as two scalar subqueries (one statement)."""
     return _cpu_seconds_today(user_id).scalar_subquery(), _open_sessions(user_id).scalar_subquery()
+
+
+def _pending(session_id: str):
+    """The session's cells queued or running, as a scalar subquery."""
+    return select(func.count()).select_from(SessionRun).where(
+        SessionRun.session_id == session_id, SessionRun.status.in_(("queued", "running"))).scalar_subquery()
 
 
 def _budget(used: float | None, open_now: int | None, limits: SessionLimits) -> Budget:

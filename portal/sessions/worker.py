@@ -49,6 +49,7 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
     ran = 0
     with app.app_context(), session_scope(app) as db:
         while (owner := _claim(db, session_id, token)) is not None:
+            released = False
             try:
                 run = _fail_abandoned(db, session_id, notify)
                 while run is not None:
@@ -56,10 +57,12 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
                         return ran  # the lease lapsed and another worker holds the session now
                     execute_run(app, db, run, owner, notify)
                     ran += 1
-                    run = _next_queued(db, session_id)
+                    released = _release_when_idle(db, session_id, token)
+                    run = None if released else _next_queued(db, session_id)
             finally:
-                _release(db, session_id, token)
-            if _next_queued(db, session_id) is None:
+                if not released:
+                    _release(db, session_id, token)
+            if _next_queued(db, session_id) is None:  # queued while the lease was being let go
                 break
     return ran
 
@@ -158,6 +161,18 @@ def _release(db: Session, session_id: str, token: str) -> None:
     db.execute(update(AnalysisSession).where(AnalysisSession.id == session_id, AnalysisSession.claimed_by == token)
                .values(claimed_by=None, claimed_until=None))
     db.commit()
+
+
+def _release_when_idle(db: Session, session_id: str, token: str) -> bool:
+    """Let the lease go unless a cell of the session is queued: the check and the release in one
+    statement, after a cell (decision 0030r). False when a cell is queued (or the lease is no
+    longer ours): the caller reads it and goes on, or stops at the renewal."""
+    queued = select(SessionRun.id).where(SessionRun.session_id == session_id, SessionRun.status == "queued").exists()
+    released = db.execute(update(AnalysisSession).where(
+        AnalysisSession.id == session_id, AnalysisSession.claimed_by == token, ~queued,
+    ).values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)).rowcount
+    db.commit()
+    return released == 1
 
 
 def _next_queued(db: Session, session_id: str) -> SessionRun | None:

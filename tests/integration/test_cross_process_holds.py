@@ -17,7 +17,14 @@ import threading
 
 import pytest
 
-from portal.db import Held, _advisory_key, claimed, held_across_processes, held_for_transaction, make_engine
+from portal.db import (
+    Held,
+    _advisory_key,
+    claimed,
+    held_across_processes,
+    held_for_transaction,
+    make_engine,
+)
 
 CHILD = """
 import sys
