@@ -12,6 +12,7 @@ so no timer is needed and an expired session is never used again.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
@@ -232,7 +233,8 @@ def submit_run(db: Session, actor: Actor, session_id: str, code: str, limits: Se
             raise CodeTooLarge(f"the code is {size} bytes, the most a run takes is {limits.max_code_bytes}")
         usable_datasets(db, actor, list(found.datasets))
         # The budget is also the answer's headers (queuing changes neither figure).
-        used, open_now, pending = db.execute(select(*_budget_columns(found.user_id), _pending(found.id))).one()
+        used, open_now, pending = db.execute(_queue_read(), {"session_id": found.id,
+                                                             **_budget_params(found.user_id)}).one()
         budget = _budget(used, open_now, limits)
         if budget.cpu_seconds_left <= 0:
             raise BudgetExhausted(f"today's {limits.cpu_seconds_daily} CPU seconds are used up; they renew at "
@@ -273,8 +275,7 @@ def read_run(db: Session, actor: Actor, run_id: str, limits: SessionLimits) -> R
         db.rollback()
     # The budget columns are the actor's own whoever's the run is: another person's run is a 404
     # before anything of the row is used.
-    row = db.execute(select(SessionRun, *_budget_columns(user_id)).where(SessionRun.id == run_id)
-                     .execution_options(populate_existing=True)).first()
+    row = db.execute(_run_read(), {"run_id": run_id, **_budget_params(user_id)}).first()
     if row is None or row[0].user_id != user_id:
         raise NotFound("run", run_id[:40])
     return RunRead(run_view(row[0]), _budget(row[1], row[2], limits))
@@ -298,12 +299,46 @@ def delete_run(db: Session, actor: Actor, run_id: str) -> None:
 def cpu_seconds_used_today(db: Session, user_id: int) -> float:
     """The CPU seconds of cells started today (UTC): a cell's seconds count on the day it
     started, like the cells and ε its queries spent (the budget's day is the run's)."""
-    return round(float(db.scalar(_cpu_seconds_today(user_id)) or 0.0), 3)
+    return round(float(db.scalar(_cpu_read(), _budget_params(user_id)) or 0.0), 3)
 
 
-def _cpu_seconds_today(user_id: int) -> Select:
+# The statements of every cell's POST, GET and worker are built once, with bound parameters:
+# building one and its cache key cost about as much as executing it (~0.5 ms at load 4,
+# decision 0030r). Their parameters are `_budget_params` (and the run's or session's id).
+@functools.cache
+def _cpu_read() -> Select:
     return select(func.coalesce(func.sum(SessionRun.cpu_seconds), 0.0)).where(
-        SessionRun.user_id == user_id, SessionRun.started_at >= budget_day_start())
+        SessionRun.user_id == bindparam("user_id"), SessionRun.started_at >= bindparam("day_start"))
+
+
+@functools.cache
+def _budget_columns() -> tuple:
+    """The CPU seconds used today and the open sessions, as two scalar subqueries (one statement)."""
+    return _cpu_read().scalar_subquery(), _open_sessions(bindparam("user_id")).scalar_subquery()
+
+
+@functools.cache
+def _budget_read() -> Select:
+    return select(*_budget_columns())
+
+
+@functools.cache
+def _queue_read() -> Select:
+    """The budget and the session's cells queued or running (`session_id`), for a POST."""
+    pending = select(func.count()).select_from(SessionRun).where(
+        SessionRun.session_id == bindparam("session_id"), SessionRun.status.in_(("queued", "running")))
+    return select(*_budget_columns(), pending.scalar_subquery())
+
+
+@functools.cache
+def _run_read() -> Select:
+    """A run (`run_id`) read afresh, and the budget, for a GET."""
+    return (select(SessionRun, *_budget_columns()).where(SessionRun.id == bindparam("run_id"))
+            .execution_options(populate_existing=True))
+
+
+def _budget_params(user_id: int) -> dict[str, Any]:
+    return {"user_id": user_id, "day_start": budget_day_start()}
 
 
 def cpu_seconds_left(db: Session, user_id: int, limits: SessionLimits) -> float:
@@ -314,18 +349,7 @@ def cpu_seconds_left(db: Session, user_id: int, limits: SessionLimits) -> float:
 def budget_of(db: Session, user_id: int, limits: SessionLimits) -> Budget:
     """The person's budget, read in one statement (it goes in the headers of every session
     answer, the POST of a cell and the GET of its result among them: one round trip, not two)."""
-    return _budget(*db.execute(select(*_budget_columns(user_id))).one(), limits)
-
-
-def _budget_columns(user_id: int) -> tuple:
-    """The CPU seconds used today and the open sessions, as two scalar subqueries (one statement)."""
-    return _cpu_seconds_today(user_id).scalar_subquery(), _open_sessions(user_id).scalar_subquery()
-
-
-def _pending(session_id: str):
-    """The session's cells queued or running, as a scalar subquery."""
-    return select(func.count()).select_from(SessionRun).where(
-        SessionRun.session_id == session_id, SessionRun.status.in_(("queued", "running"))).scalar_subquery()
+    return _budget(*db.execute(_budget_read(), _budget_params(user_id)).one(), limits)
 
 
 def _budget(used: float | None, open_now: int | None, limits: SessionLimits) -> Budget:
@@ -401,7 +425,7 @@ def _open_count(db: Session, user_id: int) -> int:
     return db.scalar(_open_sessions(user_id)) or 0
 
 
-def _open_sessions(user_id: int) -> Select:
+def _open_sessions(user_id: int | BindParameter) -> Select:
     return select(func.count()).select_from(AnalysisSession).where(
         AnalysisSession.user_id == user_id, AnalysisSession.status == "open")
 
