@@ -14,13 +14,14 @@ again (a revoked grant stops the very next cell) and writes the steward's audit 
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.accounts.keys import key_still_usable
@@ -132,15 +133,39 @@ def _finished(db: Session, run: SessionRun, owner: AnalysisSession | None, limit
         owner.last_used_at, owner.expires_at = finished, finished + limits.idle
 
 
+# The statements of every cell are built once, with bound parameters (`session_id`, `token`,
+# `now`, `until`): building one cost about as much as executing it (decision 0030r).
+@functools.cache
+def _claim_statement() -> Update:
+    return (update(AnalysisSession).where(
+        AnalysisSession.id == bindparam("session_id"),
+        or_(AnalysisSession.claimed_by.is_(None), AnalysisSession.claimed_until < bindparam("now")),
+    ).values(claimed_by=bindparam("token"), claimed_until=bindparam("until")).returning(AnalysisSession)
+        .execution_options(populate_existing=True))
+
+
+@functools.cache
+def _release_when_idle_statement() -> Update:
+    queued = select(SessionRun.id).where(SessionRun.session_id == bindparam("session_id"),
+                                         SessionRun.status == "queued").exists()
+    return update(AnalysisSession).where(
+        AnalysisSession.id == bindparam("session_id"), AnalysisSession.claimed_by == bindparam("token"), ~queued,
+    ).values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
+
+
+@functools.cache
+def _pending_statement() -> Select:
+    """The session's cells still to run, in order (`statuses`: which)."""
+    return (select(SessionRun).where(SessionRun.session_id == bindparam("session_id"),
+                                     SessionRun.status.in_(bindparam("statuses", expanding=True)))
+            .order_by(SessionRun.index))
+
+
 def _claim(db: Session, session_id: str, token: str) -> AnalysisSession | None:
     """The session, read in the statement that leases it (RETURNING), or None when another
     worker holds it."""
     now = utcnow()
-    owner = db.scalar(update(AnalysisSession).where(
-        AnalysisSession.id == session_id,
-        or_(AnalysisSession.claimed_by.is_(None), AnalysisSession.claimed_until < now),
-    ).values(claimed_by=token, claimed_until=now + LEASE).returning(AnalysisSession)
-        .execution_options(populate_existing=True))
+    owner = db.scalar(_claim_statement(), {"session_id": session_id, "now": now, "token": token, "until": now + LEASE})
     db.commit()
     return owner
 
@@ -167,27 +192,21 @@ def _release_when_idle(db: Session, session_id: str, token: str) -> bool:
     """Let the lease go unless a cell of the session is queued: the check and the release in one
     statement, after a cell (decision 0030r). False when a cell is queued (or the lease is no
     longer ours): the caller reads it and goes on, or stops at the renewal."""
-    queued = select(SessionRun.id).where(SessionRun.session_id == session_id, SessionRun.status == "queued").exists()
-    released = db.execute(update(AnalysisSession).where(
-        AnalysisSession.id == session_id, AnalysisSession.claimed_by == token, ~queued,
-    ).values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)).rowcount
+    released = db.execute(_release_when_idle_statement(), {"session_id": session_id, "token": token}).rowcount
     db.commit()
     return released == 1
 
 
 def _next_queued(db: Session, session_id: str) -> SessionRun | None:
     db.rollback()  # a fresh snapshot: cells queued by other processes meanwhile
-    return db.scalar(select(SessionRun).where(SessionRun.session_id == session_id, SessionRun.status == "queued")
-                     .order_by(SessionRun.index).limit(1))
+    return db.scalars(_pending_statement(), {"session_id": session_id, "statuses": ["queued"]}).first()
 
 
 def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None]) -> SessionRun | None:
     """Fail the runs left `running` by a worker that died (we hold the lease now, so none is
     alive), and return the first queued run: one statement for both, read as the lease begins."""
     db.rollback()  # a fresh snapshot, as in `_next_queued`
-    pending = db.scalars(select(SessionRun).where(SessionRun.session_id == session_id,
-                                                  SessionRun.status.in_(("running", "queued")))
-                         .order_by(SessionRun.index)).all()
+    pending = db.scalars(_pending_statement(), {"session_id": session_id, "statuses": ["running", "queued"]}).all()
     stale = [run for run in pending if run.status == "running"]
     for run in stale:
         run.status, run.finished_at = "error", utcnow()
