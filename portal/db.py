@@ -87,7 +87,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=5, max_overflow=10)
+    # Last in, first out: a request takes the connection put back last, which PING_AFTER_IDLE
+    # lets through without a ping; first in, first out handed out the one idle longest, so after
+    # a burst had grown the pool, quiet traffic rotated through all of it and pinged (0030r).
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_use_lifo=True)
     event.listen(engine, "connect", _returned)
     event.listen(engine, "checkin", _returned)
     event.listen(engine, "checkout", lambda dbapi_connection, record, _proxy:
@@ -220,6 +223,36 @@ def held_across_processes(engine: Engine, name: str) -> Iterator[None]:
     the embedded defaults could check and remember cells of one dataset at once."""
     with _hold(engine, name, wait=True):
         yield
+
+
+@contextmanager
+def held_for_transaction(session: Session, name: str) -> Iterator[None]:
+    """`held_across_processes` for a check and the write it allows, made in one transaction of
+    `session` that the hold commits at the end of the block (and rolls back if the block raises).
+
+    On PostgreSQL the hold is the transaction's own advisory lock (`pg_advisory_xact_lock`, let go
+    by that commit), taken on the session's connection as the transaction's first statement: no
+    second connection, no commit before it and no unlock after, four round trips fewer than
+    `held_across_processes` in a request that holds a name once (decision 0030r). Statements after
+    the lock read what the previous holder committed (PostgreSQL's default READ COMMITTED). A
+    block that commits on its own lets the lock go there; do that only on the way to raising.
+    Elsewhere the name is held by `held_across_processes` until the commit. Either way the
+    session's transaction so far is committed first, so the wait holds no connection and, on
+    SQLite (a snapshot per transaction), the reads after it see the previous holder's writes."""
+    engine = session.get_bind()
+    postgres = engine.dialect.name == "postgresql"
+    session.commit()  # no round trip when nothing was read: a request that takes the hold first
+    # On PostgreSQL, threads of this process wait for the name here, holding no connection.
+    with _thread_lock(name) if postgres else held_across_processes(engine, name):
+        try:
+            if postgres:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(name)})
+            session.expire_all()  # objects loaded before the hold are read again in it
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The body of one forked worker: confine, say ready, take the request, run it, report, exit.
+"""The body of one forked worker: confine, say ready, take the request, run it, report, end.
 
 Runs in a child of the zygote and never returns (it ends with `os._exit`). The isolation
 report is sent *before* the request (and so before any untrusted input) is read, so the
@@ -57,6 +57,11 @@ def _run(sock: socket.socket, spec: isolation.Confinement) -> None:
     limits = Limits(**request["limits"])
     outcome = execution.execute(request, ChannelClient(sock, limits), limits)
     wire.send(sock, {"t": "result", **fit(outcome, limits.result_bytes)})
+    # Wait, spending nothing, until the supervisor has read this process's CPU time and peak
+    # memory from the kernel and killed it, or has closed the socket: exiting at once made the
+    # answer wait for this process's teardown, or lost the peak memory with its address space
+    # before the supervisor could read it (decision 0030r).
+    sock.recv(1)
 
 
 def serve(sock_fd: int, spec: isolation.Confinement) -> None:

@@ -92,14 +92,11 @@ def delete_run(run_id: str) -> Response:
 
 
 def read_run(run_id: str, wait: float) -> Response:
-    db, actor = get_session(), current_actor()
-    run = service.get_run(db, actor, run_id)
+    db, actor, found = get_session(), current_actor(), limits()
+    read = service.read_run(db, actor, run_id, found)
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
     queue = queue_for(current_app._get_current_object())
-    while run.status not in service.FINISHED and (left := deadline - time.monotonic()) > 0:
+    while read.run.status not in service.FINISHED and (left := deadline - time.monotonic()) > 0:
         queue.wait(run_id, left)
-        fresh = service.read_run(db, run_id)
-        if fresh is None:
-            break
-        run = service.run_view(fresh)
-    return budget_headers(json_response(localised(run), RunView))
+        read = service.read_run(db, actor, run_id, found)
+    return budget_headers(json_response(localised(read.run), RunView), read.budget)

@@ -14,13 +14,14 @@ again (a revoked grant stops the very next cell) and writes the steward's audit 
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.accounts.keys import key_still_usable
@@ -48,28 +49,33 @@ def process_session(app: Flask | Core, session_id: str, notify: Callable[[str], 
     token = uuid.uuid4().hex
     ran = 0
     with app.app_context(), session_scope(app) as db:
-        while _claim(db, session_id, token):
+        while (owner := _claim(db, session_id, token)) is not None:
+            released = False
             try:
                 run = _fail_abandoned(db, session_id, notify)
                 while run is not None:
-                    if ran and not _renew(db, session_id, token):
+                    if ran and (owner := _renew(db, session_id, token)) is None:
                         return ran  # the lease lapsed and another worker holds the session now
-                    execute_run(app, db, run, notify)
+                    execute_run(app, db, run, owner, notify)
                     ran += 1
-                    run = _next_queued(db, session_id)
+                    released = _release_when_idle(db, session_id, token)
+                    run = None if released else _next_queued(db, session_id)
             finally:
-                _release(db, session_id, token)
-            if _next_queued(db, session_id) is None:
+                if not released:
+                    _release(db, session_id, token)
+            if _next_queued(db, session_id) is None:  # queued while the lease was being let go
                 break
     return ran
 
 
-def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callable[[str], None]) -> None:
-    """Run one queued cell. Two commits, each also carrying the audit log's own write: the cell
-    becomes `running` in the commit that opens its audit record (before the code runs), and its
-    result is stored in the commit that closes the record, so the result is never readable
-    before the audit record is durable (`submit_run`'s `finish`)."""
-    owner = db.get(AnalysisSession, run.session_id)
+def execute_run(app: Flask | Core, db: Session, run: SessionRun, owner: AnalysisSession,
+                notify: Callable[[str], None]) -> None:
+    """Run one queued cell of `owner`, the session as read when its lease was taken or renewed
+    (`_claim`, `_renew`: a session closed before that does not run the cell). Two commits, each
+    also carrying the audit log's own write: the cell becomes `running` in the commit that opens
+    its audit record (before the code runs), and its result is stored in the commit that closes
+    the record, so the result is never readable before the audit record is durable
+    (`submit_run`'s `finish`)."""
     started = utcnow()
     run.status, run.started_at = "running", started
     limits = SessionLimits.from_config(app.config)
@@ -79,7 +85,7 @@ def execute_run(app: Flask | Core, db: Session, run: SessionRun, notify: Callabl
             raise PortalError("the account is no longer active", code="account-inactive")
         if run.key_prefix is not None and not key_still_usable(db, run.key_prefix, "sandbox:run"):
             raise PortalError("the API key this cell was sent with was revoked or has expired since", code="key-revoked")
-        if owner is None or owner.status != "open":
+        if owner.status != "open":
             raise PortalError("the session was closed or expired before this run started", code="session-closed")
         left = cpu_seconds_left(db, run.user_id, limits)
         if left <= 0:
@@ -127,24 +133,52 @@ def _finished(db: Session, run: SessionRun, owner: AnalysisSession | None, limit
         owner.last_used_at, owner.expires_at = finished, finished + limits.idle
 
 
-def _claim(db: Session, session_id: str, token: str) -> bool:
+# The statements of every cell are built once, with bound parameters (`session_id`, `token`,
+# `now`, `until`): building one cost about as much as executing it (decision 0030r).
+@functools.cache
+def _claim_statement() -> Update:
+    return (update(AnalysisSession).where(
+        AnalysisSession.id == bindparam("session_id"),
+        or_(AnalysisSession.claimed_by.is_(None), AnalysisSession.claimed_until < bindparam("now")),
+    ).values(claimed_by=bindparam("token"), claimed_until=bindparam("until")).returning(AnalysisSession)
+        .execution_options(populate_existing=True))
+
+
+@functools.cache
+def _release_when_idle_statement() -> Update:
+    queued = select(SessionRun.id).where(SessionRun.session_id == bindparam("session_id"),
+                                         SessionRun.status == "queued").exists()
+    return update(AnalysisSession).where(
+        AnalysisSession.id == bindparam("session_id"), AnalysisSession.claimed_by == bindparam("token"), ~queued,
+    ).values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
+
+
+@functools.cache
+def _pending_statement() -> Select:
+    """The session's cells still to run, in order (`statuses`: which)."""
+    return (select(SessionRun).where(SessionRun.session_id == bindparam("session_id"),
+                                     SessionRun.status.in_(bindparam("statuses", expanding=True)))
+            .order_by(SessionRun.index))
+
+
+def _claim(db: Session, session_id: str, token: str) -> AnalysisSession | None:
+    """The session, read in the statement that leases it (RETURNING), or None when another
+    worker holds it."""
     now = utcnow()
-    claimed = db.execute(update(AnalysisSession).where(
-        AnalysisSession.id == session_id,
-        or_(AnalysisSession.claimed_by.is_(None), AnalysisSession.claimed_until < now),
-    ).values(claimed_by=token, claimed_until=now + LEASE)).rowcount
+    owner = db.scalar(_claim_statement(), {"session_id": session_id, "now": now, "token": token, "until": now + LEASE})
     db.commit()
-    return claimed == 1
+    return owner
 
 
-def _renew(db: Session, session_id: str, token: str) -> bool:
-    """False when the lease is no longer ours (it lapsed during a long cell and another worker
-    took it): going on would run the session's next cell in two workers at once."""
-    renewed = db.execute(update(AnalysisSession).where(
+def _renew(db: Session, session_id: str, token: str) -> AnalysisSession | None:
+    """The session read again as the lease is renewed, or None when the lease is no longer ours
+    (it lapsed during a long cell and another worker took it): going on would run the session's
+    next cell in two workers at once."""
+    owner = db.scalar(update(AnalysisSession).where(
         AnalysisSession.id == session_id, AnalysisSession.claimed_by == token,
-    ).values(claimed_until=utcnow() + LEASE)).rowcount
+    ).values(claimed_until=utcnow() + LEASE).returning(AnalysisSession).execution_options(populate_existing=True))
     db.commit()
-    return renewed == 1
+    return owner
 
 
 def _release(db: Session, session_id: str, token: str) -> None:
@@ -154,19 +188,25 @@ def _release(db: Session, session_id: str, token: str) -> None:
     db.commit()
 
 
+def _release_when_idle(db: Session, session_id: str, token: str) -> bool:
+    """Let the lease go unless a cell of the session is queued: the check and the release in one
+    statement, after a cell (decision 0030r). False when a cell is queued (or the lease is no
+    longer ours): the caller reads it and goes on, or stops at the renewal."""
+    released = db.execute(_release_when_idle_statement(), {"session_id": session_id, "token": token}).rowcount
+    db.commit()
+    return released == 1
+
+
 def _next_queued(db: Session, session_id: str) -> SessionRun | None:
     db.rollback()  # a fresh snapshot: cells queued by other processes meanwhile
-    return db.scalar(select(SessionRun).where(SessionRun.session_id == session_id, SessionRun.status == "queued")
-                     .order_by(SessionRun.index).limit(1))
+    return db.scalars(_pending_statement(), {"session_id": session_id, "statuses": ["queued"]}).first()
 
 
 def _fail_abandoned(db: Session, session_id: str, notify: Callable[[str], None]) -> SessionRun | None:
     """Fail the runs left `running` by a worker that died (we hold the lease now, so none is
     alive), and return the first queued run: one statement for both, read as the lease begins."""
     db.rollback()  # a fresh snapshot, as in `_next_queued`
-    pending = db.scalars(select(SessionRun).where(SessionRun.session_id == session_id,
-                                                  SessionRun.status.in_(("running", "queued")))
-                         .order_by(SessionRun.index)).all()
+    pending = db.scalars(_pending_statement(), {"session_id": session_id, "statuses": ["running", "queued"]}).all()
     stale = [run for run in pending if run.status == "running"]
     for run in stale:
         run.status, run.finished_at = "error", utcnow()

@@ -17,7 +17,14 @@ import threading
 
 import pytest
 
-from portal.db import Held, claimed, held_across_processes, make_engine
+from portal.db import (
+    Held,
+    _advisory_key,
+    claimed,
+    held_across_processes,
+    held_for_transaction,
+    make_engine,
+)
 
 CHILD = """
 import sys
@@ -80,6 +87,41 @@ def test_a_hold_waits_for_another_process_holding_the_name(url, engine):
         _let_go(child)
     assert taken.wait(60)
     waiter.join(timeout=60)
+
+
+def test_a_transaction_s_hold_waits_for_another_process_and_ends_with_its_commit(url, engine):
+    """`held_for_transaction` (decision 0030r) holds the same names as `held_across_processes`;
+    on PostgreSQL it is the transaction's own advisory lock, let go by the commit that ends it."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    child = _other_process(url, NAME)
+    taken, leave = threading.Event(), threading.Event()
+
+    def take() -> None:
+        with Session(engine) as session, held_for_transaction(session, NAME):
+            taken.set()
+            leave.wait(60)
+
+    waiter = threading.Thread(target=take, daemon=True)
+    try:
+        waiter.start()
+        assert not taken.wait(1.5), "held by another process, yet taken here"
+    finally:
+        _let_go(child)
+    assert taken.wait(60)
+    try_lock = text("SELECT pg_try_advisory_lock(:k)")
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as other:
+            assert not other.execute(try_lock, {"k": _advisory_key(NAME)}).scalar()
+    leave.set()
+    waiter.join(timeout=60)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as other:
+            assert other.execute(try_lock, {"k": _advisory_key(NAME)}).scalar()
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _advisory_key(NAME)})
+    with held_across_processes(engine, NAME):  # and nothing of it is left in this process
+        pass
 
 
 def test_a_claim_is_refused_at_once_while_another_process_holds_it(url, engine):

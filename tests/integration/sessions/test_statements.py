@@ -21,6 +21,7 @@ from tests.integration.sessions.test_worker import _hold, _quiet_queue
 
 CPU_SUM = re.compile(r"sum\(analysis_session_runs\.cpu_seconds\)", re.I)
 OPEN_COUNT = re.compile(r"count\(\*\).*FROM analysis_sessions\b", re.I | re.S)
+SESSION_READ = re.compile(r"^\s*SELECT analysis_sessions\.id\b", re.I)  # the row, not a count
 PENDING = re.compile(r"FROM analysis_session_runs\b.*WHERE analysis_session_runs\.session_id", re.I | re.S)
 
 
@@ -60,6 +61,49 @@ def test_a_cell_reads_the_budget_once_on_post_and_once_in_the_worker(tmp_path):
     assert not [s for s in before_cell if OPEN_COUNT.search(s)]  # the worker checks CPU seconds only
     assert len([s for s in before_cell if PENDING.search(s)]) == 1  # stale and queued cells in one read
     assert me.get(f"/api/v1/runs/{answer.json['id']}").json["result"]["stdout"] == "1\n"
+
+
+@contextmanager
+def commits(app):
+    seen: list[int] = []
+    me = threading.get_ident()
+
+    def record(conn):
+        if threading.get_ident() == me:
+            seen.append(1)
+
+    engine = database(app).engine
+    event.listen(engine, "commit", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", record)
+
+
+def test_a_cell_is_queued_in_one_transaction_its_lease_reads_its_session_and_its_answer_is_one_read(tmp_path):
+    """Decision 0030r: the POST reads the session once, under the session's hold, and commits
+    once; the worker reads the session in the statement that leases it; a GET reads the run and
+    the person's budget in one statement."""
+    app = build_app(tmp_path)
+    me = Analyst(app)
+    session_id = me.open()
+    _quiet_queue(app)
+    _hold(app, session_id, until=utcnow() + timedelta(minutes=5))
+    with statements(app) as posted, commits(app) as committed:
+        answer = me.post(f"/api/v1/sessions/{session_id}/runs", {"code": "print(1)"})
+    assert answer.status_code == 202
+    assert len([s for s in posted if SESSION_READ.search(s)]) == 1 and len(committed) == 1
+
+    _hold(app, session_id, until=utcnow() - timedelta(seconds=1))
+    with statements(app) as worked:
+        assert process_session(app, session_id, lambda run_id: None) == 1
+    assert not [s for s in worked if SESSION_READ.search(s)]
+    assert worked[0].lstrip().upper().startswith("UPDATE ANALYSIS_SESSIONS") and "RETURNING" in worked[0].upper()
+
+    with statements(app) as read:
+        found = me.get(f"/api/v1/runs/{answer.json['id']}?wait=5")
+    assert found.json["result"]["stdout"] == "1\n" and found.headers["X-Sandbox-CPU-Seconds-Left"]
+    assert len(read) == 1
 
 
 def test_the_grant_check_of_a_run_reads_a_dataset_its_version_and_fields_in_two_statements(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 import sandbox
 from sandbox import IsolationWarning, Limits, RunRequest, Sandbox, SandboxConfig
+from sandbox import pool as pool_module
 from sandbox.isolation import LAYERS
 from sandbox.supervisor import Conversation, judge
 from tests.unit.sandbox.fakes import FakeBroker
@@ -165,11 +166,38 @@ def test_each_run_has_a_fresh_worker_forked_and_confined_before_it():
         head = first.sock.recv(1 << 16, socket.MSG_PEEK)
         assert b'"ready"' in head and b'"seccomp"' in head
         assert one.run(RunRequest(code="x = 1"), FakeBroker()).state == {"x": 1}
-        with pytest.raises(ProcessLookupError):  # used once, then reaped: never reused
-            os.pidfd_open(first.pid)
         second = _prepared(one, [0])[0]
+        with pytest.raises(ProcessLookupError):  # used once, reaped before the next was forked: never reused
+            os.pidfd_open(first.pid)
         assert second.pid != first.pid
         assert one.run(RunRequest(code="y = 2"), FakeBroker()).state == {"y": 2}
+
+
+def test_a_clean_result_does_not_wait_for_the_worker_s_exit_and_its_usage_is_the_kernel_s():
+    """The answer leaves once the worker reported: its CPU time and peak memory are read from
+    /proc, it is killed, and it is reaped before its slot's next worker is forked (decision
+    0030r). Without /proc the run waits for the exit and the reap as before, and the worker,
+    which waits after its result, is let go by the closed socket, not by `_end_worker`'s kill a
+    second later."""
+    read = []
+    with Sandbox(SandboxConfig(workers=1)) as one, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pool_module, "_clean_ending", lambda worker, read_now=pool_module._clean_ending:
+                      read.append(read_now(worker)) or read[-1])
+        _prepared(one, [0])
+        done = one.run(RunRequest(code="x = sum(range(200000))"), FakeBroker())
+        assert done.state == {"x": sum(range(200000))}
+        assert read and read[-1] is not None  # read from /proc while the worker waited
+        assert done.usage.cpu_seconds == round(read[-1]["cpu_seconds"], 4) > 0
+        assert done.usage.max_rss_bytes == read[-1]["max_rss_bytes"] > 4 * 2**20
+        _prepared(one, [0])
+        assert 0 not in one._ending  # reaped before the next worker was forked
+    with Sandbox(SandboxConfig(workers=1)) as one, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pool_module, "_clean_ending", lambda worker: None)
+        _prepared(one, [0])
+        started = time.monotonic()
+        done = one.run(RunRequest(code="x = 1"), FakeBroker())
+        assert done.state == {"x": 1} and done.usage.cpu_seconds > 0
+        assert time.monotonic() - started < 1.0 and not one._ending
 
 
 def test_a_prepared_worker_with_other_limits_is_not_used():
