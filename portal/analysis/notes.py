@@ -38,6 +38,8 @@ TEMPLATES: dict[str, str] = {
     "dp-statistic": N_("%(name)s: %(mechanism)s noise, scale %(scale)s"),
     "dp-statistic-interval": N_("%(name)s: %(mechanism)s noise, scale %(scale)s; 95 %% interval in "
                                 "%(name)s_low/%(name)s_high"),
+    "dp-mean-interval": N_("%(name)s: a sum with Laplace noise (scale %(scale)s) over a count with discrete Laplace "
+                           "noise (scale %(count_scale)s); 95 %% interval in %(name)s_low/%(name)s_high"),
     "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }

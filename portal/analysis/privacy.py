@@ -59,12 +59,15 @@ class Calibrated:
 @dataclass(frozen=True)
 class Noisy:
     """One released value, the scale of the noise added to it and its 95 % interval (`low` and
-    `high` are None for quantiles, whose error is in ranks, not in the value's unit)."""
+    `high` are None for quantiles, whose error is in ranks, not in the value's unit). A mean has
+    two noises, its sum's (`scale`) and its count's (`count_scale`): both come from the bounds and
+    ε alone, so a note that shows them says nothing counted from the records."""
 
     value: float | int
     scale: float
     low: float | None = None
     high: float | None = None
+    count_scale: float | None = None
 
 
 def _float_vectors():
@@ -176,8 +179,11 @@ def release_mean(total: float, count: int, bounds: Bounds, epsilon: float) -> No
     the bounds.
 
     The interval comes from the two 97.5 % intervals (so together at least 95 %): the extreme
-    ratios over that box, or the whole bounds when the count's interval reaches zero. Its scale is
-    the sum's scale over the noisy count, the mean's noise scale for large cells.
+    ratios over that box, or the whole bounds when the count's interval reaches zero. Its scales
+    are the sum's and the count's. (The mean's own scale, the sum's over the noisy count, was shown
+    until decision 0030s: post-processing, so no privacy loss, but a note that varied with the
+    cells — one figure when the cells' noisy counts agreed, a range when not — where every other
+    note is the same whatever the records.)
     """
     low, high = _bounds(bounds)
     half = epsilon / 2
@@ -189,7 +195,7 @@ def release_mean(total: float, count: int, bounds: Bounds, epsilon: float) -> No
         # Clamping is monotone, so the clamped value stays between the clamped extreme ratios.
         ratios = [min(high, max(low, s / c)) for s in (total.low, total.high) for c in (count.low, count.high)]
         interval = (min(ratios), max(ratios))
-    return Noisy(value, total.scale / max(count.value, 1), *interval)
+    return Noisy(value, total.scale, *interval, count_scale=count.scale)
 
 
 def release_quantile(values: Sequence[float], bounds: Bounds, alpha: float, epsilon: float) -> Noisy:

@@ -314,11 +314,15 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
 def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[dict[str, Any]]:
     notes = [note("dp-mode", epsilon=f"{epsilon:g}")]
     for position, stat in enumerate(statistics):
-        scales = [row[width + position][1].scale for row in rows]
-        if not scales:
+        if not rows:
             continue
-        scale = f"{min(scales):.3g}" if min(scales) == max(scales) else f"{min(scales):.3g} to {max(scales):.3g}"
+        # Every cell of a statistic has the same scales: they come from the bounds and ε alone.
+        noisy = rows[0][width + position][1]
+        if stat.func == "mean":
+            notes.append(note("dp-mean-interval", name=stat.name, scale=f"{noisy.scale:.3g}",
+                              count_scale=f"{noisy.count_scale:.3g}"))
+            continue
         kind = {"count": "discrete-laplace", "quantile": "exponential", "median": "exponential"}.get(stat.func, "laplace")
         code = "dp-statistic-interval" if stat.func in WITH_INTERVAL else "dp-statistic"
-        notes.append(note(code, name=stat.name, mechanism=kind, scale=scale))
+        notes.append(note(code, name=stat.name, mechanism=kind, scale=f"{noisy.scale:.3g}"))
     return notes

@@ -125,16 +125,12 @@ def dp_both(dp_worlds):
     return tuple(_everything_dp(app) for app in dp_worlds)
 
 
-MEANS = ("m",)  # the cells' aliases of means
-
-
 def _interval_width(params: dict) -> dict:
     """A note's 95 % interval is the released value plus or minus a width from the scale: the
-    endpoints are the released value (masked), the width is kept. A mean's scale is its sum's
-    scale over the mean's own noisy count (`privacy.release_mean`): post-processing of the
-    released draw, masked too."""
-    if params.get("name") in MEANS:
-        params = {**params, "scale": None}
+    endpoints are the released value (masked), the width is kept. Scales are kept unmasked, a
+    mean's too: its note shows its sum's and its count's scales (decision 0030s; it showed the
+    sum's scale over the noisy count, one figure or a range as the cells' noisy counts agreed or
+    not, so the masked notes of the two worlds differed now and then)."""
     if "low" in params and "high" in params:
         params = {**params, "low": None, "high": float(params["high"]) - float(params["low"])}
     return params

@@ -35,7 +35,7 @@ def test_every_code_has_a_chinese_sentence_with_the_same_params(code, chinese):
     translated = chinese(notes.TEMPLATES[code])
     assert translated != notes.TEMPLATES[code], f"no Chinese for note {code}"
     params = {"min_cell": 10, "rounding_base": 5, "percent": 3, "factor": "2", "figures": 3, "rows": 10000, "epsilon": "0.1",
-              "name": "count", "mechanism": "laplace", "scale": "20", "low": "1", "high": "9", "spent": "0.2",
+              "name": "count", "mechanism": "laplace", "scale": "20", "count_scale": "40", "low": "1", "high": "9", "spent": "0.2",
               "daily": "1"}
     made = notes.note(code, **params)
     zh = notes.localise([made], chinese)[0]

@@ -60,6 +60,14 @@ def test_mean_stays_inside_the_bounds_and_its_interval_covers_the_truth():
     assert covered / 300 >= 0.9
 
 
+def test_a_means_scales_are_its_sums_and_its_counts_whatever_the_cell():
+    """The scales a note shows come from the bounds and ε alone (decision 0030s): the same for an
+    empty cell, a small one and a large one."""
+    seen = {(n.scale, n.count_scale) for n in (privacy.release_mean(t, c, (0.0, 200.0), 0.5)
+                                                for t, c in ((0.0, 0), (150.0, 1), (20100.0, 200)))}
+    assert seen == {(privacy.release_sum(0.0, (0.0, 200.0), 0.25).scale, privacy.release_count(0, 0.25).scale)}
+
+
 def test_mean_of_an_empty_cell_is_still_a_number_inside_the_bounds():
     noisy = privacy.release_mean(0.0, 0, (10.0, 20.0), 0.2)
     assert 10.0 <= noisy.value <= 20.0 and (noisy.low, noisy.high) == (10.0, 20.0)
