@@ -343,6 +343,10 @@ class DatasetDetail:
     versions: tuple[VersionInfo, ...]
     tags_zh: tuple[str, ...]
     tags_en: tuple[str, ...]
+    # The disclosure mode an approved grant on a conditional dataset is in unless the steward
+    # accredits the analyst for another ("dp" or "sdc"; decision 0030q); None for other datasets.
+    # An applicant should know before applying what kind of answers they will get.
+    disclosure_mode: str | None = None
 
     @property
     def current(self) -> VersionInfo | None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from portal.auth import Actor
 from portal.catalog import counters
 from portal.catalog.cache import cached
+from portal.catalog.disclosure_settings import mode_in_force
 from portal.catalog.models import Counter, Dataset, Department, Tag, Theme, Version
 from portal.catalog.permissions import can_view_dataset
 from portal.catalog.queries import visible_datasets, with_summary_relations
@@ -284,6 +285,7 @@ def _detail(d: Dataset, versions: tuple[VersionInfo, ...]) -> DatasetDetail:
         versions=versions,
         tags_zh=tuple(t.name for t in d.tags if t.lang == "zh"),
         tags_en=tuple(t.name for t in d.tags if t.lang == "en"),
+        disclosure_mode=mode_in_force(d.disclosure) if d.open_class == "conditional" else None,
     )
 
 

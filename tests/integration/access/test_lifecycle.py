@@ -43,6 +43,20 @@ def test_the_conditional_dataset_page_links_to_the_form_with_the_dataset_ticked(
     assert not _ticked(form.text, INCOME)
 
 
+def test_the_dataset_page_and_its_json_say_which_mode_an_approval_gets(as_role):
+    """An applicant learns before applying what kind of answers a grant gives (decision 0030q):
+    the clinic visits declare the ε-budget mode; open datasets have no mode."""
+    public = as_role("public")
+    chinese = public.get(f"/datasets/{CLINIC}").text
+    assert "ε 预算模式" in chinese.split('id="disclosure-mode"', 1)[1].split("</p>", 1)[0]
+    public.get("/locale/en")
+    english = public.get(f"/datasets/{CLINIC}").text
+    assert "ε-budget mode" in english.split('id="disclosure-mode"', 1)[1].split("</p>", 1)[0]
+    assert public.get(f"/api/v1/datasets/{CLINIC}").get_json()["disclosure_mode"] == "dp"
+    assert public.get(f"/api/v1/datasets/{FLIGHTS}").get_json()["disclosure_mode"] is None
+    assert 'id="disclosure-mode"' not in public.get(f"/datasets/{FLIGHTS}").text
+
+
 def _ticked(html: str, slug: str) -> bool:
     import re
     for tag in re.findall(r"<input[^>]*>", html):
