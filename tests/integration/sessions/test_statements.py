@@ -26,20 +26,29 @@ PENDING = re.compile(r"FROM analysis_session_runs\b.*WHERE analysis_session_runs
 
 
 @contextmanager
-def statements(app):
-    seen: list[str] = []
+def _recorded(app, name: str, entry):
+    """What the engine's event `name` saw on the calling thread, one `entry(*args)` each."""
+    seen: list = []
     me = threading.get_ident()
 
-    def record(conn, cursor, statement, *args):
+    def record(*args):
         if threading.get_ident() == me:
-            seen.append(statement)
+            seen.append(entry(*args))
 
     engine = database(app).engine
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, name, record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, name, record)
+
+
+def statements(app):
+    return _recorded(app, "before_cursor_execute", lambda conn, cursor, statement, *rest: statement)
+
+
+def commits(app):
+    return _recorded(app, "commit", lambda conn: 1)
 
 
 def test_a_cell_reads_the_budget_once_on_post_and_once_in_the_worker(tmp_path):
@@ -61,23 +70,6 @@ def test_a_cell_reads_the_budget_once_on_post_and_once_in_the_worker(tmp_path):
     assert not [s for s in before_cell if OPEN_COUNT.search(s)]  # the worker checks CPU seconds only
     assert len([s for s in before_cell if PENDING.search(s)]) == 1  # stale and queued cells in one read
     assert me.get(f"/api/v1/runs/{answer.json['id']}").json["result"]["stdout"] == "1\n"
-
-
-@contextmanager
-def commits(app):
-    seen: list[int] = []
-    me = threading.get_ident()
-
-    def record(conn):
-        if threading.get_ident() == me:
-            seen.append(1)
-
-    engine = database(app).engine
-    event.listen(engine, "commit", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "commit", record)
 
 
 def test_a_cell_is_queued_in_one_transaction_its_lease_reads_its_session_and_its_answer_is_one_read(tmp_path):
