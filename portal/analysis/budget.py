@@ -9,7 +9,8 @@ sessions on their own queue workers, `kaifang sandbox-run` beside them — takes
 and a grant revoked or expired while a run goes on stops it at its next charge.
 Reading the ledger when a run started and writing it when it ended let three overlapping sessions
 release three budgets' worth of cells (tests/security/test_session_budget_race.py). The ε budget
-of the differential-privacy mode is charged the same way (`charge`, used by `epsilon.py`).
+of the differential-privacy mode is charged the same way (`charge_all`, used by `epsilon.py`:
+several ledgers in one transaction, decision 0030u).
 
 Must not: decide what a plan costs (the broker does) or release anything.
 """
@@ -127,7 +128,7 @@ def charge_all(engine: Engine, charges: Sequence[Charge]) -> Charged:
             queries a long run sends after).
     """
     grants = list(dict.fromkeys(item.key["grant_id"] for item in charges if "grant_id" in item.key))
-    for _ in range(3):
+    for _ in range(2 + len(charges)):  # each first row of a day may be lost to another insert once
         try:
             with engine.connect() as connection, connection.begin() as transaction:
                 _require_active(connection, grants)

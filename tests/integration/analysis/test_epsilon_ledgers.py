@@ -157,3 +157,23 @@ def test_the_race_on_postgresql(postgres_url, tmp_path):
         usable = usable_datasets(db, accounts.actor_for(db, accounts.user_by_email(db, email).id), [CLINIC])[0]
         assert usable.epsilon_before == pytest.approx(0.5)
     database(app).engine.dispose()
+
+
+def test_the_grant_command_sets_the_lifetime_and_counts_it_from_what_was_spent(analysis_app, monkeypatch):
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    email = _analyst(analysis_app)
+    assert _spends(analysis_app, _grant(analysis_app, email), DAY, 2) == [True, True]
+    monkeypatch.setenv("KAIFANG_INSTANCE", analysis_app.instance_path)
+    monkeypatch.setenv("KAIFANG_SECRET_KEY", analysis_app.config["SECRET_KEY"])
+    result = CliRunner().invoke(main, ["grant", email, CLINIC, "--purpose", "renewal", "--mode", "dp",
+                                       "--lifetime-epsilon", "3"])
+    assert result.exit_code == 0 and "ε 3 over its life" in result.output, result.output
+    with analysis_app.app_context(), session_scope(analysis_app) as db:
+        grant_id = int(result.output.split()[1].rstrip(":"))
+        grant = db.get(Grant, grant_id)
+        assert (grant.lifetime_epsilon, grant.epsilon_before) == (3.0, pytest.approx(0.2))
+    refused = CliRunner().invoke(main, ["grant", email, CLINIC, "--purpose", "x", "--lifetime-epsilon", "0"])
+    assert refused.exit_code != 0
