@@ -97,7 +97,8 @@ class DataBroker(Protocol):
 
     `execute` receives a plan that already passed `sandbox.plan.validate_plan` and the run's
     grant check, and must return a JSON-safe dict: `{"status": "ok", ...}` or
-    `{"status": "refused", "rule": ..., "reason": ...}`.
+    `{"status": "refused", "rule": ..., "reason": ..., "detail"?: ...}` (`detail`, optional, tells
+    apart cases of one rule in the result's record of refusals; the code sees rule and reason).
 
     Optionally, a broker may define `set_deadline(at: float)`: the supervisor calls it once,
     before the code is sent, with the run's wall-clock deadline (a `time.monotonic()` value),

@@ -52,10 +52,11 @@ class Conversation:
     refused: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _refusal(conv: Conversation, names: list[str], rule: str, reason: str) -> dict[str, Any]:
+def _refusal(conv: Conversation, names: list[str], rule: str, reason: str, detail: Any = None) -> dict[str, Any]:
+    """`detail`: the broker's word on which of a rule's cases refused (the result's record only)."""
     if len(conv.refused) < MAX_RECORDS:  # a loop of caught refusals must not grow the result
-        conv.refused.append({"query": conv.queries, "datasets": names, "rule": rule,
-                             "reason": reason})
+        conv.refused.append({"query": conv.queries, "datasets": names, "rule": rule, "reason": reason,
+                             **({"detail": detail[:40]} if isinstance(detail, str) and detail else {})})
     return {"status": "refused", "rule": rule, "reason": reason}
 
 
@@ -74,7 +75,7 @@ def _ask_broker(conv: Conversation, plan: dict[str, Any], names: list[str]) -> d
         return _refusal(conv, names, "too-large", "the answer is larger than a run may receive")
     if answer["status"] == "refused":
         return _refusal(conv, names, str(answer.get("rule", "refused")),
-                        str(answer.get("reason", "")))
+                        str(answer.get("reason", "")), answer.get("detail"))
     rows = answer.get("rows")
     conv.released.append({"query": conv.queries, "datasets": names, "action": plan["action"],
                           "rows": len(rows) if type(rows) is list else None,

@@ -27,6 +27,7 @@ from portal.access.schemas import (
     Transition,
 )
 from portal.auth import Actor
+from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.catalog.models import Dataset, Version, utcnow
 from portal.catalog.permissions import require
 from portal.catalog.queries import visible_datasets
@@ -128,8 +129,10 @@ def list_my_applications(session: Session, actor: Actor) -> list[ApplicationSumm
     return [summarise(session, row) for row in rows]
 
 
-def get_application(session: Session, actor: Actor, application_id: int) -> ApplicationSummary:
-    """One application with its history and grants: for its applicant and the stewards.
+def get_application(session: Session, actor: Actor, application_id: int,
+                    defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
+    """One application with its history and grants: for its applicant and the stewards
+    (`defaults`: the portal's ε settings, for the grants' lifetime ε).
 
     Raises:
         NotFound: no such application, or one of somebody else (its existence is not revealed).
@@ -137,7 +140,7 @@ def get_application(session: Session, actor: Actor, application_id: int) -> Appl
     row = session.get(Application, application_id)
     if row is None or not can_view_application(actor, row.user_id):
         raise NotFound("application", str(application_id))
-    return summarise(session, row, with_events=True)
+    return summarise(session, row, with_events=True, defaults=defaults)
 
 
 # -- private steps ---------------------------------------------------------------------------

@@ -20,10 +20,13 @@ from portal.catalog.disclosure_settings import MODES
               help="Disclosure mode for this grant, overriding the dataset's (dp: the ε-budget mode).")
 @click.option("--daily-epsilon", type=click.FloatRange(0, min_open=True),
               help="ε this grant may spend per day in the dp mode (default: the dataset's, else DP_DAILY_EPSILON).")
+@click.option("--lifetime-epsilon", type=click.FloatRange(0, min_open=True),
+              help="ε this grant may add over its life, in the dp mode, to what the account has spent on the dataset "
+                   "(default: the dataset's, else DP_LIFETIME_DAYS days of the daily ε).")
 @click.option("--daily-cells", type=click.IntRange(1), default=2000, show_default=True,
               help="Released cells per day in the sdc mode.")
 def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str | None,
-          daily_epsilon: float | None, daily_cells: int) -> None:
+          daily_epsilon: float | None, lifetime_epsilon: float | None, daily_cells: int) -> None:
     """Grant EMAIL aggregate access to the conditional dataset SLUG."""
     from portal.access.service import grant_access
     from portal.auth import SYSTEM
@@ -36,11 +39,12 @@ def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str |
         try:
             grant_id = grant_access(session, SYSTEM, email=email, slug=slug, days=days, purpose=purpose,
                                     daily_cell_budget=daily_cells, disclosure_mode=disclosure_mode,
-                                    daily_epsilon=daily_epsilon)
+                                    daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon)
         except PortalError as exc:
             raise click.ClickException(f"{exc.detail} [{exc.code}]") from exc
     mode = f", mode {disclosure_mode}" if disclosure_mode else ""
     epsilon = f", ε {daily_epsilon:g} a day" if daily_epsilon else ""
+    epsilon += f", ε {lifetime_epsilon:g} over its life" if lifetime_epsilon else ""
     click.echo(f"grant {grant_id}: {email} may analyse {slug} for {days} day(s){mode}{epsilon}")
 
 

@@ -9,10 +9,20 @@ columns, row filter, daily cell budget, expiry). The broker enforces the scope
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.catalog.models import utcnow
@@ -35,6 +45,12 @@ class Grant(Base):
     disclosure_mode: Mapped[str | None] = mapped_column(String(10))
     # ε per day in the "dp" mode; None means the dataset's or the portal's default.
     daily_epsilon: Mapped[float | None] = mapped_column(Float)
+    # ε the grant may add, over its life, to what its account has spent on the dataset in the "dp"
+    # mode; None means the dataset's or the portal's default (decision 0030u).
+    lifetime_epsilon: Mapped[float | None] = mapped_column(Float)
+    # What the account had spent on the dataset (`EpsilonAccountTotal`) when the grant was made:
+    # the grant's lifetime ε counts from there, whichever of the account's grants spends it.
+    epsilon_before: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -79,3 +95,34 @@ class ApplicationEvent(Base):
     from_state: Mapped[str] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class EpsilonAccountDay(Base):
+    """ε one account spent on one dataset on one day, in the "dp" mode, under all its grants on
+    it: the daily ε is the person's, not each grant's, so a second approved application does not
+    double it (decision 0030u; portal/analysis/epsilon.py charges it)."""
+
+    __tablename__ = "epsilon_account_days"
+    __table_args__ = (UniqueConstraint("user_id", "dataset_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EpsilonAccountTotal(Base):
+    """ε one account has spent on one dataset over all days and grants: what each grant's lifetime
+    ε is measured against (from its `Grant.epsilon_before`). Never reset; it goes with the account."""
+
+    __tablename__ = "epsilon_account_totals"
+    __table_args__ = (UniqueConstraint("user_id", "dataset_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+

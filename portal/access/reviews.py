@@ -7,6 +7,7 @@ The SLA clock is `ACCESS_REVIEW_WORKING_DAYS` working days in China's calendar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from portal.access.history import (
     in_force,
     record_transition,
     summarise,
+    with_account_epsilon,
 )
 from portal.access.models import Application, Grant
 from portal.access.permissions import can_review_applications
@@ -34,10 +36,11 @@ from portal.access.schemas import (
     GrantSummary,
     Transition,
 )
+from portal.access.service import account_epsilon_total
 from portal.access.workdays import calendar
 from portal.accounts.models import User
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import MODES
+from portal.catalog.disclosure_settings import MODES, EpsilonDefaults
 from portal.catalog.models import Dataset, Version, utcnow
 from portal.catalog.permissions import require
 from portal.errors import Conflict, Invalid, NotFound
@@ -65,7 +68,8 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
                           expires_at=expires, version=item.version, application_id=row.id,
                           columns=list(item.columns) if item.columns is not None else None,
                           row_filter=[dict(f) for f in item.row_filter] or None,
-                          disclosure_mode=scope.disclosure_mode))
+                          disclosure_mode=scope.disclosure_mode, lifetime_epsilon=scope.lifetime_epsilon,
+                          epsilon_before=account_epsilon_total(session, row.user_id, dataset_id)))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -141,22 +145,25 @@ def review_queue(session: Session, actor: Actor, *, now: datetime | None = None)
     return [summarise(session, row, now=now) for row in rows]
 
 
-def list_grants(session: Session, actor: Actor, *, status: str = "active", now: datetime | None = None) -> list[GrantSummary]:
-    """Grants, newest first: `active`, `ended` (expired or revoked) or `all`.
+def list_grants(session: Session, actor: Actor, *, status: str = "active", now: datetime | None = None,
+                defaults: EpsilonDefaults | None = None) -> list[GrantSummary]:
+    """Grants, newest first: `active`, `ended` (expired or revoked) or `all`; in the ε-budget
+    mode each with its lifetime ε spent and left (`defaults`: the portal's ε settings).
 
     Raises:
         Forbidden: not a steward.
     """
     require(can_review_applications(actor), "list-grants")
     now = now or utcnow()
-    query: Select = select(Grant, User.email, Dataset.slug, Dataset.disclosure).join(User, User.id == Grant.user_id) \
-        .join(Dataset, Dataset.id == Grant.dataset_id).order_by(Grant.created_at.desc(), Grant.id.desc())
+    query: Select = with_account_epsilon(select(Grant, User.email, Dataset.slug, Dataset.disclosure)
+                                         .join(User, User.id == Grant.user_id).join(Dataset, Dataset.id == Grant.dataset_id)
+                                         .order_by(Grant.created_at.desc(), Grant.id.desc()))
     if status == "active":
         query = query.where(Grant.revoked_at.is_(None), Grant.expires_at > now)
     elif status == "ended":
         query = query.where((Grant.revoked_at.is_not(None)) | (Grant.expires_at <= now))
-    return [grant_summary(grant, email, slug, disclosure, now)
-            for grant, email, slug, disclosure in session.execute(query.limit(500))]
+    return [grant_summary(grant, email, slug, disclosure, now, spent, defaults)
+            for grant, email, slug, disclosure, spent in session.execute(query.limit(500))]
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,8 @@ def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> No
         errors["expires_on"] = [f"a date from today to {MAX_DURATION_DAYS} days ahead"]
     if scope.daily_cell_budget < 1:
         errors["daily_cell_budget"] = ["at least 1"]
+    if scope.lifetime_epsilon is not None and not 0 < scope.lifetime_epsilon < math.inf:
+        errors["lifetime_epsilon"] = ["a positive number, or none for the dataset's or the portal's default"]
     if scope.disclosure_mode not in (None, *MODES):
         errors["disclosure_mode"] = [f"one of {', '.join(MODES)}, or none for each dataset's own"]
     for item in scope.datasets:

@@ -42,6 +42,9 @@ class ApprovalScope:
     # None: each dataset's declared mode (the ε-budget mode for the bundled data of people);
     # "sdc" for an analyst the steward accredits, whose outputs are reviewed (decision 0030q).
     disclosure_mode: str | None = None
+    # ε each grant may add over its life in the ε-budget mode (None: the dataset's or the
+    # portal's default: decision 0030u)
+    lifetime_epsilon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class GrantSummary:
     application_id: int | None
     status: str  # active, expired, revoked
     disclosure_mode: str = "sdc"  # in force: the grant's override, else the dataset's declared mode
+    # In the ε-budget mode (None otherwise): the ε the grant may add over its life, what its
+    # account has spent on the dataset since the grant was made (under any of its grants), what is left.
+    epsilon_lifetime: float | None = None
+    epsilon_lifetime_spent: float | None = None
+    epsilon_lifetime_left: float | None = None
 
 
 @dataclass(frozen=True)

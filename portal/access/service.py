@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from portal.access.models import Grant
+from portal.access.models import EpsilonAccountTotal, Grant
 from portal.accounts.models import User
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import MODES
@@ -36,6 +36,9 @@ class UsableDataset:
     daily_cell_budget: int | None
     disclosure_mode: str | None = None  # the grant's override of the dataset's mode ("sdc" or "dp")
     daily_epsilon: float | None = None  # the grant's own ε per day in the "dp" mode
+    lifetime_epsilon: float | None = None  # the grant's own ε over its life in the "dp" mode
+    epsilon_before: float = 0.0  # what the account had spent on the dataset when the grant was made
+    user_id: int | None = None  # the grant's account, whose ε ledgers the "dp" mode charges
     columns: tuple[str, ...] | None = None  # the grant's columns (None: all)
     row_filter: tuple[dict, ...] = ()  # the grant's row conditions, ANDed under every plan
     # The dataset row as this check loaded it (with its version and fields), so the run reads it
@@ -45,11 +48,12 @@ class UsableDataset:
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
                  daily_cell_budget: int = 2000, disclosure_mode: str | None = None,
-                 daily_epsilon: float | None = None) -> int:
+                 daily_epsilon: float | None = None, lifetime_epsilon: float | None = None) -> int:
     """Give a user time-limited aggregate access to one conditional dataset; returns the grant id.
 
-    `disclosure_mode` ("sdc" or "dp") overrides the dataset's mode for this grant, and
-    `daily_epsilon` its ε per day in the "dp" mode (None: the dataset's or the portal's default).
+    `disclosure_mode` ("sdc" or "dp") overrides the dataset's mode for this grant, `daily_epsilon`
+    its ε per day and `lifetime_epsilon` its ε over its life in the "dp" mode (None: the dataset's
+    or the portal's default).
 
     Raises:
         Forbidden: the actor is not a steward, or the dataset is not conditional (closed data is
@@ -61,7 +65,7 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
         raise Forbidden("only data stewards grant conditional access")
     if not 1 <= days <= MAX_GRANT_DAYS:
         raise Invalid(f"a grant lasts 1 to {MAX_GRANT_DAYS} days", errors={"days": ["out of range"]})
-    _check_privacy(disclosure_mode, daily_epsilon)
+    _check_privacy(disclosure_mode, daily_epsilon, lifetime_epsilon)
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound("user", email)
@@ -73,17 +77,26 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
                         code="not-grantable")
     grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
                   daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days),
-                  disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon)
+                  disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon,
+                  epsilon_before=account_epsilon_total(session, user.id, dataset.id))
     session.add(grant)
     session.commit()
     return grant.id
 
 
-def _check_privacy(mode: str | None, daily_epsilon: float | None) -> None:
+def _check_privacy(mode: str | None, daily_epsilon: float | None, lifetime_epsilon: float | None = None) -> None:
     if mode is not None and mode not in MODES:
         raise Invalid(f"a grant's disclosure mode is one of {', '.join(MODES)}", errors={"disclosure_mode": ["unknown"]})
-    if daily_epsilon is not None and not (isinstance(daily_epsilon, int | float) and 0 < daily_epsilon < math.inf):
-        raise Invalid("a grant's daily ε is a positive number", errors={"daily_epsilon": ["out of range"]})
+    for name, value, what in (("daily_epsilon", daily_epsilon, "daily"), ("lifetime_epsilon", lifetime_epsilon, "lifetime")):
+        if value is not None and not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise Invalid(f"a grant's {what} ε is a positive number", errors={name: ["out of range"]})
+
+
+def account_epsilon_total(session: Session, user_id: int, dataset_id: int) -> float:
+    """ε the account has spent on the dataset so far, under all its grants (0 when nothing is
+    recorded): a new grant's lifetime ε counts from here (`Grant.epsilon_before`)."""
+    return float(session.scalar(select(EpsilonAccountTotal.epsilon).where(
+        EpsilonAccountTotal.user_id == user_id, EpsilonAccountTotal.dataset_id == dataset_id)) or 0.0)
 
 
 def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: datetime | None = None) -> list[UsableDataset]:
@@ -121,6 +134,6 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
         raise Forbidden(f"{dataset.slug} is conditional: an approved, unexpired grant is needed (none, or it was "
                         "revoked or has expired); apply, or renew your application", code="no-grant")
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
-                         grant.disclosure_mode, grant.daily_epsilon,
-                         tuple(grant.columns) if grant.columns is not None else None,
+                         grant.disclosure_mode, grant.daily_epsilon, grant.lifetime_epsilon, grant.epsilon_before or 0.0,
+                         grant.user_id, tuple(grant.columns) if grant.columns is not None else None,
                          tuple(grant.row_filter or ()), dataset=dataset)

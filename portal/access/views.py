@@ -19,6 +19,7 @@ from portal.access.schemas import Transition, format_row_filter
 from portal.accounts.forms import ActionForm
 from portal.accounts.views import login_required
 from portal.auth import current_actor
+from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.db import get_session
 from portal.filters import is_zh
 
@@ -73,7 +74,7 @@ def my_applications():
 def application_page(application_id: int):
     """One application with its history: the applicant's view, and the steward's with the decision forms."""
     session, actor = get_session(), current_actor()
-    found = service.get_application(session, actor, application_id)
+    found = service.get_application(session, actor, application_id, EpsilonDefaults.from_config(current_app.config))
     context = reviews.review_context(session, actor, found) if found.applicant != actor.email else None
     approve = ApproveForm()
     approve.fill_defaults(found.duration_days)
@@ -141,7 +142,8 @@ def refuse(application_id: int):
 def grants_page():
     """Grants in force (`?status=ended` or `all` for the others), each with a revoke button."""
     status = request.args.get("status", "active")
-    found = reviews.list_grants(get_session(), current_actor(), status=status)
+    found = reviews.list_grants(get_session(), current_actor(), status=status,
+                                defaults=EpsilonDefaults.from_config(current_app.config))
     return render_template("access/grants.html", grants=found, status=status, revoke=ReasonForm(),
                            format_row_filter=format_row_filter,
                            titles=dataset_titles(get_session(), (g.dataset for g in found)))

@@ -169,7 +169,7 @@ class Broker:
                 self._touch(verdict.datasets)
                 answer = self._answer(plan, verdict)
         except Refusal as refusal:
-            answer = self._refuse(refusal.rule, refusal.reason, plan)
+            answer = self._refuse(refusal.rule, refusal.reason, plan, refusal.detail)
         except store.QueryError as exc:
             answer = self._refuse(exc.code, exc.message, plan)
         except Exception:  # the supervisor answers `broker-error`; the audit says so too
@@ -402,15 +402,16 @@ class Broker:
             if slug not in self.tally.datasets:
                 self.tally.datasets.append(slug)
 
-    def _refuse(self, rule: str, reason: str, plan: dict[str, Any]) -> dict[str, Any]:
+    def _refuse(self, rule: str, reason: str, plan: dict[str, Any], detail: str | None = None) -> dict[str, Any]:
         """A refusal of a plan naming conditional data costs `REFUSAL_COST` cell (nothing, when
-        the refusal is for the budget itself and none is left)."""
+        the refusal is for the budget itself and none is left). A `detail` goes into the run's
+        record and the result's, for the views' translated sentence; the code sees rule and reason."""
         if len(self.tally.refusals) < 100:
-            self.tally.refusals.append({"rule": rule, "reason": reason})
+            self.tally.refusals.append({"rule": rule, "reason": reason, **({"detail": detail} if detail else {})})
         grants = self._grants(datasets_named(plan))
         try:
             if grants and self.budget.take(grants, REFUSAL_COST):
                 self._spent(grants, REFUSAL_COST)
         except Refusal:  # the grant lapsed during the run: nothing to charge it to
             pass
-        return {"status": "refused", "rule": rule, "reason": reason}
+        return {"status": "refused", "rule": rule, "reason": reason, **({"detail": detail} if detail else {})}

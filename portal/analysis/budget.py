@@ -9,18 +9,19 @@ sessions on their own queue workers, `kaifang sandbox-run` beside them — takes
 and a grant revoked or expired while a run goes on stops it at its next charge.
 Reading the ledger when a run started and writing it when it ended let three overlapping sessions
 release three budgets' worth of cells (tests/security/test_session_budget_race.py). The ε budget
-of the differential-privacy mode is charged the same way (`charge`, used by `epsilon.py`).
+of the differential-privacy mode is charged the same way (`charge_all`, used by `epsilon.py`:
+several ledgers in one transaction, decision 0030u).
 
 Must not: decide what a plan costs (the broker does) or release anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -65,22 +66,23 @@ class LedgerBudget(CellBudget):
         return max(0, self.daily.get(grant, 0) - spent)
 
     def take(self, grants: Sequence[int], cells: int) -> bool:
-        return charge(self.engine, [Charge(ReleaseLedger, "cells", g, self.day, cells, self.daily.get(g, 0))
-                                    for g in grants]) is not None
+        return charge(self.engine, [Charge(ReleaseLedger, "cells", {"grant_id": g, "day": self.day}, cells,
+                                           self.daily.get(g, 0)) for g in grants]) is not None
 
 
 class Charge:
-    """`amount` more in the `column` of `model`'s row for (`grant`, `day`), if it stays within `limit`."""
+    """`amount` more in the `column` of `model`'s row whose columns are `key` (a grant and a day;
+    an account, a dataset and a day; ...), if it stays within `limit`."""
 
-    def __init__(self, model: Any, column: str, grant: int, day: date, amount: float, limit: float,
+    def __init__(self, model: Any, column: str, key: Mapping[str, Any], amount: float, limit: float,
                  counter: str | None = None, precision: int | None = None):
-        self.model, self.column, self.grant, self.day = model, column, grant, day
+        self.model, self.column, self.key = model, column, dict(key)
         self.amount, self.limit, self.counter, self.precision = amount, limit, counter, precision
 
     def apply(self, connection: Connection) -> float | None:
         """The row's new total, or None (and nothing changed) when it would pass the limit."""
         model, column = self.model, getattr(self.model, self.column)
-        row = (model.grant_id == self.grant) & (model.day == self.day)
+        row = and_(*(getattr(model, name) == value for name, value in self.key.items()))
         values = {self.column: column + self.amount}
         if self.counter:
             values[self.counter] = getattr(model, self.counter) + 1
@@ -89,7 +91,7 @@ class Charge:
         if not changed:
             if self.amount > self.limit + SLACK or connection.scalar(select(model.id).where(row)) is not None:
                 return None
-            connection.execute(insert(model).values(grant_id=self.grant, day=self.day, **{self.column: self.amount},
+            connection.execute(insert(model).values(**self.key, **{self.column: self.amount},
                                                     **({self.counter: 1} if self.counter else {})))
         total = float(connection.scalar(select(column).where(row)))
         if self.precision is not None and round(total, self.precision) != total:  # 0.1 + 0.2 is 0.30000000000000004
@@ -98,29 +100,49 @@ class Charge:
         return total
 
 
+class Charged(NamedTuple):
+    """What `charge_all` did: every row's new total, or (nothing charged) which charge was refused."""
+
+    totals: list[float] | None
+    refused: int | None = None
+
+
 def charge(engine: Engine, charges: Sequence[Charge]) -> list[float] | None:
     """Apply every charge in one transaction, or none of them: the rows' new totals, or None.
-    Two first charges of the day at once both insert; the loser retries as an update.
 
     Raises:
-        Refusal: `no-grant`, a grant was revoked or ran out since the run started (a run
-            checks its grants when it starts; this stops the queries a long run sends after).
+        Refusal: `no-grant` (see `charge_all`).
     """
-    for _ in range(3):
+    return charge_all(engine, charges).totals
+
+
+def charge_all(engine: Engine, charges: Sequence[Charge]) -> Charged:
+    """Apply every charge in one transaction, or none of them; when one would pass its limit,
+    which one (the first in order: a caller orders them by the refusal it would rather report,
+    and always in the same order, so that two transactions lock the rows in one order).
+    Two first charges of a row at once both insert; the loser retries as an update.
+
+    Raises:
+        Refusal: `no-grant`, a grant of the charges (their `grant_id`) was revoked or ran out
+            since the run started (a run checks its grants when it starts; this stops the
+            queries a long run sends after).
+    """
+    grants = list(dict.fromkeys(item.key["grant_id"] for item in charges if "grant_id" in item.key))
+    for _ in range(2 + len(charges)):  # each first row of a day may be lost to another insert once
         try:
             with engine.connect() as connection, connection.begin() as transaction:
-                _require_active(connection, [item.grant for item in charges])
+                _require_active(connection, grants)
                 totals = []
-                for item in charges:
+                for at, item in enumerate(charges):
                     total = item.apply(connection)
                     if total is None:
                         transaction.rollback()
-                        return None
+                        return Charged(None, at)
                     totals.append(total)
-                return totals
+                return Charged(totals)
         except IntegrityError:
             continue
-    return None
+    return Charged(None, None)
 
 
 def _require_active(connection: Connection, grants: Sequence[int]) -> None:

@@ -34,9 +34,12 @@ DERIVED_LEVELS = {"month": tuple(range(1, 13)), "day": tuple(range(1, 32))}
 
 
 class Refusal(Exception):
-    def __init__(self, rule: str, reason: str):
+    """`detail` tells apart refusals of one rule that the analyst acts on differently (which ε
+    ledger refused an `epsilon-budget`: "lifetime", "person"); the views translate by it."""
+
+    def __init__(self, rule: str, reason: str, detail: str | None = None):
         super().__init__(reason)
-        self.rule, self.reason = rule, reason
+        self.rule, self.reason, self.detail = rule, reason, detail
 
 
 @dataclass(frozen=True)

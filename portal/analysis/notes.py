@@ -78,6 +78,11 @@ REFUSALS: dict[str, str] = {
     "query-cap": N_("too many queries in one run"),
     "budget": N_("today's budget of released cells for this grant is spent; it renews at 00:00 UTC"),
     "epsilon-budget": N_("today's ε budget for this dataset is spent; it renews at 00:00 UTC"),
+    # an `epsilon-budget` refusal by another ledger than the grant's today (its `detail`)
+    "epsilon-budget/person": N_("today's ε budget for this dataset is spent under your other grants on it: "
+                                "the daily ε is per person and dataset; it renews at 00:00 UTC"),
+    "epsilon-budget/lifetime": N_("the ε this grant may spend over its life is spent: it does not renew; "
+                                  "a steward may approve more in a new application"),
 }
 
 
@@ -131,9 +136,15 @@ def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, 
         out["released"] = [{**r, "notes": localise(r.get("notes") or (), translate)} if isinstance(r, dict) else r
                            for r in result["released"]]
     if result.get("refused"):
-        out["refused"] = [{**r, "message": _translated(translate, REFUSALS[r["rule"]])}
+        out["refused"] = [{**r, "message": _translated(translate, REFUSALS[_refusal_key(r)])}
                           if isinstance(r, dict) and r.get("rule") in REFUSALS else r for r in result["refused"]]
     return out
+
+
+def _refusal_key(refusal: dict[str, Any]) -> str:
+    """The rule, or the rule and its `detail` when that has a sentence of its own."""
+    refined = f"{refusal['rule']}/{refusal.get('detail')}"
+    return refined if refined in REFUSALS else refusal["rule"]
 
 
 def _translated(translate, msgid: str) -> str:

@@ -4,8 +4,9 @@ The broker hands a plan here when it reads a conditional dataset whose grant is 
 (see portal/analysis/epsilon.py). Then, in this order:
 
 1. the query's ε is charged to the grant **before anything else**, so a refused query costs as
-   much as an answered one and no refusal comes for free; with too little ε left, the plan is
-   refused (`epsilon-budget`) and nothing runs;
+   much as an answered one and no refusal comes for free; with too little ε left — today's of
+   the grant or of its account on the dataset, or the grant's lifetime ε (portal/analysis/epsilon.py)
+   — the plan is refused (`epsilon-budget`) and nothing runs;
 2. the plan is checked from the plan and the data dictionary only: the usual policy (grants,
    identifiers, rows never released, joins), then what this mode can release — `count()`, and
    `sum`, `mean`, `median`, `quantile` of a field with declared bounds, grouped only by fields
@@ -90,8 +91,7 @@ class PrivateAnswers:
         """
         source = self.private[slug]
         if not self.budget.spend(source.grant_id, source.epsilon_per_query):
-            raise Refusal("epsilon-budget", f"today's ε budget for {slug} is spent "
-                                            f"({self.budget.summary(source.grant_id)}); try tomorrow")
+            raise self.budget.refusal(source.grant_id, slug)
         spent = note("epsilon-spent", epsilon=f"{source.epsilon_per_query:g}",
                      spent=f"{self.budget.spent_today(source.grant_id):g}",
                      daily=f"{self.budget.daily.get(source.grant_id, 0.0):g}")

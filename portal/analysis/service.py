@@ -32,7 +32,7 @@ from portal.analysis import audit, memory, runtime
 from portal.analysis.broker import Broker, GrantedSource
 from portal.analysis.budget import LedgerBudget
 from portal.analysis.disclosure import CellKeyNoise, Rules
-from portal.analysis.epsilon import LedgerEpsilon, spent_today
+from portal.analysis.epsilon import GrantEpsilon, Owner, ledger_epsilon
 from portal.analysis.keys import DisclosureKey
 from portal.analysis.models import AnalysisRun
 from portal.analysis.policy import SourceInfo
@@ -114,30 +114,32 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
 def _private_answers(session: Session, usable: list[UsableDataset], stored: dict[str, AnalysisSource],
                      defaults: EpsilonDefaults) -> PrivateAnswers | None:
     """The ε-budget path for the conditional datasets whose grant is in the "dp" mode, if any."""
-    private, daily = {}, {}
+    private, grants = {}, {}
     for u in usable:
         if u.grant_id is None:
             continue
         source = stored[u.slug]
         settings = PrivacySettings.resolve(source.disclosure, grant_mode=u.disclosure_mode,
-                                           grant_daily=u.daily_epsilon, defaults=defaults)
+                                           grant_daily=u.daily_epsilon, grant_lifetime=u.lifetime_epsilon,
+                                           defaults=defaults)
         if settings.mode != "dp":
             continue
         private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
                                         bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
                                         levels=implied_levels(source.table.columns, source.bounds, source.levels),
                                         max_groups=Rules.with_overrides(source.disclosure).max_groups)
-        daily[u.grant_id] = settings.daily_epsilon
+        grants[u.grant_id] = GrantEpsilon(settings.daily_epsilon, settings.lifetime_epsilon,
+                                          Owner(u.user_id, u.dataset_id, u.epsilon_before))
     if not private:
         return None
-    return PrivateAnswers(private, LedgerEpsilon(daily=daily, spent_before=spent_today(session, daily),
-                                                 engine=session.get_bind()))
+    return PrivateAnswers(private, ledger_epsilon(session, grants))
 
 
 def _epsilon_summary(private: PrivateAnswers, usable: list[UsableDataset]) -> list[dict[str, Any]]:
     budget = private.budget
     return [{"dataset": u.slug, "grant_id": u.grant_id, "spent_in_run": budget.spent.get(u.grant_id, 0.0),
              "spent_today": budget.spent_today(u.grant_id), "daily": budget.daily[u.grant_id],
+             "spent_lifetime": budget.spent_lifetime(u.grant_id), "lifetime": budget.lifetime[u.grant_id],
              "note": budget.summary(u.grant_id)}
             for u in usable if u.slug in private.private]
 

@@ -22,6 +22,7 @@ from portal.api.http import json_response
 from portal.api.schemas import NoQuery
 from portal.api.spec import endpoint
 from portal.auth import current_actor
+from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.db import get_session
 
 SCOPE = "sandbox:run"
@@ -84,7 +85,8 @@ def create_application(body: ApplicationBody):
           response=ApplicationSummary)
 def application(application_id: int, params: NoQuery):
     """One of your applications, with its history (who, when, from → to, why) and grants."""
-    found = service.get_application(get_session(), current_actor(), application_id)
+    found = service.get_application(get_session(), current_actor(), application_id,
+                                    EpsilonDefaults.from_config(current_app.config))
     return json_response(found, ApplicationSummary)
 
 

@@ -8,8 +8,10 @@ A dataset chooses the mode of analysts' grants in its descriptor: `kaifang.discl
 ε-budget mode: portal/analysis/private_queries.py), with optional `epsilon_per_query` and
 `daily_epsilon`. A grant may override the mode and the daily ε (`Grant.disclosure_mode`,
 `Grant.daily_epsilon`): the steward approves an accredited analyst in "sdc" on a dataset whose
-outside analysts are in "dp" (decision 0030q). The portal's settings `DP_DAILY_EPSILON` and
-`DP_QUERY_EPSILON` are the defaults. `public_aggregates` (default true) lets the publisher turn
+outside analysts are in "dp" (decision 0030q). `lifetime_epsilon` (a grant's own:
+`Grant.lifetime_epsilon`) is the ε a grant adds, over its whole life, to what its account has
+spent on the dataset (decision 0030u). The portal's settings `DP_DAILY_EPSILON`,
+`DP_QUERY_EPSILON` and `DP_LIFETIME_DAYS` (the lifetime as days of the daily ε) are the defaults. `public_aggregates` (default true) lets the publisher turn
 the dataset's public aggregates off; they are answered in the statistical mode whatever the
 grants' mode (a fixed family of tables, no filters: docs/disclosure.md).
 
@@ -30,35 +32,45 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 MODES = ("sdc", "dp")
-PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon", "dp_bounds", "public_aggregates"})
+PRIVACY_KEYS = frozenset({"mode", "epsilon_per_query", "daily_epsilon", "lifetime_epsilon", "dp_bounds",
+                          "public_aggregates"})
 
 
 @dataclass(frozen=True)
 class EpsilonDefaults:
-    """The portal-wide defaults (settings `DP_DAILY_EPSILON`, `DP_QUERY_EPSILON`)."""
+    """The portal-wide defaults (settings `DP_DAILY_EPSILON`, `DP_QUERY_EPSILON`,
+    `DP_LIFETIME_DAYS`). The lifetime default is a number of days of the daily ε in force rather
+    than an ε of its own, so that a dataset or grant with a larger daily ε is not cut short by a
+    total sized for the portal's daily one, nor one with a smaller daily ε left a total it could
+    never bound (decision 0030u)."""
 
     daily: float = 1.0
     per_query: float = 0.1
+    lifetime_days: float = 10.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> EpsilonDefaults:
         return cls(daily=_positive(config.get("DP_DAILY_EPSILON", cls.daily), "DP_DAILY_EPSILON"),
-                   per_query=_positive(config.get("DP_QUERY_EPSILON", cls.per_query), "DP_QUERY_EPSILON"))
+                   per_query=_positive(config.get("DP_QUERY_EPSILON", cls.per_query), "DP_QUERY_EPSILON"),
+                   lifetime_days=_positive(config.get("DP_LIFETIME_DAYS", cls.lifetime_days), "DP_LIFETIME_DAYS"))
 
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    """The mode of one grant on one dataset, and its ε per query and per day."""
+    """The mode of one grant on one dataset, and its ε per query, per day and over its life."""
 
     mode: str = "sdc"
     epsilon_per_query: float = 0.1
     daily_epsilon: float = 1.0
     dp_bounds: tuple[tuple[str, tuple[float, float]], ...] = ()
+    lifetime_epsilon: float = 10.0
 
     @classmethod
     def resolve(cls, disclosure: Mapping[str, Any] | None, *, grant_mode: str | None = None,
-                grant_daily: float | None = None, defaults: EpsilonDefaults = EpsilonDefaults()) -> PrivacySettings:
-        """Grant over dataset over portal defaults.
+                grant_daily: float | None = None, grant_lifetime: float | None = None,
+                defaults: EpsilonDefaults = EpsilonDefaults()) -> PrivacySettings:
+        """Grant over dataset over portal defaults; the lifetime ε's last default is
+        `defaults.lifetime_days` days of the daily ε in force.
 
         Raises:
             ValueError: an unknown mode or an ε that is not a positive number.
@@ -69,7 +81,11 @@ class PrivacySettings:
             raise ValueError(f"disclosure mode must be one of {', '.join(MODES)}, not {mode!r}")
         daily = grant_daily if grant_daily is not None else declared.get("daily_epsilon", defaults.daily)
         per_query = declared.get("epsilon_per_query", defaults.per_query)
-        return cls(mode, _positive(per_query, "epsilon_per_query"), _positive(daily, "daily_epsilon"), _clamps(declared))
+        daily = _positive(daily, "daily_epsilon")
+        lifetime = grant_lifetime if grant_lifetime is not None else declared.get(
+            "lifetime_epsilon", round(defaults.lifetime_days * daily, 9))
+        return cls(mode, _positive(per_query, "epsilon_per_query"), daily, _clamps(declared),
+                   _positive(lifetime, "lifetime_epsilon"))
 
     def effective_bounds(self, declared: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         """The declared bounds, narrowed by `dp_bounds` (never widened)."""
@@ -102,7 +118,7 @@ def privacy_overrides(disclosure: Mapping[str, Any] | None) -> dict[str, Any]:
     found = {k: v for k, v in (disclosure or {}).items() if k in PRIVACY_KEYS}
     if "mode" in found and found["mode"] not in MODES:
         raise ValueError(f"kaifang.disclosure.mode must be one of {', '.join(MODES)}, not {found['mode']!r}")
-    for key in ("epsilon_per_query", "daily_epsilon"):
+    for key in ("epsilon_per_query", "daily_epsilon", "lifetime_epsilon"):
         if key in found:
             _positive(found[key], key)
     if not isinstance(found.get("public_aggregates", True), bool):

@@ -23,7 +23,10 @@ class Budget:
 class CellBudget:
     """A conditional grant's released cells a day, and what is left of them today (UTC): the
     ledger every run charges (docs/disclosure.md, "daily budget"). In the ε-budget mode what a
-    query spends is ε instead (`epsilon_daily`, `epsilon_left`; None in the statistical mode)."""
+    query spends is ε instead (None in the statistical mode): `epsilon_daily` a day for the
+    account on the dataset, under all its grants; `epsilon_lifetime` what the grant may add over
+    its life, `epsilon_lifetime_left` what is left of it; `epsilon_left` what may still be spent
+    today, the smaller of today's ε left and the lifetime ε left (decision 0030u)."""
 
     dataset: str
     cells_daily: int
@@ -31,6 +34,8 @@ class CellBudget:
     mode: str = "sdc"
     epsilon_daily: float | None = None
     epsilon_left: float | None = None
+    epsilon_lifetime: float | None = None
+    epsilon_lifetime_left: float | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import usable_datasets
-from portal.analysis.epsilon import spent_today
+from portal.analysis.epsilon import account_spent
 from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
@@ -178,7 +178,8 @@ def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimit
 def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
                  defaults: EpsilonDefaults | None = None) -> tuple[CellBudget, ...]:
     """Each conditional dataset of `slugs` the actor holds an active grant for: its cells a day
-    and what is left today, and in the ε-budget mode its ε a day and what is left. A grant
+    and what is left today, and in the ε-budget mode its ε a day and over its life, and what is
+    left of each (the account's, under all its grants on the dataset). A grant
     revoked or expired meanwhile is simply not listed."""
     found = []
     for slug in slugs:
@@ -193,11 +194,13 @@ def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
                                                             ReleaseLedger.day == budget_day())) or 0
         privacy = PrivacySettings.resolve(db.scalar(select(Dataset.disclosure).where(Dataset.id == usable.dataset_id)),
                                           grant_mode=usable.disclosure_mode, grant_daily=usable.daily_epsilon,
-                                          defaults=defaults or EpsilonDefaults())
+                                          grant_lifetime=usable.lifetime_epsilon, defaults=defaults or EpsilonDefaults())
         if privacy.mode == "dp":
-            used = spent_today(db, [usable.grant_id])[usable.grant_id]
-            found.append(CellBudget(slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon,
-                                    round(max(0.0, privacy.daily_epsilon - used), 6)))
+            used = account_spent(db, [(usable.user_id, usable.dataset_id)])[usable.user_id, usable.dataset_id]
+            today = round(max(0.0, privacy.daily_epsilon - used.today), 6)
+            life = round(max(0.0, privacy.lifetime_epsilon - max(0.0, used.total - usable.epsilon_before)), 6)
+            found.append(CellBudget(slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon, min(today, life),
+                                    privacy.lifetime_epsilon, life))
         else:
             found.append(CellBudget(slug, daily, max(0, daily - spent)))
     return tuple(found)

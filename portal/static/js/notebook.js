@@ -101,8 +101,11 @@
     list.textContent = "";
     (data.grants || []).forEach(function (g) {
       // in the ε-budget mode a query spends ε, not cells
+      // (what is left today is also bounded by what is left of the grant's lifetime ε)
       var item = el("li", null, g.mode === "dp"
-        ? g.dataset + ": ε " + g.epsilon_left + " / " + g.epsilon_daily + " " + t("ε left today")
+        ? g.dataset + ": ε " + g.epsilon_left + " / " + g.epsilon_daily + " " + t("ε left today") +
+          (g.epsilon_lifetime != null ? "; ε " + g.epsilon_lifetime_left + " / " + g.epsilon_lifetime + " " +
+            t("ε left over the grant's life") : "")
         : g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today"));
       list.appendChild(item);
     });
@@ -268,7 +271,8 @@
         (refusal.message ? refusal.message + " — " : "") + refusal.reason));
     });
     (result.epsilon || []).forEach(function (e) {
-      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " " + t("spent today")));
+      cell.output.appendChild(el("p", "nb-epsilon", e.dataset + ": ε " + e.spent_today + " / " + e.daily + " " + t("spent today") +
+        (e.lifetime != null ? "; ε " + e.spent_lifetime + " / " + e.lifetime + " " + t("spent over the grant's life") : "")));
     });
     if (rules.notes.length) { cell.output.appendChild(footnotes(rules)); }
     if (result.variables && result.variables.length) {

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.access.models import Application, ApplicationEvent, Grant
+from portal.access.models import Application, ApplicationEvent, EpsilonAccountTotal, Grant
 from portal.db import session_scope
 from tests.integration.accounts.forms import csrf, mails, post_form
 
@@ -230,3 +230,23 @@ def test_application_pages_name_datasets_by_their_title_in_the_pages_language(ac
         for path, who in pages:
             who.get(f"/locale/{locale}")
             assert f'<span title="{CLINIC}">{title}</span>' in who.get(path).text, (locale, path)
+
+
+def test_a_steward_sets_the_lifetime_epsilon_and_the_grants_page_shows_it_spent_and_left(access_app, as_role):
+    """Decision 0030u: the approval may set the grants' lifetime ε; the grants page shows what the
+    account has spent on the dataset since the grant was made and what is left of it."""
+    steward, developer = as_role("steward"), as_role("developer")
+    app_id = application_id(apply(developer, CLINIC))
+    assert approve(steward, app_id, disclosure_mode="dp", lifetime_epsilon="2.5").status_code == 302
+    with access_app.app_context(), session_scope(access_app) as session:
+        grant = session.scalars(select(Grant).where(Grant.application_id == app_id)).one()
+        assert (grant.lifetime_epsilon, grant.epsilon_before) == (2.5, 0.0)
+        session.add(EpsilonAccountTotal(user_id=grant.user_id, dataset_id=grant.dataset_id, epsilon=0.75, queries=7))
+        session.commit()
+        grant_id = grant.id
+    page = steward.get("/steward/grants").text
+    row = page[page.index(f">{grant_id}</a>"):]
+    assert "0.75 / 1.75" in row[:row.index("</tr>")] and "(共 2.5)" in row[:row.index("</tr>")], "spent, left, of"
+    assert "0.75 / 1.75" in developer.get(f"/access/applications/{app_id}").text
+    bad = approve(steward, application_id(apply(as_role("developer"), CLINIC)), lifetime_epsilon="-1")
+    assert bad.status_code == 422 and "lifetime_epsilon" in bad.text

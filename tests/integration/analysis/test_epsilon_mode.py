@@ -85,7 +85,8 @@ def test_grouped_counts_and_means_list_every_declared_level_with_intervals(dp_ru
     notes = " ".join(n["text"] for n in result["released"][0]["notes"])
     assert "ε 0.1 spent on this query" in notes and "ε spent 0.1 of 1 today" in notes
     assert result["epsilon"] == [{"dataset": CLINIC, "grant_id": result["epsilon"][0]["grant_id"], "spent_in_run": 0.1,
-                                  "spent_today": 0.1, "daily": 1.0, "note": "ε spent 0.1 of 1 today"}]
+                                  "spent_today": 0.1, "daily": 1.0, "spent_lifetime": 0.1, "lifetime": 10.0,
+                                  "note": "ε spent 0.1 of 1 today, 0.1 of 10 over the grant's life"}]
 
 
 def test_budget_is_spent_by_every_query_then_exhausted_and_refused(dp_run, analysis_app):
@@ -184,7 +185,7 @@ def test_a_dataset_chooses_the_mode_and_a_grant_overrides_it(app, tmp_path):
             actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
             results[mode] = submit_run(session, actor, code=code, datasets=[HOUSEHOLDS],
                                        settings=AnalysisSettings.from_config(app.config)).result
-    assert results[None]["epsilon"][0]["note"] == "ε spent 0.25 of 0.5 today"
+    assert results[None]["epsilon"][0]["note"] == "ε spent 0.25 of 0.5 today, 0.25 of 5 over the grant's life"
     assert "epsilon" not in results["sdc"] and int(results["sdc"]["stdout"]) % 5 == 0
     descriptor["kaifang"]["disclosure"] = {"mode": "laplace"}
     (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from portal.access import reviews
@@ -218,3 +219,34 @@ def test_a_runs_notes_have_codes_and_messages_in_the_callers_language(analyst):
     assert [c["dataset"] for c in cells] == [CLINIC] and cells[0]["cells_daily"] == 500
     assert 0 < cells[0]["cells_left"] < 500, "the run's cells were charged to the grant's day"
     assert me.get("/api/v1/sessions").json[0]["cells"] is None  # the list leaves them out
+
+
+def test_cells_report_the_lifetime_epsilon_and_a_lifetime_refusal_says_so(analyst):
+    """Decision 0030u: in the ε-budget mode `cells[]` gives the grant's lifetime ε and what is
+    left of it, and `epsilon_left` is what may still be spent today — the smaller of today's ε
+    left and the lifetime ε left; the query the lifetime refuses is refused with a sentence of
+    its own, in the caller's language."""
+    from portal.access.service import grant_access
+
+    me = analyst()
+    with me.app.app_context(), session_scope(me.app) as db:
+        grant_access(db, SYSTEM, email=me.email, slug=CLINIC, days=5, purpose="tests", disclosure_mode="dp",
+                     daily_epsilon=1.0, lifetime_epsilon=0.15)
+    session_id = me.open(CLINIC)
+    run = me.run(session_id, """
+out = []
+for i in range(2):
+    try:
+        out.append(dataset('clinic-visits-synthetic').count())
+    except QueryRefused as refusal:
+        out.append(refusal.rule)
+print(out[1])
+""")
+    assert run["result"]["status"] == "ok" and run["result"]["stdout"].strip() == "epsilon-budget", run
+    chinese = me.client.get(f"/api/v1/sessions/{session_id}", headers={**me.headers, "Accept-Language": "zh-CN"}).json
+    refused = chinese["runs"][0]["result"]["refused"][0]
+    assert refused["rule"] == "epsilon-budget" and refused["detail"] == "lifetime"
+    assert "over the grant's life" in refused["reason"] and refused["message"].startswith("本授权在有效期内可消耗的 ε 已用完")
+    cell = chinese["cells"][0]
+    assert (cell["mode"], cell["epsilon_daily"], cell["epsilon_lifetime"]) == ("dp", 1.0, 0.15)
+    assert cell["epsilon_lifetime_left"] == pytest.approx(0.05) and cell["epsilon_left"] == pytest.approx(0.05)

@@ -106,13 +106,36 @@ def test_budget_spends_exactly_and_refuses_when_short():
     assert not EpsilonBudget(daily={7: 1.0}, spent_before={7: 0.95}).spend(7, 0.1)
 
 
+def test_a_lifetime_bound_refuses_before_the_daily_one_and_says_so():
+    budget = EpsilonBudget(daily={7: 1.0}, spent_before={}, lifetime={7: 1.5}, lifetime_before={7: 1.2})
+    assert budget.left(7) == 0.3
+    assert all(budget.spend(7, 0.1) for _ in range(3)) and not budget.spend(7, 0.1)
+    assert budget.refused[7] == "lifetime" and budget.refusal(7, "d").detail == "lifetime"
+    assert budget.summary(7) == "ε spent 0.3 of 1 today, 1.5 of 1.5 over the grant's life"
+    short_today = EpsilonBudget(daily={7: 0.1}, spent_before={}, lifetime={7: 5.0})
+    assert short_today.spend(7, 0.1) and not short_today.spend(7, 0.1)
+    assert short_today.refusal(7, "d").detail is None and "try tomorrow" in short_today.refusal(7, "d").reason
+
+
+def test_the_lifetime_epsilon_resolves_grant_over_dataset_over_days_of_the_daily():
+    declared = {"mode": "dp", "daily_epsilon": 0.5, "lifetime_epsilon": 2}
+    assert PrivacySettings.resolve(declared).lifetime_epsilon == 2.0
+    assert PrivacySettings.resolve(declared, grant_lifetime=7.5).lifetime_epsilon == 7.5
+    assert PrivacySettings.resolve({"mode": "dp", "daily_epsilon": 0.5}).lifetime_epsilon == 5.0
+    assert PrivacySettings.resolve({"mode": "dp"}, defaults=EpsilonDefaults(daily=0.3, lifetime_days=30)).lifetime_epsilon == 9.0
+    assert EpsilonDefaults.from_config({"DP_LIFETIME_DAYS": 4}).lifetime_days == 4.0
+    with pytest.raises(ValueError):
+        EpsilonDefaults.from_config({"DP_LIFETIME_DAYS": 0})
+
+
 def test_mode_and_epsilon_resolve_grant_over_dataset_over_defaults():
     defaults = EpsilonDefaults(daily=2.0, per_query=0.2)
-    assert PrivacySettings.resolve(None, defaults=defaults) == PrivacySettings("sdc", 0.2, 2.0)
+    assert PrivacySettings.resolve(None, defaults=defaults) == PrivacySettings("sdc", 0.2, 2.0, lifetime_epsilon=20.0)
     declared = {"mode": "dp", "daily_epsilon": 3, "epsilon_per_query": 0.5, "min_cell": 20}
-    assert PrivacySettings.resolve(declared, defaults=defaults) == PrivacySettings("dp", 0.5, 3.0)
-    assert PrivacySettings.resolve(declared, grant_mode="sdc", grant_daily=0.5) == PrivacySettings("sdc", 0.5, 0.5)
-    for bad in ({"mode": "laplace"}, {"daily_epsilon": 0}, {"epsilon_per_query": "0.1"}):
+    assert PrivacySettings.resolve(declared, defaults=defaults) == PrivacySettings("dp", 0.5, 3.0, lifetime_epsilon=30.0)
+    assert PrivacySettings.resolve(declared, grant_mode="sdc", grant_daily=0.5) == PrivacySettings(
+        "sdc", 0.5, 0.5, lifetime_epsilon=5.0)
+    for bad in ({"mode": "laplace"}, {"daily_epsilon": 0}, {"epsilon_per_query": "0.1"}, {"lifetime_epsilon": -1}):
         with pytest.raises(ValueError):
             privacy_overrides(bad)
 
