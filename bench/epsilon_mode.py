@@ -5,8 +5,9 @@
 Loads the bundled clinic visits (120,000 records) into a temporary instance and times the broker
 (no sandbox: the sandbox's fixed cost is measured by bench/sandbox_groupby.py) answering
 `group_by("district").agg(count(), mean("cost"))` in the sdc mode and in the ε mode, and a
-grouped median in the ε mode (sdc refuses medians of a sensitive field), alternating, `--runs`
-times each. Figures go in docs/performance.md.
+grouped median in the ε mode (sdc refuses medians of a sensitive field), each also with at most
+5 visits per patient (the descriptor's `person`, decision 0030t: a window over the filtered
+records before the grouping), alternating, `--runs` times each. Figures go in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,8 +46,8 @@ COUNT_MEAN = _plan({"op": "alias", "name": "n", "expr": {"op": "count", "args": 
 MEDIAN = _plan({"op": "alias", "name": "q", "expr": {"op": "median", "args": [{"op": "col", "name": "cost"}]}})
 
 
-def brokers(app) -> tuple[callable, callable]:
-    """Factories of a fresh sdc broker and a fresh ε-mode broker over the clinic data."""
+def brokers(app) -> tuple[callable, callable, callable]:
+    """Factories of a fresh sdc broker, ε-mode broker and per-person ε-mode broker over the clinic data."""
     with app.app_context(), session_scope(app) as session:
         src = analysis_source(session, SLUG, data_dir=Path(app.config["DATA_DIR"]))
     info = SourceInfo(src.slug, True, tuple(c.name for c in src.table.columns), src.identifiers, src.sensitive,
@@ -57,11 +59,14 @@ def brokers(app) -> tuple[callable, callable]:
     def sdc() -> Broker:
         return Broker(granted, noise=CellKeyNoise(b"bench"), budget_left={1: 10**9})
 
-    def dp() -> Broker:
-        answers = PrivateAnswers({SLUG: private}, EpsilonBudget(daily={1: 1e9}, spent_before={}))
+    def dp(source: PrivateSource = private) -> Broker:
+        answers = PrivateAnswers({SLUG: source}, EpsilonBudget(daily={1: 1e9}, spent_before={}))
         return Broker(granted, noise=CellKeyNoise(b"bench"), budget_left={1: 10**9}, private=answers)
 
-    return sdc, dp
+    def per_person() -> Broker:
+        return dp(replace(private, person="patient_id", records_per_person=5))
+
+    return sdc, dp, per_person
 
 
 def main() -> None:
@@ -69,9 +74,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     runs = parser.parse_args().runs
     with tempfile.TemporaryDirectory() as scratch:
-        sdc, dp = brokers(instance(Path(scratch), (SLUG,)))
+        sdc, dp, per_person = brokers(instance(Path(scratch), (SLUG,)))
         cases = {"sdc: count + mean": (sdc, COUNT_MEAN), "ε mode: count + mean": (dp, COUNT_MEAN),
-                 "ε mode: median": (dp, MEDIAN)}
+                 "ε mode, 5 visits a patient: count + mean": (per_person, COUNT_MEAN),
+                 "ε mode: median": (dp, MEDIAN), "ε mode, 5 visits a patient: median": (per_person, MEDIAN)}
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(runs + 1):  # the first round warms caches and is dropped
             for name, (make, plan) in cases.items():

@@ -202,7 +202,7 @@ class Broker:
     def _private(self, plan: dict[str, Any], slug: str) -> dict[str, Any]:
         answer = self.private.answer(plan, slug, infos={s: g.info for s, g in self.sources.items()},
                                      tables={s: g.table for s, g in self.sources.items()},
-                                     check_fan_out=self._check_fan_out)
+                                     check_fan_out=self._check_fan_out, salt=self.sources[slug].row_salt)
         self._touch((slug,))
         self.tally.cells_released += 1 if "count" in answer else sum(len(row) for row in answer["rows"])
         return {**answer, "rows": plain(answer["rows"])} if "rows" in answer else answer

@@ -40,6 +40,9 @@ TEMPLATES: dict[str, str] = {
                                 "%(name)s_low/%(name)s_high"),
     "dp-mean-interval": N_("%(name)s: a sum with Laplace noise (scale %(scale)s) over a count with discrete Laplace "
                            "noise (scale %(count_scale)s); 95 %% interval in %(name)s_low/%(name)s_high"),
+    "dp-person": N_("Each person (%(field)s) counts with at most %(cap)s of the records this query selects, and "
+                    "the noise is calibrated for one person's records added or removed; a person's further records "
+                    "are left out, so counts and sums may be low"),
     "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }

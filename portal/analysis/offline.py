@@ -102,7 +102,8 @@ def _private(local: list[LocalData], sources: dict[str, GrantedSource]) -> Priva
         private[data.slug] = PrivateSource(
             number, settings.epsilon_per_query, bounds=dict(data.bounds),
             sum_bounds=settings.effective_bounds(dict(data.bounds)), max_groups=source.rules.max_groups,
-            levels=implied_levels(source.table.columns, dict(data.bounds), dict(data.levels)))
+            levels=implied_levels(source.table.columns, dict(data.bounds), dict(data.levels)),
+            person=settings.person, records_per_person=settings.records_per_person)
         daily[number] = settings.daily_epsilon
     return PrivateAnswers(private, EpsilonBudget(daily=daily, spent_before={})) if private else None
 

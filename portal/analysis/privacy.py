@@ -15,6 +15,13 @@ given to it; every released value carries its noise scale and, except quantiles,
 The cells of one query are disjoint (group keys come from declared levels, and a record has one
 value per key), so by parallel composition the whole query spends its ε once, not once per cell.
 
+A dataset that declares whose records they are (`kaifang.disclosure.person`) is protected per
+person: the store keeps at most `per_person` records of each person in a query (decision 0030t),
+and each measurement is calibrated for that many records added or removed — OpenDP's maps at
+`d_in = per_person` (a sum: per_person times its map at one record). A person's records may fall
+in several cells, but every map here is linear in `d_in` (k records in one cell cost
+k/per_person of the ε), so the cells still add up to one ε.
+
 Pure: no database, no DuckDB, no Flask. Totals and counts come in as numbers, a quantile's values
 as a list; randomness is OpenDP's own (a fresh draw per release: repeats are paid for by the
 budget, not made sticky).
@@ -79,12 +86,20 @@ def _check(epsilon: float) -> None:
         raise ValueError(f"ε must be a positive number, not {epsilon!r}")
 
 
-@functools.lru_cache(maxsize=256)
-def count_measurement(epsilon: float) -> Calibrated:
-    """Discrete Laplace noise on a count, calibrated by OpenDP to spend `epsilon` when one record
-    is added or removed (the sensitivity OpenDP's `make_count` proves: 1)."""
+def _check_records(per_person: int) -> int:
+    """The caches are typed (`typed=True`), so that `True`, equal to 1, is checked, not answered."""
+    if isinstance(per_person, bool) or not isinstance(per_person, int) or per_person < 1:
+        raise ValueError(f"records per person must be a whole number from 1, not {per_person!r}")
+    return per_person
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def count_measurement(epsilon: float, per_person: int = 1) -> Calibrated:
+    """Discrete Laplace noise on a count, calibrated by OpenDP to spend `epsilon` when one person
+    (at most `per_person` records) is added or removed: the sensitivity OpenDP's `make_count`
+    proves for that many records."""
     _check(epsilon)
-    sensitivity = (_float_vectors() >> dp.t.then_count()).map(1)
+    sensitivity = (_float_vectors() >> dp.t.then_count()).map(_check_records(per_person))
     space = dp.atom_domain(T=int), dp.absolute_distance(T=int)
     return _laplace(lambda s: dp.m.make_laplace(*space, scale=s), sensitivity, epsilon)
 
@@ -103,27 +118,35 @@ def _laplace(make, sensitivity: float, epsilon: float) -> Calibrated:
     return Calibrated(make(scale), scale)
 
 
-@functools.lru_cache(maxsize=256)
-def sum_sensitivity(bounds: Bounds) -> float:
-    """How much one record more or fewer can move a sum of values clamped to `bounds`, as OpenDP
-    proves it for its clamp-and-sum transformation."""
+@functools.lru_cache(maxsize=256, typed=True)
+def sum_sensitivity(bounds: Bounds, per_person: int = 1) -> float:
+    """How much one person (at most `per_person` records) more or fewer can move the sums of
+    values clamped to `bounds`: `per_person` times what OpenDP proves for one record and its
+    clamp-and-sum transformation. Not OpenDP's map at `per_person`, which proves one sum: the
+    records may fall in as many cells, each sum with its own allowance for floating-point
+    rounding, and the cap times one record's bound covers them all (it is larger by the
+    allowances only, 1e-8 of the bound)."""
     low, high = _bounds(bounds)
-    return float((_float_vectors() >> dp.t.then_clamp((low, high)) >> dp.t.then_sum()).map(1))
+    clamp_sum = _float_vectors() >> dp.t.then_clamp((low, high)) >> dp.t.then_sum()
+    return _check_records(per_person) * float(clamp_sum.map(1))
 
 
-@functools.lru_cache(maxsize=256)
-def sum_measurement(bounds: Bounds, epsilon: float) -> Calibrated:
+@functools.lru_cache(maxsize=256, typed=True)
+def sum_measurement(bounds: Bounds, epsilon: float, per_person: int = 1) -> Calibrated:
     """Laplace noise on a clamped sum, calibrated by OpenDP to spend `epsilon` at the sum's
     sensitivity."""
     _check(epsilon)
     space = dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float)
-    return _laplace(lambda s: dp.m.make_laplace(*space, scale=s), sum_sensitivity(_bounds(bounds)), epsilon)
+    return _laplace(lambda s: dp.m.make_laplace(*space, scale=s), sum_sensitivity(_bounds(bounds), per_person),
+                    epsilon)
 
 
-@functools.lru_cache(maxsize=64)
-def quantile_measurement(bounds: Bounds, alpha: float, epsilon: float) -> Calibrated:
-    """The exponential mechanism over `QUANTILE_CANDIDATES` evenly spaced points of `bounds`."""
+@functools.lru_cache(maxsize=64, typed=True)
+def quantile_measurement(bounds: Bounds, alpha: float, epsilon: float, per_person: int = 1) -> Calibrated:
+    """The exponential mechanism over `QUANTILE_CANDIDATES` evenly spaced points of `bounds`,
+    spending `epsilon` when one person (at most `per_person` records) is added or removed."""
     _check(epsilon)
+    _check_records(per_person)
     candidates = tuple(quantile_candidates(bounds))
     space = _float_vectors()
 
@@ -131,7 +154,7 @@ def quantile_measurement(bounds: Bounds, alpha: float, epsilon: float) -> Calibr
         return dp.m.make_private_quantile(*space, dp.max_divergence(), candidates=list(candidates),
                                           alpha=alpha, scale=scale)
 
-    scale = dp.binary_search_param(make, d_in=1, d_out=epsilon)
+    scale = dp.binary_search_param(make, d_in=per_person, d_out=epsilon)
     return Calibrated(make(scale), scale)
 
 
@@ -156,25 +179,26 @@ def _bounds(bounds: Bounds) -> tuple[float, float]:
     return low, high
 
 
-def release_count(records: int, epsilon: float, *, confidence: float = CONFIDENCE) -> Noisy:
+def release_count(records: int, epsilon: float, *, confidence: float = CONFIDENCE, per_person: int = 1) -> Noisy:
     """A noisy count. It may be below zero or small: nothing is suppressed in this mode."""
-    calibrated = count_measurement(epsilon)
+    calibrated = count_measurement(epsilon, per_person)
     scale = calibrated.scale
     value = int(calibrated.measurement(int(records)))
     margin = math.ceil(dp.discrete_laplacian_scale_to_accuracy(scale, 1 - confidence))
     return Noisy(value, scale, value - margin, value + margin)
 
 
-def release_sum(total: float, bounds: Bounds, epsilon: float, *, confidence: float = CONFIDENCE) -> Noisy:
+def release_sum(total: float, bounds: Bounds, epsilon: float, *, confidence: float = CONFIDENCE,
+                per_person: int = 1) -> Noisy:
     """A noisy sum. `total` must be the sum of the cell's values each clamped to `bounds`."""
-    calibrated = sum_measurement(_bounds(bounds), epsilon)
+    calibrated = sum_measurement(_bounds(bounds), epsilon, per_person)
     scale = calibrated.scale
     value = float(calibrated.measurement(float(total)))
     margin = dp.laplacian_scale_to_accuracy(scale, 1 - confidence)
     return Noisy(value, scale, value - margin, value + margin)
 
 
-def release_mean(total: float, count: int, bounds: Bounds, epsilon: float) -> Noisy:
+def release_mean(total: float, count: int, bounds: Bounds, epsilon: float, *, per_person: int = 1) -> Noisy:
     """A noisy mean: noisy clamped sum / noisy count of non-null values, ε/2 each, kept inside
     the bounds.
 
@@ -187,8 +211,8 @@ def release_mean(total: float, count: int, bounds: Bounds, epsilon: float) -> No
     """
     low, high = _bounds(bounds)
     half = epsilon / 2
-    total = release_sum(total, bounds, half, confidence=1 - (1 - CONFIDENCE) / 2)
-    count = release_count(count, half, confidence=1 - (1 - CONFIDENCE) / 2)
+    total = release_sum(total, bounds, half, confidence=1 - (1 - CONFIDENCE) / 2, per_person=per_person)
+    count = release_count(count, half, confidence=1 - (1 - CONFIDENCE) / 2, per_person=per_person)
     value = min(high, max(low, total.value / max(count.value, 1)))
     interval = (low, high)
     if count.low is not None and count.low >= 1:
@@ -198,10 +222,11 @@ def release_mean(total: float, count: int, bounds: Bounds, epsilon: float) -> No
     return Noisy(value, total.scale, *interval, count_scale=count.scale)
 
 
-def release_quantile(values: Sequence[float], bounds: Bounds, alpha: float, epsilon: float) -> Noisy:
+def release_quantile(values: Sequence[float], bounds: Bounds, alpha: float, epsilon: float, *,
+                     per_person: int = 1) -> Noisy:
     """A quantile chosen among the candidate grid by the exponential mechanism (an empty cell
     gets a candidate chosen at random: the answer exists whatever the data)."""
-    calibrated = quantile_measurement(_bounds(bounds), float(alpha), epsilon)
+    calibrated = quantile_measurement(_bounds(bounds), float(alpha), epsilon, per_person)
     import numpy  # noqa: PLC0415 - with OpenDP, at first use: runs that never ask a quantile skip it
 
     # A numpy array crosses into OpenDP as one buffer; a list is checked value by value (~10 µs each).

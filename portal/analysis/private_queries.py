@@ -17,6 +17,12 @@ The broker hands a plan here when it reads a conditional dataset whose grant is 
    (portal/analysis/privacy.py) with the query's ε split evenly between its statistics;
 4. `sort` and `limit` after the aggregation are applied to the released rows (post-processing).
 
+A dataset that names its person field (`kaifang.disclosure.person`) is read with at most
+`records_per_person` records of each person, after the plan's filters (the store applies the cap
+at the aggregation's input: portal/store/plans.py), and every mechanism is calibrated for that
+many records added or removed: the ε protects a person, not one of a patient's visits
+(decision 0030t).
+
 What the analyst sees — which rows exist, columns, notes, refusals — depends on the plan and the
 dictionary only; the records reach the answer only through the noisy values.
 """
@@ -53,9 +59,17 @@ class PrivateSource:
     levels: Mapping[str, tuple[Any, ...]]
     max_groups: int = 40
     sum_bounds: Mapping[str, tuple[float, float]] | None = None  # sums and means clamp here (dp_bounds)
+    person: str | None = None  # whose records they are (kaifang.disclosure.person); None: one record, one person
+    records_per_person: int = 1
 
     def clamp(self, column: str) -> tuple[float, float]:
         return (self.sum_bounds or {}).get(column) or self.bounds[column]
+
+    def capped(self, table: store.StoredTable, salt: int) -> store.StoredTable:
+        """The table as this mode reads it: at most `records_per_person` records of each person."""
+        if self.person is None:
+            return table
+        return replace(table, per_person=store.PersonCap(self.person, self.records_per_person, salt))
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,11 @@ class PrivateAnswers:
         return next((slug for slug in _sources_named(plan) if slug in self.private), None)
 
     def answer(self, plan: dict[str, Any], slug: str, *, infos: Mapping[str, SourceInfo],
-               tables: Mapping[str, store.StoredTable], check_fan_out: Callable[[dict, dict], None]) -> dict[str, Any]:
-        """Charge the query's ε, then answer or refuse; the note says what was spent.
+               tables: Mapping[str, store.StoredTable], check_fan_out: Callable[[dict, dict], None],
+               salt: int = 0) -> dict[str, Any]:
+        """Charge the query's ε, then answer or refuse; the note says what was spent. `salt` is
+        the dataset's secret record-key salt: a person's records are kept in the order of their
+        keys.
 
         Raises:
             Refusal: with the ε summary in its reason (the ε stays spent); store errors too.
@@ -100,6 +117,7 @@ class PrivateAnswers:
             verdict = check_plan(plan, infos)
             used = {s: tables[s] for s in verdict.datasets}
             check_fan_out(plan, used)
+            used[slug] = source.capped(used[slug], salt)
             granted = set(infos[slug].columns)  # the grant's columns: the scope drops the others first
             body = self._release(plan, source, used, {c.name: c.type for c in tables[slug].columns
                                                       if c.name in granted})
@@ -138,7 +156,7 @@ class PrivateAnswers:
                           source, epsilon) for cell in cells]
         released = _post_process(released, [c["name"] for c in columns], after)
         return {"status": "ok", "columns": columns, "rows": [[v for v, _ in row] for row in released],
-                "notes": _notes(statistics, released, epsilon, len(keys))}
+                "notes": _notes(statistics, released, epsilon, len(keys)) + _person_notes(source)}
 
 
 def _count(plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[str, Any]:
@@ -149,9 +167,10 @@ def _count(plan: dict[str, Any], source: PrivateSource, tables: dict) -> dict[st
         records, _ = store.count_plan(plan, tables)
     except store.QueryError as exc:
         records = len(_as_empty(exc))
-    noisy = privacy.release_count(records, source.epsilon_per_query)
+    noisy = privacy.release_count(records, source.epsilon_per_query, per_person=source.records_per_person)
     return {"status": "ok", "count": noisy.value, "notes": [
-        note("dp-count", scale=f"{noisy.scale:.3g}", low=f"{noisy.low:g}", high=f"{noisy.high:g}")]}
+        note("dp-count", scale=f"{noisy.scale:.3g}", low=f"{noisy.low:g}", high=f"{noisy.high:g}"),
+        *_person_notes(source)]}
 
 
 def _as_empty(exc: store.QueryError) -> dict:
@@ -270,16 +289,18 @@ def _cell(key: tuple, cell: Cell | None, statistics: list[Statistic], source: Pr
 
 
 def _noisy(stat: Statistic, cell: Cell, source: PrivateSource, epsilon: float) -> tuple[Any, privacy.Noisy]:
+    cap = source.records_per_person
     if stat.func == "count":
-        noisy = privacy.release_count(cell.records, epsilon)
+        noisy = privacy.release_count(cell.records, epsilon, per_person=cap)
     elif stat.func == "sum":
-        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.clamp(stat.column), epsilon)
+        noisy = privacy.release_sum(cell.totals.get(stat.column, 0.0), source.clamp(stat.column), epsilon,
+                                    per_person=cap)
     elif stat.func == "mean":
         noisy = privacy.release_mean(cell.totals.get(stat.column, 0.0), cell.counts.get(stat.column, 0),
-                                     source.clamp(stat.column), epsilon)
+                                     source.clamp(stat.column), epsilon, per_person=cap)
     else:
         noisy = privacy.release_quantile(cell.values.get(stat.column, []), source.bounds[stat.column],
-                                         stat.alpha, epsilon)
+                                         stat.alpha, epsilon, per_person=cap)
     return noisy.value, noisy
 
 
@@ -309,6 +330,13 @@ def _post_process(rows: list[list], names: list[str], after: list[dict[str, Any]
             index = names.index(key["column"])
             rows = sorted(rows, key=lambda row, i=index: row[i][0], reverse=bool(key.get("descending")))
     return rows
+
+
+def _person_notes(source: PrivateSource) -> list[dict[str, Any]]:
+    """What the per-person cap did, from the dictionary alone (the field and the cap are public)."""
+    if source.person is None:
+        return []
+    return [note("dp-person", field=source.person, cap=str(source.records_per_person))]
 
 
 def _notes(statistics: list[Statistic], rows: list[list], epsilon: float, width: int) -> list[dict[str, Any]]:

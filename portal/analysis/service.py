@@ -127,7 +127,8 @@ def _private_answers(session: Session, usable: list[UsableDataset], stored: dict
         private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
                                         bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
                                         levels=implied_levels(source.table.columns, source.bounds, source.levels),
-                                        max_groups=Rules.with_overrides(source.disclosure).max_groups)
+                                        max_groups=Rules.with_overrides(source.disclosure).max_groups,
+                                        person=settings.person, records_per_person=settings.records_per_person)
         grants[u.grant_id] = GrantEpsilon(settings.daily_epsilon, settings.lifetime_epsilon,
                                           Owner(u.user_id, u.dataset_id, u.epsilon_before))
     if not private:

@@ -50,6 +50,8 @@ print(len(table), "of 32 district/sex groups listed")
     Example(CLINIC, "clinic-median-cost", _l("Median cost by age band, with the noise of each count"), '''\
 # In the ε-budget mode every group is listed, empty ones too, and each count comes with
 # a 95 % interval of its noise (visits_low, visits_high); this query spends one query's ε.
+# A patient counts with at most 5 of their visits here (the notes say so), so the noise
+# protects a patient, not one visit, and patients with many visits count low.
 visits = dataset("clinic-visits-synthetic")
 by_age = (visits.group_by("age_band")
           .agg(count().alias("visits"), median("cost").alias("median_cost"))

@@ -63,6 +63,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "TYPES": ("schema", "TYPES"),
     "Column": ("schema", "Column"),
     "StoredTable": ("schema", "StoredTable"),
+    "PersonCap": ("schema", "PersonCap"),
 }
 
 
@@ -84,6 +85,6 @@ __all__ = [
     "CACHED_FORMATS", "EXPORT_FORMATS", "MEASURED_FORMATS", "cached_export", "measure_export", "sweep_exports", "FORMATS", "MAX_LIMIT", "OPERATORS", "PAGE_FORMATS", "TYPES", "EncodedPage", "encode_page",
     "AggregateQuery", "AggregateResult", "Column", "Filter", "IngestError", "IngestResult",
     "Measure", "Operator", "QueryError", "RowPage", "RowQuery", "Sort", "StoreError",
-    "StoredTable", "LoadReport", "charts", "points", "TextMatch", "aggregate", "bin_counts", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
+    "StoredTable", "PersonCap", "LoadReport", "charts", "points", "TextMatch", "aggregate", "bin_counts", "clamp", "checksum_file", "export", "ingest", "query_rows", "sweep", "keyed", "keyed_path",
     "values_in_text",
 ]

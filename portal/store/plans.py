@@ -14,6 +14,11 @@ order), and, when `row_keys` is given, a record key (a hash of salt and the row'
 values, all columns, so the same record has the same key in every version of the dataset; a
 joined row hashes its pair, unless one side's salt is None: then it keeps the other side's key)
 and, from a `group_by` on, the per-cell disclosure statistics computed in the same statement. A cell key is the XOR of its records' keys, so it depends only on the set of records.
+A table with a per-person cap (`StoredTable.per_person`, the ε mode's, decision 0030t) adds two
+more from its source on: the person and a salted hash of the record's values; at the input of
+the aggregation (or of the count, or the rows of a plan without one) each person keeps the
+records of least hash, `cap` at most — after the plan's filters, so a query about a person's
+rarer records still reads them, and chosen by the person's own records alone.
 
 Must not: decide what may be released (the broker and `portal.analysis.disclosure` do) or pass a
 DuckDB error message on (it could quote a data value); errors become `QueryError`s.
@@ -69,6 +74,9 @@ AGGREGATE = "SELECT {exprs} FROM {source} {group}"
 JOIN = "SELECT {exprs} FROM {left} {how} JOIN {right} ON {conditions}"
 LIMIT = "SELECT * FROM {source} ORDER BY {order} LIMIT ?"
 ROW_NUMBER = "row_number() OVER (ORDER BY {keys})"
+# Ties of the hash (a record joined onto one lookup row keeps its hash) fall to the order column,
+# whose order among one person's rows does not change when another person's rows come or go.
+PER_PERSON = "SELECT * FROM {source} QUALIFY row_number() OVER (PARTITION BY {person} ORDER BY {rank}, {order}) <= ?"
 FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
 COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
 JOINS = {"inner": "INNER", "left": "LEFT"}
@@ -112,14 +120,16 @@ class _Relation:
     stats: CellColumns | None = None
     aggregated: bool = False
     grouped_from: tuple[str, str, tuple[str, ...]] | None = None  # (input CTE, record key, key idents)
+    person: tuple[str, str, int] | None = None  # (person ident, rank ident, cap) until the cap is applied
 
     @property
     def scope(self) -> dict[str, Field]:
         return {field.name: field for field in self.fields}
 
     def carried(self) -> list[str]:
-        """Hidden columns other than the order: the record key and the statistics."""
-        return ([self.key] if self.key else []) + (self.stats.idents() if self.stats else [])
+        """Hidden columns other than the order: the record key, the statistics, the person's."""
+        return ([self.key] if self.key else []) + (self.stats.idents() if self.stats else []) + \
+            (list(self.person[:2]) if self.person else [])
 
 
 def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
@@ -136,7 +146,7 @@ def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
             `out-of-range`, `unknown-operator`, `invalid-quantile`.
     """
     compiler = _Compiler(tables, row_keys)
-    relation = compiler.pipeline(plan)
+    relation = compiler.per_person(compiler.pipeline(plan))
     stats = relation.stats if row_keys is not None else None
     exprs = [f.ident for f in relation.fields] + (stats.idents() if stats else [])
     statement = FINAL.format(ctes=compiler.ctes(), exprs=", ".join(exprs),
@@ -184,7 +194,7 @@ def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
         QueryError: as `run_plan`.
     """
     compiler = _Compiler(tables, row_keys)
-    relation = compiler.pipeline(plan)
+    relation = compiler.per_person(compiler.pipeline(plan))
     if row_keys is not None and relation.key:
         # Differencing control reads the cell's sketch anyway, and its first partition holds every
         # record once: its buckets' counts add up to the count and their key XORs to the cell's
@@ -255,20 +265,39 @@ class _Compiler:
         if self.row_keys is not None:
             if slug not in self.row_keys:
                 raise QueryError("unknown-dataset", f"no record-key salt for {slug!r}", field=slug)
+        # the same rows and columns, plus the values' hash; else the values are hashed here
+        values = quote_identifier(KEY_COLUMN) if table.keyed is not None else value_hash_sql(table)
         if self.row_keys is not None and self.row_keys[slug] is not None:
             key = self.ident("k")
-            if table.keyed is not None:  # the same rows and columns, plus the values' hash
-                path, values = table.keyed, quote_identifier(KEY_COLUMN)
-            else:
-                values = value_hash_sql(table)
+            path = table.keyed or path
             exprs.append(f"{RECORD_KEY.format(values=values)} AS {key}")
             params.append(int(self.row_keys[slug]) % 2**64)
+        person = None
+        if table.per_person is not None:
+            person = self._person(table, exprs, params, values)
+            path = table.keyed or path
         select = SOURCE.format(exprs=", ".join(exprs), path=quote_literal(str(path)))
         if table.row_filter:  # a grant's rows only: the filter sees every column, plans only `visible`
             conditions, values = where_clause(table, table.row_filter)
             select += " " + sql_where(conditions)
             params += values
-        return _Relation(self.add(select, params), fields, order, key)
+        return _Relation(self.add(select, params), fields, order, key, person=person)
+
+    def _person(self, table: StoredTable, exprs: list[str], params: list, values: str) -> tuple[str, str, int]:
+        """The person's hidden columns: who, and the salted hash of the record that ranks it
+        among that person's records (a function of the record alone: never of other people's).
+
+        Raises:
+            QueryError: `unknown-column` when the table has no such column (a plan error: every
+                plan of the table is refused, whatever the records).
+        """
+        cap = table.per_person
+        if table.column(cap.column) is None:
+            raise QueryError("unknown-column", "the dataset's declared person field is not one of its columns")
+        person, rank = self.ident("p"), self.ident("r")
+        exprs += [f"{quote_identifier(cap.column)} AS {person}", f"{RECORD_KEY.format(values=values)} AS {rank}"]
+        params.append(int(cap.salt) % 2**64)
+        return person, rank, int(cap.cap)
 
     def project(self, relation: _Relation, items: list[tuple[str, Fragment]]) -> _Relation:
         """A SELECT of `items` (plan name, expression) plus the hidden columns."""
@@ -282,6 +311,14 @@ class _Compiler:
         exprs += [relation.order, *relation.carried()]
         cte = self.add(PROJECT.format(exprs=", ".join(exprs), source=relation.cte), params)
         return replace(relation, cte=cte, fields=tuple(fields))
+
+    def per_person(self, relation: _Relation) -> _Relation:
+        """At most `cap` records of each person: the relation's person columns are dropped after."""
+        if relation.person is None:
+            return relation
+        person, rank, cap = relation.person
+        cte = self.add(PER_PERSON.format(source=relation.cte, person=person, rank=rank, order=relation.order), [cap])
+        return replace(relation, cte=cte, person=None)
 
     def renumber(self, keys: list[str]) -> tuple[str, str]:
         """A new order column: (its SQL, its identifier)."""
@@ -316,6 +353,7 @@ def _with_columns(compiler: _Compiler, relation: _Relation, step: dict) -> _Rela
 
 
 def _group_by(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
+    relation = compiler.per_person(relation)
     keys = [lookup(relation.scope, name) for name in step["keys"]]
     aggs = [compile_aggregation(node, relation.scope) for node in step["aggs"]]
     _unique([k.name for k in keys] + [a.name for a in aggs])
@@ -341,6 +379,10 @@ def _group_by(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation
 
 def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     right = compiler.pipeline(step["right"])
+    if relation.person and right.person:
+        raise QueryError("one-conditional-source", "a plan may read one person-capped dataset, once")
+    if right.person:  # the store's own guard: the broker starts plans from the conditional dataset
+        raise QueryError("conditional-first", "a person-capped dataset is the plan's main source")
     pairs = [(lookup(relation.scope, n), lookup(right.scope, n)) for n in step["on"]]
     for left_key, right_key in pairs:
         _joinable(left_key, right_key)
@@ -356,11 +398,12 @@ def _join(compiler: _Compiler, relation: _Relation, step: dict) -> _Relation:
     key = _joined_key(compiler, relation.key, right.key, exprs)
     stats = relation.stats or right.stats
     exprs += stats.idents() if stats else []
+    exprs += list(relation.person[:2]) if relation.person else []
     conditions = " AND ".join(f"{left.ident} = {r.ident}" for left, r in pairs)
     cte = compiler.add(JOIN.format(exprs=", ".join(exprs), left=relation.cte,
                                    how=JOINS[step["how"]], right=right.cte, conditions=conditions))
     return _Relation(cte, tuple(fields), order, key, stats,
-                     aggregated=relation.aggregated or right.aggregated)
+                     aggregated=relation.aggregated or right.aggregated, person=relation.person)
 
 
 def _joinable(left: Field, right: Field) -> None:

@@ -35,6 +35,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class PersonCap:
+    """Whose records these are (`column`, read even when a grant's scope hides it), how many of
+    one person's records a plan may use (`cap`), and the secret salt of the key that picks them."""
+
+    column: str
+    cap: int
+    salt: int
+
+
+@dataclass(frozen=True)
 class StoredTable:
     """What the catalog hands back in: a version's Parquet file and its typed schema."""
 
@@ -50,6 +60,9 @@ class StoredTable:
     # The version file's keyed copy (`record_keys.keyed`): plans that need record keys read it
     # instead of `path`, for the value hash it holds; None: they hash the values per query.
     keyed: Path | None = None
+    # The ε mode's per-person bound (decision 0030t): plans keep at most `cap` records per value of
+    # `column` at their aggregation's input; None: every record is a person of its own.
+    per_person: PersonCap | None = None
 
     def files(self) -> tuple[str, ...]:
         """Every file plans over this table may read (for a confined connection's allowed paths)."""

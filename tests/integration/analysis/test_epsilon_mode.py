@@ -31,6 +31,11 @@ from tests.conftest import DATASETS
 CLINIC = "clinic-visits-synthetic"
 HOUSEHOLDS = "household-income-survey-synthetic"
 CLINIC_FILE = str(next((DATASETS / CLINIC).glob("*.csv*")))
+# What the ε mode counts of the clinic visits: at most 5 visits of a patient, among those the filter
+# keeps. District, age band and sex are a patient's own (the same on every visit), so the count of
+# a cell of them is the same whichever visits are kept; a visit's fields (diagnosis) go in `where`.
+CAPPED = """SELECT {keys}, sum(least(visits, 5)) FROM (SELECT {keys}, patient_id, count(*) AS visits
+            FROM read_csv('{file}') WHERE {where} GROUP BY ALL) GROUP BY ALL"""
 DISTRICTS = ['东丽区', '北辰区', '南开区', '和平区', '宁河区', '宝坻区', '武清区', '河东区', '河北区', '河西区', '津南区',
              '滨海新区', '红桥区', '蓟州区', '西青区', '静海区']
 
@@ -78,12 +83,13 @@ def test_grouped_counts_and_means_list_every_declared_level_with_intervals(dp_ru
     columns, rows = rows[0], rows[1:]
     assert columns == ["district", "n", "m", "n_low", "n_high", "m_low", "m_high"]
     assert [r[0] for r in rows] == DISTRICTS, "the declared levels, in declared order"
-    real = dict(duckdb.sql(f"SELECT district, count(*) FROM read_csv('{CLINIC_FILE}') GROUP BY 1").fetchall())
+    real = dict(duckdb.sql(CAPPED.format(file=CLINIC_FILE, keys="district", where="true")).fetchall())
     inside = sum(low <= real[d] <= high for d, _, _, low, high, _, _ in rows)
-    assert inside >= 13, "a 95 % interval misses about 1 in 20"
+    assert inside >= 13, "a 95 % interval misses about 1 in 20 (of at most 5 visits per patient)"
     assert all(0 <= m <= 3_000_000 and m_low <= m <= m_high for _, _, m, _, _, m_low, m_high in rows)
     notes = " ".join(n["text"] for n in result["released"][0]["notes"])
     assert "ε 0.1 spent on this query" in notes and "ε spent 0.1 of 1 today" in notes
+    assert "Each person (patient_id) counts with at most 5 of the records this query selects" in notes
     assert result["epsilon"] == [{"dataset": CLINIC, "grant_id": result["epsilon"][0]["grant_id"], "spent_in_run": 0.1,
                                   "spent_today": 0.1, "daily": 1.0, "spent_lifetime": 0.1, "lifetime": 10.0,
                                   "note": "ε spent 0.1 of 1 today, 0.1 of 10 over the grant's life"}]
@@ -214,3 +220,67 @@ def test_offline_runs_answer_a_dp_dataset_in_the_dp_mode(tmp_path):
     assert result["status"] == "ok", result
     columns, _, rule = result["stdout"].split("\n")[:3]
     assert columns == "['urban_rural', 'count', 'count_low', 'count_high']" and rule == "epsilon-budget"
+
+
+@pytest.fixture
+def cells(monkeypatch):
+    """What reaches the mechanisms: every count released, before its noise, with its calibration."""
+    from portal.analysis import privacy
+
+    seen = []
+    original = privacy.release_count
+
+    def release_count(records, epsilon, **kwargs):
+        noisy = original(records, epsilon, **kwargs)
+        seen.append((records, kwargs.get("per_person", 1), noisy.scale))
+        return noisy
+
+    monkeypatch.setattr(privacy, "release_count", release_count)
+    return seen
+
+
+def test_a_patient_counts_with_at_most_five_visits_and_the_noise_is_five_times_a_records(dp_run, cells):
+    """The patient with the most visits (16), described by age band, district and sex: the cell
+    before noise is each patient's visits capped at 5, so the target moves it by 5, not 16, and
+    the count's noise is calibrated for 5 records (scale 5/ε)."""
+    target = duckdb.sql(f"SELECT patient_id, any_value(age_band), any_value(district), any_value(sex), count(*) "
+                        f"FROM read_csv('{CLINIC_FILE}') GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 1").fetchall()[0]
+    _, age, district, sex, visits = target
+    assert visits == 16
+    result, _, _ = dp_run(f"""
+        d = dataset("clinic-visits-synthetic")
+        print(d.filter((col("age_band") == "{age}") & (col("district") == "{district}") & (col("sex") == "{sex}")).count())
+    """)
+    assert result["status"] == "ok", result
+    where = f"age_band = '{age}' AND district = '{district}' AND sex = '{sex}'"
+    (expected,), = [r[1:] for r in duckdb.sql(CAPPED.format(file=CLINIC_FILE, keys="age_band", where=where)).fetchall()]
+    uncapped = duckdb.sql(f"SELECT count(*) FROM read_csv('{CLINIC_FILE}') WHERE {where}").fetchall()[0][0]
+    assert cells == [(expected, 5, 50.0)], "ε 0.1 on one count of at most 5 visits a patient"
+    assert uncapped - expected >= 11, "the target alone had 11 visits more than the cap"
+    notes = [n["code"] for n in result["released"][0]["notes"]]
+    assert notes == ["dp-count", "dp-person", "epsilon-spent"]
+
+
+def test_the_cap_is_per_person_and_after_the_filter(dp_run, cells):
+    """Grouped by sex among respiratory visits: each cell is every patient's respiratory visits,
+    up to 5 — not 5 of all their visits, some other — and a patient counts in one cell only
+    (sex is the patient's), so the cells add up to the capped total."""
+    result, _, _ = dp_run("""
+        import json
+        d = dataset("clinic-visits-synthetic")
+        print(json.dumps(d.filter(col("diagnosis_group") == "呼吸系统疾病").group_by("sex").agg(count().alias("n")).collect().rows))
+    """)
+    assert result["status"] == "ok", result
+    expected = dict(duckdb.sql(CAPPED.format(file=CLINIC_FILE, keys="sex",
+                                             where="diagnosis_group = '呼吸系统疾病'")).fetchall())
+    assert [c[0] for c in cells] == [expected["男"], expected["女"]]
+    assert {c[1:] for c in cells} == {(5, 50.0)}
+
+
+def test_the_household_survey_has_one_record_per_household():
+    """Its record is its unit: no `person` to declare, each household protected with ε."""
+    path = next((DATASETS / HOUSEHOLDS).glob("*.csv*"))
+    records, households = duckdb.sql(f"SELECT count(*), count(DISTINCT household_id) FROM read_csv('{path}')").fetchall()[0]
+    assert records == households
+    descriptor = json.loads((DATASETS / HOUSEHOLDS / "datapackage.json").read_text(encoding="utf-8"))
+    assert "person" not in descriptor["kaifang"]["disclosure"]

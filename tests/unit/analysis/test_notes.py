@@ -36,7 +36,7 @@ def test_every_code_has_a_chinese_sentence_with_the_same_params(code, chinese):
     assert translated != notes.TEMPLATES[code], f"no Chinese for note {code}"
     params = {"min_cell": 10, "rounding_base": 5, "percent": 3, "factor": "2", "figures": 3, "rows": 10000, "epsilon": "0.1",
               "name": "count", "mechanism": "laplace", "scale": "20", "count_scale": "40", "low": "1", "high": "9", "spent": "0.2",
-              "daily": "1"}
+              "daily": "1", "field": "patient_id", "cap": "5"}
     made = notes.note(code, **params)
     zh = notes.localise([made], chinese)[0]
     assert zh["code"] == code and zh["text"] == made["text"] and zh["message"] != made["text"]
