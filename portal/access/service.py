@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from portal.access.models import EpsilonAccountTotal, Grant
 from portal.accounts.models import User
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import MODES
+from portal.catalog.disclosure_settings import MODES, EpsilonDefaults, PrivacySettings
 from portal.catalog.models import Dataset, utcnow
 from portal.catalog.queries import visible_datasets
 from portal.errors import Forbidden, Invalid, NotFound
@@ -44,6 +44,14 @@ class UsableDataset:
     # The dataset row as this check loaded it (with its version and fields), so the run reads it
     # once; a strong reference, since the session's identity map holds rows only weakly.
     dataset: Dataset | None = field(default=None, repr=False, compare=False)
+
+    def privacy(self, defaults: EpsilonDefaults) -> PrivacySettings:
+        """The mode and ε this grant is under: the grant's own over the dataset's declared ones
+        over the portal's defaults. One resolution for the run that spends and for the budgets
+        the pages and the API report, so the two cannot disagree."""
+        return PrivacySettings.resolve(self.dataset.disclosure if self.dataset is not None else None,
+                                       grant_mode=self.disclosure_mode, grant_daily=self.daily_epsilon,
+                                       grant_lifetime=self.lifetime_epsilon, defaults=defaults)
 
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
@@ -115,6 +123,18 @@ def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: da
         if dataset is None:
             raise NotFound("dataset", slug)
         found.append(_usable(session, actor, dataset, now))
+    return found
+
+
+def usable_each(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...]) -> dict[str, UsableDataset]:
+    """Each of `slugs` the actor may analyse now, checked alone: a page lists what is still usable
+    of a session's datasets, where a run naming one it may not use is refused whole."""
+    found = {}
+    for slug in dict.fromkeys(slugs):
+        try:
+            found[slug] = usable_datasets(session, actor, [slug])[0]
+        except (Forbidden, NotFound):
+            continue
     return found
 
 

@@ -40,7 +40,7 @@ from portal.analysis.private_queries import PrivateAnswers, PrivateSource, impli
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.sources import AnalysisSource, analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, sum_bounds
+from portal.catalog.disclosure_settings import EpsilonDefaults, sum_bounds
 from portal.catalog.models import utcnow
 from portal.errors import Forbidden, Invalid
 
@@ -119,9 +119,7 @@ def _private_answers(session: Session, usable: list[UsableDataset], stored: dict
         if u.grant_id is None:
             continue
         source = stored[u.slug]
-        settings = PrivacySettings.resolve(source.disclosure, grant_mode=u.disclosure_mode,
-                                           grant_daily=u.daily_epsilon, grant_lifetime=u.lifetime_epsilon,
-                                           defaults=defaults)
+        settings = u.privacy(defaults)
         if settings.mode != "dp":
             continue
         private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,

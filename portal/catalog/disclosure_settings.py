@@ -87,7 +87,7 @@ class PrivacySettings:
             ValueError: an unknown mode or an ε that is not a positive number.
         """
         declared = privacy_overrides(disclosure)
-        mode = grant_mode or declared.get("mode", "sdc")
+        mode = _mode(declared, grant_mode)
         if mode not in MODES:
             raise ValueError(f"disclosure mode must be one of {', '.join(MODES)}, not {mode!r}")
         daily = grant_daily if grant_daily is not None else declared.get("daily_epsilon", defaults.daily)
@@ -165,7 +165,11 @@ def person_field_problem(disclosure: Mapping[str, Any] | None, field_names: Coll
 
 def mode_in_force(disclosure: Mapping[str, Any] | None, grant_mode: str | None = None) -> str:
     """The mode a grant is in: its own override, else the dataset's declared mode, else "sdc"."""
-    return grant_mode or privacy_overrides(disclosure).get("mode", "sdc")
+    return _mode(privacy_overrides(disclosure), grant_mode)
+
+
+def _mode(declared: Mapping[str, Any], grant_mode: str | None) -> str:
+    return grant_mode or declared.get("mode", "sdc")
 
 
 def public_aggregates_on(disclosure: Mapping[str, Any] | None) -> bool:

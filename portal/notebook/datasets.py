@@ -11,16 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from portal.access.service import UsableDataset, usable_datasets
+from portal.access.service import UsableDataset, usable_each
 from portal.analysis.disclosure import Rules
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults, mode_in_force
 from portal.catalog.models import Dataset
 from portal.catalog.queries import visible_datasets
-from portal.errors import Forbidden, NotFound
 from portal.filters import localized
 from portal.sessions.service import cell_budgets
 
@@ -30,13 +28,11 @@ def startable(session: Session, actor: Actor) -> list[dict[str, Any]]:
     found = session.scalars(visible_datasets(actor).where(Dataset.open_class.in_(("open", "conditional")),
                                                           Dataset.current_version_id.is_not(None))
                             .order_by(Dataset.open_class, Dataset.slug)).all()
+    usable = usable_each(session, actor, [d.slug for d in found if d.open_class == "conditional"])
     granted = []
     for dataset in found:
-        if dataset.open_class == "conditional":
-            try:
-                usable_datasets(session, actor, [dataset.slug])
-            except (Forbidden, NotFound):
-                continue
+        if dataset.open_class == "conditional" and dataset.slug not in usable:
+            continue
         granted.append({"slug": dataset.slug, "title": localized(dataset, "title"), "open_class": dataset.open_class})
     return granted
 
@@ -47,12 +43,13 @@ def describe(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...])
     rows = session.scalars(visible_datasets(actor).where(Dataset.slug.in_(list(slugs)))
                            .options(selectinload(Dataset.fields), selectinload(Dataset.current_version))).all()
     by_slug = {d.slug: d for d in rows}
+    usable_now = usable_each(session, actor, slugs)
     described = []
     for slug in slugs:
         dataset = by_slug.get(slug)
         if dataset is None:
             continue
-        usable = _usable(session, actor, slug)
+        usable = usable_now.get(slug)
         visible = usable.columns if usable is not None else None
         fields = [{"name": f.name, "type": f.type, "description": localized(f, "description"),
                    "levels": list(f.levels) if f.levels else None, "identifier": f.identifier,
@@ -72,13 +69,6 @@ def _mode(dataset: Dataset, usable: UsableDataset | None) -> str | None:
     if dataset.open_class != "conditional":
         return None
     return mode_in_force(dataset.disclosure, usable.disclosure_mode if usable is not None else None)
-
-
-def _usable(session: Session, actor: Actor, slug: str) -> UsableDataset | None:
-    try:
-        return usable_datasets(session, actor, [slug])[0]
-    except (Forbidden, NotFound):
-        return None
 
 
 def declared_levels(datasets: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -104,12 +94,7 @@ def budgets(session: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
     """What is left today of each conditional grant's cell budget (the ledger `submit_run` charges,
     on the same calendar day) or, in the ε-budget mode, of its ε, and the query cap of one run
     (the strictest of the datasets)."""
-    caps = []
-    datasets = {d.slug: d for d in session.scalars(select(Dataset).where(Dataset.slug.in_(list(slugs))))}
-    for slug in slugs:
-        usable = _usable(session, actor, slug)
-        if usable is None or slug not in datasets:
-            continue
-        caps.append(Rules.with_overrides(datasets[slug].disclosure).queries_per_run)
-    grants = [asdict(c) for c in cell_budgets(session, actor, slugs, defaults)]
+    usable = usable_each(session, actor, slugs)
+    caps = [Rules.with_overrides(u.dataset.disclosure).queries_per_run for u in usable.values() if u.dataset is not None]
+    grants = [asdict(c) for c in cell_budgets(session, usable.values(), defaults)]
     return {"grants": grants, "queries_per_run": min(caps) if caps else None}

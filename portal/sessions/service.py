@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,14 +23,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from portal.access.service import usable_datasets
+from portal.access.service import UsableDataset, usable_datasets, usable_each
 from portal.analysis.epsilon import account_spent
 from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings
-from portal.catalog.models import Dataset, utcnow
+from portal.catalog.disclosure_settings import EpsilonDefaults
+from portal.catalog.models import utcnow
 from portal.catalog.schemas import as_utc
 from portal.db import (
     budget_day,
@@ -42,7 +42,6 @@ from portal.db import (
 from portal.errors import (
     N_,
     Conflict,
-    Forbidden,
     Invalid,
     NotFound,
     PortalError,
@@ -152,7 +151,7 @@ def open_session(db: Session, actor: Actor, datasets: list[str], limits: Session
                                  created_at=now, last_used_at=now, expires_at=now + limits.idle, next_index=0)
         db.add(record)
         db.commit()
-    return replace(_view(db, record, [], limits), cells=cell_budgets(db, actor, record.datasets, limits.epsilon))
+    return replace(_view(db, record, [], limits), cells=cell_budgets(db, usable, limits.epsilon))
 
 
 def list_sessions(db: Session, actor: Actor, limits: SessionLimits, *, limit: int = 50) -> list[SessionView]:
@@ -172,37 +171,31 @@ def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimit
     Raises: NotFound (`session-not-found`): unknown, or another person's."""
     found = _own(db, actor, session_id)
     view = _view(db, found, _runs_of(db, [found.id]).get(found.id, []), limits)
-    return replace(view, cells=cell_budgets(db, actor, found.datasets, limits.epsilon))
+    return replace(view, cells=cell_budgets(db, usable_each(db, actor, found.datasets).values(), limits.epsilon))
 
 
-def cell_budgets(db: Session, actor: Actor, slugs: list[str] | tuple[str, ...],
+def cell_budgets(db: Session, usable: Iterable[UsableDataset],
                  defaults: EpsilonDefaults | None = None) -> tuple[CellBudget, ...]:
-    """Each conditional dataset of `slugs` the actor holds an active grant for: its cells a day
-    and what is left today, and in the ε-budget mode its ε a day and over its life, and what is
-    left of each (the account's, under all its grants on the dataset). A grant
-    revoked or expired meanwhile is simply not listed."""
+    """Each conditional dataset of `usable` (what the actor may analyse now: `usable_each`): its
+    cells a day and what is left today, and in the ε-budget mode its ε a day and over its life,
+    and what is left of each (the account's, under all its grants on the dataset). A grant
+    revoked or expired meanwhile is simply not among them."""
     found = []
-    for slug in slugs:
-        try:
-            usable = usable_datasets(db, actor, [slug])[0]
-        except (Forbidden, NotFound):
+    for u in usable:
+        if u.grant_id is None:
             continue
-        if usable.grant_id is None:
-            continue
-        daily = usable.daily_cell_budget or 0
-        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == usable.grant_id,
+        daily = u.daily_cell_budget or 0
+        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == u.grant_id,
                                                             ReleaseLedger.day == budget_day())) or 0
-        privacy = PrivacySettings.resolve(db.scalar(select(Dataset.disclosure).where(Dataset.id == usable.dataset_id)),
-                                          grant_mode=usable.disclosure_mode, grant_daily=usable.daily_epsilon,
-                                          grant_lifetime=usable.lifetime_epsilon, defaults=defaults or EpsilonDefaults())
+        privacy = u.privacy(defaults or EpsilonDefaults())
         if privacy.mode == "dp":
-            used = account_spent(db, [(usable.user_id, usable.dataset_id)])[usable.user_id, usable.dataset_id]
+            used = account_spent(db, [(u.user_id, u.dataset_id)])[u.user_id, u.dataset_id]
             today = round(max(0.0, privacy.daily_epsilon - used.today), 6)
-            life = round(max(0.0, privacy.lifetime_epsilon - max(0.0, used.total - usable.epsilon_before)), 6)
-            found.append(CellBudget(slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon, min(today, life),
+            life = round(max(0.0, privacy.lifetime_epsilon - max(0.0, used.total - u.epsilon_before)), 6)
+            found.append(CellBudget(u.slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon, min(today, life),
                                     privacy.lifetime_epsilon, life))
         else:
-            found.append(CellBudget(slug, daily, max(0, daily - spent)))
+            found.append(CellBudget(u.slug, daily, max(0, daily - spent)))
     return tuple(found)
 
 
