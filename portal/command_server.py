@@ -12,20 +12,20 @@ budgets, broker and sandbox pool, each made anew in the copy. The client only wa
 status.
 
 What it holds, and who may use it:
-- it reads no configuration, key or database before forking (like the sandbox zygote): each
-  command reads them in its own copy, so a changed setting counts at the next command;
+- it reads no configuration, key or database before forking (like the sandbox zygote), and is
+  started without the `KAIFANG_` variables: each command reads them in its own copy, from its
+  client's environment, so a changed setting counts at the next command;
 - its socket is in a 0700 folder of the user's (`XDG_RUNTIME_DIR`, else the temporary folder),
   and a connection from another user id (`SO_PEERCRED`) is closed unanswered;
 - its socket's name is a digest of the interpreter, the installed packages' folder, every
-  source file of `portal` and `sandbox` (path, size, modification time) and the whole
-  environment: an edited source, an upgraded package or another `KAIFANG_INSTANCE` makes another
+  source file of `portal` and `sandbox` (path, size, modification time) and the environment
+  (but the shell's own `_`, `PWD`, `OLDPWD`, `SHLVL`): an edited source, an upgraded package or another `KAIFANG_INSTANCE` makes another
   name, so a server never runs code or settings other than the client's own. A server with no
   command for `KAIFANG_COMMAND_SERVER_IDLE` seconds (600) exits; `KAIFANG_COMMAND_SERVER=off`
   turns it off (the tests do).
 
-A command runs twice never: the client falls back to running in its own process only when no
-server answered or when the command had not started (the copy waits for the client to have
-its process id before it begins).
+A command never runs twice: the client runs it in its own process only when no server
+answered or before it has sent the go that the copy waits for (after the copy's process id).
 """
 
 from __future__ import annotations
@@ -152,9 +152,14 @@ def start_in_background() -> None:
         return
     import subprocess  # noqa: PLC0415 - not for a command the server takes
 
-    with contextlib.suppress(OSError):
-        subprocess.Popen([sys.executable, "-m", "portal.command_server", str(path)], stdin=subprocess.DEVNULL,  # noqa: S603
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    idle = os.environ.get("KAIFANG_COMMAND_SERVER_IDLE") or str(IDLE_SECONDS)
+    # The portal reads its KAIFANG_ variables (a secret key, a database URL) when a command
+    # runs, from the copy's environment, which is its client's: the server needs none of them.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KAIFANG_")}
+    with contextlib.suppress(OSError, ValueError):
+        subprocess.Popen([sys.executable, "-m", "portal.command_server", str(path), str(float(idle))],  # noqa: S603
+                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
 
 
 def _umask() -> int:
@@ -346,4 +351,4 @@ def _run(request: dict, fds: list[int], conn: socket.socket) -> None:
 if __name__ == "__main__":  # through the imported module, whose IN_SERVER `portal.cli` reads
     from portal.command_server import serve as _serve
 
-    _serve(Path(sys.argv[1]), float(os.environ.get("KAIFANG_COMMAND_SERVER_IDLE") or IDLE_SECONDS))
+    _serve(Path(sys.argv[1]), float(sys.argv[2]))
