@@ -15,7 +15,7 @@ What it holds, and who may use it:
 - it reads no configuration, key or database before forking (like the sandbox zygote), and is
   started without the `KAIFANG_` variables: each command reads them in its own copy, from its
   client's environment, so a changed setting counts at the next command;
-- its socket is in a 0700 folder of the user's (`XDG_RUNTIME_DIR`, else the temporary folder),
+- its socket is in a 0700 folder of the user's (`XDG_RUNTIME_DIR`, else `TMPDIR`, else /tmp),
   and a connection from another user id (`SO_PEERCRED`) is closed unanswered;
 - its socket's name is a digest of the interpreter, the installed packages' folder, every
   source file of `portal` and `sandbox` (path, size, modification time) and the environment
@@ -42,7 +42,6 @@ import stat
 import struct
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 IDLE_SECONDS = 600
@@ -68,7 +67,8 @@ def enabled() -> bool:
 
 def runtime_dir() -> Path | None:
     """The user's own folder for sockets, or None when it is not private (then no server)."""
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    # (not `tempfile.gettempdir`: its import, with `random` and `shutil`, is ~10 ms of the client)
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp")  # noqa: S108
     folder = base / f"kaifang-{os.getuid()}"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
