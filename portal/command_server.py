@@ -133,7 +133,7 @@ def forward(argv: list[str]) -> int | None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: os.kill(pid, number))
     try:
-        conn.sendall(b"1")  # the command starts now; from here it is never run again here
+        conn.sendall(b"1")  # the go: from here on the command is the copy's, never run here
     except OSError:
         return None
     conn.settimeout(None)
@@ -141,8 +141,7 @@ def forward(argv: list[str]) -> int | None:
     if not last:
         sys.stderr.write("kaifang: the command server's copy ended without a status\n")
         return 1
-    outcome = json.loads(last)
-    return outcome["exit"] if "exit" in outcome else 128 + outcome["signal"]
+    return json.loads(last)["exit"]
 
 
 def start_in_background() -> None:
@@ -247,7 +246,10 @@ def _spare(listener: socket.socket, taken_write: int) -> None:
     if not waiting:
         from portal.analysis.runtime import prepare_zygote
 
-        prepare_zygote()
+        # A zygote that cannot start here is the command's to start and report, as without a
+        # server; a spare that died of it would make every command start a server again.
+        with contextlib.suppress(Exception):
+            prepare_zygote()
     while True:
         conn, _ = listener.accept()
         if _peer_uid(conn) == os.getuid():
