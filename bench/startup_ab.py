@@ -6,7 +6,7 @@ beside it. The variants: this checkout as installed (its command server takes th
 first command has started it; that first run is not counted), and the same with
 `KAIFANG_COMMAND_SERVER=off` (the command's own process, as before the server).
 
-Usage: .venv/bin/python bench/startup_ab.py --reference /work/main [--runs 15] [--pause 1.0]
+Usage: .venv/bin/python bench/startup_ab.py --reference ../other-checkout [--runs 15] [--pause 1.0]
 Needs an instance (KAIFANG_INSTANCE) with a developer `bench@example.org` (bench/startup.py
 --setup makes one); both checkouts run against it, one after the other.
 """
