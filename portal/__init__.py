@@ -41,14 +41,19 @@ def create_core_app(test_config: dict[str, Any] | None = None, *, instance: Path
 
 def _init_models_and_db(app: Flask | Core) -> None:
     from portal import db
+
+    import_models()
+    db.init_app(app)
+
+
+def import_models() -> None:
+    """Every table on `Base.metadata` (the command server imports them before it forks)."""
     from portal.access import models as _access_models  # noqa: F401 - every table on Base.metadata
     from portal.accounts import models as _accounts_models  # noqa: F401
     from portal.analysis import models as _analysis_models  # noqa: F401
     from portal.catalog import models as _catalog_models  # noqa: F401
     from portal.catalog import outbox as _outbox  # noqa: F401
     from portal.sessions import models as _session_models  # noqa: F401
-
-    db.init_app(app)
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | None = None) -> Flask:

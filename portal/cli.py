@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
 import sys
 import threading
 from importlib import import_module
@@ -83,13 +82,25 @@ class LazyGroup(click.Group):
     def main(self, args=None, *rest, **kwargs):
         """Click's `main`; without `args` it parses `sys.argv`: this process is the `kaifang`
         program (its console script, `python -m portal.cli`), not a caller such as click's
-        `CliRunner`, which passes the arguments. Only the program may end itself (`_leave`)."""
-        global _AS_PROGRAM
+        `CliRunner`, which passes the arguments. Only the program may end itself (`_leave`),
+        and only the program's `sandbox-run` is offered to the command server first (forked
+        from a process that has imported it; decision 0030v): none took it, it runs here and
+        starts one for the next command as it leaves."""
+        global _AS_PROGRAM, _START_SERVER
         _AS_PROGRAM = args is None
+        if _AS_PROGRAM and sys.argv[1:2] == ["sandbox-run"]:
+            from portal import command_server
+
+            if not command_server.IN_SERVER:
+                code = command_server.forward(sys.argv)
+                if code is not None:
+                    sys.exit(code)
+                _START_SERVER = True
         return super().main(args, *rest, **kwargs)
 
 
 _AS_PROGRAM = False
+_START_SERVER = False  # a `sandbox-run` no server took: one is started for the next (0030v)
 
 
 def _leave(code: int) -> NoReturn:
@@ -99,7 +110,8 @@ def _leave(code: int) -> NoReturn:
     finalisation of every imported module and object is skipped: ~0.2 s after a run on the
     slower machine class, a fifth of `kaifang sandbox-run`'s wall time (decision 0030p). What
     the command wrote to the database was committed before it returns. Under a caller (tests'
-    `CliRunner`), a plain `sys.exit`."""
+    `CliRunner`), a plain `sys.exit`. In the command server's copy, the status also goes to
+    the client that handed the command over."""
     if not _AS_PROGRAM:
         sys.exit(code)
     for thread in threading.enumerate():
@@ -108,6 +120,11 @@ def _leave(code: int) -> NoReturn:
     atexit._run_exitfuncs()  # what the interpreter's shutdown runs, run now
     sys.stdout.flush()
     sys.stderr.flush()
+    from portal import command_server
+
+    if _START_SERVER:
+        command_server.start_in_background()  # after the command's own work, not beside it
+    command_server.report(code)  # to the client, when this is the command server's copy
     os._exit(code)
 
 
@@ -122,6 +139,8 @@ def main(ctx: click.Context) -> None:
 @main.command()
 def init() -> None:
     """Create the instance folder, its secret, database (migrations) and data/search folders."""
+    import secrets
+
     instance = instance_path()
     instance.mkdir(parents=True, exist_ok=True)
     cfg = instance / "kaifang.cfg"

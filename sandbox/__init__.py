@@ -22,12 +22,12 @@ from sandbox.contract import (
     RunResult,
 )
 from sandbox.plan import PlanError, validate_plan
-from sandbox.pool import IsolationWarning, Sandbox, SandboxConfig, SandboxError
+from sandbox.pool import IsolationWarning, Sandbox, SandboxConfig, SandboxError, prepare_zygote
 
 __all__ = [
     "DataBroker", "Isolation", "IsolationWarning", "Limits", "PlanError", "ResourceUse",
     "RunError", "RunRequest", "RunResult", "Sandbox", "SandboxConfig", "SandboxError", "run",
-    "close_default", "validate_plan",
+    "close_default", "prepare_zygote", "validate_plan",
 ]
 
 _default: Sandbox | None = None

@@ -156,6 +156,24 @@ class Zygote:
             self._stop()
 
 
+_prepared: list[Zygote] = []
+
+
+def prepare_zygote() -> None:
+    """Boot a zygote now for this process's first pool, before its configuration is known: a
+    zygote takes no setting (a fresh interpreter, empty environment), so a process that waits
+    for work (portal/command_server.py) spends its boot time before the work arrives."""
+    _prepared.append(Zygote(SandboxConfig()))
+
+
+def _take_prepared(config: SandboxConfig) -> Zygote | None:
+    if not _prepared or _prepared[0]._config.python != config.python:
+        return None
+    zygote = _prepared.pop()
+    zygote._config = config  # its timeouts; a dead one is restarted by `call` as any other
+    return zygote
+
+
 def _wait_exit(pidfd: int, seconds: float) -> bool:
     readable, _, _ = select.select([pidfd], [], [], seconds)
     return bool(readable)
@@ -229,7 +247,7 @@ class Sandbox:
         # A slot's last worker, killed once its clean result was in but not yet reaped: reaped
         # before the slot's next worker is forked (`_end_last`), by the refill or the next run.
         self._ending: dict[int, _Worker] = {}
-        self._zygote = Zygote(self.config)
+        self._zygote = _take_prepared(self.config) or Zygote(self.config)
         self._closed = False
         self.required = frozenset(self.config.layers) - frozenset(self.config.allow_missing)
         if self.config.allow_missing:

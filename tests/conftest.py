@@ -17,6 +17,10 @@ import pytest
 from portal import create_app, prepare_instance
 from portal.auth import SYSTEM
 
+# No test's `kaifang sandbox-run` in a subprocess leaves a command server behind (decision
+# 0030v); tests/integration/test_command_server.py turns it on for its own, and stops them.
+os.environ["KAIFANG_COMMAND_SERVER"] = "off"
+
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -109,6 +109,12 @@ def warm_pool(config: Mapping[str, Any]) -> threading.Thread | None:
     return thread
 
 
+def prepare_zygote() -> None:
+    """Boot the sandbox zygote of this process's first pool before its settings are read (the
+    command server's spare copy, while it waits for a command: decision 0030v)."""
+    sandbox.prepare_zygote()
+
+
 def close_pools() -> None:
     with _lock:
         for started in _pools.values():

@@ -240,3 +240,20 @@ def test_a_closed_pool_s_zygote_removes_its_root_and_exits_cleanly():
     closing.close()
     assert process.returncode == 0
     assert not Path(root).exists()
+
+
+def test_a_prepared_zygote_is_taken_by_the_next_pool_and_closed_with_it():
+    """`prepare_zygote` boots a zygote before the pool's settings are known (the command
+    server's spare copy, decision 0030v): the next pool runs on it instead of starting one, with
+    its own settings, and closes it as its own."""
+    sandbox.prepare_zygote()
+    prepared = pool_module._prepared[-1]
+    process, root = prepared._process, prepared.root
+    with Sandbox(SandboxConfig(workers=1, slot_wait_seconds=12.0)) as taken:
+        assert taken._zygote is prepared and pool_module._prepared == []
+        assert taken._zygote._config.slot_wait_seconds == 12.0
+        result = taken.run(RunRequest(code="x = 6 * 7"), FakeBroker())
+        assert (result.status, result.state) == ("ok", {"x": 42})
+    assert process.returncode == 0 and not Path(root).exists()
+    with Sandbox(SandboxConfig(workers=1)) as later:  # one prepared zygote serves one pool
+        assert later._zygote is not prepared
