@@ -156,10 +156,20 @@ def _check_person(found: Mapping[str, Any]) -> None:
 
 def person_field_problem(disclosure: Mapping[str, Any] | None, field_names: Collection[str]) -> str | None:
     """Why the declared `person` is not a field of the dataset, if it is not: refused when the
-    descriptor is read rather than on every query (the store refuses plans of a table without it)."""
+    descriptor is read rather than on every query (the store refuses plans of a table without it).
+
+    Given the fields' `identifier` flags (a mapping of name to flag), the person must be flagged
+    an identifier too: a field that tells whom a record is about is never filtered on, grouped or
+    returned (`identifier` refusals), and one left unflagged would be, in the statistical mode
+    exactly (a count by patient is a patient's visits)."""
     person = (disclosure or {}).get("person")
-    if isinstance(person, str) and person and person not in field_names:
+    if not (isinstance(person, str) and person):
+        return None
+    if person not in field_names:
         return f"kaifang.disclosure.person names {person!r}, which is not a field of the dataset"
+    if isinstance(field_names, Mapping) and not field_names[person]:
+        return (f"kaifang.disclosure.person names {person!r}, which is not flagged an identifier "
+                f"(kaifang.fields.{person}.identifier: true)")
     return None
 
 

@@ -174,7 +174,7 @@ def _spec(folder: Path, doc: dict, check: Checker, checksum: str) -> PackageSpec
     if spec["temporal_start"] and spec["temporal_end"] and spec["temporal_start"] > spec["temporal_end"]:
         check.add("kaifang.temporal_coverage.end", "ends before it starts")
     _check_constraints(resource, spec["open_class"], check.errors)
-    _check_disclosure(spec["disclosure"], {f.name for f in spec["fields"]}, check.errors)
+    _check_disclosure(spec["disclosure"], {f.name: f.identifier for f in spec["fields"]}, check.errors)
     return None if check.errors else PackageSpec(**spec)
 
 
@@ -261,11 +261,12 @@ def _fields(resource: dict | None, extra: dict, check: Checker) -> tuple[FieldSp
     return tuple(specs)
 
 
-def _check_disclosure(disclosure: Any, field_names: set[str], errors: dict[str, list[str]]) -> None:
+def _check_disclosure(disclosure: Any, field_names: dict[str, bool], errors: dict[str, list[str]]) -> None:
     """`kaifang.disclosure` (settings of disclosure control and the ε mode) is checked when the
     descriptor is read, so a bad value is refused at load, not when an analyst runs code. (A
     descriptor without a schema has its fields inferred later: its `person` is checked by the
-    store, which refuses every plan of a table without that column.)"""
+    store, which refuses every plan of a table without that column.) `field_names` maps each
+    declared field to its `identifier` flag."""
     if disclosure is None:
         return
     try:

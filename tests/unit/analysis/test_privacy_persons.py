@@ -101,8 +101,14 @@ def test_settings_read_the_person_and_its_cap():
 def test_the_person_must_be_a_field_of_the_dataset(tmp_path):
     assert person_field_problem({"person": "code"}, {"code", "population"}) is None
     assert "'pid'" in person_field_problem({"person": "pid"}, {"code", "population"})
+    assert person_field_problem({"person": "code"}, {"code": True, "population": False}) is None
+    assert "identifier" in person_field_problem({"person": "population"}, {"code": True, "population": False})
     doc = copy.deepcopy(VALID)
     doc["kaifang"]["disclosure"] = {"mode": "dp", "person": "code", "records_per_person": 3}
+    with pytest.raises(Invalid) as unflagged:
+        read(tmp_path / "unflagged", doc)
+    assert "not flagged an identifier" in unflagged.value.errors["kaifang.disclosure"][0]
+    doc["kaifang"]["fields"]["code"]["identifier"] = True
     assert read(tmp_path / "good", doc).disclosure["person"] == "code"
     doc["kaifang"]["disclosure"]["person"] = "patient_id"
     with pytest.raises(Invalid) as refused:
