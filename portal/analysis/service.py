@@ -40,7 +40,7 @@ from portal.analysis.private_queries import PrivateAnswers, PrivateSource, impli
 from portal.analysis.runtime import AnalysisSettings
 from portal.analysis.sources import AnalysisSource, analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import EpsilonDefaults, sum_bounds
+from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, sum_bounds
 from portal.catalog.models import utcnow
 from portal.errors import Forbidden, Invalid
 
@@ -127,11 +127,18 @@ def _private_answers(session: Session, usable: list[UsableDataset], stored: dict
                                         levels=implied_levels(source.table.columns, source.bounds, source.levels),
                                         max_groups=Rules.with_overrides(source.disclosure).max_groups,
                                         person=settings.person, records_per_person=settings.records_per_person)
-        grants[u.grant_id] = GrantEpsilon(settings.daily_epsilon, settings.lifetime_epsilon,
-                                          Owner(u.user_id, u.dataset_id, u.epsilon_before))
+        grants[u.grant_id] = grant_epsilon(u, settings)
     if not private:
         return None
     return PrivateAnswers(private, ledger_epsilon(session, grants))
+
+
+def grant_epsilon(u: UsableDataset, settings: PrivacySettings) -> GrantEpsilon:
+    """A "dp" grant's ε bounds in force and whose ledgers it charges: one construction for the
+    run that spends (`_private_answers`) and for the budgets the pages and the API report
+    (`sessions.service.cell_budgets`), so what they say is left is what a run may spend."""
+    return GrantEpsilon(settings.daily_epsilon, settings.lifetime_epsilon,
+                        Owner(u.user_id, u.dataset_id, u.epsilon_before))
 
 
 def _epsilon_summary(private: PrivateAnswers, usable: list[UsableDataset]) -> list[dict[str, Any]]:

@@ -24,10 +24,10 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import UsableDataset, usable_datasets, usable_each
-from portal.analysis.epsilon import account_spent
+from portal.analysis.epsilon import ledger_epsilon
 from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
-from portal.analysis.service import MAX_DATASETS
+from portal.analysis.service import MAX_DATASETS, grant_epsilon
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.catalog.models import utcnow
@@ -180,20 +180,19 @@ def cell_budgets(db: Session, usable: Iterable[UsableDataset],
     cells a day and what is left today, and in the ε-budget mode its ε a day and over its life,
     and what is left of each (the account's, under all its grants on the dataset). A grant
     revoked or expired meanwhile is simply not among them."""
+    defaults = defaults or EpsilonDefaults()
+    granted = [(u, u.privacy(defaults)) for u in usable if u.grant_id is not None]
+    epsilon = ledger_epsilon(db, {u.grant_id: grant_epsilon(u, privacy)
+                                  for u, privacy in granted if privacy.mode == "dp"})
     found = []
-    for u in usable:
-        if u.grant_id is None:
-            continue
+    for u, privacy in granted:
         daily = u.daily_cell_budget or 0
         spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == u.grant_id,
                                                             ReleaseLedger.day == budget_day())) or 0
-        privacy = u.privacy(defaults or EpsilonDefaults())
         if privacy.mode == "dp":
-            used = account_spent(db, [(u.user_id, u.dataset_id)])[u.user_id, u.dataset_id]
-            today = round(max(0.0, privacy.daily_epsilon - used.today), 6)
-            life = round(max(0.0, privacy.lifetime_epsilon - max(0.0, used.total - u.epsilon_before)), 6)
-            found.append(CellBudget(u.slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon, min(today, life),
-                                    privacy.lifetime_epsilon, life))
+            found.append(CellBudget(u.slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon,
+                                    epsilon.left(u.grant_id), privacy.lifetime_epsilon,
+                                    epsilon.lifetime_left(u.grant_id)))
         else:
             found.append(CellBudget(u.slug, daily, max(0, daily - spent)))
     return tuple(found)
