@@ -41,7 +41,7 @@ _LAZY = {  # public name → (submodule, its name there), imported on first acce
     "EncodedPage": ("pages", "EncodedPage"),
     "encode_page": ("pages", "encode_page"),
     "output_name": ("plan_sql", "output_name"),
-    "CellStats": ("plans", "CellStats"),
+    "CellStats": ("plan_cells", "CellStats"),
     "PlanResult": ("plans", "PlanResult"),
     "count_plan": ("plans", "count_plan"),
     "plan_schema": ("plans", "plan_schema"),

@@ -36,10 +36,10 @@ import duckdb
 
 from portal.store.connection import cursor as db_cursor
 from portal.store.errors import QueryError
+from portal.store.plan_cells import EMPTY_SKETCH, CellStats, cell_stats, fold_sketches
 from portal.store.plan_sql import (
     NULL,
     SKETCH_BUCKETS,
-    SKETCH_PARTS,
     CellColumns,
     Field,
     Fragment,
@@ -80,22 +80,6 @@ PER_PERSON = "SELECT * FROM {source} QUALIFY row_number() OVER (PARTITION BY {pe
 FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
 COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
 JOINS = {"inner": "INNER", "left": "LEFT"}
-
-
-@dataclass(frozen=True)
-class CellStats:
-    """Disclosure statistics of one aggregated output row (a cell), for the broker.
-
-    `records` is the number of source rows in the cell; `key` an unsigned 64-bit value that
-    depends only on the set of those records; per aggregation, `contributors` counts the
-    non-null inputs (rows, for count).
-    """
-
-    records: int
-    key: int
-    contributors: tuple[int, ...]
-    sketch: tuple[int, ...] = ()  # the cell's IBLT, see plan_sql.sketch_sql
-    present: tuple[int, ...] = ()  # per aggregation: non-null inputs (sums and means; else records)
 
 
 @dataclass(frozen=True)
@@ -156,7 +140,7 @@ def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
         columns = _columns(relation, cur.description)
     width = len(relation.fields)
     kept = found[:max_rows]
-    cells = [_cell(row[width:], stats) for row in kept] if stats else None
+    cells = [cell_stats(row[width:], stats) for row in kept] if stats else None
     if stats and relation.grouped_from:
         # Always run, even for no rows: the time an answer takes must not tell whether a cell
         # had records (the broker also pads it to a fixed quantum).
@@ -480,33 +464,11 @@ def _columns(relation: _Relation, description) -> tuple[Column, ...]:
                  for f, d in zip(relation.fields, description, strict=False))
 
 
-def _cell(values: tuple, stats: CellColumns) -> CellStats:
-    n = len(stats.contributors)
-    records = int(values[0])
-    contributors = tuple(int(v) for v in values[2:2 + n])
-    found = iter(values[2 + n:])
-    present = tuple(int(next(found)) if ident else records for ident in stats.present)
-    return CellStats(records, int(values[1] or 0), contributors, present=present)
-
-
-EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
-
-
 def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]) -> dict[tuple, tuple[int, ...]]:
-    """Per group (by the values of `keys` in `source`), the flat IBLT of its records followed by
-    its marks (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`)."""
+    """Per group (by the values of `keys` in `source`), its sketch (`plan_cells.fold_sketches`)."""
     statement = f"WITH {compiler.ctes()}, {sketch_sql(source, record_key, keys)}"
-    tables: dict[tuple, list[int]] = {}
-    marks: dict[tuple, list[int]] = {}
     with _cursor() as cur:
-        for row in cur.execute(statement, compiler.params).fetchall():
-            group, (bucket, count, keys_xor, checks_xor, *least) = tuple(row[:len(keys)]), row[len(keys):]
-            flat = tables.setdefault(group, list(EMPTY_SKETCH))
-            flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
-            if least[0] is not None:  # the first partition's rows carry the marks (sketch_sql)
-                found = marks.setdefault(group, [int(v) for v in least])
-                found[:] = [min(a, int(b)) for a, b in zip(found, least, strict=True)]
-    return {group: (*flat, *marks[group]) for group, flat in tables.items()}
+        return fold_sketches(cur.execute(statement, compiler.params).fetchall(), len(keys))
 
 
 # DuckDB's messages can quote data values (a failed conversion names the value), and these

@@ -1,0 +1,56 @@
+"""The disclosure statistics of a plan's cells as the broker gets them, read from the rows of
+the statement `plans` ran: records, key, contributors per aggregation, and the cell's sketch
+(an IBLT of its records' keys and min-hash marks, `plan_sql.sketch_sql`) that the differencing
+memory compares. Apart from the plan compiler (`plans`): this is what a cell's row means, not
+how the statement is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.store.plan_sql import SKETCH_BUCKETS, SKETCH_PARTS, CellColumns
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Disclosure statistics of one aggregated output row (a cell), for the broker.
+
+    `records` is the number of source rows in the cell; `key` an unsigned 64-bit value that
+    depends only on the set of those records; per aggregation, `contributors` counts the
+    non-null inputs (rows, for count).
+    """
+
+    records: int
+    key: int
+    contributors: tuple[int, ...]
+    sketch: tuple[int, ...] = ()  # the cell's IBLT, see plan_sql.sketch_sql
+    present: tuple[int, ...] = ()  # per aggregation: non-null inputs (sums and means; else records)
+
+
+EMPTY_SKETCH = (0,) * (3 * SKETCH_PARTS * SKETCH_BUCKETS)
+
+
+def cell_stats(values: tuple, stats: CellColumns) -> CellStats:
+    """One aggregated row's statistics, from its hidden columns in `CellColumns.idents()` order."""
+    n = len(stats.contributors)
+    records = int(values[0])
+    contributors = tuple(int(v) for v in values[2:2 + n])
+    found = iter(values[2 + n:])
+    present = tuple(int(next(found)) if ident else records for ident in stats.present)
+    return CellStats(records, int(values[1] or 0), contributors, present=present)
+
+
+def fold_sketches(rows: list[tuple], width: int) -> dict[tuple, tuple[int, ...]]:
+    """Per group (its first `width` values), the flat IBLT of its records followed by its marks
+    (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`), from the rows of
+    `sketch_sql`: one per group and bucket."""
+    tables: dict[tuple, list[int]] = {}
+    marks: dict[tuple, list[int]] = {}
+    for row in rows:
+        group, (bucket, count, keys_xor, checks_xor, *least) = tuple(row[:width]), row[width:]
+        flat = tables.setdefault(group, list(EMPTY_SKETCH))
+        flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
+        if least[0] is not None:  # the first partition's rows carry the marks (sketch_sql)
+            found = marks.setdefault(group, [int(v) for v in least])
+            found[:] = [min(a, int(b)) for a, b in zip(found, least, strict=True)]
+    return {group: (*flat, *marks[group]) for group, flat in tables.items()}
