@@ -63,6 +63,8 @@ class ApproveForm(FlaskForm):
         SelectChoice("", _l("Each dataset's declared mode")),
         SelectChoice("dp", _l("ε-budget (differential privacy)")),
         SelectChoice("sdc", _l("Statistical — accredited analyst, outputs reviewed"))])
+    daily_epsilon = FloatField(_l("Daily ε (ε-budget mode)"), validators=[
+        Optional(), NumberRange(min=1e-9, max=1_000_000)])
     lifetime_epsilon = FloatField(_l("Lifetime ε (ε-budget mode)"), validators=[
         Optional(), NumberRange(min=1e-9, max=1_000_000)])
 
@@ -93,7 +95,8 @@ class ApproveForm(FlaskForm):
             items.append(DatasetScope(slug, int(version) if version.isdigit() else None,
                                       None if everything else tuple(columns), rows))
         return ApprovalScope(tuple(items), self.expires_on.data, self.daily_cell_budget.data, self.note.data or "",
-                             self.disclosure_mode.data or None, self.lifetime_epsilon.data)
+                             self.disclosure_mode.data or None, self.lifetime_epsilon.data,
+                             self.daily_epsilon.data)
 
 
 class ReasonForm(FlaskForm):

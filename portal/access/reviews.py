@@ -69,6 +69,7 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
                           columns=list(item.columns) if item.columns is not None else None,
                           row_filter=[dict(f) for f in item.row_filter] or None,
                           disclosure_mode=scope.disclosure_mode, lifetime_epsilon=scope.lifetime_epsilon,
+                          daily_epsilon=scope.daily_epsilon,
                           epsilon_before=account_epsilon_total(session, row.user_id, dataset_id)))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
@@ -200,8 +201,10 @@ def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> No
         errors["expires_on"] = [f"a date from today to {MAX_DURATION_DAYS} days ahead"]
     if scope.daily_cell_budget < 1:
         errors["daily_cell_budget"] = ["at least 1"]
-    if scope.lifetime_epsilon is not None and not 0 < scope.lifetime_epsilon < math.inf:
-        errors["lifetime_epsilon"] = ["a positive number, or none for the dataset's or the portal's default"]
+    for name in ("daily_epsilon", "lifetime_epsilon"):
+        value = getattr(scope, name)
+        if value is not None and not 0 < value < math.inf:
+            errors[name] = ["a positive number, or none for the dataset's or the portal's default"]
     if scope.disclosure_mode not in (None, *MODES):
         errors["disclosure_mode"] = [f"one of {', '.join(MODES)}, or none for each dataset's own"]
     for item in scope.datasets:

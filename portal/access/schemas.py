@@ -45,6 +45,8 @@ class ApprovalScope:
     # ε each grant may add over its life in the ε-budget mode (None: the dataset's or the
     # portal's default: decision 0030u)
     lifetime_epsilon: float | None = None
+    # ε each grant may spend a day in the ε-budget mode (None: the dataset's or the portal's)
+    daily_epsilon: float | None = None
 
 
 @dataclass(frozen=True)

@@ -250,3 +250,21 @@ def test_a_steward_sets_the_lifetime_epsilon_and_the_grants_page_shows_it_spent_
     assert "0.75 / 1.75" in developer.get(f"/access/applications/{app_id}").text
     bad = approve(steward, application_id(apply(as_role("developer"), CLINIC)), lifetime_epsilon="-1")
     assert bad.status_code == 422 and "lifetime_epsilon" in bad.text
+
+
+def test_a_steward_sets_the_daily_epsilon_in_the_approval_form(access_app, as_role):
+    """The approval form sets the grants' daily ε (it could only be set with `kaifang grant`); a
+    bad value is refused with the field named, and nothing is stored."""
+    steward, developer = as_role("steward"), as_role("developer")
+    form = steward.get(f"/access/applications/{application_id(apply(developer, CLINIC))}").text
+    assert 'name="daily_epsilon"' in form and "每日 ε" in form
+    app_id = application_id(apply(developer, CLINIC))
+    assert approve(steward, app_id, disclosure_mode="dp", daily_epsilon="0.25").status_code == 302
+    with access_app.app_context(), session_scope(access_app) as session:
+        grant = session.scalars(select(Grant).where(Grant.application_id == app_id)).one()
+        assert (grant.daily_epsilon, grant.lifetime_epsilon) == (0.25, None)
+    refused_id = application_id(apply(developer, CLINIC))
+    bad = approve(steward, refused_id, daily_epsilon="0")
+    assert bad.status_code == 422 and "daily_epsilon" in bad.text
+    with access_app.app_context(), session_scope(access_app) as session:
+        assert session.scalars(select(Grant).where(Grant.application_id == refused_id)).first() is None
