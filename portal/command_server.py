@@ -179,6 +179,11 @@ def serve(path: Path, idle: float) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another server has this socket
+    try:
+        if os.stat(f"{path}.lock").st_ino != os.fstat(lock).st_ino:
+            return  # locked the file of a server that has just left (it unlinks it): a newer one has its own
+    except FileNotFoundError:
+        return
     os.ftruncate(lock, 0)
     os.write(lock, str(os.getpid()).encode())
     import importlib
@@ -210,8 +215,13 @@ def serve(path: Path, idle: float) -> None:
             os.close(spare)
             spare = None
     finally:
+        # The socket, then the lock's file (each change of code or settings names a new pair, so
+        # they would pile up): a server started meanwhile finds no file, makes its own and takes
+        # its lock only now, after this one's socket is gone, so it cannot lose its own socket.
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}.lock")
         if spare is not None:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(spare, signal.SIGTERM)
