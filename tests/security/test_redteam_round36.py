@@ -3,7 +3,7 @@ in two worlds — a dataset with and without a target person — compared query 
 
 The worlds: 300 known people (one to three visits each, person field `pid`, cap 5) and, in
 world A only, a target. Every statistic is recorded as it reaches its mechanism (before noise,
-`Recorder`), so what a target moves is measured exactly, not sampled: the mechanisms are
+`Queries`), so what a target moves is measured exactly, not sampled: the mechanisms are
 calibrated for one person's `records_per_person` records added or removed, so the sum over a
 query's cells of how far each pre-noise figure moved must stay within the cap (within cap times
 the bound for sums), and everything but the noisy figures — columns, rows, group keys, notes,
@@ -13,7 +13,12 @@ Found: records whose person field is empty shared one cap (`PARTITION BY` groups
 target without a person id displaced the records of the other person-less records it outranked:
 its cell went up by k, theirs down by k, 2k records over a grouped query for a cap of 5 — a
 privacy loss of up to 2ε per query. Now such records are left out of every ε-mode query (a
-record nobody's cap can bound), and the `dp-person` note says so.
+record nobody's cap can bound), and the `dp-person` note says so. And a level the dictionary
+writes twice (`[1, 1.0]`, distinct as written, one level as matched) listed its cell twice:
+released twice for one charge. Now each level is listed once.
+
+Over HTTP (`test_redteam_round36_api.py`): the public aggregates of such a dataset count by
+record, not by person (found, open).
 
 Held: group keys are only declared (or implied: booleans, small bounded integers) levels,
 whatever values — undeclared, NULL, out of bounds — the target brings; derived and computed keys
@@ -26,12 +31,14 @@ from __future__ import annotations
 import json
 import random
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from portal import store
+from portal.access.models import EpsilonAccountTotal
 from portal.accounts.models import User
 from portal.analysis import private_queries
 from portal.analysis.runtime import AnalysisSettings
@@ -297,3 +304,35 @@ def _grades() -> list[int]:
     for line in _known().splitlines():
         counts[int(line.split(",")[4])] += 1
     return list(counts.values())
+
+
+def test_held_queries_of_a_run_that_fails_or_times_out_after_them_stay_charged(odd_worlds):
+    """Held: two queries, then the run raises; two queries, then it spins until its wall clock
+    runs out (2 s). The answers reached the analyst's code (it could have printed or kept them),
+    so each query is charged as it is answered — the account's lifetime ledger holds 0.2 more
+    after each run, whatever became of the run."""
+    app = odd_worlds[1]
+    queries = """
+        d = dataset("round-36")
+        kept = [d.count(), d.group_by("sex").agg(count().alias("n")).collect().rows]
+        """
+    before = _spent(app)
+    for ending, settings in (("raise ValueError(kept)", {}), ("while True:\n    pass", {"wall_seconds": 2.0})):
+        with app.app_context(), session_scope(app) as session:
+            user = session.scalar(select(User).where(User.email == "attacker@example.org"))
+            actor = Actor(user_id=user.id, role=user.role, department_id=user.department_id, email=user.email)
+            result = submit_run(session, actor, code=textwrap.dedent(queries) + ending, datasets=[SLUG],
+                                settings=replace(AnalysisSettings.from_config(app.config), **settings)).result
+        assert result["status"] != "ok", result["status"]
+        after = _spent(app)
+        assert (round(after[0] - before[0], 9), after[1] - before[1]) == (0.2, 2), result["status"]
+        before = after
+
+
+def _spent(app) -> tuple[float, int]:
+    """The attacker's lifetime ε on the dataset and the queries it paid for."""
+    with app.app_context(), session_scope(app) as session:
+        row = session.execute(select(EpsilonAccountTotal.epsilon, EpsilonAccountTotal.queries)
+                              .join(User, User.id == EpsilonAccountTotal.user_id)
+                              .where(User.email == "attacker@example.org")).one_or_none()
+        return (float(row[0]), int(row[1])) if row else (0.0, 0)
