@@ -42,7 +42,7 @@ TEMPLATES: dict[str, str] = {
                            "noise (scale %(count_scale)s); 95 %% interval in %(name)s_low/%(name)s_high"),
     "dp-person": N_("Each person (%(field)s) counts with at most %(cap)s of the records this query selects, and "
                     "the noise is calibrated for one person's records added or removed; a person's further records "
-                    "are left out, so counts and sums may be low"),
+                    "are left out, so counts and sums may be low; so are records with no %(field)s"),
     "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }

@@ -193,8 +193,12 @@ def _as_empty(exc: store.QueryError) -> dict:
 def implied_levels(columns, bounds: Mapping[str, tuple[float, float]],
                    declared: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Declared levels, plus those the dictionary implies without looking at the data: a boolean
-    field's `false`/`true`, an integer field's whole numbers between its bounds (when few)."""
-    levels = {name: tuple(level_text(v) for v in values) for name, values in declared.items()}
+    field's `false`/`true`, an integer field's whole numbers between its bounds (when few).
+
+    Each level once, as the mode matches it (`level_text`): `[1, 1.0]`, distinct to the catalog's
+    check, listed grade 1's cell twice, released twice at the query's ε for one charge
+    (thirty-sixth round, decision 0030y)."""
+    levels = {name: tuple(dict.fromkeys(level_text(v) for v in values)) for name, values in declared.items()}
     for column in columns:
         if column.name in levels:
             continue

@@ -18,7 +18,8 @@ A table with a per-person cap (`StoredTable.per_person`, the ε mode's, decision
 more from its source on: the person and a salted hash of the record's values; at the input of
 the aggregation (or of the count, or the rows of a plan without one) each person keeps the
 records of least hash, `cap` at most — after the plan's filters, so a query about a person's
-rarer records still reads them, and chosen by the person's own records alone.
+rarer records still reads them, and chosen by the person's own records alone. A record whose
+person is empty is left out (decision 0030y).
 
 Must not: decide what may be released (the broker and `portal.analysis.disclosure` do) or pass a
 DuckDB error message on (it could quote a data value); errors become `QueryError`s.
@@ -76,7 +77,10 @@ LIMIT = "SELECT * FROM {source} ORDER BY {order} LIMIT ?"
 ROW_NUMBER = "row_number() OVER (ORDER BY {keys})"
 # Ties of the hash (a record joined onto one lookup row keeps its hash) fall to the order column,
 # whose order among one person's rows does not change when another person's rows come or go.
-PER_PERSON = "SELECT * FROM {source} QUALIFY row_number() OVER (PARTITION BY {person} ORDER BY {rank}, {order}) <= ?"
+# A record whose person is empty is nobody's to bound: left out. `PARTITION BY` made them one
+# person, whose five kept records changed when a person-less target came (thirty-sixth round).
+PER_PERSON = ("SELECT * FROM {source} WHERE {person} IS NOT NULL "
+              "QUALIFY row_number() OVER (PARTITION BY {person} ORDER BY {rank}, {order}) <= ?")
 FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
 COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
 JOINS = {"inner": "INNER", "left": "LEFT"}

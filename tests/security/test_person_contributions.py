@@ -70,20 +70,26 @@ def _known() -> str:
 
 
 def _world(root: Path, last: str, disclosure: dict):
+    return world_app(root, SLUG, HEADER + _known() + last, FIELDS, disclosure, title_zh="多次就诊")
+
+
+def world_app(root: Path, slug: str, csv: str, fields: list[dict], disclosure: dict, *, title_zh: str):
+    """A portal holding one conditional dataset of visits (`visit_id` and `pid` identifiers,
+    `cost` sensitive) with its schema's `fields`, and an attacker's grant in its mode."""
     app = make_app(root / "instance", ANALYSIS_ANSWER_QUANTUM_MS=1)
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    folder = factories.dataset_folder(root / "src", SLUG, csv=HEADER + _known() + last, open_class="conditional",
-                                      title_zh="多次就诊", disclosure=disclosure,
+    folder = factories.dataset_folder(root / "src", slug, csv=csv, open_class="conditional",
+                                      title_zh=title_zh, disclosure=disclosure,
                                       fields={"visit_id": {"description_zh": "就诊", "identifier": True},
                                               "pid": {"description_zh": "编号", "identifier": True},
                                               "cost": {"description_zh": "费用", "sensitive": True}})
     doc = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
-    doc["resources"][0]["schema"]["fields"] = FIELDS
+    doc["resources"][0]["schema"]["fields"] = fields
     (folder / "datapackage.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     factories.load(app, folder)
     with app.app_context(), session_scope(app) as session:
         accounts.create_user(session, SYSTEM, email="attacker@example.org", password="attacker-password", role="developer")
-        grant_access(session, SYSTEM, email="attacker@example.org", slug=SLUG, days=1, purpose="two worlds",
+        grant_access(session, SYSTEM, email="attacker@example.org", slug=slug, days=1, purpose="two worlds",
                      daily_epsilon=10.0)
     return app
 

@@ -93,6 +93,21 @@ def test_which_records_are_kept_depends_on_the_persons_own_records_only(world, t
     assert len([i for i in kept_ids(resalted) if i.startswith("t")]) == 3
 
 
+def test_records_without_a_person_are_left_out_so_none_displaces_another(world, tmp_path):
+    """One cap for all the person-less records (`PARTITION BY` groups NULLs) let a target without
+    a person push the others' records out of it: its cell up, theirs down, twice the cap over a
+    grouped query (thirty-sixth round, decision 0030y). Now records of nobody are never read."""
+    nobody = "".join(f"x{i},,b,{i}\n" for i in range(4))
+    nameless_target = "".join(f"y{i},,a,{i}\n" for i in range(6))
+    without = _table(tmp_path / "nobody", OTHERS + nobody)
+    with_target = _table(tmp_path / "nameless", OTHERS + nobody + nameless_target)
+    for table in (without, with_target):
+        assert count_plan(plan(action="count"), {"visits": table})[0] == 40
+        assert not [i for i in kept_ids(table) if i[0] in "xy"]
+    assert run_plan(plan(by_district()), {"visits": with_target}, max_rows=10).rows == \
+        run_plan(plan(by_district()), {"visits": without}, max_rows=10).rows
+
+
 def test_the_person_is_the_stored_field_whatever_the_plan_renames_or_hides(world):
     with_target, _ = world
     everyone_new = {"op": "with_columns", "columns": [{"op": "alias", "name": "patient", "expr": col("visit_id")}]}
