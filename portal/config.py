@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANALYSIS_DUCKDB_MEMORY", str, "1GB", "DuckDB memory_limit of the broker's confined connection, per run."),
     Setting("ANALYSIS_DUCKDB_THREADS", int, 2, "DuckDB threads of the broker's confined connection, per run."),
     Setting("DIFFERENCING_MEMORY_CELLS", int, 50000, "Cells asked of a dataset (all its versions) after which the differencing memory forgets a released cell not used since."),
+    Setting("PUBLIC_AGGREGATE_DAILY_EPSILON", float, 0.5, "ε the public may spend per dataset per UTC day on public aggregates of a dataset in the ε-budget mode, shared by every caller; each new question spends the dataset's ε per query, a question asked before of the same version gets the answer kept (decision 0030z)."),
+    Setting("PUBLIC_AGGREGATE_LIFETIME_EPSILON", float, 5.0, "ε the public may spend on one dataset in the ε-budget mode over all days and versions; once spent, only questions answered before are answered (decision 0030z)."),
     Setting("PUBLIC_AGGREGATE_DAILY_CELLS", int, 2000, "Cells of public aggregates (counts and means anyone may ask of a conditional dataset) charged per dataset per UTC day, shared by every caller; 0 turns them off."),
     Setting("CODE_COLUMN_WORDS", str, "", "Comma-separated words that make a column name a code column stored as text (代码, code, id, ...); empty means the built-in list in docs/store.md."),
     # Accounts, API keys, limits per key, web hardening (issue "Developer API").

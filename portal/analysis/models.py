@@ -175,3 +175,34 @@ class EpsilonLedger(Base):
     day: Mapped[date] = mapped_column(Date)
     epsilon: Mapped[float] = mapped_column(Float, default=0.0)
     queries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PublicEpsilon(Base):
+    """ε the public (every anonymous caller, as one) spent on one dataset on one day through the
+    public aggregates of a dataset in the ε-budget mode; summed over its days it is the public's
+    lifetime spend on the dataset (decision 0030z)."""
+
+    __tablename__ = "public_epsilon"
+    __table_args__ = (UniqueConstraint("dataset_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PublicAnswer(Base):
+    """A public aggregate released in the ε-budget mode, kept and given again to whoever asks the
+    same question of the same version: a released figure is paid for once (re-reading it is
+    post-processing), where a fresh draw for each caller would let them average the noise away."""
+
+    __tablename__ = "public_answers"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", "question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(String(400))
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

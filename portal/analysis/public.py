@@ -2,6 +2,15 @@
 by one or two of its category fields, for anyone, signed in or not (docs/disclosure.md,
 "Public aggregates"; docs/decisions/0021c).
 
+A dataset whose grants are in the ε-budget mode (it names a person; decision 0030t) is answered
+in that mode here too (decision 0030z): the broker's `private_queries` path, calibrated for one
+person's records as an analyst's answer is, spending the public's ε (`PUBLIC_AGGREGATE_DAILY_EPSILON`
+a day, `PUBLIC_AGGREGATE_LIFETIME_EPSILON` over all days and versions; `PublicEpsilon`). A
+question is paid for once per version: its answer is kept (`PublicAnswer`) and given again to
+whoever asks it, since fresh noise for each caller could be averaged away. The questions are
+finitely many (one or two declared category fields, a few measures), so the public's ε on a
+version is bounded twice: by the budget and by the questions there are.
+
 There is no second implementation of disclosure control here. The question is turned into the
 same JSON plan analyst code would send (`dataset(slug).group_by(a, b).agg(count())`) and answered
 by the sandbox `Broker` with everything it applies to analysts: the policy, declared levels,
@@ -39,17 +48,25 @@ from portal import store
 from portal.analysis import audit, memory
 from portal.analysis.broker import Broker, GrantedSource, pad
 from portal.analysis.disclosure import CellKeyNoise, Rules
+from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.keys import MissingKey
-from portal.analysis.models import AnalysisRun
+from portal.analysis.models import AnalysisRun, PublicAnswer, PublicEpsilon
 from portal.analysis.notes import localise
 from portal.analysis.policy import SourceInfo
+from portal.analysis.private_queries import PrivateAnswers
 from portal.analysis.runtime import AnalysisSettings, app_settings
+from portal.analysis.service import private_source
 from portal.analysis.sources import analysis_source
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import public_aggregates_on, sum_bounds
-from portal.catalog.models import utcnow
+from portal.catalog.disclosure_settings import PrivacySettings, public_aggregates_on, sum_bounds
+from portal.catalog.models import Dataset, utcnow
 from portal.catalog.service import get_dataset
-from portal.db import budget_day_start, held_across_processes, seconds_to_next_budget_day
+from portal.db import (
+    budget_day,
+    budget_day_start,
+    held_across_processes,
+    seconds_to_next_budget_day,
+)
 from portal.errors import BadRequest, Forbidden, PortalError
 
 PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
@@ -127,6 +144,8 @@ class Choices:
     measures: tuple[str, ...]
     daily_cells: int
     cells_left: int
+    mode: str = "sdc"  # "dp": answered in the ε-budget mode, spending the public's ε (decision 0030z)
+    epsilon: dict[str, float] | None = None  # in that mode: `daily`, `left_today`, `lifetime`, `left`
 
 
 @dataclass(frozen=True)
@@ -140,11 +159,15 @@ class Answer:
     rows: list[list[Any]]
     notes: list[dict[str, Any]]  # `notes.note` objects; `localised()` adds each one's `message`
     suppressed: dict[str, int]
-    cells_charged: int
-    cells_left: int
-    daily_cells: int
+    cells_charged: int | None  # None in the ε-budget mode, which spends ε, not cells
+    cells_left: int | None
+    daily_cells: int | None
     run_id: str
     rules: dict[str, Any] = field(default_factory=dict)
+    mode: str = "sdc"  # "dp": released by the ε-budget mode's mechanisms (decision 0030z)
+    # in that mode: `spent` (this answer: 0 for one kept from an earlier caller), `per_query`,
+    # `daily`, `left_today`, `lifetime`, `left` — the public's, on this dataset
+    epsilon: dict[str, float] | None = None
 
     def localised(self) -> Answer:
         """The answer with its notes' `message` in the request's language (for the views)."""
@@ -159,6 +182,9 @@ def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSetting
                        and name not in source.identifiers and name not in source.sensitive)
     measures = tuple(name for name in _columns(source) if name in source.bounds
                      and name not in source.identifiers and name not in source.sensitive)
+    if _privacy(source, settings).mode == "dp":
+        budget = _public_budget(session, _dataset_id(session, slug), settings)
+        return Choices(slug, categories, measures, 0, 0, "dp", _epsilon_figures(budget))
     return Choices(slug, categories, measures, daily_cells, max(0, daily_cells - _today(session, slug)[0]))
 
 
@@ -171,7 +197,7 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
         Forbidden: a closed dataset (`public-aggregate-closed`), an open one (`public-aggregate-open`:
             its rows and charts are public already) or one whose publisher turned them off
             (`public-aggregates-off-dataset`). A dataset whose grants are in the ε-budget mode is
-            answered here in the statistical mode like any other (decision 0030q).
+            answered in that mode, spending the public's ε (decision 0030z).
         BadRequest: `unknown-field`, `identifier-field`, `sensitive-field`, `not-a-category`, `not-a-measure`.
         BudgetSpent: the public's cells for this dataset are spent for today (audited as a refusal).
         Refused: any other refusal of the broker (audited).
@@ -186,6 +212,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                       sum_bounds=sum_bounds(source.disclosure, source.bounds), missing=source.missing,
                       zero=source.zero)
     rules = Rules.with_overrides(source.disclosure)
+    privacy = _privacy(source, settings)
+    if privacy.mode == "dp":
+        return _ask_private(session, actor, source, question, settings, info, rules, privacy)
     with _serialised(session, slug):
         started = monotonic()
         spent, asked = _today(session, slug)
@@ -202,15 +231,7 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                         quantum=settings.answer_quantum)
         record = _open_record(session, actor, slug, source.version, question)
         try:
-            with store.confined(source.table.files(), memory_limit=settings.duckdb_memory,
-                                threads=settings.duckdb_threads) as lease:
-                timer = threading.Timer(DEADLINE_SECONDS, lease.interrupt)
-                timer.daemon = True
-                timer.start()
-                try:
-                    answer = broker.execute(plan)
-                finally:
-                    timer.cancel()
+            answer = _execute(broker, plan, source, settings)
         except BaseException:
             _close_record(session, record, broker, "error", settings)
             raise
@@ -232,6 +253,131 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
                   [c["name"] for c in answer["columns"]], rows, list(answer.get("notes", [])),
                   dict(tally.suppressed), tally.cells_charged, max(0, left - tally.cells_charged), daily_cells,
                   record.run_id, {"min_cell": rules.min_cell, "rounding_base": rules.rounding_base})
+
+
+def _ask_private(session: Session, actor: Actor, source, question: Question, settings: AnalysisSettings,
+                 info: SourceInfo, rules: Rules, privacy: PrivacySettings) -> Answer:
+    """The ε-budget mode's answer: the one kept for this question and version, or a new one
+    paid from the public's ε and kept. Serialised per dataset like the statistical path, so two
+    callers cannot both spend the last ε, nor both pay for one question."""
+    slug = source.slug
+    dataset_id = _dataset_id(session, slug)
+    asked = json.dumps(question.canonical, ensure_ascii=False)
+    with _serialised(session, slug):
+        started = monotonic()
+        budget = _public_budget(session, dataset_id, settings)
+        kept = session.scalar(select(PublicAnswer.answer).where(
+            PublicAnswer.dataset_id == dataset_id, PublicAnswer.version == source.version, PublicAnswer.question == asked))
+        if kept is None:
+            kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget)
+            session.add(PublicAnswer(dataset_id=dataset_id, version=source.version, question=asked, answer=kept))
+            _charge_public(session, dataset_id, budget)
+            session.commit()
+        pad(started, settings.answer_quantum)
+    return Answer(slug, source.version, question.by, question.stat, question.measure, kept["columns"],
+                  _grid(kept["rows"], [source.levels[name] for name in question.by], len(kept["columns"])),
+                  list(kept["notes"]), {}, None, None, None, kept["run_id"], {}, "dp",
+                  {"spent": budget.spent.get(PUBLIC_GRANT, 0.0), "per_query": privacy.epsilon_per_query,
+                   **_epsilon_figures(budget)})
+
+
+def _release_private(session: Session, actor: Actor, source, question: Question, settings: AnalysisSettings,
+                     info: SourceInfo, rules: Rules, privacy: PrivacySettings, budget: EpsilonBudget) -> dict[str, Any]:
+    """Ask the broker once, audited as a run of the public; the ε it spends is charged whatever
+    comes of the query (`_charge_public`, also on an error). Raises: BudgetSpent, Refused."""
+    slug = source.slug
+    granted = GrantedSource(info=info, table=source.table, rules=rules, row_salt=settings.key.row_salt(slug),
+                            grant_id=PUBLIC_GRANT, version=source.version)
+    broker = Broker({slug: granted}, noise=CellKeyNoise(settings.key.noise_key()), budget_left={PUBLIC_GRANT: 0},
+                    quantum=settings.answer_quantum,
+                    private=PrivateAnswers({slug: private_source(PUBLIC_GRANT, source, privacy)}, budget))
+    record = _open_record(session, actor, slug, source.version, question)
+    dataset_id = _dataset_id(session, slug)
+    try:
+        answer = _execute(broker, _plan(slug, question), source, settings)
+    except BaseException:
+        _charge_public(session, dataset_id, budget)
+        _close_record(session, record, broker, "error", settings)
+        raise
+    if answer.get("status") != "ok":
+        _charge_public(session, dataset_id, budget)
+        _close_record(session, record, broker, "refused", settings)
+        rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
+        if rule == "epsilon-budget":
+            raise BudgetSpent(f"the public's ε for {slug} is spent ({_epsilon_text(budget)}); "
+                              "questions answered before are still answered; apply for access to analyse it",
+                              headers={"Retry-After": str(seconds_to_next_budget_day())})
+        raise Refused(rule, reason, run_id=record.run_id)
+    _close_record(session, record, broker, "ok", settings, commit=False)
+    width = len(question.by)
+    names = [c["name"] for c in answer["columns"]]
+    figure = names.index("count" if question.stat == "count" else f"mean_{question.measure}")
+    # The keys and the figure; the intervals' bounds follow from the notes' scales (post-processing)
+    rows = [[*row[:width], row[figure]] for row in answer["rows"]]
+    return {"columns": [*names[:width], names[figure]], "rows": rows, "run_id": record.run_id,
+            "notes": [n for n in answer.get("notes", []) if n.get("code") != "epsilon-spent"]}
+
+
+def _execute(broker: Broker, plan: dict[str, Any], source, settings: AnalysisSettings) -> dict[str, Any]:
+    """The broker's answer to one plan, stopped after DEADLINE_SECONDS."""
+    with store.confined(source.table.files(), memory_limit=settings.duckdb_memory,
+                        threads=settings.duckdb_threads) as lease:
+        timer = threading.Timer(DEADLINE_SECONDS, lease.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return broker.execute(plan)
+        finally:
+            timer.cancel()
+
+
+def _privacy(source, settings: AnalysisSettings) -> PrivacySettings:
+    """The dataset's declared mode and ε (no grant: the public has none)."""
+    return PrivacySettings.resolve(source.disclosure, defaults=settings.epsilon)
+
+
+def _dataset_id(session: Session, slug: str) -> int:
+    return session.scalar(select(Dataset.id).where(Dataset.slug == slug))
+
+
+def _public_budget(session: Session, dataset_id: int, settings: AnalysisSettings) -> EpsilonBudget:
+    """The public's ε on the dataset: a day's and all days' (one row per day it spent)."""
+    days = session.execute(select(PublicEpsilon.day, PublicEpsilon.epsilon).where(
+        PublicEpsilon.dataset_id == dataset_id)).all()
+    today = budget_day()
+    return EpsilonBudget(daily={PUBLIC_GRANT: settings.public_epsilon_daily},
+                         spent_before={PUBLIC_GRANT: sum(e for d, e in days if d == today)},
+                         lifetime={PUBLIC_GRANT: settings.public_epsilon_lifetime},
+                         lifetime_before={PUBLIC_GRANT: sum(e for _, e in days)})
+
+
+def _charge_public(session: Session, dataset_id: int, budget: EpsilonBudget) -> None:
+    """Add what the answer spent to today's row (under `_serialised`: no other writer)."""
+    spent = budget.spent.get(PUBLIC_GRANT, 0.0)
+    if not spent:
+        return
+    row = session.scalar(select(PublicEpsilon).where(PublicEpsilon.dataset_id == dataset_id,
+                                                     PublicEpsilon.day == budget_day()))
+    if row is None:
+        row = PublicEpsilon(dataset_id=dataset_id, day=budget_day(), epsilon=0.0, queries=0)
+        session.add(row)
+    row.epsilon = round(row.epsilon + spent, 9)
+    row.queries += budget.queries.get(PUBLIC_GRANT, 0)
+    budget.spent_before[PUBLIC_GRANT] = budget.spent_today(PUBLIC_GRANT)
+    budget.lifetime_before[PUBLIC_GRANT] = budget.spent_lifetime(PUBLIC_GRANT)
+    budget.spent[PUBLIC_GRANT] = 0.0
+
+
+def _epsilon_figures(budget: EpsilonBudget) -> dict[str, float]:
+    today = round(max(0.0, budget.daily[PUBLIC_GRANT] - budget.spent_today(PUBLIC_GRANT)), 6)
+    return {"daily": budget.daily[PUBLIC_GRANT], "left_today": min(today, budget.lifetime_left(PUBLIC_GRANT)),
+            "lifetime": budget.lifetime[PUBLIC_GRANT], "left": budget.lifetime_left(PUBLIC_GRANT)}
+
+
+def _epsilon_text(budget: EpsilonBudget) -> str:
+    figures = _epsilon_figures(budget)
+    return (f"{figures['left_today']:g} of {figures['daily']:g} left today, "
+            f"{figures['left']:g} of {figures['lifetime']:g} over all days")
 
 
 def _grid(rows: list[list[Any]], levels: list[tuple], width: int) -> list[list[Any]]:
@@ -340,7 +486,7 @@ def _open_record(session: Session, actor: Actor, slug: str, version: int, questi
 
 
 def _close_record(session: Session, record: AnalysisRun, broker: Broker, status: str,
-                  settings: AnalysisSettings) -> None:
+                  settings: AnalysisSettings, *, commit: bool = True) -> None:
     tally = broker.tally
     record.finished_at = utcnow()
     record.status = status
@@ -348,7 +494,8 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, status:
     audit.copy_tally(record, tally)
     audit.record_queries(session, record, tally.log)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
-    session.commit()
+    if commit:
+        session.commit()
 
 def settings_and_budget() -> tuple[AnalysisSettings, int]:
     """Raises: Unavailable when the instance has no disclosure key."""

@@ -41,6 +41,10 @@ class AnalysisSettings:
     memory_cells: int = 50000
     answer_quantum: float = 0.02  # seconds: conditional answers leave at multiples of it
     epsilon: EpsilonDefaults = EpsilonDefaults()  # the ε-budget mode's portal defaults
+    # the public's ε per dataset, a day and over all days, for the public aggregates of a
+    # dataset in the ε-budget mode (decision 0030z)
+    public_epsilon_daily: float = 0.5
+    public_epsilon_lifetime: float = 5.0
     code_vault: CodeVault | None = None  # seals each run's code for stewards; None keeps only its hash
 
     @classmethod
@@ -53,7 +57,9 @@ class AnalysisSettings:
                    duckdb_threads=int(config["ANALYSIS_DUCKDB_THREADS"]),
                    memory_cells=int(config["DIFFERENCING_MEMORY_CELLS"]),
                    answer_quantum=int(config["ANALYSIS_ANSWER_QUANTUM_MS"]) / 1000,
-                   epsilon=EpsilonDefaults.from_config(config), code_vault=vault_from_config(config))
+                   epsilon=EpsilonDefaults.from_config(config), code_vault=vault_from_config(config),
+                   public_epsilon_daily=float(config["PUBLIC_AGGREGATE_DAILY_EPSILON"]),
+                   public_epsilon_lifetime=float(config["PUBLIC_AGGREGATE_LIFETIME_EPSILON"]))
 
 
 def app_settings(app: Any) -> AnalysisSettings:

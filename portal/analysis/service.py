@@ -118,19 +118,24 @@ def _private_answers(session: Session, usable: list[UsableDataset], stored: dict
     for u in usable:
         if u.grant_id is None:
             continue
-        source = stored[u.slug]
         settings = u.privacy(defaults)
         if settings.mode != "dp":
             continue
-        private[u.slug] = PrivateSource(u.grant_id, settings.epsilon_per_query,
-                                        bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
-                                        levels=implied_levels(source.table.columns, source.bounds, source.levels),
-                                        max_groups=Rules.with_overrides(source.disclosure).max_groups,
-                                        person=settings.person, records_per_person=settings.records_per_person)
+        private[u.slug] = private_source(u.grant_id, stored[u.slug], settings)
         grants[u.grant_id] = grant_epsilon(u, settings)
     if not private:
         return None
     return PrivateAnswers(private, ledger_epsilon(session, grants))
+
+
+def private_source(grant_id: int, source: AnalysisSource, settings: PrivacySettings) -> PrivateSource:
+    """A dataset as the ε-budget mode answers it for one budget (a grant's, or the public's:
+    `public.py`): one construction, so the public answer is calibrated as an analyst's is."""
+    return PrivateSource(grant_id, settings.epsilon_per_query,
+                         bounds=dict(source.bounds), sum_bounds=settings.effective_bounds(source.bounds),
+                         levels=implied_levels(source.table.columns, source.bounds, source.levels),
+                         max_groups=Rules.with_overrides(source.disclosure).max_groups,
+                         person=settings.person, records_per_person=settings.records_per_person)
 
 
 def grant_epsilon(u: UsableDataset, settings: PrivacySettings) -> GrantEpsilon:
