@@ -62,6 +62,19 @@ def bundled_app(tmp_path_factory):
 
 
 @pytest.fixture
+def statistical_public(monkeypatch):
+    """Public aggregates answered in the statistical mode whatever the dataset declares. The
+    bundled conditional datasets declare the ε-budget mode, whose public aggregates are answered
+    in it (decision 0030z); the tests of the statistical path (cell-key noise, rounding, minimum
+    cell, differencing memory, cell budget) run on their data as on a dataset a publisher
+    declared statistical."""
+    from portal.analysis import public
+    from portal.catalog.disclosure_settings import PrivacySettings
+
+    monkeypatch.setattr(public, "_privacy", lambda source, settings: PrivacySettings(mode="sdc"))
+
+
+@pytest.fixture
 def bundled_client(bundled_app):
     return bundled_app.test_client()
 

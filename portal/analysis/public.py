@@ -266,6 +266,7 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
     with _serialised(session, slug):
         started = monotonic()
         budget = _public_budget(session, dataset_id, settings)
+        before = budget.spent_lifetime(PUBLIC_GRANT)
         kept = session.scalar(select(PublicAnswer.answer).where(
             PublicAnswer.dataset_id == dataset_id, PublicAnswer.version == source.version, PublicAnswer.question == asked))
         if kept is None:
@@ -274,10 +275,11 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
             _charge_public(session, dataset_id, budget)
             session.commit()
         pad(started, settings.answer_quantum)
-    return Answer(slug, source.version, question.by, question.stat, question.measure, kept["columns"],
-                  _grid(kept["rows"], [source.levels[name] for name in question.by], len(kept["columns"])),
+    columns, rows = _in_order_of(kept, question.by)
+    return Answer(slug, source.version, question.by, question.stat, question.measure, columns,
+                  _grid(rows, [source.levels[name] for name in question.by], len(columns)),
                   list(kept["notes"]), {}, None, None, None, kept["run_id"], {}, "dp",
-                  {"spent": budget.spent.get(PUBLIC_GRANT, 0.0), "per_query": privacy.epsilon_per_query,
+                  {"spent": round(budget.spent_lifetime(PUBLIC_GRANT) - before, 9), "per_query": privacy.epsilon_per_query,
                    **_epsilon_figures(budget)})
 
 
@@ -293,8 +295,8 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
                     private=PrivateAnswers({slug: private_source(PUBLIC_GRANT, source, privacy)}, budget))
     record = _open_record(session, actor, slug, source.version, question)
     dataset_id = _dataset_id(session, slug)
-    try:
-        answer = _execute(broker, _plan(slug, question), source, settings)
+    try:  # asked with its fields in one order, whichever the caller's: kept once for both
+        answer = _execute(broker, _plan(slug, replace(question, by=tuple(sorted(question.by)))), source, settings)
     except BaseException:
         _charge_public(session, dataset_id, budget)
         _close_record(session, record, broker, "error", settings)
@@ -310,12 +312,19 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
         raise Refused(rule, reason, run_id=record.run_id)
     _close_record(session, record, broker, "ok", settings, commit=False)
     width = len(question.by)
-    names = [c["name"] for c in answer["columns"]]
+    names = [c["name"] for c in answer["columns"]]  # the keys in sorted order (the plan's)
     figure = names.index("count" if question.stat == "count" else f"mean_{question.measure}")
     # The keys and the figure; the intervals' bounds follow from the notes' scales (post-processing)
     rows = [[*row[:width], row[figure]] for row in answer["rows"]]
     return {"columns": [*names[:width], names[figure]], "rows": rows, "run_id": record.run_id,
             "notes": [n for n in answer.get("notes", []) if n.get("code") != "epsilon-spent"]}
+
+
+def _in_order_of(kept: dict[str, Any], by: tuple[str, ...]) -> tuple[list[str], list[list[Any]]]:
+    """A kept answer's columns and rows with its key fields in the order the caller gave them."""
+    names = kept["columns"]
+    order = [names.index(name) for name in by] + list(range(len(by), len(names)))
+    return [names[i] for i in order], [[row[i] for i in order] for row in kept["rows"]]
 
 
 def _execute(broker: Broker, plan: dict[str, Any], source, settings: AnalysisSettings) -> dict[str, Any]:

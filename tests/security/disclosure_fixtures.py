@@ -64,9 +64,10 @@ def attack(sandbox_run, attacker):
 
 
 @pytest.fixture
-def public_app(analysis_app):
-    """The analysis app for attacks on the public aggregates: answers padded to 1 ms, no rate
-    limit, and a public cell budget no attack exhausts (the budget has tests of its own)."""
+def public_app(analysis_app, statistical_public):
+    """The analysis app for attacks on the public aggregates' statistical path (`statistical_public`):
+    answers padded to 1 ms, no rate limit, and a public cell budget no attack exhausts (the
+    budget has tests of its own)."""
     analysis_app.config["ANALYSIS_ANSWER_QUANTUM_MS"] = 1
     analysis_app.config["RATELIMIT_ENABLED"] = False
     saved = analysis_app.config["PUBLIC_AGGREGATE_DAILY_CELLS"]

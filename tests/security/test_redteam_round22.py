@@ -9,6 +9,7 @@ figures and the fix; "Held" says it did not.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.analysis import memory
@@ -20,6 +21,9 @@ from tests.security.test_redteam_round7 import _alone, _ghost, _who, outsider  #
 from tests.security.test_redteam_round21 import _figures
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
+
+# The public aggregates these rounds attack are the statistical path (decision 0030z).
+pytestmark = pytest.mark.usefixtures("statistical_public")
 
 EMERGENCY = "(col('visit_type') == '急诊')"
 PAD_DISTRICT = "滨海新区"

@@ -26,6 +26,9 @@ from tests.conftest import DATASETS, make_app
 from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import CLINIC, Analyst, grant
 
+# The public aggregates these rounds attack are the statistical path (decision 0030z).
+pytestmark = pytest.mark.usefixtures("statistical_public")
+
 QUASI = ("district", "age_band", "sex", "department", "visit_type")
 INPATIENT = "住院"
 

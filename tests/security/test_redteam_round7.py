@@ -20,6 +20,9 @@ from tests.integration.sessions.conftest import CLINIC, Analyst, build_app, gran
 
 pytest_plugins = ["tests.integration.sessions.conftest", "tests.security.disclosure_fixtures"]
 
+# The public aggregates these rounds attack are the statistical path (decision 0030z).
+pytestmark = pytest.mark.usefixtures("statistical_public")
+
 QUASI = ("district", "age_band", "sex", "department", "visit_type")
 URL = f"/api/v1/datasets/{CLINIC}/public-aggregate"
 PRELUDE = f"""\

@@ -18,7 +18,7 @@ URL = "/api/v1/datasets/{}/public-aggregate"
 
 
 @pytest.fixture
-def client(analysis_app):
+def client(analysis_app, statistical_public):
     analysis_app.config["ANALYSIS_ANSWER_QUANTUM_MS"] = 1
     return analysis_app.test_client()
 

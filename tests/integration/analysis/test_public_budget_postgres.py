@@ -22,7 +22,7 @@ from portal.errors import PortalError
 from tests.conftest import DATASETS, make_app
 from tests.integration.analysis.conftest import write_fixed_key
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("statistical_public")]
 CLINIC = "clinic-visits-synthetic"
 BY_DISTRICT = public.Question.parse("district")
 ONE_QUESTION = 16 * 2  # 16 declared districts × (the key + the count)
