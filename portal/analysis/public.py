@@ -313,15 +313,22 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
     _close_record(session, record, broker, "ok", settings, commit=False)
     width = len(question.by)
     names = [c["name"] for c in answer["columns"]]  # the keys in sorted order (the plan's)
-    figure = names.index("count" if question.stat == "count" else f"mean_{question.measure}")
-    # The keys and the figure; the intervals' bounds follow from the notes' scales (post-processing)
-    rows = [[*row[:width], row[figure]] for row in answer["rows"]]
-    return {"columns": [*names[:width], names[figure]], "rows": rows, "run_id": record.run_id,
+    name = "count" if question.stat == "count" else f"mean_{question.measure}"
+    # The keys, the figure and its 95 % interval (the notes name the interval's columns)
+    kept = [names.index(n) for n in (name, f"{name}_low", f"{name}_high")]
+    rows = [[*row[:width], *(_shown(row[i]) for i in kept)] for row in answer["rows"]]
+    return {"columns": [*names[:width], *(names[i] for i in kept)], "rows": rows, "run_id": record.run_id,
             "notes": [n for n in answer.get("notes", []) if n.get("code") != "epsilon-spent"]}
 
 
+def _shown(value: Any) -> Any:
+    """A noisy mean to two decimals (its noise is far wider); counts are whole already."""
+    return round(value, 2) if isinstance(value, float) else value
+
+
 def _in_order_of(kept: dict[str, Any], by: tuple[str, ...]) -> tuple[list[str], list[list[Any]]]:
-    """A kept answer's columns and rows with its key fields in the order the caller gave them."""
+    """A kept answer's columns and rows with its key fields in the order the caller gave them
+    (then the figure, its interval's low and high ends)."""
     names = kept["columns"]
     order = [names.index(name) for name in by] + list(range(len(by), len(names)))
     return [names[i] for i in order], [[row[i] for i in order] for row in kept["rows"]]

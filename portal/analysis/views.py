@@ -72,7 +72,8 @@ def public_aggregate(slug: str):
                 raise
             problem, status = exc, exc.status
         offered = public.choices(session, actor, slug, settings, daily)  # a refusal is charged too
-    headers = chartlabels.aggregate_headers(detail.fields, answer.by, answer.stat, answer.measure) if answer else []
+    headers = chartlabels.aggregate_headers(detail.fields, answer.by, answer.stat, answer.measure,
+                                            interval=answer.mode == "dp") if answer else []
     return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
                            headers=headers, problem=problem, args=request.args), status
 

@@ -38,9 +38,11 @@ def field_label(f: FieldInfo) -> str:
     return f"{text}（{unit}）" if zh else f"{text} ({f.unit})"
 
 
-def aggregate_headers(fields: tuple[FieldInfo, ...], by: tuple[str, ...], stat: str, measure: str | None) -> list[str]:
+def aggregate_headers(fields: tuple[FieldInfo, ...], by: tuple[str, ...], stat: str, measure: str | None,
+                      *, interval: bool = False) -> list[str]:
     """Column titles of a public aggregate's table and chart in the page's language: each grouping
-    field's dictionary label, then what the cells hold ("Number of records", "Mean of …")."""
+    field's dictionary label, then what the cells hold ("Number of records", "Mean of …"), and
+    with `interval` (the ε-budget mode) its 95 % interval's two ends."""
     described = {f.name: f for f in fields}
 
     def label(name: str) -> str:
@@ -48,7 +50,8 @@ def aggregate_headers(fields: tuple[FieldInfo, ...], by: tuple[str, ...], stat: 
         return field_label(f) if f else name
 
     value = _("Number of records") if stat == "count" or not measure else _("Mean of %(field)s", field=label(measure))
-    return [*(label(name) for name in by), value]
+    ends = [_("Low end (95 in 100 interval)"), _("High end (95 in 100 interval)")] if interval else []
+    return [*(label(name) for name in by), value, *ends]
 
 
 def field_labels(fields: tuple[FieldInfo, ...]) -> dict[str, str]:

@@ -52,7 +52,9 @@ def answers(tmp_path_factory) -> tuple[dict, dict]:
 
 
 def _figures(answer: dict) -> dict[tuple, int | None]:
-    return {tuple(row[:-1]): row[-1] for row in answer["rows"]}
+    """{group keys: figure} (the figure follows the keys; its interval's ends after it)."""
+    width = len(answer["by"])
+    return {tuple(row[:width]): row[width] for row in answer["rows"]}
 
 
 def test_held_a_public_answer_differs_in_its_figures_only(answers):

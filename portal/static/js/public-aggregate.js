@@ -7,15 +7,17 @@
   if (!figure || !window.vegaEmbed) { return; }
   var columns = JSON.parse(figure.dataset.columns || "[]");
   var rows = JSON.parse(figure.dataset.values || "[]");
-  var two = columns.length === 3;
+  // the figure follows the group fields (in the ε-budget mode its interval's ends follow it)
+  var at = Number(figure.dataset.figure || columns.length - 1);
+  var two = at === 2;
   var view = document.getElementById("public-chart-view");
-  var values = rows.filter(function (r) { return r[r.length - 1] !== null; }).map(function (r) {
+  var values = rows.filter(function (r) { return r[at] !== null; }).map(function (r) {
     return two ? { x: r[0], group: r[1], y: r[2] } : { x: r[0], y: r[1] };
   });
   var encoding = {
     y: { field: "x", type: "nominal", title: columns[0], sort: null },
-    x: { field: "y", type: "quantitative", title: columns[columns.length - 1] },
-    tooltip: [{ field: "x", title: columns[0] }, { field: "y", title: columns[columns.length - 1] }]
+    x: { field: "y", type: "quantitative", title: columns[at] },
+    tooltip: [{ field: "x", title: columns[0] }, { field: "y", title: columns[at] }]
   };
   if (two) {
     // on a phone the legend goes under the bars, so they keep the width

@@ -51,8 +51,9 @@ def test_the_public_budget_in_the_epsilon_mode_from_the_first_question_to_the_la
     first = _ask(dp_app, "by=district,sex", **{"Accept-Language": "en"})
     assert first.status_code == 200, first.get_json()
     body = first.get_json()
-    assert body["mode"] == "dp" and body["columns"] == ["district", "sex", "count"]
+    assert body["mode"] == "dp" and body["columns"] == ["district", "sex", "count", "count_low", "count_high"]
     assert len(body["rows"]) == 16 * 2 and all(isinstance(row[2], int) for row in body["rows"])  # every cell listed
+    assert all(low <= figure <= high for _, _, figure, low, high in body["rows"])
     assert {"dp-person"} <= {n["code"] for n in body["notes"]} and "epsilon-spent" not in {n["code"] for n in body["notes"]}
     assert all(n["message"] for n in body["notes"])
     assert body["epsilon"] == {"spent": PER_QUERY, "per_query": PER_QUERY, "daily": 0.25, "left_today": 0.15,
@@ -61,8 +62,8 @@ def test_the_public_budget_in_the_epsilon_mode_from_the_first_question_to_the_la
     assert _public_epsilon(dp_app) == [(PER_QUERY, 1)]
 
     swapped = _ask(dp_app, "by=sex,district").get_json()
-    assert swapped["columns"] == ["sex", "district", "count"] and swapped["epsilon"]["spent"] == 0
-    assert sorted((d, s, n) for s, d, n in swapped["rows"]) == sorted(map(tuple, body["rows"]))
+    assert swapped["columns"][:3] == ["sex", "district", "count"] and swapped["epsilon"]["spent"] == 0
+    assert sorted((d, s, *n) for s, d, *n in swapped["rows"]) == sorted(map(tuple, body["rows"]))
     assert _ask(dp_app, "by=district,sex").get_json()["rows"] == body["rows"]  # the same draw, whoever asks
     assert _public_epsilon(dp_app) == [(PER_QUERY, 1)]
 
