@@ -24,8 +24,8 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import UsableDataset, usable_datasets, usable_each
+from portal.analysis.budget import CELLS
 from portal.analysis.epsilon import account_spent
-from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
 from portal.auth import Actor
@@ -33,7 +33,6 @@ from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.catalog.models import utcnow
 from portal.catalog.schemas import as_utc
 from portal.db import (
-    budget_day,
     budget_day_start,
     held_across_processes,
     held_for_transaction,
@@ -177,25 +176,29 @@ def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimit
 def cell_budgets(db: Session, usable: Iterable[UsableDataset],
                  defaults: EpsilonDefaults | None = None) -> tuple[CellBudget, ...]:
     """Each conditional dataset of `usable` (what the actor may analyse now: `usable_each`): its
-    cells a day and what is left today, and in the ε-budget mode its ε a day and over its life,
-    and what is left of each (the account's, under all its grants on the dataset). A grant
-    revoked or expired meanwhile is simply not among them."""
-    found = []
+    cells a day and over the grant's life, and in the ε-budget mode its ε a day and over its life,
+    and what is left of each (the account's, under all its grants on the dataset; decisions
+    0030u, 0030w). A grant revoked or expired meanwhile is simply not among them."""
+    found, defaults = [], defaults or EpsilonDefaults()
     for u in usable:
         if u.grant_id is None:
             continue
-        daily = u.daily_cell_budget or 0
-        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == u.grant_id,
-                                                            ReleaseLedger.day == budget_day())) or 0
-        privacy = u.privacy(defaults or EpsilonDefaults())
+        daily, lifetime = u.daily_cell_budget or 0, u.cell_lifetime(defaults)
+        spent = int(CELLS.spent_by_grant(db, [u.grant_id])[u.grant_id])
+        account = CELLS.spent(db, [(u.user_id, u.dataset_id)])[u.user_id, u.dataset_id]
+        life_left = max(0, lifetime - max(0, int(account.total) - u.cells_before))
+        cells_left = min(daily - spent, daily - int(account.today), life_left)
+        cells = {"cells_left": max(0, cells_left), "cells_lifetime": lifetime, "cells_lifetime_left": life_left}
+        privacy = u.privacy(defaults)
         if privacy.mode == "dp":
             used = account_spent(db, [(u.user_id, u.dataset_id)])[u.user_id, u.dataset_id]
             today = round(max(0.0, privacy.daily_epsilon - used.today), 6)
             life = round(max(0.0, privacy.lifetime_epsilon - max(0.0, used.total - u.epsilon_before)), 6)
-            found.append(CellBudget(u.slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon, min(today, life),
-                                    privacy.lifetime_epsilon, life))
+            found.append(CellBudget(u.slug, daily, mode="dp", epsilon_daily=privacy.daily_epsilon,
+                                    epsilon_left=min(today, life), epsilon_lifetime=privacy.lifetime_epsilon,
+                                    epsilon_lifetime_left=life, **cells))
         else:
-            found.append(CellBudget(u.slug, daily, max(0, daily - spent)))
+            found.append(CellBudget(u.slug, daily, **cells))
     return tuple(found)
 
 
