@@ -106,6 +106,19 @@ class Ledgers:
                 tuple_(total.user_id, total.dataset_id).in_(wanted)))}
         return {pair: AccountSpent(today.get(pair) or 0, overall.get(pair) or 0) for pair in wanted}
 
+    def spent_now(self, connection: Connection, grant_id: int, owner: Owner | None, *,
+                  day: date) -> tuple[float, float, float]:
+        """What the grant spent on `day`, and its owner's account on the dataset that day and in
+        all (0 for what is not recorded, or without an owner): one statement, read before each plan."""
+        value = getattr(self.grant_day, self.column)
+        parts = [select(value).where(self.grant_day.grant_id == grant_id, self.grant_day.day == day)]
+        if owner is not None:
+            account = {"user_id": owner.user_id, "dataset_id": owner.dataset_id}
+            parts += [select(getattr(self.account_day, self.column)).filter_by(**account, day=day),
+                      select(getattr(self.total, self.column)).filter_by(**account)]
+        found = connection.execute(select(*(part.scalar_subquery() for part in parts))).one()
+        return (*(v or 0 for v in found), *([0] * (3 - len(parts))))
+
     def spent_by_grant(self, session: Session | Connection, grant_ids: Iterable[int], *,
                        day: date | None = None) -> dict[int, float]:
         """What each grant spent today under its own record (0 when nothing is recorded)."""
@@ -165,13 +178,11 @@ class LedgerBudget(CellBudget):
         """What is left in each ledger the grant's spends are charged to (in the order of `LEDGERS`)."""
         owner, daily = self.owners.get(grant), self.daily.get(grant, 0)
         with self.engine.connect() as connection:
-            own = CELLS.spent_by_grant(connection, [grant], day=self.day)[grant]
-            if owner is None:
-                return {"grant": max(0, daily - int(own))}
-            spent = CELLS.spent(connection, [(owner.user_id, owner.dataset_id)], day=self.day)[
-                owner.user_id, owner.dataset_id]
-        return {"lifetime": max(0, int(owner.before + self.lifetime.get(grant, 0) - spent.total)),
-                "grant": max(0, daily - int(own)), "person": max(0, daily - int(spent.today))}
+            own, today, total = CELLS.spent_now(connection, grant, owner, day=self.day)
+        if owner is None:
+            return {"grant": max(0, daily - int(own))}
+        return {"lifetime": max(0, int(owner.before + self.lifetime.get(grant, 0) - total)),
+                "grant": max(0, daily - int(own)), "person": max(0, daily - int(today))}
 
     def take(self, grants: Sequence[int], cells: int) -> bool:
         named = [(ledger, grant, charge) for grant in grants for ledger, charge in CELLS.charges(
@@ -242,15 +253,6 @@ class Charged(NamedTuple):
 
     totals: list[float] | None
     refused: int | None = None
-
-
-def charge(engine: Engine, charges: Sequence[Charge]) -> list[float] | None:
-    """Apply every charge in one transaction, or none of them: the rows' new totals, or None.
-
-    Raises:
-        Refusal: `no-grant` (see `charge_all`).
-    """
-    return charge_all(engine, charges).totals
 
 
 def charge_all(engine: Engine, charges: Sequence[Charge]) -> Charged:
