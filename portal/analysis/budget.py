@@ -106,11 +106,11 @@ class Ledgers:
                 tuple_(total.user_id, total.dataset_id).in_(wanted)))}
         return {pair: AccountSpent(today.get(pair) or 0, overall.get(pair) or 0) for pair in wanted}
 
-    def spent_now(self, connection: Connection, grant_id: int, owner: Owner | None, *,
-                  day: date) -> tuple[float, float, float]:
+    def spent_now(self, connection: Session | Connection, grant_id: int, owner: Owner | None, *,
+                  day: date | None = None) -> tuple[float, float, float]:
         """What the grant spent on `day`, and its owner's account on the dataset that day and in
         all (0 for what is not recorded, or without an owner): one statement, read before each plan."""
-        value = getattr(self.grant_day, self.column)
+        value, day = getattr(self.grant_day, self.column), day or budget_day()
         parts = [select(value).where(self.grant_day.grant_id == grant_id, self.grant_day.day == day)]
         if owner is not None:
             account = {"user_id": owner.user_id, "dataset_id": owner.dataset_id}

@@ -24,7 +24,7 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import UsableDataset, usable_datasets, usable_each
-from portal.analysis.budget import CELLS
+from portal.analysis.budget import CELLS, Owner
 from portal.analysis.epsilon import account_spent
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS
@@ -184,10 +184,9 @@ def cell_budgets(db: Session, usable: Iterable[UsableDataset],
         if u.grant_id is None:
             continue
         daily, lifetime = u.daily_cell_budget or 0, u.cell_lifetime(defaults)
-        spent = int(CELLS.spent_by_grant(db, [u.grant_id])[u.grant_id])
-        account = CELLS.spent(db, [(u.user_id, u.dataset_id)])[u.user_id, u.dataset_id]
-        life_left = max(0, lifetime - max(0, int(account.total) - u.cells_before))
-        cells_left = min(daily - spent, daily - int(account.today), life_left)
+        spent, today, total = (int(n) for n in CELLS.spent_now(db, u.grant_id, Owner(u.user_id, u.dataset_id)))
+        life_left = max(0, lifetime - max(0, total - u.cells_before))
+        cells_left = min(daily - spent, daily - today, life_left)
         cells = {"cells_left": max(0, cells_left), "cells_lifetime": lifetime, "cells_lifetime_left": life_left}
         privacy = u.privacy(defaults)
         if privacy.mode == "dp":

@@ -117,6 +117,19 @@ def test_the_account_cell_ledgers_migrate_up_and_down_with_what_grants_released(
     """0018h: the grants' release ledger becomes the accounts' (two grants of one account summed,
     by day and in all; another account's apart); a downgrade drops the new tables and columns and
     keeps the grants' ledger."""
+    _cell_ledgers_migrate(app, tmp_path)
+
+
+@pytest.mark.postgres
+def test_the_account_cell_ledgers_migrate_up_and_down_on_postgresql(postgres_url, tmp_path):
+    from portal.db import database
+
+    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url)
+    _cell_ledgers_migrate(app, tmp_path)
+    database(app).engine.dispose()
+
+
+def _cell_ledgers_migrate(app, tmp_path) -> None:
     from sqlalchemy import inspect, text
 
     from portal.db import database
@@ -147,8 +160,9 @@ def test_the_account_cell_ledgers_migrate_up_and_down_with_what_grants_released(
                                  "ORDER BY user_id, day")).all()
         total = conn.execute(text("SELECT user_id, dataset_id, cells FROM cell_account_totals ORDER BY user_id")).all()
         before = conn.execute(text("SELECT cells_before, lifetime_cells FROM grants ORDER BY id")).all()
-    assert [tuple(r) for r in days] == [(users[0], dataset_id, "2026-12-01", 90), (users[0], dataset_id, "2026-12-02", 7),
-                                        (users[1], dataset_id, "2026-12-01", 11)]
+    assert [(u, d, str(day), n) for u, d, day, n in days] == [
+        (users[0], dataset_id, "2026-12-01", 90), (users[0], dataset_id, "2026-12-02", 7),
+        (users[1], dataset_id, "2026-12-01", 11)]
     assert [tuple(r) for r in total] == [(users[0], dataset_id, 97), (users[1], dataset_id, 11)]
     assert [tuple(r) for r in before] == [(0, None)] * 3, "what was released before counts against every grant"
     to("0018g", upward=False)
