@@ -43,6 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
             "this many milliseconds, so their timing does not depend on the records; 0 turns padding off."),
     Setting("DP_DAILY_EPSILON", float, 1.0, "ε an account may spend per day on a dataset in the differential-privacy mode, under all its grants on it, unless the dataset or grant says otherwise."),
     Setting("DP_LIFETIME_DAYS", float, 10.0, "A grant's lifetime ε in the differential-privacy mode, as days of its daily ε, unless the dataset or grant sets `lifetime_epsilon`."),
+    Setting("SDC_LIFETIME_DAYS", float, 10.0, "A grant's lifetime cells in the statistical mode, as days of its daily cell budget, unless the dataset or grant sets `lifetime_cells`."),
     Setting("DP_QUERY_EPSILON", float, 0.1, "ε one query spends in the differential-privacy mode, unless the dataset says otherwise."),
     Setting("DISCLOSURE_KEY", str, "", "Secret of cell-key noise and record keys; empty means the instance's `disclosure.key` file (made by `kaifang init`). Never derived from SECRET_KEY."),
     Setting("SANDBOX_WORKERS", int, 2, "Worker slots of the analysis sandbox pool (one run each at a time)."),

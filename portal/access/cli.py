@@ -25,8 +25,12 @@ from portal.catalog.disclosure_settings import MODES
                    "(default: the dataset's, else DP_LIFETIME_DAYS days of the daily ε).")
 @click.option("--daily-cells", type=click.IntRange(1), default=2000, show_default=True,
               help="Released cells per day in the sdc mode.")
+@click.option("--lifetime-cells", type=click.IntRange(1),
+              help="Released cells this grant may add over its life, in the sdc mode, to what the account has "
+                   "released from the dataset (default: the dataset's, else SDC_LIFETIME_DAYS days of the daily cells).")
 def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str | None,
-          daily_epsilon: float | None, lifetime_epsilon: float | None, daily_cells: int) -> None:
+          daily_epsilon: float | None, lifetime_epsilon: float | None, daily_cells: int,
+          lifetime_cells: int | None) -> None:
     """Grant EMAIL aggregate access to the conditional dataset SLUG."""
     from portal.access.service import grant_access
     from portal.auth import SYSTEM
@@ -39,12 +43,14 @@ def grant(email: str, slug: str, days: int, purpose: str, disclosure_mode: str |
         try:
             grant_id = grant_access(session, SYSTEM, email=email, slug=slug, days=days, purpose=purpose,
                                     daily_cell_budget=daily_cells, disclosure_mode=disclosure_mode,
-                                    daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon)
+                                    daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon,
+                                    lifetime_cells=lifetime_cells)
         except PortalError as exc:
             raise click.ClickException(f"{exc.detail} [{exc.code}]") from exc
     mode = f", mode {disclosure_mode}" if disclosure_mode else ""
     epsilon = f", ε {daily_epsilon:g} a day" if daily_epsilon else ""
     epsilon += f", ε {lifetime_epsilon:g} over its life" if lifetime_epsilon else ""
+    epsilon += f", {lifetime_cells} cells over its life" if lifetime_cells else ""
     click.echo(f"grant {grant_id}: {email} may analyse {slug} for {days} day(s){mode}{epsilon}")
 
 

@@ -67,6 +67,8 @@ class ApproveForm(FlaskForm):
         Optional(), NumberRange(min=1e-9, max=1_000_000)])
     lifetime_epsilon = FloatField(_l("Lifetime ε (ε-budget mode)"), validators=[
         Optional(), NumberRange(min=1e-9, max=1_000_000)])
+    lifetime_cells = IntegerField(_l("Lifetime cells (statistical mode)"), validators=[
+        Optional(), NumberRange(min=1, max=1_000_000_000)])
 
     def fill_defaults(self, duration_days: int) -> None:
         if self.expires_on.data is None:
@@ -95,7 +97,7 @@ class ApproveForm(FlaskForm):
             items.append(DatasetScope(slug, int(version) if version.isdigit() else None,
                                       None if everything else tuple(columns), rows))
         return ApprovalScope(tuple(items), self.expires_on.data, self.daily_cell_budget.data, self.note.data or "",
-                             self.disclosure_mode.data or None, self.lifetime_epsilon.data,
+                             self.disclosure_mode.data or None, self.lifetime_epsilon.data, self.lifetime_cells.data,
                              self.daily_epsilon.data)
 
 

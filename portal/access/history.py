@@ -12,12 +12,23 @@ from datetime import datetime
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
-from portal.access.models import Application, ApplicationEvent, EpsilonAccountTotal, Grant
+from portal.access.models import (
+    Application,
+    ApplicationEvent,
+    CellAccountTotal,
+    EpsilonAccountTotal,
+    Grant,
+)
 from portal.access.schemas import ApplicationSummary, EventSummary, GrantSummary, Transition
 from portal.access.workdays import add_working_days
 from portal.accounts.models import User
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, mode_in_force
+from portal.catalog.disclosure_settings import (
+    EpsilonDefaults,
+    PrivacySettings,
+    mode_in_force,
+    resolve_lifetime_cells,
+)
 from portal.catalog.models import Dataset, utcnow
 from portal.errors import Conflict, NotFound
 
@@ -67,8 +78,8 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
              with_events: bool = False, defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
     now = now or utcnow()
     applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
-    grants = [grant_summary(grant, applicant, slug, disclosure, now, spent, defaults)
-              for grant, slug, disclosure, spent in session.execute(with_account_epsilon(
+    grants = [grant_summary(grant, applicant, slug, disclosure, now, spent, defaults, cells)
+              for grant, slug, disclosure, spent, cells in session.execute(with_account_totals(
                   select(Grant, Dataset.slug, Dataset.disclosure).join(Dataset, Dataset.id == Grant.dataset_id)
                   .where(Grant.application_id == row.id).order_by(Grant.id)))]
     events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
@@ -97,26 +108,36 @@ def dataset_titles(session: Session, slugs: Iterable[str]) -> dict[str, DatasetT
         select(Dataset.slug, Dataset.title_zh, Dataset.title_en).where(Dataset.slug.in_(wanted)))}
 
 
-def with_account_epsilon(query: Select) -> Select:
-    """`query` (of grants) with what each grant's account has spent on its dataset in all, for
-    the grant's lifetime ε (null when nothing is recorded)."""
-    return query.add_columns(EpsilonAccountTotal.epsilon).outerjoin(EpsilonAccountTotal, and_(
-        EpsilonAccountTotal.user_id == Grant.user_id, EpsilonAccountTotal.dataset_id == Grant.dataset_id))
+def with_account_totals(query: Select) -> Select:
+    """`query` (of grants) with what each grant's account has spent on its dataset in all, ε and
+    cells, for the grant's lifetime budget (null when nothing is recorded)."""
+    return query.add_columns(EpsilonAccountTotal.epsilon, CellAccountTotal.cells).outerjoin(EpsilonAccountTotal, and_(
+        EpsilonAccountTotal.user_id == Grant.user_id, EpsilonAccountTotal.dataset_id == Grant.dataset_id)).outerjoin(
+        CellAccountTotal, and_(CellAccountTotal.user_id == Grant.user_id, CellAccountTotal.dataset_id == Grant.dataset_id))
 
 
 def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, now: datetime,
-                  account_spent: float | None = None, defaults: EpsilonDefaults | None = None) -> GrantSummary:
+                  account_spent: float | None = None, defaults: EpsilonDefaults | None = None,
+                  account_cells: int | None = None) -> GrantSummary:
     """`disclosure`: the dataset's declared settings, for the mode the grant is in and its
-    lifetime ε; `account_spent`: what the grant's account has spent on the dataset in all."""
+    lifetime budget; `account_spent`, `account_cells`: what the grant's account has spent on the
+    dataset in all (ε, cells)."""
     status = "revoked" if grant.revoked_at is not None else "expired" if grant.expires_at <= now else "active"
     mode = mode_in_force(disclosure, grant.disclosure_mode)
+    defaults = defaults or EpsilonDefaults()
     lifetime = spent = left = None
+    cells = (None, None, None)
+    if mode == "sdc":
+        allowed = resolve_lifetime_cells(disclosure, daily=grant.daily_cell_budget or 0,
+                                         grant_lifetime=grant.lifetime_cells, defaults=defaults)
+        released = max(0, (account_cells or 0) - (grant.cells_before or 0))
+        cells = (allowed, released, max(0, allowed - released))
     if mode == "dp":
         lifetime = PrivacySettings.resolve(disclosure, grant_mode=mode, grant_daily=grant.daily_epsilon,
                                            grant_lifetime=grant.lifetime_epsilon,
-                                           defaults=defaults or EpsilonDefaults()).lifetime_epsilon
+                                           defaults=defaults).lifetime_epsilon
         spent = round(max(0.0, (account_spent or 0.0) - (grant.epsilon_before or 0.0)), 6)
         left = round(max(0.0, lifetime - spent), 6)
     return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
                         list(grant.row_filter or []), grant.daily_cell_budget, grant.created_at, grant.expires_at,
-                        grant.revoked_at, grant.application_id, status, mode, lifetime, spent, left)
+                        grant.revoked_at, grant.application_id, status, mode, lifetime, spent, left, *cells)

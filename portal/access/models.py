@@ -51,6 +51,11 @@ class Grant(Base):
     # What the account had spent on the dataset (`EpsilonAccountTotal`) when the grant was made:
     # the grant's lifetime ε counts from there, whichever of the account's grants spends it.
     epsilon_before: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Cells the grant may add, over its life, to what its account has released from the dataset
+    # in the "sdc" mode; None means the dataset's `lifetime_cells` or the portal's default
+    # (decision 0030w). `cells_before`: what the account had released when the grant was made.
+    lifetime_cells: Mapped[int | None] = mapped_column(Integer)
+    cells_before: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -97,7 +102,16 @@ class ApplicationEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
-class EpsilonAccountDay(Base):
+class AccountOnDataset:
+    """The key of a budget ledger of one account on one dataset (decisions 0030u, 0030w): the
+    ε and cell ledgers below differ only in what they count and whether they are by day."""
+
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-3)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, sort_order=-2)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True, sort_order=-2)
+
+
+class EpsilonAccountDay(AccountOnDataset, Base):
     """ε one account spent on one dataset on one day, in the "dp" mode, under all its grants on
     it: the daily ε is the person's, not each grant's, so a second approved application does not
     double it (decision 0030u; portal/analysis/epsilon.py charges it)."""
@@ -105,24 +119,39 @@ class EpsilonAccountDay(Base):
     __tablename__ = "epsilon_account_days"
     __table_args__ = (UniqueConstraint("user_id", "dataset_id", "day"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     day: Mapped[date] = mapped_column(Date)
     epsilon: Mapped[float] = mapped_column(Float, default=0.0)
     queries: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class EpsilonAccountTotal(Base):
+class EpsilonAccountTotal(AccountOnDataset, Base):
     """ε one account has spent on one dataset over all days and grants: what each grant's lifetime
     ε is measured against (from its `Grant.epsilon_before`). Never reset; it goes with the account."""
 
     __tablename__ = "epsilon_account_totals"
     __table_args__ = (UniqueConstraint("user_id", "dataset_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     epsilon: Mapped[float] = mapped_column(Float, default=0.0)
     queries: Mapped[int] = mapped_column(Integer, default=0)
 
+
+class CellAccountDay(AccountOnDataset, Base):
+    """Cells one account released from one dataset on one day, in the statistical ("sdc") mode,
+    under all its grants on it: the daily cell budget is the person's, not each grant's (decision
+    0030w; portal/analysis/budget.py charges it with the grant's `release_ledger` row)."""
+
+    __tablename__ = "cell_account_days"
+    __table_args__ = (UniqueConstraint("user_id", "dataset_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    cells: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CellAccountTotal(AccountOnDataset, Base):
+    """Cells one account has released from one dataset over all days and grants: what each grant's
+    lifetime cells are measured against (from its `Grant.cells_before`). Never reset."""
+
+    __tablename__ = "cell_account_totals"
+    __table_args__ = (UniqueConstraint("user_id", "dataset_id"),)
+
+    cells: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,7 +24,7 @@ from portal.access.history import (
     in_force,
     record_transition,
     summarise,
-    with_account_epsilon,
+    with_account_totals,
 )
 from portal.access.models import Application, Grant
 from portal.access.permissions import can_review_applications
@@ -36,7 +36,7 @@ from portal.access.schemas import (
     GrantSummary,
     Transition,
 )
-from portal.access.service import account_epsilon_total
+from portal.access.service import account_cells_total, account_epsilon_total
 from portal.access.workdays import calendar
 from portal.accounts.models import User
 from portal.auth import Actor
@@ -70,7 +70,9 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
                           row_filter=[dict(f) for f in item.row_filter] or None,
                           disclosure_mode=scope.disclosure_mode, lifetime_epsilon=scope.lifetime_epsilon,
                           daily_epsilon=scope.daily_epsilon,
-                          epsilon_before=account_epsilon_total(session, row.user_id, dataset_id)))
+                          epsilon_before=account_epsilon_total(session, row.user_id, dataset_id),
+                          lifetime_cells=scope.lifetime_cells,
+                          cells_before=account_cells_total(session, row.user_id, dataset_id)))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -156,15 +158,15 @@ def list_grants(session: Session, actor: Actor, *, status: str = "active", now: 
     """
     require(can_review_applications(actor), "list-grants")
     now = now or utcnow()
-    query: Select = with_account_epsilon(select(Grant, User.email, Dataset.slug, Dataset.disclosure)
+    query: Select = with_account_totals(select(Grant, User.email, Dataset.slug, Dataset.disclosure)
                                          .join(User, User.id == Grant.user_id).join(Dataset, Dataset.id == Grant.dataset_id)
                                          .order_by(Grant.created_at.desc(), Grant.id.desc()))
     if status == "active":
         query = query.where(Grant.revoked_at.is_(None), Grant.expires_at > now)
     elif status == "ended":
         query = query.where((Grant.revoked_at.is_not(None)) | (Grant.expires_at <= now))
-    return [grant_summary(grant, email, slug, disclosure, now, spent, defaults)
-            for grant, email, slug, disclosure, spent in session.execute(query.limit(500))]
+    return [grant_summary(grant, email, slug, disclosure, now, spent, defaults, cells)
+            for grant, email, slug, disclosure, spent, cells in session.execute(query.limit(500))]
 
 
 @dataclass(frozen=True)
@@ -193,18 +195,24 @@ def calendar_gaps(queue: list[ApplicationSummary]) -> list[int]:
 
 # -- private steps ---------------------------------------------------------------------------
 
-def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> None:
-    errors: dict[str, list[str]] = {}
-    if not scope.datasets:
-        errors["datasets"] = ["approve at least one dataset"]
-    if scope.expires_on < date.today() or scope.expires_on > date.today() + timedelta(days=MAX_DURATION_DAYS):
-        errors["expires_on"] = [f"a date from today to {MAX_DURATION_DAYS} days ahead"]
+def _check_budgets(scope: ApprovalScope, errors: dict[str, list[str]]) -> None:
     if scope.daily_cell_budget < 1:
         errors["daily_cell_budget"] = ["at least 1"]
     for name in ("daily_epsilon", "lifetime_epsilon"):
         value = getattr(scope, name)
         if value is not None and not 0 < value < math.inf:
             errors[name] = ["a positive number, or none for the dataset's or the portal's default"]
+    if scope.lifetime_cells is not None and scope.lifetime_cells < 1:
+        errors["lifetime_cells"] = ["at least 1, or none for the dataset's or the portal's default"]
+
+
+def _check_scope(session: Session, row: Application, scope: ApprovalScope) -> None:
+    errors: dict[str, list[str]] = {}
+    if not scope.datasets:
+        errors["datasets"] = ["approve at least one dataset"]
+    if scope.expires_on < date.today() or scope.expires_on > date.today() + timedelta(days=MAX_DURATION_DAYS):
+        errors["expires_on"] = [f"a date from today to {MAX_DURATION_DAYS} days ahead"]
+    _check_budgets(scope, errors)
     if scope.disclosure_mode not in (None, *MODES):
         errors["disclosure_mode"] = [f"one of {', '.join(MODES)}, or none for each dataset's own"]
     for item in scope.datasets:

@@ -45,6 +45,9 @@ class ApprovalScope:
     # ε each grant may add over its life in the ε-budget mode (None: the dataset's or the
     # portal's default: decision 0030u)
     lifetime_epsilon: float | None = None
+    # cells each grant may release over its life in the statistical mode (None: the dataset's or
+    # the portal's default: decision 0030w)
+    lifetime_cells: int | None = None
     # ε each grant may spend a day in the ε-budget mode (None: the dataset's or the portal's)
     daily_epsilon: float | None = None
 
@@ -69,6 +72,11 @@ class GrantSummary:
     epsilon_lifetime: float | None = None
     epsilon_lifetime_spent: float | None = None
     epsilon_lifetime_left: float | None = None
+    # In the statistical mode (None otherwise): the cells the grant may add over its life, what its
+    # account has released from the dataset since the grant was made, what is left (decision 0030w).
+    cells_lifetime: int | None = None
+    cells_lifetime_spent: int | None = None
+    cells_lifetime_left: int | None = None
 
 
 @dataclass(frozen=True)

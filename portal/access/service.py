@@ -13,10 +13,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from portal.access.models import EpsilonAccountTotal, Grant
+from portal.access.models import CellAccountTotal, EpsilonAccountTotal, Grant
 from portal.accounts.models import User
 from portal.auth import Actor
-from portal.catalog.disclosure_settings import MODES, EpsilonDefaults, PrivacySettings
+from portal.catalog.disclosure_settings import (
+    MODES,
+    EpsilonDefaults,
+    PrivacySettings,
+    resolve_lifetime_cells,
+)
 from portal.catalog.models import Dataset, utcnow
 from portal.catalog.queries import visible_datasets
 from portal.errors import Forbidden, Invalid, NotFound
@@ -41,6 +46,8 @@ class UsableDataset:
     user_id: int | None = None  # the grant's account, whose ε ledgers the "dp" mode charges
     columns: tuple[str, ...] | None = None  # the grant's columns (None: all)
     row_filter: tuple[dict, ...] = ()  # the grant's row conditions, ANDed under every plan
+    lifetime_cells: int | None = None  # the grant's own cells over its life in the "sdc" mode
+    cells_before: int = 0  # what the account had released from the dataset when the grant was made
     # The dataset row as this check loaded it (with its version and fields), so the run reads it
     # once; a strong reference, since the session's identity map holds rows only weakly.
     dataset: Dataset | None = field(default=None, repr=False, compare=False)
@@ -53,15 +60,23 @@ class UsableDataset:
                                        grant_mode=self.disclosure_mode, grant_daily=self.daily_epsilon,
                                        grant_lifetime=self.lifetime_epsilon, defaults=defaults)
 
+    def cell_lifetime(self, defaults: EpsilonDefaults) -> int:
+        """The cells this grant may add over its life to what its account had released from the
+        dataset (`cells_before`): the grant's own, else the dataset's, else the portal's default."""
+        return resolve_lifetime_cells(self.dataset.disclosure if self.dataset is not None else None,
+                                      daily=self.daily_cell_budget or 0, grant_lifetime=self.lifetime_cells,
+                                      defaults=defaults)
+
 
 def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days: int, purpose: str,
                  daily_cell_budget: int = 2000, disclosure_mode: str | None = None,
-                 daily_epsilon: float | None = None, lifetime_epsilon: float | None = None) -> int:
+                 daily_epsilon: float | None = None, lifetime_epsilon: float | None = None,
+                 lifetime_cells: int | None = None) -> int:
     """Give a user time-limited aggregate access to one conditional dataset; returns the grant id.
 
     `disclosure_mode` ("sdc" or "dp") overrides the dataset's mode for this grant, `daily_epsilon`
-    its ε per day and `lifetime_epsilon` its ε over its life in the "dp" mode (None: the dataset's
-    or the portal's default).
+    its ε per day and `lifetime_epsilon` its ε over its life in the "dp" mode, `lifetime_cells`
+    its released cells over its life in the "sdc" mode (None: the dataset's or the portal's default).
 
     Raises:
         Forbidden: the actor is not a steward, or the dataset is not conditional (closed data is
@@ -74,6 +89,9 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
     if not 1 <= days <= MAX_GRANT_DAYS:
         raise Invalid(f"a grant lasts 1 to {MAX_GRANT_DAYS} days", errors={"days": ["out of range"]})
     _check_privacy(disclosure_mode, daily_epsilon, lifetime_epsilon)
+    if lifetime_cells is not None and (isinstance(lifetime_cells, bool) or not isinstance(lifetime_cells, int)
+                                       or lifetime_cells < 1):
+        raise Invalid("a grant's lifetime cells are a whole number of at least 1", errors={"lifetime_cells": ["out of range"]})
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound("user", email)
@@ -86,7 +104,8 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
     grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
                   daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days),
                   disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon,
-                  epsilon_before=account_epsilon_total(session, user.id, dataset.id))
+                  epsilon_before=account_epsilon_total(session, user.id, dataset.id),
+                  lifetime_cells=lifetime_cells, cells_before=account_cells_total(session, user.id, dataset.id))
     session.add(grant)
     session.commit()
     return grant.id
@@ -105,6 +124,13 @@ def account_epsilon_total(session: Session, user_id: int, dataset_id: int) -> fl
     recorded): a new grant's lifetime ε counts from here (`Grant.epsilon_before`)."""
     return float(session.scalar(select(EpsilonAccountTotal.epsilon).where(
         EpsilonAccountTotal.user_id == user_id, EpsilonAccountTotal.dataset_id == dataset_id)) or 0.0)
+
+
+def account_cells_total(session: Session, user_id: int, dataset_id: int) -> int:
+    """Cells the account has released from the dataset so far, under all its grants (0 when
+    nothing is recorded): a new grant's lifetime cells count from here (`Grant.cells_before`)."""
+    return int(session.scalar(select(CellAccountTotal.cells).where(
+        CellAccountTotal.user_id == user_id, CellAccountTotal.dataset_id == dataset_id)) or 0)
 
 
 def usable_datasets(session: Session, actor: Actor, slugs: list[str], *, now: datetime | None = None) -> list[UsableDataset]:
@@ -156,4 +182,4 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
                          grant.disclosure_mode, grant.daily_epsilon, grant.lifetime_epsilon, grant.epsilon_before or 0.0,
                          grant.user_id, tuple(grant.columns) if grant.columns is not None else None,
-                         tuple(grant.row_filter or ()), dataset=dataset)
+                         tuple(grant.row_filter or ()), grant.lifetime_cells, grant.cells_before or 0, dataset=dataset)

@@ -368,9 +368,10 @@ class Broker:
         return [self.sources[s].grant_id for s in datasets if s in self.sources and self.sources[s].grant_id is not None]
 
     def _check_budget(self, plan: dict[str, Any]) -> None:
-        """A spent budget refuses every plan naming the grant's dataset, before anything else."""
-        if any(self.budget.left(g) <= 0 for g in self._grants(datasets_named(plan))):
-            raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+        """A spent budget refuses every plan naming the grant's dataset, before anything else (the
+        refusal's `detail` says which: the account's day, `person`, or the grant's life, `lifetime`)."""
+        if (refusal := self.budget.exhausted(self._grants(datasets_named(plan)))) is not None:
+            raise refusal
 
     def _charge(self, verdict: Verdict, cells: int) -> None:
         """Spend cells from every conditional grant the plan used; refuse when one is out. Charged
@@ -378,7 +379,7 @@ class Broker:
         the refusal depends on the plan alone."""
         grants = self._grants(verdict.datasets)
         if grants and not self.budget.take(grants, cells):
-            raise Refusal("budget", "today's budget of released cells for this grant is spent; try tomorrow")
+            raise self.budget.refusal(grants)
         self._spent(grants, cells)
 
     def _spent(self, grants: list[int], cells: int) -> None:

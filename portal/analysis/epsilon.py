@@ -24,18 +24,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal.access.models import EpsilonAccountDay, EpsilonAccountTotal
-from portal.analysis.budget import Charge, charge_all
+from portal.analysis.budget import AccountSpent, Charge, Ledgers, Owner, charge_all
 from portal.analysis.lineage import Refusal
 from portal.analysis.models import EpsilonLedger
 from portal.db import budget_day
 
 PRECISION = 9  # ε is kept to 1e-9 so that ten spends of 0.1 make exactly 1.0
-LEDGERS = ("lifetime", "grant", "person")  # the order of the charges, and of the refusal reported
+EPSILON = Ledgers(EpsilonAccountTotal, EpsilonLedger, EpsilonAccountDay, "epsilon", counter="queries",
+                  precision=PRECISION)
 
 
 @dataclass
@@ -108,47 +108,13 @@ class EpsilonBudget:
 
 def spent_today(session: Session, grant_ids: Iterable[int], *, day: date | None = None) -> dict[int, float]:
     """ε already spent today under each grant (0 when nothing is recorded)."""
-    ids = list(grant_ids)
-    if not ids:
-        return {}
-    rows = session.execute(select(EpsilonLedger.grant_id, EpsilonLedger.epsilon).where(
-        EpsilonLedger.grant_id.in_(ids), EpsilonLedger.day == (day or budget_day())))
-    found = {grant_id: float(epsilon) for grant_id, epsilon in rows}
-    return {grant_id: found.get(grant_id, 0.0) for grant_id in ids}
-
-
-@dataclass(frozen=True)
-class AccountSpent:
-    """What one account has spent on one dataset: today and over all days."""
-
-    today: float = 0.0
-    total: float = 0.0
+    return {g: float(e) for g, e in EPSILON.spent_by_grant(session, grant_ids, day=day).items()}
 
 
 def account_spent(session: Session, pairs: Iterable[tuple[int, int]], *,
                   day: date | None = None) -> dict[tuple[int, int], AccountSpent]:
     """ε each (account, dataset) has spent, under all the account's grants on the dataset."""
-    wanted = list(dict.fromkeys(pairs))
-    if not wanted:
-        return {}
-    today = dict(((u, d), float(e)) for u, d, e in session.execute(
-        select(EpsilonAccountDay.user_id, EpsilonAccountDay.dataset_id, EpsilonAccountDay.epsilon).where(
-            tuple_(EpsilonAccountDay.user_id, EpsilonAccountDay.dataset_id).in_(wanted),
-            EpsilonAccountDay.day == (day or budget_day()))))
-    total = dict(((u, d), float(e)) for u, d, e in session.execute(
-        select(EpsilonAccountTotal.user_id, EpsilonAccountTotal.dataset_id, EpsilonAccountTotal.epsilon).where(
-            tuple_(EpsilonAccountTotal.user_id, EpsilonAccountTotal.dataset_id).in_(wanted))))
-    return {pair: AccountSpent(today.get(pair, 0.0), total.get(pair, 0.0)) for pair in wanted}
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Whose ledgers a grant's spends also go to: its account and dataset, and what the account
-    had spent on the dataset when the grant was made (`Grant.epsilon_before`)."""
-
-    user_id: int
-    dataset_id: int
-    before: float = 0.0
+    return {pair: AccountSpent(float(s.today), float(s.total)) for pair, s in EPSILON.spent(session, pairs, day=day).items()}
 
 
 @dataclass
@@ -179,18 +145,9 @@ class LedgerEpsilon(EpsilonBudget):
 
     def _charges(self, grant_id: int, epsilon: float) -> tuple[list[Charge], list[str]]:
         """The charges of one spend, in the order of `LEDGERS`, and which ledger each is."""
-        daily, owner = self.daily.get(grant_id, 0.0), self.owners.get(grant_id)
-        own = Charge(EpsilonLedger, "epsilon", {"grant_id": grant_id, "day": self.day}, epsilon, daily,
-                     counter="queries", precision=PRECISION)
-        if owner is None:
-            return [own], ["grant"]
-        account = {"user_id": owner.user_id, "dataset_id": owner.dataset_id}
-        limit = round(owner.before + self.lifetime.get(grant_id, 0.0), PRECISION)
-        return ([Charge(EpsilonAccountTotal, "epsilon", account, epsilon, limit, counter="queries", precision=PRECISION),
-                 own,
-                 Charge(EpsilonAccountDay, "epsilon", {**account, "day": self.day}, epsilon, daily,
-                        counter="queries", precision=PRECISION)],
-                list(LEDGERS))
+        named = EPSILON.charges(grant_id, epsilon, self.day, daily=self.daily.get(grant_id, 0.0),
+                                lifetime=self.lifetime.get(grant_id, 0.0), owner=self.owners.get(grant_id))
+        return [charge for _, charge in named], [ledger for ledger, _ in named]
 
 
 @dataclass(frozen=True)

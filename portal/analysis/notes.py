@@ -80,6 +80,11 @@ REFUSALS: dict[str, str] = {
     "no-grant": N_("an approved, unexpired grant is needed for this dataset"),
     "query-cap": N_("too many queries in one run"),
     "budget": N_("today's budget of released cells for this grant is spent; it renews at 00:00 UTC"),
+    # a `budget` refusal by another ledger than the grant's today (its `detail`; decision 0030w)
+    "budget/person": N_("today's budget of released cells for this dataset is spent under your other grants on it: "
+                        "the daily cells are per person and dataset; it renews at 00:00 UTC"),
+    "budget/lifetime": N_("the cells this grant may release over its life are spent: they do not renew; "
+                          "a steward may approve more in a new application"),
     "epsilon-budget": N_("today's ε budget for this dataset is spent; it renews at 00:00 UTC"),
     # an `epsilon-budget` refusal by another ledger than the grant's today (its `detail`)
     "epsilon-budget/person": N_("today's ε budget for this dataset is spent under your other grants on it: "

@@ -87,7 +87,7 @@ def submit_run(session: Session, actor: Actor, *, code: str, datasets: list[str]
     stored = {u.slug: analysis_source(session, u.slug, data_dir=settings.data_dir, loaded=u.dataset) for u in usable}
     sources = {u.slug: _granted(u, stored[u.slug], settings) for u in usable}
     versions = {slug: source.version for slug, source in sources.items()}
-    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budget(session, usable),
+    broker = Broker(sources, noise=CellKeyNoise(settings.key.noise_key()), budget_left=_budget(session, usable, settings.epsilon),
                     registry=memory.registry(session, settings.key.fingerprint, settings.memory_cells,
                                              grid=settings.key.grid_key()),
                     quantum=settings.answer_quantum,
@@ -229,11 +229,14 @@ def _salt(key: DisclosureKey, source: AnalysisSource) -> int:
     return key.row_salt(source.slug)
 
 
-def _budget(session: Session, usable: list[UsableDataset]) -> LedgerBudget:
-    """Each grant's daily cells, spent into the ledger at every charge of the broker (not when the
-    run ends), so that runs of one grant at the same time share them."""
-    return LedgerBudget(session.get_bind(), {u.grant_id: u.daily_cell_budget or 0
-                                             for u in usable if u.grant_id is not None})
+def _budget(session: Session, usable: list[UsableDataset], defaults: EpsilonDefaults | None = None) -> LedgerBudget:
+    """Each grant's daily and lifetime cells, spent into the ledgers at every charge of the broker
+    (not when the run ends), so that runs at the same time — of one grant, or of the account's
+    grants on the dataset — share them (decision 0030w)."""
+    granted, defaults = [u for u in usable if u.grant_id is not None], defaults or EpsilonDefaults()
+    return LedgerBudget(session.get_bind(), {u.grant_id: u.daily_cell_budget or 0 for u in granted},
+                        lifetime={u.grant_id: u.cell_lifetime(defaults) for u in granted},
+                        owners={u.grant_id: Owner(u.user_id, u.dataset_id, u.cells_before) for u in granted})
 
 
 def _open_record(session: Session, actor: Actor, code: str, usable: list[UsableDataset],

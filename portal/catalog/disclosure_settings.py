@@ -56,12 +56,18 @@ class EpsilonDefaults:
     daily: float = 1.0
     per_query: float = 0.1
     lifetime_days: float = 10.0
+    # The statistical mode's lifetime cells, as days of the grant's daily cells (`SDC_LIFETIME_DAYS`):
+    # carried here because every caller that resolves a grant's budgets holds these defaults; a
+    # setting of its own, not `DP_LIFETIME_DAYS`, since the two bound different things (decision 0030w).
+    cell_lifetime_days: float = 10.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> EpsilonDefaults:
         return cls(daily=_positive(config.get("DP_DAILY_EPSILON", cls.daily), "DP_DAILY_EPSILON"),
                    per_query=_positive(config.get("DP_QUERY_EPSILON", cls.per_query), "DP_QUERY_EPSILON"),
-                   lifetime_days=_positive(config.get("DP_LIFETIME_DAYS", cls.lifetime_days), "DP_LIFETIME_DAYS"))
+                   lifetime_days=_positive(config.get("DP_LIFETIME_DAYS", cls.lifetime_days), "DP_LIFETIME_DAYS"),
+                   cell_lifetime_days=_positive(config.get("SDC_LIFETIME_DAYS", cls.cell_lifetime_days),
+                                                "SDC_LIFETIME_DAYS"))
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,19 @@ def person_field_problem(disclosure: Mapping[str, Any] | None, field_names: Coll
     return None
 
 
+def resolve_lifetime_cells(disclosure: Mapping[str, Any] | None, *, daily: int, grant_lifetime: int | None = None,
+                   defaults: EpsilonDefaults = EpsilonDefaults()) -> int:
+    """The cells a grant in the statistical mode may add over its life to what its account had
+    released from the dataset: the grant's own, else the dataset's `lifetime_cells`, else
+    `defaults.cell_lifetime_days` days of the grant's daily cells (decision 0030w)."""
+    if grant_lifetime is not None:
+        return int(grant_lifetime)
+    declared = Rules.with_overrides(dict(disclosure) if disclosure else None).lifetime_cells
+    if declared is not None:
+        return int(declared)
+    return max(1, math.ceil(defaults.cell_lifetime_days * max(0, daily)))
+
+
 def mode_in_force(disclosure: Mapping[str, Any] | None, grant_mode: str | None = None) -> str:
     """The mode a grant is in: its own override, else the dataset's declared mode, else "sdc"."""
     return _mode(privacy_overrides(disclosure), grant_mode)
@@ -216,6 +235,7 @@ class Rules:
     max_groups: int = 40
     queries_per_run: int = 200
     daily_cells: int = 2000
+    lifetime_cells: int | None = None  # a grant's cells over its life (None: SDC_LIFETIME_DAYS days; 0030w)
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any] | None) -> Rules:
@@ -232,4 +252,7 @@ class Rules:
         if rules.min_cell < 3 or rules.rounding_base < 1 or not rules.sum_noise >= 1 or not rules.count_noise >= 1:
             raise ValueError("disclosure settings weaker than the floor (min_cell >= 3, base >= 1, sum_noise >= 1, "
                              "count_noise >= 1)")
+        if rules.lifetime_cells is not None and (isinstance(rules.lifetime_cells, bool)
+                                                 or not isinstance(rules.lifetime_cells, int) or rules.lifetime_cells < 1):
+            raise ValueError(f"lifetime_cells must be a whole number of at least 1, not {rules.lifetime_cells!r}")
         return rules

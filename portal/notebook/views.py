@@ -146,6 +146,7 @@ def _session_messages() -> dict[str, str]:
         "of": _("of"), "cells left today": _("cells left today"),
         "ε left today": _("ε left today"),
         "ε left over the grant's life": _("ε left over the grant's life"),
+        "cells left over the grant's life": _("cells left over the grant's life"),
         "No conditional dataset: no cell budget applies.": _("No conditional dataset: no cell budget applies."),
         "Cell": _("Cell"), "Run": _("Run"), "Run (Ctrl+Enter)": _("Run (Ctrl+Enter)"),
         "Delete cell": _("Delete cell"), "Code of cell": _("Code of cell"),

@@ -21,8 +21,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class CellBudget:
-    """A conditional grant's released cells a day, and what is left of them today (UTC): the
-    ledger every run charges (docs/disclosure.md, "daily budget"). In the ε-budget mode what a
+    """A conditional grant's released cells a day (for the account on the dataset, under all its
+    grants) and over its life (`cells_lifetime`, added to what the account had released when the
+    grant was made; `cells_lifetime_left` what is left of it), and what may still be released
+    today, `cells_left`: the smaller of today's cells left and the lifetime's (decision 0030w;
+    docs/disclosure.md, "daily budget"). In the ε-budget mode what a
     query spends is ε instead (None in the statistical mode): `epsilon_daily` a day for the
     account on the dataset, under all its grants; `epsilon_lifetime` what the grant may add over
     its life, `epsilon_lifetime_left` what is left of it; `epsilon_left` what may still be spent
@@ -36,6 +39,8 @@ class CellBudget:
     epsilon_left: float | None = None
     epsilon_lifetime: float | None = None
     epsilon_lifetime_left: float | None = None
+    cells_lifetime: int | None = None
+    cells_lifetime_left: int | None = None
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.access.service import UsableDataset, usable_datasets, usable_each
+from portal.analysis.budget import CELLS, Owner
 from portal.analysis.epsilon import ledger_epsilon
-from portal.analysis.models import ReleaseLedger
 from portal.analysis.notes import localise_result
 from portal.analysis.service import MAX_DATASETS, grant_epsilon
 from portal.auth import Actor
@@ -33,7 +33,6 @@ from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.catalog.models import utcnow
 from portal.catalog.schemas import as_utc
 from portal.db import (
-    budget_day,
     budget_day_start,
     held_across_processes,
     held_for_transaction,
@@ -177,24 +176,26 @@ def get_session(db: Session, actor: Actor, session_id: str, limits: SessionLimit
 def cell_budgets(db: Session, usable: Iterable[UsableDataset],
                  defaults: EpsilonDefaults | None = None) -> tuple[CellBudget, ...]:
     """Each conditional dataset of `usable` (what the actor may analyse now: `usable_each`): its
-    cells a day and what is left today, and in the ε-budget mode its ε a day and over its life,
-    and what is left of each (the account's, under all its grants on the dataset). A grant
-    revoked or expired meanwhile is simply not among them."""
+    cells a day and over the grant's life, and in the ε-budget mode its ε a day and over its life,
+    and what is left of each (the account's, under all its grants on the dataset; decisions
+    0030u, 0030w). A grant revoked or expired meanwhile is simply not among them."""
     defaults = defaults or EpsilonDefaults()
     granted = [(u, u.privacy(defaults)) for u in usable if u.grant_id is not None]
     epsilon = ledger_epsilon(db, {u.grant_id: grant_epsilon(u, privacy)
                                   for u, privacy in granted if privacy.mode == "dp"})
     found = []
     for u, privacy in granted:
-        daily = u.daily_cell_budget or 0
-        spent = db.scalar(select(ReleaseLedger.cells).where(ReleaseLedger.grant_id == u.grant_id,
-                                                            ReleaseLedger.day == budget_day())) or 0
+        daily, lifetime = u.daily_cell_budget or 0, u.cell_lifetime(defaults)
+        spent, today, total = (int(n) for n in CELLS.spent_now(db, u.grant_id, Owner(u.user_id, u.dataset_id)))
+        life_left = max(0, lifetime - max(0, total - u.cells_before))
+        cells_left = min(daily - spent, daily - today, life_left)
+        cells = {"cells_left": max(0, cells_left), "cells_lifetime": lifetime, "cells_lifetime_left": life_left}
         if privacy.mode == "dp":
-            found.append(CellBudget(u.slug, daily, max(0, daily - spent), "dp", privacy.daily_epsilon,
-                                    epsilon.left(u.grant_id), privacy.lifetime_epsilon,
-                                    epsilon.lifetime_left(u.grant_id)))
+            found.append(CellBudget(u.slug, daily, mode="dp", epsilon_daily=privacy.daily_epsilon,
+                                    epsilon_left=epsilon.left(u.grant_id), epsilon_lifetime=privacy.lifetime_epsilon,
+                                    epsilon_lifetime_left=epsilon.lifetime_left(u.grant_id), **cells))
         else:
-            found.append(CellBudget(u.slug, daily, max(0, daily - spent)))
+            found.append(CellBudget(u.slug, daily, **cells))
     return tuple(found)
 
 

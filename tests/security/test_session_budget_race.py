@@ -107,7 +107,7 @@ def test_a_run_does_not_outlive_a_revoked_grant(app, monkeypatch):
     analyst = Analyst(app)
     grant_id = grant(app, analyst.email, cells=500)
     session_id = analyst.open(CLINIC)
-    real_charge = budget.charge
+    real_charge = budget.charge_all  # every ledger charge of a run goes through it (decision 0030w)
 
     def revoke_then_charge(engine, charges):
         with app.app_context(), session_scope(app) as db:
@@ -115,7 +115,7 @@ def test_a_run_does_not_outlive_a_revoked_grant(app, monkeypatch):
             db.commit()
         return real_charge(engine, charges)
 
-    monkeypatch.setattr(budget, "charge", revoke_then_charge)
+    monkeypatch.setattr(budget, "charge_all", revoke_then_charge)
     code = f"""
 out = []
 for i in range(5):

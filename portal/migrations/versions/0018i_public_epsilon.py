@@ -2,7 +2,7 @@
 a dataset in the ε-budget mode (decision 0030z)
 
 Revision ID: 0018i
-Revises: 0018g
+Revises: 0018h
 Create Date: 2026-12-03
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018i'
-down_revision = '0018g'
+down_revision = '0018h'
 branch_labels = None
 depends_on = None
 

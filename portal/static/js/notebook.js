@@ -106,7 +106,10 @@
         ? g.dataset + ": ε " + g.epsilon_left + " / " + g.epsilon_daily + " " + t("ε left today") +
           (g.epsilon_lifetime != null ? "; ε " + g.epsilon_lifetime_left + " / " + g.epsilon_lifetime + " " +
             t("ε left over the grant's life") : "")
-        : g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today"));
+        : g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today") +
+          // (what is left today is also bounded by what is left of the grant's lifetime cells)
+          (g.cells_lifetime != null ? "; " + g.cells_lifetime_left + " / " + g.cells_lifetime + " " +
+            t("cells left over the grant's life") : ""));
       list.appendChild(item);
     });
     if (!(data.grants || []).length) { list.appendChild(el("li", null, t("No conditional dataset: no cell budget applies."))); }

@@ -9,7 +9,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.access.models import Application, ApplicationEvent, EpsilonAccountTotal, Grant
+from portal.access.models import (
+    Application,
+    ApplicationEvent,
+    CellAccountTotal,
+    EpsilonAccountTotal,
+    Grant,
+)
 from portal.db import session_scope
 from tests.integration.accounts.forms import csrf, mails, post_form
 
@@ -268,3 +274,36 @@ def test_a_steward_sets_the_daily_epsilon_in_the_approval_form(access_app, as_ro
     assert bad.status_code == 422 and "daily_epsilon" in bad.text
     with access_app.app_context(), session_scope(access_app) as session:
         assert session.scalars(select(Grant).where(Grant.application_id == refused_id)).first() is None
+
+
+def test_a_steward_sets_the_lifetime_cells_and_the_grants_page_shows_them_released_and_left(access_app, as_role):
+    """Decision 0030w: the approval may set the grants' lifetime cells (statistical mode), counted
+    from what the account had released; the grants and application pages show what it released
+    since and what is left, and the applications API gives the same figures."""
+    steward, developer = as_role("steward"), as_role("developer")
+    app_id = application_id(apply(developer, CLINIC))
+    with access_app.app_context(), session_scope(access_app) as session:
+        user_id = session.scalars(select(Application.user_id).where(Application.id == app_id)).one()
+        dataset_id = _clinic_id(session)
+        session.add(CellAccountTotal(user_id=user_id, dataset_id=dataset_id, cells=40))  # released before
+        session.commit()
+    assert approve(steward, app_id, disclosure_mode="sdc", lifetime_cells="900").status_code == 302
+    with access_app.app_context(), session_scope(access_app) as session:
+        grant = session.scalars(select(Grant).where(Grant.application_id == app_id)).one()
+        assert (grant.lifetime_cells, grant.cells_before) == (900, 40)
+        session.execute(CellAccountTotal.__table__.update().where(CellAccountTotal.user_id == grant.user_id)
+                        .values(cells=340))
+        session.commit()
+        grant_id = grant.id
+    page = steward.get("/steward/grants").text
+    row = page[page.index(f">{grant_id}</a>"):]
+    assert "300 / 600" in row[:row.index("</tr>")] and "(共 900 个单元格)" in row[:row.index("</tr>")], "released, left, of"
+    assert "300 / 600" in developer.get(f"/access/applications/{app_id}").text
+    bad = approve(steward, application_id(apply(as_role("developer"), CLINIC)), lifetime_cells="0")
+    assert bad.status_code == 422 and "lifetime_cells" in bad.text
+
+
+def _clinic_id(session) -> int:
+    from portal.catalog.models import Dataset
+
+    return session.scalars(select(Dataset.id).where(Dataset.slug == CLINIC)).one()

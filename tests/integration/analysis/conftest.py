@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,35 @@ def write_fixed_key(instance: Path) -> None:
     path = key_path(instance)
     path.write_text(FIXED_KEY + "\n", encoding="ascii")
     path.chmod(0o600)
+
+
+def clinic_app(instance: Path, **config):
+    """An instance with the clinic visits only and the fixed key (for a test on another database,
+    e.g. `DATABASE_URL=postgres_url`)."""
+    app = make_app(instance, **config)
+    write_fixed_key(instance)
+    with app.app_context(), session_scope(app) as db:
+        publishing.load_package(db, SYSTEM, DATASETS / SLUGS[0], data_dir=Path(app.config["DATA_DIR"]))
+    return app
+
+
+def at_once(spenders: list[Callable[[], bool]], times: int) -> int:
+    """How many spends passed when each spender, on a thread of its own, spent `times` times, all
+    of them released together: a race on the budget ledgers (test_epsilon_ledgers, test_cell_ledgers)."""
+    start = threading.Barrier(len(spenders))
+    passed: list[bool] = []
+
+    def spend(spender: Callable[[], bool]) -> None:
+        start.wait(timeout=30)
+        for _ in range(times):
+            passed.append(spender())
+
+    threads = [threading.Thread(target=spend, args=(s,)) for s in spenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return sum(passed)
 
 
 @pytest.fixture(scope="session")

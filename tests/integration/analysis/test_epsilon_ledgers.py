@@ -5,7 +5,6 @@ Spends are set on given days (`day`), the ledgers' clock, rather than by waiting
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import date, timedelta
 
@@ -19,8 +18,7 @@ from portal.analysis.epsilon import GrantEpsilon, LedgerEpsilon, Owner, ledger_e
 from portal.analysis.models import EpsilonLedger
 from portal.auth import SYSTEM
 from portal.db import database, session_scope
-from tests.conftest import make_app
-from tests.integration.analysis.conftest import write_fixed_key
+from tests.integration.analysis.conftest import at_once, clinic_app
 
 CLINIC = "clinic-visits-synthetic"
 DAY = date(2026, 12, 1)
@@ -121,32 +119,14 @@ def test_two_grants_of_one_account_spending_at_once_pass_the_last_epsilon_once(a
 
 
 def _race(app, grant_ids: list[int], *, daily: float, lifetime: float, each: int = 4) -> int:
+    """Two threads per grant, each spending 0.1 `each // 2` times, all at once."""
     budgets = {g: _budget(app, g, DAY, daily=daily, lifetime=lifetime) for g in grant_ids}
-    start = threading.Barrier(len(grant_ids) * 2)
-    passed: list[bool] = []
-
-    def spend(grant_id: int) -> None:
-        start.wait(timeout=30)
-        for _ in range(each // 2):
-            passed.append(budgets[grant_id].spend(grant_id, 0.1))
-
-    threads = [threading.Thread(target=spend, args=(g,)) for g in grant_ids for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return sum(passed)
+    return at_once([lambda g=g: budgets[g].spend(g, 0.1) for g in grant_ids for _ in range(2)], each // 2)
 
 
 @pytest.mark.postgres
 def test_the_race_on_postgresql(postgres_url, tmp_path):
-    from portal.catalog import publishing
-    from tests.conftest import DATASETS
-
-    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url)
-    write_fixed_key(tmp_path / "instance")
-    with app.app_context(), session_scope(app) as db:
-        publishing.load_package(db, SYSTEM, DATASETS / CLINIC, data_dir=tmp_path / "instance" / "data")
+    app = clinic_app(tmp_path / "instance", DATABASE_URL=postgres_url)
     email = _analyst(app)
     grants = [_grant(app, email), _grant(app, email)]
     assert _race(app, grants, daily=0.5, lifetime=5.0, each=6) == 5

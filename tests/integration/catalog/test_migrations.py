@@ -53,22 +53,30 @@ def test_postgres_migration_and_catalog(postgres_url, tmp_path):
     database(app).engine.dispose()
 
 
+def _migrate(app, revision: str, *, upward: bool) -> None:
+    """Up or down to `revision`, on the app's engine (one transaction)."""
+    from alembic import command
+
+    from portal.catalog.setup import alembic_config
+    from portal.db import database
+
+    with database(app).engine.begin() as conn:
+        config = alembic_config(app.config["DATABASE_URL"])
+        config.attributes["connection"] = conn
+        (command.upgrade if upward else command.downgrade)(config, revision)
+
+
 def test_the_account_epsilon_ledgers_migrate_up_and_down_with_what_grants_spent(app, tmp_path):
     """0018g: the grants' ε ledger becomes the accounts' (two grants of one account summed, by day
     and in all); a downgrade drops the new tables and columns and keeps the grants' ledger."""
-    from alembic import command
     from sqlalchemy import inspect, text
 
-    from portal.catalog.setup import alembic_config
     from portal.db import database
 
     engine = database(app).engine
 
     def to(revision: str, upward: bool) -> None:
-        with engine.begin() as conn:
-            config = alembic_config(app.config["DATABASE_URL"])
-            config.attributes["connection"] = conn
-            (command.upgrade if upward else command.downgrade)(config, revision)
+        _migrate(app, revision, upward=upward)
 
     from tests.factories import user
 
@@ -101,5 +109,67 @@ def test_the_account_epsilon_ledgers_migrate_up_and_down_with_what_grants_spent(
     assert {"epsilon_before", "lifetime_epsilon"}.isdisjoint(c["name"] for c in inspect(engine).get_columns("grants"))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM epsilon_ledger")).scalar() == 3
+    to("head", upward=True)
+    assert _diff(app.config["DATABASE_URL"]) == []
+
+
+def test_the_account_cell_ledgers_migrate_up_and_down_with_what_grants_released(app, tmp_path):
+    """0018h: the grants' release ledger becomes the accounts' (two grants of one account summed,
+    by day and in all; another account's apart); a downgrade drops the new tables and columns and
+    keeps the grants' ledger."""
+    _cell_ledgers_migrate(app, tmp_path)
+
+
+@pytest.mark.postgres
+def test_the_account_cell_ledgers_migrate_up_and_down_on_postgresql(postgres_url, tmp_path):
+    from portal.db import database
+
+    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url)
+    _cell_ledgers_migrate(app, tmp_path)
+    database(app).engine.dispose()
+
+
+def _cell_ledgers_migrate(app, tmp_path) -> None:
+    from sqlalchemy import inspect, text
+
+    from portal.db import database
+    from tests.factories import user
+
+    engine = database(app).engine
+
+    def to(revision: str, upward: bool) -> None:
+        _migrate(app, revision, upward=upward)
+
+    emails = [user(app, "developer"), user(app, "developer")]
+    load(app, dataset_folder(tmp_path / "src"))
+    with engine.connect() as conn:
+        users = [conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": e}).scalar() for e in emails]
+        dataset_id = conn.execute(text("SELECT id FROM datasets")).scalar()
+    to("0018g", upward=False)
+    assert "cell_account_totals" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        for grant_id, user_id in ((1, users[0]), (2, users[0]), (3, users[1])):
+            conn.execute(text("INSERT INTO grants (id, user_id, dataset_id, level, purpose, granted_by, daily_cell_budget,"
+                              " created_at, expires_at) VALUES (:g, :u, :d, 'aggregate', '', '', 100, '2026-12-01',"
+                              " '2027-01-01')"), {"g": grant_id, "u": user_id, "d": dataset_id})
+        conn.execute(text("INSERT INTO release_ledger (grant_id, day, cells) VALUES "
+                          "(1, '2026-12-01', 60), (2, '2026-12-01', 30), (1, '2026-12-02', 7), (3, '2026-12-01', 11)"))
+    to("0018h", upward=True)
+    with engine.connect() as conn:
+        days = conn.execute(text("SELECT user_id, dataset_id, day, cells FROM cell_account_days "
+                                 "ORDER BY user_id, day")).all()
+        total = conn.execute(text("SELECT user_id, dataset_id, cells FROM cell_account_totals ORDER BY user_id")).all()
+        before = conn.execute(text("SELECT cells_before, lifetime_cells FROM grants ORDER BY id")).all()
+    assert [(u, d, str(day), n) for u, d, day, n in days] == [
+        (users[0], dataset_id, "2026-12-01", 90), (users[0], dataset_id, "2026-12-02", 7),
+        (users[1], dataset_id, "2026-12-01", 11)]
+    assert [tuple(r) for r in total] == [(users[0], dataset_id, 97), (users[1], dataset_id, 11)]
+    assert [tuple(r) for r in before] == [(0, None)] * 3, "what was released before counts against every grant"
+    to("0018g", upward=False)
+    assert not {"cell_account_days", "cell_account_totals"} & set(inspect(engine).get_table_names())
+    assert {"cells_before", "lifetime_cells"}.isdisjoint(c["name"] for c in inspect(engine).get_columns("grants"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM release_ledger")).scalar() == 4
+        assert conn.execute(text("SELECT count(*) FROM grants")).scalar() == 3
     to("head", upward=True)
     assert _diff(app.config["DATABASE_URL"]) == []

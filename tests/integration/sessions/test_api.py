@@ -200,6 +200,9 @@ def test_sessions_are_in_the_openapi_document(sessions_app):
     assert "204" in paths["/api/v1/sessions/{session_id}"]["delete"]["responses"]
     run = paths["/api/v1/sessions/{session_id}/runs"]["post"]
     assert "202" in run["responses"] and run["x-scope"] == "sandbox:run"
+    schemas = document["components"]["schemas"]
+    assert {"cells_lifetime", "cells_lifetime_left"} <= set(schemas["CellBudget"]["properties"])  # 0030w
+    assert {"cells_lifetime", "cells_lifetime_spent", "cells_lifetime_left"} <= set(schemas["GrantSummary"]["properties"])
     wait = next(p for p in paths["/api/v1/runs/{run_id}"]["get"]["parameters"] if p["name"] == "wait")
     assert wait["schema"]["maximum"] == 30
     assert {"SessionView", "RunView", "Budget"} <= set(document["components"]["schemas"])
@@ -252,3 +255,37 @@ print(out[1])
     cell = chinese["cells"][0]
     assert (cell["mode"], cell["epsilon_daily"], cell["epsilon_lifetime"]) == ("dp", 1.0, 0.15)
     assert cell["epsilon_lifetime_left"] == pytest.approx(0.05) and cell["epsilon_left"] == pytest.approx(0.05)
+
+
+def test_cells_report_the_lifetime_cells_and_a_lifetime_refusal_says_so(analyst):
+    """Decision 0030w: in the statistical mode `cells[]` gives the grant's lifetime cells and what
+    is left of them, and `cells_left` is what may still be released today — the smaller of
+    today's cells left and the lifetime's; the query the lifetime refuses is refused with a
+    sentence of its own, in the caller's language, and the next run is refused before it charges."""
+    from portal.access.service import grant_access
+
+    me = analyst()
+    with me.app.app_context(), session_scope(me.app) as db:
+        grant_access(db, SYSTEM, email=me.email, slug=CLINIC, days=5, purpose="tests", disclosure_mode="sdc",
+                     daily_cell_budget=500, lifetime_cells=2)
+    session_id = me.open(CLINIC)
+    code = """
+out = []
+for i in range(3):
+    try:
+        out.append(dataset('clinic-visits-synthetic').count())
+    except QueryRefused as refusal:
+        out.append(refusal.rule)
+print(out[2])
+"""
+    run = me.run(session_id, code)
+    assert run["result"]["status"] == "ok" and run["result"]["stdout"].strip() == "budget", run
+    chinese = me.client.get(f"/api/v1/sessions/{session_id}", headers={**me.headers, "Accept-Language": "zh-CN"}).json
+    refused = chinese["runs"][0]["result"]["refused"][0]
+    assert refused["rule"] == "budget" and refused["detail"] == "lifetime"
+    assert "over its life" in refused["reason"] and refused["message"].startswith("本授权在有效期内可发布的单元格已用完")
+    cell = chinese["cells"][0]
+    assert (cell["mode"], cell["cells_daily"], cell["cells_lifetime"], cell["cells_lifetime_left"]) == ("sdc", 500, 2, 0)
+    assert cell["cells_left"] == 0, "today's 498 are bounded by the lifetime's none"
+    again = me.run(session_id, code)["result"]["refused"]
+    assert [(r["rule"], r.get("detail")) for r in again] == [("budget", "lifetime")] * 3

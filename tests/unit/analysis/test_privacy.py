@@ -9,7 +9,13 @@ import pytest
 
 from portal.analysis import privacy
 from portal.analysis.epsilon import EpsilonBudget
-from portal.catalog.disclosure_settings import EpsilonDefaults, PrivacySettings, privacy_overrides
+from portal.catalog.disclosure_settings import (
+    EpsilonDefaults,
+    PrivacySettings,
+    Rules,
+    privacy_overrides,
+    resolve_lifetime_cells,
+)
 
 
 @pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.5, 1.0])
@@ -126,6 +132,21 @@ def test_the_lifetime_epsilon_resolves_grant_over_dataset_over_days_of_the_daily
     assert EpsilonDefaults.from_config({"DP_LIFETIME_DAYS": 4}).lifetime_days == 4.0
     with pytest.raises(ValueError):
         EpsilonDefaults.from_config({"DP_LIFETIME_DAYS": 0})
+
+
+def test_the_lifetime_cells_resolve_grant_over_dataset_over_days_of_the_daily_cells():
+    """Decision 0030w: the statistical mode's lifetime, as the ε one's, with a setting of its own."""
+    assert resolve_lifetime_cells({"lifetime_cells": 900, "min_cell": 20}, daily=100) == 900
+    assert resolve_lifetime_cells({"lifetime_cells": 900}, daily=100, grant_lifetime=50) == 50
+    assert resolve_lifetime_cells({"mode": "dp"}, daily=100) == 1000
+    assert resolve_lifetime_cells(None, daily=75, defaults=EpsilonDefaults(cell_lifetime_days=2.5)) == 188
+    assert EpsilonDefaults.from_config({"SDC_LIFETIME_DAYS": 30}).cell_lifetime_days == 30.0
+    assert EpsilonDefaults.from_config({"DP_LIFETIME_DAYS": 4}).cell_lifetime_days == 10.0, "its own setting"
+    for bad in (0, -5, 2.5, True, "100"):
+        with pytest.raises(ValueError):
+            Rules.with_overrides({"lifetime_cells": bad})
+    with pytest.raises(ValueError):
+        EpsilonDefaults.from_config({"SDC_LIFETIME_DAYS": 0})
 
 
 def test_mode_and_epsilon_resolve_grant_over_dataset_over_defaults():
