@@ -40,9 +40,9 @@ def test_json_when_the_client_asks(bundled_client):
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    app = make_app(tmp_path / "inst", RATELIMIT_ANON="3/minute")
+    app = empty_app(tmp_path / "inst", RATELIMIT_ANON="3/minute")
     client = app.test_client()
     statuses = [client.get("/api/v1/datasets").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -52,9 +52,9 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path):
 
 def test_unexpected_errors_show_only_an_incident_id(tmp_path, monkeypatch):
     from portal.catalog import service
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    app = make_app(tmp_path / "inst")
+    app = empty_app(tmp_path / "inst")
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
     def boom(*args, **kwargs):

@@ -3,11 +3,11 @@ steward who had not signed in met a dead end)."""
 
 from __future__ import annotations
 
-from tests.conftest import make_app
+from tests.conftest import empty_app
 
 
 def test_anonymous_403_links_to_sign_in_and_back(tmp_path):
-    client = make_app(tmp_path / "instance").test_client()
+    client = empty_app(tmp_path / "instance").test_client()
     page = client.get("/steward/applications")
     assert page.status_code == 403
     assert 'href="/login?next=/steward/applications"' in page.text

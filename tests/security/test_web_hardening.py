@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import empty_app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "portal" / "templates"
 
@@ -50,13 +50,13 @@ def test_session_cookie_flags_over_http_and_https(app):
 
 
 def test_secure_cookie_behind_a_trusted_https_proxy(tmp_path):
-    app = make_app(tmp_path / "inst", PROXY_TRUSTED_HOPS=1)
+    app = empty_app(tmp_path / "inst", PROXY_TRUSTED_HOPS=1)
     response = app.test_client().get("/locale/en", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"})
     assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_force_https_redirects_and_sends_hsts(tmp_path):
-    app = make_app(tmp_path / "inst", FORCE_HTTPS=True)
+    app = empty_app(tmp_path / "inst", FORCE_HTTPS=True)
     client = app.test_client()
     redirect = client.get("/about")
     assert redirect.status_code in (301, 302) and redirect.headers["Location"].startswith("https://")
@@ -64,7 +64,7 @@ def test_force_https_redirects_and_sends_hsts(tmp_path):
 
 
 def test_oversized_bodies_answer_413(tmp_path):
-    app = make_app(tmp_path / "inst", MAX_CONTENT_LENGTH=1000)
+    app = empty_app(tmp_path / "inst", MAX_CONTENT_LENGTH=1000)
     client = app.test_client()
     page = client.post("/login", data={"email": "x@example.org", "password": "p" * 5000})
     assert page.status_code == 413 and page.mimetype == "text/html"

@@ -117,9 +117,9 @@ def test_calls_are_counted_in_batches_and_shown_per_day(app, login_as):
 def test_buffer_flushes_on_its_own(tmp_path, api_key):
     import time
 
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    app = make_app(tmp_path / "inst", USAGE_FLUSH_SECONDS=1)
+    app = empty_app(tmp_path / "inst", USAGE_FLUSH_SECONDS=1)
     key = api_key(app=app)
     app.test_client().get("/api/v1/datasets", headers={"X-API-Key": key})
     deadline = time.monotonic() + 30

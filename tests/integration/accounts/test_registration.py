@@ -73,9 +73,9 @@ def test_registration_needs_csrf(client):
 
 
 def test_registration_can_be_closed(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    app = make_app(tmp_path / "closed", REGISTRATION_OPEN=False)
+    app = empty_app(tmp_path / "closed", REGISTRATION_OPEN=False)
     assert app.test_client().get("/register").status_code == 404
     assert "/register" not in app.test_client().get("/login").text
 

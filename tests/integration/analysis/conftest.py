@@ -18,6 +18,7 @@ from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
 from tests.conftest import DATASETS, make_app
+from tests.instances import copy_loaded
 
 SLUGS = ("clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013", "china-smoking-lung-cancer")
 ANALYST = "analyst@example.org"
@@ -68,7 +69,14 @@ def at_once(spenders: list[Callable[[], bool]], times: int) -> int:
 
 @pytest.fixture(scope="session")
 def analysis_app(tmp_path_factory):
-    app = make_app(tmp_path_factory.mktemp("analysis") / "instance")
+    """The process's app; its instance a copy of the one loaded once per run (tests/instances.py)."""
+    instance = tmp_path_factory.mktemp("analysis") / "instance"
+    copy_loaded(instance, "analysis", _loaded)
+    return make_app(instance)
+
+
+def _loaded(instance: Path):
+    app = make_app(instance)
     write_fixed_key(Path(app.config["INSTANCE_PATH"]))
     with app.app_context(), session_scope(app) as session:
         for slug in SLUGS:

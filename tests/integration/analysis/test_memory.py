@@ -11,7 +11,7 @@ from portal.analysis.differencing import Registry, Remembered
 from portal.analysis.models import MemoryClock, ReleasedCell
 from portal.analysis.sketches import Sketch
 from portal.db import database, session_scope
-from tests.conftest import make_app
+from tests.conftest import empty_app, make_app
 from tests.unit.analysis.test_memory_radius import sketch
 
 SKETCH = Sketch((0,) * 60, (0,) * 60, (0,) * 60)
@@ -42,7 +42,7 @@ def test_cells_are_found_by_size_range_under_the_same_key_only(app):
 def either_app(request, tmp_path):
     """The embedded database, and PostgreSQL (the production profile: required with CI=true)."""
     if request.param == "sqlite":
-        yield make_app(tmp_path / "instance")
+        yield empty_app(tmp_path / "instance")
         return
     url = request.getfixturevalue("postgres_url")
     app = make_app(tmp_path / "instance-pg", DATABASE_URL=url)

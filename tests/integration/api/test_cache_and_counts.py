@@ -14,12 +14,12 @@ from portal.catalog.models import Counter, Dataset
 from portal.catalog.permissions import can_view_dataset
 from portal.catalog.queries import visible_datasets
 from portal.db import database, make_engine
-from tests.conftest import make_app
+from tests.conftest import empty_app
 from tests.factories import CSV, dataset_folder, load
 
 
 def test_a_write_in_this_process_is_seen_at_once(tmp_path):
-    app = make_app(tmp_path / "inst", CATALOG_CACHE_SECONDS=3600)
+    app = empty_app(tmp_path / "inst", CATALOG_CACHE_SECONDS=3600)
     client = app.test_client()
     folder = dataset_folder(tmp_path / "src")
     load(app, folder)
@@ -31,7 +31,7 @@ def test_a_write_in_this_process_is_seen_at_once(tmp_path):
 
 
 def test_a_write_by_another_process_is_seen_after_the_check(tmp_path):
-    app = make_app(tmp_path / "inst", CATALOG_CACHE_SECONDS=0)
+    app = empty_app(tmp_path / "inst", CATALOG_CACHE_SECONDS=0)
     client = app.test_client()
     load(app, dataset_folder(tmp_path / "src"))
     assert client.get("/api/v1/datasets/districts/rows").status_code == 200
@@ -47,7 +47,7 @@ def test_a_write_by_another_process_is_seen_after_the_check(tmp_path):
 
 
 def test_reads_do_not_write_and_counts_arrive_in_a_batch(tmp_path):
-    app = make_app(tmp_path / "inst", COUNTS_FLUSH_SECONDS=3600)
+    app = empty_app(tmp_path / "inst", COUNTS_FLUSH_SECONDS=3600)
     client = app.test_client()
     load(app, dataset_folder(tmp_path / "src"))
     engine = database(app).engine
@@ -94,7 +94,7 @@ def test_a_flush_waits_for_the_write_of_one_already_under_way(tmp_path, monkeypa
     the timer's flush had already taken them and was still writing (a flaky page test showed it)."""
     import threading
 
-    app = make_app(tmp_path / "inst", COUNTS_FLUSH_SECONDS=3600)
+    app = empty_app(tmp_path / "inst", COUNTS_FLUSH_SECONDS=3600)
     load(app, dataset_folder(tmp_path / "src"))
     engine = database(app).engine
     buffer = counters.buffer_for(Session(engine))

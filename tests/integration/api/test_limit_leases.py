@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from portal.api.windows import OneTripRedisStorage, Window
-from tests.conftest import REDIS_URL, ROOT, make_app
+from tests.conftest import REDIS_URL, ROOT, empty_app
 
 pytestmark = pytest.mark.redis
 
@@ -79,7 +79,7 @@ def test_processes_drawing_leases_at_once_never_admit_beyond_the_limit(redis_url
 
 
 def test_the_429_comes_exactly_at_a_small_limit_and_remaining_counts_down(tmp_path, redis_url):
-    app = make_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="40/minute",
+    app = empty_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="40/minute",
                    RATELIMIT_LEASE_WORKERS=1, RATELIMIT_LEASE_SECONDS=60,
                    RATELIMIT_KEY_PREFIX=f"kaifang-test-{uuid.uuid4().hex[:8]}")
     storage = app.extensions["kaifang.limiter"].storage
@@ -99,7 +99,7 @@ def test_the_429_comes_exactly_at_a_small_limit_and_remaining_counts_down(tmp_pa
 def test_two_apps_on_one_redis_admit_the_limit_exactly_and_no_more(tmp_path, redis_url):
     settings = {"RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_ANON": "60/minute", "RATELIMIT_LEASE_WORKERS": 1,
                 "RATELIMIT_LEASE_SECONDS": 60, "RATELIMIT_KEY_PREFIX": f"kaifang-test-{uuid.uuid4().hex[:8]}"}
-    clients = [make_app(tmp_path / name, **settings).test_client() for name in ("a", "b")]
+    clients = [empty_app(tmp_path / name, **settings).test_client() for name in ("a", "b")]
     statuses = [clients[i % 2].get("/api/v1/datasets").status_code for i in range(80)]
     # One app may be refused while the other still holds a permit of its lease (it admits with it
     # on its next call): every permit drawn is used, none beyond the limit.
@@ -128,7 +128,7 @@ def test_a_lease_ends_with_its_window_and_gives_back_to_a_longer_one(redis_url):
 
 
 def test_redis_dropping_mid_lease_keeps_the_api_answering(tmp_path, redis_url):
-    app = make_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="1000/minute",
+    app = empty_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="1000/minute",
                    RATELIMIT_LEASE_WORKERS=1, RATELIMIT_LEASE_SECONDS=60,
                    RATELIMIT_KEY_PREFIX=f"kaifang-test-{uuid.uuid4().hex[:8]}")
     limiter = app.extensions["kaifang.limiter"]
@@ -185,7 +185,7 @@ def _free_port() -> int:
 
 
 def test_two_gunicorn_workers_drawing_leases_never_admit_beyond_the_limit(tmp_path, redis_url):
-    make_app(tmp_path / "instance")
+    empty_app(tmp_path / "instance")
     port = _free_port()
     env = {**os.environ, "KAIFANG_INSTANCE": str(tmp_path / "instance"), "KAIFANG_SECRET_KEY": "gunicorn-test",
            "KAIFANG_RATELIMIT_STORAGE_URI": redis_url, "KAIFANG_RATELIMIT_ANON": "48/minute",

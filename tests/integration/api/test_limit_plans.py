@@ -9,12 +9,12 @@ import re
 import pytest
 
 from portal.api.windows import LeanMemoryStorage
-from tests.conftest import make_app
+from tests.conftest import empty_app
 
 
 @pytest.fixture
 def limited(tmp_path):
-    return make_app(tmp_path / "inst", RATELIMIT_ANON="4/minute")
+    return empty_app(tmp_path / "inst", RATELIMIT_ANON="4/minute")
 
 
 def _spy(storage: LeanMemoryStorage) -> list[str]:
@@ -62,7 +62,7 @@ def test_both_paths_share_one_count_and_write_the_same_headers(limited):
 
 
 def test_an_endpoint_with_another_limit_is_left_to_flask_limiter(tmp_path):
-    app = make_app(tmp_path / "inst", RATELIMIT_ANON="100/minute")
+    app = empty_app(tmp_path / "inst", RATELIMIT_ANON="100/minute")
     limiter = app.extensions["kaifang.limiter"]
     limiter.limit("2/minute", key_func=lambda: "everyone")(app.blueprints["api"])  # before any request
     client = app.test_client()
@@ -72,7 +72,7 @@ def test_an_endpoint_with_another_limit_is_left_to_flask_limiter(tmp_path):
 
 
 def test_a_key_and_an_address_are_counted_apart_on_the_planned_path(tmp_path, api_key):
-    app = make_app(tmp_path / "inst", RATELIMIT_ANON="1/minute", RATELIMIT_TIERS="developer=2/minute;10/day")
+    app = empty_app(tmp_path / "inst", RATELIMIT_ANON="1/minute", RATELIMIT_TIERS="developer=2/minute;10/day")
     key = api_key(app=app)
     client = app.test_client()
     keyed = [client.get("/api/v1/datasets", headers={"X-API-Key": key}) for _ in range(3)]
@@ -85,7 +85,7 @@ def test_a_key_and_an_address_are_counted_apart_on_the_planned_path(tmp_path, ap
 def test_a_request_identifier_of_ones_own_is_left_to_flask_limiter(tmp_path):
     from flask import request
 
-    app = make_app(tmp_path / "inst", RATELIMIT_ANON="2/minute", RATELIMIT_REQUEST_IDENTIFIER=lambda: request.path)
+    app = empty_app(tmp_path / "inst", RATELIMIT_ANON="2/minute", RATELIMIT_REQUEST_IDENTIFIER=lambda: request.path)
     limiter = app.extensions["kaifang.limiter"]
     calls = _spy(limiter.storage)
     client = app.test_client()

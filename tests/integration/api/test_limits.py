@@ -12,7 +12,7 @@ import pytest
 from portal.accounts import keys as key_service
 from portal.auth import SYSTEM
 from portal.db import session_scope
-from tests.conftest import make_app
+from tests.conftest import empty_app
 from tests.integration.accounts.forms import post_form
 
 TIERS = "developer=4/minute;1000/day|partner=50/minute|tiny=100/minute;2/day"
@@ -20,7 +20,7 @@ TIERS = "developer=4/minute;1000/day|partner=50/minute|tiny=100/minute;2/day"
 
 @pytest.fixture
 def limited(tmp_path):
-    return make_app(tmp_path / "inst", RATELIMIT_ANON="3/minute", RATELIMIT_TIERS=TIERS)
+    return empty_app(tmp_path / "inst", RATELIMIT_ANON="3/minute", RATELIMIT_TIERS=TIERS)
 
 
 def _state(response) -> dict[str, int]:
@@ -105,7 +105,7 @@ def test_bad_keys_count_against_the_address(limited):
 
 @pytest.mark.parametrize("hops, shared", [(0, True), (1, False)])
 def test_limits_key_on_the_real_client_behind_trusted_proxies(tmp_path, hops, shared):
-    app = make_app(tmp_path / "inst", RATELIMIT_ANON="2/minute", PROXY_TRUSTED_HOPS=hops)
+    app = empty_app(tmp_path / "inst", RATELIMIT_ANON="2/minute", PROXY_TRUSTED_HOPS=hops)
     client = app.test_client()
 
     def call(address):
@@ -119,7 +119,7 @@ def test_redis_down_falls_back_to_memory_and_keeps_answering(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = make_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0", RATELIMIT_ANON="3/minute")
+    app = empty_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0", RATELIMIT_ANON="3/minute")
     client = app.test_client()
     statuses = [client.get("/api/v1/datasets").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]  # still limited, by this worker's memory
@@ -128,7 +128,7 @@ def test_redis_down_falls_back_to_memory_and_keeps_answering(tmp_path):
 def test_sign_in_is_throttled_per_account_on_failures_only(tmp_path):
     from tests import factories
 
-    app = make_app(tmp_path / "inst", RATELIMIT_LOGIN_ACCOUNT="3/minute", RATELIMIT_LOGIN_ADDRESS="100/minute")
+    app = empty_app(tmp_path / "inst", RATELIMIT_LOGIN_ACCOUNT="3/minute", RATELIMIT_LOGIN_ADDRESS="100/minute")
     email = factories.user(app, "developer")
     good = {"email": email, "password": factories.PASSWORD}
     assert all(post_form(app.test_client(), "/login", good).status_code == 302 for _ in range(4))
@@ -143,7 +143,7 @@ def test_sign_in_is_throttled_per_account_on_failures_only(tmp_path):
 
 
 def test_sign_in_and_registration_are_throttled_per_address(tmp_path):
-    app = make_app(tmp_path / "inst", RATELIMIT_LOGIN_ADDRESS="2/minute")
+    app = empty_app(tmp_path / "inst", RATELIMIT_LOGIN_ADDRESS="2/minute")
     client = app.test_client()
     post_form(client, "/login", {"email": "a@example.org", "password": "x" * 12})
     post_form(client, "/register", {"email": "b@example.org", "password": "x" * 12, "confirm": "x" * 12})
@@ -154,7 +154,7 @@ def test_sign_in_and_registration_are_throttled_per_address(tmp_path):
 def test_mail_requests_are_throttled(tmp_path):
     from tests.integration.accounts.forms import mails
 
-    app = make_app(tmp_path / "inst", RATELIMIT_MAIL="2/hour")
+    app = empty_app(tmp_path / "inst", RATELIMIT_MAIL="2/hour")
     client = app.test_client()
     statuses = [post_form(client, "/password/forgot", {"email": "x@example.org"}).status_code for _ in range(3)]
     assert statuses == [200, 200, 429] and mails(app) == []

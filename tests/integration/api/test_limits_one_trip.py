@@ -10,7 +10,7 @@ import pytest
 
 from portal.api import limits
 from portal.api.windows import OneTripRedisStorage
-from tests.conftest import make_app
+from tests.conftest import empty_app
 
 pytestmark = pytest.mark.redis
 TIERS = "developer=3/minute;5/day|roomy=1000/minute;1000/day"
@@ -18,7 +18,7 @@ TIERS = "developer=3/minute;5/day|roomy=1000/minute;1000/day"
 
 @pytest.fixture
 def redis_app(tmp_path, redis_url):
-    return make_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="2/minute",
+    return empty_app(tmp_path / "inst", RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ANON="2/minute",
                     RATELIMIT_TIERS=TIERS, RATELIMIT_KEY_PREFIX=f"kaifang-test-{uuid.uuid4().hex[:8]}")
 
 

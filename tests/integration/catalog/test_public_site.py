@@ -110,9 +110,9 @@ def test_a_view_counts_once_per_visitor_and_day(bundled_app):
 
 
 def test_home_lists_most_viewed_only_after_views(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    client = make_app(tmp_path / "inst").test_client()
+    client = empty_app(tmp_path / "inst").test_client()
     text = en(client).get("/").text
     assert "Most viewed" not in text
     assert "<strong>0</strong> datasets" in text and "No dataset yet" in text

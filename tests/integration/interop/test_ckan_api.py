@@ -208,9 +208,9 @@ def test_unknown_action_and_bad_body(bundled_client):
 
 
 def test_rate_limit_answers_in_the_envelope(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    client = make_app(tmp_path / "instance", RATELIMIT_ANON="2/minute").test_client()
+    client = empty_app(tmp_path / "instance", RATELIMIT_ANON="2/minute").test_client()
     assert [client.get("/api/3/action/package_list").status_code for _ in range(2)] == [200, 200]
     limited = client.get("/api/3/action/package_list")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
@@ -218,9 +218,9 @@ def test_rate_limit_answers_in_the_envelope(tmp_path):
 
 
 def test_oversized_body_is_refused(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    client = make_app(tmp_path / "instance", MAX_CONTENT_LENGTH=1024).test_client()
+    client = empty_app(tmp_path / "instance", MAX_CONTENT_LENGTH=1024).test_client()
     response = client.post("/api/3/action/package_search", data=json.dumps({"q": "x" * 5000}),
                            content_type="application/json")
     assert response.status_code == 413 and response.json["success"] is False

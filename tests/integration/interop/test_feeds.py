@@ -12,7 +12,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF
 
 from portal.auth import SYSTEM
 from portal.db import session_scope
-from tests.conftest import DATASETS, make_app
+from tests.conftest import DATASETS, empty_app
 
 OPEN, CONDITIONAL, SMALL = "nyc-flights-2013", "clinic-visits-synthetic", "china-smoking-lung-cancer"
 CLOSED = "us-state-crime-2009"
@@ -171,7 +171,7 @@ def draft_app(tmp_path):
     from portal.catalog import publishing
     from portal.catalog.models import Dataset
 
-    app = make_app(tmp_path / "instance")
+    app = empty_app(tmp_path / "instance")
     with app.app_context(), session_scope(app) as session:
         for slug in (SMALL, CONDITIONAL, CLOSED):
             publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))

@@ -27,8 +27,8 @@ def test_odd_tile_urls_add_nothing(url):
 
 
 def test_tile_settings_reach_the_map(tmp_path):
-    from tests.conftest import make_app
+    from tests.conftest import empty_app
 
-    app = make_app(tmp_path / "instance", MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
+    app = empty_app(tmp_path / "instance", MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
     response = app.test_client().get("/about")
     assert "https://tiles.example.org" in response.headers["Content-Security-Policy"]

@@ -9,7 +9,7 @@ from flask_talisman import Talisman
 from itsdangerous import BadSignature
 
 from portal.extensions import talisman
-from tests.conftest import make_app
+from tests.conftest import empty_app
 
 
 def _talisman_own(app, path: str) -> list[tuple[str, str]]:
@@ -20,7 +20,7 @@ def _talisman_own(app, path: str) -> list[tuple[str, str]]:
 
 
 def test_kept_headers_are_talismans_own_for_pages_api_and_unknown_paths(tmp_path):
-    app = make_app(tmp_path / "inst", MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
+    app = empty_app(tmp_path / "inst", MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
     client = app.test_client()
     for path in ("/about", "/api/v1/themes", "/no/such/page", "/about"):  # the second /about is served from the cache
         served = client.get(path)
@@ -31,22 +31,22 @@ def test_kept_headers_are_talismans_own_for_pages_api_and_unknown_paths(tmp_path
 
 
 def test_hsts_is_still_decided_per_request(tmp_path):
-    app = make_app(tmp_path / "inst", FORCE_HTTPS=True)
+    app = empty_app(tmp_path / "inst", FORCE_HTTPS=True)
     client = app.test_client()
     assert "max-age=" in client.get("/about", base_url="https://localhost").headers["Strict-Transport-Security"]
     assert "Strict-Transport-Security" not in client.get("/about").headers  # the redirect to HTTPS
 
 
 def test_a_new_app_gets_its_own_headers(tmp_path):
-    first = make_app(tmp_path / "one", MAP_TILE_URL="https://one.example.org/{z}/{x}/{y}.png")
+    first = empty_app(tmp_path / "one", MAP_TILE_URL="https://one.example.org/{z}/{x}/{y}.png")
     assert "https://one.example.org" in first.test_client().get("/about").headers["Content-Security-Policy"]
-    second = make_app(tmp_path / "two", MAP_TILE_URL="")
+    second = empty_app(tmp_path / "two", MAP_TILE_URL="")
     policy = second.test_client().get("/about").headers["Content-Security-Policy"]
     assert "one.example.org" not in policy and "img-src 'self' data:;" in policy
 
 
 def test_session_serializer_follows_the_secret_key(tmp_path):
-    app = make_app(tmp_path / "inst")
+    app = empty_app(tmp_path / "inst")
     interface = app.session_interface
     first = interface.get_signing_serializer(app)
     assert interface.get_signing_serializer(app) is first
