@@ -156,10 +156,11 @@ def test_a_claim_dies_with_its_process(url, engine):
         pytest.fail("the dead process's claim was never released")
 
 
-def test_the_differencing_memory_waits_for_another_process_on_sqlite(tmp_path):
+def test_the_differencing_memory_waits_for_another_process_on_sqlite(tmp_path, statistical_public):
     """The embedded defaults with two processes (two gunicorn workers, or `kaifang sandbox-run`
     beside a server): while another process holds the memory of a dataset, a public question
-    waits before it checks its cells, then writes them through."""
+    waits before it checks its cells, then writes them through (the statistical path, which
+    reads the memory: `statistical_public`)."""
     from pathlib import Path
 
     import sqlalchemy as sa
