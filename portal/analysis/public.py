@@ -45,12 +45,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import store
-from portal.analysis import audit, memory
+from portal.analysis import audit, memory, public_epsilon
 from portal.analysis.broker import Broker, GrantedSource, pad
 from portal.analysis.disclosure import CellKeyNoise, Rules
 from portal.analysis.epsilon import EpsilonBudget
 from portal.analysis.keys import MissingKey
-from portal.analysis.models import AnalysisRun, PublicAnswer, PublicEpsilon
+from portal.analysis.models import AnalysisRun, PublicAnswer
 from portal.analysis.notes import localise
 from portal.analysis.policy import SourceInfo
 from portal.analysis.private_queries import PrivateAnswers
@@ -62,7 +62,6 @@ from portal.catalog.disclosure_settings import PrivacySettings, public_aggregate
 from portal.catalog.models import Dataset, utcnow
 from portal.catalog.service import get_dataset
 from portal.db import (
-    budget_day,
     budget_day_start,
     held_across_processes,
     seconds_to_next_budget_day,
@@ -70,7 +69,7 @@ from portal.db import (
 from portal.errors import BadRequest, Forbidden, PortalError
 
 PUBLIC_EMAIL = "public"  # the one audit identity of every public aggregate, signed in or not
-PUBLIC_GRANT = 0  # the broker's budget key for the public (no real grant has id 0)
+PUBLIC_GRANT = public_epsilon.PUBLIC_GRANT  # the broker's budget key for the public (no real grant has id 0)
 MAX_FIELDS = 2
 STATS = ("count", "mean")
 DEADLINE_SECONDS = 10.0
@@ -183,8 +182,8 @@ def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSetting
     measures = tuple(name for name in _columns(source) if name in source.bounds
                      and name not in source.identifiers and name not in source.sensitive)
     if _privacy(source, settings).mode == "dp":
-        budget = _public_budget(session, _dataset_id(session, slug), settings)
-        return Choices(slug, categories, measures, 0, 0, "dp", _epsilon_figures(budget))
+        budget = public_epsilon.budget(session, _dataset_id(session, slug), settings)
+        return Choices(slug, categories, measures, 0, 0, "dp", public_epsilon.figures(budget))
     return Choices(slug, categories, measures, daily_cells, max(0, daily_cells - _today(session, slug)[0]))
 
 
@@ -265,22 +264,22 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
     asked = json.dumps(question.canonical, ensure_ascii=False)
     with _serialised(session, slug):
         started = monotonic()
-        budget = _public_budget(session, dataset_id, settings)
+        budget = public_epsilon.budget(session, dataset_id, settings)
         before = budget.spent_lifetime(PUBLIC_GRANT)
         kept = session.scalar(select(PublicAnswer.answer).where(
             PublicAnswer.dataset_id == dataset_id, PublicAnswer.version == source.version, PublicAnswer.question == asked))
         if kept is None:
             kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget)
             session.add(PublicAnswer(dataset_id=dataset_id, version=source.version, question=asked, answer=kept))
-            _charge_public(session, dataset_id, budget)
+            public_epsilon.charge(session, dataset_id, budget)
             session.commit()
         pad(started, settings.answer_quantum)
-    columns, rows = _in_order_of(kept, question.by)
+    columns, rows = public_epsilon.in_order_of(kept, question.by)
     return Answer(slug, source.version, question.by, question.stat, question.measure, columns,
                   _grid(rows, [source.levels[name] for name in question.by], len(columns)),
                   list(kept["notes"]), {}, None, None, None, kept["run_id"], {}, "dp",
                   {"spent": round(budget.spent_lifetime(PUBLIC_GRANT) - before, 9), "per_query": privacy.epsilon_per_query,
-                   **_epsilon_figures(budget)})
+                   **public_epsilon.figures(budget)})
 
 
 def _release_private(session: Session, actor: Actor, source, question: Question, settings: AnalysisSettings,
@@ -298,15 +297,15 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
     try:  # asked with its fields in one order, whichever the caller's: kept once for both
         answer = _execute(broker, _plan(slug, replace(question, by=tuple(sorted(question.by)))), source, settings)
     except BaseException:
-        _charge_public(session, dataset_id, budget)
+        public_epsilon.charge(session, dataset_id, budget)
         _close_record(session, record, broker, "error", settings)
         raise
     if answer.get("status") != "ok":
-        _charge_public(session, dataset_id, budget)
+        public_epsilon.charge(session, dataset_id, budget)
         _close_record(session, record, broker, "refused", settings)
         rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
         if rule == "epsilon-budget":
-            raise BudgetSpent(f"the public's ε for {slug} is spent ({_epsilon_text(budget)}); "
+            raise BudgetSpent(f"the public's ε for {slug} is spent ({public_epsilon.text(budget)}); "
                               "questions answered before are still answered; apply for access to analyse it",
                               headers={"Retry-After": str(seconds_to_next_budget_day())})
         raise Refused(rule, reason, run_id=record.run_id)
@@ -316,22 +315,9 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
     name = "count" if question.stat == "count" else f"mean_{question.measure}"
     # The keys, the figure and its 95 % interval (the notes name the interval's columns)
     kept = [names.index(n) for n in (name, f"{name}_low", f"{name}_high")]
-    rows = [[*row[:width], *(_shown(row[i]) for i in kept)] for row in answer["rows"]]
+    rows = [[*row[:width], *(public_epsilon.shown(row[i]) for i in kept)] for row in answer["rows"]]
     return {"columns": [*names[:width], *(names[i] for i in kept)], "rows": rows, "run_id": record.run_id,
             "notes": [n for n in answer.get("notes", []) if n.get("code") != "epsilon-spent"]}
-
-
-def _shown(value: Any) -> Any:
-    """A noisy mean to two decimals (its noise is far wider); counts are whole already."""
-    return round(value, 2) if isinstance(value, float) else value
-
-
-def _in_order_of(kept: dict[str, Any], by: tuple[str, ...]) -> tuple[list[str], list[list[Any]]]:
-    """A kept answer's columns and rows with its key fields in the order the caller gave them
-    (then the figure, its interval's low and high ends)."""
-    names = kept["columns"]
-    order = [names.index(name) for name in by] + list(range(len(by), len(names)))
-    return [names[i] for i in order], [[row[i] for i in order] for row in kept["rows"]]
 
 
 def _execute(broker: Broker, plan: dict[str, Any], source, settings: AnalysisSettings) -> dict[str, Any]:
@@ -354,46 +340,6 @@ def _privacy(source, settings: AnalysisSettings) -> PrivacySettings:
 
 def _dataset_id(session: Session, slug: str) -> int:
     return session.scalar(select(Dataset.id).where(Dataset.slug == slug))
-
-
-def _public_budget(session: Session, dataset_id: int, settings: AnalysisSettings) -> EpsilonBudget:
-    """The public's ε on the dataset: a day's and all days' (one row per day it spent)."""
-    days = session.execute(select(PublicEpsilon.day, PublicEpsilon.epsilon).where(
-        PublicEpsilon.dataset_id == dataset_id)).all()
-    today = budget_day()
-    return EpsilonBudget(daily={PUBLIC_GRANT: settings.public_epsilon_daily},
-                         spent_before={PUBLIC_GRANT: sum(e for d, e in days if d == today)},
-                         lifetime={PUBLIC_GRANT: settings.public_epsilon_lifetime},
-                         lifetime_before={PUBLIC_GRANT: sum(e for _, e in days)})
-
-
-def _charge_public(session: Session, dataset_id: int, budget: EpsilonBudget) -> None:
-    """Add what the answer spent to today's row (under `_serialised`: no other writer)."""
-    spent = budget.spent.get(PUBLIC_GRANT, 0.0)
-    if not spent:
-        return
-    row = session.scalar(select(PublicEpsilon).where(PublicEpsilon.dataset_id == dataset_id,
-                                                     PublicEpsilon.day == budget_day()))
-    if row is None:
-        row = PublicEpsilon(dataset_id=dataset_id, day=budget_day(), epsilon=0.0, queries=0)
-        session.add(row)
-    row.epsilon = round(row.epsilon + spent, 9)
-    row.queries += budget.queries.get(PUBLIC_GRANT, 0)
-    budget.spent_before[PUBLIC_GRANT] = budget.spent_today(PUBLIC_GRANT)
-    budget.lifetime_before[PUBLIC_GRANT] = budget.spent_lifetime(PUBLIC_GRANT)
-    budget.spent[PUBLIC_GRANT] = 0.0
-
-
-def _epsilon_figures(budget: EpsilonBudget) -> dict[str, float]:
-    today = round(max(0.0, budget.daily[PUBLIC_GRANT] - budget.spent_today(PUBLIC_GRANT)), 6)
-    return {"daily": budget.daily[PUBLIC_GRANT], "left_today": min(today, budget.lifetime_left(PUBLIC_GRANT)),
-            "lifetime": budget.lifetime[PUBLIC_GRANT], "left": budget.lifetime_left(PUBLIC_GRANT)}
-
-
-def _epsilon_text(budget: EpsilonBudget) -> str:
-    figures = _epsilon_figures(budget)
-    return (f"{figures['left_today']:g} of {figures['daily']:g} left today, "
-            f"{figures['left']:g} of {figures['lifetime']:g} over all days")
 
 
 def _grid(rows: list[list[Any]], levels: list[tuple], width: int) -> list[list[Any]]:
