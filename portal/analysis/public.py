@@ -240,12 +240,9 @@ def ask(session: Session, actor: Actor, slug: str, question: Question, settings:
         # answer, not only the broker's part, leaves at a multiple of the quantum.
         pad(started, settings.answer_quantum)
     if status != "ok":
-        rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
-        if rule == "budget":
-            raise BudgetSpent(f"the public's {daily_cells} cells a day for {slug} are spent until 00:00 UTC; "
-                              "try then, or apply for access to analyse it",
-                              headers={"Retry-After": str(seconds_to_next_budget_day())})
-        raise Refused(rule, reason, run_id=record.run_id)
+        raise _refused(answer, record.run_id, "budget",
+                       f"the public's {daily_cells} cells a day for {slug} are spent until 00:00 UTC; "
+                       "try then, or apply for access to analyse it")
     tally = broker.tally
     rows = _grid(answer["rows"], [source.levels[name] for name in question.by], len(answer["columns"]))
     return Answer(slug, source.version, question.by, question.stat, question.measure,
@@ -269,7 +266,8 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
         kept = session.scalar(select(PublicAnswer.answer).where(
             PublicAnswer.dataset_id == dataset_id, PublicAnswer.version == source.version, PublicAnswer.question == asked))
         if kept is None:
-            kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget)
+            kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget,
+                                    dataset_id)
             session.add(PublicAnswer(dataset_id=dataset_id, version=source.version, question=asked, answer=kept))
             public_epsilon.charge(session, dataset_id, budget)
             session.commit()
@@ -283,9 +281,10 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
 
 
 def _release_private(session: Session, actor: Actor, source, question: Question, settings: AnalysisSettings,
-                     info: SourceInfo, rules: Rules, privacy: PrivacySettings, budget: EpsilonBudget) -> dict[str, Any]:
+                     info: SourceInfo, rules: Rules, privacy: PrivacySettings, budget: EpsilonBudget,
+                     dataset_id: int) -> dict[str, Any]:
     """Ask the broker once, audited as a run of the public; the ε it spends is charged whatever
-    comes of the query (`_charge_public`, also on an error). Raises: BudgetSpent, Refused."""
+    comes of the query (`public_epsilon.charge`, also on an error). Raises: BudgetSpent, Refused."""
     slug = source.slug
     granted = GrantedSource(info=info, table=source.table, rules=rules, row_salt=settings.key.row_salt(slug),
                             grant_id=PUBLIC_GRANT, version=source.version)
@@ -293,7 +292,6 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
                     quantum=settings.answer_quantum,
                     private=PrivateAnswers({slug: private_source(PUBLIC_GRANT, source, privacy)}, budget))
     record = _open_record(session, actor, slug, source.version, question)
-    dataset_id = _dataset_id(session, slug)
     try:  # asked with its fields in one order, whichever the caller's: kept once for both
         answer = _execute(broker, _plan(slug, replace(question, by=tuple(sorted(question.by)))), source, settings)
     except BaseException:
@@ -303,12 +301,9 @@ def _release_private(session: Session, actor: Actor, source, question: Question,
     if answer.get("status") != "ok":
         public_epsilon.charge(session, dataset_id, budget)
         _close_record(session, record, broker, "refused", settings)
-        rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
-        if rule == "epsilon-budget":
-            raise BudgetSpent(f"the public's ε for {slug} is spent ({public_epsilon.text(budget)}); "
-                              "questions answered before are still answered; apply for access to analyse it",
-                              headers={"Retry-After": str(seconds_to_next_budget_day())})
-        raise Refused(rule, reason, run_id=record.run_id)
+        raise _refused(answer, record.run_id, "epsilon-budget",
+                       f"the public's ε for {slug} is spent ({public_epsilon.text(budget)}); "
+                       "questions answered before are still answered; apply for access to analyse it")
     _close_record(session, record, broker, "ok", settings, commit=False)
     width = len(question.by)
     names = [c["name"] for c in answer["columns"]]  # the keys in sorted order (the plan's)
@@ -336,6 +331,15 @@ def _execute(broker: Broker, plan: dict[str, Any], source, settings: AnalysisSet
 def _privacy(source, settings: AnalysisSettings) -> PrivacySettings:
     """The dataset's declared mode and ε (no grant: the public has none)."""
     return PrivacySettings.resolve(source.disclosure, defaults=settings.epsilon)
+
+
+def _refused(answer: dict[str, Any], run_id: str, budget_rule: str, spent: str) -> PortalError:
+    """The problem for a refused answer: `429 public-budget-spent` (saying `spent`) when the
+    broker's rule is the mode's budget (`budget_rule`), else `Refused` with the broker's rule."""
+    rule, reason = str(answer.get("rule", "")), str(answer.get("reason", ""))
+    if rule == budget_rule:
+        return BudgetSpent(spent, headers={"Retry-After": str(seconds_to_next_budget_day())})
+    return Refused(rule, reason, run_id=run_id)
 
 
 def _dataset_id(session: Session, slug: str) -> int:

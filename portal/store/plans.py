@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-import duckdb
-
-from portal.store.connection import cursor as db_cursor
 from portal.store.errors import QueryError
 from portal.store.plan_cells import EMPTY_SKETCH, CellStats, cell_stats, fold_sketches
+
+# plan statements run on it; tests wrap `plans._cursor` to watch them (round 19)
+from portal.store.plan_cursor import query_cursor as _cursor
 from portal.store.plan_sql import (
     NULL,
     SKETCH_BUCKETS,
@@ -473,31 +472,3 @@ def _sketches(compiler: _Compiler, source: str, record_key: str, keys: list[str]
     statement = f"WITH {compiler.ctes()}, {sketch_sql(source, record_key, keys)}"
     with _cursor() as cur:
         return fold_sketches(cur.execute(statement, compiler.params).fetchall(), len(keys))
-
-
-# DuckDB's messages can quote data values (a failed conversion names the value), and these
-# errors go back to analyst code: keep the message generic, the original as the cause for logs.
-_FAILURES = (
-    (duckdb.BinderException, "bad-type",
-     "an operation was applied to a column type that does not support it"),
-    (duckdb.ConversionException, "bad-type",
-     "a value could not be converted to the type an operation needs (e.g. text read as a date)"),
-    (duckdb.OutOfRangeException, "out-of-range", "a computed value is out of range (overflow)"),
-    (duckdb.InvalidInputException, "bad-value", "an operation got a value it cannot handle"),
-)
-
-
-@contextmanager
-def _cursor() -> Iterator[duckdb.DuckDBPyConnection]:
-    cur = db_cursor()
-    try:
-        yield cur
-    except duckdb.Error as exc:
-        for kind_, code, message in _FAILURES:
-            if isinstance(exc, kind_):
-                error = QueryError(code, message)
-                error.while_running = not isinstance(exc, duckdb.BinderException)
-                raise error from exc
-        raise
-    finally:
-        cur.close()

@@ -440,10 +440,10 @@ def test_bounded_columns_are_read_clamped_into_their_declared_range(tables):
 def test_a_keyed_count_is_one_pass_over_the_records(tables, monkeypatch):
     """With row keys (a conditional count) the count and its cell key come from the
     differencing sketch's pass itself: one statement, not a count and then the sketch."""
-    from portal.store import plans as plans_module
+    from portal.store import plan_cursor
 
     executed = []
-    real = plans_module.db_cursor
+    real = plan_cursor.db_cursor
 
     class Counting:
         def __init__(self, cur):
@@ -456,7 +456,7 @@ def test_a_keyed_count_is_one_pass_over_the_records(tables, monkeypatch):
         def __getattr__(self, name):
             return getattr(self._cur, name)
 
-    monkeypatch.setattr(plans_module, "db_cursor", lambda: Counting(real()))
+    monkeypatch.setattr(plan_cursor, "db_cursor", lambda: Counting(real()))
     count, stats = count_plan(plan(flt(op("ge", col("age"), lit(60)))), tables, row_keys=SALTS)
     assert len(executed) == 1
     assert count == stats.records == count_plan(plan(flt(op("ge", col("age"), lit(60)))), tables)[0] > 0
