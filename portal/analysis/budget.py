@@ -234,14 +234,16 @@ class Charge:
         values = {self.column: column + self.amount}
         if self.counter:
             values[self.counter] = getattr(model, self.counter) + 1
-        changed = connection.execute(update(model).where(row, column + self.amount <= self.limit + SLACK)
-                                     .values(**values)).rowcount
-        if not changed:
+        # the new total comes back with the update (one statement instead of two per ledger)
+        total = connection.scalar(update(model).where(row, column + self.amount <= self.limit + SLACK)
+                                  .values(**values).returning(column))
+        if total is None:
             if self.amount > self.limit + SLACK or connection.scalar(select(model.id).where(row)) is not None:
                 return None
             connection.execute(insert(model).values(**self.key, **{self.column: self.amount},
                                                     **({self.counter: 1} if self.counter else {})))
-        total = float(connection.scalar(select(column).where(row)))
+            total = self.amount
+        total = float(total)
         if self.precision is not None and round(total, self.precision) != total:  # 0.1 + 0.2 is 0.30000000000000004
             total = round(total, self.precision)
             connection.execute(update(model).where(row).values(**{self.column: total}))

@@ -80,6 +80,11 @@ ROW_NUMBER = "row_number() OVER (ORDER BY {keys})"
 # person, whose five kept records changed when a person-less target came (thirty-sixth round).
 PER_PERSON = ("SELECT * FROM {source} WHERE {person} IS NOT NULL "
               "QUALIFY row_number() OVER (PARTITION BY {person} ORDER BY {rank}, {order}) <= ?")
+# A count under the cap: each person's records, at most `cap` of them, summed. The records the
+# cap keeps are not needed to count them (Σ min(n, cap) over persons, exactly the rows
+# `PER_PERSON` keeps), and the grouped pass is a third of the window's sort (decision 0031d).
+PER_PERSON_COUNT = ("WITH {ctes} SELECT coalesce(sum(least(n, ?)), 0) FROM "
+                    "(SELECT count(*) AS n FROM {source} WHERE {person} IS NOT NULL GROUP BY {person})")
 FINAL = "WITH {ctes} SELECT {exprs} FROM {source} ORDER BY {order} LIMIT ?"
 COUNT = "WITH {ctes} SELECT {exprs} FROM {source}"
 JOINS = {"inner": "INNER", "left": "LEFT"}
@@ -181,7 +186,13 @@ def count_plan(plan: dict, tables: Mapping[str, StoredTable], *,
         QueryError: as `run_plan`.
     """
     compiler = _Compiler(tables, row_keys)
-    relation = compiler.per_person(compiler.pipeline(plan))
+    relation = compiler.pipeline(plan)
+    if relation.person is not None and not relation.key:
+        person, _, cap = relation.person
+        statement = PER_PERSON_COUNT.format(ctes=compiler.ctes(), source=relation.cte, person=person)
+        with _cursor() as cur:
+            return int(cur.execute(statement, [*compiler.params, cap]).fetchone()[0]), None
+    relation = compiler.per_person(relation)
     if row_keys is not None and relation.key:
         # Differencing control reads the cell's sketch anyway, and its first partition holds every
         # record once: its buckets' counts add up to the count and their key XORs to the cell's

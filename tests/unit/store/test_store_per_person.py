@@ -139,3 +139,25 @@ def test_a_declared_person_that_is_no_column_refuses_every_plan(world):
     with pytest.raises(QueryError) as failed:
         count_plan(plan(action="count"), {"visits": wrong})
     assert not getattr(failed.value, "while_running", False)
+
+
+def _window_count(table: StoredTable, *steps) -> int:
+    """The rows the cap keeps, counted from the rows themselves (the window of `PER_PERSON`)."""
+    return len(run_plan(plan(*steps, {"op": "select", "columns": [col("visit_id")]}), {"visits": table},
+                        max_rows=100_000).rows)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_count_under_the_cap_is_the_rows_the_cap_keeps(tmp_path, seed):
+    """`count_plan` sums min(records, cap) per person instead of ranking every record (decision
+    0031d): the same number as the rows kept, with filters, empty persons and empty selections."""
+    import random
+
+    rng = random.Random(seed)
+    people = [f"p{i}" for i in range(rng.randint(1, 30))] + [""]
+    text = "".join(f"v{i},{rng.choice(people)},{rng.choice('abc')},{rng.randint(0, 99)}\n"
+                   for i in range(rng.randint(0, 300)))
+    table = _table(tmp_path / "t", text or "v0,,a,1\n", cap=rng.randint(1, 6))
+    for steps in ((), (filtered(eq("district", "a")),), (filtered(eq("district", "z")),),
+                  (filtered({"op": "gt", "args": [col("cost"), {"op": "lit", "value": 50}]}),)):
+        assert count_plan(plan(*steps, action="count"), {"visits": table})[0] == _window_count(table, *steps), steps
