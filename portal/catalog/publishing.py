@@ -239,17 +239,19 @@ def _check_theme(session: Session, code: str) -> None:
 
 
 def _base(dataset: Dataset | None) -> dict:
-    """The current version a new one replaces, as `Target` fields."""
+    """The current version a new one replaces, and the sample's ledger, as `Target` fields."""
     current = dataset.current_version if dataset is not None else None
     if current is None:
-        return {}
-    return {"base_version_id": current.id, "base_checksum": current.checksum,
+        return {"sample_spent": _sample_spent(dataset)}
+    return {"sample_spent": _sample_spent(dataset), "base_version_id": current.id, "base_checksum": current.checksum,
             "base_storage_path": current.storage_path,
-            "previous": {c["name"]: c["type"] for c in current.columns}, "sample_spent": _sample_spent(dataset)}
+            "previous": {c["name"]: c["type"] for c in current.columns}}
 
 
-def _sample_spent(dataset: Dataset) -> float:
+def _sample_spent(dataset: Dataset | None) -> float:
     """The ε the samples of the dataset's recorded versions spent: the sample's ledger (0031a)."""
+    if dataset is None or dataset.id is None:
+        return 0.0
     return float(object_session(dataset).scalar(select(func.coalesce(func.sum(Version.sample_epsilon), 0.0)).where(
         Version.dataset_id == dataset.id)) or 0.0)
 
