@@ -94,7 +94,7 @@ def _page(app, language: str) -> str:
     return app.test_client().get(f"/datasets/{SLUG}", headers={"Accept-Language": language}).get_data(as_text=True)
 
 
-def test_the_sample_spends_its_epsilon_once_per_version_and_says_so(app):
+def test_the_sample_spends_its_epsilon_once_per_version_and_says_so(app, tmp_path):
     assert _ledger(app) == [0.5]
     first = _download(app)
     assert _download(app) == first, "a re-download is the same file: the noise was drawn once"
@@ -106,6 +106,8 @@ def test_the_sample_spends_its_epsilon_once_per_version_and_says_so(app):
     assert "spending ε 0.5" in _page(app, "en")
     assert "花费 ε 0.5" in _page(app, "zh-CN")
     assert _ledger(app) == [0.5], "downloads and page views spend nothing"
+    factories.load(app, _folder(tmp_path / "again", SLUG, DP))
+    assert _ledger(app) == [0.5] and _download(app) == first, "the same file again adds no version, spends nothing"
 
 
 def test_a_spent_sample_ledger_gives_a_sample_of_the_dictionary_alone(app, tmp_path, monkeypatch):
