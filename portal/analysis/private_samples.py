@@ -23,7 +23,7 @@ Here every column that reads the records is one query of the ε mode, answered b
 - the weights are post-processing of the released counts alone: a level weighs its noisy count
   (negative ones nothing); a bin or month weighs its noisy count when it is above its own 95 %
   margin, else nothing (most of a fine grid is empty, and noise alone would spread values over
-  it); a column left with no weight is uniform over its cells.
+  it); a column left with no weight is uniform over its levels, bounds or months.
 
 The ε is `SAMPLE_EPSILON`, split evenly between the columns that read records, spent once per
 version: the sample is written when the version is published and kept (a re-download is the same
@@ -196,8 +196,11 @@ def _histogram(table: store.StoredTable, column: store.Column, spec: PrivateSamp
     weights = _above_margin(released)
 
     def draw(rng) -> Any:
-        (i,) = rng.choices(range(bins), weights) if weights else (rng.randrange(bins),)
-        drawn = min(max(edges[i] + rng.random() * (edges[i + 1] - edges[i]), low), high)
+        if weights:
+            (i,) = rng.choices(range(bins), weights)
+            drawn = min(max(edges[i] + rng.random() * (edges[i + 1] - edges[i]), low), high)
+        else:  # no weight: uniform inside the bounds (the grid's bins are of unequal widths)
+            drawn = low + rng.random() * (high - low)
         return int(round(drawn)) if integer else round(drawn, 2)
 
     return SampleColumn(column.name, draw)

@@ -125,6 +125,8 @@ def test_a_spent_sample_ledger_gives_a_sample_of_the_dictionary_alone(app, tmp_p
     counts = {level: sum(r["diagnosis"] == level for r in rows) for level in LEVELS}
     assert all(180 <= n <= 320 for n in counts.values()), counts  # uniform over the declared levels
     assert {r["visit_date"][:7] for r in rows} == {f"2023-{m:02d}" for m in range(1, 13)}
+    costs = sorted(int(r["cost"]) for r in rows)
+    assert 20000 < costs[500] < 30000 and costs[0] >= 0 and costs[-1] <= 50000, "uniform inside the bounds"
     assert "drawn from the data dictionary alone" in _page(app, "en")
     assert "仅依据数据字典" in _page(app, "zh-CN")
 
