@@ -64,7 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal import errors, extensions, filters, search
     from portal.access.views import bp as access_bp
     from portal.accounts.views import bp as accounts_bp
-    from portal.analysis import samples
+    from portal.analysis import private_samples
     from portal.analysis.views import bp as analysis_bp
     from portal.api import bp as api_bp
     from portal.api import limits
@@ -80,11 +80,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from portal.sessions.views import bp as sessions_bp
     from portal.site.views import bp as site_bp
 
-    def write_sample(table, path, *, identifiers, seed, rules):
-        # seeded under the disclosure key, never by the checksum alone (decision 0024c)
+    def write_sample(table, path, *, target, seed, rules):
+        # seeded under the disclosure key, never by the checksum alone (decision 0024c); in the
+        # dataset's mode, the ε-budget mode's sample spending the sample's ε (decision 0031a)
         config = current_app.config if has_app_context() else app.config
-        return samples.write_sample(table, path, identifiers=identifiers, seed=samples.secret_seed(config, seed),
-                                    rules=rules)
+        return private_samples.write_version_sample(config, table, path, target=target, seed=seed, rules=rules)
 
     catalog_staging.set_sample_writer(write_sample)
     catalog_setup.init_caches(app)

@@ -78,7 +78,13 @@ def write_sample(table: store.StoredTable, dest: Path, *, identifiers: frozenset
     """Write `rows` invented rows as UTF-8 CSV to `dest` (atomically) and return it."""
     rules = rules or Rules()
     noise = CellKeyNoise(seed.encode())
-    columns = [_column(table, c, identifiers, rules, noise) for c in table.columns]
+    return write_rows([_column(table, c, identifiers, rules, noise) for c in table.columns], dest, seed=seed,
+                      rows=rows)
+
+
+def write_rows(columns: list[SampleColumn], dest: Path, *, seed: str, rows: int = SAMPLE_ROWS) -> Path:
+    """`rows` rows of independent draws from `columns`, seeded by `seed`, as UTF-8 CSV at `dest`
+    (written beside it and moved in: a reader never sees half a sample)."""
     rng = random.Random(seed)  # noqa: S311 - sampling, not security
     tmp = dest.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
@@ -93,8 +99,7 @@ def write_sample(table: store.StoredTable, dest: Path, *, identifiers: frozenset
 def _column(table: store.StoredTable, column: store.Column, identifiers: frozenset[str], rules: Rules,
             noise: CellKeyNoise) -> SampleColumn:
     if column.name in identifiers:
-        width = 6
-        return SampleColumn(column.name, lambda rng: f"S{rng.randrange(10**width):0{width}d}")
+        return invented_codes(column.name)
     if column.type in ("date", "timestamp"):
         return SampleColumn(column.name, _months(table, column, rules, noise))
     if column.type in ("integer", "float", "decimal"):
@@ -104,6 +109,11 @@ def _column(table: store.StoredTable, column: store.Column, identifiers: frozens
         return SampleColumn(column.name, _histogram(table, column, rules, noise))
     levels = _levels(table, column, rules, noise) or [(None, 1)]
     return SampleColumn(column.name, _choice(levels))
+
+
+def invented_codes(name: str, width: int = 6) -> SampleColumn:
+    """Made-up codes (`S000001`...) for an identifier: nothing read from the records."""
+    return SampleColumn(name, lambda rng: f"S{rng.randrange(10**width):0{width}d}")
 
 
 def _levels(table: store.StoredTable, column: store.Column, rules: Rules, noise: CellKeyNoise):

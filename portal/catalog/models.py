@@ -162,6 +162,10 @@ class Version(Base):
     columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     storage_path: Mapped[str] = mapped_column(String(500))
     sample_path: Mapped[str | None] = mapped_column(String(500))  # synthetic sample of conditional data
+    # ε the sample spent, once for the version (decision 0031a): None for a statistical-mode
+    # sample, 0 for one drawn from the data dictionary alone; summed over the dataset's versions
+    # it is the sample's ledger, bounded by SAMPLE_LIFETIME_EPSILON
+    sample_epsilon: Mapped[float | None] = mapped_column(Float)
     clamped: Mapped[dict[str, int] | None] = mapped_column(JSON)  # values clamped into declared bounds, per field
     # What the load did beyond storing rows: the sheet read, rows skipped above and below the
     # table, totals rows, and column types widened since the previous version (store.LoadReport).

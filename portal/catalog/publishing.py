@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from portal import store
 from portal.auth import Actor
@@ -239,13 +239,21 @@ def _check_theme(session: Session, code: str) -> None:
 
 
 def _base(dataset: Dataset | None) -> dict:
-    """The current version a new one replaces, as `Target` fields."""
+    """The current version a new one replaces, and the sample's ledger, as `Target` fields."""
     current = dataset.current_version if dataset is not None else None
     if current is None:
-        return {}
-    return {"base_version_id": current.id, "base_checksum": current.checksum,
+        return {"sample_spent": _sample_spent(dataset)}
+    return {"sample_spent": _sample_spent(dataset), "base_version_id": current.id, "base_checksum": current.checksum,
             "base_storage_path": current.storage_path,
             "previous": {c["name"]: c["type"] for c in current.columns}}
+
+
+def _sample_spent(dataset: Dataset | None) -> float:
+    """The ε the samples of the dataset's recorded versions spent: the sample's ledger (0031a)."""
+    if dataset is None or dataset.id is None:
+        return 0.0
+    return float(object_session(dataset).scalar(select(func.coalesce(func.sum(Version.sample_epsilon), 0.0)).where(
+        Version.dataset_id == dataset.id)) or 0.0)
 
 
 def _package_target(spec: PackageSpec, dataset: Dataset | None) -> staging.Target:
@@ -255,7 +263,9 @@ def _package_target(spec: PackageSpec, dataset: Dataset | None) -> staging.Targe
         open_class=spec.open_class, coordinates=spec.coordinates,
         bounds={f.name: f.bounds for f in spec.fields if f.bounds is not None},
         required=frozenset(f.name for f in spec.fields if f.required),
-        identifiers=frozenset(f.name for f in spec.fields if f.identifier), disclosure=spec.disclosure)
+        identifiers=frozenset(f.name for f in spec.fields if f.identifier), disclosure=spec.disclosure,
+        levels={f.name: tuple(f.levels) for f in spec.fields if f.levels},
+        coverage=(spec.temporal_start, spec.temporal_end))
 
 
 def _dataset_target(dataset: Dataset) -> staging.Target:
@@ -266,7 +276,9 @@ def _dataset_target(dataset: Dataset) -> staging.Target:
         cluster_by=tuple(dataset.cluster_by or ()), open_class=dataset.open_class,
         coordinates=dataset.coordinates, bounds=field_bounds(dataset.fields),
         required=frozenset(f.name for f in dataset.fields if f.required),
-        identifiers=frozenset(f.name for f in dataset.fields if f.identifier), disclosure=dataset.disclosure)
+        identifiers=frozenset(f.name for f in dataset.fields if f.identifier), disclosure=dataset.disclosure,
+        levels={f.name: tuple(f.levels) for f in dataset.fields if f.levels},
+        coverage=(dataset.temporal_start, dataset.temporal_end))
 
 
 def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
@@ -357,6 +369,7 @@ def _record_version(session: Session, dataset: Dataset, staged: staging.Staged, 
         load_report=None if result.report.empty else result.report.as_dict(),
         clamped=staged.clamped, export_sizes=staged.export_sizes,
         sample_path=str(staged.sample.relative_to(data_dir)) if staged.sample else None,
+        sample_epsilon=staged.sample_epsilon,
     )
     session.add(version)
     session.flush()

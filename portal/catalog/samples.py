@@ -74,11 +74,20 @@ def _sample_descriptor(dataset: Dataset, version: Version, rows_name: str) -> di
                        "schema": {"fields": [_sample_field(c, fields.get(c["name"])) for c in version.columns]}}],
         "kaifang": {
             "title_zh": f"{dataset.title_zh}（样本数据，合成）", "open_class": dataset.open_class,
-            "synthetic": True, "disclosure": dataset.disclosure,
+            "synthetic": True, "disclosure": dataset.disclosure, "sample": sample_kind(version.sample_epsilon),
             "fields": {name: {"description_zh": f.description_zh, "unit": f.unit, "identifier": f.identifier,
                               "sensitive": f.sensitive} for name, f in fields.items()},
         },
     }
+
+
+def sample_kind(epsilon: float | None) -> dict:
+    """How the sample was drawn (decision 0031a): `sdc`, from released counts calibrated for one
+    record; `dp`, from differentially private counts for one person, at `epsilon`, spent once
+    for the version; `dictionary`, from the data dictionary alone (ε 0: the sample's ε was spent)."""
+    if epsilon is None:
+        return {"mode": "sdc"}
+    return {"mode": "dp" if epsilon > 0 else "dictionary", "epsilon": epsilon}
 
 
 def _sample_field(column: dict, described) -> dict:

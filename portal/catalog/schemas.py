@@ -267,6 +267,9 @@ class VersionInfo:
     byte_size: int | None  # bytes of the stored Parquet file; None likewise
     columns: tuple[store.Column, ...]
     has_sample: bool = False
+    # ε the sample spent (decision 0031a): None for a statistical-mode sample, 0 for one drawn
+    # from the data dictionary alone
+    sample_epsilon: float | None = None
     load_report: dict[str, Any] | None = None  # store.LoadReport.as_dict(): skipped rows, totals, widenings
     # bytes of each download format known so far ({"parquet": ..., "csv": ...}; decision 0022a)
     export_sizes: dict[str, int] = field(default_factory=dict)
@@ -289,7 +292,7 @@ class VersionInfo:
                    checksum=None if conditional else v.checksum,
                    row_count=v.row_count, byte_size=None if conditional else v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
-                   has_sample=bool(v.sample_path), load_report=None if conditional else v.load_report,
+                   has_sample=bool(v.sample_path), sample_epsilon=v.sample_epsilon, load_report=None if conditional else v.load_report,
                    export_sizes={} if conditional else {"parquet": v.byte_size, **(v.export_sizes or {})})
 
     def report_lines(self) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +51,11 @@ class Target:
     required: frozenset[str] = frozenset()
     identifiers: frozenset[str] = frozenset()
     disclosure: dict[str, Any] | None = None
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # declared (constraints.enum)
+    coverage: tuple[date | None, date | None] = (None, None)  # kaifang.temporal_coverage
+    # ε the samples of the dataset's recorded versions spent (the sample's ledger, decision 0031a),
+    # read under the load's claim: no other load of the dataset records a sample meanwhile
+    sample_spent: float = 0.0
 
     @property
     def coordinate_columns(self) -> tuple[str, str] | None:
@@ -68,6 +74,7 @@ class Staged:
     sample: Path | None = None
     clamped: dict[str, int] | None = None
     export_sizes: dict[str, int] | None = None
+    sample_epsilon: float | None = None  # as `Written.epsilon`
 
     def discard(self) -> None:
         """Remove the files of a version that will not be recorded."""
@@ -76,9 +83,18 @@ class Staged:
             self.sample.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A sample the writer wrote, and the ε it spent: None for a statistical-mode sample (no ε
+    ledger), 0 for one drawn from the data dictionary alone (decision 0031a)."""
+
+    path: Path
+    epsilon: float | None = None
+
+
 class SampleWriter(Protocol):
-    def __call__(self, table: store.StoredTable, path: Path, *, identifiers: frozenset[str],
-                 seed: str, rules: Rules) -> Path: ...
+    def __call__(self, table: store.StoredTable, path: Path, *, target: Target, seed: str,
+                 rules: Rules) -> Written: ...
 
 
 _sample_writer: SampleWriter | None = None
@@ -120,8 +136,10 @@ def stage(target: Target, source: Path, *, data_dir: Path, fmt: str | None, enco
         _check_required(target, result)
         result, clamped = _clamp_conditional(target, result)
         staged = Staged(result, source.name, clamped=clamped or None)
-        sample = _sample_for(target, result)
-        staged = Staged(result, source.name, sample=sample, clamped=clamped or None)
+        written = _sample_for(target, result)
+        sample = written.path if written else None
+        epsilon = written.epsilon if written else None
+        staged = Staged(result, source.name, sample=sample, clamped=clamped or None, sample_epsilon=epsilon)
         if target.open_class == "open":
             sizes = downloads.measured_sizes(store.StoredTable(result.path, result.columns),
                                              target.coordinate_columns)
@@ -185,7 +203,7 @@ def _clamp_conditional(target: Target, result: store.IngestResult) -> tuple[stor
     return store.clamp(result, target.bounds)
 
 
-def _sample_for(target: Target, result: store.IngestResult) -> Path | None:
+def _sample_for(target: Target, result: store.IngestResult) -> Written | None:
     """Conditional data gets its synthetic sample (样本数据) when the version is published;
     without a sample writer a conditional version is refused, never published without one."""
     if target.open_class != "conditional":
@@ -195,7 +213,7 @@ def _sample_for(target: Target, result: store.IngestResult) -> Path | None:
     # with the declared bounds: the histograms' grid lies inside them (decision 0029i)
     bounds = tuple((name, low, high) for name, (low, high) in sorted(target.bounds.items()))
     table = store.StoredTable(result.path, result.columns, bounds=bounds)
-    return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), identifiers=target.identifiers,
+    return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), target=target,
                           seed=result.checksum, rules=Rules.with_overrides(target.disclosure))
 
 
