@@ -164,8 +164,9 @@ def sketch_sql(source: str, record_key: str, keys: list[str]) -> str:
     no_marks = ", NULL" * len(SKETCH_MARKS)
     parts = []
     for part in range(SKETCH_PARTS):
-        shifted = f"(_k >> {SKETCH_SHIFT * part})" if part else "_k"
-        bucket = f"{part * SKETCH_BUCKETS} + {shifted} % {SKETCH_BUCKETS}" if part else f"{shifted} % {SKETCH_BUCKETS}"
+        # the first partition's bucket is `_k % 20`, without a shift by 0 and an offset of 0
+        offset, shifted = (f"{part * SKETCH_BUCKETS} + ", f"(_k >> {SKETCH_SHIFT * part})") if part else ("", "_k")
+        bucket = f"{offset}{shifted} % {SKETCH_BUCKETS}"
         # Only compiler-generated identifiers (_c1, _k2...) reach this text, never a plan's names.
         parts.append(f"SELECT {names}{bucket} AS _b, count(*), bit_xor(_k), bit_xor(_check){no_marks} "  # noqa: S608
                      f"FROM _sketched GROUP BY {names}_b")
