@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.store.plan_sql import SKETCH_BUCKETS, SKETCH_PARTS, CellColumns
+from portal.store.plan_sql import SKETCH_BUCKETS, SKETCH_MARK_ROW, SKETCH_PARTS, CellColumns
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,17 @@ def cell_stats(values: tuple, stats: CellColumns) -> CellStats:
 
 
 def fold_sketches(rows: list[tuple], width: int) -> dict[tuple, tuple[int, ...]]:
-    """Per group (its first `width` values), the flat IBLT of its records followed by its marks
-    (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`), from the rows of
-    `sketch_sql`: one per group and bucket."""
+    """Per group (its first `width` values) that has records, the flat IBLT of its records
+    followed by its marks (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`),
+    from the rows of `sketch_sql`: one per group and bucket with records, one per group holding
+    its marks (bucket `SKETCH_MARK_ROW`; for no group and no records, a row of NULLs, skipped)."""
     tables: dict[tuple, list[int]] = {}
-    marks: dict[tuple, list[int]] = {}
+    marks: dict[tuple, tuple[int, ...]] = {}
     for row in rows:
         group, (bucket, count, keys_xor, checks_xor, *least) = tuple(row[:width]), row[width:]
+        if bucket == SKETCH_MARK_ROW:
+            marks[group] = tuple(int(v or 0) for v in least)
+            continue
         flat = tables.setdefault(group, list(EMPTY_SKETCH))
         flat[3 * bucket:3 * bucket + 3] = [int(count), int(keys_xor or 0), int(checks_xor or 0)]
-        if least[0] is not None:  # the first partition's rows carry the marks (sketch_sql)
-            found = marks.setdefault(group, [int(v) for v in least])
-            found[:] = [min(a, int(b)) for a, b in zip(found, least, strict=True)]
     return {group: (*flat, *marks[group]) for group, flat in tables.items()}
