@@ -40,6 +40,17 @@ def cell_stats(values: tuple, stats: CellColumns) -> CellStats:
     return CellStats(records, int(values[1] or 0), contributors, present=present)
 
 
+_NAN = float("nan")
+
+
+def group_key(values) -> tuple:
+    """A group's values as a key of the sketches' dict: every NaN as one object. NaN is unequal
+    to itself, so a group keyed by a NaN (a float column holding `nan`, or `inf - inf`) was found
+    neither by the fold nor by the cell's lookup: a `KeyError`, a broker error where a filter had
+    let such a row in, and an answer where it had not."""
+    return tuple(_NAN if isinstance(v, float) and v != v else v for v in values)
+
+
 def fold_sketches(rows: list[tuple], width: int) -> dict[tuple, tuple[int, ...]]:
     """Per group (its first `width` values) that has records, the flat IBLT of its records
     followed by its marks (the least of each min-hash over its records, `plan_sql.SKETCH_MARKS`),
@@ -48,7 +59,7 @@ def fold_sketches(rows: list[tuple], width: int) -> dict[tuple, tuple[int, ...]]
     tables: dict[tuple, list[int]] = {}
     marks: dict[tuple, tuple[int, ...]] = {}
     for row in rows:
-        group, (bucket, count, keys_xor, checks_xor, *least) = tuple(row[:width]), row[width:]
+        group, (bucket, count, keys_xor, checks_xor, *least) = group_key(row[:width]), row[width:]
         if bucket == SKETCH_MARK_ROW:
             marks[group] = tuple(int(v or 0) for v in least)
             continue

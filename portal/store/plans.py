@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from portal.store.errors import QueryError
-from portal.store.plan_cells import EMPTY_SKETCH, CellStats, cell_stats, fold_sketches
+from portal.store.plan_cells import EMPTY_SKETCH, CellStats, cell_stats, fold_sketches, group_key
 
 # plan statements run on it; tests wrap `plans._cursor` to watch them (round 19)
 from portal.store.plan_cursor import query_cursor as _cursor
@@ -154,7 +154,7 @@ def run_plan(plan: dict, tables: Mapping[str, StoredTable], *, max_rows: int,
         # had records (the broker also pads it to a fixed quantum).
         source, record_key, keys = relation.grouped_from
         sketches = _sketches(compiler, source, record_key, list(keys))
-        cells = [replace(c, sketch=sketches.get(tuple(row[:len(keys)]), EMPTY_SKETCH)) for c, row in zip(cells, kept, strict=True)]
+        cells = [replace(c, sketch=sketches.get(group_key(row[:len(keys)]), EMPTY_SKETCH)) for c, row in zip(cells, kept, strict=True)]
     return PlanResult(
         columns=columns, rows=[tuple(row[:width]) for row in kept], stats=cells,
         aggregated=relation.aggregated, truncated=len(found) > max_rows,
