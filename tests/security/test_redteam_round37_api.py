@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -61,6 +62,21 @@ def _figures(answer: dict) -> dict[tuple, list]:
     """{group keys: [figure, low, high]} whatever order the caller gave the fields in."""
     width = len(answer["by"])
     return {tuple(sorted(zip(answer["by"], row[:width], strict=True))): row[width:] for row in answer["rows"]}
+
+
+def _blind(monkeypatch) -> None:
+    """Every mechanism's draw replaced by a constant, whatever its input (the calibrations and the
+    intervals' widths as they are): then nothing of the records may reach an answer — figures,
+    intervals, rows, notes — unless some route goes around the mechanisms."""
+    from portal.analysis import privacy
+
+    for name, constant in (("count_measurement", 7), ("sum_measurement", 12345.5), ("quantile_measurement", 321.0)):
+        original = getattr(privacy, name)
+
+        def blinded(*args, _original=original, _constant=constant, **kwargs):
+            return privacy.Calibrated(lambda _input, value=_constant: value, _original(*args, **kwargs).scale)
+
+        monkeypatch.setattr(privacy, name, blinded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,19 +169,49 @@ STORY = ["by=district,sex", "by=sex&stat=mean&measure=age", "by=district", "by=s
          "by=sex&stat=mean&measure=age"]
 
 
-@pytest.fixture(scope="module")
-def public_stories(tmp_path_factory) -> tuple[list, list]:
+def _stories(tmp_path_factory, blind: bool) -> tuple[tuple[list, list], ...]:
     """The same five requests in each world, under a public ε of 0.25 a day (two questions): two
-    new questions, a third refused (429), the first two again (kept)."""
+    new questions, a third refused (429), the first two again (kept); with the statistics as
+    they reached their mechanisms."""
     stories = []
     for name, last in (("target", TARGET), ("others", "")):
         app = _app(tmp_path_factory.mktemp(f"story-{name}"), last, PUBLIC_AGGREGATE_DAILY_EPSILON=0.25,
                    PUBLIC_AGGREGATE_LIFETIME_EPSILON=0.35)
         with pytest.MonkeyPatch.context() as monkeypatch:
             recorder = Queries(monkeypatch)
+            if blind:
+                _blind(monkeypatch)
             answers = [_get(app, query, address=f"198.51.100.{at}") for at, query in enumerate(STORY)]
         stories.append(([(a.status_code, a.get_json()) for a in answers], recorder.queries))
     return stories[0], stories[1]
+
+
+@pytest.fixture(scope="module")
+def public_stories(tmp_path_factory) -> tuple[tuple[list, list], ...]:
+    return _stories(tmp_path_factory, blind=False)
+
+
+def _but_ids(value):
+    """A JSON answer without its run's ids, times and resource use (a problem's `instance` too)."""
+    if isinstance(value, dict):
+        return {k: _but_ids(v) for k, v in value.items() if k not in (
+            "id", "session_id", "run_id", "audit_run_id", "instance", "usage", "submitted_at", "started_at",
+            "finished_at", "created_at", "last_used_at", "expires_at", "budget", "grant_id")}
+    if isinstance(value, list | tuple):
+        return [_but_ids(item) for item in value]
+    return value
+
+
+def test_held_with_the_mechanisms_draws_fixed_the_public_answers_are_identical(tmp_path_factory):
+    """Held: with every mechanism's draw a constant whatever its input, the five answers —
+    figures, the means' and counts' interval ends, rows, notes, ε figures, the 429 — are
+    identical in both worlds: the records reach a public answer only through a mechanism's input
+    (which moves by one person's cap: the next test). So the interval `_low`/`_high` of a mean,
+    which comes from its noisy sum's and noisy count's own intervals, says nothing the two noisy
+    releases do not."""
+    (target, _), (others, _) = _stories(tmp_path_factory, blind=True)
+    assert [status for status, _ in target] == [200, 200, 429, 200, 200]
+    assert _but_ids(target) == _but_ids(others)
 
 
 def _beside_figures(status: int, body: dict) -> tuple:
@@ -240,6 +286,18 @@ def session_worlds(tmp_path_factory):
                  for name, rows in (("target", TARGET), ("others", "")))
 
 
+def test_held_with_the_mechanisms_draws_fixed_the_epsilon_runs_are_identical(tmp_path_factory):
+    """Held: the same cells over the sessions API with every mechanism's draw a constant: the
+    runs — what the cells printed (figures and intervals), the error raised with a figure in it,
+    notes, refusals, ε summaries — and the session's `cells[]` are identical in both worlds."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _blind(monkeypatch)
+        target, others = (_sessions(_app(tmp_path_factory.mktemp(f"blind-{name}"), rows))
+                          for name, rows in (("target", TARGET), ("others", "")))
+    assert [run["status"] for run in target["runs"]] == ["done", "done", "done"]
+    assert _but_ids(target) == _but_ids(others)
+
+
 def test_held_the_epsilon_mode_over_the_sessions_api_differs_in_its_figures_only(session_worlds):
     """Held: three cells in a session of an ε-mode grant (ε 1.0 a day, 0.1 a query) — a table in
     which only the target's cell has records, a count, a refusal, a quantile; a cell that raises
@@ -258,3 +316,68 @@ def test_held_the_epsilon_mode_over_the_sessions_api_differs_in_its_figures_only
     assert budget["mode"] == "dp" and budget["epsilon_left"] == 0
     assert [r.get("detail") for r in target["runs"][2]["result"]["refused"]][-1] is None
     assert target["runs"][1]["result"]["status"] == "error"
+
+
+# ---------------------------------------------------------------------------------------------
+# The public's ε across processes (PostgreSQL): new questions at once, near the day's end
+# ---------------------------------------------------------------------------------------------
+
+CLINIC = "clinic-visits-synthetic"
+
+
+@pytest.mark.postgres
+def test_held_callers_in_several_processes_pay_each_question_once_and_never_past_the_day(
+        postgres_url, tmp_path, monkeypatch):
+    """Held: seven callers at once on PostgreSQL, each with a lock of its own in place of the
+    per-process one (as gunicorn workers: only the advisory lock between them) — the same new
+    question three times, in two spellings, and four other new questions — against a public ε of
+    0.25 a day (two questions). Two questions are paid for, no more; every answer to one
+    question has the same figures; the rest are 429s; one answer is kept per question."""
+    from portal import db as portal_db
+    from portal.analysis import public
+    from portal.auth import ANONYMOUS, SYSTEM
+    from portal.catalog import publishing
+    from portal.db import database
+    from portal.errors import PortalError
+    from tests.conftest import DATASETS, make_app
+    from tests.integration.analysis.conftest import write_fixed_key
+    from tests.integration.analysis.test_public_budget_postgres import _OneLockPerCaller
+
+    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url, ANALYSIS_ANSWER_QUANTUM_MS=1,
+                   PUBLIC_AGGREGATE_DAILY_EPSILON=0.25)
+    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
+    with app.app_context(), session_scope(app) as session:
+        publishing.load_package(session, SYSTEM, DATASETS / CLINIC, data_dir=Path(app.config["DATA_DIR"]))
+    monkeypatch.setattr(portal_db, "_held_locks", _OneLockPerCaller())
+    asked = ["district,sex", "sex, district", "sex,district", "age_band", "sex", "district", "insurance_type"]
+    outcomes: dict[int, object] = {}
+    start = threading.Barrier(len(asked))
+
+    def ask(at: int) -> None:
+        with app.app_context(), session_scope(app) as db:
+            settings, daily = public.settings_and_budget()
+            start.wait(timeout=60)
+            try:
+                outcomes[at] = public.ask(db, ANONYMOUS, CLINIC, public.Question.parse(asked[at]), settings, daily)
+            except PortalError as error:
+                outcomes[at] = error
+
+    try:
+        threads = [threading.Thread(target=ask, args=(at,)) for at in range(len(asked))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        answers = {at: o for at, o in outcomes.items() if isinstance(o, public.Answer)}
+        assert len(outcomes) == len(asked), outcomes
+        assert all(o.status == 429 for o in outcomes.values() if not isinstance(o, public.Answer)), outcomes
+        paid = {tuple(sorted(a.by)) for a in answers.values()}
+        assert len(paid) == 2, paid
+        assert sorted(a.epsilon["spent"] for a in answers.values()).count(EPSILON) == 2
+        same = [_figures(json.loads(json.dumps({"by": a.by, "rows": a.rows}))) for at, a in answers.items() if at < 3]
+        assert all(figures == same[0] for figures in same)
+        with app.app_context(), session_scope(app) as session:
+            assert sum(row.epsilon for row in session.scalars(select(PublicEpsilon))) == pytest.approx(0.2)
+            assert len(session.scalars(select(PublicAnswer)).all()) == 2
+    finally:
+        database(app).engine.dispose()
