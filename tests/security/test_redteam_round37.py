@@ -127,3 +127,63 @@ def test_held_the_cell_budgets_charges_refusals_and_figures_are_the_plans_in_bot
     assert first["charged"] == [24, 1, 8, 1] and first["refused"] == [("identifier", None)]
     assert ("budget", "person") in second["refused"] and ("budget", "lifetime") in third["refused"]
     assert second["figures"][0][1] == 0 and third["figures"][0][3] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The ε mode with its mechanisms' draws fixed: nothing of the records goes around them
+# ---------------------------------------------------------------------------------------------
+
+AROUND = """
+    import json
+    d = dataset("round-36")
+    at99 = d.filter(col("age") == 99)
+
+    def rows(frame):
+        return frame.collect().rows
+    answers = [
+        # every statistic, grouped and not, of the target's selection and of everyone's
+        outcome(lambda: rows(at99.group_by("district", "sex").agg(count().alias("n"), sum("cost").alias("s"),
+                             mean("cost").alias("m"), quantile("cost", 0.9).alias("q")))),
+        outcome(lambda: rows(d.agg(count().alias("n"), mean("age").alias("a"), median("cost").alias("md")))),
+        outcome(lambda: at99.count()),
+        # sorted by a released figure, cut; a filter after a computed column
+        outcome(lambda: rows(d.group_by("district").agg(count().alias("n")).sort("n").limit(2))),
+        outcome(lambda: rows(d.group_by("grade").agg(mean("cost").alias("m")).sort("m", descending=True))),
+        outcome(lambda: rows(d.with_columns((col("cost") * 2 > 90000).alias("big")).filter(col("big"))
+                             .group_by("insured").agg(count().alias("n")))),
+        outcome(lambda: rows(d.select("district", "cost", "age").filter(col("age") > 98)
+                             .group_by("district").agg(sum("cost").alias("s")))),
+        # values only the target has, past the bounds, missing
+        outcome(lambda: d.filter((col("cost") >= 50000) & col("district").is_null()).count()),
+        outcome(lambda: rows(d.filter(col("grade").is_null()).agg(mean("cost").alias("m")))),
+    ]
+    print(json.dumps(answers))
+    """
+
+
+def test_held_with_the_mechanisms_draws_fixed_an_epsilon_run_is_the_same_in_both_worlds(tmp_path_factory):
+    """Held: round 36's worlds (a target with a district no level declares, empty keys, a grade
+    and costs outside the bounds, against none), every OpenDP draw replaced by a constant
+    whatever its input: nine queries — every statistic of the target's selection and of
+    everyone's, sorts by a figure, a limit, filters on computed columns
+    and on values only the target has — print the same figures, intervals, rows, notes and
+    refusals in both worlds; and each query's statistics move by one person's cap at most before
+    their draws. Together: the records reach the analyst only through a mechanism's input."""
+    from tests.security.test_redteam_round36 import ODD_TARGET, _attack, _moved, _within_one_person
+    from tests.security.test_redteam_round36 import _world as world_36
+    from tests.security.test_redteam_round37_api import _blind
+
+    seen = []
+    for name, rows in (("target", ODD_TARGET), ("others", "")):
+        app = world_36(tmp_path_factory.mktemp(f"blind-{name}"), rows)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _blind(monkeypatch)
+            queries, result, printed = _attack(app, AROUND)
+        seen.append((queries, [(n["code"], n["params"]) for a in result["released"] for n in a["notes"]
+                               if n["code"] != "epsilon-spent"], result["refused"], printed))
+    (queries_a, *rest_a), (queries_b, *rest_b) = seen
+    assert rest_a == rest_b
+    assert not any(isinstance(a, list) and a[:1] == ["refused"] for a in rest_a[2]), rest_a[2]
+    for index, (a, b) in enumerate(zip(queries_a, queries_b, strict=True)):
+        moved = _moved(a, b)
+        assert _within_one_person(moved), (index, moved)
