@@ -17,8 +17,12 @@ runs out inside a run.
 Held (a test, since no round measured these figures in two worlds): a charge is every cell the
 plan could release (declared combinations times columns, one for a count, one for a refusal),
 fixed before the store runs; a spent budget refuses from the three ledger rows, which only
-charges move. The public aggregates of an ε-mode dataset and the ε mode over the sessions API
-are attacked in `test_redteam_round37_api.py`.
+charges move.
+
+And the ε mode in round 36's worlds with every mechanism's draw fixed (`_blind`): a run prints
+the same in both, so the records reach the analyst only through the mechanisms' inputs. The
+public aggregates of an ε-mode dataset and the ε mode over the sessions API are attacked in
+`test_redteam_round37_api.py`.
 """
 
 from __future__ import annotations
@@ -39,7 +43,17 @@ from portal.db import session_scope
 from portal.sessions.service import cell_budgets
 from tests.security.test_person_contributions import world_app
 from tests.security.test_redteam_round23 import PRELUDE
-from tests.security.test_redteam_round36 import FIELDS, HEADER, _known
+from tests.security.test_redteam_round36 import (
+    FIELDS,
+    HEADER,
+    ODD_TARGET,
+    _attack,
+    _known,
+    _moved,
+    _within_one_person,
+)
+from tests.security.test_redteam_round36 import _world as world_36
+from tests.security.test_redteam_round37_api import _blind
 
 SLUG = "round-37"
 TARGET = "T0,P9999,丁区,女,5,false,99,48000\n"  # the only visit at 99 (the known people are 20..80)
@@ -165,14 +179,10 @@ def test_held_with_the_mechanisms_draws_fixed_an_epsilon_run_is_the_same_in_both
     """Held: round 36's worlds (a target with a district no level declares, empty keys, a grade
     and costs outside the bounds, against none), every OpenDP draw replaced by a constant
     whatever its input: nine queries — every statistic of the target's selection and of
-    everyone's, sorts by a figure, a limit, filters on computed columns
-    and on values only the target has — print the same figures, intervals, rows, notes and
+    everyone's, a sort by a figure and a limit, filters on computed columns and on values only
+    the target has — print the same figures, intervals, rows, notes and
     refusals in both worlds; and each query's statistics move by one person's cap at most before
     their draws. Together: the records reach the analyst only through a mechanism's input."""
-    from tests.security.test_redteam_round36 import ODD_TARGET, _attack, _moved, _within_one_person
-    from tests.security.test_redteam_round36 import _world as world_36
-    from tests.security.test_redteam_round37_api import _blind
-
     seen = []
     for name, rows in (("target", ODD_TARGET), ("others", "")):
         app = world_36(tmp_path_factory.mktemp(f"blind-{name}"), rows)

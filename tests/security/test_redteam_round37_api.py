@@ -9,7 +9,11 @@ order, blanks, a trailing comma, an empty measure, case, a field repeated), or m
 and average. What the public and the analyst read beside the noisy figures — the ε figures, the
 429 and where it comes, the notes, the refusals and their `detail`, the `cells[]` figures, the
 errors of a run that raises after its queries — must be the same in both worlds; the statistics
-behind the figures must move by one person's cap at most (round 36's recorder).
+behind the figures must move by one person's cap at most (round 36's recorder), and with every
+mechanism's draw fixed (`_blind`) everything must be identical.
+
+Found, fixed: a question the broker refused (`too-many-groups`) was charged the public's ε at
+each asking; it is now kept as its refusal. Held: the rest.
 """
 
 from __future__ import annotations
