@@ -19,6 +19,7 @@ each asking; it is now kept as its refusal. Held: the rest.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import threading
 from pathlib import Path
@@ -39,7 +40,7 @@ from tests.security.test_person_contributions import (
     _known,
     world_app,
 )
-from tests.security.test_redteam_round23 import PRELUDE, _released_masked
+from tests.security.test_redteam_round23 import PRELUDE, _browser, _released_masked
 from tests.security.test_redteam_round36 import Queries, _moved, _within_one_person
 
 URL = f"/api/v1/datasets/{SLUG}/public-aggregate"
@@ -276,12 +277,32 @@ CELLS = [
 ]
 
 
-def _sessions(app) -> dict:
+def _sessions(app, pages: bool = False) -> dict:
     who = Analyst(app)
     grant(app, who.email, slug=SLUG, mode=None)
     session = who.open(SLUG)
     runs = [who.run(session, PRELUDE + textwrap.dedent(code)) for code in CELLS]
-    return {"runs": runs, "session": who.get(f"/api/v1/sessions/{session}").json}
+    seen = {"runs": runs, "session": who.get(f"/api/v1/sessions/{session}").json}
+    if pages:  # the notebook as the analyst's browser reads it, ids and times left out
+        browser = _browser(app, who.email)
+        for name, path in (("page", f"/notebook/{session}"), ("export", f"/notebook/{session}/export.py"),
+                           ("budget", f"/notebook/{session}/budget")):
+            text = browser.get(path).get_data(as_text=True).replace(session, "S")
+            seen[name] = VARYING.sub("#", _without_run_ids(text, runs))
+    return seen
+
+
+# What differs between any two runs: ids, times, resource use, the form's CSRF token
+VARYING = re.compile(r"\b[0-9a-f]{32}\b|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"
+                     r"|(cpu_seconds[a-z_]*|wall_seconds|max_rss_bytes)\\?\": [\d.]+|csrf[-_]token\" \w+=\"[^\"]*\"")
+
+
+def _without_run_ids(text: str, runs: list[dict]) -> str:
+    for run in runs:
+        for key in ("id", "audit_run_id"):
+            if run.get(key):
+                text = text.replace(run[key], "R")
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -293,10 +314,12 @@ def session_worlds(tmp_path_factory):
 def test_held_with_the_mechanisms_draws_fixed_the_epsilon_runs_are_identical(tmp_path_factory):
     """Held: the same cells over the sessions API with every mechanism's draw a constant: the
     runs — what the cells printed (figures and intervals), the error raised with a figure in it,
-    notes, refusals, ε summaries — and the session's `cells[]` are identical in both worlds."""
+    notes, refusals, ε summaries —, the session's `cells[]`, and the notebook's page, export and
+    budget as the analyst's browser reads them are identical in both worlds (ids, times,
+    resource use and the CSRF token aside)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         _blind(monkeypatch)
-        target, others = (_sessions(_app(tmp_path_factory.mktemp(f"blind-{name}"), rows))
+        target, others = (_sessions(_app(tmp_path_factory.mktemp(f"blind-{name}"), rows), pages=True)
                           for name, rows in (("target", TARGET), ("others", "")))
     assert [run["status"] for run in target["runs"]] == ["done", "done", "done"]
     assert _but_ids(target) == _but_ids(others)
