@@ -41,12 +41,14 @@ from portal.analysis.service import submit_run
 from portal.auth import SYSTEM, Actor
 from portal.db import session_scope
 from portal.sessions.service import cell_budgets
+from tests import factories
 from tests.security.test_person_contributions import world_app
 from tests.security.test_redteam_round23 import PRELUDE
 from tests.security.test_redteam_round36 import (
     FIELDS,
     HEADER,
     ODD_TARGET,
+    Queries,
     _attack,
     _known,
     _moved,
@@ -194,6 +196,76 @@ def test_held_with_the_mechanisms_draws_fixed_an_epsilon_run_is_the_same_in_both
     (queries_a, *rest_a), (queries_b, *rest_b) = seen
     assert rest_a == rest_b
     assert not any(isinstance(a, list) and a[:1] == ["refused"] for a in rest_a[2]), rest_a[2]
+    for index, (a, b) in enumerate(zip(queries_a, queries_b, strict=True)):
+        moved = _moved(a, b)
+        assert _within_one_person(moved), (index, moved)
+
+
+# Joined open data: a lookup of the districts (one row per name), 戊区 — the target's district,
+# which no level declares — among them, and a lookup with two rows for one name.
+LOOKUP = "code,name,population,founded\n" + "".join(
+    f"{i},{name},{100000 * (i + 1)},2000-01-01\n" for i, name in enumerate(["甲区", "乙区", "丙区", "丁区", "戊区"]))
+DOUBLED = LOOKUP + "9,丁区,1,2000-01-01\n"
+JOINED = """
+    import json
+    d = dataset("round-36")
+    lk = dataset("districts").select(col("name").alias("district"), col("population"))
+    two = dataset("doubled").select(col("name").alias("district"), col("population"))
+
+    def rows(frame):
+        return frame.collect().rows
+    answers = [
+        outcome(lambda: rows(d.join(lk, on="district", how="left").group_by("sex")
+                             .agg(count().alias("n"), mean("cost").alias("m")))),
+        outcome(lambda: rows(d.join(lk, on="district", how="left").group_by("district").agg(count().alias("n")))),
+        outcome(lambda: d.join(lk.filter(col("population") >= 500000), on="district").count()),
+        outcome(lambda: rows(d.join(lk, on="district").filter(col("population") > 350000)
+                             .group_by("sex").agg(sum("cost").alias("s"), quantile("cost", 0.5).alias("q")))),
+        outcome(lambda: rows(d.join(lk, on="district", how="left").agg(mean("population").alias("p")))),
+        outcome(lambda: rows(d.join(lk, on="district", how="left").filter(col("population").is_null())
+                             .group_by("insured").agg(count().alias("n")))),
+        outcome(lambda: d.join(two, on="district").count()),
+    ]
+    print(json.dumps(answers))
+    """
+
+
+def _attack_joined(app, code: str) -> tuple[list, dict, list]:
+    """Round 36's `_attack` with the two open lookups in the run too."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        recorder = Queries(monkeypatch)
+        with app.app_context(), session_scope(app) as session:
+            result = submit_run(session, _actor(session), code=PRELUDE + textwrap.dedent(code),
+                                datasets=["round-36", "districts", "doubled"],
+                                settings=AnalysisSettings.from_config(app.config)).result
+    assert result["status"] == "ok", result
+    return recorder.queries, result, json.loads(result["stdout"].strip().splitlines()[-1])
+
+
+def test_held_with_the_mechanisms_draws_fixed_joined_open_data_carries_nothing_around_them(tmp_path_factory):
+    """Held: round 36's worlds with two open lookups of the districts — one row per name, 戊区
+    (the target's undeclared district) among them, and one with two rows for 丁区 — joined
+    onto the visits: grouped after a left join (by another key; by the join key, no longer the
+    declared field, refused), an inner join as a filter on the lookup's column (population of at
+    least 500,000: 戊区 alone, so the target's visits alone), a filter on a
+    joined value then a sum and a quantile, a mean of a joined column (unbounded: refused), the
+    records the left join found no row for (the target's empty district among them in world A),
+    a lookup with two rows for a key (refused). Blinded, the same figures, rows, notes and
+    refusals in both worlds; the statistics move by one person's cap at most."""
+    seen = []
+    for name, rows in (("target", ODD_TARGET), ("others", "")):
+        app = world_36(tmp_path_factory.mktemp(f"joined-{name}"), rows)
+        for slug, csv in (("districts", LOOKUP), ("doubled", DOUBLED)):
+            factories.load(app, factories.dataset_folder(tmp_path_factory.mktemp(f"{slug}-{name}"), slug, csv=csv))
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _blind(monkeypatch)
+            queries, result, printed = _attack_joined(app, JOINED)
+        seen.append((queries, [(n["code"], n["params"]) for a in result["released"] for n in a["notes"]
+                               if n["code"] != "epsilon-spent"], result["refused"], printed))
+    (queries_a, *rest_a), (queries_b, *rest_b) = seen
+    assert rest_a == rest_b
+    refused = [a[1] for a in rest_a[2] if isinstance(a, list) and a[:1] == ["refused"]]
+    assert refused == ["dp-levels", "unbounded", "join-fan-out"], rest_a[2]
     for index, (a, b) in enumerate(zip(queries_a, queries_b, strict=True)):
         moved = _moved(a, b)
         assert _within_one_person(moved), (index, moved)
