@@ -185,20 +185,31 @@ def test_held_with_the_mechanisms_draws_fixed_an_epsilon_run_is_the_same_in_both
     the target has — print the same figures, intervals, rows, notes and
     refusals in both worlds; and each query's statistics move by one person's cap at most before
     their draws. Together: the records reach the analyst only through a mechanism's input."""
+    printed = _blinded_in_both_worlds(tmp_path_factory, "blind", AROUND)
+    assert not any(isinstance(a, list) and a[:1] == ["refused"] for a in printed), printed
+
+
+def _blinded_in_both_worlds(tmp_path_factory, name: str, code: str, lookups: bool = False) -> list:
+    """Run `code` blinded in round 36's two worlds (with the open lookups if `lookups`); assert
+    that the analyst reads the same in both (printed answers, notes, refusals) and that each
+    query's statistics moved by one person's cap at most. Returns what was printed."""
     seen = []
-    for name, rows in (("target", ODD_TARGET), ("others", "")):
-        app = world_36(tmp_path_factory.mktemp(f"blind-{name}"), rows)
+    for world, rows in (("target", ODD_TARGET), ("others", "")):
+        app = world_36(tmp_path_factory.mktemp(f"{name}-{world}"), rows)
+        if lookups:
+            for slug, csv in (("districts", LOOKUP), ("doubled", DOUBLED)):
+                factories.load(app, factories.dataset_folder(tmp_path_factory.mktemp(f"{slug}-{world}"), slug, csv=csv))
         with pytest.MonkeyPatch.context() as monkeypatch:
             _blind(monkeypatch)
-            queries, result, printed = _attack(app, AROUND)
+            queries, result, printed = _attack_joined(app, code) if lookups else _attack(app, code)
         seen.append((queries, [(n["code"], n["params"]) for a in result["released"] for n in a["notes"]
                                if n["code"] != "epsilon-spent"], result["refused"], printed))
     (queries_a, *rest_a), (queries_b, *rest_b) = seen
     assert rest_a == rest_b
-    assert not any(isinstance(a, list) and a[:1] == ["refused"] for a in rest_a[2]), rest_a[2]
     for index, (a, b) in enumerate(zip(queries_a, queries_b, strict=True)):
         moved = _moved(a, b)
         assert _within_one_person(moved), (index, moved)
+    return rest_a[2]
 
 
 # Joined open data: a lookup of the districts (one row per name), 戊区 — the target's district,
@@ -252,20 +263,6 @@ def test_held_with_the_mechanisms_draws_fixed_joined_open_data_carries_nothing_a
     records the left join found no row for (the target's empty district among them in world A),
     a lookup with two rows for a key (refused). Blinded, the same figures, rows, notes and
     refusals in both worlds; the statistics move by one person's cap at most."""
-    seen = []
-    for name, rows in (("target", ODD_TARGET), ("others", "")):
-        app = world_36(tmp_path_factory.mktemp(f"joined-{name}"), rows)
-        for slug, csv in (("districts", LOOKUP), ("doubled", DOUBLED)):
-            factories.load(app, factories.dataset_folder(tmp_path_factory.mktemp(f"{slug}-{name}"), slug, csv=csv))
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            _blind(monkeypatch)
-            queries, result, printed = _attack_joined(app, JOINED)
-        seen.append((queries, [(n["code"], n["params"]) for a in result["released"] for n in a["notes"]
-                               if n["code"] != "epsilon-spent"], result["refused"], printed))
-    (queries_a, *rest_a), (queries_b, *rest_b) = seen
-    assert rest_a == rest_b
-    refused = [a[1] for a in rest_a[2] if isinstance(a, list) and a[:1] == ["refused"]]
-    assert refused == ["dp-levels", "unbounded", "join-fan-out"], rest_a[2]
-    for index, (a, b) in enumerate(zip(queries_a, queries_b, strict=True)):
-        moved = _moved(a, b)
-        assert _within_one_person(moved), (index, moved)
+    printed = _blinded_in_both_worlds(tmp_path_factory, "joined", JOINED, lookups=True)
+    refused = [a[1] for a in printed if isinstance(a, list) and a[:1] == ["refused"]]
+    assert refused == ["dp-levels", "unbounded", "join-fan-out"], printed
