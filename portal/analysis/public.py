@@ -7,7 +7,8 @@ in that mode here too (decision 0030z): the broker's `private_queries` path, cal
 person's records as an analyst's answer is, spending the public's ε (`PUBLIC_AGGREGATE_DAILY_EPSILON`
 a day, `PUBLIC_AGGREGATE_LIFETIME_EPSILON` over all days and versions; `PublicEpsilon`). A
 question is paid for once per version: its answer is kept (`PublicAnswer`) and given again to
-whoever asks it, since fresh noise for each caller could be averaged away. The questions are
+whoever asks it, since fresh noise for each caller could be averaged away; a question the broker
+refuses is kept as its refusal, refused again free (decision 0031b). The questions are
 finitely many (one or two declared category fields, a few measures), so the public's ε on a
 version is bounded twice: by the budget and by the questions there are.
 
