@@ -22,7 +22,6 @@ import json
 import re
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -348,67 +347,3 @@ def test_held_the_epsilon_mode_over_the_sessions_api_differs_in_its_figures_only
     assert [r.get("detail") for r in target["runs"][2]["result"]["refused"]][-1] is None
     assert target["runs"][1]["result"]["status"] == "error"
 
-
-# ---------------------------------------------------------------------------------------------
-# The public's ε across processes (PostgreSQL): new questions at once, near the day's end
-# ---------------------------------------------------------------------------------------------
-
-CLINIC = "clinic-visits-synthetic"
-
-
-@pytest.mark.postgres
-def test_held_callers_in_several_processes_pay_each_question_once_and_never_past_the_day(
-        postgres_url, tmp_path, monkeypatch):
-    """Held: seven callers at once on PostgreSQL, each with a lock of its own in place of the
-    per-process one (as gunicorn workers: only the advisory lock between them) — the same new
-    question three times, in two spellings, and four other new questions — against a public ε of
-    0.25 a day (two questions). Two questions are paid for, no more; every answer to one
-    question has the same figures; the rest are 429s; one answer is kept per question."""
-    from portal import db as portal_db
-    from portal.analysis import public
-    from portal.auth import ANONYMOUS, SYSTEM
-    from portal.catalog import publishing
-    from portal.db import database
-    from portal.errors import PortalError
-    from tests.conftest import DATASETS, make_app
-    from tests.integration.analysis.conftest import write_fixed_key
-    from tests.integration.analysis.test_public_budget_postgres import _OneLockPerCaller
-
-    app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url, ANALYSIS_ANSWER_QUANTUM_MS=1,
-                   PUBLIC_AGGREGATE_DAILY_EPSILON=0.25)
-    write_fixed_key(Path(app.config["INSTANCE_PATH"]))
-    with app.app_context(), session_scope(app) as session:
-        publishing.load_package(session, SYSTEM, DATASETS / CLINIC, data_dir=Path(app.config["DATA_DIR"]))
-    monkeypatch.setattr(portal_db, "_held_locks", _OneLockPerCaller())
-    asked = ["district,sex", "sex, district", "sex,district", "age_band", "sex", "district", "insurance_type"]
-    outcomes: dict[int, object] = {}
-    start = threading.Barrier(len(asked))
-
-    def ask(at: int) -> None:
-        with app.app_context(), session_scope(app) as db:
-            settings, daily = public.settings_and_budget()
-            start.wait(timeout=60)
-            try:
-                outcomes[at] = public.ask(db, ANONYMOUS, CLINIC, public.Question.parse(asked[at]), settings, daily)
-            except PortalError as error:
-                outcomes[at] = error
-
-    try:
-        threads = [threading.Thread(target=ask, args=(at,)) for at in range(len(asked))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=300)
-        answers = {at: o for at, o in outcomes.items() if isinstance(o, public.Answer)}
-        assert len(outcomes) == len(asked), outcomes
-        assert all(o.status == 429 for o in outcomes.values() if not isinstance(o, public.Answer)), outcomes
-        paid = {tuple(sorted(a.by)) for a in answers.values()}
-        assert len(paid) == 2, paid
-        assert sorted(a.epsilon["spent"] for a in answers.values()).count(EPSILON) == 2
-        same = [_figures(json.loads(json.dumps({"by": a.by, "rows": a.rows}))) for at, a in answers.items() if at < 3]
-        assert all(figures == same[0] for figures in same)
-        with app.app_context(), session_scope(app) as session:
-            assert sum(row.epsilon for row in session.scalars(select(PublicEpsilon))) == pytest.approx(0.2)
-            assert len(session.scalars(select(PublicAnswer)).all()) == 2
-    finally:
-        database(app).engine.dispose()
