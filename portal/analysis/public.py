@@ -7,7 +7,8 @@ in that mode here too (decision 0030z): the broker's `private_queries` path, cal
 person's records as an analyst's answer is, spending the public's ε (`PUBLIC_AGGREGATE_DAILY_EPSILON`
 a day, `PUBLIC_AGGREGATE_LIFETIME_EPSILON` over all days and versions; `PublicEpsilon`). A
 question is paid for once per version: its answer is kept (`PublicAnswer`) and given again to
-whoever asks it, since fresh noise for each caller could be averaged away. The questions are
+whoever asks it, since fresh noise for each caller could be averaged away; a question the broker
+refuses is kept as its refusal, refused again free (decision 0031b). The questions are
 finitely many (one or two declared category fields, a few measures), so the public's ε on a
 version is bounded twice: by the budget and by the questions there are.
 
@@ -255,7 +256,13 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
                  info: SourceInfo, rules: Rules, privacy: PrivacySettings) -> Answer:
     """The ε-budget mode's answer: the one kept for this question and version, or a new one
     paid from the public's ε and kept. Serialised per dataset like the statistical path, so two
-    callers cannot both spend the last ε, nor both pay for one question."""
+    callers cannot both spend the last ε, nor both pay for one question.
+
+    A question the broker refuses for a rule of its own (`too-many-groups`, ...; not the budget,
+    a 429 that keeps nothing) is kept as its refusal: such a refusal follows from the question
+    and the dictionary alone, and charging each repeat let one visitor spend the public's ε of
+    every day and version on one refused question, 0.1 a request (thirty-seventh round,
+    decision 0031b)."""
     slug = source.slug
     dataset_id = _dataset_id(session, slug)
     asked = json.dumps(question.canonical, ensure_ascii=False)
@@ -265,13 +272,23 @@ def _ask_private(session: Session, actor: Actor, source, question: Question, set
         before = budget.spent_lifetime(PUBLIC_GRANT)
         kept = session.scalar(select(PublicAnswer.answer).where(
             PublicAnswer.dataset_id == dataset_id, PublicAnswer.version == source.version, PublicAnswer.question == asked))
+        first: Refused | None = None
         if kept is None:
-            kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget,
-                                    dataset_id)
+            try:
+                kept = _release_private(session, actor, source, question, settings, info, rules, privacy, budget,
+                                        dataset_id)
+            except Refused as refused:  # charged and recorded already; kept, so a repeat is free
+                first, kept = refused, public_epsilon.kept_refusal(refused.rule, refused.detail, refused.run_id)
             session.add(PublicAnswer(dataset_id=dataset_id, version=source.version, question=asked, answer=kept))
             public_epsilon.charge(session, dataset_id, budget)
             session.commit()
         pad(started, settings.answer_quantum)
+    if first is not None:
+        raise first
+    if "refused" in kept:
+        rule, reason = kept["refused"]["rule"], kept["refused"]["reason"]
+        raise Refused(rule, f"this question was refused when first asked of this version, and is refused again "
+                            f"without spending anything: {reason}", run_id=kept["run_id"])
     columns, rows = public_epsilon.in_order_of(kept, question.by)
     return Answer(slug, source.version, question.by, question.stat, question.measure, columns,
                   _grid(rows, [source.levels[name] for name in question.by], len(columns)),

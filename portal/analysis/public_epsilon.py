@@ -63,6 +63,13 @@ def shown(value: Any) -> Any:
     return round(value, 2) if isinstance(value, float) else value
 
 
+def kept_refusal(rule: str, reason: str, run_id: str) -> dict[str, Any]:
+    """A question the broker refused for a rule of its own, kept in place of its answer: the
+    refusal depends on the question and the dictionary only, so asking again is refused again,
+    free (decision 0031b). `reason` as first given (it says what that first asking spent)."""
+    return {"refused": {"rule": rule, "reason": reason}, "run_id": run_id}
+
+
 def in_order_of(kept: dict[str, Any], by: tuple[str, ...]) -> tuple[list[str], list[list[Any]]]:
     """A kept answer's columns and rows with its key fields in the order the caller gave them
     (then the figure, its interval's low and high ends)."""
