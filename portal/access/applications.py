@@ -12,7 +12,7 @@ into notices after the commit (`notices.py`): nothing here sends mail or reads t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from portal.access import identity
 from portal.access.history import end_grants, expect_state, record_transition, summarise
 from portal.access.models import Application, ApplicationEvent
-from portal.access.permissions import can_apply, can_view_application
+from portal.access.permissions import can_apply, can_review_applications, can_view_application
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
     ApplicantIdentity,
@@ -138,7 +138,7 @@ def list_my_applications(session: Session, actor: Actor) -> list[ApplicationSumm
     require(can_apply(actor), "list-own-applications")
     rows = session.scalars(select(Application).where(Application.user_id == actor.user_id)
                            .order_by(Application.created_at.desc(), Application.id.desc()))
-    return [summarise(session, row) for row in rows]
+    return [_for_applicant(summarise(session, row)) for row in rows]
 
 
 def get_application(session: Session, actor: Actor, application_id: int,
@@ -152,7 +152,15 @@ def get_application(session: Session, actor: Actor, application_id: int,
     row = session.get(Application, application_id)
     if row is None or not can_view_application(actor, row.user_id):
         raise NotFound("application", str(application_id))
-    return summarise(session, row, with_events=True, defaults=defaults)
+    found = summarise(session, row, with_events=True, defaults=defaults)
+    return found if can_review_applications(actor) else _for_applicant(found)
+
+
+def _for_applicant(found: ApplicationSummary) -> ApplicationSummary:
+    """What the applicant sees: that a grant shares another account's budgets, not which account
+    (an empty `budget_account`; the steward who bound them sees the e-mail address)."""
+    grants = [replace(g, budget_account="") if g.budget_account else g for g in found.grants]
+    return replace(found, grants=grants)
 
 
 # -- private steps ---------------------------------------------------------------------------

@@ -94,7 +94,8 @@ class GrantSummary:
     cells_lifetime_spent: int | None = None
     cells_lifetime_left: int | None = None
     # The account whose budgets the grant charges when it is not the grant's own: the same
-    # applicant's first account with a grant on the dataset (decision 0031e).
+    # applicant's first account with a grant on the dataset (decision 0031e); "" to the applicant
+    # (that it is another account, not which), None when it is the grant's own.
     budget_account: str | None = None
 
 

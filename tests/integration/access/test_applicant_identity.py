@@ -107,6 +107,12 @@ def test_the_steward_is_warned_of_the_same_applicant_under_another_account(acces
     steward.get("/locale/en")
     grants = steward.get("/steward/grants").text
     assert f"shared with account {first.email} (the same applicant)" in grants
+    second.get("/locale/en")
+    mine = second.get(f"/access/applications/{later}").text
+    assert "shared with your other account's grants" in mine and first.email not in mine, "which account: stewards only"
+    key = factories.api_key(access_app, second.email, scopes=("sandbox:run",))
+    listed = access_app.test_client().get(f"/api/v1/applications/{later}", headers={"Authorization": f"Bearer {key}"}).json
+    assert sorted(map(repr, (g["budget_account"] for g in listed["grants"]))) == ["''", "None"]
 
 
 def test_a_renewal_keeps_the_identity_and_the_api_checks_it(access_app, as_role):
