@@ -62,9 +62,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
     from flask import current_app, has_app_context
 
     from portal import errors, extensions, filters, search
+    from portal.access import identity
     from portal.access.views import bp as access_bp
     from portal.accounts.views import bp as accounts_bp
-    from portal.analysis import private_samples
+    from portal.analysis import keys, private_samples
     from portal.analysis.views import bp as analysis_bp
     from portal.api import bp as api_bp
     from portal.api import limits
@@ -87,6 +88,16 @@ def create_app(test_config: dict[str, Any] | None = None, *, instance: Path | No
         return private_samples.write_version_sample(config, table, path, target=target, seed=seed, rules=rules)
 
     catalog_staging.set_sample_writer(write_sample)
+
+    def identity_key(config):
+        # the identity digests' key: a sub-key of the disclosure key (decision 0031e)
+        try:
+            return keys.load_key(config).derive(identity.KEY_PURPOSE)
+        except keys.MissingKey as exc:
+            raise identity.Unavailable("this portal has no disclosure key yet, so it takes no application "
+                                       "for conditional data") from exc
+
+    identity.set_key_reader(identity_key)
     catalog_setup.init_caches(app)
     search.init_app(app)
     extensions.init_app(app)

@@ -12,16 +12,18 @@ into notices after the commit (`notices.py`): nothing here sends mail or reads t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.access import identity
 from portal.access.history import end_grants, expect_state, record_transition, summarise
 from portal.access.models import Application, ApplicationEvent
-from portal.access.permissions import can_apply, can_view_application
+from portal.access.permissions import can_apply, can_review_applications, can_view_application
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
+    ApplicantIdentity,
     ApplicationDraft,
     ApplicationSummary,
     Transition,
@@ -35,6 +37,7 @@ from portal.errors import Invalid, NotFound
 
 WITHDRAWABLE = ("draft", "submitted", "approved")
 RENEWABLE = ("approved", "expired")
+IDENTITY_COLUMNS = ("applicant_name", "document_type", "id_digest", "id_last4", "credit_code")
 
 
 @dataclass(frozen=True)
@@ -45,29 +48,32 @@ class Changed:
     transition: Transition
 
 
-def apply(session: Session, actor: Actor, draft: ApplicationDraft, *, review_days: int) -> Changed:
+def apply(session: Session, actor: Actor, draft: ApplicationDraft, *, review_days: int, identity_key: bytes) -> Changed:
     """Create an application and submit it for review; the review is due in `review_days` working days.
+    `identity_key`: the key of the identity digests (`identity.identity_key(config)`).
 
     Raises:
         Forbidden: anonymous actor, or a key without `sandbox:run`.
         Invalid: missing purpose or organisation, a duration out of range, a dataset that is not
-            conditional or not visible.
+            conditional or not visible; a missing or malformed identity (name, document number,
+            credit code: decision 0031e).
     """
     require(can_apply(actor), "apply-for-access")
-    row = _new(session, actor, draft)
+    row = _new(session, actor, draft, identity_key)
     transition = record_transition(session, actor, row, "submitted", "", review_days=review_days)
     session.commit()
     return Changed(summarise(session, row), transition)
 
 
-def save_draft(session: Session, actor: Actor, draft: ApplicationDraft) -> ApplicationSummary:
-    """Keep an application as a draft, not yet sent to the stewards.
+def save_draft(session: Session, actor: Actor, draft: ApplicationDraft, *, identity_key: bytes) -> ApplicationSummary:
+    """Keep an application as a draft, not yet sent to the stewards (with its identity: a draft
+    cannot be edited, so one without could never be submitted).
 
     Raises:
         Forbidden, Invalid: as `apply`.
     """
     require(can_apply(actor), "apply-for-access")
-    row = _new(session, actor, draft)
+    row = _new(session, actor, draft, identity_key)
     session.commit()
     return summarise(session, row)
 
@@ -77,9 +83,11 @@ def submit_application(session: Session, actor: Actor, application_id: int, *, r
 
     Raises:
         NotFound: no such application of this actor. Conflict: it is not a draft.
+        Invalid: a draft from before identities were asked for (apply anew).
     """
     row = _own(session, actor, application_id)
     expect_state(row, ("draft",))
+    _require_identity(row)
     transition = record_transition(session, actor, row, "submitted", "", review_days=review_days)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -105,13 +113,17 @@ def renew_application(session: Session, actor: Actor, application_id: int, *, re
 
     Raises:
         NotFound: no such application of this actor. Conflict: not approved or expired.
+        Invalid: an application from before identities were asked for (apply anew, with one).
     """
     old = _own(session, actor, application_id)
     expect_state(old, RENEWABLE)
+    _require_identity(old)
     draft = ApplicationDraft(tuple(old.datasets), old.purpose, old.organisation, old.duration_days,
                              old.fields_wanted, old.intended_outputs)
-    row = _new(session, actor, draft)
+    row = _new(session, actor, draft, None)
     row.renews_id = old.id
+    for name in IDENTITY_COLUMNS:  # the same applicant, as the steward checked them
+        setattr(row, name, getattr(old, name))
     transition = record_transition(session, actor, row, "submitted", f"renewal of application {old.id}", review_days=review_days)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -126,7 +138,7 @@ def list_my_applications(session: Session, actor: Actor) -> list[ApplicationSumm
     require(can_apply(actor), "list-own-applications")
     rows = session.scalars(select(Application).where(Application.user_id == actor.user_id)
                            .order_by(Application.created_at.desc(), Application.id.desc()))
-    return [summarise(session, row) for row in rows]
+    return [_for_applicant(summarise(session, row)) for row in rows]
 
 
 def get_application(session: Session, actor: Actor, application_id: int,
@@ -140,17 +152,32 @@ def get_application(session: Session, actor: Actor, application_id: int,
     row = session.get(Application, application_id)
     if row is None or not can_view_application(actor, row.user_id):
         raise NotFound("application", str(application_id))
-    return summarise(session, row, with_events=True, defaults=defaults)
+    found = summarise(session, row, with_events=True, defaults=defaults)
+    return found if can_review_applications(actor) else _for_applicant(found)
+
+
+def _for_applicant(found: ApplicationSummary) -> ApplicationSummary:
+    """What the applicant sees: that a grant shares another account's budgets, not which account
+    (an empty `budget_account`; the steward who bound them sees the e-mail address)."""
+    grants = [replace(g, budget_account="") if g.budget_account else g for g in found.grants]
+    return replace(found, grants=grants)
 
 
 # -- private steps ---------------------------------------------------------------------------
 
-def _new(session: Session, actor: Actor, draft: ApplicationDraft) -> Application:
-    _check_draft(session, actor, draft)
+def _new(session: Session, actor: Actor, draft: ApplicationDraft, identity_key: bytes | None) -> Application:
+    """A draft row; with `identity_key` its identity is checked and kept as a digest (a renewal
+    passes None and copies the old application's)."""
+    _check_draft(session, actor, draft, identity_required=identity_key is not None)
     row = Application(user_id=actor.user_id, datasets=list(dict.fromkeys(draft.datasets)), purpose=draft.purpose.strip(),
                       organisation=draft.organisation.strip(), fields_wanted=draft.fields_wanted.strip(),
                       intended_outputs=draft.intended_outputs.strip(), duration_days=draft.duration_days,
                       state="draft", created_at=utcnow())
+    if identity_key is not None and draft.identity is not None:
+        who = draft.identity
+        row.applicant_name, row.document_type = who.name.strip(), who.document_type
+        row.id_digest, row.id_last4 = identity.digest(identity_key, who.number), identity.last4(who.number)
+        row.credit_code = identity.normalise(who.credit_code) or None
     session.add(row)
     session.flush()
     session.add(ApplicationEvent(application_id=row.id, actor_email=actor.email or "", at=row.created_at,
@@ -158,8 +185,10 @@ def _new(session: Session, actor: Actor, draft: ApplicationDraft) -> Application
     return row
 
 
-def _check_draft(session: Session, actor: Actor, draft: ApplicationDraft) -> None:
+def _check_draft(session: Session, actor: Actor, draft: ApplicationDraft, *, identity_required: bool = True) -> None:
     errors: dict[str, list[str]] = {}
+    if identity_required:
+        _check_identity(draft.identity, errors)
     if not draft.purpose.strip():
         errors["purpose"] = ["required"]
     if not draft.organisation.strip():
@@ -174,6 +203,28 @@ def _check_draft(session: Session, actor: Actor, draft: ApplicationDraft) -> Non
             errors.setdefault("datasets", []).append(f"{slug!r} is not a conditional dataset")
     if errors:
         raise Invalid("the application is not complete", errors=errors)
+
+
+def _check_identity(who: ApplicantIdentity | None, errors: dict[str, list[str]]) -> None:
+    """The field errors of an applicant's identity (the field names of the form and the API)."""
+    if who is None:
+        errors["identity"] = ["the applicant's real name and identity document are required"]
+        return
+    if not who.name.strip():
+        errors["applicant_name"] = ["required"]
+    elif len(who.name.strip()) > 100:
+        errors["applicant_name"] = ["at most 100 characters"]
+    if problem := identity.number_error(who.document_type, who.number):
+        field = "document_type" if problem == "document-type" else "id_number"
+        errors[field] = [identity.MESSAGES[problem]]
+    if problem := identity.credit_code_error(who.credit_code):
+        errors["credit_code"] = [identity.CREDIT_MESSAGES[problem]]
+
+
+def _require_identity(row: Application) -> None:
+    if row.id_digest is None:
+        raise Invalid("this application was made before applicants gave their identity: make a new application",
+                      errors={"identity": ["required"]})
 
 
 def _own(session: Session, actor: Actor, application_id: int) -> Application:

@@ -25,8 +25,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from portal.access import identity
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
+    ApplicantIdentity,
     ApplicationDraft,
     ApprovalScope,
     DatasetScope,
@@ -44,14 +46,51 @@ class ApplicationForm(FlaskForm):
     intended_outputs = TextAreaField(_l("Intended outputs"), validators=[Optional(), Length(max=2000)])
     duration_days = IntegerField(_l("Duration (days)"), default=90,
                                  validators=[DataRequired(), NumberRange(min=1, max=MAX_DURATION_DAYS)])
+    # Real-name application (decision 0031e): the number is checked here and in the service, and
+    # kept only as a keyed digest and its last four characters.
+    applicant_name = StringField(_l("Your real name"), validators=[DataRequired(), Length(max=100)])
+    document_type = SelectField(_l("Identity document"), default="resident", choices=[
+        SelectChoice("resident", _l("Resident identity card (mainland)")),
+        SelectChoice("passport", _l("Passport")),
+        SelectChoice("other", _l("Other identity document"))])
+    id_number = StringField(_l("Document number"), validators=[DataRequired(), Length(max=40)])
+    credit_code = StringField(_l("Organisation's unified social credit code (optional)"),
+                              validators=[Optional(), Length(max=30)])
 
     def validate_datasets(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Choose at least one dataset."))
 
+    def validate_id_number(self, field) -> None:
+        problem = identity.number_error(self.document_type.data, field.data or "")
+        if problem is not None:
+            raise ValidationError(NUMBER_ERRORS.get(problem, NUMBER_ERRORS["format"]))
+
+    def validate_credit_code(self, field) -> None:
+        problem = identity.credit_code_error(field.data or "")
+        if problem is not None:
+            raise ValidationError(CREDIT_ERRORS[problem])
+
     def draft(self) -> ApplicationDraft:
+        who = ApplicantIdentity(self.applicant_name.data or "", self.document_type.data, self.id_number.data or "",
+                                self.credit_code.data or "")
         return ApplicationDraft(tuple(self.datasets.data), self.purpose.data, self.organisation.data,
-                                self.duration_days.data, self.fields_wanted.data or "", self.intended_outputs.data or "")
+                                self.duration_days.data, self.fields_wanted.data or "", self.intended_outputs.data or "",
+                                who)
+
+
+NUMBER_ERRORS = {
+    "required": _l("The identity document number is required."),
+    "document-type": _l("Choose the type of your identity document."),
+    "length": _l("A resident ID number has 18 characters: 17 digits, then a digit or X."),
+    "birth-date": _l("This resident ID number's date of birth (characters 7 to 14) is not a real date."),
+    "checksum": _l("This resident ID number's last character does not match its check (GB 11643): please check it for a typing mistake."),
+    "format": _l("A document number has 5 to 30 letters, digits or hyphens."),
+}
+CREDIT_ERRORS = {
+    "format": _l("A unified social credit code has 18 characters: digits and capital letters except I, O, Z, S and V."),
+    "checksum": _l("This unified social credit code's last character does not match its check (GB 32100)."),
+}
 
 
 class ApproveForm(FlaskForm):

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session, aliased
 
 from portal.access.models import (
     Application,
@@ -78,8 +78,8 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
              with_events: bool = False, defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
     now = now or utcnow()
     applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
-    grants = [grant_summary(grant, applicant, slug, disclosure, now, spent, defaults, cells)
-              for grant, slug, disclosure, spent, cells in session.execute(with_account_totals(
+    grants = [grant_summary(grant, applicant, slug, disclosure, now, spent, defaults, cells, budget)
+              for grant, slug, disclosure, spent, cells, budget in session.execute(with_account_totals(
                   select(Grant, Dataset.slug, Dataset.disclosure).join(Dataset, Dataset.id == Grant.dataset_id)
                   .where(Grant.application_id == row.id).order_by(Grant.id)))]
     events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
@@ -88,7 +88,8 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
     overdue = row.state == "submitted" and row.due_at is not None and row.due_at < now
     return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
                               row.intended_outputs, row.duration_days, row.state, row.created_at, row.submitted_at,
-                              row.due_at, row.decided_at, row.renews_id, overdue, events, grants)
+                              row.due_at, row.decided_at, row.renews_id, overdue, events, grants,
+                              row.applicant_name, row.document_type, row.id_last4, row.credit_code)
 
 
 @dataclass(frozen=True)
@@ -109,19 +110,25 @@ def dataset_titles(session: Session, slugs: Iterable[str]) -> dict[str, DatasetT
 
 
 def with_account_totals(query: Select) -> Select:
-    """`query` (of grants) with what each grant's account has spent on its dataset in all, ε and
-    cells, for the grant's lifetime budget (null when nothing is recorded)."""
-    return query.add_columns(EpsilonAccountTotal.epsilon, CellAccountTotal.cells).outerjoin(EpsilonAccountTotal, and_(
-        EpsilonAccountTotal.user_id == Grant.user_id, EpsilonAccountTotal.dataset_id == Grant.dataset_id)).outerjoin(
-        CellAccountTotal, and_(CellAccountTotal.user_id == Grant.user_id, CellAccountTotal.dataset_id == Grant.dataset_id))
+    """`query` (of grants) with what the account each grant charges (its own, or the same
+    applicant's first: decision 0031e) has spent on its dataset in all, ε and cells, for the
+    grant's lifetime budget (null when nothing is recorded), and that account's email when it is
+    not the grant's own."""
+    charged = func.coalesce(Grant.budget_user_id, Grant.user_id)
+    budget = aliased(User)
+    return query.add_columns(EpsilonAccountTotal.epsilon, CellAccountTotal.cells, budget.email).outerjoin(
+        EpsilonAccountTotal, and_(EpsilonAccountTotal.user_id == charged, EpsilonAccountTotal.dataset_id == Grant.dataset_id)
+    ).outerjoin(CellAccountTotal, and_(CellAccountTotal.user_id == charged, CellAccountTotal.dataset_id == Grant.dataset_id)
+    ).outerjoin(budget, and_(budget.id == Grant.budget_user_id, Grant.budget_user_id != Grant.user_id))
 
 
 def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, now: datetime,
                   account_spent: float | None = None, defaults: EpsilonDefaults | None = None,
-                  account_cells: int | None = None) -> GrantSummary:
+                  account_cells: int | None = None, budget_account: str | None = None) -> GrantSummary:
     """`disclosure`: the dataset's declared settings, for the mode the grant is in and its
-    lifetime budget; `account_spent`, `account_cells`: what the grant's account has spent on the
-    dataset in all (ε, cells)."""
+    lifetime budget; `account_spent`, `account_cells`: what the account the grant charges has
+    spent on the dataset in all (ε, cells); `budget_account`: that account's email when it is
+    not the grant's own."""
     status = "revoked" if grant.revoked_at is not None else "expired" if grant.expires_at <= now else "active"
     mode = mode_in_force(disclosure, grant.disclosure_mode)
     defaults = defaults or EpsilonDefaults()
@@ -140,4 +147,5 @@ def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, 
         left = round(max(0.0, lifetime - spent), 6)
     return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
                         list(grant.row_filter or []), grant.daily_cell_budget, grant.created_at, grant.expires_at,
-                        grant.revoked_at, grant.application_id, status, mode, lifetime, spent, left, *cells)
+                        grant.revoked_at, grant.application_id, status, mode, lifetime, spent, left, *cells,
+                        budget_account)

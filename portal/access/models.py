@@ -65,6 +65,16 @@ class Grant(Base):
     columns: Mapped[list[str] | None] = mapped_column(JSON)
     row_filter: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"), index=True)
+    # Whose ledgers the grant charges (ε and cells, per day and over all days): the first account
+    # of the same verified applicant that held a grant on the dataset, else the grant's own;
+    # None is the grant's own (decision 0031e). No ON DELETE: accounts are deactivated, never
+    # deleted, and one whose budget other accounts' grants charge must not vanish under them.
+    budget_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+    @property
+    def budget_account(self) -> int:
+        """The account whose budgets the grant charges."""
+        return self.budget_user_id or self.user_id
 
 
 class Application(Base):
@@ -86,6 +96,14 @@ class Application(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the review's SLA deadline
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     renews_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", ondelete="SET NULL"))
+    # The applicant's real name and identity document (decision 0031e): never the number itself,
+    # only its keyed digest (`portal/access/identity.py`) and last four characters for the steward.
+    # Null on applications made before migration 0018l.
+    applicant_name: Mapped[str | None] = mapped_column(String(100))
+    document_type: Mapped[str | None] = mapped_column(String(20))
+    id_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_last4: Mapped[str | None] = mapped_column(String(4))
+    credit_code: Mapped[str | None] = mapped_column(String(18))  # the organisation's, optional
 
 
 class ApplicationEvent(Base):

@@ -8,7 +8,7 @@ The SLA clock is `ACCESS_REVIEW_WORKING_DAYS` working days in China's calendar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from portal import store
+from portal.access import persons
 from portal.access.applications import Changed, DatasetChoice, conditional_datasets
 from portal.access.history import (
     expect_state,
@@ -61,18 +62,22 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
     expect_state(row, ("submitted",))
     _check_scope(session, row, scope)
     expires = datetime.combine(scope.expires_on, time(23, 59, 59)) - timedelta(hours=8)  # end of day, China
+    # the applicant's identities: this application's, and those a steward approved before
+    digests = persons.verified_digests(session, row.user_id) | ({row.id_digest} if row.id_digest else set())
     for item in scope.datasets:
         dataset_id = session.scalar(select(Dataset.id).where(Dataset.slug == item.slug))
-        session.add(Grant(user_id=row.user_id, dataset_id=dataset_id, purpose=row.purpose,
+        # one person, one budget: the same applicant's first account on the dataset (0031e)
+        charged = persons.budget_account(session, row.user_id, dataset_id, digests)
+        session.add(Grant(user_id=row.user_id, dataset_id=dataset_id, purpose=row.purpose, budget_user_id=charged,
                           granted_by=actor.email or "", daily_cell_budget=scope.daily_cell_budget,
                           expires_at=expires, version=item.version, application_id=row.id,
                           columns=list(item.columns) if item.columns is not None else None,
                           row_filter=[dict(f) for f in item.row_filter] or None,
                           disclosure_mode=scope.disclosure_mode, lifetime_epsilon=scope.lifetime_epsilon,
                           daily_epsilon=scope.daily_epsilon,
-                          epsilon_before=account_epsilon_total(session, row.user_id, dataset_id),
+                          epsilon_before=account_epsilon_total(session, charged, dataset_id),
                           lifetime_cells=scope.lifetime_cells,
-                          cells_before=account_cells_total(session, row.user_id, dataset_id)))
+                          cells_before=account_cells_total(session, charged, dataset_id)))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
     return Changed(summarise(session, row), transition)
@@ -165,15 +170,18 @@ def list_grants(session: Session, actor: Actor, *, status: str = "active", now: 
         query = query.where(Grant.revoked_at.is_(None), Grant.expires_at > now)
     elif status == "ended":
         query = query.where((Grant.revoked_at.is_not(None)) | (Grant.expires_at <= now))
-    return [grant_summary(grant, email, slug, disclosure, now, spent, defaults, cells)
-            for grant, email, slug, disclosure, spent, cells in session.execute(query.limit(500))]
+    return [grant_summary(grant, email, slug, disclosure, now, spent, defaults, cells, budget)
+            for grant, email, slug, disclosure, spent, cells, budget in session.execute(query.limit(500))]
 
 
 @dataclass(frozen=True)
 class ReviewContext:
-    """What the steward's decision form offers: each applied-for dataset's versions and columns."""
+    """What the steward's decision form offers: each applied-for dataset's versions and columns;
+    and the other accounts of the same applicant (same identity document) that hold or held
+    grants, each with those grants' datasets, which the page warns of (decision 0031e)."""
 
     datasets: list[DatasetChoice]
+    same_applicant: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def review_context(session: Session, actor: Actor, application: ApplicationSummary) -> ReviewContext | None:
@@ -183,7 +191,9 @@ def review_context(session: Session, actor: Actor, application: ApplicationSumma
     """
     if not can_review_applications(actor):
         return None
-    return ReviewContext(conditional_datasets(session, actor, application.datasets))
+    row = get_row(session, application.id)
+    return ReviewContext(conditional_datasets(session, actor, application.datasets),
+                         persons.other_accounts(session, row.user_id, row.id_digest))
 
 
 def calendar_gaps(queue: list[ApplicationSummary]) -> list[int]:

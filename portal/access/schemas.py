@@ -12,8 +12,23 @@ ROW_FILTER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between")
 
 
 @dataclass(frozen=True)
+class ApplicantIdentity:
+    """Who applies, as typed (decision 0031e): the real name, the identity document (its type, one
+    of `identity.DOCUMENT_TYPES`, and number) and the organisation's unified social credit code
+    (optional). The number goes no further than the service, which keeps its keyed digest."""
+
+    name: str
+    document_type: str
+    number: str
+    credit_code: str = ""
+
+    def __repr__(self) -> str:  # never the number, in a log or a traceback
+        return f"ApplicantIdentity(name={self.name!r}, document_type={self.document_type!r}, number=…)"
+
+
+@dataclass(frozen=True)
 class ApplicationDraft:
-    """What a developer fills in."""
+    """What a developer fills in; `identity` is required (an application without one is refused)."""
 
     datasets: tuple[str, ...]
     purpose: str
@@ -21,6 +36,7 @@ class ApplicationDraft:
     duration_days: int
     fields_wanted: str = ""
     intended_outputs: str = ""
+    identity: ApplicantIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,10 @@ class GrantSummary:
     cells_lifetime: int | None = None
     cells_lifetime_spent: int | None = None
     cells_lifetime_left: int | None = None
+    # The account whose budgets the grant charges when it is not the grant's own: the same
+    # applicant's first account with a grant on the dataset (decision 0031e); "" to the applicant
+    # (that it is another account, not which), None when it is the grant's own.
+    budget_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,12 @@ class ApplicationSummary:
     overdue: bool = False
     events: list[EventSummary] = field(default_factory=list)
     grants: list[GrantSummary] = field(default_factory=list)
+    # The applicant's identity as the steward checks it against the documents (decision 0031e):
+    # never the number, only its last four characters (None on applications before 0018l).
+    applicant_name: str | None = None
+    document_type: str | None = None
+    id_last4: str | None = None
+    credit_code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict  # noqa: PLC0415 - only the API needs it

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from portal.access import persons
 from portal.access.models import CellAccountTotal, EpsilonAccountTotal, Grant
 from portal.accounts.models import User
 from portal.auth import Actor
@@ -43,7 +44,9 @@ class UsableDataset:
     daily_epsilon: float | None = None  # the grant's own ε per day in the "dp" mode
     lifetime_epsilon: float | None = None  # the grant's own ε over its life in the "dp" mode
     epsilon_before: float = 0.0  # what the account had spent on the dataset when the grant was made
-    user_id: int | None = None  # the grant's account, whose ε ledgers the "dp" mode charges
+    # the account whose ledgers the grant charges (ε and cells): its own, or the same applicant's
+    # first account with a grant on the dataset (`Grant.budget_user_id`, decision 0031e)
+    user_id: int | None = None
     columns: tuple[str, ...] | None = None  # the grant's columns (None: all)
     row_filter: tuple[dict, ...] = ()  # the grant's row conditions, ANDed under every plan
     lifetime_cells: int | None = None  # the grant's own cells over its life in the "sdc" mode
@@ -101,11 +104,13 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
     if dataset.open_class != "conditional":
         raise Forbidden(f"{slug} is {dataset.open_class}: only conditional datasets are granted",
                         code="not-grantable")
+    # the user's verified identities (approved applications) decide whose budgets it charges
+    charged = persons.budget_account(session, user.id, dataset.id, persons.verified_digests(session, user.id))
     grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
                   daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days),
                   disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon,
-                  epsilon_before=account_epsilon_total(session, user.id, dataset.id),
-                  lifetime_cells=lifetime_cells, cells_before=account_cells_total(session, user.id, dataset.id))
+                  epsilon_before=account_epsilon_total(session, charged, dataset.id), budget_user_id=charged,
+                  lifetime_cells=lifetime_cells, cells_before=account_cells_total(session, charged, dataset.id))
     session.add(grant)
     session.commit()
     return grant.id
@@ -181,5 +186,5 @@ def _usable(session: Session, actor: Actor, dataset: Dataset, now: datetime) -> 
                         "revoked or has expired); apply, or renew your application", code="no-grant")
     return UsableDataset(dataset.slug, dataset.id, "conditional", grant.level, grant.id, grant.daily_cell_budget,
                          grant.disclosure_mode, grant.daily_epsilon, grant.lifetime_epsilon, grant.epsilon_before or 0.0,
-                         grant.user_id, tuple(grant.columns) if grant.columns is not None else None,
+                         grant.budget_account, tuple(grant.columns) if grant.columns is not None else None,
                          tuple(grant.row_filter or ()), grant.lifetime_cells, grant.cells_before or 0, dataset=dataset)

@@ -14,6 +14,7 @@ from portal.access import applications as service
 from portal.access import reviews
 from portal.access.forms import ApplicationForm, ApproveForm, ReasonForm, WithdrawForm
 from portal.access.history import dataset_titles
+from portal.access.identity import identity_key
 from portal.access.notices import send_notices
 from portal.access.schemas import Transition, format_row_filter
 from portal.accounts.forms import ActionForm
@@ -48,11 +49,12 @@ def apply():
     if request.method == "GET" and request.args.get("dataset"):
         form.datasets.data = [request.args["dataset"]]
     if form.validate_on_submit():
+        key = identity_key(current_app.config)
         if request.form.get("save") == "draft":
-            found = service.save_draft(session, actor, form.draft())
+            found = service.save_draft(session, actor, form.draft(), identity_key=key)
             flash(_("Your application is saved as a draft."), "info")
         else:
-            changed = service.apply(session, actor, form.draft(), review_days=_review_days())
+            changed = service.apply(session, actor, form.draft(), review_days=_review_days(), identity_key=key)
             notify(changed.transition)
             found = changed.application
             flash(_("Your application is submitted. A data steward decides within %(days)d working days.",

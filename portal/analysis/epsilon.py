@@ -12,8 +12,9 @@ into the ledgers as it happens (portal/analysis/budget.py says why), all of them
 - `EpsilonAccountDay`, the account's ε on the dataset today under all its grants, within the
   grant's daily ε (a second approved application does not give a second daily budget).
 
-Several accounts of one person are beyond these ledgers: who is one person is the
-registration's question (docs/disclosure.md, "Known limits"). Decision 0030u.
+"The account" is the one the grant charges (`Owner.user_id`: the grant's own, or the same
+verified applicant's first account on the dataset, `Grant.budget_user_id`), so one person's
+accounts share these ledgers (decision 0031e). Decision 0030u.
 
 Must not: compute or release anything (portal/analysis/privacy.py and private_queries.py do).
 """

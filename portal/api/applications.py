@@ -7,13 +7,17 @@ so that scope covers it (no scope of its own; docs/decisions/0019a). Every route
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import current_app, url_for
 from pydantic import BaseModel, Field
 
 from portal.access import applications as service
+from portal.access.identity import identity_key
 from portal.access.notices import send_notices
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
+    ApplicantIdentity,
     ApplicationDraft,
     ApplicationSummary,
     Transition,
@@ -38,6 +42,13 @@ class ApplicationBody(BaseModel):
     intended_outputs: str = Field("", max_length=2000, description="Tables, charts or figures to be published.")
     duration_days: int = Field(90, ge=1, le=MAX_DURATION_DAYS, description="How long access is asked for.")
     submit: bool = Field(True, description="Submit for review now (true) or keep as a draft (false).")
+    applicant_name: str = Field(min_length=1, max_length=100, description="Your real name (real-name application).")
+    document_type: Literal["resident", "passport", "other"] = Field(
+        "resident", description="Your identity document: a mainland resident identity card, a passport or another.")
+    id_number: str = Field(min_length=1, max_length=40, description=(
+        "Its number (a resident ID is checked per GB 11643). Kept only as a keyed digest and its last four "
+        "characters, never as it is."))
+    credit_code: str = Field("", max_length=30, description="Your organisation's unified social credit code (optional).")
 
 
 class WithdrawBody(BaseModel):
@@ -67,14 +78,17 @@ def create_application(body: ApplicationBody):
     A steward decides within ACCESS_REVIEW_WORKING_DAYS working days (`due_at`); you are mailed on each change.
     """
     session, actor = get_session(), current_actor()
+    who = ApplicantIdentity(body.applicant_name, body.document_type, body.id_number, body.credit_code)
     draft = ApplicationDraft(tuple(body.datasets), body.purpose, body.organisation, body.duration_days,
-                             body.fields_wanted, body.intended_outputs)
+                             body.fields_wanted, body.intended_outputs, who)
+    key = identity_key(current_app.config)
     if body.submit:
-        changed = service.apply(session, actor, draft, review_days=current_app.config["ACCESS_REVIEW_WORKING_DAYS"])
+        changed = service.apply(session, actor, draft, review_days=current_app.config["ACCESS_REVIEW_WORKING_DAYS"],
+                                identity_key=key)
         _notify(changed.transition)
         found = changed.application
     else:
-        found = service.save_draft(session, actor, draft)
+        found = service.save_draft(session, actor, draft, identity_key=key)
     response = json_response(found, ApplicationSummary)
     response.status_code = 201
     response.headers["Location"] = url_for("api.application", application_id=found.id)

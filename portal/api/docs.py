@@ -46,7 +46,8 @@ EXAMPLES = {
 # JSON bodies of the example calls of POST endpoints.
 BODIES = {
     "create_application": '{"datasets": ["clinic-visits-synthetic"], "purpose": "门诊费用的区域差异研究", '
-                          '"organisation": "Nankai University", "duration_days": 90}',
+                          '"organisation": "Nankai University", "duration_days": 90, "applicant_name": "张三", '
+                          '"document_type": "resident", "id_number": "11010519491231002X"}',
     "withdraw_application": '{"reason": "no longer needed"}',
     "create_analysis_session": '{"datasets": ["nyc-flights-2013"]}',
     "create_session_run": '{"code": "t = dataset(\\"nyc-flights-2013\\")\\nprint(t.count())"}',

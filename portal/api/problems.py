@@ -94,6 +94,8 @@ PROBLEM_TYPES = {p.code: p for p in (
                 N_("Today's cells of public aggregates for this dataset are spent, for every caller; they renew at 00:00 UTC (Retry-After says when). Apply for access to analyse it.")),
     ProblemType("public-aggregates-unavailable", 403, N_("Public aggregates unavailable"),
                 N_("This portal has no disclosure key yet, so it answers nothing about conditional data.")),
+    ProblemType("applications-unavailable", 503, N_("Applications unavailable"),
+                N_("This portal has no disclosure key yet, so it cannot keep applicants' identities and takes no application for conditional data.")),
     ProblemType("too-many-pending-runs", 429, N_("Too many runs waiting"),
                 N_("Twenty cells of this session are waiting or running already; wait for them (GET /api/v1/runs/{id}?wait=30) before sending more.")),
 )}

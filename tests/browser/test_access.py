@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from portal.analysis.keys import key_path
 from tests import factories
 from tests.browser.conftest import CHROMIUM_ARGS, shot  # noqa: F401 - the same browser settings
+from tests.integration.analysis.conftest import write_fixed_key
 
 pytestmark = pytest.mark.browser
 CLINIC = "clinic-visits-synthetic"
@@ -30,6 +32,9 @@ def _sign_in(page, base: str, email: str, password: str) -> None:
 
 
 def test_register_apply_approve_and_see_the_grant(page, browser, live_server, bundled_app):
+    if not key_path(Path(bundled_app.config["INSTANCE_PATH"])).exists():
+        # what `kaifang init` does: applicants' identities are kept under it (decision 0031e)
+        write_fixed_key(Path(bundled_app.config["INSTANCE_PATH"]))
     mail_dir = Path(bundled_app.config["MAIL_DIR"])
     email = f"applicant-{uuid.uuid4().hex[:6]}@example.org"
     page.goto(live_server + "/register")
@@ -51,6 +56,8 @@ def test_register_apply_approve_and_see_the_grant(page, browser, live_server, bu
     page.fill("textarea[name=fields_wanted]", "district, age_band, cost")
     page.fill("textarea[name=intended_outputs]", "各区平均费用表一张")
     page.fill("input[name=duration_days]", "60")
+    page.fill("input[name=applicant_name]", "李四")  # a real-name application (decision 0031e)
+    page.fill("input[name=id_number]", factories.resident_id(31))
     shot(page, "30-apply-form")
     page.locator("#apply-form button[value=submit]").click()
     assert "已提交" in page.content()

@@ -61,6 +61,8 @@ def test_register_apply_approve_analyse_and_a_public_aggregate(page, browser, li
     page.fill("input[name=organisation]", "天津大学")
     page.fill("textarea[name=fields_wanted]", "district, diagnosis_group, age_band")
     page.fill("textarea[name=intended_outputs]", "各区就诊人次图一张")
+    page.fill("input[name=applicant_name]", "李四")  # a real-name application (decision 0031e)
+    page.fill("input[name=id_number]", factories.resident_id(32))
     page.locator("#apply-form button[value=submit]").click()
     assert "已提交" in page.content()
     application_id = page.url.rsplit("/", 1)[1]

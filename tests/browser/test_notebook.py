@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
 from portal.analysis.keys import key_path
@@ -34,7 +34,7 @@ def _granted_developer(app, mode: str | None = "sdc") -> str:
     email = factories.user(app, "developer")
     with app.app_context(), session_scope(app) as session:
         actor = accounts.authenticate(session, email, factories.PASSWORD)
-        changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "notebook test", "uni", 30), review_days=2)
+        changed = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "notebook test", "uni", 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
             (DatasetScope(CLINIC),), date.today() + timedelta(days=30), 5000, disclosure_mode=mode))
     return email

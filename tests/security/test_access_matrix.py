@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.models import Grant
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
@@ -60,7 +60,7 @@ def people(bundled_app):
 def _application(app, owner: str, *, approved: bool) -> tuple[int, int | None]:
     with app.app_context(), session_scope(app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, owner).id)
-        made = applications.apply(session, actor, ApplicationDraft((CLINIC,), "matrix purpose", "org", 10), review_days=2)
+        made = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "matrix purpose", "org", 10), review_days=2)
         if not approved:
             return made.application.id, None
         reviews.approve_application(session, SYSTEM, made.application.id, ApprovalScope(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from portal.access import applications
 from portal.access.schemas import ApplicationDraft
 from portal.accounts import service as accounts
 from portal.db import session_scope
@@ -65,7 +64,7 @@ def world(tmp_path_factory):
     assert run["status"] == "done" and run["audit_run_id"], run
     with app.app_context(), session_scope(app) as db:
         actor = accounts.actor_for(db, accounts.user_by_email(db, people["owner"]).id)
-        made = applications.apply(db, actor, ApplicationDraft((CLINIC,), "matrix purpose", "org", 10), review_days=2)
+        made = factories.apply_for(db, actor, ApplicationDraft((CLINIC,), "matrix purpose", "org", 10), review_days=2)
     ids = {"session": session_id, "run": run["id"], "audit": run["audit_run_id"],
            "application": made.application.id, "owner_email": people["owner"]}
     return app, people, ids

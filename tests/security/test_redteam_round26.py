@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
 from portal.auth import SYSTEM
@@ -227,7 +227,7 @@ def _scoped(app, slug: str, row_filter: tuple[dict, ...], columns: tuple[str, ..
     who = Analyst(app)
     with app.app_context(), session_scope(app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, who.email).id)
-        changed = applications.apply(session, actor, ApplicationDraft((slug,), "study", ORGANISATION, 30), review_days=2)
+        changed = factories.apply_for(session, actor, ApplicationDraft((slug,), "study", ORGANISATION, 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
             (DatasetScope(slug, columns=columns, row_filter=row_filter),), date.today() + timedelta(days=30), 2000,
             disclosure_mode="sdc"))

@@ -16,12 +16,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
 from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
+from tests import factories
 from tests.conftest import DATASETS, make_app
 from tests.integration.analysis.conftest import write_fixed_key
 from tests.integration.sessions.conftest import CLINIC, Analyst, grant
@@ -161,7 +162,7 @@ def _scoped_grant(app, email: str, row_filter: tuple[dict, ...]) -> None:
     mode (the public cells and the filtered ones meet in its differencing memory)."""
     with app.app_context(), session_scope(app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
-        changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
+        changed = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
         reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
             (DatasetScope(CLINIC, row_filter=row_filter),), date.today() + timedelta(days=30), 500,
             disclosure_mode="sdc"))

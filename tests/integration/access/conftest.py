@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.analysis.keys import create_key_file
 from portal.auth import SYSTEM
 from portal.catalog import publishing
 from portal.db import session_scope
@@ -25,6 +26,7 @@ def access_app(tmp_path_factory):
 
 def _loaded(instance: Path):
     app = make_app(instance, RATELIMIT_ANON="100000/minute")
+    create_key_file(instance)  # what `kaifang init` does: applicants' identities are kept under it
     with app.app_context(), session_scope(app) as session:
         for slug in SLUGS:
             publishing.load_package(session, SYSTEM, DATASETS / slug, data_dir=Path(app.config["DATA_DIR"]))

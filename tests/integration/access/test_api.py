@@ -9,6 +9,7 @@ from tests import factories
 
 CLINIC = "clinic-visits-synthetic"
 BODY = {"datasets": [CLINIC], "purpose": "mobility of care", "organisation": "Tianjin University",
+        "applicant_name": "王五", "document_type": "resident", "id_number": factories.resident_id(7),
         "fields_wanted": "district", "intended_outputs": "one table", "duration_days": 30}
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.models import Application, Grant
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope, parse_row_filter
 from portal.accounts import service as accounts
@@ -26,7 +26,7 @@ def test_expire_applications_marks_and_mails(access_app, monkeypatch):
     email = factories.user(access_app, "developer")
     with access_app.app_context(), session_scope(access_app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
-        made = applications.apply(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
+        made = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
         reviews.approve_application(session, SYSTEM, made.application.id,
                                     ApprovalScope((DatasetScope(CLINIC),), date.today() + timedelta(days=5)))
         session.execute(update(Grant).where(Grant.application_id == made.application.id)
@@ -100,7 +100,7 @@ def test_the_queue_flags_overdue_applications(access_app):
     email = factories.user(access_app, "developer")
     with access_app.app_context(), session_scope(access_app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
-        made = applications.apply(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
+        made = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
         due = made.application.due_at
         before = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due - timedelta(minutes=1))}
         after = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due + timedelta(minutes=1))}

@@ -4,6 +4,7 @@ history and mailed; every form needs its CSRF token."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from portal.access.models import (
     Grant,
 )
 from portal.db import session_scope
+from tests import factories
 from tests.integration.accounts.forms import csrf, mails, post_form
 
 CLINIC, INCOME, FLIGHTS = "clinic-visits-synthetic", "household-income-survey-synthetic", "nyc-flights-2013"
@@ -25,8 +27,16 @@ FORM = {"purpose": "区级门诊负担研究 / outpatient burden by district", "
         "duration_days": "60"}
 
 
-def apply(client, *datasets, save="submit"):
-    return post_form(client, "/access/apply", {**FORM, "datasets": list(datasets), "save": save})
+PEOPLE = itertools.count(100)
+
+
+def apply(client, *datasets, save="submit", person=None):
+    """The form as an applicant fills it, with a real-name identity: a new person each call
+    unless `person` says whose (decision 0031e)."""
+    who = factories.identity(next(PEOPLE) if person is None else person)
+    return post_form(client, "/access/apply", {**FORM, "datasets": list(datasets), "save": save,
+                                               "applicant_name": who.name, "document_type": who.document_type,
+                                               "id_number": who.number})
 
 
 def application_id(response) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.models import Grant
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
@@ -21,6 +21,7 @@ from portal.auth import SYSTEM
 from portal.catalog.models import utcnow
 from portal.db import session_scope
 from portal.errors import Forbidden
+from tests import factories
 
 CLINIC = "clinic-visits-synthetic"
 
@@ -36,7 +37,7 @@ def granted(analysis_app):
             accounts.create_user(session, SYSTEM, email=email, password="scope-password-1", role="developer")
             actor = accounts.authenticate(session, email, "scope-password-1")
             steward = SYSTEM
-            changed = applications.apply(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
+            changed = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "study", "uni", 30), review_days=2)
             reviews.approve_application(session, steward, changed.application.id, ApprovalScope(
                 (DatasetScope(CLINIC, **scope),), date.today() + timedelta(days=30), 5000, disclosure_mode=mode))
             grant_id = session.scalar(select(Grant.id).where(Grant.application_id == changed.application.id))

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.models import Grant
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
@@ -20,6 +20,7 @@ from portal.analysis.service import submit_run
 from portal.auth import SYSTEM
 from portal.db import session_scope
 from portal.notebook.examples import CLINIC, EXAMPLES, HOUSEHOLDS, examples_for
+from tests import factories
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def granted_actors(analysis_app):
             email = f"notebook-examples-{mode}@example.org"
             accounts.create_user(session, SYSTEM, email=email, password="examples-password-1", role="developer")
             actor = accounts.authenticate(session, email, "examples-password-1")
-            changed = applications.apply(session, actor, ApplicationDraft((CLINIC, HOUSEHOLDS), "examples", "uni", 30),
+            changed = factories.apply_for(session, actor, ApplicationDraft((CLINIC, HOUSEHOLDS), "examples", "uni", 30),
                                          review_days=2)
             reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
                 (DatasetScope(CLINIC), DatasetScope(HOUSEHOLDS)), date.today() + timedelta(days=30), 100000,

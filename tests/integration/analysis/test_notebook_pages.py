@@ -11,12 +11,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from portal.access import applications, reviews
+from portal.access import reviews
 from portal.access.schemas import ApplicationDraft, ApprovalScope, DatasetScope
 from portal.accounts import service as accounts
 from portal.auth import SYSTEM
 from portal.db import session_scope
 from portal.notebook.examples import CLINIC, EXAMPLES, HOUSEHOLDS
+from tests import factories
 
 FLIGHTS = "nyc-flights-2013"
 CONFIG = re.compile(r"data-config='([^']*)'")
@@ -32,7 +33,7 @@ def developer(analysis_app, login_as):
         if grant:
             with analysis_app.app_context(), session_scope(analysis_app) as session:
                 actor = accounts.authenticate(session, client.email, "factory-password-1")
-                changed = applications.apply(session, actor, ApplicationDraft(tuple(grant), "notebook", "uni", 30),
+                changed = factories.apply_for(session, actor, ApplicationDraft(tuple(grant), "notebook", "uni", 30),
                                              review_days=2)
                 reviews.approve_application(session, SYSTEM, changed.application.id, ApprovalScope(
                     tuple(DatasetScope(slug, columns=columns) for slug in grant), date.today() + timedelta(days=30), 3000,

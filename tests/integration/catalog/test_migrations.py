@@ -122,10 +122,15 @@ def test_the_account_cell_ledgers_migrate_up_and_down_with_what_grants_released(
 
 @pytest.mark.postgres
 def test_the_account_cell_ledgers_migrate_up_and_down_on_postgresql(postgres_url, tmp_path):
+    _on_postgresql(postgres_url, tmp_path, _cell_ledgers_migrate)
+
+
+def _on_postgresql(postgres_url, tmp_path, check) -> None:
+    """`check(app, tmp_path)` on an app of the PostgreSQL test database."""
     from portal.db import database
 
     app = make_app(tmp_path / "instance", DATABASE_URL=postgres_url)
-    _cell_ledgers_migrate(app, tmp_path)
+    check(app, tmp_path)
     database(app).engine.dispose()
 
 
@@ -171,5 +176,67 @@ def _cell_ledgers_migrate(app, tmp_path) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM release_ledger")).scalar() == 4
         assert conn.execute(text("SELECT count(*) FROM grants")).scalar() == 3
+    to("head", upward=True)
+    assert _diff(app.config["DATABASE_URL"]) == []
+
+
+def test_the_applicant_identity_migrates_up_and_down_keeping_applications_and_grants(app, tmp_path):
+    """0018l: applications gain the applicant's identity (null on the old ones), grants the account
+    whose budgets they charge (their own for every grant made before); a downgrade drops the
+    columns and keeps every application, grant and ledger row."""
+    _identity_migrate(app, tmp_path)
+
+
+@pytest.mark.postgres
+def test_the_applicant_identity_migrates_up_and_down_on_postgresql(postgres_url, tmp_path):
+    _on_postgresql(postgres_url, tmp_path, _identity_migrate)
+
+
+def _identity_migrate(app, tmp_path) -> None:
+    from sqlalchemy import inspect, text
+
+    from portal.db import database
+    from tests.factories import user
+
+    engine, identity = database(app).engine, {"applicant_name", "document_type", "id_digest", "id_last4", "credit_code"}
+    to = lambda revision, upward: _migrate(app, revision, upward=upward)  # noqa: E731 - as the tests above
+    emails = [user(app, "developer"), user(app, "developer")]
+    load(app, dataset_folder(tmp_path / "src"))
+    with engine.connect() as conn:
+        users = [conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": e}).scalar() for e in emails]
+        dataset_id = conn.execute(text("SELECT id FROM datasets")).scalar()
+    to("0018i", upward=False)
+    assert "budget_user_id" not in {c["name"] for c in inspect(engine).get_columns("grants")}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO applications (id, user_id, datasets, purpose, organisation, fields_wanted,"
+                          " intended_outputs, duration_days, state, created_at) VALUES (1, :u, '[\"districts\"]', 'p',"
+                          " 'o', '', '', 30, 'approved', '2026-12-01')"), {"u": users[0]})
+        for grant_id, user_id in ((1, users[0]), (2, users[1])):
+            conn.execute(text("INSERT INTO grants (id, user_id, dataset_id, level, purpose, granted_by, daily_cell_budget,"
+                              " created_at, expires_at, application_id) VALUES (:g, :u, :d, 'aggregate', '', '', 100,"
+                              " '2026-12-01', '2027-01-01', :a)"),
+                         {"g": grant_id, "u": user_id, "d": dataset_id, "a": 1 if grant_id == 1 else None})
+        conn.execute(text("INSERT INTO release_ledger (grant_id, day, cells) VALUES (1, '2026-12-01', 60), "
+                          "(2, '2026-12-01', 11)"))
+        conn.execute(text("INSERT INTO cell_account_totals (user_id, dataset_id, cells) VALUES (:a, :d, 60), (:b, :d, 11)"),
+                     {"a": users[0], "b": users[1], "d": dataset_id})
+    to("0018l", upward=True)
+    with engine.connect() as conn:
+        charged = conn.execute(text("SELECT id, user_id, budget_user_id FROM grants ORDER BY id")).all()
+        old = conn.execute(text("SELECT applicant_name, id_digest, id_last4 FROM applications")).all()
+    assert [tuple(r) for r in charged] == [(1, users[0], users[0]), (2, users[1], users[1])], "each its own, as before"
+    assert [tuple(r) for r in old] == [(None, None, None)]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE applications SET applicant_name = '张三', document_type = 'resident', "
+                          "id_digest = :h, id_last4 = '002X'"), {"h": "ab" * 32})
+        conn.execute(text("UPDATE grants SET budget_user_id = :a WHERE id = 2"), {"a": users[0]})
+    to("0018i", upward=False)
+    assert "budget_user_id" not in {c["name"] for c in inspect(engine).get_columns("grants")}
+    assert identity.isdisjoint(c["name"] for c in inspect(engine).get_columns("applications"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM applications")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM grants")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM release_ledger")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM cell_account_totals")).scalar() == 2
     to("head", upward=True)
     assert _diff(app.config["DATABASE_URL"]) == []
