@@ -34,11 +34,17 @@ file; a fresh draw per download could be averaged). It is recorded on the versio
 uniform, numbers uniform inside their bounds, dates uniform over the coverage. Identifiers, the
 person field and text fields without declared levels are invented codes. The rows are drawn with
 the version's secret seed, as the statistical sample's.
+
+The same released counts give the catalog its figure of the version's size (decision 0031f): the
+sum of one column's cell counts estimates the capped total (each person's records counted at most
+`records_per_person` times), post-processing at no further ε. The column is the one whose sum has
+the least noise, the fewest cells, all at the same ε: a public choice (`approximate_records`).
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -112,18 +118,46 @@ def write_version_sample(config: Mapping[str, Any], table: store.StoredTable, de
         target.slug, target.identifiers, implied_levels(table.columns, target.bounds, target.levels),
         declared.effective_bounds(target.bounds), coverage_months(*target.coverage), declared.person,
         declared.records_per_person, _salt(config, target.slug), epsilon)
-    return Written(write_private_sample(table, dest, spec, seed=secret), epsilon)
+    released: dict[str, list[privacy.Noisy]] = {}
+    path = write_private_sample(table, dest, spec, seed=secret, released=released)
+    return Written(path, epsilon, approximate_records(released))
 
 
 def write_private_sample(table: store.StoredTable, dest: Path, spec: PrivateSample, *, seed: str,
-                         rows: int = SAMPLE_ROWS) -> Path:
+                         rows: int = SAMPLE_ROWS, released: dict[str, list[privacy.Noisy]] | None = None) -> Path:
     """Write the sample of `table` under `spec` to `dest`; `spec.epsilon` split over the columns
-    that read records."""
+    that read records. `released`, when given, receives each reading column's released cell
+    counts (nothing when the sample spends no ε)."""
     kinds = {c.name: _kind(c, spec) for c in table.columns}
     reading = sum(1 for kind in kinds.values() if kind != "codes")
     epsilon = spec.epsilon / reading if reading and spec.epsilon > 0 else 0.0
-    columns = [_column(table, c, kinds[c.name], spec, epsilon) for c in table.columns]
+    out = released if released is not None else {}
+    columns = [_column(table, c, kinds[c.name], spec, epsilon, out) for c in table.columns]
     return write_rows(columns, dest, seed=seed, rows=rows)
+
+
+def approximate_records(released: Mapping[str, list[privacy.Noisy]]) -> int | None:
+    """The version's size as the catalog shows it in the ε mode (decision 0031f): the sum of the
+    released counts of the column with the fewest cells (all columns have the same ε and cap, so
+    the least noise; ties by column order), rounded to the power of ten at or below its 95 %
+    margin, never below 0. It estimates the records with a value in that column, each person's
+    counted at most `records_per_person` times. None when nothing was released (a sample of the
+    dictionary alone). Post-processing of released counts: no ε of its own."""
+    counted = [counts for counts in released.values() if counts]
+    if not counted:
+        return None
+    cells = min(counted, key=len)
+    total = sum(n.value for n in cells)
+    # each cell's discrete Laplace noise has variance about 2·scale²; the cells' are independent
+    margin = 1.96 * math.sqrt(sum(2 * n.scale ** 2 for n in cells))
+    return rounded_records(total, margin)
+
+
+def rounded_records(total: float, margin: float) -> int:
+    """`total` to the power of ten at or below `margin` (at least 10), never below 0: the figure
+    shows no digit finer than its noise."""
+    step = 10 ** max(1, math.floor(math.log10(margin))) if margin > 0 else 10
+    return max(0, int(round(total / step)) * step)
 
 
 def coverage_months(start: date | None, end: date | None, *, today: date | None = None) -> tuple[int, ...]:
@@ -164,25 +198,27 @@ def _kind(column: store.Column, spec: PrivateSample) -> str:
 
 
 def _column(table: store.StoredTable, column: store.Column, kind: str, spec: PrivateSample,
-            epsilon: float) -> SampleColumn:
+            epsilon: float, released: dict[str, list[privacy.Noisy]]) -> SampleColumn:
     if kind == "codes":
         return invented_codes(column.name)
     if kind == "levels":
-        return _levels(table, column, spec, epsilon)
+        return _levels(table, column, spec, epsilon, released)
     if kind == "histogram":
-        return _histogram(table, column, spec, epsilon)
-    return _months(table, column, spec, epsilon)
+        return _histogram(table, column, spec, epsilon, released)
+    return _months(table, column, spec, epsilon, released)
 
 
-def _levels(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float) -> SampleColumn:
+def _levels(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float,
+            released_by: dict[str, list[privacy.Noisy]] | None = None) -> SampleColumn:
     levels = spec.levels[column.name]
-    released = _released(table, spec, [], column.name, column.type, levels, epsilon)
+    released = _record(released_by, column.name, _released(table, spec, [], column.name, column.type, levels, epsilon))
     weights = [max(0, n.value) for n in released] if released else []
     values = [level_value(level, column.type) for level in levels]
     return SampleColumn(column.name, _choice(values, weights))
 
 
-def _histogram(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float) -> SampleColumn:
+def _histogram(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float,
+               released_by: dict[str, list[privacy.Noisy]] | None = None) -> SampleColumn:
     """A fixed grid inside the bounds; a value drawn uniformly inside a drawn bin."""
     low, high = spec.bounds.get(column.name, FALLBACK_BOUNDS)
     integer = column.type == "integer"
@@ -192,7 +228,7 @@ def _histogram(table: store.StoredTable, column: store.Column, spec: PrivateSamp
     flags = [{"op": "cast", "to": "number", "args": [{"op": "ge", "args": [value, _lit(e)]}]} for e in edges[1:-1]]
     index = _total(flags or [{"op": "sub", "args": [value, value]}])
     step = {"op": "with_columns", "columns": [{"op": "alias", "name": BIN, "expr": index}]}
-    released = _released(table, spec, [step], BIN, "float", tuple(str(i) for i in range(bins)), epsilon)
+    released = _record(released_by, column.name, _released(table, spec, [step], BIN, "float", tuple(str(i) for i in range(bins)), epsilon))
     weights = _above_margin(released)
 
     def draw(rng) -> Any:
@@ -206,14 +242,15 @@ def _histogram(table: store.StoredTable, column: store.Column, spec: PrivateSamp
     return SampleColumn(column.name, draw)
 
 
-def _months(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float) -> SampleColumn:
+def _months(table: store.StoredTable, column: store.Column, spec: PrivateSample, epsilon: float,
+            released_by: dict[str, list[privacy.Noisy]] | None = None) -> SampleColumn:
     """The coverage's months; a day drawn uniformly inside a drawn month."""
     value = {"op": "col", "name": column.name}
     month = {"op": "add", "args": [{"op": "mul", "args": [{"op": "year", "args": [value]}, _lit(12)]},
                                    {"op": "sub", "args": [{"op": "month", "args": [value]}, _lit(1)]}]}
     step = {"op": "with_columns", "columns": [{"op": "alias", "name": MONTH, "expr": month}]}
     months = spec.months
-    released = _released(table, spec, [step], MONTH, "integer", tuple(str(m) for m in months), epsilon)
+    released = _record(released_by, column.name, _released(table, spec, [step], MONTH, "integer", tuple(str(m) for m in months), epsilon))
     weights = _above_margin(released)
     timestamp = column.type == "timestamp"
 
@@ -246,6 +283,15 @@ def _released(table: store.StoredTable, spec: PrivateSample, before: list[dict],
         cells = {}  # as the ε path answers a failure while reading: a set with no records
     return [privacy.release_count(cells.get((level,), Cell()).records, epsilon, per_person=spec.records_per_person)
             for level in levels]
+
+
+def _record(released_by: dict[str, list[privacy.Noisy]] | None, name: str,
+            released: list[privacy.Noisy]) -> list[privacy.Noisy]:
+    """`released`, kept in `released_by` under the column's name when given (the catalog's
+    figure of the version's size is read from them: `approximate_records`)."""
+    if released_by is not None:
+        released_by[name] = released
+    return released
 
 
 def _above_margin(released: list[privacy.Noisy]) -> list[int]:

@@ -166,6 +166,10 @@ class Version(Base):
     # sample, 0 for one drawn from the data dictionary alone; summed over the dataset's versions
     # it is the sample's ledger, bounded by SAMPLE_LIFETIME_EPSILON
     sample_epsilon: Mapped[float | None] = mapped_column(Float)
+    # The size the catalog shows of a version of a dataset in the ε mode (decision 0031f): the
+    # sum of the sample's released counts of one column, rounded; None: no figure (a statistical
+    # version shows `row_count`; a dictionary sample released no count)
+    row_count_approx: Mapped[int | None] = mapped_column(BigInteger)
     clamped: Mapped[dict[str, int] | None] = mapped_column(JSON)  # values clamped into declared bounds, per field
     # What the load did beyond storing rows: the sheet read, rows skipped above and below the
     # table, totals rows, and column types widened since the previous version (store.LoadReport).

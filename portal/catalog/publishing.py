@@ -369,7 +369,7 @@ def _record_version(session: Session, dataset: Dataset, staged: staging.Staged, 
         load_report=None if result.report.empty else result.report.as_dict(),
         clamped=staged.clamped, export_sizes=staged.export_sizes,
         sample_path=str(staged.sample.relative_to(data_dir)) if staged.sample else None,
-        sample_epsilon=staged.sample_epsilon,
+        sample_epsilon=staged.sample_epsilon, row_count_approx=staged.records_approx,
     )
     session.add(version)
     session.flush()

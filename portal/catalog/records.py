@@ -18,6 +18,7 @@ from portal import store
 from portal.auth import Actor
 from portal.catalog.models import Dataset, Department, Tag, Version
 from portal.catalog.queries import visible_datasets, with_summary_relations
+from portal.catalog.record_counts import approximate
 from portal.catalog.rows import stored_table
 from portal.catalog.schemas import DatasetDetail, Named, VersionInfo
 from portal.catalog.service import _detail
@@ -89,8 +90,11 @@ def _records(session: Session, query: Select) -> tuple[DatasetDetail, ...]:
     versions: dict[int, list[VersionInfo]] = defaultdict(list)
     if datasets:
         ids = [d.id for d in datasets]
-        conditional = {d.id for d in datasets if d.open_class != "open"}  # records not public
+        by_id = {d.id: d for d in datasets}
         for version in session.scalars(select(Version).where(Version.dataset_id.in_(ids))
                                        .order_by(Version.dataset_id, Version.number.desc())):
-            versions[version.dataset_id].append(VersionInfo.from_model(version, conditional=version.dataset_id in conditional))
+            d = by_id[version.dataset_id]
+            versions[version.dataset_id].append(VersionInfo.from_model(
+                version, conditional=d.open_class != "open",  # records not public
+                approximate=approximate(d.open_class, d.disclosure, version.sample_epsilon)))
     return tuple(_detail(d, tuple(versions[d.id])) for d in datasets)

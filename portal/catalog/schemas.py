@@ -263,7 +263,7 @@ class VersionInfo:
     source_format: str
     encoding: str | None
     checksum: str | None  # SHA-256 of the source; None when the records are not public (decision 0028i)
-    row_count: int
+    row_count: int | None  # None in the ε mode (decision 0031f): see row_count_approx
     byte_size: int | None  # bytes of the stored Parquet file; None likewise
     columns: tuple[store.Column, ...]
     has_sample: bool = False
@@ -273,9 +273,13 @@ class VersionInfo:
     load_report: dict[str, Any] | None = None  # store.LoadReport.as_dict(): skipped rows, totals, widenings
     # bytes of each download format known so far ({"parquet": ..., "csv": ...}; decision 0022a)
     export_sizes: dict[str, int] = field(default_factory=dict)
+    # of a dataset in the ε mode, in place of row_count: a differentially private figure for a
+    # person, rounded (records counted at most records_per_person per person); None: no figure
+    # (decision 0031f)
+    row_count_approx: int | None = None
 
     @classmethod
-    def from_model(cls, v: Any, *, conditional: bool = False) -> VersionInfo:
+    def from_model(cls, v: Any, *, conditional: bool = False, approximate: bool = False) -> VersionInfo:
         """The version as the catalog shows it. Of `conditional` data (any whose records are not
         public: conditional or closed) it shows nothing read from the records but their number:
         not the load report (which lines were skipped, blank or totals, columns widened or
@@ -286,14 +290,29 @@ class VersionInfo:
         the checksum was a search for the target's values and the size a membership test
         (twentieth round, 0028i); the report's other parts were facts of the same kind, cut
         field by field until the twelfth session dropped the report as a whole. The publisher's
-        load output and `kaifang versions` keep all of it."""
+        load output and `kaifang versions` keep all of it.
+
+        Of a dataset in the ε mode (`approximate`, `record_counts.approximate`) not even the
+        number: a person's records move it by their count (decision 0031f); `row_count_approx`,
+        a differentially private figure stored at publish, stands in its place."""
         return cls(number=v.number, created_at=as_utc(v.created_at), note=v.note, source_name=v.source_name,
                    source_format=v.source_format, encoding=None if conditional else v.encoding,
                    checksum=None if conditional else v.checksum,
-                   row_count=v.row_count, byte_size=None if conditional else v.byte_size,
+                   row_count=None if approximate else v.row_count,
+                   row_count_approx=v.row_count_approx if approximate else None,
+                   byte_size=None if conditional else v.byte_size,
                    columns=tuple(store.Column(c["name"], c["type"]) for c in v.columns),
                    has_sample=bool(v.sample_path), sample_epsilon=v.sample_epsilon, load_report=None if conditional else v.load_report,
                    export_sizes={} if conditional else {"parquet": v.byte_size, **(v.export_sizes or {})})
+
+    def rows_text(self) -> str:
+        """The count in interop descriptions (CKAN, DCAT, Data Package): exact, approximate in
+        the ε mode, or not shown (decision 0031f)."""
+        if self.row_count is not None:
+            return f"{self.row_count} rows"
+        if self.row_count_approx is not None:
+            return f"about {self.row_count_approx} rows (differentially private)"
+        return "row count not shown"
 
     def report_lines(self) -> list[str]:
         """The load report as the CLI prints it."""
@@ -319,12 +338,13 @@ class DatasetSummary:
     open_class: str
     synthetic: bool
     updated_at: datetime
-    row_count: int | None
+    row_count: int | None  # None without a version, or in the ε mode (decision 0031f)
     source_format: str | None
     view_count: int
     download_count: int
     tags: tuple[str, ...]
     demo_sample: bool = False
+    row_count_approx: int | None = None  # as VersionInfo's
 
 
 @dataclass(frozen=True)

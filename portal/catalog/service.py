@@ -20,6 +20,7 @@ from portal.catalog.disclosure_settings import mode_in_force
 from portal.catalog.models import Counter, Dataset, Department, Tag, Theme, Version
 from portal.catalog.permissions import can_view_dataset
 from portal.catalog.queries import visible_datasets, with_summary_relations
+from portal.catalog.record_counts import approximate, public_records
 from portal.catalog.schemas import (
     DatasetDetail,
     DatasetPage,
@@ -157,7 +158,9 @@ def _load_detail(session: Session, slug: str) -> tuple[bool, int, DatasetDetail]
     versions = session.scalars(select(Version).where(Version.dataset_id == dataset.id)
                                .order_by(Version.number.desc()))
     conditional = dataset.open_class != "open"  # records not public: conditional or closed
-    detail = _detail(dataset, tuple(VersionInfo.from_model(v, conditional=conditional) for v in versions))
+    detail = _detail(dataset, tuple(VersionInfo.from_model(
+        v, conditional=conditional, approximate=approximate(dataset.open_class, dataset.disclosure, v.sample_epsilon))
+        for v in versions))
     return dataset.published, dataset.department_id, detail
 
 
@@ -203,7 +206,7 @@ def _ordered(query: Select, sort: str) -> Select:
     if sort == "records":
         current = aliased(Version)  # the format facet may have joined `versions` already
         return query.outerjoin(current, current.id == Dataset.current_version_id).order_by(
-            current.row_count.desc().nulls_last(), Dataset.id)
+            public_records(current, Dataset).desc().nulls_last(), Dataset.id)
     orders = {
         "updated": (Dataset.updated_at.desc(), Dataset.id.desc()),
         "views": (Dataset.view_count.desc(), Dataset.id),
@@ -243,7 +246,7 @@ def _totals(session: Session, visible) -> PortalTotals:
     datasets, views, downloads = session.execute(
         select(func.count(visible.c.id), func.coalesce(func.sum(visible.c.view_count), 0),
                func.coalesce(func.sum(visible.c.download_count), 0))).one()
-    records = session.scalar(select(func.coalesce(func.sum(Version.row_count), 0))
+    records = session.scalar(select(func.coalesce(func.sum(public_records(Version, visible.c)), 0))
                              .join(visible, visible.c.current_version_id == Version.id)) or 0
     api_calls = session.scalar(select(Counter.value).where(Counter.name == "api_calls")) or 0
     return PortalTotals(datasets=datasets, records=int(records), downloads=int(downloads),
@@ -256,13 +259,15 @@ def _summaries(session: Session, query: Select) -> tuple[DatasetSummary, ...]:
 
 def _summary(d: Dataset) -> DatasetSummary:
     current = d.current_version
+    hidden = current is not None and approximate(d.open_class, d.disclosure, current.sample_epsilon)
     return DatasetSummary(
         slug=d.slug, title_zh=d.title_zh, title_en=d.title_en,
         description_zh=d.description_zh, description_en=d.description_en,
         theme=Named(d.theme.code, d.theme.name_zh, d.theme.name_en),
         department=Named(d.department.slug, d.department.name_zh, d.department.name_en),
         open_class=d.open_class, synthetic=d.synthetic, updated_at=as_utc(d.updated_at),
-        row_count=current.row_count if current else None,
+        row_count=current.row_count if current and not hidden else None,
+        row_count_approx=current.row_count_approx if current and hidden else None,
         source_format=current.source_format if current else None,
         view_count=d.view_count, download_count=d.download_count,
         tags=tuple(t.name for t in d.tags), demo_sample=d.demo_sample,

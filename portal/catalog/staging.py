@@ -75,6 +75,7 @@ class Staged:
     clamped: dict[str, int] | None = None
     export_sizes: dict[str, int] | None = None
     sample_epsilon: float | None = None  # as `Written.epsilon`
+    records_approx: int | None = None  # as `Written.records`
 
     def discard(self) -> None:
         """Remove the files of a version that will not be recorded."""
@@ -86,10 +87,13 @@ class Staged:
 @dataclass(frozen=True)
 class Written:
     """A sample the writer wrote, and the ε it spent: None for a statistical-mode sample (no ε
-    ledger), 0 for one drawn from the data dictionary alone (decision 0031a)."""
+    ledger), 0 for one drawn from the data dictionary alone (decision 0031a); and, in the ε mode,
+    the version's size as the catalog shows it, post-processing of the sample's released counts
+    (decision 0031f; None: no figure)."""
 
     path: Path
     epsilon: float | None = None
+    records: int | None = None
 
 
 class SampleWriter(Protocol):
@@ -139,7 +143,9 @@ def stage(target: Target, source: Path, *, data_dir: Path, fmt: str | None, enco
         written = _sample_for(target, result)
         sample = written.path if written else None
         epsilon = written.epsilon if written else None
-        staged = Staged(result, source.name, sample=sample, clamped=clamped or None, sample_epsilon=epsilon)
+        approx = written.records if written else None
+        staged = Staged(result, source.name, sample=sample, clamped=clamped or None, sample_epsilon=epsilon,
+                        records_approx=approx)
         if target.open_class == "open":
             sizes = downloads.measured_sizes(store.StoredTable(result.path, result.columns),
                                              target.coordinate_columns)

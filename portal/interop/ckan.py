@@ -104,7 +104,7 @@ def _resource(detail: DatasetDetail, kind: str, url: str, mimetype: str, *, data
     if kind == "sample":
         name, description = f"{s.title_zh}（样本数据，合成）", "Synthetic sample (no real record) as a Data Package zip"
     else:
-        name, description = f"{s.title_zh} ({label})", f"Version {current.number}, {current.row_count} rows"
+        name, description = f"{s.title_zh} ({label})", f"Version {current.number}, {current.rows_text()}"
     return {
         "id": resource_id(s.slug, kind), "package_id": package_id(s.slug), "name": name,
         "description": description, "format": label, "url": url, "mimetype": mimetype.split(";")[0],
@@ -123,6 +123,7 @@ def _extras(detail: DatasetDetail) -> list[dict[str, str]]:
         "temporal_end": detail.temporal_end.isoformat() if detail.temporal_end else "",
         "synthetic": "true" if s.synthetic else "false",
         "row_count": str(s.row_count) if s.row_count is not None else "",
+        "row_count_approx": str(s.row_count_approx) if s.row_count_approx is not None else "",
         "closed_reason": detail.closed_reason or "",
     }
     return [{"key": k, "value": v} for k, v in values.items() if v]

@@ -51,7 +51,7 @@ def resource(record: DatasetDetail, links: Links) -> dict[str, Any]:
     return {
         "name": "rows", "path": links.download(record.summary.slug, "csv"), "profile": "tabular-data-resource",
         "format": "csv", "mediatype": MIMETYPES["csv"].split(";")[0], "encoding": "utf-8",
-        "title": f"Version {current.number}", "description": current.note or f"{current.row_count} rows",
+        "title": f"Version {current.number}", "description": current.note or current.rows_text(),
         "schema": schema,
     }
 

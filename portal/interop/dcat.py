@@ -123,7 +123,7 @@ def _distribution(record: DatasetDetail, fmt: str, links: Links, licence: dict) 
     url = links.download(s.slug, fmt)
     body: dict[str, Any] = {
         "@id": url, "@type": "dcat:Distribution", "dct:title": _lang(f"{s.title_en} ({fmt.upper()})", "en"),
-        "dct:description": _lang(f"Version {current.number}: {current.row_count} rows", "en"),
+        "dct:description": _lang(f"Version {current.number}: {current.rows_text()}", "en"),
         "dcat:accessURL": {"@id": url}, "dcat:downloadURL": {"@id": url},
         "dct:license": licence, "dct:issued": _datetime(current.created_at), "dct:modified": _datetime(current.created_at),
         "dct:conformsTo": {"@id": links.datapackage(s.slug), "@type": "dct:Standard"},

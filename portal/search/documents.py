@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.catalog.models import Dataset
 from portal.catalog.queries import with_summary_relations
+from portal.catalog.record_counts import approximate
 from portal.search.analysis import pinyin_terms
 
 BATCH = 500
@@ -57,9 +58,18 @@ def to_document(d: Dataset) -> dict[str, Any]:
         "tag": ",".join(t.replace(",", " ") for t in tags),
         "published": "1" if d.published else "0", "department_id": str(d.department_id),
         "updated": int(d.updated_at.timestamp() * 1_000_000), "views": int(d.view_count or 0),
-        "downloads": int(d.download_count or 0), "records": int(version.row_count) if version else 0,
+        "downloads": int(d.download_count or 0), "records": _records(d, version),
         "title_sort": d.title_zh, "titles": (d.title_zh, d.title_en, tags),
     }
+
+
+def _records(d: Dataset, version) -> int:
+    """The count the index sorts by: the catalog's public figure (0 when none; decision 0031f)."""
+    if version is None:
+        return 0
+    if approximate(d.open_class, d.disclosure, version.sample_epsilon):
+        return int(version.row_count_approx or 0)
+    return int(version.row_count)
 
 
 def _period(d: Dataset) -> str:

@@ -3,7 +3,7 @@ last four characters, the organisation's credit code) and the account whose budg
 charges (decision 0031e)
 
 Revision ID: 0018l
-Revises: 0018i
+Revises: 0018j
 Create Date: 2026-12-03
 """
 

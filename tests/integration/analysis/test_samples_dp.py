@@ -43,9 +43,10 @@ def _csv(seed: int) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _folder(root: Path, slug: str, disclosure: dict | None) -> Path:
+def _folder(root: Path, slug: str, disclosure: dict | None, csv: str | None = None) -> Path:
+    """The visits' package (`csv`, else the default 400 patients), in the declared mode."""
     extra = {"disclosure": disclosure} if disclosure else {}
-    folder = factories.dataset_folder(root, slug, csv=_csv(1), open_class="conditional", title_zh="就诊",
+    folder = factories.dataset_folder(root, slug, csv=csv or _csv(1), open_class="conditional", title_zh="就诊",
                                       temporal_coverage={"start": "2023-01-01", "end": "2023-12-31"},
                                       fields={"visit_id": {"description_zh": "就诊", "identifier": True},
                                               "pid": {"description_zh": "患者", "identifier": True},

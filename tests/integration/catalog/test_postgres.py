@@ -35,6 +35,10 @@ def test_pages_facets_and_api_on_postgres(pg_client):
     assert len(rows["rows"]) == 5
     assert pg_client.get("/datasets/clinic-visits-synthetic/download/csv").status_code == 403
     assert pg_client.get("/datasets/clinic-visits-synthetic/sample.zip").status_code == 200
+    # the ε-mode dataset's size, summed and sorted by in SQL (the declared mode read from JSON): 0031f
+    everything = {d["slug"]: d for d in pg_client.get("/api/v1/datasets?sort=records&size=10").json["items"]}
+    clinic = everything["clinic-visits-synthetic"]
+    assert clinic["row_count"] is None and 100_000 < clinic["row_count_approx"] < 120_000
     assert pg_client.get("/datasets?page=abc").status_code == 400
     assert 'id="preview-problems"' in pg_client.get("/datasets/china-county-coordinates?page=abc").text
 
