@@ -31,6 +31,9 @@ class AnalysisRun(Base):
     its worker or the process still leaves a record; completed when the run ends."""
 
     __tablename__ = "analysis_runs"
+    # a person's latest runs, newest first, read after each run (`audit._earlier_queries`): from
+    # the index in order, not every run of the day sorted (decision 0031d)
+    __table_args__ = (Index("ix_analysis_runs_user_started", "user_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[str] = mapped_column(String(40), unique=True)
