@@ -37,7 +37,7 @@ from portal.access.schemas import (
     GrantSummary,
     Transition,
 )
-from portal.access.service import account_cells_total, account_epsilon_total
+from portal.access.service import budget_holder
 from portal.access.workdays import calendar
 from portal.accounts.models import User
 from portal.auth import Actor
@@ -67,17 +67,14 @@ def approve_application(session: Session, actor: Actor, application_id: int, sco
     for item in scope.datasets:
         dataset_id = session.scalar(select(Dataset.id).where(Dataset.slug == item.slug))
         # one person, one budget: the same applicant's first account on the dataset (0031e)
-        charged = persons.budget_account(session, row.user_id, dataset_id, digests)
-        session.add(Grant(user_id=row.user_id, dataset_id=dataset_id, purpose=row.purpose, budget_user_id=charged,
+        session.add(Grant(user_id=row.user_id, dataset_id=dataset_id, purpose=row.purpose,
                           granted_by=actor.email or "", daily_cell_budget=scope.daily_cell_budget,
                           expires_at=expires, version=item.version, application_id=row.id,
                           columns=list(item.columns) if item.columns is not None else None,
                           row_filter=[dict(f) for f in item.row_filter] or None,
                           disclosure_mode=scope.disclosure_mode, lifetime_epsilon=scope.lifetime_epsilon,
-                          daily_epsilon=scope.daily_epsilon,
-                          epsilon_before=account_epsilon_total(session, charged, dataset_id),
-                          lifetime_cells=scope.lifetime_cells,
-                          cells_before=account_cells_total(session, charged, dataset_id)))
+                          daily_epsilon=scope.daily_epsilon, lifetime_cells=scope.lifetime_cells,
+                          **budget_holder(session, row.user_id, dataset_id, digests)))
     transition = record_transition(session, actor, row, "approved", scope.note)
     session.commit()
     return Changed(summarise(session, row), transition)

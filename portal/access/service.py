@@ -7,8 +7,10 @@ visible open dataset, conditional ones only under an active grant, closed ones n
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -105,12 +107,11 @@ def grant_access(session: Session, actor: Actor, *, email: str, slug: str, days:
         raise Forbidden(f"{slug} is {dataset.open_class}: only conditional datasets are granted",
                         code="not-grantable")
     # the user's verified identities (approved applications) decide whose budgets it charges
-    charged = persons.budget_account(session, user.id, dataset.id, persons.verified_digests(session, user.id))
     grant = Grant(user_id=user.id, dataset_id=dataset.id, purpose=purpose, granted_by=actor.email or "",
                   daily_cell_budget=daily_cell_budget, expires_at=utcnow() + timedelta(days=days),
                   disclosure_mode=disclosure_mode, daily_epsilon=daily_epsilon, lifetime_epsilon=lifetime_epsilon,
-                  epsilon_before=account_epsilon_total(session, charged, dataset.id), budget_user_id=charged,
-                  lifetime_cells=lifetime_cells, cells_before=account_cells_total(session, charged, dataset.id))
+                  lifetime_cells=lifetime_cells,
+                  **budget_holder(session, user.id, dataset.id, persons.verified_digests(session, user.id)))
     session.add(grant)
     session.commit()
     return grant.id
@@ -129,6 +130,16 @@ def account_epsilon_total(session: Session, user_id: int, dataset_id: int) -> fl
     recorded): a new grant's lifetime ε counts from here (`Grant.epsilon_before`)."""
     return float(session.scalar(select(EpsilonAccountTotal.epsilon).where(
         EpsilonAccountTotal.user_id == user_id, EpsilonAccountTotal.dataset_id == dataset_id)) or 0.0)
+
+
+def budget_holder(session: Session, user_id: int, dataset_id: int, digests: Iterable[str]) -> dict[str, Any]:
+    """A new grant's fields saying whose ledgers it charges (`budget_user_id`: the same
+    applicant's first account on the dataset, decision 0031e) and what that account had spent
+    when it was made (`epsilon_before`, `cells_before`): one construction for an approval and for
+    `kaifang grant`."""
+    charged = persons.budget_account(session, user_id, dataset_id, digests)
+    return {"budget_user_id": charged, "epsilon_before": account_epsilon_total(session, charged, dataset_id),
+            "cells_before": account_cells_total(session, charged, dataset_id)}
 
 
 def account_cells_total(session: Session, user_id: int, dataset_id: int) -> int:

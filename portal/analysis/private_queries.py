@@ -67,9 +67,16 @@ class PrivateSource:
 
     def capped(self, table: store.StoredTable, salt: int) -> store.StoredTable:
         """The table as this mode reads it: at most `records_per_person` records of each person."""
-        if self.person is None:
-            return table
-        return replace(table, per_person=store.PersonCap(self.person, self.records_per_person, salt))
+        return capped_table(table, self.person, self.records_per_person, salt)
+
+
+def capped_table(table: store.StoredTable, person: str | None, records_per_person: int, salt: int) -> store.StoredTable:
+    """`table` with each person's records capped at `records_per_person` (chosen under `salt`), as
+    the ε mode reads it; as it is when records are not tied to persons (`person` None). One
+    construction for the queries and the sample (`private_samples`)."""
+    if person is None:
+        return table
+    return replace(table, per_person=store.PersonCap(person, records_per_person, salt))
 
 
 @dataclass(frozen=True)

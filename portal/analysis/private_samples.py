@@ -47,7 +47,7 @@ import calendar
 import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from portal import store
 from portal.analysis import privacy
 from portal.analysis.keys import MissingKey, load_key
 from portal.analysis.private_cells import Cell, level_value, read_cells
-from portal.analysis.private_queries import implied_levels
+from portal.analysis.private_queries import capped_table, implied_levels
 from portal.analysis.samples import (
     FALLBACK_BOUNDS,
     SAMPLE_ROWS,
@@ -91,9 +91,7 @@ class PrivateSample:
     epsilon: float = 0.0  # the whole sample's; 0: from the data dictionary alone
 
     def capped(self, table: store.StoredTable) -> store.StoredTable:
-        if self.person is None:
-            return table
-        return replace(table, per_person=store.PersonCap(self.person, self.records_per_person, self.salt))
+        return capped_table(table, self.person, self.records_per_person, self.salt)
 
 
 def sample_epsilon(per_version: float, lifetime: float, spent_before: float) -> float:
