@@ -246,5 +246,7 @@ def test_answers_take_the_same_time_for_no_and_one_matching_record(attack, monke
         print(json.dumps(times))
     """)
     assert result["status"] == "ok", result
-    quantised = {name: {int(t // quantum) for t in durations} for name, durations in learnt.items()}
-    assert quantised == {"one": {1}, "none": {1}}, learnt
+    # The fastest of three askings: a leak of the work's length shows in every asking, while a
+    # machine busy with other tests delays one asking now and then (CI saw 2.0 s once in three).
+    fastest = {name: int(min(durations) // quantum) for name, durations in learnt.items()}
+    assert fastest == {"one": 1, "none": 1}, learnt
