@@ -20,12 +20,13 @@ Must not: decide what a plan costs (the broker does) or release anything.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, insert, select, tuple_, update
+from sqlalchemy import Connection, Float, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -229,14 +230,12 @@ class Charge:
 
     def apply(self, connection: Connection) -> float | None:
         """The row's new total, or None (and nothing changed) when it would pass the limit."""
-        model, column = self.model, getattr(self.model, self.column)
+        model = self.model
         row = and_(*(getattr(model, name) == value for name, value in self.key.items()))
-        values = {self.column: column + self.amount}
-        if self.counter:
-            values[self.counter] = getattr(model, self.counter) + 1
         # the new total comes back with the update (one statement instead of two per ledger)
-        total = connection.scalar(update(model).where(row, column + self.amount <= self.limit + SLACK)
-                                  .values(**values).returning(column))
+        total = connection.scalar(_increment(model, self.column, tuple(self.key), self.counter),
+                                  {**{f"key_{name}": value for name, value in self.key.items()},
+                                   "amount": self.amount, "limit": self.limit + SLACK})
         if total is None:
             if self.amount > self.limit + SLACK or connection.scalar(select(model.id).where(row)) is not None:
                 return None
@@ -248,6 +247,20 @@ class Charge:
             total = round(total, self.precision)
             connection.execute(update(model).where(row).values(**{self.column: total}))
         return total
+
+
+@functools.lru_cache(maxsize=64)
+def _increment(model: Any, column: str, key: tuple[str, ...], counter: str | None):
+    """`UPDATE model SET column = column + :amount (, counter = counter + 1) WHERE key = :key_...
+    AND column + :amount <= :limit RETURNING column`, built once per ledger: built afresh, its
+    operators and cache key were most of a charge's time (decision 0031g)."""
+    total = getattr(model, column)
+    amount = bindparam("amount", type_=total.type)
+    values = {column: total + amount}
+    if counter:
+        values[counter] = getattr(model, counter) + 1
+    row = and_(*(getattr(model, name) == bindparam(f"key_{name}", type_=getattr(model, name).type) for name in key))
+    return update(model).where(row, total + amount <= bindparam("limit", type_=Float)).values(**values).returning(total)
 
 
 class Charged(NamedTuple):
