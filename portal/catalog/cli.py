@@ -120,6 +120,8 @@ def _outcome_line(outcome: publishing.LoadOutcome) -> str:
         parts = ["metadata updated"]
     if outcome.version is not None:
         parts.append(f"version {outcome.version.number} ({outcome.version.row_count:,} rows)")
+    if outcome.sample_redrawn:
+        parts.append("the current version's sample drawn again for the ε-budget mode")
     return f"+ {outcome.slug}: {', '.join(parts)}"
 
 

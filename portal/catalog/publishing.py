@@ -45,10 +45,12 @@ class LoadOutcome:
     created: bool
     metadata_changed: bool
     version: VersionInfo | None  # the version this load added, if any
+    # the current version's sample drawn again for the ε-budget mode (`staging.needs_private_sample`)
+    sample_redrawn: bool = False
 
     @property
     def changed(self) -> bool:
-        return self.created or self.metadata_changed or self.version is not None
+        return self.created or self.metadata_changed or self.version is not None or self.sample_redrawn
 
 
 def load_package(session: Session, actor: Actor, folder: Path, *, data_dir: Path,
@@ -70,23 +72,65 @@ def _load_package(session: Session, actor: Actor, spec: PackageSpec, *, data_dir
     dataset = _find(session, spec.slug)
     _check_publisher(session, actor, spec)
     _check_theme(session, spec.theme)
-    target = staged = None
+    target = staged = redrawn = None
     if spec.data_path is not None:
         target = _package_target(spec, dataset)
+        current = _current_sample(dataset)
         session.rollback()  # the slow part runs with no transaction open
         staged = staging.stage(target, spec.data_path, data_dir=data_dir, fmt=spec.data_format,
                                encoding=spec.encoding, progress=progress, sheet=spec.sheet,
                                code_words=code_words)
+        if staged is None and current is not None and staging.needs_private_sample(target, current.epsilon):
+            redrawn = current, staging.redraw_sample(target, data_dir / current.storage_path, current.columns,
+                                                     current.checksum)
     try:
-        outcome = _record_package(session, actor, spec, staged, target, data_dir)
+        outcome = _record_package(session, actor, spec, staged, target, data_dir, redrawn=redrawn)
     except BaseException:
         session.rollback()
         if staged is not None:
             staged.discard()
+        if redrawn is not None:
+            redrawn[1].path.unlink(missing_ok=True)
         raise
     if staged is not None and target is not None:
         _drop_replaced_exports(data_dir, target)
+    if redrawn is not None and redrawn[0].sample_path:
+        (data_dir / redrawn[0].sample_path).unlink(missing_ok=True)  # no version names it now
     return outcome
+
+
+@dataclass(frozen=True)
+class _CurrentSample:
+    """The current version's stored file and sample, read before the slow part."""
+
+    version_id: int
+    storage_path: str
+    columns: tuple[store.Column, ...]
+    checksum: str
+    sample_path: str | None
+    epsilon: float | None
+
+
+def _current_sample(dataset: Dataset | None) -> _CurrentSample | None:
+    version = dataset.current_version if dataset is not None else None
+    if version is None:
+        return None
+    return _CurrentSample(version.id, version.storage_path, _columns(version), version.checksum, version.sample_path,
+                          version.sample_epsilon)
+
+
+def _record_redrawn(session: Session, dataset: Dataset, redrawn: tuple[_CurrentSample, staging.Written],
+                    data_dir: Path) -> bool:
+    """Point the current version at its redrawn sample (`staging.redraw_sample`), if it is still
+    the current version; its ε joins the sample's ledger on the version, the catalog's figure of
+    its size with it (decision 0031f)."""
+    current, written = redrawn
+    if dataset.current_version_id != current.version_id:
+        raise _concurrent(dataset.slug)
+    session.execute(update(Version).where(Version.id == current.version_id).values(
+        sample_path=str(written.path.relative_to(data_dir)), sample_epsilon=written.epsilon,
+        row_count_approx=written.records))
+    return True
 
 
 def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path,
@@ -287,7 +331,8 @@ def field_bounds(fields: list[Field]) -> dict[str, tuple[float, float]]:
 
 
 def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: staging.Staged | None,
-                    target: staging.Target | None, data_dir: Path) -> LoadOutcome:
+                    target: staging.Target | None, data_dir: Path, *,
+                    redrawn: tuple[_CurrentSample, staging.Written] | None = None) -> LoadOutcome:
     """The short transaction of `load_package`: metadata, department, the staged version."""
     dataset = _find(session, spec.slug)
     existing = _find_department(session, spec.department)
@@ -310,12 +355,13 @@ def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: s
         version = None
         if staged is not None and target is not None:
             version = _record_version(session, dataset, staged, target, data_dir, note="")
-        if version is not None or metadata_changed:
+        resampled = redrawn is not None and _record_redrawn(session, dataset, redrawn, data_dir)
+        if version is not None or metadata_changed or resampled:
             session.flush()
             outbox.enqueue(session, dataset.id)
         session.commit()
     info = VersionInfo.from_model(version) if version is not None else None
-    return LoadOutcome(spec.slug, created, metadata_changed and not created, info)
+    return LoadOutcome(spec.slug, created, metadata_changed and not created, info, sample_redrawn=resampled)
 
 
 @contextmanager

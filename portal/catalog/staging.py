@@ -15,6 +15,7 @@ between leaves files that `kaifang init` sweeps (`setup.sweep_data`).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 from portal import store
 from portal.catalog import downloads
-from portal.catalog.disclosure_settings import Rules
+from portal.catalog.disclosure_settings import Rules, mode_in_force
 from portal.errors import Invalid
 
 Progress = Callable[[int, int], None]
@@ -221,6 +222,29 @@ def _sample_for(target: Target, result: store.IngestResult) -> Written | None:
     table = store.StoredTable(result.path, result.columns, bounds=bounds)
     return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), target=target,
                           seed=result.checksum, rules=Rules.with_overrides(target.disclosure))
+
+
+def needs_private_sample(target: Target, sample_epsilon: float | None) -> bool:
+    """Whether the current version's sample must be drawn again for the ε-budget mode: the
+    dataset is (now) declared in that mode and the sample was not drawn by it (`sample_epsilon`
+    None: a statistical-mode sample, or one written before decision 0031a). Such a sample weighs
+    levels by counts calibrated for one record, so a person of many records moved it (decision
+    0031a); a load that changes the declared mode, or reloads a dataset published before that
+    decision, with the same data adds no version, and the sample was left as it was."""
+    return target.open_class == "conditional" and mode_in_force(target.disclosure) == "dp" and sample_epsilon is None
+
+
+def redraw_sample(target: Target, stored: Path, columns: tuple[store.Column, ...], checksum: str) -> Written:
+    """A new sample of the stored version at `stored`, under `target`'s settings, beside the
+    version's file under a name of its own (the current sample stays until the new one is
+    recorded; `kaifang init` sweeps the one no version names). Spends the sample's ε as a new
+    version's sample does (`target.sample_spent`, the sample's ledger)."""
+    if _sample_writer is None:
+        raise RuntimeError("no sample writer: build the app (portal.create_app) before redrawing a sample")
+    bounds = tuple((name, low, high) for name, (low, high) in sorted(target.bounds.items()))
+    table = store.StoredTable(stored, columns, bounds=bounds)
+    dest = stored.with_suffix(f".{secrets.token_hex(4)}{SAMPLE_SUFFIX}")
+    return _sample_writer(table, dest, target=target, seed=checksum, rules=Rules.with_overrides(target.disclosure))
 
 
 def ingest_problem(source: Path, exc: store.IngestError) -> Invalid:

@@ -139,3 +139,33 @@ def test_a_statistical_dataset_keeps_its_statistical_sample(app, tmp_path):
     assert descriptor["kaifang"]["sample"] == {"mode": "sdc"}
     assert "罕见" not in {r["diagnosis"] for r in rows}, "a level nobody has is never listed there"
     assert "sample-epsilon" not in app.test_client().get("/datasets/visits-sdc").get_data(as_text=True)
+
+
+def test_declaring_the_epsilon_mode_with_the_same_data_draws_the_sample_again(app, tmp_path):
+    """A dataset published in the statistical mode, then declared in the ε-budget mode with the
+    same data (or published before decision 0031a and loaded again): no version is added, and its
+    statistical sample, which a person of many records moves, used to stay. The load now draws
+    the current version's sample again by the ε mode's rules, once, and shows its size as the
+    private figure."""
+    factories.load(app, _folder(tmp_path / "sdc-src", "visits-later", None))
+    assert _ledger(app, "visits-later") == [None]
+    before = _download(app, "visits-later")
+    data_dir = Path(app.config["DATA_DIR"])
+    with app.app_context(), session_scope(app) as session:
+        old = session.scalar(select(Version.sample_path).join(Dataset, Dataset.id == Version.dataset_id)
+                             .where(Dataset.slug == "visits-later"))
+
+    outcome = factories.load(app, _folder(tmp_path / "dp-src", "visits-later", DP))
+    assert outcome.version is None and outcome.sample_redrawn
+    assert _ledger(app, "visits-later") == [0.5], "one version; the redrawn sample's ε is on its ledger"
+    after = _download(app, "visits-later")
+    assert after != before
+    assert _package(after, "visits-later")[0]["kaifang"]["sample"] == {"mode": "dp", "epsilon": 0.5}
+    assert not (data_dir / old).exists(), "the statistical sample is gone from the disk too"
+    versions = app.test_client().get("/api/v1/datasets/visits-later/versions").get_json()
+    latest = versions["data"][0] if isinstance(versions, dict) and "data" in versions else versions[0]
+    assert latest["row_count"] is None and latest["row_count_approx"] is not None
+
+    again = factories.load(app, _folder(tmp_path / "dp-again", "visits-later", DP))
+    assert not again.sample_redrawn and _ledger(app, "visits-later") == [0.5], "drawn once, not at every load"
+    assert _download(app, "visits-later") == after
