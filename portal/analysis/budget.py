@@ -231,13 +231,12 @@ class Charge:
     def apply(self, connection: Connection) -> float | None:
         """The row's new total, or None (and nothing changed) when it would pass the limit."""
         model = self.model
-        row = and_(*(getattr(model, name) == value for name, value in self.key.items()))
         # the new total comes back with the update (one statement instead of two per ledger)
         total = connection.scalar(_increment(model, self.column, tuple(self.key), self.counter),
                                   {**{f"key_{name}": value for name, value in self.key.items()},
                                    "amount": self.amount, "limit": self.limit + SLACK})
         if total is None:
-            if self.amount > self.limit + SLACK or connection.scalar(select(model.id).where(row)) is not None:
+            if self.amount > self.limit + SLACK or connection.scalar(select(model.id).where(self._row())) is not None:
                 return None
             connection.execute(insert(model).values(**self.key, **{self.column: self.amount},
                                                     **({self.counter: 1} if self.counter else {})))
@@ -245,8 +244,13 @@ class Charge:
         total = float(total)
         if self.precision is not None and round(total, self.precision) != total:  # 0.1 + 0.2 is 0.30000000000000004
             total = round(total, self.precision)
-            connection.execute(update(model).where(row).values(**{self.column: total}))
+            connection.execute(update(model).where(self._row()).values(**{self.column: total}))
         return total
+
+    def _row(self):
+        """The ledger's row, for the rare statements beside the prepared update (a first charge of
+        the row, a rounding): built only when one of them runs."""
+        return and_(*(getattr(self.model, name) == value for name, value in self.key.items()))
 
 
 @functools.lru_cache(maxsize=64)

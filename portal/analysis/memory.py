@@ -78,9 +78,9 @@ def registry(session: Session, fingerprint: str, capacity: int | None = None, *,
     capacity a delete) was work after the run that a one-record cell did and an empty one did
     not (twenty-fourth round)."""
 
-    def one(id_: int, signature: str, records: int, key: str, sketch: str, released: Any,
+    def one(id_: int, signature: str, records: int, key: str, sketch: str, released: dict[str, Any],
             stamp: int | None) -> Remembered:
-        values = _json(released)
+        values = dict(released)
         return Remembered(signature, records, int(key), _sketch(sketch), values, id_, stored_values=dict(values),
                           stamp=stamp)
 
@@ -191,9 +191,9 @@ _READ = ("id", "signature", "records", "cell_key", "sketch", "released", "used_t
 
 
 def _read(entity, prefix: str) -> list:
-    """The columns of `_READ` of `entity`, its sketch and released values as the text stored
-    (`_sketch` parses a table once per process; the driver parsed it at every read)."""
-    return [(cast(getattr(entity, name), Text) if name in ("sketch", "released") else getattr(entity, name))
+    """The columns of `_READ` of `entity`, its sketch as the text stored (`_sketch` parses a table
+    once per process; the driver parsed it at every read)."""
+    return [(cast(getattr(entity, name), Text) if name == "sketch" else getattr(entity, name))
             .label(f"{prefix}{name}") for name in _READ]
 
 
@@ -203,10 +203,6 @@ def _sketch(text: str) -> Sketch:
     and a set's search reads the same remembered rows query after query (about 8 KB each;
     1,024 of them). Frozen, so sharing one among the cells read is safe."""
     return Sketch.from_json(json.loads(text))
-
-
-def _json(value: Any) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def _with_cell(rows: Select) -> Select:

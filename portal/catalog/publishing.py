@@ -120,7 +120,7 @@ def _current_sample(dataset: Dataset | None) -> _CurrentSample | None:
 
 
 def _record_redrawn(session: Session, dataset: Dataset, redrawn: tuple[_CurrentSample, staging.Written],
-                    data_dir: Path) -> bool:
+                    data_dir: Path) -> None:
     """Point the current version at its redrawn sample (`staging.redraw_sample`), if it is still
     the current version; its ε joins the sample's ledger on the version, the catalog's figure of
     its size with it (decision 0031f)."""
@@ -130,7 +130,6 @@ def _record_redrawn(session: Session, dataset: Dataset, redrawn: tuple[_CurrentS
     session.execute(update(Version).where(Version.id == current.version_id).values(
         sample_path=str(written.path.relative_to(data_dir)), sample_epsilon=written.epsilon,
         row_count_approx=written.records))
-    return True
 
 
 def add_version(session: Session, actor: Actor, slug: str, source: Path, *, data_dir: Path,
@@ -355,13 +354,14 @@ def _record_package(session: Session, actor: Actor, spec: PackageSpec, staged: s
         version = None
         if staged is not None and target is not None:
             version = _record_version(session, dataset, staged, target, data_dir, note="")
-        resampled = redrawn is not None and _record_redrawn(session, dataset, redrawn, data_dir)
-        if version is not None or metadata_changed or resampled:
+        if redrawn is not None:
+            _record_redrawn(session, dataset, redrawn, data_dir)
+        if version is not None or metadata_changed or redrawn is not None:
             session.flush()
             outbox.enqueue(session, dataset.id)
         session.commit()
     info = VersionInfo.from_model(version) if version is not None else None
-    return LoadOutcome(spec.slug, created, metadata_changed and not created, info, sample_redrawn=resampled)
+    return LoadOutcome(spec.slug, created, metadata_changed and not created, info, sample_redrawn=redrawn is not None)
 
 
 @contextmanager

@@ -215,13 +215,18 @@ def _sample_for(target: Target, result: store.IngestResult) -> Written | None:
     without a sample writer a conditional version is refused, never published without one."""
     if target.open_class != "conditional":
         return None
+    return _write_sample(target, result.path, result.columns, result.checksum, result.path.with_suffix(SAMPLE_SUFFIX))
+
+
+def _write_sample(target: Target, stored: Path, columns: tuple[store.Column, ...], checksum: str,
+                  dest: Path) -> Written:
+    """The sample of the stored version at `stored`, written to `dest` by the app's writer."""
     if _sample_writer is None:
         raise RuntimeError("no sample writer: build the app (portal.create_app) before publishing conditional data")
     # with the declared bounds: the histograms' grid lies inside them (decision 0029i)
     bounds = tuple((name, low, high) for name, (low, high) in sorted(target.bounds.items()))
-    table = store.StoredTable(result.path, result.columns, bounds=bounds)
-    return _sample_writer(table, result.path.with_suffix(SAMPLE_SUFFIX), target=target,
-                          seed=result.checksum, rules=Rules.with_overrides(target.disclosure))
+    table = store.StoredTable(stored, columns, bounds=bounds)
+    return _sample_writer(table, dest, target=target, seed=checksum, rules=Rules.with_overrides(target.disclosure))
 
 
 def needs_private_sample(target: Target, sample_epsilon: float | None) -> bool:
@@ -239,12 +244,7 @@ def redraw_sample(target: Target, stored: Path, columns: tuple[store.Column, ...
     version's file under a name of its own (the current sample stays until the new one is
     recorded; `kaifang init` sweeps the one no version names). Spends the sample's ε as a new
     version's sample does (`target.sample_spent`, the sample's ledger)."""
-    if _sample_writer is None:
-        raise RuntimeError("no sample writer: build the app (portal.create_app) before redrawing a sample")
-    bounds = tuple((name, low, high) for name, (low, high) in sorted(target.bounds.items()))
-    table = store.StoredTable(stored, columns, bounds=bounds)
-    dest = stored.with_suffix(f".{secrets.token_hex(4)}{SAMPLE_SUFFIX}")
-    return _sample_writer(table, dest, target=target, seed=checksum, rules=Rules.with_overrides(target.disclosure))
+    return _write_sample(target, stored, columns, checksum, stored.with_suffix(f".{secrets.token_hex(4)}{SAMPLE_SUFFIX}"))
 
 
 def ingest_problem(source: Path, exc: store.IngestError) -> Invalid:
