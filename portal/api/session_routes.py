@@ -74,7 +74,7 @@ def read_session(session_id: str) -> Response:
 
 def close_session(session_id: str) -> Response:
     service.close_session(get_session(), current_actor(), session_id)
-    return budget_headers(Response(status=204))
+    return budget_headers(_no_content())
 
 
 def submit_run(session_id: str, body: RunBody, location: str) -> Response:
@@ -88,7 +88,14 @@ def submit_run(session_id: str, body: RunBody, location: str) -> Response:
 
 def delete_run(run_id: str) -> Response:
     service.delete_run(get_session(), current_actor(), run_id)
-    return budget_headers(Response(status=204))
+    return budget_headers(_no_content())
+
+
+def _no_content() -> Response:
+    """A 204 carries no body, so no Content-Type either (Flask's default would say text/html)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def read_run(run_id: str, wait: float) -> Response:
