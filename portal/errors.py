@@ -65,7 +65,8 @@ class NotFound(PortalError):
     status, code, title = 404, "not-found", N_("Not found")
 
     def __init__(self, kind: str, key: str):
-        super().__init__(f"no {kind} named {key!r}", code=f"{kind}-not-found")
+        # the code is a path segment of its `type` page: "data of dataset" -> `data-of-dataset-not-found`
+        super().__init__(f"no {kind} named {key!r}", code=f"{kind.replace(' ', '-')}-not-found")
         self.kind, self.key = kind, key
 
 

@@ -72,6 +72,7 @@ REFUSALS: dict[str, str] = {
     "unbounded": N_("a sum or arithmetic needs fields with declared bounds"),
     "too-many-groups": N_("too many combinations of declared levels: use coarser group keys"),
     "limit-before-aggregate": N_("no limit before aggregating conditional data"),
+    "nested-aggregate": N_("with conditional data, aggregate in the main pipeline, after any join"),
     "one-conditional-source": N_("a query reads one conditional dataset, once"),
     "conditional-first": N_("the conditional dataset must be the query's main source"),
     "join-fan-out": N_("joined data must have one row per join key"),
@@ -79,6 +80,11 @@ REFUSALS: dict[str, str] = {
     "grant": N_("this run may not use the dataset"),
     "no-grant": N_("an approved, unexpired grant is needed for this dataset"),
     "query-cap": N_("too many queries in one run"),
+    "unknown-column": N_("the query names a column that does not exist at that point"),
+    "duplicate-column": N_("two columns of the answer would have the same name: rename one with alias()"),
+    "dp-levels": N_("in the ε-budget mode a group key must be a field with declared category levels"),
+    "dp-statistic": N_("the ε-budget mode releases count, sum, mean, median and quantile only"),
+    "dp-bounds": N_("in the ε-budget mode a statistic takes one numeric field with declared bounds, as it is"),
     "budget": N_("today's budget of released cells for this grant is spent; it renews at 00:00 UTC"),
     # a `budget` refusal by another ledger than the grant's today (its `detail`; decision 0030w)
     "budget/person": N_("today's budget of released cells for this dataset is spent under your other grants on it: "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from portal.analysis.notes import REFUSALS
 from portal.api.openapi import build, path_of
 from portal.api.problems import PROBLEM_TYPES
 from portal.api.spec import ENDPOINTS
@@ -71,10 +72,16 @@ def api_reference():
                            problems=sorted(PROBLEM_TYPES.values(), key=lambda p: (p.status, p.code)))
 
 
+@bp.get("/problems", strict_slashes=False)
+def problems():
+    """The problem types are listed on the reference page: `/developers/problems` leads there."""
+    return redirect(url_for("developers.api_reference", _anchor="problems"))
+
+
 @bp.get("/problems/<code>")
 def problem_page(code: str):
     problem = PROBLEM_TYPES.get(code)
     if problem is None:
         raise NotFound("problem type", code)
-    return render_template("api/problem.html", problem=problem)
+    return render_template("api/problem.html", problem=problem, refusals=REFUSALS)
 

@@ -29,6 +29,7 @@ ERRORS = {
     "429": "Rate limit exceeded; `Retry-After` says when to try again.",
 }
 KEY_ERRORS = {"401": "No API key, or a key that is unknown, revoked or expired: this call acts for a person."}
+BODY_ERRORS = {"413": "The request body is larger than MAX_CONTENT_LENGTH (`too-large`)."}
 WRITE_ERRORS = {"409": "The resource is not in a state that allows this change.",
                 "422": "The request is well-formed but its values are not acceptable (the problem's `errors` name the fields)."}
 DESCRIPTION = (
@@ -105,7 +106,8 @@ def _operation(record: Endpoint, path_params: list[dict], refs: dict) -> dict[st
                                  "304": {"description": "Not modified (If-None-Match matched the ETag)."}}
     if record.method != "get":  # a write: its own status, no validators, and the errors of a write
         responses = {str(record.status): {"description": "OK", "content": content}}
-    errors = {**ERRORS, **(WRITE_ERRORS if record.method != "get" else {}), **(KEY_ERRORS if record.auth == "key" else {})}
+    errors = {**ERRORS, **(WRITE_ERRORS if record.method != "get" else {}), **(KEY_ERRORS if record.auth == "key" else {}),
+              **(BODY_ERRORS if record.body is not None else {}), **dict(record.errors)}
     responses.update({status: {"description": text, "content": problem} for status, text in sorted(errors.items())})
     scopes = [] if record.scope == ANY_SCOPE else [record.scope]
     operation = {

@@ -1,10 +1,16 @@
 """The documented problem types: every `code` an API v1 response can carry, with what it means
-and what to do. `/developers/problems/<code>` renders one (it is the problem's `type` URL)."""
+and what to do. `/developers/problems/<code>` renders one (it is the problem's `type` URL).
+
+Codes of pages that the same errors can reach are documented too: a `type` link that is a 404
+helps nobody. `refused-<rule>` (a public aggregate the broker refused) has one entry per rule of
+`notes.REFUSALS`, so a new rule is documented when its message is written.
+tests/integration/api/test_problem_types.py finds the codes in the source and checks each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.analysis.notes import REFUSALS
 from portal.errors import N_
 
 
@@ -14,6 +20,13 @@ class ProblemType:
     status: int
     title: str
     help: str
+    rule: str | None = None  # a `refused-<rule>`'s rule; its meaning is `notes.REFUSALS[rule]`
+
+
+REFUSED_HELP = N_("The broker refused the question before anything was released, by the disclosure rule the code "
+                  "names (docs/disclosure.md, \"Before a query runs\"); the detail gives its precise reason. Ask "
+                  "another question, for example by fewer or coarser fields, or apply for access to analyse the "
+                  "dataset in the sandbox.")
 
 
 PROBLEM_TYPES = {p.code: p for p in (
@@ -98,4 +111,95 @@ PROBLEM_TYPES = {p.code: p for p in (
                 N_("This portal has no disclosure key yet, so it cannot keep applicants' identities and takes no application for conditional data.")),
     ProblemType("too-many-pending-runs", 429, N_("Too many runs waiting"),
                 N_("Twenty cells of this session are waiting or running already; wait for them (GET /api/v1/runs/{id}?wait=30) before sending more.")),
+    # Nothing (visible) at this address: each `NotFound` kind that a request can name.
+    ProblemType("application-not-found", 404, N_("No such application"),
+                N_("No application of yours has this id. Another person's application answers the same way; GET /api/v1/applications lists yours.")),
+    ProblemType("grant-not-found", 404, N_("No such grant"), N_("No grant has this id.")),
+    ProblemType("key-not-found", 404, N_("No such API key"),
+                N_("No API key of yours starts with this prefix; your account page lists your keys.")),
+    ProblemType("user-not-found", 404, N_("No such account"), N_("No account has this e-mail address.")),
+    ProblemType("page-not-found", 404, N_("No such page"),
+                N_("The page number is past the last page of the results. Start again from the first page.")),
+    ProblemType("data-of-dataset-not-found", 404, N_("No data yet"),
+                N_("The dataset is listed but no version of its data has been loaded yet, so it has no rows, downloads or charts. Try again later.")),
+    ProblemType("sample-of-dataset-not-found", 404, N_("No sample"),
+                N_("The dataset has no sample to download: only conditional datasets have one (invented records in the real layout, for trying code offline).")),
+    ProblemType("download-format-not-found", 404, N_("No such download format"),
+                N_("The dataset is not offered in this format. Formats: csv, json, ndjson, parquet, xlsx, and geojson for a dataset with declared coordinates.")),
+    ProblemType("problem-type-not-found", 404, N_("No such problem type"),
+                N_("No problem type has this code; the API reference lists them all.")),
+    # Generic codes: an error without a code of its own, or one the web server answers itself.
+    ProblemType("bad-request", 400, N_("Bad request"),
+                N_("The request could not be understood, for example a body that is not valid JSON. The detail says why.")),
+    ProblemType("conflict", 409, N_("Conflict"),
+                N_("The resource is not in a state that allows this change; the detail says why.")),
+    ProblemType("gone", 410, N_("Gone"), N_("What the request names existed but is no longer valid; the detail says why.")),
+    ProblemType("too-large", 413, N_("Too large"),
+                N_("The request body is larger than MAX_CONTENT_LENGTH bytes (2 MiB by default). Send less in one request.")),
+    # Rows, downloads and charts: the data store's own checks (portal/store).
+    ProblemType("invalid-offset", 400, N_("Invalid offset"),
+                N_("An offset is negative, or is given together with a cursor. Follow the next links instead.")),
+    ProblemType("no-fields", 400, N_("No fields"),
+                N_("The request names no field: a public aggregate needs one or two category fields in by (e.g. by=district,sex), a page or download at least one field in _fields.")),
+    ProblemType("unsupported-format", 400, N_("Unsupported format"),
+                N_("Data is exported as csv, json, ndjson, parquet, xlsx or geojson; the format asked for is none of them.")),
+    ProblemType("no-coordinates", 400, N_("No coordinates"),
+                N_("A map or GeoJSON needs the dataset's declared longitude and latitude fields, and they must be numeric.")),
+    ProblemType("bad-type", 400, N_("Wrong type"),
+                N_("A value or column has the wrong type for what is done with it, for example text compared with a date, or arithmetic on text. The detail names it.")),
+    ProblemType("unknown-function", 400, N_("Unknown function"),
+                N_("The aggregate function asked for does not exist; the detail lists the known ones.")),
+    ProblemType("invalid-quantile", 400, N_("Invalid quantile"), N_("A quantile's q must be between 0 and 1.")),
+    ProblemType("duplicate-column", 400, N_("Duplicate column"),
+                N_("Two output columns would have the same name. Rename one with an alias.")),
+    ProblemType("unknown-dataset", 400, N_("Unknown dataset"),
+                N_("An analysis plan reads a dataset that does not exist or is not part of the run.")),
+    ProblemType("one-conditional-source", 400, N_("One conditional dataset"),
+                N_("An analysis plan may read one conditional dataset, once: no self-joins, no two conditional datasets.")),
+    ProblemType("conditional-first", 400, N_("Conditional dataset first"),
+                N_("An analysis plan starts from its conditional dataset and joins open data onto it, not the other way round.")),
+    # Public aggregates (GET /api/v1/datasets/{slug}/public-aggregate; docs/disclosure.md, "Public aggregates").
+    ProblemType("too-many-fields", 400, N_("Too many fields"),
+                N_("A public aggregate groups by one or two category fields; by names more. Ask for two at most.")),
+    ProblemType("duplicate-field", 400, N_("Field named twice"), N_("by names the same field twice; name two different fields.")),
+    ProblemType("unknown-field", 400, N_("Unknown field"),
+                N_("by or measure names a field the dataset does not have. The fields endpoint lists them.")),
+    ProblemType("identifier-field", 400, N_("Identifier field"),
+                N_("The field identifies people or records (an identifier in the data dictionary): it is never grouped by or averaged. Choose another field.")),
+    ProblemType("sensitive-field", 400, N_("Sensitive field"),
+                N_("The field is sensitive in the data dictionary: public aggregates never group by it or average it. Apply for access to analyse it in the sandbox.")),
+    ProblemType("not-a-category", 400, N_("Not a category field"),
+                N_("A field in by has no declared list of values (constraints.enum in the data dictionary), so it cannot be grouped by. The fields endpoint shows which fields have levels.")),
+    ProblemType("not-a-measure", 400, N_("Not a measure"),
+                N_("measure must be a numeric field with declared bounds (constraints.minimum and maximum in the data dictionary) that is not sensitive.")),
+    ProblemType("bad-stat", 400, N_("Unknown statistic"), N_("stat must be count (the default) or mean.")),
+    ProblemType("measure-required", 400, N_("Measure required"),
+                N_("stat=mean needs measure, the numeric field to average.")),
+    ProblemType("measure-not-allowed", 400, N_("Measure not allowed"),
+                N_("A count takes no measure: leave measure out, or ask for stat=mean to average it.")),
+    ProblemType("public-aggregate-open", 403, N_("Dataset is open"),
+                N_("The dataset is open: its rows and charts are public already, so it has no public aggregates. Use the rows endpoint.")),
+    ProblemType("public-aggregate-closed", 403, N_("Dataset is closed"),
+                N_("The dataset is closed: no aggregate of it is published, to anyone.")),
+    ProblemType("public-aggregates-off-dataset", 403, N_("Public aggregates turned off"),
+                N_("The publisher turned this dataset's public aggregates off. Apply for access to analyse it.")),
+    ProblemType("public-aggregates-off", 403, N_("Public aggregates turned off on this portal"),
+                N_("This portal publishes no public aggregates (PUBLIC_AGGREGATE_DAILY_CELLS is 0).")),
+    ProblemType("refused", 400, N_("Refused by disclosure control"), REFUSED_HELP),
+    # Conditional access and accounts (their pages; the same errors answer JSON when asked for it).
+    ProblemType("not-grantable", 403, N_("Not grantable"),
+                N_("Only conditional datasets are granted: an open one needs no grant, and a closed one is never analysed.")),
+    ProblemType("sign-in-required", 403, N_("Sign-in required"), N_("Sign in (or use an API key) to run analyses.")),
+    ProblemType("email-unconfirmed", 403, N_("E-mail address not confirmed"),
+                N_("Confirm your e-mail address (follow the link in the message we sent) before making API keys.")),
+    ProblemType("email-taken", 409, N_("E-mail address taken"),
+                N_("An account with this e-mail address exists already. Sign in, or reset its password.")),
+    ProblemType("bad-token", 422, N_("Invalid link"),
+                N_("The confirmation or password-reset link is not valid, or it was used already. Ask for a new one.")),
+    ProblemType("token-expired", 410, N_("Link expired"), N_("The confirmation or password-reset link has expired. Ask for a new one.")),
+    ProblemType("key-inactive", 422, N_("Key not active"), N_("Only an active key can be rotated: this one is revoked or expired. Make a new key.")),
 )}
+# One page per rule the broker can refuse a public aggregate by (`Refused`: `refused-<rule>`).
+PROBLEM_TYPES.update({f"refused-{rule}": ProblemType(f"refused-{rule}", 400, N_("Refused by disclosure control"),
+                                                     REFUSED_HELP, rule=rule)
+                      for rule in REFUSALS if "/" not in rule})

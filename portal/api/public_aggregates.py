@@ -17,7 +17,8 @@ from portal.errors import N_
 
 
 class PublicAggregateQuery(Query):
-    by: str = Field(max_length=200, description=N_("One or two category fields, comma-separated, e.g. `district,sex`."))
+    # Optional to the parser so that a missing `by` is the same `400 no-fields` as an empty one.
+    by: str = Field("", max_length=200, description=N_("One or two category fields, comma-separated, e.g. `district,sex`."))
     stat: str = Field("count", max_length=10, description=N_("`count` (records per cell) or `mean` (of `measure`)."))
     measure: str | None = Field(None, max_length=100, description=N_("A non-sensitive numeric field with declared "
                                                                    "bounds; required with `stat=mean`."))

@@ -50,7 +50,9 @@ def close_analysis_session(session_id: str):
 
 
 @endpoint("/sessions/<session_id>/runs", tag="sessions", scope=SCOPE, auth="key", method="post", body=RunBody,
-          response=RunView, status=202)
+          response=RunView, status=202,
+          errors={"413": "The cell's code is over SESSION_MAX_CODE_BYTES bytes of UTF-8 (`code-too-large`), "
+                         "or the body over MAX_CONTENT_LENGTH (`too-large`)."})
 def create_session_run(session_id: str, body: RunBody):
     """Queue a cell of code in a session; 202 with the run (`Location` is where to read it).
 

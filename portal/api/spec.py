@@ -47,6 +47,7 @@ class Endpoint:
     body: type[BaseModel] | None = None  # the JSON request body of a POST
     status: int = 200
     auth: str = "optional"  # "key": anonymous callers get 401 (the route acts for a person)
+    errors: tuple[tuple[str, str], ...] = ()  # statuses of its own beyond the common ones: (status, description)
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -54,18 +55,20 @@ ENDPOINTS: list[Endpoint] = []
 
 def endpoint(rule: str, *, tag: str, scope: str, response: Any, query: type[BaseModel] | None = None,
              filters: bool = False, media: tuple[str, ...] = ("application/json",), method: str = "get",
-             body: type[BaseModel] | None = None, status: int = 200, auth: str = "optional") -> Callable:
+             body: type[BaseModel] | None = None, status: int = 200, auth: str = "optional",
+             errors: dict[str, str] | None = None) -> Callable:
     """Register a route of API v1 (GET unless `method` says otherwise); the view receives the
     parsed query as `params` when `query` is given, and the parsed JSON body as `body` when
-    `body` is; with `auth="key"` a call without a key is a 401. Its docstring's first line is the
-    OpenAPI summary, the rest the description."""
+    `body` is; with `auth="key"` a call without a key is a 401; `errors` adds the statuses only
+    this route answers (status -> description) to its OpenAPI responses. Its docstring's first
+    line is the OpenAPI summary, the rest the description."""
     assert (scope in SCOPES or (scope == ANY_SCOPE and auth == "key")) and auth in ("optional", "key"), (scope, auth)
 
     def decorate(view: Callable) -> Callable:
         doc = inspect.getdoc(view) or ""
         summary, _, description = doc.partition("\n")
         record = Endpoint(rule, view.__name__, summary.strip(), description.strip(), tag, scope, query,
-                          response, filters, media, method, body, status, auth)
+                          response, filters, media, method, body, status, auth, tuple((errors or {}).items()))
         ENDPOINTS.append(record)
 
         @functools.wraps(view)

@@ -81,6 +81,7 @@ MATRIX = [
     ("developers.index", "GET", "/developers", dict.fromkeys(ROLES, 302)),
     ("developers.api_reference", "GET", "/developers/api", ALL_OK),
     ("developers.problem_page", "GET", "/developers/problems/rows-not-open", ALL_OK),
+    ("developers.problems", "GET", "/developers/problems", dict.fromkeys(ROLES, 302)),
     # CKAN-compatible Action API: reads only; conditional rows refused to everyone.
     ("ckan.api_version", "GET", "/api/3", ALL_OK),
     ("ckan.action", "GET", "/api/3/action/package_list", ALL_OK),

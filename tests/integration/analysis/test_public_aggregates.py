@@ -48,6 +48,8 @@ def test_mean_of_a_non_sensitive_measure(client):
     ("by=sex&stat=mean&measure=cost", 400, "sensitive-field"),
     ("by=district,sex,age_band", 400, "too-many-fields"),
     ("by=", 400, "no-fields"),
+    ("", 400, "no-fields"),  # no `by` at all is the same problem as an empty one (docs/api.md)
+    ("stat=count", 400, "no-fields"),
     ("by=sex,sex", 400, "duplicate-field"),
     ("by=sex&stat=max", 400, "bad-stat"),
     ("by=sex&stat=mean", 400, "measure-required"),
@@ -59,6 +61,7 @@ def test_bad_questions_are_problems_with_stable_codes(client, query, status, cod
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["code"] == code
+    assert client.get(f"/developers/problems/{code}").status_code == 200, "its `type` page is documented"
 
 
 def test_open_and_unknown_datasets(client):

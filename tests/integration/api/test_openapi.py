@@ -53,6 +53,14 @@ def test_document_is_generated_from_the_declarations(bundled_client):
     assert set(rows["responses"]["200"]["content"]) == {"application/json", "application/x-ndjson",
                                                         "text/csv; charset=utf-8"}
     assert rows["responses"]["400"]["content"]["application/problem+json"]
+    # a write's own statuses: a cell over SESSION_MAX_CODE_BYTES (`code-too-large`), any body over
+    # MAX_CONTENT_LENGTH (`too-large`)
+    assert set(operations["create_session_run"]["responses"]) == {"202", "400", "401", "403", "404", "409", "413",
+                                                                 "422", "429"}
+    assert "code-too-large" in operations["create_session_run"]["responses"]["413"]["description"]
+    assert all("413" in operations[name]["responses"] for name in ("create_analysis_session", "create_application",
+                                                                   "withdraw_application"))
+    assert "413" not in operations["datasets"]["responses"]
 
 
 def test_reference_page_has_examples_and_no_inline_script(bundled_client):

@@ -54,6 +54,8 @@ def test_each_bad_request_is_a_documented_problem(analyst):
         (me.post("/api/v1/sessions", {"datasets": [CLINIC]}), 403, "no-grant"),
         (me.post("/api/v1/sessions", {"datasets": ["no-such-dataset"]}), 404, "dataset-not-found"),
         (me.get("/api/v1/runs/x?wait=31"), 400, "bad-parameter"),
+        (me.post("/api/v1/sessions", {"datasets": ["x" * (me.app.config["MAX_CONTENT_LENGTH"] + 1)]}), 413,
+         "too-large"),
     ]
     for answer, status, code in cases:
         assert_problem(answer, status, code, me.client)
