@@ -2,7 +2,9 @@
 queue, decisions and grants. Each route parses, calls one service function, sends the notices
 of a change after its commit, and renders; permission decisions are the service's. CSRFProtect
 checks every POST's token before it reaches these routes; the services check the values, so a
-form is read rather than validated here (a missing reason is the service's 422).
+form is read rather than validated here (a missing reason is the service's 422). Every page
+(the stewards' too) sends an anonymous visitor to sign in and back; the stewards' pages answer
+403 to a signed-in visitor without the role.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def renew(application_id: int):
 
 
 @bp.get("/steward/applications")
+@login_required
 def review_queue():
     """Submitted applications, due first on top, with the SLA clock."""
     queue = reviews.review_queue(get_session(), current_actor())
@@ -141,6 +144,7 @@ def refuse(application_id: int):
 
 
 @bp.get("/steward/grants")
+@login_required
 def grants_page():
     """Grants in force (`?status=ended` or `all` for the others), each with a revoke button."""
     status = request.args.get("status", "active")
