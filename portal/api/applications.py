@@ -66,8 +66,10 @@ def _notify(transition: Transition) -> None:
 @endpoint("/applications", tag="applications", scope=SCOPE, auth="key", query=NoQuery,
           response=tuple[ApplicationSummary, ...])
 def applications(params: NoQuery):
-    """Your applications for conditional access, newest first, with their grants (the history of one,
-    `events`, is read with it: `GET /applications/{id}`)."""
+    """Your applications for conditional access, newest first, with their grants.
+
+    Not their history: `events` is on one application (`GET /applications/{application_id}`).
+    """
     return json_response(tuple(service.list_my_applications(get_session(), current_actor())),
                          tuple[ApplicationSummary, ...])
 
@@ -100,7 +102,10 @@ def create_application(body: ApplicationBody):
 @endpoint("/applications/<int:application_id>", tag="applications", scope=SCOPE, auth="key", query=NoQuery,
           response=ApplicationDetail)
 def application(application_id: int, params: NoQuery):
-    """One of your applications, with its history (`events`: who, when, from → to, why) and grants."""
+    """One of your applications, with its history (who, when, from → to, why) and grants.
+
+    The history is `events`, oldest first; the list of applications leaves it out.
+    """
     found = service.get_application(get_session(), current_actor(), application_id,
                                     EpsilonDefaults.from_config(current_app.config))
     return json_response(found, ApplicationDetail)
