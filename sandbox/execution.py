@@ -47,6 +47,8 @@ def _describe(exc: BaseException) -> dict[str, Any]:
 
 
 def _outcome(exc: BaseException | None) -> tuple[str, str, dict[str, Any] | None]:
+    # The views translate these two messages by their fixed English part (portal/analysis/notes.py,
+    # RUN_FINISHED and QUERY_REFUSED): change them there too.
     if exc is None:
         return "ok", "run finished", None
     error = _describe(exc)

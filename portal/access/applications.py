@@ -13,17 +13,19 @@ into notices after the commit (`notices.py`): nothing here sends mail or reads t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.access import identity
-from portal.access.history import end_grants, expect_state, record_transition, summarise
+from portal.access.history import describe, end_grants, expect_state, record_transition, summarise
 from portal.access.models import Application, ApplicationEvent
 from portal.access.permissions import can_apply, can_review_applications, can_view_application
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
     ApplicantIdentity,
+    ApplicationDetail,
     ApplicationDraft,
     ApplicationSummary,
     Transition,
@@ -38,6 +40,7 @@ from portal.errors import Invalid, NotFound
 WITHDRAWABLE = ("draft", "submitted", "approved")
 RENEWABLE = ("approved", "expired")
 IDENTITY_COLUMNS = ("applicant_name", "document_type", "id_digest", "id_last4", "credit_code")
+Summary = TypeVar("Summary", bound=ApplicationSummary)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def list_my_applications(session: Session, actor: Actor) -> list[ApplicationSumm
 
 
 def get_application(session: Session, actor: Actor, application_id: int,
-                    defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
+                    defaults: EpsilonDefaults | None = None) -> ApplicationDetail:
     """One application with its history and grants: for its applicant and the stewards
     (`defaults`: the portal's ε settings, for the grants' lifetime ε).
 
@@ -152,11 +155,11 @@ def get_application(session: Session, actor: Actor, application_id: int,
     row = session.get(Application, application_id)
     if row is None or not can_view_application(actor, row.user_id):
         raise NotFound("application", str(application_id))
-    found = summarise(session, row, with_events=True, defaults=defaults)
+    found = describe(session, row, defaults=defaults)
     return found if can_review_applications(actor) else _for_applicant(found)
 
 
-def _for_applicant(found: ApplicationSummary) -> ApplicationSummary:
+def _for_applicant(found: Summary) -> Summary:
     """What the applicant sees: that a grant shares another account's budgets, not which account
     (an empty `budget_account`; the steward who bound them sees the e-mail address)."""
     grants = [replace(g, budget_account="") if g.budget_account else g for g in found.grants]

@@ -57,6 +57,17 @@ class ApplicationForm(FlaskForm):
     credit_code = StringField(_l("Organisation's unified social credit code (optional)"),
                               validators=[Optional(), Length(max=30)])
 
+    # the fields the page shows their errors beside (the others' above the buttons)
+    beside = ("datasets", "purpose", "organisation", "fields_wanted", "intended_outputs", "duration_days",
+              "applicant_name", "document_type", "id_number", "credit_code")
+
+    def add_errors(self, errors: dict[str, list[str]]) -> None:
+        """The service's field errors (`Invalid.errors`: the form's field names) on their fields,
+        so the page shows them beside each as it does the form's own; others on the form."""
+        for name, messages in errors.items():
+            target = self._fields[name].errors if name in self.beside else self.form_errors
+            target.extend(messages)
+
     def validate_datasets(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Choose at least one dataset."))

@@ -6,7 +6,7 @@ commits here; the public functions in `applications.py` and `reviews.py` make bo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import Select, and_, func, select
@@ -19,7 +19,13 @@ from portal.access.models import (
     EpsilonAccountTotal,
     Grant,
 )
-from portal.access.schemas import ApplicationSummary, EventSummary, GrantSummary, Transition
+from portal.access.schemas import (
+    ApplicationDetail,
+    ApplicationSummary,
+    EventSummary,
+    GrantSummary,
+    Transition,
+)
 from portal.access.workdays import add_working_days
 from portal.accounts.models import User
 from portal.auth import Actor
@@ -30,6 +36,7 @@ from portal.catalog.disclosure_settings import (
     resolve_lifetime_cells,
 )
 from portal.catalog.models import Dataset, utcnow
+from portal.catalog.schemas import as_utc
 from portal.errors import Conflict, NotFound
 
 
@@ -75,21 +82,29 @@ def get_row(session: Session, application_id: int) -> Application:
 
 
 def summarise(session: Session, row: Application, *, now: datetime | None = None,
-             with_events: bool = False, defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
+              defaults: EpsilonDefaults | None = None) -> ApplicationSummary:
+    """The application with its grants; its times in UTC with the zone (`as_utc`), as the
+    sessions' and the catalogue's outputs carry them (`now`: naive UTC, as stored)."""
     now = now or utcnow()
     applicant = session.scalar(select(User.email).where(User.id == row.user_id)) or ""
     grants = [grant_summary(grant, applicant, slug, disclosure, now, spent, defaults, cells, budget)
               for grant, slug, disclosure, spent, cells, budget in session.execute(with_account_totals(
                   select(Grant, Dataset.slug, Dataset.disclosure).join(Dataset, Dataset.id == Grant.dataset_id)
                   .where(Grant.application_id == row.id).order_by(Grant.id)))]
-    events = [EventSummary(e.actor_email, e.at, e.from_state, e.to_state, e.reason) for e in session.scalars(
-        select(ApplicationEvent).where(ApplicationEvent.application_id == row.id)
-        .order_by(ApplicationEvent.id))] if with_events else []
     overdue = row.state == "submitted" and row.due_at is not None and row.due_at < now
     return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
-                              row.intended_outputs, row.duration_days, row.state, row.created_at, row.submitted_at,
-                              row.due_at, row.decided_at, row.renews_id, overdue, events, grants,
+                              row.intended_outputs, row.duration_days, row.state, as_utc(row.created_at),
+                              row.submitted_at and as_utc(row.submitted_at), row.due_at and as_utc(row.due_at),
+                              row.decided_at and as_utc(row.decided_at), row.renews_id, overdue, grants,
                               row.applicant_name, row.document_type, row.id_last4, row.credit_code)
+
+
+def describe(session: Session, row: Application, *, defaults: EpsilonDefaults | None = None) -> ApplicationDetail:
+    """The summary and the application's history, oldest first (one statement for the events)."""
+    found = summarise(session, row, defaults=defaults)
+    events = [EventSummary(e.actor_email, as_utc(e.at), e.from_state, e.to_state, e.reason) for e in session.scalars(
+        select(ApplicationEvent).where(ApplicationEvent.application_id == row.id).order_by(ApplicationEvent.id))]
+    return ApplicationDetail(**{f.name: getattr(found, f.name) for f in fields(found)}, events=events)
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,6 @@ def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, 
         spent = round(max(0.0, (account_spent or 0.0) - (grant.epsilon_before or 0.0)), 6)
         left = round(max(0.0, lifetime - spent), 6)
     return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
-                        list(grant.row_filter or []), grant.daily_cell_budget, grant.created_at, grant.expires_at,
-                        grant.revoked_at, grant.application_id, status, mode, lifetime, spent, left, *cells,
+                        list(grant.row_filter or []), grant.daily_cell_budget, as_utc(grant.created_at),
+                        as_utc(grant.expires_at), grant.revoked_at and as_utc(grant.revoked_at), grant.application_id, status, mode, lifetime, spent, left, *cells,
                         budget_account)

@@ -125,7 +125,6 @@ class ApplicationSummary:
     decided_at: datetime | None
     renews_id: int | None
     overdue: bool = False
-    events: list[EventSummary] = field(default_factory=list)
     grants: list[GrantSummary] = field(default_factory=list)
     # The applicant's identity as the steward checks it against the documents (decision 0031e):
     # never the number, only its last four characters (None on applications before 0018l).
@@ -137,6 +136,15 @@ class ApplicationSummary:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict  # noqa: PLC0415 - only the API needs it
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ApplicationDetail(ApplicationSummary):
+    """One application as it is read on its own: the summary and its history (`events`, oldest
+    first). Lists carry summaries without it: a member that is always empty there would read as
+    "no history"."""
+
+    events: list[EventSummary] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

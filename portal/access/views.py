@@ -2,7 +2,9 @@
 queue, decisions and grants. Each route parses, calls one service function, sends the notices
 of a change after its commit, and renders; permission decisions are the service's. CSRFProtect
 checks every POST's token before it reaches these routes; the services check the values, so a
-form is read rather than validated here (a missing reason is the service's 422).
+form is read rather than validated here (a missing reason is the service's 422). Every page
+(the stewards' too) sends an anonymous visitor to sign in and back; the stewards' pages answer
+403 to a signed-in visitor without the role.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from portal.access.forms import ApplicationForm, ApproveForm, ReasonForm, Withdr
 from portal.access.history import dataset_titles
 from portal.access.identity import identity_key
 from portal.access.notices import send_notices
-from portal.access.schemas import Transition, format_row_filter
+from portal.access.schemas import ApplicationSummary, Transition, format_row_filter
 from portal.accounts.forms import ActionForm
 from portal.accounts.views import login_required
 from portal.auth import current_actor
 from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.db import get_session
+from portal.errors import Invalid
 from portal.filters import is_zh
 
 bp = Blueprint("access", __name__)
@@ -49,18 +52,28 @@ def apply():
     if request.method == "GET" and request.args.get("dataset"):
         form.datasets.data = [request.args["dataset"]]
     if form.validate_on_submit():
-        key = identity_key(current_app.config)
-        if request.form.get("save") == "draft":
-            found = service.save_draft(session, actor, form.draft(), identity_key=key)
-            flash(_("Your application is saved as a draft."), "info")
+        try:
+            found = _apply(form)
+        except Invalid as exc:  # the service's own checks: beside their fields, the values kept
+            if not exc.errors:
+                raise
+            form.add_errors(exc.errors)
         else:
-            changed = service.apply(session, actor, form.draft(), review_days=_review_days(), identity_key=key)
-            notify(changed.transition)
-            found = changed.application
-            flash(_("Your application is submitted. A data steward decides within %(days)d working days.",
-                    days=_review_days()), "info")
-        return redirect(url_for("access.application_page", application_id=found.id))
+            return redirect(url_for("access.application_page", application_id=found.id))
     return render_template("access/apply.html", form=form), 200 if not form.errors else 400
+
+
+def _apply(form: ApplicationForm) -> ApplicationSummary:
+    session, actor, key = get_session(), current_actor(), identity_key(current_app.config)
+    if request.form.get("save") == "draft":
+        found = service.save_draft(session, actor, form.draft(), identity_key=key)
+        flash(_("Your application is saved as a draft."), "info")
+        return found
+    changed = service.apply(session, actor, form.draft(), review_days=_review_days(), identity_key=key)
+    notify(changed.transition)
+    flash(_("Your application is submitted. A data steward decides within %(days)d working days.",
+            days=_review_days()), "info")
+    return changed.application
 
 
 @bp.get("/access/applications")
@@ -113,6 +126,7 @@ def renew(application_id: int):
 
 
 @bp.get("/steward/applications")
+@login_required
 def review_queue():
     """Submitted applications, due first on top, with the SLA clock."""
     queue = reviews.review_queue(get_session(), current_actor())
@@ -141,6 +155,7 @@ def refuse(application_id: int):
 
 
 @bp.get("/steward/grants")
+@login_required
 def grants_page():
     """Grants in force (`?status=ended` or `all` for the others), each with a revoke button."""
     status = request.args.get("status", "active")

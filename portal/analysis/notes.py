@@ -116,6 +116,14 @@ RUN_ERRORS: dict[str, str] = {
 }
 
 
+# what the sandbox says of a run that finished (sandbox/execution.py, `_outcome`): the fixed English
+# part -> the sentence the views show in the request's language. A refusal's carries the broker's
+# precise English reason after it, and a result cut to its size cap what was dropped (both kept).
+RUN_FINISHED = N_("run finished")
+QUERY_REFUSED = "a query was refused: "
+QUERY_REFUSED_MESSAGE = N_("a query was refused: %(reason)s")
+
+
 def note(code: str, **params: Any) -> dict[str, Any]:
     """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
     return {"code": code, "params": params, "text": _fill(TEMPLATES[code], params, lambda s: s)}
@@ -139,10 +147,12 @@ def localise(notes: Iterable[Any], translate=None) -> list[Any]:
 def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, Any] | None:
     """A run's result with every released query's notes localised, each refusal of a known
     rule with `message` in the request's language (the sessions' API and pages), and a cell that
-    could not run with `message` in that language and its English one as `text`."""
+    could not run, or one that finished (ran well, or a query was refused), with `message` in
+    that language and its English one as `text`."""
     if result and result.get("status") == "error" and result.get("code") in RUN_ERRORS:
         return {**result, "text": result.get("message", ""),
                 "message": _translated(translate, RUN_ERRORS[result["code"]])}
+    result = _finished(result, translate)
     if not result or not (result.get("released") or result.get("refused")):
         return result
     out = dict(result)
@@ -153,6 +163,21 @@ def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, 
         out["refused"] = [{**r, "message": _translated(translate, REFUSALS[_refusal_key(r)])}
                           if isinstance(r, dict) and r.get("rule") in REFUSALS else r for r in result["refused"]]
     return out
+
+
+def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None:
+    """A finished run's sandbox message in the request's language: its fixed part translated,
+    what follows it (the broker's reason, a note of what the size cap dropped) as it is."""
+    message = result.get("message") if result else None
+    if not isinstance(message, str):
+        return result
+    if result.get("status") == "ok" and message.startswith(RUN_FINISHED):
+        shown = _translated(translate, RUN_FINISHED) + message[len(RUN_FINISHED):]
+    elif result.get("status") == "refused" and message.startswith(QUERY_REFUSED):
+        shown = _translated(translate, QUERY_REFUSED_MESSAGE) % {"reason": message[len(QUERY_REFUSED):]}
+    else:
+        return result
+    return {**result, "text": message, "message": shown}
 
 
 def _refusal_key(refusal: dict[str, Any]) -> str:

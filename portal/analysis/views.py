@@ -1,11 +1,15 @@
 """Steward pages: the audit of sandbox runs (who ran what, what came back, what looks like an
 attack), its CSV export and a run's code. Server-rendered and read-only; every analyst string
-(messages, rules, plans, code) reaches the page through Jinja's autoescape, never `|safe`."""
+(messages, rules, plans, code) reaches the page through Jinja's autoescape, never `|safe`.
+An anonymous visitor to a page is sent to sign in and back (`login_required`), as on every
+sign-in-only page; a signed-in one without the role gets the service's 403. The CSV export is a
+download, not a page: 403 to anyone else than stewards, signed in or not."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 
+from portal.accounts.views import login_required
 from portal.analysis import audit
 from portal.analysis.codes import vault_from_config
 from portal.auth import current_actor
@@ -16,6 +20,7 @@ bp = Blueprint("analysis", __name__)
 
 
 @bp.get("/audit/runs")
+@login_required
 def audit_runs():
     """Runs newest first, flagged ones marked; the query string narrows them (`audit.parse_filter`)."""
     filters = audit.parse_filter(request.args)
@@ -33,6 +38,7 @@ def audit_export():
 
 
 @bp.get("/audit/runs/<run_id>")
+@login_required
 def audit_run(run_id: str):
     """One run with every plan it sent."""
     run = audit.get_run(get_session(), current_actor(), run_id)
@@ -40,6 +46,7 @@ def audit_run(run_id: str):
 
 
 @bp.get("/audit/runs/<run_id>/code")
+@login_required
 def audit_run_code(run_id: str):
     """A run's code, when it was kept encrypted; its hash either way."""
     code = audit.get_run_code(get_session(), current_actor(), run_id,

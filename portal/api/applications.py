@@ -18,6 +18,7 @@ from portal.access.notices import send_notices
 from portal.access.schemas import (
     MAX_DURATION_DAYS,
     ApplicantIdentity,
+    ApplicationDetail,
     ApplicationDraft,
     ApplicationSummary,
     Transition,
@@ -65,7 +66,10 @@ def _notify(transition: Transition) -> None:
 @endpoint("/applications", tag="applications", scope=SCOPE, auth="key", query=NoQuery,
           response=tuple[ApplicationSummary, ...])
 def applications(params: NoQuery):
-    """Your applications for conditional access, newest first, with their grants."""
+    """Your applications for conditional access, newest first, with their grants.
+
+    Not their history: `events` is on one application (`GET /applications/{application_id}`).
+    """
     return json_response(tuple(service.list_my_applications(get_session(), current_actor())),
                          tuple[ApplicationSummary, ...])
 
@@ -96,12 +100,15 @@ def create_application(body: ApplicationBody):
 
 
 @endpoint("/applications/<int:application_id>", tag="applications", scope=SCOPE, auth="key", query=NoQuery,
-          response=ApplicationSummary)
+          response=ApplicationDetail)
 def application(application_id: int, params: NoQuery):
-    """One of your applications, with its history (who, when, from → to, why) and grants."""
+    """One of your applications, with its history (who, when, from → to, why) and grants.
+
+    The history is `events`, oldest first; the list of applications leaves it out.
+    """
     found = service.get_application(get_session(), current_actor(), application_id,
                                     EpsilonDefaults.from_config(current_app.config))
-    return json_response(found, ApplicationSummary)
+    return json_response(found, ApplicationDetail)
 
 
 @endpoint("/applications/<int:application_id>/withdraw", tag="applications", scope=SCOPE, auth="key", method="post",

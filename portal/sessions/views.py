@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from portal.accounts.views import login_required
 from portal.auth import current_actor
 from portal.db import get_session
 from portal.sessions.monitor import queue_figures
@@ -13,6 +14,7 @@ bp = Blueprint("sessions", __name__)
 
 
 @bp.get("/audit/queue")
+@login_required
 def run_queue():
     """Depth of the run queue now and wait/run latency over the last hour (stewards)."""
     queue = queue_for(current_app._get_current_object())

@@ -44,8 +44,8 @@ CASES = [
      by_role(403, 403, 403, 403, 302, 302)),
     ("revoke", "POST", "/steward/grants/{grant}/revoke", {"reason": "misuse"}, True,
      by_role(403, 403, 403, 403, 302, 302)),
-    ("queue", "GET", "/steward/applications", {}, False, by_role(403, 403, 403, 403, 200, 200)),
-    ("grants", "GET", "/steward/grants", {}, False, by_role(403, 403, 403, 403, 200, 200)),
+    ("queue", "GET", "/steward/applications", {}, False, by_role(302, 403, 403, 403, 200, 200)),  # anonymous: sign in
+    ("grants", "GET", "/steward/grants", {}, False, by_role(302, 403, 403, 403, 200, 200)),
     ("audit-csv", "GET", "/audit/runs.csv", {}, False, by_role(403, 403, 403, 403, 200, 200)),
     ("mine", "GET", "/access/applications", {}, False, by_role(302, 200, 200, 200, 200, 200)),
 ]

@@ -128,7 +128,8 @@ def test_the_audit_page_is_for_stewards_and_escapes_what_analysts_wrote(analysis
     """) + BISECTION)
     run, _ = _latest(analysis_app, attacker)
     client = analysis_app.test_client()
-    assert client.get("/audit/runs").status_code == 403
+    assert client.get("/audit/runs").status_code == 302  # anonymous: sent to sign in first
+    assert client.get("/audit/runs.csv").status_code == 403
     with client.session_transaction() as flask_session:
         with analysis_app.app_context(), session_scope(analysis_app) as session:
             flask_session["user_id"] = accounts.authenticate(session, _steward(analysis_app), "steward-password").user_id

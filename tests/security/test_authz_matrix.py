@@ -22,6 +22,12 @@ def signed_in(status: int) -> dict[str, int]:
     return {"public": 302, **dict.fromkeys(ROLES[1:], status)}
 
 
+def stewards_page(status: int) -> dict[str, int]:
+    """A stewards' page: anonymous visitors are sent to sign in (as on every sign-in-only page),
+    signed-in roles other than steward and admin get 403, those two `status`."""
+    return {**dict.fromkeys(ROLES, 403), "public": 302, "steward": status, "admin": status}
+
+
 # (endpoint, method, path, {role: status}); one or more rows per endpoint.
 MATRIX = [
     ("static", "GET", "/static/css/kaifang.css", ALL_OK),
@@ -51,9 +57,9 @@ MATRIX = [
     ("catalog.download", "GET", f"/datasets/{CONDITIONAL}/download/csv", dict.fromkeys(ROLES, 403)),
     ("catalog.sample", "GET", f"/datasets/{CONDITIONAL}/sample.zip", ALL_OK),
     ("catalog.sample", "GET", f"/datasets/{OPEN}/sample.zip", dict.fromkeys(ROLES, 404)),
-    ("analysis.audit_runs", "GET", "/audit/runs", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
-    ("analysis.audit_runs", "GET", "/audit/runs?flagged=1", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
-    ("analysis.audit_run", "GET", "/audit/runs/no-such-run", {**dict.fromkeys(ROLES, 403), "steward": 404, "admin": 404}),
+    ("analysis.audit_runs", "GET", "/audit/runs", stewards_page(200)),
+    ("analysis.audit_runs", "GET", "/audit/runs?flagged=1", stewards_page(200)),
+    ("analysis.audit_run", "GET", "/audit/runs/no-such-run", stewards_page(404)),
     ("accounts.login", "GET", "/login", ALL_OK),
     ("accounts.register", "GET", "/register", ALL_OK),
     ("accounts.confirm_email", "GET", "/confirm/not-a-token", dict.fromkeys(ROLES, 422)),
@@ -118,13 +124,13 @@ MATRIX = [
     ("access.submit", "POST", "/access/applications/999999/submit", signed_in(404)),
     ("access.withdraw", "POST", "/access/applications/999999/withdraw", signed_in(404)),
     ("access.renew", "POST", "/access/applications/999999/renew", signed_in(404)),
-    ("access.review_queue", "GET", "/steward/applications", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("access.review_queue", "GET", "/steward/applications", stewards_page(200)),
     ("access.approve", "POST", "/steward/applications/999999/approve", dict.fromkeys(ROLES, 404)),
     ("access.refuse", "POST", "/steward/applications/999999/refuse", {**dict.fromkeys(ROLES, 403), "steward": 422, "admin": 422}),
-    ("access.grants_page", "GET", "/steward/grants", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("access.grants_page", "GET", "/steward/grants", stewards_page(200)),
     ("access.revoke", "POST", "/steward/grants/999999/revoke", {**dict.fromkeys(ROLES, 403), "steward": 422, "admin": 422}),
     ("analysis.audit_export", "GET", "/audit/runs.csv", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
-    ("analysis.audit_run_code", "GET", "/audit/runs/no-such-run/code", {**dict.fromkeys(ROLES, 403), "steward": 404, "admin": 404}),
+    ("analysis.audit_run_code", "GET", "/audit/runs/no-such-run/code", stewards_page(404)),
     ("api.applications", "GET", "/api/v1/applications", dict.fromkeys(ROLES, 401)),
     ("api.create_application", "POST", "/api/v1/applications", dict.fromkeys(ROLES, 401)),
     ("api.application", "GET", "/api/v1/applications/1", dict.fromkeys(ROLES, 401)),
@@ -145,7 +151,7 @@ MATRIX = [
     ("notebook_api.create_run", "POST", "/notebook/api/sessions/nope/runs", dict.fromkeys(ROLES, 400)),  # no body
     ("notebook_api.run", "GET", "/notebook/api/runs/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
     ("notebook_api.delete_run", "DELETE", "/notebook/api/runs/nope", {**dict.fromkeys(ROLES, 404), "public": 401}),
-    ("sessions.run_queue", "GET", "/audit/queue", {**dict.fromkeys(ROLES, 403), "steward": 200, "admin": 200}),
+    ("sessions.run_queue", "GET", "/audit/queue", stewards_page(200)),
     ("api.analysis_sessions", "GET", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
     ("api.create_analysis_session", "POST", "/api/v1/sessions", dict.fromkeys(ROLES, 401)),
     ("api.analysis_session", "GET", "/api/v1/sessions/nope", dict.fromkeys(ROLES, 401)),

@@ -25,7 +25,8 @@ def by_role(public, owner, other, publisher, steward, admin) -> dict[str, int]:
 
 OWNER_PAGE = by_role(302, 200, 404, 404, 404, 404)  # notebook pages: the owner's alone, even for stewards
 OWNER_JSON = by_role(401, 200, 404, 404, 404, 404)
-STEWARDS = by_role(403, 403, 403, 403, 200, 200)
+STEWARDS_PAGE = by_role(302, 403, 403, 403, 200, 200)  # anonymous visitors are sent to sign in first
+STEWARDS = by_role(403, 403, 403, 403, 200, 200)  # the audit's CSV download
 EVERYONE = by_role(200, 200, 200, 200, 200, 200)
 
 CASES = [
@@ -34,14 +35,14 @@ CASES = [
     ("notebook budget", "GET", "/notebook/{session}/budget", OWNER_PAGE),
     ("session json", "GET", "/notebook/api/sessions/{session}", OWNER_JSON),
     ("run json", "GET", "/notebook/api/runs/{run}", OWNER_JSON),
-    ("audit run", "GET", "/audit/runs/{audit}", STEWARDS),
-    ("audit run code", "GET", "/audit/runs/{audit}/code", STEWARDS),
+    ("audit run", "GET", "/audit/runs/{audit}", STEWARDS_PAGE),
+    ("audit run code", "GET", "/audit/runs/{audit}/code", STEWARDS_PAGE),
     ("audit csv", "GET", "/audit/runs.csv?user={owner_email}", STEWARDS),
-    ("audit list", "GET", "/audit/runs?user={owner_email}", STEWARDS),
-    ("run queue", "GET", "/audit/queue", STEWARDS),
+    ("audit list", "GET", "/audit/runs?user={owner_email}", STEWARDS_PAGE),
+    ("run queue", "GET", "/audit/queue", STEWARDS_PAGE),
     ("application", "GET", "/access/applications/{application}", by_role(302, 200, 404, 404, 200, 200)),
-    ("review queue", "GET", "/steward/applications", STEWARDS),
-    ("grants", "GET", "/steward/grants", STEWARDS),
+    ("review queue", "GET", "/steward/applications", STEWARDS_PAGE),
+    ("grants", "GET", "/steward/grants", STEWARDS_PAGE),
     ("public aggregate page", "GET", f"/datasets/{CLINIC}/public-aggregate?by1=district", EVERYONE),
     ("public aggregate api", "GET", f"/api/v1/datasets/{CLINIC}/public-aggregate?by=district", EVERYONE),
 ]

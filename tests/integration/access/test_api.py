@@ -3,8 +3,14 @@ applications are 404; the OpenAPI document declares the routes."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
+from portal.access import reviews
+from portal.access.schemas import ApprovalScope, DatasetScope
+from portal.auth import SYSTEM
+from portal.db import session_scope
 from tests import factories
 
 CLINIC = "clinic-visits-synthetic"
@@ -54,6 +60,52 @@ def test_another_keys_applications_are_not_found(access_app, key):
     assert call(client, "GET", f"/applications/{made['id']}", other).status_code == 404
     assert call(client, "POST", f"/applications/{made['id']}/withdraw", other, json={}).status_code == 404
     assert call(client, "GET", "/applications", other).json == []
+
+
+def test_times_are_utc_with_a_zone_as_the_sessions_write_them(access_app, key):
+    client, mine = access_app.test_client(), key()
+    made = call(client, "POST", "/applications", mine, json=BODY).json
+    listed = call(client, "GET", "/applications", mine).json[0]
+    one = call(client, "GET", f"/applications/{made['id']}", mine).json
+    for found in (made, listed, one):
+        assert found["created_at"].endswith("Z") and found["submitted_at"].endswith("Z"), found
+        assert found["due_at"].endswith("Z") and found["decided_at"] is None
+    assert all(e["at"].endswith("Z") for e in one["events"]) and one["events"]
+
+
+def test_a_grants_times_are_utc_with_a_zone(access_app, key):
+    client, mine = access_app.test_client(), key()
+    made = call(client, "POST", "/applications", mine, json=BODY).json
+    with access_app.app_context(), session_scope(access_app) as session:  # a steward decides on the pages
+        reviews.approve_application(session, SYSTEM, made["id"], ApprovalScope(
+            (DatasetScope(CLINIC),), date.today() + timedelta(days=30)))
+    for found in (call(client, "GET", "/applications", mine).json[0],
+                  call(client, "GET", f"/applications/{made['id']}", mine).json):
+        assert found["decided_at"].endswith("Z")
+        (grant,) = found["grants"]
+        assert grant["created_at"].endswith("Z") and grant["expires_at"].endswith("Z") and grant["revoked_at"] is None
+    gone = call(client, "POST", f"/applications/{made['id']}/withdraw", mine, json={}).json
+    assert gone["grants"][0]["revoked_at"].endswith("Z")
+
+
+def test_a_list_item_has_no_history_one_application_has(access_app, key):
+    client, mine = access_app.test_client(), key()
+    made = call(client, "POST", "/applications", mine, json=BODY).json
+    assert "events" not in made and "events" not in call(client, "GET", "/applications", mine).json[0]
+    assert len(call(client, "GET", f"/applications/{made['id']}", mine).json["events"]) == 2
+
+
+def test_the_openapi_document_has_events_on_one_application_only(access_app):
+    document = access_app.test_client().get("/api/v1/openapi.json").json
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def shape(operation):
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        schema = schema.get("items", schema)
+        return schemas[schema["$ref"].rsplit("/", 1)[-1]]
+
+    assert "events" not in shape(paths["/api/v1/applications"]["get"])["properties"]
+    assert "events" in shape(paths["/api/v1/applications/{application_id}"]["get"])["properties"]
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [

@@ -6,6 +6,7 @@ warned, and the new grant charges that account's budgets."""
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 from sqlalchemy import inspect, select, text
@@ -54,6 +55,50 @@ def test_a_bad_check_character_is_a_field_error_and_nothing_is_saved(access_app,
     assert _apply(developer, next(PEOPLE), document_type="passport", id_number="E12345678").status_code == 302
     spaced = next(n for n in map(factories.resident_id, itertools.count(9000)) if n.endswith("X"))
     assert _apply(developer, next(PEOPLE), id_number=f" {spaced[:6]} {spaced[6:14]} {spaced[14:].lower()}").status_code == 302
+
+
+def _label_of(page: str, name: str) -> str:
+    """The <label> that holds the input (or select, textarea) named `name`."""
+    found = re.search(rf'<label>(?:(?!</label>).)*name="{name}"(?:(?!</label>).)*</label>', page, re.S)
+    assert found, f"no label around {name}"
+    return found.group(0)
+
+
+def test_a_field_error_is_shown_beside_its_field_with_the_values_kept(access_app, as_role):
+    developer = as_role("developer")
+    good = factories.resident_id(next(PEOPLE))
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    developer.get("/locale/en")
+    page = _apply(developer, next(PEOPLE), id_number=bad, credit_code="91350100M000100Y44").text
+    number = _label_of(page, "id_number")
+    assert "does not match its check (GB 11643)" in number and 'aria-invalid="true"' in number
+    assert f'value="{bad}"' in number and 'class="field-error" id="id_number-error"' in number
+    assert "GB 32100" in _label_of(page, "credit_code")
+    assert "GB 11643" not in _label_of(page, "credit_code") and 'aria-invalid' not in _label_of(page, "applicant_name")
+    assert 'class="flash flash-error"' not in page  # not above the buttons
+    assert FORM["organisation"] in _label_of(page, "organisation") and FORM["purpose"] in _label_of(page, "purpose")
+    assert 'value="60"' in _label_of(page, "duration_days")
+    assert re.search(rf'value="{CLINIC}"[^>]*checked|checked[^>]*value="{CLINIC}"', page)
+
+
+def test_the_services_field_errors_are_shown_beside_their_fields_too(access_app, as_role, monkeypatch):
+    """What only the service checks reaches the page as its own checks do: beside the field it
+    names, the values kept; an error of no field of the form above the buttons."""
+    from portal.access import applications
+    from portal.errors import Invalid
+
+    def refuse(*args, **kwargs):
+        raise Invalid("the application is not complete",
+                      errors={"datasets": ["'x' is not a conditional dataset"], "identity": ["required"]})
+
+    monkeypatch.setattr(applications, "apply", refuse)
+    developer = as_role("developer")
+    answer = _apply(developer, next(PEOPLE))
+    assert answer.status_code == 400
+    datasets = re.search(r"<fieldset><legend>.*?</fieldset>", answer.text, re.S).group(0)
+    assert "is not a conditional dataset" in datasets and 'class="field-error"' in datasets
+    assert '<p class="flash flash-error">required</p>' in answer.text
+    assert FORM["organisation"] in _label_of(answer.text, "organisation")
 
 
 def test_the_number_is_never_stored_only_its_digest_and_last_four(access_app, as_role):

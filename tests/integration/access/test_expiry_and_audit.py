@@ -101,7 +101,7 @@ def test_the_queue_flags_overdue_applications(access_app):
     with access_app.app_context(), session_scope(access_app) as session:
         actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
         made = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=2)
-        due = made.application.due_at
+        due = made.application.due_at.replace(tzinfo=None)  # summaries carry UTC; `now` is naive UTC, as stored
         before = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due - timedelta(minutes=1))}
         after = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due + timedelta(minutes=1))}
     assert before[made.application.id] is False and after[made.application.id] is True

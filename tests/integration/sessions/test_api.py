@@ -227,6 +227,28 @@ def test_a_runs_notes_have_codes_and_messages_in_the_callers_language(analyst):
     assert me.get("/api/v1/sessions").json[0]["cells"] is None  # the list leaves them out
 
 
+def test_a_finished_runs_message_is_in_the_callers_language(analyst):
+    """A run that went well, and one a refusal stopped: `result.message` in the request's
+    language, as the notes and a cell that could not run say it; `text` the sandbox's English."""
+    me = analyst()
+    grant(me.app, me.email)
+    session_id = me.open(CLINIC)
+    ran = me.run(session_id, "x = 1")
+    stopped = me.run(session_id, "show(dataset('clinic-visits-synthetic').limit(3).group_by('sex').agg(count()))")
+    assert (ran["status"], ran["result"]["status"], stopped["status"], stopped["result"]["status"]) == (
+        "done", "ok", "done", "refused"), (ran, stopped)
+    chinese = {"Accept-Language": "zh-CN"}
+    one = me.client.get(f"/api/v1/runs/{ran['id']}", headers={**me.headers, **chinese}).json["result"]
+    assert (one["message"], one["text"]) == ("运行完成", "run finished")
+    runs = me.client.get(f"/api/v1/sessions/{session_id}", headers={**me.headers, "Accept-Language": "zh"}).json["runs"]
+    assert runs[0]["result"]["message"] == "运行完成"
+    refused = runs[1]["result"]
+    assert refused["message"].startswith("有查询被拒绝：") and refused["text"].startswith("a query was refused: ")
+    assert refused["message"].removeprefix("有查询被拒绝：") == refused["text"].removeprefix("a query was refused: ")
+    english = me.client.get(f"/api/v1/runs/{ran['id']}", headers={**me.headers, "Accept-Language": "en"}).json["result"]
+    assert english["message"] == english["text"] == "run finished"
+
+
 def test_cells_report_the_lifetime_epsilon_and_a_lifetime_refusal_says_so(analyst):
     """Decision 0030u: in the ε-budget mode `cells[]` gives the grant's lifetime ε and what is
     left of it, and `epsilon_left` is what may still be spent today — the smaller of today's ε

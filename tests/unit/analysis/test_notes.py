@@ -84,3 +84,26 @@ def test_a_cell_that_could_not_run_says_why_in_the_readers_language(code, chines
     assert shown["text"] == stored["message"] and shown["code"] == code
     assert notes.localise_result({"status": "error", "code": "some-future-code", "message": "x"}, chinese) == {
         "status": "error", "code": "some-future-code", "message": "x"}
+
+
+def test_a_finished_runs_message_is_in_the_readers_language(chinese):
+    ran = notes.localise_result({"status": "ok", "message": "run finished", "stdout": ""}, chinese)
+    assert ran == {"status": "ok", "message": "运行完成", "text": "run finished", "stdout": ""}
+    cut = notes.localise_result({"status": "ok", "message": "run finished; state dropped: the result was over 9 bytes"},
+                                chinese)
+    assert cut["message"] == "运行完成; state dropped: the result was over 9 bytes"
+    refused = notes.localise_result({"status": "refused", "message": "a query was refused: no limit before aggregating",
+                                     "refused": [{"query": 1, "rule": "limit-before-aggregate", "reason": "x"}]}, chinese)
+    assert refused["message"] == "有查询被拒绝：no limit before aggregating"
+    assert refused["text"] == "a query was refused: no limit before aggregating"
+    assert refused["refused"][0]["message"] == chinese(notes.REFUSALS["limit-before-aggregate"])
+
+
+def test_other_finished_messages_pass_unchanged(chinese):
+    for result in ({"status": "error", "message": "NameError on line 1: name 'x' is not defined"},
+                   {"status": "timeout", "message": "stopped: the CPU limit of 3 s was reached"},
+                   {"status": "refused", "message": "not run: sandbox isolation layers are missing on this server"},
+                   {"status": "ok", "message": None}, {"status": "ok"}):
+        assert notes.localise_result(result, chinese) == result
+    assert notes.localise_result({"status": "ok", "message": "run finished"}, lambda s: s) == {
+        "status": "ok", "message": "run finished", "text": "run finished"}
