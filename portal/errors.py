@@ -176,6 +176,8 @@ def handle_http_exception(error: HTTPException) -> Response:
         headers = {k: v for k, v in retry if k.lower() in {"retry-after", "x-ratelimit-limit",
                                                             "x-ratelimit-remaining", "x-ratelimit-reset"}}
         headers.setdefault("Retry-After", "60")
+    elif status == 405:  # RFC 9110: a 405 names the methods the resource takes
+        headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
     detail = error.description if status in (400, 429) and error.description else (generic or error.name)
     return _render(status, code, title, _(detail) if detail == generic else detail, headers=headers,
                    technical=detail != generic)

@@ -61,7 +61,7 @@ PROBLEM_TYPES = {p.code: p for p in (
     ProblemType("insufficient-scope", 403, N_("Insufficient scope"),
                 N_("The key does not carry the scope this endpoint needs (see the API reference); make a key with that scope.")),
     ProblemType("unauthorized", 401, N_("Sign-in required"), N_("This needs an API key or a signed-in account.")),
-    ProblemType("method-not-allowed", 405, N_("Method not allowed"), N_("API v1 is read-only: use GET, HEAD or OPTIONS.")),
+    ProblemType("method-not-allowed", 405, N_("Method not allowed"), N_("This endpoint does not take this method: the Allow header lists the ones it does.")),
     ProblemType("rate-limited", 429, N_("Too many requests"),
                 N_("The rate limit of your address or key is used up. Wait for the seconds in Retry-After.")),
     # Applications for conditional access (issue 12, access)

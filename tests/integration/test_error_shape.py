@@ -26,6 +26,7 @@ def test_json_problems(bundled_client, path, status, code):
 def test_method_not_allowed_is_a_problem(bundled_client):
     response = bundled_client.post("/api/v1/datasets")
     assert response.status_code == 405 and response.json["code"] == "method-not-allowed"
+    assert {"GET", "HEAD", "OPTIONS"} <= set(response.headers["Allow"].split(", "))  # RFC 9110, 15.5.6
 
 
 def test_html_error_pages(bundled_client):
