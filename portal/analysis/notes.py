@@ -122,6 +122,13 @@ RUN_ERRORS: dict[str, str] = {
 RUN_FINISHED = N_("run finished")
 QUERY_REFUSED = "a query was refused: "
 QUERY_REFUSED_MESSAGE = N_("a query was refused: %(reason)s")
+# A run its supervisor stopped (sandbox/supervisor.py, `_failure`): one sentence per status in the
+# reader's language; the supervisor's precise English (which limit, which signal) stays in `text`.
+STOPPED = {
+    "timeout": N_("stopped: the cell reached its CPU or wall-clock limit; the variables are as they were before it"),
+    "killed": N_("stopped: the cell's worker was killed (a forbidden system call, too much memory, or a crash); "
+                 "the variables are as they were before it"),
+}
 
 
 def note(code: str, **params: Any) -> dict[str, Any]:
@@ -167,7 +174,8 @@ def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, 
 
 def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None:
     """A finished run's sandbox message in the request's language: its fixed part translated,
-    what follows it (the broker's reason, a note of what the size cap dropped) as it is."""
+    what follows it (the broker's reason, a note of what the size cap dropped) as it is; a
+    stopped run's as the sentence of its status."""
     message = result.get("message") if result else None
     if not isinstance(message, str):
         return result
@@ -175,6 +183,8 @@ def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None
         shown = _translated(translate, RUN_FINISHED) + message[len(RUN_FINISHED):]
     elif result.get("status") == "refused" and message.startswith(QUERY_REFUSED):
         shown = _translated(translate, QUERY_REFUSED_MESSAGE) % {"reason": message[len(QUERY_REFUSED):]}
+    elif result.get("status") in STOPPED:
+        shown = _translated(translate, STOPPED[result["status"]])
     else:
         return result
     return {**result, "text": message, "message": shown}

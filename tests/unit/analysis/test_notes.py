@@ -99,9 +99,15 @@ def test_a_finished_runs_message_is_in_the_readers_language(chinese):
     assert refused["refused"][0]["message"] == chinese(notes.REFUSALS["limit-before-aggregate"])
 
 
+@pytest.mark.parametrize("status, english", [("timeout", "stopped: the CPU limit of 3 s was reached"),
+                                              ("killed", "killed: policy violation (a forbidden system call)")])
+def test_a_stopped_runs_message_is_in_the_readers_language(chinese, status, english):
+    shown = notes.localise_result({"status": status, "message": english}, chinese)
+    assert shown["text"] == english and shown["message"] == chinese(notes.STOPPED[status]) != notes.STOPPED[status]
+
+
 def test_other_finished_messages_pass_unchanged(chinese):
     for result in ({"status": "error", "message": "NameError on line 1: name 'x' is not defined"},
-                   {"status": "timeout", "message": "stopped: the CPU limit of 3 s was reached"},
                    {"status": "refused", "message": "not run: sandbox isolation layers are missing on this server"},
                    {"status": "ok", "message": None}, {"status": "ok"}):
         assert notes.localise_result(result, chinese) == result
