@@ -13,6 +13,7 @@ Like the notes themselves, this module depends on the plan and the rules only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -122,13 +123,25 @@ RUN_ERRORS: dict[str, str] = {
 RUN_FINISHED = N_("run finished")
 QUERY_REFUSED = "a query was refused: "
 QUERY_REFUSED_MESSAGE = N_("a query was refused: %(reason)s")
-# A run its supervisor stopped (sandbox/supervisor.py, `_failure`): one sentence per status in the
-# reader's language; the supervisor's precise English (which limit, which signal) stays in `text`.
-STOPPED = {
-    "timeout": N_("stopped: the cell reached its CPU or wall-clock limit; the variables are as they were before it"),
-    "killed": N_("stopped: the cell's worker was killed (a forbidden system call, too much memory, or a crash); "
-                 "the variables are as they were before it"),
-}
+# A run its supervisor stopped (sandbox/supervisor.py, `_ending`): each of its sentences, matched
+# whole, in the reader's language with its figure (which limit, which signal) kept; a sentence not
+# listed here stays English. The English stays in `text` either way.
+STOPPED = (
+    (re.compile(r"stopped: the wall-clock limit of (?P<n>[\d.]+) s was reached"),
+     N_("stopped: the wall-clock limit of %(n)s s was reached; the variables are as they were before this cell")),
+    (re.compile(r"stopped: the CPU limit of (?P<n>\d+) s was reached"),
+     N_("stopped: the CPU limit of %(n)s s was reached; the variables are as they were before this cell")),
+    (re.compile(r"killed: policy violation \(a forbidden system call\)"),
+     N_("killed: a forbidden system call; the variables are as they were before this cell")),
+    (re.compile(r"killed by the kernel \(CPU hard limit or out of memory\)"),
+     N_("killed by the kernel (CPU hard limit or out of memory); the variables are as they were before this cell")),
+    (re.compile(r"the worker died with signal (?P<n>\w+)"),
+     N_("the worker died with signal %(n)s; the variables are as they were before this cell")),
+    (re.compile(r"killed: the worker broke the protocol"),
+     N_("killed: the worker broke the protocol; the variables are as they were before this cell")),
+    (re.compile(r"the worker ended without a result \(exit status (?P<n>-?\w+)\)"),
+     N_("the worker ended without a result (exit status %(n)s); the variables are as they were before this cell")),
+)
 
 
 def note(code: str, **params: Any) -> dict[str, Any]:
@@ -175,7 +188,7 @@ def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, 
 def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None:
     """A finished run's sandbox message in the request's language: its fixed part translated,
     what follows it (the broker's reason, a note of what the size cap dropped) as it is; a
-    stopped run's as the sentence of its status."""
+    stopped run's sentence with its figure."""
     message = result.get("message") if result else None
     if not isinstance(message, str):
         return result
@@ -183,11 +196,16 @@ def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None
         shown = _translated(translate, RUN_FINISHED) + message[len(RUN_FINISHED):]
     elif result.get("status") == "refused" and message.startswith(QUERY_REFUSED):
         shown = _translated(translate, QUERY_REFUSED_MESSAGE) % {"reason": message[len(QUERY_REFUSED):]}
-    elif result.get("status") in STOPPED:
-        shown = _translated(translate, STOPPED[result["status"]])
+    elif result.get("status") in ("timeout", "killed") and (found := _stopped(message)):
+        pattern, sentence = found
+        shown = _translated(translate, sentence) % pattern.fullmatch(message).groupdict()
     else:
         return result
     return {**result, "text": message, "message": shown}
+
+
+def _stopped(message: str) -> tuple[re.Pattern, str] | None:
+    return next(((p, sentence) for p, sentence in STOPPED if p.fullmatch(message)), None)
 
 
 def _refusal_key(refusal: dict[str, Any]) -> str:

@@ -187,7 +187,7 @@ def test_a_cell_stops_at_the_cpu_seconds_left_today(tmp_path):
     session_id = me.open()
     run = me.run(session_id, "n = 0\nwhile True:\n    n += 1\n")
     run = run if run["status"] in ("done", "error") else me.finished(run["id"])
-    assert run["result"]["status"] == "timeout" and "CPU limit of 1 s" in run["result"]["message"], run["result"]
+    assert run["result"]["status"] == "timeout" and "CPU limit of 1 s" in run["result"]["text"], run["result"]
     # The second is spent (the kernel's count of a worker stopped by SIGXCPU came to 0.87 s once
     # under load, so not "< 0.1"); the 3 s per-run limit would have overrun it by seconds.
     assert me.get(f"/api/v1/sessions/{session_id}").json["budget"]["cpu_seconds_left"] < 0.5

@@ -99,16 +99,26 @@ def test_a_finished_runs_message_is_in_the_readers_language(chinese):
     assert refused["refused"][0]["message"] == chinese(notes.REFUSALS["limit-before-aggregate"])
 
 
-@pytest.mark.parametrize("status, english", [("timeout", "stopped: the CPU limit of 3 s was reached"),
-                                              ("killed", "killed: policy violation (a forbidden system call)")])
-def test_a_stopped_runs_message_is_in_the_readers_language(chinese, status, english):
+@pytest.mark.parametrize("status, english, chinese_text", [
+    ("timeout", "stopped: the CPU limit of 3 s was reached", "3 秒的 CPU 时间上限"),
+    ("timeout", "stopped: the wall-clock limit of 10 s was reached", "10 秒的运行时间上限"),
+    ("killed", "killed: policy violation (a forbidden system call)", "被禁止的系统调用"),
+    ("killed", "killed by the kernel (CPU hard limit or out of memory)", "内存不足"),
+    ("killed", "the worker died with signal SIGSEGV", "SIGSEGV"),
+    ("killed", "killed: the worker broke the protocol", "通信协议"),
+    ("killed", "the worker ended without a result (exit status 1)", "退出状态 1"),
+])
+def test_a_stopped_runs_message_is_in_the_readers_language_with_its_figure(chinese, status, english, chinese_text):
     shown = notes.localise_result({"status": status, "message": english}, chinese)
-    assert shown["text"] == english and shown["message"] == chinese(notes.STOPPED[status]) != notes.STOPPED[status]
+    assert shown["text"] == english and chinese_text in shown["message"] and "变量保持" in shown["message"]
+    assert "variables are as they were" in notes.localise_result({"status": status, "message": english},
+                                                                 lambda s: s)["message"]
 
 
 def test_other_finished_messages_pass_unchanged(chinese):
     for result in ({"status": "error", "message": "NameError on line 1: name 'x' is not defined"},
                    {"status": "refused", "message": "not run: sandbox isolation layers are missing on this server"},
+                   {"status": "killed", "message": "a sentence the supervisor may say one day"},
                    {"status": "ok", "message": None}, {"status": "ok"}):
         assert notes.localise_result(result, chinese) == result
     assert notes.localise_result({"status": "ok", "message": "run finished"}, lambda s: s) == {
