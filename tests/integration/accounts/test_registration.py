@@ -56,15 +56,18 @@ def _all_users(app):
         return session.scalars(select(User)).all()
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"email": "not-an-address", "password": PASSWORD, "confirm": PASSWORD}, "邮箱"),
-    ({"email": EMAIL, "password": "short", "confirm": "short"}, "10"),
-    ({"email": EMAIL, "password": PASSWORD, "confirm": PASSWORD + "x"}, "不一致"),
+@pytest.mark.parametrize("data, field, name", [
+    ({"email": "not-an-address", "password": PASSWORD, "confirm": PASSWORD}, "邮箱", "email"),
+    ({"email": EMAIL, "password": "short", "confirm": "short"}, "10", "password"),
+    ({"email": EMAIL, "password": PASSWORD, "confirm": PASSWORD + "x"}, "不一致", "confirm"),
 ])
-def test_bad_registrations_are_refused_on_the_form(app, client, data, field):
+def test_bad_registrations_are_refused_on_the_form(app, client, data, field, name):
     response = post_form(client, "/register", data)
     assert response.status_code == 400 and field in response.text
     assert _user(app) is None and mails(app) == []
+    # the error sits beside its field, which says it is invalid (not in a list above the button)
+    assert f'aria-describedby="{name}-error"' in response.text and f'id="{name}-error"' in response.text
+    assert "flash-error" not in response.text
 
 
 def test_registration_needs_csrf(client):
