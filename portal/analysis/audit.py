@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, cast, select
+from sqlalchemy import ColumnElement, Select, String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from portal.analysis.broker import QueryLog, Tally
@@ -32,7 +32,7 @@ from portal.analysis.models import AnalysisQuery, AnalysisRun
 from portal.analysis.patterns import MAX_PLANS_COMPARED, Query, detect
 from portal.analysis.permissions import can_read_audit
 from portal.auth import Actor
-from portal.catalog.models import utcnow
+from portal.catalog.models import Dataset, utcnow
 from portal.catalog.permissions import require
 from portal.errors import Invalid, NotFound
 
@@ -216,7 +216,7 @@ def list_runs(session: Session, actor: Actor, *, filters: AuditFilter = AuditFil
         Forbidden: the actor is not a steward or admin.
     """
     require(can_read_audit(actor), "read-audit")
-    return [_summary(run, []) for run in session.scalars(_filtered(filters).limit(limit))]
+    return [_summary(run, []) for run in session.scalars(_filtered(session, filters).limit(limit))]
 
 
 def export_runs_csv(session: Session, actor: Actor, *, filters: AuditFilter = AuditFilter(),
@@ -228,7 +228,7 @@ def export_runs_csv(session: Session, actor: Actor, *, filters: AuditFilter = Au
         Forbidden: the actor is not a steward or admin.
     """
     require(can_read_audit(actor), "export-audit")
-    runs = list(session.scalars(_filtered(filters).limit(limit)))
+    runs = list(session.scalars(_filtered(session, filters).limit(limit)))
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
@@ -243,12 +243,12 @@ def export_runs_csv(session: Session, actor: Actor, *, filters: AuditFilter = Au
     return lines()
 
 
-def _filtered(filters: AuditFilter) -> Select:
+def _filtered(session: Session, filters: AuditFilter) -> Select:
     query = select(AnalysisRun).order_by(AnalysisRun.started_at.desc(), AnalysisRun.id.desc())
     conditions = [
         (filters.flagged_only, lambda: AnalysisRun.flagged.is_(True)),
         (filters.user_email, lambda: AnalysisRun.user_email == filters.user_email.strip().lower()),
-        (filters.dataset, lambda: cast(AnalysisRun.datasets_touched, String).contains(json.dumps(filters.dataset))),
+        (filters.dataset, lambda: _on_datasets(_datasets_like(session, filters.dataset))),
         (filters.since, lambda: AnalysisRun.started_at >= datetime.combine(filters.since, time.min)),
         (filters.until, lambda: AnalysisRun.started_at < datetime.combine(filters.until + timedelta(days=1), time.min)),
         (filters.status, lambda: AnalysisRun.status == filters.status),
@@ -262,13 +262,39 @@ def _filtered(filters: AuditFilter) -> Select:
     return query
 
 
+def _datasets_like(session: Session, text: str) -> list[str]:
+    """The datasets a steward's dataset filter names: the text itself as a slug (a deleted
+    dataset's runs stay findable), and every dataset whose slug or title, in either language,
+    holds it: a steward types "clinic" or "门诊", not the whole slug."""
+    text = text.strip()
+    found = session.scalars(select(Dataset.slug).where(or_(
+        Dataset.slug.icontains(text, autoescape=True), Dataset.title_en.icontains(text, autoescape=True),
+        Dataset.title_zh.contains(text, autoescape=True))).order_by(Dataset.slug).limit(100))
+    return list(dict.fromkeys([text.lower(), *found]))
+
+
+def _on_datasets(slugs: list[str]) -> ColumnElement[bool]:
+    """Runs given any of these datasets (`grants`: a run refused before its first answer touched
+    none, and is the attempt a steward looks for) or answered on it (`datasets_touched`: a public
+    aggregate's record has no grant)."""
+    return or_(*(cast(AnalysisRun.grants, String).contains(f'"dataset": {json.dumps(slug)}', autoescape=True)
+                 for slug in slugs),
+               *(cast(AnalysisRun.datasets_touched, String).contains(json.dumps(slug), autoescape=True) for slug in slugs))
+
+
+def _datasets_of(run: AnalysisRun) -> list[str]:
+    """The datasets a run was given, then any it answered on beyond them (a public aggregate's)."""
+    given = [g.get("dataset") for g in run.grants or [] if isinstance(g, dict) and g.get("dataset")]
+    return list(dict.fromkeys([*given, *(run.datasets_touched or [])]))
+
+
 CSV_COLUMNS = ("run_id", "started_at", "user", "status", "datasets", "queries", "cells_released",
                "cells_suppressed", "cells_charged", "refusals", "cpu_seconds", "wall_seconds", "max_rss_bytes",
                "code_sha256", "code_bytes", "flags")
 
 
 def _csv_row(run: AnalysisRun) -> list[Any]:
-    return [run.run_id, run.started_at.isoformat(), run.user_email, run.status, " ".join(run.datasets_touched or []),
+    return [run.run_id, run.started_at.isoformat(), run.user_email, run.status, " ".join(_datasets_of(run)),
             run.queries, run.cells_released, run.cells_suppressed, run.cells_charged, len(run.refusals or []),
             f"{run.cpu_seconds:.3f}", f"{run.wall_seconds:.3f}", run.max_rss_bytes, run.code_sha256, run.code_bytes,
             " ".join(f["flag"] for f in run.flags or [])]
@@ -324,7 +350,7 @@ def _queries(session: Session, run_ids: list[int]) -> dict[int, list[QuerySummar
 
 def _summary(run: AnalysisRun, details: list[QuerySummary]) -> RunSummary:
     return RunSummary(run_id=run.run_id, user_email=run.user_email, started_at=run.started_at, status=run.status,
-                      datasets=list(run.datasets_touched or []), queries=run.queries,
+                      datasets=_datasets_of(run), queries=run.queries,
                       cells_released=run.cells_released, cells_suppressed=run.cells_suppressed,
                       cells_charged=run.cells_charged, refusals=len(run.refusals or []),
                       isolation_fallback=run.isolation_fallback, flags=list(run.flags or []), details=details,

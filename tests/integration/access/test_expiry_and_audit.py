@@ -57,10 +57,12 @@ def test_row_filter_lines_parse_and_refuse_nonsense():
 
 def _runs(app, rows):
     with app.app_context(), session_scope(app) as session:
-        for run_id, email, datasets, released, refusals, cpu, started in rows:
+        for run_id, email, datasets, released, refusals, cpu, started, *given in rows:
             session.add(AnalysisRun(run_id=run_id, user_email=email, code_sha256="0" * 64, code_bytes=1,
                                     datasets_touched=datasets, cells_released=released, refusals=refusals,
-                                    cpu_seconds=cpu, status="ok", started_at=started))
+                                    cpu_seconds=cpu, status="ok" if datasets else "refused", started_at=started,
+                                    grants=[{"dataset": slug, "version": 1, "level": "aggregates", "grant_id": 1}
+                                            for slug in (given[0] if given else datasets)]))
         session.commit()
 
 
@@ -69,21 +71,27 @@ def test_audit_filters_and_csv(access_app, as_role):
     _runs(access_app, [
         ("run-a", "=cmd@example.org", [CLINIC], 40, [], 0.1, datetime(2026, 3, 2, 8)),
         ("run-b", "b@example.org", ["nyc-flights-2013"], 0, [{"rule": "min-cell", "reason": "x"}], 2.5, datetime(2026, 3, 9, 8)),
+        # refused before its first answer: it touched no dataset, and is the attempt a steward looks for
+        ("run-c", "c@example.org", [], 0, [{"rule": "identifier", "reason": "x"}], 0.1, datetime(2026, 3, 10, 8), [CLINIC]),
     ])
     def listed(query):
         text = steward.get(f"/audit/runs?{query}").text
-        return {r for r in ("run-a", "run-b") if f"/audit/runs/{r}\"" in text}
-    assert listed(f"dataset={CLINIC}") == {"run-a"}
+        return {r for r in ("run-a", "run-b", "run-c") if f"/audit/runs/{r}\"" in text}
+    assert listed(f"dataset={CLINIC}") == {"run-a", "run-c"}
+    assert listed("dataset=clinic") == listed("dataset=Clinic visits") == {"run-a", "run-c"}  # a part of its slug or title
+    assert listed("dataset=flights") == {"run-b"} and listed("dataset=no-such-dataset") == set()
+    assert CLINIC in steward.get("/audit/runs?user=c@example.org").text  # the refused run names the dataset it was given
     assert listed("user=b@example.org") == {"run-b"}
     assert listed("since=2026-03-05&until=2026-03-09") == {"run-b"}
-    assert listed("refused=1&since=2026-03-01&until=2026-03-31") == {"run-b"}
+    assert listed("refused=1&since=2026-03-01&until=2026-03-31") == {"run-b", "run-c"}
     assert listed("min_released=10&since=2026-03-01&until=2026-03-31") == {"run-a"}
     assert listed("min_cpu=1&since=2026-03-01&until=2026-03-31") == {"run-b"}
     assert steward.get("/audit/runs?since=yesterday").status_code == 422
     csv = steward.get("/audit/runs.csv?since=2026-03-01&until=2026-03-31")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     lines = csv.data.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("run_id,started_at,user") and len(lines) == 3
+    assert lines[0].startswith("run_id,started_at,user") and len(lines) == 4
+    assert any(line.startswith("run-c,") and CLINIC in line for line in lines)
     assert "'=cmd@example.org" in csv.data.decode("utf-8-sig")  # a formula cell is defused
 
 
