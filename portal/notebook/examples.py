@@ -37,7 +37,19 @@ by_district = (visits.group_by("district")
                .collect())
 show(by_district)
 chart(by_district, x="district", y="visits", title="Visits by district, 2023")
-'''),
+''', modes=("sdc",)),  # in the ε-budget mode a mean of costs up to 3,000,000 is mostly noise: the next one
+    Example(CLINIC, "clinic-by-district-dp", _l("Visits by district, with the noise of each count and a chart"), '''\
+# In the ε-budget mode each count comes with a 95 % interval of its noise
+# (visits_low, visits_high). Money is summarised by its median (the next example):
+# a mean of costs that may reach 3,000,000 carries noise scaled to that bound.
+visits = dataset("clinic-visits-synthetic")
+by_district = (visits.group_by("district")
+               .agg(count().alias("visits"))
+               .sort("visits", descending=True)
+               .collect())
+show(by_district)
+chart(by_district, x="district", y="visits", title="Visits by district, 2023")
+''', modes=("dp",)),
     Example(CLINIC, "clinic-suppressed", _l("A fine cross-tabulation: small cells are suppressed"), '''\
 # Inpatient stays of children by district and sex: many groups are small, so
 # disclosure control leaves them out (a suppressed cell looks like an empty one).
@@ -67,7 +79,7 @@ income = (households.group_by("urban_rural", "head_education")
 show(income)
 chart(income, x="head_education", y="mean_income", color="urban_rural", kind="bar",
       title="Mean annual income by education of the household head")
-'''),
+''', modes=("sdc",)),  # the ε-budget mode's statistic for money is the median (the last example)
     Example(HOUSEHOLDS, "households-vehicles", _l("Car ownership by district (a count per group)"), '''\
 households = dataset("household-income-survey-synthetic")
 cars = (households.filter(col("has_vehicle") == True)

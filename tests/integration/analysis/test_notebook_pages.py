@@ -111,7 +111,7 @@ def test_runs_export_and_budget_follow_the_session(developer, mode):
     session_id = _open(client, CLINIC, HOUSEHOLDS)
     before = client.get(f"/notebook/{session_id}/budget").json
     assert {g["dataset"] for g in before["grants"]} == {CLINIC, HOUSEHOLDS} and before["queries_per_run"] > 0
-    example = next(e for e in EXAMPLES if e.key == "clinic-by-district")
+    example = next(e for e in EXAMPLES if e.key == ("clinic-by-district" if mode == "sdc" else "clinic-by-district-dp"))
     run = _run(client, session_id, example.code)
     assert run["status"] == "done" and run["result"]["status"] == "ok", run
     assert _run(client, session_id, "this is not python(")["result"]["status"] == "error"
