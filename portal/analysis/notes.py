@@ -47,12 +47,15 @@ TEMPLATES: dict[str, str] = {
     "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }
-# the names of the ε-budget mode's mechanisms, shown inside `dp-statistic`
+# the names of the ε-budget mode's noise mechanisms, shown inside `dp-statistic`
 MECHANISMS: dict[str, str] = {
     "discrete-laplace": N_("discrete Laplace"),
     "laplace": N_("Laplace"),
-    "exponential": N_("exponential mechanism, scale in ranks"),
 }
+# A median or quantile (`dp-statistic` with mechanism `exponential`) is not "<name> noise": the
+# exponential mechanism picks a candidate, its scale counted in ranks, so it has its own sentence
+# (the code and params stay those of `dp-statistic`, stored notes included).
+EXPONENTIAL = N_("%(name)s: exponential mechanism over ranks, noise scale %(scale)s")
 
 # refusal rule -> what it means, in a sentence the views translate (the broker's `reason` stays
 # beside it: precise, English, sometimes naming the analyst's column)
@@ -146,7 +149,14 @@ STOPPED = (
 
 def note(code: str, **params: Any) -> dict[str, Any]:
     """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
-    return {"code": code, "params": params, "text": _fill(TEMPLATES[code], params, lambda s: s)}
+    return {"code": code, "params": params, "text": _fill(_template(code, params), params, lambda s: s)}
+
+
+def _template(code: str, params: dict[str, Any]) -> str:
+    """The English sentence of a note: its code's, or for the exponential mechanism its own."""
+    if code == "dp-statistic" and params.get("mechanism") == "exponential":
+        return EXPONENTIAL
+    return TEMPLATES[code]
 
 
 def localise(notes: Iterable[Any], translate=None) -> list[Any]:
@@ -157,8 +167,8 @@ def localise(notes: Iterable[Any], translate=None) -> list[Any]:
     out: list[Any] = []
     for item in notes:
         if isinstance(item, dict) and item.get("code") in TEMPLATES:
-            out.append({**item, "message": _fill(translate(TEMPLATES[item["code"]]), item.get("params") or {},
-                                                 translate)})
+            params = item.get("params") or {}
+            out.append({**item, "message": _fill(translate(_template(item["code"], params)), params, translate)})
         else:
             out.append(item)
     return out

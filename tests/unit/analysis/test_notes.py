@@ -56,6 +56,23 @@ def test_mechanism_names_are_translated_too(chinese):
     assert notes.localise([made], chinese)[0]["message"] == "mean_cost：离散拉普拉斯噪声，尺度 3"
 
 
+@pytest.mark.parametrize("quantile", ["median", "quantile"])
+def test_a_median_reads_as_the_exponential_mechanism_over_ranks(chinese, quantile):
+    """A median or quantile is chosen by the exponential mechanism, not noise added: its note says
+    so in one phrase (it once read "exponential mechanism, scale in ranks noise, scale 100")."""
+    from portal.analysis.private_queries import _notes  # noqa: PLC0415 - the ε-mode's notes as written
+
+    stat = type("Stat", (), {"func": quantile, "name": "median_cost"})()
+    noisy = type("Noisy", (), {"scale": 100.0})()
+    made = _notes([stat], [[("0-17", None), (5000, noisy)]], 0.1, 1)[-1]
+    assert made["code"] == "dp-statistic" and made["params"]["mechanism"] == "exponential"
+    assert made["text"] == "median_cost: exponential mechanism over ranks, noise scale 100"
+    assert notes.localise([made], lambda s: s)[0]["message"] == made["text"]
+    assert notes.localise([made], chinese)[0]["message"] == "median_cost：基于秩的指数机制，噪声尺度 100"
+    stored = {**made, "text": "median_cost: exponential mechanism, scale in ranks noise, scale 100"}  # an older run
+    assert notes.localise([stored], lambda s: s)[0]["message"] == made["text"]
+
+
 def test_notes_stored_as_text_pass_unchanged():
     assert notes.localise(["first 10,000 rows only"], lambda s: s) == ["first 10,000 rows only"]
     assert notes.localise_result({"released": [{"notes": ["x"]}]}, lambda s: s) == {"released": [{"notes": ["x"]}]}
