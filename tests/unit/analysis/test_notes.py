@@ -73,6 +73,23 @@ def test_a_median_reads_as_the_exponential_mechanism_over_ranks(chinese, quantil
     assert notes.localise([stored], lambda s: s)[0]["message"] == made["text"]
 
 
+@pytest.mark.parametrize("code", sorted(notes.HEADED))
+def test_an_interval_note_can_name_the_columns_by_the_pages_titles(code, chinese):
+    """The public aggregate page titles its columns ("Low end (95 in 100 interval)"): its notes use
+    those words, the figure's column name beside its title; without titles they name the columns."""
+    made = notes.note(code, name="count", mechanism="discrete-laplace", scale="50", count_scale="4")
+    titles = {"count": "Number of records", "count_low": "Low end (95 in 100 interval)",
+              "count_high": "High end (95 in 100 interval)"}
+    english = notes.localise([made], lambda s: s, columns=titles)[0]["message"]
+    assert english.startswith("Number of records (count): ") and "count_low" not in english
+    assert english.endswith("its 95 % interval in the columns “Low end (95 in 100 interval)” and "
+                            "“High end (95 in 100 interval)”")
+    zh = notes.localise([made], chinese, columns={"count": "记录数", "count_low": "下限", "count_high": "上限"})[0]
+    assert zh["message"].startswith("记录数（count）：") and zh["message"].endswith("95% 区间见“下限”和“上限”两列")
+    assert "count_low/count_high" in notes.localise([made], lambda s: s)[0]["message"]  # the API's columns
+    assert notes.localise([made], lambda s: s, columns={"n": "N"})[0]["message"] == made["text"]
+
+
 def test_notes_stored_as_text_pass_unchanged():
     assert notes.localise(["first 10,000 rows only"], lambda s: s) == ["first 10,000 rows only"]
     assert notes.localise_result({"released": [{"notes": ["x"]}]}, lambda s: s) == {"released": [{"notes": ["x"]}]}
