@@ -62,7 +62,9 @@ def _field_type(values: list[Any]) -> str:
 
 def chart_spec(*, mark: str, fields: dict[str, str], values: list[list[Any]],
                title: str | None = None) -> dict[str, Any]:
-    """A Vega-Lite v5 spec; `fields` maps channel ('x', 'y', 'color') to the column title."""
+    """A Vega-Lite v5 spec; `fields` maps channel ('x', 'y', 'color') to the column title.
+
+    Categories (nominal and ordinal channels) appear in the order of `values`, the table's rows."""
     channels = list(fields)
     data = [dict(zip(channels, row, strict=True)) for row in values]
     encoding = {}
@@ -72,6 +74,11 @@ def chart_spec(*, mark: str, fields: dict[str, str], values: list[list[Any]],
                              "title": fields[channel]}
     if mark == "bar" and encoding["x"]["type"] == "quantitative":
         encoding["x"]["type"] = "ordinal"
+    # Vega-Lite sorts a discrete axis (and legend) alphabetically by default; a chart of a table
+    # keeps the table's row order, so the cell's .sort(...) is the chart's order too.
+    for channel in encoding.values():
+        if channel["type"] in ("nominal", "ordinal"):
+            channel["sort"] = None
     spec = {"$schema": VEGA_LITE_SCHEMA, "data": {"values": data},
             "mark": {"type": mark, "tooltip": True}, "encoding": encoding}
     if title:

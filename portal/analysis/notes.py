@@ -47,11 +47,24 @@ TEMPLATES: dict[str, str] = {
     "dp-count": N_("Count with discrete Laplace noise (scale %(scale)s); 95 %% interval %(low)s to %(high)s"),
     "epsilon-spent": N_("ε %(epsilon)s spent on this query, refused or not; ε spent %(spent)s of %(daily)s today"),
 }
-# the names of the ε-budget mode's mechanisms, shown inside `dp-statistic`
+# the names of the ε-budget mode's noise mechanisms, shown inside `dp-statistic`
 MECHANISMS: dict[str, str] = {
     "discrete-laplace": N_("discrete Laplace"),
     "laplace": N_("Laplace"),
-    "exponential": N_("exponential mechanism, scale in ranks"),
+}
+# A median or quantile (`dp-statistic` with mechanism `exponential`) is not "<name> noise": the
+# exponential mechanism picks a candidate, its scale counted in ranks, so it has its own sentence
+# (the code and params stay those of `dp-statistic`, stored notes included).
+EXPONENTIAL = N_("%(name)s: exponential mechanism over ranks, noise scale %(scale)s")
+# An interval's note on a page whose table titles its columns (the public aggregate page:
+# "Number of records", "Low end (95 in 100 interval)"): the same sentence in the titles' words,
+# the figure's column name beside its title (`localise(..., columns=...)`).
+HEADED: dict[str, str] = {
+    "dp-statistic-interval": N_("%(label)s (%(name)s): %(mechanism)s noise, scale %(scale)s; its 95 %% interval in "
+                                "the columns “%(low)s” and “%(high)s”"),
+    "dp-mean-interval": N_("%(label)s (%(name)s): a sum with Laplace noise (scale %(scale)s) over a count with "
+                           "discrete Laplace noise (scale %(count_scale)s); its 95 %% interval in the columns "
+                           "“%(low)s” and “%(high)s”"),
 }
 
 # refusal rule -> what it means, in a sentence the views translate (the broker's `reason` stays
@@ -146,22 +159,41 @@ STOPPED = (
 
 def note(code: str, **params: Any) -> dict[str, Any]:
     """A note of `code` with its English text (KeyError for an unknown code: codes are declared)."""
-    return {"code": code, "params": params, "text": _fill(TEMPLATES[code], params, lambda s: s)}
+    return {"code": code, "params": params, "text": _fill(_template(code, params), params, lambda s: s)}
 
 
-def localise(notes: Iterable[Any], translate=None) -> list[Any]:
+def _template(code: str, params: dict[str, Any]) -> str:
+    """The English sentence of a note: its code's, or for the exponential mechanism its own."""
+    if code == "dp-statistic" and params.get("mechanism") == "exponential":
+        return EXPONENTIAL
+    return TEMPLATES[code]
+
+
+def localise(notes: Iterable[Any], translate=None, columns: dict[str, str] | None = None) -> list[Any]:
     """The notes with `message` in the request's language added (Flask-Babel's `gettext` unless
-    `translate` is given). Notes stored before they had codes (plain strings) pass unchanged."""
+    `translate` is given). Notes stored before they had codes (plain strings) pass unchanged.
+    `columns` ({column name: the title the page shows}) words an interval's note in those titles."""
     if translate is None:
         from flask_babel import gettext as translate  # noqa: PLC0415 - only views translate
     out: list[Any] = []
     for item in notes:
         if isinstance(item, dict) and item.get("code") in TEMPLATES:
-            out.append({**item, "message": _fill(translate(TEMPLATES[item["code"]]), item.get("params") or {},
-                                                 translate)})
+            params = item.get("params") or {}
+            template = _template(item["code"], params)
+            if (headed := _headed(item["code"], params, columns)) is not None:
+                template, params = HEADED[item["code"]], headed
+            out.append({**item, "message": _fill(translate(template), params, translate)})
         else:
             out.append(item)
     return out
+
+
+def _headed(code: str, params: dict[str, Any], columns: dict[str, str] | None) -> dict[str, Any] | None:
+    """The params of an interval's note in the page's column titles, when the page titles them all."""
+    name = params.get("name")
+    if code not in HEADED or not columns or not all(n in columns for n in (name, f"{name}_low", f"{name}_high")):
+        return None
+    return {**params, "label": columns[name], "low": columns[f"{name}_low"], "high": columns[f"{name}_high"]}
 
 
 def localise_result(result: dict[str, Any] | None, translate=None) -> dict[str, Any] | None:

@@ -169,9 +169,11 @@ class Answer:
     # `daily`, `left_today`, `lifetime`, `left` — the public's, on this dataset
     epsilon: dict[str, float] | None = None
 
-    def localised(self) -> Answer:
-        """The answer with its notes' `message` in the request's language (for the views)."""
-        return replace(self, notes=localise(self.notes))
+    def localised(self, headers: list[str] | None = None) -> Answer:
+        """The answer with its notes' `message` in the request's language (for the views); with
+        `headers` (the page's titles of `columns`, in order) the notes name the columns by them."""
+        columns = dict(zip(self.columns, headers, strict=True)) if headers and len(headers) == len(self.columns) else None
+        return replace(self, notes=localise(self.notes, columns=columns))
 
 
 def choices(session: Session, actor: Actor, slug: str, settings: AnalysisSettings, daily_cells: int) -> Choices:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext, pgettext
 
 from portal.access.service import usable_datasets
 from portal.accounts.views import login_required
@@ -142,11 +143,15 @@ def _session_messages() -> dict[str, str]:
     """Every string notebook.js shows, in the page's language (keys are the English msgids)."""
     texts = {
         "The server answered": _("The server answered"),
-        "status:open": _("open"), "status:closed": _("closed"), "status:expired": _("expired"),
-        "of": _("of"), "cells left today": _("cells left today"),
-        "ε left today": _("ε left today"),
-        "ε left over the grant's life": _("ε left over the grant's life"),
-        "cells left over the grant's life": _("cells left over the grant's life"),
+        # a session's status: "open" has its own context, the open-data badge is another word in zh
+        "status:open": pgettext("session status", "open"), "status:closed": _("closed"),
+        "status:expired": _("expired"),
+        "of": _("of"),
+        # the budget row: its label by the grants' modes, then each grant's figure written once
+        "budget:cells": _("Released cells left today"), "budget:epsilon": _("ε left today"),
+        "budget:mixed": _("Disclosure budget left today"), "unit:cells": _("cells"),
+        "{left} of {total}": _("{left} of {total}"),
+        "{left} of {total} over the grant's life": _("{left} of {total} over the grant's life"),
         "No conditional dataset: no cell budget applies.": _("No conditional dataset: no cell budget applies."),
         "Cell": _("Cell"), "Run": _("Run"), "Run (Ctrl+Enter)": _("Run (Ctrl+Enter)"),
         "Delete cell": _("Delete cell"), "Code of cell": _("Code of cell"),
@@ -163,7 +168,11 @@ def _session_messages() -> dict[str, str]:
         "Variables for the next cells:": _("Variables for the next cells:"),
         "CPU": _("CPU"), "wall clock": _("wall clock"), "spent today": _("spent today"),
         "spent over the grant's life": _("spent over the grant's life"),
-        "run finished": _("run finished"),  # the sandbox's message of a run that went well "queries released": _("queries released"),
+        "run finished": _("run finished"),  # the sandbox's message of a run that went well
+        # the cell's footer; `{n}` is filled in by the page, the form chosen by n (English: 1 or more)
+        "released:one": ngettext("{n} query released", "{n} queries released", 1),
+        "released:other": ngettext("{n} query released", "{n} queries released", 2),
+        "{n} refused": _("{n} refused"),
         "Disclosure control applied to this cell's results:": _("Disclosure control applied to this cell's results:"),
         "rows": _("rows"), "first": _("first"), "released under the rules": _("released under the rules"),
         "suppressed": _("suppressed"), "Suppressed": _("Suppressed"), "Released": _("Released"),

@@ -219,5 +219,23 @@ def test_an_outside_developer_analyses_in_the_epsilon_budget_mode(page, live_ser
     # The list is there before the cell (ε 1 / 1) and is refreshed after its answer: wait for
     # the figure the cell left, not for the list (the CI of 242f44b read it before the refresh).
     budget.locator("li", has_text="0.9").wait_for()
-    assert CLINIC in budget.inner_text()
+    assert CLINIC in budget.inner_text() and " / " not in budget.inner_text()  # "0.9 of 1", once
+    assert re.search(r"0\.9(（共| of) 1", budget.inner_text())
+    assert page.locator("#nb-budget-cells-label").inner_text() in ("ε left today", "今日剩余 ε")
+    usage = cell.locator(".nb-usage").inner_text()
+    assert "1 query released · 0 refused" in usage or "已发布 1 个查询 · 已拒绝 0 个" in usage
+    notes = cell.locator(".nb-footnotes").inner_text()
+    assert "exponential mechanism over ranks, noise scale" in notes or "基于秩的指数机制，噪声尺度" in notes
+    assert page.locator("#nb-status").inner_text() in ("open", "进行中")
     shot(page, "46-notebook-epsilon-budget-mode")
+
+    # A chart keeps the table's order (the cell's sort), not Vega-Lite's alphabetical one.
+    cell = _pinned_last_cell(page)
+    cell.locator(".cm-content").click()
+    page.keyboard.type('t = dataset("clinic-visits-synthetic").group_by("district").agg(count().alias("n"))'
+                       '.sort("n", descending=True).collect()\nshow(t)\nchart(t, x="district", y="n")')
+    page.keyboard.press("Control+Enter")
+    cell.locator(".nb-chart svg").first.wait_for(timeout=60_000)
+    rows = cell.locator(".nb-table tbody tr td:first-child").all_inner_texts()
+    labels = cell.locator(".nb-chart svg .role-axis-label text").evaluate_all("els => els.map(e => e.textContent)")
+    assert rows and rows != sorted(rows) and [label for label in labels if label in rows] == rows

@@ -96,24 +96,42 @@
     });
   }
 
+  // One line per conditional grant, its figure written once ("0.9 of 1"): ε in the ε-budget
+  // mode, released cells in the statistical one; the row's label says which (both: each line does).
   function showCellBudget(data) {
     var list = document.getElementById("nb-budget-cells");
+    var grants = data.grants || [];
+    var modes = {};
+    grants.forEach(function (g) { modes[g.mode === "dp" ? "dp" : "cells"] = true; });
+    var mixed = modes.dp && modes.cells;
+    setText("nb-budget-cells-label", t(mixed ? "budget:mixed" : modes.dp ? "budget:epsilon" : "budget:cells"));
     list.textContent = "";
-    (data.grants || []).forEach(function (g) {
-      // in the ε-budget mode a query spends ε, not cells
-      // (what is left today is also bounded by what is left of the grant's lifetime ε)
-      var item = el("li", null, g.mode === "dp"
-        ? g.dataset + ": ε " + g.epsilon_left + " / " + g.epsilon_daily + " " + t("ε left today") +
-          (g.epsilon_lifetime != null ? "; ε " + g.epsilon_lifetime_left + " / " + g.epsilon_lifetime + " " +
-            t("ε left over the grant's life") : "")
-        : g.dataset + ": " + g.cells_left + " / " + g.cells_daily + " " + t("cells left today") +
-          // (what is left today is also bounded by what is left of the grant's lifetime cells)
-          (g.cells_lifetime != null ? "; " + g.cells_lifetime_left + " / " + g.cells_lifetime + " " +
-            t("cells left over the grant's life") : ""));
-      list.appendChild(item);
+    grants.forEach(function (g) {
+      var dp = g.mode === "dp";
+      // what is left today is also bounded by what is left of the grant's lifetime ε (or cells)
+      var lifetime = dp ? g.epsilon_lifetime : g.cells_lifetime;
+      var text = g.dataset + (mixed ? " (" + (dp ? "ε" : t("unit:cells")) + ")" : "") + ": " +
+        amount("{left} of {total}", dp ? g.epsilon_left : g.cells_left, dp ? g.epsilon_daily : g.cells_daily) +
+        (lifetime != null ? "; " + amount("{left} of {total} over the grant's life",
+          dp ? g.epsilon_lifetime_left : g.cells_lifetime_left, lifetime) : "");
+      list.appendChild(el("li", null, text));
     });
-    if (!(data.grants || []).length) { list.appendChild(el("li", null, t("No conditional dataset: no cell budget applies."))); }
+    if (!grants.length) { list.appendChild(el("li", null, t("No conditional dataset: no cell budget applies."))); }
     setText("nb-budget-queries", data.queries_per_run);
+  }
+
+  function amount(key, left, total) {
+    return t(key).replace("{left}", figure(left)).replace("{total}", figure(total));
+  }
+
+  // ε figures come as floats from sums of spends: no 0.30000000000000004
+  function figure(value) {
+    return typeof value === "number" ? String(Math.round(value * 1e6) / 1e6) : String(value);
+  }
+
+  // "1 query released", "2 queries released": the page's language's form for n
+  function counted(prefix, n) {
+    return t(prefix + (n === 1 ? "one" : "other")).replace("{n}", String(n));
   }
 
   function setText(id, text) { var node = document.getElementById(id); if (node) { node.textContent = text; } }
@@ -284,8 +302,8 @@
     if (result.usage) {
       cell.output.appendChild(el("p", "nb-usage", t("CPU") + " " + result.usage.cpu_seconds.toFixed(3) + " s · " +
         t("wall clock") + " " + result.usage.wall_seconds.toFixed(3) + " s · " +
-        (result.released || []).length + " " + t("queries released") + " · " +
-        (result.refused || []).length + " " + t("refused")));
+        counted("released:", (result.released || []).length) + " · " +
+        t("{n} refused").replace("{n}", String((result.refused || []).length))));
     }
   }
 

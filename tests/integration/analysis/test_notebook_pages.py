@@ -8,6 +8,7 @@ import html
 import json
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,40 @@ def test_a_closed_session_is_listed_reopened_and_exported(developer):
     config = _config(client.get(f"/notebook/{session_id}").text)
     assert config["session"]["status"] == "closed" and len(config["session"]["runs"]) == 1
     assert 'n = dataset("nyc-flights-2013").count()' in client.get(f"/notebook/{session_id}/export.py").text
+
+
+JS = Path(__file__).resolve().parents[3] / "portal/static/js/notebook.js"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_every_string_the_script_shows_is_in_the_pages_messages(developer, locale):
+    """notebook.js shows `t(key)`: each literal key (and each key it builds: statuses, the footer's
+    plural forms, the budget's labels) is in `config.messages`, in Chinese on a Chinese page."""
+    client = developer(grant=(CLINIC,))
+    client.get(f"/locale/{locale}")
+    messages = _config(client.get(f"/notebook/{_open(client, CLINIC)}").text)["messages"]
+    script = JS.read_text(encoding="utf-8")
+    literal = {json.loads(f'"{k}"') for k in re.findall(r'\bt\("((?:[^"\\]|\\.)*)"\)', script)}
+    built = {"status:open", "status:closed", "status:expired", "released:one", "released:other",
+             "budget:cells", "budget:epsilon", "budget:mixed", "result:ok", "result:refused"}
+    assert len(literal) > 30
+    assert not (literal | built) - messages.keys()
+    assert "{n}" in messages["released:one"] and "{n}" in messages["{n} refused"]
+    assert "{left}" in messages["{left} of {total}"] and "{total}" in messages["{left} of {total}"]
+    if locale == "en":
+        assert messages["released:one"] == "{n} query released" and messages["released:other"] == "{n} queries released"
+        assert messages["budget:epsilon"] == "ε left today" and messages["budget:cells"] == "Released cells left today"
+    else:
+        assert messages["status:open"] == "进行中" and messages["status:closed"] == "已关闭"
+        assert messages["released:one"] == "已发布 {n} 个查询" and messages["{n} refused"] == "已拒绝 {n} 个"
+        assert messages["budget:epsilon"] == "今日剩余 ε"
+        untranslated = [k for k in literal if messages[k] == k and k != "CPU" and re.search(r"[A-Za-z]{3,}", k)]
+        assert not untranslated, untranslated
+
+
+def test_the_session_badge_says_in_progress_not_open_data(developer):
+    client = developer(grant=(CLINIC,))
+    client.get("/locale/zh_CN")
+    session_id = _open(client, CLINIC)
+    assert re.search(r'id="nb-status" class="badge nb-status-open">进行中<', client.get(f"/notebook/{session_id}").text)
+    assert 'class="badge nb-status-open">进行中<' in client.get("/notebook/").text

@@ -98,3 +98,6 @@ def test_the_page_says_the_mode_and_the_public_s_epsilon(dp_app):
     page = client.get(f"/datasets/{CLINIC}/public-aggregate?by1=district&by2=sex&stat=count").text
     assert 'data-mode="dp"' in page and "Every figure carries random noise (differential privacy)" in page
     assert "Minimum cell" not in page
+    # the footnote names the interval's columns as the table's headers do
+    assert "Number of records (count): discrete Laplace noise" in page and "count_low/count_high" not in page
+    assert "its 95 % interval in the columns “Low end (95 in 100 interval)” and “High end (95 in 100 interval)”" in page

@@ -56,6 +56,40 @@ def test_mechanism_names_are_translated_too(chinese):
     assert notes.localise([made], chinese)[0]["message"] == "mean_cost：离散拉普拉斯噪声，尺度 3"
 
 
+@pytest.mark.parametrize("quantile", ["median", "quantile"])
+def test_a_median_reads_as_the_exponential_mechanism_over_ranks(chinese, quantile):
+    """A median or quantile is chosen by the exponential mechanism, not noise added: its note says
+    so in one phrase (it once read "exponential mechanism, scale in ranks noise, scale 100")."""
+    from portal.analysis.private_queries import _notes  # noqa: PLC0415 - the ε-mode's notes as written
+
+    stat = type("Stat", (), {"func": quantile, "name": "median_cost"})()
+    noisy = type("Noisy", (), {"scale": 100.0})()
+    made = _notes([stat], [[("0-17", None), (5000, noisy)]], 0.1, 1)[-1]
+    assert made["code"] == "dp-statistic" and made["params"]["mechanism"] == "exponential"
+    assert made["text"] == "median_cost: exponential mechanism over ranks, noise scale 100"
+    assert notes.localise([made], lambda s: s)[0]["message"] == made["text"]
+    assert notes.localise([made], chinese)[0]["message"] == "median_cost：基于秩的指数机制，噪声尺度 100"
+    stored = {**made, "text": "median_cost: exponential mechanism, scale in ranks noise, scale 100"}  # an older run
+    assert notes.localise([stored], lambda s: s)[0]["message"] == made["text"]
+
+
+@pytest.mark.parametrize("code", sorted(notes.HEADED))
+def test_an_interval_note_can_name_the_columns_by_the_pages_titles(code, chinese):
+    """The public aggregate page titles its columns ("Low end (95 in 100 interval)"): its notes use
+    those words, the figure's column name beside its title; without titles they name the columns."""
+    made = notes.note(code, name="count", mechanism="discrete-laplace", scale="50", count_scale="4")
+    titles = {"count": "Number of records", "count_low": "Low end (95 in 100 interval)",
+              "count_high": "High end (95 in 100 interval)"}
+    english = notes.localise([made], lambda s: s, columns=titles)[0]["message"]
+    assert english.startswith("Number of records (count): ") and "count_low" not in english
+    assert english.endswith("its 95 % interval in the columns “Low end (95 in 100 interval)” and "
+                            "“High end (95 in 100 interval)”")
+    zh = notes.localise([made], chinese, columns={"count": "记录数", "count_low": "下限", "count_high": "上限"})[0]
+    assert zh["message"].startswith("记录数（count）：") and zh["message"].endswith("95% 区间见“下限”和“上限”两列")
+    assert "count_low/count_high" in notes.localise([made], lambda s: s)[0]["message"]  # the API's columns
+    assert notes.localise([made], lambda s: s, columns={"n": "N"})[0]["message"] == made["text"]
+
+
 def test_notes_stored_as_text_pass_unchanged():
     assert notes.localise(["first 10,000 rows only"], lambda s: s) == ["first 10,000 rows only"]
     assert notes.localise_result({"released": [{"notes": ["x"]}]}, lambda s: s) == {"released": [{"notes": ["x"]}]}

@@ -8,14 +8,16 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[3]
 LC = ROOT / "portal" / "translations" / "zh" / "LC_MESSAGES"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None,
+            "pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3)}
 
 
-def _source_messages() -> set[str]:
+def _source_messages() -> set[tuple[str | None, str]]:
+    """(context, msgid) of every marked string: a word with a context (pgettext) is its own entry."""
     method_map = [("portal/**.py", "python"), ("portal/templates/**.html", "jinja2")]
     found = set()
-    for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map=method_map, keywords=KEYWORDS):
-        found.add(message if isinstance(message, str) else message[0])
+    for _, _, message, _, context in extract_from_dir(str(ROOT), method_map=method_map, keywords=KEYWORDS):
+        found.add((context, message if isinstance(message, str) else message[0]))
     return found
 
 
@@ -23,7 +25,7 @@ def test_every_message_has_a_chinese_translation():
     with open(LC / "messages.po", "rb") as handle:
         catalog = read_po(handle)
     # a plural entry's id is (singular, plural) and its string one form per plural of zh (one)
-    translated = {m.id[0] if isinstance(m.id, tuple) else m.id for m in catalog
+    translated = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id) for m in catalog
                   if m.id and m.string and all(m.string if isinstance(m.string, tuple) else [m.string])
                   and not m.fuzzy}
     missing = sorted(_source_messages() - translated)

@@ -146,6 +146,22 @@ chart(f, x="district", y="n", kind="line", color="district")
                                       {"x": "west", "y": 20, "color": "west"}]
     assert spec["encoding"]["y"] == {"field": "y", "type": "quantitative", "title": "n"}
     assert spec["encoding"]["x"]["type"] == "nominal"
+    assert spec["encoding"]["x"]["sort"] is None and spec["encoding"]["color"]["sort"] is None
+
+
+def test_a_chart_keeps_the_tables_row_order():
+    """Vega-Lite would sort a discrete axis alphabetically; `"sort": null` keeps the table's order
+    (the cell's .sort(...)), for category names and for bars over numbers alike."""
+    from sandbox.rendering import chart_spec
+
+    spec = chart_spec(mark="bar", fields={"x": "district", "y": "n"}, values=[["west", 30], ["east", 20], ["north", 10]])
+    assert [v["x"] for v in spec["data"]["values"]] == ["west", "east", "north"]
+    assert spec["encoding"]["x"] == {"field": "x", "type": "nominal", "title": "district", "sort": None}
+    assert "sort" not in spec["encoding"]["y"]  # a quantitative axis keeps its scale
+    years = chart_spec(mark="bar", fields={"x": "year", "y": "n"}, values=[[2024, 3], [2023, 5]])
+    assert years["encoding"]["x"]["type"] == "ordinal" and years["encoding"]["x"]["sort"] is None
+    dates = chart_spec(mark="line", fields={"x": "day", "y": "n"}, values=[["2024-01-02", 3], ["2024-01-01", 5]])
+    assert dates["encoding"]["x"]["type"] == "temporal" and "sort" not in dates["encoding"]["x"]
 
 
 def test_chart_rejects_unknown_kind(pool, broker):
