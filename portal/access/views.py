@@ -9,6 +9,8 @@ form is read rather than validated here (a missing reason is the service's 422).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -131,7 +133,8 @@ def review_queue():
     """Submitted applications, due first on top, with the SLA clock."""
     queue = reviews.review_queue(get_session(), current_actor())
     return render_template("access/queue.html", queue=queue, coverage=reviews.calendar_gaps(queue),
-                           days=_review_days(), titles=dataset_titles(get_session(), _slugs(queue)))
+                           days=_review_days(), titles=dataset_titles(get_session(), _slugs(queue)),
+                           now=datetime.now(UTC))
 
 
 @bp.post("/steward/applications/<int:application_id>/approve")

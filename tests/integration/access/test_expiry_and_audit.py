@@ -113,3 +113,21 @@ def test_the_queue_flags_overdue_applications(access_app):
         before = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due - timedelta(minutes=1))}
         after = {a.id: a.overdue for a in reviews.review_queue(session, SYSTEM, now=due + timedelta(minutes=1))}
     assert before[made.application.id] is False and after[made.application.id] is True
+
+
+def test_the_queue_shows_the_time_left_to_decide(access_app, as_role):
+    """The SLA clock: the queue says how long is left before each decision is due, or how long
+    it is past due (a 5-working-day clock set back past its due time)."""
+    email = factories.user(access_app, "developer")
+    with access_app.app_context(), session_scope(access_app) as session:
+        actor = accounts.actor_for(session, accounts.user_by_email(session, email).id)
+        fresh = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "p", "o", 5), review_days=5).application.id
+        late = factories.apply_for(session, actor, ApplicationDraft((CLINIC,), "q", "o", 5), review_days=5).application.id
+        session.execute(update(Application).where(Application.id == late).values(due_at=utcnow() - timedelta(hours=30)))
+        session.commit()
+    steward = as_role("steward")
+    steward.get("/locale/en")
+    page = steward.get("/steward/applications").text
+    rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in page.split('<tr')[1:]}
+    assert "1 d 6 h past due" in rows[str(late)]
+    assert " h left" in rows[str(fresh)] and "past due" not in rows[str(fresh)]
