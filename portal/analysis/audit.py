@@ -75,6 +75,7 @@ class RunSummary:
     code_sha256: str = ""
     code_bytes: int = 0
     code_kept: bool = False
+    epsilon_spent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -290,14 +291,14 @@ def _datasets_of(run: AnalysisRun) -> list[str]:
 
 CSV_COLUMNS = ("run_id", "started_at", "user", "status", "datasets", "queries", "cells_released",
                "cells_suppressed", "cells_charged", "refusals", "cpu_seconds", "wall_seconds", "max_rss_bytes",
-               "code_sha256", "code_bytes", "flags")
+               "code_sha256", "code_bytes", "flags", "epsilon_spent")
 
 
 def _csv_row(run: AnalysisRun) -> list[Any]:
     return [run.run_id, run.started_at.isoformat(), run.user_email, run.status, " ".join(_datasets_of(run)),
             run.queries, run.cells_released, run.cells_suppressed, run.cells_charged, len(run.refusals or []),
             f"{run.cpu_seconds:.3f}", f"{run.wall_seconds:.3f}", run.max_rss_bytes, run.code_sha256, run.code_bytes,
-            " ".join(f["flag"] for f in run.flags or [])]
+            " ".join(f["flag"] for f in run.flags or []), f"{run.epsilon_spent or 0.0:g}"]
 
 
 def _cell(value: Any) -> Any:
@@ -355,11 +356,15 @@ def _summary(run: AnalysisRun, details: list[QuerySummary]) -> RunSummary:
                       cells_charged=run.cells_charged, refusals=len(run.refusals or []),
                       isolation_fallback=run.isolation_fallback, flags=list(run.flags or []), details=details,
                       cpu_seconds=run.cpu_seconds, wall_seconds=run.wall_seconds, max_rss_bytes=run.max_rss_bytes,
-                      code_sha256=run.code_sha256, code_bytes=run.code_bytes, code_kept=run.code_encrypted is not None)
+                      code_sha256=run.code_sha256, code_bytes=run.code_bytes, code_kept=run.code_encrypted is not None,
+                      epsilon_spent=run.epsilon_spent or 0.0)
 
 
-def copy_tally(record: AnalysisRun, tally: Tally) -> None:
-    """A run's counts from its broker's tally (a sandbox run and a public aggregate alike)."""
+def copy_tally(record: AnalysisRun, tally: Tally, epsilon_spent: float = 0.0) -> None:
+    """A run's counts from its broker's tally (a sandbox run and a public aggregate alike), and
+    the ε it spent (`Broker.epsilon_spent`): a steward reads a run in the ε-budget mode by its ε,
+    as one in the statistical mode by its cells charged."""
+    record.epsilon_spent = epsilon_spent
     record.queries = tally.queries
     record.datasets_touched = list(tally.datasets)
     record.cells_released = tally.cells_released

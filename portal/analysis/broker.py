@@ -155,6 +155,11 @@ class Broker:
         self.quantum = quantum
         self.tally = Tally()
 
+    @property
+    def epsilon_spent(self) -> float:
+        """ε this broker's queries spent, over every grant it answers for (0 outside the ε-budget mode)."""
+        return round(sum(self.private.budget.spent.values()), 9) if self.private is not None else 0.0
+
     def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         self.tally.queries += 1

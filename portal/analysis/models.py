@@ -58,6 +58,8 @@ class AnalysisRun(Base):
     max_rss_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     isolation_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     cells_charged: Mapped[int] = mapped_column(Integer, default=0)
+    # ε the run spent in the ε-budget mode, over its grants (or the public's); 0 otherwise
+    epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 

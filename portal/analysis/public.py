@@ -476,7 +476,7 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, status:
     record.finished_at = utcnow()
     record.status = status
     record.message = "; ".join(f"{r['rule']}: {r['reason']}" for r in tally.refusals)[:2000]
-    audit.copy_tally(record, tally)
+    audit.copy_tally(record, tally, broker.epsilon_spent)
     audit.record_queries(session, record, tally.log)
     memory.store(session, broker.registry, fingerprint=settings.key.fingerprint, capacity=settings.memory_cells)
     if commit:

@@ -261,7 +261,7 @@ def _close_record(session: Session, record: AnalysisRun, broker: Broker, result:
     record.finished_at = utcnow()
     record.status = result.get("status", "error")
     record.message = str(result.get("message", ""))[:2000]
-    audit.copy_tally(record, tally)
+    audit.copy_tally(record, tally, broker.epsilon_spent)
     record.cpu_seconds = float(usage.get("cpu_seconds", 0.0))
     record.wall_seconds = float(usage.get("wall_seconds", 0.0))
     record.max_rss_bytes = int(usage.get("max_rss_bytes", 0))

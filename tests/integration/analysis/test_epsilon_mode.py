@@ -17,6 +17,7 @@ from portal.access.models import Grant
 from portal.access.service import grant_access
 from portal.accounts import service as accounts
 from portal.accounts.models import User
+from portal.analysis import audit
 from portal.analysis.keys import create_key_file
 from portal.analysis.models import AnalysisRun, EpsilonLedger
 from portal.analysis.runtime import AnalysisSettings
@@ -284,3 +285,26 @@ def test_the_household_survey_has_one_record_per_household():
     assert records == households
     descriptor = json.loads((DATASETS / HOUSEHOLDS / "datapackage.json").read_text(encoding="utf-8"))
     assert "person" not in descriptor["kaifang"]["disclosure"]
+
+
+def test_the_audit_shows_the_epsilon_each_run_spent(dp_run, analysis_app, login_as):
+    """A run in the ε-budget mode charges no cells: the stewards' audit records the ε it spent
+    (the record, the runs list, the run's page and the CSV), and 0 for a run that spent none."""
+    result, _, run_id = dp_run("""
+        a = dataset("clinic-visits-synthetic").count()
+        b = dataset("clinic-visits-synthetic").filter(col("sex") == "女").count()
+        print(1)
+    """)
+    assert result["status"] == "ok", result
+    _, _, idle = dp_run("print(2)")
+    with analysis_app.app_context(), session_scope(analysis_app) as session:
+        assert audit.get_run(session, SYSTEM, run_id).epsilon_spent == pytest.approx(0.2)
+        assert audit.get_run(session, SYSTEM, idle).epsilon_spent == 0.0
+        lines = "".join(audit.export_runs_csv(session, SYSTEM, filters=audit.AuditFilter(user_email=dp_run.email)))
+    header, *rows = lines.splitlines()
+    assert header.endswith(",epsilon_spent")
+    assert {row.split(",")[0]: row.rsplit(",", 1)[1] for row in rows} == {run_id: "0.2", idle: "0"}
+    steward = login_as("steward", analysis_app)
+    listed = steward.get(f"/audit/runs?user={dp_run.email}").text
+    assert listed.count('class="epsilon-spent"') == 1 and "ε 0.2" in listed
+    assert 'class="epsilon-spent">0.2<' in steward.get(f"/audit/runs/{run_id}").text
