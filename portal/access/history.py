@@ -36,7 +36,7 @@ from portal.catalog.disclosure_settings import (
     resolve_lifetime_cells,
 )
 from portal.catalog.models import Dataset, utcnow
-from portal.catalog.schemas import as_utc
+from portal.catalog.schemas import as_utc, as_utc_or_none
 from portal.errors import Conflict, NotFound
 
 
@@ -94,8 +94,8 @@ def summarise(session: Session, row: Application, *, now: datetime | None = None
     overdue = row.state == "submitted" and row.due_at is not None and row.due_at < now
     return ApplicationSummary(row.id, applicant, list(row.datasets), row.purpose, row.organisation, row.fields_wanted,
                               row.intended_outputs, row.duration_days, row.state, as_utc(row.created_at),
-                              row.submitted_at and as_utc(row.submitted_at), row.due_at and as_utc(row.due_at),
-                              row.decided_at and as_utc(row.decided_at), row.renews_id, overdue, grants,
+                              as_utc_or_none(row.submitted_at), as_utc_or_none(row.due_at),
+                              as_utc_or_none(row.decided_at), row.renews_id, overdue, grants,
                               row.applicant_name, row.document_type, row.id_last4, row.credit_code)
 
 
@@ -162,5 +162,6 @@ def grant_summary(grant: Grant, email: str, slug: str, disclosure: dict | None, 
         left = round(max(0.0, lifetime - spent), 6)
     return GrantSummary(grant.id, email, slug, grant.version, list(grant.columns) if grant.columns is not None else None,
                         list(grant.row_filter or []), grant.daily_cell_budget, as_utc(grant.created_at),
-                        as_utc(grant.expires_at), grant.revoked_at and as_utc(grant.revoked_at), grant.application_id, status, mode, lifetime, spent, left, *cells,
+                        as_utc(grant.expires_at), as_utc_or_none(grant.revoked_at), grant.application_id, status, mode, lifetime,
+                        spent, left, *cells,
                         budget_account)

@@ -203,6 +203,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def as_utc_or_none(moment: datetime | None) -> datetime | None:
+    """`as_utc` of a time that may be unset (a run not started, an application not decided)."""
+    return None if moment is None else as_utc(moment)
+
+
 @dataclass(frozen=True)
 class Named:
     """A theme or a department as pages show it: a key and its two names."""

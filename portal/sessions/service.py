@@ -31,7 +31,7 @@ from portal.analysis.service import MAX_DATASETS, grant_epsilon
 from portal.auth import Actor
 from portal.catalog.disclosure_settings import EpsilonDefaults
 from portal.catalog.models import utcnow
-from portal.catalog.schemas import as_utc
+from portal.catalog.schemas import as_utc, as_utc_or_none
 from portal.db import (
     budget_day_start,
     held_across_processes,
@@ -395,14 +395,9 @@ def localised(view: SessionView | RunView) -> SessionView | RunView:
 
 def run_view(run: SessionRun) -> RunView:
     return RunView(id=run.id, session_id=run.session_id, index=run.index, status=run.status, code=run.code,
-                   submitted_at=as_utc(run.submitted_at), started_at=_utc(run.started_at),
-                   finished_at=_utc(run.finished_at), result=run.result, audit_run_id=run.audit_run_id,
-                   deleted_at=_utc(run.deleted_at))
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """Stored times are naive UTC; the API says so (`…Z`), like the catalog's times."""
-    return None if moment is None else as_utc(moment)
+                   submitted_at=as_utc(run.submitted_at), started_at=as_utc_or_none(run.started_at),
+                   finished_at=as_utc_or_none(run.finished_at), result=run.result, audit_run_id=run.audit_run_id,
+                   deleted_at=as_utc_or_none(run.deleted_at))
 
 
 def _own(db: Session, actor: Actor, session_id: str) -> AnalysisSession:
