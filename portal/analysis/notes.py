@@ -229,15 +229,16 @@ def _finished(result: dict[str, Any] | None, translate) -> dict[str, Any] | None
     elif result.get("status") == "refused" and message.startswith(QUERY_REFUSED):
         shown = _translated(translate, QUERY_REFUSED_MESSAGE) % {"reason": message[len(QUERY_REFUSED):]}
     elif result.get("status") in ("timeout", "killed") and (found := _stopped(message)):
-        pattern, sentence = found
-        shown = _translated(translate, sentence) % pattern.fullmatch(message).groupdict()
+        match, sentence = found
+        shown = _translated(translate, sentence) % match.groupdict()
     else:
         return result
     return {**result, "text": message, "message": shown}
 
 
-def _stopped(message: str) -> tuple[re.Pattern, str] | None:
-    return next(((p, sentence) for p, sentence in STOPPED if p.fullmatch(message)), None)
+def _stopped(message: str) -> tuple[re.Match, str] | None:
+    """The supervisor's sentence matched whole, with its translatable form (None: not listed)."""
+    return next(((match, sentence) for pattern, sentence in STOPPED if (match := pattern.fullmatch(message))), None)
 
 
 def _refusal_key(refusal: dict[str, Any]) -> str:
