@@ -69,27 +69,22 @@ def public_aggregate(slug: str):
     offered = public.choices(session, actor, slug, settings, daily)
     by = [v for v in (request.args.get("by1", ""), request.args.get("by2", "")) if v] or \
         [v for v in request.args.get("by", "").split(",") if v]
-    answer, problem, status = None, None, 200
+    answer, headers, problem, status = None, [], None, 200
     if by or "stat" in request.args:
         try:
             question = public.Question.parse(by, request.args.get("stat", "count"), request.args.get("measure"))
             answer = public.ask(session, actor, slug, question, settings, daily)
+            headers = chartlabels.aggregate_headers(detail.fields, answer.by, answer.stat, answer.measure,
+                                                    interval=answer.mode == "dp")
             # the notes say the table's column titles, not the API's column names
-            answer = answer.localised(_headers(detail, answer))
+            answer = answer.localised(headers)
         except PortalError as exc:
             if exc.status >= 500 or exc.code.endswith("not-found"):
                 raise
             problem, status = exc, exc.status
         offered = public.choices(session, actor, slug, settings, daily)  # a refusal is charged too
-    headers = _headers(detail, answer) if answer else []
     return render_template("analysis/public_aggregate.html", d=detail, offered=offered, answer=answer,
                            headers=headers, problem=problem, args=request.args), status
-
-
-def _headers(detail, answer) -> list[str]:
-    """The public aggregate table's column titles in the page's language."""
-    return chartlabels.aggregate_headers(detail.fields, answer.by, answer.stat, answer.measure,
-                                         interval=answer.mode == "dp")
 
 
 @bp.app_template_global("dictionary_labels")
